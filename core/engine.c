@@ -1,0 +1,789 @@
+/* core/engine.c - stages, graph, delivery, backpressure, lifecycle.
+ *
+ * Delivery is synchronous: kk_stage_emit() calls each downstream stage's
+ * process() before it returns.  That keeps batches in journal order all
+ * the way to the sinks, which is what lets a sink's cursor be a single
+ * number: when a sink finishes the batch derived from journal record N,
+ * every record up to N is done for that sink. */
+#include "engine.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct kk__engine {
+  uv_loop_t loop;
+  kk_stage_t **stages;
+  size_t n, cap;
+  kk__journal_t *journal;
+  const kk__engine_cfg_t *cfg;
+  int paused;
+  int replaying;
+  int stopping;   /* 1: sources, 2: transforms and sinks, 3: closing */
+  int exit_code;
+  size_t pending_stops;
+  uint64_t last_cursor_save, last_retire;
+  uv_signal_t sigint, sigterm;
+  uv_timer_t tick, deadline;
+  uv_async_t done_async;
+  uv_mutex_t done_lock;
+  kk_stage_t **done_q; /* kk_stage_done_async() requests */
+  size_t done_n, done_cap;
+  kk_metric_t *m_appended, *m_corrupt, *m_paused, *m_journal_bytes;
+};
+
+static const char *kind_ns(const kk_stage_t *st) { return st->m->ns; }
+
+/* ---- stage services ------------------------------------------------ */
+
+uv_loop_t *kk_stage_loop(kk_stage_t *st) { return &st->eng->loop; }
+const char *kk_stage_name(const kk_stage_t *st) { return st->name; }
+const kk_module_t *kk_stage_module(const kk_stage_t *st) { return st->m; }
+const char *kk_stage_data_dir(const kk_stage_t *st) { return st->data_dir; }
+int kk_stage_paused(const kk_stage_t *st) { return st->eng->paused; }
+
+void kk_stage_error(kk_stage_t *st, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(st->err, sizeof st->err, fmt, ap);
+  va_end(ap);
+}
+
+const char *kk_stage_last_error(const kk_stage_t *st) { return st->err; }
+
+void kk_stage_log(kk_stage_t *st, kk_log_level_t level, const char *fmt, ...) {
+  char msg[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  kk_log(level, kind_ns(st), st->name, "%s", msg);
+}
+
+kk_metric_t *kk_stage_counter(kk_stage_t *st, const char *name,
+                              const char *reason, const char *help) {
+  char labels[256];
+  if (reason)
+    snprintf(labels, sizeof labels, "stage=\"%s\",reason=\"%s\"", st->name,
+             reason);
+  else
+    snprintf(labels, sizeof labels, "stage=\"%s\"", st->name);
+  return kk_counter(name, labels, help);
+}
+
+static kk_metric_t *stage_gauge(kk_stage_t *st, const char *name,
+                                const char *help) {
+  char labels[160];
+  snprintf(labels, sizeof labels, "stage=\"%s\"", st->name);
+  return kk_gauge(name, labels, help);
+}
+
+/* ---- engine and graph ---------------------------------------------- */
+
+kk__engine_t *kk__engine_new(void) {
+  kk__engine_t *e = calloc(1, sizeof *e);
+  if (!e) return NULL;
+  if (uv_loop_init(&e->loop) != 0) {
+    free(e);
+    return NULL;
+  }
+  e->loop.data = e;
+  uv_mutex_init(&e->done_lock);
+  return e;
+}
+
+uv_loop_t *kk__engine_loop(kk__engine_t *e) { return &e->loop; }
+size_t kk__engine_nstages(const kk__engine_t *e) { return e->n; }
+kk_stage_t *kk__engine_stage(const kk__engine_t *e, size_t i) {
+  return i < e->n ? e->stages[i] : NULL;
+}
+
+kk_stage_t *kk__engine_add_stage(kk__engine_t *e, const kk_module_t *m,
+                                 kk_opts_t *opts, const char *file, int line) {
+  kk_stage_t *st = calloc(1, sizeof *st);
+  if (!st) return NULL;
+  if (e->n == e->cap) {
+    size_t ncap = e->cap ? e->cap * 2 : 16;
+    kk_stage_t **ns = realloc(e->stages, ncap * sizeof *ns);
+    if (!ns) {
+      free(st);
+      return NULL;
+    }
+    e->stages = ns;
+    e->cap = ncap;
+  }
+  st->eng = e;
+  st->m = m;
+  st->opts = opts;
+  st->file = strdup(file ? file : "?");
+  st->line = line;
+  st->index = e->n;
+  st->err_rl = (kk_ratelimit_t)KK_RATELIMIT_INIT(10000, 5);
+  /* Names must be stable across restarts (they key journal cursors):
+   * the explicit name, else the module name numbered by occurrence. */
+  const char *given = kk__opts_stage_name(opts);
+  char buf[128];
+  if (given) {
+    snprintf(buf, sizeof buf, "%s", given);
+  } else {
+    int nth = 1;
+    for (size_t i = 0; i < e->n; i++)
+      if (e->stages[i]->m == m) nth++;
+    if (nth == 1)
+      snprintf(buf, sizeof buf, "%s", m->name);
+    else
+      snprintf(buf, sizeof buf, "%s_%d", m->name, nth);
+  }
+  st->name = strdup(buf);
+  st->queue_cap = kk__opts_queue(opts);
+  e->stages[e->n++] = st;
+  return st;
+}
+
+int kk__engine_connect(kk_stage_t *from, kk_stage_t *to, char *err,
+                       size_t errlen) {
+  if (from->m->kind == KK_KIND_SINK) {
+    snprintf(err, errlen,
+             "%s.%s '%s' is a sink: it cannot send data on to '%s'",
+             from->m->ns, from->m->name, from->name, to->name);
+    return KK_EGRAPH;
+  }
+  if (to->m->kind == KK_KIND_SOURCE) {
+    snprintf(err, errlen,
+             "%s.%s '%s' is a source: it cannot take input from '%s'",
+             to->m->ns, to->m->name, to->name, from->name);
+    return KK_EGRAPH;
+  }
+  if (from == to) {
+    snprintf(err, errlen, "stage '%s' cannot feed itself", from->name);
+    return KK_EGRAPH;
+  }
+  for (size_t i = 0; i < from->nout; i++)
+    if (from->out[i] == to) return 0; /* connecting twice is harmless */
+  if (from->nout == from->capout) {
+    size_t ncap = from->capout ? from->capout * 2 : 4;
+    kk_stage_t **n = realloc(from->out, ncap * sizeof *n);
+    if (!n) return KK_ENOMEM;
+    from->out = n;
+    from->capout = ncap;
+  }
+  from->out[from->nout++] = to;
+  to->nin++;
+  return 0;
+}
+
+/* Depth-first search for a cycle; colour 1 = on the stack, 2 = done. */
+static kk_stage_t *find_cycle(kk_stage_t *st, unsigned char *colour) {
+  colour[st->index] = 1;
+  for (size_t i = 0; i < st->nout; i++) {
+    kk_stage_t *t = st->out[i];
+    if (colour[t->index] == 1) return t;
+    if (colour[t->index] == 0) {
+      kk_stage_t *c = find_cycle(t, colour);
+      if (c) return c;
+    }
+  }
+  colour[st->index] = 2;
+  return NULL;
+}
+
+int kk__engine_check(kk__engine_t *e, char *err, size_t errlen) {
+  if (e->n == 0) {
+    snprintf(err, errlen, "recipe builds no pipeline (no stage was created)");
+    return KK_EGRAPH;
+  }
+  unsigned char *colour = calloc(e->n, 1);
+  if (!colour) return KK_ENOMEM;
+  for (size_t i = 0; i < e->n; i++) {
+    if (colour[i]) continue;
+    kk_stage_t *c = find_cycle(e->stages[i], colour);
+    if (c) {
+      snprintf(err, errlen, "%s:%d: pipeline has a cycle through '%s'",
+               c->file, c->line, c->name);
+      free(colour);
+      return KK_EGRAPH;
+    }
+  }
+  free(colour);
+  int nsources = 0;
+  for (size_t i = 0; i < e->n; i++) {
+    kk_stage_t *st = e->stages[i];
+    const char *what = NULL;
+    if (st->m->kind == KK_KIND_SOURCE) nsources++;
+    if (st->m->kind == KK_KIND_SOURCE && st->nout == 0)
+      what = "has no output (connect it with kk.pipe)";
+    else if (st->m->kind != KK_KIND_SOURCE && st->nin == 0)
+      what = "has no input (connect a source to it with kk.pipe)";
+    else if (st->m->kind == KK_KIND_TRANSFORM && st->nout == 0)
+      what = "has no output: its results would be lost (pipe it into a sink)";
+    if (what) {
+      snprintf(err, errlen, "%s:%d: %s.%s '%s' %s", st->file, st->line,
+               st->m->ns, st->m->name, st->name, what);
+      return KK_EGRAPH;
+    }
+  }
+  for (size_t i = 0; i < e->n; i++)
+    for (size_t k = i + 1; k < e->n; k++)
+      if (strcmp(e->stages[i]->name, e->stages[k]->name) == 0) {
+        kk_stage_t *st = e->stages[k];
+        snprintf(err, errlen, "%s:%d: stage name '%s' is used twice",
+                 st->file, st->line, st->name);
+        return KK_EGRAPH;
+      }
+  (void)nsources;
+  return 0;
+}
+
+/* ---- delivery and backpressure ------------------------------------- */
+
+static void set_paused(kk__engine_t *e, int paused) {
+  if (e->paused == paused) return;
+  e->paused = paused;
+  kk_metric_set(e->m_paused, paused);
+  for (size_t i = 0; i < e->n; i++) {
+    kk_stage_t *st = e->stages[i];
+    if (st->m->kind != KK_KIND_SOURCE || !st->started || st->stopping) continue;
+    if (paused && st->m->pause) st->m->pause(st, st->state);
+    if (!paused && st->m->resume) st->m->resume(st, st->state);
+  }
+  kk_log(KK_LOG_DEBUG, "core", "engine", "sources %s",
+         paused ? "paused (a sink queue is full)" : "resumed");
+}
+
+static void check_backpressure(kk__engine_t *e) {
+  int full = 0, low = 1;
+  for (size_t i = 0; i < e->n; i++) {
+    kk_stage_t *st = e->stages[i];
+    if (st->m->kind != KK_KIND_SINK) continue;
+    if (st->inflight >= st->queue_cap) full = 1;
+    if (st->inflight > st->queue_cap / 2) low = 0;
+  }
+  if (full) set_paused(e, 1);
+  else if (low) set_paused(e, 0);
+}
+
+static int fifo_push(kk_stage_t *st, uint64_t seq, uint64_t n, int done) {
+  if (st->fifo_len == st->fifo_cap) {
+    size_t ncap = st->fifo_cap ? st->fifo_cap * 2 : 64;
+    kk__inflight_t *nf = malloc(ncap * sizeof *nf);
+    if (!nf) return KK_ENOMEM;
+    for (size_t i = 0; i < st->fifo_len; i++)
+      nf[i] = st->fifo[(st->fifo_head + i) % st->fifo_cap];
+    free(st->fifo);
+    st->fifo = nf;
+    st->fifo_head = 0;
+    st->fifo_cap = ncap;
+  }
+  kk__inflight_t *f = &st->fifo[(st->fifo_head + st->fifo_len) % st->fifo_cap];
+  f->seq = seq;
+  f->readings = n;
+  f->done = done;
+  st->fifo_len++;
+  st->inflight += n;
+  return 0;
+}
+
+/* Pops finished batches off the front and moves the cursor past them. */
+static void fifo_retire(kk_stage_t *st) {
+  while (st->fifo_len && st->fifo[st->fifo_head].done) {
+    kk__inflight_t *f = &st->fifo[st->fifo_head];
+    if (f->seq > st->cursor) st->cursor = f->seq;
+    st->inflight -= f->readings;
+    st->fifo_head = (st->fifo_head + 1) % st->fifo_cap;
+    st->fifo_len--;
+  }
+  kk_metric_set(st->m_queue, (int64_t)st->inflight);
+}
+
+void kk_stage_done(kk_stage_t *st) {
+  /* Mark the oldest unfinished entry; entries finish in order, but a
+   * synchronous finish may already sit behind it. */
+  for (size_t i = 0; i < st->fifo_len; i++) {
+    kk__inflight_t *f = &st->fifo[(st->fifo_head + i) % st->fifo_cap];
+    if (!f->done) {
+      f->done = 1;
+      break;
+    }
+  }
+  fifo_retire(st);
+  check_backpressure(st->eng);
+}
+
+static void done_async_cb(uv_async_t *h) {
+  kk__engine_t *e = h->data;
+  for (;;) {
+    uv_mutex_lock(&e->done_lock);
+    kk_stage_t *st = NULL;
+    if (e->done_n) {
+      st = e->done_q[0];
+      memmove(e->done_q, e->done_q + 1, --e->done_n * sizeof *e->done_q);
+    }
+    uv_mutex_unlock(&e->done_lock);
+    if (!st) break;
+    kk_stage_done(st);
+  }
+}
+
+void kk_stage_done_async(kk_stage_t *st) {
+  kk__engine_t *e = st->eng;
+  uv_mutex_lock(&e->done_lock);
+  if (e->done_n == e->done_cap) {
+    size_t ncap = e->done_cap ? e->done_cap * 2 : 64;
+    kk_stage_t **nq = realloc(e->done_q, ncap * sizeof *nq);
+    if (!nq) abort(); /* cannot report failure to another thread */
+    e->done_q = nq;
+    e->done_cap = ncap;
+  }
+  e->done_q[e->done_n++] = st;
+  uv_mutex_unlock(&e->done_lock);
+  uv_async_send(&e->done_async);
+}
+
+static void deliver(kk_stage_t *t, kk_batch_t *b) {
+  size_t n = kk_batch_len(b);
+  if (t->stopped) return;
+  if (t->m->kind == KK_KIND_SINK && t->eng->replaying &&
+      kk_batch_seq(b) <= t->cursor)
+    return; /* this sink had already finished it before the restart */
+  kk_metric_add(t->m_in, (int64_t)n);
+  t->err[0] = 0;
+  int rc = t->m->process ? t->m->process(t, t->state, b) : 0;
+  if (t->m->kind == KK_KIND_SINK) {
+    if (rc == KK_ASYNC) {
+      fifo_push(t, kk_batch_seq(b), n, 0);
+    } else if (t->fifo_len) {
+      fifo_push(t, kk_batch_seq(b), n, 1);
+      fifo_retire(t);
+    } else if (kk_batch_seq(b) > t->cursor) {
+      t->cursor = kk_batch_seq(b);
+    }
+    kk_metric_set(t->m_queue, (int64_t)t->inflight);
+  }
+  if (rc < 0) {
+    kk_metric_add(t->m_fail, (int64_t)n);
+    if (kk_ratelimit_ok(&t->err_rl))
+      kk_stage_log(t, KK_LOG_WARN, "batch of %zu readings failed: %s%s%s", n,
+                   kk_strerror(rc), t->err[0] ? ": " : "", t->err);
+  }
+}
+
+void kk_stage_emit(kk_stage_t *st, kk_batch_t *b) {
+  if (kk_batch_len(b) == 0 && kk_batch_raw_len(b) == 0) return;
+  kk_metric_add(st->m_out, (int64_t)kk_batch_len(b));
+  for (size_t i = 0; i < st->nout; i++) deliver(st->out[i], b);
+  check_backpressure(st->eng);
+}
+
+/* Decodes the raw messages of b[from, to) with the source's decode
+ * callback into `out`, recording per-message status. */
+static void decode_raws(kk_stage_t *st, kk_batch_t *b, kk_batch_t *out,
+                        int *status) {
+  size_t nraw = kk_batch_raw_len(b);
+  for (size_t i = 0; i < nraw; i++) {
+    const kk_raw_t *raw = kk_batch_raw(b, i);
+    st->err[0] = 0;
+    int rc = st->m->decode(st, st->state, raw, out);
+    if (status) status[i] = rc;
+    if (rc < 0) {
+      kk_metric_add(st->m_rejected, 1);
+      char reason[64];
+      snprintf(reason, sizeof reason, "%s", kk_err_name(rc));
+      kk_metric_add(kk_stage_counter(st, "kk_rejected_total", reason,
+                                     "Messages rejected by decoding, by reason"),
+                    1);
+      if (kk_ratelimit_ok(&st->err_rl))
+        kk_stage_log(st, KK_LOG_WARN, "journal record %llu rejected: %s",
+                     (unsigned long long)raw->seq,
+                     st->err[0] ? st->err : kk_strerror(rc));
+    }
+  }
+}
+
+int kk_stage_ingest(kk_stage_t *st, kk_batch_t *b, int *status) {
+  kk__engine_t *e = st->eng;
+  size_t nraw = kk_batch_raw_len(b);
+  if (!e->journal) return KK_ECLOSED;
+  for (size_t i = 0; i < nraw; i++) {
+    const kk_raw_t *raw = kk_batch_raw(b, i);
+    uint64_t seq;
+    int rc = kk__journal_append(e->journal, st->name, raw->time_ms,
+                                raw->format, raw->meta, raw->data, raw->len,
+                                &seq);
+    if (rc) return rc;
+    kk__batch_set_raw_seq(b, i, seq);
+  }
+  int rc = kk__journal_commit(e->journal);
+  if (rc) {
+    kk_stage_log(st, KK_LOG_ERROR, "journal append failed: %s",
+                 kk_strerror(rc));
+    return rc;
+  }
+  kk_metric_add(e->m_appended, (int64_t)nraw);
+  if (st->m->decode) {
+    decode_raws(st, b, b, status);
+  } else if (status) {
+    memset(status, 0, nraw * sizeof *status);
+  }
+  kk_stage_emit(st, b);
+  return 0;
+}
+
+void kk_stage_eof(kk_stage_t *st) {
+  kk__engine_t *e = st->eng;
+  st->eof = 1;
+  if (!e->cfg || !e->cfg->exit_when_done || e->stopping) return;
+  for (size_t i = 0; i < e->n; i++)
+    if (e->stages[i]->m->kind == KK_KIND_SOURCE && !e->stages[i]->eof) return;
+  kk_log(KK_LOG_INFO, "core", "engine", "all sources are done; draining");
+  kk__engine_stop(e);
+}
+
+/* ---- replay ---------------------------------------------------------- */
+
+typedef struct replay_ctx {
+  kk__engine_t *e;
+  kk_stage_t *src;
+  kk_batch_t *b;
+  uint64_t records, orphans;
+} replay_ctx_t;
+
+static void replay_flush(replay_ctx_t *c) {
+  if (!c->b) return;
+  if (c->src->m->decode) decode_raws(c->src, c->b, c->b, NULL);
+  kk_stage_emit(c->src, c->b);
+  kk_batch_unref(c->b);
+  c->b = NULL;
+}
+
+static int replay_cb(void *ud, const kk__journal_rec_t *rec) {
+  replay_ctx_t *c = ud;
+  kk__engine_t *e = c->e;
+  /* A batch must not straddle a sink cursor, so that each batch is wholly
+   * before or wholly after every cursor. */
+  int boundary = 0;
+  for (size_t i = 0; i < e->n; i++)
+    if (e->stages[i]->m->kind == KK_KIND_SINK &&
+        rec->seq == e->stages[i]->cursor + 1)
+      boundary = 1;
+  if (c->b && (boundary || strcmp(c->src->name, rec->source) != 0 ||
+               kk_batch_raw_len(c->b) >= 1024))
+    replay_flush(c);
+  if (!c->b) {
+    kk_stage_t *src = NULL;
+    for (size_t i = 0; i < e->n; i++)
+      if (e->stages[i]->m->kind == KK_KIND_SOURCE &&
+          strcmp(e->stages[i]->name, rec->source) == 0)
+        src = e->stages[i];
+    if (!src) {
+      c->orphans++;
+      return 0;
+    }
+    c->src = src;
+    c->b = kk_batch_new(64);
+    if (!c->b) return KK_ENOMEM;
+  }
+  c->records++;
+  return kk_batch_push_raw(c->b, rec->seq, rec->time_ms, rec->format,
+                           rec->meta, rec->data, rec->len);
+}
+
+static int replay(kk__engine_t *e) {
+  uint64_t from = UINT64_MAX;
+  for (size_t i = 0; i < e->n; i++)
+    if (e->stages[i]->m->kind == KK_KIND_SINK && e->stages[i]->cursor < from)
+      from = e->stages[i]->cursor;
+  if (from == UINT64_MAX || from >= kk__journal_last_seq(e->journal)) return 0;
+  replay_ctx_t c = {.e = e};
+  e->replaying = 1;
+  int rc = kk__journal_read(e->journal, from + 1, replay_cb, &c);
+  replay_flush(&c);
+  e->replaying = 0;
+  kk_log(KK_LOG_INFO, "core", "journal",
+         "replayed %llu records after restart (%llu from sources no longer in "
+         "the recipe skipped)",
+         (unsigned long long)c.records, (unsigned long long)c.orphans);
+  return rc < 0 ? rc : 0;
+}
+
+/* ---- lifecycle ------------------------------------------------------- */
+
+static void save_cursors(kk__engine_t *e) {
+  if (!e->journal) return;
+  uint64_t last = kk__journal_last_seq(e->journal);
+  for (size_t i = 0; i < e->n; i++) {
+    kk_stage_t *st = e->stages[i];
+    if (st->m->kind != KK_KIND_SINK) continue;
+    /* Nothing in flight means every appended record reached this sink (or
+     * was filtered out on the way): delivery is synchronous. */
+    if (st->fifo_len == 0 && !e->replaying) st->cursor = last;
+    kk__journal_cursor_set(e->journal, st->name, st->cursor);
+    kk_metric_set(st->m_lag, (int64_t)(last - st->cursor));
+  }
+  int rc = kk__journal_cursors_save(e->journal);
+  if (rc)
+    kk_log(KK_LOG_ERROR, "core", "journal", "saving cursors failed: %s",
+           kk_strerror(rc));
+}
+
+static void tick_cb(uv_timer_t *h) {
+  kk__engine_t *e = h->data;
+  if (!e->journal) return;
+  kk__journal_tick(e->journal);
+  uint64_t now = uv_now(&e->loop);
+  if (now - e->last_cursor_save >= 1000) {
+    e->last_cursor_save = now;
+    save_cursors(e);
+    kk__journal_stats_t s;
+    kk__journal_stats(e->journal, &s);
+    kk_metric_set(e->m_corrupt, (int64_t)s.corrupt);
+    kk_metric_set(e->m_journal_bytes, (int64_t)s.disk_bytes);
+  }
+  if (now - e->last_retire >= 10000) {
+    e->last_retire = now;
+    kk__journal_retire(e->journal);
+  }
+}
+
+static void close_engine_handles(kk__engine_t *e) {
+  save_cursors(e);
+  kk__journal_close(e->journal);
+  e->journal = NULL;
+  uv_close((uv_handle_t *)&e->sigint, NULL);
+  uv_close((uv_handle_t *)&e->sigterm, NULL);
+  uv_close((uv_handle_t *)&e->tick, NULL);
+  uv_close((uv_handle_t *)&e->deadline, NULL);
+  uv_close((uv_handle_t *)&e->done_async, NULL);
+}
+
+static void advance_shutdown(kk__engine_t *e);
+
+static void stage_stopped(kk_stage_t *st) {
+  kk__engine_t *e = st->eng;
+  if (st->stopped) return;
+  st->stopped = 1;
+  e->pending_stops--;
+  if (e->pending_stops == 0) advance_shutdown(e);
+}
+
+static void stop_kind(kk__engine_t *e, int source_phase) {
+  e->pending_stops = 1; /* held while we iterate */
+  for (size_t i = 0; i < e->n; i++) {
+    kk_stage_t *st = e->stages[i];
+    int is_source = st->m->kind == KK_KIND_SOURCE;
+    if (is_source != source_phase || !st->started || st->stopping) continue;
+    st->stopping = 1;
+    e->pending_stops++;
+    if (st->m->stop)
+      st->m->stop(st, st->state, stage_stopped);
+    else
+      stage_stopped(st);
+  }
+  e->pending_stops--;
+  if (e->pending_stops == 0) advance_shutdown(e);
+}
+
+/* Shutdown runs in phases: stop sources; then (everything they produced
+ * has been delivered synchronously) stop transforms and sinks, which flush
+ * and finish their queues; then save cursors and close. */
+static void advance_shutdown(kk__engine_t *e) {
+  if (e->stopping == 1) {
+    e->stopping = 2;
+    stop_kind(e, 0);
+  } else if (e->stopping == 2) {
+    e->stopping = 3;
+    for (size_t i = 0; i < e->n; i++)
+      if (e->stages[i]->fifo_len)
+        kk_log(KK_LOG_WARN, "core", "engine",
+               "sink '%s' stopped with %zu unfinished batches; they will be "
+               "replayed from the journal at the next start",
+               e->stages[i]->name, e->stages[i]->fifo_len);
+    close_engine_handles(e);
+  }
+}
+
+static void deadline_cb(uv_timer_t *h) {
+  kk__engine_t *e = h->data;
+  kk_log(KK_LOG_ERROR, "core", "engine",
+         "shutdown did not finish within %llu ms; exiting, unfinished data "
+         "stays in the journal",
+         (unsigned long long)e->cfg->shutdown_timeout_ms);
+  e->exit_code = 1;
+  e->stopping = 3;
+  close_engine_handles(e);
+  uv_stop(&e->loop);
+}
+
+void kk__engine_stop(kk__engine_t *e) {
+  if (e->stopping) return;
+  e->stopping = 1;
+  kk_log(KK_LOG_INFO, "core", "engine", "stopping: draining the pipeline");
+  uv_timer_start(&e->deadline, deadline_cb, e->cfg->shutdown_timeout_ms, 0);
+  uv_unref((uv_handle_t *)&e->deadline);
+  uv_unref((uv_handle_t *)&e->tick);
+  uv_unref((uv_handle_t *)&e->done_async);
+  uv_unref((uv_handle_t *)&e->sigint);
+  uv_unref((uv_handle_t *)&e->sigterm);
+  stop_kind(e, 1);
+}
+
+static void signal_cb(uv_signal_t *h, int signum) {
+  kk__engine_t *e = h->data;
+  if (e->stopping) {
+    kk_log(KK_LOG_WARN, "core", "engine", "second signal %d: exiting now",
+           signum);
+    e->exit_code = 1;
+    uv_stop(&e->loop);
+    return;
+  }
+  kk_log(KK_LOG_INFO, "core", "engine", "signal %d received", signum);
+  kk__engine_stop(e);
+}
+
+static int mkdir_p(const char *path) {
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *p = buf + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -errno;
+    *p = '/';
+  }
+  if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -errno;
+  return 0;
+}
+
+static void stage_metrics(kk_stage_t *st) {
+  st->m_in = kk_stage_counter(st, "kk_readings_in_total", NULL,
+                              "Readings received by the stage");
+  st->m_out = kk_stage_counter(st, "kk_readings_out_total", NULL,
+                               "Readings sent on by the stage");
+  st->m_fail = kk_stage_counter(st, "kk_readings_failed_total", NULL,
+                                "Readings in batches the stage failed on");
+  if (st->m->kind == KK_KIND_SINK) {
+    st->m_queue = stage_gauge(st, "kk_queue_readings",
+                              "Readings in flight in the sink's queue");
+    st->m_lag = stage_gauge(st, "kk_journal_lag_records",
+                            "Journal records the sink has not finished");
+  }
+  if (st->m->kind == KK_KIND_SOURCE)
+    st->m_rejected = kk_stage_counter(st, "kk_source_rejected_total", NULL,
+                                      "Raw messages the source rejected");
+}
+
+int kk__engine_run(kk__engine_t *e, const kk__engine_cfg_t *cfg) {
+  char err[512];
+  e->cfg = cfg;
+  e->m_appended = kk_counter("kk_journal_appended_total", NULL,
+                             "Records appended to the journal");
+  e->m_corrupt = kk_gauge("kk_journal_corrupt_records", NULL,
+                          "Corrupt journal records quarantined since start");
+  e->m_paused = kk_gauge("kk_sources_paused", NULL,
+                         "1 while sources are paused by backpressure");
+  e->m_journal_bytes = kk_gauge("kk_journal_disk_bytes", NULL,
+                                "Bytes in journal segment files");
+  int rc = mkdir_p(cfg->data_dir);
+  if (rc) {
+    kk_log(KK_LOG_ERROR, "core", "engine", "cannot create data dir %s: %s",
+           cfg->data_dir, kk_strerror(rc));
+    return 1;
+  }
+  rc = kk__journal_open(&cfg->journal, &e->journal, err, sizeof err);
+  if (rc) {
+    kk_log(KK_LOG_ERROR, "core", "journal", "%s", err);
+    return 1;
+  }
+  uv_signal_init(&e->loop, &e->sigint);
+  uv_signal_init(&e->loop, &e->sigterm);
+  e->sigint.data = e->sigterm.data = e;
+  uv_signal_start(&e->sigint, signal_cb, SIGINT);
+  uv_signal_start(&e->sigterm, signal_cb, SIGTERM);
+  uv_timer_init(&e->loop, &e->tick);
+  uv_timer_init(&e->loop, &e->deadline);
+  e->tick.data = e->deadline.data = e;
+  uv_timer_start(&e->tick, tick_cb, 100, 100);
+  uv_async_init(&e->loop, &e->done_async, done_async_cb);
+  e->done_async.data = e;
+  e->last_cursor_save = e->last_retire = uv_now(&e->loop);
+
+  int failed = 0;
+  for (size_t i = 0; i < e->n && !failed; i++) {
+    kk_stage_t *st = e->stages[i];
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/stages/%s", cfg->data_dir, st->name);
+    st->data_dir = strdup(dir);
+    stage_metrics(st);
+    if (st->m->kind == KK_KIND_SINK)
+      kk__journal_cursor_register(e->journal, st->name, &st->cursor);
+    rc = st->m->create ? st->m->create(st, st->opts, &st->state) : 0;
+    if (rc) {
+      kk_log(KK_LOG_ERROR, kind_ns(st), st->name, "%s:%d: cannot create: %s",
+             st->file, st->line, st->err[0] ? st->err : kk_strerror(rc));
+      failed = 1;
+      break;
+    }
+    st->created = 1;
+  }
+  /* Sinks start first so that replayed and new data find them ready. */
+  for (int pass = 0; pass < 3 && !failed; pass++) {
+    kk_kind_t kind = pass == 0 ? KK_KIND_SINK
+                     : pass == 1 ? KK_KIND_TRANSFORM
+                                 : KK_KIND_SOURCE;
+    if (kind == KK_KIND_SOURCE && replay(e) != 0) {
+      kk_log(KK_LOG_ERROR, "core", "journal", "replay failed");
+      failed = 1;
+      break;
+    }
+    for (size_t i = 0; i < e->n; i++) {
+      kk_stage_t *st = e->stages[i];
+      if (st->m->kind != kind) continue;
+      rc = st->m->start ? st->m->start(st, st->state) : 0;
+      if (rc) {
+        kk_log(KK_LOG_ERROR, kind_ns(st), st->name, "%s:%d: cannot start: %s",
+               st->file, st->line, st->err[0] ? st->err : kk_strerror(rc));
+        failed = 1;
+        break;
+      }
+      st->started = 1;
+    }
+  }
+  if (failed) {
+    e->exit_code = 1;
+    kk__engine_stop(e);
+  } else {
+    save_cursors(e);
+    kk_log(KK_LOG_INFO, "core", "engine",
+           "running %zu stages; journal at %s (last record %llu)", e->n,
+           cfg->journal.dir,
+           (unsigned long long)kk__journal_last_seq(e->journal));
+  }
+  uv_run(&e->loop, UV_RUN_DEFAULT);
+  if (e->journal) close_engine_handles(e);
+  /* Let close callbacks run. */
+  uv_run(&e->loop, UV_RUN_DEFAULT);
+  return e->exit_code;
+}
+
+void kk__engine_free(kk__engine_t *e) {
+  if (!e) return;
+  for (size_t i = 0; i < e->n; i++) {
+    kk_stage_t *st = e->stages[i];
+    if (st->m->destroy && (st->created || st->state)) st->m->destroy(st->state);
+    kk__opts_free(st->opts);
+    free(st->out);
+    free(st->fifo);
+    free(st->name);
+    free(st->file);
+    free(st->data_dir);
+    free(st);
+  }
+  free(e->stages);
+  free(e->done_q);
+  uv_mutex_destroy(&e->done_lock);
+  if (uv_loop_close(&e->loop) == UV_EBUSY) {
+    kk_log(KK_LOG_ERROR, "core", "engine", "loop closed with live handles");
+  }
+  free(e);
+}

@@ -1,0 +1,86 @@
+/*
+ * core/engine.h - the pipeline engine (internal).
+ *
+ * The engine owns the loop, the journal and the stages a recipe built.
+ * Stages are connected into a directed graph; batches flow synchronously
+ * from sources through transforms to sinks on the loop thread.  Sinks may
+ * finish batches later (KK_ASYNC); their unfinished readings are bounded
+ * by the sink's queue, and a full queue pauses every source.
+ */
+#ifndef KK_CORE_ENGINE_H
+#define KK_CORE_ENGINE_H
+
+#include "core.h"
+#include "journal.h"
+
+typedef struct kk__engine kk__engine_t;
+
+/* One unfinished batch of a sink. */
+typedef struct kk__inflight {
+  uint64_t seq;
+  uint64_t readings;
+  int done;
+} kk__inflight_t;
+
+struct kk_stage {
+  kk__engine_t *eng;
+  const kk_module_t *m;
+  kk_opts_t *opts;
+  void *state;
+  char *name;
+  char *file; /* recipe file and line that created the stage */
+  int line;
+  size_t index;
+  kk_stage_t **out;
+  size_t nout, capout;
+  size_t nin;
+  /* lifecycle */
+  int created, started, stopping, stopped, eof;
+  /* sinks */
+  uint64_t cursor;
+  uint64_t queue_cap, inflight;
+  kk__inflight_t *fifo;
+  size_t fifo_head, fifo_len, fifo_cap;
+  kk_ratelimit_t err_rl;
+  char err[512];
+  char *data_dir;
+  kk_metric_t *m_in, *m_out, *m_fail, *m_queue, *m_lag, *m_rejected;
+};
+
+typedef struct kk__engine_cfg {
+  const char *data_dir;
+  kk__journal_cfg_t journal;
+  uint64_t shutdown_timeout_ms;
+  int exit_when_done;
+} kk__engine_cfg_t;
+
+/* Creates an engine with its own loop.  Caller frees with
+ * kk__engine_free(). */
+kk__engine_t *kk__engine_new(void);
+void kk__engine_free(kk__engine_t *e);
+uv_loop_t *kk__engine_loop(kk__engine_t *e);
+
+/* Adds a stage (the recipe layer calls this after validating options).
+ * Takes ownership of opts.  Returns the stage or NULL (out of memory). */
+kk_stage_t *kk__engine_add_stage(kk__engine_t *e, const kk_module_t *m,
+                                 kk_opts_t *opts, const char *file, int line);
+/* Connects from -> to.  Returns 0 or KK_EGRAPH with a message in err. */
+int kk__engine_connect(kk_stage_t *from, kk_stage_t *to, char *err,
+                       size_t errlen);
+size_t kk__engine_nstages(const kk__engine_t *e);
+kk_stage_t *kk__engine_stage(const kk__engine_t *e, size_t i);
+
+/* Checks the graph: a cycle, a source without output, a transform or
+ * sink without input, a transform without output.  Returns 0 or
+ * KK_EGRAPH with "file:line: message" in err. */
+int kk__engine_check(kk__engine_t *e, char *err, size_t errlen);
+
+/* Opens the journal, creates and starts every stage, replays the journal
+ * past each sink's cursor and runs the loop until shutdown.  Returns the
+ * process exit code (0 after a clean drain). */
+int kk__engine_run(kk__engine_t *e, const kk__engine_cfg_t *cfg);
+
+/* Asks a running engine to stop (as SIGTERM does). */
+void kk__engine_stop(kk__engine_t *e);
+
+#endif

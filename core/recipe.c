@@ -1,0 +1,567 @@
+/* core/recipe.c - the `klimakit` Lua module that recipes build pipelines
+ * with, and the checks that run before anything starts.
+ *
+ * Errors in a recipe are collected rather than thrown where the recipe can
+ * go on (a bad option makes a placeholder stage), so that one `klimakit
+ * check` reports every mistake it can, like a compiler. */
+#include "recipe.h"
+
+#include <lauxlib.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lua_sandbox.h"
+
+#define STAGE_MT "klimakit.stage"
+#define MAX_ERRORS 50
+
+struct kk__recipe {
+  lua_State *L;
+  kk__engine_t *engine;
+  char *path;
+  char **errors;
+  size_t nerrors;
+  kk__engine_cfg_t cfg;
+  kk_opts_t *cfg_opts;
+  char journal_dir[4096];
+};
+
+static char *default_data_dir;
+
+/* Engine settings a recipe may change with kk.config{}. */
+static const kk_option_t config_options[] = {
+    {"data_dir", KK_OPT_STRING, 0, "var",
+     "Directory for the journal, cursors and stage files (relative to the "
+     "working directory; `--data-dir` sets the default).",
+     NULL, 0, 0},
+    {"fsync", KK_OPT_ENUM, 0, "never",
+     "When the journal syncs to disk: never (write() before ack survives a "
+     "process crash), interval, or always (survives power loss, slower).",
+     "never|interval|always", 0, 0},
+    {"fsync_interval", KK_OPT_DURATION, 0, "1s",
+     "Sync period for fsync = \"interval\".", NULL, 0, 0},
+    {"segment_size", KK_OPT_SIZE, 0, "64MiB",
+     "Journal segment file size before rolling to a new one.", NULL, 0, 0},
+    {"retain_size", KK_OPT_SIZE, 0, "1GiB",
+     "Keep journal segments every sink has passed up to this size (for "
+     "replay with a fixed decoder).", NULL, 0, 0},
+    {"retain_age", KK_OPT_DURATION, 0, "1d",
+     "... and for at most this long.", NULL, 0, 0},
+    {"shutdown_timeout", KK_OPT_DURATION, 0, "10s",
+     "Longest time a shutdown may take to drain before the process exits "
+     "anyway (undrained data stays in the journal).", NULL, 0, 0},
+    {"exit_when_done", KK_OPT_BOOL, 0, "true",
+     "Exit once every source has finished (file replay, simulate with "
+     "count).", NULL, 0, 0},
+    {"lua_budget", KK_OPT_INT, 0, "50000000",
+     "Lua instructions one stage call may use before it is stopped.", NULL,
+     1000, 1e12},
+    {"lua_deadline", KK_OPT_DURATION, 0, "50ms",
+     "Wall-clock time one Lua stage call may take before it is stopped.",
+     NULL, 0, 0},
+    {"lua_memory", KK_OPT_SIZE, 0, "64MiB",
+     "Memory cap of each Lua state (the recipe's and each Lua module's).",
+     NULL, 0, 0},
+    {NULL, 0, 0, NULL, NULL, NULL, 0, 0}};
+
+static const kk_module_t config_module = {
+    .abi = KK_MODULE_ABI,
+    .size = sizeof(kk_module_t),
+    .name = "config",
+    .ns = "kk",
+    .kind = KK_KIND_TRANSFORM,
+    .summary = "Engine settings (kk.config{...})",
+    .options = config_options,
+};
+
+const kk_module_t *kk__config_module(void) { return &config_module; }
+
+static const char *const namespaces[] = {"source", "decode",  "calc",
+                                         "store",  "publish", "sink",
+                                         "transform", NULL};
+
+static kk__recipe_t *recipe_of(lua_State *L) {
+  kk__recipe_t *r;
+  lua_getfield(L, LUA_REGISTRYINDEX, "klimakit.recipe");
+  r = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return r;
+}
+
+/* Position of the recipe line that called the running C function. */
+static void caller_pos(lua_State *L, char *file, size_t flen, int *line) {
+  lua_Debug ar;
+  snprintf(file, flen, "?");
+  *line = 0;
+  for (int level = 1; lua_getstack(L, level, &ar); level++) {
+    lua_getinfo(L, "Sl", &ar);
+    if (ar.currentline > 0) {
+      const char *src = ar.source[0] == '@' ? ar.source + 1 : ar.short_src;
+      snprintf(file, flen, "%s", src);
+      *line = ar.currentline;
+      return;
+    }
+  }
+}
+
+static void add_error(kk__recipe_t *r, const char *msg) {
+  if (r->nerrors >= MAX_ERRORS) return;
+  char **n = realloc(r->errors, (r->nerrors + 1) * sizeof *n);
+  if (!n) return;
+  r->errors = n;
+  r->errors[r->nerrors++] = strdup(msg);
+}
+
+static void add_error_at(lua_State *L, const char *fmt, const char *msg) {
+  char file[PATH_MAX], buf[PATH_MAX + 2100];
+  int line;
+  caller_pos(L, file, sizeof file, &line);
+  snprintf(buf, sizeof buf, fmt, file, line, msg);
+  add_error(recipe_of(L), buf);
+}
+
+/* ---- stage userdata ---- */
+
+typedef struct stage_ud {
+  kk_stage_t *st; /* NULL: a placeholder for a stage with errors */
+} stage_ud_t;
+
+static void push_stage(lua_State *L, kk_stage_t *st) {
+  stage_ud_t *u = lua_newuserdatauv(L, sizeof *u, 0);
+  u->st = st;
+  luaL_setmetatable(L, STAGE_MT);
+}
+
+static int stage_tostring(lua_State *L) {
+  stage_ud_t *u = luaL_checkudata(L, 1, STAGE_MT);
+  if (u->st)
+    lua_pushfstring(L, "%s.%s '%s'", kk_stage_module(u->st)->ns,
+                    kk_stage_module(u->st)->name, kk_stage_name(u->st));
+  else
+    lua_pushliteral(L, "(stage with errors)");
+  return 1;
+}
+
+/* Creates a stage of module m from the option table at `idx`. */
+static int make_stage(lua_State *L, const kk_module_t *m, int idx) {
+  kk__recipe_t *r = recipe_of(L);
+  char err[1024], file[PATH_MAX];
+  int line;
+  caller_pos(L, file, sizeof file, &line);
+  kk_opts_t *o = kk__opts_from_lua(L, idx, m, err, sizeof err);
+  if (!o) {
+    char buf[PATH_MAX + 1100];
+    snprintf(buf, sizeof buf, "%s:%d: %s", file, line, err);
+    add_error(r, buf);
+    push_stage(L, NULL);
+    return 1;
+  }
+  kk_stage_t *st = kk__engine_add_stage(r->engine, m, o, file, line);
+  if (!st) {
+    kk__opts_free(o);
+    return luaL_error(L, "out of memory");
+  }
+  push_stage(L, st);
+  return 1;
+}
+
+static int constructor(lua_State *L) {
+  const kk_module_t *m = lua_touserdata(L, lua_upvalueindex(1));
+  if (lua_gettop(L) > 1) {
+    add_error_at(L, "%s:%d: %s", "too many arguments: a module takes one "
+                 "option table, kk.<ns>.<name> { ... }");
+  }
+  return make_stage(L, m, 1);
+}
+
+static int placeholder_ctor(lua_State *L) {
+  push_stage(L, NULL);
+  return 1;
+}
+
+/* kk.<ns>.<name>: looks the module up in the registry. */
+static int ns_index(lua_State *L) {
+  const char *ns = lua_tostring(L, lua_upvalueindex(1));
+  const char *name = luaL_checkstring(L, 2);
+  const kk_module_t *m = kk__registry_find(ns, name);
+  if (!m) {
+    char known[1024] = "", hint[160] = "";
+    size_t n = 0;
+    const char *best = NULL;
+    int bestd = 3;
+    for (size_t i = 0; (m = kk__registry_at(i)); i++) {
+      if (strcmp(m->ns, ns) != 0) continue;
+      int d = kk__edit_distance(name, m->name);
+      if (d < bestd) bestd = d, best = m->name;
+      n += (size_t)snprintf(known + n, n < sizeof known ? sizeof known - n : 0,
+                            "%s%s", n ? ", " : "", m->name);
+    }
+    if (best) snprintf(hint, sizeof hint, " (did you mean '%s'?)", best);
+    char msg[1400];
+    snprintf(msg, sizeof msg, "unknown module kk.%s.%s%s; known: %s", ns,
+             name, hint, *known ? known : "none");
+    add_error_at(L, "%s:%d: %s", msg);
+    /* A placeholder constructor keeps the recipe going. */
+    lua_pushcfunction(L, placeholder_ctor);
+    return 1;
+  }
+  lua_pushlightuserdata(L, (void *)m);
+  lua_pushcclosure(L, constructor, 1);
+  return 1;
+}
+
+/* ---- kk.pipe ---- */
+
+/* Collects the stages of argument `idx` (a stage, a function, or a list
+ * of them) into out[]; functions become `transform.fn` stages. */
+static size_t pipe_arg(lua_State *L, int idx, kk_stage_t **out, size_t cap,
+                       int *placeholder) {
+  idx = lua_absindex(L, idx);
+  if (lua_isfunction(L, idx)) {
+    lua_createtable(L, 0, 1);
+    lua_pushvalue(L, idx);
+    lua_setfield(L, -2, "fn");
+    make_stage(L, kk__registry_find("transform", "fn"), -1);
+    stage_ud_t *u = lua_touserdata(L, -1);
+    lua_pop(L, 2);
+    if (!u->st) {
+      *placeholder = 1;
+      return 0;
+    }
+    out[0] = u->st;
+    return 1;
+  }
+  stage_ud_t *u = luaL_testudata(L, idx, STAGE_MT);
+  if (u) {
+    if (!u->st) {
+      *placeholder = 1;
+      return 0;
+    }
+    out[0] = u->st;
+    return 1;
+  }
+  if (lua_istable(L, idx)) {
+    size_t n = 0, len = lua_rawlen(L, idx);
+    for (size_t i = 1; i <= len && n < cap; i++) {
+      lua_rawgeti(L, idx, (lua_Integer)i);
+      if (lua_istable(L, -1) && !luaL_testudata(L, -1, STAGE_MT)) {
+        lua_pop(L, 1);
+        add_error_at(L, "%s:%d: %s",
+                     "kk.pipe: lists of stages cannot be nested");
+        continue;
+      }
+      n += pipe_arg(L, -1, out + n, cap - n, placeholder);
+      lua_pop(L, 1);
+    }
+    if (len == 0)
+      add_error_at(L, "%s:%d: %s", "kk.pipe: empty list of stages");
+    return n;
+  }
+  char msg[200];
+  snprintf(msg, sizeof msg,
+           "kk.pipe: argument %d must be a stage, a function or a list of "
+           "them, got %s",
+           idx, luaL_typename(L, idx));
+  add_error_at(L, "%s:%d: %s", msg);
+  *placeholder = 1;
+  return 0;
+}
+
+/* kk.pipe(a, b, {c, d}, ...): connects every stage of each argument to
+ * every stage of the next.  Returns the stages of the last argument. */
+static int l_pipe(lua_State *L) {
+  int n = lua_gettop(L);
+  if (n < 2) {
+    add_error_at(L, "%s:%d: %s",
+                 "kk.pipe needs at least two stages (a source and a sink)");
+    return 0;
+  }
+  kk_stage_t *prev[64], *cur[64];
+  size_t nprev = 0;
+  int placeholder = 0;
+  for (int i = 1; i <= n; i++) {
+    size_t ncur = pipe_arg(L, i, cur, 64, &placeholder);
+    for (size_t a = 0; a < nprev; a++)
+      for (size_t b = 0; b < ncur; b++) {
+        char err[512];
+        if (kk__engine_connect(prev[a], cur[b], err, sizeof err) != 0)
+          add_error_at(L, "%s:%d: %s", err);
+      }
+    memcpy(prev, cur, ncur * sizeof *cur);
+    nprev = ncur;
+  }
+  lua_pushvalue(L, n);
+  return 1;
+}
+
+static int make_lua_stage(lua_State *L, const char *name) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+  lua_createtable(L, 0, 2);
+  if (lua_istable(L, 2)) {
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_settable(L, -4);
+    }
+  }
+  lua_pushvalue(L, 1);
+  lua_setfield(L, -2, "fn");
+  return make_stage(L, kk__registry_find("transform", name), -1);
+}
+
+/* kk.map(fn [, opts]) and kk.filter(fn [, opts]). */
+static int l_map(lua_State *L) { return make_lua_stage(L, "map"); }
+static int l_filter(lua_State *L) { return make_lua_stage(L, "filter"); }
+
+/* kk.env(name [, default]): the environment variable, converted to the
+ * type of the default so that numbers stay numbers. */
+static int l_env(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  const char *v = getenv(name);
+  if (!v) {
+    lua_settop(L, 2);
+    return 1;
+  }
+  switch (lua_type(L, 2)) {
+  case LUA_TNUMBER:
+    if (!lua_stringtonumber(L, v))
+      return luaL_error(L, "environment variable %s='%s' is not a number",
+                        name, v);
+    return 1;
+  case LUA_TBOOLEAN:
+    if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 ||
+        strcmp(v, "yes") == 0)
+      lua_pushboolean(L, 1);
+    else if (strcmp(v, "0") == 0 || strcmp(v, "false") == 0 ||
+             strcmp(v, "no") == 0 || *v == 0)
+      lua_pushboolean(L, 0);
+    else
+      return luaL_error(L, "environment variable %s='%s' is not a boolean",
+                        name, v);
+    return 1;
+  default:
+    lua_pushstring(L, v);
+    return 1;
+  }
+}
+
+static int l_config(lua_State *L) {
+  kk__recipe_t *r = recipe_of(L);
+  char err[1024];
+  kk_opts_t *o = kk__opts_from_lua(L, 1, &config_module, err, sizeof err);
+  if (!o) {
+    add_error_at(L, "%s:%d: kk.config: %s", err);
+    return 0;
+  }
+  kk__opts_free(r->cfg_opts);
+  r->cfg_opts = o;
+  return 0;
+}
+
+/* kk.load_module(path): registers an integrator's Lua module so that
+ * kk.<ns>.<name> creates it.  Returns the module name. */
+static int l_load_module(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  char err[1024];
+  const kk_module_t *m = kk__lua_module_load(path, err, sizeof err);
+  if (!m) {
+    add_error_at(L, "%s:%d: kk.load_module: %s", err);
+    return 0;
+  }
+  int rc = kk__registry_add(m);
+  if (rc == KK_EEXIST) {
+    const kk_module_t *old = kk__registry_find(m->ns, m->name);
+    if (old->description != m->description) {
+      /* Loading the same file twice is harmless; another module with the
+       * same name is a mistake. */
+      kk__lua_module_free(m);
+    }
+  } else if (rc) {
+    add_error_at(L, "%s:%d: kk.load_module: %s", kk_strerror(rc));
+    return 0;
+  }
+  lua_pushstring(L, m->name);
+  return 1;
+}
+
+static int l_log(lua_State *L) {
+  kk_log(KK_LOG_INFO, "lua", "recipe", "%s", luaL_checkstring(L, 1));
+  return 0;
+}
+
+static int luaopen_klimakit(lua_State *L) {
+  static const luaL_Reg fns[] = {{"pipe", l_pipe},
+                                 {"map", l_map},
+                                 {"filter", l_filter},
+                                 {"env", l_env},
+                                 {"config", l_config},
+                                 {"load_module", l_load_module},
+                                 {"log", l_log},
+                                 {NULL, NULL}};
+  luaL_newlib(L, fns);
+  lua_pushliteral(L, KK_VERSION_STRING);
+  lua_setfield(L, -2, "version");
+  for (size_t i = 0; namespaces[i]; i++) {
+    lua_newtable(L);
+    lua_createtable(L, 0, 1);
+    lua_pushstring(L, namespaces[i]);
+    lua_pushcclosure(L, ns_index, 1);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, -2, namespaces[i]);
+  }
+  return 1;
+}
+
+/* ---- loading ---- */
+
+void kk__recipe_set_default_data_dir(const char *dir) {
+  free(default_data_dir);
+  default_data_dir = dir ? strdup(dir) : NULL;
+}
+
+static void apply_config(kk__recipe_t *r) {
+  lua_State *L = r->L;
+  if (!r->cfg_opts) {
+    lua_newtable(L);
+    char err[256];
+    r->cfg_opts = kk__opts_from_lua(L, -1, &config_module, err, sizeof err);
+    lua_pop(L, 1);
+  }
+  kk_opts_t *o = r->cfg_opts;
+  kk__engine_cfg_t *c = &r->cfg;
+  c->data_dir = kk_opt_str(o, "data_dir");
+  if (default_data_dir && strcmp(c->data_dir, "var") == 0)
+    c->data_dir = default_data_dir;
+  snprintf(r->journal_dir, sizeof r->journal_dir, "%s/journal", c->data_dir);
+  c->journal.dir = r->journal_dir;
+  c->journal.fsync = (kk__fsync_t)kk_opt_enum(o, "fsync");
+  c->journal.fsync_interval_ms = kk_opt_duration_ms(o, "fsync_interval");
+  c->journal.segment_size = kk_opt_size(o, "segment_size");
+  c->journal.retain_size = kk_opt_size(o, "retain_size");
+  c->journal.retain_age_ms = kk_opt_duration_ms(o, "retain_age");
+  c->shutdown_timeout_ms = kk_opt_duration_ms(o, "shutdown_timeout");
+  c->exit_when_done = kk_opt_bool(o, "exit_when_done");
+  kk__lua_limits_t lim;
+  kk__lua_get_limits(L, &lim);
+  lim.budget = (uint64_t)kk_opt_int(o, "lua_budget");
+  lim.deadline_ms = kk_opt_duration_ms(o, "lua_deadline");
+  lim.mem_cap = kk_opt_size(o, "lua_memory");
+  kk__lua_set_limits(L, &lim);
+  kk__lua_set_default_limits(&lim);
+}
+
+kk__recipe_t *kk__recipe_load(const char *path) {
+  kk__recipe_t *r = calloc(1, sizeof *r);
+  if (!r) return NULL;
+  r->path = strdup(path);
+  r->engine = kk__engine_new();
+  char err[1024];
+  kk__lua_limits_t lim;
+  kk__lua_default_limits(&lim);
+  /* Building the pipeline may take longer than one stage call. */
+  lim.deadline_ms = 5000;
+  lim.budget = 1000000000ull;
+  r->L = kk__lua_new(&lim, "recipe", err, sizeof err);
+  if (!r->L || !r->engine) {
+    add_error(r, r->L ? "out of memory" : err);
+    return r;
+  }
+  lua_State *L = r->L;
+  lua_pushlightuserdata(L, r);
+  lua_setfield(L, LUA_REGISTRYINDEX, "klimakit.recipe");
+  luaL_newmetatable(L, STAGE_MT);
+  lua_pushcfunction(L, stage_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+  kk__lua_set_preload(L, "klimakit", luaopen_klimakit);
+  /* The recipe may read files beside it (decoders, fixtures). */
+  char *dup = strdup(path);
+  kk__lua_allow_path(L, dirname(dup), 0);
+  free(dup);
+
+  int rc = luaL_loadfilex(L, path, "t");
+  if (rc != LUA_OK) {
+    /* Syntax errors already read "file:line: message". */
+    const char *msg = lua_tostring(L, -1);
+    if (rc == LUA_ERRFILE) {
+      snprintf(err, sizeof err, "%s: cannot read recipe (%s)", path,
+               msg ? msg : "?");
+      add_error(r, err);
+    } else {
+      add_error(r, msg ? msg : "cannot load recipe");
+    }
+    lua_pop(L, 1);
+    return r;
+  }
+  rc = kk__lua_pcall(L, 0, 0, err, sizeof err);
+  if (rc) {
+    /* Keep only the first line: the traceback points into the core. */
+    char *nl = strchr(err, '\n');
+    if (nl) *nl = 0;
+    add_error(r, err);
+  }
+  apply_config(r);
+  if (r->nerrors == 0 && kk__engine_check(r->engine, err, sizeof err) != 0)
+    add_error(r, err);
+  return r;
+}
+
+size_t kk__recipe_nerrors(const kk__recipe_t *r) { return r->nerrors; }
+const char *kk__recipe_error(const kk__recipe_t *r, size_t i) {
+  return i < r->nerrors ? r->errors[i] : NULL;
+}
+kk__engine_t *kk__recipe_engine(kk__recipe_t *r) { return r->engine; }
+const kk__engine_cfg_t *kk__recipe_config(kk__recipe_t *r) { return &r->cfg; }
+
+void kk__recipe_free(kk__recipe_t *r) {
+  if (!r) return;
+  kk__engine_free(r->engine);
+  kk__opts_free(r->cfg_opts);
+  if (r->L) kk__lua_close(r->L);
+  for (size_t i = 0; i < r->nerrors; i++) free(r->errors[i]);
+  free(r->errors);
+  free(r->path);
+  free(r);
+}
+
+/* Directory holding the binary, to find modules/lua in a source tree. */
+static int exe_dir(char *buf, size_t len) {
+  ssize_t n = readlink("/proc/self/exe", buf, len - 1);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  char *slash = strrchr(buf, '/');
+  if (slash) *slash = 0;
+  return 0;
+}
+
+void kk__recipe_load_builtin_lua_modules(void) {
+  const char *env = getenv("KLIMAKIT_LUA_PATH");
+  if (env && *env) {
+    char *copy = strdup(env);
+    for (char *tok = strtok(copy, ":"); tok; tok = strtok(NULL, ":"))
+      kk__lua_module_scan(tok);
+    free(copy);
+  }
+  char dir[PATH_MAX], probe[PATH_MAX + 32];
+  if (exe_dir(dir, sizeof dir) == 0) {
+    /* build/klimakit and build/san/klimakit in a source tree. */
+    static const char *const rel[] = {"/../modules/lua", "/../../modules/lua",
+                                      "/../share/klimakit/modules"};
+    for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+      snprintf(probe, sizeof probe, "%s%s", dir, rel[i]);
+      if (access(probe, R_OK) == 0) {
+        kk__lua_module_scan(probe);
+        return;
+      }
+    }
+  }
+  if (access(KK_DATADIR "/modules", R_OK) == 0)
+    kk__lua_module_scan(KK_DATADIR "/modules");
+}

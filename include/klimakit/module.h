@@ -1,0 +1,152 @@
+/*
+ * klimakit/module.h - the module API.
+ *
+ * A module is one kk_module_t descriptor.  The core creates a *stage* (an
+ * instance in a pipeline) from it for every use in a recipe.  Modules know
+ * only this header set; never core internals and never other modules.
+ *
+ * Roles:
+ *  - A SOURCE produces data.  A source that acknowledges what it receives
+ *    (a network peer, a device) builds a batch of raw messages and hands it
+ *    to kk_stage_ingest(): the core appends them to the journal, and only
+ *    when that returns 0 may the source acknowledge.  The core then calls
+ *    the module's `decode` for each raw message and sends the batch on.
+ *    Sources whose data can be produced again (simulator, file replay)
+ *    call kk_stage_emit() directly.
+ *  - A TRANSFORM (decoder, calculator, map) gets each batch in `process`
+ *    and sends results on with kk_stage_emit().
+ *  - A SINK gets each batch in `process`.  It returns 0 when the batch is
+ *    durably handled, or KK_ASYNC when it will call kk_stage_done() later
+ *    (in the order it received batches).  The core moves the sink's
+ *    journal cursor on only past batches that are done.
+ *
+ * Everything runs on the loop thread unless a module starts its own
+ * worker; batches may cross to it (kk_batch_ref), stage functions may not,
+ * except kk_stage_done_async() which is thread-safe.
+ *
+ * Backpressure: each sink has a bounded queue of unfinished readings.
+ * When any queue is full, the core calls `pause` on every source; when the
+ * queues drain below half, `resume`.  A paused source must stop reading
+ * its input (stop the socket, answer 5.03) but may finish the read it is
+ * in.
+ */
+#ifndef KLIMAKIT_MODULE_H
+#define KLIMAKIT_MODULE_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "option.h"
+#include "reading.h"
+
+/* Bump when the descriptor changes incompatibly; appending a field only
+ * needs the `size` check below. */
+#define KK_MODULE_ABI 1
+
+/* Returned by a sink's process() when the batch is finished later. */
+#define KK_ASYNC 1
+
+typedef enum kk_kind {
+  KK_KIND_SOURCE = 1,
+  KK_KIND_TRANSFORM,
+  KK_KIND_SINK
+} kk_kind_t;
+
+typedef struct kk_stage kk_stage_t;
+typedef void (*kk_stop_cb)(kk_stage_t *st);
+
+typedef struct kk_module {
+  uint32_t abi;  /* KK_MODULE_ABI */
+  uint32_t size; /* sizeof(kk_module_t) the module was built with */
+  const char *name;      /* unique in its namespace: "simulate" */
+  const char *ns;        /* recipe namespace: kk.<ns>.<name>: "source",
+                            "decode", "calc", "store", "publish", "sink",
+                            "transform" */
+  kk_kind_t kind;
+  const char *summary;   /* one line */
+  const char *description; /* a paragraph, Markdown allowed */
+  const kk_option_t *options; /* terminated by {NULL}; may be NULL */
+
+  /* Creates the instance state.  Options are validated already.  Returns
+   * 0 and sets *state, or a negative code with a message set through
+   * kk_stage_error().  Must not start I/O. */
+  int (*create)(kk_stage_t *st, const kk_opts_t *opts, void **state);
+  /* Starts I/O on kk_stage_loop(st).  Optional. */
+  int (*start)(kk_stage_t *st, void *state);
+  /* Transform and sink: handle one batch (borrowed; kk_batch_ref() to keep
+   * it).  Returns 0, KK_ASYNC (sinks) or a negative code: the batch is
+   * then counted as failed for this stage and dropped. */
+  int (*process)(kk_stage_t *st, void *state, kk_batch_t *b);
+  /* Journaling source: turn one raw message into readings in `out`.
+   * Called live after the journal append and again on replay after a
+   * restart, so it must depend only on the raw message and the options.
+   * Returns 0 or a negative code (KK_EPARSE...) with a reason through
+   * kk_stage_error(); the message is then counted as rejected. */
+  int (*decode)(kk_stage_t *st, void *state, const kk_raw_t *raw,
+                kk_batch_t *out);
+  /* Source backpressure.  Optional. */
+  void (*pause)(kk_stage_t *st, void *state);
+  void (*resume)(kk_stage_t *st, void *state);
+  /* Stops I/O, flushes (sinks) and calls `cb` once every handle is closed,
+   * like uv_close().  Optional: without it the stage stops at once. */
+  void (*stop)(kk_stage_t *st, void *state, kk_stop_cb cb);
+  /* Frees the state.  Called after stop completed, also after a failed
+   * start.  NULL state is possible when create failed. */
+  void (*destroy)(void *state);
+} kk_module_t;
+
+/* ---- Stage services ------------------------------------------------- */
+
+uv_loop_t *kk_stage_loop(kk_stage_t *st);
+/* The stage name: the recipe's `name` option or "<module>" / "<module>_N". */
+const char *kk_stage_name(const kk_stage_t *st);
+const kk_module_t *kk_stage_module(const kk_stage_t *st);
+/* Directory for the stage's files (created on demand by the module),
+ * under the node's data directory; static for the stage's life. */
+const char *kk_stage_data_dir(const kk_stage_t *st);
+
+/* Sends a batch to every downstream stage.  The batch is borrowed: the
+ * caller still owns its reference.  Loop thread only. */
+void kk_stage_emit(kk_stage_t *st, kk_batch_t *b);
+
+/* Journals the raw messages of `b` (assigning their sequence numbers),
+ * decodes them into readings with the module's `decode` and emits the
+ * result.  Returns 0 once every message is durably appended (the source
+ * may now acknowledge them), or a negative code (nothing acknowledged).
+ * If `status` is not NULL it receives the decode result for each raw
+ * message (0 or a negative code); the message for a failed one is in
+ * kk_stage_last_error() until the next call. */
+int kk_stage_ingest(kk_stage_t *st, kk_batch_t *b, int *status);
+
+/* Sink: the oldest unfinished batch is finished (see KK_ASYNC). */
+void kk_stage_done(kk_stage_t *st);
+/* Same, callable from any thread; the core applies it on the loop. */
+void kk_stage_done_async(kk_stage_t *st);
+
+/* Source: there is no more data (end of file, count reached).  When every
+ * source of the pipeline has said so, the core drains the sinks and the
+ * process exits 0, as after SIGTERM. */
+void kk_stage_eof(kk_stage_t *st);
+
+/* True while the core wants sources paused. */
+int kk_stage_paused(const kk_stage_t *st);
+
+/* Sets the detail message for the current failure (create, decode...). */
+void kk_stage_error(kk_stage_t *st, const char *fmt, ...) KK__PRINTF(2, 3);
+const char *kk_stage_last_error(const kk_stage_t *st);
+
+/* Logs with the `[ns:stage-name]` prefix. */
+void kk_stage_log(kk_stage_t *st, kk_log_level_t level, const char *fmt, ...)
+    KK__PRINTF(3, 4);
+
+/* A counter labelled with this stage (and `reason` when not NULL):
+ * `name{stage="..",reason=".."}`. */
+kk_metric_t *kk_stage_counter(kk_stage_t *st, const char *name,
+                              const char *reason, const char *help);
+
+/* Current wall-clock time in UTC milliseconds. */
+int64_t kk_now_ms(void);
+
+#endif
