@@ -26,6 +26,11 @@ struct kk__engine {
   int exit_code;
   size_t pending_stops;
   uint64_t last_cursor_save, last_retire;
+  /* First record of an ingest that failed part-way: records from there on
+   * may sit in the journal undelivered, so no cursor may pass it before
+   * the next start replays them. 0: none. */
+  uint64_t hold_seq;
+  int ticks_since_metrics;
   uv_signal_t sigint, sigterm;
   uv_timer_t tick, deadline;
   uv_async_t done_async;
@@ -225,6 +230,24 @@ int kk__engine_check(kk__engine_t *e, char *err, size_t errlen) {
       return KK_EGRAPH;
     }
   }
+  for (size_t i = 0; i < e->n; i++) {
+    /* Names become file names (journal cursors, stage directories). */
+    kk_stage_t *st = e->stages[i];
+    const char *p = st->name;
+    size_t len = strlen(p);
+    int ok = len > 0 && len < 100 && p[0] != '.' &&
+             !(len >= 4 && strcmp(p + len - 4, ".tmp") == 0);
+    for (; *p && ok; p++)
+      ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+           (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' || *p == '.';
+    if (!ok) {
+      snprintf(err, errlen,
+               "%s:%d: stage name '%s' must be 1-99 letters, digits, '_', "
+               "'-' or '.', not start with '.' nor end in \".tmp\"",
+               st->file, st->line, st->name);
+      return KK_EGRAPH;
+    }
+  }
   for (size_t i = 0; i < e->n; i++)
     for (size_t k = i + 1; k < e->n; k++)
       if (strcmp(e->stages[i]->name, e->stages[k]->name) == 0) {
@@ -406,17 +429,25 @@ int kk_stage_ingest(kk_stage_t *st, kk_batch_t *b, int *status) {
   kk__engine_t *e = st->eng;
   size_t nraw = kk_batch_raw_len(b);
   if (!e->journal) return KK_ECLOSED;
+  uint64_t first = kk__journal_last_seq(e->journal) + 1;
   for (size_t i = 0; i < nraw; i++) {
     const kk_raw_t *raw = kk_batch_raw(b, i);
     uint64_t seq;
     int rc = kk__journal_append(e->journal, st->name, raw->time_ms,
                                 raw->format, raw->meta, raw->data, raw->len,
                                 &seq);
-    if (rc) return rc;
-    kk__batch_set_raw_seq(b, i, seq);
+    if (rc == 0) {
+      kk__batch_set_raw_seq(b, i, seq);
+      continue;
+    }
+    if (!e->hold_seq) e->hold_seq = first;
+    kk_stage_log(st, KK_LOG_ERROR, "journal append failed: %s",
+                 kk_strerror(rc));
+    return rc;
   }
   int rc = kk__journal_commit(e->journal);
   if (rc) {
+    if (!e->hold_seq) e->hold_seq = first;
     kk_stage_log(st, KK_LOG_ERROR, "journal append failed: %s",
                  kk_strerror(rc));
     return rc;
@@ -519,6 +550,7 @@ static void save_cursors(kk__engine_t *e) {
     /* Nothing in flight means every appended record reached this sink (or
      * was filtered out on the way): delivery is synchronous. */
     if (st->fifo_len == 0 && !e->replaying) st->cursor = last;
+    if (e->hold_seq && st->cursor >= e->hold_seq) st->cursor = e->hold_seq - 1;
     kk__journal_cursor_set(e->journal, st->name, st->cursor);
     kk_metric_set(st->m_lag, (int64_t)(last - st->cursor));
   }
@@ -526,6 +558,25 @@ static void save_cursors(kk__engine_t *e) {
   if (rc)
     kk_log(KK_LOG_ERROR, "core", "journal", "saving cursors failed: %s",
            kk_strerror(rc));
+}
+
+/* Writes every metric to <data_dir>/metrics.prom (Prometheus text format,
+ * replaced atomically), which node_exporter's textfile collector can pick
+ * up until the HTTP publisher serves /metrics. */
+static void write_metrics_file(kk__engine_t *e) {
+  char path[4096], tmp[4200];
+  snprintf(path, sizeof path, "%s/metrics.prom", e->cfg->data_dir);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  char *text = kk_metrics_render();
+  if (!text) return;
+  FILE *f = fopen(tmp, "w");
+  if (f) {
+    int ok = fputs(text, f) >= 0;
+    ok &= fclose(f) == 0;
+    if (ok) rename(tmp, path);
+    else remove(tmp);
+  }
+  free(text);
 }
 
 static void tick_cb(uv_timer_t *h) {
@@ -540,6 +591,10 @@ static void tick_cb(uv_timer_t *h) {
     kk__journal_stats(e->journal, &s);
     kk_metric_set(e->m_corrupt, (int64_t)s.corrupt);
     kk_metric_set(e->m_journal_bytes, (int64_t)s.disk_bytes);
+    if (++e->ticks_since_metrics >= 5) {
+      e->ticks_since_metrics = 0;
+      write_metrics_file(e);
+    }
   }
   if (now - e->last_retire >= 10000) {
     e->last_retire = now;
@@ -549,6 +604,7 @@ static void tick_cb(uv_timer_t *h) {
 
 static void close_engine_handles(kk__engine_t *e) {
   save_cursors(e);
+  write_metrics_file(e);
   kk__journal_close(e->journal);
   e->journal = NULL;
   uv_close((uv_handle_t *)&e->sigint, NULL);
@@ -715,8 +771,15 @@ int kk__engine_run(kk__engine_t *e, const kk__engine_cfg_t *cfg) {
     snprintf(dir, sizeof dir, "%s/stages/%s", cfg->data_dir, st->name);
     st->data_dir = strdup(dir);
     stage_metrics(st);
-    if (st->m->kind == KK_KIND_SINK)
-      kk__journal_cursor_register(e->journal, st->name, &st->cursor);
+    if (st->m->kind == KK_KIND_SINK &&
+        (rc = kk__journal_cursor_register(e->journal, st->name,
+                                          &st->cursor)) != 0) {
+      kk_log(KK_LOG_ERROR, kind_ns(st), st->name,
+             "cannot read the journal cursor of this sink: %s",
+             kk_strerror(rc));
+      failed = 1;
+      break;
+    }
     rc = st->m->create ? st->m->create(st, st->opts, &st->state) : 0;
     if (rc) {
       kk_log(KK_LOG_ERROR, kind_ns(st), st->name, "%s:%d: cannot create: %s",

@@ -40,7 +40,8 @@ typedef struct kk__journal_cfg {
   uint64_t segment_size;    /* roll to a new segment past this; 0: 64 MiB */
   kk__fsync_t fsync;
   uint64_t fsync_interval_ms; /* for KK__FSYNC_INTERVAL; 0: 1000 */
-  uint64_t retain_size;     /* keep consumed segments up to this many bytes */
+  uint64_t retain_size;     /* keep consumed segments up to this many bytes;
+                               0: no size cap (the age alone decides) */
   uint64_t retain_age_ms;   /* ... and no longer than this; 0 = retire at once */
 } kk__journal_cfg_t;
 
@@ -49,7 +50,7 @@ typedef struct kk__journal_rec {
   int64_t time_ms;
   uint32_t format;
   const char *source; /* NUL-terminated copies valid during the callback */
-  const char *meta;
+  const char *meta;   /* "" when the record was appended without meta */
   const uint8_t *data;
   uint32_t len;
 } kk__journal_rec_t;
@@ -75,7 +76,10 @@ void kk__journal_close(kk__journal_t *j);
 /* Buffers one record and returns its sequence number in *seq (the first
  * record ever is 1).  The record is durable only after
  * kk__journal_commit().  `meta` may be NULL.  Records larger than 16 MiB
- * are refused with KK_ETOOBIG. */
+ * (24-byte header, source, meta and data together) are refused with
+ * KK_ETOOBIG, and so are source or meta longer than 65535 bytes.  Commits
+ * first when the buffer is full or the segment rolls over, so it may also
+ * return commit's errors; the record is then not appended. */
 int kk__journal_append(kk__journal_t *j, const char *source, int64_t time_ms,
                        uint32_t format, const char *meta, const void *data,
                        size_t len, uint64_t *seq);
@@ -109,9 +113,11 @@ int kk__journal_cursors_save(kk__journal_t *j);
 int kk__journal_retire(kk__journal_t *j);
 
 /* Calls `cb` for each record with seq >= from, in order, until `cb`
- * returns non-zero (which is then returned).  A corrupt record moves the
- * rest of its segment to quarantine (counted in stats, logged) and reading
- * goes on with the next segment.  Returns 0, cb's value, or -errno. */
+ * returns non-zero (which is then returned).  Commits buffered records
+ * first; records appended while the read runs (by cb) are not delivered.
+ * A corrupt record moves the rest of its segment to quarantine (counted in
+ * stats, logged) and reading goes on with the next segment.  Returns 0,
+ * cb's value, or -errno. */
 int kk__journal_read(kk__journal_t *j, uint64_t from,
                      int (*cb)(void *ud, const kk__journal_rec_t *rec),
                      void *ud);

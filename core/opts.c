@@ -356,7 +356,10 @@ static int from_lua(lua_State *L, const kk_option_t *d, opt_val_t *v,
   return 0;
 wrong:
   snprintf(err, errlen, "option '%s' of %s expects %s%s%s, got %s", d->name,
-           where, d->type == KK_OPT_ENUM ? "one of " : "a ",
+           where,
+           d->type == KK_OPT_ENUM                                 ? "one of "
+           : d->type == KK_OPT_INT                                ? "an "
+                                                                  : "a ",
            d->type == KK_OPT_ENUM ? d->choices : type_name(d->type),
            d->type == KK_OPT_DURATION ? " (\"5s\", \"100ms\" or seconds)"
            : d->type == KK_OPT_SIZE  ? " (\"16MiB\" or bytes)"

@@ -486,18 +486,16 @@ kk__recipe_t *kk__recipe_load(const char *path) {
   kk__lua_allow_path(L, dirname(dup), 0);
   free(dup);
 
-  int rc = luaL_loadfilex(L, path, "t");
-  if (rc != LUA_OK) {
+  int rc = kk__lua_loadfile(L, path, err, sizeof err);
+  if (rc != 0) {
     /* Syntax errors already read "file:line: message". */
-    const char *msg = lua_tostring(L, -1);
-    if (rc == LUA_ERRFILE) {
-      snprintf(err, sizeof err, "%s: cannot read recipe (%s)", path,
-               msg ? msg : "?");
-      add_error(r, err);
+    if (rc == KK_EIO) {
+      char msg[1200];
+      snprintf(msg, sizeof msg, "%s: cannot read recipe (%s)", path, err);
+      add_error(r, msg);
     } else {
-      add_error(r, msg ? msg : "cannot load recipe");
+      add_error(r, err);
     }
-    lua_pop(L, 1);
     return r;
   }
   rc = kk__lua_pcall(L, 0, 0, err, sizeof err);

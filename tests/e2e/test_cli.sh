@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The command line: help, version, exit codes, modules reference, check.
+set -u
+K=${KK_BIN:-build/klimakit}
+cd "$(dirname "$0")/../.."
+fail=0
+t() { # name, expected exit code, command...
+  local name=$1 want=$2; shift 2
+  "$@" >/tmp/kk-cli.$$ 2>&1; local rc=$?
+  if [ "$rc" -eq "$want" ]; then echo "ok cli/$name"; else echo "FAIL cli/$name: exit $rc, want $want: $(head -3 /tmp/kk-cli.$$)"; fail=1; fi
+}
+has() { # name, pattern (checks the output of the last t)
+  if grep -q -- "$2" /tmp/kk-cli.$$; then echo "ok cli/$1"; else echo "FAIL cli/$1: no '$2' in: $(head -5 /tmp/kk-cli.$$)"; fail=1; fi
+}
+t version 0 "$K" version;                 has version-text "klimakit [0-9]*\.[0-9]*\.[0-9]*"
+t help 0 "$K" --help;                     has help-exit-codes "exit codes"
+t no-args 2 "$K"
+t unknown-command 2 "$K" frobnicate;      has unknown-command-msg "unknown command 'frobnicate'"
+t run-help 0 "$K" run --help;             has run-help-text "usage: klimakit run"
+t check-help 0 "$K" check --help;         has check-help-text "usage: klimakit check"
+t modules-help 0 "$K" modules --help;     has modules-help-text "usage: klimakit modules"
+t run-bad-flag 2 "$K" run --bogus recipes/demo.lua
+t run-bad-logformat 2 "$K" run --log-format xml recipes/demo.lua
+t check-missing-file 3 "$K" check /nonexistent/recipe.lua; has missing-file-msg "cannot read recipe"
+t check-demo 0 "$K" check recipes/demo.lua; has check-demo-ok "ok"
+t modules 0 "$K" modules;                 has modules-simulate "source.simulate"
+has modules-options "sensors"
+t modules-one 0 "$K" modules simulate;    has modules-one-desc "Europe/Berlin"
+t modules-unknown 2 "$K" modules nosuchmodule
+t modules-config 0 "$K" modules config;   has modules-config-fsync "fsync"
+# docs/modules.md is generated from the code and must be current.
+"$K" modules --format markdown > /tmp/kk-cli-md.$$ 2>&1
+if diff -q /tmp/kk-cli-md.$$ docs/modules.md >/dev/null; then echo "ok cli/docs-modules-current"
+else echo "FAIL cli/docs-modules-current: docs/modules.md differs from 'klimakit modules --format markdown' (regenerate it)"; fail=1; fi
+# JSON logs: every stderr line of a run parses as JSON.
+d=$(mktemp -d)
+cat > "$d/r.lua" <<LUA
+local kk = require "klimakit"
+kk.config { data_dir = "$d/data" }
+kk.pipe(kk.source.simulate { sensors = 2, realtime = false, count = 100 }, kk.sink.null {})
+LUA
+t run-count-exits 0 timeout 20 "$K" run "$d/r.lua" --log-format json
+if python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1]) if l.strip()]' /tmp/kk-cli.$$ 2>/dev/null && grep -q '"component"' /tmp/kk-cli.$$; then
+  echo "ok cli/json-logs"; else echo "FAIL cli/json-logs: $(head -3 /tmp/kk-cli.$$)"; fail=1; fi
+t run-text-logs 0 timeout 20 "$K" run "$d/r.lua" --log-format text; has text-log-prefix "\[core:engine\]"
+rm -rf "$d" /tmp/kk-cli.$$ /tmp/kk-cli-md.$$
+exit $fail

@@ -1,0 +1,8 @@
+-- expect: @FILE@:4: option 'sensors' of source.simulate expects an integer, got string
+local kk = require "klimakit"
+
+local sim = kk.source.simulate {
+  seed = 7,
+  sensors = "ten",
+}
+kk.pipe(sim, kk.sink.jsonl {})

@@ -1,0 +1,983 @@
+/* tests/unit/test_lua.c - the Lua runtime: sandbox, budget, memory cap,
+ * batch userdata, emit, Lua modules and the map/filter/fn stages. */
+#include "kk_test.h"
+
+#include <errno.h>
+#include <lauxlib.h>
+#include <limits.h>
+#include <lualib.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "core.h"
+#include "engine.h"
+#include "lua_sandbox.h"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static char errbuf[4096];
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static lua_State *new_state(size_t mem, uint64_t budget, uint64_t deadline) {
+  kk__lua_limits_t lim = {mem, budget, deadline};
+  lua_State *L = kk__lua_new(&lim, "test", errbuf, sizeof errbuf);
+  if (!L) KK__FAIL("kk__lua_new: %s", errbuf);
+  return L;
+}
+
+/* Runs `code` in L; returns the kk__lua_pcall code (results popped). */
+static int run(lua_State *L, const char *code) {
+  errbuf[0] = 0;
+  if (luaL_loadbufferx(L, code, strlen(code), "=test", "t") != LUA_OK)
+    KK__FAIL("syntax: %s", lua_tostring(L, -1));
+  int top = lua_gettop(L) - 1;
+  int rc = kk__lua_pcall(L, 0, LUA_MULTRET, errbuf, sizeof errbuf);
+  lua_settop(L, top);
+  return rc;
+}
+
+#define RUN_OK(L, code)                                                       \
+  do {                                                                        \
+    int rc__ = run((L), (code));                                              \
+    if (rc__ != 0) KK__FAIL("Lua failed (%d): %s", rc__, errbuf);             \
+  } while (0)
+
+static char tmpdir[64];
+
+/* snprintf that fails the test instead of truncating. */
+#define FMT(buf, ...)                                                         \
+  do {                                                                        \
+    int n__ = snprintf((buf), sizeof(buf), __VA_ARGS__);                      \
+    if (n__ < 0 || (size_t)n__ >= sizeof(buf)) KK__FAIL("path too long");     \
+  } while (0)
+
+static void make_tmpdir(void) {
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/kk_test_lua_XXXXXX");
+  KK_CHECK(mkdtemp(tmpdir) != NULL);
+}
+
+static void write_file(const char *rel, const char *text) {
+  char p[PATH_MAX];
+  FMT(p, "%s/%s", tmpdir, rel);
+  FILE *f = fopen(p, "w");
+  KK_CHECK(f != NULL);
+  fputs(text, f);
+  fclose(f);
+}
+
+static void cleanup_tmpdir(void) {
+  char cmd[PATH_MAX + 16];
+  FMT(cmd, "rm -rf '%s'", tmpdir);
+  KK_CHECK(system(cmd) == 0);
+}
+
+/* Path of a file in the source tree, from this file's location. */
+static void src_path(char *out, size_t len, const char *rel) {
+  char here[PATH_MAX / 2];
+  FMT(here, "%s", __FILE__);
+  char *slash = strrchr(here, '/');
+  if (slash)
+    *slash = 0;
+  else
+    strcpy(here, ".");
+  int n = snprintf(out, len, "%s/../../%s", here, rel);
+  if (n < 0 || (size_t)n >= len) KK__FAIL("path too long");
+}
+
+/* A sink that keeps what reaches it. */
+static kk_reading_t got[256];
+static size_t ngot;
+static uint64_t got_seq;
+static int cap_process(kk_stage_t *st, void *state, kk_batch_t *b) {
+  (void)st, (void)state;
+  for (size_t i = 0; i < kk_batch_len(b) && ngot < 256; i++)
+    got[ngot++] = kk_batch_readings(b)[i];
+  got_seq = kk_batch_seq(b);
+  return 0;
+}
+static const kk_module_t cap_module = {
+    .abi = KK_MODULE_ABI, .size = sizeof(kk_module_t), .name = "capture",
+    .ns = "sink", .kind = KK_KIND_SINK, .summary = "test",
+    .description = "test", .process = cap_process};
+
+/* An engine with stage `m` (options from the table at the top of L)
+ * feeding a capture sink; the stage is created and returned. */
+static kk__engine_t *eng;
+static kk_stage_t *make_stage(lua_State *L, const kk_module_t *m) {
+  kk_opts_t *o = kk__opts_from_lua(L, -1, m, errbuf, sizeof errbuf);
+  if (!o) KK__FAIL("opts: %s", errbuf);
+  lua_pop(L, 1);
+  lua_pushnil(L);
+  kk_opts_t *co = kk__opts_from_lua(L, -1, &cap_module, errbuf, sizeof errbuf);
+  lua_pop(L, 1);
+  KK_CHECK(co != NULL);
+  if (!eng) eng = kk__engine_new();
+  kk_stage_t *st = kk__engine_add_stage(eng, m, o, "test", 1);
+  kk_stage_t *cap = kk__engine_add_stage(eng, &cap_module, co, "test", 2);
+  KK_CHECK(st && cap);
+  KK_CHECK_INT(kk__engine_connect(st, cap, errbuf, sizeof errbuf), ==, 0);
+  void *state = NULL;
+  int rc = m->create(st, o, &state);
+  if (rc) KK__FAIL("create: %s: %s", kk_strerror(rc), kk_stage_last_error(st));
+  st->state = state;
+  st->created = 1;
+  ngot = 0;
+  return st;
+}
+
+static uint32_t ds(const char *thing, const char *prop, const char *unit) {
+  uint32_t id = kk_datastream_id(thing, prop, unit);
+  KK_CHECK(id != 0);
+  return id;
+}
+
+static kk_batch_t *batch3(void) {
+  kk_batch_t *b = kk_batch_new(4);
+  kk_reading_t r[3] = {
+      {1700000000000, 21.5, ds("room1", "temperature", "Cel"), 0},
+      {1700000000000, 50, ds("room1", "humidity", "%"), 0},
+      {1700000060000, 68, ds("room2", "temperature", "[degF]"), 0}};
+  for (int i = 0; i < 3; i++) KK_CHECK_INT(kk_batch_push(b, &r[i]), ==, 0);
+  return b;
+}
+
+/* ---- sandbox ---------------------------------------------------------- */
+
+KK_TEST(sandbox_denies_dangerous_globals) {
+  lua_State *L = new_state(0, 0, 0);
+  RUN_OK(L, "assert(os.execute == nil and os.remove == nil and "
+            "os.rename == nil and os.exit == nil and os.tmpname == nil)\n"
+            "assert(io.popen == nil and io.write == nil and io.read == nil)\n"
+            "assert(package == nil and debug == nil)\n"
+            "assert(collectgarbage == nil and string.dump == nil)\n"
+            "assert(type(os.time()) == 'number' and os.clock and os.date "
+            "and os.getenv)\n"
+            "assert(string and table and math and utf8 and coroutine)\n"
+            "assert(require('io').popen == nil)\n"
+            "assert(require('os').execute == nil)\n"
+            "assert(_G == _ENV and _G.print == print)");
+  /* Calling what is gone fails as a Lua error, not a crash. */
+  KK_CHECK_INT(run(L, "os.execute('true')"), ==, KK_ELUA);
+  KK_CHECK(strstr(errbuf, "execute") != NULL);
+  KK_CHECK_INT(run(L, "package.loadlib('/lib/x86_64-linux-gnu/libc.so.6', "
+                      "'system')"),
+               ==, KK_ELUA);
+  KK_CHECK_INT(run(L, "return require 'debug'"), ==, KK_ELUA);
+  KK_CHECK(strstr(errbuf, "not found or not allowed") != NULL);
+  KK_CHECK_INT(run(L, "return require 'socket'"), ==, KK_ELUA);
+  KK_CHECK_INT(run(L, "return require 'package'"), ==, KK_ELUA);
+  kk__lua_close(L);
+}
+
+KK_TEST(sandbox_denies_bytecode) {
+  /* Bytecode made by an ordinary, unsandboxed state (string.dump is gone
+   * from the sandbox), handed in as a string and as a file. */
+  lua_State *L = new_state(0, 0, 0);
+  lua_State *P = luaL_newstate();
+  luaL_openlibs(P);
+  KK_CHECK(luaL_dostring(P, "return string.dump(function() return 42 end)") ==
+           LUA_OK);
+  size_t len;
+  const char *bc = lua_tolstring(P, -1, &len);
+  lua_pushlstring(L, bc, len);
+  lua_setglobal(L, "bc");
+  make_tmpdir();
+  char p[PATH_MAX];
+  FMT(p, "%s/chunk.luac", tmpdir);
+  FILE *f = fopen(p, "wb");
+  fwrite(bc, 1, len, f);
+  fclose(f);
+  lua_close(P);
+  KK_CHECK_INT(kk__lua_allow_path(L, tmpdir, 0), ==, 0);
+  lua_pushstring(L, p);
+  lua_setglobal(L, "bcfile");
+  RUN_OK(L, "local f, e = load(bc) assert(f == nil and e:find('binary'), e)\n"
+            "f, e = load(bc, 'x', 'b') assert(f == nil and e:find('binary'))\n"
+            "f, e = load(bc, 'x', 'bt') assert(f == nil)\n"
+            "local once = false\n"
+            "f, e = load(function() if once then return nil end once = true "
+            "return bc end) assert(f == nil, 'reader')\n"
+            "f, e = loadfile(bcfile) assert(f == nil and e:find('binary'), e)\n"
+            "assert(not pcall(dofile, bcfile))\n"
+            "assert(load('return 1 + 1')() == 2)\n"
+            "local env = { x = 5 }\n"
+            "assert(load('return x', 'c', 't', env)() == 5)");
+  kk__lua_close(L);
+  cleanup_tmpdir();
+}
+
+KK_TEST(sandbox_io_paths) {
+  make_tmpdir();
+  char p[PATH_MAX];
+  FMT(p, "%s/ro", tmpdir);
+  KK_CHECK(mkdir(p, 0755) == 0);
+  FMT(p, "%s/ro/pkg", tmpdir);
+  KK_CHECK(mkdir(p, 0755) == 0);
+  FMT(p, "%s/rw", tmpdir);
+  KK_CHECK(mkdir(p, 0755) == 0);
+  write_file("secret.txt", "secret\n");
+  write_file("ro/data.txt", "hello\nworld\n");
+  write_file("ro/helper.lua", "return 7\n");
+  write_file("ro/pkg/mod.lua", "local name = ... return { name = name }\n");
+  write_file("secret.lua", "return 'leak'\n");
+  char target[PATH_MAX];
+  FMT(p, "%s/ro/link.txt", tmpdir);
+  FMT(target, "%s/secret.txt", tmpdir);
+  KK_CHECK(symlink(target, p) == 0);
+  FMT(p, "%s/rw/dangling", tmpdir);
+  FMT(target, "%s/created_outside", tmpdir);
+  KK_CHECK(symlink(target, p) == 0);
+
+  lua_State *L = new_state(0, 0, 0);
+  FMT(p, "%s/ro", tmpdir);
+  KK_CHECK_INT(kk__lua_allow_path(L, p, 0), ==, 0);
+  FMT(p, "%s/rw", tmpdir);
+  KK_CHECK_INT(kk__lua_allow_path(L, p, 1), ==, 0);
+  KK_CHECK(kk__lua_allow_path(L, "/nonexistent/dir", 0) < 0);
+  lua_pushstring(L, tmpdir);
+  lua_setglobal(L, "T");
+  RUN_OK(L,
+         "local f = assert(io.open(T .. '/ro/data.txt'))\n"
+         "assert(f:read('l') == 'hello') f:close()\n"
+         "local n = 0 for l in io.lines(T .. '/ro/data.txt') do n = n + 1 end\n"
+         "assert(n == 2)\n"
+         "local function denied(path, mode)\n"
+         "  local f, e, code = io.open(path, mode)\n"
+         "  assert(f == nil, path .. ' opened')\n"
+         "  assert(e:find('access denied'), e) assert(code == 13)\n"
+         "end\n"
+         "denied(T .. '/secret.txt')\n"
+         "denied(T .. '/ro/../secret.txt')\n"
+         "denied(T .. '/ro/link.txt')\n"
+         "denied('/etc/passwd')\n"
+         "denied(T .. '/ro/new.txt', 'w')\n"
+         "denied(T .. '/ro/data.txt', 'r+')\n"
+         "denied(T .. '/rw/../escape.txt', 'w')\n"
+         "denied(T .. '/rw/dangling', 'w')\n"
+         "denied(T .. '/rw/nodir/x.txt', 'w')\n"
+         "assert(not pcall(io.lines, T .. '/secret.txt'))\n"
+         "assert(not pcall(io.lines))\n"
+         "local w = assert(io.open(T .. '/rw/out.txt', 'w'))\n"
+         "w:write('42') w:close()\n"
+         "assert(io.open(T .. '/rw/out.txt'):read('a') == '42')\n"
+         "assert(io.open(T .. '/rw/out.txt', 'a')):close()\n"
+         "assert(io.type(w) == 'closed file')\n"
+         "assert(dofile(T .. '/ro/helper.lua') == 7)\n"
+         "assert(loadfile(T .. '/ro/helper.lua')() == 7)\n"
+         "assert(loadfile(T .. '/secret.lua') == nil)\n"
+         "assert(not pcall(dofile, T .. '/secret.lua'))\n"
+         "assert(require('pkg.mod').name == 'pkg.mod')\n"
+         "assert(require('pkg.mod') == require('pkg.mod'))\n"
+         "assert(not pcall(require, '..secret'))\n"
+         "assert(not pcall(require, 'secret'))\n"
+         "assert(not pcall(io.open, T .. '/rw/x', 'rw'))\n");
+  FMT(p, "%s/created_outside", tmpdir);
+  KK_CHECK(access(p, F_OK) != 0);
+  kk__lua_close(L);
+  cleanup_tmpdir();
+}
+
+KK_TEST(sandbox_require_cjson) {
+  lua_State *L = new_state(0, 0, 0);
+  RUN_OK(L, "local cjson = require 'cjson'\n"
+            "assert(require 'cjson' == cjson)\n"
+            "local s = cjson.encode({ a = 1, b = { 'x', 'y' }, c = true })\n"
+            "local t = cjson.decode(s)\n"
+            "assert(t.a == 1 and t.b[2] == 'y' and t.c == true)\n"
+            "assert(cjson.decode('[1,2,3]')[3] == 3)\n"
+            "assert(cjson.null ~= nil)\n"
+            "local safe = require 'cjson.safe'\n"
+            "assert(safe.decode('{bad') == nil)\n");
+  kk__lua_close(L);
+}
+
+static int open_count;
+static int open_fake(lua_State *L) {
+  open_count++;
+  lua_newtable(L);
+  lua_pushinteger(L, 42);
+  lua_setfield(L, -2, "answer");
+  return 1;
+}
+
+KK_TEST(sandbox_preload_and_print) {
+  lua_State *L = new_state(0, 0, 0);
+  kk__lua_set_preload(L, "klimakit", open_fake);
+  RUN_OK(L, "assert(require('klimakit').answer == 42)\n"
+            "assert(require('klimakit') == require('klimakit'))\n"
+            "print('hello from', 1, nil, true)");
+  KK_CHECK_INT(open_count, ==, 1);
+  KK_CHECK_STR(kk__lua_name(L), "test");
+  kk__lua_set_name(L, "other");
+  KK_CHECK_STR(kk__lua_name(L), "other");
+  kk__lua_close(L);
+}
+
+KK_TEST(lua_error_has_traceback) {
+  lua_State *L = new_state(0, 0, 0);
+  KK_CHECK_INT(run(L, "local function f() error('boom') end f()"), ==, KK_ELUA);
+  KK_CHECK(strstr(errbuf, "test:1: boom") != NULL);
+  KK_CHECK(strstr(errbuf, "stack traceback") != NULL);
+  KK_CHECK_INT(run(L, "error({})"), ==, KK_ELUA);
+  KK_CHECK(strstr(errbuf, "error object is a table") != NULL);
+  RUN_OK(L, "assert(1 + 1 == 2)");
+  kk__lua_close(L);
+}
+
+/* ---- budget ------------------------------------------------------------ */
+
+static void check_runaway(const char *code) {
+  lua_State *L = new_state(0, 0, 0); /* defaults: 50 M instructions, 50 ms */
+  double t0 = now_ms();
+  int rc = run(L, code);
+  double took = now_ms() - t0;
+  KK_CHECK_INT(rc, ==, KK_EBUDGET);
+  KK_CHECK(strstr(errbuf, "instruction budget exceeded (") != NULL);
+  KK_CHECK(strstr(errbuf, " instructions in ") != NULL);
+  fprintf(stderr, "  runaway stopped after %.1f ms: %s\n", took, errbuf);
+  KK_CHECK(took < 100.0);
+  /* The same state goes on working. */
+  luaL_loadstring(L, "return 20 + 22");
+  KK_CHECK_INT(kk__lua_pcall(L, 0, 1, errbuf, sizeof errbuf), ==, 0);
+  KK_CHECK_INT(lua_tointeger(L, -1), ==, 42);
+  lua_pop(L, 1);
+  kk__lua_close(L);
+}
+
+KK_TEST(budget_stops_runaway_loop) { check_runaway("while true do end"); }
+
+KK_TEST(budget_cannot_be_swallowed_by_pcall) {
+  check_runaway("while true do pcall(function() while true do end end) end");
+}
+
+KK_TEST(budget_cannot_be_swallowed_by_xpcall_handler) {
+  check_runaway("while true do xpcall(function() while true do end end, "
+                "function() while true do end end) end");
+}
+
+KK_TEST(budget_stops_coroutines) {
+  check_runaway("while true do local co = coroutine.wrap(function() while "
+                "true do end end) pcall(co) end");
+}
+
+KK_TEST(budget_counts_instructions) {
+  lua_State *L = new_state(0, 1000000, 10000);
+  double t0 = now_ms();
+  KK_CHECK_INT(run(L, "local x = 0 while true do x = x + 1 end"), ==,
+               KK_EBUDGET);
+  KK_CHECK(now_ms() - t0 < 5000);
+  KK_CHECK(strstr(errbuf, "instruction budget exceeded (1000000 "
+                          "instructions") != NULL);
+  /* The budget starts afresh with every call: five calls of ~600 k
+   * instructions each pass a 1 M budget. */
+  for (int i = 0; i < 5; i++)
+    RUN_OK(L, "local x = 0 for i = 1, 200000 do x = x + i end");
+  /* Per-call limits override the state's. */
+  luaL_loadstring(L, "local x = 0 for i = 1, 200000 do x = x + i end");
+  kk__lua_limits_t small = {0, 10000, 0};
+  KK_CHECK_INT(kk__lua_pcall_limits(L, 0, 0, &small, errbuf, sizeof errbuf),
+               ==, KK_EBUDGET);
+  kk__lua_limits_t lim;
+  kk__lua_get_limits(L, &lim);
+  KK_CHECK_INT(lim.budget, ==, 1000000);
+  kk__lua_close(L);
+}
+
+KK_TEST(budget_finalizer_cannot_hang_close) {
+  lua_State *L = new_state(0, 0, 0);
+  RUN_OK(L, "setmetatable({}, { __gc = function() while true do end end })");
+  double t0 = now_ms();
+  kk__lua_close(L);
+  KK_CHECK(now_ms() - t0 < 1000);
+}
+
+/* ---- memory cap --------------------------------------------------------- */
+
+KK_TEST(memcap_stops_growth) {
+  lua_State *L = new_state((size_t)4 << 20, 0, 10000);
+  int rc = run(L, "local t = {} while true do t[#t+1] = string.rep('x', 1000) "
+                  "end");
+  KK_CHECK_INT(rc, ==, KK_EMEMCAP);
+  KK_CHECK(strstr(errbuf, "memory cap exceeded") != NULL);
+  KK_CHECK(kk__lua_mem_used(L) < ((size_t)1 << 20));
+  /* A single huge allocation fails the same way. */
+  KK_CHECK_INT(run(L, "return string.rep('x', 64 * 1024 * 1024)"), ==,
+               KK_EMEMCAP);
+  /* pcall inside Lua may catch it, and the call then succeeds. */
+  RUN_OK(L, "local ok = pcall(string.rep, 'x', 64 * 1024 * 1024) "
+            "assert(not ok)");
+  luaL_loadstring(L, "return #string.rep('x', 100)");
+  KK_CHECK_INT(kk__lua_pcall(L, 0, 1, errbuf, sizeof errbuf), ==, 0);
+  KK_CHECK_INT(lua_tointeger(L, -1), ==, 100);
+  lua_pop(L, 1);
+  kk__lua_close(L);
+}
+
+KK_TEST(memcap_too_small_for_state) {
+  kk__lua_limits_t lim = {1024, 0, 0};
+  lua_State *L = kk__lua_new(&lim, "tiny", errbuf, sizeof errbuf);
+  KK_CHECK(L == NULL);
+  KK_CHECK(strstr(errbuf, "memory cap") != NULL);
+}
+
+/* ---- batch and emit ------------------------------------------------------ */
+
+KK_TEST(batch_get_iterate_raw) {
+  lua_State *L = new_state(0, 0, 0);
+  kk_batch_t *b = batch3();
+  KK_CHECK_INT(kk_batch_push_raw(b, 17, 1700000000500, 50, "v3/app/up",
+                                 "{\"t\":1}", 7),
+               ==, 0);
+  RUN_OK(L, "function check(b)\n"
+            "  assert(#b == 3, #b)\n"
+            "  local r = b:get(1)\n"
+            "  assert(r.thing == 'room1' and r.property == 'temperature')\n"
+            "  assert(r.unit == 'Cel' and r.value == 21.5)\n"
+            "  assert(math.type(r.time) == 'integer' and r.time == "
+            "1700000000000)\n"
+            "  assert(math.type(r.ds) == 'integer')\n"
+            "  assert(b:get(0) == nil and b:get(4) == nil)\n"
+            "  local sum, n, seen = 0, 0, nil\n"
+            "  for v in b:readings() do\n"
+            "    sum = sum + v.value n = n + 1\n"
+            "    assert(seen == nil or seen == v, 'views are reused')\n"
+            "    seen = v\n"
+            "  end\n"
+            "  assert(n == 3 and sum == 139.5)\n"
+            "  assert(tostring(seen):find('room2/temperature'))\n"
+            "  assert(b:raw_count() == 1)\n"
+            "  local raw = b:raw(1)\n"
+            "  assert(raw.data == '{\"t\":1}' and raw.format == 50)\n"
+            "  assert(raw.meta == 'v3/app/up' and raw.seq == 17)\n"
+            "  assert(raw.time == 1700000000500 and b:raw(2) == nil)\n"
+            "  assert(b:seq() == 17)\n"
+            "  kept = b\n"
+            "end");
+  lua_getglobal(L, "check");
+  kk__lua_push_batch(L, b);
+  lua_pushvalue(L, -1);
+  lua_insert(L, -3); /* keep a copy below the call */
+  KK_CHECK_INT(kk__lua_pcall(L, 1, 0, errbuf, sizeof errbuf), ==, 0);
+  kk__lua_batch_invalidate(L, -1);
+  lua_pop(L, 1);
+  kk_batch_unref(b);
+  /* The batch was kept in a global: using it now is an error, not a
+   * crash. */
+  KK_CHECK_INT(run(L, "return #kept"), ==, KK_ELUA);
+  KK_CHECK(strstr(errbuf, "batch used after its call returned") != NULL);
+  KK_CHECK_INT(run(L, "return kept:get(1)"), ==, KK_ELUA);
+  RUN_OK(L, "assert(tostring(kept) == 'batch (invalidated)')");
+  KK_CHECK_INT(run(L, "return getmetatable(kept)"), ==, 0);
+  kk__lua_close(L);
+}
+
+KK_TEST(emit_views_tables_and_errors) {
+  lua_State *L = new_state(0, 0, 0);
+  kk_batch_t *in = batch3();
+  kk_batch_t *out = kk_batch_new(4);
+  RUN_OK(L, "function f(b, emit)\n"
+            "  for r in b:readings() do\n"
+            "    if r.unit == '[degF]' then\n"
+            "      r.value = (r.value - 32) * 5 / 9 r.unit = 'Cel'\n"
+            "    end\n"
+            "    emit(r)\n"
+            "  end\n"
+            "  emit { thing = 'room1', property = 'dew_point', unit = 'Cel',\n"
+            "         time = 1700000000000, value = 10.5 }\n"
+            "  emit { ds = b:get(1).ds, value = 1.0, time = 5.0 }\n"
+            "  local ok, e = pcall(emit, { thing = 'a', property = 'b', unit "
+            "= 'c', value = 'x' })\n"
+            "  assert(not ok and e:find(\"emit: field 'value' must be a "
+            "number\"), e)\n"
+            "  ok, e = pcall(emit, { property = 'b', unit = 'c', value = 1 })\n"
+            "  assert(not ok and e:find(\"field 'thing'\"), e)\n"
+            "  ok, e = pcall(emit, { thing = 'a', property = 'b', unit = 'c', "
+            "value = 1, time = 1.5 })\n"
+            "  assert(not ok and e:find(\"field 'time' must be an integer\"), "
+            "e)\n"
+            "  ok, e = pcall(emit, 42)\n"
+            "  assert(not ok and e:find('expected a reading or a table'), e)\n"
+            "  local t0 = os.time() * 1000\n"
+            "  emit { thing = 'a', property = 'b', unit = 'c', value = 2 }\n"
+            "  keep = emit\n"
+            "end");
+  int top = lua_gettop(L);
+  KK_CHECK_INT(kk__lua_push_borrowed(L, in, out, errbuf, sizeof errbuf), ==, 0);
+  lua_getglobal(L, "f");
+  lua_pushvalue(L, top + 1);
+  lua_pushvalue(L, top + 2);
+  KK_CHECK_INT(kk__lua_pcall(L, 2, 0, errbuf, sizeof errbuf), ==, 0);
+  kk__lua_invalidate_borrowed(L, top + 1);
+  lua_settop(L, top);
+
+  KK_CHECK_INT(kk_batch_len(out), ==, 6);
+  const kk_reading_t *r = kk_batch_readings(out);
+  KK_CHECK_DBL(r[2].value, 20.0, 1e-9);
+  KK_CHECK_INT(r[2].ds, ==, ds("room2", "temperature", "Cel"));
+  KK_CHECK_INT(r[2].time_ms, ==, 1700000060000);
+  KK_CHECK_INT(r[3].ds, ==, ds("room1", "dew_point", "Cel"));
+  KK_CHECK_DBL(r[3].value, 10.5, 0);
+  KK_CHECK_INT(r[4].ds, ==, ds("room1", "temperature", "Cel"));
+  KK_CHECK_INT(r[4].time_ms, ==, 5);
+  KK_CHECK(r[5].time_ms > 1600000000000); /* default time: now */
+  KK_CHECK_INT(run(L, "keep { thing = 'a', property = 'b', unit = 'c', value "
+                      "= 1 }"),
+               ==, KK_ELUA);
+  KK_CHECK(strstr(errbuf, "emit: called after its call returned") != NULL);
+  KK_CHECK_INT(kk_batch_len(out), ==, 6);
+  kk_batch_unref(in);
+  kk_batch_unref(out);
+  kk__lua_close(L);
+}
+
+KK_TEST(reading_view_fields) {
+  lua_State *L = new_state(0, 0, 0);
+  kk_reading_t r0 = {1000, 1.5, ds("t", "p", "u"), 0};
+  kk_reading_t *v = kk__lua_push_reading(L, &r0);
+  lua_setglobal(L, "r");
+  RUN_OK(L, "assert(r.thing == 't' and r.value == 1.5 and r.time == 1000)\n"
+            "r.value = 3 r.time = 2000 r.unit = 'v' r.thing = 'x'\n"
+            "assert(r.unit == 'v' and r.thing == 'x' and r.property == 'p')\n"
+            "assert(not pcall(function() r.value = 'a' end))\n"
+            "assert(not pcall(function() r.nope = 1 end))\n"
+            "assert(not pcall(function() r.ds = 999999 end))\n"
+            "assert(r.nope == nil)");
+  KK_CHECK_DBL(v->value, 3, 0);
+  KK_CHECK_INT(v->time_ms, ==, 2000);
+  KK_CHECK_INT(v->ds, ==, ds("x", "p", "v"));
+  lua_getglobal(L, "r");
+  KK_CHECK(kk__lua_toreading(L, -1) == v);
+  lua_pop(L, 1);
+  kk__lua_close(L);
+}
+
+/* ---- Lua modules ---------------------------------------------------------- */
+
+static const char *good_module =
+    "-- a test module\n"
+    "return {\n"
+    "  name = 'scale',\n"
+    "  kind = 'transform',\n"
+    "  summary = 'Scales values',\n"
+    "  options = {\n"
+    "    factor = { type = 'double', required = true, description = 'x' },\n"
+    "    every = { type = 'duration', default = '5s' },\n"
+    "    mode = { type = 'enum', choices = { 'a', 'b' }, default = 'b' },\n"
+    "    tags = { type = 'list', default = { 'x', 'y' } },\n"
+    "    extra = { type = 'table', default = { k = 1 } },\n"
+    "    count = { type = 'int', default = 3, min = 1, max = 10 },\n"
+    "    on = { type = 'bool', default = false },\n"
+    "    cap = { type = 'size', default = 1024 },\n"
+    "  },\n"
+    "  create = function(o)\n"
+    "    assert(o.every == 5000 and o.mode == 'b' and o.tags[2] == 'y')\n"
+    "    assert(o.count == 3 and o.on == false and o.cap == 1024)\n"
+    "    assert(require('cjson').decode(o.extra).k == 1)\n"
+    "    return { f = o.factor }\n"
+    "  end,\n"
+    "  process = function(s, batch, emit)\n"
+    "    for r in batch:readings() do\n"
+    "      if r.value < 0 then while true do end end\n"
+    "      r.value = r.value * s.f emit(r)\n"
+    "    end\n"
+    "  end,\n"
+    "}\n";
+
+static const kk_module_t *load_text(const char *text, const char *name) {
+  write_file(name, text);
+  char p[PATH_MAX];
+  FMT(p, "%s/%s", tmpdir, name);
+  errbuf[0] = 0;
+  return kk__lua_module_load(p, errbuf, sizeof errbuf);
+}
+
+KK_TEST(module_load_builds_descriptor) {
+  make_tmpdir();
+  const kk_module_t *m = load_text(good_module, "scale.lua");
+  if (!m) KK__FAIL("load: %s", errbuf);
+  KK_CHECK_STR(m->name, "scale");
+  KK_CHECK_STR(m->ns, "transform");
+  KK_CHECK_INT(m->kind, ==, KK_KIND_TRANSFORM);
+  KK_CHECK_INT(m->abi, ==, KK_MODULE_ABI);
+  KK_CHECK_INT(m->size, ==, sizeof(kk_module_t));
+  KK_CHECK_STR(m->summary, "Scales values");
+  /* Options in the order the file declares them, then the limits. */
+  static const char *const names[] = {"factor", "every", "mode", "tags",
+                                      "extra", "count", "on", "cap",
+                                      "memory", "budget", "deadline"};
+  for (size_t i = 0; i < 11; i++) KK_CHECK_STR(m->options[i].name, names[i]);
+  KK_CHECK(m->options[11].name == NULL);
+  KK_CHECK_INT(m->options[0].flags, ==, KK_OPT_REQUIRED);
+  KK_CHECK_INT(m->options[0].type, ==, KK_OPT_DOUBLE);
+  KK_CHECK_STR(m->options[1].def, "5s");
+  KK_CHECK_STR(m->options[2].choices, "a|b");
+  KK_CHECK_STR(m->options[3].def, "x,y");
+  KK_CHECK_STR(m->options[4].def, "{\"k\":1}");
+  KK_CHECK_STR(m->options[5].def, "3");
+  KK_CHECK_DBL(m->options[5].max, 10, 0);
+  KK_CHECK_STR(m->options[6].def, "false");
+  KK_CHECK_STR(m->options[7].def, "1024");
+  kk__lua_module_free(m);
+  cleanup_tmpdir();
+}
+
+static void expect_load_error(const char *text, const char *want) {
+  const kk_module_t *m = load_text(text, "bad.lua");
+  if (m) KK__FAIL("loaded although it should fail with '%s'", want);
+  if (!strstr(errbuf, want))
+    KK__FAIL("error '%s' lacks '%s'", errbuf, want);
+  fprintf(stderr, "  %s\n", errbuf);
+}
+
+KK_TEST(module_load_errors_are_clear) {
+  make_tmpdir();
+  char at[PATH_MAX + 32];
+  FMT(at, "%s/bad.lua: ", tmpdir);
+  expect_load_error("return { kind = 'transform', process = function() end }",
+                    "has no 'name'");
+  expect_load_error("return { kind = 'transform', process = function() end }",
+                    at);
+  FMT(at, "%s/bad.lua:4: ", tmpdir);
+  expect_load_error("return {\n  name = 'x', kind = 'transform',\n"
+                    "  options = {\n    size = { type = 'strnig' },\n  },\n"
+                    "  process = function() end }",
+                    "option 'size': unknown type 'strnig'");
+  expect_load_error("return {\n  name = 'x', kind = 'transform',\n"
+                    "  options = {\n    size = { type = 'strnig' },\n  },\n"
+                    "  process = function() end }",
+                    at);
+  FMT(at, "%s/bad.lua:2:", tmpdir);
+  expect_load_error("return {\n  name = 'x' kind = 'sink' }", at);
+  expect_load_error("return { name = 'x', kind = 'source', process = "
+                    "function() end }",
+                    "field 'kind' must be \"transform\" or \"sink\"");
+  expect_load_error("return { name = 'x', kind = 'sink' }",
+                    "field 'process' must be a function");
+  expect_load_error("return { name = 'x', kind = 'sink', proces = "
+                    "function() end }",
+                    "unknown field 'proces'");
+  expect_load_error("return 42", "must return the module table");
+  expect_load_error("return { name = 'Bad Name', kind = 'sink', process = "
+                    "function() end }",
+                    "lower case");
+  expect_load_error("return { name = 'x', kind = 'sink', process = function() "
+                    "end, options = { o = { type = 'enum' } } }",
+                    "needs 'choices'");
+  expect_load_error("return { name = 'x', kind = 'sink', process = function() "
+                    "end, options = { o = { type = 'int', default = 'x' } } }",
+                    "default must be an integer");
+  expect_load_error("return { name = 'x', kind = 'sink', process = function() "
+                    "end, options = { o = { type = 'int', default = 1, "
+                    "required = true } } }",
+                    "is required and has a default");
+  expect_load_error("return { name = 'x', kind = 'sink', process = function() "
+                    "end, options = { name = { type = 'string' } } }",
+                    "reserved");
+  expect_load_error("return { name = 'x', kind = 'sink', process = function() "
+                    "end, options = { o = { type = 'string', requird = true } "
+                    "} }",
+                    "unknown field 'requird'");
+  expect_load_error("while true do end", "instruction budget exceeded");
+  expect_load_error("error('nope')", "nope");
+  cleanup_tmpdir();
+}
+
+static kk_batch_t *batch_values(const double *v, size_t n, uint32_t id) {
+  kk_batch_t *b = kk_batch_new(n);
+  for (size_t i = 0; i < n; i++) {
+    kk_reading_t r = {1700000000000 + (int64_t)i * 1000, v[i], id, 0};
+    kk_batch_push(b, &r);
+  }
+  return b;
+}
+
+KK_TEST(module_stage_process_and_runaway) {
+  make_tmpdir();
+  const kk_module_t *m = load_text(good_module, "scale.lua");
+  if (!m) KK__FAIL("load: %s", errbuf);
+  lua_State *R = new_state(0, 0, 0);
+  (void)luaL_dostring(R, "return { factor = 2.5, deadline = '20ms' }");
+  kk_stage_t *st = make_stage(R, m);
+
+  double v[] = {1, 2, 3};
+  kk_batch_t *b = batch_values(v, 3, ds("r", "p", "u"));
+  kk_batch_set_seq(b, 99);
+  KK_CHECK_INT(m->process(st, st->state, b), ==, 0);
+  KK_CHECK_INT(ngot, ==, 3);
+  KK_CHECK_DBL(got[2].value, 7.5, 1e-12);
+  KK_CHECK_INT(got_seq, ==, 99);
+  kk_batch_unref(b);
+
+  /* A runaway batch is lost for this stage only, and counted. */
+  double bad[] = {1, -1};
+  b = batch_values(bad, 2, ds("r", "p", "u"));
+  double t0 = now_ms();
+  KK_CHECK_INT(m->process(st, st->state, b), ==, KK_EBUDGET);
+  KK_CHECK(now_ms() - t0 < 100);
+  kk_batch_unref(b);
+  KK_CHECK_INT(ngot, ==, 3);
+  KK_CHECK_INT(kk_metric_value(kk_counter("kk_lua_errors_total",
+                                          "stage=\"scale\",reason=\"budget\"",
+                                          "")),
+               ==, 1);
+  b = batch_values(v, 3, ds("r", "p", "u"));
+  KK_CHECK_INT(m->process(st, st->state, b), ==, 0);
+  KK_CHECK_INT(ngot, ==, 6);
+  kk_batch_unref(b);
+
+  kk__engine_free(eng);
+  eng = NULL;
+  kk__lua_close(R);
+  kk__lua_module_free(m);
+  cleanup_tmpdir();
+}
+
+KK_TEST(module_create_errors_reach_the_stage) {
+  make_tmpdir();
+  const kk_module_t *m =
+      load_text("return { name = 'c', kind = 'sink', process = function() "
+                "end, create = function(o) error('no database', 0) end }",
+                "c.lua");
+  KK_CHECK(m != NULL);
+  lua_State *R = new_state(0, 0, 0);
+  lua_newtable(R);
+  kk_opts_t *o = kk__opts_from_lua(R, -1, m, errbuf, sizeof errbuf);
+  lua_pop(R, 1);
+  eng = kk__engine_new();
+  kk_stage_t *st = kk__engine_add_stage(eng, m, o, "test", 1);
+  void *state = NULL;
+  KK_CHECK_INT(m->create(st, o, &state), ==, KK_ELUA);
+  KK_CHECK(strstr(kk_stage_last_error(st), "no database") != NULL);
+  KK_CHECK(state == NULL);
+  kk__engine_free(eng);
+  eng = NULL;
+  kk__lua_close(R);
+  kk__lua_module_free(m);
+  cleanup_tmpdir();
+}
+
+KK_TEST(builtin_unit_convert) {
+  char p[PATH_MAX];
+  src_path(p, sizeof p, "modules/lua/unit_convert.lua");
+  const kk_module_t *m = kk__lua_module_load(p, errbuf, sizeof errbuf);
+  if (!m) KK__FAIL("load: %s", errbuf);
+  KK_CHECK_STR(m->name, "unit_convert");
+  lua_State *R = new_state(0, 0, 0);
+  (void)luaL_dostring(R, "return { from = '[degF]', to = 'Cel' }");
+  kk_stage_t *st = make_stage(R, m);
+  kk_batch_t *b = batch3();
+  KK_CHECK_INT(m->process(st, st->state, b), ==, 0);
+  KK_CHECK_INT(ngot, ==, 3);
+  KK_CHECK_DBL(got[2].value, 20.0, 1e-9);
+  KK_CHECK_INT(got[2].ds, ==, ds("room2", "temperature", "Cel"));
+  KK_CHECK_DBL(got[0].value, 21.5, 0); /* other units pass */
+  KK_CHECK_INT(m->process(st, st->state, b), ==, 0); /* cached path */
+  KK_CHECK_DBL(got[5].value, 20.0, 1e-9);
+  kk_batch_unref(b);
+
+  /* Energy, derived reverse pair, and the drop of other readings. */
+  (void)luaL_dostring(R, "return { from = 'kW.h', to = 'W.h', keep = false }");
+  st = make_stage(R, m);
+  double v[] = {1.5};
+  b = batch_values(v, 1, ds("meter", "energy", "kW.h"));
+  kk_batch_t *b2 = batch3();
+  KK_CHECK_INT(m->process(st, st->state, b), ==, 0);
+  KK_CHECK_INT(m->process(st, st->state, b2), ==, 0);
+  KK_CHECK_INT(ngot, ==, 1);
+  KK_CHECK_DBL(got[0].value, 1500, 1e-9);
+  kk_batch_unref(b);
+  kk_batch_unref(b2);
+
+  /* Unknown pair without factor: a clear create error. */
+  (void)luaL_dostring(R, "return { from = 'furlong', to = 'Cel' }");
+  kk_opts_t *o = kk__opts_from_lua(R, -1, m, errbuf, sizeof errbuf);
+  lua_pop(R, 1);
+  st = kk__engine_add_stage(eng, m, o, "test", 3);
+  void *state = NULL;
+  KK_CHECK(m->create(st, o, &state) != 0);
+  KK_CHECK(strstr(kk_stage_last_error(st), "no built-in conversion") != NULL);
+  kk__engine_free(eng);
+  eng = NULL;
+  kk__lua_close(R);
+  kk__lua_module_free(m);
+}
+
+KK_TEST(example_dew_point) {
+  char p[PATH_MAX];
+  src_path(p, sizeof p, "examples/lua-module/dew_point.lua");
+  const kk_module_t *m = kk__lua_module_load(p, errbuf, sizeof errbuf);
+  if (!m) KK__FAIL("load: %s", errbuf);
+  KK_CHECK_STR(m->ns, "calc");
+  lua_State *R = new_state(0, 0, 0);
+  (void)luaL_dostring(R, "return { pass = false }");
+  kk_stage_t *st = make_stage(R, m);
+  kk_batch_t *b = batch3();
+  KK_CHECK_INT(m->process(st, st->state, b), ==, 0);
+  KK_CHECK_INT(ngot, ==, 1);
+  /* 21.5 degC at 50 %: a = 17.62, b = 243.12 give 10.68 degC. */
+  double g = log(0.5) + 17.62 * 21.5 / (243.12 + 21.5);
+  KK_CHECK_DBL(got[0].value, 243.12 * g / (17.62 - g), 1e-9);
+  KK_CHECK_DBL(got[0].value, 10.68, 0.01);
+  KK_CHECK_INT(got[0].ds, ==, ds("room1", "dew_point", "Cel"));
+  KK_CHECK_INT(got[0].time_ms, ==, 1700000000000);
+  kk_batch_unref(b);
+  kk__engine_free(eng);
+  eng = NULL;
+  kk__lua_close(R);
+  kk__lua_module_free(m);
+}
+
+KK_TEST(module_scan_registers) {
+  char p[PATH_MAX];
+  src_path(p, sizeof p, "modules/lua");
+  int n = kk__lua_module_scan(p);
+  KK_CHECK(n >= 1);
+  KK_CHECK(kk__registry_find("transform", "unit_convert") != NULL);
+  KK_CHECK(kk__lua_module_scan("/nonexistent") < 0);
+}
+
+/* ---- recipe stages ---------------------------------------------------------- */
+
+static kk_stage_t *recipe_stage(lua_State *R, const kk_module_t *m,
+                                const char *fn) {
+  char code[2048];
+  FMT(code, "return { fn = %s }", fn);
+  if (luaL_dostring(R, code) != LUA_OK) KK__FAIL("%s", lua_tostring(R, -1));
+  return make_stage(R, m);
+}
+
+KK_TEST(stage_map) {
+  lua_State *R = new_state(0, 0, 0);
+  kk_stage_t *st = recipe_stage(
+      R, &kk__map_module,
+      "function(r)\n"
+      "  if r.property == 'humidity' then return nil end\n"
+      "  if r.unit == '[degF]' then\n"
+      "    return { unit = 'Cel', value = (r.value - 32) * 5 / 9 } end\n"
+      "  return r.value + 1 end");
+  kk_batch_t *b = batch3();
+  kk_batch_set_seq(b, 7);
+  KK_CHECK_INT(kk__map_module.process(st, st->state, b), ==, 0);
+  KK_CHECK_INT(ngot, ==, 2);
+  KK_CHECK_DBL(got[0].value, 22.5, 0);
+  KK_CHECK_INT(got[0].ds, ==, ds("room1", "temperature", "Cel"));
+  KK_CHECK_DBL(got[1].value, 20, 1e-9);
+  KK_CHECK_INT(got[1].ds, ==, ds("room2", "temperature", "Cel"));
+  KK_CHECK_INT(got[1].time_ms, ==, 1700000060000);
+  KK_CHECK_INT(got_seq, ==, 7);
+  kk_batch_unref(b);
+  kk__engine_free(eng);
+  eng = NULL;
+  kk__lua_close(R);
+}
+
+KK_TEST(stage_map_bad_result_and_runaway) {
+  lua_State *R = new_state(0, 0, 0);
+  kk_stage_t *st = recipe_stage(
+      R, &kk__map_module,
+      "function(r) if r.value == 50 then return 'x' end\n"
+      "  if r.value == 68 then while true do end end return r end");
+  kk_batch_t *b = batch3();
+  KK_CHECK_INT(kk__map_module.process(st, st->state, b), ==, KK_ELUA);
+  KK_CHECK_INT(ngot, ==, 0);
+  kk_batch_unref(b);
+  double v[] = {68};
+  b = batch_values(v, 1, ds("r", "p", "u"));
+  double t0 = now_ms();
+  KK_CHECK_INT(kk__map_module.process(st, st->state, b), ==, KK_EBUDGET);
+  KK_CHECK(now_ms() - t0 < 100);
+  kk_batch_unref(b);
+  double ok[] = {1, 2};
+  b = batch_values(ok, 2, ds("r", "p", "u"));
+  KK_CHECK_INT(kk__map_module.process(st, st->state, b), ==, 0);
+  KK_CHECK_INT(ngot, ==, 2);
+  kk_batch_unref(b);
+  KK_CHECK_INT(kk_metric_value(kk_counter("kk_lua_errors_total",
+                                          "stage=\"map\",reason=\"error\"",
+                                          "")),
+               ==, 1);
+  KK_CHECK_INT(kk_metric_value(kk_counter("kk_lua_errors_total",
+                                          "stage=\"map\",reason=\"budget\"",
+                                          "")),
+               ==, 1);
+  kk__engine_free(eng);
+  eng = NULL;
+  kk__lua_close(R);
+}
+
+KK_TEST(stage_filter) {
+  lua_State *R = new_state(0, 0, 0);
+  kk_stage_t *st = recipe_stage(R, &kk__filter_module,
+                                "function(r) return r.thing == 'room1' end");
+  kk_batch_t *b = batch3();
+  KK_CHECK_INT(kk__filter_module.process(st, st->state, b), ==, 0);
+  KK_CHECK_INT(ngot, ==, 2);
+  KK_CHECK_DBL(got[1].value, 50, 0);
+  kk_batch_unref(b);
+  kk__engine_free(eng);
+  eng = NULL;
+  kk__lua_close(R);
+}
+
+KK_TEST(stage_fn) {
+  lua_State *R = new_state(0, 0, 0);
+  kk_stage_t *st = recipe_stage(
+      R, &kk__luafn_module,
+      "function(batch, emit)\n"
+      "  local sum = 0\n"
+      "  for r in batch:readings() do sum = sum + r.value end\n"
+      "  emit { thing = 'all', property = 'sum', unit = '1', value = sum,\n"
+      "         time = batch:get(#batch).time }\n"
+      "end");
+  kk_batch_t *b = batch3();
+  KK_CHECK_INT(kk__luafn_module.process(st, st->state, b), ==, 0);
+  KK_CHECK_INT(ngot, ==, 1);
+  KK_CHECK_DBL(got[0].value, 139.5, 0);
+  KK_CHECK_INT(got[0].time_ms, ==, 1700000060000);
+  kk_batch_unref(b);
+  kk__engine_free(eng);
+  eng = NULL;
+  kk__lua_close(R);
+}
+
+KK_TEST(stage_fn_memcap_in_recipe_state) {
+  lua_State *R = new_state((size_t)8 << 20, 0, 2000);
+  kk_stage_t *st = recipe_stage(
+      R, &kk__luafn_module,
+      "function(batch, emit) local t = {} while true do t[#t + 1] = "
+      "string.rep('x', 1000) end end");
+  kk_batch_t *b = batch3();
+  KK_CHECK_INT(kk__luafn_module.process(st, st->state, b), ==, KK_EMEMCAP);
+  KK_CHECK_INT(kk__luafn_module.process(st, st->state, b), ==, KK_EMEMCAP);
+  kk_batch_unref(b);
+  kk__engine_free(eng);
+  eng = NULL;
+  kk__lua_close(R);
+}
+
+KK_TEST_MAIN(KK_CASE(sandbox_denies_dangerous_globals),
+             KK_CASE(sandbox_denies_bytecode), KK_CASE(sandbox_io_paths),
+             KK_CASE(sandbox_require_cjson), KK_CASE(sandbox_preload_and_print),
+             KK_CASE(lua_error_has_traceback),
+             KK_CASE(budget_stops_runaway_loop),
+             KK_CASE(budget_cannot_be_swallowed_by_pcall),
+             KK_CASE(budget_cannot_be_swallowed_by_xpcall_handler),
+             KK_CASE(budget_stops_coroutines), KK_CASE(budget_counts_instructions),
+             KK_CASE(budget_finalizer_cannot_hang_close),
+             KK_CASE(memcap_stops_growth), KK_CASE(memcap_too_small_for_state),
+             KK_CASE(batch_get_iterate_raw),
+             KK_CASE(emit_views_tables_and_errors),
+             KK_CASE(reading_view_fields),
+             KK_CASE(module_load_builds_descriptor),
+             KK_CASE(module_load_errors_are_clear),
+             KK_CASE(module_stage_process_and_runaway),
+             KK_CASE(module_create_errors_reach_the_stage),
+             KK_CASE(builtin_unit_convert), KK_CASE(example_dew_point),
+             KK_CASE(module_scan_registers), KK_CASE(stage_map),
+             KK_CASE(stage_map_bad_result_and_runaway), KK_CASE(stage_filter),
+             KK_CASE(stage_fn), KK_CASE(stage_fn_memcap_in_recipe_state))
