@@ -1,51 +1,88 @@
 -- recipes/demo.lua - the demo that `make run` starts.
 --
 -- A simulated school: twelve classrooms, each with a CO2 sensor, a
--- thermometer, a hygrometer and an electricity meter.  The last day is
--- replayed first, then the school goes on in real time.  The recipe
--- writes every reading to var/demo/readings.jsonl and tells you when a
--- room crosses the Umweltbundesamt's indoor-air thresholds for CO2:
+-- thermometer, a hygrometer and an electricity meter, read every minute.
+-- The last seven days are replayed first (one summary line per school
+-- day), then the school goes on in real time and every change of a room's
+-- indoor-air class is reported as it happens.  Every reading is also
+-- written to var/demo/readings.jsonl.
+--
+-- Indoor-air classes for CO2 (Ad-hoc-Arbeitsgruppe Innenraumrichtwerte
+-- IRK/AOLG, Bundesgesundheitsblatt 2008, as used by the Umweltbundesamt):
 --   below 1000 ppm  hygienically harmless
 --   1000-2000 ppm   conspicuous: ventilate
 --   above 2000 ppm  unacceptable: ventilate now
--- (Ad-hoc-Arbeitsgruppe IRK/AOLG, Bundesgesundheitsblatt 2008.)
 -- Only embedded defaults: no server, no database.
 local kk = require "klimakit"
 
-kk.config { data_dir = kk.env("KLIMAKIT_DATA", "var/demo") }
+local data = kk.env("KLIMAKIT_DATA", "var/demo")
+kk.config { data_dir = data }
 
+local interval_min = 1
 local school = kk.source.simulate {
   sensors = kk.env("DEMO_ROOMS", 12),
   seed = 2026,
-  interval = "1m",
-  backfill = kk.env("DEMO_BACKFILL", "1d"),
+  interval = interval_min .. "m",
+  backfill = kk.env("DEMO_BACKFILL", "7d"),
 }
 
-local class_names = { "harmless (< 1000 ppm)", "ventilate (1000-2000 ppm)",
-                      "unacceptable, ventilate now (> 2000 ppm)" }
-local function uba_class(ppm)
-  if ppm < 1000 then return 1 elseif ppm <= 2000 then return 2 else return 3 end
+local labels = { "harmless", "ventilate", "unacceptable - ventilate now" }
+-- A room moves up a class at the threshold and back down only 50 ppm
+-- below it, so that a value hovering at 1000 ppm is not reported twice a
+-- minute.
+local function classify(ppm, before)
+  local up = ppm > 2000 and 3 or ppm >= 1000 and 2 or 1
+  if before and up < before then
+    local down_at = before == 3 and 1950 or 950
+    if ppm >= down_at then return before end
+  end
+  return up
 end
 
--- Remember each room's class and report only changes.
-local state = {}
-local function air_alerts(batch, emit)
+local class, days, order = {}, {}, {}
+local function day_of(ms) return os.date("!%a %Y-%m-%d", ms // 1000) end
+
+local function summarise(day)
+  local rooms, n1000, n2000, minutes, worst, worst_room = 0, 0, 0, 0, 0, "-"
+  for thing, s in pairs(days[day]) do
+    rooms = rooms + 1
+    if s.m1000 > 0 then n1000 = n1000 + 1 end
+    if s.m2000 > 0 then n2000 = n2000 + 1 end
+    minutes = minutes + s.m1000
+    if s.max > worst then worst, worst_room = s.max, thing end
+  end
+  print(string.format("%s  %2d rooms: %2d above 1000 ppm (%3d h %02d min in all), "
+    .. "%2d above 2000 ppm; highest %4.0f ppm in %s", day, rooms, n1000,
+    minutes // 60, minutes % 60, n2000, worst, worst_room))
+  days[day] = nil
+end
+
+local function indoor_air(batch, emit)
+  local live_after = (os.time() - 600) * 1000
   for r in batch:readings() do
     if r.property == "co2" then
-      local c = uba_class(r.value)
-      local before = state[r.thing]
-      if before and c ~= before then
-        print(string.format("%s  %s: CO2 %4.0f ppm -> %s",
-          os.date("!%Y-%m-%d %H:%M", r.time // 1000), r.thing, r.value,
-          class_names[c]))
+      local day = day_of(r.time)
+      if not days[day] then
+        days[day] = {}
+        order[#order + 1] = day
+        -- A new day begins: the one before it is complete.
+        if #order > 1 and days[order[#order - 1]] then summarise(order[#order - 1]) end
       end
-      state[r.thing] = c
+      local s = days[day][r.thing] or { m1000 = 0, m2000 = 0, max = 0 }
+      days[day][r.thing] = s
+      if r.value >= 1000 then s.m1000 = s.m1000 + interval_min end
+      if r.value > 2000 then s.m2000 = s.m2000 + interval_min end
+      if r.value > s.max then s.max = r.value end
+
+      local c = classify(r.value, class[r.thing])
+      if r.time >= live_after and class[r.thing] and c ~= class[r.thing] then
+        print(string.format("%s UTC  %s: CO2 %4.0f ppm -> %s",
+          os.date("!%H:%M", r.time // 1000), r.thing, r.value, labels[c]))
+      end
+      class[r.thing] = c
     end
   end
 end
 
-kk.pipe(school, {
-  kk.sink.jsonl { name = "archive",
-                  path = kk.env("KLIMAKIT_DATA", "var/demo") .. "/readings.jsonl" },
-})
-kk.pipe(school, air_alerts, kk.sink.null { name = "alerts" })
+kk.pipe(school, kk.sink.jsonl { name = "archive", path = data .. "/readings.jsonl" })
+kk.pipe(school, indoor_air, kk.sink.null { name = "indoor_air" })
