@@ -41,7 +41,7 @@ static void option_extra(const kk_option_t *o, char *buf, size_t len) {
   if (o->type == KK_OPT_ENUM && o->choices)
     snprintf(buf, len, " One of: %s.", o->choices);
   else if (o->min < o->max)
-    snprintf(buf, len, " Range %g to %g.", o->min, o->max);
+    snprintf(buf, len, " Range %.15g to %.15g.", o->min, o->max);
 }
 
 static void print_text(const kk_module_t *m, int full) {

@@ -386,6 +386,16 @@ static void deliver(kk_stage_t *t, kk_batch_t *b) {
     kk_metric_set(t->m_queue, (int64_t)t->inflight);
   }
   if (rc < 0) {
+    if (t->m->kind == KK_KIND_SINK && !t->held && kk_batch_seq(b)) {
+      /* Everything up to the cursor before this batch was done; what
+       * comes after is replayed at the next start. */
+      t->held = 1;
+      t->hold = t->cursor;
+      kk_stage_log(t, KK_LOG_WARN,
+                   "a batch failed; this sink's cursor stays at %llu so that "
+                   "the next start replays it from the journal",
+                   (unsigned long long)t->hold);
+    }
     kk_metric_add(t->m_fail, (int64_t)n);
     if (kk_ratelimit_ok(&t->err_rl))
       kk_stage_log(t, KK_LOG_WARN, "batch of %zu readings failed: %s%s%s", n,
@@ -460,6 +470,14 @@ int kk_stage_ingest(kk_stage_t *st, kk_batch_t *b, int *status) {
   }
   kk_stage_emit(st, b);
   return 0;
+}
+
+void kk_stage_fail(kk_stage_t *st, int rc) {
+  kk__engine_t *e = st->eng;
+  kk_stage_log(st, KK_LOG_ERROR, "failed: %s%s%s", kk_strerror(rc),
+               st->err[0] ? ": " : "", st->err);
+  e->exit_code = 1;
+  if (e->cfg) kk__engine_stop(e);
 }
 
 void kk_stage_eof(kk_stage_t *st) {
@@ -551,6 +569,7 @@ static void save_cursors(kk__engine_t *e) {
      * was filtered out on the way): delivery is synchronous. */
     if (st->fifo_len == 0 && !e->replaying) st->cursor = last;
     if (e->hold_seq && st->cursor >= e->hold_seq) st->cursor = e->hold_seq - 1;
+    if (st->held && st->cursor > st->hold) st->cursor = st->hold;
     kk__journal_cursor_set(e->journal, st->name, st->cursor);
     kk_metric_set(st->m_lag, (int64_t)(last - st->cursor));
   }

@@ -660,6 +660,25 @@ void kk__lua_module_free(const kk_module_t *m) {
   free(lm);
 }
 
+/* Cuts a message at its first newline (before the traceback, whose
+ * frames run through the core); returns it. */
+static char *first_line(char *msg) {
+  char *nl = strchr(msg, '\n');
+  if (nl) *nl = 0;
+  return msg;
+}
+
+/* An error of the module's own code: its first line (the traceback runs
+ * through the core), prefixed with the file unless Lua named it already. */
+static void load_error(char *err, size_t errlen, const char *path,
+                       char *msg) {
+  first_line(msg);
+  if (strncmp(msg, path, strlen(path)) == 0)
+    snprintf(err, errlen, "%s", msg);
+  else
+    snprintf(err, errlen, "%s: %s", path, msg);
+}
+
 const kk_module_t *kk__lua_module_load(const char *path, char *err,
                                        size_t errlen) {
   char real[PATH_MAX], e[1024];
@@ -689,7 +708,7 @@ const kk_module_t *kk__lua_module_load(const char *path, char *err,
     goto fail;
   }
   if (kk__lua_pcall(L, 0, 1, e, sizeof e) != 0) {
-    snprintf(err, errlen, "%s: %s", real, e);
+    load_error(err, errlen, real, e);
     goto fail;
   }
   /* Light C functions and light userdata allocate nothing. */
@@ -697,8 +716,8 @@ const kk_module_t *kk__lua_module_load(const char *path, char *err,
   lua_insert(L, -2);
   lua_pushlightuserdata(L, &lc);
   lua_insert(L, -2);
-  if (kk__lua_pcall(L, 1, 0, e, sizeof e) != 0) {
-    if (!lc.failed) snprintf(err, errlen, "%s: %s", real, e);
+  if (kk__lua_pcall(L, 2, 0, e, sizeof e) != 0) {
+    if (!lc.failed) load_error(err, errlen, real, e);
     goto fail;
   }
   if (lc.failed) goto fail;
@@ -714,6 +733,10 @@ fail:
   kk__lua_close(L);
   kk__lua_module_free(&lm->m);
   return NULL;
+}
+
+const char *kk__lua_module_path(const kk_module_t *m) {
+  return m && m->create == lm_create ? ((const lmod_t *)m)->path : NULL;
 }
 
 static int lua_file(const struct dirent *d) {
@@ -754,7 +777,6 @@ typedef struct linst {
   lua_State *L;
   int proc_ref, state_ref;
   int sink;
-  kk_ratelimit_t rl;
 } linst_t;
 
 typedef struct setup_ctx {
@@ -803,7 +825,6 @@ static int lm_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
   if (!in) return KK_ENOMEM;
   in->proc_ref = in->state_ref = LUA_NOREF;
   in->sink = lm->m.kind == KK_KIND_SINK;
-  in->rl = (kk_ratelimit_t)KK_RATELIMIT_INIT(10000, 5);
   kk__lua_limits_t lim = {kk_opt_size(opts, "memory"),
                           (uint64_t)kk_opt_int(opts, "budget"),
                           kk_opt_duration_ms(opts, "deadline")};
@@ -821,7 +842,7 @@ static int lm_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
   lua_pushlightuserdata(in->L, &sc);
   int rc = kk__lua_pcall_limits(in->L, 1, 0, &setup, e, sizeof e);
   if (rc) {
-    kk_stage_error(st, "%s", e);
+    kk_stage_error(st, "%s", first_line(e));
     lm_destroy(in);
     return rc;
   }
@@ -851,14 +872,13 @@ static int lm_process(kk_stage_t *st, void *state, kk_batch_t *b) {
   }
   lua_settop(L, top);
   if (rc) {
+    /* The engine logs the failed batch (rate-limited) with this detail. */
     kk_metric_add(kk_stage_counter(st, "kk_lua_errors_total", reason_of(rc),
                                    "Lua calls that failed (budget: instruction "
                                    "budget or deadline, memcap: memory cap, "
                                    "error: a Lua error)"),
                   1);
-    if (kk_ratelimit_ok(&in->rl))
-      kk_stage_log(st, KK_LOG_WARN, "process failed, batch of %zu readings "
-                   "dropped: %s", kk_batch_len(b), e);
+    kk_stage_error(st, "%s", first_line(e));
     kk_batch_unref(out);
     return rc;
   }

@@ -54,6 +54,7 @@ typedef struct sb_call {
 
 typedef struct sb_ctx {
   uint32_t magic;
+  lua_State *main; /* the main thread */
   size_t used, cap;
   kk__lua_limits_t lim;
   int depth; /* kk__lua_pcall() nesting; the hook only acts inside */
@@ -122,7 +123,6 @@ void kk__lua_set_default_limits(const kk__lua_limits_t *lim) {
 /* ---- budget ------------------------------------------------------------ */
 
 static void sb_hook(lua_State *L, lua_Debug *ar) {
-  (void)ar;
   sb_ctx_t *c = ctx_of(L);
   if (!c || !c->depth) return;
   int every = lua_gethookcount(L);
@@ -132,11 +132,24 @@ static void sb_hook(lua_State *L, lua_Debug *ar) {
       elapsed >= c->call.deadline_ns) {
     c->call.budget_hit = 1;
     /* From now on every instruction fails, so a pcall in Lua cannot
-     * swallow the error and go on looping. */
+     * swallow the error and go on looping; the main thread too when this
+     * is a coroutine (new coroutines inherit its rate). */
     if (every != 1) lua_sethook(L, sb_hook, LUA_MASKCOUNT, 1);
-    luaL_error(L, "instruction budget exceeded (%llu instructions in %llu ms)",
-               (unsigned long long)c->call.count,
-               (unsigned long long)(elapsed / 1000000u));
+    if (L != c->main && lua_gethookcount(c->main) != 1)
+      lua_sethook(c->main, sb_hook, LUA_MASKCOUNT, 1);
+    /* Name the place the code was at: luaL_error's level 1 would be the
+     * caller of the looping function. */
+    char where[LUA_IDSIZE + 24] = "";
+    if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
+      snprintf(where, sizeof where, "%s:%d: ", ar->short_src, ar->currentline);
+    lua_pushfstring(L, "%sinstruction budget exceeded (", where);
+    char msg[96];
+    snprintf(msg, sizeof msg, "%llu instructions in %llu ms)",
+             (unsigned long long)c->call.count,
+             (unsigned long long)(elapsed / 1000000u));
+    lua_pushstring(L, msg);
+    lua_concat(L, 2);
+    lua_error(L);
     return;
   }
   /* A coroutine left at count 1 by an earlier overrun goes back to the
@@ -187,7 +200,16 @@ static int sb_msgh(lua_State *L) {
     lua_pushstring(L, msg);
     return 1;
   }
-  luaL_traceback(L, L, msg, 1);
+  /* A traceback without a single Lua frame says nothing. */
+  luaL_traceback(L, L, NULL, 1);
+  if (strcmp(lua_tostring(L, -1), "stack traceback:\n\t[C]: in ?") == 0) {
+    lua_pushstring(L, msg);
+    return 1;
+  }
+  lua_pushstring(L, msg);
+  lua_pushliteral(L, "\n");
+  lua_rotate(L, -3, 2);
+  lua_concat(L, 3);
   return 1;
 }
 
@@ -351,11 +373,12 @@ static int sb_io_open(lua_State *L) {
   char real[PATH_MAX];
   int rc = sb_resolve(c, path, write, real);
   if (rc) return push_resolve_fail(L, path, rc, write);
+  int top = lua_gettop(L);
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_pushstring(L, real);
   lua_pushstring(L, mode);
-  lua_call(L, 2, 3);
-  return 3;
+  lua_call(L, 2, LUA_MULTRET);
+  return lua_gettop(L) - top;
 }
 
 /* io.lines(path, ...) with upvalue 1 = the real io.lines.  Unlike the
@@ -442,6 +465,53 @@ static int sb_dofile(lua_State *L) {
   if (load_checked(L, path, "t") != 1) return lua_error(L);
   lua_call(L, 0, LUA_MULTRET);
   return lua_gettop(L) - 1;
+}
+
+/* ---- calls that would escape the budget ---------------------------------- */
+
+/* Lua runs a message handler that an error raised inside a hook triggers,
+ * and every __gc finalizer, with hooks switched off: a Lua function there
+ * could loop forever past the budget.  Hence xpcall calls its handler only
+ * after the stack has unwound (hooks on again; without the debug library a
+ * handler cannot look at the failed stack anyway), and setmetatable
+ * refuses metatables with __gc. */
+static int xpcall_finish(lua_State *L, int status, lua_KContext extra) {
+  if (status != LUA_OK && status != LUA_YIELD) {
+    lua_pushvalue(L, 2); /* the handler */
+    lua_insert(L, -2);
+    lua_pcall(L, 1, 1, 0); /* its result or its own error */
+    lua_pushboolean(L, 0);
+    lua_insert(L, -2);
+    return 2;
+  }
+  return lua_gettop(L) - (int)extra;
+}
+
+static int sb_xpcall(lua_State *L) {
+  int n = lua_gettop(L);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_pushboolean(L, 1);
+  lua_pushvalue(L, 1);
+  lua_rotate(L, 3, 2); /* f, h, true, f, args... */
+  int st = lua_pcallk(L, n - 2, LUA_MULTRET, 0, 2, xpcall_finish);
+  return xpcall_finish(L, st, 2);
+}
+
+/* setmetatable(t, mt) with upvalue 1 = the real one. */
+static int sb_setmetatable(lua_State *L) {
+  if (lua_type(L, 2) == LUA_TTABLE) {
+    lua_pushliteral(L, "__gc");
+    if (lua_rawget(L, 2) != LUA_TNIL)
+      return luaL_error(L, "setmetatable: __gc metamethods are not allowed "
+                           "here (finalizers would run outside the "
+                           "instruction budget)");
+    lua_pop(L, 1);
+  }
+  int n = lua_gettop(L);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, n, 1);
+  return 1;
 }
 
 /* ---- require --------------------------------------------------------------- */
@@ -600,9 +670,9 @@ static int sb_panic(lua_State *L) {
 
 static const char *const base_allowed[] = {
     "assert",   "error",        "ipairs",       "next",     "pairs",
-    "pcall",    "xpcall",       "select",       "tonumber", "tostring",
+    "pcall",    "select",       "tonumber", "tostring",
     "type",     "rawequal",     "rawget",       "rawset",   "rawlen",
-    "setmetatable", "getmetatable", "_VERSION", NULL};
+    "getmetatable", "_VERSION", NULL};
 static const char *const libs_shared[] = {"string", "table", "math", "utf8",
                                           "coroutine", NULL};
 static const char *const os_allowed[] = {"time", "clock", "date", "getenv",
@@ -658,6 +728,17 @@ static int sb_setup(lua_State *L) {
   lua_pop(L, 1);
   lua_setfield(L, S, "io");
 
+  lua_pushcfunction(L, sb_xpcall);
+  lua_setfield(L, S, "xpcall");
+  lua_getfield(L, G, "setmetatable");
+  lua_pushcclosure(L, sb_setmetatable, 1);
+  lua_setfield(L, S, "setmetatable");
+  /* File handles carry a C __gc: keep Lua from replacing it. */
+  luaL_getmetatable(L, LUA_FILEHANDLE);
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_pop(L, 1);
+
   lua_getfield(L, G, "load");
   lua_pushcclosure(L, sb_load, 1);
   lua_setfield(L, S, "load");
@@ -696,6 +777,7 @@ lua_State *kk__lua_new(const kk__lua_limits_t *lim, const char *name,
     free(c);
     return NULL;
   }
+  c->main = L;
   lua_atpanic(L, sb_panic);
   lua_setwarnf(L, sb_warn, c);
   lua_pushcfunction(L, sb_setup);

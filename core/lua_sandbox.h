@@ -187,6 +187,10 @@ const kk_module_t *kk__lua_module_load(const char *path, char *err,
 /* Frees a descriptor from kk__lua_module_load() (NULL is a no-op); only
  * for descriptors that were never registered. */
 void kk__lua_module_free(const kk_module_t *m);
+/* The canonical path of the file a Lua module descriptor came from, or
+ * NULL when `m` is not a Lua module (so a second kk.load_module of the same
+ * file can be told from another module taking the same name). */
+const char *kk__lua_module_path(const kk_module_t *m);
 /* Loads and registers every *.lua in `dir` (in name order).  Files that
  * fail are logged as errors and skipped.  Returns the number registered
  * or -errno when dir cannot be read. */

@@ -7,12 +7,14 @@
  * calls the function with one reusable reading view, so the hot path makes
  * no table and no userdata per reading.  A failing call (error, budget,
  * memory cap) loses that batch for this stage only; it is counted in
- * kk_lua_errors_total{stage,reason} and logged (rate-limited). */
+ * kk_lua_errors_total{stage,reason} and returned with its message through
+ * kk_stage_error(), which the engine logs (rate-limited). */
 #include "core.h"
 #include "lua_sandbox.h"
 
 #include <lauxlib.h>
 #include <stdlib.h>
+#include <string.h>
 
 enum { LS_MAP, LS_FILTER, LS_FN };
 
@@ -21,7 +23,6 @@ typedef struct lstage {
   lua_State *L; /* the recipe's state; not ours to close */
   int ref;      /* the function, owned by the opts */
   kk__lua_limits_t lim;
-  kk_ratelimit_t rl;
 } lstage_t;
 
 typedef struct drive {
@@ -112,8 +113,11 @@ static int ls_process(kk_stage_t *st, void *state, kk_batch_t *b) {
                                    "budget or deadline, memcap: memory cap, "
                                    "error: a Lua error)"),
                   1);
-    if (kk_ratelimit_ok(&s->rl))
-      kk_stage_log(st, KK_LOG_WARN, "batch of %zu readings dropped: %s", n, e);
+    /* The engine logs the failed batch (rate-limited) with this detail;
+     * the first line holds the message and the place. */
+    char *nl = strchr(e, '\n');
+    if (nl) *nl = 0;
+    kk_stage_error(st, "%s", e);
     kk_batch_unref(out);
     return rc;
   }
@@ -139,7 +143,6 @@ static int ls_create(kk_stage_t *st, const kk_opts_t *opts, void **state,
   }
   s->lim.budget = (uint64_t)kk_opt_int(opts, "budget");
   s->lim.deadline_ms = kk_opt_duration_ms(opts, "deadline");
-  s->rl = (kk_ratelimit_t)KK_RATELIMIT_INIT(10000, 5);
   *state = s;
   return 0;
 }

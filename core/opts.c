@@ -347,7 +347,7 @@ static int from_lua(lua_State *L, const kk_option_t *d, opt_val_t *v,
     double x = d->type == KK_OPT_INT ? (double)v->i : v->d;
     if ((d->type == KK_OPT_INT || d->type == KK_OPT_DOUBLE) &&
         (x < d->min || x > d->max)) {
-      snprintf(err, errlen, "option '%s' of %s: %g is out of range [%g, %g]",
+      snprintf(err, errlen, "option '%s' of %s: %.15g is out of range [%.15g, %.15g]",
                d->name, where, x, d->min, d->max);
       return KK_ERANGE;
     }

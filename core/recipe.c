@@ -377,12 +377,21 @@ static int l_load_module(lua_State *L) {
   int rc = kk__registry_add(m);
   if (rc == KK_EEXIST) {
     const kk_module_t *old = kk__registry_find(m->ns, m->name);
-    if (old->description != m->description) {
-      /* Loading the same file twice is harmless; another module with the
-       * same name is a mistake. */
-      kk__lua_module_free(m);
+    const char *op = kk__lua_module_path(old), *np = kk__lua_module_path(m);
+    char msg[1200];
+    /* Loading the same file twice is harmless; another module with the
+     * same name is a mistake. */
+    int same = op && np && strcmp(op, np) == 0;
+    snprintf(msg, sizeof msg, "%s.%s is already defined by %s", m->ns,
+             m->name, op ? op : "a built-in C module");
+    kk__lua_module_free(m);
+    if (!same) {
+      add_error_at(L, "%s:%d: kk.load_module: %s", msg);
+      return 0;
     }
+    m = old;
   } else if (rc) {
+    kk__lua_module_free(m);
     add_error_at(L, "%s:%d: kk.load_module: %s", kk_strerror(rc));
     return 0;
   }

@@ -44,9 +44,9 @@ pair gives one dew point.  Magnus formula with Sonntag's (1990) constants
 a = 17.62, b = 243.12 degC, valid from -45 to 60 degC.]],
 
   options = {
-    temperature = { type = "string", default = "temperature",
+    temperature = { type = "string", default = "air_temperature",
                     description = "Observed property of the air temperature readings (unit Cel)." },
-    humidity = { type = "string", default = "humidity",
+    humidity = { type = "string", default = "relative_humidity",
                  description = "Observed property of the relative humidity readings (unit %)." },
     output = { type = "string", default = "dew_point",
                description = "Observed property of the dew point readings this module emits." },

@@ -73,11 +73,15 @@ typedef struct kk_module {
    * 0 and sets *state, or a negative code with a message set through
    * kk_stage_error().  Must not start I/O. */
   int (*create)(kk_stage_t *st, const kk_opts_t *opts, void **state);
-  /* Starts I/O on kk_stage_loop(st).  Optional. */
+  /* Starts I/O on kk_stage_loop(st).  Optional.  When start fails, `stop`
+   * is not called: start must close what it opened itself (destroy runs
+   * once the loop has run the close callbacks). */
   int (*start)(kk_stage_t *st, void *state);
   /* Transform and sink: handle one batch (borrowed; kk_batch_ref() to keep
    * it).  Returns 0, KK_ASYNC (sinks) or a negative code: the batch is
-   * then counted as failed for this stage and dropped. */
+   * then counted as failed for this stage.  A transform's failed batch is
+   * dropped; a sink's cursor stops before it, so that the next start
+   * replays it from the journal (at-least-once). */
   int (*process)(kk_stage_t *st, void *state, kk_batch_t *b);
   /* Journaling source: turn one raw message into readings in `out`.
    * Called live after the journal append and again on replay after a
@@ -129,6 +133,11 @@ void kk_stage_done_async(kk_stage_t *st);
  * source of the pipeline has said so, the core drains the sinks and the
  * process exits 0, as after SIGTERM. */
 void kk_stage_eof(kk_stage_t *st);
+
+/* A stage cannot go on (a source's input vanished, a required resource
+ * failed for good): logs `rc` with the last kk_stage_error() message,
+ * then shuts the pipeline down as after SIGTERM, and the process exits 1. */
+void kk_stage_fail(kk_stage_t *st, int rc);
 
 /* True while the core wants sources paused. */
 int kk_stage_paused(const kk_stage_t *st);

@@ -72,7 +72,8 @@ int reading_json_time_parse(const char *s, size_t len, int64_t *ms) {
       for (; i < len && s[i] >= '0' && s[i] <= '9'; i++, nd++)
         if (nd < 3) frac = frac * 10 + (s[i] - '0');
       if (nd == 0) return KK_EPARSE;
-      for (; nd < 3; nd++) frac *= 10;
+      for (; nd < 3; nd++)
+        frac *= 10;
     }
   }
   int off_min = 0;
@@ -107,10 +108,10 @@ size_t reading_json_time_format(int64_t ms, char *buf) {
   int64_t y;
   int m, d;
   rj_civil_from_days(days, &y, &m, &d);
-  int n = snprintf(buf, READING_JSON_TIME_MAX,
-                   "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", (long long)y, m, d,
-                   (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60),
-                   msec);
+  int n =
+      snprintf(buf, READING_JSON_TIME_MAX,
+               "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", (long long)y, m, d,
+               (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60), msec);
   return n < 0 ? 0 : (size_t)n;
 }
 
@@ -141,7 +142,8 @@ size_t reading_json_number_format(double v, char *buf) {
       uint64_t ux = (uint64_t)fabs(x);
       char tmp[READING_JSON_NUMBER_MAX], *end = tmp + sizeof tmp;
       char *p = rj_utoa_rev(ux, end);
-      while (end - p <= k) *--p = '0'; /* 0.05: at least one integer digit */
+      while (end - p <= k)
+        *--p = '0'; /* 0.05: at least one integer digit */
       size_t n = 0;
       if (x < 0) buf[n++] = '-';
       size_t ndig = (size_t)(end - p), nint = ndig - (size_t)k;
@@ -156,9 +158,16 @@ size_t reading_json_number_format(double v, char *buf) {
       return n;
     }
   }
-  int n = snprintf(buf, READING_JSON_NUMBER_MAX, "%.15g", v);
-  if (strtod(buf, NULL) != v)
-    n = snprintf(buf, READING_JSON_NUMBER_MAX, "%.17g", v);
+  /* A normal double whose shortest form has at most 15 digits prints
+   * exactly that way with %.15g (two 15-digit decimals are never within
+   * half an ulp of the same double); otherwise 16 or 17 digits do.
+   * Subnormals have fewer significant bits: search from 1 digit. */
+  int n = 0;
+  for (int prec = fabs(v) < 2.2250738585072014e-308 ? 1 : 15; prec <= 17;
+       prec++) {
+    n = snprintf(buf, READING_JSON_NUMBER_MAX, "%.*g", prec, v);
+    if (strtod(buf, NULL) == v) break;
+  }
   return n < 0 ? 0 : (size_t)n;
 }
 
@@ -167,20 +176,22 @@ int reading_json_time_text(const char *s, size_t len, int64_t *ms) {
   if (len == 0) return KK_EPARSE;
   if (s[0] == '-' || s[0] == '+') i++;
   size_t digits_start = i;
-  while (i < len && s[i] >= '0' && s[i] <= '9') i++;
+  while (i < len && s[i] >= '0' && s[i] <= '9')
+    i++;
   if (i == len && i > digits_start) {
     if (len - digits_start > 16) return KK_EPARSE; /* beyond year 300000 */
     int64_t v = 0;
-    for (size_t k = digits_start; k < len; k++) v = v * 10 + (s[k] - '0');
+    for (size_t k = digits_start; k < len; k++)
+      v = v * 10 + (s[k] - '0');
     *ms = s[0] == '-' ? -v : v;
     return 0;
   }
   return reading_json_time_parse(s, len, ms);
 }
 
-int reading_json_make(const char *thing, const char *property,
-                      const char *unit, int64_t time_ms, double value,
-                      kk_reading_t *out, char *err, size_t errlen) {
+int reading_json_make(const char *thing, const char *property, const char *unit,
+                      int64_t time_ms, double value, kk_reading_t *out,
+                      char *err, size_t errlen) {
   if (!isfinite(value)) {
     snprintf(err, errlen, "value must be a finite number");
     return KK_ERANGE;
@@ -256,8 +267,8 @@ int reading_json_parse(const char *data, size_t len, kk_reading_t *out,
     }
     t = (int64_t)v;
   } else if (cJSON_IsString(tm) && tm->valuestring) {
-    if (reading_json_time_parse(tm->valuestring, strlen(tm->valuestring),
-                                &t) != 0) {
+    if (reading_json_time_parse(tm->valuestring, strlen(tm->valuestring), &t) !=
+        0) {
       snprintf(err, errlen,
                "field 'time' is not an ISO 8601 date-time with zone: '%.40s'",
                tm->valuestring);

@@ -35,7 +35,8 @@ int reading_json_time_parse(const char *s, size_t len, int64_t *ms);
  * READING_JSON_TIME_MAX bytes) and returns the length without NUL. */
 size_t reading_json_time_format(int64_t ms, char *buf);
 
-/* Writes `v` as the shortest of %.15g / %.17g that reads back exactly,
+/* Writes `v` in the shortest decimal form that reads back exactly (plain
+ * digits for values with up to 6 decimals, else %.15g, %.16g or %.17g),
  * into `buf` (at least READING_JSON_NUMBER_MAX bytes); NaN and infinities,
  * which JSON cannot carry, as `null`.  Returns the length without NUL. */
 size_t reading_json_number_format(double v, char *buf);
@@ -46,9 +47,9 @@ int reading_json_time_text(const char *s, size_t len, int64_t *ms);
 
 /* Builds `out` from its parts, registering the datastream (loop thread
  * only).  Returns 0, or a negative code with a reason in err. */
-int reading_json_make(const char *thing, const char *property,
-                      const char *unit, int64_t time_ms, double value,
-                      kk_reading_t *out, char *err, size_t errlen);
+int reading_json_make(const char *thing, const char *property, const char *unit,
+                      int64_t time_ms, double value, kk_reading_t *out,
+                      char *err, size_t errlen);
 
 /* Parses one JSON reading of `len` bytes (need not be NUL-terminated) into
  * `out`, registering its datastream (loop thread only).  Returns 0, or a

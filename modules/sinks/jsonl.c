@@ -45,13 +45,14 @@ typedef struct jsonl_state {
   int64_t last_ms;
   char last_time[READING_JSON_TIME_MAX];
   size_t last_len;
-  kk_metric_t *readings, *batches, *bytes; /* process-lived */
+  kk_metric_t *bytes; /* process-lived; the core counts readings */
 } jsonl_state_t;
 
 static int jsonl_reserve(jsonl_state_t *s, size_t n) {
   if (s->len + n <= s->cap) return 0;
   size_t ncap = s->cap ? s->cap : 65536;
-  while (ncap < s->len + n) ncap *= 2;
+  while (ncap < s->len + n)
+    ncap *= 2;
   char *nb = realloc(s->buf, ncap);
   if (!nb) return KK_ENOMEM;
   s->buf = nb;
@@ -101,7 +102,8 @@ static void jsonl_lit(jsonl_state_t *s, const char *lit) {
 static const jsonl_prefix_t *jsonl_prefix(jsonl_state_t *s, uint32_t id) {
   if (id >= s->nprefix) {
     size_t n = s->nprefix ? s->nprefix : 64;
-    while (n <= id) n *= 2;
+    while (n <= id)
+      n *= 2;
     jsonl_prefix_t *np = realloc(s->prefix, n * sizeof *np);
     if (!np) return NULL;
     memset(np + s->nprefix, 0, (n - s->nprefix) * sizeof *np);
@@ -144,10 +146,14 @@ static int jsonl_is_utf8(const uint8_t *p, size_t n) {
     }
     size_t k;
     uint32_t cp;
-    if ((c & 0xe0) == 0xc0) k = 1, cp = c & 0x1f;
-    else if ((c & 0xf0) == 0xe0) k = 2, cp = c & 0x0f;
-    else if ((c & 0xf8) == 0xf0) k = 3, cp = c & 0x07;
-    else return 0;
+    if ((c & 0xe0) == 0xc0)
+      k = 1, cp = c & 0x1f;
+    else if ((c & 0xf0) == 0xe0)
+      k = 2, cp = c & 0x0f;
+    else if ((c & 0xf8) == 0xf0)
+      k = 3, cp = c & 0x07;
+    else
+      return 0;
     for (size_t j = 1; j <= k; j++) {
       if (i + j >= n || (p[i + j] & 0xc0) != 0x80) return 0;
       cp = (cp << 6) | (p[i + j] & 0x3f);
@@ -174,7 +180,8 @@ static void jsonl_base64(jsonl_state_t *s, const uint8_t *p, size_t n) {
     *o++ = tb[v & 63];
   }
   if (i < n) {
-    uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
+    uint32_t v =
+        (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
     *o++ = tb[v >> 18];
     *o++ = tb[(v >> 12) & 63];
     *o++ = i + 1 < n ? tb[(v >> 6) & 63] : '=';
@@ -280,12 +287,8 @@ static int jsonl_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
   s->fsync = kk_opt_bool(opts, "fsync");
   s->raw = kk_opt_bool(opts, "raw");
   s->fd = -1;
-  s->readings = kk_stage_counter(st, "kk_readings_in_total", NULL,
-                                 "Readings a sink received.");
-  s->batches = kk_stage_counter(st, "kk_batches_in_total", NULL,
-                                "Batches a sink received.");
-  s->bytes = kk_stage_counter(st, "kk_sink_bytes_total", NULL,
-                              "Bytes a sink wrote.");
+  s->bytes =
+      kk_stage_counter(st, "kk_sink_bytes_total", NULL, "Bytes a sink wrote.");
   *state = s;
   return 0;
 }
@@ -321,7 +324,8 @@ static int jsonl_process(kk_stage_t *st, void *state, kk_batch_t *b) {
   if (s->raw)
     for (size_t i = 0; rc == 0 && i < kk_batch_raw_len(b); i++)
       rc = jsonl_render_raw(s, kk_batch_raw(b, i));
-  for (size_t i = 0; rc == 0 && i < n; i++) rc = jsonl_render_reading(s, &r[i]);
+  for (size_t i = 0; rc == 0 && i < n; i++)
+    rc = jsonl_render_reading(s, &r[i]);
   if (rc != 0) {
     kk_stage_error(st, "out of memory rendering a batch of %zu readings", n);
     return rc;
@@ -329,13 +333,11 @@ static int jsonl_process(kk_stage_t *st, void *state, kk_batch_t *b) {
   rc = jsonl_write_all(s->fd, s->buf, s->len);
   if (rc == 0 && s->fsync && s->own_fd && fdatasync(s->fd) != 0) rc = -errno;
   if (rc != 0) {
+    /* The core logs the failure with this message. */
     kk_stage_error(st, "cannot write %s: %s", s->own_fd ? s->path : "stdout",
                    kk_strerror(rc));
-    kk_stage_log(st, KK_LOG_ERROR, "%s", kk_stage_last_error(st));
     return rc;
   }
-  kk_metric_add(s->readings, (int64_t)n);
-  kk_metric_add(s->batches, 1);
   kk_metric_add(s->bytes, (int64_t)s->len);
   /* Give back the memory of an unusually large batch. */
   if (s->cap > (8u << 20)) {
@@ -353,21 +355,28 @@ static void jsonl_destroy(void *state) {
     fdatasync(s->fd); /* a clean stop leaves the file on disk */
     close(s->fd);
   }
-  for (size_t i = 0; i < s->nprefix; i++) free(s->prefix[i].s);
+  for (size_t i = 0; i < s->nprefix; i++)
+    free(s->prefix[i].s);
   free(s->prefix);
   free(s->buf);
   free(s);
 }
 
 static const kk_option_t jsonl_options[] = {
-    {.name = "path", .type = KK_OPT_STRING, .def = "-",
+    {.name = "path",
+     .type = KK_OPT_STRING,
+     .def = "-",
      .description = "File to append to (created with its parent "
                     "directories), or \"-\" for standard output."},
-    {.name = "fsync", .type = KK_OPT_BOOL, .def = "false",
+    {.name = "fsync",
+     .type = KK_OPT_BOOL,
+     .def = "false",
      .description = "fdatasync() after every batch, so that a batch counts "
                     "as handled only once it is on disk (slow; for low "
                     "rates)."},
-    {.name = "raw", .type = KK_OPT_BOOL, .def = "false",
+    {.name = "raw",
+     .type = KK_OPT_BOOL,
+     .def = "false",
      .description = "Also write the raw messages of each batch as "
                     "{\"seq\":..,\"meta\":..,\"raw\":..} lines (base64 with "
                     "\"encoding\":\"base64\" when not UTF-8 text)."},

@@ -29,8 +29,14 @@
 #define FILE_MAX_RECORD (1u << 20) /* longer lines are rejected */
 
 enum { FILE_JSONL, FILE_CSV };
-enum { FILE_COL_THING, FILE_COL_PROPERTY, FILE_COL_UNIT, FILE_COL_TIME,
-       FILE_COL_VALUE, FILE_NCOLS };
+enum {
+  FILE_COL_THING,
+  FILE_COL_PROPERTY,
+  FILE_COL_UNIT,
+  FILE_COL_TIME,
+  FILE_COL_VALUE,
+  FILE_NCOLS
+};
 static const char *const file_col_names[FILE_NCOLS] = {"thing", "property",
                                                        "unit", "time", "value"};
 
@@ -64,7 +70,7 @@ typedef struct file_state {
   kk_batch_t *cur; /* being filled; owned reference */
   uint64_t t0_hr, progress_last;
   kk_ratelimit_t rl;
-  kk_metric_t *out, *rej; /* process-lived */
+  kk_metric_t *rej; /* process-lived; the core counts readings out */
   kk_stop_cb stop_cb;
 } file_state_t;
 
@@ -117,7 +123,6 @@ static void file_progress_clear(file_state_t *s) {
 static void file_flush(file_state_t *s) {
   if (!s->cur || kk_batch_len(s->cur) == 0) return;
   size_t n = kk_batch_len(s->cur);
-  kk_metric_add(s->out, (int64_t)n);
   s->readings += n;
   kk_stage_emit(s->st, s->cur);
   kk_batch_unref(s->cur);
@@ -139,6 +144,7 @@ static void file_fail(file_state_t *s) {
   kk_stage_log(s->st, KK_LOG_ERROR, "%s; stopped reading",
                kk_stage_last_error(s->st));
   kk_stage_eof(s->st);
+  kk_stage_fail(s->st, KK_EPARSE); /* the process exits 1 */
 }
 
 /* A record that cannot be read: counted, logged (rate-limited) and
@@ -163,8 +169,8 @@ static void file_reject(file_state_t *s, uint64_t line, const char *why) {
 
 /* Splits one record into NUL-terminated, unescaped fields in s->fields.
  * Returns the number of fields, or -1 with a reason in `why`. */
-static int file_csv_split(file_state_t *s, const char *p, size_t n,
-                          char *why, size_t whylen) {
+static int file_csv_split(file_state_t *s, const char *p, size_t n, char *why,
+                          size_t whylen) {
   if (n + 1 > s->fields_cap) {
     char *nf = realloc(s->fields, n + 1);
     if (!nf) {
@@ -211,7 +217,8 @@ static int file_csv_split(file_state_t *s, const char *p, size_t n,
         return -1;
       }
     } else {
-      while (i < n && p[i] != ',') *o++ = p[i++];
+      while (i < n && p[i] != ',')
+        *o++ = p[i++];
     }
     *o++ = '\0';
     if (i >= n) break;
@@ -222,9 +229,11 @@ static int file_csv_split(file_state_t *s, const char *p, size_t n,
 
 /* A field without surrounding blanks, for numbers and times. */
 static const char *file_trim(char *f, size_t *len) {
-  while (*f == ' ' || *f == '\t') f++;
+  while (*f == ' ' || *f == '\t')
+    f++;
   size_t n = strlen(f);
-  while (n > 0 && (f[n - 1] == ' ' || f[n - 1] == '\t')) f[--n] = '\0';
+  while (n > 0 && (f[n - 1] == ' ' || f[n - 1] == '\t'))
+    f[--n] = '\0';
   *len = n;
   return f;
 }
@@ -238,7 +247,8 @@ static void file_csv_record(file_state_t *s, const char *p, size_t n,
     return;
   }
   if (!s->have_header) {
-    for (int c = 0; c < FILE_NCOLS; c++) s->col[c] = -1;
+    for (int c = 0; c < FILE_NCOLS; c++)
+      s->col[c] = -1;
     for (int f = 0; f < nf; f++) {
       size_t len;
       const char *name = file_trim(s->fields + s->fstart[f], &len);
@@ -267,7 +277,8 @@ static void file_csv_record(file_state_t *s, const char *p, size_t n,
       return;
     }
   const char *f[FILE_NCOLS];
-  for (int c = 0; c < FILE_NCOLS; c++) f[c] = s->fields + s->fstart[s->col[c]];
+  for (int c = 0; c < FILE_NCOLS; c++)
+    f[c] = s->fields + s->fstart[s->col[c]];
   size_t tl, vl;
   const char *ts = file_trim((char *)f[FILE_COL_TIME], &tl);
   const char *vs = file_trim((char *)f[FILE_COL_VALUE], &vl);
@@ -305,7 +316,8 @@ static void file_record(file_state_t *s, const char *p, size_t n,
                         uint64_t line) {
   if (n > 0 && p[n - 1] == '\r') n--;
   size_t k = 0;
-  while (k < n && isspace((unsigned char)p[k])) k++;
+  while (k < n && isspace((unsigned char)p[k]))
+    k++;
   if (k == n) return; /* blank lines are allowed */
   if (s->format == FILE_CSV) {
     file_csv_record(s, p, n, line);
@@ -335,7 +347,8 @@ static long file_record_end(const file_state_t *s, const char *p, size_t n,
   }
   int quoted = 0;
   for (size_t i = 0; i < n; i++) {
-    if (p[i] == '"') quoted = !quoted; /* "" toggles twice: no change */
+    if (p[i] == '"')
+      quoted = !quoted; /* "" toggles twice: no change */
     else if (p[i] == '\n') {
       if (!quoted) return (long)i;
       (*newlines)++;
@@ -422,9 +435,8 @@ static void file_at_eof(file_state_t *s) {
                "end of %s: %llu lines, %llu readings, %llu rejected in %.2f s "
                "(%.0f lines/s)",
                s->path, (unsigned long long)s->records,
-               (unsigned long long)s->readings,
-               (unsigned long long)s->rejected, secs,
-               secs > 0 ? (double)s->records / secs : 0.0);
+               (unsigned long long)s->readings, (unsigned long long)s->rejected,
+               secs, secs > 0 ? (double)s->records / secs : 0.0);
   kk_stage_eof(s->st); /* may stop this stage before it returns */
 }
 
@@ -438,8 +450,7 @@ static void file_read_cb(uv_fs_t *req) {
     return;
   }
   if (n < 0) {
-    kk_stage_error(s->st, "cannot read %s: %s", s->path,
-                   uv_strerror((int)n));
+    kk_stage_error(s->st, "cannot read %s: %s", s->path, uv_strerror((int)n));
     file_fail(s);
     return;
   }
@@ -458,7 +469,8 @@ static void file_read_next(file_state_t *s) {
   if (s->reading || s->eof || s->failed || s->stopping || s->fd < 0) return;
   if (s->pend_cap - s->pend_len < FILE_CHUNK) {
     size_t ncap = s->pend_cap ? s->pend_cap * 2 : 2 * FILE_CHUNK;
-    while (ncap - s->pend_len < FILE_CHUNK) ncap *= 2;
+    while (ncap - s->pend_len < FILE_CHUNK)
+      ncap *= 2;
     char *np = realloc(s->pend, ncap);
     if (!np) {
       kk_stage_error(s->st, "out of memory");
@@ -515,8 +527,6 @@ static int file_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
   int progress = kk_opt_enum(opts, "progress"); /* auto|always|never */
   int tty = isatty(STDERR_FILENO);
   s->progress = progress == 2 ? 0 : tty ? 1 : progress == 1 ? 2 : 0;
-  s->out = kk_stage_counter(st, "kk_readings_out_total", NULL,
-                            "Readings a source produced.");
   s->rej = kk_stage_counter(st, "kk_rejected_total", "parse",
                             "Input records rejected, by reason.");
   return 0;
@@ -528,7 +538,8 @@ static int file_start(kk_stage_t *st, void *state) {
     s->fd = STDIN_FILENO;
   } else {
     uv_fs_t req;
-    int fd = uv_fs_open(kk_stage_loop(st), &req, s->path, O_RDONLY | O_CLOEXEC, 0, NULL);
+    int fd = uv_fs_open(kk_stage_loop(st), &req, s->path, O_RDONLY | O_CLOEXEC,
+                        0, NULL);
     uv_fs_req_cleanup(&req);
     if (fd < 0) {
       kk_stage_error(st, "cannot open %s: %s", s->path, uv_strerror(fd));
@@ -585,22 +596,34 @@ static void file_destroy(void *state) {
 }
 
 static const kk_option_t file_options[] = {
-    {.name = "path", .type = KK_OPT_STRING, .flags = KK_OPT_REQUIRED,
+    {.name = "path",
+     .type = KK_OPT_STRING,
+     .flags = KK_OPT_REQUIRED,
      .description = "File to replay, or \"-\" for standard input (then set "
                     "format)."},
-    {.name = "format", .type = KK_OPT_ENUM, .def = "auto",
+    {.name = "format",
+     .type = KK_OPT_ENUM,
+     .def = "auto",
      .choices = "auto|jsonl|csv",
      .description = "jsonl: one JSON reading per line; csv: RFC 4180 with a "
                     "header naming thing, property, unit, time and value; "
                     "auto: by extension (.jsonl, .ndjson, .json, .csv)."},
-    {.name = "batch", .type = KK_OPT_INT, .def = "1024",
-     .description = "Readings per batch.", .min = 1, .max = 1048576},
-    {.name = "progress", .type = KK_OPT_ENUM, .def = "auto",
+    {.name = "batch",
+     .type = KK_OPT_INT,
+     .def = "1024",
+     .description = "Readings per batch.",
+     .min = 1,
+     .max = 1048576},
+    {.name = "progress",
+     .type = KK_OPT_ENUM,
+     .def = "auto",
      .choices = "auto|always|never",
      .description = "Progress (bytes %, lines, lines/s) on stderr: auto "
                     "when stderr is a terminal; always also as a line every "
                     "2 s when it is not."},
-    {.name = "skip_errors", .type = KK_OPT_BOOL, .def = "true",
+    {.name = "skip_errors",
+     .type = KK_OPT_BOOL,
+     .def = "true",
      .description = "Skip a line that cannot be read (counted in "
                     "kk_rejected_total and logged with file:line and "
                     "reason); false: stop at the first such line."},

@@ -82,10 +82,10 @@ typedef struct sim_room {
 /* What all rooms share in one round. */
 typedef struct sim_clock {
   int64_t t_ms;
-  int64_t day;  /* local days since 1970 */
-  int slot;     /* timetable index, -1 outside school hours */
-  int school;   /* a weekday */
-  double hour;  /* local, fractional */
+  int64_t day; /* local days since 1970 */
+  int slot;    /* timetable index, -1 outside school hours */
+  int school;  /* a weekday */
+  double hour; /* local, fractional */
   double t_out, co2_out, rh_season, light;
   int heating;
 } sim_clock_t;
@@ -116,7 +116,6 @@ typedef struct sim_state {
   uv_idle_t idle;
   uv_timer_t timer;
   kk_stop_cb stop_cb;
-  kk_metric_t *out, *batches; /* process-lived */
 } sim_state_t;
 
 /* ---- PRNG ---------------------------------------------------------- */
@@ -151,7 +150,8 @@ static inline double sim_uniform(uint64_t s[4]) {
 static void sim_seed(uint64_t s[4], int64_t seed, uint64_t room) {
   uint64_t x = (uint64_t)seed;
   x = sim_splitmix(&x) ^ (room * 0xd1b54a32d192ed03ull);
-  for (int i = 0; i < 4; i++) s[i] = sim_splitmix(&x);
+  for (int i = 0; i < 4; i++)
+    s[i] = sim_splitmix(&x);
 }
 
 /* ---- calendar ------------------------------------------------------ */
@@ -171,8 +171,10 @@ static int64_t sim_floordiv(int64_t a, int64_t b) {
 /* Year of a day count (days since 1970). */
 static int64_t sim_year_of(int64_t days) {
   int64_t y = 1970 + sim_floordiv(days * 400, 146097);
-  while (sim_days_from_civil(y, 1, 1) > days) y--;
-  while (sim_days_from_civil(y + 1, 1, 1) <= days) y++;
+  while (sim_days_from_civil(y, 1, 1) > days)
+    y--;
+  while (sim_days_from_civil(y + 1, 1, 1) <= days)
+    y++;
   return y;
 }
 
@@ -184,7 +186,8 @@ static int64_t sim_berlin_offset_ms(int64_t t_ms, int64_t year) {
   int64_t oct31 = sim_days_from_civil(year, 10, 31);
   int64_t sun_mar = mar31 - (mar31 + 4) % 7; /* (d + 4) % 7: 0 = Sunday */
   int64_t sun_oct = oct31 - (oct31 + 4) % 7;
-  int64_t from = sun_mar * 86400000 + 3600000, to = sun_oct * 86400000 + 3600000;
+  int64_t from = sun_mar * 86400000 + 3600000,
+          to = sun_oct * 86400000 + 3600000;
   return (t_ms >= from && t_ms < to) ? 7200000 : 3600000;
 }
 
@@ -203,7 +206,8 @@ static void sim_clock_set(sim_clock_t *c, int64_t t_ms) {
   for (int i = 0; c->school && i < SIM_NSLOTS; i++)
     if (minute >= sim_timetable[i].from && minute < sim_timetable[i].to)
       c->slot = i;
-  double doy = (double)(c->day - sim_days_from_civil(sim_year_of(c->day), 1, 1));
+  double doy =
+      (double)(c->day - sim_days_from_civil(sim_year_of(c->day), 1, 1));
   double season = cos(two_pi * (doy - 20.0) / 365.25); /* 1 in January */
   double mean_out = 9.5 - 8.5 * season;
   c->t_out = mean_out + 3.5 * cos(two_pi * (c->hour - 15.0) / 24.0);
@@ -302,13 +306,15 @@ static void sim_room_step(sim_state_t *s, sim_room_t *r, const sim_clock_t *c,
     target = fmin(fmax(19.5 + 0.3 * (c->t_out - 12.0), 19.5), 22.0);
   target += r->persons * 0.05;
   if (r->window) target -= (target - c->t_out) * 0.15;
-  r->temp += (target - r->temp) * (r->window ? s->k_temp_open : s->k_temp_closed);
+  r->temp +=
+      (target - r->temp) * (r->window ? s->k_temp_open : s->k_temp_closed);
 
   double rh_target = c->rh_season + r->rh_off;
   rh_target += r->window ? -3.0 : fmin(5.0, r->persons * 0.4 / r->ach);
   r->rh += (rh_target - r->rh) * s->k_rh;
 
-  r->energy += (r->base_kw + (r->occupied ? r->occ_kw * c->light : 0.0)) * s->dt_h;
+  r->energy +=
+      (r->base_kw + (r->occupied ? r->occ_kw * c->light : 0.0)) * s->dt_h;
 
   double v = sim_round(r->co2 + 12.0 * sim_tri(r->rng), 1.0);
   out[SIM_CO2] = fmin(fmax(v, 400.0), 5000.0); /* an NDIR sensor's range */
@@ -344,7 +350,8 @@ static void sim_finish(sim_state_t *s) {
 static void sim_timer_cb(uv_timer_t *h) {
   sim_state_t *s = h->data;
   s->waiting = 0;
-  if (!s->paused && !s->done && !s->stopping) uv_idle_start(&s->idle, sim_idle_cb);
+  if (!s->paused && !s->done && !s->stopping)
+    uv_idle_start(&s->idle, sim_idle_cb);
 }
 
 /* Fills and emits one batch.  Returns 0 when it could go on, 1 when it
@@ -396,8 +403,6 @@ static int sim_produce_batch(sim_state_t *s) {
   }
   if (n > 0) {
     s->emitted += n;
-    kk_metric_add(s->out, (int64_t)n);
-    kk_metric_add(s->batches, 1);
     kk_stage_emit(s->st, b);
   }
   kk_batch_unref(b);
@@ -452,7 +457,8 @@ static int sim_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
   for (size_t i = 0; i < nl; i++) {
     const char *name = kk_opt_list_item(opts, "quantities", i);
     int k = 0;
-    while (k < SIM_NQ && strcmp(name, sim_quantities[k].name) != 0) k++;
+    while (k < SIM_NQ && strcmp(name, sim_quantities[k].name) != 0)
+      k++;
     if (k == SIM_NQ) {
       kk_stage_error(st,
                      "unknown quantity '%s' (expected co2, temperature, "
@@ -485,10 +491,6 @@ static int sim_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
       if (r->ds[q] == 0) goto nomem;
     }
   }
-  s->out = kk_stage_counter(st, "kk_readings_out_total", NULL,
-                            "Readings a source produced.");
-  s->batches = kk_stage_counter(st, "kk_batches_out_total", NULL,
-                                "Batches a source produced.");
   return 0;
 nomem:
   kk_stage_error(st, "out of memory");
@@ -500,10 +502,12 @@ static int sim_start(kk_stage_t *st, void *state) {
   uv_loop_t *loop = kk_stage_loop(st);
   int64_t now = kk_now_ms();
   if (s->start_ms == INT64_MIN)
-    s->start_ms = sim_floordiv(now, (int64_t)s->interval_ms) * (int64_t)s->interval_ms;
+    s->start_ms =
+        sim_floordiv(now, (int64_t)s->interval_ms) * (int64_t)s->interval_ms;
   /* Round 0 lies a whole number of intervals before start, so that a
    * round falls exactly on start. */
-  s->t0_ms = s->start_ms - (int64_t)(s->backfill_ms / s->interval_ms * s->interval_ms);
+  s->t0_ms =
+      s->start_ms - (int64_t)(s->backfill_ms / s->interval_ms * s->interval_ms);
   /* With start = now the simulated clock is the wall clock; with a fixed
    * start it runs from there at wall-clock speed. */
   s->mono0 = uv_now(loop);
@@ -517,11 +521,12 @@ static int sim_start(kk_stage_t *st, void *state) {
   char from[READING_JSON_TIME_MAX], at[READING_JSON_TIME_MAX];
   reading_json_time_format(s->t0_ms, from);
   reading_json_time_format(s->start_ms, at);
-  kk_stage_log(st, KK_LOG_INFO,
-               "%zu rooms x %d quantities every %llu ms from %s (start %s), %s%s",
-               s->nrooms, s->nq, (unsigned long long)s->interval_ms, from, at,
-               s->realtime ? "then in real time" : "as fast as possible",
-               s->count ? ", stopping after count" : "");
+  kk_stage_log(
+      st, KK_LOG_INFO,
+      "%zu rooms x %d quantities every %llu ms from %s (start %s), %s%s",
+      s->nrooms, s->nq, (unsigned long long)s->interval_ms, from, at,
+      s->realtime ? "then in real time" : "as fast as possible",
+      s->count ? ", stopping after count" : "");
   s->paused = kk_stage_paused(st);
   if (!s->paused) uv_idle_start(&s->idle, sim_idle_cb);
   return 0;
@@ -567,30 +572,51 @@ static void sim_destroy(void *state) {
 }
 
 static const kk_option_t sim_options[] = {
-    {.name = "sensors", .type = KK_OPT_INT, .def = "10",
+    {.name = "sensors",
+     .type = KK_OPT_INT,
+     .def = "10",
      .description = "Number of simulated rooms (room-001, room-002, ...), "
                     "each with the chosen quantities.",
-     .min = 1, .max = 100000},
-    {.name = "seed", .type = KK_OPT_INT, .def = "1",
+     .min = 1,
+     .max = 100000},
+    {.name = "seed",
+     .type = KK_OPT_INT,
+     .def = "1",
      .description = "PRNG seed: the same seed, start and interval always "
                     "give the same readings."},
-    {.name = "interval", .type = KK_OPT_DURATION, .def = "60s",
+    {.name = "interval",
+     .type = KK_OPT_DURATION,
+     .def = "60s",
      .description = "Simulated time between two readings of one room."},
-    {.name = "start", .type = KK_OPT_STRING, .def = "now",
+    {.name = "start",
+     .type = KK_OPT_STRING,
+     .def = "now",
      .description = "Simulated time of the first live round: \"now\" or an "
                     "ISO 8601 date-time with zone (2026-11-23T07:00:00Z)."},
-    {.name = "backfill", .type = KK_OPT_DURATION, .def = "0s",
+    {.name = "backfill",
+     .type = KK_OPT_DURATION,
+     .def = "0s",
      .description = "Simulated history before start, produced first and as "
                     "fast as the pipeline takes it."},
-    {.name = "realtime", .type = KK_OPT_BOOL, .def = "true",
+    {.name = "realtime",
+     .type = KK_OPT_BOOL,
+     .def = "true",
      .description = "After the backfill, one round per interval of wall "
                     "time; false: as fast as possible (benchmarks)."},
-    {.name = "count", .type = KK_OPT_INT, .def = "0",
+    {.name = "count",
+     .type = KK_OPT_INT,
+     .def = "0",
      .description = "Stop after this many readings in total (0: never).",
-     .min = 0, .max = 9.0e15},
-    {.name = "batch", .type = KK_OPT_INT, .def = "1024",
-     .description = "Readings per batch.", .min = 1, .max = 1048576},
-    {.name = "quantities", .type = KK_OPT_LIST,
+     .min = 0,
+     .max = 9.0e15},
+    {.name = "batch",
+     .type = KK_OPT_INT,
+     .def = "1024",
+     .description = "Readings per batch.",
+     .min = 1,
+     .max = 1048576},
+    {.name = "quantities",
+     .type = KK_OPT_LIST,
      .def = "co2,temperature,humidity,energy",
      .description = "Which quantities each room reports: co2 (ppm), "
                     "temperature (Cel), humidity (%), energy (cumulative "
