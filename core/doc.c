@@ -47,7 +47,15 @@ static void option_extra(const kk_option_t *o, char *buf, size_t len) {
 static void print_text(const kk_module_t *m, int full) {
   printf("%s.%s (%s)\n  %s\n", m->ns, m->name, kind_label(m->kind),
          m->summary ? m->summary : "");
-  if (full && m->description) printf("\n  %s\n", m->description);
+  if (full && m->description) {
+    /* Indent every line of the description, not only the first. */
+    printf("\n  ");
+    for (const char *c = m->description; *c; c++) {
+      putchar(*c);
+      if (*c == '\n' && c[1]) printf("  ");
+    }
+    printf("\n");
+  }
   const kk_option_t *opts[2] = {m->options, kk__common_options};
   int printed = 0;
   for (int k = 0; k < 2; k++) {

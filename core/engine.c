@@ -37,7 +37,8 @@ struct kk__engine {
   uv_mutex_t done_lock;
   kk_stage_t **done_q; /* kk_stage_done_async() requests */
   size_t done_n, done_cap;
-  kk_metric_t *m_appended, *m_corrupt, *m_paused, *m_journal_bytes;
+  kk_metric_t *m_appended, *m_corrupt, *m_paused, *m_pauses, *m_journal_bytes;
+  kk_ratelimit_t pause_rl;
 };
 
 static const char *kind_ns(const kk_stage_t *st) { return st->m->ns; }
@@ -262,30 +263,35 @@ int kk__engine_check(kk__engine_t *e, char *err, size_t errlen) {
 
 /* ---- delivery and backpressure ------------------------------------- */
 
-static void set_paused(kk__engine_t *e, int paused) {
+static void set_paused(kk__engine_t *e, int paused, const kk_stage_t *why) {
   if (e->paused == paused) return;
   e->paused = paused;
   kk_metric_set(e->m_paused, paused);
+  if (paused) kk_metric_add(e->m_pauses, 1);
   for (size_t i = 0; i < e->n; i++) {
     kk_stage_t *st = e->stages[i];
     if (st->m->kind != KK_KIND_SOURCE || !st->started || st->stopping) continue;
     if (paused && st->m->pause) st->m->pause(st, st->state);
     if (!paused && st->m->resume) st->m->resume(st, st->state);
   }
-  kk_log(KK_LOG_DEBUG, "core", "engine", "sources %s",
-         paused ? "paused (a sink queue is full)" : "resumed");
+  if (paused && kk_ratelimit_ok(&e->pause_rl))
+    kk_log(KK_LOG_INFO, "core", "engine",
+           "sources paused: sink '%s' has %llu readings in flight (queue %llu)",
+           why->name, (unsigned long long)why->inflight,
+           (unsigned long long)why->queue_cap);
 }
 
 static void check_backpressure(kk__engine_t *e) {
-  int full = 0, low = 1;
+  const kk_stage_t *full = NULL;
+  int low = 1;
   for (size_t i = 0; i < e->n; i++) {
     kk_stage_t *st = e->stages[i];
     if (st->m->kind != KK_KIND_SINK) continue;
-    if (st->inflight >= st->queue_cap) full = 1;
+    if (st->inflight >= st->queue_cap) full = st;
     if (st->inflight > st->queue_cap / 2) low = 0;
   }
-  if (full) set_paused(e, 1);
-  else if (low) set_paused(e, 0);
+  if (full) set_paused(e, 1, full);
+  else if (low) set_paused(e, 0, NULL);
 }
 
 static int fifo_push(kk_stage_t *st, uint64_t seq, uint64_t n, int done) {
@@ -584,6 +590,12 @@ static void save_cursors(kk__engine_t *e) {
  * up until the HTTP publisher serves /metrics. */
 static void write_metrics_file(kk__engine_t *e) {
   char path[4096], tmp[4200];
+  if (e->journal) {
+    kk__journal_stats_t s;
+    kk__journal_stats(e->journal, &s);
+    kk_metric_set(e->m_corrupt, (int64_t)s.corrupt);
+    kk_metric_set(e->m_journal_bytes, (int64_t)s.disk_bytes);
+  }
   snprintf(path, sizeof path, "%s/metrics.prom", e->cfg->data_dir);
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   char *text = kk_metrics_render();
@@ -606,10 +618,6 @@ static void tick_cb(uv_timer_t *h) {
   if (now - e->last_cursor_save >= 1000) {
     e->last_cursor_save = now;
     save_cursors(e);
-    kk__journal_stats_t s;
-    kk__journal_stats(e->journal, &s);
-    kk_metric_set(e->m_corrupt, (int64_t)s.corrupt);
-    kk_metric_set(e->m_journal_bytes, (int64_t)s.disk_bytes);
     if (++e->ticks_since_metrics >= 5) {
       e->ticks_since_metrics = 0;
       write_metrics_file(e);
@@ -757,6 +765,9 @@ int kk__engine_run(kk__engine_t *e, const kk__engine_cfg_t *cfg) {
                           "Corrupt journal records quarantined since start");
   e->m_paused = kk_gauge("kk_sources_paused", NULL,
                          "1 while sources are paused by backpressure");
+  e->m_pauses = kk_counter("kk_source_pauses_total", NULL,
+                           "Times a full sink queue paused the sources");
+  e->pause_rl = (kk_ratelimit_t)KK_RATELIMIT_INIT(10000, 3);
   e->m_journal_bytes = kk_gauge("kk_journal_disk_bytes", NULL,
                                 "Bytes in journal segment files");
   int rc = mkdir_p(cfg->data_dir);

@@ -30,7 +30,7 @@ run_prog() {
   local name=$1; shift
   local out rc
   out=$(timeout "${KK_TEST_TIMEOUT:-300}" "$@" 2>"$log.err"); rc=$?
-  printf '%s\n' "$out" | grep -E '^(ok|FAIL|skip) ' | tee -a "$log"
+  printf '%s\n' "$out" | grep -E '^(ok|FAIL|skip|#) ' | tee -a "$log"
   if [ $rc -ne 0 ] && ! printf '%s\n' "$out" | grep -q '^FAIL '; then
     echo "FAIL $name: exit $rc" | tee -a "$log"
     tail -20 "$log.err" | sed 's/^/    /'
