@@ -50,8 +50,7 @@ kk_batch_t *kk_batch_ref(kk_batch_t *b) {
 
 void kk_batch_unref(kk_batch_t *b) {
   if (!b) return;
-  if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1)
-    return;
+  if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1) return;
   free(b->r);
   free(b->raw);
   free(b->arena);
@@ -73,7 +72,8 @@ int kk_batch_push(kk_batch_t *b, const kk_reading_t *r) {
 static int arena_put(kk_batch_t *b, const void *p, size_t n, size_t *off) {
   if (b->arena_len + n > b->arena_cap) {
     size_t ncap = b->arena_cap ? b->arena_cap : 1024;
-    while (ncap < b->arena_len + n) ncap *= 2;
+    while (ncap < b->arena_len + n)
+      ncap *= 2;
     uint8_t *na = realloc(b->arena, ncap);
     if (!na) return KK_ENOMEM;
     b->arena = na;
@@ -113,9 +113,15 @@ int kk_batch_push_raw(kk_batch_t *b, uint64_t seq, int64_t time_ms,
   return 0;
 }
 
-size_t kk_batch_len(const kk_batch_t *b) { return b->len; }
-const kk_reading_t *kk_batch_readings(const kk_batch_t *b) { return b->r; }
-size_t kk_batch_raw_len(const kk_batch_t *b) { return b->nraw; }
+size_t kk_batch_len(const kk_batch_t *b) {
+  return b->len;
+}
+const kk_reading_t *kk_batch_readings(const kk_batch_t *b) {
+  return b->r;
+}
+size_t kk_batch_raw_len(const kk_batch_t *b) {
+  return b->nraw;
+}
 
 const kk_raw_t *kk_batch_raw(const kk_batch_t *b, size_t i) {
   if (i >= b->nraw) return NULL;
@@ -126,7 +132,8 @@ const kk_raw_t *kk_batch_raw(const kk_batch_t *b, size_t i) {
   m->view.data = b->arena + s->data_off;
   m->view.len = s->len;
   m->view.format = s->format;
-  m->view.meta = s->meta_off == SIZE_MAX ? "" : (const char *)b->arena + s->meta_off;
+  m->view.meta =
+      s->meta_off == SIZE_MAX ? "" : (const char *)b->arena + s->meta_off;
   return &m->view;
 }
 
@@ -136,8 +143,12 @@ void kk__batch_set_raw_seq(kk_batch_t *b, size_t i, uint64_t seq) {
   if (seq > b->seq) b->seq = seq;
 }
 
-uint64_t kk_batch_seq(const kk_batch_t *b) { return b->seq; }
-void kk_batch_set_seq(kk_batch_t *b, uint64_t seq) { b->seq = seq; }
+uint64_t kk_batch_seq(const kk_batch_t *b) {
+  return b->seq;
+}
+void kk_batch_set_seq(kk_batch_t *b, uint64_t seq) {
+  b->seq = seq;
+}
 
 /* ---- datastream registry ----
  * Entries live in fixed chunks that never move, so other threads may read
@@ -153,11 +164,14 @@ static size_t ds_hash_cap;
 
 static uint64_t ds_key_hash(const char *t, const char *p, const char *u) {
   uint64_t h = 1469598103934665603ull;
-  for (const char *s = t; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  for (const char *s = t; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ull;
   h = (h ^ 0xff) * 1099511628211ull;
-  for (const char *s = p; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  for (const char *s = p; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ull;
   h = (h ^ 0xfe) * 1099511628211ull;
-  for (const char *s = u; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  for (const char *s = u; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ull;
   return h;
 }
 
@@ -169,7 +183,8 @@ static int ds_hash_grow(void) {
   for (uint32_t id = 1; id <= n; id++) {
     const kk_datastream_t *d = kk_datastream_get(id);
     size_t i = ds_key_hash(d->thing, d->property, d->unit) & (ncap - 1);
-    while (nh[i]) i = (i + 1) & (ncap - 1);
+    while (nh[i])
+      i = (i + 1) & (ncap - 1);
     nh[i] = id;
   }
   free(ds_hash);
@@ -193,10 +208,12 @@ uint32_t kk_datastream_id(const char *thing, const char *property,
   uint32_t id = n + 1;
   size_t c = (id - 1) / DS_CHUNK;
   if (c >= DS_MAX_CHUNKS) return 0;
-  if (!ds_chunks[c] && !(ds_chunks[c] = calloc(DS_CHUNK, sizeof(kk_datastream_t))))
+  if (!ds_chunks[c] &&
+      !(ds_chunks[c] = calloc(DS_CHUNK, sizeof(kk_datastream_t))))
     return 0;
   kk_datastream_t *d = &ds_chunks[c][(id - 1) % DS_CHUNK];
-  size_t lt = strlen(thing) + 1, lp = strlen(property) + 1, lu = strlen(unit) + 1;
+  size_t lt = strlen(thing) + 1, lp = strlen(property) + 1,
+         lu = strlen(unit) + 1;
   char *mem = malloc(lt + lp + lu);
   if (!mem) return 0;
   memcpy(mem, thing, lt);

@@ -50,7 +50,11 @@ void kk__batch_set_raw_seq(kk_batch_t *b, size_t i, uint64_t seq);
 uint64_t kk__hrtime_ms(void);
 
 /* ---- logging setup (core/log.c) ---- */
-typedef enum { KK__LOGFMT_AUTO = 0, KK__LOGFMT_TEXT, KK__LOGFMT_JSON } kk__logfmt_t;
+typedef enum {
+  KK__LOGFMT_AUTO = 0,
+  KK__LOGFMT_TEXT,
+  KK__LOGFMT_JSON
+} kk__logfmt_t;
 void kk__log_setup(kk__logfmt_t fmt, kk_log_level_t level);
 
 #endif

@@ -22,7 +22,7 @@ struct kk__engine {
   const kk__engine_cfg_t *cfg;
   int paused;
   int replaying;
-  int stopping;   /* 1: sources, 2: transforms and sinks, 3: closing */
+  int stopping; /* 1: sources, 2: transforms and sinks, 3: closing */
   int exit_code;
   size_t pending_stops;
   uint64_t last_cursor_save, last_retire;
@@ -41,15 +41,27 @@ struct kk__engine {
   kk_ratelimit_t pause_rl;
 };
 
-static const char *kind_ns(const kk_stage_t *st) { return st->m->ns; }
+static const char *kind_ns(const kk_stage_t *st) {
+  return st->m->ns;
+}
 
 /* ---- stage services ------------------------------------------------ */
 
-uv_loop_t *kk_stage_loop(kk_stage_t *st) { return &st->eng->loop; }
-const char *kk_stage_name(const kk_stage_t *st) { return st->name; }
-const kk_module_t *kk_stage_module(const kk_stage_t *st) { return st->m; }
-const char *kk_stage_data_dir(const kk_stage_t *st) { return st->data_dir; }
-int kk_stage_paused(const kk_stage_t *st) { return st->eng->paused; }
+uv_loop_t *kk_stage_loop(kk_stage_t *st) {
+  return &st->eng->loop;
+}
+const char *kk_stage_name(const kk_stage_t *st) {
+  return st->name;
+}
+const kk_module_t *kk_stage_module(const kk_stage_t *st) {
+  return st->m;
+}
+const char *kk_stage_data_dir(const kk_stage_t *st) {
+  return st->data_dir;
+}
+int kk_stage_paused(const kk_stage_t *st) {
+  return st->eng->paused;
+}
 
 void kk_stage_error(kk_stage_t *st, const char *fmt, ...) {
   va_list ap;
@@ -58,7 +70,9 @@ void kk_stage_error(kk_stage_t *st, const char *fmt, ...) {
   va_end(ap);
 }
 
-const char *kk_stage_last_error(const kk_stage_t *st) { return st->err; }
+const char *kk_stage_last_error(const kk_stage_t *st) {
+  return st->err;
+}
 
 void kk_stage_log(kk_stage_t *st, kk_log_level_t level, const char *fmt, ...) {
   char msg[2048];
@@ -101,8 +115,12 @@ kk__engine_t *kk__engine_new(void) {
   return e;
 }
 
-uv_loop_t *kk__engine_loop(kk__engine_t *e) { return &e->loop; }
-size_t kk__engine_nstages(const kk__engine_t *e) { return e->n; }
+uv_loop_t *kk__engine_loop(kk__engine_t *e) {
+  return &e->loop;
+}
+size_t kk__engine_nstages(const kk__engine_t *e) {
+  return e->n;
+}
 kk_stage_t *kk__engine_stage(const kk__engine_t *e, size_t i) {
   return i < e->n ? e->stages[i] : NULL;
 }
@@ -207,8 +225,8 @@ int kk__engine_check(kk__engine_t *e, char *err, size_t errlen) {
     if (colour[i]) continue;
     kk_stage_t *c = find_cycle(e->stages[i], colour);
     if (c) {
-      snprintf(err, errlen, "%s:%d: pipeline has a cycle through '%s'",
-               c->file, c->line, c->name);
+      snprintf(err, errlen, "%s:%d: pipeline has a cycle through '%s'", c->file,
+               c->line, c->name);
       free(colour);
       return KK_EGRAPH;
     }
@@ -253,8 +271,8 @@ int kk__engine_check(kk__engine_t *e, char *err, size_t errlen) {
     for (size_t k = i + 1; k < e->n; k++)
       if (strcmp(e->stages[i]->name, e->stages[k]->name) == 0) {
         kk_stage_t *st = e->stages[k];
-        snprintf(err, errlen, "%s:%d: stage name '%s' is used twice",
-                 st->file, st->line, st->name);
+        snprintf(err, errlen, "%s:%d: stage name '%s' is used twice", st->file,
+                 st->line, st->name);
         return KK_EGRAPH;
       }
   (void)nsources;
@@ -290,8 +308,10 @@ static void check_backpressure(kk__engine_t *e) {
     if (st->inflight >= st->queue_cap) full = st;
     if (st->inflight > st->queue_cap / 2) low = 0;
   }
-  if (full) set_paused(e, 1, full);
-  else if (low) set_paused(e, 0, NULL);
+  if (full)
+    set_paused(e, 1, full);
+  else if (low)
+    set_paused(e, 0, NULL);
 }
 
 static int fifo_push(kk_stage_t *st, uint64_t seq, uint64_t n, int done) {
@@ -412,7 +432,8 @@ static void deliver(kk_stage_t *t, kk_batch_t *b) {
 void kk_stage_emit(kk_stage_t *st, kk_batch_t *b) {
   if (kk_batch_len(b) == 0 && kk_batch_raw_len(b) == 0) return;
   kk_metric_add(st->m_out, (int64_t)kk_batch_len(b));
-  for (size_t i = 0; i < st->nout; i++) deliver(st->out[i], b);
+  for (size_t i = 0; i < st->nout; i++)
+    deliver(st->out[i], b);
   check_backpressure(st->eng);
 }
 
@@ -430,9 +451,10 @@ static void decode_raws(kk_stage_t *st, kk_batch_t *b, kk_batch_t *out,
       kk_metric_add(st->m_rejected, 1);
       char reason[64];
       snprintf(reason, sizeof reason, "%s", kk_err_name(rc));
-      kk_metric_add(kk_stage_counter(st, "kk_rejected_total", reason,
-                                     "Messages rejected by decoding, by reason"),
-                    1);
+      kk_metric_add(
+          kk_stage_counter(st, "kk_rejected_total", reason,
+                           "Messages rejected by decoding, by reason"),
+          1);
       if (kk_ratelimit_ok(&st->err_rl))
         kk_stage_log(st, KK_LOG_WARN, "journal record %llu rejected: %s",
                      (unsigned long long)raw->seq,
@@ -449,9 +471,8 @@ int kk_stage_ingest(kk_stage_t *st, kk_batch_t *b, int *status) {
   for (size_t i = 0; i < nraw; i++) {
     const kk_raw_t *raw = kk_batch_raw(b, i);
     uint64_t seq;
-    int rc = kk__journal_append(e->journal, st->name, raw->time_ms,
-                                raw->format, raw->meta, raw->data, raw->len,
-                                &seq);
+    int rc = kk__journal_append(e->journal, st->name, raw->time_ms, raw->format,
+                                raw->meta, raw->data, raw->len, &seq);
     if (rc == 0) {
       kk__batch_set_raw_seq(b, i, seq);
       continue;
@@ -541,8 +562,8 @@ static int replay_cb(void *ud, const kk__journal_rec_t *rec) {
     if (!c->b) return KK_ENOMEM;
   }
   c->records++;
-  return kk_batch_push_raw(c->b, rec->seq, rec->time_ms, rec->format,
-                           rec->meta, rec->data, rec->len);
+  return kk_batch_push_raw(c->b, rec->seq, rec->time_ms, rec->format, rec->meta,
+                           rec->data, rec->len);
 }
 
 static int replay(kk__engine_t *e) {
@@ -577,6 +598,7 @@ static void save_cursors(kk__engine_t *e) {
     if (e->hold_seq && st->cursor >= e->hold_seq) st->cursor = e->hold_seq - 1;
     if (st->held && st->cursor > st->hold) st->cursor = st->hold;
     kk__journal_cursor_set(e->journal, st->name, st->cursor);
+    st->saved_cursor = st->cursor;
     kk_metric_set(st->m_lag, (int64_t)(last - st->cursor));
   }
   int rc = kk__journal_cursors_save(e->journal);
@@ -604,10 +626,25 @@ static void write_metrics_file(kk__engine_t *e) {
   if (f) {
     int ok = fputs(text, f) >= 0;
     ok &= fclose(f) == 0;
-    if (ok) rename(tmp, path);
-    else remove(tmp);
+    if (ok)
+      rename(tmp, path);
+    else
+      remove(tmp);
   }
   free(text);
+}
+
+static void save_cursors_if_moved(kk__engine_t *e) {
+  uint64_t last = kk__journal_last_seq(e->journal);
+  for (size_t i = 0; i < e->n; i++) {
+    kk_stage_t *st = e->stages[i];
+    if (st->m->kind != KK_KIND_SINK) continue;
+    uint64_t pos = st->fifo_len == 0 ? last : st->cursor;
+    if (pos != st->saved_cursor) {
+      save_cursors(e);
+      return;
+    }
+  }
 }
 
 static void tick_cb(uv_timer_t *h) {
@@ -615,9 +652,11 @@ static void tick_cb(uv_timer_t *h) {
   if (!e->journal) return;
   kk__journal_tick(e->journal);
   uint64_t now = uv_now(&e->loop);
+  /* Cursors are saved on every tick that moved one: the fewer records a
+   * crash finds past a cursor, the fewer duplicates the replay makes. */
+  save_cursors_if_moved(e);
   if (now - e->last_cursor_save >= 1000) {
     e->last_cursor_save = now;
-    save_cursors(e);
     if (++e->ticks_since_metrics >= 5) {
       e->ticks_since_metrics = 0;
       write_metrics_file(e);
@@ -768,8 +807,8 @@ int kk__engine_run(kk__engine_t *e, const kk__engine_cfg_t *cfg) {
   e->m_pauses = kk_counter("kk_source_pauses_total", NULL,
                            "Times a full sink queue paused the sources");
   e->pause_rl = (kk_ratelimit_t)KK_RATELIMIT_INIT(10000, 3);
-  e->m_journal_bytes = kk_gauge("kk_journal_disk_bytes", NULL,
-                                "Bytes in journal segment files");
+  e->m_journal_bytes =
+      kk_gauge("kk_journal_disk_bytes", NULL, "Bytes in journal segment files");
   int rc = mkdir_p(cfg->data_dir);
   if (rc) {
     kk_log(KK_LOG_ERROR, "core", "engine", "cannot create data dir %s: %s",
@@ -802,8 +841,8 @@ int kk__engine_run(kk__engine_t *e, const kk__engine_cfg_t *cfg) {
     st->data_dir = strdup(dir);
     stage_metrics(st);
     if (st->m->kind == KK_KIND_SINK &&
-        (rc = kk__journal_cursor_register(e->journal, st->name,
-                                          &st->cursor)) != 0) {
+        (rc = kk__journal_cursor_register(e->journal, st->name, &st->cursor)) !=
+            0) {
       kk_log(KK_LOG_ERROR, kind_ns(st), st->name,
              "cannot read the journal cursor of this sink: %s",
              kk_strerror(rc));
@@ -821,7 +860,7 @@ int kk__engine_run(kk__engine_t *e, const kk__engine_cfg_t *cfg) {
   }
   /* Sinks start first so that replayed and new data find them ready. */
   for (int pass = 0; pass < 3 && !failed; pass++) {
-    kk_kind_t kind = pass == 0 ? KK_KIND_SINK
+    kk_kind_t kind = pass == 0   ? KK_KIND_SINK
                      : pass == 1 ? KK_KIND_TRANSFORM
                                  : KK_KIND_SOURCE;
     if (kind == KK_KIND_SOURCE && replay(e) != 0) {

@@ -38,7 +38,8 @@ struct kk_stage {
   int created, started, stopping, stopped, eof;
   /* sinks */
   uint64_t cursor;
-  int held;          /* a batch failed: the cursor may not pass hold */
+  uint64_t saved_cursor; /* last value written to the cursor file */
+  int held; /* a batch failed: the cursor may not pass hold */
   uint64_t hold;
   uint64_t queue_cap, inflight;
   kk__inflight_t *fifo;

@@ -4,8 +4,8 @@
 
 const char *kk_strerror(int err) {
   switch (err) {
-#define KK__ERR_MSG(name, val, msg)                                           \
-  case KK_##name:                                                             \
+#define KK__ERR_MSG(name, val, msg)                                            \
+  case KK_##name:                                                              \
     return msg;
     KK_ERRNO_MAP(KK__ERR_MSG)
 #undef KK__ERR_MSG
@@ -22,8 +22,8 @@ const char *kk_strerror(int err) {
 
 const char *kk_err_name(int err) {
   switch (err) {
-#define KK__ERR_NAME(name, val, msg)                                          \
-  case KK_##name:                                                             \
+#define KK__ERR_NAME(name, val, msg)                                           \
+  case KK_##name:                                                              \
     return "KK_" #name;
     KK_ERRNO_MAP(KK__ERR_NAME)
 #undef KK__ERR_NAME

@@ -36,13 +36,13 @@ typedef enum kk__fsync {
 } kk__fsync_t;
 
 typedef struct kk__journal_cfg {
-  const char *dir;          /* created if missing */
-  uint64_t segment_size;    /* roll to a new segment past this; 0: 64 MiB */
+  const char *dir;       /* created if missing */
+  uint64_t segment_size; /* roll to a new segment past this; 0: 64 MiB */
   kk__fsync_t fsync;
   uint64_t fsync_interval_ms; /* for KK__FSYNC_INTERVAL; 0: 1000 */
-  uint64_t retain_size;     /* keep consumed segments up to this many bytes;
-                               0: no size cap (the age alone decides) */
-  uint64_t retain_age_ms;   /* ... and no longer than this; 0 = retire at once */
+  uint64_t retain_size;       /* keep consumed segments up to this many bytes;
+                                 0: no size cap (the age alone decides) */
+  uint64_t retain_age_ms; /* ... and no longer than this; 0 = retire at once */
 } kk__journal_cfg_t;
 
 typedef struct kk__journal_rec {
@@ -56,12 +56,12 @@ typedef struct kk__journal_rec {
 } kk__journal_rec_t;
 
 typedef struct kk__journal_stats {
-  uint64_t appended;        /* records appended since open */
-  uint64_t bytes_written;   /* bytes written since open */
-  uint64_t corrupt;         /* corrupt records found (quarantined) */
-  uint64_t segments;        /* segment files present */
-  uint64_t retired;         /* segments deleted since open */
-  uint64_t disk_bytes;      /* bytes in segment files */
+  uint64_t appended;      /* records appended since open */
+  uint64_t bytes_written; /* bytes written since open */
+  uint64_t corrupt;       /* corrupt records found (quarantined) */
+  uint64_t segments;      /* segment files present */
+  uint64_t retired;       /* segments deleted since open */
+  uint64_t disk_bytes;    /* bytes in segment files */
 } kk__journal_stats_t;
 
 /* Opens (creating) the journal in cfg->dir.  Validates the newest segment

@@ -20,7 +20,9 @@ void kk__log_setup(kk__logfmt_t fmt, kk_log_level_t level) {
   log_color = fmt == KK__LOGFMT_TEXT && isatty(STDERR_FILENO);
 }
 
-uint64_t kk__hrtime_ms(void) { return uv_hrtime() / 1000000u; }
+uint64_t kk__hrtime_ms(void) {
+  return uv_hrtime() / 1000000u;
+}
 
 int64_t kk_now_ms(void) {
   struct timespec ts;

@@ -121,17 +121,20 @@ static void set_ds_part(lua_State *L, kk_reading_t *r, int which,
   const char *s = lua_tostring(L, 3);
   if (!s || lua_type(L, 3) != LUA_TSTRING)
     lraise(L, "%s: field '%s' must be a string", who,
-          which == 0 ? "thing" : which == 1 ? "property" : "unit");
+           which == 0   ? "thing"
+           : which == 1 ? "property"
+                        : "unit");
   const kk_datastream_t *d = kk_datastream_get(r->ds);
   const char *parts[3] = {d ? d->thing : NULL, d ? d->property : NULL,
                           d ? d->unit : ""};
   parts[which] = s;
   if (!parts[0] || !parts[1])
     lraise(L, "%s: set ds or thing and property before %s", who,
-          which == 2 ? "unit" : "the rest");
+           which == 2 ? "unit" : "the rest");
   uint32_t id = kk_datastream_id(parts[0], parts[1], parts[2]);
-  if (!id) lraise(L, "%s: cannot register datastream %s/%s [%s]", who,
-                 parts[0], parts[1], parts[2]);
+  if (!id)
+    lraise(L, "%s: cannot register datastream %s/%s [%s]", who, parts[0],
+           parts[1], parts[2]);
   r->ds = id;
 }
 
@@ -146,7 +149,7 @@ static int view_newindex(lua_State *L) {
     int64_t t;
     if (!to_ms(L, 3, &t))
       return lraise(L, "reading: field 'time' must be an integer (UTC "
-                      "milliseconds)");
+                       "milliseconds)");
     v->r.time_ms = t;
   } else if (strcmp(k, "ds") == 0) {
     lua_Integer id = lua_tointeger(L, 3);
@@ -160,8 +163,10 @@ static int view_newindex(lua_State *L) {
   } else if (strcmp(k, "unit") == 0) {
     set_ds_part(L, &v->r, 2, "reading");
   } else {
-    return lraise(L, "reading: no field '%s' (fields: thing, property, unit, "
-                    "time, value, ds)", k);
+    return lraise(L,
+                  "reading: no field '%s' (fields: thing, property, unit, "
+                  "time, value, ds)",
+                  k);
   }
   return 0;
 }
@@ -227,8 +232,10 @@ void kk__lua_check_reading(lua_State *L, int idx, const kk_reading_t *def,
     return;
   }
   if (!lua_istable(L, idx)) {
-    lraise(L, "%s: expected a reading or a table {thing=, property=, unit=, "
-             "time=, value=}, got %s", who, luaL_typename(L, idx));
+    lraise(L,
+           "%s: expected a reading or a table {thing=, property=, unit=, "
+           "time=, value=}, got %s",
+           who, luaL_typename(L, idx));
     return;
   }
   kk_reading_t r;
@@ -270,11 +277,14 @@ void kk__lua_check_reading(lua_State *L, int idx, const kk_reading_t *def,
     if (!unit) unit = d ? d->unit : NULL;
     if (!thing) lraise(L, "%s: field 'thing' must be a string", who);
     if (!prop) lraise(L, "%s: field 'property' must be a string", who);
-    if (!unit) lraise(L, "%s: field 'unit' must be a string (a UCUM code)", who);
+    if (!unit)
+      lraise(L, "%s: field 'unit' must be a string (a UCUM code)", who);
     r.ds = kk_datastream_id(thing, prop, unit);
     if (!r.ds)
-      lraise(L, "%s: cannot register datastream %s/%s [%s] (thing and "
-               "property must not be empty)", who, thing, prop, unit);
+      lraise(L,
+             "%s: cannot register datastream %s/%s [%s] (thing and "
+             "property must not be empty)",
+             who, thing, prop, unit);
   } else if (!r.ds) {
     lraise(L, "%s: field 'thing' must be a string (or give 'ds')", who);
   }
@@ -391,15 +401,12 @@ void kk__lua_push_batch(lua_State *L, kk_batch_t *b) {
   lbatch_t *lb = lua_newuserdatauv(L, sizeof *lb, 0);
   lb->b = b;
   if (luaL_newmetatable(L, BATCH_MT)) {
-    static const luaL_Reg methods[] = {{"get", batch_get},
-                                       {"readings", batch_readings},
-                                       {"raw", batch_raw},
-                                       {"raw_count", batch_raw_count},
-                                       {"seq", batch_seq},
-                                       {NULL, NULL}};
-    static const luaL_Reg meta[] = {{"__len", batch_len},
-                                    {"__tostring", batch_tostring},
-                                    {NULL, NULL}};
+    static const luaL_Reg methods[] = {
+        {"get", batch_get}, {"readings", batch_readings},
+        {"raw", batch_raw}, {"raw_count", batch_raw_count},
+        {"seq", batch_seq}, {NULL, NULL}};
+    static const luaL_Reg meta[] = {
+        {"__len", batch_len}, {"__tostring", batch_tostring}, {NULL, NULL}};
     luaL_setfuncs(L, meta, 0);
     luaL_newlib(L, methods);
     lua_setfield(L, -2, "__index");
@@ -414,7 +421,8 @@ void kk__lua_batch_invalidate(lua_State *L, int idx) {
   if (lb) lb->b = NULL;
 }
 
-/* ---- emit ------------------------------------------------------------------ */
+/* ---- emit ------------------------------------------------------------------
+ */
 
 static int emit_call(lua_State *L) {
   lemit_t *e = lua_touserdata(L, lua_upvalueindex(1));
@@ -423,7 +431,7 @@ static int emit_call(lua_State *L) {
   kk__lua_check_reading(L, 1, NULL, &r, "emit");
   if (e->n >= KK__LUA_EMIT_MAX)
     return lraise(L, "emit: more than %d readings in one call",
-                 (int)KK__LUA_EMIT_MAX);
+                  (int)KK__LUA_EMIT_MAX);
   if (kk_batch_push(e->out, &r) != 0) return lraise(L, "emit: out of memory");
   e->n++;
   return 0;

@@ -71,7 +71,8 @@ typedef struct load_ctx {
 static int ident_ok(const char *s) {
   if (!s || !(islower((unsigned char)*s) || *s == '_')) return 0;
   for (; *s; s++)
-    if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) || *s == '_'))
+    if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) ||
+          *s == '_'))
       return 0;
   return 1;
 }
@@ -95,7 +96,8 @@ static int find_line(const char *path, const char *key, int from) {
         if (q[1] != ']') continue;
         q += 2;
       }
-      while (*q == ' ' || *q == '\t') q++;
+      while (*q == ' ' || *q == '\t')
+        q++;
       if (*q == '=' && q[1] != '=') found = line;
     }
   }
@@ -104,8 +106,8 @@ static int find_line(const char *path, const char *key, int from) {
   return found;
 }
 
-static int fail(load_ctx_t *lc, const char *key, int from, const char *fmt,
-                ...) KK__PRINTF(4, 5);
+static int fail(load_ctx_t *lc, const char *key, int from, const char *fmt, ...)
+    KK__PRINTF(4, 5);
 static int fail(load_ctx_t *lc, const char *key, int from, const char *fmt,
                 ...) {
   if (lc->failed) return -1;
@@ -143,21 +145,26 @@ static int str_field(lua_State *L, load_ctx_t *lc, int idx, const char *f,
 static const struct {
   const char *name;
   kk_opt_type_t type;
-} opt_types[] = {{"string", KK_OPT_STRING},   {"int", KK_OPT_INT},
-                 {"integer", KK_OPT_INT},     {"double", KK_OPT_DOUBLE},
-                 {"number", KK_OPT_DOUBLE},   {"bool", KK_OPT_BOOL},
-                 {"boolean", KK_OPT_BOOL},    {"duration", KK_OPT_DURATION},
-                 {"size", KK_OPT_SIZE},       {"enum", KK_OPT_ENUM},
-                 {"list", KK_OPT_LIST},       {"table", KK_OPT_TABLE}};
+} opt_types[] = {{"string", KK_OPT_STRING}, {"int", KK_OPT_INT},
+                 {"integer", KK_OPT_INT},   {"double", KK_OPT_DOUBLE},
+                 {"number", KK_OPT_DOUBLE}, {"bool", KK_OPT_BOOL},
+                 {"boolean", KK_OPT_BOOL},  {"duration", KK_OPT_DURATION},
+                 {"size", KK_OPT_SIZE},     {"enum", KK_OPT_ENUM},
+                 {"list", KK_OPT_LIST},     {"table", KK_OPT_TABLE}};
 
 static cJSON *to_json(lua_State *L, int idx, int depth) {
   idx = lua_absindex(L, idx);
   switch (lua_type(L, idx)) {
-  case LUA_TBOOLEAN: return cJSON_CreateBool(lua_toboolean(L, idx));
-  case LUA_TNUMBER: return cJSON_CreateNumber(lua_tonumber(L, idx));
-  case LUA_TSTRING: return cJSON_CreateString(lua_tostring(L, idx));
-  case LUA_TTABLE: break;
-  default: return NULL;
+  case LUA_TBOOLEAN:
+    return cJSON_CreateBool(lua_toboolean(L, idx));
+  case LUA_TNUMBER:
+    return cJSON_CreateNumber(lua_tonumber(L, idx));
+  case LUA_TSTRING:
+    return cJSON_CreateString(lua_tostring(L, idx));
+  case LUA_TTABLE:
+    break;
+  default:
+    return NULL;
   }
   if (depth > 32) return NULL;
   lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
@@ -175,7 +182,8 @@ static cJSON *to_json(lua_State *L, int idx, int depth) {
   }
   lua_pushnil(L);
   while (lua_next(L, idx)) {
-    cJSON *c = lua_type(L, -2) == LUA_TSTRING ? to_json(L, -1, depth + 1) : NULL;
+    cJSON *c =
+        lua_type(L, -2) == LUA_TSTRING ? to_json(L, -1, depth + 1) : NULL;
     if (!c) {
       lua_pop(L, 2);
       goto bad;
@@ -246,8 +254,10 @@ static int default_text(lua_State *L, load_ctx_t *lc, const kk_option_t *o,
       p = bar ? bar + 1 : NULL;
     }
     if (!ok)
-      return fail(lc, o->name, line, "option '%s': default '%s' is not one "
-                  "of its choices (%s)", o->name, text, o->choices);
+      return fail(lc, o->name, line,
+                  "option '%s': default '%s' is not one "
+                  "of its choices (%s)",
+                  o->name, text, o->choices);
     break;
   }
   case KK_OPT_LIST: {
@@ -255,8 +265,10 @@ static int default_text(lua_State *L, load_ctx_t *lc, const kk_option_t *o,
     if (t == LUA_TSTRING) {
       text = lua_tostring(L, -1);
       if (strchr(text, ','))
-        return fail(lc, o->name, line, "option '%s': list items must not "
-                    "contain ','", o->name);
+        return fail(lc, o->name, line,
+                    "option '%s': list items must not "
+                    "contain ','",
+                    o->name);
       break;
     }
     if (t != LUA_TTABLE) goto wrong;
@@ -269,8 +281,10 @@ static int default_text(lua_State *L, load_ctx_t *lc, const kk_option_t *o,
       if (!item || strchr(item, ',')) {
         lua_pop(L, 1);
         free(acc);
-        return fail(lc, o->name, line, "option '%s': the default list must "
-                    "hold strings without ','", o->name);
+        return fail(lc, o->name, line,
+                    "option '%s': the default list must "
+                    "hold strings without ','",
+                    o->name);
       }
       size_t sl = strlen(item);
       char *na = realloc(acc, len + sl + 2);
@@ -292,9 +306,11 @@ static int default_text(lua_State *L, load_ctx_t *lc, const kk_option_t *o,
     if (t != LUA_TTABLE) goto wrong;
     cJSON *j = to_json(L, -1, 0);
     if (!j)
-      return fail(lc, o->name, line, "option '%s': the default table must "
+      return fail(lc, o->name, line,
+                  "option '%s': the default table must "
                   "hold only strings, numbers, booleans and tables with "
-                  "string keys", o->name);
+                  "string keys",
+                  o->name);
     *out = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     return *out ? 0 : fail(lc, NULL, 0, "out of memory");
@@ -304,23 +320,25 @@ static int default_text(lua_State *L, load_ctx_t *lc, const kk_option_t *o,
   }
   if (o->min < o->max && (o->type == KK_OPT_INT || o->type == KK_OPT_DOUBLE) &&
       (x < o->min || x > o->max))
-    return fail(lc, o->name, line, "option '%s': default %g is outside "
-                "[%g, %g]", o->name, x, o->min, o->max);
+    return fail(lc, o->name, line,
+                "option '%s': default %g is outside "
+                "[%g, %g]",
+                o->name, x, o->min, o->max);
   *out = strdup(text);
   return *out ? 0 : fail(lc, NULL, 0, "out of memory");
 wrong:
-  return fail(lc, o->name, line, "option '%s': default must be %s, got %s%s%s",
-              o->name,
-              o->type == KK_OPT_DURATION ? "seconds or a duration such as \"5s\""
-              : o->type == KK_OPT_SIZE   ? "bytes or a size such as \"16MiB\""
-              : o->type == KK_OPT_INT    ? "an integer"
-              : o->type == KK_OPT_DOUBLE ? "a number"
-              : o->type == KK_OPT_BOOL   ? "a boolean"
-              : o->type == KK_OPT_LIST   ? "a list of strings"
-              : o->type == KK_OPT_TABLE  ? "a table"
-                                         : "a string",
-              lua_typename(L, t), t == LUA_TSTRING ? " " : "",
-              t == LUA_TSTRING ? lua_tostring(L, -1) : "");
+  return fail(
+      lc, o->name, line, "option '%s': default must be %s, got %s%s%s", o->name,
+      o->type == KK_OPT_DURATION ? "seconds or a duration such as \"5s\""
+      : o->type == KK_OPT_SIZE   ? "bytes or a size such as \"16MiB\""
+      : o->type == KK_OPT_INT    ? "an integer"
+      : o->type == KK_OPT_DOUBLE ? "a number"
+      : o->type == KK_OPT_BOOL   ? "a boolean"
+      : o->type == KK_OPT_LIST   ? "a list of strings"
+      : o->type == KK_OPT_TABLE  ? "a table"
+                                 : "a string",
+      lua_typename(L, t), t == LUA_TSTRING ? " " : "",
+      t == LUA_TSTRING ? lua_tostring(L, -1) : "");
 }
 
 static int reserved_name(const char *n) {
@@ -357,27 +375,35 @@ static int parse_option(lua_State *L, load_ctx_t *lc, const char *name,
   ol->line = line ? line : INT_MAX;
   int spec = lua_gettop(L);
   if (!ident_ok(name))
-    return fail(lc, name, from, "option name '%s' must be lower case letters, "
-                "digits and '_'", name);
+    return fail(lc, name, from,
+                "option name '%s' must be lower case letters, "
+                "digits and '_'",
+                name);
   if (reserved_name(name))
-    return fail(lc, name, from, "option name '%s' is reserved (every stage "
-                "has it)", name);
+    return fail(lc, name, from,
+                "option name '%s' is reserved (every stage "
+                "has it)",
+                name);
   if (!(o->name = strdup(name))) return fail(lc, NULL, 0, "out of memory");
   if (!lua_istable(L, spec))
-    return fail(lc, name, from, "option '%s' must be a table {type = ..., "
-                "description = ...}, got %s", name, luaL_typename(L, spec));
+    return fail(lc, name, from,
+                "option '%s' must be a table {type = ..., "
+                "description = ...}, got %s",
+                name, luaL_typename(L, spec));
 
-  static const char *const known[] = {"type", "required", "default",
-                                      "description", "choices", "min", "max",
-                                      NULL};
+  static const char *const known[] = {"type",        "required", "default",
+                                      "description", "choices",  "min",
+                                      "max",         NULL};
   lua_pushnil(L);
   while (lua_next(L, spec)) {
     const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
     size_t i = 0;
-    while (k && known[i] && strcmp(known[i], k) != 0) i++;
+    while (k && known[i] && strcmp(known[i], k) != 0)
+      i++;
     if (!k || !known[i]) {
       lua_pop(L, 2);
-      return fail(lc, name, from, "option '%s': unknown field '%s' (fields: "
+      return fail(lc, name, from,
+                  "option '%s': unknown field '%s' (fields: "
                   "type, required, default, description, choices, min, max)",
                   name, k ? k : "?");
     }
@@ -386,15 +412,20 @@ static int parse_option(lua_State *L, load_ctx_t *lc, const char *name,
 
   if (lua_getfield(L, spec, "type") != LUA_TSTRING) {
     lua_pop(L, 1);
-    return fail(lc, name, from, "option '%s' has no 'type' (one of string, "
-                "int, double, bool, duration, size, enum, list, table)", name);
+    return fail(lc, name, from,
+                "option '%s' has no 'type' (one of string, "
+                "int, double, bool, duration, size, enum, list, table)",
+                name);
   }
   const char *tn = lua_tostring(L, -1);
   size_t ti = 0, nt = sizeof opt_types / sizeof opt_types[0];
-  while (ti < nt && strcmp(opt_types[ti].name, tn) != 0) ti++;
+  while (ti < nt && strcmp(opt_types[ti].name, tn) != 0)
+    ti++;
   if (ti == nt) {
-    fail(lc, name, from, "option '%s': unknown type '%s' (one of string, int, "
-         "double, bool, duration, size, enum, list, table)", name, tn);
+    fail(lc, name, from,
+         "option '%s': unknown type '%s' (one of string, int, "
+         "double, bool, duration, size, enum, list, table)",
+         name, tn);
     lua_pop(L, 1);
     return -1;
   }
@@ -419,20 +450,25 @@ static int parse_option(lua_State *L, load_ctx_t *lc, const char *name,
     size_t n = t == LUA_TTABLE ? lua_rawlen(L, -1) : 0;
     if (o->type != KK_OPT_ENUM || n == 0) {
       lua_pop(L, 1);
-      return fail(lc, name, from, o->type != KK_OPT_ENUM
-                  ? "option '%s': 'choices' is only for type enum"
-                  : "option '%s': 'choices' must be a list of strings", name);
+      return fail(lc, name, from,
+                  o->type != KK_OPT_ENUM
+                      ? "option '%s': 'choices' is only for type enum"
+                      : "option '%s': 'choices' must be a list of strings",
+                  name);
     }
     size_t len = 0;
     char *acc = NULL;
     for (size_t i = 1; i <= n; i++) {
       lua_rawgeti(L, -1, (lua_Integer)i);
-      const char *c = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+      const char *c =
+          lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
       if (!c || !*c || strchr(c, '|')) {
         lua_pop(L, 2);
         free(acc);
-        return fail(lc, name, from, "option '%s': choices must be non-empty "
-                    "strings without '|'", name);
+        return fail(lc, name, from,
+                    "option '%s': choices must be non-empty "
+                    "strings without '|'",
+                    name);
       }
       size_t cl = strlen(c);
       char *na = realloc(acc, len + cl + 2);
@@ -450,8 +486,10 @@ static int parse_option(lua_State *L, load_ctx_t *lc, const char *name,
     o->choices = acc;
   } else if (o->type == KK_OPT_ENUM) {
     lua_pop(L, 1);
-    return fail(lc, name, from, "option '%s' of type enum needs 'choices' "
-                "= { \"a\", \"b\", ... }", name);
+    return fail(lc, name, from,
+                "option '%s' of type enum needs 'choices' "
+                "= { \"a\", \"b\", ... }",
+                name);
   }
   lua_pop(L, 1);
 
@@ -462,8 +500,10 @@ static int parse_option(lua_State *L, load_ctx_t *lc, const char *name,
       if (t != LUA_TNUMBER ||
           (o->type != KK_OPT_INT && o->type != KK_OPT_DOUBLE)) {
         lua_pop(L, 1);
-        return fail(lc, name, from, "option '%s': '%s' must be a number, and "
-                    "only for int and double options", name, f);
+        return fail(lc, name, from,
+                    "option '%s': '%s' must be a number, and "
+                    "only for int and double options",
+                    name, f);
       }
       *(k ? &o->max : &o->min) = lua_tonumber(L, -1);
     }
@@ -475,8 +515,10 @@ static int parse_option(lua_State *L, load_ctx_t *lc, const char *name,
   if (lua_getfield(L, spec, "default") != LUA_TNIL) {
     if (o->flags & KK_OPT_REQUIRED) {
       lua_pop(L, 1);
-      return fail(lc, name, from, "option '%s' is required and has a "
-                  "default: drop one of them", name);
+      return fail(lc, name, from,
+                  "option '%s' is required and has a "
+                  "default: drop one of them",
+                  name);
     }
     char *d = NULL;
     int rc = default_text(L, lc, o, from, &d);
@@ -497,17 +539,21 @@ static int parse_options(lua_State *L, load_ctx_t *lc, int tbl) {
   int t = lua_getfield(L, tbl, "options");
   if (t != LUA_TNIL && t != LUA_TTABLE) {
     lua_pop(L, 1);
-    return fail(lc, "options", 0, "field 'options' must be a table { name = "
-                "{ type = ... }, ... }, got %s", lua_typename(L, t));
+    return fail(lc, "options", 0,
+                "field 'options' must be a table { name = "
+                "{ type = ... }, ... }, got %s",
+                lua_typename(L, t));
   }
   int opts = lua_gettop(L);
   if (t == LUA_TTABLE) {
-    if (!(ol = calloc(cap, sizeof *ol))) return fail(lc, NULL, 0, "out of memory");
+    if (!(ol = calloc(cap, sizeof *ol)))
+      return fail(lc, NULL, 0, "out of memory");
     lua_pushnil(L);
     while (lua_next(L, opts)) {
       if (lua_type(L, -2) != LUA_TSTRING) {
         lua_pop(L, 2);
-        fail(lc, "options", 0, "option names must be strings: write options "
+        fail(lc, "options", 0,
+             "option names must be strings: write options "
              "= { name = { type = ... } }");
         goto out;
       }
@@ -532,18 +578,21 @@ static int parse_options(lua_State *L, load_ctx_t *lc, int tbl) {
     qsort(ol, n, sizeof *ol, cmp_optline);
   }
   size_t nlim = 0;
-  while (kk__lua_limit_options[nlim].name) nlim++;
+  while (kk__lua_limit_options[nlim].name)
+    nlim++;
   lm->opts = calloc(n + nlim + 1, sizeof *lm->opts);
   if (!lm->opts) {
     fail(lc, NULL, 0, "out of memory");
     goto out;
   }
-  for (size_t i = 0; i < n; i++) lm->opts[i] = ol[i].o;
+  for (size_t i = 0; i < n; i++)
+    lm->opts[i] = ol[i].o;
   memcpy(lm->opts + n, kk__lua_limit_options, (nlim + 1) * sizeof *lm->opts);
   lm->nown = n;
   n = 0; /* now owned by lm->opts */
 out:
-  for (size_t i = 0; i < n; i++) free_option_strings(&ol[i].o);
+  for (size_t i = 0; i < n; i++)
+    free_option_strings(&ol[i].o);
   free(ol);
   lua_settop(L, opts - 1);
   return lc->failed ? -1 : 0;
@@ -561,18 +610,22 @@ static int validate(lua_State *L) {
   lmod_t *lm = lc->lm;
   lua_remove(L, 1);
   if (!lua_istable(L, 1)) {
-    fail(lc, NULL, 0, "the file must return the module table { name = ..., "
+    fail(lc, NULL, 0,
+         "the file must return the module table { name = ..., "
          "kind = \"transform\", process = function(state, batch, emit) ... "
-         "end }, got %s", luaL_typename(L, 1));
+         "end }, got %s",
+         luaL_typename(L, 1));
     return 0;
   }
   lua_pushnil(L);
   while (lua_next(L, 1)) {
     const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
     size_t i = 0;
-    while (k && top_fields[i] && strcmp(top_fields[i], k) != 0) i++;
+    while (k && top_fields[i] && strcmp(top_fields[i], k) != 0)
+      i++;
     if (!k || !top_fields[i]) {
-      fail(lc, k, 0, "unknown field '%s' in the module table (fields: name, "
+      fail(lc, k, 0,
+           "unknown field '%s' in the module table (fields: name, "
            "kind, ns, summary, description, options, create, process)",
            k ? k : luaL_typename(L, -2));
       return 0;
@@ -584,20 +637,25 @@ static int validate(lua_State *L) {
   if (str_field(L, lc, 1, "name", NULL, &s, 0)) return 0;
   lm->m.name = s;
   if (!s) {
-    fail(lc, NULL, 0, "the module table has no 'name' (a string such as "
+    fail(lc, NULL, 0,
+         "the module table has no 'name' (a string such as "
          "\"dew_point\")");
     return 0;
   }
   if (!ident_ok(s)) {
-    fail(lc, "name", 0, "name '%s' must be lower case letters, digits and "
-         "'_'", s);
+    fail(lc, "name", 0,
+         "name '%s' must be lower case letters, digits and "
+         "'_'",
+         s);
     return 0;
   }
 
   if (str_field(L, lc, 1, "kind", NULL, &s, 0)) return 0;
   if (!s || (strcmp(s, "transform") != 0 && strcmp(s, "sink") != 0)) {
-    fail(lc, s ? "kind" : NULL, 0, "field 'kind' must be \"transform\" or "
-         "\"sink\"%s%s%s", s ? " (got \"" : "", s ? s : "", s ? "\")" : "");
+    fail(lc, s ? "kind" : NULL, 0,
+         "field 'kind' must be \"transform\" or "
+         "\"sink\"%s%s%s",
+         s ? " (got \"" : "", s ? s : "", s ? "\")" : "");
     free(s);
     return 0;
   }
@@ -609,8 +667,7 @@ static int validate(lua_State *L) {
   if (rc) return 0;
   lm->m.ns = ns;
   if (!ident_ok(ns)) {
-    fail(lc, "ns", 0, "ns '%s' must be lower case letters, digits and '_'",
-         ns);
+    fail(lc, "ns", 0, "ns '%s' must be lower case letters, digits and '_'", ns);
     return 0;
   }
 
@@ -627,14 +684,17 @@ static int validate(lua_State *L) {
   if (t != LUA_TFUNCTION) {
     fail(lc, t == LUA_TNIL ? NULL : "process", 0,
          "field 'process' must be a function(state, batch, emit)%s%s",
-         t == LUA_TNIL ? "" : ", got ", t == LUA_TNIL ? "" : lua_typename(L, t));
+         t == LUA_TNIL ? "" : ", got ",
+         t == LUA_TNIL ? "" : lua_typename(L, t));
     return 0;
   }
   t = lua_getfield(L, 1, "create");
   lua_pop(L, 1);
   if (t != LUA_TNIL && t != LUA_TFUNCTION) {
-    fail(lc, "create", 0, "field 'create' must be a function(opts) returning "
-         "the stage's state, got %s", lua_typename(L, t));
+    fail(lc, "create", 0,
+         "field 'create' must be a function(opts) returning "
+         "the stage's state, got %s",
+         lua_typename(L, t));
     return 0;
   }
   parse_options(L, lc, 1);
@@ -653,7 +713,8 @@ void kk__lua_module_free(const kk_module_t *m) {
   free((char *)lm->m.summary);
   free((char *)lm->m.description);
   if (lm->opts)
-    for (size_t i = 0; i < lm->nown; i++) free_option_strings(&lm->opts[i]);
+    for (size_t i = 0; i < lm->nown; i++)
+      free_option_strings(&lm->opts[i]);
   free(lm->opts);
   free(lm->path);
   free(lm->dir);
@@ -670,8 +731,7 @@ static char *first_line(char *msg) {
 
 /* An error of the module's own code: its first line (the traceback runs
  * through the core), prefixed with the file unless Lua named it already. */
-static void load_error(char *err, size_t errlen, const char *path,
-                       char *msg) {
+static void load_error(char *err, size_t errlen, const char *path, char *msg) {
   first_line(msg);
   if (strncmp(msg, path, strlen(path)) == 0)
     snprintf(err, errlen, "%s", msg);
@@ -760,8 +820,8 @@ int kk__lua_module_scan(const char *dir) {
     }
     int rc = kk__registry_add(m);
     if (rc) {
-      kk_log(KK_LOG_ERROR, "core", "lua", "%s: cannot register %s.%s: %s",
-             path, m->ns, m->name, kk_strerror(rc));
+      kk_log(KK_LOG_ERROR, "core", "lua", "%s: cannot register %s.%s: %s", path,
+             m->ns, m->name, kk_strerror(rc));
       kk__lua_module_free(m);
       continue;
     }
@@ -771,7 +831,8 @@ int kk__lua_module_scan(const char *dir) {
   return count;
 }
 
-/* ---- stages --------------------------------------------------------------- */
+/* ---- stages ---------------------------------------------------------------
+ */
 
 typedef struct linst {
   lua_State *L;

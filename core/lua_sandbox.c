@@ -111,13 +111,16 @@ static void limits_fill(kk__lua_limits_t *dst, const kk__lua_limits_t *src) {
       src && src->deadline_ms ? src->deadline_ms : defaults.deadline_ms;
 }
 
-void kk__lua_default_limits(kk__lua_limits_t *lim) { *lim = defaults; }
+void kk__lua_default_limits(kk__lua_limits_t *lim) {
+  *lim = defaults;
+}
 
 void kk__lua_set_default_limits(const kk__lua_limits_t *lim) {
-  defaults.mem_cap = lim && lim->mem_cap ? lim->mem_cap : KK__LUA_DEFAULT_MEM_CAP;
+  defaults.mem_cap =
+      lim && lim->mem_cap ? lim->mem_cap : KK__LUA_DEFAULT_MEM_CAP;
   defaults.budget = lim && lim->budget ? lim->budget : KK__LUA_DEFAULT_BUDGET;
-  defaults.deadline_ms = lim && lim->deadline_ms ? lim->deadline_ms
-                                                 : KK__LUA_DEFAULT_DEADLINE_MS;
+  defaults.deadline_ms =
+      lim && lim->deadline_ms ? lim->deadline_ms : KK__LUA_DEFAULT_DEADLINE_MS;
 }
 
 /* ---- budget ------------------------------------------------------------ */
@@ -164,8 +167,8 @@ static void call_begin(sb_ctx_t *c, sb_call_t *saved,
   memset(&c->call, 0, sizeof c->call);
   c->call.start_ns = now_ns();
   c->call.budget = over && over->budget ? over->budget : c->lim.budget;
-  uint64_t dl = over && over->deadline_ms ? over->deadline_ms
-                                          : c->lim.deadline_ms;
+  uint64_t dl =
+      over && over->deadline_ms ? over->deadline_ms : c->lim.deadline_ms;
   c->call.deadline_ns = dl * 1000000u;
 }
 
@@ -275,7 +278,8 @@ static int dir_allows(const sb_ctx_t *c, const char *p, int write) {
     const sb_dir_t *d = &c->dirs[i];
     if (write && !d->writable) continue;
     if (strncmp(p, d->path, d->len) != 0) continue;
-    if (p[d->len] == '/' || p[d->len] == 0 || (d->len == 1 && d->path[0] == '/'))
+    if (p[d->len] == '/' || p[d->len] == 0 ||
+        (d->len == 1 && d->path[0] == '/'))
       return 1;
   }
   return 0;
@@ -322,8 +326,10 @@ static int push_resolve_fail(lua_State *L, const char *path, int rc,
                              int write) {
   lua_pushnil(L);
   if (rc == KK_EDENIED) {
-    lua_pushfstring(L, "%s: access denied (not under a path this Lua state "
-                       "may %s)", path, write ? "write" : "read");
+    lua_pushfstring(L,
+                    "%s: access denied (not under a path this Lua state "
+                    "may %s)",
+                    path, write ? "write" : "read");
     lua_pushinteger(L, EACCES);
   } else {
     lua_pushfstring(L, "%s: %s", path, strerror(-rc));
@@ -395,7 +401,8 @@ static int sb_io_lines(lua_State *L) {
   int n = lua_gettop(L);
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_pushstring(L, real);
-  for (int i = 2; i <= n; i++) lua_pushvalue(L, i);
+  for (int i = 2; i <= n; i++)
+    lua_pushvalue(L, i);
   lua_call(L, n, LUA_MULTRET);
   return lua_gettop(L) - n;
 }
@@ -514,7 +521,8 @@ static int sb_setmetatable(lua_State *L) {
   return 1;
 }
 
-/* ---- require --------------------------------------------------------------- */
+/* ---- require ---------------------------------------------------------------
+ */
 
 static int valid_modname(const char *s) {
   if (!*s || *s == '.') return 0;
@@ -563,7 +571,8 @@ static int require_file(lua_State *L, const char *name) {
   char rel[PATH_MAX];
   size_t n = strlen(name);
   if (n + 16 > sizeof rel) return 0;
-  for (size_t i = 0; i <= n; i++) rel[i] = name[i] == '.' ? '/' : name[i];
+  for (size_t i = 0; i <= n; i++)
+    rel[i] = name[i] == '.' ? '/' : name[i];
   static const char *const forms[] = {"%s/%s.lua", "%s/%s/init.lua"};
   for (size_t i = 0; i < c->ndirs; i++) {
     for (size_t f = 0; f < 2; f++) {
@@ -588,8 +597,8 @@ static int sb_require(lua_State *L) {
   if (lua_getfield(L, 2, name) != LUA_TNIL) return 1;
   lua_pop(L, 1);
 
-  static const char *const visible[] = {"string", "table",  "math", "utf8",
-                                        "coroutine", "os", "io",   NULL};
+  static const char *const visible[] = {"string",    "table", "math", "utf8",
+                                        "coroutine", "os",    "io",   NULL};
   for (size_t i = 0; visible[i]; i++)
     if (strcmp(name, visible[i]) == 0) {
       lua_getglobal(L, name);
@@ -627,7 +636,8 @@ void kk__lua_set_preload(lua_State *L, const char *name, lua_CFunction open) {
   lua_pop(L, 1);
 }
 
-/* ---- print and warnings ---------------------------------------------------- */
+/* ---- print and warnings ----------------------------------------------------
+ */
 
 static int sb_print(lua_State *L) {
   sb_ctx_t *c = ctx_of(L);
@@ -660,21 +670,21 @@ static void sb_warn(void *ud, const char *msg, int tocont) {
 
 static int sb_panic(lua_State *L) {
   sb_ctx_t *c = ctx_of(L);
-  kk_log(KK_LOG_ERROR, "lua", c ? c->name : "lua",
-         "unprotected error: %s", lua_tostring(L, -1));
+  kk_log(KK_LOG_ERROR, "lua", c ? c->name : "lua", "unprotected error: %s",
+         lua_tostring(L, -1));
   abort();
   return 0;
 }
 
-/* ---- the allow-list ----------------------------------------------------------- */
+/* ---- the allow-list
+ * ----------------------------------------------------------- */
 
 static const char *const base_allowed[] = {
-    "assert",   "error",        "ipairs",       "next",     "pairs",
-    "pcall",    "select",       "tonumber", "tostring",
-    "type",     "rawequal",     "rawget",       "rawset",   "rawlen",
-    "getmetatable", "_VERSION", NULL};
-static const char *const libs_shared[] = {"string", "table", "math", "utf8",
-                                          "coroutine", NULL};
+    "assert", "error",    "ipairs",       "next",     "pairs",    "pcall",
+    "select", "tonumber", "tostring",     "type",     "rawequal", "rawget",
+    "rawset", "rawlen",   "getmetatable", "_VERSION", NULL};
+static const char *const libs_shared[] = {"string", "table",     "math",
+                                          "utf8",   "coroutine", NULL};
 static const char *const os_allowed[] = {"time", "clock", "date", "getenv",
                                          NULL};
 
@@ -759,8 +769,8 @@ static int sb_setup(lua_State *L) {
   return 0;
 }
 
-lua_State *kk__lua_new(const kk__lua_limits_t *lim, const char *name,
-                       char *err, size_t errlen) {
+lua_State *kk__lua_new(const kk__lua_limits_t *lim, const char *name, char *err,
+                       size_t errlen) {
   sb_ctx_t *c = calloc(1, sizeof *c);
   if (!c) {
     set_err(err, errlen, "out of memory");
@@ -782,8 +792,10 @@ lua_State *kk__lua_new(const kk__lua_limits_t *lim, const char *name,
   lua_setwarnf(L, sb_warn, c);
   lua_pushcfunction(L, sb_setup);
   if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
-    set_err(err, errlen, "cannot set up the Lua sandbox (memory cap %zu "
-            "bytes): %s", c->cap, lua_tostring(L, -1));
+    set_err(err, errlen,
+            "cannot set up the Lua sandbox (memory cap %zu "
+            "bytes): %s",
+            c->cap, lua_tostring(L, -1));
     lua_close(L);
     free(c);
     return NULL;
@@ -804,7 +816,8 @@ void kk__lua_close(lua_State *L) {
   call_begin(c, &saved, NULL);
   lua_sethook(L, sb_hook, LUA_MASKCOUNT, HOOK_EVERY);
   lua_close(L);
-  for (size_t i = 0; i < c->ndirs; i++) free(c->dirs[i].path);
+  for (size_t i = 0; i < c->ndirs; i++)
+    free(c->dirs[i].path);
   free(c->dirs);
   free(c);
 }
@@ -840,8 +853,7 @@ const char *kk__lua_name(lua_State *L) {
   return c ? c->name : "lua";
 }
 
-int kk__lua_loadfile(lua_State *L, const char *path, char *err,
-                     size_t errlen) {
+int kk__lua_loadfile(lua_State *L, const char *path, char *err, size_t errlen) {
   sb_ctx_t *c = ctx_of(L);
   if (c) c->call.memcap_hit = 0;
   int st = luaL_loadfilex(L, path, "t");

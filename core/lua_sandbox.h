@@ -34,7 +34,7 @@
 #include <stdint.h>
 
 #define KK__LUA_DEFAULT_MEM_CAP ((size_t)64 << 20) /* 64 MiB */
-#define KK__LUA_DEFAULT_BUDGET 50000000u          /* VM instructions */
+#define KK__LUA_DEFAULT_BUDGET 50000000u           /* VM instructions */
 #define KK__LUA_DEFAULT_DEADLINE_MS 50u
 
 typedef struct kk__lua_limits {
@@ -57,15 +57,15 @@ void kk__lua_set_default_limits(const kk__lua_limits_t *lim);
  * with kk__lua_close().  Returns NULL with a message in err when out of
  * memory or when the memory cap is too small for the standard
  * libraries. */
-lua_State *kk__lua_new(const kk__lua_limits_t *lim, const char *name,
-                       char *err, size_t errlen);
+lua_State *kk__lua_new(const kk__lua_limits_t *lim, const char *name, char *err,
+                       size_t errlen);
 
 /* Closes L (NULL is a no-op).  Lua finalizers that run at close are still
  * bound by the state's budget. */
 void kk__lua_close(lua_State *L);
 
-/* Replaces the limits of L (zero fields take the process defaults).  A lower memory
- * cap does not free anything; it only refuses further growth. */
+/* Replaces the limits of L (zero fields take the process defaults).  A lower
+ * memory cap does not free anything; it only refuses further growth. */
 void kk__lua_set_limits(lua_State *L, const kk__lua_limits_t *lim);
 void kk__lua_get_limits(lua_State *L, kk__lua_limits_t *lim);
 
@@ -93,8 +93,7 @@ void kk__lua_set_preload(lua_State *L, const char *name, lua_CFunction open);
  * path is not checked against the allowed paths: this is for files the
  * core itself chose (recipes, modules).  Returns 0, or KK_ELUA / KK_EIO /
  * KK_EMEMCAP with a message in err and nothing pushed. */
-int kk__lua_loadfile(lua_State *L, const char *path, char *err,
-                     size_t errlen);
+int kk__lua_loadfile(lua_State *L, const char *path, char *err, size_t errlen);
 
 /* Like lua_pcall(L, nargs, nresults, <traceback handler>), under the
  * state's instruction budget and deadline, which start afresh with every
@@ -115,8 +114,7 @@ int kk__lua_pcall(lua_State *L, int nargs, int nresults, char *err,
  * of `lim` (which may be NULL) replace the state's for this call only
  * (mem_cap is ignored). */
 int kk__lua_pcall_limits(lua_State *L, int nargs, int nresults,
-                         const kk__lua_limits_t *lim, char *err,
-                         size_t errlen);
+                         const kk__lua_limits_t *lim, char *err, size_t errlen);
 
 /* ---- batches, readings, emit (core/lua_batch.c) ---------------------- */
 

@@ -37,7 +37,7 @@ static int drive(lua_State *L) {
   size_t n = kk_batch_len(d->in);
   int map = d->s->kind == LS_MAP;
   kk_reading_t *view = kk__lua_push_reading(L, NULL); /* 2 */
-  lua_rawgeti(L, LUA_REGISTRYINDEX, d->s->ref);      /* 3 */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, d->s->ref);       /* 3 */
   for (size_t i = 0; i < n; i++) {
     *view = rs[i];
     lua_pushvalue(L, 3);
@@ -65,8 +65,9 @@ static int drive(lua_State *L) {
         keep = 1;
         break;
       default:
-        return luaL_error(L, "map: fn must return nil (drop), a number (new "
-                             "value), a reading or a table, got %s",
+        return luaL_error(L,
+                          "map: fn must return nil (drop), a number (new "
+                          "value), a reading or a table, got %s",
                           luaL_typename(L, -1));
       }
     }
@@ -157,20 +158,34 @@ static int fn_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   return ls_create(st, o, state, LS_FN);
 }
 
-static void ls_destroy(void *state) { free(state); }
+static void ls_destroy(void *state) {
+  free(state);
+}
 
 /* Unset limits (0) take the recipe state's, i.e. kk.config's lua_budget
  * and lua_deadline. */
-#define LS_LIMITS                                                             \
-  {"budget", KK_OPT_INT, 0, NULL,                                             \
-   "Lua VM instructions the function may use per batch (default: kk.config " \
-   "lua_budget, 50000000).",                                                  \
-   NULL, 1000, 1e15},                                                         \
-  {"deadline", KK_OPT_DURATION, 0, NULL,                                      \
-   "Wall-clock time the function may take per batch (default: kk.config "    \
-   "lua_deadline, 50ms).",                                                    \
-   NULL, 0, 0},                                                               \
-  {NULL, 0, 0, NULL, NULL, NULL, 0, 0}
+#define LS_LIMITS                                                              \
+  {"budget",                                                                   \
+   KK_OPT_INT,                                                                 \
+   0,                                                                          \
+   NULL,                                                                       \
+   "Lua VM instructions the function may use per batch (default: kk.config "   \
+   "lua_budget, 50000000).",                                                   \
+   NULL,                                                                       \
+   1000,                                                                       \
+   1e15},                                                                      \
+      {"deadline",                                                             \
+       KK_OPT_DURATION,                                                        \
+       0,                                                                      \
+       NULL,                                                                   \
+       "Wall-clock time the function may take per batch (default: kk.config "  \
+       "lua_deadline, 50ms).",                                                 \
+       NULL,                                                                   \
+       0,                                                                      \
+       0},                                                                     \
+  {                                                                            \
+    NULL, 0, 0, NULL, NULL, NULL, 0, 0                                         \
+  }
 
 static const kk_option_t map_options[] = {
     {"fn", KK_OPT_FUNCTION, KK_OPT_REQUIRED, NULL,
@@ -193,12 +208,12 @@ static const kk_option_t fn_options[] = {
      NULL, 0, 0},
     LS_LIMITS};
 
-#define LS_DESC_TAIL                                                          \
-  "\n\nThe function runs in the recipe's Lua state under the stage's "        \
-  "instruction budget and deadline, which start afresh for every batch.  "    \
-  "When it fails (a Lua error, the budget, the memory cap) the batch is "     \
-  "dropped for this stage only, counted in "                                  \
-  "`kk_lua_errors_total{stage,reason}` and logged.  A reading view `r` is "   \
+#define LS_DESC_TAIL                                                           \
+  "\n\nThe function runs in the recipe's Lua state under the stage's "         \
+  "instruction budget and deadline, which start afresh for every batch.  "     \
+  "When it fails (a Lua error, the budget, the memory cap) the batch is "      \
+  "dropped for this stage only, counted in "                                   \
+  "`kk_lua_errors_total{stage,reason}` and logged.  A reading view `r` is "    \
   "reused for the next reading: copy its fields to keep them."
 
 const kk_module_t kk__map_module = {

@@ -62,8 +62,7 @@ static const char *check_help =
 
 static int want_help(int argc, char **argv) {
   for (int i = 1; i < argc; i++)
-    if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
-      return 1;
+    if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) return 1;
   return 0;
 }
 
@@ -88,8 +87,10 @@ static int common_flags(int argc, char **argv, const char **data_dir) {
       val = argv[++i];
     }
     if (strncmp(a, "--log-format", 12) == 0) {
-      if (strcmp(val, "json") == 0) fmt = KK__LOGFMT_JSON;
-      else if (strcmp(val, "text") == 0) fmt = KK__LOGFMT_TEXT;
+      if (strcmp(val, "json") == 0)
+        fmt = KK__LOGFMT_JSON;
+      else if (strcmp(val, "text") == 0)
+        fmt = KK__LOGFMT_TEXT;
       else {
         fprintf(stderr, "klimakit: --log-format must be text or json\n");
         return -1;

@@ -43,7 +43,8 @@ struct kk_opts {
 
 static size_t ncommon(void) {
   size_t n = 0;
-  while (kk__common_options[n].name) n++;
+  while (kk__common_options[n].name)
+    n++;
   return n;
 }
 
@@ -62,8 +63,10 @@ int kk__edit_distance(const char *a, const char *b) {
   size_t la = strlen(a), lb = strlen(b);
   if (la > 63 || lb > 63) return 99;
   int d[64][64];
-  for (size_t i = 0; i <= la; i++) d[i][0] = (int)i;
-  for (size_t j = 0; j <= lb; j++) d[0][j] = (int)j;
+  for (size_t i = 0; i <= la; i++)
+    d[i][0] = (int)i;
+  for (size_t j = 0; j <= lb; j++)
+    d[0][j] = (int)j;
   for (size_t i = 1; i <= la; i++)
     for (size_t j = 1; j <= lb; j++) {
       int c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
@@ -79,12 +82,18 @@ int kk_parse_duration_ms(const char *s, uint64_t *out) {
   double v = strtod(s, &end);
   if (end == s || !(v >= 0) || isinf(v)) return KK_EPARSE;
   double mult;
-  if (*end == 0 || strcmp(end, "s") == 0) mult = 1000;
-  else if (strcmp(end, "ms") == 0) mult = 1;
-  else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0) mult = 60e3;
-  else if (strcmp(end, "h") == 0) mult = 3600e3;
-  else if (strcmp(end, "d") == 0) mult = 86400e3;
-  else return KK_EPARSE;
+  if (*end == 0 || strcmp(end, "s") == 0)
+    mult = 1000;
+  else if (strcmp(end, "ms") == 0)
+    mult = 1;
+  else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+    mult = 60e3;
+  else if (strcmp(end, "h") == 0)
+    mult = 3600e3;
+  else if (strcmp(end, "d") == 0)
+    mult = 86400e3;
+  else
+    return KK_EPARSE;
   *out = (uint64_t)llround(v * mult);
   return 0;
 }
@@ -93,10 +102,18 @@ int kk_parse_size(const char *s, uint64_t *out) {
   char *end;
   double v = strtod(s, &end);
   if (end == s || !(v >= 0) || isinf(v)) return KK_EPARSE;
-  static const struct { const char *suffix; double mult; } units[] = {
-      {"", 1},          {"B", 1},         {"KiB", 1024.0},
-      {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"kB", 1e3},
-      {"KB", 1e3},      {"MB", 1e6},      {"GB", 1e9}};
+  static const struct {
+    const char *suffix;
+    double mult;
+  } units[] = {{"", 1},
+               {"B", 1},
+               {"KiB", 1024.0},
+               {"MiB", 1048576.0},
+               {"GiB", 1073741824.0},
+               {"kB", 1e3},
+               {"KB", 1e3},
+               {"MB", 1e6},
+               {"GB", 1e9}};
   for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
     if (strcmp(end, units[i].suffix) == 0) {
       *out = (uint64_t)llround(v * units[i].mult);
@@ -106,9 +123,9 @@ int kk_parse_size(const char *s, uint64_t *out) {
 }
 
 static const char *type_name(kk_opt_type_t t) {
-  static const char *names[] = {"?",    "string", "integer", "number", "boolean",
-                                "duration", "size", "enum",  "list",   "table",
-                                "function"};
+  static const char *names[] = {"?",       "string",   "integer", "number",
+                                "boolean", "duration", "size",    "enum",
+                                "list",    "table",    "function"};
   return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "?";
 }
 
@@ -128,12 +145,18 @@ static int enum_index(const char *choices, const char *s) {
 static cJSON *lua_to_json(lua_State *L, int idx, int depth) {
   idx = lua_absindex(L, idx);
   switch (lua_type(L, idx)) {
-  case LUA_TNIL: return cJSON_CreateNull();
-  case LUA_TBOOLEAN: return cJSON_CreateBool(lua_toboolean(L, idx));
-  case LUA_TNUMBER: return cJSON_CreateNumber(lua_tonumber(L, idx));
-  case LUA_TSTRING: return cJSON_CreateString(lua_tostring(L, idx));
-  case LUA_TTABLE: break;
-  default: return NULL;
+  case LUA_TNIL:
+    return cJSON_CreateNull();
+  case LUA_TBOOLEAN:
+    return cJSON_CreateBool(lua_toboolean(L, idx));
+  case LUA_TNUMBER:
+    return cJSON_CreateNumber(lua_tonumber(L, idx));
+  case LUA_TSTRING:
+    return cJSON_CreateString(lua_tostring(L, idx));
+  case LUA_TTABLE:
+    break;
+  default:
+    return NULL;
   }
   if (depth > 32) return NULL;
   lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
@@ -187,9 +210,12 @@ static int parse_text(const kk_option_t *d, const char *text, opt_val_t *v,
     if (*end) goto bad;
     break;
   case KK_OPT_BOOL:
-    if (strcmp(text, "true") == 0) v->i = 1;
-    else if (strcmp(text, "false") == 0) v->i = 0;
-    else goto bad;
+    if (strcmp(text, "true") == 0)
+      v->i = 1;
+    else if (strcmp(text, "false") == 0)
+      v->i = 0;
+    else
+      goto bad;
     break;
   case KK_OPT_DURATION:
     if (kk_parse_duration_ms(text, &v->u)) goto bad;
@@ -265,8 +291,8 @@ static int from_lua(lua_State *L, const kk_option_t *d, opt_val_t *v,
     if (t == LUA_TNUMBER) {
       double x = lua_tonumber(L, -1);
       if (!(x >= 0)) {
-        snprintf(err, errlen, "option '%s' of %s must not be negative",
-                 d->name, where);
+        snprintf(err, errlen, "option '%s' of %s must not be negative", d->name,
+                 where);
         return KK_ERANGE;
       }
       v->u = d->type == KK_OPT_DURATION ? (uint64_t)llround(x * 1000)
@@ -294,8 +320,8 @@ static int from_lua(lua_State *L, const kk_option_t *d, opt_val_t *v,
     const char *s = lua_tostring(L, -1);
     v->i = enum_index(d->choices ? d->choices : "", s);
     if (v->i < 0) {
-      snprintf(err, errlen, "option '%s' of %s: '%s' is not one of %s",
-               d->name, where, s, d->choices ? d->choices : "(none)");
+      snprintf(err, errlen, "option '%s' of %s: '%s' is not one of %s", d->name,
+               where, s, d->choices ? d->choices : "(none)");
       return KK_EINVAL;
     }
     v->s = strdup(s);
@@ -314,8 +340,10 @@ static int from_lua(lua_State *L, const kk_option_t *d, opt_val_t *v,
     for (size_t i = 1; i <= n; i++) {
       lua_rawgeti(L, -1, (lua_Integer)i);
       if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER) {
-        snprintf(err, errlen, "option '%s' of %s: item %zu must be a string, "
-                 "got %s", d->name, where, i, luaL_typename(L, -1));
+        snprintf(err, errlen,
+                 "option '%s' of %s: item %zu must be a string, "
+                 "got %s",
+                 d->name, where, i, luaL_typename(L, -1));
         lua_pop(L, 1);
         return KK_ETYPE;
       }
@@ -328,7 +356,8 @@ static int from_lua(lua_State *L, const kk_option_t *d, opt_val_t *v,
     if (t != LUA_TTABLE) goto wrong;
     cJSON *j = lua_to_json(L, -1, 0);
     if (!j) {
-      snprintf(err, errlen, "option '%s' of %s: table must hold only "
+      snprintf(err, errlen,
+               "option '%s' of %s: table must hold only "
                "strings, numbers, booleans and tables with string keys",
                d->name, where);
       return KK_ETYPE;
@@ -347,7 +376,8 @@ static int from_lua(lua_State *L, const kk_option_t *d, opt_val_t *v,
     double x = d->type == KK_OPT_INT ? (double)v->i : v->d;
     if ((d->type == KK_OPT_INT || d->type == KK_OPT_DOUBLE) &&
         (x < d->min || x > d->max)) {
-      snprintf(err, errlen, "option '%s' of %s: %.15g is out of range [%.15g, %.15g]",
+      snprintf(err, errlen,
+               "option '%s' of %s: %.15g is out of range [%.15g, %.15g]",
                d->name, where, x, d->min, d->max);
       return KK_ERANGE;
     }
@@ -357,13 +387,13 @@ static int from_lua(lua_State *L, const kk_option_t *d, opt_val_t *v,
 wrong:
   snprintf(err, errlen, "option '%s' of %s expects %s%s%s, got %s", d->name,
            where,
-           d->type == KK_OPT_ENUM                                 ? "one of "
-           : d->type == KK_OPT_INT                                ? "an "
-                                                                  : "a ",
+           d->type == KK_OPT_ENUM  ? "one of "
+           : d->type == KK_OPT_INT ? "an "
+                                   : "a ",
            d->type == KK_OPT_ENUM ? d->choices : type_name(d->type),
            d->type == KK_OPT_DURATION ? " (\"5s\", \"100ms\" or seconds)"
-           : d->type == KK_OPT_SIZE  ? " (\"16MiB\" or bytes)"
-                                     : "",
+           : d->type == KK_OPT_SIZE   ? " (\"16MiB\" or bytes)"
+                                      : "",
            got);
   return KK_ETYPE;
 }
@@ -377,16 +407,18 @@ kk_opts_t *kk__opts_from_lua(lua_State *L, int idx, const kk_module_t *m,
   if (!o) goto oom;
   o->m = m;
   o->L = L;
-  while (m->options && m->options[o->n].name) o->n++;
+  while (m->options && m->options[o->n].name)
+    o->n++;
   size_t total = o->n + ncommon();
   o->v = calloc(total, sizeof *o->v);
   if (!o->v) goto oom;
-  for (size_t i = 0; i < total; i++) o->v[i].fnref = LUA_NOREF;
+  for (size_t i = 0; i < total; i++)
+    o->v[i].fnref = LUA_NOREF;
 
   if (!lua_isnoneornil(L, idx)) {
     if (!lua_istable(L, idx)) {
-      snprintf(err, errlen, "%s expects an option table { ... }, got %s",
-               where, luaL_typename(L, idx));
+      snprintf(err, errlen, "%s expects an option table { ... }, got %s", where,
+               luaL_typename(L, idx));
       goto fail;
     }
     lua_pushnil(L);
@@ -409,11 +441,14 @@ kk_opts_t *kk__opts_from_lua(lua_State *L, int idx, const kk_module_t *m,
           if (dd < bestd) bestd = dd, best = opt_decl(o, k)->name;
         }
         if (best)
-          snprintf(err, errlen, "unknown option '%s' for %s (did you mean '%s'?)",
-                   key, where, best);
+          snprintf(err, errlen,
+                   "unknown option '%s' for %s (did you mean '%s'?)", key,
+                   where, best);
         else
-          snprintf(err, errlen, "unknown option '%s' for %s (see `klimakit "
-                   "modules %s`)", key, where, m->name);
+          snprintf(err, errlen,
+                   "unknown option '%s' for %s (see `klimakit "
+                   "modules %s`)",
+                   key, where, m->name);
         lua_pop(L, 2);
         goto fail;
       }
@@ -428,8 +463,8 @@ kk_opts_t *kk__opts_from_lua(lua_State *L, int idx, const kk_module_t *m,
     const kk_option_t *d = opt_decl(o, i);
     if (o->v[i].set) continue;
     if (d->flags & KK_OPT_REQUIRED) {
-      snprintf(err, errlen, "missing required option '%s' (%s) for %s",
-               d->name, type_name(d->type), where);
+      snprintf(err, errlen, "missing required option '%s' (%s) for %s", d->name,
+               type_name(d->type), where);
       goto fail;
     }
     if (d->def && parse_text(d, d->def, &o->v[i], err, errlen)) goto fail;
@@ -447,7 +482,8 @@ void kk__opts_free(kk_opts_t *o) {
   size_t total = o->v ? o->n + ncommon() : 0;
   for (size_t i = 0; i < total; i++) {
     free(o->v[i].s);
-    for (size_t k = 0; k < o->v[i].nlist; k++) free(o->v[i].list[k]);
+    for (size_t k = 0; k < o->v[i].nlist; k++)
+      free(o->v[i].list[k]);
     free(o->v[i].list);
     if (o->v[i].fnref != LUA_NOREF && o->L)
       luaL_unref(o->L, LUA_REGISTRYINDEX, o->v[i].fnref);

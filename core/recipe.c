@@ -48,24 +48,27 @@ static const kk_option_t config_options[] = {
      "Journal segment file size before rolling to a new one.", NULL, 0, 0},
     {"retain_size", KK_OPT_SIZE, 0, "1GiB",
      "Keep journal segments every sink has passed up to this size (for "
-     "replay with a fixed decoder).", NULL, 0, 0},
-    {"retain_age", KK_OPT_DURATION, 0, "1d",
-     "... and for at most this long.", NULL, 0, 0},
+     "replay with a fixed decoder).",
+     NULL, 0, 0},
+    {"retain_age", KK_OPT_DURATION, 0, "1d", "... and for at most this long.",
+     NULL, 0, 0},
     {"shutdown_timeout", KK_OPT_DURATION, 0, "10s",
      "Longest time a shutdown may take to drain before the process exits "
-     "anyway (undrained data stays in the journal).", NULL, 0, 0},
+     "anyway (undrained data stays in the journal).",
+     NULL, 0, 0},
     {"exit_when_done", KK_OPT_BOOL, 0, "true",
      "Exit once every source has finished (file replay, simulate with "
-     "count).", NULL, 0, 0},
+     "count).",
+     NULL, 0, 0},
     {"lua_budget", KK_OPT_INT, 0, "50000000",
      "Lua instructions one stage call may use before it is stopped.", NULL,
      1000, 1e12},
     {"lua_deadline", KK_OPT_DURATION, 0, "50ms",
-     "Wall-clock time one Lua stage call may take before it is stopped.",
-     NULL, 0, 0},
+     "Wall-clock time one Lua stage call may take before it is stopped.", NULL,
+     0, 0},
     {"lua_memory", KK_OPT_SIZE, 0, "64MiB",
-     "Memory cap of each Lua state (the recipe's and each Lua module's).",
-     NULL, 0, 0},
+     "Memory cap of each Lua state (the recipe's and each Lua module's).", NULL,
+     0, 0},
     {NULL, 0, 0, NULL, NULL, NULL, 0, 0}};
 
 static const kk_module_t config_module = {
@@ -78,11 +81,12 @@ static const kk_module_t config_module = {
     .options = config_options,
 };
 
-const kk_module_t *kk__config_module(void) { return &config_module; }
+const kk_module_t *kk__config_module(void) {
+  return &config_module;
+}
 
-static const char *const namespaces[] = {"source", "decode",  "calc",
-                                         "store",  "publish", "sink",
-                                         "transform", NULL};
+static const char *const namespaces[] = {
+    "source", "decode", "calc", "store", "publish", "sink", "transform", NULL};
 
 static kk__recipe_t *recipe_of(lua_State *L) {
   kk__recipe_t *r;
@@ -172,7 +176,8 @@ static int make_stage(lua_State *L, const kk_module_t *m, int idx) {
 static int constructor(lua_State *L) {
   const kk_module_t *m = lua_touserdata(L, lua_upvalueindex(1));
   if (lua_gettop(L) > 1) {
-    add_error_at(L, "%s:%d: %s", "too many arguments: a module takes one "
+    add_error_at(L, "%s:%d: %s",
+                 "too many arguments: a module takes one "
                  "option table, kk.<ns>.<name> { ... }");
   }
   return make_stage(L, m, 1);
@@ -202,8 +207,8 @@ static int ns_index(lua_State *L) {
     }
     if (best) snprintf(hint, sizeof hint, " (did you mean '%s'?)", best);
     char msg[1400];
-    snprintf(msg, sizeof msg, "unknown module kk.%s.%s%s; known: %s", ns,
-             name, hint, *known ? known : "none");
+    snprintf(msg, sizeof msg, "unknown module kk.%s.%s%s; known: %s", ns, name,
+             hint, *known ? known : "none");
     add_error_at(L, "%s:%d: %s", msg);
     /* A placeholder constructor keeps the recipe going. */
     lua_pushcfunction(L, placeholder_ctor);
@@ -257,8 +262,7 @@ static size_t pipe_arg(lua_State *L, int idx, kk_stage_t **out, size_t cap,
       n += pipe_arg(L, -1, out + n, cap - n, placeholder);
       lua_pop(L, 1);
     }
-    if (len == 0)
-      add_error_at(L, "%s:%d: %s", "kk.pipe: empty list of stages");
+    if (len == 0) add_error_at(L, "%s:%d: %s", "kk.pipe: empty list of stages");
     return n;
   }
   char msg[200];
@@ -316,8 +320,12 @@ static int make_lua_stage(lua_State *L, const char *name) {
 }
 
 /* kk.map(fn [, opts]) and kk.filter(fn [, opts]). */
-static int l_map(lua_State *L) { return make_lua_stage(L, "map"); }
-static int l_filter(lua_State *L) { return make_lua_stage(L, "filter"); }
+static int l_map(lua_State *L) {
+  return make_lua_stage(L, "map");
+}
+static int l_filter(lua_State *L) {
+  return make_lua_stage(L, "filter");
+}
 
 /* kk.env(name [, default]): the environment variable, converted to the
  * type of the default so that numbers stay numbers. */
@@ -331,12 +339,11 @@ static int l_env(lua_State *L) {
   switch (lua_type(L, 2)) {
   case LUA_TNUMBER:
     if (!lua_stringtonumber(L, v))
-      return luaL_error(L, "environment variable %s='%s' is not a number",
-                        name, v);
+      return luaL_error(L, "environment variable %s='%s' is not a number", name,
+                        v);
     return 1;
   case LUA_TBOOLEAN:
-    if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 ||
-        strcmp(v, "yes") == 0)
+    if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || strcmp(v, "yes") == 0)
       lua_pushboolean(L, 1);
     else if (strcmp(v, "0") == 0 || strcmp(v, "false") == 0 ||
              strcmp(v, "no") == 0 || *v == 0)
@@ -382,8 +389,8 @@ static int l_load_module(lua_State *L) {
     /* Loading the same file twice is harmless; another module with the
      * same name is a mistake. */
     int same = op && np && strcmp(op, np) == 0;
-    snprintf(msg, sizeof msg, "%s.%s is already defined by %s", m->ns,
-             m->name, op ? op : "a built-in C module");
+    snprintf(msg, sizeof msg, "%s.%s is already defined by %s", m->ns, m->name,
+             op ? op : "a built-in C module");
     kk__lua_module_free(m);
     if (!same) {
       add_error_at(L, "%s:%d: kk.load_module: %s", msg);
@@ -405,14 +412,10 @@ static int l_log(lua_State *L) {
 }
 
 static int luaopen_klimakit(lua_State *L) {
-  static const luaL_Reg fns[] = {{"pipe", l_pipe},
-                                 {"map", l_map},
-                                 {"filter", l_filter},
-                                 {"env", l_env},
-                                 {"config", l_config},
-                                 {"load_module", l_load_module},
-                                 {"log", l_log},
-                                 {NULL, NULL}};
+  static const luaL_Reg fns[] = {
+      {"pipe", l_pipe}, {"map", l_map},       {"filter", l_filter},
+      {"env", l_env},   {"config", l_config}, {"load_module", l_load_module},
+      {"log", l_log},   {NULL, NULL}};
   luaL_newlib(L, fns);
   lua_pushliteral(L, KK_VERSION_STRING);
   lua_setfield(L, -2, "version");
@@ -520,19 +523,26 @@ kk__recipe_t *kk__recipe_load(const char *path) {
   return r;
 }
 
-size_t kk__recipe_nerrors(const kk__recipe_t *r) { return r->nerrors; }
+size_t kk__recipe_nerrors(const kk__recipe_t *r) {
+  return r->nerrors;
+}
 const char *kk__recipe_error(const kk__recipe_t *r, size_t i) {
   return i < r->nerrors ? r->errors[i] : NULL;
 }
-kk__engine_t *kk__recipe_engine(kk__recipe_t *r) { return r->engine; }
-const kk__engine_cfg_t *kk__recipe_config(kk__recipe_t *r) { return &r->cfg; }
+kk__engine_t *kk__recipe_engine(kk__recipe_t *r) {
+  return r->engine;
+}
+const kk__engine_cfg_t *kk__recipe_config(kk__recipe_t *r) {
+  return &r->cfg;
+}
 
 void kk__recipe_free(kk__recipe_t *r) {
   if (!r) return;
   kk__engine_free(r->engine);
   kk__opts_free(r->cfg_opts);
   if (r->L) kk__lua_close(r->L);
-  for (size_t i = 0; i < r->nerrors; i++) free(r->errors[i]);
+  for (size_t i = 0; i < r->nerrors; i++)
+    free(r->errors[i]);
   free(r->errors);
   free(r->path);
   free(r);

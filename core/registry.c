@@ -15,8 +15,8 @@ static size_t nmods, capmods;
 int kk__registry_add(const kk_module_t *m) {
   if (m->abi != KK_MODULE_ABI || m->size < offsetof(kk_module_t, destroy)) {
     kk_log(KK_LOG_ERROR, "core", "registry",
-           "module %s: ABI %u, this klimakit speaks %d", m->name ? m->name : "?",
-           m->abi, KK_MODULE_ABI);
+           "module %s: ABI %u, this klimakit speaks %d",
+           m->name ? m->name : "?", m->abi, KK_MODULE_ABI);
     return KK_EABI;
   }
   if (!m->name || !m->ns) return KK_EINVAL;

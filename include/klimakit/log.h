@@ -40,7 +40,8 @@ typedef struct kk_ratelimit {
   uint64_t suppressed;
 } kk_ratelimit_t;
 
-#define KK_RATELIMIT_INIT(interval_ms, burst) {(interval_ms), (burst), 0, 0, 0}
+#define KK_RATELIMIT_INIT(interval_ms, burst)                                  \
+  { (interval_ms), (burst), 0, 0, 0 }
 
 /* Returns 1 if a line may be written now, 0 if it is suppressed. */
 int kk_ratelimit_ok(kk_ratelimit_t *rl);

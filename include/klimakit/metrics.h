@@ -16,8 +16,7 @@ typedef struct kk_metric kk_metric_t;
 /* Returns the counter `name{labels}`, creating it (value 0) the first time.
  * `labels` may be NULL.  `help` is used when the metric is first created.
  * Returns NULL only when out of memory; updating NULL is a no-op. */
-kk_metric_t *kk_counter(const char *name, const char *labels,
-                        const char *help);
+kk_metric_t *kk_counter(const char *name, const char *labels, const char *help);
 kk_metric_t *kk_gauge(const char *name, const char *labels, const char *help);
 
 void kk_metric_add(kk_metric_t *m, int64_t delta);

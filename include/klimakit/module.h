@@ -58,15 +58,15 @@ typedef struct kk_stage kk_stage_t;
 typedef void (*kk_stop_cb)(kk_stage_t *st);
 
 typedef struct kk_module {
-  uint32_t abi;  /* KK_MODULE_ABI */
-  uint32_t size; /* sizeof(kk_module_t) the module was built with */
-  const char *name;      /* unique in its namespace: "simulate" */
-  const char *ns;        /* recipe namespace: kk.<ns>.<name>: "source",
-                            "decode", "calc", "store", "publish", "sink",
-                            "transform" */
+  uint32_t abi;     /* KK_MODULE_ABI */
+  uint32_t size;    /* sizeof(kk_module_t) the module was built with */
+  const char *name; /* unique in its namespace: "simulate" */
+  const char *ns;   /* recipe namespace: kk.<ns>.<name>: "source",
+                       "decode", "calc", "store", "publish", "sink",
+                       "transform" */
   kk_kind_t kind;
-  const char *summary;   /* one line */
-  const char *description; /* a paragraph, Markdown allowed */
+  const char *summary;        /* one line */
+  const char *description;    /* a paragraph, Markdown allowed */
   const kk_option_t *options; /* terminated by {NULL}; may be NULL */
 
   /* Creates the instance state.  Options are validated already.  Returns

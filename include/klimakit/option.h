@@ -19,8 +19,8 @@
 
 typedef enum kk_opt_type {
   KK_OPT_STRING = 1,
-  KK_OPT_INT,      /* 64-bit integer; min/max checked when min < max */
-  KK_OPT_DOUBLE,   /* min/max checked when min < max */
+  KK_OPT_INT,    /* 64-bit integer; min/max checked when min < max */
+  KK_OPT_DOUBLE, /* min/max checked when min < max */
   KK_OPT_BOOL,
   KK_OPT_DURATION, /* number of seconds or "250ms", "5s", "2m", "1h", "7d" */
   KK_OPT_SIZE,     /* number of bytes or "512", "64KiB", "16MiB", "1GiB" */

@@ -25,8 +25,8 @@
 typedef struct kk_reading {
   int64_t time_ms; /* phenomenon time, UTC milliseconds since 1970 */
   double value;
-  uint32_t ds;     /* datastream id from kk_datastream_id() */
-  uint32_t flags;  /* KK_READING_* */
+  uint32_t ds;    /* datastream id from kk_datastream_id() */
+  uint32_t flags; /* KK_READING_* */
 } kk_reading_t;
 
 /* A raw message as a source received it.  `data` and `meta` point into
@@ -36,8 +36,8 @@ typedef struct kk_raw {
   int64_t time_ms;     /* reception time */
   const uint8_t *data; /* payload bytes (not NUL-terminated) */
   uint32_t len;
-  uint32_t format;     /* source-defined content format (CoAP numbers) */
-  const char *meta;    /* NUL-terminated source metadata (topic, path) */
+  uint32_t format;  /* source-defined content format (CoAP numbers) */
+  const char *meta; /* NUL-terminated source metadata (topic, path) */
 } kk_raw_t;
 
 typedef struct kk_batch kk_batch_t;

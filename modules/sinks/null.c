@@ -15,7 +15,7 @@ typedef struct null_state {
   kk_stage_t *st;
   kk_metric_t *batches; /* kk_batches_in_total{stage=..}, process-lived */
   uint64_t delay_ms;
-  uint64_t pending;     /* batches accepted with KK_ASYNC, not yet done */
+  uint64_t pending; /* batches accepted with KK_ASYNC, not yet done */
   uv_timer_t timer;
   int timer_open;
   kk_stop_cb stop_cb;
@@ -85,7 +85,9 @@ static void null_stop(kk_stage_t *st, void *state, kk_stop_cb cb) {
   uv_close((uv_handle_t *)&s->timer, null_closed);
 }
 
-static void null_destroy(void *state) { free(state); }
+static void null_destroy(void *state) {
+  free(state);
+}
 
 static const kk_option_t null_options[] = {
     {.name = "delay",

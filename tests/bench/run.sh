@@ -17,7 +17,7 @@ emit() { echo "$*"; printf '%s\t%s\t%s\n' "$2" "$3" "$4" >> "$out"; }
 
 # 2. Pipeline simulate -> null, and the floor of moving the same readings
 #    through batches with no stage at all.
-N=${KK_BENCH_READINGS:-20000000}
+N=${KK_BENCH_READINGS:-100000000}
 cat > "$tmp/pipe.lua" <<LUA
 local kk = require "klimakit"
 kk.config { data_dir = "$tmp/pipe" }

@@ -43,5 +43,20 @@ t run-count-exits 0 timeout 20 "$K" run "$d/r.lua" --log-format json
 if python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1]) if l.strip()]' /tmp/kk-cli.$$ 2>/dev/null && grep -q '"component"' /tmp/kk-cli.$$; then
   echo "ok cli/json-logs"; else echo "FAIL cli/json-logs: $(head -3 /tmp/kk-cli.$$)"; fail=1; fi
 t run-text-logs 0 timeout 20 "$K" run "$d/r.lua" --log-format text; has text-log-prefix "\[core:engine\]"
+# make install puts a working tree under DESTDIR: binary, headers, .pc,
+# Lua modules (found beside the binary), recipes, docs.
+if make -s install PREFIX=/usr/local DESTDIR="$d/inst" >/dev/null 2>&1 &&
+   "$d/inst/usr/local/bin/klimakit" modules unit_convert 2>&1 | grep -q "transform.unit_convert" &&
+   [ -f "$d/inst/usr/local/include/klimakit/module.h" ] &&
+   grep -q "^Version: " "$d/inst/usr/local/lib/pkgconfig/klimakit.pc" &&
+   [ -f "$d/inst/usr/local/share/klimakit/recipes/demo.lua" ]; then
+  echo "ok cli/make-install"
+else echo "FAIL cli/make-install: $(find "$d/inst" -maxdepth 4 | head -5)"; fail=1; fi
+# The installed headers compile on their own, as a module author uses them.
+printf '#include <klimakit.h>\nint main(void) { return kk_strerror(KK_EPARSE)[0] == 0; }\n' > "$d/m.c"
+pcflags=$(PKG_CONFIG_PATH="$d/inst/usr/local/lib/pkgconfig" pkg-config --define-variable=prefix="$d/inst/usr/local" --cflags klimakit)
+if cc -std=c11 -Wall -Wextra -Wpedantic -Werror $pcflags -c "$d/m.c" -o "$d/m.o" 2>"$d/cc.log"; then
+  echo "ok cli/installed-headers-compile"
+else echo "FAIL cli/installed-headers-compile: $(head -3 "$d/cc.log")"; fail=1; fi
 rm -rf "$d" /tmp/kk-cli.$$ /tmp/kk-cli-md.$$
 exit $fail

@@ -26,41 +26,41 @@ typedef struct kk_test_case {
 
 #define KK_TEST(name) static void name(void)
 
-#define KK__FAIL(...)                                                         \
-  do {                                                                        \
-    fprintf(stderr, "  %s:%d: ", __FILE__, __LINE__);                         \
-    fprintf(stderr, __VA_ARGS__);                                             \
-    fputc('\n', stderr);                                                      \
-    exit(1);                                                                  \
+#define KK__FAIL(...)                                                          \
+  do {                                                                         \
+    fprintf(stderr, "  %s:%d: ", __FILE__, __LINE__);                          \
+    fprintf(stderr, __VA_ARGS__);                                              \
+    fputc('\n', stderr);                                                       \
+    exit(1);                                                                   \
   } while (0)
 
-#define KK_CHECK(expr)                                                        \
-  do {                                                                        \
-    if (!(expr)) KK__FAIL("check failed: %s", #expr);                         \
+#define KK_CHECK(expr)                                                         \
+  do {                                                                         \
+    if (!(expr)) KK__FAIL("check failed: %s", #expr);                          \
   } while (0)
 
-#define KK_CHECK_INT(a, op, b)                                                \
-  do {                                                                        \
-    long long kk__a = (long long)(a), kk__b = (long long)(b);                 \
-    if (!(kk__a op kk__b))                                                    \
-      KK__FAIL("check failed: %s %s %s (%lld vs %lld)", #a, #op, #b, kk__a,   \
-               kk__b);                                                        \
+#define KK_CHECK_INT(a, op, b)                                                 \
+  do {                                                                         \
+    long long kk__a = (long long)(a), kk__b = (long long)(b);                  \
+    if (!(kk__a op kk__b))                                                     \
+      KK__FAIL("check failed: %s %s %s (%lld vs %lld)", #a, #op, #b, kk__a,    \
+               kk__b);                                                         \
   } while (0)
 
-#define KK_CHECK_DBL(a, b, eps)                                               \
-  do {                                                                        \
-    double kk__a = (a), kk__b = (b);                                          \
-    if (!(fabs(kk__a - kk__b) <= (eps)))                                      \
-      KK__FAIL("check failed: %s == %s (%.17g vs %.17g)", #a, #b, kk__a,      \
-               kk__b);                                                        \
+#define KK_CHECK_DBL(a, b, eps)                                                \
+  do {                                                                         \
+    double kk__a = (a), kk__b = (b);                                           \
+    if (!(fabs(kk__a - kk__b) <= (eps)))                                       \
+      KK__FAIL("check failed: %s == %s (%.17g vs %.17g)", #a, #b, kk__a,       \
+               kk__b);                                                         \
   } while (0)
 
-#define KK_CHECK_STR(a, b)                                                    \
-  do {                                                                        \
-    const char *kk__a = (a), *kk__b = (b);                                    \
-    if (!kk__a || !kk__b || strcmp(kk__a, kk__b) != 0)                        \
-      KK__FAIL("check failed: %s == %s (\"%s\" vs \"%s\")", #a, #b,           \
-               kk__a ? kk__a : "(null)", kk__b ? kk__b : "(null)");           \
+#define KK_CHECK_STR(a, b)                                                     \
+  do {                                                                         \
+    const char *kk__a = (a), *kk__b = (b);                                     \
+    if (!kk__a || !kk__b || strcmp(kk__a, kk__b) != 0)                         \
+      KK__FAIL("check failed: %s == %s (\"%s\" vs \"%s\")", #a, #b,            \
+               kk__a ? kk__a : "(null)", kk__b ? kk__b : "(null)");            \
   } while (0)
 
 static inline int kk__test_run(const char *file, const kk_test_case_t *tc,
@@ -69,7 +69,8 @@ static inline int kk__test_run(const char *file, const kk_test_case_t *tc,
   for (; tc->name; tc++) {
     if (argc > 1) {
       int want = 0;
-      for (int i = 1; i < argc; i++) want |= strcmp(argv[i], tc->name) == 0;
+      for (int i = 1; i < argc; i++)
+        want |= strcmp(argv[i], tc->name) == 0;
       if (!want) continue;
     }
     fflush(stdout);
@@ -94,11 +95,12 @@ static inline int kk__test_run(const char *file, const kk_test_case_t *tc,
   return failed ? 1 : 0;
 }
 
-#define KK_TEST_MAIN(...)                                                     \
-  int main(int argc, char **argv) {                                           \
-    static const kk_test_case_t kk__cases[] = {__VA_ARGS__, {0, 0}};          \
-    return kk__test_run(__FILE__, kk__cases, argc, argv);                     \
+#define KK_TEST_MAIN(...)                                                      \
+  int main(int argc, char **argv) {                                            \
+    static const kk_test_case_t kk__cases[] = {__VA_ARGS__, {0, 0}};           \
+    return kk__test_run(__FILE__, kk__cases, argc, argv);                      \
   }
-#define KK_CASE(fn) {#fn, fn}
+#define KK_CASE(fn)                                                            \
+  { #fn, fn }
 
 #endif

@@ -69,7 +69,8 @@ KK_TEST(batch_raw_messages) {
   kk_batch_t *b = kk_batch_new(0);
   char big[5000];
   memset(big, 'x', sizeof big);
-  KK_CHECK_INT(kk_batch_push_raw(b, 0, 111, 50, "peer-a", "{\"a\":1}", 7), ==, 0);
+  KK_CHECK_INT(kk_batch_push_raw(b, 0, 111, 50, "peer-a", "{\"a\":1}", 7), ==,
+               0);
   KK_CHECK_INT(kk_batch_push_raw(b, 9, 222, 60, NULL, big, sizeof big), ==, 0);
   KK_CHECK_INT(kk_batch_push_raw(b, 4, 333, 0, "m", "", 0), ==, 0);
   KK_CHECK_INT(kk_batch_raw_len(b), ==, 3);
@@ -107,27 +108,32 @@ KK_TEST(datastreams_are_stable) {
   KK_CHECK(first == kk_datastream_get(a));
   KK_CHECK_STR(first->thing, "room-1");
   KK_CHECK_STR(first->unit, "ppm");
-  KK_CHECK_INT(kk_datastream_id("t-4321", "energy", "kW.h"), ==,
-               kk_datastream_get(kk_datastream_id("t-4321", "energy", "kW.h"))->id);
+  KK_CHECK_INT(
+      kk_datastream_id("t-4321", "energy", "kW.h"), ==,
+      kk_datastream_get(kk_datastream_id("t-4321", "energy", "kW.h"))->id);
   KK_CHECK_INT(kk_datastream_count(), ==, 5002);
   KK_CHECK(kk_datastream_get(0) == NULL);
   KK_CHECK(kk_datastream_get(999999) == NULL);
 }
 
 static void *bump(void *arg) {
-  for (int i = 0; i < 100000; i++) kk_metric_add(arg, 1);
+  for (int i = 0; i < 100000; i++)
+    kk_metric_add(arg, 1);
   return NULL;
 }
 
 KK_TEST(metrics_render_prometheus) {
-  kk_metric_t *c1 = kk_counter("kk_test_total", "stage=\"a\"", "A test counter");
+  kk_metric_t *c1 =
+      kk_counter("kk_test_total", "stage=\"a\"", "A test counter");
   kk_metric_t *g = kk_gauge("kk_test_gauge", NULL, "A gauge");
   kk_metric_t *c2 = kk_counter("kk_test_total", "stage=\"b\"", "ignored");
   KK_CHECK(c1 != c2);
   KK_CHECK(kk_counter("kk_test_total", "stage=\"a\"", NULL) == c1);
   pthread_t th[4];
-  for (int i = 0; i < 4; i++) pthread_create(&th[i], NULL, bump, c1);
-  for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+  for (int i = 0; i < 4; i++)
+    pthread_create(&th[i], NULL, bump, c1);
+  for (int i = 0; i < 4; i++)
+    pthread_join(th[i], NULL);
   KK_CHECK_INT(kk_metric_value(c1), ==, 400000);
   kk_metric_set(g, -5);
   kk_metric_add(c2, 3);
@@ -146,7 +152,8 @@ KK_TEST(metrics_render_prometheus) {
 KK_TEST(ratelimit_bursts_then_suppresses) {
   kk_ratelimit_t rl = KK_RATELIMIT_INIT(60000, 3);
   int allowed = 0;
-  for (int i = 0; i < 10; i++) allowed += kk_ratelimit_ok(&rl);
+  for (int i = 0; i < 10; i++)
+    allowed += kk_ratelimit_ok(&rl);
   KK_CHECK_INT(allowed, ==, 3);
   KK_CHECK_INT(rl.suppressed, ==, 7);
 }

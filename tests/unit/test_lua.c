@@ -41,19 +41,19 @@ static int run(lua_State *L, const char *code) {
   return rc;
 }
 
-#define RUN_OK(L, code)                                                       \
-  do {                                                                        \
-    int rc__ = run((L), (code));                                              \
-    if (rc__ != 0) KK__FAIL("Lua failed (%d): %s", rc__, errbuf);             \
+#define RUN_OK(L, code)                                                        \
+  do {                                                                         \
+    int rc__ = run((L), (code));                                               \
+    if (rc__ != 0) KK__FAIL("Lua failed (%d): %s", rc__, errbuf);              \
   } while (0)
 
 static char tmpdir[64];
 
 /* snprintf that fails the test instead of truncating. */
-#define FMT(buf, ...)                                                         \
-  do {                                                                        \
-    int n__ = snprintf((buf), sizeof(buf), __VA_ARGS__);                      \
-    if (n__ < 0 || (size_t)n__ >= sizeof(buf)) KK__FAIL("path too long");     \
+#define FMT(buf, ...)                                                          \
+  do {                                                                         \
+    int n__ = snprintf((buf), sizeof(buf), __VA_ARGS__);                       \
+    if (n__ < 0 || (size_t)n__ >= sizeof(buf)) KK__FAIL("path too long");      \
   } while (0)
 
 static void make_tmpdir(void) {
@@ -100,10 +100,14 @@ static int cap_process(kk_stage_t *st, void *state, kk_batch_t *b) {
   got_seq = kk_batch_seq(b);
   return 0;
 }
-static const kk_module_t cap_module = {
-    .abi = KK_MODULE_ABI, .size = sizeof(kk_module_t), .name = "capture",
-    .ns = "sink", .kind = KK_KIND_SINK, .summary = "test",
-    .description = "test", .process = cap_process};
+static const kk_module_t cap_module = {.abi = KK_MODULE_ABI,
+                                       .size = sizeof(kk_module_t),
+                                       .name = "capture",
+                                       .ns = "sink",
+                                       .kind = KK_KIND_SINK,
+                                       .summary = "test",
+                                       .description = "test",
+                                       .process = cap_process};
 
 /* An engine with stage `m` (options from the table at the top of L)
  * feeding a capture sink; the stage is created and returned. */
@@ -142,7 +146,8 @@ static kk_batch_t *batch3(void) {
       {1700000000000, 21.5, ds("room1", "temperature", "Cel"), 0},
       {1700000000000, 50, ds("room1", "humidity", "%"), 0},
       {1700000060000, 68, ds("room2", "temperature", "[degF]"), 0}};
-  for (int i = 0; i < 3; i++) KK_CHECK_INT(kk_batch_push(b, &r[i]), ==, 0);
+  for (int i = 0; i < 3; i++)
+    KK_CHECK_INT(kk_batch_push(b, &r[i]), ==, 0);
   return b;
 }
 
@@ -359,7 +364,9 @@ static void check_runaway(const char *code) {
   kk__lua_close(L);
 }
 
-KK_TEST(budget_stops_runaway_loop) { check_runaway("while true do end"); }
+KK_TEST(budget_stops_runaway_loop) {
+  check_runaway("while true do end");
+}
 
 KK_TEST(budget_cannot_be_swallowed_by_pcall) {
   check_runaway("while true do pcall(function() while true do end end) end");
@@ -390,8 +397,8 @@ KK_TEST(budget_counts_instructions) {
   /* Per-call limits override the state's. */
   luaL_loadstring(L, "local x = 0 for i = 1, 200000 do x = x + i end");
   kk__lua_limits_t small = {0, 10000, 0};
-  KK_CHECK_INT(kk__lua_pcall_limits(L, 0, 0, &small, errbuf, sizeof errbuf),
-               ==, KK_EBUDGET);
+  KK_CHECK_INT(kk__lua_pcall_limits(L, 0, 0, &small, errbuf, sizeof errbuf), ==,
+               KK_EBUDGET);
   kk__lua_limits_t lim;
   kk__lua_get_limits(L, &lim);
   KK_CHECK_INT(lim.budget, ==, 1000000);
@@ -405,17 +412,18 @@ KK_TEST(budget_no_unbudgeted_finalizers) {
                       "end end })"),
                ==, KK_ELUA);
   KK_CHECK(strstr(errbuf, "__gc metamethods are not allowed") != NULL);
-  RUN_OK(L, "local mt = {} local t = setmetatable({}, mt)\n"
-            "mt.__gc = function() while true do end end\n"
-            "t = nil\n"
-            "assert(getmetatable(setmetatable({}, { __index = {} })))\n"
-            "local f = io.open and getmetatable(io.open) == nil\n"
-            "assert(select('#', xpcall(error, function(m) return m .. '!' "
-            "end, 'x')) == 2)\n"
-            "local ok, m = xpcall(error, function(m) return m .. '!' end, 'x')\n"
-            "assert(not ok and m == 'x!')\n"
-            "assert(select(2, xpcall(function(a) return a + 1 end, print, 1)) "
-            "== 2)");
+  RUN_OK(L,
+         "local mt = {} local t = setmetatable({}, mt)\n"
+         "mt.__gc = function() while true do end end\n"
+         "t = nil\n"
+         "assert(getmetatable(setmetatable({}, { __index = {} })))\n"
+         "local f = io.open and getmetatable(io.open) == nil\n"
+         "assert(select('#', xpcall(error, function(m) return m .. '!' "
+         "end, 'x')) == 2)\n"
+         "local ok, m = xpcall(error, function(m) return m .. '!' end, 'x')\n"
+         "assert(not ok and m == 'x!')\n"
+         "assert(select(2, xpcall(function(a) return a + 1 end, print, 1)) "
+         "== 2)");
   double t0 = now_ms();
   kk__lua_close(L);
   KK_CHECK(now_ms() - t0 < 1000);
@@ -455,9 +463,9 @@ KK_TEST(memcap_too_small_for_state) {
 KK_TEST(batch_get_iterate_raw) {
   lua_State *L = new_state(0, 0, 0);
   kk_batch_t *b = batch3();
-  KK_CHECK_INT(kk_batch_push_raw(b, 17, 1700000000500, 50, "v3/app/up",
-                                 "{\"t\":1}", 7),
-               ==, 0);
+  KK_CHECK_INT(
+      kk_batch_push_raw(b, 17, 1700000000500, 50, "v3/app/up", "{\"t\":1}", 7),
+      ==, 0);
   RUN_OK(L, "function check(b)\n"
             "  assert(#b == 3, #b)\n"
             "  local r = b:get(1)\n"
@@ -581,7 +589,8 @@ KK_TEST(reading_view_fields) {
   kk__lua_close(L);
 }
 
-/* ---- Lua modules ---------------------------------------------------------- */
+/* ---- Lua modules ----------------------------------------------------------
+ */
 
 static const char *good_module =
     "-- a test module\n"
@@ -632,10 +641,11 @@ KK_TEST(module_load_builds_descriptor) {
   KK_CHECK_INT(m->size, ==, sizeof(kk_module_t));
   KK_CHECK_STR(m->summary, "Scales values");
   /* Options in the order the file declares them, then the limits. */
-  static const char *const names[] = {"factor", "every", "mode", "tags",
-                                      "extra", "count", "on", "cap",
+  static const char *const names[] = {"factor", "every",  "mode",    "tags",
+                                      "extra",  "count",  "on",      "cap",
                                       "memory", "budget", "deadline"};
-  for (size_t i = 0; i < 11; i++) KK_CHECK_STR(m->options[i].name, names[i]);
+  for (size_t i = 0; i < 11; i++)
+    KK_CHECK_STR(m->options[i].name, names[i]);
   KK_CHECK(m->options[11].name == NULL);
   KK_CHECK_INT(m->options[0].flags, ==, KK_OPT_REQUIRED);
   KK_CHECK_INT(m->options[0].type, ==, KK_OPT_DOUBLE);
@@ -658,8 +668,7 @@ KK_TEST(module_load_builds_descriptor) {
 static void expect_load_error(const char *text, const char *want) {
   const kk_module_t *m = load_text(text, "bad.lua");
   if (m) KK__FAIL("loaded although it should fail with '%s'", want);
-  if (!strstr(errbuf, want))
-    KK__FAIL("error '%s' lacks '%s'", errbuf, want);
+  if (!strstr(errbuf, want)) KK__FAIL("error '%s' lacks '%s'", errbuf, want);
   fprintf(stderr, "  %s\n", errbuf);
 }
 
@@ -711,8 +720,7 @@ KK_TEST(module_load_errors_are_clear) {
                     "end, options = { o = { type = 'string', requird = true } "
                     "} }",
                     "unknown field 'requird'");
-  FMT(at, "%s/bad.lua:1: instruction budget exceeded (",
-           tmpdir);
+  FMT(at, "%s/bad.lua:1: instruction budget exceeded (", tmpdir);
   expect_load_error("while true do end", at);
   FMT(at, "%s/bad.lua:1: nope", tmpdir);
   expect_load_error("error('nope')", at);
@@ -756,10 +764,10 @@ KK_TEST(module_stage_process_and_runaway) {
                                            "exceeded (") != NULL);
   kk_batch_unref(b);
   KK_CHECK_INT(ngot, ==, 3);
-  KK_CHECK_INT(kk_metric_value(kk_counter("kk_lua_errors_total",
-                                          "stage=\"scale\",reason=\"budget\"",
-                                          "")),
-               ==, 1);
+  KK_CHECK_INT(
+      kk_metric_value(kk_counter("kk_lua_errors_total",
+                                 "stage=\"scale\",reason=\"budget\"", "")),
+      ==, 1);
   b = batch_values(v, 3, ds("r", "p", "u"));
   KK_CHECK_INT(m->process(st, st->state, b), ==, 0);
   KK_CHECK_INT(ngot, ==, 6);
@@ -811,7 +819,7 @@ KK_TEST(builtin_unit_convert) {
   KK_CHECK_INT(ngot, ==, 3);
   KK_CHECK_DBL(got[2].value, 20.0, 1e-9);
   KK_CHECK_INT(got[2].ds, ==, ds("room2", "temperature", "Cel"));
-  KK_CHECK_DBL(got[0].value, 21.5, 0); /* other units pass */
+  KK_CHECK_DBL(got[0].value, 21.5, 0);               /* other units pass */
   KK_CHECK_INT(m->process(st, st->state, b), ==, 0); /* cached path */
   KK_CHECK_DBL(got[5].value, 20.0, 1e-9);
   kk_batch_unref(b);
@@ -851,7 +859,7 @@ KK_TEST(example_dew_point) {
   KK_CHECK_STR(m->ns, "calc");
   lua_State *R = new_state(0, 0, 0);
   (void)luaL_dostring(R, "return { pass = false, temperature = "
-                        "'temperature', humidity = 'humidity' }");
+                         "'temperature', humidity = 'humidity' }");
   kk_stage_t *st = make_stage(R, m);
   kk_batch_t *b = batch3();
   KK_CHECK_INT(m->process(st, st->state, b), ==, 0);
@@ -878,7 +886,8 @@ KK_TEST(module_scan_registers) {
   KK_CHECK(kk__lua_module_scan("/nonexistent") < 0);
 }
 
-/* ---- recipe stages ---------------------------------------------------------- */
+/* ---- recipe stages ----------------------------------------------------------
+ */
 
 static kk_stage_t *recipe_stage(lua_State *R, const kk_module_t *m,
                                 const char *fn) {
@@ -937,14 +946,14 @@ KK_TEST(stage_map_bad_result_and_runaway) {
   KK_CHECK_INT(kk__map_module.process(st, st->state, b), ==, 0);
   KK_CHECK_INT(ngot, ==, 2);
   kk_batch_unref(b);
-  KK_CHECK_INT(kk_metric_value(kk_counter("kk_lua_errors_total",
-                                          "stage=\"map\",reason=\"error\"",
-                                          "")),
-               ==, 1);
-  KK_CHECK_INT(kk_metric_value(kk_counter("kk_lua_errors_total",
-                                          "stage=\"map\",reason=\"budget\"",
-                                          "")),
-               ==, 1);
+  KK_CHECK_INT(
+      kk_metric_value(kk_counter("kk_lua_errors_total",
+                                 "stage=\"map\",reason=\"error\"", "")),
+      ==, 1);
+  KK_CHECK_INT(
+      kk_metric_value(kk_counter("kk_lua_errors_total",
+                                 "stage=\"map\",reason=\"budget\"", "")),
+      ==, 1);
   kk__engine_free(eng);
   eng = NULL;
   kk__lua_close(R);
@@ -1000,24 +1009,22 @@ KK_TEST(stage_fn_memcap_in_recipe_state) {
   kk__lua_close(R);
 }
 
-KK_TEST_MAIN(KK_CASE(sandbox_denies_dangerous_globals),
-             KK_CASE(sandbox_denies_bytecode), KK_CASE(sandbox_io_paths),
-             KK_CASE(sandbox_require_cjson), KK_CASE(sandbox_preload_and_print),
-             KK_CASE(lua_error_has_traceback),
-             KK_CASE(budget_stops_runaway_loop),
-             KK_CASE(budget_cannot_be_swallowed_by_pcall),
-             KK_CASE(budget_cannot_be_swallowed_by_xpcall_handler),
-             KK_CASE(budget_stops_coroutines), KK_CASE(budget_counts_instructions),
-             KK_CASE(budget_no_unbudgeted_finalizers),
-             KK_CASE(memcap_stops_growth), KK_CASE(memcap_too_small_for_state),
-             KK_CASE(batch_get_iterate_raw),
-             KK_CASE(emit_views_tables_and_errors),
-             KK_CASE(reading_view_fields),
-             KK_CASE(module_load_builds_descriptor),
-             KK_CASE(module_load_errors_are_clear),
-             KK_CASE(module_stage_process_and_runaway),
-             KK_CASE(module_create_errors_reach_the_stage),
-             KK_CASE(builtin_unit_convert), KK_CASE(example_dew_point),
-             KK_CASE(module_scan_registers), KK_CASE(stage_map),
-             KK_CASE(stage_map_bad_result_and_runaway), KK_CASE(stage_filter),
-             KK_CASE(stage_fn), KK_CASE(stage_fn_memcap_in_recipe_state))
+KK_TEST_MAIN(
+    KK_CASE(sandbox_denies_dangerous_globals), KK_CASE(sandbox_denies_bytecode),
+    KK_CASE(sandbox_io_paths), KK_CASE(sandbox_require_cjson),
+    KK_CASE(sandbox_preload_and_print), KK_CASE(lua_error_has_traceback),
+    KK_CASE(budget_stops_runaway_loop),
+    KK_CASE(budget_cannot_be_swallowed_by_pcall),
+    KK_CASE(budget_cannot_be_swallowed_by_xpcall_handler),
+    KK_CASE(budget_stops_coroutines), KK_CASE(budget_counts_instructions),
+    KK_CASE(budget_no_unbudgeted_finalizers), KK_CASE(memcap_stops_growth),
+    KK_CASE(memcap_too_small_for_state), KK_CASE(batch_get_iterate_raw),
+    KK_CASE(emit_views_tables_and_errors), KK_CASE(reading_view_fields),
+    KK_CASE(module_load_builds_descriptor),
+    KK_CASE(module_load_errors_are_clear),
+    KK_CASE(module_stage_process_and_runaway),
+    KK_CASE(module_create_errors_reach_the_stage),
+    KK_CASE(builtin_unit_convert), KK_CASE(example_dew_point),
+    KK_CASE(module_scan_registers), KK_CASE(stage_map),
+    KK_CASE(stage_map_bad_result_and_runaway), KK_CASE(stage_filter),
+    KK_CASE(stage_fn), KK_CASE(stage_fn_memcap_in_recipe_state))
