@@ -21,7 +21,9 @@ struct kk__engine {
   kk__journal_t *journal;
   const kk__engine_cfg_t *cfg;
   int paused;
-  int replaying;
+  int replaying;   /* replay batches are filtered by each sink's cursor */
+  int replay_done; /* every journaled record has been offered to sinks */
+  uv_idle_t replay_idle;
   int stopping; /* 1: sources, 2: transforms and sinks, 3: closing */
   int exit_code;
   size_t pending_stops;
@@ -281,11 +283,17 @@ int kk__engine_check(kk__engine_t *e, char *err, size_t errlen) {
 
 /* ---- delivery and backpressure ------------------------------------- */
 
+static void replay_step(uv_idle_t *h);
+
 static void set_paused(kk__engine_t *e, int paused, const kk_stage_t *why) {
   if (e->paused == paused) return;
   e->paused = paused;
   kk_metric_set(e->m_paused, paused);
   if (paused) kk_metric_add(e->m_pauses, 1);
+  if (e->replaying && !e->stopping) {
+    if (paused) uv_idle_stop(&e->replay_idle);
+    else uv_idle_start(&e->replay_idle, replay_step);
+  }
   for (size_t i = 0; i < e->n; i++) {
     kk_stage_t *st = e->stages[i];
     if (st->m->kind != KK_KIND_SOURCE || !st->started || st->stopping) continue;
@@ -524,6 +532,8 @@ typedef struct replay_ctx {
   kk_stage_t *src;
   kk_batch_t *b;
   uint64_t records, orphans;
+  uint64_t next;       /* first sequence number not read yet */
+  uint64_t chunk_left; /* records this step may still read */
 } replay_ctx_t;
 
 static void replay_flush(replay_ctx_t *c) {
@@ -537,6 +547,12 @@ static void replay_flush(replay_ctx_t *c) {
 static int replay_cb(void *ud, const kk__journal_rec_t *rec) {
   replay_ctx_t *c = ud;
   kk__engine_t *e = c->e;
+  c->next = rec->seq + 1;
+  /* Read in chunks so that the loop (and sink queues) get their turn. */
+  if (c->chunk_left-- == 0) {
+    c->next = rec->seq;
+    return 1;
+  }
   /* A batch must not straddle a sink cursor, so that each batch is wholly
    * before or wholly after every cursor. */
   int boundary = 0;
@@ -566,22 +582,75 @@ static int replay_cb(void *ud, const kk__journal_rec_t *rec) {
                            rec->data, rec->len);
 }
 
-static int replay(kk__engine_t *e) {
+static int start_kind(kk__engine_t *e, kk_kind_t kind);
+static void save_cursors(kk__engine_t *e);
+static replay_ctx_t replay_state;
+
+static void replay_finish(kk__engine_t *e, int rc) {
+  replay_ctx_t *c = &replay_state;
+  uv_idle_stop(&e->replay_idle);
+  e->replaying = 0;
+  if (c->records || c->orphans)
+    kk_log(KK_LOG_INFO, "core", "journal",
+           "replayed %llu records after restart (%llu from sources no longer "
+           "in the recipe skipped)",
+           (unsigned long long)c->records, (unsigned long long)c->orphans);
+  if (rc < 0) {
+    kk_log(KK_LOG_ERROR, "core", "journal", "replay failed: %s",
+           kk_strerror(rc));
+    e->exit_code = 1;
+    kk__engine_stop(e);
+    return;
+  }
+  e->replay_done = 1;
+  if (e->stopping) return;
+  if (start_kind(e, KK_KIND_SOURCE) != 0) {
+    e->exit_code = 1;
+    kk__engine_stop(e);
+    return;
+  }
+  save_cursors(e);
+  kk_log(KK_LOG_INFO, "core", "engine",
+         "running %zu stages; journal at %s (last record %llu)", e->n,
+         e->cfg->journal.dir,
+         (unsigned long long)kk__journal_last_seq(e->journal));
+}
+
+/* One step of the replay: up to 4096 records, then back to the loop.
+ * The idle handle is stopped while sinks are full (set_paused). */
+static void replay_step(uv_idle_t *h) {
+  kk__engine_t *e = h->data;
+  replay_ctx_t *c = &replay_state;
+  if (e->stopping) {
+    uv_idle_stop(h);
+    return;
+  }
+  c->chunk_left = 4096;
+  int rc = kk__journal_read(e->journal, c->next, replay_cb, c);
+  replay_flush(c);
+  if (rc == 1) return;
+  replay_finish(e, rc);
+}
+
+/* Offers every journal record past the lowest sink cursor to the sinks
+ * again, then starts the sources. */
+static void replay_begin(kk__engine_t *e) {
   uint64_t from = UINT64_MAX;
   for (size_t i = 0; i < e->n; i++)
     if (e->stages[i]->m->kind == KK_KIND_SINK && e->stages[i]->cursor < from)
       from = e->stages[i]->cursor;
-  if (from == UINT64_MAX || from >= kk__journal_last_seq(e->journal)) return 0;
-  replay_ctx_t c = {.e = e};
-  e->replaying = 1;
-  int rc = kk__journal_read(e->journal, from + 1, replay_cb, &c);
-  replay_flush(&c);
-  e->replaying = 0;
+  replay_state = (replay_ctx_t){.e = e, .next = from + 1};
+  if (from == UINT64_MAX || from >= kk__journal_last_seq(e->journal)) {
+    replay_finish(e, 0);
+    return;
+  }
   kk_log(KK_LOG_INFO, "core", "journal",
-         "replayed %llu records after restart (%llu from sources no longer in "
-         "the recipe skipped)",
-         (unsigned long long)c.records, (unsigned long long)c.orphans);
-  return rc < 0 ? rc : 0;
+         "replaying records %llu to %llu to the sinks that had not finished "
+         "them",
+         (unsigned long long)from + 1,
+         (unsigned long long)kk__journal_last_seq(e->journal));
+  e->replaying = 1;
+  uv_idle_start(&e->replay_idle, replay_step);
 }
 
 /* ---- lifecycle ------------------------------------------------------- */
@@ -594,7 +663,7 @@ static void save_cursors(kk__engine_t *e) {
     if (st->m->kind != KK_KIND_SINK) continue;
     /* Nothing in flight means every appended record reached this sink (or
      * was filtered out on the way): delivery is synchronous. */
-    if (st->fifo_len == 0 && !e->replaying) st->cursor = last;
+    if (st->fifo_len == 0 && e->replay_done) st->cursor = last;
     if (e->hold_seq && st->cursor >= e->hold_seq) st->cursor = e->hold_seq - 1;
     if (st->held && st->cursor > st->hold) st->cursor = st->hold;
     kk__journal_cursor_set(e->journal, st->name, st->cursor);
@@ -639,7 +708,7 @@ static void save_cursors_if_moved(kk__engine_t *e) {
   for (size_t i = 0; i < e->n; i++) {
     kk_stage_t *st = e->stages[i];
     if (st->m->kind != KK_KIND_SINK) continue;
-    uint64_t pos = st->fifo_len == 0 ? last : st->cursor;
+    uint64_t pos = st->fifo_len == 0 && e->replay_done ? last : st->cursor;
     if (pos != st->saved_cursor) {
       save_cursors(e);
       return;
@@ -678,6 +747,7 @@ static void close_engine_handles(kk__engine_t *e) {
   uv_close((uv_handle_t *)&e->tick, NULL);
   uv_close((uv_handle_t *)&e->deadline, NULL);
   uv_close((uv_handle_t *)&e->done_async, NULL);
+  uv_close((uv_handle_t *)&e->replay_idle, NULL);
 }
 
 static void advance_shutdown(kk__engine_t *e);
@@ -746,6 +816,7 @@ void kk__engine_stop(kk__engine_t *e) {
   uv_unref((uv_handle_t *)&e->deadline);
   uv_unref((uv_handle_t *)&e->tick);
   uv_unref((uv_handle_t *)&e->done_async);
+  uv_idle_stop(&e->replay_idle);
   uv_unref((uv_handle_t *)&e->sigint);
   uv_unref((uv_handle_t *)&e->sigterm);
   stop_kind(e, 1);
@@ -795,6 +866,21 @@ static void stage_metrics(kk_stage_t *st) {
                                       "Raw messages the source rejected");
 }
 
+static int start_kind(kk__engine_t *e, kk_kind_t kind) {
+  for (size_t i = 0; i < e->n; i++) {
+    kk_stage_t *st = e->stages[i];
+    if (st->m->kind != kind) continue;
+    int rc = st->m->start ? st->m->start(st, st->state) : 0;
+    if (rc) {
+      kk_log(KK_LOG_ERROR, kind_ns(st), st->name, "%s:%d: cannot start: %s",
+             st->file, st->line, st->err[0] ? st->err : kk_strerror(rc));
+      return -1;
+    }
+    st->started = 1;
+  }
+  return 0;
+}
+
 int kk__engine_run(kk__engine_t *e, const kk__engine_cfg_t *cfg) {
   char err[512];
   e->cfg = cfg;
@@ -830,6 +916,8 @@ int kk__engine_run(kk__engine_t *e, const kk__engine_cfg_t *cfg) {
   e->tick.data = e->deadline.data = e;
   uv_timer_start(&e->tick, tick_cb, 100, 100);
   uv_async_init(&e->loop, &e->done_async, done_async_cb);
+  uv_idle_init(&e->loop, &e->replay_idle);
+  e->replay_idle.data = e;
   e->done_async.data = e;
   e->last_cursor_save = e->last_retire = uv_now(&e->loop);
 
@@ -858,38 +946,15 @@ int kk__engine_run(kk__engine_t *e, const kk__engine_cfg_t *cfg) {
     }
     st->created = 1;
   }
-  /* Sinks start first so that replayed and new data find them ready. */
-  for (int pass = 0; pass < 3 && !failed; pass++) {
-    kk_kind_t kind = pass == 0   ? KK_KIND_SINK
-                     : pass == 1 ? KK_KIND_TRANSFORM
-                                 : KK_KIND_SOURCE;
-    if (kind == KK_KIND_SOURCE && replay(e) != 0) {
-      kk_log(KK_LOG_ERROR, "core", "journal", "replay failed");
-      failed = 1;
-      break;
-    }
-    for (size_t i = 0; i < e->n; i++) {
-      kk_stage_t *st = e->stages[i];
-      if (st->m->kind != kind) continue;
-      rc = st->m->start ? st->m->start(st, st->state) : 0;
-      if (rc) {
-        kk_log(KK_LOG_ERROR, kind_ns(st), st->name, "%s:%d: cannot start: %s",
-               st->file, st->line, st->err[0] ? st->err : kk_strerror(rc));
-        failed = 1;
-        break;
-      }
-      st->started = 1;
-    }
-  }
+  /* Sinks start first so that replayed and new data find them ready;
+   * sources start once the replay is through (replay_finish). */
+  if (!failed && (start_kind(e, KK_KIND_SINK) || start_kind(e, KK_KIND_TRANSFORM)))
+    failed = 1;
   if (failed) {
     e->exit_code = 1;
     kk__engine_stop(e);
   } else {
-    save_cursors(e);
-    kk_log(KK_LOG_INFO, "core", "engine",
-           "running %zu stages; journal at %s (last record %llu)", e->n,
-           cfg->journal.dir,
-           (unsigned long long)kk__journal_last_seq(e->journal));
+    replay_begin(e);
   }
   uv_run(&e->loop, UV_RUN_DEFAULT);
   if (e->journal) close_engine_handles(e);
