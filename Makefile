@@ -18,12 +18,16 @@ WERROR   ?= $(if $(CI),-Werror,)
 
 # pkg-config name -> Debian package; `make deps` installs what is missing.
 PKG_DEPS := libuv:libuv1-dev lua5.4:liblua5.4-dev libcjson:libcjson-dev \
-            zlib:zlib1g-dev
+            zlib:zlib1g-dev libmosquitto:libmosquitto-dev \
+            libcoap-3-openssl:libcoap3-dev libcbor:libcbor-dev \
+            sqlite3:libsqlite3-dev libpq:libpq-dev
 # Commands the build and the tests need -> Debian package.
 CMD_DEPS := pkg-config:pkg-config python3:python3 lua5.4:lua5.4 \
-            valgrind:valgrind
+            valgrind:valgrind mosquitto:mosquitto mosquitto_pub:mosquitto-clients \
+            coap-client-openssl:libcoap3-bin
 # Runtime files without pkg-config.
-FILE_DEPS := /usr/lib/x86_64-linux-gnu/lua/5.4/cjson.so:lua-cjson
+FILE_DEPS := /usr/lib/x86_64-linux-gnu/lua/5.4/cjson.so:lua-cjson \
+             /usr/lib/postgresql/15/bin/initdb:postgresql
 
 ifeq ($(SANITIZE),)
 BUILD := build
@@ -152,3 +156,7 @@ install: all
 
 clean:
 	rm -rf build
+
+# Further rules of a part of the project live beside its tests
+# (tests/fuzz/rules.mk: make fuzz, ...).
+-include $(wildcard tests/*/rules.mk)

@@ -20,6 +20,12 @@ const kk_module_t *kk__registry_at(size_t i);
 /* Registers the generated table of built-in C modules and the core ones. */
 void kk__registry_init(void);
 
+/* Calls every registered module's lua_open with the table on top of L. */
+void kk__registry_lua_surfaces(lua_State *L);
+/* luaopen-style loader of "klimakit" for Lua module states: only the
+ * modules' Lua surfaces (no constructors, no kk.pipe). */
+int kk__lua_open_surfaces(lua_State *L);
+
 /* ---- options (core/opts.c) ---- */
 
 /* Validates the table at `idx` in L against `m->options` and returns new

@@ -763,6 +763,7 @@ const kk_module_t *kk__lua_module_load(const char *path, char *err,
     goto fail;
   }
   kk__lua_allow_path(L, lm->dir, 0);
+  kk__lua_set_preload(L, "klimakit", kk__lua_open_surfaces);
   if (kk__lua_loadfile(L, real, e, sizeof e) != 0) {
     snprintf(err, errlen, "%s", e);
     goto fail;
@@ -896,6 +897,8 @@ static int lm_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
     return KK_ENOMEM;
   }
   kk__lua_allow_path(in->L, lm->dir, 0);
+  /* Modules may use the C modules' Lua functions (kk.factor...). */
+  kk__lua_set_preload(in->L, "klimakit", kk__lua_open_surfaces);
   kk__lua_limits_t setup = {0, 0, SETUP_DEADLINE_MS};
   if (setup.deadline_ms < lim.deadline_ms) setup.deadline_ms = lim.deadline_ms;
   setup_ctx_t sc = {lm, opts, in};

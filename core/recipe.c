@@ -428,6 +428,7 @@ static int luaopen_klimakit(lua_State *L) {
     lua_setmetatable(L, -2);
     lua_setfield(L, -2, namespaces[i]);
   }
+  kk__registry_lua_surfaces(L);
   return 1;
 }
 

@@ -1,6 +1,7 @@
 /* core/registry.c - every module the process knows, C and Lua alike. */
 #include "core.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,4 +51,24 @@ void kk__registry_init(void) {
   kk__registry_add(&kk__luafn_module);
   for (size_t i = 0; kk__builtin_modules[i]; i++)
     kk__registry_add(kk__builtin_modules[i]);
+}
+
+void kk__registry_lua_surfaces(lua_State *L) {
+  int top = lua_gettop(L);
+  for (size_t i = 0; i < nmods; i++) {
+    const kk_module_t *m = mods[i];
+    if (m->size >= offsetof(kk_module_t, lua_open) + sizeof m->lua_open &&
+        m->lua_open) {
+      m->lua_open(L);
+      lua_settop(L, top);
+    }
+  }
+}
+
+int kk__lua_open_surfaces(lua_State *L) {
+  lua_newtable(L);
+  lua_pushliteral(L, KK_VERSION_STRING);
+  lua_setfield(L, -2, "version");
+  kk__registry_lua_surfaces(L);
+  return 1;
 }

@@ -56,6 +56,7 @@ typedef enum kk_kind {
 
 typedef struct kk_stage kk_stage_t;
 typedef void (*kk_stop_cb)(kk_stage_t *st);
+struct lua_State;
 
 typedef struct kk_module {
   uint32_t abi;     /* KK_MODULE_ABI */
@@ -99,6 +100,16 @@ typedef struct kk_module {
   /* Frees the state.  Called after stop completed, also after a failed
    * start.  NULL state is possible when create failed. */
   void (*destroy)(void *state);
+
+  /* ---- appended in ABI 1; check `size` before reading ---- */
+
+  /* Optional Lua surface: called with the `klimakit` table on top of the
+   * stack of every Lua state that requires "klimakit" (the recipe and
+   * each Lua module instance); the module sets its functions on it
+   * (kk.factor = ...), and must leave the stack as it found it.  Lua
+   * functions follow the liolib conventions: misuse raises an error,
+   * expected failure returns nil, message, code. */
+  int (*lua_open)(struct lua_State *L);
 } kk_module_t;
 
 /* ---- Stage services ------------------------------------------------- */
