@@ -20,14 +20,17 @@ WERROR   ?= $(if $(CI),-Werror,)
 PKG_DEPS := libuv:libuv1-dev lua5.4:liblua5.4-dev libcjson:libcjson-dev \
             zlib:zlib1g-dev libmosquitto:libmosquitto-dev \
             libcoap-3-openssl:libcoap3-dev libcbor:libcbor-dev \
-            sqlite3:libsqlite3-dev libpq:libpq-dev
+            sqlite3:libsqlite3-dev libpq:libpq-dev libh2o:libh2o-dev \
+            openssl:libssl-dev
 # Commands the build and the tests need -> Debian package.
 CMD_DEPS := pkg-config:pkg-config python3:python3 lua5.4:lua5.4 \
             valgrind:valgrind mosquitto:mosquitto mosquitto_pub:mosquitto-clients \
-            coap-client-openssl:libcoap3-bin
+            coap-client-openssl:libcoap3-bin \
+            clang:clang
 # Runtime files without pkg-config.
 FILE_DEPS := /usr/lib/x86_64-linux-gnu/lua/5.4/cjson.so:lua-cjson \
-             /usr/lib/postgresql/15/bin/initdb:postgresql
+             /usr/lib/postgresql/15/bin/initdb:postgresql \
+             /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a:libclang-rt-14-dev
 
 ifeq ($(SANITIZE),)
 BUILD := build
@@ -96,9 +99,11 @@ $(BUILD)/obj/gen/modules_table.o: $(BUILD)/gen/modules_table.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(KK_CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
+# -MMD: every object also depends on the headers it included (module-local
+# headers too); the .d files are read below.
 $(BUILD)/obj/%.o: %.c $(wildcard include/*.h include/klimakit/*.h core/*.h) Makefile
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(KK_CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(KK_CFLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libklimakit.a: $(LIB_OBJ)
 	@rm -f $@
@@ -156,6 +161,8 @@ install: all
 
 clean:
 	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)
 
 # Further rules of a part of the project live beside its tests
 # (tests/fuzz/rules.mk: make fuzz, ...).

@@ -507,6 +507,11 @@ int kk_stage_ingest(kk_stage_t *st, kk_batch_t *b, int *status) {
   return 0;
 }
 
+void kk_stage_hold(kk_stage_t *st, uint64_t seq) {
+  st->has_hold = 1;
+  st->hold_pos = seq;
+}
+
 void kk_stage_fail(kk_stage_t *st, int rc) {
   kk__engine_t *e = st->eng;
   kk_stage_log(st, KK_LOG_ERROR, "failed: %s%s%s", kk_strerror(rc),
@@ -539,6 +544,10 @@ typedef struct replay_ctx {
 static void replay_flush(replay_ctx_t *c) {
   if (!c->b) return;
   if (c->src->m->decode) decode_raws(c->src, c->b, c->b, NULL);
+  /* The batch is still ours alone: mark its readings as replayed. */
+  kk_reading_t *r = (kk_reading_t *)kk_batch_readings(c->b);
+  for (size_t i = 0, n = kk_batch_len(c->b); i < n; i++)
+    r[i].flags |= KK_READING_REPLAY;
   kk_stage_emit(c->src, c->b);
   kk_batch_unref(c->b);
   c->b = NULL;
@@ -556,10 +565,12 @@ static int replay_cb(void *ud, const kk__journal_rec_t *rec) {
   /* A batch must not straddle a sink cursor, so that each batch is wholly
    * before or wholly after every cursor. */
   int boundary = 0;
-  for (size_t i = 0; i < e->n; i++)
-    if (e->stages[i]->m->kind == KK_KIND_SINK &&
-        rec->seq == e->stages[i]->cursor + 1)
+  for (size_t i = 0; i < e->n; i++) {
+    const kk_stage_t *st = e->stages[i];
+    if ((st->m->kind == KK_KIND_SINK && rec->seq == st->cursor + 1) ||
+        (st->has_hold && rec->seq == st->hold_pos + 1))
       boundary = 1;
+  }
   if (c->b && (boundary || strcmp(c->src->name, rec->source) != 0 ||
                kk_batch_raw_len(c->b) >= 1024))
     replay_flush(c);
@@ -636,9 +647,12 @@ static void replay_step(uv_idle_t *h) {
  * again, then starts the sources. */
 static void replay_begin(kk__engine_t *e) {
   uint64_t from = UINT64_MAX;
-  for (size_t i = 0; i < e->n; i++)
-    if (e->stages[i]->m->kind == KK_KIND_SINK && e->stages[i]->cursor < from)
-      from = e->stages[i]->cursor;
+  for (size_t i = 0; i < e->n; i++) {
+    const kk_stage_t *st = e->stages[i];
+    if (st->m->kind == KK_KIND_SINK && st->cursor < from) from = st->cursor;
+    /* A transform whose saved state ends at hold_pos needs what follows. */
+    if (st->has_hold && st->hold_pos < from) from = st->hold_pos;
+  }
   replay_state = (replay_ctx_t){.e = e, .next = from + 1};
   if (from == UINT64_MAX || from >= kk__journal_last_seq(e->journal)) {
     replay_finish(e, 0);
@@ -760,12 +774,11 @@ static void stage_stopped(kk_stage_t *st) {
   if (e->pending_stops == 0) advance_shutdown(e);
 }
 
-static void stop_kind(kk__engine_t *e, int source_phase) {
+static void stop_kind(kk__engine_t *e, kk_kind_t kind) {
   e->pending_stops = 1; /* held while we iterate */
   for (size_t i = 0; i < e->n; i++) {
     kk_stage_t *st = e->stages[i];
-    int is_source = st->m->kind == KK_KIND_SOURCE;
-    if (is_source != source_phase || !st->started || st->stopping) continue;
+    if (st->m->kind != kind || !st->started || st->stopping) continue;
     st->stopping = 1;
     e->pending_stops++;
     if (st->m->stop)
@@ -778,14 +791,19 @@ static void stop_kind(kk__engine_t *e, int source_phase) {
 }
 
 /* Shutdown runs in phases: stop sources; then (everything they produced
- * has been delivered synchronously) stop transforms and sinks, which flush
- * and finish their queues; then save cursors and close. */
+ * has been delivered synchronously) stop transforms, which may emit what
+ * they hold (a calculator's last window) to sinks that still run; then
+ * stop sinks, which flush and finish their queues; then save cursors and
+ * close. */
 static void advance_shutdown(kk__engine_t *e) {
   if (e->stopping == 1) {
     e->stopping = 2;
-    stop_kind(e, 0);
+    stop_kind(e, KK_KIND_TRANSFORM);
   } else if (e->stopping == 2) {
     e->stopping = 3;
+    stop_kind(e, KK_KIND_SINK);
+  } else if (e->stopping == 3) {
+    e->stopping = 4;
     for (size_t i = 0; i < e->n; i++)
       if (e->stages[i]->fifo_len)
         kk_log(KK_LOG_WARN, "core", "engine",
@@ -803,7 +821,7 @@ static void deadline_cb(uv_timer_t *h) {
          "stays in the journal",
          (unsigned long long)e->cfg->shutdown_timeout_ms);
   e->exit_code = 1;
-  e->stopping = 3;
+  e->stopping = 4;
   close_engine_handles(e);
   uv_stop(&e->loop);
 }
@@ -819,7 +837,7 @@ void kk__engine_stop(kk__engine_t *e) {
   uv_idle_stop(&e->replay_idle);
   uv_unref((uv_handle_t *)&e->sigint);
   uv_unref((uv_handle_t *)&e->sigterm);
-  stop_kind(e, 1);
+  stop_kind(e, KK_KIND_SOURCE);
 }
 
 static void signal_cb(uv_signal_t *h, int signum) {

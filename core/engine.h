@@ -40,6 +40,8 @@ struct kk_stage {
   uint64_t cursor;
   uint64_t saved_cursor; /* last value written to the cursor file */
   int held; /* a batch failed: the cursor may not pass hold */
+  int has_hold;      /* transform: kk_stage_hold() was called */
+  uint64_t hold_pos; /* ... with this journal position */
   uint64_t hold;
   uint64_t queue_cap, inflight;
   kk__inflight_t *fifo;

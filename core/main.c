@@ -19,6 +19,10 @@
 
 const kk_module_t *kk__config_module(void);
 int kk__cmd_modules(int argc, char **argv);
+/* Commands whose work lives in a module (weak: the core builds without
+ * them and says so). */
+extern int kk_calc_factors_print(FILE *f, const char *format)
+    __attribute__((weak));
 
 static const char *main_help =
     "klimakit - smart-climate toolkit: sensors in, CO2 and air numbers out\n"
@@ -30,6 +34,8 @@ static const char *main_help =
     "                   or SIGTERM (or until every source is done)\n"
     "  check RECIPE     check the recipe and print errors as file:line\n"
     "  modules [NAME]   document every module and option (--format markdown)\n"
+    "  factors [FORMAT] list the emission factors with their sources\n"
+    "                   (text, csv or markdown)\n"
     "  version          print the version\n"
     "\n"
     "common options:\n"
@@ -194,6 +200,19 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "run") == 0) return cmd_run(argc - 1, argv + 1);
   if (strcmp(cmd, "check") == 0) return cmd_check(argc - 1, argv + 1);
   if (strcmp(cmd, "modules") == 0) return kk__cmd_modules(argc - 1, argv + 1);
+  if (strcmp(cmd, "factors") == 0) {
+    if (argc > 2 && (strcmp(argv[2], "-h") == 0 || strcmp(argv[2], "--help") == 0)) {
+      puts("usage: klimakit factors [text|csv|markdown]\n\nLists every "
+           "emission factor klimakit ships: set, carrier, value, unit, valid "
+           "years, basis, source and confidence.");
+      return 0;
+    }
+    if (!kk_calc_factors_print) {
+      fprintf(stderr, "klimakit: this build has no calculators\n");
+      return EXIT_RUNTIME;
+    }
+    return kk_calc_factors_print(stdout, argc > 2 ? argv[2] : NULL) ? EXIT_USAGE : 0;
+  }
   fprintf(stderr, "klimakit: unknown command '%s'\n\n%s", cmd, main_help);
   return EXIT_USAGE;
 }

@@ -20,5 +20,6 @@
 #include "klimakit/module.h"
 #include "klimakit/option.h"
 #include "klimakit/reading.h"
+#include "klimakit/store.h"
 
 #endif

@@ -5,7 +5,9 @@
 -- The last seven days are replayed first (one summary line per school
 -- day), then the school goes on in real time and every change of a room's
 -- indoor-air class is reported as it happens.  Every reading is also
--- written to var/demo/readings.jsonl.
+-- written to var/demo/readings.jsonl, and a dashboard with the latest
+-- values and charts of the last seven days runs on http://127.0.0.1:8080/ (set
+-- KLIMAKIT_HTTP to change the address).
 --
 -- Indoor-air classes for CO2 (Ad-hoc-Arbeitsgruppe Innenraumrichtwerte
 -- IRK/AOLG, Bundesgesundheitsblatt 2008, as used by the Umweltbundesamt):
@@ -85,4 +87,7 @@ local function indoor_air(batch, emit)
 end
 
 kk.pipe(school, kk.sink.jsonl { name = "archive", path = data .. "/readings.jsonl" })
+kk.pipe(school, kk.publish.http { listen = kk.env("KLIMAKIT_HTTP", "127.0.0.1:8080"),
+                                  title = "Demo school (simulated)",
+                                  history = "7d", points = 1008 })
 kk.pipe(school, indoor_air, kk.sink.null { name = "indoor_air" })

@@ -21,6 +21,10 @@
 
 /* Reading flags. */
 #define KK_READING_REPLAY 0x1u /* re-delivered from the journal */
+/* Replaces an earlier value at the same (datastream, time): a calculator's
+ * window re-emitted after a late reading.  Stores overwrite instead of
+ * ignoring the duplicate. */
+#define KK_READING_UPDATE 0x2u
 
 typedef struct kk_reading {
   int64_t time_ms; /* phenomenon time, UTC milliseconds since 1970 */

@@ -1,0 +1,507 @@
+/*
+ * modules/calc/bisko.c - calc.bisko: the yearly BISKO balance, CO2e by
+ * sector x carrier, from metered energy readings and from yearly
+ * statistics imported as CSV, with the BISKO data-quality rating.
+ *
+ * BISKO (Bilanzierungs-Systematik Kommunal): final-energy based
+ * territorial balance, factors with upstream chains (LCA), the federal
+ * electricity mix, no weather correction, a data quality per input:
+ * A regional primary data, B extrapolated primary data, C regional key
+ * figures and statistics, D federal key figures.  The rating of the
+ * balance is the energy-weighted mean of A = 1, B = 0.5, C = 0.25, D = 0.
+ */
+#include <cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "calc.h"
+#include "factors.h"
+
+static const char *const bisko_sectors[] = {
+    "households", "commerce", "industry", "municipal", "transport", NULL};
+
+double kk_calc_quality_weight(char q) {
+  return q == 'A' ? 1.0 : q == 'B' ? 0.5 : q == 'C' ? 0.25 : 0.0;
+}
+
+typedef struct cell {
+  int year;
+  int sector;
+  char carrier[48];
+  double metered_kwh, stats_kwh, stats_qsum; /* stats_qsum: kWh x weight */
+  double g_per_kwh;
+  int have_factor;
+} cell_t;
+
+typedef struct bisko_ds {
+  uint8_t state; /* 0 unknown, 1 metered, 2 ignored */
+  int sector;
+  const char *carrier;
+  double kwh_per_unit;
+} bisko_ds_t;
+
+typedef struct bisko_state {
+  kk_stage_t *st;
+  const kk_opts_t *opts;
+  kk_calc_base_t base;
+  kk_calc_rejects_t rj;
+  kk_calc_overrides_t ov;
+  kk_calc_meters_t meters;
+  cJSON *sectors, *carriers;
+  const char *set, *carrier, *thing;
+  int sector, latest, cumulative, emitted_stats;
+  double q_metered;
+  kk_calc_tz_t tz;
+  cell_t *cells;
+  size_t ncells, capcells;
+  int *touched; /* years to emit after this batch */
+  size_t ntouched, captouched;
+  bisko_ds_t *ds;
+  size_t nds;
+} bisko_state_t;
+
+static int sector_of(const char *name) {
+  for (int i = 0; bisko_sectors[i]; i++)
+    if (strcmp(name, bisko_sectors[i]) == 0) return i;
+  return -1;
+}
+
+static cell_t *cell(bisko_state_t *s, int year, int sector,
+                    const char *carrier) {
+  for (size_t i = 0; i < s->ncells; i++)
+    if (s->cells[i].year == year && s->cells[i].sector == sector &&
+        strcmp(s->cells[i].carrier, carrier) == 0)
+      return &s->cells[i];
+  if (s->ncells == s->capcells) {
+    size_t n = s->capcells ? s->capcells * 2 : 32;
+    cell_t *c = realloc(s->cells, n * sizeof *c);
+    if (!c) return NULL;
+    s->cells = c;
+    s->capcells = n;
+  }
+  cell_t *c = &s->cells[s->ncells++];
+  memset(c, 0, sizeof *c);
+  c->year = year;
+  c->sector = sector;
+  snprintf(c->carrier, sizeof c->carrier, "%s", carrier);
+  const kk_calc_factor_t *f;
+  char err[256];
+  if (kk_calc_factor_find(&s->ov, s->set, carrier, year, s->latest, &f, err,
+                          sizeof err) == 0) {
+    c->g_per_kwh = f->value;
+    c->have_factor = 1;
+  }
+  return c;
+}
+
+static void touch(bisko_state_t *s, int year) {
+  for (size_t i = 0; i < s->ntouched; i++)
+    if (s->touched[i] == year) return;
+  if (s->ntouched == s->captouched) {
+    size_t n = s->captouched ? s->captouched * 2 : 8;
+    int *t = realloc(s->touched, n * sizeof *t);
+    if (!t) return;
+    s->touched = t;
+    s->captouched = n;
+  }
+  s->touched[s->ntouched++] = year;
+}
+
+/* Splits one CSV line (RFC 4180 quotes) in place. */
+static int csv_split(char *s, char **f, int max) {
+  int n = 0;
+  while (n < max) {
+    char *w = s;
+    f[n++] = w;
+    if (*s == '"') {
+      s++;
+      for (;;) {
+        if (!*s) break;
+        if (*s == '"' && s[1] == '"') {
+          *w++ = '"';
+          s += 2;
+        } else if (*s == '"') {
+          s++;
+          break;
+        } else {
+          *w++ = *s++;
+        }
+      }
+      while (*s && *s != ',')
+        s++;
+    } else {
+      while (*s && *s != ',')
+        *w++ = *s++;
+    }
+    int end = !*s;
+    *w = 0;
+    if (end) break;
+    s++;
+  }
+  return n;
+}
+
+static int load_statistics(bisko_state_t *s, const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    kk_stage_error(s->st, "statistics: cannot open %s: %s", path,
+                   strerror(errno));
+    return -errno;
+  }
+  char line[2048];
+  int lineno = 0, rc = 0;
+  while (!rc && fgets(line, sizeof line, f)) {
+    lineno++;
+    line[strcspn(line, "\r\n")] = 0;
+    if (!line[0] || line[0] == '#') continue;
+    char *fl[8];
+    int n = csv_split(line, fl, 8);
+    if (lineno == 1 && strcmp(fl[0], "year") == 0) continue;
+    char *end;
+    long year = n >= 5 ? strtol(fl[0], &end, 10) : 0;
+    double kwh = n >= 5 ? strtod(fl[3], NULL) : NAN;
+    int sector = n >= 5 ? sector_of(fl[1]) : -1;
+    char q = n >= 5 ? fl[4][0] : 0;
+    if (n < 5 || year < 1990 || year > 2100 || sector < 0 || !isfinite(kwh) ||
+        kwh < 0 || !strchr("ABCD", q) || !q || fl[4][1]) {
+      kk_stage_error(s->st,
+                     "%s:%d: expected year,sector,carrier,kwh,quality[,source]"
+                     " with sector one of households, commerce, industry, "
+                     "municipal, transport, kwh >= 0 and quality A, B, C or D",
+                     path, lineno);
+      rc = KK_EPARSE;
+      break;
+    }
+    cell_t *c = cell(s, (int)year, sector, fl[2]);
+    if (!c) {
+      rc = KK_ENOMEM;
+      break;
+    }
+    if (!c->have_factor) {
+      const kk_calc_factor_t *fx;
+      char err[256];
+      rc = kk_calc_factor_find(&s->ov, s->set, fl[2], (int)year, s->latest,
+                               &fx, err, sizeof err);
+      kk_stage_error(s->st, "%s:%d: %s", path, lineno, err);
+      break;
+    }
+    c->stats_kwh += kwh;
+    c->stats_qsum += kwh * kk_calc_quality_weight(q);
+  }
+  fclose(f);
+  return rc;
+}
+
+static int bisko_save(void *state, FILE *f) {
+  bisko_state_t *s = state;
+  for (size_t i = 0; i < s->ncells; i++)
+    if (s->cells[i].metered_kwh != 0)
+      fprintf(f, "B\t%d\t%s\t%s\t%.17g\n", s->cells[i].year,
+              bisko_sectors[s->cells[i].sector], s->cells[i].carrier,
+              s->cells[i].metered_kwh);
+  return kk_calc_meters_save(&s->meters, f);
+}
+
+static int bisko_load(void *state, const char *line) {
+  bisko_state_t *s = state;
+  if (line[0] != 'B') return kk_calc_meters_load(&s->meters, line);
+  char sec[64], car[64];
+  int year;
+  double kwh;
+  if (sscanf(line, "B\t%d\t%63[^\t]\t%63[^\t]\t%lf", &year, sec, car, &kwh) !=
+          4 ||
+      sector_of(sec) < 0)
+    return KK_EPARSE;
+  cell_t *c = cell(s, year, sector_of(sec), car);
+  if (!c) return KK_ENOMEM;
+  c->metered_kwh = kwh;
+  return 0;
+}
+
+static int bisko_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
+  bisko_state_t *s = calloc(1, sizeof *s);
+  if (!s) return KK_ENOMEM;
+  *state = s;
+  s->st = st;
+  s->opts = o;
+  kk_calc_rejects_init(&s->rj, st);
+  s->set = kk_opt_str(o, "set");
+  s->thing = kk_opt_str(o, "thing");
+  s->carrier = kk_opt_isset(o, "carrier") ? kk_opt_str(o, "carrier") : NULL;
+  s->sector = kk_opt_isset(o, "sector") ? kk_opt_enum(o, "sector") : -1;
+  s->latest = kk_opt_enum(o, "fallback") == 1;
+  s->cumulative = kk_opt_enum(o, "meter") == 1;
+  s->q_metered = kk_calc_quality_weight("ABCD"[kk_opt_enum(o, "quality")]);
+  s->tz = (kk_calc_tz_t)kk_opt_enum(o, "tz");
+  if (!kk_calc_set_id(s->set)) {
+    kk_stage_error(st, "unknown factor set '%s'", s->set);
+    return KK_EUNKNOWN;
+  }
+  char err[256];
+  int rc = kk_calc_overrides_parse(kk_opt_json(o, "factors"), &s->ov, err,
+                                   sizeof err);
+  if (rc) {
+    kk_stage_error(st, "%s", err);
+    return rc;
+  }
+  const char *j = kk_opt_json(o, "sectors");
+  if (j && !cJSON_IsObject(s->sectors = cJSON_Parse(j))) {
+    kk_stage_error(st, "sectors: expected { [thing] = sector }");
+    return KK_EPARSE;
+  }
+  for (cJSON *c = s->sectors ? s->sectors->child : NULL; c; c = c->next)
+    if (!cJSON_IsString(c) || sector_of(c->valuestring) < 0) {
+      kk_stage_error(st,
+                     "sectors: '%s' has sector '%s'; expected households, "
+                     "commerce, industry, municipal or transport",
+                     c->string, cJSON_IsString(c) ? c->valuestring : "?");
+      return KK_EINVAL;
+    }
+  j = kk_opt_json(o, "carriers");
+  if (j && !cJSON_IsObject(s->carriers = cJSON_Parse(j))) {
+    kk_stage_error(st, "carriers: expected { [thing] = carrier }");
+    return KK_EPARSE;
+  }
+  if (kk_opt_isset(o, "statistics")) {
+    rc = load_statistics(s, kk_opt_str(o, "statistics"));
+    if (rc) return rc;
+  }
+  kk_calc_base_init(&s->base, st, kk_opt_duration_ms(o, "snapshot"),
+                    bisko_save, bisko_load, s);
+  return 0;
+}
+
+static int bisko_start(kk_stage_t *st, void *state) {
+  bisko_state_t *s = state;
+  int rc = kk_calc_base_start(&s->base);
+  if (rc) kk_stage_log(st, KK_LOG_ERROR, "%s", kk_stage_last_error(st));
+  return rc;
+}
+
+static bisko_ds_t *ds_of(bisko_state_t *s, uint32_t id) {
+  if (kk_calc_grow((void **)&s->ds, &s->nds, id, sizeof *s->ds)) return NULL;
+  bisko_ds_t *d = &s->ds[id];
+  if (d->state) return d;
+  d->state = 2;
+  const kk_datastream_t *k = kk_datastream_get(id);
+  if (!k) return d;
+  int want = 0;
+  for (size_t i = 0; i < kk_opt_list_len(s->opts, "property"); i++)
+    want |= strcmp(k->property, kk_opt_list_item(s->opts, "property", i)) == 0;
+  if (!want) return d;
+  d->state = 1;
+  const cJSON *c = cJSON_GetObjectItemCaseSensitive(s->sectors, k->thing);
+  d->sector = cJSON_IsString(c) ? sector_of(c->valuestring) : s->sector;
+  c = cJSON_GetObjectItemCaseSensitive(s->carriers, k->thing);
+  d->carrier = cJSON_IsString(c) ? c->valuestring : s->carrier;
+  d->kwh_per_unit = kk_calc_kwh_per_unit(k->unit);
+  return d;
+}
+
+static int push(kk_batch_t *out, const char *thing, const char *prop,
+                const char *unit, int64_t t, double v) {
+  kk_reading_t r = {t, v, kk_datastream_id(thing, prop, unit), 0};
+  return r.ds ? kk_batch_push(out, &r) : KK_ENOMEM;
+}
+
+/* Emits the whole balance of `year`. */
+static int emit_year(bisko_state_t *s, int year, kk_batch_t *out) {
+  double sec_t[5] = {0}, tot_t = 0, tot_kwh = 0, qsum = 0;
+  int64_t t = kk_calc_year_start(s->tz, year);
+  char prop[160];
+  int rc = 0;
+  for (size_t i = 0; i < s->ncells && !rc; i++) {
+    cell_t *c = &s->cells[i];
+    if (c->year != year || !c->have_factor) continue;
+    double kwh = c->metered_kwh + c->stats_kwh;
+    double tonnes = kwh * c->g_per_kwh / 1e6;
+    sec_t[c->sector] += tonnes;
+    tot_t += tonnes;
+    tot_kwh += kwh;
+    qsum += c->metered_kwh * s->q_metered + c->stats_qsum;
+    snprintf(prop, sizeof prop, "co2e_%s_%s", bisko_sectors[c->sector],
+             c->carrier);
+    rc = push(out, s->thing, prop, "t", t, tonnes);
+  }
+  for (int k = 0; k < 5 && !rc; k++) {
+    snprintf(prop, sizeof prop, "co2e_%s", bisko_sectors[k]);
+    rc = push(out, s->thing, prop, "t", t, sec_t[k]);
+  }
+  if (!rc) rc = push(out, s->thing, "co2e_total", "t", t, tot_t);
+  if (!rc) rc = push(out, s->thing, "energy_total", "kW.h", t, tot_kwh);
+  if (!rc && tot_kwh > 0)
+    rc = push(out, s->thing, "data_quality", "1", t, qsum / tot_kwh);
+  return rc;
+}
+
+static int bisko_process(kk_stage_t *st, void *state, kk_batch_t *b) {
+  bisko_state_t *s = state;
+  if (kk_calc_base_skip(&s->base, b)) return 0;
+  if (!s->emitted_stats) {
+    s->emitted_stats = 1;
+    for (size_t i = 0; i < s->ncells; i++)
+      touch(s, s->cells[i].year);
+  }
+  size_t n = kk_batch_len(b);
+  const kk_reading_t *r = kk_batch_readings(b);
+  char err[256];
+  for (size_t i = 0; i < n; i++) {
+    bisko_ds_t *d = ds_of(s, r[i].ds);
+    if (!d) return KK_ENOMEM;
+    if (d->state != 1) continue;
+    double v = r[i].value;
+    if (!isfinite(v)) {
+      kk_calc_reject(&s->rj, KK_REJ_NAN, &r[i], "energy is not a number");
+      continue;
+    }
+    if (d->sector < 0 || !d->carrier) {
+      kk_calc_reject(&s->rj, KK_REJ_UNMAPPED, &r[i],
+                     "no sector or carrier for thing '%s' (options sectors/"
+                     "sector, carriers/carrier)",
+                     kk_calc_thing(r[i].ds));
+      continue;
+    }
+    if (d->kwh_per_unit == 0) {
+      kk_calc_reject(&s->rj, KK_REJ_UNIT, &r[i], "unit '%s' is not energy",
+                     kk_calc_unit(r[i].ds));
+      continue;
+    }
+    if (s->cumulative) {
+      double delta;
+      if (kk_calc_meter_step(&s->meters, &s->rj, &r[i], &delta) != 1) continue;
+      v = delta;
+    } else if (v < 0) {
+      kk_calc_reject(&s->rj, KK_REJ_NEGATIVE, &r[i], "negative energy %g", v);
+      continue;
+    }
+    int year = kk_calc_year(s->tz, r[i].time_ms);
+    cell_t *c = cell(s, year, d->sector, d->carrier);
+    if (!c) return KK_ENOMEM;
+    if (!c->have_factor) {
+      const kk_calc_factor_t *f;
+      int rc = kk_calc_factor_find(&s->ov, s->set, d->carrier, year, s->latest,
+                                   &f, err, sizeof err);
+      kk_calc_reject(&s->rj,
+                     rc == KK_EUNKNOWN ? KK_REJ_UNKNOWN_CARRIER
+                                       : KK_REJ_NO_FACTOR,
+                     &r[i], "%s", err);
+      continue;
+    }
+    c->metered_kwh += v * d->kwh_per_unit;
+    touch(s, year);
+  }
+  kk_batch_t *out = kk_batch_new(64);
+  if (!out) return KK_ENOMEM;
+  kk_batch_set_seq(out, kk_batch_seq(b));
+  int rc = 0;
+  for (size_t i = 0; i < s->ntouched && !rc; i++)
+    rc = emit_year(s, s->touched[i], out);
+  s->ntouched = 0;
+  if (!rc) kk_stage_emit(st, out);
+  kk_batch_unref(out);
+  return rc;
+}
+
+static void bisko_stop(kk_stage_t *st, void *state, kk_stop_cb cb) {
+  (void)st;
+  kk_calc_base_stop(&((bisko_state_t *)state)->base, cb);
+}
+
+static void bisko_destroy(void *state) {
+  bisko_state_t *s = state;
+  if (!s) return;
+  kk_calc_overrides_free(&s->ov);
+  kk_calc_meters_free(&s->meters);
+  cJSON_Delete(s->sectors);
+  cJSON_Delete(s->carriers);
+  free(s->cells);
+  free(s->touched);
+  free(s->ds);
+  free(s);
+}
+
+static const kk_option_t bisko_options[] = {
+    {.name = "thing",
+     .type = KK_OPT_STRING,
+     .def = "bisko",
+     .description = "Thing the balance datastreams belong to (the "
+                    "municipality: \"musterstadt\")."},
+    {.name = "sectors",
+     .type = KK_OPT_TABLE,
+     .description = "BISKO sector per metered thing: `{ [\"rathaus\"] = "
+                    "\"municipal\" }`; households, commerce, industry, "
+                    "municipal, transport."},
+    {.name = "sector",
+     .type = KK_OPT_ENUM,
+     .choices = "households|commerce|industry|municipal|transport",
+     .description = "Sector of metered things not in `sectors`."},
+    {.name = "carriers",
+     .type = KK_OPT_TABLE,
+     .description = "Carrier per metered thing: `{ [\"rathaus\"] = "
+                    "\"erdgas\" }`."},
+    {.name = "carrier",
+     .type = KK_OPT_STRING,
+     .description = "Carrier of metered things not in `carriers`."},
+    {.name = "statistics",
+     .type = KK_OPT_STRING,
+     .description = "CSV of yearly statistics: "
+                    "`year,sector,carrier,kwh,quality[,source]` (quality A, "
+                    "B, C or D); added to the metered data."},
+    {.name = "quality",
+     .type = KK_OPT_ENUM,
+     .def = "A",
+     .choices = "A|B|C|D",
+     .description = "BISKO data quality of the metered data (A: regional "
+                    "primary data)."},
+    {.name = "set",
+     .type = KK_OPT_STRING,
+     .def = "bisko",
+     .description = "Factor set (BISKO by default)."},
+    {.name = "factors",
+     .type = KK_OPT_TABLE,
+     .description = "Local factors, as for calc.co2."},
+    {.name = "fallback",
+     .type = KK_OPT_ENUM,
+     .def = "none",
+     .choices = "none|latest",
+     .description = "Years after the newest factor: reject, or use the "
+                    "newest factor."},
+    {.name = "meter",
+     .type = KK_OPT_ENUM,
+     .def = "interval",
+     .choices = "interval|cumulative",
+     .description = "Metered readings are interval energy or a cumulative "
+                    "meter count."},
+    {.name = "property",
+     .type = KK_OPT_LIST,
+     .def = "energy",
+     .description = "Observed properties of metered energy."},
+    KK_CALC_OPT_TZ,
+    KK_CALC_OPT_SNAPSHOT,
+    {NULL}};
+
+const kk_module_t bisko_module = {
+    .abi = KK_MODULE_ABI,
+    .size = sizeof(kk_module_t),
+    .name = "bisko",
+    .ns = "calc",
+    .kind = KK_KIND_TRANSFORM,
+    .summary = "Yearly BISKO balance: CO2e by sector x carrier, with data "
+               "quality.",
+    .description =
+        "Sums metered energy (per thing: sector and carrier) and yearly "
+        "statistics from a CSV into a balance per local year and emits, on "
+        "thing `thing` at the start of the year: `co2e_<sector>_<carrier>`, "
+        "`co2e_<sector>` and `co2e_total` (t CO2e), `energy_total` (kW.h) and "
+        "`data_quality` (energy-weighted BISKO rating, A = 1, B = 0.5, C = "
+        "0.25, D = 0).  A year is emitted again whenever a batch changes it; "
+        "stores replace.",
+    .options = bisko_options,
+    .create = bisko_create,
+    .start = bisko_start,
+    .process = bisko_process,
+    .stop = bisko_stop,
+    .destroy = bisko_destroy,
+};

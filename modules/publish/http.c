@@ -1,0 +1,675 @@
+/*
+ * modules/publish/http.c - publish.http: the dashboard, a JSON API,
+ * /metrics, /healthz and /readyz on one HTTP server on the loop (h2o 2.2,
+ * libuv build).
+ *
+ * As a sink it keeps, for every datastream, the latest reading and a ring
+ * of time buckets (average, min, max, count) covering `history`, so the
+ * dashboard can draw charts with no store behind it (the embedded default
+ * of the demo).  Late readings update the bucket they belong to.
+ */
+#define H2O_USE_LIBUV 1
+#include <h2o.h>
+#include <klimakit.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/localtime.h"
+#include "../common/strbuf.h"
+#include "../common/svgchart.h"
+
+typedef struct bucket {
+  int64_t start; /* bucket start in ms; INT64_MIN when empty */
+  double sum, min, max;
+  uint32_t n;
+} bucket_t;
+
+typedef struct series {
+  uint32_t ds;
+  int64_t last_time;
+  double last_value;
+  bucket_t *b; /* npoints buckets, indexed by (time / width) % npoints */
+} series_t;
+
+typedef struct http_state {
+  kk_stage_t *st;
+  char *listen_host;
+  int listen_port;
+  const char *title, *tz;
+  uint64_t history_ms, refresh_ms;
+  size_t npoints;
+  int64_t width_ms;
+  series_t **by_ds; /* indexed by datastream id; grows */
+  size_t by_ds_cap;
+  size_t nseries;
+  int64_t last_update;
+  /* h2o */
+  h2o_globalconf_t config;
+  h2o_context_t ctx;
+  h2o_accept_ctx_t accept;
+  uv_tcp_t listener;
+  uv_timer_t drain;
+  int listening, ctx_ready;
+  kk_stop_cb stop_cb;
+  kk_metric_t *m_requests, *m_errors;
+} http_state_t;
+
+/* h2o hands handlers their h2o_handler_t; ours carries the state. */
+typedef struct http_handler {
+  h2o_handler_t super;
+  http_state_t *s;
+} http_handler_t;
+
+/* ---- the sink side ---------------------------------------------------- */
+
+static series_t *series_for(http_state_t *s, uint32_t ds) {
+  if (ds >= s->by_ds_cap) {
+    size_t ncap = s->by_ds_cap ? s->by_ds_cap : 256;
+    while (ncap <= ds) ncap *= 2;
+    series_t **n = realloc(s->by_ds, ncap * sizeof *n);
+    if (!n) return NULL;
+    memset(n + s->by_ds_cap, 0, (ncap - s->by_ds_cap) * sizeof *n);
+    s->by_ds = n;
+    s->by_ds_cap = ncap;
+  }
+  if (!s->by_ds[ds]) {
+    series_t *se = calloc(1, sizeof *se);
+    bucket_t *b = se ? malloc(s->npoints * sizeof *b) : NULL;
+    if (!b) {
+      free(se);
+      return NULL;
+    }
+    for (size_t i = 0; i < s->npoints; i++) b[i].start = INT64_MIN;
+    se->ds = ds;
+    se->b = b;
+    se->last_time = INT64_MIN;
+    s->by_ds[ds] = se;
+    s->nseries++;
+  }
+  return s->by_ds[ds];
+}
+
+static int64_t floor_div(int64_t a, int64_t b) {
+  return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
+static int http_process(kk_stage_t *st, void *state, kk_batch_t *batch) {
+  (void)st;
+  http_state_t *s = state;
+  const kk_reading_t *r = kk_batch_readings(batch);
+  for (size_t i = 0, n = kk_batch_len(batch); i < n; i++) {
+    if (!isfinite(r[i].value)) continue;
+    series_t *se = series_for(s, r[i].ds);
+    if (!se) return KK_ENOMEM;
+    if (r[i].time_ms >= se->last_time) {
+      se->last_time = r[i].time_ms;
+      se->last_value = r[i].value;
+    }
+    int64_t start = floor_div(r[i].time_ms, s->width_ms) * s->width_ms;
+    bucket_t *b =
+        &se->b[(size_t)(floor_div(start, s->width_ms) % (int64_t)s->npoints +
+                        (int64_t)s->npoints) % s->npoints];
+    if (b->start != start) {
+      if (b->start > start) continue; /* older than the ring holds */
+      b->start = start;
+      b->n = 0;
+      b->sum = 0;
+      b->min = INFINITY;
+      b->max = -INFINITY;
+    }
+    b->n++;
+    b->sum += r[i].value;
+    if (r[i].value < b->min) b->min = r[i].value;
+    if (r[i].value > b->max) b->max = r[i].value;
+  }
+  s->last_update = kk_now_ms();
+  return 0;
+}
+
+/* ---- responses ---------------------------------------------------------- */
+
+static void respond(http_state_t *s, h2o_req_t *req, int status,
+                    const char *reason, const char *ctype, kk_sb_t *body) {
+  if (body->oom) {
+    status = 500;
+    reason = "Internal Server Error";
+    ctype = "text/plain; charset=utf-8";
+    kk_sb_free(body);
+    kk_sb_puts(body, "out of memory\n");
+  }
+  if (status >= 400) kk_metric_add(s->m_errors, 1);
+  req->res.status = status;
+  req->res.reason = reason;
+  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                 ctype, strlen(ctype));
+  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
+                 H2O_STRLIT("no-store"));
+  h2o_add_header_by_str(&req->pool, &req->res.headers,
+                        H2O_STRLIT("x-content-type-options"), 0, NULL,
+                        H2O_STRLIT("nosniff"));
+  char *p = h2o_mem_alloc_pool(&req->pool, body->len + 1);
+  memcpy(p, body->p ? body->p : "", body->len);
+  h2o_send_inline(req, p, body->len);
+  kk_sb_free(body);
+}
+
+static void fmt_local(http_state_t *s, int64_t ms, const char *fmt, char *buf,
+                      size_t len) {
+  struct tm tm;
+  kk_tz_local(s->tz, ms / 1000, &tm);
+  strftime(buf, len, fmt, &tm);
+}
+
+static void iso_utc(int64_t ms, char *buf, size_t len) {
+  time_t t = (time_t)(ms / 1000);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(buf + n, len - n, ".%03dZ", (int)(((ms % 1000) + 1000) % 1000));
+}
+
+/* UBA indoor-air classes for CO2 (Ad-hoc-AG IRK/AOLG 2008). */
+static int co2_class(double ppm) { return ppm > 2000 ? 3 : ppm >= 1000 ? 2 : 1; }
+static const char *const co2_labels[] = {"", "harmless", "ventilate",
+                                         "unacceptable"};
+
+static int is_co2(const kk_datastream_t *d) {
+  return strcmp(d->property, "co2") == 0 && strcmp(d->unit, "ppm") == 0;
+}
+
+static void page_head(http_state_t *s, kk_sb_t *b, const char *title) {
+  kk_sb_puts(b, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                "<meta name=\"viewport\" content=\"width=device-width, "
+                "initial-scale=1\">");
+  if (s->refresh_ms)
+    kk_sb_printf(b, "<meta http-equiv=\"refresh\" content=\"%llu\">",
+                 (unsigned long long)(s->refresh_ms / 1000));
+  kk_sb_puts(b, "<title>");
+  kk_sb_html(b, title);
+  kk_sb_puts(b, " - ");
+  kk_sb_html(b, s->title);
+  kk_sb_puts(
+      b,
+      "</title><style>"
+      "body{font-family:system-ui,sans-serif;margin:0;color:#1b1b1b;"
+      "background:#fafafa}header{background:#0b4f3c;color:#fff;padding:.8rem "
+      "1rem}header a{color:#fff}main{padding:1rem;max-width:60rem;margin:auto}"
+      "h1{font-size:1.3rem;margin:0}h2{font-size:1.1rem}"
+      "table{border-collapse:collapse;width:100%;background:#fff}"
+      "th,td{text-align:left;padding:.4rem .5rem;border-bottom:1px solid #ddd}"
+      "td.num{text-align:right;font-variant-numeric:tabular-nums}"
+      ".c1{background:#d8f0dc}.c2{background:#fff0b3}.c3{background:#f8c9c4}"
+      ".chart{width:100%;height:auto;background:#fff;border:1px solid #ddd}"
+      ".chart text{font-size:12px;fill:#333}.chart .axis line{stroke:#e3e3e3}"
+      ".chart .frame{fill:none;stroke:#999}.chart .data{fill:none;"
+      "stroke:#0b4f3c;stroke-width:2}.chart circle.data{fill:#0b4f3c}"
+      ".chart .threshold line{stroke:#b3261e;stroke-dasharray:6 4}"
+      ".chart .threshold text{fill:#b3261e}.muted{color:#555}"
+      "nav a{margin-right:1rem}</style></head><body><header><h1><a href=\"/\">");
+  kk_sb_html(b, s->title);
+  kk_sb_puts(b, "</a></h1></header><main>");
+}
+
+static void page_tail(kk_sb_t *b) {
+  kk_sb_puts(b, "<p class=\"muted\">klimakit " KK_VERSION_STRING
+                " &middot; <a href=\"/api/latest\">JSON</a> &middot; "
+                "<a href=\"/metrics\">metrics</a></p></main></body></html>");
+}
+
+/* Latest value of (thing, property) or NULL. */
+static const series_t *find_series(http_state_t *s, const char *thing,
+                                   const char *property) {
+  for (size_t i = 0; i < s->by_ds_cap; i++) {
+    const series_t *se = s->by_ds[i];
+    if (!se) continue;
+    const kk_datastream_t *d = kk_datastream_get(se->ds);
+    if (d && strcmp(d->thing, thing) == 0 && strcmp(d->property, property) == 0)
+      return se;
+  }
+  return NULL;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Sorted distinct thing names (pointers into the registry); caller frees
+ * the array. */
+static const char **things(http_state_t *s, size_t *n) {
+  const char **t = malloc((s->nseries + 1) * sizeof *t);
+  *n = 0;
+  if (!t) return NULL;
+  for (size_t i = 0; i < s->by_ds_cap; i++) {
+    if (!s->by_ds[i]) continue;
+    const char *name = kk_datastream_get(s->by_ds[i]->ds)->thing;
+    size_t k;
+    for (k = 0; k < *n; k++)
+      if (strcmp(t[k], name) == 0) break;
+    if (k == *n) t[(*n)++] = name;
+  }
+  qsort(t, *n, sizeof *t, cmp_str);
+  return t;
+}
+
+static void cell(kk_sb_t *b, const series_t *se, const char *unit_label) {
+  char num[32];
+  if (!se) {
+    kk_sb_puts(b, "<td class=\"num muted\">&ndash;</td>");
+    return;
+  }
+  kk_chart_fmt(num, sizeof num, se->last_value);
+  kk_sb_printf(b, "<td class=\"num\">%s %s</td>", num, unit_label);
+}
+
+static void page_overview(http_state_t *s, h2o_req_t *req) {
+  kk_sb_t b = {0};
+  page_head(s, &b, "Overview");
+  size_t n;
+  const char **t = things(s, &n);
+  int counts[4] = {0};
+  for (size_t i = 0; i < n; i++) {
+    const series_t *co2 = find_series(s, t[i], "co2");
+    if (co2) counts[co2_class(co2->last_value)]++;
+  }
+  char when[64] = "no data yet";
+  if (s->last_update) fmt_local(s, s->last_update, "%d.%m.%Y %H:%M:%S", when, sizeof when);
+  kk_sb_printf(&b, "<p>%zu things, %zu datastreams; last update %s (%s).</p>", n,
+               s->nseries, when, s->tz);
+  if (counts[1] + counts[2] + counts[3])
+    kk_sb_printf(&b,
+                 "<h2>Indoor air now</h2><p>CO<sub>2</sub> classes of the "
+                 "Umweltbundesamt: <span class=\"c1\">%d harmless (&lt; 1000 "
+                 "ppm)</span>, <span class=\"c2\">%d ventilate (1000&ndash;2000 "
+                 "ppm)</span>, <span class=\"c3\">%d unacceptable (&gt; 2000 "
+                 "ppm)</span>.</p>",
+                 counts[1], counts[2], counts[3]);
+  kk_sb_puts(&b, "<h2>Latest readings</h2><table><thead><tr><th scope=\"col\">"
+                 "Thing</th><th scope=\"col\">CO<sub>2</sub></th><th "
+                 "scope=\"col\">Class</th><th scope=\"col\">Temperature</th><th "
+                 "scope=\"col\">Humidity</th><th scope=\"col\">Energy meter</th>"
+                 "<th scope=\"col\">As of</th></tr></thead><tbody>");
+  for (size_t i = 0; i < n; i++) {
+    const series_t *co2 = find_series(s, t[i], "co2");
+    const series_t *temp = find_series(s, t[i], "air_temperature");
+    const series_t *hum = find_series(s, t[i], "relative_humidity");
+    const series_t *en = find_series(s, t[i], "energy");
+    int c = co2 ? co2_class(co2->last_value) : 0;
+    kk_sb_puts(&b, "<tr><th scope=\"row\"><a href=\"/things/");
+    kk_sb_url(&b, t[i]);
+    kk_sb_puts(&b, "\">");
+    kk_sb_html(&b, t[i]);
+    kk_sb_puts(&b, "</a></th>");
+    cell(&b, co2, "ppm");
+    kk_sb_printf(&b, "<td class=\"c%d\">%s</td>", c, co2_labels[c]);
+    cell(&b, temp, "&deg;C");
+    cell(&b, hum, "%");
+    cell(&b, en, "kWh");
+    int64_t last = INT64_MIN;
+    const series_t *all[] = {co2, temp, hum, en};
+    for (int k = 0; k < 4; k++)
+      if (all[k] && all[k]->last_time > last) last = all[k]->last_time;
+    char ts[32] = "";
+    if (last != INT64_MIN) fmt_local(s, last, "%d.%m. %H:%M", ts, sizeof ts);
+    kk_sb_printf(&b, "<td>%s</td></tr>", ts);
+  }
+  kk_sb_puts(&b, "</tbody></table>");
+  free(t);
+  page_tail(&b);
+  respond(s, req, 200, "OK", "text/html; charset=utf-8", &b);
+}
+
+/* One chart of a series over the history window ending now (or at the
+ * series' last reading when that is older, e.g. replayed data). */
+static void chart_for(http_state_t *s, kk_sb_t *b, const series_t *se) {
+  const kk_datastream_t *d = kk_datastream_get(se->ds);
+  int64_t end = floor_div(se->last_time, s->width_ms) * s->width_ms + s->width_ms;
+  int64_t from = end - (int64_t)s->history_ms;
+  double *v = calloc(s->npoints, sizeof *v);
+  uint8_t *p = calloc(s->npoints, 1);
+  if (!v || !p) {
+    b->oom = 1;
+    free(v);
+    free(p);
+    return;
+  }
+  for (size_t i = 0; i < s->npoints; i++) {
+    const bucket_t *bk = &se->b[i];
+    if (bk->start == INT64_MIN || bk->start < from || bk->start >= end) continue;
+    size_t idx = (size_t)((bk->start - from) / s->width_ms);
+    if (idx >= s->npoints) continue;
+    v[idx] = bk->sum / bk->n;
+    p[idx] = 1;
+  }
+  char title[256];
+  snprintf(title, sizeof title, "%s %s (%s), last %llu h", d->thing, d->property,
+           d->unit, (unsigned long long)(s->history_ms / 3600000));
+  kk_chart_t c = {.title = title, .unit = d->unit, .tz = s->tz,
+                  .from_ms = from, .to_ms = end, .value = v, .present = p,
+                  .n = s->npoints};
+  if (is_co2(d)) {
+    c.threshold[0] = 1000;
+    c.threshold_label[0] = "1000 ppm: ventilate (UBA)";
+    c.threshold[1] = 2000;
+    c.threshold_label[1] = "2000 ppm: unacceptable (UBA)";
+    c.nthresholds = 2;
+  }
+  kk_sb_puts(b, "<h2>");
+  kk_sb_html(b, d->property);
+  kk_sb_puts(b, "</h2><figure>");
+  kk_chart_svg(b, &c);
+  char num[32], ts[32];
+  kk_chart_fmt(num, sizeof num, se->last_value);
+  fmt_local(s, se->last_time, "%d.%m.%Y %H:%M", ts, sizeof ts);
+  kk_sb_printf(b, "<figcaption>Latest: %s ", num);
+  kk_sb_html(b, d->unit);
+  kk_sb_printf(b, " at %s (%s). Averages per %lld min.</figcaption></figure>",
+               ts, s->tz, (long long)(s->width_ms / 60000));
+  free(v);
+  free(p);
+}
+
+static int url_decode(char *s) {
+  char *o = s;
+  for (; *s; s++) {
+    if (*s == '%' && s[1] && s[2]) {
+      char hex[3] = {s[1], s[2], 0};
+      char *end;
+      long c = strtol(hex, &end, 16);
+      if (*end || c == 0) return -1;
+      *o++ = (char)c;
+      s += 2;
+    } else {
+      *o++ = *s;
+    }
+  }
+  *o = 0;
+  return 0;
+}
+
+static void page_not_found(http_state_t *s, h2o_req_t *req, const char *what) {
+  kk_sb_t b = {0};
+  page_head(s, &b, "Not found");
+  kk_sb_puts(&b, "<h2>Not found</h2><p>");
+  kk_sb_html(&b, what);
+  kk_sb_puts(&b, "</p>");
+  page_tail(&b);
+  respond(s, req, 404, "Not Found", "text/html; charset=utf-8", &b);
+}
+
+static void page_thing(http_state_t *s, h2o_req_t *req, const char *name) {
+  kk_sb_t b = {0};
+  int found = 0;
+  page_head(s, &b, name);
+  kk_sb_puts(&b, "<nav><a href=\"/\">&larr; overview</a></nav><h2>");
+  kk_sb_html(&b, name);
+  kk_sb_puts(&b, "</h2>");
+  for (size_t i = 0; i < s->by_ds_cap; i++) {
+    const series_t *se = s->by_ds[i];
+    if (!se || strcmp(kk_datastream_get(se->ds)->thing, name) != 0) continue;
+    found++;
+    chart_for(s, &b, se);
+  }
+  page_tail(&b);
+  if (!found) {
+    kk_sb_free(&b);
+    page_not_found(s, req, "No thing of that name has sent data.");
+    return;
+  }
+  respond(s, req, 200, "OK", "text/html; charset=utf-8", &b);
+}
+
+static void api_latest(http_state_t *s, h2o_req_t *req) {
+  kk_sb_t b = {0};
+  int first = 1;
+  kk_sb_puts(&b, "[");
+  for (size_t i = 0; i < s->by_ds_cap; i++) {
+    const series_t *se = s->by_ds[i];
+    if (!se) continue;
+    const kk_datastream_t *d = kk_datastream_get(se->ds);
+    char ts[40], num[40];
+    iso_utc(se->last_time, ts, sizeof ts);
+    snprintf(num, sizeof num, "%.17g", se->last_value);
+    kk_sb_printf(&b, "%s{\"datastream\":%u,\"thing\":\"", first ? "" : ",", d->id);
+    kk_sb_json(&b, d->thing);
+    kk_sb_puts(&b, "\",\"property\":\"");
+    kk_sb_json(&b, d->property);
+    kk_sb_puts(&b, "\",\"unit\":\"");
+    kk_sb_json(&b, d->unit);
+    kk_sb_printf(&b, "\",\"time\":\"%s\",\"value\":%s}", ts, num);
+    first = 0;
+  }
+  kk_sb_puts(&b, "]\n");
+  respond(s, req, 200, "OK", "application/json", &b);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req) {
+  http_state_t *s = ((http_handler_t *)self)->s;
+  kk_metric_add(s->m_requests, 1);
+  char path[1024];
+  size_t n = req->path_normalized.len < sizeof path - 1 ? req->path_normalized.len
+                                                        : sizeof path - 1;
+  memcpy(path, req->path_normalized.base, n);
+  path[n] = 0;
+  kk_sb_t b = {0};
+  if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
+      !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
+    kk_sb_puts(&b, "method not allowed\n");
+    respond(s, req, 405, "Method Not Allowed", "text/plain; charset=utf-8", &b);
+  } else if (strcmp(path, "/") == 0) {
+    page_overview(s, req);
+  } else if (strncmp(path, "/things/", 8) == 0 && path[8]) {
+    if (url_decode(path + 8) != 0) page_not_found(s, req, "Bad thing name.");
+    else page_thing(s, req, path + 8);
+  } else if (strcmp(path, "/api/latest") == 0) {
+    api_latest(s, req);
+  } else if (strcmp(path, "/metrics") == 0) {
+    char *m = kk_metrics_render();
+    if (m) kk_sb_puts(&b, m);
+    else b.oom = 1;
+    free(m);
+    respond(s, req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", &b);
+  } else if (strcmp(path, "/healthz") == 0) {
+    kk_sb_puts(&b, "ok\n");
+    respond(s, req, 200, "OK", "text/plain; charset=utf-8", &b);
+  } else if (strcmp(path, "/readyz") == 0) {
+    /* Ready while the sources are not held back by a full sink. */
+    int paused = kk_stage_paused(s->st);
+    kk_sb_puts(&b, paused ? "paused: a sink queue is full\n" : "ready\n");
+    respond(s, req, paused ? 503 : 200, paused ? "Service Unavailable" : "OK",
+            "text/plain; charset=utf-8", &b);
+  } else {
+    page_not_found(s, req, "There is no page at this address.");
+  }
+  return 0;
+}
+
+/* ---- server lifecycle ----------------------------------------------------- */
+
+static void on_accept(uv_stream_t *l, int status) {
+  http_state_t *s = l->data;
+  if (status != 0) return;
+  uv_tcp_t *conn = malloc(sizeof *conn);
+  if (!conn) return;
+  uv_tcp_init(l->loop, conn);
+  if (uv_accept(l, (uv_stream_t *)conn) != 0) {
+    uv_close((uv_handle_t *)conn, (uv_close_cb)free);
+    return;
+  }
+  h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)conn, (uv_close_cb)free);
+  h2o_accept(&s->accept, sock);
+}
+
+static int http_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
+  http_state_t *s = calloc(1, sizeof *s);
+  if (!s) return KK_ENOMEM;
+  *state = s;
+  s->st = st;
+  s->title = kk_opt_str(opts, "title");
+  s->tz = kk_opt_str(opts, "tz");
+  s->history_ms = kk_opt_duration_ms(opts, "history");
+  s->refresh_ms = kk_opt_duration_ms(opts, "refresh");
+  s->npoints = (size_t)kk_opt_int(opts, "points");
+  if (kk_tz_check(s->tz) != 0) {
+    kk_stage_error(st, "time zone '%s' is not supported (UTC, Europe/Berlin "
+                       "and the other EU zones on UTC+1)", s->tz);
+    return KK_EINVAL;
+  }
+  if (s->history_ms < 60000 || s->history_ms / s->npoints < 1000) {
+    kk_stage_error(st, "history must be at least 1m and at least 1 s per point");
+    return KK_ERANGE;
+  }
+  s->width_ms = (int64_t)(s->history_ms / s->npoints);
+  const char *listen = kk_opt_str(opts, "listen");
+  const char *colon = strrchr(listen, ':');
+  char *end;
+  long port = colon ? strtol(colon + 1, &end, 10) : -1;
+  if (!colon || *end || port < 0 || port > 65535 || colon == listen) {
+    kk_stage_error(st, "listen must be HOST:PORT, got '%s'", listen);
+    return KK_EINVAL;
+  }
+  s->listen_host = strndup(listen, (size_t)(colon - listen));
+  s->listen_port = (int)port;
+  s->m_requests = kk_stage_counter(st, "kk_http_requests_total", NULL,
+                                   "HTTP requests served");
+  s->m_errors = kk_stage_counter(st, "kk_http_errors_total", NULL,
+                                 "HTTP responses with status >= 400");
+  return s->listen_host ? 0 : KK_ENOMEM;
+}
+
+static int http_start(kk_stage_t *st, void *state) {
+  http_state_t *s = state;
+  struct sockaddr_storage addr;
+  int rc = uv_ip4_addr(s->listen_host, s->listen_port, (struct sockaddr_in *)&addr);
+  if (rc) rc = uv_ip6_addr(s->listen_host, s->listen_port, (struct sockaddr_in6 *)&addr);
+  if (rc) {
+    kk_stage_error(st, "cannot parse listen address '%s'", s->listen_host);
+    return KK_EINVAL;
+  }
+  h2o_config_init(&s->config);
+  h2o_hostconf_t *host = h2o_config_register_host(
+      &s->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+  h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+  http_handler_t *h = (http_handler_t *)h2o_create_handler(path, sizeof *h);
+  h->super.on_req = on_req;
+  h->s = s;
+  s->config.max_request_entity_size = 1024 * 1024;
+  h2o_context_init(&s->ctx, kk_stage_loop(st), &s->config);
+  s->ctx_ready = 1;
+  s->accept.ctx = &s->ctx;
+  s->accept.hosts = s->config.hosts;
+  uv_tcp_init(kk_stage_loop(st), &s->listener);
+  s->listener.data = s;
+  s->listening = 1;
+  if ((rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0)) != 0 ||
+      (rc = uv_listen((uv_stream_t *)&s->listener, 128, on_accept)) != 0) {
+    kk_stage_error(st, "cannot listen on %s:%d: %s", s->listen_host,
+                   s->listen_port, uv_strerror(rc));
+    /* start failed: close what was opened (stop is not called) */
+    uv_close((uv_handle_t *)&s->listener, NULL);
+    s->listening = 0;
+    return -rc > 0 ? rc : KK_EIO;
+  }
+  struct sockaddr_storage bound;
+  int blen = sizeof bound;
+  uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &blen);
+  int port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+  kk_stage_log(st, KK_LOG_INFO, "dashboard at http://%s:%d/", s->listen_host,
+               port);
+  return 0;
+}
+
+static void http_ctx_disposed(uv_handle_t *h) {
+  http_state_t *s = h->data;
+  s->stop_cb(s->st);
+}
+
+/* Waits for open connections to finish after a shutdown request, then
+ * disposes the h2o context (which requires that none is left). */
+static void http_drain(uv_timer_t *t) {
+  http_state_t *s = t->data;
+  if (!h2o_linklist_is_empty(&s->ctx.http1._conns) ||
+      !h2o_linklist_is_empty(&s->ctx.http2._conns))
+    return;
+  uv_timer_stop(t);
+  if (h2o_timeout_is_linked(&s->ctx.http2._graceful_shutdown_timeout))
+    h2o_timeout_unlink(&s->ctx.http2._graceful_shutdown_timeout);
+  h2o_context_dispose(&s->ctx);
+  s->ctx_ready = 0;
+  uv_close((uv_handle_t *)t, http_ctx_disposed);
+}
+
+static void http_stop(kk_stage_t *st, void *state, kk_stop_cb cb) {
+  http_state_t *s = state;
+  s->stop_cb = cb;
+  if (!s->ctx_ready) {
+    cb(st);
+    return;
+  }
+  if (s->listening) uv_close((uv_handle_t *)&s->listener, NULL);
+  s->listening = 0;
+  h2o_context_request_shutdown(&s->ctx);
+  uv_timer_init(kk_stage_loop(st), &s->drain);
+  s->drain.data = s;
+  uv_timer_start(&s->drain, http_drain, 0, 20);
+}
+
+static void http_destroy(void *state) {
+  http_state_t *s = state;
+  if (!s) return;
+  if (s->ctx_ready) h2o_context_dispose(&s->ctx);
+  if (s->config.hosts) h2o_config_dispose(&s->config);
+  for (size_t i = 0; i < s->by_ds_cap; i++) {
+    if (!s->by_ds[i]) continue;
+    free(s->by_ds[i]->b);
+    free(s->by_ds[i]);
+  }
+  free(s->by_ds);
+  free(s->listen_host);
+  free(s);
+}
+
+static const kk_option_t http_options[] = {
+    {.name = "listen", .type = KK_OPT_STRING, .def = "127.0.0.1:8080",
+     .description = "Address and port to serve on (127.0.0.1 keeps it local; "
+                    "port 0 picks a free one and logs it)."},
+    {.name = "title", .type = KK_OPT_STRING, .def = "klimakit",
+     .description = "Name shown in the page header (the municipality, the "
+                    "school)."},
+    {.name = "tz", .type = KK_OPT_STRING, .def = "Europe/Berlin",
+     .description = "Time zone of the labels: UTC or an EU zone on UTC+1 "
+                    "with EU summer time (Europe/Berlin, Europe/Vienna...)."},
+    {.name = "history", .type = KK_OPT_DURATION, .def = "24h",
+     .description = "Span of the charts kept in memory per datastream."},
+    {.name = "points", .type = KK_OPT_INT, .def = "288", .min = 10, .max = 100000,
+     .description = "Buckets per chart: history / points is the averaging "
+                    "interval (24h / 288 = 5 min)."},
+    {.name = "refresh", .type = KK_OPT_DURATION, .def = "60s",
+     .description = "Pages reload themselves this often (0: never); works "
+                    "without JavaScript."},
+    {NULL}};
+
+const kk_module_t http_module = {
+    .abi = KK_MODULE_ABI,
+    .size = sizeof(kk_module_t),
+    .name = "http",
+    .ns = "publish",
+    .kind = KK_KIND_SINK,
+    .summary = "Dashboard, JSON API, /metrics, /healthz and /readyz over HTTP",
+    .description =
+        "Serves a dashboard of the readings it receives: an overview of the "
+        "latest value per thing with the Umweltbundesamt's indoor-air class "
+        "for CO2, and per thing a chart of every datastream over `history` "
+        "(axes with units, local-time labels, threshold lines at 1000 and "
+        "2000 ppm for CO2, gaps shown as gaps).  Pages are plain HTML and SVG "
+        "and work without JavaScript.  Also `/api/latest` (JSON), `/metrics` "
+        "(Prometheus text format), `/healthz` and `/readyz` (503 while "
+        "sources are paused by a full sink).  The chart data lives in memory "
+        "(the last `history` per datastream); long spans come from a store.",
+    .options = http_options,
+    .create = http_create,
+    .start = http_start,
+    .process = http_process,
+    .stop = http_stop,
+    .destroy = http_destroy,
+};

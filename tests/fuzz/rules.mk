@@ -1,0 +1,29 @@
+# tests/fuzz/rules.mk - libFuzzer targets for every parser of outside input.
+#
+#   make fuzz                 build and run each target FUZZ_SECONDS (60)
+#   make fuzz FUZZ_SECONDS=1800
+#   make fuzz-build           only build them (build/fuzz/fuzz_*)
+#
+# The parsers are compiled with clang -fsanitize=fuzzer,address; the rest
+# of the library comes from build/libklimakit.a (not instrumented).  The
+# corpus of each target is seeded from tests/e2e/data/decoders/ (copies of
+# the published vectors) into build/fuzz/corpus-<target>/.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_TARGETS := senml_json senml_cbor ttn_v3 chirpstack_v4 json
+FUZZ_PARSERS := modules/common/senml.c modules/common/uplink.c \
+                modules/common/reading_json.c modules/common/decode_common.c \
+                modules/common/rawmeta.c
+FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+                -std=c11 -D_GNU_SOURCE -Iinclude -Icore
+
+.PHONY: fuzz fuzz-build
+fuzz-build: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_PARSERS) build/libklimakit.a
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(PKG_CFLAGS) -o $@ $< $(FUZZ_PARSERS) \
+	  -Wl,-E build/libklimakit.a $(KK_LIBS)
+
+fuzz: fuzz-build
+	@tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)

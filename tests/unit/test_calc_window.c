@@ -1,0 +1,344 @@
+/* tests/unit/test_calc_window.c - local time (Europe/Berlin), tumbling
+ * windows across both summer-time switches and year ends, late readings,
+ * the batching/order property, snapshots, and calc.indoor_air. */
+#include "kk_test.h"
+
+#include "../../modules/calc/calc.h"
+#include "../calc/calc_harness.h"
+
+#define H 3600000LL
+
+KK_TEST(tz_offsets_at_the_switches) {
+  /* 2026: last Sundays are 29 March and 25 October; switch at 01:00 UTC. */
+  int64_t mar = ch_utc(2026, 3, 29, 1, 0), oct = ch_utc(2026, 10, 25, 1, 0);
+  KK_CHECK_INT(kk_calc_tz_offset(KK_TZ_BERLIN, mar - 1), ==, 1 * H);
+  KK_CHECK_INT(kk_calc_tz_offset(KK_TZ_BERLIN, mar), ==, 2 * H);
+  KK_CHECK_INT(kk_calc_tz_offset(KK_TZ_BERLIN, oct - 1), ==, 2 * H);
+  KK_CHECK_INT(kk_calc_tz_offset(KK_TZ_BERLIN, oct), ==, 1 * H);
+  KK_CHECK_INT(kk_calc_tz_offset(KK_TZ_BERLIN, ch_utc(2025, 3, 30, 0, 59)), ==,
+               H);
+  KK_CHECK_INT(kk_calc_tz_offset(KK_TZ_BERLIN, ch_utc(2025, 3, 30, 1, 0)), ==,
+               2 * H);
+  KK_CHECK_INT(kk_calc_tz_offset(KK_TZ_UTC, mar), ==, 0);
+  KK_CHECK_INT(kk_calc_tz_offset(KK_TZ_CET, mar), ==, H);
+}
+
+/* The EU rule agrees with the system tz database hour by hour. */
+KK_TEST(tz_matches_system_tzdata_1996_2037) {
+  if (access("/usr/share/zoneinfo/Europe/Berlin", R_OK) != 0) return;
+  setenv("TZ", "Europe/Berlin", 1);
+  tzset();
+  for (int64_t t = ch_utc(1996, 1, 1, 0, 0); t < ch_utc(2037, 12, 31, 0, 0);
+       t += H) {
+    time_t s = (time_t)(t / 1000);
+    struct tm tm;
+    localtime_r(&s, &tm);
+    if (kk_calc_tz_offset(KK_TZ_BERLIN, t) != (int64_t)tm.tm_gmtoff * 1000)
+      KK__FAIL("offset differs at %lld", (long long)t);
+  }
+}
+
+KK_TEST(windows_days_are_23_and_25_hours) {
+  int64_t s, e;
+  kk_calc_window(KK_TZ_BERLIN, KK_P_DAY, ch_utc(2026, 3, 29, 12, 0), &s, &e);
+  KK_CHECK_INT(s, ==, ch_utc(2026, 3, 28, 23, 0));
+  KK_CHECK_INT(e, ==, ch_utc(2026, 3, 29, 22, 0));
+  KK_CHECK_INT(e - s, ==, 23 * H);
+  kk_calc_window(KK_TZ_BERLIN, KK_P_DAY, ch_utc(2026, 10, 25, 12, 0), &s, &e);
+  KK_CHECK_INT(s, ==, ch_utc(2026, 10, 24, 22, 0));
+  KK_CHECK_INT(e, ==, ch_utc(2026, 10, 25, 23, 0));
+  KK_CHECK_INT(e - s, ==, 25 * H);
+  /* The two 02:00 local hours of 25 October are two hour windows. */
+  int64_t s1, s2;
+  kk_calc_window(KK_TZ_BERLIN, KK_P_HOUR, ch_utc(2026, 10, 25, 0, 30), &s1, &e);
+  kk_calc_window(KK_TZ_BERLIN, KK_P_HOUR, ch_utc(2026, 10, 25, 1, 30), &s2, &e);
+  KK_CHECK_INT(s1, ==, ch_utc(2026, 10, 25, 0, 0));
+  KK_CHECK_INT(s2, ==, ch_utc(2026, 10, 25, 1, 0));
+  /* Months and years in local time. */
+  kk_calc_window(KK_TZ_BERLIN, KK_P_MONTH, ch_utc(2026, 3, 31, 21, 59), &s, &e);
+  KK_CHECK_INT(s, ==, ch_utc(2026, 2, 28, 23, 0));
+  KK_CHECK_INT(e, ==, ch_utc(2026, 3, 31, 22, 0));
+  kk_calc_window(KK_TZ_BERLIN, KK_P_MONTH, ch_utc(2026, 3, 31, 22, 0), &s, &e);
+  KK_CHECK_INT(s, ==, ch_utc(2026, 3, 31, 22, 0)); /* April, CEST */
+  kk_calc_window(KK_TZ_BERLIN, KK_P_YEAR, ch_utc(2026, 12, 31, 23, 30), &s, &e);
+  KK_CHECK_INT(s, ==, ch_utc(2026, 12, 31, 23, 0)); /* already 2027 */
+  KK_CHECK_INT(e, ==, ch_utc(2027, 12, 31, 23, 0));
+  KK_CHECK_INT(kk_calc_year(KK_TZ_BERLIN, ch_utc(2026, 12, 31, 22, 59)), ==,
+               2026);
+  KK_CHECK_INT(kk_calc_year(KK_TZ_BERLIN, ch_utc(2026, 12, 31, 23, 0)), ==,
+               2027);
+  kk_calc_window(KK_TZ_UTC, KK_P_YEAR, ch_utc(2026, 12, 31, 23, 30), &s, &e);
+  KK_CHECK_INT(s, ==, ch_utc(2026, 1, 1, 0, 0));
+  /* Leap day. */
+  kk_calc_window(KK_TZ_BERLIN, KK_P_MONTH, ch_utc(2028, 2, 29, 12, 0), &s, &e);
+  KK_CHECK_INT(e - s, ==, 29 * 24 * H);
+}
+
+/* calc.window over the October switch: a reading every 15 minutes from
+ * local midnight 24 Oct to local midnight 27 Oct. */
+KK_TEST(window_module_across_october_switch) {
+  kk_stage_t *st = ch_stage(
+      "window", "{ periods = { 'hour', 'day' }, stats = { 'sum', 'count', "
+                "'min', 'max', 'avg' } }");
+  uint32_t ds = ch_ds("zaehler", "energy", "kW.h");
+  for (int64_t t = ch_utc(2026, 10, 23, 22, 0); t < ch_utc(2026, 10, 26, 23, 0);
+       t += 15 * 60000)
+    ch_feed1(st, t, 1, ds);
+  uint32_t dc = ch_ds("zaehler", "energy_day_count", "1");
+  uint32_t ds_sum = ch_ds("zaehler", "energy_day_sum", "kW.h");
+  KK_CHECK_DBL(ch_value(dc, ch_utc(2026, 10, 23, 22, 0)), 96, 0);  /* Sat */
+  KK_CHECK_DBL(ch_value(dc, ch_utc(2026, 10, 24, 22, 0)), 100, 0); /* 25 h */
+  KK_CHECK_DBL(ch_value(ds_sum, ch_utc(2026, 10, 24, 22, 0)), 100, 0);
+  /* The last day is still open: not emitted yet. */
+  KK_CHECK(isnan(ch_value(dc, ch_utc(2026, 10, 25, 23, 0))));
+  uint32_t hc = ch_ds("zaehler", "energy_hour_count", "1");
+  KK_CHECK_INT(ch_count(hc), ==, 24 + 25 + 23); /* the open hour waits */
+  KK_CHECK_DBL(ch_value(hc, ch_utc(2026, 10, 25, 0, 0)), 4, 0);
+  KK_CHECK_DBL(ch_value(hc, ch_utc(2026, 10, 25, 1, 0)), 4, 0);
+  KK_CHECK_DBL(ch_value(ch_ds("zaehler", "energy_hour_avg", "kW.h"),
+                        ch_utc(2026, 10, 25, 1, 0)),
+               1, 0);
+}
+
+KK_TEST(window_module_across_march_switch_and_year_end) {
+  kk_stage_t *st = ch_stage("window", "{ periods = { 'day', 'month', 'year' },"
+                                      " stats = { 'count' } }");
+  uint32_t ds = ch_ds("t", "x", "1");
+  for (int64_t t = ch_utc(2026, 3, 27, 23, 0); t < ch_utc(2026, 3, 30, 22, 0);
+       t += H)
+    ch_feed1(st, t, 1, ds);
+  uint32_t dc = ch_ds("t", "x_day_count", "1");
+  KK_CHECK_DBL(ch_value(dc, ch_utc(2026, 3, 27, 23, 0)), 24, 0);
+  KK_CHECK_DBL(ch_value(dc, ch_utc(2026, 3, 28, 23, 0)), 23, 0);
+  /* Year end: hourly readings from 30 Dec to 2 Jan local. */
+  for (int64_t t = ch_utc(2026, 12, 29, 23, 0); t < ch_utc(2027, 1, 1, 23, 0);
+       t += H)
+    ch_feed1(st, t, 1, ds);
+  uint32_t yc = ch_ds("t", "x_year_count", "1");
+  uint32_t mc = ch_ds("t", "x_month_count", "1");
+  /* 2026 held the March days and the 30 + 31 December hours. */
+  KK_CHECK_DBL(ch_value(yc, ch_utc(2025, 12, 31, 23, 0)), 24 + 23 + 24 + 48, 0);
+  KK_CHECK_DBL(ch_value(mc, ch_utc(2026, 11, 30, 23, 0)), 48, 0);
+  KK_CHECK_DBL(ch_value(dc, ch_utc(2026, 12, 30, 23, 0)), 24, 0);
+  KK_CHECK(isnan(ch_value(yc, ch_utc(2026, 12, 31, 23, 0)))); /* open */
+}
+
+KK_TEST(window_late_reading_updates_its_window) {
+  kk_stage_t *st = ch_stage("window", "{ stats = { 'sum', 'count' } }");
+  uint32_t ds = ch_ds("raum", "co2", "ppm");
+  uint32_t sum = ch_ds("raum", "co2_hour_sum", "ppm");
+  int64_t t = ch_utc(2026, 1, 5, 8, 0);
+  ch_feed1(st, t + 10 * 60000, 500, ds);
+  ch_feed1(st, t + H + 60000, 700, ds); /* closes 08:00 */
+  KK_CHECK_INT(ch_ngot, ==, 2);
+  KK_CHECK_DBL(ch_value(sum, t), 500, 0);
+  ch_feed1(st, t + 50 * 60000, 600, ds); /* late, into 08:00 */
+  KK_CHECK_INT(ch_ngot, ==, 4);
+  KK_CHECK_DBL(ch_value(sum, t), 1100, 0);
+  KK_CHECK_DBL(ch_value(ch_ds("raum", "co2_hour_count", "1"), t), 2, 0);
+  /* Far too late: rejected once its window was evicted. */
+  for (int i = 0; i < 1600; i++) /* enough windows for a sweep */
+    ch_feed1(st, t + (int64_t)(72 + i) * H, 1, ds);
+  size_t before = ch_ngot;
+  ch_feed1(st, t + 5 * 60000, 1, ds);
+  KK_CHECK_INT(ch_rejected(st, "too_late"), ==, 1);
+  KK_CHECK_INT(ch_ngot, ==, before);
+}
+
+/* The property: whatever the batch boundaries and the arrival order, the
+ * value a replacing store ends up with for every (datastream, time) is the
+ * same. */
+
+/* Access to the window table of a calc.window stage, for flush_all. */
+typedef struct {
+  kk_stage_t *st;
+  const kk_opts_t *opts;
+  kk_calc_base_t base;
+  kk_calc_rejects_t rj;
+  kk_calc_windows_t *w;
+} window_head_t;
+
+static void flush_all(kk_stage_t *st) {
+  window_head_t *h = st->state;
+  kk_batch_t *out = kk_batch_new(64);
+  kk_calc_windows_flush_all(h->w, out);
+  kk_stage_emit(st, out);
+  kk_batch_unref(out);
+}
+
+static int cmp_reading(const void *x, const void *y) {
+  const kk_reading_t *a = x, *b = y;
+  if (a->ds != b->ds) return a->ds < b->ds ? -1 : 1;
+  if (a->time_ms != b->time_ms) return a->time_ms < b->time_ms ? -1 : 1;
+  return 0;
+}
+
+/* The final value per (ds, time), sorted: last write wins. */
+static size_t final_values(kk_reading_t *dst) {
+  size_t n = 0;
+  for (size_t i = 0; i < ch_ngot; i++) {
+    size_t j = 0;
+    while (j < n && !(dst[j].ds == ch_got[i].ds &&
+                      dst[j].time_ms == ch_got[i].time_ms))
+      j++;
+    dst[j] = ch_got[i];
+    if (j == n) n++;
+  }
+  qsort(dst, n, sizeof *dst, cmp_reading);
+  return n;
+}
+
+KK_TEST(window_totals_independent_of_batching_and_order) {
+  enum { N = 3000 };
+  static kk_reading_t r[N];
+  static kk_reading_t want[20000], got[20000];
+  const char *emits[] = {"close", "update"};
+  for (int e = 0; e < 2; e++) {
+    char opts[256];
+    snprintf(opts, sizeof opts,
+             "{ periods = { 'hour', 'day', 'month' }, stats = { 'sum', "
+             "'min', 'max', 'count', 'avg' }, emit = '%s', lateness = "
+             "'400d' }",
+             emits[e]);
+    srand(42 + e);
+    const char *things[] = {"r1", "r2", "r3"};
+    /* Integer values: sums are exact in any order. */
+    for (int i = 0; i < N; i++)
+      r[i] = (kk_reading_t){ch_utc(2026, 3, 20, 0, 0) +
+                                (int64_t)(rand() % 6000) * 7 * 60000,
+                            (double)(rand() % 100),
+                            ch_ds(things[rand() % 3], "v", "1"), 0};
+    kk_stage_t *a = ch_stage("window", opts);
+    ch_feed(a, r, N, 0);
+    flush_all(a);
+    size_t nw = final_values(want);
+    KK_CHECK_INT(nw, >, 1000);
+    for (int round = 0; round < 3; round++) {
+      for (int i = N - 1; i > 0; i--) {
+        int j = rand() % (i + 1);
+        kk_reading_t x = r[i];
+        r[i] = r[j];
+        r[j] = x;
+      }
+      kk_stage_t *b = ch_stage("window", opts);
+      for (int i = 0; i < N;) {
+        int len = 1 + rand() % (round == 0 ? 3 : 500);
+        if (i + len > N) len = N - i;
+        ch_feed(b, r + i, (size_t)len, 0);
+        i += len;
+      }
+      flush_all(b);
+      size_t ng = final_values(got);
+      KK_CHECK_INT(ng, ==, nw);
+      for (size_t i = 0; i < nw; i++) {
+        KK_CHECK_INT(got[i].ds, ==, want[i].ds);
+        KK_CHECK_INT(got[i].time_ms, ==, want[i].time_ms);
+        KK_CHECK_DBL(got[i].value, want[i].value, 1e-9);
+      }
+    }
+  }
+}
+
+static kk_calc_agg_t snap_seen;
+static int64_t snap_start;
+static int snap_calls;
+static void snap_cb(void *ctx, uint32_t key, int p, int64_t start, int64_t end,
+                    const kk_calc_agg_t *a, kk_batch_t *out) {
+  (void)ctx, (void)key, (void)p, (void)end, (void)out;
+  snap_seen = *a;
+  snap_start = start;
+  snap_calls++;
+}
+
+KK_TEST(window_state_survives_save_and_load) {
+  kk_calc_windows_t *w = kk_calc_windows_new(KK_TZ_BERLIN, 1u << KK_P_DAY,
+                                             2 * 24 * H, 0, snap_cb, NULL);
+  uint32_t ds = ch_ds("snap", "v", "1");
+  KK_CHECK_INT(kk_calc_windows_add(w, ds, ch_utc(2026, 5, 1, 10, 0), 3), ==, 0);
+  KK_CHECK_INT(kk_calc_windows_add(w, ds, ch_utc(2026, 5, 1, 11, 0), 4), ==, 0);
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  kk_calc_windows_save(w, f);
+  fclose(f);
+  kk_calc_windows_free(w);
+  w = kk_calc_windows_new(KK_TZ_BERLIN, 1u << KK_P_DAY, 2 * 24 * H, 0, snap_cb,
+                          NULL);
+  for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+    KK_CHECK_INT(kk_calc_windows_load(w, line), ==, 0);
+  KK_CHECK_INT(kk_calc_windows_count(w), ==, 1);
+  /* The restored open day goes on and closes with the next day. */
+  KK_CHECK_INT(kk_calc_windows_add(w, ds, ch_utc(2026, 5, 1, 12, 0), 5), ==, 0);
+  KK_CHECK_INT(kk_calc_windows_add(w, ds, ch_utc(2026, 5, 2, 12, 0), 1), ==, 0);
+  kk_batch_t *out = kk_batch_new(4);
+  kk_calc_windows_flush(w, out);
+  kk_batch_unref(out);
+  KK_CHECK_INT(snap_calls, ==, 1);
+  KK_CHECK_DBL(snap_seen.sum, 12, 0);
+  KK_CHECK_INT(snap_seen.count, ==, 3);
+  KK_CHECK_DBL(snap_seen.min, 3, 0);
+  KK_CHECK_DBL(snap_seen.max, 5, 0);
+  KK_CHECK_INT(snap_start, ==, ch_utc(2026, 4, 30, 22, 0));
+  kk_calc_windows_free(w);
+  free(buf);
+}
+
+/* ---- calc.indoor_air ---------------------------------------------------- */
+
+KK_TEST(indoor_air_classes_minutes_alerts) {
+  kk_stage_t *st = ch_stage("indoor_air", "{ interval = '1m' }");
+  uint32_t co2 = ch_ds("klasse-5a", "co2", "ppm");
+  int64_t t = ch_utc(2026, 11, 23, 7, 0); /* 08:00 local */
+  const double v[] = {900, 1000, 1500, 2100, 2050, 1900, 980, 1200};
+  const int cls[] = {1, 2, 2, 3, 3, 2, 1, 2};
+  kk_reading_t r[8];
+  for (int i = 0; i < 8; i++)
+    r[i] = (kk_reading_t){t + i * 60000, v[i], co2, 0};
+  ch_feed(st, r, 5, 0);
+  ch_feed(st, r + 5, 3, 0);
+  uint32_t c = ch_ds("klasse-5a", "co2_class", "1");
+  uint32_t a = ch_ds("klasse-5a", "co2_alert", "1");
+  for (int i = 0; i < 8; i++)
+    KK_CHECK_DBL(ch_value(c, t + i * 60000), cls[i], 0);
+  /* Alerts: into class 2 at 1000 ppm, into class 3 at 2100 ppm; 1200 ppm
+   * after 980 ppm is within the hysteresis: no new alert. */
+  KK_CHECK_INT(ch_count(a), ==, 2);
+  KK_CHECK_DBL(ch_value(a, t + 60000), 2, 0);
+  KK_CHECK_DBL(ch_value(a, t + 3 * 60000), 3, 0);
+  /* The day closes with a reading on the next day. */
+  uint32_t m1 = ch_ds("klasse-5a", "minutes_above_1000ppm", "min");
+  uint32_t m2 = ch_ds("klasse-5a", "minutes_above_2000ppm", "min");
+  KK_CHECK_INT(ch_count(m1), ==, 0);
+  ch_feed1(st, t + 24 * H, 700, co2);
+  int64_t day = ch_utc(2026, 11, 22, 23, 0);
+  KK_CHECK_DBL(ch_value(m1, day), 6, 0);
+  KK_CHECK_DBL(ch_value(m2, day), 2, 0);
+  /* A late reading updates the closed day. */
+  ch_feed1(st, t + 30 * 60000, 2500, co2);
+  KK_CHECK_DBL(ch_value(m1, day), 7, 0);
+  KK_CHECK_DBL(ch_value(m2, day), 3, 0);
+  KK_CHECK_INT(ch_count(a), ==, 2); /* older than the last: no event */
+  /* Bad input. */
+  ch_feed1(st, t + 25 * H, NAN, co2);
+  ch_feed1(st, t + 25 * H, -3, co2);
+  KK_CHECK_INT(ch_rejected(st, "nan"), ==, 1);
+  KK_CHECK_INT(ch_rejected(st, "negative"), ==, 1);
+}
+
+KK_TEST(indoor_air_class_boundaries) {
+  KK_CHECK_INT(kk_calc_co2_class(999.9), ==, 1);
+  KK_CHECK_INT(kk_calc_co2_class(1000), ==, 2);
+  KK_CHECK_INT(kk_calc_co2_class(2000), ==, 2);
+  KK_CHECK_INT(kk_calc_co2_class(2000.1), ==, 3);
+}
+
+KK_TEST_MAIN(KK_CASE(tz_offsets_at_the_switches),
+             KK_CASE(tz_matches_system_tzdata_1996_2037),
+             KK_CASE(windows_days_are_23_and_25_hours),
+             KK_CASE(window_module_across_october_switch),
+             KK_CASE(window_module_across_march_switch_and_year_end),
+             KK_CASE(window_late_reading_updates_its_window),
+             KK_CASE(window_totals_independent_of_batching_and_order),
+             KK_CASE(window_state_survives_save_and_load),
+             KK_CASE(indoor_air_classes_minutes_alerts),
+             KK_CASE(indoor_air_class_boundaries))
