@@ -21,7 +21,7 @@ PKG_DEPS := libuv:libuv1-dev lua5.4:liblua5.4-dev libcjson:libcjson-dev \
             zlib:zlib1g-dev libmosquitto:libmosquitto-dev \
             libcoap-3-openssl:libcoap3-dev libcbor:libcbor-dev \
             sqlite3:libsqlite3-dev libpq:libpq-dev libh2o:libh2o-dev \
-            openssl:libssl-dev
+            openssl:libssl-dev libcmark-gfm:libcmark-gfm-dev libcurl:libcurl4-openssl-dev
 # Commands the build and the tests need -> Debian package.
 CMD_DEPS := pkg-config:pkg-config python3:python3 lua5.4:lua5.4 \
             valgrind:valgrind mosquitto:mosquitto mosquitto_pub:mosquitto-clients \
@@ -30,6 +30,8 @@ CMD_DEPS := pkg-config:pkg-config python3:python3 lua5.4:lua5.4 \
 # Runtime files without pkg-config.
 FILE_DEPS := /usr/lib/x86_64-linux-gnu/lua/5.4/cjson.so:lua-cjson \
              /usr/lib/postgresql/15/bin/initdb:postgresql \
+             /usr/include/mbedtls/md.h:libmbedtls-dev \
+             /usr/include/cmark-gfm-core-extensions.h:libcmark-gfm-extensions-dev \
              /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a:libclang-rt-14-dev
 
 ifeq ($(SANITIZE),)
@@ -50,7 +52,7 @@ KK_CFLAGS := -std=c11 -Wall -Wextra -Wpedantic $(WERROR) -D_GNU_SOURCE \
              -DKK_DATADIR='"$(PREFIX)/share/klimakit"'
 # -Wl,-E exports the Lua C API so that Lua C modules (cjson.so) load.
 KK_LDFLAGS := -Wl,-E $(SANFLAGS)
-KK_LIBS = $(PKG_LIBS) -lm -lpthread -ldl
+KK_LIBS = $(PKG_LIBS) -lmbedcrypto -lm -lpthread -ldl
 
 CORE_SRC   := $(sort $(wildcard core/*.c))
 MODULE_SRC := $(sort $(wildcard modules/*/*.c modules/*/*/*.c))

@@ -156,8 +156,10 @@ kk_stage_t *kk__engine_add_stage(kk__engine_t *e, const kk_module_t *m,
     snprintf(buf, sizeof buf, "%s", given);
   } else {
     int nth = 1;
+    /* Modules of different namespaces may share a name (source.http,
+     * publish.http): count by name so that their defaults differ. */
     for (size_t i = 0; i < e->n; i++)
-      if (e->stages[i]->m == m) nth++;
+      if (strcmp(e->stages[i]->m->name, m->name) == 0) nth++;
     if (nth == 1)
       snprintf(buf, sizeof buf, "%s", m->name);
     else

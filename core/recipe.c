@@ -419,6 +419,12 @@ static int luaopen_klimakit(lua_State *L) {
   luaL_newlib(L, fns);
   lua_pushliteral(L, KK_VERSION_STRING);
   lua_setfield(L, -2, "version");
+  /* kk.dir: the recipe's directory, for paths next to it. */
+  kk__recipe_t *r = recipe_of(L);
+  char *dup = strdup(r->path);
+  lua_pushstring(L, dup ? dirname(dup) : ".");
+  free(dup);
+  lua_setfield(L, -2, "dir");
   for (size_t i = 0; namespaces[i]; i++) {
     lua_newtable(L);
     lua_createtable(L, 0, 1);

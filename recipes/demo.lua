@@ -88,6 +88,6 @@ end
 
 kk.pipe(school, kk.sink.jsonl { name = "archive", path = data .. "/readings.jsonl" })
 kk.pipe(school, kk.publish.http { listen = kk.env("KLIMAKIT_HTTP", "127.0.0.1:8080"),
-                                  title = "Demo school (simulated)",
+                                  title = "Demo school (simulated)", docs_dir = kk.dir .. "/../docs",
                                   history = "7d", points = 1008 })
 kk.pipe(school, indoor_air, kk.sink.null { name = "indoor_air" })

@@ -8,14 +8,19 @@
  * dashboard can draw charts with no store behind it (the embedded default
  * of the demo).  Late readings update the bucket they belong to.
  */
-#define H2O_USE_LIBUV 1
-#include <h2o.h>
 #include <klimakit.h>
+#include <dirent.h>
+#include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "../common/httpd.h"
 #include "../common/localtime.h"
+#include "../common/markdown.h"
 #include "../common/strbuf.h"
 #include "../common/svgchart.h"
 
@@ -34,8 +39,6 @@ typedef struct series {
 
 typedef struct http_state {
   kk_stage_t *st;
-  char *listen_host;
-  int listen_port;
   const char *title, *tz;
   uint64_t history_ms, refresh_ms;
   size_t npoints;
@@ -44,22 +47,14 @@ typedef struct http_state {
   size_t by_ds_cap;
   size_t nseries;
   int64_t last_update;
-  /* h2o */
-  h2o_globalconf_t config;
-  h2o_context_t ctx;
-  h2o_accept_ctx_t accept;
-  uv_tcp_t listener;
-  uv_timer_t drain;
-  int listening, ctx_ready;
+  char *listen;
+  const char *cors;
+  char *docs_root; /* realpath of docs_dir, NULL: no /docs */
+  kk_httpd_tls_t tls;
+  kk_httpd_t *httpd;
   kk_stop_cb stop_cb;
   kk_metric_t *m_requests, *m_errors;
 } http_state_t;
-
-/* h2o hands handlers their h2o_handler_t; ours carries the state. */
-typedef struct http_handler {
-  h2o_handler_t super;
-  http_state_t *s;
-} http_handler_t;
 
 /* ---- the sink side ---------------------------------------------------- */
 
@@ -131,27 +126,10 @@ static int http_process(kk_stage_t *st, void *state, kk_batch_t *batch) {
 
 static void respond(http_state_t *s, h2o_req_t *req, int status,
                     const char *reason, const char *ctype, kk_sb_t *body) {
-  if (body->oom) {
-    status = 500;
-    reason = "Internal Server Error";
-    ctype = "text/plain; charset=utf-8";
-    kk_sb_free(body);
-    kk_sb_puts(body, "out of memory\n");
-  }
+  (void)reason;
   if (status >= 400) kk_metric_add(s->m_errors, 1);
-  req->res.status = status;
-  req->res.reason = reason;
-  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
-                 ctype, strlen(ctype));
-  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
-                 H2O_STRLIT("no-store"));
-  h2o_add_header_by_str(&req->pool, &req->res.headers,
-                        H2O_STRLIT("x-content-type-options"), 0, NULL,
-                        H2O_STRLIT("nosniff"));
-  char *p = h2o_mem_alloc_pool(&req->pool, body->len + 1);
-  memcpy(p, body->p ? body->p : "", body->len);
-  h2o_send_inline(req, p, body->len);
-  kk_sb_free(body);
+  kk_httpd_respond(req, status, ctype, body,
+                   strncmp(ctype, "application/json", 16) == 0 ? s->cors : NULL);
 }
 
 static void fmt_local(http_state_t *s, int64_t ms, const char *fmt, char *buf,
@@ -443,14 +421,114 @@ static void api_latest(http_state_t *s, h2o_req_t *req) {
   respond(s, req, 200, "OK", "application/json", &b);
 }
 
-static int on_req(h2o_handler_t *self, h2o_req_t *req) {
-  http_state_t *s = ((http_handler_t *)self)->s;
+/* ---- /docs: static files, Markdown rendered ------------------------------ */
+
+static const char *content_type(const char *name) {
+  static const struct { const char *ext, *type; } types[] = {
+      {".html", "text/html; charset=utf-8"}, {".css", "text/css"},
+      {".png", "image/png"}, {".svg", "image/svg+xml"},
+      {".jpg", "image/jpeg"}, {".txt", "text/plain; charset=utf-8"},
+      {".lua", "text/plain; charset=utf-8"}, {".csv", "text/csv; charset=utf-8"},
+      {".json", "application/json"}, {".pdf", "application/pdf"}};
+  const char *dot = strrchr(name, '.');
+  for (size_t i = 0; dot && i < sizeof types / sizeof *types; i++)
+    if (strcmp(dot, types[i].ext) == 0) return types[i].type;
+  return "application/octet-stream";
+}
+
+static int read_file(const char *path, kk_sb_t *b) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return -1;
+  char buf[16384];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) kk_sb_put(b, buf, n);
+  fclose(f);
+  return 0;
+}
+
+static int cmp_name(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void serve_docs(http_state_t *s, h2o_req_t *req, const char *path) {
+  /* Resolve inside the root only: realpath() removes "..", symlinks and
+   * percent-decoded tricks alike, and the result must stay under root. */
+  char want[PATH_MAX], real[PATH_MAX];
+  snprintf(want, sizeof want, "%s/%s", s->docs_root, path + 5);
+  size_t rl = strlen(s->docs_root);
+  if (!realpath(want, real) ||
+      (strncmp(real, s->docs_root, rl) != 0 || (real[rl] && real[rl] != '/'))) {
+    page_not_found(s, req, "There is no document at this address.");
+    return;
+  }
+  struct stat stt;
+  if (stat(real, &stt) != 0) {
+    page_not_found(s, req, "There is no document at this address.");
+    return;
+  }
+  kk_sb_t b = {0};
+  if (S_ISDIR(stt.st_mode)) {
+    char idx[PATH_MAX];
+    int il = snprintf(idx, sizeof idx, "%s/index.md", real);
+    if (il > 0 && (size_t)il < sizeof idx && access(idx, R_OK) == 0) {
+      memcpy(real, idx, (size_t)il + 1);
+    } else {
+      DIR *d = opendir(real);
+      char *names[512];
+      size_t n = 0;
+      struct dirent *de;
+      while (d && (de = readdir(d)) && n < 512)
+        if (de->d_name[0] != '.') names[n++] = strdup(de->d_name);
+      if (d) closedir(d);
+      qsort(names, n, sizeof *names, cmp_name);
+      page_head(s, &b, "Documentation");
+      kk_sb_puts(&b, "<h2>Documentation</h2><ul>");
+      const char *rel = real + rl;
+      for (size_t i = 0; i < n; i++) {
+        if (!names[i]) continue;
+        kk_sb_printf(&b, "<li><a href=\"/docs%s/", rel);
+        kk_sb_url(&b, names[i]);
+        kk_sb_puts(&b, "\">");
+        kk_sb_html(&b, names[i]);
+        kk_sb_puts(&b, "</a></li>");
+        free(names[i]);
+      }
+      kk_sb_puts(&b, "</ul>");
+      page_tail(&b);
+      respond(s, req, 200, "OK", "text/html; charset=utf-8", &b);
+      return;
+    }
+  }
+  kk_sb_t raw = {0};
+  if (read_file(real, &raw) != 0) {
+    kk_sb_free(&raw);
+    page_not_found(s, req, "The document cannot be read.");
+    return;
+  }
+  size_t len = strlen(real);
+  if (len > 3 && strcmp(real + len - 3, ".md") == 0) {
+    char *html = kk_markdown_html(raw.p ? raw.p : "", raw.len);
+    const char *title = strrchr(real, '/') + 1;
+    page_head(s, &b, title);
+    kk_sb_puts(&b, "<nav><a href=\"/docs/\">&larr; documentation</a></nav>"
+                   "<article>");
+    if (html) kk_sb_puts(&b, html);
+    else b.oom = 1;
+    kk_sb_puts(&b, "</article>");
+    page_tail(&b);
+    free(html);
+    kk_sb_free(&raw);
+    respond(s, req, 200, "OK", "text/html; charset=utf-8", &b);
+    return;
+  }
+  respond(s, req, 200, "OK", content_type(real), &raw);
+}
+
+static int on_req(void *ud, h2o_req_t *req, const char *reqpath) {
+  http_state_t *s = ud;
   kk_metric_add(s->m_requests, 1);
-  char path[1024];
-  size_t n = req->path_normalized.len < sizeof path - 1 ? req->path_normalized.len
-                                                        : sizeof path - 1;
-  memcpy(path, req->path_normalized.base, n);
-  path[n] = 0;
+  char path[2048];
+  snprintf(path, sizeof path, "%s", reqpath);
   kk_sb_t b = {0};
   if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
       !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
@@ -461,6 +539,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
   } else if (strncmp(path, "/things/", 8) == 0 && path[8]) {
     if (url_decode(path + 8) != 0) page_not_found(s, req, "Bad thing name.");
     else page_thing(s, req, path + 8);
+  } else if (s->docs_root &&
+             (strcmp(path, "/docs") == 0 || strncmp(path, "/docs/", 6) == 0)) {
+    serve_docs(s, req, path);
   } else if (strcmp(path, "/api/latest") == 0) {
     api_latest(s, req);
   } else if (strcmp(path, "/metrics") == 0) {
@@ -484,21 +565,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
   return 0;
 }
 
-/* ---- server lifecycle ----------------------------------------------------- */
-
-static void on_accept(uv_stream_t *l, int status) {
-  http_state_t *s = l->data;
-  if (status != 0) return;
-  uv_tcp_t *conn = malloc(sizeof *conn);
-  if (!conn) return;
-  uv_tcp_init(l->loop, conn);
-  if (uv_accept(l, (uv_stream_t *)conn) != 0) {
-    uv_close((uv_handle_t *)conn, (uv_close_cb)free);
-    return;
-  }
-  h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)conn, (uv_close_cb)free);
-  h2o_accept(&s->accept, sock);
-}
+/* ---- lifecycle ------------------------------------------------------------ */
 
 static int http_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
   http_state_t *s = calloc(1, sizeof *s);
@@ -510,6 +577,13 @@ static int http_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
   s->history_ms = kk_opt_duration_ms(opts, "history");
   s->refresh_ms = kk_opt_duration_ms(opts, "refresh");
   s->npoints = (size_t)kk_opt_int(opts, "points");
+  s->cors = kk_opt_str(opts, "cors");
+  s->tls.cert_file = kk_opt_str(opts, "tls_cert");
+  s->tls.key_file = kk_opt_str(opts, "tls_key");
+  if (!s->tls.cert_file != !s->tls.key_file) {
+    kk_stage_error(st, "tls_cert and tls_key go together");
+    return KK_EINVAL;
+  }
   if (kk_tz_check(s->tz) != 0) {
     kk_stage_error(st, "time zone '%s' is not supported (UTC, Europe/Berlin "
                        "and the other EU zones on UTC+1)", s->tz);
@@ -520,112 +594,72 @@ static int http_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
     return KK_ERANGE;
   }
   s->width_ms = (int64_t)(s->history_ms / s->npoints);
-  const char *listen = kk_opt_str(opts, "listen");
-  const char *colon = strrchr(listen, ':');
-  char *end;
-  long port = colon ? strtol(colon + 1, &end, 10) : -1;
-  if (!colon || *end || port < 0 || port > 65535 || colon == listen) {
-    kk_stage_error(st, "listen must be HOST:PORT, got '%s'", listen);
-    return KK_EINVAL;
+  s->listen = strdup(kk_opt_str(opts, "listen"));
+  const char *docs = kk_opt_str(opts, "docs_dir");
+  if (docs) {
+    char real[PATH_MAX];
+    if (!realpath(docs, real)) {
+      kk_stage_error(st, "docs_dir %s: no such directory", docs);
+      return KK_EINVAL;
+    }
+    s->docs_root = strdup(real);
   }
-  s->listen_host = strndup(listen, (size_t)(colon - listen));
-  s->listen_port = (int)port;
   s->m_requests = kk_stage_counter(st, "kk_http_requests_total", NULL,
                                    "HTTP requests served");
   s->m_errors = kk_stage_counter(st, "kk_http_errors_total", NULL,
                                  "HTTP responses with status >= 400");
-  return s->listen_host ? 0 : KK_ENOMEM;
+  return s->listen ? 0 : KK_ENOMEM;
 }
 
 static int http_start(kk_stage_t *st, void *state) {
   http_state_t *s = state;
-  struct sockaddr_storage addr;
-  int rc = uv_ip4_addr(s->listen_host, s->listen_port, (struct sockaddr_in *)&addr);
-  if (rc) rc = uv_ip6_addr(s->listen_host, s->listen_port, (struct sockaddr_in6 *)&addr);
-  if (rc) {
-    kk_stage_error(st, "cannot parse listen address '%s'", s->listen_host);
-    return KK_EINVAL;
+  char err[512];
+  s->httpd = kk_httpd_acquire(kk_stage_loop(st), s->listen, &s->tls, 1 << 20,
+                              err, sizeof err);
+  if (!s->httpd) {
+    kk_stage_error(st, "%s", err);
+    return KK_EIO;
   }
-  h2o_config_init(&s->config);
-  h2o_hostconf_t *host = h2o_config_register_host(
-      &s->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
-  h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
-  http_handler_t *h = (http_handler_t *)h2o_create_handler(path, sizeof *h);
-  h->super.on_req = on_req;
-  h->s = s;
-  s->config.max_request_entity_size = 1024 * 1024;
-  h2o_context_init(&s->ctx, kk_stage_loop(st), &s->config);
-  s->ctx_ready = 1;
-  s->accept.ctx = &s->ctx;
-  s->accept.hosts = s->config.hosts;
-  uv_tcp_init(kk_stage_loop(st), &s->listener);
-  s->listener.data = s;
-  s->listening = 1;
-  if ((rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0)) != 0 ||
-      (rc = uv_listen((uv_stream_t *)&s->listener, 128, on_accept)) != 0) {
-    kk_stage_error(st, "cannot listen on %s:%d: %s", s->listen_host,
-                   s->listen_port, uv_strerror(rc));
-    /* start failed: close what was opened (stop is not called) */
-    uv_close((uv_handle_t *)&s->listener, NULL);
-    s->listening = 0;
-    return -rc > 0 ? rc : KK_EIO;
-  }
-  struct sockaddr_storage bound;
-  int blen = sizeof bound;
-  uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &blen);
-  int port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
-  kk_stage_log(st, KK_LOG_INFO, "dashboard at http://%s:%d/", s->listen_host,
-               port);
+  /* The dashboard takes every path nobody else claimed. */
+  kk_httpd_route(s->httpd, "/", on_req, s, s);
+  char host[256];
+  snprintf(host, sizeof host, "%s", s->listen);
+  char *colon = strrchr(host, ':');
+  if (colon) *colon = 0;
+  kk_stage_log(st, KK_LOG_INFO, "dashboard at %s://%s:%d/",
+               kk_httpd_is_tls(s->httpd) ? "https" : "http", host,
+               kk_httpd_port(s->httpd));
   return 0;
 }
 
-static void http_ctx_disposed(uv_handle_t *h) {
-  http_state_t *s = h->data;
+static void http_released(void *ud) {
+  http_state_t *s = ud;
+  s->httpd = NULL;
   s->stop_cb(s->st);
-}
-
-/* Waits for open connections to finish after a shutdown request, then
- * disposes the h2o context (which requires that none is left). */
-static void http_drain(uv_timer_t *t) {
-  http_state_t *s = t->data;
-  if (!h2o_linklist_is_empty(&s->ctx.http1._conns) ||
-      !h2o_linklist_is_empty(&s->ctx.http2._conns))
-    return;
-  uv_timer_stop(t);
-  if (h2o_timeout_is_linked(&s->ctx.http2._graceful_shutdown_timeout))
-    h2o_timeout_unlink(&s->ctx.http2._graceful_shutdown_timeout);
-  h2o_context_dispose(&s->ctx);
-  s->ctx_ready = 0;
-  uv_close((uv_handle_t *)t, http_ctx_disposed);
 }
 
 static void http_stop(kk_stage_t *st, void *state, kk_stop_cb cb) {
   http_state_t *s = state;
   s->stop_cb = cb;
-  if (!s->ctx_ready) {
+  if (!s->httpd) {
     cb(st);
     return;
   }
-  if (s->listening) uv_close((uv_handle_t *)&s->listener, NULL);
-  s->listening = 0;
-  h2o_context_request_shutdown(&s->ctx);
-  uv_timer_init(kk_stage_loop(st), &s->drain);
-  s->drain.data = s;
-  uv_timer_start(&s->drain, http_drain, 0, 20);
+  kk_httpd_unroute(s->httpd, s);
+  kk_httpd_release(s->httpd, http_released, s);
 }
 
 static void http_destroy(void *state) {
   http_state_t *s = state;
   if (!s) return;
-  if (s->ctx_ready) h2o_context_dispose(&s->ctx);
-  if (s->config.hosts) h2o_config_dispose(&s->config);
   for (size_t i = 0; i < s->by_ds_cap; i++) {
     if (!s->by_ds[i]) continue;
     free(s->by_ds[i]->b);
     free(s->by_ds[i]);
   }
   free(s->by_ds);
-  free(s->listen_host);
+  free(s->listen);
+  free(s->docs_root);
   free(s);
 }
 
@@ -647,6 +681,18 @@ static const kk_option_t http_options[] = {
     {.name = "refresh", .type = KK_OPT_DURATION, .def = "60s",
      .description = "Pages reload themselves this often (0: never); works "
                     "without JavaScript."},
+    {.name = "cors", .type = KK_OPT_STRING,
+     .description = "Origin allowed to read the JSON API from a browser "
+                    "(Access-Control-Allow-Origin), e.g. \"*\" or "
+                    "\"https://geoportal.example.de\"; unset: none."},
+    {.name = "docs_dir", .type = KK_OPT_STRING,
+     .description = "Directory served under /docs/ (Markdown rendered to "
+                    "HTML with cmark-gfm, other files as they are; nothing "
+                    "outside it is reachable).  Unset: no /docs."},
+    {.name = "tls_cert", .type = KK_OPT_STRING,
+     .description = "PEM certificate chain: serve HTTPS (with tls_key)."},
+    {.name = "tls_key", .type = KK_OPT_STRING,
+     .description = "PEM private key of tls_cert."},
     {NULL}};
 
 const kk_module_t http_module = {

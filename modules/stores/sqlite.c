@@ -220,9 +220,10 @@ static int sq_exec(sqlite3 *db, const char *sql) {
 }
 
 /* Opens the database for writing, applies migrations, prepares the
- * statements.  Runs on the loop thread in start(), before the writer
- * thread exists.  Returns 0 or a negative code with a message. */
-static int sq_open_writer(sq_state_t *s) {
+ * statements.  Runs on the loop thread in start(), and on the writer
+ * thread when it reopens a database that was read-only.  Returns 0 or a
+ * negative code with the reason in err. */
+static int sq_open_writer(sq_state_t *s, char *err, size_t errlen) {
   int rc = sqlite3_open_v2(s->path, &s->w,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                                SQLITE_OPEN_NOMUTEX,
@@ -260,19 +261,19 @@ static int sq_open_writer(sq_state_t *s) {
   if (rc != SQLITE_OK) {
     int cls = rc & 0xff;
     if (cls == SQLITE_NOTADB || cls == SQLITE_CORRUPT)
-      kk_stage_error(s->st,
+      snprintf(err, errlen,
                      "%s is damaged or not a SQLite database (%s while %s); "
                      "move it away and restore the last backup, the "
                      "journal still holds what it has not retired",
                      s->path, s->w ? sqlite3_errmsg(s->w) : "?", step);
     else
-      kk_stage_error(s->st, "cannot open %s (%s while %s)", s->path,
+      snprintf(err, errlen, "cannot open %s (%s while %s)", s->path,
                      s->w ? sqlite3_errmsg(s->w) : "out of memory", step);
     return cls == SQLITE_NOTADB || cls == SQLITE_CORRUPT ? KK_ECORRUPT
                                                          : KK_EIO;
   }
   if (ver > SQ_SCHEMA_VERSION) {
-    kk_stage_error(s->st,
+    snprintf(err, errlen,
                    "%s has schema version %d, newer than this klimakit "
                    "knows (%d); use a newer klimakit",
                    s->path, ver, SQ_SCHEMA_VERSION);
@@ -288,24 +289,33 @@ static int sq_open_writer(sq_state_t *s) {
     if (rc == SQLITE_OK) rc = sq_exec(s->w, rec);
     if (rc == SQLITE_OK) rc = sq_exec(s->w, "COMMIT");
     if (rc != SQLITE_OK) {
-      kk_stage_error(s->st, "migrating %s to schema version %d failed: %s",
+      snprintf(err, errlen, "migrating %s to schema version %d failed: %s",
                      s->path, v + 1, sqlite3_errmsg(s->w));
       sq_exec(s->w, "ROLLBACK");
       return KK_EIO;
     }
-    kk_stage_log(s->st, KK_LOG_INFO, "%s: schema version %d", s->path,
-                 v + 1);
+    kk_log(KK_LOG_INFO, "store", s->name, "%s: schema version %d", s->path,
+           v + 1);
   }
   for (int i = 0; i < SQ_NW; i++) {
     rc = sqlite3_prepare_v3(s->w, sq_wsql[i], -1, SQLITE_PREPARE_PERSISTENT,
                             &s->ws[i], NULL);
     if (rc != SQLITE_OK) {
-      kk_stage_error(s->st, "preparing statements on %s: %s", s->path,
+      snprintf(err, errlen, "preparing statements on %s: %s", s->path,
                      sqlite3_errmsg(s->w));
       return KK_EIO;
     }
   }
   return 0;
+}
+
+static void sq_close_writer(sq_state_t *s) {
+  for (int i = 0; i < SQ_NW; i++) {
+    sqlite3_finalize(s->ws[i]);
+    s->ws[i] = NULL;
+  }
+  sqlite3_close(s->w);
+  s->w = NULL;
 }
 
 /* Things and locations from the `things` option, upserted at start:
@@ -550,7 +560,7 @@ static void sq_writer(void *arg) {
       n++;
     }
     uv_mutex_unlock(&s->lock);
-    int rc = sq_write(s, take, n);
+    int rc = s->w ? sq_write(s, take, n) : SQLITE_CANTOPEN;
     if (rc == SQLITE_OK) sq_retain(s, 0);
     uv_mutex_lock(&s->lock);
     if (rc == SQLITE_OK) {
@@ -580,6 +590,19 @@ static void sq_writer(void *arg) {
     }
     if (s->stopping) break; /* the journal replays it at the next start */
     uv_cond_timedwait(&s->cond, &s->lock, backoff * 1000000u);
+    if (!s->w || strcmp(sq_reason(rc), "read_only") == 0 ||
+        strcmp(sq_reason(rc), "io") == 0) {
+      /* A connection opened on a read-only file stays read-only, and one
+       * that met an I/O error may hold a broken file: open it afresh. */
+      char err[1024];
+      uv_mutex_unlock(&s->lock);
+      sq_close_writer(s);
+      if (sq_open_writer(s, err, sizeof err) != 0) {
+        kk_log(KK_LOG_DEBUG, "store", s->name, "reopening: %s", err);
+        sq_close_writer(s);
+      }
+      uv_mutex_lock(&s->lock);
+    }
     backoff = backoff * 2 > s->max_backoff_ms ? s->max_backoff_ms
                                               : backoff * 2;
   }
@@ -705,8 +728,16 @@ static int sq_start(kk_stage_t *st, void *state) {
                    kk_strerror(rc));
     return rc;
   }
-  if ((rc = sq_open_writer(s)) != 0 || (rc = sq_load_things(s)) != 0)
+  char err[1024];
+  if ((rc = sq_open_writer(s, err, sizeof err)) != 0) {
+    kk_stage_error(st, "%s", err);
     return rc;
+  }
+  if ((rc = sq_load_things(s)) != 0) return rc;
+  if (sqlite3_db_readonly(s->w, "main") == 1)
+    kk_stage_log(st, KK_LOG_WARN,
+                 "%s is read-only; writing will pause until it is writable",
+                 s->path);
   rc = sq_query_open(s->path, s->name, &s->store);
   if (rc != 0) {
     kk_stage_error(st, "%s", kk_store_errmsg());
@@ -788,9 +819,7 @@ static void sq_destroy(void *state) {
   for (size_t i = 0; i < s->qlen; i++)
     kk_batch_unref(s->q[(s->qhead + i) % s->qcap]);
   free(s->q);
-  for (int i = 0; i < SQ_NW; i++)
-    sqlite3_finalize(s->ws[i]);
-  sqlite3_close(s->w);
+  sq_close_writer(s);
   kk_store_unref(s->store);
   free(s->dsmap);
   free(s->hours.slot);

@@ -26,10 +26,11 @@ tmp=$(mktemp -d)
 chmod 755 "$tmp"
 pgpid=""
 cleanup() {
-  if [ -n "$pgpid" ]; then
-    kill -INT "$pgpid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$pgpid" 2>/dev/null || break; sleep 0.1; done
-  fi
+  # The postmaster by its PID (runuser does not pass signals on).
+  local pm
+  pm=$(head -1 "$tmp/pg/data/postmaster.pid" 2>/dev/null || true)
+  [ -n "$pm" ] && kill -INT "$pm" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "${pm:-0}" 2>/dev/null || break; sleep 0.1; done
   rm -rf "$tmp"
 }
 trap cleanup EXIT

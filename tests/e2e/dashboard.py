@@ -44,6 +44,12 @@ def chromium(args, url):
 
 tmp = tempfile.mkdtemp(prefix="kk-dash-")
 s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+docs = os.path.join(tmp, "docs")
+os.makedirs(os.path.join(docs, "playbooks"))
+with open(os.path.join(docs, "playbooks", "schools.md"), "w") as f:
+    f.write("# CO2 in schools\n\n| sensor | price |\n|---|---|\n| NDIR | 120 EUR |\n\n- [x] buy\n- [ ] mount\n\n<script>alert(1)</script>\n")
+with open(os.path.join(tmp, "secret.txt"), "w") as f:
+    f.write("not for the web\n")
 recipe = os.path.join(tmp, "dash.lua")
 with open(recipe, "w") as f:
     f.write('''local kk = require "klimakit"
@@ -51,8 +57,8 @@ kk.config { data_dir = "%s/data", exit_when_done = false }
 kk.pipe(kk.source.simulate { sensors = 3, seed = 11, realtime = false, interval = "1m",
                              count = 3 * 4 * 1440, start = "2026-11-16T00:00:00Z" },
         kk.publish.http { listen = "127.0.0.1:%d", title = "Test school", history = "24h",
-                          points = 288, refresh = "0s" })
-''' % (tmp, port))
+                          points = 288, refresh = "0s", docs_dir = "%s" })
+''' % (tmp, port, docs))
 proc = subprocess.Popen([BIN, "run", recipe, "--log-format", "json"],
                         stdout=open(os.path.join(tmp, "log"), "wb"), stderr=subprocess.STDOUT)
 base = "http://127.0.0.1:%d" % port
@@ -82,6 +88,22 @@ check("readyz", get(base + "/readyz")[0] == 200)
 st, _, body = get(base + "/things/no-such-room")
 check("unknown-thing-404", st == 404 and "Not found" in body, st)
 check("unknown-page-404", get(base + "/etc/passwd")[0] == 404)
+st, _, body = get(base + "/docs/")
+check("docs-listing", st == 200 and 'href="/docs/playbooks"' in body, body[:300])
+st, _, body = get(base + "/docs/playbooks/schools.md")
+check("docs-markdown-rendered", st == 200 and "<table>" in body and "<h1>CO2 in schools</h1>" in body
+      and 'type="checkbox"' in body, body[:500])
+check("docs-no-raw-html", "<script>alert(1)</script>" not in body)
+import http.client
+for raw in ("/docs/../secret.txt", "/docs/%2e%2e/secret.txt", "/docs/playbooks/../../secret.txt",
+            "/docs/..%2fsecret.txt"):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.putrequest("GET", raw, skip_host=False, skip_accept_encoding=True)
+    c.endheaders()
+    r = c.getresponse()
+    body = r.read().decode()
+    check("docs-no-traversal " + raw, r.status == 404 and "not for the web" not in body, r.status)
+    c.close()
 
 if not CHROMIUM:
     print("skip dashboard/browser: chromium is not installed (make deps installs it)")

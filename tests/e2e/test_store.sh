@@ -22,8 +22,18 @@ PGBIN=/usr/lib/postgresql/15/bin
 d=$(mktemp -d)
 chmod 755 "$d"
 pgpid=""
+# Stops the private cluster by the postmaster's PID (runuser does not
+# pass signals on).
+pg_stop() {
+  local pm
+  pm=$(head -1 "$d/pg/data/postmaster.pid" 2>/dev/null)
+  [ -n "$pm" ] && kill -INT "$pm" 2>/dev/null
+  for _ in $(seq 100); do kill -0 "${pm:-0}" 2>/dev/null || break; sleep 0.1; done
+  [ -n "$pgpid" ] && wait "$pgpid" 2>/dev/null
+  pgpid=""
+}
 cleanup() {
-  [ -n "$pgpid" ] && kill -INT "$pgpid" 2>/dev/null && for _ in $(seq 100); do kill -0 "$pgpid" 2>/dev/null || break; sleep 0.1; done
+  pg_stop
   [ -n "${KK_KEEP:-}" ] || rm -rf "$d"
 }
 trap cleanup EXIT

@@ -1,0 +1,82 @@
+/*
+ * modules/common/httpd.h - one HTTP server per listen address, shared by
+ * the modules that serve on it (publish.http, source.http, the
+ * SensorThings API...).
+ *
+ * h2o 2.2 (libuv build) runs on the stage's loop.  Modules acquire the
+ * server for an address, add routes (a path prefix and a handler), and
+ * release it when they stop; the listener closes when the last user is
+ * gone.  The first user's TLS settings apply to the address.
+ */
+#ifndef KK_MODULES_COMMON_HTTPD_H
+#define KK_MODULES_COMMON_HTTPD_H
+
+#define H2O_USE_LIBUV 1
+#include <h2o.h>
+#include <klimakit.h>
+
+#include "strbuf.h"
+
+typedef struct kk_httpd kk_httpd_t;
+
+/* Handles one request; returns 0 after responding (kk_httpd_respond). */
+typedef int (*kk_httpd_fn)(void *ud, h2o_req_t *req, const char *path);
+
+typedef struct kk_httpd_tls {
+  const char *cert_file; /* PEM; NULL: plain HTTP */
+  const char *key_file;
+} kk_httpd_tls_t;
+
+/* Returns the server for `listen` ("HOST:PORT"), starting it on `loop`
+ * when it is the first user.  err receives the reason on failure (NULL
+ * returned).  Pair with kk_httpd_release(). */
+kk_httpd_t *kk_httpd_acquire(uv_loop_t *loop, const char *listen,
+                             const kk_httpd_tls_t *tls, size_t max_body,
+                             char *err, size_t errlen);
+
+/* Adds a route: requests whose normalised path equals `prefix`, or starts
+ * with it followed by '/' (prefix "/" matches everything not matched by a
+ * longer prefix), go to fn.  The longest prefix wins.  `owner` identifies
+ * the routes for kk_httpd_unroute(). */
+int kk_httpd_route(kk_httpd_t *h, const char *prefix, kk_httpd_fn fn,
+                   void *ud, const void *owner);
+void kk_httpd_unroute(kk_httpd_t *h, const void *owner);
+
+/* Drops one reference.  With the last one the listener closes, open
+ * connections finish, and `done(ud)` runs once everything is closed (it
+ * may run before this returns). */
+void kk_httpd_release(kk_httpd_t *h, void (*done)(void *ud), void *ud);
+
+/* The port actually bound (for "HOST:0"). */
+int kk_httpd_port(const kk_httpd_t *h);
+int kk_httpd_is_tls(const kk_httpd_t *h);
+
+/* Sends `body` (taken over and freed) with status and content type.  Adds
+ * Cache-Control: no-store, X-Content-Type-Options: nosniff, and the CORS
+ * header when `cors_origin` is not NULL. */
+void kk_httpd_respond(h2o_req_t *req, int status, const char *ctype,
+                      kk_sb_t *body, const char *cors_origin);
+/* A short text/plain answer. */
+void kk_httpd_text(h2o_req_t *req, int status, const char *text);
+
+/* Bearer tokens.  A token file holds one SHA-256 hex digest of a token per
+ * line (comments with #); tokens themselves are never stored.  Returns
+ * the number of digests loaded (0 on an empty file) or a negative code
+ * with a message. */
+typedef struct kk_httpd_tokens {
+  unsigned char (*digest)[32];
+  size_t n;
+} kk_httpd_tokens_t;
+
+int kk_httpd_tokens_load(kk_httpd_tokens_t *t, const char *path, char *err,
+                         size_t errlen);
+void kk_httpd_tokens_free(kk_httpd_tokens_t *t);
+/* 1 when the request carries "Authorization: Bearer <token>" whose
+ * SHA-256 matches a digest (compared in constant time), else 0. */
+int kk_httpd_authorized(const kk_httpd_tokens_t *t, h2o_req_t *req);
+
+/* Query parameter `name` of the request, URL-decoded into buf; 0 if found,
+ * -1 otherwise. */
+int kk_httpd_query(h2o_req_t *req, const char *name, char *buf, size_t len);
+
+#endif
