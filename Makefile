@@ -25,7 +25,7 @@ PKG_DEPS := libuv:libuv1-dev lua5.4:liblua5.4-dev libcjson:libcjson-dev \
 # Commands the build and the tests need -> Debian package.
 CMD_DEPS := pkg-config:pkg-config python3:python3 lua5.4:lua5.4 \
             valgrind:valgrind mosquitto:mosquitto mosquitto_pub:mosquitto-clients \
-            coap-client-openssl:libcoap3-bin \
+            coap-client-openssl:libcoap3-bin wrk:wrk curl:curl \
             clang:clang
 # Runtime files without pkg-config.
 FILE_DEPS := /usr/lib/x86_64-linux-gnu/lua/5.4/cjson.so:lua-cjson \

@@ -31,7 +31,8 @@ typedef struct fw_rec {
   uint64_t off; /* offset of the line in the read segment */
   uint32_t len; /* bytes including the newline */
   size_t first; /* index of its first item in the window */
-  size_t n;     /* items */
+  size_t n;     /* items loaded into the window */
+  int whole;    /* 1: the window holds the rest of the record */
 } fw_rec_t;
 
 struct fw {
@@ -441,10 +442,15 @@ static int fw_parse_line(fw_t *fw, char *line, size_t len, uint64_t off,
   rec->len = (uint32_t)len;
   rec->first = fw->nitems;
   rec->n = 0;
-  size_t i = 0;
+  size_t i = 0, room = fw->max_batch - fw->nitems;
   cJSON *e;
+  rec->whole = 1;
   cJSON_ArrayForEach(e, r) {
     if (i++ < skip) continue;
+    if (rec->n == room) {
+      rec->whole = 0; /* the rest comes in a later window */
+      break;
+    }
     cJSON *t = cJSON_GetArrayItem(e, 0), *p = cJSON_GetArrayItem(e, 1);
     cJSON *u = cJSON_GetArrayItem(e, 2), *tm = cJSON_GetArrayItem(e, 3);
     cJSON *v = cJSON_GetArrayItem(e, 4);
@@ -513,7 +519,7 @@ static void fw_consume(fw_t *fw, size_t n) {
   for (; i < fw->nrecs && n > 0; i++) {
     fw_rec_t *rec = &fw->recs[i];
     /* rec->n counts the record's items past rsub (record 0) or all. */
-    if (n >= rec->n) {
+    if (n >= rec->n && rec->whole) {
       n -= rec->n;
       fw->roff = rec->off + rec->len;
       fw->rsub = 0;

@@ -53,6 +53,15 @@ typedef struct http_state {
   kk_httpd_tls_t tls;
   kk_httpd_t *httpd;
   kk_stop_cb stop_cb;
+  /* Rendered pages, reused until new data arrives (gen changes). */
+  uint64_t gen;
+  struct page_cache {
+    char *key, *ctype, *body;
+    size_t len;
+    uint64_t gen;
+  } cache[32];
+  size_t cache_next;
+  const char *cache_key; /* the request being rendered, if cacheable */
   kk_metric_t *m_requests, *m_errors;
 } http_state_t;
 
@@ -119,6 +128,7 @@ static int http_process(kk_stage_t *st, void *state, kk_batch_t *batch) {
     if (r[i].value > b->max) b->max = r[i].value;
   }
   s->last_update = kk_now_ms();
+  s->gen++;
   return 0;
 }
 
@@ -128,6 +138,25 @@ static void respond(http_state_t *s, h2o_req_t *req, int status,
                     const char *reason, const char *ctype, kk_sb_t *body) {
   (void)reason;
   if (status >= 400) kk_metric_add(s->m_errors, 1);
+  if (s->cache_key && status == 200 && !body->oom) {
+    struct page_cache *c = &s->cache[s->cache_next++ % 32];
+    free(c->key);
+    free(c->ctype);
+    free(c->body);
+    c->key = strdup(s->cache_key);
+    c->ctype = strdup(ctype);
+    c->body = malloc(body->len + 1);
+    if (c->body) memcpy(c->body, body->p ? body->p : "", body->len);
+    c->len = body->len;
+    c->gen = s->gen;
+    if (!c->key || !c->ctype || !c->body) {
+      free(c->key);
+      free(c->ctype);
+      free(c->body);
+      c->key = c->ctype = c->body = NULL;
+    }
+  }
+  s->cache_key = NULL;
   kk_httpd_respond(req, status, ctype, body,
                    strncmp(ctype, "application/json", 16) == 0 ? s->cors : NULL);
 }
@@ -530,6 +559,30 @@ static int on_req(void *ud, h2o_req_t *req, const char *reqpath) {
   char path[2048];
   snprintf(path, sizeof path, "%s", reqpath);
   kk_sb_t b = {0};
+  /* Pages and the JSON API only change when data arrives: serve the last
+   * rendering while the data generation is the same, unless the client
+   * asks for a fresh one (Cache-Control: no-cache). */
+  int cacheable = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
+                  (strcmp(path, "/") == 0 || strncmp(path, "/things/", 8) == 0 ||
+                   strcmp(path, "/api/latest") == 0);
+  ssize_t cc = h2o_find_header(&req->headers, H2O_TOKEN_CACHE_CONTROL, -1);
+  if (cc >= 0 && h2o_contains_token(req->headers.entries[cc].value.base,
+                                    req->headers.entries[cc].value.len,
+                                    H2O_STRLIT("no-cache"), ','))
+    cacheable = 0;
+  if (cacheable) {
+    for (size_t i = 0; i < 32; i++) {
+      struct page_cache *c = &s->cache[i];
+      if (c->key && c->gen == s->gen && strcmp(c->key, path) == 0) {
+        kk_sb_put(&b, c->body, c->len);
+        kk_httpd_respond(req, 200, c->ctype, &b,
+                         strncmp(c->ctype, "application/json", 16) == 0 ? s->cors
+                                                                         : NULL);
+        return 0;
+      }
+    }
+    s->cache_key = path;
+  }
   if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
       !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
     kk_sb_puts(&b, "method not allowed\n");
@@ -658,6 +711,11 @@ static void http_destroy(void *state) {
     free(s->by_ds[i]);
   }
   free(s->by_ds);
+  for (size_t i = 0; i < 32; i++) {
+    free(s->cache[i].key);
+    free(s->cache[i].ctype);
+    free(s->cache[i].body);
+  }
   free(s->listen);
   free(s->docs_root);
   free(s);

@@ -44,3 +44,4 @@ emit bench demo_peak_rss "$hwm" KiB
 KK_BUILD=$BUILD tests/bench/coap.sh | while read -r l; do emit $l; done
 KK_BUILD=$BUILD tests/bench/calc.sh | while read -r l; do emit $l; done
 KK_BUILD=$BUILD tests/bench/store.sh | while read -r l; do emit $l; done
+KK_BUILD=$BUILD tests/bench/http.sh | while read -r l; do emit $l; done

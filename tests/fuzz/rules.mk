@@ -7,10 +7,13 @@
 # The parsers are compiled with clang -fsanitize=fuzzer,address; the rest
 # of the library comes from build/libklimakit.a (not instrumented).  The
 # corpus of each target is seeded from tests/e2e/data/decoders/ (copies of
-# the published vectors) into build/fuzz/corpus-<target>/.
+# the published vectors) into build/fuzz/corpus-<target>/.  fuzz_lua (the
+# Lua decoder bridge) includes modules/decoders/lua.c itself, so that its
+# static functions are reachable, and loads recipes/decoders/*.lua at run
+# time: run it from the repository root.
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
-FUZZ_TARGETS := senml_json senml_cbor ttn_v3 chirpstack_v4 json
+FUZZ_TARGETS := senml_json senml_cbor ttn_v3 chirpstack_v4 json lua
 FUZZ_PARSERS := modules/common/senml.c modules/common/uplink.c \
                 modules/common/reading_json.c modules/common/decode_common.c \
                 modules/common/rawmeta.c
@@ -24,6 +27,8 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_PARSERS) build/libklimakit.a
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(PKG_CFLAGS) -o $@ $< $(FUZZ_PARSERS) \
 	  -Wl,-E build/libklimakit.a $(KK_LIBS)
+
+build/fuzz/fuzz_lua: modules/decoders/lua.c tests/fuzz/fuzz_lua_garbage.lua
 
 fuzz: fuzz-build
 	@tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)

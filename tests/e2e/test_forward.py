@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""Forwarding sinks against a receiver that fails for a while.
+
+webhook: the receiver answers 503 to its first requests, then is stopped
+(connection refused) while klimakit is SIGKILLed and restarted, then comes
+back and answers 2xx.  Every reading must arrive, in order per datastream,
+none twice (the receiver does not deduplicate), every signature must
+verify; a second webhook whose receiver answers 400 fills dead-letter/.
+Sources must never pause meanwhile (the spool takes the outage).
+Then publish.sensorthings and publish.ngsild against receivers that check
+the request shapes.  Prints "ok name" / "FAIL name: why".
+"""
+import glob, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+BIN = os.environ.get("KK_BIN", os.path.join(ROOT, "build", "klimakit"))
+RECEIVER = os.path.join(HERE, "data", "forward", "receiver.py")
+SECRET = "s3cret-for-the-test"
+failed = []
+procs = []
+
+
+def check(name, cond, why=""):
+    if cond:
+        print("ok forward/" + name, flush=True)
+    else:
+        failed.append(name)
+        print("FAIL forward/%s: %s" % (name, why), flush=True)
+    return cond
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port, proc, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc.poll() is not None:
+            return False
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def start_receiver(port, log, fail_first):
+    p = subprocess.Popen([sys.executable, RECEIVER, str(port), log, SECRET, str(fail_first)],
+                         stdout=subprocess.DEVNULL, stderr=open(log + ".err", "a"))
+    procs.append(p)
+    if not wait_port(port, p):
+        raise SystemExit("FAIL forward/receiver: did not start")
+    return p
+
+
+def stop(p, sig=signal.SIGTERM):
+    if p.poll() is None:
+        p.send_signal(sig)
+        try:
+            p.wait(20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    return p.returncode
+
+
+def start_kk(recipe, data, log, tcp_port):
+    env = dict(os.environ, KLIMAKIT_WEBHOOK_SECRET=SECRET)
+    p = subprocess.Popen([BIN, "run", recipe, "--data-dir", data, "--log-format", "text"],
+                         stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env)
+    procs.append(p)
+    if not wait_port(tcp_port, p):
+        raise SystemExit("FAIL forward/start: klimakit did not listen: see " + log.name)
+    return p
+
+
+def send(tcp_port, readings):
+    """Sends readings to source.tcp; returns how many were answered ok."""
+    s = socket.create_connection(("127.0.0.1", tcp_port), 5)
+    s.settimeout(10)
+    s.sendall(b"".join((json.dumps(r) + "\n").encode() for r in readings))
+    buf, oks = b"", 0
+    while buf.count(b"\n") < len(readings):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    s.close()
+    for line in buf.decode().splitlines():
+        if line.startswith("ok "):
+            oks += 1
+    return oks
+
+
+def readings(things, start, n, t0=1763700000000):
+    out = []
+    for i in range(start, start + n):
+        for th in things:
+            out.append({"thing": th, "property": "co2", "unit": "ppm",
+                        "time": t0 + i * 1000, "value": i})
+    return out
+
+
+def log_lines(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(l) for l in f if l.strip()]
+
+
+def wait_for(cond, timeout):
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(0.1)
+    return cond()
+
+
+def webhook_case(tmp):
+    rport, tport = free_port(), free_port()
+    rlog = os.path.join(tmp, "hook.log")
+    data = os.path.join(tmp, "data")
+    recipe = os.path.join(tmp, "hook.lua")
+    with open(recipe, "w") as f:
+        f.write("""local kk = require "klimakit"
+kk.pipe(kk.source.tcp { listen = "127.0.0.1:%(t)d" },
+        { kk.publish.webhook { name = "hook", url = "http://127.0.0.1:%(r)d/hook",
+                               retry_min = "50ms", retry_max = "400ms", max_batch = 40,
+                               timeout = "5s", queue = 64 },
+          kk.publish.webhook { name = "refused", url = "http://127.0.0.1:%(r)d/reject",
+                               retry_min = "50ms", retry_max = "400ms", max_batch = 25 },
+          kk.sink.jsonl { path = "%(j)s" } })
+""" % {"t": tport, "r": rport, "j": os.path.join(tmp, "all.jsonl")})
+    klog = open(os.path.join(tmp, "klimakit.log"), "ab")
+    things = ["room-1", "room-2", "room-3"]
+    total = []
+    recv = start_receiver(rport, rlog, 6)
+    kk = start_kk(recipe, data, klog, tport)
+    batch = readings(things, 0, 100)
+    ok1 = send(tport, batch)
+    total += batch
+    got_some = wait_for(lambda: sum(1 for r in log_lines(rlog) if r["path"] == "/hook" and r["status"] == 204) > 0, 20)
+    check("webhook/5xx-then-ok", got_some and sum(1 for r in log_lines(rlog) if r["status"] == 503) == 6,
+          "503s: %d, 2xx: %s" % (sum(1 for r in log_lines(rlog) if r["status"] == 503), got_some))
+    # Outage: the receiver goes away (connection refused).
+    stop(recv)
+    batch = readings(things, 100, 100)
+    ok2 = send(tport, batch)  # queue = 64: would pause without the spool
+    total += batch
+    time.sleep(0.5)
+    kk.send_signal(signal.SIGKILL)
+    kk.wait()
+    kk = start_kk(recipe, data, klog, tport)
+    batch = readings(things, 200, 100)
+    ok3 = send(tport, batch)
+    total += batch
+    check("webhook/sources-not-paused", ok1 + ok2 + ok3 == len(total),
+          "%d of %d acknowledged by source.tcp" % (ok1 + ok2 + ok3, len(total)))
+    time.sleep(1.0)  # a few refused connections
+    klog.flush()
+    text = open(klog.name, errors="replace").read()
+    check("webhook/conn-refused-retried",
+          re.search(r"hook.*delivery failed \((Failed to connect|Couldn't connect|.*[Cc]onnection refused)", text) is not None,
+          "no refused-connection retry in the log")
+    recv = start_receiver(rport, rlog, 0)
+
+    def hook_ok():
+        return [r for r in log_lines(rlog) if r["path"] == "/hook" and r["status"] == 204]
+    dl_glob = os.path.join(data, "stages", "refused", "dead-letter", "*.json")
+
+    def dead_n():
+        n = 0
+        for p in glob.glob(dl_glob):
+            try:
+                n += len(json.load(open(p)).get("readings", []))
+            except ValueError:
+                pass
+        return n
+    wait_for(lambda: sum(len(r["body"]["readings"]) for r in hook_ok()) >= len(total), 40)
+    wait_for(lambda: dead_n() >= len(total), 40)
+    rc = stop(kk)
+    check("webhook/clean-exit", rc == 0, "exit %s" % rc)
+    stop(recv)
+    acked = hook_ok()
+    seen = [(r["thing"], r["time"], r["value"]) for d in acked for r in d["body"]["readings"]]
+    want = set()
+    for r in total:
+        t = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(r["time"] // 1000)) + ".%03dZ" % (r["time"] % 1000)
+        want.add((r["thing"], t, r["value"]))
+    dups = len(seen) - len(set(seen))
+    check("webhook/all-arrived", want <= set(seen), "%d of %d readings missing" % (len(want - set(seen)), len(want)))
+    check("webhook/none-twice", dups == 0, "%d readings acknowledged twice" % dups)
+    print("# forward/webhook: %d readings, %d acknowledged requests, %d duplicates" % (len(seen), len(acked), dups))
+    order_ok = True
+    for th in things:
+        ts = [t for (x, t, v) in seen if x == th]
+        order_ok &= ts == sorted(ts)
+    check("webhook/in-order-per-datastream", order_ok, "times not increasing")
+    sigs = [r.get("sig_ok") for r in log_lines(rlog) if r["path"] == "/hook"]
+    check("webhook/signatures-verify", sigs and all(sigs), "%d of %d signatures bad" % (sigs.count(False), len(sigs)))
+    # Dead letter: every reading of the 'refused' sink, one file per request.
+    dl = sorted(glob.glob(dl_glob))
+    dead = []
+    good_files = True
+    for p in dl:
+        d = json.load(open(p))
+        good_files &= d.get("status") == 400 and "reason" in d and isinstance(d.get("request"), dict)
+        dead += [(r["thing"], r["time"], r["value"]) for r in d.get("readings", [])]
+    check("webhook/dead-letter", dl and good_files and set(dead) == want and len(dead) == len(want),
+          "%d files, %d readings (want %d), well-formed: %s" % (len(dl), len(dead), len(want), good_files))
+    prom = open(os.path.join(data, "metrics.prom")).read() if os.path.exists(os.path.join(data, "metrics.prom")) else ""
+    m = re.search(r'kk_forward_dead_letter_total\{stage="refused"\} (\d+)', prom)
+    check("webhook/dead-letter-counted", m is not None and int(m.group(1)) > 0,
+          "no kk_forward_dead_letter_total for 'refused' in metrics.prom")
+    jl = sum(1 for _ in open(os.path.join(tmp, "all.jsonl")))
+    check("webhook/other-sink-unaffected", jl >= len(total), "jsonl sink has %d of %d" % (jl, len(total)))
+
+
+def shapes_case(tmp):
+    """publish.sensorthings and publish.ngsild: request shapes."""
+    rport, tport = free_port(), free_port()
+    rlog = os.path.join(tmp, "shapes.log")
+    data = os.path.join(tmp, "data-shapes")
+    recipe = os.path.join(tmp, "shapes.lua")
+    have = subprocess.run([BIN, "modules"], capture_output=True, text=True).stdout
+    sinks = []
+    if "publish.sensorthings" in have:
+        sinks.append("""kk.publish.sensorthings { url = "http://127.0.0.1:%d/v1.1",
+            datastreams = { ["room-1/co2"] = 11, ["room-2/co2"] = 12 }, retry_min = "50ms" }""" % rport)
+    if "publish.ngsild" in have:
+        sinks.append("""kk.publish.ngsild { url = "http://127.0.0.1:%d", retry_min = "50ms" }""" % rport)
+    if not sinks:
+        print("skip forward/shapes: no sensorthings or ngsild module")
+        return
+    with open(recipe, "w") as f:
+        f.write('local kk = require "klimakit"\nkk.pipe(kk.source.tcp { listen = "127.0.0.1:%d" }, { %s })\n'
+                % (tport, ",\n".join(sinks)))
+    klog = open(os.path.join(tmp, "klimakit-shapes.log"), "ab")
+    recv = start_receiver(rport, rlog, 0)
+    kk = start_kk(recipe, data, klog, tport)
+    total = readings(["room-1", "room-2"], 0, 30)
+    send(tport, total)
+    if "publish.sensorthings" in have:
+        def sta_n():
+            return sum(ds["dataArray@iot.count"] for r in log_lines(rlog)
+                       if r["path"] == "/v1.1/CreateObservations" and r["status"] == 201 for ds in r["body"])
+        wait_for(lambda: sta_n() >= len(total), 20)
+        reqs = [r for r in log_lines(rlog) if r["path"].startswith("/v1.1/")]
+        bad = [r for r in reqs if r["status"] != 201]
+        ids = sorted({ds["Datastream"]["@iot.id"] for r in reqs if r["status"] == 201 for ds in r["body"]})
+        check("sensorthings/create-observations", reqs and not bad and sta_n() == len(total) and ids == [11, 12],
+              "%d requests, %d refused, %d observations, ids %s" % (len(reqs), len(bad), sta_n(), ids))
+    if "publish.ngsild" in have:
+        def ng():
+            return [r for r in log_lines(rlog) if r["path"] == "/ngsi-ld/v1/entityOperations/upsert"]
+
+        def ng_n():
+            return sum(1 for r in ng() if r["status"] == 204 for e in r["body"] for k in e if k not in ("id", "type", "@context"))
+        wait_for(lambda: ng_n() >= len(total), 20)
+        bad = [r for r in ng() if r["status"] != 204]
+        ents = sorted({e["id"] for r in ng() for e in (r["body"] or [])})
+        check("ngsild/upsert", ng() and not bad and ng_n() == len(total) and len(ents) == 2,
+              "%d requests, %d refused, %d properties, entities %s" % (len(ng()), len(bad), ng_n(), ents))
+    check("shapes/clean-exit", stop(kk) == 0, "klimakit did not exit 0")
+    stop(recv)
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="kk-forward-")
+    try:
+        webhook_case(tmp)
+        shapes_case(tmp)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    if failed:
+        print("# logs kept in " + tmp)
+        return 1
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
