@@ -97,6 +97,28 @@ LUA
     echo "FAIL leak/run-recipe: valgrind reported errors" | tee -a "$log"
     tail -40 "$d/vg.log" | sed 's/^/    /'
   fi
+  # The HTTP server path: ingest, pages, docs, then SIGTERM.
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  cat > "$d/http.lua" <<LUA
+local kk = require "klimakit"
+kk.config { data_dir = "$d/http-data" }
+kk.pipe(kk.source.http { listen = "127.0.0.1:$port", allow_anonymous = true },
+        kk.publish.http { listen = "127.0.0.1:$port", docs_dir = "$KK_ROOT/docs" })
+LUA
+  valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+    --error-exitcode=99 "$KK_BIN" run "$d/http.lua" --log-level warn >"$d/vg2.log" 2>&1 &
+  local pid=$! up=0
+  for _ in $(seq 200); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && up=1 && break; sleep 0.1; done
+  curl -s -XPOST -H 'Content-Type: text/plain' --data 'co2=700 ppm' "http://127.0.0.1:$port/api/ingest/r1" >/dev/null
+  curl -s "http://127.0.0.1:$port/" "http://127.0.0.1:$port/things/r1" "http://127.0.0.1:$port/docs/design.md" >/dev/null
+  kill -TERM $pid
+  if wait $pid && [ $up = 1 ]; then
+    echo "ok leak/http-server" | tee -a "$log"
+  else
+    echo "FAIL leak/http-server: valgrind reported errors (up=$up)" | tee -a "$log"
+    tail -40 "$d/vg2.log" | sed 's/^/    /'
+  fi
   rm -rf "$d"
 }
 

@@ -35,7 +35,7 @@ emit bench pipeline_floor "$floor" readings/s
 emit bench pipeline_ratio "$(awk -v a="$rate" -v b="$floor" 'BEGIN {printf "%.2f", a / b}')" ratio
 
 # 3. Peak RSS of the demo recipe after 5 s (backfill included).
-KLIMAKIT_DATA="$tmp/demo" "$BIN" run recipes/demo.lua --log-level warn >/dev/null 2>&1 &
+KLIMAKIT_HTTP=127.0.0.1:0 KLIMAKIT_DATA="$tmp/demo" "$BIN" run recipes/demo.lua --log-level warn >/dev/null 2>&1 &
 pid=$!
 sleep 5
 hwm=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)

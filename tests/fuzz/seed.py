@@ -19,9 +19,6 @@ for f, t in (("tts_v3_uplink_docs_example.json", "ttn_v3"),
 if target == "json":
     seeds += [b'{"ts":1767225600,"a":1,"b":{"c":2},"id":"r1"}',
               b'{"ts":"2026-01-01T00:00:00Z","v":true}']
-for i, s in enumerate(seeds):
-    with open(os.path.join(out, "seed%d" % i), "wb") as fh:
-        fh.write(s)
 if target == "lua":
     # first byte: decoder (0 elsys, 1 milesight, 2 decentlab, 3 garbage)
     # + 4 * envelope (0 ttn-v3, 1 chirpstack-v4, 2 raw); then the message.
@@ -46,3 +43,6 @@ if target == "lua":
             "deviceInfo": {"devEui": "0101010101010101", "applicationId": "x"},
             "time": "2026-01-05T08:00:00Z", "fPort": 2,
             "data": base64.b64encode(b).decode()}).encode())
+for i, s in enumerate(seeds):
+    with open(os.path.join(out, "seed%d" % i), "wb") as fh:
+        fh.write(s)
