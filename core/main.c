@@ -23,6 +23,51 @@ int kk__cmd_modules(int argc, char **argv);
  * them and says so). */
 extern int kk_calc_factors_print(FILE *f, const char *format)
     __attribute__((weak));
+extern int kk_export_main(int argc, char **argv) __attribute__((weak));
+/* From include/klimakit/store.h, implemented by the store modules. */
+typedef struct kk_store kk_store_t;
+extern int kk_store_open(const char *backend, const char *target,
+                         kk_store_t **out) __attribute__((weak));
+extern int kk_store_backup(kk_store_t *s, const char *dest)
+    __attribute__((weak));
+extern void kk_store_unref(kk_store_t *s) __attribute__((weak));
+extern const char *kk_store_errmsg(void) __attribute__((weak));
+static int want_help(int argc, char **argv);
+
+static const char *backup_help =
+    "usage: klimakit backup sqlite:DATABASE DEST\n"
+    "\n"
+    "Copies a consistent snapshot of a SQLite store to DEST (which must not\n"
+    "exist) with SQLite's online backup, also while klimakit is writing to\n"
+    "it.  For PostgreSQL use pg_dump or a replica.\n";
+
+static int cmd_backup(int argc, char **argv) {
+  if (want_help(argc, argv)) {
+    fputs(backup_help, stdout);
+    return 0;
+  }
+  if (argc != 3 || strncmp(argv[1], "sqlite:", 7) != 0) {
+    fputs(backup_help, stderr);
+    return EXIT_USAGE;
+  }
+  if (!kk_store_open || !kk_store_backup || !kk_store_unref) {
+    fprintf(stderr, "klimakit: this build has no stores\n");
+    return EXIT_RUNTIME;
+  }
+  kk__registry_init();
+  kk_store_t *s = NULL;
+  int rc = kk_store_open("sqlite", argv[1] + 7, &s);
+  if (rc == 0) rc = kk_store_backup(s, argv[2]);
+  if (rc != 0) {
+    fprintf(stderr, "klimakit: backup failed: %s\n",
+            kk_store_errmsg ? kk_store_errmsg() : kk_strerror(rc));
+    if (s) kk_store_unref(s);
+    return EXIT_RUNTIME;
+  }
+  kk_store_unref(s);
+  printf("%s: backup of %s written\n", argv[2], argv[1] + 7);
+  return 0;
+}
 
 static const char *main_help =
     "klimakit - smart-climate toolkit: sensors in, CO2 and air numbers out\n"
@@ -36,6 +81,9 @@ static const char *main_help =
     "  modules [NAME]   document every module and option (--format markdown)\n"
     "  factors [FORMAT] list the emission factors with their sources\n"
     "                   (text, csv or markdown)\n"
+    "  export ...       write open-data files (CSV, GeoJSON, DCAT-AP.de)\n"
+    "                   from a store (klimakit export --help)\n"
+    "  backup sqlite:DB DEST   online backup of a SQLite store\n"
     "  version          print the version\n"
     "\n"
     "common options:\n"
@@ -200,6 +248,19 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "run") == 0) return cmd_run(argc - 1, argv + 1);
   if (strcmp(cmd, "check") == 0) return cmd_check(argc - 1, argv + 1);
   if (strcmp(cmd, "modules") == 0) return kk__cmd_modules(argc - 1, argv + 1);
+  if (strcmp(cmd, "backup") == 0) {
+    kk__log_setup(KK__LOGFMT_AUTO, KK_LOG_WARN);
+    return cmd_backup(argc - 1, argv + 1);
+  }
+  if (strcmp(cmd, "export") == 0) {
+    kk__log_setup(KK__LOGFMT_AUTO, KK_LOG_INFO);
+    if (!kk_export_main) {
+      fprintf(stderr, "klimakit: this build has no export\n");
+      return EXIT_RUNTIME;
+    }
+    kk__registry_init();
+    return kk_export_main(argc - 1, argv + 1);
+  }
   if (strcmp(cmd, "factors") == 0) {
     if (argc > 2 && (strcmp(argv[2], "-h") == 0 || strcmp(argv[2], "--help") == 0)) {
       puts("usage: klimakit factors [text|csv|markdown]\n\nLists every "

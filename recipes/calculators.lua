@@ -28,8 +28,8 @@ local school = kk.source.simulate {
   backfill = kk.env("DEMO_BACKFILL", "2d"),
 }
 
--- Calculators first: stages stop in the order they were created, and the
--- sink must still be open when they save or flush (docs/calculators.md).
+-- At shutdown the calculators stop (and flush what they hold) before the
+-- sinks do (docs/calculators.md).
 local co2 = kk.calc.co2 { carrier = "strom", meter = "cumulative", fallback = "latest" }
 local air = kk.calc.indoor_air { interval = "1m" }
 local temp = kk.calc.window { property = "air_temperature", periods = { "hour", "day" },

@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "sqlite_impl.h"
 
@@ -729,16 +730,29 @@ static int sq_start(kk_stage_t *st, void *state) {
     return rc;
   }
   char err[1024];
-  if ((rc = sq_open_writer(s, err, sizeof err)) != 0) {
+  if ((rc = sq_open_writer(s, err, sizeof err)) == KK_EIO &&
+      access(s->path, F_OK) == 0) {
+    /* An existing database that cannot be written now (read-only file
+     * system, permissions): start paused; the writer retries. */
+    kk_stage_log(st, KK_LOG_ERROR,
+                 "%s; paused, the data waits in the journal, retrying with "
+                 "backoff",
+                 err);
+    sq_close_writer(s);
+    s->paused = 1;
+    kk_metric_set(s->m_paused, 1);
+    kk_metric_add(s->m_err[1], 1);
+  } else if (rc != 0) {
     kk_stage_error(st, "%s", err);
     return rc;
-  }
-  if ((rc = sq_load_things(s)) != 0) return rc;
-  if (sqlite3_db_readonly(s->w, "main") == 1)
+  } else if ((rc = sq_load_things(s)) != 0) {
+    return rc;
+  } else if (sqlite3_db_readonly(s->w, "main") == 1) {
     kk_stage_log(st, KK_LOG_WARN,
                  "%s is read-only; writing will pause until it is writable",
                  s->path);
-  rc = sq_query_open(s->path, s->name, &s->store);
+  }
+  rc = sq_query_open(s->path, s->name, 1, &s->store);
   if (rc != 0) {
     kk_stage_error(st, "%s", kk_store_errmsg());
     return rc;

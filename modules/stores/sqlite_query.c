@@ -114,7 +114,13 @@ static int sq_fail(sq_reader_t *r, int rc, const char *what) {
   }
 }
 
+static int sq_reader_connect(sq_reader_t *r);
+
 static int sq_stmt(sq_reader_t *r, int i, sqlite3_stmt **out) {
+  if (!r->db) {
+    int rc = sq_reader_connect(r);
+    if (rc != 0) return rc;
+  }
   if (!r->q[i]) {
     int rc = sqlite3_prepare_v3(r->db, sq_sql[i], -1,
                                 SQLITE_PREPARE_PERSISTENT, &r->q[i], NULL);
@@ -309,6 +315,10 @@ static int sq_agg(void *impl, int64_t id, int64_t from_ms, int64_t to_ms,
 /* Online backup of the read snapshot into a new file. */
 static int sq_backup(void *impl, const char *dest) {
   sq_reader_t *r = impl;
+  if (!r->db) {
+    int rc = sq_reader_connect(r);
+    if (rc != 0) return rc;
+  }
   int fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) {
     int e = -errno;
@@ -359,18 +369,14 @@ static const kk_store_vtable_t sq_vtable = {
     .close = sq_close,
 };
 
-int sq_query_open(const char *path, const char *name, kk_store_t **out) {
-  sq_reader_t *r = calloc(1, sizeof *r);
-  if (!r || !(r->path = strdup(path))) {
-    free(r);
-    kk_store_set_errmsg("out of memory");
-    return KK_ENOMEM;
-  }
+/* Opens r->db and checks the schema.  Returns 0 or a negative code with
+ * the reason in kk_store_errmsg(); r->db is NULL after a failure. */
+static int sq_reader_connect(sq_reader_t *r) {
+  const char *path = r->path;
   struct stat sb;
   if (stat(path, &sb) != 0) {
     int e = -errno;
     kk_store_set_errmsg("cannot open %s: %s", path, kk_strerror(e));
-    sq_close(r);
     return e;
   }
   int rc = sqlite3_open_v2(path, &r->db,
@@ -386,23 +392,41 @@ int sq_query_open(const char *path, const char *name, kk_store_t **out) {
     rc = SQLITE_OK;
   }
   sqlite3_finalize(q);
+  int e = 0;
   if (rc != SQLITE_OK) {
-    int e = sq_fail(r, rc, path);
+    e = sq_fail(r, rc, path);
     if (e == KK_ECORRUPT)
       kk_store_set_errmsg("%s is damaged or not a SQLite database (%s)", path,
                           sqlite3_errmsg(r->db));
     else if (rc == SQLITE_ERROR)
       kk_store_set_errmsg("%s is not a klimakit store (%s)", path,
                           sqlite3_errmsg(r->db));
-    sq_close(r);
-    return e == KK_EIO && rc == SQLITE_ERROR ? KK_EINVAL : e;
-  }
-  if (ver > SQ_SCHEMA_VERSION || ver < 1) {
+    if (e == KK_EIO && rc == SQLITE_ERROR) e = KK_EINVAL;
+  } else if (ver > SQ_SCHEMA_VERSION || ver < 1) {
     kk_store_set_errmsg("%s has schema version %d; this klimakit reads "
                         "1..%d",
                         path, ver, SQ_SCHEMA_VERSION);
+    e = KK_EINVAL;
+  }
+  if (e != 0) {
+    sqlite3_close(r->db);
+    r->db = NULL;
+  }
+  return e;
+}
+
+int sq_query_open(const char *path, const char *name, int lazy,
+                  kk_store_t **out) {
+  sq_reader_t *r = calloc(1, sizeof *r);
+  if (!r || !(r->path = strdup(path))) {
+    free(r);
+    kk_store_set_errmsg("out of memory");
+    return KK_ENOMEM;
+  }
+  int rc = sq_reader_connect(r);
+  if (rc != 0 && !(lazy && rc == KK_EIO)) {
     sq_close(r);
-    return KK_EINVAL;
+    return rc;
   }
   *out = kk_store_new(name, "sqlite", &sq_vtable, r);
   if (!*out) {
@@ -414,5 +438,5 @@ int sq_query_open(const char *path, const char *name, kk_store_t **out) {
 }
 
 int kk__store_sqlite_open(const char *path, kk_store_t **out) {
-  return sq_query_open(path, NULL, out);
+  return sq_query_open(path, NULL, 0, out);
 }

@@ -110,7 +110,7 @@ LUA
     "$K" run "$d/sq.lua" --log-format text >"$d/sq2.log" 2>&1 &
     pid=$!
     send $port 40000 5000 || no sqlite-read-only "readings not acknowledged"
-    if wait_for "$d/sq2.log" "cannot write to .*(read_only|io).*paused" 30; then ok sqlite-read-only-pauses-with-reason
+    if wait_for "$d/sq2.log" "(cannot write to|cannot open) .*paused" 30; then ok sqlite-read-only-pauses-with-reason
     else no sqlite-read-only-pauses-with-reason "$(tail -3 "$d/sq2.log")"; fi
     mount -o remount,rw "$d/db"
     wait_for "$d/sq2.log" "works again; resumed" 30 && ok sqlite-read-only-resumes || no sqlite-read-only-resumes "$(tail -3 "$d/sq2.log")"
