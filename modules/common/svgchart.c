@@ -40,6 +40,14 @@ void kk_chart_svg(kk_sb_t *b, const kk_chart_t *c) {
     if (c->value[i] < lo) lo = c->value[i];
     if (c->value[i] > hi) hi = c->value[i];
   }
+  for (size_t i = 0; i < c->xy_n; i++, npoints++) {
+    if (c->xy_v[i] < lo) lo = c->xy_v[i];
+    if (c->xy_v[i] > hi) hi = c->xy_v[i];
+  }
+  for (size_t i = 0; i < c->ref_n; i++) {
+    if (c->ref_v[i] < lo) lo = c->ref_v[i];
+    if (c->ref_v[i] > hi) hi = c->ref_v[i];
+  }
   /* Thresholds near the data are drawn, so the axis must reach them. */
   for (int k = 0; k < c->nthresholds && npoints; k++) {
     double t = c->threshold[k];
@@ -87,32 +95,58 @@ void kk_chart_svg(kk_sb_t *b, const kk_chart_t *c) {
   kk_sb_puts(b, "</text></g>");
   /* x ticks in local time */
   int64_t span_s = (c->to_ms - c->from_ms) / 1000, st = time_steps_s[0];
-  for (size_t i = 0; i < sizeof time_steps_s / sizeof *time_steps_s; i++) {
-    st = time_steps_s[i];
-    if (span_s / st <= 8) break;
-  }
-  int64_t from_s = c->from_ms / 1000;
-  int off = kk_tz_offset(c->tz, from_s);
-  int64_t first = ((from_s + off) / st + 1) * st - off;
   kk_sb_puts(b, "<g class=\"axis x\">");
-  for (int64_t t = first; t * 1000 <= c->to_ms; t += st) {
-    /* Labels fall on local boundaries even across a DST change. */
-    int64_t lt = t + kk_tz_offset(c->tz, t) - off;
-    struct tm tm;
-    kk_tz_local(c->tz, lt, &tm);
-    char lab[32];
-    if (st >= 86400)
-      strftime(lab, sizeof lab, "%d.%m.", &tm);
-    else if (tm.tm_hour == 0 && tm.tm_min == 0)
-      strftime(lab, sizeof lab, "%d.%m.", &tm);
-    else
-      strftime(lab, sizeof lab, "%H:%M", &tm);
-    double x = X(lt * 1000);
-    if (x < ml || x > ml + pw) continue;
-    kk_sb_printf(b,
-                 "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%.1f\"/>"
-                 "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>",
-                 x, x, mt, mt + ph, x, mt + ph + 18, lab);
+  if (span_s > 2 * 366 * 86400) {
+    /* Years: ticks on 1 January of every 1, 2, 5, 10... years. */
+    struct tm t0, t1;
+    kk_tz_local(c->tz, c->from_ms / 1000, &t0);
+    kk_tz_local(c->tz, c->to_ms / 1000, &t1);
+    int y0 = t0.tm_year + 1900, y1 = t1.tm_year + 1900, step = 1;
+    static const int ysteps[] = {1, 2, 5, 10, 20, 50};
+    for (size_t i = 0; i < sizeof ysteps / sizeof *ysteps; i++) {
+      step = ysteps[i];
+      if ((y1 - y0) / step <= 8) break;
+    }
+    for (int y = (y0 / step + 1) * step; y <= y1; y += step) {
+      struct tm tm = {0};
+      tm.tm_year = y - 1900;
+      tm.tm_mday = 1;
+      int64_t t = (int64_t)timegm(&tm);
+      t -= kk_tz_offset(c->tz, t);
+      double x = X(t * 1000);
+      if (x < ml || x > ml + pw) continue;
+      kk_sb_printf(b,
+                   "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%.1f\"/>"
+                   "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%d</text>",
+                   x, x, mt, mt + ph, x, mt + ph + 18, y);
+    }
+  } else {
+    for (size_t i = 0; i < sizeof time_steps_s / sizeof *time_steps_s; i++) {
+      st = time_steps_s[i];
+      if (span_s / st <= 8) break;
+    }
+    int64_t from_s = c->from_ms / 1000;
+    int off = kk_tz_offset(c->tz, from_s);
+    int64_t first = ((from_s + off) / st + 1) * st - off;
+    for (int64_t t = first; t * 1000 <= c->to_ms; t += st) {
+      /* Labels fall on local boundaries even across a DST change. */
+      int64_t lt = t + kk_tz_offset(c->tz, t) - off;
+      struct tm tm;
+      kk_tz_local(c->tz, lt, &tm);
+      char lab[32];
+      if (st >= 86400)
+        strftime(lab, sizeof lab, "%d.%m.", &tm);
+      else if (tm.tm_hour == 0 && tm.tm_min == 0)
+        strftime(lab, sizeof lab, "%d.%m.", &tm);
+      else
+        strftime(lab, sizeof lab, "%H:%M", &tm);
+      double x = X(lt * 1000);
+      if (x < ml || x > ml + pw) continue;
+      kk_sb_printf(b,
+                   "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%.1f\"/>"
+                   "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>",
+                   x, x, mt, mt + ph, x, mt + ph + 18, lab);
+    }
   }
   kk_sb_puts(b, "</g>");
   /* thresholds */
@@ -151,6 +185,25 @@ void kk_chart_svg(kk_sb_t *b, const kk_chart_t *c) {
     kk_sb_printf(b, "%.1f,%.1f ", x, y);
   }
   if (open) kk_sb_puts(b, "\"/>");
+  /* Point series (yearly values): a line with a marker per point. */
+  if (c->xy_n) {
+    kk_sb_puts(b, "<polyline class=\"data\" points=\"");
+    for (size_t i = 0; i < c->xy_n; i++)
+      kk_sb_printf(b, "%.1f,%.1f ", X(c->xy_t[i]), Y(c->xy_v[i]));
+    kk_sb_puts(b, "\"/>");
+    for (size_t i = 0; i < c->xy_n; i++)
+      kk_sb_printf(b, "<circle class=\"data\" cx=\"%.1f\" cy=\"%.1f\" r=\"3\"/>",
+                   X(c->xy_t[i]), Y(c->xy_v[i]));
+  }
+  if (c->ref_n) {
+    kk_sb_puts(b, "<g class=\"ref\"><polyline points=\"");
+    for (size_t i = 0; i < c->ref_n; i++)
+      kk_sb_printf(b, "%.1f,%.1f ", X(c->ref_t[i]), Y(c->ref_v[i]));
+    kk_sb_printf(b, "\"/><text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">",
+                 X(c->ref_t[c->ref_n - 1]) - 4, Y(c->ref_v[c->ref_n - 1]) - 6);
+    kk_sb_html(b, c->ref_label ? c->ref_label : "");
+    kk_sb_puts(b, "</text></g>");
+  }
   kk_sb_printf(b,
                "<rect class=\"frame\" x=\"%d\" y=\"%d\" width=\"%.1f\" "
                "height=\"%.1f\"/></svg>",

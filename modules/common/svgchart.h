@@ -28,6 +28,16 @@ typedef struct kk_chart {
   const char *threshold_label[KK_CHART_MAX_THRESHOLDS];
   int nthresholds;
   int width, height; /* viewBox size; 0 = 720 x 240 */
+  /* Optional second series at arbitrary times (a target path), drawn
+   * dashed and labelled; NULL/0 for none.  Points of the main series may
+   * also be given this way (xy_*) instead of buckets. */
+  const int64_t *ref_t;
+  const double *ref_v;
+  size_t ref_n;
+  const char *ref_label;
+  const int64_t *xy_t; /* main series as points (with n = 0) */
+  const double *xy_v;
+  size_t xy_n;
 } kk_chart_t;
 
 /* Appends one <svg> element to b.  The element carries

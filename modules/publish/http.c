@@ -30,11 +30,18 @@ typedef struct bucket {
   uint32_t n;
 } bucket_t;
 
+/* The last RECENT distinct times of a series, exact: what yearly
+ * balances, targets and measures need (their points lie far outside the
+ * bucket ring). */
+#define RECENT 64
+
 typedef struct series {
   uint32_t ds;
   int64_t last_time;
   double last_value;
   bucket_t *b; /* npoints buckets, indexed by (time / width) % npoints */
+  int64_t rt[RECENT]; /* recent times, unordered; INT64_MIN when free */
+  double rv[RECENT];
 } series_t;
 
 typedef struct http_state {
@@ -88,6 +95,7 @@ static series_t *series_for(http_state_t *s, uint32_t ds) {
     se->ds = ds;
     se->b = b;
     se->last_time = INT64_MIN;
+    for (size_t i = 0; i < RECENT; i++) se->rt[i] = INT64_MIN;
     s->by_ds[ds] = se;
     s->nseries++;
   }
@@ -109,6 +117,21 @@ static int http_process(kk_stage_t *st, void *state, kk_batch_t *batch) {
     if (r[i].time_ms >= se->last_time) {
       se->last_time = r[i].time_ms;
       se->last_value = r[i].value;
+    }
+    /* Keep the value per distinct time (a re-emitted value replaces the
+     * old one); when full, the oldest time gives way. */
+    size_t slot = RECENT, oldest = 0;
+    for (size_t k = 0; k < RECENT; k++) {
+      if (se->rt[k] == r[i].time_ms) {
+        slot = k;
+        break;
+      }
+      if (se->rt[k] < se->rt[oldest]) oldest = k;
+    }
+    if (slot == RECENT && r[i].time_ms > se->rt[oldest]) slot = oldest;
+    if (slot < RECENT) {
+      se->rt[slot] = r[i].time_ms;
+      se->rv[slot] = r[i].value;
     }
     int64_t start = floor_div(r[i].time_ms, s->width_ms) * s->width_ms;
     bucket_t *b =
@@ -213,9 +236,17 @@ static void page_head(http_state_t *s, kk_sb_t *b, const char *title) {
       "stroke:#0b4f3c;stroke-width:2}.chart circle.data{fill:#0b4f3c}"
       ".chart .threshold line{stroke:#b3261e;stroke-dasharray:6 4}"
       ".chart .threshold text{fill:#b3261e}.muted{color:#555}"
-      "nav a{margin-right:1rem}</style></head><body><header><h1><a href=\"/\">");
+      "nav a{margin-right:1rem}header nav{margin-top:.4rem}"
+      ".bar{display:inline-block;height:.8rem;background:#0b4f3c}"
+      ".bar.exp{background:#9bb8ad}.chart .ref polyline{fill:none;"
+      "stroke:#b3261e;stroke-width:2;stroke-dasharray:8 4}"
+      ".chart .ref text{fill:#b3261e}</style></head><body><header><h1><a href=\"/\">");
   kk_sb_html(b, s->title);
-  kk_sb_puts(b, "</a></h1></header><main>");
+  kk_sb_puts(b, "</a></h1><nav aria-label=\"pages\"><a href=\"/\">Overview</a>"
+                "<a href=\"/indoor\">Indoor air</a><a href=\"/climate\">Climate "
+                "balance</a><a href=\"/measures\">Measures</a>");
+  if (s->docs_root) kk_sb_puts(b, "<a href=\"/docs/\">Documentation</a>");
+  kk_sb_puts(b, "</nav></header><main>");
 }
 
 static void page_tail(kk_sb_t *b) {
@@ -450,6 +481,242 @@ static void api_latest(http_state_t *s, h2o_req_t *req) {
   respond(s, req, 200, "OK", "application/json", &b);
 }
 
+
+/* ---- indoor air, climate balance, measures --------------------------------- */
+
+/* Series of `thing` and `property`, any unit (first found). */
+static const series_t *series_of(http_state_t *s, const char *thing,
+                                 const char *property) {
+  return find_series(s, thing, property);
+}
+
+/* Recent points of a series in time order; returns the count. */
+static size_t recent_sorted(const series_t *se, int64_t *t, double *v) {
+  size_t n = 0;
+  for (size_t k = 0; k < RECENT; k++)
+    if (se->rt[k] != INT64_MIN) {
+      size_t j = n++;
+      while (j > 0 && t[j - 1] > se->rt[k]) {
+        t[j] = t[j - 1];
+        v[j] = v[j - 1];
+        j--;
+      }
+      t[j] = se->rt[k];
+      v[j] = se->rv[k];
+    }
+  return n;
+}
+
+static void page_indoor(http_state_t *s, h2o_req_t *req) {
+  kk_sb_t b = {0};
+  page_head(s, &b, "Indoor air");
+  kk_sb_puts(&b, "<h2>Indoor air: CO<sub>2</sub> by room</h2><p>Classes of the "
+                 "Umweltbundesamt (Ad-hoc-AG IRK/AOLG 2008): below 1000 ppm "
+                 "harmless, 1000&ndash;2000 ppm ventilate, above 2000 ppm "
+                 "unacceptable.  Minutes today count the room's averages per "
+                 "bucket of the chart memory");
+  kk_sb_printf(&b, " (%lld min)", (long long)(s->width_ms / 60000));
+  kk_sb_puts(&b, ", or come from calc.indoor_air when it runs.</p><table><thead>"
+                 "<tr><th scope=\"col\">Room</th><th scope=\"col\">CO<sub>2</sub> "
+                 "now</th><th scope=\"col\">Class</th><th scope=\"col\">Minutes "
+                 "&ge; 1000 ppm today</th><th scope=\"col\">Minutes &gt; 2000 "
+                 "ppm today</th><th scope=\"col\">Highest today</th></tr></thead>"
+                 "<tbody>");
+  size_t n;
+  const char **t = things(s, &n);
+  int64_t now = kk_now_ms();
+  struct tm lt;
+  kk_tz_local(s->tz, now / 1000, &lt);
+  int64_t day_start = now - ((int64_t)lt.tm_hour * 3600 + lt.tm_min * 60 +
+                             lt.tm_sec) * 1000 - now % 1000;
+  int rows = 0;
+  for (size_t i = 0; i < n; i++) {
+    const series_t *co2 = series_of(s, t[i], "co2");
+    if (!co2) continue;
+    rows++;
+    double m1 = 0, m2 = 0, max = -INFINITY;
+    int64_t day = day_start;
+    /* The room's "today" is the local day of its latest reading (replayed
+     * data may be older than the wall clock). */
+    if (co2->last_time < day_start) {
+      struct tm rl;
+      kk_tz_local(s->tz, co2->last_time / 1000, &rl);
+      day = co2->last_time - ((int64_t)rl.tm_hour * 3600 + rl.tm_min * 60 +
+                              rl.tm_sec) * 1000 - co2->last_time % 1000;
+    }
+    for (size_t k = 0; k < s->npoints; k++) {
+      const bucket_t *bk = &co2->b[k];
+      if (bk->start == INT64_MIN || bk->start < day || bk->start >= day + 86400000)
+        continue;
+      double avg = bk->sum / bk->n;
+      if (avg >= 1000) m1 += (double)s->width_ms / 60000;
+      if (avg > 2000) m2 += (double)s->width_ms / 60000;
+      if (bk->max > max) max = bk->max;
+    }
+    const series_t *c1 = series_of(s, t[i], "minutes_above_1000ppm");
+    const series_t *c2 = series_of(s, t[i], "minutes_above_2000ppm");
+    if (c1 && c1->last_time >= day) m1 = c1->last_value;
+    if (c2 && c2->last_time >= day) m2 = c2->last_value;
+    int c = co2_class(co2->last_value);
+    kk_sb_puts(&b, "<tr><th scope=\"row\"><a href=\"/things/");
+    kk_sb_url(&b, t[i]);
+    kk_sb_puts(&b, "\">");
+    kk_sb_html(&b, t[i]);
+    kk_sb_printf(&b, "</a></th><td class=\"num c%d\">%.0f ppm</td><td class=\"c%d\">"
+                     "%s</td><td class=\"num\">%.0f</td><td class=\"num\">%.0f</td>"
+                     "<td class=\"num\">%.0f ppm</td></tr>",
+                 c, co2->last_value, c, co2_labels[c], m1, m2,
+                 isfinite(max) ? max : co2->last_value);
+  }
+  free(t);
+  kk_sb_puts(&b, "</tbody></table>");
+  if (!rows) kk_sb_puts(&b, "<p>No CO<sub>2</sub> readings (property co2, unit ppm) yet.</p>");
+  page_tail(&b);
+  respond(s, req, 200, "OK", "text/html; charset=utf-8", &b);
+}
+
+static void year_of(http_state_t *s, int64_t ms, char *buf, size_t len) {
+  fmt_local(s, ms, "%Y", buf, len);
+}
+
+/* Things with a yearly CO2e balance (calc.bisko: co2e_total), their
+ * sectors and the target path (calc.target: target_path). */
+static void page_climate(http_state_t *s, h2o_req_t *req) {
+  kk_sb_t b = {0};
+  page_head(s, &b, "Climate balance");
+  kk_sb_puts(&b, "<h2>CO<sub>2</sub>e balance by sector against the target "
+                 "path</h2>");
+  size_t n, shown = 0;
+  const char **t = things(s, &n);
+  int64_t tt[RECENT], pt[RECENT];
+  double tv[RECENT], pv[RECENT];
+  for (size_t i = 0; i < n; i++) {
+    const series_t *tot = series_of(s, t[i], "co2e_total");
+    if (!tot) continue;
+    shown++;
+    const kk_datastream_t *d = kk_datastream_get(tot->ds);
+    size_t nt = recent_sorted(tot, tt, tv), np = 0;
+    const series_t *path = series_of(s, t[i], "target_path");
+    if (path) np = recent_sorted(path, pt, pv);
+    kk_sb_puts(&b, "<h3>");
+    kk_sb_html(&b, t[i]);
+    kk_sb_puts(&b, "</h3><figure>");
+    char title[256];
+    snprintf(title, sizeof title, "%s: CO2e per year (%s)%s", t[i], d->unit,
+             np ? " with the target path" : "");
+    int64_t from = tt[0], to = tt[nt - 1];
+    if (np && pt[0] < from) from = pt[0];
+    if (np && pt[np - 1] > to) to = pt[np - 1];
+    from -= 180LL * 86400000;
+    to += 180LL * 86400000;
+    kk_chart_t c = {.title = title, .unit = d->unit, .tz = s->tz,
+                    .from_ms = from, .to_ms = to, .xy_t = tt, .xy_v = tv,
+                    .xy_n = nt, .ref_t = pt, .ref_v = pv, .ref_n = np,
+                    .ref_label = "target path"};
+    kk_chart_svg(&b, &c);
+    kk_sb_puts(&b, "</figure>");
+    /* Table: year, total, each sector, path, on track. */
+    static const char *const sectors[] = {"households", "commerce", "industry",
+                                          "municipal", "transport"};
+    kk_sb_puts(&b, "<table><thead><tr><th scope=\"col\">Year</th>");
+    int has[5] = {0};
+    const series_t *sec[5];
+    for (int k = 0; k < 5; k++) {
+      char prop[64];
+      snprintf(prop, sizeof prop, "co2e_%s", sectors[k]);
+      sec[k] = series_of(s, t[i], prop);
+      if ((has[k] = sec[k] != NULL))
+        kk_sb_printf(&b, "<th scope=\"col\">%s</th>", sectors[k]);
+    }
+    kk_sb_printf(&b, "<th scope=\"col\">Total (%s)</th>%s</tr></thead><tbody>",
+                 d->unit, np ? "<th scope=\"col\">Target path</th><th "
+                               "scope=\"col\">On track</th>" : "");
+    for (size_t k = 0; k < nt; k++) {
+      char y[8];
+      year_of(s, tt[k], y, sizeof y);
+      kk_sb_printf(&b, "<tr><th scope=\"row\">%s</th>", y);
+      for (int q = 0; q < 5; q++) {
+        if (!has[q]) continue;
+        double v = NAN;
+        for (size_t r = 0; r < RECENT; r++)
+          if (sec[q]->rt[r] == tt[k]) v = sec[q]->rv[r];
+        if (isnan(v)) kk_sb_puts(&b, "<td class=\"num muted\">&ndash;</td>");
+        else kk_sb_printf(&b, "<td class=\"num\">%.1f</td>", v);
+      }
+      kk_sb_printf(&b, "<td class=\"num\">%.1f</td>", tv[k]);
+      if (np) {
+        double pv_k = NAN;
+        for (size_t r = 0; r < np; r++)
+          if (pt[r] == tt[k]) pv_k = pv[r];
+        if (isnan(pv_k)) {
+          kk_sb_puts(&b, "<td class=\"num muted\">&ndash;</td><td></td>");
+        } else {
+          int on = tv[k] <= pv_k;
+          kk_sb_printf(&b, "<td class=\"num\">%.1f</td><td class=\"c%d\">%s</td>",
+                       pv_k, on ? 1 : 3, on ? "yes" : "no");
+        }
+      }
+      kk_sb_puts(&b, "</tr>");
+    }
+    kk_sb_puts(&b, "</tbody></table>");
+  }
+  free(t);
+  if (!shown)
+    kk_sb_puts(&b, "<p>No balance yet: a recipe with calc.bisko (and "
+                   "calc.target for the path) feeds this page.</p>");
+  page_tail(&b);
+  respond(s, req, 200, "OK", "text/html; charset=utf-8", &b);
+}
+
+/* Measures (calc.measures: things "measure/<name>" with impact and
+ * expected per year). */
+static void page_measures(http_state_t *s, h2o_req_t *req) {
+  kk_sb_t b = {0};
+  page_head(s, &b, "Measures");
+  kk_sb_puts(&b, "<h2>Measures: measured impact against expectation</h2>");
+  size_t n, shown = 0;
+  const char **t = things(s, &n);
+  for (size_t i = 0; i < n; i++) {
+    const series_t *imp = series_of(s, t[i], "impact");
+    const series_t *exp = series_of(s, t[i], "expected");
+    if (!imp) continue;
+    if (!shown++)
+      kk_sb_puts(&b, "<table><thead><tr><th scope=\"col\">Measure</th><th "
+                     "scope=\"col\">Year</th><th scope=\"col\">Impact</th><th "
+                     "scope=\"col\">Expected</th><th scope=\"col\">Share "
+                     "reached</th></tr></thead><tbody>");
+    const kk_datastream_t *d = kk_datastream_get(imp->ds);
+    double e = exp ? exp->last_value : NAN;
+    double share = exp && e != 0 ? imp->last_value / e : NAN;
+    char y[8];
+    year_of(s, imp->last_time, y, sizeof y);
+    kk_sb_puts(&b, "<tr><th scope=\"row\">");
+    kk_sb_html(&b, strncmp(t[i], "measure/", 8) == 0 ? t[i] + 8 : t[i]);
+    kk_sb_printf(&b, "</th><td>%s</td><td class=\"num\">%.1f ", y, imp->last_value);
+    kk_sb_html(&b, d->unit);
+    kk_sb_puts(&b, "</td><td class=\"num\">");
+    if (isnan(e)) kk_sb_puts(&b, "&ndash;");
+    else {
+      kk_sb_printf(&b, "%.1f ", e);
+      kk_sb_html(&b, d->unit);
+    }
+    kk_sb_puts(&b, "</td><td>");
+    if (!isnan(share)) {
+      double w = share < 0 ? 0 : share > 1.5 ? 1.5 : share;
+      kk_sb_printf(&b, "<span class=\"bar\" style=\"width:%.1frem\"></span> %.0f %%",
+                   w * 8, share * 100);
+    }
+    kk_sb_puts(&b, "</td></tr>");
+  }
+  free(t);
+  if (shown) kk_sb_puts(&b, "</tbody></table>");
+  else
+    kk_sb_puts(&b, "<p>No measures yet: a recipe with calc.measures feeds this "
+                   "page.</p>");
+  page_tail(&b);
+  respond(s, req, 200, "OK", "text/html; charset=utf-8", &b);
+}
+
 /* ---- /docs: static files, Markdown rendered ------------------------------ */
 
 static const char *content_type(const char *name) {
@@ -564,6 +831,8 @@ static int on_req(void *ud, h2o_req_t *req, const char *reqpath) {
    * asks for a fresh one (Cache-Control: no-cache). */
   int cacheable = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
                   (strcmp(path, "/") == 0 || strncmp(path, "/things/", 8) == 0 ||
+                   strcmp(path, "/indoor") == 0 || strcmp(path, "/climate") == 0 ||
+                   strcmp(path, "/measures") == 0 ||
                    strcmp(path, "/api/latest") == 0);
   ssize_t cc = h2o_find_header(&req->headers, H2O_TOKEN_CACHE_CONTROL, -1);
   if (cc >= 0 && h2o_contains_token(req->headers.entries[cc].value.base,
@@ -589,6 +858,12 @@ static int on_req(void *ud, h2o_req_t *req, const char *reqpath) {
     respond(s, req, 405, "Method Not Allowed", "text/plain; charset=utf-8", &b);
   } else if (strcmp(path, "/") == 0) {
     page_overview(s, req);
+  } else if (strcmp(path, "/indoor") == 0) {
+    page_indoor(s, req);
+  } else if (strcmp(path, "/climate") == 0) {
+    page_climate(s, req);
+  } else if (strcmp(path, "/measures") == 0) {
+    page_measures(s, req);
   } else if (strncmp(path, "/things/", 8) == 0 && path[8]) {
     if (url_decode(path + 8) != 0) page_not_found(s, req, "Bad thing name.");
     else page_thing(s, req, path + 8);

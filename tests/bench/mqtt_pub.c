@@ -9,7 +9,9 @@
  * libmosquitto resends unacknowledged QoS 1 messages after reconnecting.
  * Prints "published N in S s" on stdout; exit 1 on timeout (120 s).
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <mosquitto.h>
 #include <stdatomic.h>
 #include <stdio.h>

@@ -81,14 +81,14 @@ LUA
   started=$!
 }
 wait_connected() { # log
-  for _ in $(seq 200); do grep -q "connected to 127.0.0.1" "$1" 2>/dev/null && return 0; sleep 0.05; done
+  for _ in $(seq 600); do grep -q "connected to 127.0.0.1" "$1" 2>/dev/null && return 0; sleep 0.05; done
   return 1
 }
 count() { psql_q "SELECT count(*) FROM observations" || echo 0; }
 
 node a; pida=$started
 node b; pidb=$started
-wait_connected "$d/a.log" && wait_connected "$d/b.log" || { no start "$(tail -3 "$d/a.log" "$d/b.log")"; exit 1; }
+wait_connected "$d/a.log" && wait_connected "$d/b.log" || { no start "$(tail -n 3 "$d/a.log" "$d/b.log")"; exit 1; }
 
 "$d/mqtt_pub" $port scale/x $N 1 >"$d/pub.out" 2>&1 &
 ppid=$!

@@ -101,7 +101,7 @@ class H(BaseHTTPRequestHandler):
         elif re.match(r"^/v1\.1/Datastreams\(\d+\)/Observations$", self.path):
             ok = isinstance(body, dict) and "phenomenonTime" in body and "result" in body
             status = 201 if ok else 400
-        elif self.path == "/ngsi-ld/v1/entityOperations/upsert":
+        elif self.path == "/ngsi-ld/v1/entityOperations/upsert?options=update":
             ok = ngsild_ok(body) and self.headers.get("Content-Type", "").startswith("application/ld+json")
             status = 204 if ok else 400
         else:

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# tests/bench/mqtt.sh - MQTT ingest at QoS 0 and QoS 1: publisher ->
+# mosquitto (started here, on a free port) -> klimakit source.mqtt ->
+# journal -> decode.json -> sink.null, against a floor measured in the same
+# run on the same broker and publisher: a bare libmosquitto consumer that
+# only counts messages (tests/bench/mqtt_floor.c).  The publisher is
+# tests/bench/mqtt_pub.c (libmosquitto, 120-byte JSON payloads).
+#
+# A rate is messages / (time from the publisher's start until the consumer
+# has received the last one), measured by polling the consumer's output
+# every millisecond; each run is preceded by a warm-up of N/10 messages.
+# Prints `bench <name> <value> <unit>` lines.
+# Environment: KK_BUILD, KK_BENCH_MQTT (messages per QoS 0 run, default
+# 1000000; QoS 1 runs use a fifth of it).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=${KK_BUILD:-build}
+BIN=$PWD/$BUILD/klimakit
+PUB=$PWD/$BUILD/tests/kk-mqtt-pub
+FLOOR=$PWD/$BUILD/tests/kk-mqtt-floor
+N0=${KK_BENCH_MQTT:-1000000}
+N1=$((N0 / 5))
+command -v mosquitto >/dev/null || { echo "# mqtt: no mosquitto, skipped" >&2; exit 0; }
+tmp=$(mktemp -d)
+chmod 755 "$tmp"
+bpid= cpid=
+trap '[ -n "$cpid" ] && kill -9 $cpid 2>/dev/null; [ -n "$bpid" ] && kill -9 $bpid 2>/dev/null; rm -rf "$tmp"' EXIT
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat > "$tmp/mosquitto.conf" <<CONF
+listener $port 127.0.0.1
+allow_anonymous true
+user root
+max_queued_messages 100000000
+max_inflight_messages 1000
+CONF
+mosquitto -c "$tmp/mosquitto.conf" > "$tmp/broker.log" 2>&1 &
+bpid=$!
+for _ in $(seq 100); do
+  python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null && break
+  sleep 0.05
+done
+
+# measure LOG PATTERN N QOS TOPIC: runs the publisher and prints the rate
+# at which the consumer writing LOG got to PATTERN.
+measure() {
+  python3 - "$@" "$PUB" "$port" <<'PY'
+import subprocess, sys, time
+log, pattern, n, qos, topic, pub, port = sys.argv[1:8]
+def seen():
+    with open(log, "rb") as f:
+        return pattern.encode() in f.read()
+t0 = time.monotonic()
+p = subprocess.Popen([pub, port, topic, n, qos, "120"], stdout=subprocess.DEVNULL)
+while not seen():
+    if time.monotonic() - t0 > 300: sys.exit("mqtt bench: timeout waiting for " + pattern)
+    time.sleep(0.001)
+t1 = time.monotonic()
+p.wait()
+print("%.0f" % (int(n) / (t1 - t0)))
+PY
+}
+wait_for() { for _ in $(seq 400); do grep -q "$1" "$2" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+
+for qos in 0 1; do
+  if [ $qos = 0 ]; then N=$N0; else N=$N1; fi
+  W=$((N / 10))
+  topic=bench/q$qos/dev
+
+  # Floor: the bare consumer.
+  "$FLOOR" $port "bench/q$qos/+" $qos $W $((W + N)) > "$tmp/floor$qos.log" 2>&1 &
+  cpid=$!
+  wait_for subscribed "$tmp/floor$qos.log"
+  measure "$tmp/floor$qos.log" "reached $W" $W $qos $topic > /dev/null
+  floor=$(measure "$tmp/floor$qos.log" "reached $((W + N))" $N $qos $topic)
+  wait $cpid || true; cpid=
+
+  # klimakit: mqtt -> journal -> decode.json -> null.  A Lua stage counts
+  # the readings once per batch (one batch per socket read) and logs when
+  # a target is reached.
+  cat > "$tmp/kk$qos.lua" <<LUA
+local kk = require "klimakit"
+kk.config { data_dir = "$tmp/kk$qos" }
+local targets, n, k = { $W, $((W + N)) }, 0, 1
+local count = kk.transform.fn { fn = function(batch, emit)
+  n = n + #batch
+  while targets[k] and n >= targets[k] do print("reached " .. targets[k]); k = k + 1 end
+end }
+local dec = kk.decode.json { fields = { "v" }, thing = "bench", map = { v = "v:1" } }
+kk.pipe(kk.source.mqtt { url = "mqtt://127.0.0.1:$port", topic = "bench/q$qos/+", qos = $qos },
+        dec, { kk.sink.null {}, count })
+kk.pipe(count, kk.sink.null { name = "null_count" })
+LUA
+  "$BIN" run "$tmp/kk$qos.lua" --log-level debug --log-format text > "$tmp/kk$qos.log" 2>&1 &
+  cpid=$!
+  wait_for "subscribed to" "$tmp/kk$qos.log"
+  measure "$tmp/kk$qos.log" "reached $W" $W $qos $topic > /dev/null
+  rate=$(measure "$tmp/kk$qos.log" "reached $((W + N))" $N $qos $topic)
+  kill -TERM $cpid; wait $cpid || true; cpid=
+
+  echo "bench mqtt_qos${qos} $rate msg/s"
+  echo "bench mqtt_qos${qos}_floor $floor msg/s"
+  echo "bench mqtt_qos${qos}_ratio $(awk -v a="$rate" -v b="$floor" 'BEGIN {printf "%.2f", a / b}') ratio"
+done
+kill -TERM $bpid; wait $bpid || true; bpid=
