@@ -86,7 +86,8 @@ const kk_module_t *kk__config_module(void) {
 }
 
 static const char *const namespaces[] = {
-    "source", "decode", "calc", "store", "publish", "sink", "transform", NULL};
+    "source", "decode", "calc", "store", "publish", "forward", "sink",
+    "transform", NULL};
 
 static kk__recipe_t *recipe_of(lua_State *L) {
   kk__recipe_t *r;

@@ -58,8 +58,12 @@ struct fw {
   size_t nitems, capitems;
   size_t sent; /* items offered to send (from window index 0) */
   /* delivery */
-  int inflight, ready_wait, stopping, timer_armed;
-  uv_timer_t timer; /* timer.data = this */
+  int inflight, ready_wait, timer_armed;
+  /* shutdown: draining (stop asked, delivering on until the spool is
+   * empty, a delivery fails or the drain time is over), then stopped */
+  int draining, drain_failed, stopped;
+  uint64_t drain_ms;
+  uv_timer_t timer, drain; /* .data = this */
   void (*stop_cb)(void *);
   void *stop_arg;
   fw_wait_t *wait_head, *wait_tail;
@@ -167,8 +171,10 @@ static int fw_recover_tail(fw_t *fw) {
   free(line);
   fclose(f);
   if (fw_file_size(path) != good) {
-    kk_stage_log(fw->st, KK_LOG_WARN, "spool: cutting a torn record at the "
-                 "end of %s", path);
+    kk_stage_log(fw->st, KK_LOG_WARN,
+                 "spool: cutting a torn record at the "
+                 "end of %s",
+                 path);
     if (truncate(path, (off_t)good) != 0) return -errno;
   }
   fw->wsize = good;
@@ -268,9 +274,18 @@ static int fw_append(fw_t *fw, kk_batch_t *b) {
   uint64_t seq = kk_batch_seq(b);
   if (kk_batch_len(b) == 0) return 0;
   if (seq && seq <= fw->last_seq) {
-    /* Replayed after a restart, but spooled before it. */
-    kk_metric_add(fw->m_skipped, (int64_t)kk_batch_len(b));
-    return 0;
+    if (kk_batch_readings(b)[0].flags & KK_READING_REPLAY) {
+      /* Replayed after a restart, but spooled before it. */
+      kk_metric_add(fw->m_skipped, (int64_t)kk_batch_len(b));
+      return 0;
+    }
+    /* A live batch below the spool's mark: the journal was started
+     * afresh.  Forget the mark rather than drop live data. */
+    kk_stage_log(fw->st, KK_LOG_WARN,
+                 "journal sequence %" PRIu64 " is below the spool's %" PRIu64
+                 " (a new journal?); spooling from here on",
+                 seq, fw->last_seq);
+    fw->last_seq = 0;
   }
   fw_render(fw, b);
   if (fw->line.oom) {
@@ -547,13 +562,13 @@ static void fw_timer_cb(uv_timer_t *t) {
 }
 
 static void fw_schedule(fw_t *fw, uint64_t delay_ms) {
-  if (fw->stopping) return;
+  if (fw->stopped) return;
   fw->timer_armed = 1;
   uv_timer_start(&fw->timer, fw_timer_cb, delay_ms, 0);
 }
 
 static void fw_pump(fw_t *fw) {
-  if (fw->inflight || fw->stopping || fw->timer_armed) return;
+  if (fw->inflight || fw->stopped || fw->timer_armed) return;
   if (fw->nitems == fw->sent || fw->sent == 0) {
     int rc = fw_window_load(fw);
     if (rc) {
@@ -585,7 +600,7 @@ void fw_delivery_id(const fw_t *fw, char *buf, size_t len) {
 
 void fw_kick(fw_t *fw) {
   fw->ready_wait = 0;
-  if (!fw->inflight && !fw->stopping) fw_schedule(fw, 0);
+  if (!fw->inflight && !fw->stopped) fw_schedule(fw, 0);
 }
 
 static void fw_dead_letter(fw_t *fw, size_t n, int status, const char *reason,
@@ -636,10 +651,44 @@ static void fw_dead_letter(fw_t *fw, size_t n, int status, const char *reason,
   free(text);
 }
 
+static void fw_finish_stop(fw_t *fw) {
+  if (fw->stopped) return;
+  fw->stopped = 1;
+  uv_timer_stop(&fw->timer);
+  uv_timer_stop(&fw->drain);
+  uv_close((uv_handle_t *)&fw->timer, NULL);
+  uv_close((uv_handle_t *)&fw->drain, NULL);
+  if (fw->pending)
+    kk_stage_log(fw->st, KK_LOG_INFO,
+                 "stopping with %" PRIu64 " spooled bytes not yet "
+                 "acknowledged; they are sent after the next start",
+                 fw->pending);
+  void (*cb)(void *) = fw->stop_cb;
+  fw->stop_cb = NULL;
+  if (cb) cb(fw->stop_arg);
+}
+
+static void fw_drain_check(fw_t *fw) {
+  if (!fw->draining || fw->stopped || fw->inflight) return;
+  if (fw->drain_failed || (fw->pending == 0 && !fw->wait_head))
+    fw_finish_stop(fw);
+  else
+    fw_pump(fw);
+}
+
+static void fw_drain_cb(uv_timer_t *t) {
+  /* Drain time is over: a delivery still in flight is abandoned (the
+   * sink closes its connection); it is sent again after the next start. */
+  fw_finish_stop(t->data);
+}
+
 void fw_result(fw_t *fw, fw_outcome_t outcome, size_t n, int status,
-               const char *reason, const char *request,
-               const char *response) {
+               const char *reason, const char *request, const char *response) {
   fw->inflight = 0;
+  if (fw->stopped) { /* an abandoned delivery ended */
+    fw_window_clear(fw);
+    return;
+  }
   if (n > fw->nitems) n = fw->nitems;
   if (outcome == FW_ACK && n > 0) {
     kk_metric_add(fw->m_acked, (int64_t)n);
@@ -661,22 +710,20 @@ void fw_result(fw_t *fw, fw_outcome_t outcome, size_t n, int status,
     /* up to a quarter of jitter, so that many nodes do not retry in step */
     uint64_t delay = fw->backoff + (uint64_t)rand() % (fw->backoff / 4 + 1);
     fw->sent = 0;
-    if (fw->stopping) {
+    if (fw->draining) {
+      fw->drain_failed = 1;
       fw_window_clear(fw);
     } else {
-      kk_stage_log(fw->st, KK_LOG_WARN, "delivery failed (%s); retrying in "
-                   "%" PRIu64 " ms", reason ? reason : "?", delay);
+      kk_stage_log(fw->st, KK_LOG_WARN,
+                   "delivery failed (%s); retrying in "
+                   "%" PRIu64 " ms",
+                   reason ? reason : "?", delay);
       fw_schedule(fw, delay);
     }
   }
   fw_flush_wait(fw);
-  if (fw->stopping) {
-    if (fw->stop_cb && !fw->inflight) {
-      void (*cb)(void *) = fw->stop_cb;
-      fw->stop_cb = NULL;
-      uv_close((uv_handle_t *)&fw->timer, NULL);
-      cb(fw->stop_arg);
-    }
+  if (fw->draining) {
+    fw_drain_check(fw);
     return;
   }
   if (outcome != FW_RETRY) fw_schedule(fw, 0);
@@ -698,6 +745,7 @@ int fw_new(kk_stage_t *st, const kk_opts_t *opts, const fw_ops_t *ops,
   if (fw->retry_min == 0) fw->retry_min = 1;
   if (fw->retry_max < fw->retry_min) fw->retry_max = fw->retry_min;
   fw->max_batch = (size_t)kk_opt_int(opts, "max_batch");
+  fw->drain_ms = kk_opt_duration_ms(opts, "drain");
   size_t dl = strlen(kk_stage_data_dir(st)) + 8;
   fw->dir = malloc(dl);
   if (!fw->dir) {
@@ -740,22 +788,25 @@ int fw_new(kk_stage_t *st, const kk_opts_t *opts, const fw_ops_t *ops,
                  "resuming delivery",
                  fw->pending);
   uv_timer_init(kk_stage_loop(st), &fw->timer);
-  fw->timer.data = fw;
+  uv_timer_init(kk_stage_loop(st), &fw->drain);
+  fw->timer.data = fw->drain.data = fw;
   *out = fw;
   fw_schedule(fw, 0);
   return 0;
 }
 
 void fw_stop(fw_t *fw, void (*cb)(void *arg), void *arg) {
-  fw->stopping = 1;
-  uv_timer_stop(&fw->timer);
-  if (fw->inflight) {
-    fw->stop_cb = cb;
-    fw->stop_arg = arg;
+  fw->stop_cb = cb;
+  fw->stop_arg = arg;
+  fw->draining = 1;
+  if (fw->drain_ms == 0) {
+    fw_finish_stop(fw);
     return;
   }
-  uv_close((uv_handle_t *)&fw->timer, NULL);
-  cb(arg);
+  uv_timer_start(&fw->drain, fw_drain_cb, fw->drain_ms, 0);
+  /* A retry waiting for its backoff is not waited for. */
+  if (fw->timer_armed && fw->backoff) fw->drain_failed = 1;
+  fw_drain_check(fw);
 }
 
 void fw_free(fw_t *fw) {

@@ -1,7 +1,7 @@
 /*
  * modules/common/forward.h - store-and-forward for the forwarding sinks.
  *
- * A forwarding sink (publish.webhook, publish.sensorthings, publish.ngsild,
+ * A forwarding sink (forward.webhook, publish.sensorthings, forward.ngsild,
  * publish.mqtt) hands every batch to a forwarder.  The forwarder appends
  * it to a bounded on-disk spool under the stage's data directory with one
  * write() and returns 0: from the engine's point of view the batch is
@@ -73,12 +73,17 @@ typedef struct fw_ops {
        .type = KK_OPT_DURATION,                                                \
        .def = "5m",                                                            \
        .description = "Longest delay between retries."},                       \
-      {.name = "max_batch",                                                    \
-       .type = KK_OPT_INT,                                                     \
-       .def = "500",                                                           \
-       .min = 1,                                                               \
-       .max = 100000,                                                          \
-       .description = "Most readings sent in one request or round."}
+      {.name = "drain",                                                        \
+       .type = KK_OPT_DURATION,                                                \
+       .def = "5s",                                                            \
+       .description = "At shutdown, go on delivering for up to this long "     \
+                      "while the receiver answers; what is left stays in the " \
+                      "spool for the next start."},                            \
+  {                                                                            \
+    .name = "max_batch", .type = KK_OPT_INT, .def = "500", .min = 1,           \
+    .max = 100000,                                                             \
+    .description = "Most readings sent in one request or round."               \
+  }
 
 /* Creates the forwarder of `st` with the FW_OPTIONS values.  Opens (and
  * recovers) the spool; must be called from start.  Returns 0 or a negative
@@ -97,8 +102,7 @@ int fw_process(fw_t *fw, kk_batch_t *b);
  * `status` and `reason` describe the refusal and `request`/`response`
  * (may be NULL) are stored in the dead-letter file. */
 void fw_result(fw_t *fw, fw_outcome_t outcome, size_t n, int status,
-               const char *reason, const char *request,
-               const char *response);
+               const char *reason, const char *request, const char *response);
 
 /* A name for the delivery in flight that stays the same across retries
  * and restarts ("<segment>-<offset>-<item>" of the spool). */
@@ -107,8 +111,10 @@ void fw_delivery_id(const fw_t *fw, char *buf, size_t len);
 /* The sink became ready (connected): deliver what is waiting. */
 void fw_kick(fw_t *fw);
 
-/* Stops delivering: waits for the delivery in flight (the sink bounds it)
- * and then calls cb(arg).  Free with fw_free() afterwards. */
+/* Stops: goes on delivering until the spool is empty, a delivery fails,
+ * or the `drain` time is over (a delivery then still in flight is
+ * abandoned: its fw_result is ignored), then calls cb(arg).  The timers
+ * close asynchronously; free with fw_free() once the loop ran. */
 void fw_stop(fw_t *fw, void (*cb)(void *arg), void *arg);
 
 /* Frees the forwarder (after fw_stop completed, or if start failed).

@@ -54,8 +54,9 @@ static size_t fwh_write_cb(char *p, size_t size, size_t nmemb, void *arg) {
   size_t n = size * nmemb;
   if (h->resp.len < FWH_RESPONSE_MAX)
     kk_sb_put(&h->resp, p,
-              n < FWH_RESPONSE_MAX - h->resp.len ? n
-                                                 : FWH_RESPONSE_MAX - h->resp.len);
+              n < FWH_RESPONSE_MAX - h->resp.len
+                  ? n
+                  : FWH_RESPONSE_MAX - h->resp.len);
   return n;
 }
 
@@ -90,8 +91,8 @@ static void fwh_done(CURL *easy, CURLcode res, void *arg) {
     snprintf(why, sizeof why, "HTTP %ld%s%s", status, h->reason[0] ? " " : "",
              h->reason);
   } else {
-    snprintf(why, sizeof why, "%s", h->errbuf[0] ? h->errbuf
-                                                 : curl_easy_strerror(res));
+    snprintf(why, sizeof why, "%s",
+             h->errbuf[0] ? h->errbuf : curl_easy_strerror(res));
   }
   if (out == FW_RETRY && status >= 300 && status < 400 &&
       kk_ratelimit_ok(&h->rl))
@@ -114,8 +115,7 @@ static void fwh_done(CURL *easy, CURLcode res, void *arg) {
 }
 
 int fwh_post(fwh_t *h, const char *url, const char *content_type,
-             const char *body, size_t len, struct curl_slist *extra,
-             size_t n) {
+             const char *body, size_t len, struct curl_slist *extra, size_t n) {
   CURL *e = curl_easy_init();
   char ct[128];
   if (!e) {
@@ -196,8 +196,8 @@ int fwh_new(kk_stage_t *st, const kk_opts_t *opts, const fw_ops_t *ops,
   h->st = st;
   h->rl = (kk_ratelimit_t)KK_RATELIMIT_INIT(60000, 3);
   h->timeout_ms = (long)kk_opt_duration_ms(opts, "timeout");
-  h->ca_file = kk_opt_isset(opts, "ca_file") ? kk_opt_str(opts, "ca_file")
-                                             : NULL;
+  h->ca_file =
+      kk_opt_isset(opts, "ca_file") ? kk_opt_str(opts, "ca_file") : NULL;
   int rc = 0;
   if (kk_opt_isset(opts, "headers") &&
       fwh_parse_headers(h, kk_opt_json(opts, "headers")) != 0) {

@@ -1,6 +1,6 @@
 /*
  * modules/common/forward_http.h - HTTP(S) delivery for the forwarding
- * sinks publish.webhook, publish.sensorthings and publish.ngsild.
+ * sinks forward.webhook, publish.sensorthings and forward.ngsild.
  *
  * Owns a kk_curl_loop_t (libcurl multi-socket on the stage's loop) and a
  * forwarder (forward.h).  A sink's `send` renders a request body and calls
@@ -23,7 +23,7 @@
   {.name = "timeout",                                                          \
    .type = KK_OPT_DURATION,                                                    \
    .def = "30s",                                                               \
-   .description = "Longest time one request may take; then it is retried."},  \
+   .description = "Longest time one request may take; then it is retried."},   \
       {.name = "headers",                                                      \
        .type = KK_OPT_TABLE,                                                   \
        .description = "Extra request headers as a table of name = value."},    \
@@ -31,10 +31,11 @@
        .type = KK_OPT_STRING,                                                  \
        .description = "Environment variable holding a token sent as "          \
                       "`Authorization: Bearer <token>`."},                     \
-      {.name = "ca_file",                                                      \
-       .type = KK_OPT_STRING,                                                  \
-       .description = "CA certificates (PEM) to verify the receiver with, "    \
-                      "instead of the system's."}
+  {                                                                            \
+    .name = "ca_file", .type = KK_OPT_STRING,                                  \
+    .description = "CA certificates (PEM) to verify the receiver with, "       \
+                   "instead of the system's."                                  \
+  }
 
 typedef struct fwh fwh_t;
 
@@ -52,8 +53,7 @@ fw_t *fwh_fw(fwh_t *h);
  * (may be NULL) are additional headers, freed by fwh.  The outcome goes
  * to fw_result().  Returns 0 or a negative code (nothing started). */
 int fwh_post(fwh_t *h, const char *url, const char *content_type,
-             const char *body, size_t len, struct curl_slist *extra,
-             size_t n);
+             const char *body, size_t len, struct curl_slist *extra, size_t n);
 
 /* Stops: waits for the request in flight, closes the curl loop, then
  * calls cb(st).  fwh_free() afterwards. */

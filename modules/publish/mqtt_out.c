@@ -1,5 +1,5 @@
 /*
- * modules/publish/mqtt_out.c - publish.mqtt: readings republished to an
+ * modules/publish/mqtt_out.c - forward.mqtt: readings republished to an
  * MQTT broker.
  *
  * Each reading becomes one PUBLISH on a topic made from a template
@@ -85,8 +85,7 @@ static void mqtt_out_maybe_stopped(mqtt_out_state_t *s) {
 
 static void mqtt_out_handle_closed(uv_handle_t *h) {
   mqtt_out_state_t *s = h->data;
-  if ((void *)h != (void *)&s->misc && (void *)h != (void *)&s->retry)
-    free(h);
+  if ((void *)h != (void *)&s->misc && (void *)h != (void *)&s->retry) free(h);
   s->nhandles--;
   mqtt_out_maybe_stopped(s);
 }
@@ -170,8 +169,9 @@ static void mqtt_out_render_payload(mqtt_out_state_t *s, const fw_item_t *it) {
     kk_sb_json(b, it->property);
     kk_sb_puts(b, "\",\"u\":\"");
     kk_sb_json(b, it->unit);
-    kk_sb_printf(b, "\",\"t\":%lld.%03d,\"v\":", (long long)(it->time_ms / 1000),
-                 (int)(it->time_ms % 1000 + (it->time_ms % 1000 < 0 ? 1000 : 0)));
+    kk_sb_printf(
+        b, "\",\"t\":%lld.%03d,\"v\":", (long long)(it->time_ms / 1000),
+        (int)(it->time_ms % 1000 + (it->time_ms % 1000 < 0 ? 1000 : 0)));
     kk_sb_put(b, num, nl);
     kk_sb_puts(b, "}]");
   } else {
@@ -338,10 +338,10 @@ static void mqtt_out_after_work(uv_work_t *w, int status) {
   }
   if (s->work_rc != MOSQ_ERR_SUCCESS) {
     if (kk_ratelimit_ok(&s->rl))
-      kk_stage_log(s->st, KK_LOG_WARN, "cannot connect to %s:%d: %s", s->host,
-                   s->port,
-                   s->work_rc == MOSQ_ERR_ERRNO ? "connection failed"
-                                                : mosquitto_strerror(s->work_rc));
+      kk_stage_log(
+          s->st, KK_LOG_WARN, "cannot connect to %s:%d: %s", s->host, s->port,
+          s->work_rc == MOSQ_ERR_ERRNO ? "connection failed"
+                                       : mosquitto_strerror(s->work_rc));
     mqtt_out_schedule_retry(s);
     return;
   }
@@ -349,8 +349,7 @@ static void mqtt_out_after_work(uv_work_t *w, int status) {
   int fl = fcntl(fd, F_GETFL);
   if (fl >= 0) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
   s->poll = malloc(sizeof *s->poll);
-  if (!s->poll ||
-      uv_poll_init_socket(kk_stage_loop(s->st), s->poll, fd) != 0) {
+  if (!s->poll || uv_poll_init_socket(kk_stage_loop(s->st), s->poll, fd) != 0) {
     free(s->poll);
     s->poll = NULL;
     kk_stage_log(s->st, KK_LOG_ERROR, "cannot watch the MQTT socket");
@@ -463,7 +462,8 @@ static int mqtt_out_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   s->opts = o;
   s->rl = (kk_ratelimit_t)KK_RATELIMIT_INIT(60000, 3);
   if (mqtt_out_parse_url(s, kk_opt_str(o, "url")) != 0) {
-    kk_stage_error(st, "url: expected mqtt://host[:port] or mqtts://host[:port]");
+    kk_stage_error(st,
+                   "url: expected mqtt://host[:port] or mqtts://host[:port]");
     return KK_EPARSE;
   }
   s->topic_tpl = kk_opt_str(o, "topic");
@@ -482,8 +482,8 @@ static int mqtt_out_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   if (s->backoff_max_ms < s->backoff_min_ms)
     s->backoff_max_ms = s->backoff_min_ms;
   s->timeout_ms = kk_opt_duration_ms(o, "timeout");
-  const char *cid = kk_opt_isset(o, "client_id") ? kk_opt_str(o, "client_id")
-                                                 : NULL;
+  const char *cid =
+      kk_opt_isset(o, "client_id") ? kk_opt_str(o, "client_id") : NULL;
   char buf[160];
   if (!cid) {
     snprintf(buf, sizeof buf, "klimakit-%s", kk_stage_name(st));
@@ -500,7 +500,8 @@ static int mqtt_out_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   mosquitto_int_option(s->m, MOSQ_OPT_TCP_NODELAY, 1);
   if (kk_opt_isset(o, "username")) {
     const char *pw = NULL;
-    if (kk_opt_isset(o, "password_env")) pw = getenv(kk_opt_str(o, "password_env"));
+    if (kk_opt_isset(o, "password_env"))
+      pw = getenv(kk_opt_str(o, "password_env"));
     int rc = mosquitto_username_pw_set(s->m, kk_opt_str(o, "username"), pw);
     if (rc != MOSQ_ERR_SUCCESS) {
       kk_stage_error(st, "credentials: %s", mosquitto_strerror(rc));
@@ -508,7 +509,8 @@ static int mqtt_out_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
     }
   }
   if (s->tls) {
-    const char *ca = kk_opt_isset(o, "ca_file") ? kk_opt_str(o, "ca_file") : NULL;
+    const char *ca =
+        kk_opt_isset(o, "ca_file") ? kk_opt_str(o, "ca_file") : NULL;
     if (!ca) mosquitto_int_option(s->m, MOSQ_OPT_TLS_USE_OS_CERTS, 1);
     int rc = ca ? mosquitto_tls_set(s->m, ca, NULL, NULL, NULL, NULL)
                 : MOSQ_ERR_SUCCESS;
@@ -524,8 +526,8 @@ static int mqtt_out_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
                                     "Messages the MQTT republisher sent");
   s->m_connects = kk_stage_counter(st, "kk_mqtt_out_connects_total", NULL,
                                    "Connections made to the broker");
-  s->m_disconnects = kk_stage_counter(st, "kk_mqtt_out_disconnects_total",
-                                      NULL, "Connections lost");
+  s->m_disconnects = kk_stage_counter(st, "kk_mqtt_out_disconnects_total", NULL,
+                                      "Connections lost");
   return 0;
 }
 
@@ -555,6 +557,8 @@ static int mqtt_out_process(kk_stage_t *st, void *state, kk_batch_t *b) {
 
 static void mqtt_out_fw_stopped(void *arg) {
   mqtt_out_state_t *s = arg;
+  s->stopping = 1;
+  s->inflight = 0; /* an abandoned delivery */
   if (s->poll) {
     mqtt_out_poll_close(s);
     mosquitto_disconnect(s->m);
@@ -575,8 +579,8 @@ static void mqtt_out_stop(kk_stage_t *st, void *state, kk_stop_cb cb) {
     cb(st);
     return;
   }
-  /* Let a delivery in flight finish (bounded by `timeout`), then close. */
-  s->stopping = 1;
+  /* The forwarder drains the spool while the broker answers (bounded by
+   * `drain`); connecting and reconnecting go on meanwhile. */
   fw_stop(s->fw, mqtt_out_fw_stopped, s);
 }
 
@@ -662,7 +666,7 @@ const kk_module_t mqtt_out_module = {
     .abi = KK_MODULE_ABI,
     .size = sizeof(kk_module_t),
     .name = "mqtt",
-    .ns = "publish",
+    .ns = "forward",
     .kind = KK_KIND_SINK,
     .summary = "Republishes readings to an MQTT broker.",
     .description =

@@ -1,5 +1,5 @@
 /*
- * modules/publish/ngsild.c - publish.ngsild: readings upserted into an
+ * modules/publish/ngsild.c - forward.ngsild: readings upserted into an
  * NGSI-LD context broker (Orion-LD, Scorpio, Stellio).
  *
  * Each thing is an entity urn:ngsi-ld:<entity_type>:<thing>; each reading
@@ -76,7 +76,8 @@ static int ngsild_send(void *ctx, const fw_item_t *items, size_t n) {
     while (j < i && strcmp(items[j].thing, items[i].thing) != 0)
       j++;
     if (j < i) continue; /* entity already written */
-    kk_sb_puts(b, first_ent ? "{\"id\":\"urn:ngsi-ld:" : ",{\"id\":\"urn:ngsi-ld:");
+    kk_sb_puts(b, first_ent ? "{\"id\":\"urn:ngsi-ld:"
+                            : ",{\"id\":\"urn:ngsi-ld:");
     first_ent = 0;
     ngsild_idpart(b, s->type);
     kk_sb_puts(b, ":");
@@ -185,7 +186,7 @@ const kk_module_t ngsild_module = {
     .abi = KK_MODULE_ABI,
     .size = sizeof(kk_module_t),
     .name = "ngsild",
-    .ns = "publish",
+    .ns = "forward",
     .kind = KK_KIND_SINK,
     .summary = "Upserts readings as entities into an NGSI-LD broker.",
     .description =

@@ -1,5 +1,5 @@
 /*
- * modules/publish/sensorthings_out.c - publish.sensorthings: readings
+ * modules/publish/sensorthings_out.c - forward.sensorthings: readings
  * created as Observations on an OGC SensorThings API server.
  *
  * Readings map to the server's Datastreams through the `datastreams`
@@ -79,8 +79,9 @@ static int sta_send(void *ctx, const fw_item_t *items, size_t n) {
   if (s->single) {
     k = 1;
     fwh_time(items[0].time_ms, t);
-    kk_sb_printf(b, "{\"phenomenonTime\":\"%s\",\"resultTime\":\"%s\",\"result\":",
-                 t, t);
+    kk_sb_printf(
+        b, "{\"phenomenonTime\":\"%s\",\"resultTime\":\"%s\",\"result\":", t,
+        t);
     fwh_number(b, &items[0]);
     kk_sb_puts(b, "}");
     kk_sb_printf(&s->url, "%s/Datastreams(%lld)/Observations", s->base,
@@ -154,8 +155,7 @@ static int sta_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
     return KK_ENOMEM;
   }
   cJSON_ArrayForEach(e, root) {
-    if (!cJSON_IsNumber(e) || !strchr(e->string, '/') ||
-        e->valuedouble < 0) {
+    if (!cJSON_IsNumber(e) || !strchr(e->string, '/') || e->valuedouble < 0) {
       kk_stage_error(st,
                      "datastreams: '%s' must be \"thing/property\" = a "
                      "number (the server's Datastream @iot.id)",
@@ -227,7 +227,7 @@ const kk_module_t sensorthings_out_module = {
     .abi = KK_MODULE_ABI,
     .size = sizeof(kk_module_t),
     .name = "sensorthings",
-    .ns = "publish",
+    .ns = "forward",
     .kind = KK_KIND_SINK,
     .summary = "Creates Observations on a SensorThings API server.",
     .description =

@@ -1,5 +1,5 @@
 /*
- * modules/publish/webhook.c - publish.webhook: readings POSTed as signed
+ * modules/publish/webhook.c - forward.webhook: readings POSTed as signed
  * JSON to a URL.
  *
  * Body: {"id":"<delivery id>","stage":"..","readings":[{"thing":..,
@@ -76,8 +76,7 @@ static int webhook_send(void *ctx, const fw_item_t *items, size_t n) {
 
 static const fw_ops_t webhook_ops = {.send = webhook_send};
 
-static int webhook_create(kk_stage_t *st, const kk_opts_t *opts,
-                          void **state) {
+static int webhook_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
   webhook_state_t *s = calloc(1, sizeof *s);
   if (!s) return KK_ENOMEM;
   s->st = st;
@@ -91,12 +90,11 @@ static int webhook_create(kk_stage_t *st, const kk_opts_t *opts,
                              &err);
   *state = s;
   if (!s->secret) {
-    kk_stage_error(st, "%s (secret_env = %s%s%s)", err,
-                   kk_opt_str(opts, "secret_env"),
-                   kk_opt_isset(opts, "secret_file") ? ", secret_file = " : "",
-                   kk_opt_isset(opts, "secret_file")
-                       ? kk_opt_str(opts, "secret_file")
-                       : "");
+    kk_stage_error(
+        st, "%s (secret_env = %s%s%s)", err, kk_opt_str(opts, "secret_env"),
+        kk_opt_isset(opts, "secret_file") ? ", secret_file = " : "",
+        kk_opt_isset(opts, "secret_file") ? kk_opt_str(opts, "secret_file")
+                                          : "");
     return KK_EMISSING;
   }
   return 0;
@@ -153,7 +151,7 @@ const kk_module_t webhook_module = {
     .abi = KK_MODULE_ABI,
     .size = sizeof(kk_module_t),
     .name = "webhook",
-    .ns = "publish",
+    .ns = "forward",
     .kind = KK_KIND_SINK,
     .summary = "POSTs readings as signed JSON to a webhook URL.",
     .description =

@@ -936,4 +936,5 @@ const kk_module_t postgres_module = {
     .process = pg_process,
     .stop = pg_stop,
     .destroy = pg_destroy,
+    .lua_open = kk__store_lua_open,
 };

@@ -120,7 +120,9 @@ static size_t sq_hash(int64_t ds, int64_t bucket, size_t cap) {
   return (size_t)(h & (cap - 1));
 }
 
-static int sq_map_add(sq_map_t *m, int64_t ds, int64_t bucket, double v) {
+/* Adds an aggregate (count >= 1) to the bucket (ds, bucket). */
+static int sq_map_put(sq_map_t *m, int64_t ds, int64_t bucket, int64_t count,
+                      double sum, double min, double max) {
   if ((m->len + 1) * 2 > m->cap) {
     size_t ncap = m->cap ? m->cap * 2 : 1024;
     sq_delta_t *ns = calloc(ncap, sizeof *ns);
@@ -142,13 +144,26 @@ static int sq_map_add(sq_map_t *m, int64_t ds, int64_t bucket, double v) {
     j = (j + 1) & (m->cap - 1);
   sq_delta_t *d = &m->slot[j];
   if (!d->count) {
-    *d = (sq_delta_t){ds, bucket, 1, v, v, v};
+    *d = (sq_delta_t){ds, bucket, count, sum, min, max};
     m->len++;
   } else {
-    d->count++;
-    d->sum += v;
-    if (v < d->min) d->min = v;
-    if (v > d->max) d->max = v;
+    d->count += count;
+    d->sum += sum;
+    if (min < d->min) d->min = min;
+    if (max > d->max) d->max = max;
+  }
+  return 0;
+}
+
+/* Folds hourly deltas into daily ones (a UTC day is 24 whole hours), so
+ * that each new row costs one map update, not two. */
+static int sq_map_days(const sq_map_t *hours, sq_map_t *days) {
+  for (size_t i = 0; i < hours->cap; i++) {
+    const sq_delta_t *h = &hours->slot[i];
+    if (h->count &&
+        sq_map_put(days, h->ds, kk__store_floor(h->bucket, KK__STORE_DAY_MS),
+                   h->count, h->sum, h->min, h->max) != 0)
+      return KK_ENOMEM;
   }
   return 0;
 }
@@ -496,16 +511,17 @@ static int sq_write(sq_state_t *s, kk_batch_t **b, size_t n) {
         continue;
       }
       rows++;
-      int64_t t = r[i].time_ms;
-      if (sq_map_add(&s->hours, sid, kk__store_floor(t, KK__STORE_HOUR_MS),
-                     r[i].value) != 0 ||
-          sq_map_add(&s->days, sid, kk__store_floor(t, KK__STORE_DAY_MS),
-                     r[i].value) != 0) {
+      double v = r[i].value;
+      if (sq_map_put(&s->hours, sid,
+                     kk__store_floor(r[i].time_ms, KK__STORE_HOUR_MS), 1, v, v,
+                     v) != 0) {
         rc = SQLITE_NOMEM;
         break;
       }
     }
   }
+  if (rc == SQLITE_OK && sq_map_days(&s->hours, &s->days) != 0)
+    rc = SQLITE_NOMEM;
   if (rc == SQLITE_OK) rc = sq_flush_map(&s->hours, s->ws[SQ_W_HOUR]);
   if (rc == SQLITE_OK) rc = sq_flush_map(&s->days, s->ws[SQ_W_DAY]);
   if (rc == SQLITE_OK) rc = sq_exec(s->w, "COMMIT");
@@ -915,4 +931,5 @@ const kk_module_t sqlite_module = {
     .process = sq_process,
     .stop = sq_stop,
     .destroy = sq_destroy,
+    .lua_open = kk__store_lua_open,
 };

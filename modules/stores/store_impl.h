@@ -25,4 +25,8 @@ int kk__store_push_point(kk_store_series_t *out, size_t *cap,
 
 char *kk__store_strdup(const char *s);
 
+/* kk.query for Lua (store_lua.c); the stores' lua_open. */
+struct lua_State;
+int kk__store_lua_open(struct lua_State *L);
+
 #endif

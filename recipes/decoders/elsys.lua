@@ -12,7 +12,7 @@
 --   0x01 temperature   s16 / 10   Cel      0x02 humidity      u8        %
 --   0x03 acceleration  3 x s8 (63 = 1 g)   0x04 light         u16       lx
 --   0x05 motion (PIR)  u8 count           0x06 CO2           u16       ppm
---   0x07 VDD           u16        mV       0x08 analog 1      u16       mV
+--   0x07 VDD           u16 mV (as V)       0x08 analog 1      u16       mV
 --   0x09 GPS           2 x u24             0x0A pulse 1       u16 relative
 --   0x0B pulse 1 abs   u32                 0x0C ext. temp.    s16 / 10  Cel
 --   0x0D digital in    u8                  0x0E distance      u16       mm
@@ -48,7 +48,7 @@ end
 T[0x04] = function(p, i, o) put(o, "illuminance", "lx", u16(p, i)); return 2 end
 T[0x05] = function(p, i, o) put(o, "motion", "{count}", u8(p, i)); return 1 end
 T[0x06] = function(p, i, o) put(o, "co2", "ppm", u16(p, i)); return 2 end
-T[0x07] = function(p, i, o) put(o, "battery_voltage", "mV", u16(p, i)); return 2 end
+T[0x07] = function(p, i, o) put(o, "battery_voltage", "V", u16(p, i) / 1000); return 2 end
 T[0x08] = function(p, i, o) put(o, "analog1", "mV", u16(p, i)); return 2 end
 T[0x09] = function(p, i, o)
   put(o, "gps_lat_raw", "1", u24(p, i))

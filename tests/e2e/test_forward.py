@@ -7,7 +7,7 @@ back and answers 2xx.  Every reading must arrive, in order per datastream,
 none twice (the receiver does not deduplicate), every signature must
 verify; a second webhook whose receiver answers 400 fills dead-letter/.
 Sources must never pause meanwhile (the spool takes the outage).
-Then publish.sensorthings and publish.ngsild against receivers that check
+Then forward.sensorthings and forward.ngsild against receivers that check
 the request shapes.  Prints "ok name" / "FAIL name: why".
 """
 import glob, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time
@@ -132,10 +132,10 @@ def webhook_case(tmp):
     with open(recipe, "w") as f:
         f.write("""local kk = require "klimakit"
 kk.pipe(kk.source.tcp { listen = "127.0.0.1:%(t)d" },
-        { kk.publish.webhook { name = "hook", url = "http://127.0.0.1:%(r)d/hook",
+        { kk.forward.webhook { name = "hook", url = "http://127.0.0.1:%(r)d/hook",
                                retry_min = "50ms", retry_max = "400ms", max_batch = 40,
                                timeout = "5s", queue = 64 },
-          kk.publish.webhook { name = "refused", url = "http://127.0.0.1:%(r)d/reject",
+          kk.forward.webhook { name = "refused", url = "http://127.0.0.1:%(r)d/reject",
                                retry_min = "50ms", retry_max = "400ms", max_batch = 25 },
           kk.sink.jsonl { path = "%(j)s" } })
 """ % {"t": tport, "r": rport, "j": os.path.join(tmp, "all.jsonl")})
@@ -237,7 +237,7 @@ def kill_case(tmp, rounds=8):
     with open(recipe, "w") as f:
         f.write("""local kk = require "klimakit"
 kk.pipe(kk.source.tcp { listen = "127.0.0.1:%d" },
-        kk.publish.webhook { name = "hook", url = "http://127.0.0.1:%d/hook", max_batch = 10,
+        kk.forward.webhook { name = "hook", url = "http://127.0.0.1:%d/hook", max_batch = 10,
                              retry_min = "50ms", retry_max = "200ms" })
 """ % (tport, rport))
     klog = open(os.path.join(tmp, "klimakit-kill.log"), "ab")
@@ -283,7 +283,7 @@ def spool_full_case(tmp):
     with open(recipe, "w") as f:
         f.write("""local kk = require "klimakit"
 kk.pipe(kk.source.tcp { listen = "127.0.0.1:%d" },
-        kk.publish.webhook { url = "http://127.0.0.1:%d/hook", spool_size = "4KiB", queue = 20,
+        kk.forward.webhook { url = "http://127.0.0.1:%d/hook", spool_size = "4KiB", queue = 20,
                              retry_min = "50ms", retry_max = "200ms" })
 """ % (tport, rport))
     klog = open(os.path.join(tmp, "klimakit-full.log"), "ab")
@@ -309,18 +309,18 @@ kk.pipe(kk.source.tcp { listen = "127.0.0.1:%d" },
 
 
 def shapes_case(tmp):
-    """publish.sensorthings and publish.ngsild: request shapes."""
+    """forward.sensorthings and forward.ngsild: request shapes."""
     rport, tport = free_port(), free_port()
     rlog = os.path.join(tmp, "shapes.log")
     data = os.path.join(tmp, "data-shapes")
     recipe = os.path.join(tmp, "shapes.lua")
     have = subprocess.run([BIN, "modules"], capture_output=True, text=True).stdout
     sinks = []
-    if "publish.sensorthings" in have:
-        sinks.append("""kk.publish.sensorthings { url = "http://127.0.0.1:%d/v1.1",
+    if "forward.sensorthings" in have:
+        sinks.append("""kk.forward.sensorthings { url = "http://127.0.0.1:%d/v1.1",
             datastreams = { ["room-1/co2"] = 11, ["room-2/co2"] = 12 }, retry_min = "50ms" }""" % rport)
-    if "publish.ngsild" in have:
-        sinks.append("""kk.publish.ngsild { url = "http://127.0.0.1:%d", retry_min = "50ms" }""" % rport)
+    if "forward.ngsild" in have:
+        sinks.append("""kk.forward.ngsild { url = "http://127.0.0.1:%d", retry_min = "50ms" }""" % rport)
     if not sinks:
         print("skip forward/shapes: no sensorthings or ngsild module")
         return
@@ -332,7 +332,7 @@ def shapes_case(tmp):
     kk = start_kk(recipe, data, klog, tport)
     total = readings(["room-1", "room-2"], 0, 30)
     send(tport, total + readings(["room-3"], 0, 5))
-    if "publish.sensorthings" in have:
+    if "forward.sensorthings" in have:
         def sta_n():
             return sum(ds["dataArray@iot.count"] for r in log_lines(rlog)
                        if r["path"] == "/v1.1/CreateObservations" and r["status"] == 201 for ds in r["body"])
@@ -346,7 +346,7 @@ def shapes_case(tmp):
         unm = [x for p in dl for x in json.load(open(p))["readings"]]
         check("sensorthings/unmapped-dead-letter", len(unm) == 5 and all(x["thing"] == "room-3" for x in unm),
               "%d dead-letter readings" % len(unm))
-    if "publish.ngsild" in have:
+    if "forward.ngsild" in have:
         def ng():
             return [r for r in log_lines(rlog) if r["path"] == "/ngsi-ld/v1/entityOperations/upsert?options=update"]
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Forwarding sinks (publish.webhook, publish.sensorthings, publish.ngsild)
+# Forwarding sinks (forward.webhook, publish.sensorthings, forward.ngsild)
 # against local receivers that fail for a while; see test_forward.py.
 # publish.mqtt against a real mosquitto: test_forward_mqtt.sh.
 exec python3 "$(dirname "$0")/test_forward.py"

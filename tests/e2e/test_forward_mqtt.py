@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""publish.mqtt against a real mosquitto on 127.0.0.1.
+"""forward.mqtt against a real mosquitto on 127.0.0.1.
 
 A persistent QoS 1 subscriber (mosquitto_sub -c) receives every reading
 in order per topic; the broker is stopped while readings keep coming (they
@@ -70,7 +70,7 @@ def run(tmp):
     with open(recipe, "w") as f:
         f.write("""local kk = require "klimakit"
 kk.pipe(kk.source.tcp { listen = "127.0.0.1:%d" },
-        kk.publish.mqtt { url = "mqtt://127.0.0.1:%d", qos = 1, retain = true,
+        kk.forward.mqtt { url = "mqtt://127.0.0.1:%d", qos = 1, retain = true,
                           backoff_min = "50ms", backoff_max = "300ms", queue = 64 })
 """ % (tport, bport))
     klog = open(os.path.join(tmp, "klimakit.log"), "ab")

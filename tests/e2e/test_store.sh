@@ -97,6 +97,46 @@ suite() {
   if [ -s "$d/$tag.snap1" ] && cmp -s "$d/$tag.snap1" "$d/$tag.snap2"; then ok "$tag/idempotent-rerun"
   else no "$tag/idempotent-rerun" "$(diff "$d/$tag.snap1" "$d/$tag.snap2" | head -3)"; fi
   redelivery "$tag" "$be" "$target" "$store"
+  lua_query "$tag" "$store"
+}
+
+# kk.query from a recipe function: a one-reading pipeline whose map stage
+# returns what the store answers (count over all time, latest value).
+lua_query() {
+  local tag=$1 store=$2
+  cat > "$d/$tag-lua.lua" <<LUA
+local kk = require "klimakit"
+kk.config { data_dir = "$d/data-$tag-lua" }
+local function q(r)
+  local v, t = kk.query.latest("town-hall", "co2", "ppm")
+  local a = kk.query.aggregate("town-hall", "co2", "ppm", 0, 4102444800000)
+  local pts, res = kk.query.range("town-hall", "co2", "ppm", t - 86400000, t + 1)
+  local ds = kk.query.datastreams { thing = "school-a/*" }
+  if res ~= "raw" or #pts < 1 or pts[#pts].time ~= t or #ds ~= 4 then return -1 end
+  return a.count * 1000000 + v
+end
+kk.pipe(kk.source.simulate { sensors = 1, count = 1, realtime = false, quantities = { "co2" } },
+        kk.map(q), { kk.sink.jsonl { path = "$d/$tag-lua.jsonl" }, $store })
+LUA
+  timeout 60 "$K" run "$d/$tag-lua.lua" --log-format text >"$d/$tag-lua.log" 2>&1
+  local got want
+  got=$(python3 -c "import json,sys; print(json.loads(open(sys.argv[1]).readline())['value'])" "$d/$tag-lua.jsonl" 2>/dev/null)
+  want=$(python3 - "$d/a.jsonl" "$d/b.jsonl" "$d/late.jsonl" <<'PY'
+import json, sys
+seen = {}
+for i, fn in enumerate(sys.argv[1:]):
+    lines = open(fn).read().splitlines()
+    if i == 2: lines = lines[2000:5000]
+    for l in lines:
+        r = json.loads(l)
+        if r["thing"] == "town-hall" and r["property"] == "co2": seen.setdefault(r["time"], r["value"])
+t = max(seen)
+print(len(seen) * 1000000 + seen[t])
+PY
+)
+  if [ -n "$got" ] && python3 -c "import sys; sys.exit(abs(float(sys.argv[1]) - float(sys.argv[2])) > 1e-6)" "$got" "$want"; then
+    ok "$tag/lua-kk-query"
+  else no "$tag/lua-kk-query" "got ${got:-nothing}, want $want: $(tail -n 2 "$d/$tag-lua.log")"; fi
 }
 
 # Redelivery: readings over TCP (journaled), then the sink cursor reset to
@@ -155,11 +195,22 @@ DB=$d/sq/klimakit.db
 suite sqlite sqlite "$DB" "kk.store.sqlite { path = \"$DB\", $THINGS, $SECTORS }"
 
 # Online backup, while nothing runs, equals the source.
+python3 $CHECK snapshot "$Q" sqlite "$DB" > "$d/sqlite.snap5"
 if "$Q" sqlite "$DB" backup "$d/backup.db" >/dev/null 2>"$d/backup.err" &&
-   python3 $CHECK snapshot "$Q" sqlite "$d/backup.db" | cmp -s - "$d/sqlite.snap4"; then ok sqlite/backup
+   python3 $CHECK snapshot "$Q" sqlite "$d/backup.db" > "$d/backup.snap" &&
+   [ -s "$d/backup.snap" ] && cmp -s "$d/backup.snap" "$d/sqlite.snap5"; then ok sqlite/backup
 else no sqlite/backup "$(cat "$d/backup.err")"; fi
 if ! "$Q" sqlite "$DB" backup "$d/backup.db" >/dev/null 2>&1; then ok sqlite/backup-refuses-existing
 else no sqlite/backup-refuses-existing "overwrote a file"; fi
+# The same through the CLI, while a node writes to the store.
+"$K" run "$d/sqlite-tcp.lua" --log-format text >"$d/sqlite-tcp3.log" 2>&1 &
+pid=$!
+sleep 0.5
+if "$K" backup "sqlite:$DB" "$d/cli-backup.db" >"$d/cli-backup.out" 2>&1 &&
+   python3 $CHECK snapshot "$Q" sqlite "$d/cli-backup.db" > "$d/cli-backup.snap" &&
+   cmp -s "$d/cli-backup.snap" "$d/sqlite.snap5"; then ok sqlite/cli-backup-while-running
+else no sqlite/cli-backup-while-running "$(cat "$d/cli-backup.out")"; fi
+kill -TERM $pid; wait $pid
 
 # A damaged database file: a clear error at start, exit status 1, no crash.
 head -c 65536 /dev/urandom > "$d/bad.db"
