@@ -39,8 +39,6 @@ typedef struct exm_state {
   kk_ratelimit_t nostore;
 } exm_state_t;
 
-static const char *const exm_res_names[] = {"raw", "hour", "day"};
-
 static int exm_specs(exm_state_t *s, const char *json) {
   if (!json) return 0;
   cJSON *root = cJSON_Parse(json);
@@ -136,7 +134,6 @@ static int exm_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   c->description = exm_dup(o, "description");
   c->contributor_id = exm_dup(o, "contributor_id");
   c->progress = 0;
-  (void)exm_res_names;
   char err[512];
   for (size_t i = 0; i < kk_opt_list_len(o, "formats"); i++) {
     unsigned f;

@@ -1,5 +1,5 @@
 /*
- * modules/publish/sensorthings.c - publish.sensorthings_api: the OGC
+ * modules/publish/sensorthings.c - publish.sensorthings: the OGC
  * SensorThings API v1.1 (part 1, read) over a store, on the shared HTTP
  * server under /v1.1.
  *
@@ -1239,7 +1239,7 @@ static const kk_option_t sta_api_options[] = {
 const kk_module_t sensorthings_api_module = {
     .abi = KK_MODULE_ABI,
     .size = sizeof(kk_module_t),
-    .name = "sensorthings_api",
+    .name = "sensorthings",
     .ns = "publish",
     .kind = KK_KIND_SINK,
     .summary = "Serves a store as an OGC SensorThings API v1.1 (read).",

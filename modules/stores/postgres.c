@@ -255,6 +255,9 @@ static void pg_fail(pg_state_t *s, const char *what) {
   s->conn = NULL;
   s->phase = PG_DOWN;
   s->take = 0;
+  /* Partitions believed to exist are checked again (one round trip): a
+   * failure may have hit their creation, or retention dropped one. */
+  s->nmonths = 0;
   if (s->stopping) {
     /* Unfinished batches are replayed from the journal next time. */
     s->closing = 1;
@@ -462,15 +465,11 @@ static void pg_next(pg_state_t *s) {
         s->months = nm;
         s->capmonths = nc;
       }
-      /* Counted as known once the statement succeeds; a failure resets
-       * the list below (pg_fail keeps it, which is harmless: the
-       * statements are IF NOT EXISTS and run again only when missing
-       * from this list, so drop the new ones on failure). */
+      /* Counted as known now; any failure (pg_fail) empties the list. */
       s->months[s->nmonths++] = seen[j];
     }
     s->phase = PG_PART;
     if (!PQsendQuery(s->conn, sql)) {
-      s->nmonths -= (size_t)nnew;
       pg_set_err(s, PQerrorMessage(s->conn));
       pg_fail(s, "creating partitions");
       return;
@@ -537,7 +536,6 @@ static void pg_query_done(pg_state_t *s) {
                        : s->phase == PG_RESOLVE ? "upserting a datastream"
                        : s->phase == PG_PART    ? "creating partitions"
                                                 : "writing observations";
-    if (s->phase == PG_PART) s->nmonths = 0; /* re-check them all */
     pg_fail(s, what);
     return;
   }
@@ -922,8 +920,9 @@ const kk_module_t postgres_module = {
     .description =
         "The same schema as `store.sqlite` with observations partitioned by "
         "month, loaded by COPY into a staging table and merged idempotently "
-        "(`ON CONFLICT DO NOTHING`), with hourly and daily rollups updated "
-        "by the same statement from the rows really inserted.  Several "
+        "(a plain INSERT, or `ON CONFLICT DO NOTHING` once a key exists "
+        "already), with hourly and daily rollups updated by the same "
+        "statement from the rows really inserted.  Several "
         "klimakit nodes can write to one database.  libpq runs "
         "non-blocking on the loop.  A lost connection or a restarting "
         "server pauses the sink (data waits in the journal, "

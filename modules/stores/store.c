@@ -253,8 +253,10 @@ int kk_store_latest(kk_store_t *s, const int64_t *ids, size_t n,
   if (n && (!ids || !out)) return KK_EINVAL;
   int rc = store_enter(s);
   if (rc != 0) return rc;
-  memset(out, 0, n * sizeof *out);
-  rc = n ? s->vt->latest(s->impl, ids, n, out) : 0;
+  if (n) {
+    memset(out, 0, n * sizeof *out);
+    rc = s->vt->latest(s->impl, ids, n, out);
+  }
   store_leave(s);
   return rc;
 }

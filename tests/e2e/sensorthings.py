@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""SensorThings API (publish.sensorthings_api) end to end, for one store.
+"""SensorThings API (publish.sensorthings) end to end, for one store.
 
 usage: sensorthings.py KLIMAKIT WORKDIR STORE_LUA LABEL
 
@@ -95,7 +95,7 @@ local sim = kk.source.simulate {{ sensors = {ROOMS}, seed = 11, start = "{START}
 kk.pipe(sim, {{ {STORE},
   kk.sink.jsonl {{ path = "{truth_path}" }},
   kk.publish.http {{ listen = "127.0.0.1:{PORT}" }},
-  kk.publish.sensorthings_api {{ listen = "127.0.0.1:{PORT}" }} }})
+  kk.publish.sensorthings {{ listen = "127.0.0.1:{PORT}" }} }})
 """)
 log = open(os.path.join(WORK, "run.log"), "w")
 proc = subprocess.Popen([K, "run", recipe, "--data-dir", os.path.join(WORK, "data")],
@@ -304,4 +304,9 @@ try:
 finally:
     stop()
     log.close()
+    text = open(os.path.join(WORK, "run.log"), errors="replace").read()
+    bad = [m for m in ("AddressSanitizer", "LeakSanitizer", "runtime error:")
+           if m in text]
+    check("clean-exit", proc.returncode == 0 and not bad,
+          f"exit {proc.returncode} {bad} {text[-600:] if bad else ''}")
 sys.exit(1 if fails else 0)

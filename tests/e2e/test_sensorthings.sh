@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The SensorThings API (publish.sensorthings_api) with the query strings
+# The SensorThings API (publish.sensorthings) with the query strings
 # real clients send, against store.sqlite and, when PostgreSQL can be
 # started here, store.postgres (a private cluster: initdb as user
 # postgres, unix socket in the temp dir, no TCP, stopped by PID).  The
@@ -26,8 +26,8 @@ cleanup() {
 trap cleanup EXIT
 fail=0
 
-if ! "$K" modules 2>/dev/null | grep -q '^publish.sensorthings_api'; then
-  echo "FAIL sensorthings/module: publish.sensorthings_api is not built"
+if ! "$K" modules 2>/dev/null | grep -q '^publish.sensorthings'; then
+  echo "FAIL sensorthings/module: publish.sensorthings is not built"
   exit 1
 fi
 
