@@ -776,11 +776,15 @@ static void stage_stopped(kk_stage_t *st) {
   if (e->pending_stops == 0) advance_shutdown(e);
 }
 
-static void stop_kind(kk__engine_t *e, kk_kind_t kind) {
+/* Stops the started stages of `kind`; for sinks, `stores` selects the
+ * store sinks (ns "store") or the others. */
+static void stop_kind(kk__engine_t *e, kk_kind_t kind, int stores) {
   e->pending_stops = 1; /* held while we iterate */
   for (size_t i = 0; i < e->n; i++) {
     kk_stage_t *st = e->stages[i];
     if (st->m->kind != kind || !st->started || st->stopping) continue;
+    if (kind == KK_KIND_SINK && (strcmp(st->m->ns, "store") == 0) != stores)
+      continue;
     st->stopping = 1;
     e->pending_stops++;
     if (st->m->stop)
@@ -795,17 +799,21 @@ static void stop_kind(kk__engine_t *e, kk_kind_t kind) {
 /* Shutdown runs in phases: stop sources; then (everything they produced
  * has been delivered synchronously) stop transforms, which may emit what
  * they hold (a calculator's last window) to sinks that still run; then
- * stop sinks, which flush and finish their queues; then save cursors and
- * close. */
+ * stop the sinks other than stores, which flush and finish their queues
+ * (an exporter may still read a store); then the stores; then save
+ * cursors and close. */
 static void advance_shutdown(kk__engine_t *e) {
   if (e->stopping == 1) {
     e->stopping = 2;
-    stop_kind(e, KK_KIND_TRANSFORM);
+    stop_kind(e, KK_KIND_TRANSFORM, 0);
   } else if (e->stopping == 2) {
     e->stopping = 3;
-    stop_kind(e, KK_KIND_SINK);
+    stop_kind(e, KK_KIND_SINK, 0);
   } else if (e->stopping == 3) {
     e->stopping = 4;
+    stop_kind(e, KK_KIND_SINK, 1);
+  } else if (e->stopping == 4) {
+    e->stopping = 5;
     for (size_t i = 0; i < e->n; i++)
       if (e->stages[i]->fifo_len)
         kk_log(KK_LOG_WARN, "core", "engine",
@@ -823,7 +831,7 @@ static void deadline_cb(uv_timer_t *h) {
          "stays in the journal",
          (unsigned long long)e->cfg->shutdown_timeout_ms);
   e->exit_code = 1;
-  e->stopping = 4;
+  e->stopping = 5;
   close_engine_handles(e);
   uv_stop(&e->loop);
 }
@@ -839,7 +847,7 @@ void kk__engine_stop(kk__engine_t *e) {
   uv_idle_stop(&e->replay_idle);
   uv_unref((uv_handle_t *)&e->sigint);
   uv_unref((uv_handle_t *)&e->sigterm);
-  stop_kind(e, KK_KIND_SOURCE);
+  stop_kind(e, KK_KIND_SOURCE, 0);
 }
 
 static void signal_cb(uv_signal_t *h, int signum) {

@@ -182,6 +182,7 @@ static void sq_map_clear(sq_map_t *m) {
 /* ---- state ----------------------------------------------------------- */
 
 #define SQ_TAKE_MAX 256 /* batches per transaction at most */
+#define SQ_LINGER_NS 5000000u /* 5 ms: see sq_writer */
 
 typedef struct sq_state {
   kk_stage_t *st;
@@ -191,6 +192,7 @@ typedef struct sq_state {
   uint64_t retain_ms;  /* 0: keep raw data */
   uint64_t max_backoff_ms;
   size_t txn_readings; /* readings per transaction at most */
+  size_t linger_readings; /* a transaction waits briefly for this many */
   char *sectors_json, *things_json;
 
   sqlite3 *w; /* writer connection: the writer thread's once started */
@@ -560,6 +562,14 @@ static void sq_retain(sq_state_t *s, int force) {
            (unsigned long long)(s->retain_ms / 86400000));
 }
 
+/* Readings queued (lock held). */
+static size_t sq_queued(const sq_state_t *s) {
+  size_t n = 0;
+  for (size_t i = 0; i < s->qlen && n < s->linger_readings; i++)
+    n += kk_batch_len(s->q[(s->qhead + i) % s->qcap]);
+  return n;
+}
+
 static void sq_writer(void *arg) {
   sq_state_t *s = arg;
   kk_batch_t *take[SQ_TAKE_MAX];
@@ -569,6 +579,18 @@ static void sq_writer(void *arg) {
     while (s->qlen == 0 && !s->stopping)
       uv_cond_wait(&s->cond, &s->lock);
     if (s->qlen == 0) break; /* stopping and drained */
+    /* Linger: right after a commit the engine resumes the paused sources
+     * and the first batch arrives alone; a transaction of one batch
+     * writes every touched page to the WAL again.  Waiting a few
+     * milliseconds for more makes the transactions large when data flows
+     * fast and costs a trickle only that much latency. */
+    uint64_t until = uv_hrtime() + SQ_LINGER_NS;
+    while (!s->stopping && sq_queued(s) < s->linger_readings) {
+      uint64_t now = uv_hrtime();
+      if (now >= until ||
+          uv_cond_timedwait(&s->cond, &s->lock, until - now) != 0)
+        break;
+    }
     size_t n = 0, readings = 0;
     while (n < s->qlen && n < SQ_TAKE_MAX &&
            (n == 0 || readings < s->txn_readings)) {
@@ -697,6 +719,7 @@ static int sq_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
   s->max_backoff_ms = kk_opt_duration_ms(opts, "max_backoff");
   if (s->max_backoff_ms < 250) s->max_backoff_ms = 250;
   s->txn_readings = (size_t)kk_opt_int(opts, "batch");
+  s->linger_readings = s->txn_readings < 16384 ? s->txn_readings : 16384;
   const char *sj = kk_opt_json(opts, "sectors");
   const char *tj = kk_opt_json(opts, "things");
   s->things_json = tj ? strdup(tj) : NULL;
