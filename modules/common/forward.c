@@ -782,6 +782,9 @@ int fw_new(kk_stage_t *st, const kk_opts_t *opts, const fw_ops_t *ops,
     return rc;
   }
   kk_metric_set(fw->m_spool_bytes, (int64_t)fw->pending);
+  /* Replay after a restart must not hand over a batch that mixes records
+   * spooled before the crash with later ones: cut replay batches here. */
+  if (fw->last_seq) kk_stage_hold(st, fw->last_seq);
   if (fw->pending)
     kk_stage_log(st, KK_LOG_INFO,
                  "spool holds %" PRIu64 " bytes not yet acknowledged; "

@@ -24,7 +24,13 @@ command -v mosquitto >/dev/null || { echo "# mqtt: no mosquitto, skipped" >&2; e
 tmp=$(mktemp -d)
 chmod 755 "$tmp"
 bpid= cpid=
-trap '[ -n "$cpid" ] && kill -9 $cpid 2>/dev/null; [ -n "$bpid" ] && kill -9 $bpid 2>/dev/null; rm -rf "$tmp"' EXIT
+cleanup() {
+  set +e
+  [ -n "$cpid" ] && kill -9 $cpid 2>/dev/null
+  [ -n "$bpid" ] && kill -9 $bpid 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat > "$tmp/mosquitto.conf" <<CONF
 listener $port 127.0.0.1
