@@ -151,8 +151,8 @@ void kk_stage_eof(kk_stage_t *st);
  * to `seq`.  After a restart the journal is replayed from seq + 1 at the
  * latest, so the stage sees again what its state lacks; batches at or
  * below `seq` may reach it again during replay (kk_batch_seq tells) and
- * it must skip them; replayed batches never straddle `seq`.  Call it when the state is restored (create/start)
- * and after every save.  Journal retention (kk.config retain_age) must be
+ * it must skip them; replayed batches never straddle `seq`.  Call it
+ * when the state is restored (create/start) and after every save.  Journal retention (kk.config retain_age) must be
  * longer than the time between saves. */
 void kk_stage_hold(kk_stage_t *st, uint64_t seq);
 
