@@ -26,6 +26,7 @@ PKG_DEPS := libuv:libuv1-dev lua5.4:liblua5.4-dev libcjson:libcjson-dev \
 CMD_DEPS := pkg-config:pkg-config python3:python3 lua5.4:lua5.4 \
             valgrind:valgrind mosquitto:mosquitto mosquitto_pub:mosquitto-clients \
             coap-client-openssl:libcoap3-bin wrk:wrk curl:curl \
+            chromium:chromium openssl:openssl \
             clang:clang
 # Runtime files without pkg-config.
 FILE_DEPS := /usr/lib/x86_64-linux-gnu/lua/5.4/cjson.so:lua-cjson \

@@ -75,7 +75,8 @@ for qos in 0 1; do
   # Floor: the bare consumer.
   "$FLOOR" $port "bench/q$qos/+" $qos $W $((W + N)) > "$tmp/floor$qos.log" 2>&1 &
   cpid=$!
-  wait_for subscribed "$tmp/floor$qos.log"
+  wait_for subscribed "$tmp/floor$qos.log" ||
+    { echo "mqtt bench: the floor consumer did not subscribe: $(cat "$tmp/floor$qos.log")" >&2; exit 1; }
   measure "$tmp/floor$qos.log" "reached $W" $W $qos $topic > /dev/null
   floor=$(measure "$tmp/floor$qos.log" "reached $((W + N))" $N $qos $topic)
   wait $cpid || true; cpid=
@@ -98,7 +99,8 @@ kk.pipe(count, kk.sink.null { name = "null_count" })
 LUA
   "$BIN" run "$tmp/kk$qos.lua" --log-level debug --log-format text > "$tmp/kk$qos.log" 2>&1 &
   cpid=$!
-  wait_for "subscribed to" "$tmp/kk$qos.log"
+  wait_for "subscribed to" "$tmp/kk$qos.log" ||
+    { echo "mqtt bench: klimakit did not subscribe: $(tail -5 "$tmp/kk$qos.log")" >&2; exit 1; }
   measure "$tmp/kk$qos.log" "reached $W" $W $qos $topic > /dev/null
   rate=$(measure "$tmp/kk$qos.log" "reached $((W + N))" $N $qos $topic)
   kill -TERM $cpid; wait $cpid || true; cpid=
