@@ -8,18 +8,22 @@
 #
 # A rate is messages / (time from the publisher's start until the consumer
 # has received the last one), measured by polling the consumer's output
-# every millisecond; each run is preceded by a warm-up of N/10 messages.
+# every millisecond; each consumer first gets a warm-up of N/10 messages.
 # Prints `bench <name> <value> <unit>` lines.
-# Environment: KK_BUILD, KK_BENCH_MQTT (messages per QoS 0 run, default
-# 1000000; QoS 1 runs use a fifth of it).
+# The machine is shared: each consumer is measured ROUNDS times, the two
+# alternating; reported are the median rate of each and the median of the
+# per-round ratios (per-round figures go to stderr).
+# Environment: KK_BUILD, KK_BENCH_MQTT (messages per QoS 0 round, default
+# 300000; QoS 1 rounds use a fifth of it), KK_BENCH_MQTT_ROUNDS (5).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${KK_BUILD:-build}
 BIN=$PWD/$BUILD/klimakit
 PUB=$PWD/$BUILD/tests/kk-mqtt-pub
 FLOOR=$PWD/$BUILD/tests/kk-mqtt-floor
-N0=${KK_BENCH_MQTT:-1000000}
+N0=${KK_BENCH_MQTT:-300000}
 N1=$((N0 / 5))
+ROUNDS=${KK_BENCH_MQTT_ROUNDS:-5}
 command -v mosquitto >/dev/null || { echo "# mqtt: no mosquitto, skipped" >&2; exit 0; }
 tmp=$(mktemp -d)
 chmod 755 "$tmp"
@@ -70,43 +74,65 @@ wait_for() { for _ in $(seq 400); do grep -q "$1" "$2" 2>/dev/null && return 0; 
 for qos in 0 1; do
   if [ $qos = 0 ]; then N=$N0; else N=$N1; fi
   W=$((N / 10))
-  topic=bench/q$qos/dev
+  targets=$W
+  for r in $(seq "$ROUNDS"); do targets="$targets $((W + r * N))"; done
 
+  # Both consumers stay subscribed for the whole QoS level, each on its
+  # own topic; the publisher feeds one at a time, alternating, so that
+  # both see the same background load.
   # Floor: the bare consumer.
-  "$FLOOR" $port "bench/q$qos/+" $qos $W $((W + N)) > "$tmp/floor$qos.log" 2>&1 &
-  cpid=$!
+  "$FLOOR" $port "bench/f$qos/+" $qos $targets > "$tmp/floor$qos.log" 2>&1 &
+  fpid=$!
+  cpid="$fpid"
   wait_for subscribed "$tmp/floor$qos.log" ||
     { echo "mqtt bench: the floor consumer did not subscribe: $(cat "$tmp/floor$qos.log")" >&2; exit 1; }
-  measure "$tmp/floor$qos.log" "reached $W" $W $qos $topic > /dev/null
-  floor=$(measure "$tmp/floor$qos.log" "reached $((W + N))" $N $qos $topic)
-  wait $cpid || true; cpid=
 
   # klimakit: mqtt -> journal -> decode.json -> null.  A Lua stage counts
   # the readings once per batch (one batch per socket read) and logs when
   # a target is reached.
+  lua_targets=$(echo $targets | tr ' ' ',')
   cat > "$tmp/kk$qos.lua" <<LUA
 local kk = require "klimakit"
 kk.config { data_dir = "$tmp/kk$qos" }
-local targets, n, k = { $W, $((W + N)) }, 0, 1
+local targets, n, k = { $lua_targets }, 0, 1
 local count = kk.transform.fn { fn = function(batch, emit)
   n = n + #batch
   while targets[k] and n >= targets[k] do print("reached " .. targets[k]); k = k + 1 end
 end }
 local dec = kk.decode.json { fields = { "v" }, thing = "bench", map = { v = "v:1" } }
-kk.pipe(kk.source.mqtt { url = "mqtt://127.0.0.1:$port", topic = "bench/q$qos/+", qos = $qos },
+kk.pipe(kk.source.mqtt { url = "mqtt://127.0.0.1:$port", topic = "bench/k$qos/+", qos = $qos },
         dec, { kk.sink.null {}, count })
 kk.pipe(count, kk.sink.null { name = "null_count" })
 LUA
   "$BIN" run "$tmp/kk$qos.lua" --log-level debug --log-format text > "$tmp/kk$qos.log" 2>&1 &
-  cpid=$!
+  kpid=$!
+  cpid="$fpid $kpid"
   wait_for "subscribed to" "$tmp/kk$qos.log" ||
     { echo "mqtt bench: klimakit did not subscribe: $(tail -5 "$tmp/kk$qos.log")" >&2; exit 1; }
-  measure "$tmp/kk$qos.log" "reached $W" $W $qos $topic > /dev/null
-  rate=$(measure "$tmp/kk$qos.log" "reached $((W + N))" $N $qos $topic)
-  kill -TERM $cpid; wait $cpid || true; cpid=
+
+  measure "$tmp/floor$qos.log" "reached $W" $W $qos bench/f$qos/x > /dev/null
+  measure "$tmp/kk$qos.log" "reached $W" $W $qos bench/k$qos/x > /dev/null
+  fs= ks=
+  for r in $(seq "$ROUNDS"); do
+    t=$((W + r * N))
+    f=$(measure "$tmp/floor$qos.log" "reached $t" $N $qos bench/f$qos/x)
+    k=$(measure "$tmp/kk$qos.log" "reached $t" $N $qos bench/k$qos/x)
+    echo "# mqtt qos $qos round $r: klimakit $k msg/s, floor $f msg/s" >&2
+    fs="$fs $f" ks="$ks $k"
+  done
+  # medians of each, and the median of the per-round ratios (each round's
+  # two runs are next to each other in time)
+  read -r rate floor ratio < <(python3 -c '
+import statistics, sys
+k = [float(x) for x in sys.argv[1].split()]
+f = [float(x) for x in sys.argv[2].split()]
+print("%.0f %.0f %.2f" % (statistics.median(k), statistics.median(f),
+                          statistics.median([a / b for a, b in zip(k, f)])))' "$ks" "$fs")
+  wait $fpid || true
+  kill -TERM $kpid; wait $kpid || true; cpid=
 
   echo "bench mqtt_qos${qos} $rate msg/s"
   echo "bench mqtt_qos${qos}_floor $floor msg/s"
-  echo "bench mqtt_qos${qos}_ratio $(awk -v a="$rate" -v b="$floor" 'BEGIN {printf "%.2f", a / b}') ratio"
+  echo "bench mqtt_qos${qos}_ratio $ratio ratio"
 done
 kill -TERM $bpid; wait $bpid || true; bpid=

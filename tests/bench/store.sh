@@ -9,6 +9,7 @@
 #    data, 1 year through the daily rollups (kk-store-query, mean of many
 #    queries on random datastreams).
 # Called by tests/bench/run.sh; `make bench-large` runs it with 100 M.
+# KK_BENCH_STORES="sqlite postgres" chooses the stores.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${KK_BUILD:-build}
@@ -69,18 +70,31 @@ queries() {
   emit "store_${name}_range_1y_rollup_ms$tag" "$r1y" ms
 }
 
+STORES=" ${KK_BENCH_STORES:-sqlite postgres} "
+
 # ---- SQLite --------------------------------------------------------------
+if [[ $STORES == *" sqlite "* ]]; then
 floor=$("$FLOOR" sqlite "$tmp/floor.db" "$N" "$DS" "$STEP" "$START")
 rm -f "$tmp"/floor.db*
+# With the default sink queue (65536 readings in flight, so transactions
+# of at most 32768), then with queue = 2000000 (bulk load: transactions of
+# 262144, like the floor's).
 rate=$(store_run sqlite "kk.store.sqlite { path = \"$tmp/store.db\" }")
+rm -f "$tmp"/store.db*
+rate2=$(store_run sqlite2 "kk.store.sqlite { path = \"$tmp/store.db\", queue = 2000000 }")
 emit "store_sqlite_insert$tag" "$rate" readings/s
+emit "store_sqlite_insert_queue2m$tag" "$rate2" readings/s
 emit "store_sqlite_floor$tag" "$floor" readings/s
 emit "store_sqlite_ratio$tag" "$(ratio "$rate" "$floor")" ratio
+emit "store_sqlite_ratio_queue2m$tag" "$(ratio "$rate2" "$floor")" ratio
 queries sqlite "$tmp/store.db" sqlite
 rm -f "$tmp"/store.db*
+fi
 
 # ---- PostgreSQL ----------------------------------------------------------
-if [ -x $PGBIN/initdb ] && mkdir -p "$tmp/pg" "$tmp/sock" && chown postgres "$tmp/pg" "$tmp/sock" &&
+if [[ $STORES != *" postgres "* ]]; then
+  :
+elif [ -x $PGBIN/initdb ] && mkdir -p "$tmp/pg" "$tmp/sock" && chown postgres "$tmp/pg" "$tmp/sock" &&
    runuser -u postgres -- $PGBIN/initdb -D "$tmp/pg/data" -A trust -U postgres >"$tmp/initdb.log" 2>&1; then
   runuser -u postgres -- $PGBIN/postgres -D "$tmp/pg/data" -k "$tmp/sock" -c listen_addresses='' \
     -c shared_buffers=512MB -c max_wal_size=8GB -c checkpoint_timeout=30min >"$tmp/pg.log" 2>&1 &
@@ -91,9 +105,13 @@ if [ -x $PGBIN/initdb ] && mkdir -p "$tmp/pg" "$tmp/sock" && chown postgres "$tm
   export KK_BENCH_PG="host=$tmp/sock user=postgres dbname=kk"
   floor=$("$FLOOR" postgres "host=$tmp/sock user=postgres dbname=floor" "$N" "$DS" "$STEP" "$START")
   rate=$(store_run postgres "kk.store.postgres { env = \"KK_BENCH_PG\" }")
+  $PGBIN/psql -h "$tmp/sock" -U postgres -qc 'DROP DATABASE kk' -c 'CREATE DATABASE kk' >/dev/null
+  rate2=$(store_run postgres2 "kk.store.postgres { env = \"KK_BENCH_PG\", queue = 2000000 }")
   emit "store_postgres_insert$tag" "$rate" readings/s
+  emit "store_postgres_insert_queue2m$tag" "$rate2" readings/s
   emit "store_postgres_floor$tag" "$floor" readings/s
   emit "store_postgres_ratio$tag" "$(ratio "$rate" "$floor")" ratio
+  emit "store_postgres_ratio_queue2m$tag" "$(ratio "$rate2" "$floor")" ratio
   $PGBIN/psql -h "$tmp/sock" -U postgres -d kk -qc 'VACUUM ANALYZE' >/dev/null
   queries postgres "$KK_BENCH_PG" postgres
 else

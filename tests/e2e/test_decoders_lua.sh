@@ -171,6 +171,7 @@ done
 [ $up = 1 ] || { no mqtt/broker "mosquitto did not start"; exit 1; }
 
 cp "$DATA/lua/flaky.lua" "$d/flaky.lua"
+hport=$(free_port)
 cat > "$d/e2e.lua" <<LUA
 local kk = require "klimakit"
 kk.config { data_dir = "$d/data-e2e" }
@@ -180,7 +181,8 @@ local cs = kk.source.mqtt { url = "mqtt://127.0.0.1:$port", topic = "application
                             qos = 1, name = "cs" }
 local flaky = kk.source.mqtt { url = "mqtt://127.0.0.1:$port", topic = "raw/+", qos = 1,
                                pattern = "raw/{device}", name = "rawsrc" }
-local sink = kk.sink.jsonl { path = "$d/out.jsonl" }
+local sink = { kk.sink.jsonl { path = "$d/out.jsonl" },
+               kk.publish.http { listen = "127.0.0.1:$hport" } }
 kk.pipe(ttn, kk.decode.lua { path = "$PWD/recipes/decoders/elsys.lua", name = "elsys_ttn" }, sink)
 kk.pipe(cs, kk.decode.lua { path = "$PWD/recipes/decoders/elsys.lua", envelope = "chirpstack-v4",
                             name = "elsys_cs" }, sink)
@@ -267,6 +269,20 @@ n=$(grep -c "\[decode:flaky\] rejected message" "$d/e2e.log")
 [ "$n" -eq 8 ] && ok bad/eight-rejected || no bad/eight-rejected "$n rejected: $(grep rejected "$d/e2e.log")"
 grep "\[decode:flaky\] rejected" "$d/e2e.log" | grep -q "budget: .*instruction budget exceeded" &&
   ok bad/loop-stopped-by-budget || no bad/loop-stopped-by-budget "$(grep budget "$d/e2e.log")"
+# ... and counted per reason in /metrics.
+python3 - "$hport" <<'PY' && ok bad/counted-per-reason || no bad/counted-per-reason "see above"
+import sys, urllib.request
+m = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode()
+want = {"decoder": 3, "budget": 1, "shape": 3, "memcap": 1}
+bad = []
+for reason, n in want.items():
+    key = 'kk_rejected_total{stage="flaky",reason="%s"}' % reason
+    line = [l for l in m.splitlines() if l.startswith(key)]
+    if not line or float(line[0].split()[-1]) != n:
+        bad.append("%s: %s (want %d)" % (reason, line, n))
+if bad:
+    print("\n".join(bad)); sys.exit(1)
+PY
 kill -TERM $pid 2>/dev/null; wait $pid; rc=$?; pid=
 [ $rc -eq 0 ] && ok mqtt/clean-exit || no mqtt/clean-exit "exit $rc"
 # the raw bytes of a rejected message are in the journal
