@@ -13,10 +13,10 @@
 # time: run it from the repository root.
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
-FUZZ_TARGETS := senml_json senml_cbor ttn_v3 chirpstack_v4 json lua
+FUZZ_TARGETS := senml_json senml_cbor ttn_v3 chirpstack_v4 json lua sta
 FUZZ_PARSERS := modules/common/senml.c modules/common/uplink.c \
                 modules/common/reading_json.c modules/common/decode_common.c \
-                modules/common/rawmeta.c
+                modules/common/rawmeta.c modules/common/sta_query.c
 FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
                 -std=c11 -D_GNU_SOURCE -Iinclude -Icore
 
