@@ -21,7 +21,7 @@ kk.pipe(kk.source.simulate { sensors = 12, realtime = false, count = 12 * 4 * 14
 LUA
 "$BIN" run "$tmp/r.lua" --log-level warn &
 kpid=$!
-trap 'kill $kpid $fpid 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'kill $kpid $fpid 2>/dev/null || true; rm -rf "$tmp"' EXIT
 fpid=
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
 sleep 0.5
