@@ -265,13 +265,9 @@ void kk_httpd_release(kk_httpd_t *h, void (*done)(void *ud), void *ud) {
   uv_timer_start(&h->drain, drain_tick, 0, 20);
 }
 
-void kk_httpd_respond(h2o_req_t *req, int status, const char *ctype,
-                      kk_sb_t *body, const char *cors_origin) {
-  if (body->oom) {
-    kk_sb_free(body);
-    kk_httpd_text(req, 500, "out of memory\n");
-    return;
-  }
+void kk_httpd_respond_buf(h2o_req_t *req, int status, const char *ctype,
+                          const char *body, size_t len,
+                          const char *cors_origin) {
   req->res.status = status;
   req->res.reason = status < 300   ? "OK"
                     : status < 400 ? "Redirect"
@@ -288,9 +284,20 @@ void kk_httpd_respond(h2o_req_t *req, int status, const char *ctype,
     h2o_add_header_by_str(&req->pool, &req->res.headers,
                           H2O_STRLIT("access-control-allow-origin"), 0, NULL,
                           cors_origin, strlen(cors_origin));
-  char *p = h2o_mem_alloc_pool(&req->pool, body->len + 1);
-  if (body->len) memcpy(p, body->p, body->len);
-  h2o_send_inline(req, p, body->len);
+  /* h2o_send_inline() copies the body into the request's pool and leaves
+   * the length unset (chunked); a known length is cheaper for clients. */
+  req->res.content_length = len;
+  h2o_send_inline(req, body ? body : "", len);
+}
+
+void kk_httpd_respond(h2o_req_t *req, int status, const char *ctype,
+                      kk_sb_t *body, const char *cors_origin) {
+  if (body->oom) {
+    kk_sb_free(body);
+    kk_httpd_text(req, 500, "out of memory\n");
+    return;
+  }
+  kk_httpd_respond_buf(req, status, ctype, body->p, body->len, cors_origin);
   kk_sb_free(body);
 }
 

@@ -56,6 +56,10 @@ int kk_httpd_is_tls(const kk_httpd_t *h);
  * header when `cors_origin` is not NULL. */
 void kk_httpd_respond(h2o_req_t *req, int status, const char *ctype,
                       kk_sb_t *body, const char *cors_origin);
+/* The same for a body the caller keeps (it is copied before return). */
+void kk_httpd_respond_buf(h2o_req_t *req, int status, const char *ctype,
+                          const char *body, size_t len,
+                          const char *cors_origin);
 /* A short text/plain answer. */
 void kk_httpd_text(h2o_req_t *req, int status, const char *text);
 

@@ -843,10 +843,10 @@ static int on_req(void *ud, h2o_req_t *req, const char *reqpath) {
     for (size_t i = 0; i < 32; i++) {
       struct page_cache *c = &s->cache[i];
       if (c->key && c->gen == s->gen && strcmp(c->key, path) == 0) {
-        kk_sb_put(&b, c->body, c->len);
-        kk_httpd_respond(req, 200, c->ctype, &b,
-                         strncmp(c->ctype, "application/json", 16) == 0 ? s->cors
-                                                                         : NULL);
+        kk_httpd_respond_buf(req, 200, c->ctype, c->body, c->len,
+                             strncmp(c->ctype, "application/json", 16) == 0
+                                 ? s->cors
+                                 : NULL);
         return 0;
       }
     }
