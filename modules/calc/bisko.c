@@ -302,7 +302,8 @@ static bisko_ds_t *ds_of(bisko_state_t *s, uint32_t id) {
 
 static int push(kk_batch_t *out, const char *thing, const char *prop,
                 const char *unit, int64_t t, double v) {
-  kk_reading_t r = {t, v, kk_datastream_id(thing, prop, unit), 0};
+  kk_reading_t r = {t, v, kk_datastream_id(thing, prop, unit),
+                    KK_READING_UPDATE};
   return r.ds ? kk_batch_push(out, &r) : KK_ENOMEM;
 }
 

@@ -95,7 +95,7 @@ static room_t *room_of(ia_state_t *s, uint32_t ds) {
 static void ia_emit(void *ctx, uint32_t key, int p, int64_t start, int64_t end,
                     const kk_calc_agg_t *a, kk_batch_t *out) {
   (void)ctx, (void)p, (void)end;
-  kk_reading_t r = {start, a->sum, key, 0};
+  kk_reading_t r = {start, a->sum, key, KK_READING_UPDATE};
   kk_batch_push(out, &r);
 }
 

@@ -198,8 +198,10 @@ static int emit_measure(measures_state_t *s, measure_t *m, kk_batch_t *out) {
         {t, m->sums[i], kk_datastream_id(m->thing, "actual", unit), 0},
         {t, base, kk_datastream_id(m->thing, "baseline", unit), 0},
         {t, m->expected, kk_datastream_id(m->thing, "expected", unit), 0}};
-    for (int k = 0; k < (isnan(m->expected) ? 3 : 4) && !rc; k++)
+    for (int k = 0; k < (isnan(m->expected) ? 3 : 4) && !rc; k++) {
+      r[k].flags = KK_READING_UPDATE; /* the year's figure as it stands */
       rc = kk_batch_push(out, &r[k]);
+    }
   }
   return rc;
 }

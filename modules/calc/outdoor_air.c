@@ -113,7 +113,8 @@ static void push(kk_batch_t *out, uint32_t key, const char *suffix,
                  const char *unit, int64_t t, double v) {
   char prop[160];
   snprintf(prop, sizeof prop, "%s_%s", kk_calc_property(key), suffix);
-  kk_reading_t r = {t, v, kk_datastream_id(kk_calc_thing(key), prop, unit), 0};
+  kk_reading_t r = {t, v, kk_datastream_id(kk_calc_thing(key), prop, unit),
+                    KK_READING_UPDATE};
   if (r.ds) kk_batch_push(out, &r);
 }
 

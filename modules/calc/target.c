@@ -165,8 +165,10 @@ static int target_process(kk_stage_t *st, void *state, kk_batch_t *b) {
                                kk_datastream_id(thing, "remaining_budget", unit),
                                0};
     }
-    for (int k = 0; k < no && !rc; k++)
+    for (int k = 0; k < no && !rc; k++) {
+      o[k].flags = KK_READING_UPDATE; /* follows the year's total */
       rc = kk_batch_push(out, &o[k]);
+    }
   }
   if (!rc) kk_stage_emit(st, out);
   kk_batch_unref(out);

@@ -65,7 +65,7 @@ static void window_emit(void *ctx, uint32_t key, int p, int64_t start,
                : k == KK_S_MIN ? a->min
                : k == KK_S_MAX ? a->max
                                : (double)a->count;
-    kk_reading_t r = {start, v, out_ds(s, key, p, k), 0};
+    kk_reading_t r = {start, v, out_ds(s, key, p, k), KK_READING_UPDATE};
     if (r.ds) kk_batch_push(out, &r);
   }
 }
