@@ -154,13 +154,12 @@ int kk_store_datastreams(kk_store_t *s, const kk_store_filter_t *f,
 /* Looks up the store id of one datastream; 0 and *id set, or KK_EUNKNOWN
  * when the store has no such datastream. */
 int kk_store_datastream_id(kk_store_t *s, const char *thing,
-                           const char *property, const char *unit,
-                           int64_t *id);
+                           const char *property, const char *unit, int64_t *id);
 
 /* Latest observation of each of the `n` datastreams `ids`: out[i] gets
- * it (count 1), or count 0 when the datastream has no observation (in
- * raw data; after retention expired every raw observation the latest
- * rollup bucket's last value is not known, so count 0 too).  `out` is the
+ * it (count 1), or count 0 when the datastream has none.  SQLite answers
+ * from raw data (count 0 once retention expired all of it); PostgreSQL
+ * keeps the latest observation apart and still knows it.  `out` is the
  * caller's array of n points. */
 int kk_store_latest(kk_store_t *s, const int64_t *ids, size_t n,
                     kk_store_point_t *out);

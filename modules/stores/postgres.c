@@ -47,16 +47,16 @@
 
 #include "postgres_impl.h"
 
-/* Schema version 1; every statement is idempotent, and the whole script
+/* Schema versions 1 and 2; every statement is idempotent, and the whole script
  * runs under an advisory lock, so nodes starting together do not race. */
 static const char pg_schema[] =
     "BEGIN;"
     "SELECT pg_advisory_xact_lock(7408201);"
     "CREATE TABLE IF NOT EXISTS schema_version(version int PRIMARY KEY,"
     " applied timestamptz NOT NULL DEFAULT now());"
-    "DO $$ BEGIN IF (SELECT max(version) FROM schema_version) > 1 THEN"
+    "DO $$ BEGIN IF (SELECT max(version) FROM schema_version) > 2 THEN"
     " RAISE EXCEPTION 'database schema version is newer than this klimakit"
-    " (1)'; END IF; END $$;"
+    " (2)'; END IF; END $$;"
     "CREATE TABLE IF NOT EXISTS things(id bigserial PRIMARY KEY,"
     " name text NOT NULL UNIQUE, properties jsonb);"
     "CREATE TABLE IF NOT EXISTS locations(id bigserial PRIMARY KEY,"
@@ -77,6 +77,14 @@ static const char pg_schema[] =
     " sum double precision NOT NULL, min double precision,"
     " max double precision, avg double precision, PRIMARY KEY(ds, bucket));"
     "INSERT INTO schema_version(version) VALUES (1) ON CONFLICT DO NOTHING;"
+    /* Version 2: the latest observation per datastream, so that "latest"
+     * is one key lookup however many monthly partitions there are. */
+    "CREATE TABLE IF NOT EXISTS obs_latest(ds bigint PRIMARY KEY,"
+    " time timestamptz NOT NULL, value double precision);"
+    "INSERT INTO obs_latest SELECT DISTINCT ON (ds) ds, time, value"
+    " FROM observations WHERE NOT EXISTS (SELECT 1 FROM schema_version"
+    " WHERE version = 2) ORDER BY ds, time DESC ON CONFLICT DO NOTHING;"
+    "INSERT INTO schema_version(version) VALUES (2) ON CONFLICT DO NOTHING;"
     "COMMIT;"
     "SET TimeZone = 'UTC';"
     "CREATE TEMP TABLE IF NOT EXISTS kk_staging(ds bigint, t bigint,"
@@ -85,12 +93,18 @@ static const char pg_schema[] =
 #define PG_ROLLUP(table, unit, src)                                            \
   "INSERT INTO " table " AS o (ds, bucket, count, sum, min, max, avg) "        \
   "SELECT ds, date_trunc('" unit "', time), count(*), sum(value), "            \
-  "min(value), max(value), avg(value) FROM " src " GROUP BY 1, 2 "            \
+  "min(value), max(value), avg(value) FROM " src " GROUP BY 1, 2 "             \
   "ORDER BY 1, 2 "                                                             \
   "ON CONFLICT (ds, bucket) DO UPDATE SET count = o.count + excluded.count, "  \
   "sum = o.sum + excluded.sum, min = least(o.min, excluded.min), "             \
   "max = greatest(o.max, excluded.max), "                                      \
   "avg = (o.sum + excluded.sum) / (o.count + excluded.count) RETURNING 1"
+
+#define PG_LATEST(src)                                                         \
+  "INSERT INTO obs_latest AS o (ds, time, value) SELECT DISTINCT ON (ds) "     \
+  "ds, time, value FROM " src " ORDER BY ds, time DESC ON CONFLICT (ds) DO "   \
+  "UPDATE SET time = excluded.time, value = excluded.value "                   \
+  "WHERE excluded.time > o.time RETURNING 1"
 
 #define PG_STAGED                                                              \
   "(SELECT ds, timestamptz 'epoch' + t * interval '1 millisecond' AS time, "   \
@@ -100,12 +114,14 @@ static const char pg_schema[] =
  * as much on a partitioned table, measured), rollups straight from the
  * staging table.  A key that exists already (a redelivery) aborts it
  * with unique_violation; then pg_merge runs after ROLLBACK TO SAVEPOINT. */
+/* clang-format off */
 static const char pg_merge_fast[] =
     "SAVEPOINT kk_fast;"
     "WITH ins AS (INSERT INTO observations(ds, time, value) "
     "SELECT ds, time, value FROM " PG_STAGED "), "
     "h AS (" PG_ROLLUP("obs_hourly", "hour", PG_STAGED) "), "
-    "d AS (" PG_ROLLUP("obs_daily", "day", PG_STAGED) ") "
+    "d AS (" PG_ROLLUP("obs_daily", "day", PG_STAGED) "), "
+    "l AS (" PG_LATEST(PG_STAGED) ") "
     "SELECT count(*), count(*) FROM kk_staging;"
     "COMMIT";
 
@@ -116,9 +132,11 @@ static const char pg_merge[] =
     "SELECT ds, time, value FROM " PG_STAGED " "
     "ON CONFLICT DO NOTHING RETURNING ds, time, value), "
     "h AS (" PG_ROLLUP("obs_hourly", "hour", "ins") "), "
-    "d AS (" PG_ROLLUP("obs_daily", "day", "ins") ") "
+    "d AS (" PG_ROLLUP("obs_daily", "day", "ins") "), "
+    "l AS (" PG_LATEST("ins") ") "
     "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM kk_staging);"
     "COMMIT";
+/* clang-format on */
 
 static const char pg_resolve[] =
     "WITH t AS (INSERT INTO things(name) VALUES ($1) ON CONFLICT (name) DO "
@@ -128,14 +146,14 @@ static const char pg_resolve[] =
     "UPDATE SET property = excluded.property RETURNING id";
 
 typedef enum {
-  PG_DOWN = 0,  /* no connection; the retry timer runs */
+  PG_DOWN = 0, /* no connection; the retry timer runs */
   PG_CONNECTING,
-  PG_SETUP,     /* schema script */
+  PG_SETUP, /* schema script */
   PG_IDLE,
-  PG_RESOLVE,   /* upserting one datastream */
-  PG_PART,      /* creating partitions */
+  PG_RESOLVE, /* upserting one datastream */
+  PG_PART,    /* creating partitions */
   PG_COPY_START,
-  PG_COPY,      /* sending COPY data */
+  PG_COPY, /* sending COPY data */
   PG_MERGE_FAST,
   PG_MERGE
 } pg_phase_t;
@@ -169,8 +187,8 @@ struct pg_state {
 
   kk_batch_t **q; /* ring: queued batches, oldest first */
   size_t qhead, qlen, qcap;
-  size_t take;     /* batches in the current transaction */
-  int64_t *dsmap;  /* process datastream id -> store id */
+  size_t take;    /* batches in the current transaction */
+  int64_t *dsmap; /* process datastream id -> store id */
   size_t ndsmap;
   uint32_t resolving;
   int *months; /* partitions known to exist: year * 12 + month */
@@ -236,6 +254,20 @@ static void pg_retry_cb(uv_timer_t *t) {
   if (!s->stopping) pg_connect(s);
 }
 
+static void pg_fail(pg_state_t *s, const char *what);
+
+/* libpq enforces connect_timeout only for blocking connects: a host that
+ * never answers would keep us connecting for ever. */
+#define PG_CONNECT_TIMEOUT_MS 10000
+
+static void pg_connect_timeout_cb(uv_timer_t *t) {
+  pg_state_t *s = t->data;
+  if (s->phase != PG_CONNECTING && s->phase != PG_SETUP) return;
+  snprintf(s->err, sizeof s->err, "no answer within %d s",
+           PG_CONNECT_TIMEOUT_MS / 1000);
+  pg_fail(s, "cannot connect to PostgreSQL");
+}
+
 /* The connection is unusable or a statement failed: drop it (the server
  * rolls an open transaction back) and reconnect later. */
 static void pg_fail(pg_state_t *s, const char *what) {
@@ -268,8 +300,8 @@ static void pg_fail(pg_state_t *s, const char *what) {
     return;
   }
   uv_timer_start(&s->timer, pg_retry_cb, s->backoff, 0);
-  s->backoff = s->backoff * 2 > s->max_backoff_ms ? s->max_backoff_ms
-                                                  : s->backoff * 2;
+  s->backoff =
+      s->backoff * 2 > s->max_backoff_ms ? s->max_backoff_ms : s->backoff * 2;
 }
 
 static void pg_set_err(pg_state_t *s, const char *msg) {
@@ -367,6 +399,7 @@ static void pg_connect(pg_state_t *s) {
   }
   PQsetnonblocking(s->conn, 1);
   pg_watch(s, UV_WRITABLE);
+  uv_timer_start(&s->timer, pg_connect_timeout_cb, PG_CONNECT_TIMEOUT_MS, 0);
 }
 
 /* ---- one transaction ------------------------------------------------- */
@@ -426,8 +459,8 @@ static void pg_next(pg_state_t *s) {
   }
   /* 2. partitions */
   char sql[8192];
-  size_t len = (size_t)snprintf(sql, sizeof sql,
-                                "BEGIN; SELECT pg_advisory_xact_lock(7408202);");
+  size_t len = (size_t)snprintf(
+      sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(7408202);");
   int nnew = 0, seen[16];
   for (size_t k = 0; k < s->take && nnew < 16; k++) {
     const kk_reading_t *r = kk_batch_readings(pg_batch(s, k));
@@ -442,7 +475,8 @@ static void pg_next(pg_state_t *s) {
         dup |= seen[j] == m;
       if (dup) continue;
       seen[nnew++] = m;
-      int y = m / 12, mo = m % 12 + 1, y2 = (m + 1) / 12, mo2 = (m + 1) % 12 + 1;
+      int y = m / 12, mo = m % 12 + 1, y2 = (m + 1) / 12,
+          mo2 = (m + 1) % 12 + 1;
       len += (size_t)snprintf(
           sql + len, sizeof sql - len,
           "CREATE TABLE IF NOT EXISTS observations_y%04dm%02d PARTITION OF "
@@ -494,9 +528,9 @@ static void pg_next(pg_state_t *s) {
         skipped++;
         continue;
       }
-      s->len += (size_t)snprintf(s->buf + s->len, 64, "%lld\t%lld\t%.17g\n",
-                                 (long long)sid, (long long)r[i].time_ms,
-                                 r[i].value);
+      s->len +=
+          (size_t)snprintf(s->buf + s->len, 64, "%lld\t%lld\t%.17g\n",
+                           (long long)sid, (long long)r[i].time_ms, r[i].value);
     }
   }
   kk_metric_add(s->m_skipped, skipped);
@@ -532,7 +566,7 @@ static int pg_copy_send(pg_state_t *s) {
 /* The current query finished (every result read). */
 static void pg_query_done(pg_state_t *s) {
   if (s->failed_result) {
-    const char *what = s->phase == PG_SETUP      ? "setting up the schema"
+    const char *what = s->phase == PG_SETUP     ? "setting up the schema"
                        : s->phase == PG_RESOLVE ? "upserting a datastream"
                        : s->phase == PG_PART    ? "creating partitions"
                                                 : "writing observations";
@@ -541,9 +575,9 @@ static void pg_query_done(pg_state_t *s) {
   }
   switch (s->phase) {
   case PG_SETUP:
+    uv_timer_stop(&s->timer);
     kk_stage_log(s->st, s->paused ? KK_LOG_WARN : KK_LOG_INFO,
-                 "connected to PostgreSQL%s",
-                 s->paused ? "; resumed" : "");
+                 "connected to PostgreSQL%s", s->paused ? "; resumed" : "");
     s->phase = PG_IDLE;
     pg_watch(s, UV_READABLE);
     pg_kick(s);
@@ -567,7 +601,7 @@ static void pg_query_done(pg_state_t *s) {
     pg_watch(s, UV_READABLE | UV_WRITABLE);
     break;
   case PG_MERGE:
-  merged: {
+  merged : {
     size_t n = s->take;
     s->take = 0;
     s->phase = PG_IDLE;
@@ -631,8 +665,7 @@ static void pg_result(pg_state_t *s, PGresult *r) {
     }
     s->dsmap[id] = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
   } else if ((s->phase == PG_MERGE || s->phase == PG_MERGE_FAST) &&
-             st == PGRES_TUPLES_OK &&
-             PQntuples(r) == 1) {
+             st == PGRES_TUPLES_OK && PQntuples(r) == 1) {
     s->merged_new = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     s->merged_staged = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
   }
@@ -698,8 +731,7 @@ static void pg_poll_cb(uv_poll_t *h, int status, int events) {
         s->phase = PG_COPY_START; /* data sent: wait for the result */
       }
     }
-    if (s->phase == PG_IDLE && s->conn &&
-        PQstatus(s->conn) == CONNECTION_BAD) {
+    if (s->phase == PG_IDLE && s->conn && PQstatus(s->conn) == CONNECTION_BAD) {
       pg_set_err(s, PQerrorMessage(s->conn));
       pg_fail(s, "the connection to PostgreSQL was lost");
     }
@@ -747,7 +779,11 @@ static int pg_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
   s->max_backoff_ms = kk_opt_duration_ms(opts, "max_backoff");
   if (s->max_backoff_ms < 250) s->max_backoff_ms = 250;
   s->backoff = 250;
+  /* At most half the sink's queue per transaction, so that the sources
+   * refill the other half while one is merged. */
+  size_t half = (size_t)kk_opt_int(opts, "queue") / 2;
   s->txn_readings = (size_t)kk_opt_int(opts, "batch");
+  if (half && s->txn_readings > half) s->txn_readings = half;
   const char *tj = kk_opt_json(opts, "things");
   const char *sj = kk_opt_json(opts, "sectors");
   s->things_json = tj ? strdup(tj) : NULL;
@@ -894,7 +930,8 @@ static const kk_option_t pg_options[] = {
      .def = "262144",
      .min = 1,
      .max = 16777216,
-     .description = "Readings per COPY and merge transaction at most."},
+     .description = "Readings per COPY and merge transaction at most (and "
+                    "at most half the sink's `queue`)."},
     {.name = "max_backoff",
      .type = KK_OPT_DURATION,
      .def = "30s",

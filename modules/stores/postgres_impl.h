@@ -7,7 +7,7 @@
 
 #include "store_impl.h"
 
-#define PG_SCHEMA_VERSION 1
+#define PG_SCHEMA_VERSION 2
 
 /* Wraps a blocking query connection to `conninfo` as an unregistered
  * store named `name`.  With connect_now, connects and checks the schema

@@ -20,50 +20,57 @@
 #include "postgres_impl.h"
 
 #define PG_MS(col) "(extract(epoch FROM " col ") * 1000)::int8"
-#define PG_TS(p) "(timestamptz 'epoch' + " p "::int8 * interval '1 millisecond')"
+#define PG_TS(p)                                                               \
+  "(timestamptz 'epoch' + " p "::int8 * interval '1 millisecond')"
 #define PG_MATCH(col, a, b)                                                    \
   "($" a "::text IS NULL OR ($" b "::int = 0 AND " col " = $" a ") OR ($" b    \
   "::int = 1 AND left(" col ", length($" a ")) = $" a "))"
 
+/* clang-format off */
 static const char *const pgq_series_sql[3] = {
-    "SELECT " PG_MS("time") ", 1, value, value, value, value FROM "
-    "observations WHERE ds = $1 AND time >= " PG_TS("$2") " AND time < " PG_TS(
-        "$3") " ORDER BY time LIMIT $4",
-    "SELECT " PG_MS("bucket") ", count, sum, min, max, avg FROM obs_hourly "
-    "WHERE ds = $1 AND bucket >= " PG_TS("$2") " AND bucket < " PG_TS(
-        "$3") " ORDER BY bucket LIMIT $4",
-    "SELECT " PG_MS("bucket") ", count, sum, min, max, avg FROM obs_daily "
-    "WHERE ds = $1 AND bucket >= " PG_TS("$2") " AND bucket < " PG_TS(
-        "$3") " ORDER BY bucket LIMIT $4",
+    "SELECT " PG_MS("time") ", 1, value, value, value, value "
+    "FROM observations WHERE ds = $1 AND time >= " PG_TS("$2")
+    " AND time < " PG_TS("$3") " ORDER BY time LIMIT $4",
+    "SELECT " PG_MS("bucket") ", count, sum, min, max, avg "
+    "FROM obs_hourly WHERE ds = $1 AND bucket >= " PG_TS("$2")
+    " AND bucket < " PG_TS("$3") " ORDER BY bucket LIMIT $4",
+    "SELECT " PG_MS("bucket") ", count, sum, min, max, avg "
+    "FROM obs_daily WHERE ds = $1 AND bucket >= " PG_TS("$2")
+    " AND bucket < " PG_TS("$3") " ORDER BY bucket LIMIT $4",
 };
 
 static const char *const pgq_agg_sql[3] = {
     "SELECT count(value), coalesce(sum(value), 0), min(value), max(value) "
-    "FROM observations WHERE ds = $1 AND time >= " PG_TS(
-        "$2") " AND time < " PG_TS("$3"),
+    "FROM observations WHERE ds = $1 AND time >= " PG_TS("$2")
+    " AND time < " PG_TS("$3"),
     "SELECT coalesce(sum(count), 0), coalesce(sum(sum), 0), min(min), "
-    "max(max) FROM obs_hourly WHERE ds = $1 AND bucket >= " PG_TS(
-        "$2") " AND bucket < " PG_TS("$3"),
+    "max(max) FROM obs_hourly WHERE ds = $1 AND bucket >= " PG_TS("$2")
+    " AND bucket < " PG_TS("$3"),
     "SELECT coalesce(sum(count), 0), coalesce(sum(sum), 0), min(min), "
-    "max(max) FROM obs_daily WHERE ds = $1 AND bucket >= " PG_TS(
-        "$2") " AND bucket < " PG_TS("$3"),
+    "max(max) FROM obs_daily WHERE ds = $1 AND bucket >= " PG_TS("$2")
+    " AND bucket < " PG_TS("$3"),
 };
 
+/* obs_latest (schema version 2) is kept by the merge. */
 static const char pgq_latest_sql[] =
-    "SELECT " PG_MS("time") ", value FROM observations WHERE ds = $1 "
-    "ORDER BY time DESC LIMIT 1";
+    "SELECT " PG_MS("time") ", value FROM obs_latest WHERE ds = $1";
 
+/* Binary order (COLLATE "C"), as SQLite sorts. */
 static const char pgq_ds_sql[] =
     "SELECT d.id, t.name, d.property, d.unit, d.sector FROM datastreams d "
-    "JOIN things t ON t.id = d.thing_id WHERE " PG_MATCH(
-        "t.name", "1", "2") " AND " PG_MATCH("d.property", "3",
-                                             "4") " AND " PG_MATCH("d.unit", "5", "6") " AND " PG_MATCH("d.sector", "7", "8") " ORDER BY t.name COLLATE \"C\", "
-                                                                                                                                      "d.property COLLATE \"C\", d.unit COLLATE \"C\"";
+    "JOIN things t ON t.id = d.thing_id WHERE "
+    PG_MATCH("t.name", "1", "2") " AND "
+    PG_MATCH("d.property", "3", "4") " AND "
+    PG_MATCH("d.unit", "5", "6") " AND "
+    PG_MATCH("d.sector", "7", "8")
+    " ORDER BY t.name COLLATE \"C\", d.property COLLATE \"C\", "
+    "d.unit COLLATE \"C\"";
 
 static const char pgq_things_sql[] =
     "SELECT t.id, t.name, l.geojson::text, t.properties::text FROM things t "
-    "LEFT JOIN locations l ON l.thing_id = t.id WHERE " PG_MATCH(
-        "t.name", "1", "2") " ORDER BY t.name COLLATE \"C\"";
+    "LEFT JOIN locations l ON l.thing_id = t.id WHERE "
+    PG_MATCH("t.name", "1", "2") " ORDER BY t.name COLLATE \"C\"";
+/* clang-format on */
 
 typedef struct pgq {
   char *conninfo;
@@ -73,7 +80,11 @@ typedef struct pgq {
 static int pgq_conn(pgq_t *p) {
   if (p->conn && PQstatus(p->conn) == CONNECTION_OK) return 0;
   PQfinish(p->conn);
-  p->conn = PQconnectdb(p->conninfo);
+  /* Queries may run on the loop thread: bound the connect (the string's
+   * own connect_timeout, when it has one, wins: it comes later). */
+  const char *const keys[] = {"connect_timeout", "dbname", NULL};
+  const char *const vals[] = {"3", p->conninfo, NULL};
+  p->conn = PQconnectdbParams(keys, vals, 1);
   if (!p->conn || PQstatus(p->conn) != CONNECTION_OK) {
     kk_store_set_errmsg("cannot connect to PostgreSQL: %s",
                         p->conn ? PQerrorMessage(p->conn) : "out of memory");
@@ -111,8 +122,7 @@ static char *pgq_text(PGresult *r, int row, int col) {
 }
 
 static double pgq_num(PGresult *r, int row, int col) {
-  return PQgetisnull(r, row, col) ? NAN
-                                  : strtod(PQgetvalue(r, row, col), NULL);
+  return PQgetisnull(r, row, col) ? NAN : strtod(PQgetvalue(r, row, col), NULL);
 }
 
 /* Fills two parameter slots for a filter member. */
@@ -211,13 +221,13 @@ static int pgq_latest(void *impl, const int64_t *ids, size_t n,
     if (rc != 0) return rc;
     if (PQntuples(r) == 1) {
       double x = pgq_num(r, 0, 1);
-      out[i] = (kk_store_point_t){
-          .time_ms = strtoll(PQgetvalue(r, 0, 0), NULL, 10),
-          .count = 1,
-          .sum = x,
-          .min = x,
-          .max = x,
-          .avg = x};
+      out[i] =
+          (kk_store_point_t){.time_ms = strtoll(PQgetvalue(r, 0, 0), NULL, 10),
+                             .count = 1,
+                             .sum = x,
+                             .min = x,
+                             .max = x,
+                             .avg = x};
     }
     PQclear(r);
   }
@@ -229,7 +239,7 @@ static int pgq_latest(void *impl, const int64_t *ids, size_t n,
 static int64_t pgq_clamp(int64_t ms) {
   return ms < -200000000000000LL  ? -200000000000000LL
          : ms > 200000000000000LL ? 200000000000000LL
-                                   : ms;
+                                  : ms;
 }
 
 static int pgq_series(void *impl, int64_t id, int64_t from_ms, int64_t to_ms,

@@ -181,17 +181,17 @@ static void sq_map_clear(sq_map_t *m) {
 
 /* ---- state ----------------------------------------------------------- */
 
-#define SQ_TAKE_MAX 256 /* batches per transaction at most */
+#define SQ_TAKE_MAX 256       /* batches per transaction at most */
 #define SQ_LINGER_NS 5000000u /* 5 ms: see sq_writer */
 
 typedef struct sq_state {
   kk_stage_t *st;
   char *name; /* stage name, for logs from the writer thread */
   char *path;
-  int sync;            /* 0 normal, 1 full, 2 off */
-  uint64_t retain_ms;  /* 0: keep raw data */
+  int sync;           /* 0 normal, 1 full, 2 off */
+  uint64_t retain_ms; /* 0: keep raw data */
   uint64_t max_backoff_ms;
-  size_t txn_readings; /* readings per transaction at most */
+  size_t txn_readings;    /* readings per transaction at most */
   size_t linger_readings; /* a transaction waits briefly for this many */
   char *sectors_json, *things_json;
 
@@ -208,7 +208,7 @@ typedef struct sq_state {
   size_t qhead, qlen, qcap;
   size_t done_pending; /* batches committed, not yet kk_stage_done() */
   int stopping, exited;
-  int paused;          /* the writer is retrying a failed transaction */
+  int paused; /* the writer is retrying a failed transaction */
 
   int sync_init, thread_started, async_init, closing;
   uv_thread_t thread;
@@ -242,10 +242,9 @@ static int sq_exec(sqlite3 *db, const char *sql) {
  * thread when it reopens a database that was read-only.  Returns 0 or a
  * negative code with the reason in err. */
 static int sq_open_writer(sq_state_t *s, char *err, size_t errlen) {
-  int rc = sqlite3_open_v2(s->path, &s->w,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                               SQLITE_OPEN_NOMUTEX,
-                           NULL);
+  int rc = sqlite3_open_v2(
+      s->path, &s->w,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
   const char *step = "opening";
   if (rc == SQLITE_OK) {
     sqlite3_busy_timeout(s->w, 5000);
@@ -259,6 +258,9 @@ static int sq_open_writer(sq_state_t *s, char *err, size_t errlen) {
                                         "PRAGMA synchronous=OFF"};
     rc = sq_exec(s->w, syncs[s->sync]);
     if (rc == SQLITE_OK) rc = sq_exec(s->w, "PRAGMA cache_size=-65536");
+    /* Checkpoint every 64 MiB of WAL instead of 4 MiB: each checkpoint
+     * costs two fsyncs, and a busy store commits often. */
+    if (rc == SQLITE_OK) rc = sq_exec(s->w, "PRAGMA wal_autocheckpoint=16384");
   }
   if (rc == SQLITE_OK) {
     step = "reading the schema version";
@@ -280,35 +282,33 @@ static int sq_open_writer(sq_state_t *s, char *err, size_t errlen) {
     int cls = rc & 0xff;
     if (cls == SQLITE_NOTADB || cls == SQLITE_CORRUPT)
       snprintf(err, errlen,
-                     "%s is damaged or not a SQLite database (%s while %s); "
-                     "move it away and restore the last backup, the "
-                     "journal still holds what it has not retired",
-                     s->path, s->w ? sqlite3_errmsg(s->w) : "?", step);
+               "%s is damaged or not a SQLite database (%s while %s); "
+               "move it away and restore the last backup, the "
+               "journal still holds what it has not retired",
+               s->path, s->w ? sqlite3_errmsg(s->w) : "?", step);
     else
       snprintf(err, errlen, "cannot open %s (%s while %s)", s->path,
-                     s->w ? sqlite3_errmsg(s->w) : "out of memory", step);
-    return cls == SQLITE_NOTADB || cls == SQLITE_CORRUPT ? KK_ECORRUPT
-                                                         : KK_EIO;
+               s->w ? sqlite3_errmsg(s->w) : "out of memory", step);
+    return cls == SQLITE_NOTADB || cls == SQLITE_CORRUPT ? KK_ECORRUPT : KK_EIO;
   }
   if (ver > SQ_SCHEMA_VERSION) {
     snprintf(err, errlen,
-                   "%s has schema version %d, newer than this klimakit "
-                   "knows (%d); use a newer klimakit",
-                   s->path, ver, SQ_SCHEMA_VERSION);
+             "%s has schema version %d, newer than this klimakit "
+             "knows (%d); use a newer klimakit",
+             s->path, ver, SQ_SCHEMA_VERSION);
     return KK_EINVAL;
   }
   for (int v = ver; v < SQ_SCHEMA_VERSION; v++) {
     char rec[128];
-    snprintf(rec, sizeof rec,
-             "INSERT INTO schema_version VALUES(%d, %lld)", v + 1,
-             (long long)kk_now_ms());
+    snprintf(rec, sizeof rec, "INSERT INTO schema_version VALUES(%d, %lld)",
+             v + 1, (long long)kk_now_ms());
     rc = sq_exec(s->w, "BEGIN IMMEDIATE");
     if (rc == SQLITE_OK) rc = sq_exec(s->w, sq_migrations[v]);
     if (rc == SQLITE_OK) rc = sq_exec(s->w, rec);
     if (rc == SQLITE_OK) rc = sq_exec(s->w, "COMMIT");
     if (rc != SQLITE_OK) {
       snprintf(err, errlen, "migrating %s to schema version %d failed: %s",
-                     s->path, v + 1, sqlite3_errmsg(s->w));
+               s->path, v + 1, sqlite3_errmsg(s->w));
       sq_exec(s->w, "ROLLBACK");
       return KK_EIO;
     }
@@ -320,7 +320,7 @@ static int sq_open_writer(sq_state_t *s, char *err, size_t errlen) {
                             &s->ws[i], NULL);
     if (rc != SQLITE_OK) {
       snprintf(err, errlen, "preparing statements on %s: %s", s->path,
-                     sqlite3_errmsg(s->w));
+               sqlite3_errmsg(s->w));
       return KK_EIO;
     }
   }
@@ -642,8 +642,7 @@ static void sq_writer(void *arg) {
       }
       uv_mutex_lock(&s->lock);
     }
-    backoff = backoff * 2 > s->max_backoff_ms ? s->max_backoff_ms
-                                              : backoff * 2;
+    backoff = backoff * 2 > s->max_backoff_ms ? s->max_backoff_ms : backoff * 2;
   }
   int clean = !s->paused;
   uv_mutex_unlock(&s->lock);
@@ -718,8 +717,14 @@ static int sq_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
   s->retain_ms = kk_opt_duration_ms(opts, "retain_raw");
   s->max_backoff_ms = kk_opt_duration_ms(opts, "max_backoff");
   if (s->max_backoff_ms < 250) s->max_backoff_ms = 250;
+  /* At most half the sink's queue per transaction: while one commits,
+   * the engine has resumed the sources and the next half is arriving. */
+  size_t half = (size_t)kk_opt_int(opts, "queue") / 2;
   s->txn_readings = (size_t)kk_opt_int(opts, "batch");
-  s->linger_readings = s->txn_readings < 16384 ? s->txn_readings : 16384;
+  if (half && s->txn_readings > half) s->txn_readings = half;
+  s->linger_readings =
+      s->txn_readings / 2 < 16384 ? s->txn_readings / 2 : 16384;
+  if (s->linger_readings == 0) s->linger_readings = 1;
   const char *sj = kk_opt_json(opts, "sectors");
   const char *tj = kk_opt_json(opts, "things");
   s->things_json = tj ? strdup(tj) : NULL;
@@ -749,9 +754,9 @@ static int sq_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
   s->m_txns = kk_stage_counter(st, "kk_store_transactions_total", NULL,
                                "Write transactions a store committed.");
   for (int i = 0; i < 6; i++)
-    s->m_err[i] = kk_stage_counter(st, "kk_store_write_errors_total",
-                                   sq_reasons[i],
-                                   "Failed store write transactions.");
+    s->m_err[i] =
+        kk_stage_counter(st, "kk_store_write_errors_total", sq_reasons[i],
+                         "Failed store write transactions.");
   if (uv_mutex_init(&s->lock) != 0 || uv_cond_init(&s->cond) != 0) {
     kk_stage_error(st, "cannot create a mutex");
     return KK_ENOMEM;
@@ -912,7 +917,8 @@ static const kk_option_t sq_options[] = {
      .min = 1,
      .max = 16777216,
      .description = "Readings per write transaction at most (queued "
-                    "batches are committed together up to this)."},
+                    "batches are committed together up to this, and up to "
+                    "half the sink's `queue`)."},
     {.name = "max_backoff",
      .type = KK_OPT_DURATION,
      .def = "30s",

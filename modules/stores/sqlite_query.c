@@ -60,14 +60,18 @@ static const char *const sq_sql[SQ_NQ] = {
     [SQ_Q_AGG_DAY] = "SELECT total(count), total(sum), min(min), max(max) "
                      "FROM obs_daily WHERE ds = ?1 AND bucket >= ?2 AND "
                      "bucket < ?3",
+    /* clang-format off */
     [SQ_Q_DS] = "SELECT d.id, t.name, d.property, d.unit, d.sector FROM "
-                "datastreams d JOIN things t ON t.id = d.thing_id WHERE " SQ_MATCH(
-                    "t.name", "1", "2") " AND " SQ_MATCH("d.property", "3",
-                                                         "4") " AND " SQ_MATCH("d.unit", "5", "6") " AND " SQ_MATCH("d.sector", "7", "8") " ORDER BY t.name, "
-                                                                                                                                          "d.property, d.unit",
+                "datastreams d JOIN things t ON t.id = d.thing_id WHERE "
+                SQ_MATCH("t.name", "1", "2") " AND "
+                SQ_MATCH("d.property", "3", "4") " AND "
+                SQ_MATCH("d.unit", "5", "6") " AND "
+                SQ_MATCH("d.sector", "7", "8")
+                " ORDER BY t.name, d.property, d.unit",
     [SQ_Q_THINGS] = "SELECT t.id, t.name, l.geojson, t.properties FROM things "
-                    "t LEFT JOIN locations l ON l.thing_id = t.id WHERE " SQ_MATCH(
-                        "t.name", "1", "2") " ORDER BY t.name",
+                    "t LEFT JOIN locations l ON l.thing_id = t.id WHERE "
+                    SQ_MATCH("t.name", "1", "2") " ORDER BY t.name",
+    /* clang-format on */
 };
 
 typedef struct sq_reader {
@@ -122,8 +126,8 @@ static int sq_stmt(sq_reader_t *r, int i, sqlite3_stmt **out) {
     if (rc != 0) return rc;
   }
   if (!r->q[i]) {
-    int rc = sqlite3_prepare_v3(r->db, sq_sql[i], -1,
-                                SQLITE_PREPARE_PERSISTENT, &r->q[i], NULL);
+    int rc = sqlite3_prepare_v3(r->db, sq_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                &r->q[i], NULL);
     if (rc != SQLITE_OK) return sq_fail(r, rc, "preparing a query");
   }
   sqlite3_reset(r->q[i]);
@@ -170,7 +174,7 @@ static int sq_things(void *impl, const kk_store_filter_t *f,
     t->location = sq_col_text(q, 2);
     t->properties = sq_col_text(q, 3);
   }
-  int err = rc == SQLITE_DONE ? 0
+  int err = rc == SQLITE_DONE  ? 0
             : rc == SQLITE_ROW ? KK_ENOMEM
                                : sq_fail(r, rc, "listing things");
   sqlite3_reset(q);
@@ -210,7 +214,7 @@ static int sq_datastreams(void *impl, const kk_store_filter_t *f,
     d->unit = sq_col_text(q, 3);
     d->sector = sq_col_text(q, 4);
   }
-  int err = rc == SQLITE_DONE ? 0
+  int err = rc == SQLITE_DONE  ? 0
             : rc == SQLITE_ROW ? KK_ENOMEM
                                : sq_fail(r, rc, "listing datastreams");
   sqlite3_reset(q);
@@ -250,8 +254,7 @@ static int sq_latest(void *impl, const int64_t *ids, size_t n,
 }
 
 static int sq_series(void *impl, int64_t id, int64_t from_ms, int64_t to_ms,
-                     kk_store_res_t res, size_t limit,
-                     kk_store_series_t *out) {
+                     kk_store_res_t res, size_t limit, kk_store_series_t *out) {
   sq_reader_t *r = impl;
   sqlite3_stmt *q;
   int rc = sq_stmt(r,
@@ -328,9 +331,8 @@ static int sq_backup(void *impl, const char *dest) {
   close(fd);
   sqlite3 *d = NULL;
   int rc = sqlite3_open_v2(dest, &d, SQLITE_OPEN_READWRITE, NULL);
-  sqlite3_backup *b = rc == SQLITE_OK
-                          ? sqlite3_backup_init(d, "main", r->db, "main")
-                          : NULL;
+  sqlite3_backup *b =
+      rc == SQLITE_OK ? sqlite3_backup_init(d, "main", r->db, "main") : NULL;
   if (b) {
     /* Steps of 4096 pages: the source is read-locked only per step. */
     while ((rc = sqlite3_backup_step(b, 4096)) == SQLITE_OK ||

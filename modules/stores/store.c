@@ -38,7 +38,9 @@ static kk_store_t **store_reg;
 static size_t store_nreg, store_capreg;
 static _Thread_local char store_err[512];
 
-static void store_init(void) { uv_mutex_init(&store_reg_lock); }
+static void store_init(void) {
+  uv_mutex_init(&store_reg_lock);
+}
 
 void kk_store_set_errmsg(const char *fmt, ...) {
   va_list ap;
@@ -47,7 +49,9 @@ void kk_store_set_errmsg(const char *fmt, ...) {
   va_end(ap);
 }
 
-const char *kk_store_errmsg(void) { return store_err; }
+const char *kk_store_errmsg(void) {
+  return store_err;
+}
 
 kk_store_t *kk_store_new(const char *name, const char *backend,
                          const kk_store_vtable_t *vt, void *impl) {
@@ -144,19 +148,23 @@ kk_store_t *kk_store_find(const char *name) {
   return r;
 }
 
-kk_store_t *kk_store_default(void) { return kk_store_find(NULL); }
-const char *kk_store_name(const kk_store_t *s) { return s->name; }
-const char *kk_store_backend(const kk_store_t *s) { return s->backend; }
+kk_store_t *kk_store_default(void) {
+  return kk_store_find(NULL);
+}
+const char *kk_store_name(const kk_store_t *s) {
+  return s->name;
+}
+const char *kk_store_backend(const kk_store_t *s) {
+  return s->backend;
+}
 
 int kk_store_open(const char *backend, const char *target, kk_store_t **out) {
   if (!backend || !target || !out) return KK_EINVAL;
   *out = NULL;
-  if (strcmp(backend, "sqlite") == 0)
-    return kk__store_sqlite_open(target, out);
+  if (strcmp(backend, "sqlite") == 0) return kk__store_sqlite_open(target, out);
   if (strcmp(backend, "postgres") == 0)
     return kk__store_postgres_open(target, out);
-  kk_store_set_errmsg("unknown store backend '%s' (sqlite, postgres)",
-                      backend);
+  kk_store_set_errmsg("unknown store backend '%s' (sqlite, postgres)", backend);
   return KK_EUNKNOWN;
 }
 
@@ -176,7 +184,9 @@ static int store_enter(kk_store_t *s) {
   return 0;
 }
 
-static void store_leave(kk_store_t *s) { uv_mutex_unlock(&s->lock); }
+static void store_leave(kk_store_t *s) {
+  uv_mutex_unlock(&s->lock);
+}
 
 void kk_store_ds_list_free(kk_store_ds_list_t *l) {
   if (!l) return;
@@ -388,4 +398,6 @@ int kk__store_push_point(kk_store_series_t *out, size_t *cap,
   return 0;
 }
 
-char *kk__store_strdup(const char *s) { return s ? strdup(s) : NULL; }
+char *kk__store_strdup(const char *s) {
+  return s ? strdup(s) : NULL;
+}

@@ -8,7 +8,8 @@
  *   local v, t = kk.query.latest("room-001", "co2", "ppm")
  *   local pts, res = kk.query.range("room-001", "co2", "ppm", from, to)
  *   local a = kk.query.aggregate("room-001", "co2", "ppm", from, to)
- *   local list = kk.query.datastreams { thing = "school-a/..." }  -- prefix: trailing "*"
+ *   local list = kk.query.datastreams { thing = "school-a/..." }  -- prefix:
+ * trailing "*"
  *
  * Times are UTC milliseconds.  The last argument of each function may name
  * the store (a stage name); default: the first store of the pipeline.
@@ -103,8 +104,8 @@ static int ql_range(lua_State *L) {
   int n = ql_ds(L, s, &id);
   if (n) return n;
   kk_store_series_t *r;
-  int rc = kk_store_range(s, id, from, to, (kk_store_res_t)res, (size_t)limit,
-                          &r);
+  int rc =
+      kk_store_range(s, id, from, to, (kk_store_res_t)res, (size_t)limit, &r);
   if (rc != 0) return ql_fail(L, rc);
   lua_createtable(L, (int)r->len, 0);
   for (size_t i = 0; i < r->len; i++) {

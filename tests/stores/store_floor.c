@@ -31,18 +31,21 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static double value(long i) { return 400.0 + 300.0 * sin((double)i * 0.001); }
+static double value(long i) {
+  return 400.0 + 300.0 * sin((double)i * 0.001);
+}
 
 static int floor_sqlite(const char *path, long n, long nds, int64_t step,
                         int64_t start) {
   sqlite3 *db;
   sqlite3_stmt *q;
   if (sqlite3_open(path, &db) != SQLITE_OK) return 1;
-  sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                   "PRAGMA cache_size=-65536;"
-                   "CREATE TABLE observations(ds INTEGER NOT NULL, time "
-                   "INTEGER NOT NULL, value REAL, PRIMARY KEY(ds, time)) "
-                   "WITHOUT ROWID",
+  sqlite3_exec(db,
+               "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+               "PRAGMA cache_size=-65536;"
+               "CREATE TABLE observations(ds INTEGER NOT NULL, time "
+               "INTEGER NOT NULL, value REAL, PRIMARY KEY(ds, time)) "
+               "WITHOUT ROWID",
                NULL, NULL, NULL);
   if (sqlite3_prepare_v2(db,
                          "INSERT INTO observations(ds, time, value) "

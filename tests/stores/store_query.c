@@ -28,9 +28,9 @@ static void pt(const char *tag, const kk_store_point_t *p) {
   if (p->count == 0)
     printf("%s %lld count=0\n", tag, (long long)p->time_ms);
   else
-    printf("%s %lld count=%lld sum=%.17g min=%.17g max=%.17g avg=%.12g\n",
-           tag, (long long)p->time_ms, (long long)p->count, p->sum, p->min,
-           p->max, p->avg);
+    printf("%s %lld count=%lld sum=%.17g min=%.17g max=%.17g avg=%.12g\n", tag,
+           (long long)p->time_ms, (long long)p->count, p->sum, p->min, p->max,
+           p->avg);
 }
 
 static const char *any(const char *s) {
@@ -82,13 +82,13 @@ int main(int argc, char **argv) {
     kk_store_thing_list_free(l);
   } else if (strcmp(cmd, "datastreams") == 0) {
     kk_store_filter_t f = {na > 0 ? any(a[0]) : NULL, na > 1 ? any(a[1]) : NULL,
-                           na > 2 ? any(a[2]) : NULL, na > 3 ? any(a[3]) : NULL};
+                           na > 2 ? any(a[2]) : NULL,
+                           na > 3 ? any(a[3]) : NULL};
     kk_store_ds_list_t *l;
     if ((rc = kk_store_datastreams(s, &f, &l)) != 0) return die(cmd, rc);
     for (size_t i = 0; i < l->len; i++)
-      printf("ds %s %s %s sector=%s\n", l->items[i].thing,
-             l->items[i].property, l->items[i].unit,
-             l->items[i].sector ? l->items[i].sector : "-");
+      printf("ds %s %s %s sector=%s\n", l->items[i].thing, l->items[i].property,
+             l->items[i].unit, l->items[i].sector ? l->items[i].sector : "-");
     kk_store_ds_list_free(l);
   } else if (strcmp(cmd, "latest") == 0) {
     kk_store_point_t p;
@@ -130,7 +130,10 @@ int main(int argc, char **argv) {
         }
         for (size_t k = 0; k < sr->len; k++) {
           char tag[512];
-          snprintf(tag, sizeof tag, "%s %s/%s/%s", r == 0 ? "obs" : r == 1 ? "hour" : "day",
+          snprintf(tag, sizeof tag, "%s %s/%s/%s",
+                   r == 0   ? "obs"
+                   : r == 1 ? "hour"
+                            : "day",
                    l->items[i].thing, l->items[i].property, l->items[i].unit);
           pt(tag, &sr->points[k]);
         }

@@ -72,8 +72,8 @@ static int mock_ds(void *impl, const kk_store_filter_t *f,
   *out = calloc(1, sizeof **out);
   if (f->thing && strcmp(f->thing, "t") == 0) {
     (*out)->items = calloc(1, sizeof *(*out)->items);
-    (*out)->items[0] = (kk_store_ds_t){7, strdup("t"), strdup("co2"),
-                                       strdup("ppm"), NULL};
+    (*out)->items[0] =
+        (kk_store_ds_t){7, strdup("t"), strdup("co2"), strdup("ppm"), NULL};
     (*out)->len = 1;
   }
   return 0;
@@ -84,9 +84,8 @@ static void mock_close(void *impl) {
   mock_closed++;
 }
 
-static const kk_store_vtable_t mock_vt = {mock_things, mock_ds, mock_latest,
-                                          mock_series, mock_agg, NULL,
-                                          mock_close};
+static const kk_store_vtable_t mock_vt = {
+    mock_things, mock_ds, mock_latest, mock_series, mock_agg, NULL, mock_close};
 
 KK_TEST(registry_find_default_unregister) {
   KK_CHECK(kk_store_default() == NULL);
@@ -125,9 +124,9 @@ KK_TEST(auto_resolution_by_span) {
   struct {
     int64_t span;
     kk_store_res_t want;
-  } cases[] = {{D, KK_STORE_RAW},        {2 * D, KK_STORE_RAW},
+  } cases[] = {{D, KK_STORE_RAW},          {2 * D, KK_STORE_RAW},
                {2 * D + 1, KK_STORE_HOUR}, {92 * D, KK_STORE_HOUR},
-               {93 * D, KK_STORE_DAY},   {3650 * D, KK_STORE_DAY}};
+               {93 * D, KK_STORE_DAY},     {3650 * D, KK_STORE_DAY}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     KK_CHECK_INT(kk_store_range(s, 1, 0, cases[i].span, KK_STORE_AUTO, 0, &r),
                  ==, 0);
@@ -152,8 +151,8 @@ KK_TEST(aggregate_composes_rollups_and_raw) {
   for (size_t i = 0; i < sizeof windows / sizeof windows[0]; i++) {
     memset(mock_calls, 0, sizeof mock_calls);
     kk_store_point_t p;
-    KK_CHECK_INT(kk_store_aggregate(s, 1, windows[i][0], windows[i][1], &p),
-                 ==, 0);
+    KK_CHECK_INT(kk_store_aggregate(s, 1, windows[i][0], windows[i][1], &p), ==,
+                 0);
     int64_t want = mock_count(windows[i][0], windows[i][1], 60000);
     KK_CHECK_INT(p.count, ==, want);
     if (want) KK_CHECK_DBL(p.avg, 1.0, 1e-12);
@@ -252,4 +251,5 @@ KK_TEST(sqlite_open_checks_the_file) {
 KK_TEST_MAIN(KK_CASE(registry_find_default_unregister),
              KK_CASE(auto_resolution_by_span),
              KK_CASE(aggregate_composes_rollups_and_raw),
-             KK_CASE(datastream_id_lookup), KK_CASE(sqlite_open_checks_the_file))
+             KK_CASE(datastream_id_lookup),
+             KK_CASE(sqlite_open_checks_the_file))
