@@ -56,6 +56,12 @@ static void option_extra(const kk_option_t *o, char *buf, size_t len) {
     snprintf(buf, len, " Range %.15g to %.15g.", o->min, o->max);
 }
 
+static int declares(const kk_module_t *m, const char *name) {
+  for (const kk_option_t *o = m->options; o && o->name; o++)
+    if (strcmp(o->name, name) == 0) return 1;
+  return 0;
+}
+
 static void print_text(const kk_module_t *m, int full) {
   printf("%s.%s (%s)\n  %s\n", m->ns, m->name, kind_label(m->kind),
          m->summary ? m->summary : "");
@@ -75,6 +81,7 @@ static void print_text(const kk_module_t *m, int full) {
     for (const kk_option_t *o = opts[k]; o && o->name; o++) {
       if (k == 1 && strcmp(o->name, "queue") == 0 && m->kind != KK_KIND_SINK)
         continue;
+      if (k == 1 && declares(m, o->name)) continue; /* the module's wins */
       if (!printed++) printf("  options:\n");
       char extra[160];
       option_extra(o, extra, sizeof extra);

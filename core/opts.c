@@ -19,8 +19,9 @@ const kk_option_t kk__common_options[] = {
      "name, numbered from the second use).",
      NULL, 0, 0},
     {"queue", KK_OPT_INT, 0, "65536",
-     "Sinks: readings that may be in flight before sources are paused.", NULL,
-     1, 1e9},
+     "Sinks: readings that may be in flight before sources are paused (a "
+     "module may declare its own default, as the stores do).",
+     NULL, 1, 1e9},
     {NULL, 0, 0, NULL, NULL, NULL, 0, 0}};
 
 typedef struct opt_val {
