@@ -41,7 +41,7 @@ local function classify(ppm, before)
   return up
 end
 
-local class, days, order = {}, {}, {}
+local class, days, order, done = {}, {}, {}, {}
 local function day_of(ms) return os.date("!%a %Y-%m-%d", ms // 1000) end
 
 local function summarise(day)
@@ -64,17 +64,22 @@ local function indoor_air(batch, emit)
   for r in batch:readings() do
     if r.property == "co2" then
       local day = day_of(r.time)
-      if not days[day] then
+      if not days[day] and not done[day] then
         days[day] = {}
         order[#order + 1] = day
         -- A new day begins: the one before it is complete.
-        if #order > 1 and days[order[#order - 1]] then summarise(order[#order - 1]) end
+        local prev = order[#order - 1]
+        if prev and days[prev] then summarise(prev); done[prev] = true end
       end
-      local s = days[day][r.thing] or { m1000 = 0, m2000 = 0, max = 0 }
-      days[day][r.thing] = s
-      if r.value >= 1000 then s.m1000 = s.m1000 + interval_min end
-      if r.value > 2000 then s.m2000 = s.m2000 + interval_min end
-      if r.value > s.max then s.max = r.value end
+      -- Rooms report a little apart, so a room may still send the last
+      -- minute of a day that was already summarised: it is left out.
+      if days[day] then
+        local s = days[day][r.thing] or { m1000 = 0, m2000 = 0, max = 0 }
+        days[day][r.thing] = s
+        if r.value >= 1000 then s.m1000 = s.m1000 + interval_min end
+        if r.value > 2000 then s.m2000 = s.m2000 + interval_min end
+        if r.value > s.max then s.max = r.value end
+      end
 
       local c = classify(r.value, class[r.thing])
       if r.time >= live_after and class[r.thing] and c ~= class[r.thing] then
