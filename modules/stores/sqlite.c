@@ -83,10 +83,26 @@ enum {
   SQ_W_DS,
   SQ_W_DSID,
   SQ_W_RETAIN,
+  SQ_W_UPD,
+  SQ_W_REHOUR,
+  SQ_W_REDAY,
   SQ_NW
 };
 
+/* A reading flagged KK_READING_UPDATE (a calculator's window re-emitted
+ * after a late reading) replaces the stored value; the rollup buckets it
+ * lies in are then recomputed from the raw rows. */
+#define SQ_RECOMPUTE(table, width)                                             \
+  "INSERT OR REPLACE INTO " table "(ds, bucket, count, sum, min, max, avg) "   \
+  "SELECT ?1, ?2, count(*), total(value), min(value), max(value), "            \
+  "avg(value) FROM observations WHERE ds = ?1 AND time >= ?2 AND time < ?2 + " \
+  width
+
 static const char *const sq_wsql[SQ_NW] = {
+    [SQ_W_UPD] = "UPDATE observations SET value = ?3 WHERE ds = ?1 AND "
+                 "time = ?2 AND value IS NOT ?3",
+    [SQ_W_REHOUR] = SQ_RECOMPUTE("obs_hourly", "3600000"),
+    [SQ_W_REDAY] = SQ_RECOMPUTE("obs_daily", "86400000"),
     [SQ_W_INS] = "INSERT OR IGNORE INTO observations(ds, time, value) "
                  "VALUES(?1, ?2, ?3)",
     [SQ_W_HOUR] = SQ_UPSERT("obs_hourly"),
@@ -217,7 +233,12 @@ typedef struct sq_state {
   kk_store_t *store;
   int64_t next_retain_ms;
 
-  kk_metric_t *m_paused, *m_rows, *m_dups, *m_txns, *m_skipped;
+  kk_metric_t *m_paused, *m_rows, *m_dups, *m_txns, *m_skipped, *m_updates;
+  /* Observations replaced in the current transaction (writer thread). */
+  struct sq_touched {
+    int64_t ds, time;
+  } *touched;
+  size_t ntouched, captouched;
   kk_metric_t *m_err[6]; /* by sq_reason() */
 } sq_state_t;
 
@@ -474,8 +495,24 @@ static int sq_flush_map(sq_map_t *m, sqlite3_stmt *q) {
 
 /* Writes `n` batches in one transaction.  Returns a SQLite code; on
  * failure everything is rolled back. */
+/* Remembers an observation replaced in this transaction. */
+static int sq_touch(sq_state_t *s, int64_t ds, int64_t time) {
+  if (s->ntouched == s->captouched) {
+    size_t ncap = s->captouched ? s->captouched * 2 : 64;
+    struct sq_touched *n = realloc(s->touched, ncap * sizeof *n);
+    if (!n) return -1;
+    s->touched = n;
+    s->captouched = ncap;
+  }
+  s->touched[s->ntouched].ds = ds;
+  s->touched[s->ntouched].time = time;
+  s->ntouched++;
+  return 0;
+}
+
 static int sq_write(sq_state_t *s, kk_batch_t **b, size_t n) {
-  int64_t rows = 0, dups = 0, skipped = 0;
+  int64_t rows = 0, dups = 0, skipped = 0, updates = 0;
+  s->ntouched = 0;
   int rc = SQLITE_OK;
   /* Datastreams first, each in its own small transaction: the id map must
    * not hold ids of a transaction that is rolled back. */
@@ -509,6 +546,24 @@ static int sq_write(sq_state_t *s, kk_batch_t **b, size_t n) {
       if (rc != SQLITE_DONE) break;
       rc = SQLITE_OK;
       if (sqlite3_changes(s->w) == 0) {
+        if (r[i].flags & KK_READING_UPDATE) {
+          sqlite3_stmt *u = s->ws[SQ_W_UPD];
+          sqlite3_bind_int64(u, 1, sid);
+          sqlite3_bind_int64(u, 2, r[i].time_ms);
+          sqlite3_bind_double(u, 3, r[i].value);
+          rc = sqlite3_step(u);
+          sqlite3_reset(u);
+          if (rc != SQLITE_DONE) break;
+          rc = SQLITE_OK;
+          if (sqlite3_changes(s->w) > 0) {
+            if (sq_touch(s, sid, r[i].time_ms) != 0) {
+              rc = SQLITE_NOMEM;
+              break;
+            }
+            updates++;
+            continue;
+          }
+        }
         dups++;
         continue;
       }
@@ -526,6 +581,18 @@ static int sq_write(sq_state_t *s, kk_batch_t **b, size_t n) {
     rc = SQLITE_NOMEM;
   if (rc == SQLITE_OK) rc = sq_flush_map(&s->hours, s->ws[SQ_W_HOUR]);
   if (rc == SQLITE_OK) rc = sq_flush_map(&s->days, s->ws[SQ_W_DAY]);
+  /* After the deltas of new rows: recompute the buckets of replaced ones. */
+  for (size_t t = 0; rc == SQLITE_OK && t < s->ntouched; t++) {
+    for (int k = 0; k < 2 && rc == SQLITE_OK; k++) {
+      sqlite3_stmt *q = s->ws[k ? SQ_W_REDAY : SQ_W_REHOUR];
+      int64_t w = k ? KK__STORE_DAY_MS : KK__STORE_HOUR_MS;
+      sqlite3_bind_int64(q, 1, s->touched[t].ds);
+      sqlite3_bind_int64(q, 2, kk__store_floor(s->touched[t].time, w));
+      rc = sqlite3_step(q);
+      sqlite3_reset(q);
+      rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+  }
   if (rc == SQLITE_OK) rc = sq_exec(s->w, "COMMIT");
   if (rc != SQLITE_OK) {
     int saved = rc;
@@ -537,6 +604,7 @@ static int sq_write(sq_state_t *s, kk_batch_t **b, size_t n) {
   if (rc == SQLITE_OK) {
     kk_metric_add(s->m_rows, rows);
     kk_metric_add(s->m_dups, dups);
+    kk_metric_add(s->m_updates, updates);
     kk_metric_add(s->m_skipped, skipped);
     kk_metric_add(s->m_txns, 1);
   }
@@ -746,6 +814,9 @@ static int sq_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
                          "1 while a store cannot write and retries.");
   s->m_rows = kk_stage_counter(st, "kk_store_rows_total", NULL,
                                "Observations a store inserted.");
+  s->m_updates = kk_stage_counter(st, "kk_store_updates_total", NULL,
+                                  "Stored values replaced by readings flagged "
+                                  "as updates (re-emitted aggregates)");
   s->m_dups = kk_stage_counter(st, "kk_store_duplicates_total", NULL,
                                "Redelivered observations a store ignored.");
   s->m_skipped = kk_stage_counter(
@@ -880,6 +951,7 @@ static void sq_destroy(void *state) {
   sq_close_writer(s);
   kk_store_unref(s->store);
   free(s->dsmap);
+  free(s->touched);
   free(s->hours.slot);
   free(s->days.slot);
   cJSON_Delete(s->sectors);
