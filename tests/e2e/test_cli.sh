@@ -28,6 +28,12 @@ has modules-options "sensors"
 t modules-one 0 "$K" modules simulate;    has modules-one-desc "Europe/Berlin"
 t modules-unknown 2 "$K" modules nosuchmodule
 t modules-config 0 "$K" modules config;   has modules-config-fsync "fsync"
+t factors 0 "$K" factors;                 has factors-bisko "BISKO"
+t factors-csv 0 "$K" factors csv;         has factors-csv-source "source"
+t export-help 0 "$K" export --help;       has export-help-text "--store"
+t export-usage 2 "$K" export --bogus
+t backup-help 0 "$K" backup --help;       has backup-help-text "usage: klimakit backup"
+t backup-usage 2 "$K" backup
 # docs/modules.md is generated from the code and must be current.
 "$K" modules --format markdown > /tmp/kk-cli-md.$$ 2>&1
 if diff -q /tmp/kk-cli-md.$$ docs/modules.md >/dev/null; then echo "ok cli/docs-modules-current"
