@@ -35,6 +35,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "../common/mqtt_common.h"
 #include "../common/forward.h"
 #include "../common/reading_json.h"
 #include "../common/strbuf.h"
@@ -381,12 +382,9 @@ static void mqtt_out_retry_cb(uv_timer_t *t) {
 
 static void mqtt_out_schedule_retry(mqtt_out_state_t *s) {
   if (s->retry_pending || s->connecting || s->stopping) return;
-  uint64_t d = s->backoff_min_ms;
-  for (unsigned i = 0; i < s->attempts && d < s->backoff_max_ms; i++)
-    d *= 2;
-  if (d > s->backoff_max_ms) d = s->backoff_max_ms;
+  uint64_t delay =
+      kk_mqtt_backoff_ms(s->backoff_min_ms, s->backoff_max_ms, s->attempts);
   if (s->attempts < 64) s->attempts++;
-  uint64_t delay = d / 2 + (uint64_t)rand() % (d / 2 + 1);
   s->retry_pending = 1;
   uv_timer_start(&s->retry, mqtt_out_retry_cb, delay, 0);
 }
@@ -412,45 +410,6 @@ static void mqtt_out_misc_cb(uv_timer_t *t) {
 
 /* ---- options --------------------------------------------------------- */
 
-static int mqtt_out_parse_url(mqtt_out_state_t *s, const char *url) {
-  const char *rest;
-  if (!strncmp(url, "mqtt://", 7)) {
-    rest = url + 7;
-    s->port = 1883;
-  } else if (!strncmp(url, "mqtts://", 8)) {
-    rest = url + 8;
-    s->tls = 1;
-    s->port = 8883;
-  } else {
-    return KK_EPARSE;
-  }
-  size_t hl = strcspn(rest, "/");
-  char hp[300];
-  if (hl == 0 || hl >= sizeof hp) return KK_EPARSE;
-  memcpy(hp, rest, hl);
-  hp[hl] = '\0';
-  char *host = hp, *colon;
-  if (hp[0] == '[') {
-    char *rb = strchr(hp, ']');
-    if (!rb) return KK_EPARSE;
-    *rb = '\0';
-    host = hp + 1;
-    colon = rb[1] == ':' ? rb + 1 : NULL;
-  } else {
-    colon = strrchr(hp, ':');
-    if (colon) *colon = '\0';
-  }
-  if (colon) {
-    char *end;
-    long p = strtol(colon + 1, &end, 10);
-    if (*end || p <= 0 || p > 65535) return KK_EPARSE;
-    s->port = (int)p;
-  }
-  size_t n = strlen(host);
-  if (n == 0 || n >= sizeof s->host) return KK_EPARSE;
-  memcpy(s->host, host, n + 1);
-  return 0;
-}
 
 /* ---- module callbacks ------------------------------------------------ */
 
@@ -461,7 +420,8 @@ static int mqtt_out_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   s->st = st;
   s->opts = o;
   s->rl = (kk_ratelimit_t)KK_RATELIMIT_INIT(60000, 3);
-  if (mqtt_out_parse_url(s, kk_opt_str(o, "url")) != 0) {
+  if (kk_mqtt_parse_url(kk_opt_str(o, "url"), s->host, sizeof s->host,
+                        &s->port, &s->tls) != 0) {
     kk_stage_error(st,
                    "url: expected mqtt://host[:port] or mqtts://host[:port]");
     return KK_EPARSE;

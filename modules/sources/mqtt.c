@@ -38,6 +38,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "../common/mqtt_common.h"
 #include "../common/rawmeta.h"
 
 #define MQTT_MAX_PARTS 16
@@ -400,12 +401,9 @@ static void mqtt_retry_cb(uv_timer_t *t) {
  * doubles per failed attempt from backoff_min up to backoff_max. */
 static void mqtt_schedule_retry(mqtt_state_t *s) {
   if (s->retry_pending || s->connecting || s->stopping) return;
-  uint64_t d = s->backoff_min_ms;
-  for (unsigned i = 0; i < s->attempts && d < s->backoff_max_ms; i++)
-    d *= 2;
-  if (d > s->backoff_max_ms) d = s->backoff_max_ms;
+  uint64_t delay =
+      kk_mqtt_backoff_ms(s->backoff_min_ms, s->backoff_max_ms, s->attempts);
   if (s->attempts < 64) s->attempts++;
-  uint64_t delay = d / 2 + (uint64_t)rand() % (d / 2 + 1);
   s->retry_pending = 1;
   uv_timer_start(&s->retry, mqtt_retry_cb, delay, 0);
 }
@@ -423,45 +421,6 @@ static void mqtt_misc_cb(uv_timer_t *t) {
 
 /* ---- options --------------------------------------------------------- */
 
-static int mqtt_parse_url(mqtt_state_t *s, const char *url) {
-  const char *rest;
-  if (!strncmp(url, "mqtt://", 7)) {
-    rest = url + 7;
-    s->tls = 0;
-    s->port = 1883;
-  } else if (!strncmp(url, "mqtts://", 8)) {
-    rest = url + 8;
-    s->tls = 1;
-    s->port = 8883;
-  } else {
-    return KK_EPARSE;
-  }
-  size_t hl = strcspn(rest, "/");
-  char hp[300];
-  if (hl == 0 || hl >= sizeof hp) return KK_EPARSE;
-  memcpy(hp, rest, hl);
-  hp[hl] = '\0';
-  char *host = hp, *colon;
-  if (hp[0] == '[') {
-    char *rb = strchr(hp, ']');
-    if (!rb) return KK_EPARSE;
-    *rb = '\0';
-    host = hp + 1;
-    colon = rb[1] == ':' ? rb + 1 : NULL;
-  } else {
-    colon = strrchr(hp, ':');
-    if (colon) *colon = '\0';
-  }
-  if (colon) {
-    char *end;
-    long p = strtol(colon + 1, &end, 10);
-    if (*end || p <= 0 || p > 65535) return KK_EPARSE;
-    s->port = (int)p;
-  }
-  if (!*host || strlen(host) >= sizeof s->host) return KK_EPARSE;
-  snprintf(s->host, sizeof s->host, "%s", host);
-  return 0;
-}
 
 /* Reads the first line of a file (a password); NULL on failure. */
 static char *mqtt_read_secret(const char *path) {
@@ -486,7 +445,7 @@ static int mqtt_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   kk_ratelimit_t rl = KK_RATELIMIT_INIT(10000, 10);
   s->rl = rl;
   const char *url = kk_opt_str(o, "url");
-  if (mqtt_parse_url(s, url) != 0) {
+  if (kk_mqtt_parse_url(url, s->host, sizeof s->host, &s->port, &s->tls) != 0) {
     kk_stage_error(st, "url '%s' is not mqtt://host[:port] or mqtts://host[:port]",
                    url);
     return KK_EINVAL;

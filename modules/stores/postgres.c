@@ -918,14 +918,7 @@ static void pg_destroy(void *state) {
 }
 
 static const kk_option_t pg_options[] = {
-    {.name = "queue",
-     .type = KK_OPT_INT,
-     .def = "1000000",
-     .min = 1,
-     .max = 1e9,
-     .description = "Readings in flight before sources are paused; half of "
-                    "it is the largest transaction, so a store wants more "
-                    "than other sinks (24 bytes a reading)."},
+    KK__STORE_QUEUE_OPTION,
     {.name = "env",
      .type = KK_OPT_STRING,
      .def = "KLIMAKIT_PG",

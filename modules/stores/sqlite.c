@@ -966,14 +966,7 @@ static void sq_destroy(void *state) {
 }
 
 static const kk_option_t sq_options[] = {
-    {.name = "queue",
-     .type = KK_OPT_INT,
-     .def = "1000000",
-     .min = 1,
-     .max = 1e9,
-     .description = "Readings in flight before sources are paused; half of "
-                    "it is the largest transaction, so a store wants more "
-                    "than other sinks (24 bytes a reading)."},
+    KK__STORE_QUEUE_OPTION,
     {.name = "path",
      .type = KK_OPT_STRING,
      .description = "Database file (created with its parent directories); "

@@ -12,6 +12,18 @@
 #define KK__STORE_HOUR_MS 3600000LL
 #define KK__STORE_DAY_MS 86400000LL
 
+/* The `queue` option of every store sink: half of it is the largest
+ * transaction, so stores default far above the engine's 65536. */
+#define KK__STORE_QUEUE_OPTION                                                 \
+  {.name = "queue",                                                            \
+   .type = KK_OPT_INT,                                                         \
+   .def = "1000000",                                                           \
+   .min = 1,                                                                   \
+   .max = 1e9,                                                                 \
+   .description = "Readings in flight before sources are paused; half of "     \
+                  "it is the largest transaction, so a store wants more than " \
+                  "other sinks (24 bytes a reading)."}
+
 /* Query-only openers behind kk_store_open(). */
 int kk__store_sqlite_open(const char *path, kk_store_t **out);
 int kk__store_postgres_open(const char *conninfo, kk_store_t **out);
