@@ -68,7 +68,6 @@ check("stopped-and-logged", len(ms) >= 1, "no 'instruction budget exceeded' in l
 if ms:
     check("stopped-within-100ms", max(ms) < 100, "slowest stop %.1f ms" % max(ms))
     print("# runaway stops: %d, slowest %.1f ms, slowest answer %.1f ms" % (len(ms), max(ms), 1000 * max(rtts)))
-m = re.search(r'kk_lua_errors_total', text)
 if ok:
     subprocess.run(["rm", "-rf", tmp])
 else:
