@@ -14,14 +14,22 @@
  *   1. new datastreams are upserted (once per process and datastream),
  *   2. missing monthly partitions are created (under an advisory lock, so
  *      that nodes do not race),
- *   3. BEGIN; COPY kk_staging FROM STDIN (a temporary table, emptied at
- *      commit) with the readings as text,
- *   4. one statement inserts from the staging table and folds the rows
- *      into obs_hourly and obs_daily with upserts; COMMIT.  It first
- *      tries a plain INSERT (fast); when a key exists already (a
- *      redelivery) it rolls back to a savepoint and inserts with ON
- *      CONFLICT DO NOTHING, folding only the rows it really inserted
- *      (RETURNING) into the rollups.
+ *   3. BEGIN; SAVEPOINT; COPY observations FROM STDIN with the readings
+ *      as text: the fast path, as cheap as a bare COPY.  The hourly and
+ *      daily rollup deltas and the latest value per datastream are
+ *      computed here while the text is built, and one statement folds
+ *      them into obs_hourly, obs_daily and obs_latest (upserts of a few
+ *      hundred rows instead of aggregating the batch in the server);
+ *      COMMIT.
+ *   4. When a key exists already (a redelivery after a crash, another
+ *      node's write), the COPY fails with unique_violation: ROLLBACK TO
+ *      SAVEPOINT, the same text is copied into a temporary staging table
+ *      and merged with INSERT ... ON CONFLICT DO NOTHING RETURNING, so
+ *      that only the rows really inserted reach the rollups; COMMIT.
+ *   Readings flagged KK_READING_UPDATE (a calculator re-emitting a window
+ *   after late data) are not copied: in the same transaction they replace
+ *   the stored value (INSERT ... ON CONFLICT DO UPDATE) and the rollup
+ *   buckets they lie in are recomputed from the raw rows.
  * Then the batches are finished in order.  Any failure (the connection
  * lost, the server restarting, a deadlock between nodes on a rollup row)
  * drops the connection, which rolls the transaction back; the sink stays
@@ -45,6 +53,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../common/strbuf.h"
 #include "postgres_impl.h"
 
 /* Schema versions 1 and 2; every statement is idempotent, and the whole script
@@ -87,8 +96,10 @@ static const char pg_schema[] =
     "INSERT INTO schema_version(version) VALUES (2) ON CONFLICT DO NOTHING;"
     "COMMIT;"
     "SET TimeZone = 'UTC';"
-    "CREATE TEMP TABLE IF NOT EXISTS kk_staging(ds bigint, t bigint,"
-    " v double precision) ON COMMIT DELETE ROWS;";
+    "CREATE TEMP TABLE IF NOT EXISTS kk_staging(ds bigint,"
+    " time timestamptz, value double precision) ON COMMIT DELETE ROWS;"
+    "CREATE TEMP TABLE IF NOT EXISTS kk_upd(ds bigint, time timestamptz,"
+    " value double precision) ON COMMIT DELETE ROWS;";
 
 #define PG_ROLLUP(table, unit, src)                                            \
   "INSERT INTO " table " AS o (ds, bucket, count, sum, min, max, avg) "        \
@@ -106,36 +117,52 @@ static const char pg_schema[] =
   "UPDATE SET time = excluded.time, value = excluded.value "                   \
   "WHERE excluded.time > o.time RETURNING 1"
 
-#define PG_STAGED                                                              \
-  "(SELECT ds, timestamptz 'epoch' + t * interval '1 millisecond' AS time, "   \
-  "v AS value FROM kk_staging) s"
-
-/* The fast path: a plain INSERT ... SELECT (ON CONFLICT costs 3.5 times
- * as much on a partitioned table, measured), rollups straight from the
- * staging table.  A key that exists already (a redelivery) aborts it
- * with unique_violation; then pg_merge runs after ROLLBACK TO SAVEPOINT. */
+/* The idempotent path: the rows are in kk_staging; only rows really
+ * inserted reach the rollups.  Returns (inserted, staged). */
 /* clang-format off */
-static const char pg_merge_fast[] =
-    "SAVEPOINT kk_fast;"
-    "WITH ins AS (INSERT INTO observations(ds, time, value) "
-    "SELECT ds, time, value FROM " PG_STAGED "), "
-    "h AS (" PG_ROLLUP("obs_hourly", "hour", PG_STAGED) "), "
-    "d AS (" PG_ROLLUP("obs_daily", "day", PG_STAGED) "), "
-    "l AS (" PG_LATEST(PG_STAGED) ") "
-    "SELECT count(*), count(*) FROM kk_staging;"
-    "COMMIT";
-
-/* The idempotent path: only rows really inserted reach the rollups. */
 static const char pg_merge[] =
-    "ROLLBACK TO SAVEPOINT kk_fast;"
     "WITH ins AS (INSERT INTO observations(ds, time, value) "
-    "SELECT ds, time, value FROM " PG_STAGED " "
+    "SELECT ds, time, value FROM kk_staging "
     "ON CONFLICT DO NOTHING RETURNING ds, time, value), "
     "h AS (" PG_ROLLUP("obs_hourly", "hour", "ins") "), "
     "d AS (" PG_ROLLUP("obs_daily", "day", "ins") "), "
     "l AS (" PG_LATEST("ins") ") "
-    "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM kk_staging);"
-    "COMMIT";
+    "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM kk_staging);";
+
+/* The fast path's rollup deltas, computed by the sink: arrays of
+ * (ds, bucket in ms since the epoch, count, sum, min, max). */
+#define PG_FOLD(table)                                                         \
+  "INSERT INTO " table " AS o (ds, bucket, count, sum, min, max, avg) "        \
+  "SELECT ds, timestamptz 'epoch' + b * interval '1 millisecond', c, su, mi, " \
+  "ma, su / c FROM unnest(%s) AS u(ds, b, c, su, mi, ma) ORDER BY 1, 2 "       \
+  "ON CONFLICT (ds, bucket) DO UPDATE SET count = o.count + excluded.count, "  \
+  "sum = o.sum + excluded.sum, min = least(o.min, excluded.min), "             \
+  "max = greatest(o.max, excluded.max), "                                      \
+  "avg = (o.sum + excluded.sum) / (o.count + excluded.count);"
+
+/* Replaced values: kk_upd holds them (the last one per key); the rows are
+ * upserted and every bucket they touch is recomputed from the raw rows. */
+#define PG_RECOMPUTE(table, unit)                                              \
+  "INSERT INTO " table " AS o (ds, bucket, count, sum, min, max, avg) "        \
+  "SELECT x.ds, k.b, count(*), sum(x.value), min(x.value), max(x.value), "     \
+  "avg(x.value) FROM (SELECT DISTINCT ds, date_trunc('" unit "', time) AS b "  \
+  "FROM kk_upd) k JOIN observations x ON x.ds = k.ds AND x.time >= k.b AND "   \
+  "x.time < k.b + interval '1 " unit "' GROUP BY 1, 2 ORDER BY 1, 2 "          \
+  "ON CONFLICT (ds, bucket) DO UPDATE SET count = excluded.count, "            \
+  "sum = excluded.sum, min = excluded.min, max = excluded.max, "               \
+  "avg = excluded.avg;"
+static const char pg_update_tail[] =
+    "WITH u AS (INSERT INTO observations AS o (ds, time, value) "
+    "SELECT ds, time, value FROM kk_upd ORDER BY ds, time "
+    "ON CONFLICT (ds, time) DO UPDATE SET value = excluded.value "
+    "WHERE o.value IS DISTINCT FROM excluded.value RETURNING 1) "
+    "SELECT count(*) FROM u;"
+    PG_RECOMPUTE("obs_hourly", "hour")
+    PG_RECOMPUTE("obs_daily", "day")
+    "INSERT INTO obs_latest AS o (ds, time, value) SELECT DISTINCT ON (ds) "
+    "ds, time, value FROM kk_upd ORDER BY ds, time DESC ON CONFLICT (ds) DO "
+    "UPDATE SET time = excluded.time, value = excluded.value "
+    "WHERE excluded.time >= o.time;";
 /* clang-format on */
 
 static const char pg_resolve[] =
@@ -154,11 +181,28 @@ typedef enum {
   PG_PART,    /* creating partitions */
   PG_COPY_START,
   PG_COPY, /* sending COPY data */
-  PG_MERGE_FAST,
-  PG_MERGE
+  PG_FOLD, /* the fast path's rollups (and updates), COMMIT */
+  PG_MERGE /* the idempotent merge (and updates), COMMIT */
 } pg_phase_t;
 
 typedef struct pg_state pg_state_t;
+
+/* One transaction's data, built from its batches before it starts. */
+typedef struct pg_txn {
+  int ready;   /* built for the first `take` queued batches */
+  size_t take; /* batches */
+  char *buf;   /* COPY text: rows for observations and kk_staging alike */
+  size_t len, cap, off;
+  int64_t copied, skipped;
+  kk__store_map_t hours, days; /* the fast path's rollup deltas */
+  struct pg_latest {           /* by process datastream id */
+    int64_t time;
+    double value;
+  } *latest;
+  uint32_t *latest_ids; /* process ids with a latest value */
+  size_t nlatest, caplatest;
+  kk_sb_t upd; /* replaced values: SQL filling kk_upd */
+} pg_txn_t;
 
 /* One uv_poll per socket; freed in its close callback. */
 typedef struct pg_poll {
@@ -181,27 +225,32 @@ struct pg_state {
   int timer_init;
   pg_phase_t phase;
   int failed_result; /* a result of the current query failed */
-  int conflict;      /* the fast merge met an existing key */
+  int fast;          /* the COPY goes into observations (else kk_staging) */
+  int conflict;      /* the fast COPY met an existing key */
   char err[512];
   int paused;
 
   kk_batch_t **q; /* ring: queued batches, oldest first */
   size_t qhead, qlen, qcap;
-  size_t take;    /* batches in the current transaction */
+  size_t take;    /* batches in the current transaction (= t[cur].take) */
   int64_t *dsmap; /* process datastream id -> store id */
   size_t ndsmap;
   uint32_t resolving;
   int *months; /* partitions known to exist: year * 12 + month */
   size_t nmonths, capmonths;
-  char *buf; /* COPY text */
-  size_t len, cap, off;
-  int64_t merged_new, merged_staged;
+  /* t[cur] is the transaction being written; t[!cur] the next one,
+   * prepared while the server works on this one's COPY. */
+  pg_txn_t t[2];
+  int cur;
+  int64_t merged_new, merged_staged, updated;
+  kk_sb_t sql; /* the statement that ends the transaction */
 
   int stopping, closing;
   size_t open_handles;
   kk_stop_cb stop_cb;
   kk_store_t *store;
-  kk_metric_t *m_paused, *m_rows, *m_dups, *m_txns, *m_errors, *m_skipped;
+  kk_metric_t *m_paused, *m_rows, *m_dups, *m_txns, *m_errors, *m_skipped,
+      *m_updates, *m_slow;
 };
 
 static void pg_kick(pg_state_t *s);
@@ -287,6 +336,7 @@ static void pg_fail(pg_state_t *s, const char *what) {
   s->conn = NULL;
   s->phase = PG_DOWN;
   s->take = 0;
+  s->t[0].ready = s->t[1].ready = 0; /* rebuilt after the reconnect */
   /* Partitions believed to exist are checked again (one round trip): a
    * failure may have hit their creation, or retention dropped one. */
   s->nmonths = 0;
@@ -404,15 +454,15 @@ static void pg_connect(pg_state_t *s) {
 
 /* ---- one transaction ------------------------------------------------- */
 
-static int pg_reserve(pg_state_t *s, size_t n) {
-  if (s->len + n <= s->cap) return 0;
-  size_t ncap = s->cap ? s->cap : 1 << 20;
-  while (ncap < s->len + n)
+static int pg_reserve(pg_txn_t *t, size_t n) {
+  if (t->len + n <= t->cap) return 0;
+  size_t ncap = t->cap ? t->cap : 1 << 20;
+  while (ncap < t->len + n)
     ncap *= 2;
-  char *nb = realloc(s->buf, ncap);
+  char *nb = realloc(t->buf, ncap);
   if (!nb) return KK_ENOMEM;
-  s->buf = nb;
-  s->cap = ncap;
+  t->buf = nb;
+  t->cap = ncap;
   return 0;
 }
 
@@ -423,6 +473,19 @@ static int pg_month(int64_t ms) {
   return (tm.tm_year + 1900) * 12 + tm.tm_mon;
 }
 
+/* The month of ms and its bounds [lo, hi) in ms, so that loops over
+ * readings call gmtime only when a reading leaves the last month. */
+static int pg_month_span(int64_t ms, int64_t *lo, int64_t *hi) {
+  int m = pg_month(ms);
+  struct tm a = {.tm_year = m / 12 - 1900, .tm_mon = m % 12, .tm_mday = 1};
+  struct tm b = {.tm_year = (m + 1) / 12 - 1900,
+                 .tm_mon = (m + 1) % 12,
+                 .tm_mday = 1};
+  *lo = (int64_t)timegm(&a) * 1000;
+  *hi = (int64_t)timegm(&b) * 1000;
+  return m;
+}
+
 static int pg_month_known(pg_state_t *s, int m) {
   for (size_t i = 0; i < s->nmonths; i++)
     if (s->months[i] == m) return 1;
@@ -431,6 +494,238 @@ static int pg_month_known(pg_state_t *s, int m) {
 
 static kk_batch_t *pg_batch(pg_state_t *s, size_t i) {
   return s->q[(s->qhead + i) % s->qcap];
+}
+
+/* Formats ms since the epoch as a timestamptz literal in UTC
+ * ("2025-01-01 00:05:00.000+00"); sec and cache remember the last
+ * second formatted.  Returns the length, or 0 outside years 1-9999. */
+static size_t pg_time_text(int64_t ms, char out[48], int64_t *sec,
+                           char cache[32]) {
+  int64_t sc = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+  if (sc != *sec) {
+    time_t t = (time_t)sc;
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || tm.tm_year + 1900 < 1 ||
+        tm.tm_year + 1900 > 9999)
+      return 0;
+    snprintf(cache, 32, "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    *sec = sc;
+  }
+  return (size_t)snprintf(out, 48, "%s.%03d+00", cache, (int)(ms - sc * 1000));
+}
+
+/* Appends one array literal of the map's field k (0 ds, 1 bucket,
+ * 2 count, 3 sum, 4 min, 5 max). */
+static void pg_map_array(kk_sb_t *b, const kk__store_map_t *m, int k) {
+  kk_sb_puts(b, "'{");
+  int first = 1;
+  for (size_t i = 0; i < m->cap; i++) {
+    const kk__store_delta_t *d = &m->slot[i];
+    if (!d->count) continue;
+    if (!first) kk_sb_put(b, ",", 1);
+    first = 0;
+    if (k < 3)
+      kk_sb_printf(b, "%lld",
+                   (long long)(k == 0 ? d->ds : k == 1 ? d->bucket : d->count));
+    else
+      kk_sb_printf(b, "%.17g", k == 3 ? d->sum : k == 4 ? d->min : d->max);
+  }
+  kk_sb_puts(b, k < 3 ? "}'::bigint[]" : "}'::float8[]");
+}
+
+static void pg_fold_sql(kk_sb_t *b, const kk__store_map_t *m,
+                        const char *fmt) {
+  if (!m->len) return;
+  kk_sb_t args = {0};
+  for (int k = 0; k < 6; k++) {
+    if (k) kk_sb_puts(&args, ", ");
+    pg_map_array(&args, m, k);
+  }
+  if (args.oom) b->oom = 1;
+  else kk_sb_printf(b, fmt, args.p);
+  kk_sb_free(&args);
+}
+
+/* Builds t from the `take` queued batches from index `first`: the COPY
+ * text, the fast path's rollup deltas and latest values, and the SQL for
+ * replaced values.  Every datastream must be resolved.  Returns 0 or
+ * KK_ENOMEM. */
+static int pg_prepare(pg_state_t *s, pg_txn_t *t, size_t first, size_t take) {
+  t->ready = 0;
+  t->take = take;
+  t->len = t->off = 0;
+  t->copied = t->skipped = 0;
+  kk_sb_free(&t->upd);
+  kk__store_map_clear(&t->hours);
+  kk__store_map_clear(&t->days);
+  for (size_t i = 0; i < t->nlatest; i++)
+    t->latest[t->latest_ids[i]].time = INT64_MIN;
+  t->nlatest = 0;
+  if (t->caplatest < s->ndsmap) {
+    struct pg_latest *nl = realloc(t->latest, s->ndsmap * sizeof *nl);
+    if (!nl) return KK_ENOMEM;
+    t->latest = nl;
+    uint32_t *ni = realloc(t->latest_ids, s->ndsmap * sizeof *ni);
+    if (!ni) return KK_ENOMEM;
+    t->latest_ids = ni;
+    for (size_t i = t->caplatest; i < s->ndsmap; i++)
+      t->latest[i].time = INT64_MIN;
+    t->caplatest = s->ndsmap;
+  }
+  kk_sb_t ud = {0}, ut = {0}, uv = {0}; /* replaced values as arrays */
+  int64_t skipped = 0, sec = INT64_MIN;
+  char cache[32], ts[48];
+  for (size_t k = first; k < first + take; k++) {
+    const kk_reading_t *r = kk_batch_readings(pg_batch(s, k));
+    size_t n = kk_batch_len(pg_batch(s, k));
+    if (pg_reserve(t, n * 80) != 0) return KK_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+      int64_t sid = r[i].ds < s->ndsmap ? s->dsmap[r[i].ds] : 0;
+      size_t tl = sid && isfinite(r[i].value)
+                      ? pg_time_text(r[i].time_ms, ts, &sec, cache)
+                      : 0;
+      if (!tl) {
+        skipped++;
+        continue;
+      }
+      if (r[i].flags & KK_READING_UPDATE) {
+        const char *sep = ud.len ? "," : "";
+        kk_sb_printf(&ud, "%s%lld", sep, (long long)sid);
+        kk_sb_printf(&ut, "%s%lld", sep, (long long)r[i].time_ms);
+        char num[32];
+        kk__store_fmt_double(num, r[i].value);
+        kk_sb_printf(&uv, "%s%s", sep, num);
+        continue;
+      }
+      /* "ds\ttime\tvalue\n" by hand: printf costs more than the rest of
+       * the client's work together. */
+      char *o = t->buf + t->len, *o0 = o;
+      char digits[24];
+      int nd = 0;
+      for (uint64_t u = (uint64_t)sid; u; u /= 10)
+        digits[nd++] = (char)('0' + u % 10);
+      while (nd)
+        *o++ = digits[--nd];
+      *o++ = '\t';
+      memcpy(o, ts, tl);
+      o += tl;
+      *o++ = '\t';
+      o += kk__store_fmt_double(o, r[i].value);
+      *o++ = '\n';
+      t->len += (size_t)(o - o0);
+      t->copied++;
+      double v = r[i].value;
+      if (kk__store_map_put(&t->hours, sid,
+                            kk__store_floor(r[i].time_ms, KK__STORE_HOUR_MS),
+                            1, v, v, v) != 0)
+        return KK_ENOMEM;
+      struct pg_latest *l = &t->latest[r[i].ds];
+      if (l->time == INT64_MIN) t->latest_ids[t->nlatest++] = r[i].ds;
+      if (r[i].time_ms >= l->time) {
+        l->time = r[i].time_ms;
+        l->value = v;
+      }
+    }
+  }
+  t->skipped = skipped;
+  if (kk__store_map_days(&t->hours, &t->days) != 0) return KK_ENOMEM;
+  if (ud.len) {
+    /* The last value given for a key wins (WITH ORDINALITY). */
+    kk_sb_puts(&t->upd, "INSERT INTO kk_upd SELECT DISTINCT ON (ds, t) ds, "
+                        "timestamptz 'epoch' + t * interval '1 millisecond', "
+                        "v FROM unnest('{");
+    kk_sb_put(&t->upd, ud.p, ud.len);
+    kk_sb_puts(&t->upd, "}'::bigint[], '{");
+    kk_sb_put(&t->upd, ut.p, ut.len);
+    kk_sb_puts(&t->upd, "}'::bigint[], '{");
+    kk_sb_put(&t->upd, uv.p, uv.len);
+    kk_sb_puts(&t->upd, "}'::float8[]) WITH ORDINALITY AS u(ds, t, v, n) "
+                        "ORDER BY ds, t, n DESC;");
+    kk_sb_puts(&t->upd, pg_update_tail);
+  }
+  int oom = ud.oom || ut.oom || uv.oom || t->upd.oom;
+  kk_sb_free(&ud);
+  kk_sb_free(&ut);
+  kk_sb_free(&uv);
+  if (oom) return KK_ENOMEM;
+  t->ready = 1;
+  return 0;
+}
+
+/* The statement that ends the transaction: the fast path's rollups and
+ * latest values, or the idempotent merge; then replaced values; COMMIT. */
+static int pg_finish_sql(pg_state_t *s) {
+  kk_sb_t *b = &s->sql;
+  pg_txn_t *t = &s->t[s->cur];
+  kk_sb_free(b);
+  if (s->fast) {
+    pg_fold_sql(b, &t->hours, PG_FOLD("obs_hourly"));
+    pg_fold_sql(b, &t->days, PG_FOLD("obs_daily"));
+    if (t->nlatest) {
+      kk_sb_puts(b, "INSERT INTO obs_latest AS o (ds, time, value) SELECT "
+                    "ds, timestamptz 'epoch' + t * interval '1 millisecond', "
+                    "v FROM unnest('{");
+      for (int k = 0; k < 3; k++) {
+        for (size_t i = 0; i < t->nlatest; i++) {
+          uint32_t id = t->latest_ids[i];
+          const char *sep = i ? "," : "";
+          if (k == 0)
+            kk_sb_printf(b, "%s%lld", sep, (long long)s->dsmap[id]);
+          else if (k == 1)
+            kk_sb_printf(b, "%s%lld", sep, (long long)t->latest[id].time);
+          else
+            kk_sb_printf(b, "%s%.17g", sep, t->latest[id].value);
+        }
+        kk_sb_puts(b, k == 0   ? "}'::bigint[], '{"
+                      : k == 1 ? "}'::bigint[], '{"
+                               : "}'::float8[]) AS u(ds, t, v) ORDER BY 1 ");
+      }
+      kk_sb_puts(b, "ON CONFLICT (ds) DO UPDATE SET time = excluded.time, "
+                    "value = excluded.value WHERE excluded.time > o.time;");
+    }
+    s->merged_new = s->merged_staged = t->copied;
+  } else {
+    kk_sb_puts(b, pg_merge);
+  }
+  if (t->upd.len) kk_sb_put(b, t->upd.p, t->upd.len);
+  kk_sb_puts(b, "COMMIT");
+  return b->oom ? KK_ENOMEM : 0;
+}
+
+/* Batches from queue index `first` for one transaction: up to
+ * txn_readings readings, at least one batch. */
+static size_t pg_take_count(pg_state_t *s, size_t first) {
+  size_t n = 0, readings = 0;
+  while (first + n < s->qlen && (n == 0 || readings < s->txn_readings)) {
+    readings += kk_batch_len(pg_batch(s, first + n));
+    n++;
+  }
+  return n;
+}
+
+/* While the server works on this transaction's COPY, the next one's data
+ * is built, when its datastreams and partitions need no round trip; the
+ * client's work then overlaps the server's instead of adding to it. */
+static void pg_prefetch(pg_state_t *s) {
+  pg_txn_t *t = &s->t[!s->cur];
+  size_t first = s->take;
+  if (t->ready || first >= s->qlen) return;
+  size_t n = pg_take_count(s, first);
+  int64_t lo = 0, hi = 0;
+  for (size_t k = first; k < first + n; k++) {
+    const kk_reading_t *r = kk_batch_readings(pg_batch(s, k));
+    size_t len = kk_batch_len(pg_batch(s, k));
+    for (size_t i = 0; i < len; i++) {
+      if (!(r[i].ds < s->ndsmap && s->dsmap[r[i].ds]) &&
+          kk_datastream_get(r[i].ds))
+        return; /* a new datastream: pg_next resolves it */
+      if (r[i].time_ms >= lo && r[i].time_ms < hi) continue;
+      int m = pg_month_span(r[i].time_ms, &lo, &hi);
+      if (m >= 12 && m < 10000 * 12 && !pg_month_known(s, m)) return;
+    }
+  }
+  if (pg_prepare(s, t, first, n) != 0) t->ready = 0; /* built later */
 }
 
 /* Next step of the transaction over the first s->take batches. */
@@ -465,11 +760,12 @@ static void pg_next(pg_state_t *s) {
   for (size_t k = 0; k < s->take && nnew < 16; k++) {
     const kk_reading_t *r = kk_batch_readings(pg_batch(s, k));
     size_t n = kk_batch_len(pg_batch(s, k));
-    int last = -1;
+    int64_t lo = 0, hi = 0; /* the month handled last */
     for (size_t i = 0; i < n && nnew < 16; i++) {
-      int m = pg_month(r[i].time_ms);
-      if (m == last || pg_month_known(s, m)) continue;
-      last = m;
+      if (r[i].time_ms >= lo && r[i].time_ms < hi) continue;
+      int m = pg_month_span(r[i].time_ms, &lo, &hi);
+      if (m < 12 || m >= 10000 * 12) continue; /* skipped in the COPY */
+      if (pg_month_known(s, m)) continue;
       int dup = 0;
       for (int j = 0; j < nnew; j++)
         dup |= seen[j] == m;
@@ -511,31 +807,18 @@ static void pg_next(pg_state_t *s) {
     pg_watch(s, UV_READABLE | UV_WRITABLE);
     return;
   }
-  /* 3. COPY text */
-  s->len = s->off = 0;
-  int64_t skipped = 0;
-  for (size_t k = 0; k < s->take; k++) {
-    const kk_reading_t *r = kk_batch_readings(pg_batch(s, k));
-    size_t n = kk_batch_len(pg_batch(s, k));
-    if (pg_reserve(s, n * 64) != 0) {
-      pg_set_err(s, "out of memory");
-      pg_fail(s, "building COPY data");
-      return;
-    }
-    for (size_t i = 0; i < n; i++) {
-      int64_t sid = r[i].ds < s->ndsmap ? s->dsmap[r[i].ds] : 0;
-      if (!sid || !isfinite(r[i].value)) {
-        skipped++;
-        continue;
-      }
-      s->len +=
-          (size_t)snprintf(s->buf + s->len, 64, "%lld\t%lld\t%.17g\n",
-                           (long long)sid, (long long)r[i].time_ms, r[i].value);
-    }
+  /* 3. COPY text, rollup deltas, latest values, replaced values (built
+   * already when it was prepared during the previous transaction) */
+  pg_txn_t *t = &s->t[s->cur];
+  if (!(t->ready && t->take == s->take) && pg_prepare(s, t, 0, s->take) != 0) {
+    pg_set_err(s, "out of memory");
+    pg_fail(s, "building COPY data");
+    return;
   }
-  kk_metric_add(s->m_skipped, skipped);
   s->phase = PG_COPY_START;
-  if (!PQsendQuery(s->conn, "BEGIN; COPY kk_staging FROM STDIN")) {
+  s->fast = 1;
+  if (!PQsendQuery(s->conn, "BEGIN; SAVEPOINT kk_fast; "
+                            "COPY observations(ds, time, value) FROM STDIN")) {
     pg_set_err(s, PQerrorMessage(s->conn));
     pg_fail(s, "starting COPY");
     return;
@@ -546,19 +829,20 @@ static void pg_next(pg_state_t *s) {
 /* Sends COPY data as far as the socket takes it.  Returns 1 when all is
  * sent and the end marked, 0 to wait for writability, -1 on error. */
 static int pg_copy_send(pg_state_t *s) {
-  while (s->off < s->len) {
-    size_t n = s->len - s->off;
+  pg_txn_t *t = &s->t[s->cur];
+  while (t->off < t->len) {
+    size_t n = t->len - t->off;
     if (n > (1u << 20)) n = 1u << 20;
-    int rc = PQputCopyData(s->conn, s->buf + s->off, (int)n);
+    int rc = PQputCopyData(s->conn, t->buf + t->off, (int)n);
     if (rc < 0) return -1;
     if (rc == 0) return 0;
-    s->off += n;
+    t->off += n;
   }
-  if (s->off == s->len) {
+  if (t->off == t->len) {
     int rc = PQputCopyEnd(s->conn, NULL);
     if (rc < 0) return -1;
     if (rc == 0) return 0;
-    s->off = s->len + 1; /* end sent */
+    t->off = t->len + 1; /* end sent */
   }
   return 1;
 }
@@ -588,20 +872,37 @@ static void pg_query_done(pg_state_t *s) {
     break;
   case PG_COPY_START:
   case PG_COPY:
-  case PG_MERGE_FAST:
-    if (s->phase == PG_MERGE_FAST && !s->conflict) goto merged;
-    s->phase = s->phase == PG_MERGE_FAST ? PG_MERGE : PG_MERGE_FAST;
-    s->conflict = 0;
-    if (!PQsendQuery(s->conn,
-                     s->phase == PG_MERGE ? pg_merge : pg_merge_fast)) {
+    if (s->fast && s->conflict) {
+      /* A key exists already: the same rows through kk_staging. */
+      s->fast = 0;
+      s->conflict = 0;
+      kk_metric_add(s->m_slow, 1);
+      s->phase = PG_COPY_START;
+      s->t[s->cur].off = 0;
+      if (!PQsendQuery(s->conn, "ROLLBACK TO SAVEPOINT kk_fast; "
+                                "COPY kk_staging FROM STDIN")) {
+        pg_set_err(s, PQerrorMessage(s->conn));
+        pg_fail(s, "starting COPY");
+        return;
+      }
+      pg_watch(s, UV_READABLE | UV_WRITABLE);
+      break;
+    }
+    if (pg_finish_sql(s) != 0) {
+      pg_set_err(s, "out of memory");
+      pg_fail(s, "merging");
+      return;
+    }
+    s->phase = s->fast ? PG_FOLD : PG_MERGE;
+    if (!PQsendQuery(s->conn, s->sql.p)) {
       pg_set_err(s, PQerrorMessage(s->conn));
       pg_fail(s, "merging");
       return;
     }
     pg_watch(s, UV_READABLE | UV_WRITABLE);
     break;
-  case PG_MERGE:
-  merged : {
+  case PG_FOLD:
+  case PG_MERGE: {
     size_t n = s->take;
     s->take = 0;
     s->phase = PG_IDLE;
@@ -614,6 +915,12 @@ static void pg_query_done(pg_state_t *s) {
     kk_metric_add(s->m_rows, s->merged_new);
     kk_metric_add(s->m_dups, s->merged_staged - s->merged_new);
     kk_metric_add(s->m_txns, 1);
+    kk_metric_add(s->m_updates, s->updated);
+    kk_metric_add(s->m_skipped, s->t[s->cur].skipped);
+    kk_sb_free(&s->sql);
+    /* The next transaction's data may be built already. */
+    s->t[s->cur].ready = 0;
+    s->cur = !s->cur;
     for (size_t i = 0; i < n; i++) {
       kk_batch_unref(pg_batch(s, 0));
       s->qhead = (s->qhead + 1) % s->qcap;
@@ -634,12 +941,13 @@ static void pg_result(pg_state_t *s, PGresult *r) {
   if (st == PGRES_COPY_IN) {
     if (s->phase != PG_COPY_START) return; /* already sending */
     s->phase = PG_COPY;
-    s->off = 0;
+    s->t[s->cur].off = 0;
     return;
   }
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
     const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    if (s->phase == PG_MERGE_FAST && state && strcmp(state, "23505") == 0) {
+    if (s->fast && s->phase == PG_COPY_START && state &&
+        strcmp(state, "23505") == 0) {
       s->conflict = 1; /* unique_violation: take the idempotent path */
       return;
     }
@@ -664,10 +972,14 @@ static void pg_result(pg_state_t *s, PGresult *r) {
       s->ndsmap = n;
     }
     s->dsmap[id] = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-  } else if ((s->phase == PG_MERGE || s->phase == PG_MERGE_FAST) &&
+  } else if ((s->phase == PG_MERGE || s->phase == PG_FOLD) &&
              st == PGRES_TUPLES_OK && PQntuples(r) == 1) {
-    s->merged_new = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    s->merged_staged = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    if (PQnfields(r) == 2) { /* pg_merge: (inserted, staged) */
+      s->merged_new = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+      s->merged_staged = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    } else if (PQnfields(r) == 1) { /* pg_update_tail: values replaced */
+      s->updated = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    }
   }
 }
 
@@ -691,7 +1003,10 @@ static void pg_poll_cb(uv_poll_t *h, int status, int events) {
         pg_fail(s, "sending COPY data");
         return;
       }
-      if (rc == 1) s->phase = PG_COPY_START; /* wait for its result */
+      if (rc == 1) {
+        s->phase = PG_COPY_START; /* wait for its result */
+        if (s->fast) pg_prefetch(s);
+      }
     }
     int f = PQflush(s->conn);
     if (f < 0) {
@@ -729,6 +1044,7 @@ static void pg_poll_cb(uv_poll_t *h, int status, int events) {
         pg_watch(s, UV_READABLE | UV_WRITABLE);
         if (rc == 0) break;
         s->phase = PG_COPY_START; /* data sent: wait for the result */
+        if (s->fast) pg_prefetch(s);
       }
     }
     if (s->phase == PG_IDLE && s->conn && PQstatus(s->conn) == CONNECTION_BAD) {
@@ -753,15 +1069,11 @@ static void pg_kick(pg_state_t *s) {
     }
     return;
   }
-  size_t n = 0, readings = 0;
-  while (n < s->qlen && (n == 0 || readings < s->txn_readings)) {
-    readings += kk_batch_len(pg_batch(s, n));
-    n++;
-  }
-  s->take = n;
+  pg_txn_t *t = &s->t[s->cur];
+  s->take = t->ready ? t->take : pg_take_count(s, 0);
   s->failed_result = 0;
   s->conflict = 0;
-  s->merged_new = s->merged_staged = 0;
+  s->merged_new = s->merged_staged = s->updated = 0;
   pg_next(s);
 }
 
@@ -808,6 +1120,14 @@ static int pg_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
       "Readings a store skipped (value not finite, unknown datastream).");
   s->m_txns = kk_stage_counter(st, "kk_store_transactions_total", NULL,
                                "Write transactions a store committed.");
+  s->m_updates = kk_stage_counter(
+      st, "kk_store_updates_total", NULL,
+      "Stored values replaced by readings flagged as updates (re-emitted "
+      "aggregates)");
+  s->m_slow = kk_stage_counter(
+      st, "kk_store_merges_total", NULL,
+      "Transactions that met an existing key and took the idempotent "
+      "merge instead of the plain COPY.");
   s->m_errors = kk_stage_counter(st, "kk_store_write_errors_total",
                                  "connection", "Failed store writes.");
   return 0;
@@ -910,7 +1230,16 @@ static void pg_destroy(void *state) {
   cJSON_Delete(s->sectors);
   free(s->dsmap);
   free(s->months);
-  free(s->buf);
+  for (int i = 0; i < 2; i++) {
+    pg_txn_t *t = &s->t[i];
+    free(t->buf);
+    free(t->latest);
+    free(t->latest_ids);
+    free(t->hours.slot);
+    free(t->days.slot);
+    kk_sb_free(&t->upd);
+  }
+  kk_sb_free(&s->sql);
   free(s->things_json);
   free(s->conninfo);
   free(s->env);
@@ -957,10 +1286,14 @@ const kk_module_t postgres_module = {
     .summary = "Stores readings in PostgreSQL, shared by several nodes.",
     .description =
         "The same schema as `store.sqlite` with observations partitioned by "
-        "month, loaded by COPY into a staging table and merged idempotently "
-        "(a plain INSERT, or `ON CONFLICT DO NOTHING` once a key exists "
-        "already), with hourly and daily rollups updated by the same "
-        "statement from the rows really inserted.  Several "
+        "month, loaded by COPY straight into the partitions, with hourly "
+        "and daily rollups and the latest value per datastream folded in "
+        "by the same transaction (computed by the sink).  A key that "
+        "exists already (a redelivery, another node's write) sends the "
+        "batch through a staging table and `ON CONFLICT DO NOTHING`, so "
+        "only rows really inserted reach the rollups.  Readings flagged as "
+        "updates (re-emitted calculator aggregates) replace the stored "
+        "value and their rollup buckets are recomputed.  Several "
         "klimakit nodes can write to one database.  libpq runs "
         "non-blocking on the loop.  A lost connection or a restarting "
         "server pauses the sink (data waits in the journal, "

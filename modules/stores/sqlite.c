@@ -117,84 +117,6 @@ static const char *const sq_wsql[SQ_NW] = {
                     "datastreams) AND time < ?1",
 };
 
-/* ---- rollup deltas: an open-addressing map (ds, bucket) -> aggregate - */
-
-typedef struct sq_delta {
-  int64_t ds, bucket, count; /* count 0: empty slot */
-  double sum, min, max;
-} sq_delta_t;
-
-typedef struct sq_map {
-  sq_delta_t *slot;
-  size_t cap, len; /* cap is a power of two */
-} sq_map_t;
-
-static size_t sq_hash(int64_t ds, int64_t bucket, size_t cap) {
-  uint64_t h = (uint64_t)ds * 0x9E3779B97F4A7C15u ^
-               (uint64_t)bucket * 0xC2B2AE3D27D4EB4Fu;
-  h ^= h >> 31;
-  return (size_t)(h & (cap - 1));
-}
-
-/* Adds an aggregate (count >= 1) to the bucket (ds, bucket). */
-static int sq_map_put(sq_map_t *m, int64_t ds, int64_t bucket, int64_t count,
-                      double sum, double min, double max) {
-  if ((m->len + 1) * 2 > m->cap) {
-    size_t ncap = m->cap ? m->cap * 2 : 1024;
-    sq_delta_t *ns = calloc(ncap, sizeof *ns);
-    if (!ns) return KK_ENOMEM;
-    for (size_t i = 0; i < m->cap; i++) {
-      if (!m->slot[i].count) continue;
-      size_t j = sq_hash(m->slot[i].ds, m->slot[i].bucket, ncap);
-      while (ns[j].count)
-        j = (j + 1) & (ncap - 1);
-      ns[j] = m->slot[i];
-    }
-    free(m->slot);
-    m->slot = ns;
-    m->cap = ncap;
-  }
-  size_t j = sq_hash(ds, bucket, m->cap);
-  while (m->slot[j].count &&
-         (m->slot[j].ds != ds || m->slot[j].bucket != bucket))
-    j = (j + 1) & (m->cap - 1);
-  sq_delta_t *d = &m->slot[j];
-  if (!d->count) {
-    *d = (sq_delta_t){ds, bucket, count, sum, min, max};
-    m->len++;
-  } else {
-    d->count += count;
-    d->sum += sum;
-    if (min < d->min) d->min = min;
-    if (max > d->max) d->max = max;
-  }
-  return 0;
-}
-
-/* Folds hourly deltas into daily ones (a UTC day is 24 whole hours), so
- * that each new row costs one map update, not two. */
-static int sq_map_days(const sq_map_t *hours, sq_map_t *days) {
-  for (size_t i = 0; i < hours->cap; i++) {
-    const sq_delta_t *h = &hours->slot[i];
-    if (h->count &&
-        sq_map_put(days, h->ds, kk__store_floor(h->bucket, KK__STORE_DAY_MS),
-                   h->count, h->sum, h->min, h->max) != 0)
-      return KK_ENOMEM;
-  }
-  return 0;
-}
-
-static void sq_map_clear(sq_map_t *m) {
-  if (m->cap > 65536) { /* give back the memory of a huge transaction */
-    free(m->slot);
-    m->slot = NULL;
-    m->cap = 0;
-  } else if (m->len) {
-    memset(m->slot, 0, m->cap * sizeof *m->slot);
-  }
-  m->len = 0;
-}
-
 /* ---- state ----------------------------------------------------------- */
 
 #define SQ_TAKE_MAX 256       /* batches per transaction at most */
@@ -215,7 +137,7 @@ typedef struct sq_state {
   sqlite3_stmt *ws[SQ_NW];
   int64_t *dsmap; /* process datastream id -> store id, 0 unknown */
   size_t ndsmap;
-  sq_map_t hours, days;
+  kk__store_map_t hours, days;
   cJSON *sectors; /* property -> sector */
 
   uv_mutex_t lock; /* guards everything below */
@@ -477,9 +399,9 @@ static int sq_resolve(sq_state_t *s, uint32_t id, int64_t *out) {
   return SQLITE_OK;
 }
 
-static int sq_flush_map(sq_map_t *m, sqlite3_stmt *q) {
+static int sq_flush_map(kk__store_map_t *m, sqlite3_stmt *q) {
   for (size_t i = 0; i < m->cap; i++) {
-    const sq_delta_t *d = &m->slot[i];
+    const kk__store_delta_t *d = &m->slot[i];
     if (!d->count) continue;
     sqlite3_bind_int64(q, 1, d->ds);
     sqlite3_bind_int64(q, 2, d->bucket);
@@ -569,7 +491,7 @@ static int sq_write(sq_state_t *s, kk_batch_t **b, size_t n) {
       }
       rows++;
       double v = r[i].value;
-      if (sq_map_put(&s->hours, sid,
+      if (kk__store_map_put(&s->hours, sid,
                      kk__store_floor(r[i].time_ms, KK__STORE_HOUR_MS), 1, v, v,
                      v) != 0) {
         rc = SQLITE_NOMEM;
@@ -577,7 +499,7 @@ static int sq_write(sq_state_t *s, kk_batch_t **b, size_t n) {
       }
     }
   }
-  if (rc == SQLITE_OK && sq_map_days(&s->hours, &s->days) != 0)
+  if (rc == SQLITE_OK && kk__store_map_days(&s->hours, &s->days) != 0)
     rc = SQLITE_NOMEM;
   if (rc == SQLITE_OK) rc = sq_flush_map(&s->hours, s->ws[SQ_W_HOUR]);
   if (rc == SQLITE_OK) rc = sq_flush_map(&s->days, s->ws[SQ_W_DAY]);
@@ -599,8 +521,8 @@ static int sq_write(sq_state_t *s, kk_batch_t **b, size_t n) {
     sq_exec(s->w, "ROLLBACK");
     rc = saved;
   }
-  sq_map_clear(&s->hours);
-  sq_map_clear(&s->days);
+  kk__store_map_clear(&s->hours);
+  kk__store_map_clear(&s->days);
   if (rc == SQLITE_OK) {
     kk_metric_add(s->m_rows, rows);
     kk_metric_add(s->m_dups, dups);

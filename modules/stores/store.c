@@ -401,3 +401,107 @@ int kk__store_push_point(kk_store_series_t *out, size_t *cap,
 char *kk__store_strdup(const char *s) {
   return s ? strdup(s) : NULL;
 }
+
+/* ---- rollup deltas (store_impl.h) ---------------------------------- */
+
+static size_t store_hash(int64_t ds, int64_t bucket, size_t cap) {
+  uint64_t h = (uint64_t)ds * 0x9E3779B97F4A7C15u ^
+               (uint64_t)bucket * 0xC2B2AE3D27D4EB4Fu;
+  h ^= h >> 31;
+  return (size_t)(h & (cap - 1));
+}
+
+/* Adds an aggregate (count >= 1) to the bucket (ds, bucket). */
+int kk__store_map_put(kk__store_map_t *m, int64_t ds, int64_t bucket, int64_t count,
+                      double sum, double min, double max) {
+  if ((m->len + 1) * 2 > m->cap) {
+    size_t ncap = m->cap ? m->cap * 2 : 1024;
+    kk__store_delta_t *ns = calloc(ncap, sizeof *ns);
+    if (!ns) return KK_ENOMEM;
+    for (size_t i = 0; i < m->cap; i++) {
+      if (!m->slot[i].count) continue;
+      size_t j = store_hash(m->slot[i].ds, m->slot[i].bucket, ncap);
+      while (ns[j].count)
+        j = (j + 1) & (ncap - 1);
+      ns[j] = m->slot[i];
+    }
+    free(m->slot);
+    m->slot = ns;
+    m->cap = ncap;
+  }
+  size_t j = store_hash(ds, bucket, m->cap);
+  while (m->slot[j].count &&
+         (m->slot[j].ds != ds || m->slot[j].bucket != bucket))
+    j = (j + 1) & (m->cap - 1);
+  kk__store_delta_t *d = &m->slot[j];
+  if (!d->count) {
+    *d = (kk__store_delta_t){ds, bucket, count, sum, min, max};
+    m->len++;
+  } else {
+    d->count += count;
+    d->sum += sum;
+    if (min < d->min) d->min = min;
+    if (max > d->max) d->max = max;
+  }
+  return 0;
+}
+
+/* Folds hourly deltas into daily ones (a UTC day is 24 whole hours), so
+ * that each new row costs one map update, not two. */
+int kk__store_map_days(const kk__store_map_t *hours, kk__store_map_t *days) {
+  for (size_t i = 0; i < hours->cap; i++) {
+    const kk__store_delta_t *h = &hours->slot[i];
+    if (h->count &&
+        kk__store_map_put(days, h->ds, kk__store_floor(h->bucket, KK__STORE_DAY_MS),
+                   h->count, h->sum, h->min, h->max) != 0)
+      return KK_ENOMEM;
+  }
+  return 0;
+}
+
+void kk__store_map_clear(kk__store_map_t *m) {
+  if (m->cap > 65536) { /* give back the memory of a huge transaction */
+    free(m->slot);
+    m->slot = NULL;
+    m->cap = 0;
+  } else if (m->len) {
+    memset(m->slot, 0, m->cap * sizeof *m->slot);
+  }
+  m->len = 0;
+}
+
+/* ---- numbers as text ---------------------------------------------------- */
+
+/* Sensor values mostly have a few decimals; printf's exact conversion
+ * (%.17g: "21.300000000000001") costs most of a COPY's client time and
+ * makes the server parse 17 digits.  m / 10^k == v with m and 10^k exact
+ * doubles means the decimal m * 10^-k rounds to v (IEEE division is
+ * correctly rounded), so it reads back exactly. */
+size_t kk__store_fmt_double(char *out, double v) {
+  static const double p10[] = {1e0, 1e1, 1e2, 1e3, 1e4,
+                               1e5, 1e6, 1e7, 1e8, 1e9};
+  if (v == 0) return (size_t)snprintf(out, 32, signbit(v) ? "-0" : "0");
+  for (int k = 0; k < 10; k++) {
+    double x = v * p10[k];
+    if (!(fabs(x) < 9007199254740992.0)) break; /* 2^53: m not exact */
+    double m = nearbyint(x);
+    if (m / p10[k] != v) continue;
+    long long n = (long long)m;
+    unsigned long long u = n < 0 ? 0ull - (unsigned long long)n : (unsigned long long)n;
+    char d[24];
+    int nd = 0;
+    while (u || nd <= k) { /* at least k + 1 digits: "0.05" */
+      d[nd++] = (char)('0' + u % 10);
+      u /= 10;
+    }
+    size_t len = 0;
+    if (n < 0) out[len++] = '-';
+    for (int i = nd - 1; i >= 0; i--) {
+      out[len++] = d[i];
+      if (i == k && k > 0) out[len++] = '.';
+    }
+    out[len] = 0;
+    return len;
+  }
+  return (size_t)snprintf(out, 32, "%.17g", v);
+}

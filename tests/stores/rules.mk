@@ -14,9 +14,10 @@ $(BUILD)/tests/kk-store-query: tests/stores/store_query.c $(BUILD)/libklimakit.a
 	$(CC) $(CFLAGS) $(KK_CFLAGS) $(PKG_CFLAGS) $(KK_LDFLAGS) -o $@ $< \
 	  -Wl,--whole-archive $(BUILD)/libklimakit.a -Wl,--no-whole-archive $(KK_LIBS)
 
-$(BUILD)/tests/kk-store-floor: tests/stores/store_floor.c
+$(BUILD)/tests/kk-store-floor: tests/stores/store_floor.c $(BUILD)/libklimakit.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(KK_CFLAGS) $(PKG_CFLAGS) $(KK_LDFLAGS) -o $@ $< $(KK_LIBS)
+	$(CC) $(CFLAGS) $(KK_CFLAGS) $(PKG_CFLAGS) $(KK_LDFLAGS) -o $@ $< \
+	  $(BUILD)/libklimakit.a $(KK_LIBS)
 
 unit: $(STORE_TOOLS)
 bench: $(STORE_TOOLS)

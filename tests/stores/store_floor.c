@@ -10,7 +10,13 @@
  *       transaction; no rollups, no duplicate check beyond the key.
  *   kk-store-floor postgres CONNINFO N DS INTERVAL_MS START_MS
  *       plain COPY into a table shaped like observations (partitioned by
- *       month, primary key (ds, time)), 262144 rows per COPY.
+ *       month, primary key (ds, time)), 262144 rows per COPY; values as
+ *       text the way store.postgres writes them (kk__store_fmt_double),
+ *       so that the server parses the same bytes.
+ *
+ * Values have the simulator's precision (CO2 in whole ppm, temperature
+ * and humidity to 0.1, energy to 0.001), so both sides send the same
+ * kind of numbers.
  *
  * Prints "<readings/s>".
  */
@@ -23,6 +29,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "../../modules/stores/store_impl.h"
+
 #define CHUNK 262144
 
 static double now_s(void) {
@@ -32,7 +40,9 @@ static double now_s(void) {
 }
 
 static double value(long i) {
-  return 400.0 + 300.0 * sin((double)i * 0.001);
+  static const double scale[4] = {1, 10, 10, 1000};
+  double v = 400.0 + 300.0 * sin((double)i * 0.001), sc = scale[i % 4];
+  return round(v * sc) / sc;
 }
 
 static int floor_sqlite(const char *path, long n, long nds, int64_t step,
@@ -130,8 +140,9 @@ static int floor_pg(const char *ci, long n, long nds, int64_t step,
         snprintf(ts + l, sizeof ts - l, ".%03d+00", (int)(t % 1000));
         ts_for = t;
       }
-      len += (size_t)snprintf(buf + len, 96, "%ld\t%s\t%.17g\n", 1 + i % nds,
-                              ts, value(i));
+      len += (size_t)snprintf(buf + len, 96, "%ld\t%s\t", 1 + i % nds, ts);
+      len += kk__store_fmt_double(buf + len, value(i));
+      buf[len++] = '\n';
     }
     (void)k0;
     PGresult *cr = PQexec(c, "COPY floor_obs FROM STDIN");

@@ -9,6 +9,7 @@
 
 #include <sqlite3.h>
 
+#include "../../modules/stores/store_impl.h"
 #include "kk_test.h"
 
 #define H 3600000LL
@@ -248,7 +249,43 @@ KK_TEST(sqlite_open_checks_the_file) {
   KK_CHECK_INT(system(cmd), ==, 0);
 }
 
-KK_TEST_MAIN(KK_CASE(registry_find_default_unregister),
+/* COPY text of values: the short form must read back exactly, and a
+ * value that needs all 17 digits must keep them. */
+KK_TEST(fmt_double_round_trips) {
+  struct {
+    double v;
+    const char *want;
+  } fixed[] = {{21.3, "21.3"},   {412, "412"},     {0.05, "0.05"},
+               {-0.05, "-0.05"}, {-7, "-7"},       {0.0, "0"},
+               {-0.0, "-0"},     {1.234, "1.234"}, {1e-12, "9.9999999999999998e-13"},
+               {0.1 + 0.2, "0.30000000000000004"}, {1e300, "1.0000000000000001e+300"}};
+  char buf[32];
+  for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
+    kk__store_fmt_double(buf, fixed[i].v);
+    if (strcmp(buf, fixed[i].want) != 0)
+      KK__FAIL("%.17g: got %s, want %s", fixed[i].v, buf, fixed[i].want);
+  }
+  /* Random doubles of every magnitude, and decimals of 0-9 places. */
+  uint64_t x = 88172645463325252u;
+  for (int i = 0; i < 2000000; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    double v;
+    if (i % 2) {
+      memcpy(&v, &x, sizeof v);
+      if (!isfinite(v)) continue;
+    } else {
+      static const double p[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+      v = (double)(int64_t)(x % 2000000001u - 1000000000) / p[(x >> 40) % 10];
+    }
+    size_t n = kk__store_fmt_double(buf, v);
+    if (n != strlen(buf) || n >= 32) KK__FAIL("length %zu for %.17g", n, v);
+    double back = strtod(buf, NULL);
+    if (memcmp(&back, &v, sizeof v) != 0)
+      KK__FAIL("%.17g printed as %s reads back as %.17g", v, buf, back);
+  }
+}
+
+KK_TEST_MAIN(KK_CASE(fmt_double_round_trips), KK_CASE(registry_find_default_unregister),
              KK_CASE(auto_resolution_by_span),
              KK_CASE(aggregate_composes_rollups_and_raw),
              KK_CASE(datastream_id_lookup),
