@@ -21,7 +21,9 @@ static const struct {
                  {"gemis", "kea_bw"},        {"bafa", "bafa"},
                  {"bafa_2024", "bafa_2024"}, {"bafa-2024", "bafa_2024"},
                  {"uba_mix", "uba_mix"},     {"uba", "uba_mix"},
-                 {"local", "local"},         {NULL, NULL}};
+                 {"local", "local"},         {"traffic_de", "traffic_de"},
+                 {"desnz_2024", "desnz_2024"}, {"desnz", "desnz_2024"},
+                 {NULL, NULL}};
 
 const char *kk_calc_set_id(const char *name) {
   if (!name || !*name) return "bisko";
@@ -77,7 +79,8 @@ int kk_calc_factor_find(const kk_calc_overrides_t *ov, const char *set,
   if (!sid) {
     snprintf(err, errlen,
              "unknown factor set '%s' (known: bisko, geg, uba_mix, kea_bw, "
-             "bafa, bafa_2024, or a UBA edition)",
+             "bafa, bafa_2024, a UBA edition; traffic: traffic_de, "
+             "desnz_2024)",
              set);
     return KK_EUNKNOWN;
   }

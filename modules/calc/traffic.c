@@ -3,10 +3,11 @@
  * vehicles x segment length x factor per vehicle-km for each vehicle
  * class.
  *
- * klimakit ships no default factors per vehicle-km: the values a
- * municipality should use (UBA TREMOD / HBEFA summaries, by year, road
- * type and fleet) must be stated in the recipe with their source, like
- * every other factor.
+ * Factors come from the registry (modules/calc/data/traffic_factors.csv:
+ * sets traffic_de and desnz_2024, every row with its source and
+ * confidence), looked up per class in the order of `sets`, or from the
+ * recipe (`factors`, each with its source), which wins.  Each class's
+ * factor is resolved once and logged with where it comes from.
  */
 #include <cJSON.h>
 #include <math.h>
@@ -14,10 +15,11 @@
 #include <string.h>
 
 #include "calc.h"
+#include "factors.h"
 
 typedef struct tclass {
   char *name;
-  double g_per_vkm;
+  double g_per_vkm; /* NAN: no factor for this class */
 } tclass_t;
 
 typedef struct tds {
@@ -32,11 +34,31 @@ typedef struct traffic_state {
   kk_calc_rejects_t rj;
   cJSON *segments;
   tclass_t *cls;
-  size_t ncls;
+  size_t ncls, capcls;
   const char *prefix;
+  const kk_opts_t *opts; /* `sets` */
+  int year;              /* factor year; 9999: the newest */
   tds_t *ds;
   size_t nds;
 } traffic_state_t;
+
+/* Appends a class; returns its index or -1. */
+static int traffic_add(traffic_state_t *s, const char *name, double g) {
+  if (s->ncls == s->capcls) {
+    size_t nc = s->capcls ? s->capcls * 2 : 8;
+    tclass_t *n = realloc(s->cls, nc * sizeof *n);
+    if (!n) return -1;
+    s->cls = n;
+    s->capcls = nc;
+  }
+  char *copy = malloc(strlen(name) + 1);
+  if (!copy) return -1;
+  strcpy(copy, name);
+  s->cls[s->ncls] = (tclass_t){copy, g};
+  return (int)s->ncls++;
+}
+
+static double traffic_lookup(traffic_state_t *s, const char *cls);
 
 static int traffic_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   traffic_state_t *s = calloc(1, sizeof *s);
@@ -56,16 +78,26 @@ static int traffic_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
                      c->string);
       return KK_EINVAL;
     }
-  cJSON *f = cJSON_Parse(kk_opt_json(o, "factors"));
-  int n = cJSON_IsObject(f) ? cJSON_GetArraySize(f) : 0, rc = 0;
-  s->cls = calloc((size_t)n + 1, sizeof *s->cls);
-  if (!n || !s->cls) {
+  s->opts = o;
+  s->year = kk_opt_isset(o, "year") ? (int)kk_opt_int(o, "year") : 9999;
+  for (size_t i = 0; i < kk_opt_list_len(o, "sets"); i++) {
+    const char *set = kk_opt_list_item(o, "sets", i);
+    if (!kk_calc_set_id(set)) {
+      kk_stage_error(st, "sets: unknown factor set '%s' (traffic: traffic_de, "
+                         "desnz_2024; see `klimakit factors`)", set);
+      return KK_EUNKNOWN;
+    }
+  }
+  const char *fj = kk_opt_json(o, "factors");
+  cJSON *f = fj ? cJSON_Parse(fj) : NULL;
+  if (fj && !cJSON_IsObject(f)) {
     kk_stage_error(st, "factors: expected { pkw = { value = g_per_vkm, source "
                        "= \"...\" }, ... }");
     cJSON_Delete(f);
-    return n ? KK_ENOMEM : KK_EINVAL;
+    return KK_EINVAL;
   }
-  for (cJSON *c = f->child; c && !rc; c = c->next) {
+  int rc = 0;
+  for (cJSON *c = f ? f->child : NULL; c && !rc; c = c->next) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, "value");
     const cJSON *src = cJSON_GetObjectItemCaseSensitive(c, "source");
     if (!cJSON_IsNumber(v) || v->valuedouble < 0 || !cJSON_IsString(src) ||
@@ -75,17 +107,33 @@ static int traffic_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
       rc = KK_EMISSING;
       break;
     }
-    tclass_t *t = &s->cls[s->ncls++];
-    t->name = malloc(strlen(c->string) + 1);
-    if (!t->name) {
-      rc = KK_ENOMEM;
-      break;
-    }
-    strcpy(t->name, c->string);
-    t->g_per_vkm = v->valuedouble;
+    if (traffic_add(s, c->string, v->valuedouble) < 0) rc = KK_ENOMEM;
+    else
+      kk_stage_log(st, KK_LOG_INFO, "%s: %g g per vehicle-km from the recipe "
+                   "(%s)", c->string, v->valuedouble, src->valuestring);
   }
   cJSON_Delete(f);
   return rc;
+}
+
+/* The factor of a class the recipe does not give: the first of `sets`
+ * that has one (for `year`, else its newest); NAN when none has. */
+static double traffic_lookup(traffic_state_t *s, const char *cls) {
+  for (size_t i = 0; i < kk_opt_list_len(s->opts, "sets"); i++) {
+    const char *set = kk_opt_list_item(s->opts, "sets", i);
+    const kk_calc_factor_t *f;
+    char err[256];
+    if (kk_calc_factor_find(NULL, set, cls, s->year, 1, &f, err, sizeof err))
+      continue;
+    kk_stage_log(s->st, KK_LOG_INFO,
+                 "%s: %g %s from %s (%s; %s; confidence: %s)", cls, f->value,
+                 f->unit, f->edition, f->validity, f->source, f->confidence);
+    return f->value;
+  }
+  kk_stage_log(s->st, KK_LOG_WARN,
+               "%s: no factor in the recipe or in the sets; its counts are "
+               "rejected (unmapped)", cls);
+  return NAN;
 }
 
 static tds_t *tds_of(traffic_state_t *s, uint32_t id) {
@@ -100,6 +148,8 @@ static tds_t *tds_of(traffic_state_t *s, uint32_t id) {
   d->cls = -1;
   for (size_t i = 0; i < s->ncls; i++)
     if (strcmp(prop + pl, s->cls[i].name) == 0) d->cls = (int)i;
+  if (d->cls < 0) d->cls = traffic_add(s, prop + pl, traffic_lookup(s, prop + pl));
+  if (d->cls < 0) return NULL;
   const cJSON *km =
       cJSON_GetObjectItemCaseSensitive(s->segments, kk_calc_thing(id));
   d->km = cJSON_IsNumber(km) ? km->valuedouble : 0;
@@ -128,10 +178,10 @@ static int traffic_process(kk_stage_t *st, void *state, kk_batch_t *b) {
       kk_calc_reject(&s->rj, KK_REJ_NAN, &r[i], "count is not a number");
     } else if (r[i].value < 0) {
       kk_calc_reject(&s->rj, KK_REJ_NEGATIVE, &r[i], "negative count");
-    } else if (d->cls < 0 || d->km <= 0) {
+    } else if (isnan(s->cls[d->cls].g_per_vkm) || d->km <= 0) {
       kk_calc_reject(&s->rj, KK_REJ_UNMAPPED, &r[i],
-                     d->cls < 0 ? "no factor for this vehicle class"
-                                : "no segment length for this thing");
+                     d->km > 0 ? "no factor for this vehicle class"
+                               : "no segment length for this thing");
     } else {
       kk_reading_t o = {r[i].time_ms,
                         r[i].value * d->km * s->cls[d->cls].g_per_vkm / 1000.0,
@@ -163,10 +213,23 @@ static const kk_option_t traffic_options[] = {
                     "stands for: `{ [\"zaehlstelle-b54\"] = 1.8 }`."},
     {.name = "factors",
      .type = KK_OPT_TABLE,
-     .flags = KK_OPT_REQUIRED,
-     .description = "g CO2e per vehicle-km per class, each with its source: "
-                    "`{ pkw = { value = ..., source = \"UBA TREMOD ...\" }, "
-                    "lkw = { ... } }`."},
+     .description = "g CO2e per vehicle-km per class, each with its source; "
+                    "they win over the sets: `{ pkw = { value = ..., source "
+                    "= \"UBA TREMOD ...\" }, lkw = { ... } }`."},
+    {.name = "sets",
+     .type = KK_OPT_LIST,
+     .def = "traffic_de,desnz_2024",
+     .description = "Factor sets searched in order for a class the recipe "
+                    "does not give (`klimakit factors` lists them with "
+                    "sources and confidence): `traffic_de` (pkw, pkw_benzin, "
+                    "pkw_diesel, bus), `desnz_2024` (UK: pkw_benzin, "
+                    "pkw_diesel, lnf, lkw, krad).  `{}` uses only `factors`."},
+    {.name = "year",
+     .type = KK_OPT_INT,
+     .min = 1990,
+     .max = 2100,
+     .description = "Use the sets' factors of this year (default: the "
+                    "newest of each class)."},
     {.name = "prefix",
      .type = KK_OPT_STRING,
      .def = "count_",
@@ -184,8 +247,10 @@ const kk_module_t traffic_module = {
     .description =
         "For each count reading `count_<class>` emits `co2e_<class>` in kg on "
         "the same thing: vehicles x segment length x factor per vehicle-km.  "
-        "Factors are given in the recipe with their source (klimakit ships "
-        "none for traffic; see docs/calculators.md).",
+        "Factors come from the shipped sets (each row with its source and "
+        "confidence, logged at first use) or from the recipe with their "
+        "source; a class with neither is rejected (`unmapped`).  See "
+        "docs/calculators.md.",
     .options = traffic_options,
     .create = traffic_create,
     .process = traffic_process,

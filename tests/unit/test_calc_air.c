@@ -67,9 +67,9 @@ KK_TEST(outdoor_2024_regime_and_no2_hours_and_year_mean) {
 
 KK_TEST(traffic_counts_to_co2e) {
   kk_stage_t *st = ch_stage(
-      "traffic", "{ segments = { ['zs-b54'] = 1.8 }, factors = { pkw = { "
-                 "value = 150, source = 'test value' }, lkw = { value = 800, "
-                 "source = 'test value' } } }");
+      "traffic", "{ segments = { ['zs-b54'] = 1.8 }, sets = {}, factors = { "
+                 "pkw = { value = 150, source = 'test value' }, lkw = { value "
+                 "= 800, source = 'test value' } } }");
   int64_t t = ch_utc(2025, 5, 5, 7, 0);
   kk_reading_t r[] = {{t, 1000, ch_ds("zs-b54", "count_pkw", "1"), 0},
                       {t, 50, ch_ds("zs-b54", "count_lkw", "1"), 0},
@@ -92,6 +92,39 @@ KK_TEST(traffic_counts_to_co2e) {
   KK_CHECK_INT(rc, ==, KK_EMISSING);
 }
 
+/* The shipped sets, searched in order: traffic_de has pkw_diesel (KBA
+ * 2023 consumption x UBA litre factor: 185.2 g), not lkw; desnz_2024 has
+ * lkw (890.61 g).  The recipe's factor wins.  Before the sets' years
+ * there is no factor: rejected, not zero. */
+KK_TEST(traffic_factors_from_the_registry) {
+  kk_stage_t *st = ch_stage(
+      "traffic", "{ segments = { ['zs-b54'] = 2 }, factors = { bus = { value "
+                 "= 1000, source = 'Stadtwerke test' } } }");
+  int64_t t = ch_utc(2025, 5, 5, 7, 0);
+  kk_reading_t r[] = {{t, 100, ch_ds("zs-b54", "count_pkw_diesel", "1"), 0},
+                      {t, 10, ch_ds("zs-b54", "count_lkw", "1"), 0},
+                      {t, 3, ch_ds("zs-b54", "count_bus", "1"), 0},
+                      {t, 1, ch_ds("zs-b54", "count_tram", "1"), 0}};
+  ch_feed(st, r, 4, 0);
+  KK_CHECK_INT(ch_ngot, ==, 3);
+  KK_CHECK_DBL(ch_value(ch_ds("zs-b54", "co2e_pkw_diesel", "kg"), t),
+               100 * 2 * 185.2 / 1000, 1e-9);
+  KK_CHECK_DBL(ch_value(ch_ds("zs-b54", "co2e_lkw", "kg"), t),
+               10 * 2 * 890.61 / 1000, 1e-9);
+  KK_CHECK_DBL(ch_value(ch_ds("zs-b54", "co2e_bus", "kg"), t), 6, 1e-9);
+  KK_CHECK_INT(ch_rejected(st, "unmapped"), ==, 1);
+  kk_stage_t *old =
+      ch_stage("traffic", "{ segments = { a = 1 }, year = 2020 }");
+  kk_reading_t o = {t, 100, ch_ds("a", "count_pkw_diesel", "1"), 0};
+  ch_feed(old, &o, 1, 0);
+  KK_CHECK_INT(ch_rejected(old, "unmapped"), ==, 1);
+  int rc = 0;
+  KK_CHECK(ch_stage_rc("traffic", "{ segments = { a = 1 }, sets = { 'hbefa' } }",
+                       &rc) == NULL);
+  KK_CHECK_INT(rc, ==, KK_EUNKNOWN);
+}
+
 KK_TEST_MAIN(KK_CASE(outdoor_pm10_exceedance_days_2008),
+             KK_CASE(traffic_factors_from_the_registry),
              KK_CASE(outdoor_2024_regime_and_no2_hours_and_year_mean),
              KK_CASE(traffic_counts_to_co2e))
