@@ -3,6 +3,14 @@
  * of NO2, PM10 and PM2.5 and the exceedances of the EU limit values of
  * Directive 2008/50/EC (39. BImSchV) or, selectable, of Directive (EU)
  * 2024/2881 (limit values to be met by 2030).
+ *
+ * Data coverage as the directives require before a value counts
+ * (2008/50/EC Annex XI A; see docs/calculators.md): an hour needs 75 % of
+ * its readings, a day 75 % of its hours (18), a year 90 %.  Coverage is
+ * readings x `interval` / window length, so a station reporting every
+ * 30 min needs `interval = "30min"`.  Means are always emitted with their
+ * coverage; a window below its share does not count as an exceedance,
+ * and a year's verdict waits until the year is covered.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -56,6 +64,8 @@ typedef struct air_state {
   kk_calc_windows_t *w;
   kk_calc_tz_t tz;
   const limits_t *lim;
+  double interval_ms;            /* one reading stands for this long */
+  double cov_hour, cov_day, cov_year; /* required shares (0: none) */
   air_ds_t *ds;
   size_t nds;
   uint64_t batches;
@@ -128,18 +138,27 @@ static void air_emit(void *ctx, uint32_t key, int p, int64_t start,
   double mean = a->sum / (double)a->count;
   int year = kk_calc_year(s->tz, start);
   int64_t ys = kk_calc_year_start(s->tz, year);
+  /* The share of the window the readings cover (DST days are 23 or 25
+   * hours long: end - start says so). */
+  double cov = (double)a->count * s->interval_ms / (double)(end - start);
+  if (cov > 1) cov = 1;
   if (p == KK_P_HOUR && !isnan(l->hour)) {
-    int n = set_flag(d, p, start, year, mean > l->hour);
+    /* An hour short of readings cannot count as exceeded; it is
+     * re-emitted (and may count) when late readings fill it. */
+    int n = set_flag(d, p, start, year, cov >= s->cov_hour && mean > l->hour);
     if (n >= 0) push(out, key, "exceedance_hours", "1", ys, n);
   } else if (p == KK_P_DAY) {
     push(out, key, "day_mean", unit, start, mean);
+    push(out, key, "day_coverage", "1", start, cov);
     if (!isnan(l->day)) {
-      int n = set_flag(d, p, start, year, mean > l->day);
+      int n = set_flag(d, p, start, year, cov >= s->cov_day && mean > l->day);
       if (n >= 0) push(out, key, "exceedance_days", "1", ys, n);
     }
   } else if (p == KK_P_YEAR) {
     push(out, key, "year_mean", unit, start, mean);
-    push(out, key, "year_limit_exceeded", "1", start, mean > l->year);
+    push(out, key, "year_coverage", "1", start, cov);
+    if (cov >= s->cov_year)
+      push(out, key, "year_limit_exceeded", "1", start, mean > l->year);
   }
 }
 
@@ -158,6 +177,14 @@ static int air_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   s->opts = o;
   s->tz = (kk_calc_tz_t)kk_opt_enum(o, "tz");
   s->lim = kk_opt_enum(o, "regime") == 1 ? regime_2024 : regime_2008;
+  s->interval_ms = (double)kk_opt_duration_ms(o, "interval");
+  s->cov_hour = kk_opt_double(o, "coverage_hour");
+  s->cov_day = kk_opt_double(o, "coverage_day");
+  s->cov_year = kk_opt_double(o, "coverage_year");
+  if (s->interval_ms <= 0) {
+    kk_stage_error(st, "interval: must be longer than 0");
+    return KK_ERANGE;
+  }
   kk_calc_rejects_init(&s->rj, st);
   s->w = kk_calc_windows_new(
       s->tz, (1u << KK_P_HOUR) | (1u << KK_P_DAY) | (1u << KK_P_YEAR),
@@ -245,6 +272,33 @@ static const kk_option_t air_options[] = {
      .type = KK_OPT_STRING,
      .def = "pm2_5",
      .description = "Observed property of PM2.5 readings (µg/m³)."},
+    {.name = "interval",
+     .type = KK_OPT_DURATION,
+     .def = "1h",
+     .description = "How long one reading stands for (the station's "
+                    "reporting interval): coverage = readings x interval / "
+                    "window length."},
+    {.name = "coverage_hour",
+     .type = KK_OPT_DOUBLE,
+     .def = "0.75",
+     .min = 0,
+     .max = 1,
+     .description = "Share of an hour readings must cover before it can "
+                    "count as an exceedance hour (2008/50/EC Annex XI: 75 %)."},
+    {.name = "coverage_day",
+     .type = KK_OPT_DOUBLE,
+     .def = "0.75",
+     .min = 0,
+     .max = 1,
+     .description = "Share of a day (18 of 24 hours) readings must cover "
+                    "before it can count as an exceedance day."},
+    {.name = "coverage_year",
+     .type = KK_OPT_DOUBLE,
+     .def = "0.9",
+     .min = 0,
+     .max = 1,
+     .description = "Share of a year readings must cover before "
+                    "`<p>_year_limit_exceeded` is emitted (90 %)."},
     {.name = "lateness",
      .type = KK_OPT_DURATION,
      .def = "7d",
@@ -262,13 +316,16 @@ const kk_module_t outdoor_air_module = {
     .summary = "NO2, PM10, PM2.5: daily/annual means and EU limit "
                "exceedances.",
     .description =
-        "Per station (thing) and pollutant emits `<p>_day_mean` per day, "
-        "`<p>_year_mean` and `<p>_year_limit_exceeded` per year, and the "
-        "year's count of days whose mean exceeds the daily limit "
-        "(`<p>_exceedance_days`) or of hours above the hourly limit "
-        "(`no2_exceedance_hours`), at the start of the year, updated as days "
-        "close.  Means are plain means of the readings in the window; the "
-        "directives' data-coverage rules are not applied.",
+        "Per station (thing) and pollutant emits `<p>_day_mean` and "
+        "`<p>_day_coverage` per day, `<p>_year_mean`, `<p>_year_coverage` "
+        "and `<p>_year_limit_exceeded` per year, and the year's count of "
+        "days whose mean exceeds the daily limit (`<p>_exceedance_days`) or "
+        "of hours above the hourly limit (`no2_exceedance_hours`), at the "
+        "start of the year, updated as days close.  Means are plain means "
+        "of the readings in the window.  The directives' data-coverage "
+        "rules apply: a day covered by less than 75 % of its hours is not "
+        "an exceedance day, and a year's verdict is emitted only once 90 % "
+        "of it is covered.",
     .options = air_options,
     .create = air_create,
     .start = air_start,

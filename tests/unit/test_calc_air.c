@@ -40,7 +40,10 @@ KK_TEST(outdoor_pm10_exceedance_days_2008) {
 }
 
 KK_TEST(outdoor_2024_regime_and_no2_hours_and_year_mean) {
-  kk_stage_t *st = ch_stage("outdoor_air", "{ regime = '2024/2881' }");
+  /* Two days of a year: no year verdict under the 90 % rule, so this
+   * test turns the year rule off to see the verdict itself. */
+  kk_stage_t *st =
+      ch_stage("outdoor_air", "{ regime = '2024/2881', coverage_year = 0 }");
   uint32_t pm = ch_ds("station-2", "pm10", "ug/m3");
   uint32_t no2 = ch_ds("station-2", "no2", "ug/m3");
   int64_t d1 = ch_utc(2025, 12, 29, 23, 0); /* 30 Dec local */
@@ -63,6 +66,54 @@ KK_TEST(outdoor_2024_regime_and_no2_hours_and_year_mean) {
   ch_feed(st, r, 3, 0);
   KK_CHECK_DBL(ch_value(ch_ds("station-2", "no2_exceedance_hours", "1"), y25),
                1, 0);
+}
+
+/* Coverage (2008/50/EC Annex XI): 17 hours over the limit are not an
+ * exceedance day (17/24 < 75 %), 18 are; the day means and coverages are
+ * emitted either way; a part-covered year gives no verdict.  With
+ * 30-minute readings an hour needs both. */
+KK_TEST(outdoor_coverage_rules) {
+  kk_stage_t *st = ch_stage("outdoor_air", "{ }");
+  uint32_t pm = ch_ds("station-c", "pm10", "ug/m3");
+  int64_t d1 = ch_utc(2025, 3, 9, 23, 0); /* 10 Mar local midnight */
+  kk_reading_t r[40];
+  int n = 0;
+  for (int h = 0; h < 17; h++)
+    r[n++] = (kk_reading_t){d1 + h * H, 80, pm, 0};
+  for (int h = 0; h < 18; h++)
+    r[n++] = (kk_reading_t){d1 + (24 + h) * H, 80, pm, 0};
+  r[n++] = (kk_reading_t){d1 + 48 * H, 10, pm, 0}; /* closes day 2 */
+  ch_feed(st, r, (size_t)n, 0);
+  uint32_t mean = ch_ds("station-c", "pm10_day_mean", "ug/m3");
+  uint32_t cov = ch_ds("station-c", "pm10_day_coverage", "1");
+  int64_t y = ch_utc(2024, 12, 31, 23, 0);
+  KK_CHECK_DBL(ch_value(mean, d1), 80, 1e-9);
+  KK_CHECK_DBL(ch_value(cov, d1), 17.0 / 24, 1e-9);
+  KK_CHECK_DBL(ch_value(cov, d1 + 24 * H), 18.0 / 24, 1e-9);
+  KK_CHECK_DBL(ch_value(ch_ds("station-c", "pm10_exceedance_days", "1"), y), 1,
+               0);
+  /* A late hour lifts day 1 to 18/24: now it counts. */
+  ch_feed1(st, d1 + 20 * H, 80, pm);
+  KK_CHECK_DBL(ch_value(ch_ds("station-c", "pm10_exceedance_days", "1"), y), 2,
+               0);
+  /* NO2 every 30 min: one reading is half an hour (50 % < 75 %). */
+  kk_stage_t *no = ch_stage("outdoor_air", "{ interval = '30min' }");
+  uint32_t no2 = ch_ds("station-d", "no2", "ug/m3");
+  kk_reading_t q[] = {{d1, 300, no2, 0},
+                      {d1 + H, 300, no2, 0},
+                      {d1 + H + 1800000, 300, no2, 0},
+                      {d1 + 3 * H, 10, no2, 0}};
+  ch_feed(no, q, 4, 0);
+  KK_CHECK_DBL(ch_value(ch_ds("station-d", "no2_exceedance_hours", "1"), y), 1,
+               0);
+  /* The year 2025 is far from covered: mean and coverage, no verdict
+   * (a reading in 2026 closes it). */
+  ch_feed1(st, ch_utc(2026, 1, 1, 12, 0), 10, pm);
+  KK_CHECK(!isnan(ch_value(ch_ds("station-c", "pm10_year_mean", "ug/m3"), y)));
+  KK_CHECK_DBL(ch_value(ch_ds("station-c", "pm10_year_coverage", "1"), y),
+               37.0 / 8760, 1e-9);
+  KK_CHECK_INT(ch_count(ch_ds("station-c", "pm10_year_limit_exceeded", "1")),
+               ==, 0);
 }
 
 KK_TEST(traffic_counts_to_co2e) {
@@ -126,5 +177,6 @@ KK_TEST(traffic_factors_from_the_registry) {
 
 KK_TEST_MAIN(KK_CASE(outdoor_pm10_exceedance_days_2008),
              KK_CASE(traffic_factors_from_the_registry),
+             KK_CASE(outdoor_coverage_rules),
              KK_CASE(outdoor_2024_regime_and_no2_hours_and_year_mean),
              KK_CASE(traffic_counts_to_co2e))
