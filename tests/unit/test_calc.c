@@ -57,7 +57,8 @@ KK_TEST(factors_every_row_has_provenance) {
     KK_CHECK(f->set && *f->set && f->key && *f->key);
     KK_CHECK(f->source && strlen(f->source) > 3);
     KK_CHECK(f->confidence && *f->confidence);
-    KK_CHECK(f->basis && f->unit && strstr(f->unit, "/kWh"));
+    KK_CHECK(f->basis && f->unit &&
+             (strstr(f->unit, "/kWh") || strstr(f->unit, "/vkm")));
     KK_CHECK(f->year_from <= f->year_to);
     KK_CHECK(f->value >= 0 && isfinite(f->value));
     KK_CHECK(strncmp(f->source, "same", 4) != 0); /* resolved */
