@@ -55,4 +55,4 @@ kk_pg_psql() {
   "$KK_PGBIN/psql" -h "$dir/pgsock" -U postgres -X "$@"
 }
 
-kk_pg_why() { tail -2 "$1/initdb.log" "$1/pg.log" 2>/dev/null | tr '\n' ' '; }
+kk_pg_why() { tail -n 2 "$1/initdb.log" "$1/pg.log" 2>/dev/null | tr '\n' ' '; }

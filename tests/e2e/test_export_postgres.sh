@@ -1,49 +1,34 @@
 #!/usr/bin/env bash
 # `klimakit export --store postgres:...` gives the same files as from
 # SQLite: the same simulated readings go into store.sqlite and into
-# store.postgres (a private cluster: initdb as user postgres, private data
-# dir, unix socket in the temp dir, no TCP, stopped by PID); every CSV of
+# store.postgres (a private cluster, see tests/e2e/pg.sh: private data
+# dir, unix socket in the temp dir, no TCP); every CSV of
 # the two exports must be byte-identical (so their SHA-256 in the two
 # catalogs are equal) and the GeoJSON files equal up to rounding.
 # Skipped without the PostgreSQL binaries.
 set -u
 cd "$(dirname "$0")/../.."
 K=${KK_BIN:-build/klimakit}
-PGBIN=/usr/lib/postgresql/15/bin
+. tests/e2e/pg.sh
 d=$(mktemp -d)
-chmod 755 "$d"
-pgpid=""
-pg_stop() {
-  local pm
-  pm=$(head -1 "$d/pg/data/postmaster.pid" 2>/dev/null)
-  [ -n "$pm" ] && kill -INT "$pm" 2>/dev/null
-  for _ in $(seq 100); do kill -0 "${pm:-0}" 2>/dev/null || break; sleep 0.1; done
-  [ -n "$pgpid" ] && wait "$pgpid" 2>/dev/null
-  pgpid=""
-}
-cleanup() { pg_stop; [ -n "${KK_KEEP:-}" ] || rm -rf "$d"; }
+cleanup() { kk_pg_down "$d"; [ -n "${KK_KEEP:-}" ] || rm -rf "$d"; }
 trap cleanup EXIT
 fail=0
 ok() { echo "ok export-pg/$1"; }
 no() { echo "FAIL export-pg/$1: $2"; fail=1; }
 skip() { echo "skip export-pg/$1: $2"; }
 
-if [ ! -x $PGBIN/initdb ] || ! id postgres >/dev/null 2>&1; then
+if [ ! -x "$KK_PGBIN/initdb" ] || ! id postgres >/dev/null 2>&1; then
   skip all "no PostgreSQL 15 binaries or no postgres user"
   exit 0
 fi
-mkdir -p "$d/pg" "$d/pgsock"
-chown postgres "$d/pg" "$d/pgsock"
-if ! runuser -u postgres -- $PGBIN/initdb -D "$d/pg/data" -A trust -U postgres --no-sync >"$d/initdb.log" 2>&1; then
+if ! kk_pg_init "$d"; then
   skip all "initdb failed: $(tail -1 "$d/initdb.log")"
   exit 0
 fi
-runuser -u postgres -- $PGBIN/postgres -D "$d/pg/data" -k "$d/pgsock" -c listen_addresses='' \
-  -c fsync=off >"$d/pg.log" 2>&1 &
-pgpid=$!
-for _ in $(seq 100); do $PGBIN/pg_isready -h "$d/pgsock" -q && break; sleep 0.1; done
-$PGBIN/psql -h "$d/pgsock" -U postgres -qc 'CREATE DATABASE kk' >/dev/null || { no cluster "cannot create a database"; exit 1; }
-export KK_TEST_PG="host=$d/pgsock user=postgres dbname=kk"
+kk_pg_up "$d"
+kk_pg_psql "$d" -qc 'CREATE DATABASE kk' >/dev/null || { no cluster "cannot create a database"; exit 1; }
+export KK_TEST_PG=$(kk_pg_conninfo "$d" kk)
 
 THINGS='things = { ["room-001"] = { location = {7.47, 51.36}, properties = { building = "Gymnasium" } } }'
 cat > "$d/fill.lua" <<LUA

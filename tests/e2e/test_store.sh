@@ -9,31 +9,19 @@
 # journal replayed from cursor 0 leaves the store unchanged), a damaged
 # database file (clear error, no crash), online backup, retention.
 #
-# PostgreSQL: the test starts its own cluster (initdb as user postgres,
-# private data dir, unix socket in the temp dir, no TCP) and stops it by
-# PID.  Without the binaries the postgres part is skipped.
+# PostgreSQL: the test starts its own cluster (tests/e2e/pg.sh: private
+# data dir, unix socket in the temp dir, no TCP).  Without the binaries
+# the postgres part is skipped.
 set -u
 cd "$(dirname "$0")/../.."
 K=${KK_BIN:-build/klimakit}
 BUILD=$(dirname "$K")
 Q=${KK_STORE_QUERY:-$BUILD/tests/kk-store-query}
 CHECK=tests/stores/store_check.py
-PGBIN=/usr/lib/postgresql/15/bin
+. tests/e2e/pg.sh
 d=$(mktemp -d)
-chmod 755 "$d"
-pgpid=""
-# Stops the private cluster by the postmaster's PID (runuser does not
-# pass signals on).
-pg_stop() {
-  local pm
-  pm=$(head -1 "$d/pg/data/postmaster.pid" 2>/dev/null)
-  [ -n "$pm" ] && kill -INT "$pm" 2>/dev/null
-  for _ in $(seq 100); do kill -0 "${pm:-0}" 2>/dev/null || break; sleep 0.1; done
-  [ -n "$pgpid" ] && wait "$pgpid" 2>/dev/null
-  pgpid=""
-}
 cleanup() {
-  pg_stop
+  kk_pg_down "$d"
   [ -n "${KK_KEEP:-}" ] || rm -rf "$d"
 }
 trap cleanup EXIT
@@ -53,22 +41,6 @@ head -2000 "$d/late.jsonl" > "$d/b.jsonl"
 
 THINGS='things = { ["town-hall"] = { location = {7.47, 51.36}, properties = { owner = "city" } } }'
 SECTORS='sectors = { energy = "municipal" }'
-
-# pg_start: a private cluster with its socket in $d/pgsock.
-pg_start() {
-  [ -x $PGBIN/initdb ] || return 1
-  mkdir -p "$d/pg" "$d/pgsock"
-  chown postgres "$d/pg" "$d/pgsock" || return 1
-  runuser -u postgres -- $PGBIN/initdb -D "$d/pg/data" -A trust -U postgres --no-sync >"$d/initdb.log" 2>&1 || return 1
-  runuser -u postgres -- $PGBIN/postgres -D "$d/pg/data" -k "$d/pgsock" -c listen_addresses='' \
-    -c fsync=off -c max_connections=50 >"$d/pg.log" 2>&1 &
-  pgpid=$!
-  for _ in $(seq 100); do
-    $PGBIN/pg_isready -h "$d/pgsock" -q && return 0
-    sleep 0.1
-  done
-  return 1
-}
 
 # run_store NAME BACKEND_OPTS SOURCE: one run of a recipe into a store.
 run_store() {
@@ -231,11 +203,11 @@ else no sqlite/retention-keeps-rollups "old raw: $old; days: $days; recent: $rec
 # ---- PostgreSQL ------------------------------------------------------
 if ! "$K" modules 2>/dev/null | grep -q '^store.postgres'; then
   skip postgres "store.postgres is not built"
-elif ! pg_start; then
-  skip postgres "cannot start a private PostgreSQL ($(tail -2 "$d/initdb.log" "$d/pg.log" 2>/dev/null | tr '\n' ' '))"
+elif ! { kk_pg_init "$d" && kk_pg_up "$d" -c max_connections=50; }; then
+  skip postgres "cannot start a private PostgreSQL ($(kk_pg_why "$d"))"
 else
-  $PGBIN/psql -h "$d/pgsock" -U postgres -qc 'CREATE DATABASE kk' >/dev/null
-  export KK_TEST_PG="host=$d/pgsock user=postgres dbname=kk"
+  kk_pg_psql "$d" -qc 'CREATE DATABASE kk' >/dev/null
+  export KK_TEST_PG=$(kk_pg_conninfo "$d" kk)
   suite postgres postgres "$KK_TEST_PG" "kk.store.postgres { env = \"KK_TEST_PG\", $THINGS, $SECTORS }"
   # Same answers: both stores got the same readings in the same order.
   if [ -s "$d/postgres.snap4" ] && python3 - "$d/sqlite.snap4" "$d/postgres.snap4" <<'PY'

@@ -12,30 +12,13 @@
 set -u
 cd "$(dirname "$0")/../.."
 K=${KK_BIN:-build/klimakit}
-PGBIN=/usr/lib/postgresql/15/bin
+. tests/e2e/pg.sh
 d=$(mktemp -d)
-chmod 755 "$d"
-pid= pgpid= mounted=
-pg_up() {
-  runuser -u postgres -- $PGBIN/postgres -D "$d/pg/data" -k "$d/sock" -c listen_addresses='' -c fsync=off >>"$d/pg.log" 2>&1 &
-  pgpid=$!
-  for _ in $(seq 100); do $PGBIN/pg_isready -h "$d/sock" -q && return 0; sleep 0.1; done
-  return 1
-}
-# Stops the cluster by the postmaster's PID (runuser does not pass
-# signals on).
-pg_down() {
-  local pm
-  pm=$(head -1 "$d/pg/data/postmaster.pid" 2>/dev/null)
-  [ -n "$pm" ] && kill -INT "$pm" 2>/dev/null
-  for _ in $(seq 100); do kill -0 "${pm:-0}" 2>/dev/null || break; sleep 0.1; done
-  [ -n "$pgpid" ] && wait "$pgpid" 2>/dev/null
-  pgpid=
-}
+pid= mounted=
 cleanup() {
   [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
   [ -n "$mounted" ] && umount "$d/db" 2>/dev/null
-  pg_down
+  kk_pg_down "$d"
   rm -rf "$d"
 }
 trap cleanup EXIT
@@ -127,12 +110,11 @@ fi
 # ---- PostgreSQL restart --------------------------------------------------
 if ! "$K" modules 2>/dev/null | grep -q '^store.postgres'; then
   skip postgres-restart "store.postgres is not built"
-elif ! { mkdir -p "$d/pg" "$d/sock" && chown postgres "$d/pg" "$d/sock" &&
-         runuser -u postgres -- $PGBIN/initdb -D "$d/pg/data" -A trust -U postgres --no-sync >"$d/initdb.log" 2>&1 && pg_up; }; then
+elif ! { kk_pg_init "$d" && kk_pg_up "$d"; }; then
   skip postgres-restart "cannot start a private PostgreSQL"
 else
-  export KK_FAULT_PG="host=$d/sock user=postgres dbname=postgres"
-  pgcount() { $PGBIN/psql -h "$d/sock" -U postgres -Atqc 'SELECT count(*) FROM observations' 2>/dev/null || echo -1; }
+  export KK_FAULT_PG=$(kk_pg_conninfo "$d" postgres)
+  pgcount() { kk_pg_psql "$d" -Atqc 'SELECT count(*) FROM observations' 2>/dev/null || echo -1; }
   port=$(free_port)
   cat > "$d/pg.lua" <<LUA
 local kk = require "klimakit"
@@ -144,11 +126,11 @@ LUA
   pid=$!
   send $port 0 10000
   for _ in $(seq 100); do [ "$(pgcount)" = 10000 ] && break; sleep 0.1; done
-  pg_down
+  kk_pg_down "$d"
   send $port 10000 10000 || no postgres-restart "readings not acknowledged while the database was down"
   if wait_for "$d/pgrun.log" "paused, the data waits in the journal" 20; then ok postgres-down-pauses
   else no postgres-down-pauses "$(tail -3 "$d/pgrun.log")"; fi
-  pg_up || no postgres-restart "database did not come back"
+  kk_pg_up "$d" || no postgres-restart "database did not come back"
   for _ in $(seq 300); do [ "$(pgcount)" = 20000 ] && break; sleep 0.1; done
   n=$(pgcount)
   [ "$n" = 20000 ] && ok postgres-restart-nothing-lost || no postgres-restart-nothing-lost "$n of 20000 stored: $(tail -3 "$d/pgrun.log")"

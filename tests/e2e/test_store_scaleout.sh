@@ -8,26 +8,22 @@
 set -u
 cd "$(dirname "$0")/../.."
 K=${KK_BIN:-build/klimakit}
-PGBIN=/usr/lib/postgresql/15/bin
+. tests/e2e/pg.sh
 N=${KK_SCALEOUT_N:-20000}
 ok() { echo "ok store-scaleout/$1"; }
 no() { echo "FAIL store-scaleout/$1: $2"; fail=1; }
 skip() { echo "skip store-scaleout/$1: $2"; exit 0; }
 command -v mosquitto >/dev/null || skip all "no mosquitto"
-[ -x $PGBIN/initdb ] || skip all "no PostgreSQL 15 binaries"
+[ -x "$KK_PGBIN/initdb" ] || skip all "no PostgreSQL 15 binaries"
 "$K" modules 2>/dev/null | grep -q '^source.mqtt' || skip all "source.mqtt is not built"
 "$K" modules 2>/dev/null | grep -q '^decode.json' || skip all "decode.json is not built"
 "$K" modules 2>/dev/null | grep -q '^store.postgres' || skip all "store.postgres is not built"
 d=$(mktemp -d)
-chmod 755 "$d"
-pida= pidb= bpid= ppid= pgpid=
+pida= pidb= bpid= ppid=
 cleanup() {
   for p in $pida $pidb $ppid; do kill -9 "$p" 2>/dev/null; done
   [ -n "$bpid" ] && kill -TERM "$bpid" 2>/dev/null
-  # The postmaster by its PID (runuser does not pass signals on).
-  pm=$(head -1 "$d/pg/data/postmaster.pid" 2>/dev/null)
-  [ -n "$pm" ] && kill -INT "$pm" 2>/dev/null
-  for _ in $(seq 100); do kill -0 "${pm:-0}" 2>/dev/null || break; sleep 0.1; done
+  kk_pg_down "$d"
   rm -rf "$d"
 }
 trap cleanup EXIT
@@ -36,16 +32,12 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 
 cc -O2 -o "$d/mqtt_pub" tests/bench/mqtt_pub.c -lmosquitto || { no build "cannot build mqtt_pub"; exit 1; }
 
-# ---- PostgreSQL on a unix socket in $d ----------------------------------
-mkdir -p "$d/pg" "$d/sock" && chown postgres "$d/pg" "$d/sock"
-runuser -u postgres -- $PGBIN/initdb -D "$d/pg/data" -A trust -U postgres --no-sync >"$d/initdb.log" 2>&1 ||
-  skip all "initdb failed: $(tail -1 "$d/initdb.log")"
-runuser -u postgres -- $PGBIN/postgres -D "$d/pg/data" -k "$d/sock" -c listen_addresses='' -c fsync=off >"$d/pg.log" 2>&1 &
-pgpid=$!
-for _ in $(seq 100); do $PGBIN/pg_isready -h "$d/sock" -q && break; sleep 0.1; done
-$PGBIN/psql -h "$d/sock" -U postgres -qc 'CREATE DATABASE kk' >/dev/null || { no postgres "$(tail -2 "$d/pg.log")"; exit 1; }
-export KK_SCALE_PG="host=$d/sock user=postgres dbname=kk"
-psql_q() { $PGBIN/psql -h "$d/sock" -U postgres -d kk -Atqc "$1" 2>/dev/null; }
+# ---- PostgreSQL on a unix socket in $d (tests/e2e/pg.sh) ----------------
+kk_pg_init "$d" || skip all "initdb failed: $(tail -1 "$d/initdb.log")"
+kk_pg_up "$d"
+kk_pg_psql "$d" -qc 'CREATE DATABASE kk' >/dev/null || { no postgres "$(tail -2 "$d/pg.log")"; exit 1; }
+export KK_SCALE_PG=$(kk_pg_conninfo "$d" kk)
+psql_q() { kk_pg_psql "$d" -d kk -Atqc "$1" 2>/dev/null; }
 
 # ---- mosquitto -------------------------------------------------------------
 port=$(free_port)
