@@ -76,9 +76,8 @@ STORES=" ${KK_BENCH_STORES:-sqlite postgres} "
 if [[ $STORES == *" sqlite "* ]]; then
 floor=$("$FLOOR" sqlite "$tmp/floor.db" "$N" "$DS" "$STEP" "$START")
 rm -f "$tmp"/floor.db*
-# With the default sink queue (65536 readings in flight, so transactions
-# of at most 32768), then with queue = 2000000 (bulk load: transactions of
-# 262144, like the floor's).
+# With the stores' default queue (1000000 readings in flight; a
+# transaction takes at most half), then with queue = 2000000.
 rate=$(store_run sqlite "kk.store.sqlite { path = \"$tmp/store.db\" }")
 rm -f "$tmp"/store.db*
 rate2=$(store_run sqlite2 "kk.store.sqlite { path = \"$tmp/store.db\", queue = 2000000 }")
