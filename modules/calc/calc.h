@@ -27,8 +27,6 @@ typedef enum {
 } kk_calc_period_t;
 extern const char *const kk_calc_period_names[KK_P_N];
 
-int64_t kk_calc_days_from_civil(int64_t y, unsigned m, unsigned d);
-void kk_calc_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
 /* UTC offset in ms of local time at UTC instant t. */
 int64_t kk_calc_tz_offset(kk_calc_tz_t tz, int64_t t);
 /* UTC instant of a local wall-clock time (never in a gap here: only used
