@@ -499,8 +499,7 @@ static kk_batch_t *pg_batch(pg_state_t *s, size_t i) {
 /* Formats ms since the epoch as a timestamptz literal in UTC
  * ("2025-01-01 00:05:00.000+00"); sec and cache remember the last
  * second formatted.  Returns the length, or 0 outside years 1-9999. */
-static size_t pg_time_text(int64_t ms, char out[48], int64_t *sec,
-                           char cache[32]) {
+size_t pg_time_text(int64_t ms, char out[48], int64_t *sec, char cache[32]) {
   int64_t sc = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
   if (sc != *sec) {
     time_t t = (time_t)sc;

@@ -16,4 +16,10 @@
 int pg_query_open(const char *conninfo, const char *name, int connect_now,
                   kk_store_t **out);
 
+/* Formats ms since the epoch as a timestamptz literal in UTC
+ * ("2025-01-01 00:05:00.000+00"); sec and cache remember the last second
+ * formatted (start with *sec = INT64_MIN).  Returns the length, or 0
+ * outside years 1-9999. */
+size_t pg_time_text(int64_t ms, char out[48], int64_t *sec, char cache[32]);
+
 #endif

@@ -6,7 +6,10 @@
  * non-blocking COPY traffic.  Queries are short and indexed; a caller on
  * the loop thread blocks it for the round trip.  Results come as text:
  * PostgreSQL (12+) prints doubles in the shortest form that reads back
- * exactly, and times are converted to epoch milliseconds in SQL.
+ * exactly, and times are converted to epoch milliseconds in SQL.  Time
+ * bounds go in as timestamptz literals, not as epoch arithmetic
+ * (timestamptz + interval is only STABLE): constants let the planner
+ * prune the monthly partitions instead of planning every one of them.
  */
 #include <klimakit.h>
 #include <klimakit/store.h>
@@ -20,8 +23,7 @@
 #include "postgres_impl.h"
 
 #define PG_MS(col) "(extract(epoch FROM " col ") * 1000)::int8"
-#define PG_TS(p)                                                               \
-  "(timestamptz 'epoch' + " p "::int8 * interval '1 millisecond')"
+#define PG_TS(p) p "::timestamptz"
 #define PG_MATCH(col, a, b)                                                    \
   "($" a "::text IS NULL OR ($" b "::int = 0 AND " col " = $" a ") OR ($" b    \
   "::int = 1 AND left(" col ", length($" a ")) = $" a "))"
@@ -234,26 +236,25 @@ static int pgq_latest(void *impl, const int64_t *ids, size_t n,
   return 0;
 }
 
-/* PostgreSQL timestamps span 4713 BC to 294276 AD; intervals less:
- * keep to years -4400..8300. */
-static int64_t pgq_clamp(int64_t ms) {
-  return ms < -200000000000000LL  ? -200000000000000LL
-         : ms > 200000000000000LL ? 200000000000000LL
-                                  : ms;
+/* A time bound as a timestamptz literal; before year 1 or after 9999
+ * (the store keeps none there) it is -infinity / infinity. */
+static void pgq_ts(int64_t ms, char out[48]) {
+  int64_t sec = INT64_MIN;
+  char cache[32];
+  if (pg_time_text(ms, out, &sec, cache) == 0)
+    snprintf(out, 48, "%s", ms < 0 ? "-infinity" : "infinity");
 }
 
 static int pgq_series(void *impl, int64_t id, int64_t from_ms, int64_t to_ms,
                       kk_store_res_t res, size_t limit,
                       kk_store_series_t *out) {
   pgq_t *p = impl;
-  from_ms = pgq_clamp(from_ms);
-  to_ms = pgq_clamp(to_ms);
-  char a[4][32];
+  char a[4][48];
   const char *v[4] = {a[0], a[1], a[2], limit ? a[3] : NULL};
-  snprintf(a[0], 32, "%lld", (long long)id);
-  snprintf(a[1], 32, "%lld", (long long)from_ms);
-  snprintf(a[2], 32, "%lld", (long long)to_ms);
-  snprintf(a[3], 32, "%zu", limit + 1);
+  snprintf(a[0], 48, "%lld", (long long)id);
+  pgq_ts(from_ms, a[1]);
+  pgq_ts(to_ms, a[2]);
+  snprintf(a[3], 48, "%zu", limit + 1);
   PGresult *r;
   int rc = pgq_exec(p, pgq_series_sql[res], 4, v, &r);
   if (rc != 0) return rc;
@@ -279,13 +280,11 @@ static int pgq_series(void *impl, int64_t id, int64_t from_ms, int64_t to_ms,
 static int pgq_agg(void *impl, int64_t id, int64_t from_ms, int64_t to_ms,
                    kk_store_res_t res, kk_store_point_t *out) {
   pgq_t *p = impl;
-  from_ms = pgq_clamp(from_ms);
-  to_ms = pgq_clamp(to_ms);
-  char a[3][32];
+  char a[3][48];
   const char *v[3] = {a[0], a[1], a[2]};
-  snprintf(a[0], 32, "%lld", (long long)id);
-  snprintf(a[1], 32, "%lld", (long long)from_ms);
-  snprintf(a[2], 32, "%lld", (long long)to_ms);
+  snprintf(a[0], 48, "%lld", (long long)id);
+  pgq_ts(from_ms, a[1]);
+  pgq_ts(to_ms, a[2]);
   PGresult *r;
   int rc = pgq_exec(p, pgq_agg_sql[res], 3, v, &r);
   if (rc != 0) return rc;
