@@ -413,3 +413,51 @@ int kk_httpd_query(h2o_req_t *req, const char *name, char *buf, size_t len) {
   }
   return -1;
 }
+
+/* ---- a stage's use of a server ------------------------------------------ */
+
+int kk_httpd_use(kk_httpd_use_t *u, kk_stage_t *st, const char *listen,
+                 const kk_httpd_tls_t *tls, size_t max_body,
+                 const char *prefix, kk_httpd_fn fn, void *ud) {
+  char err[512];
+  u->st = st;
+  u->httpd =
+      kk_httpd_acquire(kk_stage_loop(st), listen, tls, max_body, err, sizeof err);
+  if (!u->httpd) {
+    kk_stage_error(st, "%s", err);
+    return KK_EIO;
+  }
+  if (kk_httpd_route(u->httpd, prefix, fn, ud, u) != 0) {
+    kk_stage_error(st, "cannot add the route %s on %s", prefix, listen);
+    kk_httpd_release(u->httpd, NULL, NULL);
+    u->httpd = NULL;
+    return KK_EIO;
+  }
+  return 0;
+}
+
+static void httpd_use_released(void *ud) {
+  kk_httpd_use_t *u = ud;
+  u->httpd = NULL;
+  u->stop_cb(u->st);
+}
+
+void kk_httpd_unuse(kk_httpd_use_t *u, kk_stop_cb cb) {
+  u->stop_cb = cb;
+  if (!u->httpd) {
+    cb(u->st);
+    return;
+  }
+  kk_httpd_unroute(u->httpd, u);
+  kk_httpd_release(u->httpd, httpd_use_released, u);
+}
+
+void kk_httpd_base_url(const kk_httpd_t *h, const char *listen, char *out,
+                       size_t n) {
+  char host[256];
+  snprintf(host, sizeof host, "%s", listen);
+  char *colon = strrchr(host, ':');
+  if (colon) *colon = 0;
+  snprintf(out, n, "%s://%s:%d", kk_httpd_is_tls(h) ? "https" : "http", host,
+           kk_httpd_port(h));
+}

@@ -47,6 +47,25 @@ void kk_httpd_unroute(kk_httpd_t *h, const void *owner);
  * may run before this returns). */
 void kk_httpd_release(kk_httpd_t *h, void (*done)(void *ud), void *ud);
 
+/* A stage's use of the server on its address: what the start and stop
+ * of every serving module do.  kk_httpd_use() acquires the server and
+ * adds one route (owned by u); on failure it sets the stage's error and
+ * returns KK_EIO.  kk_httpd_unuse() removes the route, releases the
+ * server and calls cb once it is closed (at once when not in use). */
+typedef struct kk_httpd_use {
+  kk_httpd_t *httpd; /* NULL when not in use */
+  kk_stage_t *st;
+  kk_stop_cb stop_cb;
+} kk_httpd_use_t;
+int kk_httpd_use(kk_httpd_use_t *u, kk_stage_t *st, const char *listen,
+                 const kk_httpd_tls_t *tls, size_t max_body,
+                 const char *prefix, kk_httpd_fn fn, void *ud);
+void kk_httpd_unuse(kk_httpd_use_t *u, kk_stop_cb cb);
+/* "http://HOST:PORT" (or https) of the server for log lines: the host
+ * as `listen` names it, the port as bound. */
+void kk_httpd_base_url(const kk_httpd_t *h, const char *listen, char *out,
+                       size_t n);
+
 /* The port actually bound (for "HOST:0"). */
 int kk_httpd_port(const kk_httpd_t *h);
 int kk_httpd_is_tls(const kk_httpd_t *h);

@@ -58,8 +58,7 @@ typedef struct http_state {
   const char *cors;
   char *docs_root; /* realpath of docs_dir, NULL: no /docs */
   kk_httpd_tls_t tls;
-  kk_httpd_t *httpd;
-  kk_stop_cb stop_cb;
+  kk_httpd_use_t use;
   /* Rendered pages, reused until new data arrives (gen changes). */
   uint64_t gen;
   struct page_cache {
@@ -941,40 +940,18 @@ static int http_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
 
 static int http_start(kk_stage_t *st, void *state) {
   http_state_t *s = state;
-  char err[512];
-  s->httpd = kk_httpd_acquire(kk_stage_loop(st), s->listen, &s->tls, 1 << 20,
-                              err, sizeof err);
-  if (!s->httpd) {
-    kk_stage_error(st, "%s", err);
-    return KK_EIO;
-  }
   /* The dashboard takes every path nobody else claimed. */
-  kk_httpd_route(s->httpd, "/", on_req, s, s);
-  char host[256];
-  snprintf(host, sizeof host, "%s", s->listen);
-  char *colon = strrchr(host, ':');
-  if (colon) *colon = 0;
-  kk_stage_log(st, KK_LOG_INFO, "dashboard at %s://%s:%d/",
-               kk_httpd_is_tls(s->httpd) ? "https" : "http", host,
-               kk_httpd_port(s->httpd));
+  int rc = kk_httpd_use(&s->use, st, s->listen, &s->tls, 1 << 20, "/", on_req, s);
+  if (rc) return rc;
+  char url[320];
+  kk_httpd_base_url(s->use.httpd, s->listen, url, sizeof url);
+  kk_stage_log(st, KK_LOG_INFO, "dashboard at %s/", url);
   return 0;
 }
 
-static void http_released(void *ud) {
-  http_state_t *s = ud;
-  s->httpd = NULL;
-  s->stop_cb(s->st);
-}
-
 static void http_stop(kk_stage_t *st, void *state, kk_stop_cb cb) {
-  http_state_t *s = state;
-  s->stop_cb = cb;
-  if (!s->httpd) {
-    cb(st);
-    return;
-  }
-  kk_httpd_unroute(s->httpd, s);
-  kk_httpd_release(s->httpd, http_released, s);
+  (void)st;
+  kk_httpd_unuse(&((http_state_t *)state)->use, cb);
 }
 
 static void http_destroy(void *state) {

@@ -42,8 +42,7 @@ typedef struct sta_state {
   const char *store_name;
   const char *cors;
   kk_httpd_tls_t tls;
-  kk_httpd_t *httpd;
-  kk_stop_cb stop_cb;
+  kk_httpd_use_t use;
   kk_metric_t *m_requests, *m_errors;
 } sta_state_t;
 
@@ -1098,7 +1097,7 @@ static int on_req(void *ud, h2o_req_t *req, const char *path) {
   rq_t r = {.s = s, .req = req};
   const char *sub = path + 5; /* after "/v1.1" */
   snprintf(r.base, sizeof r.base, "%s://%.*s/v1.1",
-           kk_httpd_is_tls(s->httpd) ? "https" : "http",
+           kk_httpd_is_tls(s->use.httpd) ? "https" : "http",
            (int)(req->authority.len < 300 ? req->authority.len : 300),
            req->authority.base ? req->authority.base : "");
   if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
@@ -1161,27 +1160,12 @@ static int sta_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
 
 static int sta_start(kk_stage_t *st, void *state) {
   sta_state_t *s = state;
-  char err[512];
-  s->httpd = kk_httpd_acquire(kk_stage_loop(st), s->listen, &s->tls, 1 << 16,
-                              err, sizeof err);
-  if (!s->httpd) {
-    kk_stage_error(st, "%s", err);
-    return KK_EIO;
-  }
-  int rc = kk_httpd_route(s->httpd, "/v1.1", on_req, s, s);
-  if (rc) {
-    kk_stage_error(st, "cannot add the /v1.1 route");
-    kk_httpd_release(s->httpd, NULL, NULL);
-    s->httpd = NULL;
-    return rc;
-  }
-  char host[256];
-  snprintf(host, sizeof host, "%s", s->listen);
-  char *colon = strrchr(host, ':');
-  if (colon) *colon = 0;
-  kk_stage_log(st, KK_LOG_INFO, "SensorThings API at %s://%s:%d/v1.1",
-               kk_httpd_is_tls(s->httpd) ? "https" : "http", host,
-               kk_httpd_port(s->httpd));
+  int rc = kk_httpd_use(&s->use, st, s->listen, &s->tls, 1 << 16, "/v1.1",
+                        on_req, s);
+  if (rc) return rc;
+  char url[320];
+  kk_httpd_base_url(s->use.httpd, s->listen, url, sizeof url);
+  kk_stage_log(st, KK_LOG_INFO, "SensorThings API at %s/v1.1", url);
   return 0;
 }
 
@@ -1194,21 +1178,9 @@ static int sta_process(kk_stage_t *st, void *state, kk_batch_t *b) {
   return 0;
 }
 
-static void sta_released(void *ud) {
-  sta_state_t *s = ud;
-  s->httpd = NULL;
-  s->stop_cb(s->st);
-}
-
 static void sta_stop(kk_stage_t *st, void *state, kk_stop_cb cb) {
-  sta_state_t *s = state;
-  s->stop_cb = cb;
-  if (!s->httpd) {
-    cb(st);
-    return;
-  }
-  kk_httpd_unroute(s->httpd, s);
-  kk_httpd_release(s->httpd, sta_released, s);
+  (void)st;
+  kk_httpd_unuse(&((sta_state_t *)state)->use, cb);
 }
 
 static void sta_destroy(void *state) {

@@ -34,9 +34,8 @@ typedef struct http_in {
   uint64_t retry_after_s;
   size_t max_body;
   kk_httpd_tls_t tls;
-  kk_httpd_t *httpd;
+  kk_httpd_use_t use;
   int paused;
-  kk_stop_cb stop_cb;
   kk_ratelimit_t rl;
 } http_in_t;
 
@@ -202,36 +201,19 @@ static int in_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
 
 static int in_start(kk_stage_t *st, void *state) {
   http_in_t *s = state;
-  char err[512];
-  s->httpd = kk_httpd_acquire(kk_stage_loop(st), s->listen, &s->tls,
-                              s->max_body, err, sizeof err);
-  if (!s->httpd) {
-    kk_stage_error(st, "%s", err);
-    return KK_EIO;
-  }
-  kk_httpd_route(s->httpd, s->path, in_request, s, s);
-  kk_stage_log(st, KK_LOG_INFO, "ingest at %s://%s%s (port %d)%s",
-               kk_httpd_is_tls(s->httpd) ? "https" : "http", s->listen,
-               s->path, kk_httpd_port(s->httpd),
+  int rc = kk_httpd_use(&s->use, st, s->listen, &s->tls, s->max_body, s->path,
+                        in_request, s);
+  if (rc) return rc;
+  char url[320];
+  kk_httpd_base_url(s->use.httpd, s->listen, url, sizeof url);
+  kk_stage_log(st, KK_LOG_INFO, "ingest at %s%s%s", url, s->path,
                s->anonymous ? "; no token needed" : "");
   return 0;
 }
 
-static void in_released(void *ud) {
-  http_in_t *s = ud;
-  s->httpd = NULL;
-  s->stop_cb(s->st);
-}
-
 static void in_stop(kk_stage_t *st, void *state, kk_stop_cb cb) {
-  http_in_t *s = state;
-  s->stop_cb = cb;
-  if (!s->httpd) {
-    cb(st);
-    return;
-  }
-  kk_httpd_unroute(s->httpd, s);
-  kk_httpd_release(s->httpd, in_released, s);
+  (void)st;
+  kk_httpd_unuse(&((http_in_t *)state)->use, cb);
 }
 
 static void in_destroy(void *state) {
