@@ -20,6 +20,12 @@ const kk_module_t *kk__registry_at(size_t i);
 /* Registers the generated table of built-in C modules and the core ones. */
 void kk__registry_init(void);
 
+struct cJSON;
+/* The Lua value at idx as JSON (nil -> null; a table with a sequence ->
+ * array, else an object with string keys); NULL for other key or value
+ * types and below 32 levels.  Caller cJSON_Delete()s. */
+struct cJSON *kk__lua_to_json(lua_State *L, int idx);
+
 /* Calls every registered module's lua_open with the table on top of L. */
 void kk__registry_lua_surfaces(lua_State *L);
 /* luaopen-style loader of "klimakit" for Lua module states: only the

@@ -152,51 +152,6 @@ static const struct {
                  {"size", KK_OPT_SIZE},     {"enum", KK_OPT_ENUM},
                  {"list", KK_OPT_LIST},     {"table", KK_OPT_TABLE}};
 
-static cJSON *to_json(lua_State *L, int idx, int depth) {
-  idx = lua_absindex(L, idx);
-  switch (lua_type(L, idx)) {
-  case LUA_TBOOLEAN:
-    return cJSON_CreateBool(lua_toboolean(L, idx));
-  case LUA_TNUMBER:
-    return cJSON_CreateNumber(lua_tonumber(L, idx));
-  case LUA_TSTRING:
-    return cJSON_CreateString(lua_tostring(L, idx));
-  case LUA_TTABLE:
-    break;
-  default:
-    return NULL;
-  }
-  if (depth > 32) return NULL;
-  lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
-  cJSON *j = n > 0 ? cJSON_CreateArray() : cJSON_CreateObject();
-  if (!j) return NULL;
-  if (n > 0) {
-    for (lua_Integer i = 1; i <= n; i++) {
-      lua_rawgeti(L, idx, i);
-      cJSON *c = to_json(L, -1, depth + 1);
-      lua_pop(L, 1);
-      if (!c) goto bad;
-      cJSON_AddItemToArray(j, c);
-    }
-    return j;
-  }
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    cJSON *c =
-        lua_type(L, -2) == LUA_TSTRING ? to_json(L, -1, depth + 1) : NULL;
-    if (!c) {
-      lua_pop(L, 2);
-      goto bad;
-    }
-    cJSON_AddItemToObject(j, lua_tostring(L, -2), c);
-    lua_pop(L, 1);
-  }
-  return j;
-bad:
-  cJSON_Delete(j);
-  return NULL;
-}
-
 /* Converts the default at the top of L into recipe syntax (as the core
  * parses option defaults: see parse_text in core/opts.c). */
 static int default_text(lua_State *L, load_ctx_t *lc, const kk_option_t *o,
@@ -304,7 +259,7 @@ static int default_text(lua_State *L, load_ctx_t *lc, const kk_option_t *o,
   }
   case KK_OPT_TABLE: {
     if (t != LUA_TTABLE) goto wrong;
-    cJSON *j = to_json(L, -1, 0);
+    cJSON *j = kk__lua_to_json(L, -1);
     if (!j)
       return fail(lc, o->name, line,
                   "option '%s': the default table must "
