@@ -384,20 +384,8 @@ static void pg_connect_step(pg_state_t *s) {
     cJSON *root = s->things_json ? cJSON_Parse(s->things_json) : NULL;
     size_t len = strlen(sql);
     for (cJSON *t = root ? root->child : NULL; t; t = t->next) {
-      cJSON *props = cJSON_GetObjectItemCaseSensitive(t, "properties");
-      cJSON *where = cJSON_GetObjectItemCaseSensitive(t, "location");
-      char *pj = props ? cJSON_PrintUnformatted(props) : NULL;
-      char *lj = NULL;
-      if (cJSON_IsArray(where) && cJSON_GetArraySize(where) == 2) {
-        char b[128];
-        snprintf(b, sizeof b,
-                 "{\"type\":\"Point\",\"coordinates\":[%.8g,%.8g]}",
-                 cJSON_GetArrayItem(where, 0)->valuedouble,
-                 cJSON_GetArrayItem(where, 1)->valuedouble);
-        lj = strdup(b);
-      } else if (where) {
-        lj = cJSON_PrintUnformatted(where);
-      }
+      char *pj, *lj;
+      kk__store_thing_json(t, &pj, &lj);
       char *n = PQescapeLiteral(s->conn, t->string, strlen(t->string));
       char *pe = pj ? PQescapeLiteral(s->conn, pj, strlen(pj)) : NULL;
       char *le = lj ? PQescapeLiteral(s->conn, lj, strlen(lj)) : NULL;

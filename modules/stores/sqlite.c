@@ -306,21 +306,8 @@ static int sq_load_things(sq_state_t *s) {
         "geojson = excluded.geojson",
         -1, &loc, NULL);
   for (cJSON *t = root->child; rc == SQLITE_OK && t; t = t->next) {
-    cJSON *props = cJSON_GetObjectItemCaseSensitive(t, "properties");
-    cJSON *where = cJSON_GetObjectItemCaseSensitive(t, "location");
-    char *ptext = props ? cJSON_PrintUnformatted(props) : NULL;
-    char *ltext = NULL;
-    if (cJSON_IsArray(where) && cJSON_GetArraySize(where) == 2) {
-      /* {lon, lat} becomes a GeoJSON point. */
-      char buf[128];
-      snprintf(buf, sizeof buf,
-               "{\"type\":\"Point\",\"coordinates\":[%.8g,%.8g]}",
-               cJSON_GetArrayItem(where, 0)->valuedouble,
-               cJSON_GetArrayItem(where, 1)->valuedouble);
-      ltext = strdup(buf);
-    } else if (where) {
-      ltext = cJSON_PrintUnformatted(where);
-    }
+    char *ptext, *ltext;
+    kk__store_thing_json(t, &ptext, &ltext);
     sqlite3_reset(up);
     sqlite3_bind_text(up, 1, t->string, -1, SQLITE_STATIC);
     sqlite3_bind_text(up, 2, ptext, -1, SQLITE_TRANSIENT);

@@ -10,6 +10,8 @@
  * storage work needs no core change.
  */
 #include <klimakit.h>
+
+#include <cJSON.h>
 #include <klimakit/store.h>
 
 #include <math.h>
@@ -504,4 +506,22 @@ size_t kk__store_fmt_double(char *out, double v) {
     return len;
   }
   return (size_t)snprintf(out, 32, "%.17g", v);
+}
+
+/* ---- things from the option ------------------------------------------- */
+
+void kk__store_thing_json(const cJSON *thing, char **props, char **geojson) {
+  const cJSON *p = cJSON_GetObjectItemCaseSensitive(thing, "properties");
+  const cJSON *where = cJSON_GetObjectItemCaseSensitive(thing, "location");
+  *props = p ? cJSON_PrintUnformatted(p) : NULL;
+  *geojson = NULL;
+  if (cJSON_IsArray(where) && cJSON_GetArraySize(where) == 2) {
+    char b[128];
+    snprintf(b, sizeof b, "{\"type\":\"Point\",\"coordinates\":[%.8g,%.8g]}",
+             cJSON_GetArrayItem(where, 0)->valuedouble,
+             cJSON_GetArrayItem(where, 1)->valuedouble);
+    *geojson = kk__store_strdup(b);
+  } else if (where) {
+    *geojson = cJSON_PrintUnformatted(where);
+  }
 }

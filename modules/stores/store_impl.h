@@ -58,6 +58,13 @@ int kk__store_push_point(kk_store_series_t *out, size_t *cap,
 
 char *kk__store_strdup(const char *s);
 
+/* One entry of a store's `things` option as text for the database:
+ * *props its properties as JSON, *geojson its location as GeoJSON ({lon,
+ * lat} becomes a Point); NULL where absent.  Caller free()s both. */
+struct cJSON;
+void kk__store_thing_json(const struct cJSON *thing, char **props,
+                          char **geojson);
+
 /* Writes v (finite) as the shortest decimal with at most 9 fraction
  * digits that reads back as exactly v ("21.3", "412"), else with %.17g;
  * for COPY text.  out holds 32 bytes; returns the length. */
