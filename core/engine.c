@@ -8,6 +8,7 @@
 #include "engine.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -863,17 +864,25 @@ static void signal_cb(uv_signal_t *h, int signum) {
   kk__engine_stop(e);
 }
 
-static int mkdir_p(const char *path) {
-  char buf[4096];
-  snprintf(buf, sizeof buf, "%s", path);
-  for (char *p = buf + 1; *p; p++) {
-    if (*p != '/') continue;
+int kk_mkdirs(const char *path, int parent_of_file) {
+  char buf[PATH_MAX];
+  size_t n = strlen(path);
+  if (n == 0) return -EINVAL;
+  if (n >= sizeof buf) return -ENAMETOOLONG;
+  memcpy(buf, path, n + 1);
+  if (parent_of_file) {
+    char *slash = strrchr(buf, '/');
+    if (!slash || slash == buf) return 0; /* the cwd or / */
+    *slash = 0;
+  }
+  for (char *p = buf + 1;; p++) {
+    if (*p != '/' && *p != 0) continue;
+    char c = *p;
     *p = 0;
     if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -errno;
-    *p = '/';
+    if (c == 0) return 0;
+    *p = c;
   }
-  if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -errno;
-  return 0;
 }
 
 static void stage_metrics(kk_stage_t *st) {
@@ -923,7 +932,7 @@ int kk__engine_run(kk__engine_t *e, const kk__engine_cfg_t *cfg) {
   e->pause_rl = (kk_ratelimit_t)KK_RATELIMIT_INIT(10000, 3);
   e->m_journal_bytes =
       kk_gauge("kk_journal_disk_bytes", NULL, "Bytes in journal segment files");
-  int rc = mkdir_p(cfg->data_dir);
+  int rc = kk_mkdirs(cfg->data_dir, 0);
   if (rc) {
     kk_log(KK_LOG_ERROR, "core", "engine", "cannot create data dir %s: %s",
            cfg->data_dir, kk_strerror(rc));

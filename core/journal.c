@@ -12,6 +12,7 @@
 
 #include <klimakit/error.h>
 #include <klimakit/log.h>
+#include <klimakit/module.h>
 
 #include <dirent.h>
 #include <endian.h>
@@ -158,21 +159,6 @@ static int kk__fsync_at(int dirfd, const char *path) {
   if (fsync(fd) != 0) rc = -errno;
   close(fd);
   return rc;
-}
-
-static int kk__mkdir_p(const char *dir) {
-  char path[PATH_MAX];
-  size_t n = strlen(dir);
-  if (n == 0 || n >= sizeof path) return KK_EINVAL;
-  memcpy(path, dir, n + 1);
-  for (char *p = path + 1;; p++) {
-    if (*p != '/' && *p != '\0') continue;
-    char c = *p;
-    *p = '\0';
-    if (mkdir(path, 0755) != 0 && errno != EEXIST) return -errno;
-    if (c == '\0') return 0;
-    *p = c;
-  }
 }
 
 /* Moves the bytes from `off` to the end of a segment aside and cuts the
@@ -364,7 +350,7 @@ int kk__journal_open(const kk__journal_cfg_t *cfg, kk__journal_t **out,
   j->bufcap = KK__J_BUF;
 
   what = "cannot create the directory";
-  if ((rc = kk__mkdir_p(j->dir)) != 0) goto fail;
+  if ((rc = kk_mkdirs(j->dir, 0)) != 0) goto fail;
   what = "cannot open the directory";
   j->dirfd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (j->dirfd < 0) goto fail_errno;

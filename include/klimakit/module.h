@@ -122,6 +122,11 @@ const kk_module_t *kk_stage_module(const kk_stage_t *st);
  * under the node's data directory; static for the stage's life. */
 const char *kk_stage_data_dir(const kk_stage_t *st);
 
+/* Creates the directory `path` and its parents (mode 0755; existing ones
+ * are fine), or with `parent_of_file` the directory that holds the file
+ * `path`.  Returns 0 or a negative errno. */
+int kk_mkdirs(const char *path, int parent_of_file);
+
 /* Sends a batch to every downstream stage.  The batch is borrowed: the
  * caller still owns its reference.  Loop thread only. */
 void kk_stage_emit(kk_stage_t *st, kk_batch_t *b);

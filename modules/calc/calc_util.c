@@ -157,24 +157,11 @@ int kk_calc_meters_load(kk_calc_meters_t *ms, const char *line) {
 
 /* ---- snapshots ----------------------------------------------------------- */
 
-static int mkdir_p(const char *path) {
-  char buf[4096];
-  snprintf(buf, sizeof buf, "%s", path);
-  for (char *p = buf + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = 0;
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -errno;
-    *p = '/';
-  }
-  if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -errno;
-  return 0;
-}
-
 int kk_calc_snapshot_save(kk_stage_t *st, uint64_t seq, kk_calc_save_fn fn,
                           void *state) {
   const char *dir = kk_stage_data_dir(st);
   if (!dir) return 0;
-  int rc = mkdir_p(dir);
+  int rc = kk_mkdirs(dir, 0);
   if (rc) return rc;
   char tmp[4200], path[4200];
   snprintf(path, sizeof path, "%s/state.txt", dir);

@@ -75,19 +75,6 @@ struct fw {
 
 static void fw_pump(fw_t *fw);
 
-int fw_mkdirs(const char *dir) {
-  char buf[4096];
-  snprintf(buf, sizeof buf, "%s", dir);
-  for (char *p = buf + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = 0;
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -errno;
-    *p = '/';
-  }
-  if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -errno;
-  return 0;
-}
-
 char *fw_read_secret(const char *env, const char *file, const char **err) {
   const char *v = env && *env ? getenv(env) : NULL;
   if (v && *v) {
@@ -182,7 +169,7 @@ static int fw_recover_tail(fw_t *fw) {
 }
 
 static int fw_spool_open(fw_t *fw) {
-  int rc = fw_mkdirs(fw->dir);
+  int rc = kk_mkdirs(fw->dir, 0);
   if (rc) return rc;
   DIR *d = opendir(fw->dir);
   if (!d) return -errno;
@@ -607,7 +594,7 @@ static void fw_dead_letter(fw_t *fw, size_t n, int status, const char *reason,
                            const char *request, const char *response) {
   char dir[4200], path[4400];
   snprintf(dir, sizeof dir, "%s/../dead-letter", fw->dir);
-  if (fw_mkdirs(dir) != 0) return;
+  if (kk_mkdirs(dir, 0) != 0) return;
   cJSON *o = cJSON_CreateObject();
   char t[READING_JSON_TIME_MAX];
   reading_json_time_format(kk_now_ms(), t);

@@ -121,8 +121,6 @@ void fw_stop(fw_t *fw, void (*cb)(void *arg), void *arg);
  * Batches still waiting for spool room are released.  NULL is a no-op. */
 void fw_free(fw_t *fw);
 
-/* Directory helpers shared with the sinks. */
-int fw_mkdirs(const char *dir);
 /* Reads a secret: the value of environment variable `env` if set and not
  * empty, else the contents of `file` (trailing newline removed).  Returns
  * a malloc'ed string (caller frees) or NULL with *err set. */

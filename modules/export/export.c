@@ -550,22 +550,6 @@ static int ex_write_geojson(kk_store_t *s, const ex_config_t *c,
 
 /* ---- the run -------------------------------------------------------------- */
 
-static int ex_mkdirs(const char *dir) {
-  char *d = strdup(dir);
-  if (!d) return KK_ENOMEM;
-  int rc = 0;
-  for (char *p = d + 1;; p++) {
-    if (*p != '/' && *p != 0) continue;
-    char c = *p;
-    *p = 0;
-    if (mkdir(d, 0755) != 0 && errno != EEXIST) rc = -errno;
-    *p = c;
-    if (c == 0 || rc != 0) break;
-  }
-  free(d);
-  return rc;
-}
-
 int ex_run(kk_store_t *s, const ex_config_t *c, int64_t now, ex_result_t *res,
            char *err, size_t errlen) {
   memset(res, 0, sizeof *res);
@@ -575,7 +559,7 @@ int ex_run(kk_store_t *s, const ex_config_t *c, int64_t now, ex_result_t *res,
     snprintf(err, errlen, "bad period '%s'", c->period);
     return KK_EPARSE;
   }
-  int rc = ex_mkdirs(c->dir);
+  int rc = kk_mkdirs(c->dir, 0);
   if (rc != 0) {
     snprintf(err, errlen, "cannot create %s: %s", c->dir, kk_strerror(rc));
     return rc;

@@ -256,27 +256,6 @@ static int jsonl_write_all(int fd, const char *buf, size_t n) {
   return 0;
 }
 
-/* mkdir -p of the directory part of `path`. */
-static int jsonl_mkdirs(const char *path) {
-  char *dir = strdup(path);
-  if (!dir) return KK_ENOMEM;
-  int rc = 0;
-  char *slash = strrchr(dir, '/');
-  if (slash && slash != dir) {
-    *slash = '\0';
-    for (char *p = dir + 1; rc == 0; p++) {
-      if (*p != '/' && *p != '\0') continue;
-      char c = *p;
-      *p = '\0';
-      if (mkdir(dir, 0755) != 0 && errno != EEXIST) rc = -errno;
-      *p = c;
-      if (c == '\0') break;
-    }
-  }
-  free(dir);
-  return rc;
-}
-
 static int jsonl_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
   jsonl_state_t *s = calloc(1, sizeof *s);
   if (!s) {
@@ -299,7 +278,7 @@ static int jsonl_start(kk_stage_t *st, void *state) {
     s->fd = STDOUT_FILENO;
     return 0;
   }
-  int rc = jsonl_mkdirs(s->path);
+  int rc = kk_mkdirs(s->path, 1);
   if (rc != 0) {
     kk_stage_error(st, "cannot create the directory of %s: %s", s->path,
                    kk_strerror(rc));

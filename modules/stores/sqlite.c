@@ -654,26 +654,6 @@ static void sq_async_cb(uv_async_t *h) {
   }
 }
 
-static int sq_mkdirs(const char *path) {
-  char *dir = strdup(path);
-  if (!dir) return KK_ENOMEM;
-  int rc = 0;
-  char *slash = strrchr(dir, '/');
-  if (slash && slash != dir) {
-    *slash = '\0';
-    for (char *p = dir + 1; rc == 0; p++) {
-      if (*p != '/' && *p != '\0') continue;
-      char c = *p;
-      *p = '\0';
-      if (mkdir(dir, 0755) != 0 && errno != EEXIST) rc = -errno;
-      *p = c;
-      if (c == '\0') break;
-    }
-  }
-  free(dir);
-  return rc;
-}
-
 static int sq_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
   sq_state_t *s = calloc(1, sizeof *s);
   if (!s) {
@@ -747,7 +727,7 @@ static int sq_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
 
 static int sq_start(kk_stage_t *st, void *state) {
   sq_state_t *s = state;
-  int rc = sq_mkdirs(s->path);
+  int rc = kk_mkdirs(s->path, 1);
   if (rc != 0) {
     kk_stage_error(st, "cannot create the directory of %s: %s", s->path,
                    kk_strerror(rc));
