@@ -1000,6 +1000,30 @@ int kk__engine_run(kk__engine_t *e, const kk__engine_cfg_t *cfg) {
   return e->exit_code;
 }
 
+size_t kk__engine_try_create(kk__engine_t *e, const kk__engine_cfg_t *cfg,
+                             FILE *out) {
+  size_t failed = 0;
+  for (size_t i = 0; i < e->n; i++) {
+    kk_stage_t *st = e->stages[i];
+    if (!st->data_dir) {
+      char dir[4096];
+      snprintf(dir, sizeof dir, "%s/stages/%s", cfg->data_dir, st->name);
+      st->data_dir = strdup(dir);
+    }
+    st->err[0] = 0;
+    int rc = st->m->create ? st->m->create(st, st->opts, &st->state) : 0;
+    if (rc) {
+      fprintf(out, "%s:%d: %s: %s\n", st->file, st->line, st->name,
+              st->err[0] ? st->err : kk_strerror(rc));
+      failed++;
+    }
+    if (st->m->destroy && st->state) st->m->destroy(st->state);
+    st->state = NULL;
+    st->err[0] = 0;
+  }
+  return failed;
+}
+
 void kk__engine_free(kk__engine_t *e) {
   if (!e) return;
   for (size_t i = 0; i < e->n; i++) {

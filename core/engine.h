@@ -10,6 +10,8 @@
 #ifndef KK_CORE_ENGINE_H
 #define KK_CORE_ENGINE_H
 
+#include <stdio.h>
+
 #include "core.h"
 #include "journal.h"
 
@@ -79,6 +81,15 @@ kk_stage_t *kk__engine_stage(const kk__engine_t *e, size_t i);
  * sink without input, a transform without output.  Returns 0 or
  * KK_EGRAPH with "file:line: message" in err. */
 int kk__engine_check(kk__engine_t *e, char *err, size_t errlen);
+
+/* For `klimakit check`: creates every stage as `run` would (so the files
+ * modules read when created - decoders, token and secret files,
+ * statistics CSVs - are read and checked), prints each failure to `out`
+ * as "file:line: stage: message", and destroys the stages again.
+ * Nothing is started, opened for writing or created on disk.  Returns
+ * the number of stages that failed. */
+size_t kk__engine_try_create(kk__engine_t *e, const kk__engine_cfg_t *cfg,
+                             FILE *out);
 
 /* Opens the journal, creates and starts every stage, replays the journal
  * past each sink's cursor and runs the loop until shutdown.  Returns the
