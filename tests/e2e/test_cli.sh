@@ -49,6 +49,18 @@ t run-count-exits 0 timeout 20 "$K" run "$d/r.lua" --log-format json
 if python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1]) if l.strip()]' /tmp/kk-cli.$$ 2>/dev/null && grep -q '"component"' /tmp/kk-cli.$$; then
   echo "ok cli/json-logs"; else echo "FAIL cli/json-logs: $(head -3 /tmp/kk-cli.$$)"; fail=1; fi
 t run-text-logs 0 timeout 20 "$K" run "$d/r.lua" --log-format text; has text-log-prefix "\[core:engine\]"
+# check creates the stages (a store, a JSON-lines sink, a calculator with
+# snapshots) but writes nothing: no data dir, no database, no output file.
+cat > "$d/c.lua" <<LUA
+local kk = require "klimakit"
+kk.config { data_dir = "$d/check-data" }
+kk.pipe(kk.source.simulate { sensors = 1 }, kk.calc.window { periods = { "hour" } },
+        kk.store.sqlite { path = "$d/check-db/k.db" })
+kk.pipe(kk.source.simulate { sensors = 1, name = "s2" }, kk.sink.jsonl { path = "$d/check-out/o.jsonl" })
+LUA
+t check-creates-stages 0 "$K" check "$d/c.lua"; has check-stage-count "ok (5 stages)"
+if [ ! -e "$d/check-data" ] && [ ! -e "$d/check-db" ] && [ ! -e "$d/check-out" ]; then echo "ok cli/check-writes-nothing"
+else echo "FAIL cli/check-writes-nothing: $(ls "$d")"; fail=1; fi
 # make install puts a working tree under DESTDIR: binary, headers, .pc,
 # Lua modules (found beside the binary), recipes, docs.
 if make -s install PREFIX=/usr/local DESTDIR="$d/inst" >/dev/null 2>&1 &&
