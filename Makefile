@@ -160,7 +160,7 @@ install: all
 	install -m 644 recipes/*.lua $(DESTDIR)$(PREFIX)/share/klimakit/recipes/
 	cp -r docs/. $(DESTDIR)$(PREFIX)/share/doc/klimakit/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/.*KK_VERSION_STRING "\(.*\)"/\1/p' include/klimakit.h)|' \
-	  klimakit.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/klimakit.pc
+	  include/klimakit.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/klimakit.pc
 
 clean:
 	rm -rf build
