@@ -864,3 +864,26 @@ int kk__lua_loadfile(lua_State *L, const char *path, char *err, size_t errlen) {
   if (st == LUA_ERRMEM || (c && c->call.memcap_hit)) return KK_EMEMCAP;
   return st == LUA_ERRFILE ? KK_EIO : KK_ELUA;
 }
+
+/* ---- the public surface (include/klimakit/lua.h) ------------------------ */
+
+lua_State *kk_lua_new(const kk_lua_limits_t *lim, const char *name, char *err,
+                      size_t errlen) {
+  return kk__lua_new(lim, name, err, errlen);
+}
+
+void kk_lua_close(lua_State *L) { kk__lua_close(L); }
+
+int kk_lua_allow_path(lua_State *L, const char *dir, int writable) {
+  return kk__lua_allow_path(L, dir, writable);
+}
+
+int kk_lua_pcall(lua_State *L, int nargs, int nresults, char *err,
+                 size_t errlen) {
+  return kk__lua_pcall(L, nargs, nresults, err, errlen);
+}
+
+int kk_lua_pcall_limits(lua_State *L, int nargs, int nresults,
+                        const kk_lua_limits_t *lim, char *err, size_t errlen) {
+  return kk__lua_pcall_limits(L, nargs, nresults, lim, err, errlen);
+}

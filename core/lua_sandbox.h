@@ -29,6 +29,7 @@
 #define KK_CORE_LUA_SANDBOX_H
 
 #include <klimakit.h>
+#include <klimakit/lua.h>
 #include <lua.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,11 +38,9 @@
 #define KK__LUA_DEFAULT_BUDGET 50000000u           /* VM instructions */
 #define KK__LUA_DEFAULT_DEADLINE_MS 50u
 
-typedef struct kk__lua_limits {
-  size_t mem_cap;       /* bytes the state may hold; 0: the default */
-  uint64_t budget;      /* VM instructions per protected call; 0: default */
-  uint64_t deadline_ms; /* wall-clock ms per protected call; 0: default */
-} kk__lua_limits_t;
+/* The public kk_lua_limits_t (include/klimakit/lua.h); zero fields are
+ * the defaults. */
+typedef kk_lua_limits_t kk__lua_limits_t;
 
 /* ---- states (core/lua_sandbox.c) ------------------------------------- */
 

@@ -4,7 +4,7 @@
  * The C side reads the network server's envelope (TTS v3 uplink, ChirpStack
  * v4 up event, or the raw message itself), takes the device's payload bytes
  * and port, and calls the decoder file's `decode(payload, port, ctx)` in a
- * sandboxed Lua state of its own (one per stage, from kk__lua_new()),
+ * sandboxed Lua state of its own (one per stage, from kk_lua_new()),
  * under an instruction budget and a deadline per message.  The decoder
  * returns a list of readings { property =, unit =, value = [, time =]
  * [, thing =] }; they go through the common datastream mapping
@@ -21,11 +21,11 @@
  *   memcap   the state's memory cap was reached
  *   no_payload, parse, format (envelope problems), no_values.
  *
- * This is the one module that includes a core header (lua_sandbox.h): a
- * Lua decoder needs the same sandbox, budget and memory cap as a Lua
- * module, and the module API has no Lua-state service yet.
+ * The state comes from the module API's Lua service (klimakit/lua.h):
+ * the same sandbox, budget and memory cap as Lua modules.
  */
 #include <klimakit.h>
+#include <klimakit/lua.h>
 
 #include <cJSON.h>
 #include <lauxlib.h>
@@ -41,7 +41,6 @@
 #include "../common/decode_common.h"
 #include "../common/rawmeta.h"
 #include "../common/uplink.h"
-#include "lua_sandbox.h"
 
 #define LD_MAX_READINGS 1024 /* per message */
 #define LD_SETUP_DEADLINE_MS 1000u
@@ -251,7 +250,7 @@ static void ld_push_json(lua_State *L, const cJSON *j, int depth) {
   }
 }
 
-/* Runs under kk__lua_pcall: installs `bytes`, runs the file and finds its
+/* Runs under kk_lua_pcall: installs `bytes`, runs the file and finds its
  * decode function (the file's return value, its `decode` field, or the
  * global `decode`). */
 static int ld_setup(lua_State *L) {
@@ -301,23 +300,23 @@ static int ld_find(ld_stage_t *s, const char *p) {
 
 /* Creates the decoder's state from s->path and runs the file.  Returns 0
  * or a negative code with a message in err. */
-static int ld_load(ld_stage_t *s, const kk__lua_limits_t *lim, const char *name,
+static int ld_load(ld_stage_t *s, const kk_lua_limits_t *lim, const char *name,
                    const char *config, char *err, size_t errlen) {
   s->decode_ref = s->config_ref = LUA_NOREF;
-  s->L = kk__lua_new(lim, name, err, errlen);
+  s->L = kk_lua_new(lim, name, err, errlen);
   if (!s->L) return KK_ENOMEM;
   /* The decoder may require helper files beside it. */
   char dir[PATH_MAX];
   snprintf(dir, sizeof dir, "%s", s->path);
   char *slash = strrchr(dir, '/');
   if (slash && slash != dir) *slash = '\0';
-  kk__lua_allow_path(s->L, dir, 0);
-  kk__lua_limits_t setup = {0, 0, LD_SETUP_DEADLINE_MS};
+  kk_lua_allow_path(s->L, dir, 0);
+  kk_lua_limits_t setup = {0, 0, LD_SETUP_DEADLINE_MS};
   lua_pushcfunction(s->L, ld_setup);
   lua_pushlightuserdata(s->L, s);
   if (config) lua_pushstring(s->L, config);
   else lua_pushnil(s->L);
-  int rc = kk__lua_pcall_limits(s->L, 2, 0, &setup, err, errlen);
+  int rc = kk_lua_pcall_limits(s->L, 2, 0, &setup, err, errlen);
   if (rc) ld_first_line(err);
   return rc;
 }
@@ -336,7 +335,7 @@ static int ld_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
     kk_stage_error(st, "decoder file '%s' not found", p);
     return KK_EIO;
   }
-  kk__lua_limits_t lim = {kk_opt_size(o, "memory"),
+  kk_lua_limits_t lim = {kk_opt_size(o, "memory"),
                           (uint64_t)kk_opt_int(o, "budget"),
                           kk_opt_duration_ms(o, "deadline")};
   char e[1024];
@@ -348,7 +347,7 @@ static int ld_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
 static void ld_destroy(void *state) {
   ld_stage_t *s = state;
   if (!s) return;
-  kk__lua_close(s->L);
+  kk_lua_close(s->L);
   decode_common_free(&s->dc);
   free(s->res);
   free(s);
@@ -491,7 +490,7 @@ static void ld_collect(lua_State *L, ld_call_t *c, int t) {
   s->nres = (size_t)n;
 }
 
-/* Runs under kk__lua_pcall: calls decode(payload, port, ctx) and collects
+/* Runs under kk_lua_pcall: calls decode(payload, port, ctx) and collects
  * its result. */
 static int ld_run(lua_State *L) {
   ld_call_t *c = lua_touserdata(L, 1);
@@ -589,7 +588,7 @@ static int ld_message(ld_stage_t *s, const kk_raw_t *raw, int64_t *t0,
   int top = lua_gettop(L);
   lua_pushcfunction(L, ld_run);
   lua_pushlightuserdata(L, &c);
-  rc = kk__lua_pcall(L, 1, 0, e, sizeof e);
+  rc = kk_lua_pcall(L, 1, 0, e, sizeof e);
   lua_settop(L, top);
   if (rc) {
     *reason = ld_reason(rc, &c);
