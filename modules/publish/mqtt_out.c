@@ -18,24 +18,19 @@
  * messages whose PUBACK came and sends the rest again after reconnecting
  * (QoS 1 is at-least-once).
  *
- * libmosquitto runs on the loop through its external-loop API, as in
- * source.mqtt: connect on a worker thread (it blocks), uv_poll on
- * mosquitto_socket() with writable interest from mosquitto_want_write(),
- * a 1 s uv_timer for mosquitto_loop_misc() (keepalive) and the delivery
- * timeout, the poll stopped before the library closes its socket, and
- * reconnects with exponential backoff and jitter.
+ * libmosquitto runs on the loop through modules/common/mqtt_link.h, as in
+ * source.mqtt; its 1 s tick also checks the delivery timeout.
  */
 #include <klimakit.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <mosquitto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "../common/mqtt_common.h"
+#include "../common/mqtt_link.h"
 #include "../common/forward.h"
 #include "../common/reading_json.h"
 #include "../common/strbuf.h"
@@ -45,63 +40,27 @@ typedef struct mqtt_out_state {
   const kk_opts_t *opts;
   struct mosquitto *m;
   char host[256];
-  int port, tls, qos, retain, senml, keepalive;
+  int port, tls, qos, retain, senml;
   const char *topic_tpl;
-  uint64_t backoff_min_ms, backoff_max_ms, timeout_ms;
+  uint64_t timeout_ms;
   char *client_id;
   fw_t *fw;
-  /* connection */
-  uv_poll_t *poll; /* heap; freed in its close callback */
-  int poll_events;
-  uv_timer_t misc, retry;
-  uv_work_t work;
-  int work_rc, connecting, connected, retry_pending;
-  unsigned attempts;
+  kk_mqtt_link_t link;
   /* the delivery in flight */
   int *mids; /* message id per item, 0 once acknowledged */
   size_t nmids, capmids, unacked;
   int inflight;
   uint64_t sent_at;
   kk_sb_t topic, payload;
-  /* lifecycle */
-  int started, stopping;
-  size_t nhandles;
   kk_stop_cb stop_cb;
   kk_ratelimit_t rl;
-  kk_metric_t *m_published, *m_connects, *m_disconnects;
+  kk_metric_t *m_published, *m_connects;
 } mqtt_out_state_t;
-
-static void mqtt_out_update_poll(mqtt_out_state_t *s);
-static void mqtt_out_schedule_retry(mqtt_out_state_t *s);
-
-/* ---- handles --------------------------------------------------------- */
-
-static void mqtt_out_maybe_stopped(mqtt_out_state_t *s) {
-  if (s->stopping && s->nhandles == 0 && !s->connecting && s->stop_cb) {
-    kk_stop_cb cb = s->stop_cb;
-    s->stop_cb = NULL;
-    cb(s->st);
-  }
-}
-
-static void mqtt_out_handle_closed(uv_handle_t *h) {
-  mqtt_out_state_t *s = h->data;
-  if ((void *)h != (void *)&s->misc && (void *)h != (void *)&s->retry) free(h);
-  s->nhandles--;
-  mqtt_out_maybe_stopped(s);
-}
-
-static void mqtt_out_poll_close(mqtt_out_state_t *s) {
-  if (!s->poll) return;
-  uv_poll_stop(s->poll);
-  uv_close((uv_handle_t *)s->poll, mqtt_out_handle_closed);
-  s->poll = NULL;
-  s->poll_events = 0;
-}
 
 /* Ends the delivery in flight: the leading items whose PUBACK came are
  * acknowledged, the rest is retried. */
-static void mqtt_out_end_delivery(mqtt_out_state_t *s, const char *why) {
+static void mqtt_out_end_delivery(void *arg, const char *why) {
+  mqtt_out_state_t *s = arg;
   if (!s->inflight) return;
   s->inflight = 0;
   size_t k = 0;
@@ -111,18 +70,6 @@ static void mqtt_out_end_delivery(mqtt_out_state_t *s, const char *why) {
     fw_result(s->fw, FW_ACK, k, 0, NULL, NULL, NULL);
   else
     fw_result(s->fw, FW_RETRY, 0, 0, why, NULL, NULL);
-}
-
-static void mqtt_out_lost(mqtt_out_state_t *s, const char *why) {
-  mqtt_out_poll_close(s);
-  if (s->connected) {
-    s->connected = 0;
-    kk_metric_add(s->m_disconnects, 1);
-    kk_stage_log(s->st, KK_LOG_WARN, "disconnected from %s:%d: %s", s->host,
-                 s->port, why);
-  }
-  mqtt_out_end_delivery(s, why);
-  if (!s->stopping) mqtt_out_schedule_retry(s);
 }
 
 /* ---- publishing ------------------------------------------------------ */
@@ -187,7 +134,7 @@ static void mqtt_out_render_payload(mqtt_out_state_t *s, const fw_item_t *it) {
 
 static int mqtt_out_send(void *ctx, const fw_item_t *items, size_t n) {
   mqtt_out_state_t *s = ctx;
-  if (!s->connected || !s->poll) return FW_NOT_READY;
+  if (!s->link.connected || !s->link.poll) return FW_NOT_READY;
   if (n > s->capmids) {
     int *nm = realloc(s->mids, n * sizeof *nm);
     if (!nm) return KK_ENOMEM;
@@ -231,14 +178,14 @@ static int mqtt_out_send(void *ctx, const fw_item_t *items, size_t n) {
         break; /* wait for the PUBACKs of items before i */
       }
       kk_stage_log(s->st, KK_LOG_WARN, "publish: %s", mosquitto_strerror(rc));
-      mqtt_out_lost(s, mosquitto_strerror(rc));
+      kk_mqtt_link_lost(&s->link, mosquitto_strerror(rc));
       return 0;
     }
     s->mids[i] = s->qos ? mid : 0;
     if (s->qos) s->unacked++;
   }
   kk_metric_add(s->m_published, (int64_t)s->nmids);
-  mqtt_out_update_poll(s);
+  kk_mqtt_link_update_poll(&s->link);
   return 0;
 }
 
@@ -262,44 +209,26 @@ static const fw_ops_t mqtt_out_ops = {.send = mqtt_out_send};
 
 /* ---- socket ---------------------------------------------------------- */
 
-static void mqtt_out_poll_cb(uv_poll_t *h, int status, int events) {
-  mqtt_out_state_t *s = h->data;
-  if (h != s->poll) return;
-  if (status < 0) {
-    mqtt_out_lost(s, uv_strerror(status));
-    return;
-  }
-  if (events & UV_READABLE) {
-    int rc = mosquitto_loop_read(s->m, 16);
-    if (rc != MOSQ_ERR_SUCCESS) {
-      if (s->poll) mqtt_out_lost(s, mosquitto_strerror(rc));
-      return;
-    }
-  }
-  if (s->poll == h && (events & UV_WRITABLE)) {
-    int rc = mosquitto_loop_write(s->m, 16);
-    if (rc != MOSQ_ERR_SUCCESS) {
-      if (s->poll) mqtt_out_lost(s, mosquitto_strerror(rc));
-      return;
-    }
-  }
-  mqtt_out_update_poll(s);
+static void mqtt_out_readable(void *arg) {
+  mqtt_out_state_t *s = arg;
+  int rc = mosquitto_loop_read(s->m, 16);
+  if (rc != MOSQ_ERR_SUCCESS && s->link.poll)
+    kk_mqtt_link_lost(&s->link, mosquitto_strerror(rc));
 }
 
-static void mqtt_out_update_poll(mqtt_out_state_t *s) {
-  if (!s->poll) return;
-  int ww = mosquitto_want_write(s->m);
-  if (!ww && s->inflight && s->qos == 0) {
-    /* QoS 0: every packet of the delivery reached the socket. */
-    s->inflight = 0;
-    fw_result(s->fw, FW_ACK, s->nmids, 0, NULL, NULL, NULL);
-    if (!s->poll) return;
-    ww = mosquitto_want_write(s->m);
-  }
-  int ev = UV_READABLE | (ww ? UV_WRITABLE : 0);
-  if (ev == s->poll_events) return;
-  s->poll_events = ev;
-  uv_poll_start(s->poll, ev, mqtt_out_poll_cb);
+/* QoS 0: every packet of the delivery reached the socket. */
+static void mqtt_out_written(void *arg) {
+  mqtt_out_state_t *s = arg;
+  if (!s->inflight || s->qos != 0) return;
+  s->inflight = 0;
+  fw_result(s->fw, FW_ACK, s->nmids, 0, NULL, NULL, NULL);
+}
+
+static void mqtt_out_tick(void *arg) {
+  mqtt_out_state_t *s = arg;
+  if (s->inflight && uv_now(kk_stage_loop(s->st)) - s->sent_at > s->timeout_ms)
+    /* The broker does not acknowledge: reconnect and send again. */
+    kk_mqtt_link_disconnect(&s->link, "no PUBACK within the timeout");
 }
 
 /* ---- connecting ------------------------------------------------------ */
@@ -312,8 +241,7 @@ static void mqtt_out_on_connect(struct mosquitto *m, void *obj, int rc) {
                  s->host, s->port, mosquitto_connack_string(rc));
     return;
   }
-  s->connected = 1;
-  s->attempts = 0;
+  kk_mqtt_link_connected(&s->link);
   kk_metric_add(s->m_connects, 1);
   kk_stage_log(s->st, KK_LOG_INFO, "connected to %s:%d", s->host, s->port);
   fw_kick(s->fw);
@@ -322,90 +250,7 @@ static void mqtt_out_on_connect(struct mosquitto *m, void *obj, int rc) {
 static void mqtt_out_on_disconnect(struct mosquitto *m, void *obj, int rc) {
   (void)m;
   mqtt_out_state_t *s = obj;
-  mqtt_out_lost(s, rc == 0 ? "closed" : mosquitto_strerror(rc));
-}
-
-static void mqtt_out_work(uv_work_t *w) {
-  mqtt_out_state_t *s = w->data;
-  s->work_rc = mosquitto_connect(s->m, s->host, s->port, s->keepalive);
-}
-
-static void mqtt_out_after_work(uv_work_t *w, int status) {
-  mqtt_out_state_t *s = w->data;
-  s->connecting = 0;
-  if (s->stopping || status == UV_ECANCELED) {
-    mqtt_out_maybe_stopped(s);
-    return;
-  }
-  if (s->work_rc != MOSQ_ERR_SUCCESS) {
-    if (kk_ratelimit_ok(&s->rl))
-      kk_stage_log(
-          s->st, KK_LOG_WARN, "cannot connect to %s:%d: %s", s->host, s->port,
-          s->work_rc == MOSQ_ERR_ERRNO ? "connection failed"
-                                       : mosquitto_strerror(s->work_rc));
-    mqtt_out_schedule_retry(s);
-    return;
-  }
-  int fd = mosquitto_socket(s->m);
-  int fl = fcntl(fd, F_GETFL);
-  if (fl >= 0) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-  s->poll = malloc(sizeof *s->poll);
-  if (!s->poll || uv_poll_init_socket(kk_stage_loop(s->st), s->poll, fd) != 0) {
-    free(s->poll);
-    s->poll = NULL;
-    kk_stage_log(s->st, KK_LOG_ERROR, "cannot watch the MQTT socket");
-    mqtt_out_schedule_retry(s);
-    return;
-  }
-  s->poll->data = s;
-  s->nhandles++;
-  s->poll_events = 0;
-  mqtt_out_update_poll(s);
-}
-
-static void mqtt_out_connect(mqtt_out_state_t *s) {
-  if (s->connecting || s->poll || s->stopping) return;
-  s->connecting = 1;
-  s->work.data = s;
-  if (uv_queue_work(kk_stage_loop(s->st), &s->work, mqtt_out_work,
-                    mqtt_out_after_work) != 0) {
-    s->connecting = 0;
-    mqtt_out_schedule_retry(s);
-  }
-}
-
-static void mqtt_out_retry_cb(uv_timer_t *t) {
-  mqtt_out_state_t *s = t->data;
-  s->retry_pending = 0;
-  mqtt_out_connect(s);
-}
-
-static void mqtt_out_schedule_retry(mqtt_out_state_t *s) {
-  if (s->retry_pending || s->connecting || s->stopping) return;
-  uint64_t delay =
-      kk_mqtt_backoff_ms(s->backoff_min_ms, s->backoff_max_ms, s->attempts);
-  if (s->attempts < 64) s->attempts++;
-  s->retry_pending = 1;
-  uv_timer_start(&s->retry, mqtt_out_retry_cb, delay, 0);
-}
-
-static void mqtt_out_misc_cb(uv_timer_t *t) {
-  mqtt_out_state_t *s = t->data;
-  if (!s->poll) return;
-  if (s->inflight &&
-      uv_now(kk_stage_loop(s->st)) - s->sent_at > s->timeout_ms) {
-    /* The broker does not acknowledge: reconnect and send again. */
-    mqtt_out_poll_close(s);
-    mosquitto_disconnect(s->m);
-    mqtt_out_lost(s, "no PUBACK within the timeout");
-    return;
-  }
-  int rc = mosquitto_loop_misc(s->m);
-  if (rc != MOSQ_ERR_SUCCESS) {
-    mqtt_out_lost(s, mosquitto_strerror(rc));
-    return;
-  }
-  mqtt_out_update_poll(s);
+  kk_mqtt_link_lost(&s->link, rc == 0 ? "closed" : mosquitto_strerror(rc));
 }
 
 /* ---- options --------------------------------------------------------- */
@@ -434,13 +279,6 @@ static int mqtt_out_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   s->qos = (int)kk_opt_int(o, "qos");
   s->retain = kk_opt_bool(o, "retain");
   s->senml = kk_opt_enum(o, "format") == 1;
-  s->keepalive = (int)(kk_opt_duration_ms(o, "keepalive") / 1000);
-  if (s->keepalive < 5) s->keepalive = 5;
-  s->backoff_min_ms = kk_opt_duration_ms(o, "backoff_min");
-  s->backoff_max_ms = kk_opt_duration_ms(o, "backoff_max");
-  if (s->backoff_min_ms < 10) s->backoff_min_ms = 10;
-  if (s->backoff_max_ms < s->backoff_min_ms)
-    s->backoff_max_ms = s->backoff_min_ms;
   s->timeout_ms = kk_opt_duration_ms(o, "timeout");
   const char *cid =
       kk_opt_isset(o, "client_id") ? kk_opt_str(o, "client_id") : NULL;
@@ -486,26 +324,32 @@ static int mqtt_out_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
                                     "Messages the MQTT republisher sent");
   s->m_connects = kk_stage_counter(st, "kk_mqtt_out_connects_total", NULL,
                                    "Connections made to the broker");
-  s->m_disconnects = kk_stage_counter(st, "kk_mqtt_out_disconnects_total", NULL,
-                                      "Connections lost");
+  kk_mqtt_link_cfg_t link = {
+      .st = st,
+      .m = s->m,
+      .host = s->host,
+      .port = s->port,
+      .rl = &s->rl,
+      .m_disconnects = kk_stage_counter(st, "kk_mqtt_out_disconnects_total",
+                                        NULL, "Connections lost"),
+      .readable = mqtt_out_readable,
+      .lost = mqtt_out_end_delivery,
+      .written = mqtt_out_written,
+      .tick = mqtt_out_tick,
+      .arg = s,
+  };
+  kk_mqtt_link_init(&s->link, &link, o);
   return 0;
 }
 
 static int mqtt_out_start(kk_stage_t *st, void *state) {
   mqtt_out_state_t *s = state;
-  uv_loop_t *loop = kk_stage_loop(st);
   int rc = fw_new(st, s->opts, &mqtt_out_ops, s, &s->fw);
   if (rc) return rc;
-  uv_timer_init(loop, &s->misc);
-  uv_timer_init(loop, &s->retry);
-  s->misc.data = s->retry.data = s;
-  s->nhandles = 2;
-  s->started = 1;
-  uv_timer_start(&s->misc, mqtt_out_misc_cb, 1000, 1000);
   kk_stage_log(st, KK_LOG_INFO, "connecting to %s:%d%s, topic %s, QoS %d%s",
                s->host, s->port, s->tls ? " (TLS)" : "", s->topic_tpl, s->qos,
                s->retain ? ", retained" : "");
-  mqtt_out_connect(s);
+  kk_mqtt_link_start(&s->link);
   return 0;
 }
 
@@ -517,28 +361,17 @@ static int mqtt_out_process(kk_stage_t *st, void *state, kk_batch_t *b) {
 
 static void mqtt_out_fw_stopped(void *arg) {
   mqtt_out_state_t *s = arg;
-  s->stopping = 1;
   s->inflight = 0; /* an abandoned delivery */
-  if (s->poll) {
-    mqtt_out_poll_close(s);
-    mosquitto_disconnect(s->m);
-    for (int i = 0; i < 16 && mosquitto_want_write(s->m); i++)
-      if (mosquitto_loop_write(s->m, 1) != MOSQ_ERR_SUCCESS) break;
-  }
-  uv_timer_stop(&s->misc);
-  uv_timer_stop(&s->retry);
-  uv_close((uv_handle_t *)&s->misc, mqtt_out_handle_closed);
-  uv_close((uv_handle_t *)&s->retry, mqtt_out_handle_closed);
+  kk_mqtt_link_stop(&s->link, s->stop_cb);
 }
 
 static void mqtt_out_stop(kk_stage_t *st, void *state, kk_stop_cb cb) {
   mqtt_out_state_t *s = state;
-  s->stop_cb = cb;
-  if (!s->started) {
-    s->stop_cb = NULL;
+  if (!s->fw) { /* never started */
     cb(st);
     return;
   }
+  s->stop_cb = cb;
   /* The forwarder drains the spool while the broker answers (bounded by
    * `drain`); connecting and reconnecting go on meanwhile. */
   fw_stop(s->fw, mqtt_out_fw_stopped, s);

@@ -1,13 +1,9 @@
 /*
  * modules/sources/mqtt.c - source.mqtt: an MQTT subscriber, journaled.
  *
- * libmosquitto runs on our libuv loop through its external-loop API: a
- * uv_poll on mosquitto_socket() (writable interest recomputed from
- * mosquitto_want_write() after every read and write), a 1 s uv_timer for
- * mosquitto_loop_misc() (keepalive), and the poll stopped before the
- * library closes its socket.  The blocking part of a connection (name
- * lookup, TCP connect, TLS handshake) runs on a libuv worker thread while
- * the loop does not touch the client, so the loop never blocks.
+ * libmosquitto runs on our libuv loop through modules/common/mqtt_link.h
+ * (its external-loop API, the blocking connect on a worker thread,
+ * reconnects with backoff); reading the socket is done here.
  *
  * Acknowledgement after the journal append.  libmosquitto 2.0.11 (Debian
  * 12) queues the PUBACK of a QoS 1 message *before* it calls on_message,
@@ -30,7 +26,6 @@
 #include <klimakit.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
 #include <stdio.h>
@@ -39,6 +34,7 @@
 #include <sys/socket.h>
 
 #include "../common/mqtt_common.h"
+#include "../common/mqtt_link.h"
 #include "../common/rawmeta.h"
 
 #define MQTT_MAX_PARTS 16
@@ -50,73 +46,21 @@ typedef struct mqtt_state {
   struct mosquitto *m;
   /* options */
   char host[256];
-  int port, tls, v5, qos, keepalive, clean;
+  int port, tls, v5, qos, clean;
   uint32_t format;
-  uint64_t session_expiry_s, backoff_min_ms, backoff_max_ms, max_payload;
+  uint64_t session_expiry_s, max_payload;
   const char *client_id, *pattern, *thing_part;
   char **topics;
   size_t ntopics;
-  /* connection */
-  uv_poll_t *poll; /* heap; freed in its close callback */
-  int poll_events;
-  uv_timer_t misc, retry;
-  uv_work_t work;
-  int work_rc, connecting, connected, retry_pending;
-  unsigned attempts;
+  kk_mqtt_link_t link;
   mosquitto_property *props; /* CONNECT properties (v5) */
   /* read cycle */
   kk_batch_t *pending;
   int pending_fail;
-  /* lifecycle */
-  int started, paused, stopping;
-  size_t nhandles;
-  kk_stop_cb stop_cb;
   kk_ratelimit_t rl;
   kk_metric_t *m_msgs, *m_journal, *m_too_big, *m_nomem, *m_connects,
-      *m_disconnects, *m_refused;
+      *m_refused;
 } mqtt_state_t;
-
-static void mqtt_update_poll(mqtt_state_t *s);
-static void mqtt_schedule_retry(mqtt_state_t *s);
-
-/* ---- handles --------------------------------------------------------- */
-
-static void mqtt_maybe_stopped(mqtt_state_t *s) {
-  if (s->stopping && s->nhandles == 0 && !s->connecting && s->stop_cb) {
-    kk_stop_cb cb = s->stop_cb;
-    s->stop_cb = NULL;
-    cb(s->st);
-  }
-}
-
-static void mqtt_handle_closed(uv_handle_t *h) {
-  mqtt_state_t *s = h->data;
-  if ((void *)h != (void *)&s->misc && (void *)h != (void *)&s->retry)
-    free(h);
-  s->nhandles--;
-  mqtt_maybe_stopped(s);
-}
-
-/* Stops watching the socket; must run before the library closes it. */
-static void mqtt_poll_close(mqtt_state_t *s) {
-  if (!s->poll) return;
-  uv_poll_stop(s->poll);
-  uv_close((uv_handle_t *)s->poll, mqtt_handle_closed);
-  s->poll = NULL;
-  s->poll_events = 0;
-}
-
-/* The connection is gone (or must go): stop reading and plan a retry. */
-static void mqtt_lost(mqtt_state_t *s, const char *why) {
-  mqtt_poll_close(s);
-  if (s->connected) {
-    s->connected = 0;
-    kk_metric_add(s->m_disconnects, 1);
-    kk_stage_log(s->st, KK_LOG_WARN, "disconnected from %s:%d: %s", s->host,
-                 s->port, why);
-  }
-  if (!s->stopping) mqtt_schedule_retry(s);
-}
 
 /* ---- messages -------------------------------------------------------- */
 
@@ -228,62 +172,26 @@ static int mqtt_flush(mqtt_state_t *s) {
 
 /* ---- socket ---------------------------------------------------------- */
 
-static void mqtt_read(mqtt_state_t *s) {
+/* The link writes the queued PUBACKs after this returns. */
+static void mqtt_read(void *arg) {
+  mqtt_state_t *s = arg;
   int rc = MOSQ_ERR_SUCCESS;
-  for (int i = 0; i < MQTT_READS_PER_WAKE && s->poll; i++) {
+  for (int i = 0; i < MQTT_READS_PER_WAKE && s->link.poll; i++) {
     errno = 0;
     rc = mosquitto_loop_read(s->m, 1);
     if (rc != MOSQ_ERR_SUCCESS) break;
     if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-    if (s->paused) break;
+    if (s->link.paused) break;
   }
   int frc = mqtt_flush(s);
-  if (frc != 0 && s->poll) {
+  if (frc != 0 && s->link.poll) {
     /* Nothing queued may be written now: cut the connection. */
     shutdown(mosquitto_socket(s->m), SHUT_RDWR);
-    mqtt_lost(s, "journal append failed");
+    kk_mqtt_link_lost(&s->link, "journal append failed");
     return;
   }
-  if (rc != MOSQ_ERR_SUCCESS && s->poll) mqtt_lost(s, mosquitto_strerror(rc));
-}
-
-static void mqtt_poll_cb(uv_poll_t *h, int status, int events) {
-  mqtt_state_t *s = h->data;
-  if (h != s->poll) return;
-  if (status < 0) {
-    mqtt_lost(s, uv_strerror(status));
-    return;
-  }
-  if (events & UV_READABLE) mqtt_read(s);
-  if (s->poll == h && (events & UV_WRITABLE)) {
-    int rc = mosquitto_loop_write(s->m, 1);
-    if (rc != MOSQ_ERR_SUCCESS && s->poll) {
-      mqtt_lost(s, mosquitto_strerror(rc));
-      return;
-    }
-  }
-  mqtt_update_poll(s);
-}
-
-static void mqtt_update_poll(mqtt_state_t *s) {
-  if (!s->poll) return;
-  /* Write what was queued (PUBACKs, SUBSCRIBE) now: they are safe, the
-   * messages they acknowledge are journaled. */
-  if (mosquitto_want_write(s->m)) {
-    int rc = mosquitto_loop_write(s->m, 1);
-    if (rc != MOSQ_ERR_SUCCESS) {
-      mqtt_lost(s, mosquitto_strerror(rc));
-      return;
-    }
-  }
-  int ev = (s->paused ? 0 : UV_READABLE) |
-           (mosquitto_want_write(s->m) ? UV_WRITABLE : 0);
-  if (ev == s->poll_events) return;
-  s->poll_events = ev;
-  if (ev)
-    uv_poll_start(s->poll, ev, mqtt_poll_cb);
-  else
-    uv_poll_stop(s->poll);
+  if (rc != MOSQ_ERR_SUCCESS && s->link.poll)
+    kk_mqtt_link_lost(&s->link, mosquitto_strerror(rc));
 }
 
 /* ---- connecting ------------------------------------------------------ */
@@ -298,10 +206,9 @@ static void mqtt_on_connect(struct mosquitto *m, void *obj, int rc, int flags,
                  s->host, s->port,
                  s->v5 ? mosquitto_reason_string(rc)
                        : mosquitto_connack_string(rc));
-    return; /* the broker closes; mqtt_lost retries with backoff */
+    return; /* the broker closes; the link retries with backoff */
   }
-  s->connected = 1;
-  s->attempts = 0;
+  kk_mqtt_link_connected(&s->link);
   kk_metric_add(s->m_connects, 1);
   kk_stage_log(s->st, KK_LOG_INFO,
                "connected to %s:%d (MQTT %s, session %s)", s->host, s->port,
@@ -336,87 +243,7 @@ static void mqtt_on_disconnect(struct mosquitto *m, void *obj, int rc,
   (void)props;
   mqtt_state_t *s = obj;
   /* The library has just closed the socket; nothing ran in between. */
-  mqtt_lost(s, rc == 0 ? "closed" : mosquitto_strerror(rc));
-}
-
-/* Worker thread: the loop does not touch s->m while this runs. */
-static void mqtt_work(uv_work_t *w) {
-  mqtt_state_t *s = w->data;
-  s->work_rc = mosquitto_connect_bind_v5(s->m, s->host, s->port, s->keepalive,
-                                         NULL, s->v5 ? s->props : NULL);
-}
-
-static void mqtt_after_work(uv_work_t *w, int status) {
-  mqtt_state_t *s = w->data;
-  s->connecting = 0;
-  if (s->stopping || status == UV_ECANCELED) {
-    mqtt_maybe_stopped(s);
-    return;
-  }
-  if (s->work_rc != MOSQ_ERR_SUCCESS) {
-    if (kk_ratelimit_ok(&s->rl))
-      kk_stage_log(s->st, KK_LOG_WARN, "cannot connect to %s:%d: %s", s->host,
-                   s->port,
-                   s->work_rc == MOSQ_ERR_ERRNO ? "connection failed"
-                                                : mosquitto_strerror(s->work_rc));
-    mqtt_schedule_retry(s);
-    return;
-  }
-  int fd = mosquitto_socket(s->m);
-  int fl = fcntl(fd, F_GETFL);
-  if (fl >= 0) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-  s->poll = malloc(sizeof *s->poll);
-  if (!s->poll || uv_poll_init_socket(kk_stage_loop(s->st), s->poll, fd) != 0) {
-    free(s->poll);
-    s->poll = NULL;
-    kk_stage_log(s->st, KK_LOG_ERROR, "cannot watch the MQTT socket");
-    mqtt_schedule_retry(s);
-    return;
-  }
-  s->poll->data = s;
-  s->nhandles++;
-  s->poll_events = 0;
-  mqtt_update_poll(s);
-}
-
-static void mqtt_connect(mqtt_state_t *s) {
-  if (s->connecting || s->poll || s->stopping) return;
-  s->connecting = 1;
-  s->work.data = s;
-  int rc = uv_queue_work(kk_stage_loop(s->st), &s->work, mqtt_work,
-                         mqtt_after_work);
-  if (rc != 0) {
-    s->connecting = 0;
-    mqtt_schedule_retry(s);
-  }
-}
-
-static void mqtt_retry_cb(uv_timer_t *t) {
-  mqtt_state_t *s = t->data;
-  s->retry_pending = 0;
-  mqtt_connect(s);
-}
-
-/* Exponential backoff with jitter: a random delay in [d/2, d] where d
- * doubles per failed attempt from backoff_min up to backoff_max. */
-static void mqtt_schedule_retry(mqtt_state_t *s) {
-  if (s->retry_pending || s->connecting || s->stopping) return;
-  uint64_t delay =
-      kk_mqtt_backoff_ms(s->backoff_min_ms, s->backoff_max_ms, s->attempts);
-  if (s->attempts < 64) s->attempts++;
-  s->retry_pending = 1;
-  uv_timer_start(&s->retry, mqtt_retry_cb, delay, 0);
-}
-
-static void mqtt_misc_cb(uv_timer_t *t) {
-  mqtt_state_t *s = t->data;
-  if (!s->poll) return;
-  int rc = mosquitto_loop_misc(s->m);
-  if (rc != MOSQ_ERR_SUCCESS) {
-    mqtt_lost(s, mosquitto_strerror(rc));
-    return;
-  }
-  mqtt_update_poll(s);
+  kk_mqtt_link_lost(&s->link, rc == 0 ? "closed" : mosquitto_strerror(rc));
 }
 
 /* ---- options --------------------------------------------------------- */
@@ -475,12 +302,6 @@ static int mqtt_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
     return KK_EINVAL;
   }
   s->session_expiry_s = kk_opt_duration_ms(o, "session_expiry") / 1000;
-  s->keepalive = (int)(kk_opt_duration_ms(o, "keepalive") / 1000);
-  if (s->keepalive < 5) s->keepalive = 5;
-  s->backoff_min_ms = kk_opt_duration_ms(o, "backoff_min");
-  s->backoff_max_ms = kk_opt_duration_ms(o, "backoff_max");
-  if (s->backoff_min_ms < 10) s->backoff_min_ms = 10;
-  if (s->backoff_max_ms < s->backoff_min_ms) s->backoff_max_ms = s->backoff_min_ms;
   s->max_payload = kk_opt_size(o, "max_payload");
   s->pattern = kk_opt_isset(o, "pattern") ? kk_opt_str(o, "pattern") : NULL;
   s->thing_part = kk_opt_str(o, "thing_part");
@@ -581,10 +402,23 @@ static int mqtt_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   s->m_nomem = kk_stage_counter(st, "kk_rejected_total", "nomem", help);
   s->m_connects = kk_stage_counter(st, "kk_mqtt_connects_total", NULL,
                                    "MQTT connections established.");
-  s->m_disconnects = kk_stage_counter(st, "kk_mqtt_disconnects_total", NULL,
-                                      "MQTT connections lost.");
+  kk_metric_t *disconnects = kk_stage_counter(st, "kk_mqtt_disconnects_total",
+                                              NULL, "MQTT connections lost.");
   s->m_refused = kk_stage_counter(st, "kk_mqtt_refused_total", NULL,
                                   "MQTT connections refused by the broker.");
+  kk_mqtt_link_cfg_t link = {
+      .st = st,
+      .m = s->m,
+      .host = s->host,
+      .port = s->port,
+      .props = s->v5 ? s->props : NULL,
+      .rl = &s->rl,
+      .m_disconnects = disconnects,
+      .threaded = 1, /* see the header comment */
+      .readable = mqtt_read,
+      .arg = s,
+  };
+  kk_mqtt_link_init(&s->link, &link, o);
   return 0;
 }
 
@@ -592,56 +426,29 @@ static int mqtt_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
 
 static int mqtt_start(kk_stage_t *st, void *state) {
   mqtt_state_t *s = state;
-  uv_loop_t *loop = kk_stage_loop(st);
-  uv_timer_init(loop, &s->misc);
-  uv_timer_init(loop, &s->retry);
-  s->misc.data = s->retry.data = s;
-  s->nhandles = 2;
-  s->started = 1;
-  s->paused = kk_stage_paused(st);
-  uv_timer_start(&s->misc, mqtt_misc_cb, 1000, 1000);
+  kk_mqtt_link_pause(&s->link, kk_stage_paused(st));
   kk_stage_log(st, KK_LOG_INFO, "connecting to %s:%d%s, %zu topic filter(s), QoS %d",
                s->host, s->port, s->tls ? " (TLS)" : "", s->ntopics, s->qos);
-  mqtt_connect(s);
+  kk_mqtt_link_start(&s->link);
   return 0;
 }
 
 static void mqtt_pause(kk_stage_t *st, void *state) {
   (void)st;
   mqtt_state_t *s = state;
-  s->paused = 1;
-  mqtt_update_poll(s);
+  kk_mqtt_link_pause(&s->link, 1);
 }
 
 static void mqtt_resume(kk_stage_t *st, void *state) {
   (void)st;
   mqtt_state_t *s = state;
-  s->paused = 0;
-  mqtt_update_poll(s);
+  kk_mqtt_link_pause(&s->link, 0);
 }
 
 static void mqtt_stop(kk_stage_t *st, void *state, kk_stop_cb cb) {
+  (void)st;
   mqtt_state_t *s = state;
-  s->stopping = 1;
-  s->stop_cb = cb;
-  if (!s->started) {
-    s->stop_cb = NULL;
-    cb(st);
-    return;
-  }
-  if (s->poll) {
-    /* Send what is queued (PUBACKs of journaled messages) and a
-     * DISCONNECT; the library closes the socket after writing it, so the
-     * poll goes first. */
-    mqtt_poll_close(s);
-    mosquitto_disconnect(s->m);
-    for (int i = 0; i < 16 && mosquitto_want_write(s->m); i++)
-      if (mosquitto_loop_write(s->m, 1) != MOSQ_ERR_SUCCESS) break;
-  }
-  uv_timer_stop(&s->misc);
-  uv_timer_stop(&s->retry);
-  uv_close((uv_handle_t *)&s->misc, mqtt_handle_closed);
-  uv_close((uv_handle_t *)&s->retry, mqtt_handle_closed);
+  kk_mqtt_link_stop(&s->link, cb);
 }
 
 static void mqtt_destroy(void *state) {
