@@ -152,12 +152,14 @@ format:
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/klimakit \
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/klimakit/modules \
-	  $(DESTDIR)$(PREFIX)/share/klimakit/recipes $(DESTDIR)$(PREFIX)/share/doc/klimakit
+	  $(DESTDIR)$(PREFIX)/share/klimakit/recipes $(DESTDIR)$(PREFIX)/share/klimakit/decoders \
+	  $(DESTDIR)$(PREFIX)/share/doc/klimakit
 	install -m 755 $(BUILD)/klimakit $(DESTDIR)$(PREFIX)/bin/klimakit
 	install -m 644 include/klimakit.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 include/klimakit/*.h $(DESTDIR)$(PREFIX)/include/klimakit/
 	install -m 644 modules/lua/*.lua $(DESTDIR)$(PREFIX)/share/klimakit/modules/
 	install -m 644 recipes/*.lua $(DESTDIR)$(PREFIX)/share/klimakit/recipes/
+	install -m 644 recipes/decoders/*.lua $(DESTDIR)$(PREFIX)/share/klimakit/decoders/
 	cp -r docs/. $(DESTDIR)$(PREFIX)/share/doc/klimakit/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/.*KK_VERSION_STRING "\(.*\)"/\1/p' include/klimakit.h)|' \
 	  include/klimakit.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/klimakit.pc

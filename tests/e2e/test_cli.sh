@@ -67,7 +67,8 @@ if make -s install PREFIX=/usr/local DESTDIR="$d/inst" >/dev/null 2>&1 &&
    "$d/inst/usr/local/bin/klimakit" modules unit_convert 2>&1 | grep -q "transform.unit_convert" &&
    [ -f "$d/inst/usr/local/include/klimakit/module.h" ] &&
    grep -q "^Version: " "$d/inst/usr/local/lib/pkgconfig/klimakit.pc" &&
-   [ -f "$d/inst/usr/local/share/klimakit/recipes/demo.lua" ]; then
+   [ -f "$d/inst/usr/local/share/klimakit/recipes/demo.lua" ] &&
+   [ -f "$d/inst/usr/local/share/klimakit/decoders/elsys.lua" ]; then
   echo "ok cli/make-install"
 else echo "FAIL cli/make-install: $(find "$d/inst" -maxdepth 4 | head -5)"; fail=1; fi
 # The installed headers compile on their own, as a module author uses them.
