@@ -15,8 +15,16 @@
  * Sunday of March 01:00 UTC to the last Sunday of October 01:00 UTC, in
  * force since 1996), not the system tz database: pure, thread-safe,
  * independent of TZ and of the host's tzdata. */
-typedef enum { KK_TZ_BERLIN = 0, KK_TZ_UTC, KK_TZ_CET } kk_calc_tz_t;
-#define KK_CALC_TZ_CHOICES "Europe/Berlin|UTC|CET"
+/* The order of KK_CALC_TZ_CHOICES.  "CET" is the tz database's CET:
+ * UTC+1 with EU summer time, like Europe/Berlin; "UTC+1" has no summer
+ * time. */
+typedef enum {
+  KK_TZ_BERLIN = 0,
+  KK_TZ_UTC,
+  KK_TZ_CET,
+  KK_TZ_UTC1
+} kk_calc_tz_t;
+#define KK_CALC_TZ_CHOICES "Europe/Berlin|UTC|CET|UTC+1"
 
 typedef enum {
   KK_P_HOUR = 0,
@@ -210,7 +218,7 @@ void kk_calc_base_stop(kk_calc_base_t *b, kk_stop_cb cb);
    .def = "Europe/Berlin",                                                     \
    .choices = KK_CALC_TZ_CHOICES,                                              \
    .description = "Time zone of day, month and year boundaries: "            \
-                  "Europe/Berlin (EU summer-time rule), UTC, or CET (UTC+1 "  \
-                  "all year)."}
+                  "Europe/Berlin or CET (UTC+1 with the EU summer-time "     \
+                  "rule), UTC, or UTC+1 (all year)."}
 
 #endif

@@ -25,7 +25,7 @@ static int64_t floordiv(int64_t a, int64_t b) {
 
 int64_t kk_calc_tz_offset(kk_calc_tz_t tz, int64_t t) {
   if (tz == KK_TZ_UTC) return 0;
-  if (tz == KK_TZ_CET) return HOUR_MS;
+  if (tz == KK_TZ_UTC1) return HOUR_MS;
   return kk_tz_eu_summer(t) ? 2 * HOUR_MS : HOUR_MS;
 }
 

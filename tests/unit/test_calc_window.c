@@ -20,7 +20,10 @@ KK_TEST(tz_offsets_at_the_switches) {
   KK_CHECK_INT(kk_calc_tz_offset(KK_TZ_BERLIN, ch_utc(2025, 3, 30, 1, 0)), ==,
                2 * H);
   KK_CHECK_INT(kk_calc_tz_offset(KK_TZ_UTC, mar), ==, 0);
-  KK_CHECK_INT(kk_calc_tz_offset(KK_TZ_CET, mar), ==, H);
+  KK_CHECK_INT(kk_calc_tz_offset(KK_TZ_UTC1, mar), ==, H);
+  /* "CET" as the tz database has it: with summer time. */
+  KK_CHECK_INT(kk_calc_tz_offset(KK_TZ_CET, mar), ==, 2 * H);
+  KK_CHECK_INT(kk_calc_tz_offset(KK_TZ_CET, oct), ==, H);
 }
 
 /* The EU rule agrees with the system tz database hour by hour. */
