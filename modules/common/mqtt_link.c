@@ -35,6 +35,7 @@ static void link_poll_close(kk_mqtt_link_t *l) {
 }
 
 void kk_mqtt_link_lost(kk_mqtt_link_t *l, const char *why) {
+  if (l->why) why = l->why; /* on_disconnect while we disconnect */
   link_poll_close(l);
   if (l->connected) {
     l->connected = 0;
@@ -47,9 +48,13 @@ void kk_mqtt_link_lost(kk_mqtt_link_t *l, const char *why) {
 }
 
 void kk_mqtt_link_disconnect(kk_mqtt_link_t *l, const char *why) {
+  /* libmosquitto calls on_disconnect from inside mosquitto_disconnect();
+   * its "closed" would hide the reason. */
+  l->why = why;
   link_poll_close(l);
   mosquitto_disconnect(l->cfg.m);
   kk_mqtt_link_lost(l, why);
+  l->why = NULL;
 }
 
 /* ---- socket ---------------------------------------------------------- */

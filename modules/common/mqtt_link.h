@@ -66,6 +66,7 @@ typedef struct kk_mqtt_link {
   uint64_t backoff_min_ms, backoff_max_ms; /* see kk_mqtt_backoff_ms() */
   int poll_events, started, stopping;
   int connecting, work_rc, retry_pending;
+  const char *why; /* kk_mqtt_link_disconnect()'s reason while it runs */
   unsigned attempts;
   size_t nhandles;
   uv_timer_t misc, retry;

@@ -32,6 +32,7 @@ def main():
     os.chmod(tmp, 0o755)
     try:
         run(tmp)
+        puback_timeout(tmp)
     finally:
         for p in procs:
             if p.poll() is None:
@@ -42,6 +43,94 @@ def main():
         return 1
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+def silent_broker(port, stats):
+    """An MQTT 3.1.1 "broker" that accepts connections (CONNACK, PINGRESP)
+    but never acknowledges a PUBLISH: counts connections and PUBLISHes."""
+    import threading
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", port))
+    srv.listen(8)
+    srv.settimeout(0.2)
+
+    def conn(c):
+        buf = b""
+        c.settimeout(0.2)
+        while not stats["stop"]:
+            try:
+                d = c.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if not d:
+                return
+            buf += d
+            while len(buf) >= 2:
+                mult, n, i = 1, 0, 1
+                while i < len(buf) and i < 5:  # remaining length
+                    n += (buf[i] & 127) * mult
+                    mult *= 128
+                    if not buf[i] & 128:
+                        break
+                    i += 1
+                else:
+                    break
+                if len(buf) < i + 1 + n:
+                    break
+                kind = buf[0] >> 4
+                buf = buf[i + 1 + n:]
+                if kind == 1:
+                    c.sendall(b"\x20\x02\x00\x00")
+                elif kind == 3:
+                    stats["publishes"] += 1
+                elif kind == 12:
+                    c.sendall(b"\xd0\x00")
+
+    def accept():
+        while not stats["stop"]:
+            try:
+                c, _ = srv.accept()
+            except socket.timeout:
+                continue
+            stats["connections"] += 1
+            threading.Thread(target=conn, args=(c,), daemon=True).start()
+        srv.close()
+    threading.Thread(target=accept, daemon=True).start()
+
+
+def puback_timeout(tmp):
+    """A broker that never sends PUBACK: after `timeout` the delivery is
+    given up on, the link reconnects and the same readings go out again;
+    the log names the reason."""
+    bport, tport = free_port(), free_port()
+    stats = {"connections": 0, "publishes": 0, "stop": False}
+    silent_broker(bport, stats)
+    recipe = os.path.join(tmp, "t.lua")
+    with open(recipe, "w") as f:
+        f.write("""local kk = require "klimakit"
+kk.pipe(kk.source.tcp { listen = "127.0.0.1:%d" },
+        kk.forward.mqtt { url = "mqtt://127.0.0.1:%d", qos = 1, timeout = "1s",
+                          backoff_min = "50ms", backoff_max = "200ms" })
+""" % (tport, bport))
+    log = os.path.join(tmp, "timeout.log")
+    kk = subprocess.Popen([BIN, "run", recipe, "--data-dir", os.path.join(tmp, "data-t"), "--log-format", "text"],
+                          stdout=open(log, "ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    procs.append(kk)
+    if not wait_port(tport, kk):
+        check("puback-timeout/start", False, "klimakit did not listen")
+        return
+    send(tport, readings(["room-9"], 0, 3))
+    wait_for(lambda: stats["connections"] >= 2 and stats["publishes"] >= 6, 15)
+    stats["stop"] = True
+    text = open(log).read()
+    check("puback-timeout/reconnected-and-resent", stats["connections"] >= 2 and stats["publishes"] >= 6,
+          "%d connections, %d PUBLISHes" % (stats["connections"], stats["publishes"]))
+    check("puback-timeout/reason-logged", "no PUBACK within the timeout" in text,
+          "log: %s" % text[-400:])
+    stop(kk)
 
 
 def run(tmp):
