@@ -275,9 +275,8 @@ static int bisko_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
 
 static int bisko_start(kk_stage_t *st, void *state) {
   bisko_state_t *s = state;
-  int rc = kk_calc_base_start(&s->base);
-  if (rc) kk_stage_log(st, KK_LOG_ERROR, "%s", kk_stage_last_error(st));
-  return rc;
+  (void)st; /* the engine logs a failure with the recipe line */
+  return kk_calc_base_start(&s->base);
 }
 
 static bisko_ds_t *ds_of(bisko_state_t *s, uint32_t id) {

@@ -176,6 +176,9 @@ void kk_calc_windows_flush(kk_calc_windows_t *w, kk_batch_t *out);
 /* Emits every window that has not been emitted in its current state,
  * open ones included (end of a batch job, tests). */
 void kk_calc_windows_flush_all(kk_calc_windows_t *w, kk_batch_t *out);
+/* Flushes every window, open ones included, and emits them from st (a
+ * calculator's stop with flush_at_stop). */
+void kk_calc_windows_emit_all(kk_stage_t *st, kk_calc_windows_t *w);
 /* Drops windows closed for longer than lateness. */
 void kk_calc_windows_evict(kk_calc_windows_t *w);
 size_t kk_calc_windows_count(const kk_calc_windows_t *w);

@@ -354,3 +354,11 @@ int kk_calc_windows_load(kk_calc_windows_t *w, const char *line) {
   if (x->dirty && x->start < k->cur[p]) enqueue(w, x);
   return 0;
 }
+
+void kk_calc_windows_emit_all(kk_stage_t *st, kk_calc_windows_t *w) {
+  kk_batch_t *out = kk_batch_new(64);
+  if (!out) return;
+  kk_calc_windows_flush_all(w, out);
+  kk_stage_emit(st, out);
+  kk_batch_unref(out);
+}

@@ -162,9 +162,8 @@ static int measures_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
 
 static int measures_start(kk_stage_t *st, void *state) {
   measures_state_t *s = state;
-  int rc = kk_calc_base_start(&s->base);
-  if (rc) kk_stage_log(st, KK_LOG_ERROR, "%s", kk_stage_last_error(st));
-  return rc;
+  (void)st; /* the engine logs a failure with the recipe line */
+  return kk_calc_base_start(&s->base);
 }
 
 /* Does datastream `ds` feed measure m? "thing/property" match. */

@@ -123,9 +123,8 @@ static int target_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
 
 static int target_start(kk_stage_t *st, void *state) {
   target_state_t *s = state;
-  int rc = kk_calc_base_start(&s->base);
-  if (rc) kk_stage_log(st, KK_LOG_ERROR, "%s", kk_stage_last_error(st));
-  return rc;
+  (void)st; /* the engine logs a failure with the recipe line */
+  return kk_calc_base_start(&s->base);
 }
 
 static int target_process(kk_stage_t *st, void *state, kk_batch_t *b) {

@@ -115,9 +115,8 @@ static int window_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
 
 static int window_start(kk_stage_t *st, void *state) {
   window_state_t *s = state;
-  int rc = kk_calc_base_start(&s->base);
-  if (rc) kk_stage_log(st, KK_LOG_ERROR, "%s", kk_stage_last_error(st));
-  return rc;
+  (void)st; /* the engine logs a failure with the recipe line */
+  return kk_calc_base_start(&s->base);
 }
 
 static int wanted(window_state_t *s, uint32_t ds) {
@@ -162,14 +161,7 @@ static int window_process(kk_stage_t *st, void *state, kk_batch_t *b) {
 
 static void window_stop(kk_stage_t *st, void *state, kk_stop_cb cb) {
   window_state_t *s = state;
-  if (s->flush_at_stop) {
-    kk_batch_t *out = kk_batch_new(64);
-    if (out) {
-      kk_calc_windows_flush_all(s->w, out);
-      kk_stage_emit(st, out);
-      kk_batch_unref(out);
-    }
-  }
+  if (s->flush_at_stop) kk_calc_windows_emit_all(st, s->w);
   kk_calc_base_stop(&s->base, cb);
 }
 

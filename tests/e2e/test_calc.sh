@@ -161,5 +161,27 @@ LUA
 rc=$?
 if [ $rc -ne 0 ] && grep -q "unknown carrier 'erdgaz'" "$d/bad.log"; then ok unknown-carrier-fails-at-start
 else no unknown-carrier-fails-at-start "exit $rc: $(tail -2 "$d/bad.log")"; fi
+# klimakit check creates the stage too, so it finds the same mistake.
+"$K" check "$d/bad.lua" >"$d/badcheck.log" 2>&1
+rc=$?
+if [ $rc -eq 3 ] && grep -q "bad.lua:4: co2: .*unknown carrier 'erdgaz'" "$d/badcheck.log"; then ok unknown-carrier-found-by-check
+else no unknown-carrier-found-by-check "exit $rc: $(cat "$d/badcheck.log")"; fi
+
+# A damaged snapshot stops the calculator at start with one clear line
+# (file and line of the state, and the recipe line), not a crash.
+cat > "$d/snap.lua" <<LUA
+local kk = require "klimakit"
+kk.config { data_dir = "$d/snap" }
+kk.pipe(kk.source.simulate { sensors = 1, count = 100, realtime = false },
+        kk.calc.window { periods = { "hour" } }, kk.sink.null {})
+LUA
+"$K" run "$d/snap.lua" --log-level warn >/dev/null 2>&1
+echo "garbage" > "$d/snap/stages/window/state.txt"
+"$K" run "$d/snap.lua" --log-format text >"$d/snap.log" 2>&1
+rc=$?
+n=$(grep -c "cannot read saved state" "$d/snap.log")
+if [ $rc -ne 0 ] && [ "$n" = 1 ] && grep -q "snap.lua:4: cannot start: .*state.txt:1: cannot read saved state" "$d/snap.log"; then
+  ok damaged-snapshot-one-clear-error
+else no damaged-snapshot-one-clear-error "exit $rc, $n lines: $(cat "$d/snap.log" | tail -3)"; fi
 
 exit $fail
