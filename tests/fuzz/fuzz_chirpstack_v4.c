@@ -1,28 +1,4 @@
-/* libFuzzer target: ChirpStack v4 up events (modules/common/uplink.c). */
-#ifndef FUZZ_PARSE
+/* libFuzzer target: ChirpStack v4 up events (modules/common/uplink.c):
+ * the uplink harness of fuzz_ttn_v3.c with the other parser. */
 #define FUZZ_PARSE uplink_parse_chirpstack_v4
-#endif
-#include <stddef.h>
-#include <stdint.h>
-#include <string.h>
-
-#include "../../modules/common/uplink.h"
-
-static int sink(void *ctx, const char *name, double v) {
-  (void)ctx, (void)v;
-  volatile size_t n = strlen(name);
-  (void)n;
-  return 0;
-}
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  uplink_t u;
-  char err[128];
-  if (FUZZ_PARSE(data, size, &u, err, sizeof err) == 0) {
-    if (u.decoded_json)
-      flatjson_walk(u.decoded_json, strlen(u.decoded_json), sink, NULL, err,
-                    sizeof err);
-    uplink_free(&u);
-  }
-  return 0;
-}
+#include "fuzz_ttn_v3.c"

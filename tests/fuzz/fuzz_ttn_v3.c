@@ -1,4 +1,5 @@
-/* libFuzzer target: The Things Stack v3 uplinks (modules/common/uplink.c). */
+/* libFuzzer target: The Things Stack v3 uplinks (modules/common/uplink.c);
+ * fuzz_chirpstack_v4.c includes it with FUZZ_PARSE set to its parser. */
 #ifndef FUZZ_PARSE
 #define FUZZ_PARSE uplink_parse_ttn_v3
 #endif
