@@ -50,6 +50,7 @@ typedef struct count {
 
 typedef struct air_ds {
   int8_t pol; /* -1 not a pollutant, 0.. index, -2 unknown yet */
+  uint8_t warned; /* readings come more often than `interval` */
   flag_t *flags;
   size_t nflags, capflags;
   count_t *counts;
@@ -141,7 +142,21 @@ static void air_emit(void *ctx, uint32_t key, int p, int64_t start,
   /* The share of the window the readings cover (DST days are 23 or 25
    * hours long: end - start says so). */
   double cov = (double)a->count * s->interval_ms / (double)(end - start);
-  if (cov > 1) cov = 1;
+  if (cov > 1) {
+    /* More readings than the window has intervals: `interval` is too
+     * long for this station, and a few hours of frequent readings would
+     * look like a covered day.  Say so once. */
+    if (p == KK_P_DAY && cov > 1.05 && !d->warned) {
+      d->warned = 1;
+      kk_stage_log(s->st, KK_LOG_WARN,
+                   "%s/%s: %lld readings in one day at interval %.0f s: set "
+                   "`interval` to the station's reporting interval, or "
+                   "coverage is overstated",
+                   kk_calc_thing(key), kk_calc_property(key),
+                   (long long)a->count, s->interval_ms / 1000);
+    }
+    cov = 1;
+  }
   if (p == KK_P_HOUR && !isnan(l->hour)) {
     /* An hour short of readings cannot count as exceeded; it is
      * re-emitted (and may count) when late readings fill it. */
