@@ -184,4 +184,53 @@ if [ $rc -ne 0 ] && [ "$n" = 1 ] && grep -q "snap.lua:4: cannot start: .*state.t
   ok damaged-snapshot-one-clear-error
 else no damaged-snapshot-one-clear-error "exit $rc, $n lines: $(cat "$d/snap.log" | tail -3)"; fi
 
+# Traffic and outdoor air through the binary: counts from a file ->
+# calc.traffic with the shipped factors; PM10 with too few hours ->
+# calc.outdoor_air (coverage emitted, no exceedance day) and 5-minute
+# readings at the default 1 h interval (a warning).
+python3 - "$d/street.jsonl" <<'PY'
+import json, sys
+T = 1767225600000  # 2026-01-01T00:00Z
+with open(sys.argv[1], "w") as f:
+    def put(thing, prop, unit, t, v):
+        f.write(json.dumps({"thing": thing, "property": prop, "unit": unit, "time": t, "value": v}) + "\n")
+    put("zs-1", "count_pkw_diesel", "1", T, 100)
+    put("zs-1", "count_lkw", "1", T, 10)
+    for h in range(17):                      # day 1: 17 hours at 80
+        put("st-a", "pm10", "ug/m3", T + h * 3600000, 80)
+    for i in range(40):                      # day 2: 40 readings 5 min apart
+        put("st-b", "pm10", "ug/m3", T + 86400000 + i * 300000, 80)
+    put("st-a", "pm10", "ug/m3", T + 3 * 86400000, 10)  # closes the days
+    put("st-b", "pm10", "ug/m3", T + 3 * 86400000, 10)
+PY
+cat > "$d/street.lua" <<LUA
+local kk = require "klimakit"
+kk.config { data_dir = "$d/street" }
+local src = kk.source.file { path = "$d/street.jsonl" }
+kk.pipe(src, kk.calc.traffic { segments = { ["zs-1"] = 2 } }, kk.sink.jsonl { path = "$d/traffic.jsonl" })
+kk.pipe(src, kk.calc.outdoor_air { tz = "UTC" }, kk.sink.jsonl { path = "$d/air.jsonl" })
+LUA
+if "$K" run "$d/street.lua" --log-format text >"$d/street.log" 2>&1 &&
+   python3 - "$d/traffic.jsonl" "$d/air.jsonl" <<'PY'
+import json, sys
+tr = {r["property"]: r["value"] for r in map(json.loads, open(sys.argv[1]))}
+assert abs(tr["co2e_pkw_diesel"] - 100 * 2 * 185.2 / 1000) < 1e-9, tr
+assert abs(tr["co2e_lkw"] - 10 * 2 * 890.61 / 1000) < 1e-9, tr
+air = {}
+for r in map(json.loads, open(sys.argv[2])):
+    air[(r["thing"], r["property"], r["time"])] = r["value"]
+day1 = "2026-01-01T00:00:00.000Z"
+assert abs(air[("st-a", "pm10_day_coverage", day1)] - 17 / 24) < 1e-9, air
+assert air[("st-a", "pm10_day_mean", day1)] == 80, air
+ex = [v for (t, p, _), v in air.items() if t == "st-a" and p == "pm10_exceedance_days"]
+assert ex and ex[-1] == 0, ex
+PY
+then ok traffic-and-air-through-the-binary
+else no traffic-and-air-through-the-binary "$(tail -3 "$d/street.log")"; fi
+grep -q "lkw: 890.61 g CO2e/vkm from DESNZ-2024" "$d/street.log" && ok traffic-factor-source-logged ||
+  no traffic-factor-source-logged "$(grep traffic "$d/street.log" | head -3)"
+grep -q "st-b/pm10: 40 readings in one day at interval 3600 s" "$d/street.log" && ok air-interval-warning ||
+  no air-interval-warning "$(grep outdoor "$d/street.log" | head -3)"
+"$K" factors | grep -q "^traffic_de" && ok factors-lists-traffic || no factors-lists-traffic "no traffic_de in klimakit factors"
+
 exit $fail
