@@ -129,7 +129,6 @@ static int floor_pg(const char *ci, long n, long nds, int64_t step,
   int64_t ts_for = INT64_MIN;
   for (long i = 0; i < n;) {
     size_t len = 0;
-    long k0 = i;
     for (long k = 0; k < CHUNK && i < n; k++, i++) {
       int64_t t = start + (i / nds) * step;
       if (t != ts_for) { /* one time per round: format it once */
@@ -144,7 +143,6 @@ static int floor_pg(const char *ci, long n, long nds, int64_t step,
       len += kk__store_fmt_double(buf + len, value(i));
       buf[len++] = '\n';
     }
-    (void)k0;
     PGresult *cr = PQexec(c, "COPY floor_obs FROM STDIN");
     int in = PQresultStatus(cr) == PGRES_COPY_IN;
     PQclear(cr);
