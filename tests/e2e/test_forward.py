@@ -111,8 +111,10 @@ def readings(things, start, n, t0=1763700000000):
 def log_lines(path):
     if not os.path.exists(path):
         return []
+    # The receiver may be mid-write: only lines that end in a newline are
+    # complete; a partial last line is read again on the next poll.
     with open(path) as f:
-        return [json.loads(l) for l in f if l.strip()]
+        return [json.loads(l) for l in f if l.endswith("\n") and l.strip()]
 
 
 def wait_for(cond, timeout):
