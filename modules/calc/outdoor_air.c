@@ -6,12 +6,20 @@
  *
  * Data coverage as the directives require before a value counts
  * (2008/50/EC Annex XI A; see docs/calculators.md): an hour needs 75 % of
- * its readings, a day 75 % of its hours (18), a year 90 %.  Coverage is
- * readings x `interval` / window length, so a station reporting every
- * 30 min needs `interval = "30min"`.  Means are always emitted with their
- * coverage; a window below its share does not count as an exceedance,
- * and a year's verdict waits until the year is covered.
+ * its time measured, a day 75 % of its hours (18 of 24), a year 90 % of
+ * its hours.  A reading stands for the `interval` slot it falls in
+ * (counted once however many readings share it), so a station reporting
+ * every 30 min needs `interval = "30min"`.  Means are always emitted with
+ * their coverage; a window below its share does not count as an
+ * exceedance, and a year's verdict waits until the year is covered.
+ *
+ * Which slots of a day hold readings, which hours are covered and which
+ * hours and days counted as exceedances are kept per day until the day
+ * is older than `lateness` (it can change no more); the year's counts
+ * are kept.  All of it is in the snapshot, so a restart continues the
+ * counts instead of starting them again.
  */
+#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,25 +44,33 @@ static const limits_t regime_2024[] = {{"no2", 200, 50, 20, 3, 18},
                                        {"pm10", NAN, 45, 20, 0, 18},
                                        {"pm2_5", NAN, 25, 10, 0, 18}};
 
-typedef struct flag {
-  int64_t start;
-  int year;
-  uint8_t period, on;
-} flag_t;
+#define HOUR_MS 3600000LL
 
-typedef struct count {
+/* One local day of one datastream (23, 24 or 25 hours). */
+typedef struct air_day {
+  int64_t start, end;
   int year;
-  uint8_t period;
-  int n;
-} count_t;
+  uint32_t nslots; /* `interval` slots in the day, the last one clipped */
+  uint32_t hvalid; /* bit k: hour k of the day is covered */
+  uint32_t hexc;   /* bit k: hour k counts as an exceedance hour */
+  uint8_t dexc;    /* the day counts as an exceedance day */
+  uint64_t *slots; /* bit i: slot i holds a reading */
+} air_day_t;
+
+typedef struct air_year {
+  int year;
+  int hours_exc, days_exc; /* exceedance hours and days counted */
+  int hours_valid;         /* covered hours */
+} air_year_t;
 
 typedef struct air_ds {
-  int8_t pol; /* -1 not a pollutant, 0.. index, -2 unknown yet */
-  uint8_t warned; /* readings come more often than `interval` */
-  flag_t *flags;
-  size_t nflags, capflags;
-  count_t *counts;
-  size_t ncounts, capcounts;
+  int8_t pol;         /* -1 not a pollutant, 0.. index, -2 unknown yet */
+  uint8_t warned;     /* readings come more often than `interval` */
+  int64_t newest_day; /* start of the newest day with a reading */
+  air_day_t *days;
+  size_t ndays, capdays;
+  air_year_t *years;
+  size_t nyears, capyears;
 } air_ds_t;
 
 typedef struct air_state {
@@ -65,7 +81,8 @@ typedef struct air_state {
   kk_calc_windows_t *w;
   kk_calc_tz_t tz;
   const limits_t *lim;
-  double interval_ms;            /* one reading stands for this long */
+  int64_t interval_ms; /* one reading stands for this long */
+  int64_t lateness_ms;
   double cov_hour, cov_day, cov_year; /* required shares (0: none) */
   air_ds_t *ds;
   size_t nds;
@@ -80,6 +97,7 @@ static air_ds_t *air_ds(air_state_t *s, uint32_t id) {
   air_ds_t *d = &s->ds[id];
   if (d->pol != -2) return d;
   d->pol = -1;
+  d->newest_day = INT64_MIN;
   const char *names[3] = {kk_opt_str(s->opts, "no2"),
                           kk_opt_str(s->opts, "pm10"),
                           kk_opt_str(s->opts, "pm2_5")};
@@ -88,36 +106,102 @@ static air_ds_t *air_ds(air_state_t *s, uint32_t id) {
   return d;
 }
 
-/* Records whether the window [start] exceeded; returns the year's count
- * of exceeded windows of that period. */
-static int set_flag(air_ds_t *d, int period, int64_t start, int year, int on) {
-  flag_t *f = NULL;
-  for (size_t i = d->nflags; i-- > 0;)
-    if (d->flags[i].start == start && d->flags[i].period == period) {
-      f = &d->flags[i];
-      break;
+static air_year_t *year_of(air_ds_t *d, int year) {
+  for (size_t i = 0; i < d->nyears; i++)
+    if (d->years[i].year == year) return &d->years[i];
+  if (kk_calc_grow((void **)&d->years, &d->capyears, d->nyears,
+                   sizeof *d->years))
+    return NULL;
+  air_year_t *y = &d->years[d->nyears++];
+  *y = (air_year_t){.year = year};
+  return y;
+}
+
+/* The day record holding t, or NULL. */
+static air_day_t *day_at(air_ds_t *d, int64_t t) {
+  for (size_t i = d->ndays; i-- > 0;)
+    if (t >= d->days[i].start && t < d->days[i].end) return &d->days[i];
+  return NULL;
+}
+
+static uint32_t slots_in(const air_state_t *s, int64_t start, int64_t end) {
+  return (uint32_t)((end - start + s->interval_ms - 1) / s->interval_ms);
+}
+
+static air_day_t *day_new(air_state_t *s, air_ds_t *d, int64_t start,
+                          int64_t end) {
+  if (kk_calc_grow((void **)&d->days, &d->capdays, d->ndays, sizeof *d->days))
+    return NULL;
+  air_day_t *day = &d->days[d->ndays];
+  *day = (air_day_t){.start = start,
+                     .end = end,
+                     .year = kk_calc_year(s->tz, start),
+                     .nslots = slots_in(s, start, end)};
+  day->slots = calloc((day->nslots + 63) / 64, sizeof *day->slots);
+  if (!day->slots) return NULL;
+  d->ndays++;
+  return day;
+}
+
+static int slot_set(const air_day_t *day, uint32_t i) {
+  return (int)(day->slots[i / 64] >> (i % 64) & 1);
+}
+
+/* Share of hour k of the day that slots with readings cover. */
+static double hour_coverage(const air_state_t *s, const air_day_t *day, int k) {
+  int64_t hs = day->start + k * HOUR_MS, he = hs + HOUR_MS, covered = 0;
+  if (he > day->end) he = day->end;
+  uint32_t first = (uint32_t)((hs - day->start) / s->interval_ms),
+           last = (uint32_t)((he - 1 - day->start) / s->interval_ms);
+  for (uint32_t i = first; i <= last && i < day->nslots; i++) {
+    if (!slot_set(day, i)) continue;
+    int64_t a = day->start + (int64_t)i * s->interval_ms,
+            b = a + s->interval_ms;
+    covered += (b < he ? b : he) - (a > hs ? a : hs);
+  }
+  return (double)covered / (double)(he - hs);
+}
+
+/* Marks the slot of an accepted reading; hours it completes become
+ * covered.  Returns 0 or KK_ENOMEM. */
+static int cover(air_state_t *s, air_ds_t *d, int64_t t) {
+  air_day_t *day = day_at(d, t);
+  if (!day) {
+    int64_t start, end;
+    kk_calc_window(s->tz, KK_P_DAY, t, &start, &end);
+    if (!(day = day_new(s, d, start, end))) return KK_ENOMEM;
+  }
+  if (day->start > d->newest_day) d->newest_day = day->start;
+  uint32_t i = (uint32_t)((t - day->start) / s->interval_ms);
+  if (slot_set(day, i)) return 0;
+  day->slots[i / 64] |= 1ull << (i % 64);
+  int64_t a = (int64_t)i * s->interval_ms, b = a + s->interval_ms;
+  if (b > day->end - day->start) b = day->end - day->start;
+  for (int k = (int)(a / HOUR_MS); k <= (int)((b - 1) / HOUR_MS); k++) {
+    if (day->hvalid >> k & 1 || hour_coverage(s, day, k) < s->cov_hour)
+      continue;
+    air_year_t *y = year_of(d, day->year);
+    if (!y) return KK_ENOMEM;
+    day->hvalid |= 1u << k;
+    y->hours_valid++;
+  }
+  return 0;
+}
+
+/* Days older than lateness change no more: their counts stay in the
+ * year, the day records go. */
+static void evict_days(air_state_t *s) {
+  for (size_t n = 0; n < s->nds; n++) {
+    air_ds_t *d = &s->ds[n];
+    size_t j = 0;
+    for (size_t i = 0; i < d->ndays; i++) {
+      if (d->days[i].end + s->lateness_ms <= d->newest_day)
+        free(d->days[i].slots);
+      else
+        d->days[j++] = d->days[i];
     }
-  count_t *c = NULL;
-  for (size_t i = 0; i < d->ncounts; i++)
-    if (d->counts[i].year == year && d->counts[i].period == period)
-      c = &d->counts[i];
-  if (!c) {
-    if (kk_calc_grow((void **)&d->counts, &d->capcounts, d->ncounts,
-                     sizeof *d->counts))
-      return -1;
-    c = &d->counts[d->ncounts++];
-    *c = (count_t){year, (uint8_t)period, 0};
+    d->ndays = j;
   }
-  if (!f) {
-    if (kk_calc_grow((void **)&d->flags, &d->capflags, d->nflags,
-                     sizeof *d->flags))
-      return -1;
-    f = &d->flags[d->nflags++];
-    *f = (flag_t){start, year, (uint8_t)period, 0};
-  }
-  c->n += on - f->on;
-  f->on = (uint8_t)on;
-  return c->n;
 }
 
 static void push(kk_batch_t *out, uint32_t key, const char *suffix,
@@ -129,9 +213,8 @@ static void push(kk_batch_t *out, uint32_t key, const char *suffix,
   if (r.ds) kk_batch_push(out, &r);
 }
 
-static void air_emit(void *ctx, uint32_t key, int p, int64_t start,
-                     int64_t end, const kk_calc_agg_t *a, kk_batch_t *out) {
-  (void)end;
+static void air_emit(void *ctx, uint32_t key, int p, int64_t start, int64_t end,
+                     const kk_calc_agg_t *a, kk_batch_t *out) {
   air_state_t *s = ctx;
   air_ds_t *d = &s->ds[key];
   const limits_t *l = &s->lim[d->pol];
@@ -139,37 +222,45 @@ static void air_emit(void *ctx, uint32_t key, int p, int64_t start,
   double mean = a->sum / (double)a->count;
   int year = kk_calc_year(s->tz, start);
   int64_t ys = kk_calc_year_start(s->tz, year);
-  /* The share of the window the readings cover (DST days are 23 or 25
-   * hours long: end - start says so). */
-  double cov = (double)a->count * s->interval_ms / (double)(end - start);
-  if (cov > 1) {
-    /* More readings than the window has intervals: `interval` is too
-     * long for this station, and a few hours of frequent readings would
-     * look like a covered day.  Say so once. */
-    if (p == KK_P_DAY && cov > 1.05 && !d->warned) {
-      d->warned = 1;
-      kk_stage_log(s->st, KK_LOG_WARN,
-                   "%s/%s: %lld readings in one day at interval %.0f s: set "
-                   "`interval` to the station's reporting interval, or "
-                   "coverage is overstated",
-                   kk_calc_thing(key), kk_calc_property(key),
-                   (long long)a->count, s->interval_ms / 1000);
-    }
-    cov = 1;
-  }
+  air_year_t *y = year_of(d, year);
+  air_day_t *day = day_at(d, start);
+  if (!y) return;
   if (p == KK_P_HOUR && !isnan(l->hour)) {
     /* An hour short of readings cannot count as exceeded; it is
      * re-emitted (and may count) when late readings fill it. */
-    int n = set_flag(d, p, start, year, cov >= s->cov_hour && mean > l->hour);
-    if (n >= 0) push(out, key, "exceedance_hours", "1", ys, n);
+    if (!day) return;
+    uint32_t bit = 1u << (int)((start - day->start) / HOUR_MS);
+    int on = (day->hvalid & bit) && mean > l->hour;
+    y->hours_exc += on - !!(day->hexc & bit);
+    day->hexc = on ? day->hexc | bit : day->hexc & ~bit;
+    push(out, key, "exceedance_hours", "1", ys, y->hours_exc);
   } else if (p == KK_P_DAY) {
+    /* The share of the day's hours (23 or 25 on a DST day) covered. */
+    double cov = day ? (double)__builtin_popcount(day->hvalid) /
+                           (double)((end - start) / HOUR_MS)
+                     : 0;
+    if (day && !d->warned && a->count > day->nslots + day->nslots / 20) {
+      /* More readings than the day has intervals: `interval` is too
+       * long for this station, so one reading makes an hour look
+       * covered.  Say so once. */
+      d->warned = 1;
+      kk_stage_log(s->st, KK_LOG_WARN,
+                   "%s/%s: %" PRIu64 " readings in one day at interval %" PRId64
+                   " s: set `interval` to the station's reporting interval, "
+                   "or coverage is overstated",
+                   kk_calc_thing(key), kk_calc_property(key), a->count,
+                   s->interval_ms / 1000);
+    }
     push(out, key, "day_mean", unit, start, mean);
     push(out, key, "day_coverage", "1", start, cov);
-    if (!isnan(l->day)) {
-      int n = set_flag(d, p, start, year, cov >= s->cov_day && mean > l->day);
-      if (n >= 0) push(out, key, "exceedance_days", "1", ys, n);
+    if (!isnan(l->day) && day) {
+      int on = cov >= s->cov_day && mean > l->day;
+      y->days_exc += on - day->dexc;
+      day->dexc = (uint8_t)on;
+      push(out, key, "exceedance_days", "1", ys, y->days_exc);
     }
   } else if (p == KK_P_YEAR) {
+    double cov = (double)y->hours_valid / (double)((end - start) / HOUR_MS);
     push(out, key, "year_mean", unit, start, mean);
     push(out, key, "year_coverage", "1", start, cov);
     if (cov >= s->cov_year)
@@ -177,11 +268,85 @@ static void air_emit(void *ctx, uint32_t key, int p, int64_t start,
   }
 }
 
+/* Snapshot lines besides the windows':
+ *   D thing prop unit start end year hvalid hexc dexc nslots slots-hex
+ *   Y thing prop unit year hours_exc days_exc hours_valid */
 static int air_save(void *state, FILE *f) {
-  return kk_calc_windows_save(((air_state_t *)state)->w, f);
+  air_state_t *s = state;
+  for (size_t n = 0; n < s->nds; n++) {
+    const air_ds_t *d = &s->ds[n];
+    const char *th = kk_calc_thing((uint32_t)n),
+               *pr = kk_calc_property((uint32_t)n),
+               *un = kk_calc_unit((uint32_t)n);
+    for (size_t i = 0; i < d->nyears; i++)
+      fprintf(f, "Y\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n", th, pr, un,
+              d->years[i].year, d->years[i].hours_exc, d->years[i].days_exc,
+              d->years[i].hours_valid);
+    for (size_t i = 0; i < d->ndays; i++) {
+      const air_day_t *day = &d->days[i];
+      fprintf(f,
+              "D\t%s\t%s\t%s\t%" PRId64 "\t%" PRId64 "\t%d\t%" PRIu32
+              "\t%" PRIu32 "\t%d\t%" PRIu32 "\t",
+              th, pr, un, day->start, day->end, day->year, day->hvalid,
+              day->hexc, day->dexc, day->nslots);
+      for (uint32_t w = 0; w < (day->nslots + 63) / 64; w++)
+        fprintf(f, "%016" PRIx64, day->slots[w]);
+      fputc('\n', f);
+    }
+  }
+  return kk_calc_windows_save(s->w, f);
 }
+
 static int air_load(void *state, const char *line) {
-  return kk_calc_windows_load(((air_state_t *)state)->w, line);
+  air_state_t *s = state;
+  if (line[0] != 'D' && line[0] != 'Y') return kk_calc_windows_load(s->w, line);
+  char th[256], pr[256], un[64];
+  if (sscanf(line + 2, "%255[^\t]\t%255[^\t]\t%63[^\t]", th, pr, un) != 3)
+    return KK_EPARSE;
+  air_ds_t *d = air_ds(s, kk_datastream_id(th, pr, un));
+  if (!d) return KK_ENOMEM;
+  const char *rest = line + 2;
+  for (int tabs = 0; tabs < 3; rest++)
+    if (*rest == '\t')
+      tabs++;
+    else if (!*rest)
+      return KK_EPARSE;
+  if (d->pol < 0) return 0; /* the recipe's pollutant names changed */
+  if (line[0] == 'Y') {
+    int yr, he, de, hv;
+    if (sscanf(rest, "%d\t%d\t%d\t%d", &yr, &he, &de, &hv) != 4)
+      return KK_EPARSE;
+    air_year_t *y = year_of(d, yr);
+    if (!y) return KK_ENOMEM;
+    *y = (air_year_t){yr, he, de, hv};
+    return 0;
+  }
+  int64_t start, end;
+  int yr, dexc, used = 0;
+  uint32_t hvalid, hexc, nslots;
+  if (sscanf(rest,
+             "%" SCNd64 "\t%" SCNd64 "\t%d\t%" SCNu32 "\t%" SCNu32
+             "\t%d\t%" SCNu32 "\t%n",
+             &start, &end, &yr, &hvalid, &hexc, &dexc, &nslots, &used) != 7 ||
+      !used || end <= start)
+    return KK_EPARSE;
+  air_day_t *day = day_new(s, d, start, end);
+  if (!day) return KK_ENOMEM;
+  day->hvalid = hvalid;
+  day->hexc = hexc;
+  day->dexc = (uint8_t)(dexc != 0);
+  if (start > d->newest_day) d->newest_day = start;
+  /* The slots only mean the same at the same interval: otherwise the
+   * covered hours stay and the slots start empty. */
+  const char *hex = rest + used;
+  if (nslots == day->nslots && strlen(hex) >= (size_t)(nslots + 63) / 64 * 16)
+    for (uint32_t w = 0; w < (nslots + 63) / 64; w++) {
+      char word[17];
+      memcpy(word, hex + w * 16, 16);
+      word[16] = 0;
+      day->slots[w] = strtoull(word, NULL, 16);
+    }
+  return 0;
 }
 
 static int air_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
@@ -192,18 +357,19 @@ static int air_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   s->opts = o;
   s->tz = (kk_calc_tz_t)kk_opt_enum(o, "tz");
   s->lim = kk_opt_enum(o, "regime") == 1 ? regime_2024 : regime_2008;
-  s->interval_ms = (double)kk_opt_duration_ms(o, "interval");
+  s->interval_ms = (int64_t)kk_opt_duration_ms(o, "interval");
+  s->lateness_ms = (int64_t)kk_opt_duration_ms(o, "lateness");
   s->cov_hour = kk_opt_double(o, "coverage_hour");
   s->cov_day = kk_opt_double(o, "coverage_day");
   s->cov_year = kk_opt_double(o, "coverage_year");
-  if (s->interval_ms <= 0) {
-    kk_stage_error(st, "interval: must be longer than 0");
+  if (s->interval_ms < 1000) {
+    kk_stage_error(st, "interval: must be 1 s or longer");
     return KK_ERANGE;
   }
   kk_calc_rejects_init(&s->rj, st);
   s->w = kk_calc_windows_new(
       s->tz, (1u << KK_P_HOUR) | (1u << KK_P_DAY) | (1u << KK_P_YEAR),
-      (int64_t)kk_opt_duration_ms(o, "lateness"), 0, air_emit, s);
+      s->lateness_ms, 0, air_emit, s);
   if (!s->w) return KK_ENOMEM;
   kk_calc_base_init(&s->base, st, kk_opt_duration_ms(o, "snapshot"), air_save,
                     air_load, s);
@@ -226,17 +392,24 @@ static int air_process(kk_stage_t *st, void *state, kk_batch_t *b) {
     if (!d) return KK_ENOMEM;
     if (d->pol < 0) continue;
     if (!isfinite(r[i].value)) {
-      kk_calc_reject(&s->rj, KK_REJ_NAN, &r[i], "concentration is not a number");
+      kk_calc_reject(&s->rj, KK_REJ_NAN, &r[i],
+                     "concentration is not a number");
       continue;
     }
     if (r[i].value < 0) {
       kk_calc_reject(&s->rj, KK_REJ_NEGATIVE, &r[i], "negative concentration");
       continue;
     }
-    int rc = kk_calc_windows_add(s->w, r[i].ds, r[i].time_ms, r[i].value);
+    /* A day older than lateness has no coverage record left: too late,
+     * whether or not its windows were swept yet. */
+    int64_t ds, de;
+    kk_calc_window(s->tz, KK_P_DAY, r[i].time_ms, &ds, &de);
+    int rc = de + s->lateness_ms <= d->newest_day
+                 ? KK_ERANGE
+                 : kk_calc_windows_add(s->w, r[i].ds, r[i].time_ms, r[i].value);
     if (rc == KK_ERANGE)
       kk_calc_reject(&s->rj, KK_REJ_TOO_LATE, &r[i], "window long closed");
-    else if (rc)
+    else if (rc || (rc = cover(s, d, r[i].time_ms)))
       return rc;
   }
   kk_batch_t *out = kk_batch_new(64);
@@ -245,7 +418,10 @@ static int air_process(kk_stage_t *st, void *state, kk_batch_t *b) {
   kk_calc_windows_flush(s->w, out);
   kk_stage_emit(st, out);
   kk_batch_unref(out);
-  if (++s->batches % 64 == 0) kk_calc_windows_evict(s->w);
+  if (++s->batches % 64 == 0) {
+    kk_calc_windows_evict(s->w);
+    evict_days(s);
+  }
   return 0;
 }
 
@@ -258,8 +434,10 @@ static void air_destroy(void *state) {
   air_state_t *s = state;
   if (!s) return;
   for (size_t i = 0; i < s->nds; i++) {
-    free(s->ds[i].flags);
-    free(s->ds[i].counts);
+    for (size_t j = 0; j < s->ds[i].ndays; j++)
+      free(s->ds[i].days[j].slots);
+    free(s->ds[i].days);
+    free(s->ds[i].years);
   }
   free(s->ds);
   kk_calc_windows_free(s->w);
@@ -289,29 +467,30 @@ static const kk_option_t air_options[] = {
     {.name = "interval",
      .type = KK_OPT_DURATION,
      .def = "1h",
-     .description = "How long one reading stands for (the station's "
-                    "reporting interval): coverage = readings x interval / "
-                    "window length."},
+     .description = "The station's reporting interval (1 s or longer): a "
+                    "reading covers the interval slot of the day it falls "
+                    "in, once however many readings share the slot."},
     {.name = "coverage_hour",
      .type = KK_OPT_DOUBLE,
      .def = "0.75",
      .min = 0,
      .max = 1,
-     .description = "Share of an hour readings must cover before it can "
-                    "count as an exceedance hour (2008/50/EC Annex XI: 75 %)."},
+     .description = "Share of an hour readings must cover before it is a "
+                    "covered hour, which alone can count as an exceedance "
+                    "hour (2008/50/EC Annex XI: 75 %)."},
     {.name = "coverage_day",
      .type = KK_OPT_DOUBLE,
      .def = "0.75",
      .min = 0,
      .max = 1,
-     .description = "Share of a day (18 of 24 hours) readings must cover "
-                    "before it can count as an exceedance day."},
+     .description = "Share of a day's hours that must be covered (18 of "
+                    "24) before it can count as an exceedance day."},
     {.name = "coverage_year",
      .type = KK_OPT_DOUBLE,
      .def = "0.9",
      .min = 0,
      .max = 1,
-     .description = "Share of a year readings must cover before "
+     .description = "Share of a year's hours that must be covered before "
                     "`<p>_year_limit_exceeded` is emitted (90 %)."},
     {.name = "lateness",
      .type = KK_OPT_DURATION,
@@ -337,9 +516,10 @@ const kk_module_t outdoor_air_module = {
         "of hours above the hourly limit (`no2_exceedance_hours`), at the "
         "start of the year, updated as days close.  Means are plain means "
         "of the readings in the window.  The directives' data-coverage "
-        "rules apply: a day covered by less than 75 % of its hours is not "
-        "an exceedance day, and a year's verdict is emitted only once 90 % "
-        "of it is covered.",
+        "rules apply: an hour is covered when readings cover 75 % of it, a "
+        "day with less than 75 % of its hours covered is not an exceedance "
+        "day, and a year's verdict is emitted only once 90 % of its hours "
+        "are covered.  The counts and coverage survive a restart (snapshot).",
     .options = air_options,
     .create = air_create,
     .start = air_start,

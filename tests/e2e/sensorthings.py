@@ -135,7 +135,7 @@ try:
 
     # The truth, from the jsonl sink (it may still be writing).
     for _ in range(300):
-        if os.path.exists(truth_path) and sum(1 for _ in open(truth_path)) >= COUNT:
+        if os.path.exists(truth_path) and sum(1 for l in open(truth_path) if l.endswith("\n")) >= COUNT:
             break
         time.sleep(0.1)
     truth = {}

@@ -233,4 +233,32 @@ grep -q "st-b/pm10: 40 readings in one day at interval 3600 s" "$d/street.log" &
   no air-interval-warning "$(grep outdoor "$d/street.log" | head -3)"
 "$K" factors | grep -q "^traffic_de" && ok factors-lists-traffic || no factors-lists-traffic "no traffic_de in klimakit factors"
 
+# The year's exceedance count survives a restart: run 1 closes two
+# exceedance days (the third is open at stop), run 2 on the same data
+# directory closes the third and a fourth.  Before the counts were in the
+# snapshot, run 2 started again at 1.
+python3 - "$d/air1.jsonl" "$d/air2.jsonl" <<'PY'
+import json, sys
+T = 1767225600000  # 2026-01-01T00:00Z
+for path, days in ((sys.argv[1], (0, 1, 2)), (sys.argv[2], (9, 10))):
+    with open(path, "w") as f:
+        for day in days:
+            for h in range(24):
+                f.write(json.dumps({"thing": "st", "property": "pm10", "unit": "ug/m3",
+                                    "time": T + day * 86400000 + h * 3600000, "value": 80}) + "\n")
+PY
+for run in 1 2; do
+  cat > "$d/air$run.lua" <<LUA
+local kk = require "klimakit"
+kk.config { data_dir = "$d/airstate" }
+local src = kk.source.file { path = "$d/air$run.jsonl" }
+kk.pipe(src, kk.calc.outdoor_air { tz = "UTC" }, kk.sink.jsonl { path = "$d/air$run-out.jsonl" })
+LUA
+  "$K" run "$d/air$run.lua" --log-format text >"$d/air$run.log" 2>&1 || no air-restart-run$run "$(tail -3 "$d/air$run.log")"
+done
+ex=$(grep -h pm10_exceedance_days "$d/air1-out.jsonl" "$d/air2-out.jsonl" 2>/dev/null |
+  python3 -c 'import json,sys; print(" ".join(str(json.loads(l)["value"]) for l in sys.stdin))')
+[ "$ex" = "1 2 3 4" ] && ok air-counts-survive-restart ||
+  no air-counts-survive-restart "exceedance_days emitted: '$ex', want '1 2 3 4'"
+
 exit $fail

@@ -54,15 +54,13 @@ KK_TEST(outdoor_2024_regime_and_no2_hours_and_year_mean) {
   KK_CHECK_DBL(ch_value(ch_ds("station-2", "pm10_exceedance_days", "1"), y25),
                1, 0);
   /* Year mean of 2025 (only these two days here): 38 > 20. */
-  KK_CHECK_DBL(ch_value(ch_ds("station-2", "pm10_year_mean", "ug/m3"), y25),
-               38, 1e-9);
+  KK_CHECK_DBL(ch_value(ch_ds("station-2", "pm10_year_mean", "ug/m3"), y25), 38,
+               1e-9);
   KK_CHECK_DBL(
-      ch_value(ch_ds("station-2", "pm10_year_limit_exceeded", "1"), y25), 1,
-      0);
+      ch_value(ch_ds("station-2", "pm10_year_limit_exceeded", "1"), y25), 1, 0);
   /* NO2: one hour at 250 (> 200). */
-  kk_reading_t r[] = {{d1, 100, no2, 0},
-                      {d1 + H, 250, no2, 0},
-                      {d1 + 2 * H, 120, no2, 0}};
+  kk_reading_t r[] = {
+      {d1, 100, no2, 0}, {d1 + H, 250, no2, 0}, {d1 + 2 * H, 120, no2, 0}};
   ch_feed(st, r, 3, 0);
   KK_CHECK_DBL(ch_value(ch_ds("station-2", "no2_exceedance_hours", "1"), y25),
                1, 0);
@@ -116,6 +114,53 @@ KK_TEST(outdoor_coverage_rules) {
                ==, 0);
 }
 
+/* Coverage counts time, not readings: 40 readings 5 min apart at the
+ * default 1 h interval cover 4 hours (4/24), not 40; at interval 5min
+ * the fourth hour has 4 of 12 slots (not covered).  An hour is covered
+ * at 75 % of its slots and the day counts covered hours (Annex XI
+ * nests them): 20 hours with 10 of 12 slots each are 20/24 covered. */
+KK_TEST(outdoor_coverage_counts_slots_and_hours) {
+  kk_stage_t *st = ch_stage("outdoor_air", "{ tz = 'UTC' }");
+  kk_stage_t *st5 =
+      ch_stage("outdoor_air", "{ tz = 'UTC', interval = '5min' }");
+  uint32_t pm = ch_ds("station-s", "pm10", "ug/m3");
+  uint32_t cov = ch_ds("station-s", "pm10_day_coverage", "1");
+  int64_t d1 = ch_utc(2025, 6, 2, 0, 0);
+  kk_reading_t r[40 + 40 + 1];
+  size_t n = 0;
+  for (int i = 0; i < 40; i++)
+    r[n++] = (kk_reading_t){d1 + i * 300000LL, 80, pm, 0};
+  for (int i = 0; i < 40; i++) /* the same times again: no more coverage */
+    r[n++] = (kk_reading_t){d1 + i * 300000LL, 80, pm, 0};
+  r[n++] = (kk_reading_t){d1 + 24 * H, 10, pm, 0}; /* closes the day */
+  ch_feed(st, r, n, 0);
+  KK_CHECK_DBL(ch_value(cov, d1), 4.0 / 24, 1e-9);
+  ch_feed(st5, r, n, 0);
+  KK_CHECK_DBL(ch_value(cov, d1), 3.0 / 24, 1e-9);
+  /* 20 hours, 10 of 12 five-minute slots each, at 80: covered 20/24, an
+   * exceedance day (by slots alone it would be 200/288 < 75 %). */
+  kk_stage_t *st5b =
+      ch_stage("outdoor_air", "{ tz = 'UTC', interval = '5min' }");
+  int64_t d2 = d1 + 2 * 24 * H;
+  kk_reading_t q[201];
+  n = 0;
+  for (int h = 0; h < 20; h++)
+    for (int i = 0; i < 10; i++)
+      q[n++] = (kk_reading_t){d2 + h * H + i * 300000LL, 80, pm, 0};
+  q[n++] = (kk_reading_t){d2 + 24 * H, 10, pm, 0};
+  ch_feed(st5b, q, n, 0);
+  KK_CHECK_DBL(ch_value(cov, d2), 20.0 / 24, 1e-9);
+  KK_CHECK_DBL(ch_value(ch_ds("station-s", "pm10_exceedance_days", "1"),
+                        ch_utc(2025, 1, 1, 0, 0)),
+               1, 0);
+  /* A reading for a day older than lateness (7 d) is rejected. */
+  ch_feed1(st5b, d2 + 30 * 24 * H, 10, pm);
+  ch_feed1(st5b, d2, 10, pm);
+  KK_CHECK_INT(ch_rejected(st5b, "too_late"), ==, 1);
+  int rc = 0;
+  KK_CHECK(ch_stage_rc("outdoor_air", "{ interval = '500ms' }", &rc) == NULL);
+}
+
 KK_TEST(traffic_counts_to_co2e) {
   kk_stage_t *st = ch_stage(
       "traffic", "{ segments = { ['zs-b54'] = 1.8 }, sets = {}, factors = { "
@@ -137,8 +182,9 @@ KK_TEST(traffic_counts_to_co2e) {
   KK_CHECK_INT(ch_rejected(st, "negative"), ==, 1);
   KK_CHECK_INT(ch_rejected(st, "nan"), ==, 1);
   int rc = 0;
-  KK_CHECK(ch_stage_rc("traffic", "{ segments = { a = 1 }, factors = { pkw = "
-                                  "{ value = 150 } } }",
+  KK_CHECK(ch_stage_rc("traffic",
+                       "{ segments = { a = 1 }, factors = { pkw = "
+                       "{ value = 150 } } }",
                        &rc) == NULL);
   KK_CHECK_INT(rc, ==, KK_EMISSING);
 }
@@ -170,7 +216,8 @@ KK_TEST(traffic_factors_from_the_registry) {
   ch_feed(old, &o, 1, 0);
   KK_CHECK_INT(ch_rejected(old, "unmapped"), ==, 1);
   int rc = 0;
-  KK_CHECK(ch_stage_rc("traffic", "{ segments = { a = 1 }, sets = { 'hbefa' } }",
+  KK_CHECK(ch_stage_rc("traffic",
+                       "{ segments = { a = 1 }, sets = { 'hbefa' } }",
                        &rc) == NULL);
   KK_CHECK_INT(rc, ==, KK_EUNKNOWN);
 }
@@ -178,5 +225,6 @@ KK_TEST(traffic_factors_from_the_registry) {
 KK_TEST_MAIN(KK_CASE(outdoor_pm10_exceedance_days_2008),
              KK_CASE(traffic_factors_from_the_registry),
              KK_CASE(outdoor_coverage_rules),
+             KK_CASE(outdoor_coverage_counts_slots_and_hours),
              KK_CASE(outdoor_2024_regime_and_no2_hours_and_year_mean),
              KK_CASE(traffic_counts_to_co2e))
