@@ -454,7 +454,10 @@ static void mqtt_stop(kk_stage_t *st, void *state, kk_stop_cb cb) {
 static void mqtt_destroy(void *state) {
   mqtt_state_t *s = state;
   if (!s) return;
-  if (s->m) mosquitto_destroy(s->m);
+  if (s->m) {
+    mosquitto_destroy(s->m);
+    mosquitto_lib_cleanup(); /* pairs the init in create */
+  }
   mosquitto_property_free_all(&s->props);
   kk_batch_unref(s->pending);
   free(s->topics);
