@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -761,6 +762,12 @@ static void close_engine_handles(kk__engine_t *e) {
   e->journal = NULL;
   uv_close((uv_handle_t *)&e->sigint, NULL);
   uv_close((uv_handle_t *)&e->sigterm, NULL);
+  /* Closing the handles gave the signals back their default action, and
+   * everything is saved: a late signal (timeout(1) signals the process
+   * group as well as the process) must not turn a clean exit into death
+   * by SIGTERM. */
+  signal(SIGINT, SIG_IGN);
+  signal(SIGTERM, SIG_IGN);
   uv_close((uv_handle_t *)&e->tick, NULL);
   uv_close((uv_handle_t *)&e->deadline, NULL);
   uv_close((uv_handle_t *)&e->done_async, NULL);
