@@ -135,7 +135,8 @@ try:
 
     # The truth, from the jsonl sink (it may still be writing).
     for _ in range(300):
-        if os.path.exists(truth_path) and sum(1 for l in open(truth_path) if l.endswith("\n")) >= COUNT:
+        # complete lines only: one read(), counting newlines
+        if os.path.exists(truth_path) and open(truth_path).read().count("\n") >= COUNT:
             break
         time.sleep(0.1)
     truth = {}

@@ -111,10 +111,14 @@ def readings(things, start, n, t0=1763700000000):
 def log_lines(path):
     if not os.path.exists(path):
         return []
-    # The receiver may be mid-write: only lines that end in a newline are
-    # complete; a partial last line is read again on the next poll.
+    # The receiver may be mid-write.  One read() gives a prefix of the
+    # file; its last piece after the final newline is incomplete and is
+    # read again on the next poll.  (Iterating over the file would not do:
+    # after a partial last line the iterator reads on and yields the rest
+    # of that record as a line of its own.)
     with open(path) as f:
-        return [json.loads(l) for l in f if l.endswith("\n") and l.strip()]
+        lines = f.read().split("\n")[:-1]
+    return [json.loads(l) for l in lines if l.strip()]
 
 
 def wait_for(cond, timeout):
