@@ -26,7 +26,10 @@ struct kk__engine {
   int replaying;   /* replay batches are filtered by each sink's cursor */
   int replay_done; /* every journaled record has been offered to sinks */
   uv_idle_t replay_idle;
-  int stopping; /* 1: sources, 2: transforms and sinks, 3: closing */
+  int stopping;       /* 1: sources, 2: transforms and sinks, 3: closing */
+  uint64_t signal_ns; /* uv_hrtime() of the last stop signal */
+  int handles_closed; /* close_engine_handles ran */
+  int forced;         /* gave up waiting for the stages: see force_exit */
   int exit_code;
   size_t pending_stops;
   uint64_t last_cursor_save, last_retire;
@@ -295,8 +298,10 @@ static void set_paused(kk__engine_t *e, int paused, const kk_stage_t *why) {
   kk_metric_set(e->m_paused, paused);
   if (paused) kk_metric_add(e->m_pauses, 1);
   if (e->replaying && !e->stopping) {
-    if (paused) uv_idle_stop(&e->replay_idle);
-    else uv_idle_start(&e->replay_idle, replay_step);
+    if (paused)
+      uv_idle_stop(&e->replay_idle);
+    else
+      uv_idle_start(&e->replay_idle, replay_step);
   }
   for (size_t i = 0; i < e->n; i++) {
     kk_stage_t *st = e->stages[i];
@@ -756,6 +761,8 @@ static void tick_cb(uv_timer_t *h) {
 }
 
 static void close_engine_handles(kk__engine_t *e) {
+  if (e->handles_closed) return;
+  e->handles_closed = 1;
   save_cursors(e);
   write_metrics_file(e);
   kk__journal_close(e->journal);
@@ -832,16 +839,26 @@ static void advance_shutdown(kk__engine_t *e) {
   }
 }
 
+/* Gives up on the stages still stopping: cursors saved, journal closed,
+ * the loop stopped for good.  kk__engine_run returns at once and the
+ * caller must not free the stages (their handles are still live): see
+ * kk__engine_forced.  Nothing acknowledged is lost; it is in the journal
+ * and replayed at the next start. */
+static void force_exit(kk__engine_t *e) {
+  e->exit_code = 1;
+  e->stopping = 5;
+  e->forced = 1;
+  close_engine_handles(e);
+  uv_stop(&e->loop);
+}
+
 static void deadline_cb(uv_timer_t *h) {
   kk__engine_t *e = h->data;
   kk_log(KK_LOG_ERROR, "core", "engine",
          "shutdown did not finish within %llu ms; exiting, unfinished data "
          "stays in the journal",
          (unsigned long long)e->cfg->shutdown_timeout_ms);
-  e->exit_code = 1;
-  e->stopping = 5;
-  close_engine_handles(e);
-  uv_stop(&e->loop);
+  force_exit(e);
 }
 
 void kk__engine_stop(kk__engine_t *e) {
@@ -860,11 +877,20 @@ void kk__engine_stop(kk__engine_t *e) {
 
 static void signal_cb(uv_signal_t *h, int signum) {
   kk__engine_t *e = h->data;
+  uint64_t now = uv_hrtime();
+  if (e->stopping && now - e->signal_ns < 100 * 1000000ull) {
+    /* The same stop request twice: timeout(1) and terminals signal the
+     * process and its process group.  No person presses Ctrl-C twice
+     * within 100 ms. */
+    kk_log(KK_LOG_DEBUG, "core", "engine", "signal %d again: already stopping",
+           signum);
+    return;
+  }
+  e->signal_ns = now;
   if (e->stopping) {
     kk_log(KK_LOG_WARN, "core", "engine", "second signal %d: exiting now",
            signum);
-    e->exit_code = 1;
-    uv_stop(&e->loop);
+    force_exit(e);
     return;
   }
   kk_log(KK_LOG_INFO, "core", "engine", "signal %d received", signum);
@@ -992,7 +1018,8 @@ int kk__engine_run(kk__engine_t *e, const kk__engine_cfg_t *cfg) {
   }
   /* Sinks start first so that replayed and new data find them ready;
    * sources start once the replay is through (replay_finish). */
-  if (!failed && (start_kind(e, KK_KIND_SINK) || start_kind(e, KK_KIND_TRANSFORM)))
+  if (!failed &&
+      (start_kind(e, KK_KIND_SINK) || start_kind(e, KK_KIND_TRANSFORM)))
     failed = 1;
   if (failed) {
     e->exit_code = 1;
@@ -1001,10 +1028,15 @@ int kk__engine_run(kk__engine_t *e, const kk__engine_cfg_t *cfg) {
     replay_begin(e);
   }
   uv_run(&e->loop, UV_RUN_DEFAULT);
-  if (e->journal) close_engine_handles(e);
+  if (e->forced) return e->exit_code;
+  close_engine_handles(e);
   /* Let close callbacks run. */
   uv_run(&e->loop, UV_RUN_DEFAULT);
   return e->exit_code;
+}
+
+int kk__engine_forced(const kk__engine_t *e) {
+  return e->forced;
 }
 
 size_t kk__engine_try_create(kk__engine_t *e, const kk__engine_cfg_t *cfg,

@@ -41,9 +41,9 @@ struct kk_stage {
   /* sinks */
   uint64_t cursor;
   uint64_t saved_cursor; /* last value written to the cursor file */
-  int held; /* a batch failed: the cursor may not pass hold */
-  int has_hold;      /* transform: kk_stage_hold() was called */
-  uint64_t hold_pos; /* ... with this journal position */
+  int held;              /* a batch failed: the cursor may not pass hold */
+  int has_hold;          /* transform: kk_stage_hold() was called */
+  uint64_t hold_pos;     /* ... with this journal position */
   uint64_t hold;
   uint64_t queue_cap, inflight;
   kk__inflight_t *fifo;
@@ -95,6 +95,11 @@ size_t kk__engine_try_create(kk__engine_t *e, const kk__engine_cfg_t *cfg,
  * past each sink's cursor and runs the loop until shutdown.  Returns the
  * process exit code (0 after a clean drain). */
 int kk__engine_run(kk__engine_t *e, const kk__engine_cfg_t *cfg);
+/* 1 when run() gave up on stages still stopping (a second signal, the
+ * shutdown_timeout): cursors are saved and the journal is closed, but
+ * stage handles are still live, so the process must exit without
+ * freeing the engine (fflush, then _exit). */
+int kk__engine_forced(const kk__engine_t *e);
 
 /* Asks a running engine to stop (as SIGTERM does). */
 void kk__engine_stop(kk__engine_t *e);

@@ -367,12 +367,103 @@ def shapes_case(tmp):
     stop(recv)
 
 
+def forced_exit_case(tmp):
+    """Stopping while the receiver hangs (accepts, never answers), with a
+    drain of 5 s: the same SIGTERM twice within a moment (timeout(1)
+    signals the process and its group) is one stop and ends cleanly after
+    the drain; a second SIGTERM later exits at once with 1; so does a
+    shutdown_timeout shorter than the drain.  Nothing acknowledged is
+    lost: a start with a healthy receiver delivers all of it."""
+    rport, tport = free_port(), free_port()
+    silent = socket.socket()
+    silent.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    silent.bind(("127.0.0.1", rport))
+    silent.listen(64)  # connections complete in the backlog, unanswered
+    data = os.path.join(tmp, "data-forced")
+    klog = open(os.path.join(tmp, "klimakit-forced.log"), "ab")
+
+    def recipe(name, extra=""):
+        path = os.path.join(tmp, name + ".lua")
+        with open(path, "w") as f:
+            f.write("""local kk = require "klimakit"
+kk.config { shutdown_timeout = "%s" }
+kk.pipe(kk.source.tcp { listen = "127.0.0.1:%d" },
+        kk.forward.webhook { name = "hook", url = "http://127.0.0.1:%d/hook", drain = "%s",
+                             timeout = "30s", retry_min = "50ms" })
+""" % (extra or "30s", tport, rport, "1s" if name == "dup" else "5s"))
+        return path
+
+    def log_since(pos):
+        with open(klog.name, errors="replace") as f:
+            f.seek(pos)
+            return f.read()
+
+    total = []
+    # 1. the same signal twice within 20 ms: one stop, drained, exit 0
+    pos = klog.tell()
+    kk = start_kk(recipe("dup"), data, klog, tport)
+    batch = readings(["x-1"], 0, 50)
+    total += batch
+    acked = send(tport, batch)
+    time.sleep(0.3)
+    kk.send_signal(signal.SIGTERM)
+    time.sleep(0.02)
+    kk.send_signal(signal.SIGTERM)
+    rc = kk.wait(30)
+    text = log_since(pos)
+    check("forced/duplicate-signal-is-one-stop", rc == 0 and "second signal" not in text,
+          "exit %s: %s" % (rc, text[-300:]))
+    # 2. a second signal half a second later: out at once, exit 1
+    pos = klog.tell()
+    kk = start_kk(recipe("second"), data, klog, tport)
+    batch = readings(["x-1"], 50, 50)
+    total += batch
+    acked += send(tport, batch)
+    time.sleep(0.3)
+    kk.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    kk.send_signal(signal.SIGTERM)
+    gone = wait_for(lambda: kk.poll() is not None, 2)  # the drain would take 5 s
+    rc = stop(kk, signal.SIGKILL)
+    text = log_since(pos)
+    check("forced/second-signal-exits-at-once", gone and rc == 1 and "second signal 15: exiting now" in text
+          and "Assertion" not in text, "gone %s, exit %s: %s" % (gone, rc, text[-300:]))
+    # 3. shutdown_timeout 1 s with a drain of 5 s: out after 1 s, exit 1
+    pos = klog.tell()
+    kk = start_kk(recipe("deadline", "1s"), data, klog, tport)
+    batch = readings(["x-1"], 100, 50)
+    total += batch
+    acked += send(tport, batch)
+    time.sleep(0.3)
+    kk.send_signal(signal.SIGTERM)
+    gone = wait_for(lambda: kk.poll() is not None, 3)
+    rc = stop(kk, signal.SIGKILL)
+    text = log_since(pos)
+    check("forced/shutdown-timeout-exits", gone and rc == 1 and "did not finish within 1000 ms" in text,
+          "gone %s, exit %s: %s" % (gone, rc, text[-300:]))
+    # 4. a healthy receiver on the same port: everything acknowledged arrives
+    silent.close()
+    rlog = os.path.join(tmp, "forced.log")
+    recv = start_receiver(rport, rlog, 0)
+    kk = start_kk(recipe("after"), data, klog, tport)
+
+    def got():
+        return {x["value"] for r in log_lines(rlog) if r["status"] == 204 for x in r["body"]["readings"]}
+    wait_for(lambda: len(got()) >= len(total), 30)
+    rc = stop(kk)
+    stop(recv)
+    missing = len({r["value"] for r in total} - got())
+    check("forced/nothing-lost", acked == len(total) and missing == 0 and rc == 0,
+          "%d of %d acknowledged, %d missing, exit %s" % (acked, len(total), missing, rc))
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="kk-forward-")
     try:
         webhook_case(tmp)
         kill_case(tmp)
         spool_full_case(tmp)
+        forced_exit_case(tmp)
         shapes_case(tmp)
     finally:
         for p in procs:
