@@ -409,7 +409,8 @@ kk.pipe(kk.source.tcp { listen = "127.0.0.1:%d" },
     kk.send_signal(signal.SIGTERM)
     time.sleep(0.02)
     kk.send_signal(signal.SIGTERM)
-    rc = kk.wait(30)
+    wait_for(lambda: kk.poll() is not None, 30)
+    rc = stop(kk, signal.SIGKILL)
     text = log_since(pos)
     check("forced/duplicate-signal-is-one-stop", rc == 0 and "second signal" not in text,
           "exit %s: %s" % (rc, text[-300:]))
