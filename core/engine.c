@@ -886,7 +886,16 @@ static void signal_cb(uv_signal_t *h, int signum) {
            signum);
     return;
   }
+  int first = e->signal_ns == 0;
   e->signal_ns = now;
+  if (e->stopping && first) {
+    /* Stopping already (every source done, a stage failed): this is the
+     * first request, and a drain is under way. */
+    kk_log(KK_LOG_INFO, "core", "engine",
+           "signal %d received; already stopping, a second one exits at once",
+           signum);
+    return;
+  }
   if (e->stopping) {
     kk_log(KK_LOG_WARN, "core", "engine", "second signal %d: exiting now",
            signum);
