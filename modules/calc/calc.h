@@ -171,6 +171,11 @@ void kk_calc_windows_free(kk_calc_windows_t *w);
  * KK_ERANGE when the window is older than lateness allows. */
 int kk_calc_windows_add(kk_calc_windows_t *w, uint32_t key, int64_t t,
                         double v);
+/* Marks window (key, period, start), if it exists, to be emitted again
+ * with the next flush although no reading was added to it (its emitted
+ * values depend on more than its aggregate).  Returns 0 or KK_ENOMEM. */
+int kk_calc_windows_touch(kk_calc_windows_t *w, uint32_t key, int period,
+                          int64_t start);
 /* Emits closed and updated windows into `out` (call after each batch). */
 void kk_calc_windows_flush(kk_calc_windows_t *w, kk_batch_t *out);
 /* Emits every window that has not been emitted in its current state,

@@ -190,9 +190,12 @@ int kk_calc_snapshot_load(kk_stage_t *st, uint64_t *seq, kk_calc_load_fn fn,
   snprintf(path, sizeof path, "%s/state.txt", dir);
   FILE *f = fopen(path, "r");
   if (!f) return errno == ENOENT ? 0 : -errno;
-  char line[4096];
+  /* getline: a line holds a day's slot bitmap (calc.outdoor_air), which
+   * at short intervals is longer than any fixed buffer. */
+  char *line = NULL;
+  size_t cap = 0;
   int rc = 0, lineno = 0;
-  while (!rc && fgets(line, sizeof line, f)) {
+  while (!rc && getline(&line, &cap, f) >= 0) {
     lineno++;
     line[strcspn(line, "\n")] = 0;
     if (lineno == 1) {
@@ -204,6 +207,7 @@ int kk_calc_snapshot_load(kk_stage_t *st, uint64_t *seq, kk_calc_load_fn fn,
     else
       rc = fn(state, line);
   }
+  free(line);
   fclose(f);
   if (rc)
     kk_stage_error(st, "%s:%d: cannot read saved state: %s", path, lineno,
@@ -224,14 +228,24 @@ void kk_calc_base_init(kk_calc_base_t *b, kk_stage_t *st, uint64_t interval_ms,
   b->state = state;
 }
 
+/* Saves the snapshot; once it is on disk, the journal is held at its
+ * position: after a crash the engine replays from there, so batches
+ * absorbed after the snapshot are absorbed again (kk_calc_base_skip drops
+ * those the snapshot already has).  No hold before the first snapshot:
+ * a new calculator starts with what comes, not with the whole journal. */
+static void base_save(kk_calc_base_t *b) {
+  if (kk_calc_snapshot_save(b->st, b->seq, b->save, b->state) == 0 && b->seq)
+    kk_stage_hold(b->st, b->seq);
+}
+
 static void base_tick(uv_timer_t *h) {
-  kk_calc_base_t *b = h->data;
-  kk_calc_snapshot_save(b->st, b->seq, b->save, b->state);
+  base_save(h->data);
 }
 
 int kk_calc_base_start(kk_calc_base_t *b) {
   int rc = kk_calc_snapshot_load(b->st, &b->seq, b->load, b->state);
   if (rc) return rc;
+  if (b->seq) kk_stage_hold(b->st, b->seq);
   if (b->interval_ms) {
     uv_timer_init(kk_stage_loop(b->st), &b->timer);
     b->timer.data = b;
@@ -245,8 +259,8 @@ int kk_calc_base_start(kk_calc_base_t *b) {
 int kk_calc_base_skip(kk_calc_base_t *b, const kk_batch_t *batch) {
   uint64_t seq = kk_batch_seq(batch);
   /* Journal positions only grow while the engine runs, so a batch at or
-   * below the last absorbed one is a replay after a restart.  The core
-   * does not set KK_READING_REPLAY (yet); the position is enough. */
+   * below the last absorbed one is a replay after a restart (the position
+   * says more than KK_READING_REPLAY: which replays the state has). */
   if (seq && seq <= b->seq) return 1;
   if (seq > b->seq) b->seq = seq;
   return 0;
@@ -254,7 +268,7 @@ int kk_calc_base_skip(kk_calc_base_t *b, const kk_batch_t *batch) {
 
 static void base_closed(uv_handle_t *h) {
   kk_calc_base_t *b = h->data;
-  kk_calc_snapshot_save(b->st, b->seq, b->save, b->state);
+  base_save(b);
   b->stop_cb(b->st);
 }
 
@@ -265,6 +279,6 @@ void kk_calc_base_stop(kk_calc_base_t *b, kk_stop_cb cb) {
     uv_close((uv_handle_t *)&b->timer, base_closed);
     return;
   }
-  kk_calc_snapshot_save(b->st, b->seq, b->save, b->state);
+  base_save(b);
   cb(b->st);
 }

@@ -247,6 +247,17 @@ int kk_calc_windows_add(kk_calc_windows_t *w, uint32_t key, int64_t t,
   return 0;
 }
 
+int kk_calc_windows_touch(kk_calc_windows_t *w, uint32_t key, int period,
+                          int64_t start) {
+  win_t *x = find(w, key, period, start);
+  if (!x) return 0;
+  x->dirty = 1;
+  if (key < w->nkeys &&
+      (x->start < w->keys[key].cur[period] || w->update_mode))
+    return enqueue(w, x);
+  return 0; /* the open window is emitted when it closes */
+}
+
 static void emit(kk_calc_windows_t *w, win_t *x, kk_batch_t *out) {
   x->dirty = 0;
   w->cb(w->ctx, x->key, x->period, x->start, x->end, &x->a, out);

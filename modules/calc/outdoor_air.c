@@ -19,6 +19,7 @@
  * are kept.  All of it is in the snapshot, so a restart continues the
  * counts instead of starting them again.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -164,7 +165,7 @@ static double hour_coverage(const air_state_t *s, const air_day_t *day, int k) {
 
 /* Marks the slot of an accepted reading; hours it completes become
  * covered.  Returns 0 or KK_ENOMEM. */
-static int cover(air_state_t *s, air_ds_t *d, int64_t t) {
+static int cover(air_state_t *s, air_ds_t *d, uint32_t key, int64_t t) {
   air_day_t *day = day_at(d, t);
   if (!day) {
     int64_t start, end;
@@ -184,6 +185,12 @@ static int cover(air_state_t *s, air_ds_t *d, int64_t t) {
     if (!y) return KK_ENOMEM;
     day->hvalid |= 1u << k;
     y->hours_valid++;
+    /* A slot longer than an hour, or across an hour's end, covers an hour
+     * the reading is not in: that hour's window must be emitted again
+     * (it may now count as an exceedance hour). */
+    if (k != (int)((t - day->start) / HOUR_MS) &&
+        kk_calc_windows_touch(s->w, key, KK_P_HOUR, day->start + k * HOUR_MS))
+      return KK_ENOMEM;
   }
   return 0;
 }
@@ -268,8 +275,8 @@ static void air_emit(void *ctx, uint32_t key, int p, int64_t start, int64_t end,
   }
 }
 
-/* Snapshot lines besides the windows':
- *   D thing prop unit start end year hvalid hexc dexc nslots slots-hex
+/* Snapshot lines besides the windows' (tab-separated):
+ *   D thing prop unit start end hvalid hexc dexc nslots slots-hex
  *   Y thing prop unit year hours_exc days_exc hours_valid */
 static int air_save(void *state, FILE *f) {
   air_state_t *s = state;
@@ -285,10 +292,10 @@ static int air_save(void *state, FILE *f) {
     for (size_t i = 0; i < d->ndays; i++) {
       const air_day_t *day = &d->days[i];
       fprintf(f,
-              "D\t%s\t%s\t%s\t%" PRId64 "\t%" PRId64 "\t%d\t%" PRIu32
-              "\t%" PRIu32 "\t%d\t%" PRIu32 "\t",
-              th, pr, un, day->start, day->end, day->year, day->hvalid,
-              day->hexc, day->dexc, day->nslots);
+              "D\t%s\t%s\t%s\t%" PRId64 "\t%" PRId64 "\t%" PRIu32 "\t%" PRIu32
+              "\t%d\t%" PRIu32 "\t",
+              th, pr, un, day->start, day->end, day->hvalid, day->hexc,
+              day->dexc, day->nslots);
       for (uint32_t w = 0; w < (day->nslots + 63) / 64; w++)
         fprintf(f, "%016" PRIx64, day->slots[w]);
       fputc('\n', f);
@@ -297,56 +304,83 @@ static int air_save(void *state, FILE *f) {
   return kk_calc_windows_save(s->w, f);
 }
 
-static int air_load(void *state, const char *line) {
-  air_state_t *s = state;
-  if (line[0] != 'D' && line[0] != 'Y') return kk_calc_windows_load(s->w, line);
-  char th[256], pr[256], un[64];
-  if (sscanf(line + 2, "%255[^\t]\t%255[^\t]\t%63[^\t]", th, pr, un) != 3)
-    return KK_EPARSE;
-  air_ds_t *d = air_ds(s, kk_datastream_id(th, pr, un));
+/* Splits a copy of `line` at tabs into f[0..max); returns the count. */
+static int split_tabs(char *line, char **f, int max) {
+  int n = 0;
+  for (char *p = line; n < max;) {
+    f[n++] = p;
+    char *t = strchr(p, '\t');
+    if (!t) break;
+    *t = 0;
+    p = t + 1;
+  }
+  return n;
+}
+
+static int parse_i64(const char *s, int64_t *out) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno || end == s || *end) return -1;
+  *out = v;
+  return 0;
+}
+
+static int air_load_line(air_state_t *s, char *buf) {
+  char *f[12];
+  int n = split_tabs(buf, f, 12);
+  int is_day = buf[0] == 'D';
+  if (n != (is_day ? 11 : 8) || f[0][1]) return KK_EPARSE;
+  uint32_t id = kk_datastream_id(f[1], f[2], f[3]);
+  if (!id) return KK_EPARSE;
+  air_ds_t *d = air_ds(s, id);
   if (!d) return KK_ENOMEM;
-  const char *rest = line + 2;
-  for (int tabs = 0; tabs < 3; rest++)
-    if (*rest == '\t')
-      tabs++;
-    else if (!*rest)
-      return KK_EPARSE;
   if (d->pol < 0) return 0; /* the recipe's pollutant names changed */
-  if (line[0] == 'Y') {
-    int yr, he, de, hv;
-    if (sscanf(rest, "%d\t%d\t%d\t%d", &yr, &he, &de, &hv) != 4)
-      return KK_EPARSE;
-    air_year_t *y = year_of(d, yr);
+  int64_t v[6];
+  for (int i = 0; i < (is_day ? 6 : 4); i++)
+    if (parse_i64(f[4 + i], &v[i])) return KK_EPARSE;
+  if (!is_day) {
+    air_year_t *y = year_of(d, (int)v[0]);
     if (!y) return KK_ENOMEM;
-    *y = (air_year_t){yr, he, de, hv};
+    *y = (air_year_t){(int)v[0], (int)v[1], (int)v[2], (int)v[3]};
     return 0;
   }
-  int64_t start, end;
-  int yr, dexc, used = 0;
-  uint32_t hvalid, hexc, nslots;
-  if (sscanf(rest,
-             "%" SCNd64 "\t%" SCNd64 "\t%d\t%" SCNu32 "\t%" SCNu32
-             "\t%d\t%" SCNu32 "\t%n",
-             &start, &end, &yr, &hvalid, &hexc, &dexc, &nslots, &used) != 7 ||
-      !used || end <= start)
-    return KK_EPARSE;
-  air_day_t *day = day_new(s, d, start, end);
+  /* A day must be a local day of this `tz`: after a change of tz the
+   * saved days no longer line up, and are dropped (their year counts
+   * stay). */
+  int64_t ds, de;
+  kk_calc_window(s->tz, KK_P_DAY, v[0], &ds, &de);
+  if (ds != v[0] || de != v[1] || day_at(d, ds)) return 0;
+  air_day_t *day = day_new(s, d, ds, de);
   if (!day) return KK_ENOMEM;
-  day->hvalid = hvalid;
-  day->hexc = hexc;
-  day->dexc = (uint8_t)(dexc != 0);
-  if (start > d->newest_day) d->newest_day = start;
+  uint32_t hours = (uint32_t)((de - ds) / HOUR_MS);
+  uint32_t mask = hours >= 32 ? UINT32_MAX : (1u << hours) - 1;
+  day->hvalid = (uint32_t)v[2] & mask;
+  day->hexc = (uint32_t)v[3] & mask;
+  day->dexc = v[4] != 0;
+  if (ds > d->newest_day) d->newest_day = ds;
   /* The slots only mean the same at the same interval: otherwise the
    * covered hours stay and the slots start empty. */
-  const char *hex = rest + used;
-  if (nslots == day->nslots && strlen(hex) >= (size_t)(nslots + 63) / 64 * 16)
-    for (uint32_t w = 0; w < (nslots + 63) / 64; w++) {
+  const char *hex = f[10];
+  size_t words = (day->nslots + 63) / 64;
+  if ((uint64_t)v[5] == day->nslots && strlen(hex) == words * 16)
+    for (size_t w = 0; w < words; w++) {
       char word[17];
       memcpy(word, hex + w * 16, 16);
       word[16] = 0;
       day->slots[w] = strtoull(word, NULL, 16);
     }
   return 0;
+}
+
+static int air_load(void *state, const char *line) {
+  air_state_t *s = state;
+  if (line[0] != 'D' && line[0] != 'Y') return kk_calc_windows_load(s->w, line);
+  char *buf = strdup(line);
+  if (!buf) return KK_ENOMEM;
+  int rc = air_load_line(s, buf);
+  free(buf);
+  return rc;
 }
 
 static int air_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
@@ -409,7 +443,7 @@ static int air_process(kk_stage_t *st, void *state, kk_batch_t *b) {
                  : kk_calc_windows_add(s->w, r[i].ds, r[i].time_ms, r[i].value);
     if (rc == KK_ERANGE)
       kk_calc_reject(&s->rj, KK_REJ_TOO_LATE, &r[i], "window long closed");
-    else if (rc || (rc = cover(s, d, r[i].time_ms)))
+    else if (rc || (rc = cover(s, d, r[i].ds, r[i].time_ms)))
       return rc;
   }
   kk_batch_t *out = kk_batch_new(64);

@@ -254,6 +254,23 @@ KK_TEST(outdoor_totals_independent_of_batching_and_order) {
   }
 }
 
+/* A slot across an hour's end covers part of the next hour: a late
+ * reading can complete an hour it does not fall in, and that hour must
+ * then count (interval 40 min: 00:10 covers 00:00-00:40, 2/3 of the
+ * hour; the late 01:10 covers 00:40-01:20 and completes hour 0). */
+KK_TEST(outdoor_late_slot_completes_the_hour_before) {
+  kk_stage_t *st =
+      ch_stage("outdoor_air", "{ tz = 'UTC', interval = '40min' }");
+  uint32_t no2 = ch_ds("station-40", "no2", "ug/m3");
+  uint32_t ex = ch_ds("station-40", "no2_exceedance_hours", "1");
+  int64_t d = ch_utc(2025, 6, 2, 0, 0), y = ch_utc(2025, 1, 1, 0, 0);
+  ch_feed1(st, d + 10 * 60000, 300, no2);
+  ch_feed1(st, d + 130 * 60000, 10, no2); /* closes hours 0 and 1 */
+  KK_CHECK_DBL(ch_value(ex, y), 0, 0);    /* hour 0 two thirds covered */
+  ch_feed1(st, d + 70 * 60000, 300, no2); /* late, in hour 1 */
+  KK_CHECK_DBL(ch_value(ex, y), 1, 0);
+}
+
 KK_TEST(traffic_counts_to_co2e) {
   kk_stage_t *st = ch_stage(
       "traffic", "{ segments = { ['zs-b54'] = 1.8 }, sets = {}, factors = { "
@@ -319,6 +336,7 @@ KK_TEST_MAIN(KK_CASE(outdoor_pm10_exceedance_days_2008),
              KK_CASE(traffic_factors_from_the_registry),
              KK_CASE(outdoor_coverage_rules),
              KK_CASE(outdoor_coverage_counts_slots_and_hours),
+             KK_CASE(outdoor_late_slot_completes_the_hour_before),
              KK_CASE(outdoor_totals_independent_of_batching_and_order),
              KK_CASE(outdoor_2024_regime_and_no2_hours_and_year_mean),
              KK_CASE(traffic_counts_to_co2e))
