@@ -12,6 +12,7 @@
 #include <lualib.h>
 #include <time.h>
 
+#include "../../modules/calc/calc.h"
 #include "core.h"
 #include "engine.h"
 
@@ -49,7 +50,7 @@ static kk__engine_t *ch_eng;
  * = 'erdgas' }").  Returns the stage, or NULL with ch_err and *rc set
  * when create failed (rc may be NULL: then failure fails the test). */
 static inline kk_stage_t *ch_stage_rc(const char *name, const char *lua_table,
-                               int *rc_out) {
+                                      int *rc_out) {
   const kk_module_t *m = kk__registry_find("calc", name);
   if (!m) {
     kk__registry_init();
@@ -64,14 +65,16 @@ static inline kk_stage_t *ch_stage_rc(const char *name, const char *lua_table,
   kk_opts_t *o = kk__opts_from_lua(L, -1, m, ch_err, sizeof ch_err);
   if (!o) KK__FAIL("opts: %s", ch_err);
   lua_pushnil(L);
-  kk_opts_t *co = kk__opts_from_lua(L, -1, &ch_cap_module, ch_err, sizeof ch_err);
+  kk_opts_t *co =
+      kk__opts_from_lua(L, -1, &ch_cap_module, ch_err, sizeof ch_err);
   lua_close(L);
   if (!co) KK__FAIL("opts: %s", ch_err);
   if (!ch_eng) ch_eng = kk__engine_new();
   kk_stage_t *st = kk__engine_add_stage(ch_eng, m, o, "test", 1);
   kk_stage_t *cap = kk__engine_add_stage(ch_eng, &ch_cap_module, co, "test", 2);
   if (!st || !cap) KK__FAIL("add_stage");
-  if (kk__engine_connect(st, cap, ch_err, sizeof ch_err)) KK__FAIL("%s", ch_err);
+  if (kk__engine_connect(st, cap, ch_err, sizeof ch_err))
+    KK__FAIL("%s", ch_err);
   void *state = NULL;
   int rc = m->create(st, o, &state);
   st->state = state;
@@ -92,7 +95,8 @@ static inline kk_stage_t *ch_stage(const char *name, const char *lua_table) {
   return ch_stage_rc(name, lua_table, NULL);
 }
 
-static inline uint32_t ch_ds(const char *thing, const char *prop, const char *unit) {
+static inline uint32_t ch_ds(const char *thing, const char *prop,
+                             const char *unit) {
   uint32_t id = kk_datastream_id(thing, prop, unit);
   if (!id) KK__FAIL("datastream");
   return id;
@@ -112,7 +116,7 @@ static inline int64_t ch_utc(int y, int mo, int d, int h, int mi) {
 
 /* Sends readings through the stage's process() as one batch. */
 static inline void ch_feed(kk_stage_t *st, const kk_reading_t *r, size_t n,
-                    uint64_t seq) {
+                           uint64_t seq) {
   kk_batch_t *b = kk_batch_new(n ? n : 1);
   for (size_t i = 0; i < n; i++)
     if (kk_batch_push(b, &r[i])) KK__FAIL("push");
@@ -151,7 +155,51 @@ static inline double ch_sum(uint32_t ds) {
 }
 
 static inline int64_t ch_rejected(kk_stage_t *st, const char *reason) {
-  return kk_metric_value(kk_stage_counter(st, "kk_rejected_total", reason, NULL));
+  return kk_metric_value(
+      kk_stage_counter(st, "kk_rejected_total", reason, NULL));
+}
+
+/* The first fields of the state of the windowed calculators (calc.window,
+ * calc.outdoor_air): what ch_flush_all needs to reach the window table. */
+typedef struct {
+  kk_stage_t *st;
+  const kk_opts_t *opts;
+  kk_calc_base_t base;
+  kk_calc_rejects_t rj;
+  kk_calc_windows_t *w;
+} ch_windowed_head_t;
+
+/* Emits every window not yet emitted in its current state, open ones
+ * included (the end of the data). */
+static inline void ch_flush_all(kk_stage_t *st) {
+  ch_windowed_head_t *h = st->state;
+  kk_batch_t *out = kk_batch_new(64);
+  kk_calc_windows_flush_all(h->w, out);
+  kk_stage_emit(st, out);
+  kk_batch_unref(out);
+}
+
+static inline int ch_cmp_ds_time(const void *x, const void *y) {
+  const kk_reading_t *a = x, *b = y;
+  if (a->ds != b->ds) return a->ds < b->ds ? -1 : 1;
+  return a->time_ms < b->time_ms ? -1 : a->time_ms > b->time_ms;
+}
+
+/* What a replacing store ends up with: the last value captured per (ds,
+ * time), at most `cap` of them, sorted by (ds, time). */
+static inline size_t ch_final_values(kk_reading_t *dst, size_t cap) {
+  size_t n = 0;
+  for (size_t i = 0; i < ch_ngot; i++) {
+    size_t j = 0;
+    while (j < n &&
+           !(dst[j].ds == ch_got[i].ds && dst[j].time_ms == ch_got[i].time_ms))
+      j++;
+    if (j == cap) KK__FAIL("more than %zu final values", cap);
+    dst[j] = ch_got[i];
+    if (j == n) n++;
+  }
+  qsort(dst, n, sizeof *dst, ch_cmp_ds_time);
+  return n;
 }
 
 #endif

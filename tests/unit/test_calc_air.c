@@ -164,28 +164,6 @@ KK_TEST(outdoor_coverage_counts_slots_and_hours) {
 /* The property for calc.outdoor_air: whatever the batch boundaries and
  * the arrival order (and with every reading sent twice), the final day
  * means, coverages and exceedance counts are the same. */
-typedef struct {
-  kk_stage_t *st;
-  const kk_opts_t *opts;
-  kk_calc_base_t base;
-  kk_calc_rejects_t rj;
-  kk_calc_windows_t *w;
-} air_head_t; /* the head of outdoor_air.c's state */
-
-static void air_flush_all(kk_stage_t *st) {
-  air_head_t *h = st->state;
-  kk_batch_t *out = kk_batch_new(64);
-  kk_calc_windows_flush_all(h->w, out);
-  kk_stage_emit(st, out);
-  kk_batch_unref(out);
-}
-
-static int cmp_final(const void *x, const void *y) {
-  const kk_reading_t *a = x, *b = y;
-  if (a->ds != b->ds) return a->ds < b->ds ? -1 : 1;
-  return a->time_ms < b->time_ms ? -1 : a->time_ms > b->time_ms;
-}
-
 KK_TEST(outdoor_totals_independent_of_batching_and_order) {
   enum { N = 8000 };
   static kk_reading_t r[2 * N], want[4000], got[4000];
@@ -219,17 +197,8 @@ KK_TEST(outdoor_totals_independent_of_batching_and_order) {
       ch_feed(st, r + i, (size_t)len, 0);
       i += len;
     }
-    air_flush_all(st);
-    /* What a replacing store ends up with: the last write per key. */
-    size_t n = 0;
-    for (size_t i = ch_ngot; i-- > 0;) {
-      size_t j = 0;
-      while (j < n && !(got[j].ds == ch_got[i].ds &&
-                        got[j].time_ms == ch_got[i].time_ms))
-        j++;
-      if (j == n && n < 4000) got[n++] = ch_got[i];
-    }
-    qsort(got, n, sizeof *got, cmp_final);
+    ch_flush_all(st);
+    size_t n = ch_final_values(got, 4000);
     if (round == 0) {
       memcpy(want, got, n * sizeof *got);
       nw = n;

@@ -152,45 +152,6 @@ KK_TEST(window_late_reading_updates_its_window) {
  * value a replacing store ends up with for every (datastream, time) is the
  * same. */
 
-/* Access to the window table of a calc.window stage, for flush_all. */
-typedef struct {
-  kk_stage_t *st;
-  const kk_opts_t *opts;
-  kk_calc_base_t base;
-  kk_calc_rejects_t rj;
-  kk_calc_windows_t *w;
-} window_head_t;
-
-static void flush_all(kk_stage_t *st) {
-  window_head_t *h = st->state;
-  kk_batch_t *out = kk_batch_new(64);
-  kk_calc_windows_flush_all(h->w, out);
-  kk_stage_emit(st, out);
-  kk_batch_unref(out);
-}
-
-static int cmp_reading(const void *x, const void *y) {
-  const kk_reading_t *a = x, *b = y;
-  if (a->ds != b->ds) return a->ds < b->ds ? -1 : 1;
-  if (a->time_ms != b->time_ms) return a->time_ms < b->time_ms ? -1 : 1;
-  return 0;
-}
-
-/* The final value per (ds, time), sorted: last write wins. */
-static size_t final_values(kk_reading_t *dst) {
-  size_t n = 0;
-  for (size_t i = 0; i < ch_ngot; i++) {
-    size_t j = 0;
-    while (j < n && !(dst[j].ds == ch_got[i].ds &&
-                      dst[j].time_ms == ch_got[i].time_ms))
-      j++;
-    dst[j] = ch_got[i];
-    if (j == n) n++;
-  }
-  qsort(dst, n, sizeof *dst, cmp_reading);
-  return n;
-}
-
 KK_TEST(window_totals_independent_of_batching_and_order) {
   enum { N = 3000 };
   static kk_reading_t r[N];
@@ -207,14 +168,13 @@ KK_TEST(window_totals_independent_of_batching_and_order) {
     const char *things[] = {"r1", "r2", "r3"};
     /* Integer values: sums are exact in any order. */
     for (int i = 0; i < N; i++)
-      r[i] = (kk_reading_t){ch_utc(2026, 3, 20, 0, 0) +
-                                (int64_t)(rand() % 6000) * 7 * 60000,
-                            (double)(rand() % 100),
-                            ch_ds(things[rand() % 3], "v", "1"), 0};
+      r[i] = (kk_reading_t){
+          ch_utc(2026, 3, 20, 0, 0) + (int64_t)(rand() % 6000) * 7 * 60000,
+          (double)(rand() % 100), ch_ds(things[rand() % 3], "v", "1"), 0};
     kk_stage_t *a = ch_stage("window", opts);
     ch_feed(a, r, N, 0);
-    flush_all(a);
-    size_t nw = final_values(want);
+    ch_flush_all(a);
+    size_t nw = ch_final_values(want, 20000);
     KK_CHECK_INT(nw, >, 1000);
     for (int round = 0; round < 3; round++) {
       for (int i = N - 1; i > 0; i--) {
@@ -230,8 +190,8 @@ KK_TEST(window_totals_independent_of_batching_and_order) {
         ch_feed(b, r + i, (size_t)len, 0);
         i += len;
       }
-      flush_all(b);
-      size_t ng = final_values(got);
+      ch_flush_all(b);
+      size_t ng = ch_final_values(got, 20000);
       KK_CHECK_INT(ng, ==, nw);
       for (size_t i = 0; i < nw; i++) {
         KK_CHECK_INT(got[i].ds, ==, want[i].ds);
