@@ -56,6 +56,7 @@ typedef struct air_day {
   uint32_t hexc;   /* bit k: hour k counts as an exceedance hour */
   uint8_t dexc;    /* the day counts as an exceedance day */
   uint64_t *slots; /* bit i: slot i holds a reading */
+  uint32_t covered_ms[25]; /* of hour k, by slots with readings */
 } air_day_t;
 
 typedef struct air_year {
@@ -148,19 +149,22 @@ static int slot_set(const air_day_t *day, uint32_t i) {
   return (int)(day->slots[i / 64] >> (i % 64) & 1);
 }
 
-/* Share of hour k of the day that slots with readings cover. */
-static double hour_coverage(const air_state_t *s, const air_day_t *day, int k) {
-  int64_t hs = day->start + k * HOUR_MS, he = hs + HOUR_MS, covered = 0;
-  if (he > day->end) he = day->end;
-  uint32_t first = (uint32_t)((hs - day->start) / s->interval_ms),
-           last = (uint32_t)((he - 1 - day->start) / s->interval_ms);
-  for (uint32_t i = first; i <= last && i < day->nslots; i++) {
-    if (!slot_set(day, i)) continue;
-    int64_t a = day->start + (int64_t)i * s->interval_ms,
-            b = a + s->interval_ms;
-    covered += (b < he ? b : he) - (a > hs ? a : hs);
+/* Marks slot i as holding a reading and adds the time it covers to the
+ * hours it overlaps (the last slot of a day is clipped at its end). */
+static void add_slot(const air_state_t *s, air_day_t *day, uint32_t i) {
+  day->slots[i / 64] |= 1ull << (i % 64);
+  int64_t a = (int64_t)i * s->interval_ms, b = a + s->interval_ms;
+  if (b > day->end - day->start) b = day->end - day->start;
+  for (int64_t k = a / HOUR_MS; k <= (b - 1) / HOUR_MS; k++) {
+    int64_t hs = k * HOUR_MS, he = hs + HOUR_MS;
+    day->covered_ms[k] += (uint32_t)((b < he ? b : he) - (a > hs ? a : hs));
   }
-  return (double)covered / (double)(he - hs);
+}
+
+/* Share of hour k of the day that slots with readings cover. */
+static double hour_coverage(const air_day_t *day, int k) {
+  int64_t len = day->end - day->start - k * HOUR_MS;
+  return (double)day->covered_ms[k] / (double)(len < HOUR_MS ? len : HOUR_MS);
 }
 
 /* Marks the slot of an accepted reading; hours it completes become
@@ -175,12 +179,11 @@ static int cover(air_state_t *s, air_ds_t *d, uint32_t key, int64_t t) {
   if (day->start > d->newest_day) d->newest_day = day->start;
   uint32_t i = (uint32_t)((t - day->start) / s->interval_ms);
   if (slot_set(day, i)) return 0;
-  day->slots[i / 64] |= 1ull << (i % 64);
+  add_slot(s, day, i);
   int64_t a = (int64_t)i * s->interval_ms, b = a + s->interval_ms;
   if (b > day->end - day->start) b = day->end - day->start;
   for (int k = (int)(a / HOUR_MS); k <= (int)((b - 1) / HOUR_MS); k++) {
-    if (day->hvalid >> k & 1 || hour_coverage(s, day, k) < s->cov_hour)
-      continue;
+    if (day->hvalid >> k & 1 || hour_coverage(day, k) < s->cov_hour) continue;
     air_year_t *y = year_of(d, day->year);
     if (!y) return KK_ENOMEM;
     day->hvalid |= 1u << k;
@@ -363,13 +366,16 @@ static int air_load_line(air_state_t *s, char *buf) {
    * covered hours stay and the slots start empty. */
   const char *hex = f[10];
   size_t words = (day->nslots + 63) / 64;
-  if ((uint64_t)v[5] == day->nslots && strlen(hex) == words * 16)
-    for (size_t w = 0; w < words; w++) {
-      char word[17];
-      memcpy(word, hex + w * 16, 16);
-      word[16] = 0;
-      day->slots[w] = strtoull(word, NULL, 16);
-    }
+  if ((uint64_t)v[5] != day->nslots || strlen(hex) != words * 16) return 0;
+  for (size_t w = 0; w < words; w++) {
+    char word[17];
+    memcpy(word, hex + w * 16, 16);
+    word[16] = 0;
+    uint64_t bits = strtoull(word, NULL, 16);
+    for (uint32_t b = 0; b < 64; b++)
+      if (bits >> b & 1 && w * 64 + b < day->nslots)
+        add_slot(s, day, (uint32_t)(w * 64 + b));
+  }
   return 0;
 }
 
