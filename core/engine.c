@@ -26,7 +26,7 @@ struct kk__engine {
   int replaying;   /* replay batches are filtered by each sink's cursor */
   int replay_done; /* every journaled record has been offered to sinks */
   uv_idle_t replay_idle;
-  int stopping;       /* 1: sources, 2: transforms and sinks, 3: closing */
+  int stopping; /* 1 sources, 2 transforms, 3 sinks, 4 stores, 5 closing */
   uint64_t signal_ns; /* uv_hrtime() of the last stop signal */
   int handles_closed; /* close_engine_handles ran */
   int forced;         /* gave up waiting for the stages: see force_exit */

@@ -241,8 +241,8 @@ static int cmd_run(int argc, char **argv) {
   if (!r) return EXIT_RECIPE;
   int rc = kk__engine_run(kk__recipe_engine(r), kk__recipe_config(r));
   if (kk__engine_forced(kk__recipe_engine(r))) {
-    /* Stages gave up mid-stop hold live handles: freeing them is unsafe,
-     * and everything acknowledged is in the journal. */
+    /* The stages given up on mid-stop still hold live handles: freeing
+     * them is unsafe, and everything acknowledged is in the journal. */
     fflush(NULL);
     _exit(rc);
   }
