@@ -488,6 +488,10 @@ static kk_batch_t *pg_batch(pg_state_t *s, size_t i) {
  * ("2025-01-01 00:05:00.000+00"); sec and cache remember the last
  * second formatted.  Returns the length, or 0 outside years 1-9999. */
 size_t pg_time_text(int64_t ms, char out[48], int64_t *sec, char cache[32]) {
+  /* 0001-01-01T00:00Z to 9999-12-31T23:59:59.999Z; checked first, so
+   * that the arithmetic below cannot overflow (a Lua query may pass
+   * math.mininteger). */
+  if (ms < -62135596800000LL || ms > 253402300799999LL) return 0;
   int64_t sc = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
   if (sc != *sec) {
     time_t t = (time_t)sc;
@@ -562,11 +566,15 @@ static int pg_prepare(pg_state_t *s, pg_txn_t *t, size_t first, size_t take) {
   }
   kk_sb_t ud = {0}, ut = {0}, uv = {0}; /* replaced values as arrays */
   int64_t skipped = 0, sec = INT64_MIN;
+  int rc = 0;
   char cache[32], ts[48];
   for (size_t k = first; k < first + take; k++) {
     const kk_reading_t *r = kk_batch_readings(pg_batch(s, k));
     size_t n = kk_batch_len(pg_batch(s, k));
-    if (pg_reserve(t, n * 80) != 0) return KK_ENOMEM;
+    if (pg_reserve(t, n * 80) != 0) {
+      rc = KK_ENOMEM;
+      goto out;
+    }
     for (size_t i = 0; i < n; i++) {
       int64_t sid = r[i].ds < s->ndsmap ? s->dsmap[r[i].ds] : 0;
       size_t tl = sid && isfinite(r[i].value)
@@ -605,8 +613,10 @@ static int pg_prepare(pg_state_t *s, pg_txn_t *t, size_t first, size_t take) {
       double v = r[i].value;
       if (kk__store_map_put(&t->hours, sid,
                             kk__store_floor(r[i].time_ms, KK__STORE_HOUR_MS),
-                            1, v, v, v) != 0)
-        return KK_ENOMEM;
+                            1, v, v, v) != 0) {
+        rc = KK_ENOMEM;
+        goto out;
+      }
       struct pg_latest *l = &t->latest[r[i].ds];
       if (l->time == INT64_MIN) t->latest_ids[t->nlatest++] = r[i].ds;
       if (r[i].time_ms >= l->time) {
@@ -616,7 +626,10 @@ static int pg_prepare(pg_state_t *s, pg_txn_t *t, size_t first, size_t take) {
     }
   }
   t->skipped = skipped;
-  if (kk__store_map_days(&t->hours, &t->days) != 0) return KK_ENOMEM;
+  if (kk__store_map_days(&t->hours, &t->days) != 0) {
+    rc = KK_ENOMEM;
+    goto out;
+  }
   if (ud.len) {
     /* The last value given for a key wins (WITH ORDINALITY). */
     kk_sb_puts(&t->upd, "INSERT INTO kk_upd SELECT DISTINCT ON (ds, t) ds, "
@@ -631,11 +644,12 @@ static int pg_prepare(pg_state_t *s, pg_txn_t *t, size_t first, size_t take) {
                         "ORDER BY ds, t, n DESC;");
     kk_sb_puts(&t->upd, pg_update_tail);
   }
-  int oom = ud.oom || ut.oom || uv.oom || t->upd.oom;
+  if (ud.oom || ut.oom || uv.oom || t->upd.oom) rc = KK_ENOMEM;
+out:
   kk_sb_free(&ud);
   kk_sb_free(&ut);
   kk_sb_free(&uv);
-  if (oom) return KK_ENOMEM;
+  if (rc) return rc;
   t->ready = 1;
   return 0;
 }

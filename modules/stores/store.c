@@ -273,10 +273,20 @@ int kk_store_latest(kk_store_t *s, const int64_t *ids, size_t n,
   return rc;
 }
 
+/* Query bounds within the years 1 to 9999, which hold every stored
+ * time: so that spans and bucket arithmetic cannot overflow whatever a
+ * script passes (math.mininteger, math.maxinteger). */
+static void store_clamp(int64_t *from_ms, int64_t *to_ms) {
+  const int64_t lo = -62135596800000LL, hi = 253402300800000LL;
+  *from_ms = *from_ms < lo ? lo : *from_ms > hi ? hi : *from_ms;
+  *to_ms = *to_ms < lo ? lo : *to_ms > hi ? hi : *to_ms;
+}
+
 int kk_store_range(kk_store_t *s, int64_t id, int64_t from_ms, int64_t to_ms,
                    kk_store_res_t res, size_t limit, kk_store_series_t **out) {
   if (!out || to_ms < from_ms || res < KK_STORE_AUTO || res > KK_STORE_DAY)
     return KK_EINVAL;
+  store_clamp(&from_ms, &to_ms);
   if (res == KK_STORE_AUTO) {
     int64_t span = to_ms - from_ms;
     res = span <= KK_STORE_AUTO_RAW_MS    ? KK_STORE_RAW
@@ -338,6 +348,7 @@ int kk_store_aggregate(kk_store_t *s, int64_t id, int64_t from_ms,
   const int64_t H = 3600000, D = 86400000;
   if (!out || to_ms < from_ms) return KK_EINVAL;
   kk_store_point_t acc = {.time_ms = from_ms};
+  store_clamp(&from_ms, &to_ms);
   int rc = store_enter(s);
   if (rc != 0) return rc;
   /* [from, h0) raw | [h0, d0) hours | [d0, d1) days | [d1, h1) hours |
