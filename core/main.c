@@ -22,9 +22,9 @@ const kk_module_t *kk__config_module(void);
 int kk__cmd_modules(int argc, char **argv);
 /* Commands whose work lives in a module (weak: the core builds without
  * them and says so). */
-extern int kk_calc_factors_print(FILE *f, const char *format)
+extern int calc_factors_print(FILE *f, const char *format)
     __attribute__((weak));
-extern int kk_export_main(int argc, char **argv) __attribute__((weak));
+extern int export_main(int argc, char **argv) __attribute__((weak));
 /* From include/klimakit/store.h, implemented by the store modules. */
 typedef struct kk_store kk_store_t;
 extern int kk_store_open(const char *backend, const char *target,
@@ -275,12 +275,12 @@ int main(int argc, char **argv) {
   }
   if (strcmp(cmd, "export") == 0) {
     kk__log_setup(KK__LOGFMT_AUTO, KK_LOG_INFO);
-    if (!kk_export_main) {
+    if (!export_main) {
       fprintf(stderr, "klimakit: this build has no export\n");
       return EXIT_RUNTIME;
     }
     kk__registry_init();
-    return kk_export_main(argc - 1, argv + 1);
+    return export_main(argc - 1, argv + 1);
   }
   if (strcmp(cmd, "factors") == 0) {
     if (argc > 2 &&
@@ -290,11 +290,11 @@ int main(int argc, char **argv) {
            "years, basis, source and confidence.");
       return 0;
     }
-    if (!kk_calc_factors_print) {
+    if (!calc_factors_print) {
       fprintf(stderr, "klimakit: this build has no calculators\n");
       return EXIT_RUNTIME;
     }
-    return kk_calc_factors_print(stdout, argc > 2 ? argv[2] : NULL) ? EXIT_USAGE
+    return calc_factors_print(stdout, argc > 2 ? argv[2] : NULL) ? EXIT_USAGE
                                                                     : 0;
   }
   fprintf(stderr, "klimakit: unknown command '%s'\n\n%s", cmd, main_help);

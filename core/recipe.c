@@ -556,7 +556,7 @@ void kk__recipe_free(kk__recipe_t *r) {
   free(r);
 }
 
-/* Directory holding the binary, to find modules/lua in a source tree. */
+/* Directory holding the binary, to find modules/ in a source tree. */
 static int exe_dir(char *buf, size_t len) {
   ssize_t n = readlink("/proc/self/exe", buf, len - 1);
   if (n <= 0) return -1;
@@ -574,17 +574,28 @@ void kk__recipe_load_builtin_lua_modules(void) {
       kk__lua_module_scan(tok);
     free(copy);
   }
-  char dir[PATH_MAX], probe[PATH_MAX + 32];
+  char dir[PATH_MAX], probe[PATH_MAX + 64];
   if (exe_dir(dir, sizeof dir) == 0) {
-    /* build/klimakit and build/san/klimakit in a source tree. */
-    static const char *const rel[] = {"/../modules/lua", "/../../modules/lua",
-                                      "/../share/klimakit/modules"};
-    for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
-      snprintf(probe, sizeof probe, "%s%s", dir, rel[i]);
-      if (access(probe, R_OK) == 0) {
-        kk__lua_module_scan(probe);
-        return;
+    /* build/klimakit and build/san/klimakit in a source tree: Lua modules
+     * live beside the C ones, in the folder of their namespace
+     * (modules/transform/unit_convert.lua). */
+    static const char *const tree[] = {"/../modules", "/../../modules"};
+    static const char *const ns[] = {"source", "decode",  "transform",
+                                     "calc",   "store",   "publish",
+                                     "forward", "sink"};
+    for (size_t i = 0; i < sizeof tree / sizeof tree[0]; i++) {
+      snprintf(probe, sizeof probe, "%s%s/transform", dir, tree[i]);
+      if (access(probe, R_OK) != 0) continue;
+      for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+        snprintf(probe, sizeof probe, "%s%s/%s", dir, tree[i], ns[k]);
+        if (access(probe, R_OK) == 0) kk__lua_module_scan(probe);
       }
+      return;
+    }
+    snprintf(probe, sizeof probe, "%s/../share/klimakit/modules", dir);
+    if (access(probe, R_OK) == 0) {
+      kk__lua_module_scan(probe);
+      return;
     }
   }
   if (access(KK_DATADIR "/modules", R_OK) == 0)

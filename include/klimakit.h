@@ -21,5 +21,7 @@
 #include "klimakit/option.h"
 #include "klimakit/reading.h"
 #include "klimakit/store.h"
+#include "klimakit/text.h"
+#include "klimakit/time.h"
 
 #endif

@@ -107,4 +107,44 @@ const kk_datastream_t *kk_datastream_get(uint32_t id);
 /* Number of datastreams registered so far. */
 uint32_t kk_datastream_count(void);
 
+/* ---- Readings as text ---------------------------------------------------
+ *
+ * The JSON shape of one reading, shared by every module that reads or
+ * writes readings as JSON (file and tcp sources, the jsonl sink, MQTT
+ * forwarding, ingest payloads):
+ *   {"thing":"room-001","property":"co2","unit":"ppm",
+ *    "time":"2026-11-21T10:00:00.000Z","value":812}
+ * `time` is an ISO 8601 date-time with `Z` or an offset, or an integer
+ * number of milliseconds since 1970-01-01T00:00:00Z.  Other members are
+ * ignored. */
+
+/* Builds `out` from its parts, registering the datastream (loop thread
+ * only).  Returns 0, or a negative code (KK_ERANGE for a value that is not
+ * finite, KK_ENOMEM) with a reason in err (errlen bytes). */
+int kk_reading_make(const char *thing, const char *property, const char *unit,
+                    int64_t time_ms, double value, kk_reading_t *out,
+                    char *err, size_t errlen);
+
+/* Parses one JSON reading of `len` bytes (need not be NUL-terminated) into
+ * `out`, registering its datastream (loop thread only).  Returns 0, or a
+ * negative code (KK_EPARSE, KK_EMISSING, KK_ETYPE, KK_ERANGE, KK_ENOMEM)
+ * with a one-line reason such as "field 'value' must be a number" written
+ * into err (errlen bytes, always NUL-terminated). */
+int kk_reading_parse_json(const char *data, size_t len, kk_reading_t *out,
+                          char *err, size_t errlen);
+
+/* The metadata string of a raw message (kk_raw_t.meta).  Sources write a
+ * flat JSON object of strings, e.g. the MQTT source
+ *   {"topic":"v3/app1/devices/dev1/up","app":"app1","device":"dev1",
+ *    "thing":"dev1"}
+ * (the named parts of its topic pattern, and "thing" for the part that
+ * names the thing), or plain text (a peer address, a CoAP path).
+ * Decoders read it with kk_raw_meta_get() and need not know which source
+ * wrote it.  Copies the string member `key` into `out` (`outlen` bytes,
+ * NUL-terminated, truncated if longer); for a meta that is not a JSON
+ * object, the keys "topic" and "path" give the whole text.  Returns 0 when
+ * found and non-empty, -1 otherwise (out is then ""). */
+int kk_raw_meta_get(const char *meta, const char *key, char *out,
+                    size_t outlen);
+
 #endif

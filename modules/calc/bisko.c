@@ -16,13 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "calc.h"
-#include "factors.h"
+#include "calc/calc.h"
+#include "calc/calc_factors.h"
 
 static const char *const bisko_sectors[] = {
     "households", "commerce", "industry", "municipal", "transport", NULL};
 
-double kk_calc_quality_weight(char q) {
+double calc_quality_weight(char q) {
   return q == 'A' ? 1.0 : q == 'B' ? 0.5 : q == 'C' ? 0.25 : 0.0;
 }
 
@@ -45,15 +45,15 @@ typedef struct bisko_ds {
 typedef struct bisko_state {
   kk_stage_t *st;
   const kk_opts_t *opts;
-  kk_calc_base_t base;
-  kk_calc_rejects_t rj;
-  kk_calc_overrides_t ov;
-  kk_calc_meters_t meters;
+  calc_base_t base;
+  calc_rejects_t rj;
+  calc_overrides_t ov;
+  calc_meters_t meters;
   cJSON *sectors, *carriers;
   const char *set, *carrier, *thing;
   int sector, latest, cumulative, emitted_stats;
   double q_metered;
-  kk_calc_tz_t tz;
+  calc_tz_t tz;
   cell_t *cells;
   size_t ncells, capcells;
   int *touched; /* years to emit after this batch */
@@ -86,9 +86,9 @@ static cell_t *cell(bisko_state_t *s, int year, int sector,
   c->year = year;
   c->sector = sector;
   snprintf(c->carrier, sizeof c->carrier, "%s", carrier);
-  const kk_calc_factor_t *f;
+  const calc_factor_t *f;
   char err[256];
-  if (kk_calc_factor_find(&s->ov, s->set, carrier, year, s->latest, &f, err,
+  if (calc_factor_find(&s->ov, s->set, carrier, year, s->latest, &f, err,
                           sizeof err) == 0) {
     c->g_per_kwh = f->value;
     c->have_factor = 1;
@@ -180,15 +180,15 @@ static int load_statistics(bisko_state_t *s, const char *path) {
       break;
     }
     if (!c->have_factor) {
-      const kk_calc_factor_t *fx;
+      const calc_factor_t *fx;
       char err[256];
-      rc = kk_calc_factor_find(&s->ov, s->set, fl[2], (int)year, s->latest,
+      rc = calc_factor_find(&s->ov, s->set, fl[2], (int)year, s->latest,
                                &fx, err, sizeof err);
       kk_stage_error(s->st, "%s:%d: %s", path, lineno, err);
       break;
     }
     c->stats_kwh += kwh;
-    c->stats_qsum += kwh * kk_calc_quality_weight(q);
+    c->stats_qsum += kwh * calc_quality_weight(q);
   }
   fclose(f);
   return rc;
@@ -201,12 +201,12 @@ static int bisko_save(void *state, FILE *f) {
       fprintf(f, "B\t%d\t%s\t%s\t%.17g\n", s->cells[i].year,
               bisko_sectors[s->cells[i].sector], s->cells[i].carrier,
               s->cells[i].metered_kwh);
-  return kk_calc_meters_save(&s->meters, f);
+  return calc_meters_save(&s->meters, f);
 }
 
 static int bisko_load(void *state, const char *line) {
   bisko_state_t *s = state;
-  if (line[0] != 'B') return kk_calc_meters_load(&s->meters, line);
+  if (line[0] != 'B') return calc_meters_load(&s->meters, line);
   char sec[64], car[64];
   int year;
   double kwh;
@@ -226,21 +226,21 @@ static int bisko_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   *state = s;
   s->st = st;
   s->opts = o;
-  kk_calc_rejects_init(&s->rj, st);
+  calc_rejects_init(&s->rj, st);
   s->set = kk_opt_str(o, "set");
   s->thing = kk_opt_str(o, "thing");
   s->carrier = kk_opt_isset(o, "carrier") ? kk_opt_str(o, "carrier") : NULL;
   s->sector = kk_opt_isset(o, "sector") ? kk_opt_enum(o, "sector") : -1;
   s->latest = kk_opt_enum(o, "fallback") == 1;
   s->cumulative = kk_opt_enum(o, "meter") == 1;
-  s->q_metered = kk_calc_quality_weight("ABCD"[kk_opt_enum(o, "quality")]);
-  s->tz = (kk_calc_tz_t)kk_opt_enum(o, "tz");
-  if (!kk_calc_set_id(s->set)) {
+  s->q_metered = calc_quality_weight("ABCD"[kk_opt_enum(o, "quality")]);
+  s->tz = (calc_tz_t)kk_opt_enum(o, "tz");
+  if (!calc_set_id(s->set)) {
     kk_stage_error(st, "unknown factor set '%s'", s->set);
     return KK_EUNKNOWN;
   }
   char err[256];
-  int rc = kk_calc_overrides_parse(kk_opt_json(o, "factors"), &s->ov, err,
+  int rc = calc_overrides_parse(kk_opt_json(o, "factors"), &s->ov, err,
                                    sizeof err);
   if (rc) {
     kk_stage_error(st, "%s", err);
@@ -268,7 +268,7 @@ static int bisko_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
     rc = load_statistics(s, kk_opt_str(o, "statistics"));
     if (rc) return rc;
   }
-  kk_calc_base_init(&s->base, st, kk_opt_duration_ms(o, "snapshot"),
+  calc_base_init(&s->base, st, kk_opt_duration_ms(o, "snapshot"),
                     bisko_save, bisko_load, s);
   return 0;
 }
@@ -276,11 +276,11 @@ static int bisko_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
 static int bisko_start(kk_stage_t *st, void *state) {
   bisko_state_t *s = state;
   (void)st; /* the engine logs a failure with the recipe line */
-  return kk_calc_base_start(&s->base);
+  return calc_base_start(&s->base);
 }
 
 static bisko_ds_t *ds_of(bisko_state_t *s, uint32_t id) {
-  if (kk_calc_grow((void **)&s->ds, &s->nds, id, sizeof *s->ds)) return NULL;
+  if (calc_grow((void **)&s->ds, &s->nds, id, sizeof *s->ds)) return NULL;
   bisko_ds_t *d = &s->ds[id];
   if (d->state) return d;
   d->state = 2;
@@ -295,7 +295,7 @@ static bisko_ds_t *ds_of(bisko_state_t *s, uint32_t id) {
   d->sector = cJSON_IsString(c) ? sector_of(c->valuestring) : s->sector;
   c = cJSON_GetObjectItemCaseSensitive(s->carriers, k->thing);
   d->carrier = cJSON_IsString(c) ? c->valuestring : s->carrier;
-  d->kwh_per_unit = kk_calc_kwh_per_unit(k->unit);
+  d->kwh_per_unit = calc_kwh_per_unit(k->unit);
   return d;
 }
 
@@ -309,7 +309,7 @@ static int push(kk_batch_t *out, const char *thing, const char *prop,
 /* Emits the whole balance of `year`. */
 static int emit_year(bisko_state_t *s, int year, kk_batch_t *out) {
   double sec_t[5] = {0}, tot_t = 0, tot_kwh = 0, qsum = 0;
-  int64_t t = kk_calc_year_start(s->tz, year);
+  int64_t t = calc_year_start(s->tz, year);
   char prop[160];
   int rc = 0;
   for (size_t i = 0; i < s->ncells && !rc; i++) {
@@ -338,7 +338,7 @@ static int emit_year(bisko_state_t *s, int year, kk_batch_t *out) {
 
 static int bisko_process(kk_stage_t *st, void *state, kk_batch_t *b) {
   bisko_state_t *s = state;
-  if (kk_calc_base_skip(&s->base, b)) return 0;
+  if (calc_base_skip(&s->base, b)) return 0;
   if (!s->emitted_stats) {
     s->emitted_stats = 1;
     for (size_t i = 0; i < s->ncells; i++)
@@ -353,39 +353,39 @@ static int bisko_process(kk_stage_t *st, void *state, kk_batch_t *b) {
     if (d->state != 1) continue;
     double v = r[i].value;
     if (!isfinite(v)) {
-      kk_calc_reject(&s->rj, KK_REJ_NAN, &r[i], "energy is not a number");
+      calc_reject(&s->rj, CALC_REJ_NAN, &r[i], "energy is not a number");
       continue;
     }
     if (d->sector < 0 || !d->carrier) {
-      kk_calc_reject(&s->rj, KK_REJ_UNMAPPED, &r[i],
+      calc_reject(&s->rj, CALC_REJ_UNMAPPED, &r[i],
                      "no sector or carrier for thing '%s' (options sectors/"
                      "sector, carriers/carrier)",
-                     kk_calc_thing(r[i].ds));
+                     calc_thing(r[i].ds));
       continue;
     }
     if (d->kwh_per_unit == 0) {
-      kk_calc_reject(&s->rj, KK_REJ_UNIT, &r[i], "unit '%s' is not energy",
-                     kk_calc_unit(r[i].ds));
+      calc_reject(&s->rj, CALC_REJ_UNIT, &r[i], "unit '%s' is not energy",
+                     calc_unit(r[i].ds));
       continue;
     }
     if (s->cumulative) {
       double delta;
-      if (kk_calc_meter_step(&s->meters, &s->rj, &r[i], &delta) != 1) continue;
+      if (calc_meter_step(&s->meters, &s->rj, &r[i], &delta) != 1) continue;
       v = delta;
     } else if (v < 0) {
-      kk_calc_reject(&s->rj, KK_REJ_NEGATIVE, &r[i], "negative energy %g", v);
+      calc_reject(&s->rj, CALC_REJ_NEGATIVE, &r[i], "negative energy %g", v);
       continue;
     }
-    int year = kk_calc_year(s->tz, r[i].time_ms);
+    int year = calc_year(s->tz, r[i].time_ms);
     cell_t *c = cell(s, year, d->sector, d->carrier);
     if (!c) return KK_ENOMEM;
     if (!c->have_factor) {
-      const kk_calc_factor_t *f;
-      int rc = kk_calc_factor_find(&s->ov, s->set, d->carrier, year, s->latest,
+      const calc_factor_t *f;
+      int rc = calc_factor_find(&s->ov, s->set, d->carrier, year, s->latest,
                                    &f, err, sizeof err);
-      kk_calc_reject(&s->rj,
-                     rc == KK_EUNKNOWN ? KK_REJ_UNKNOWN_CARRIER
-                                       : KK_REJ_NO_FACTOR,
+      calc_reject(&s->rj,
+                     rc == KK_EUNKNOWN ? CALC_REJ_UNKNOWN_CARRIER
+                                       : CALC_REJ_NO_FACTOR,
                      &r[i], "%s", err);
       continue;
     }
@@ -406,14 +406,14 @@ static int bisko_process(kk_stage_t *st, void *state, kk_batch_t *b) {
 
 static void bisko_stop(kk_stage_t *st, void *state, kk_stop_cb cb) {
   (void)st;
-  kk_calc_base_stop(&((bisko_state_t *)state)->base, cb);
+  calc_base_stop(&((bisko_state_t *)state)->base, cb);
 }
 
 static void bisko_destroy(void *state) {
   bisko_state_t *s = state;
   if (!s) return;
-  kk_calc_overrides_free(&s->ov);
-  kk_calc_meters_free(&s->meters);
+  calc_overrides_free(&s->ov);
+  calc_meters_free(&s->meters);
   cJSON_Delete(s->sectors);
   cJSON_Delete(s->carriers);
   free(s->cells);
@@ -478,11 +478,11 @@ static const kk_option_t bisko_options[] = {
      .type = KK_OPT_LIST,
      .def = "energy",
      .description = "Observed properties of metered energy."},
-    KK_CALC_OPT_TZ,
-    KK_CALC_OPT_SNAPSHOT,
+    CALC_OPT_TZ,
+    CALC_OPT_SNAPSHOT,
     {NULL}};
 
-const kk_module_t bisko_module = {
+const kk_module_t calc_bisko_module = {
     .abi = KK_MODULE_ABI,
     .size = sizeof(kk_module_t),
     .name = "bisko",

@@ -8,14 +8,14 @@
  * shared with the dashboard.  Germany has followed the rule since 1996;
  * earlier years are computed with the same rule (a documented limit).
  */
-#include "calc.h"
+#include <klimakit.h>
+#include "calc/calc.h"
 
-#include "../common/localtime.h"
 
 #define HOUR_MS 3600000LL
 #define DAY_MS 86400000LL
 
-const char *const kk_calc_period_names[KK_P_N] = {"hour", "day", "month",
+const char *const calc_period_names[CALC_P_N] = {"hour", "day", "month",
                                                   "year"};
 
 static int64_t floordiv(int64_t a, int64_t b) {
@@ -23,44 +23,44 @@ static int64_t floordiv(int64_t a, int64_t b) {
   return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-int64_t kk_calc_tz_offset(kk_calc_tz_t tz, int64_t t) {
-  if (tz == KK_TZ_UTC) return 0;
-  if (tz == KK_TZ_UTC1) return HOUR_MS;
+int64_t calc_tz_offset(calc_tz_t tz, int64_t t) {
+  if (tz == CALC_TZ_UTC) return 0;
+  if (tz == CALC_TZ_UTC1) return HOUR_MS;
   return kk_tz_eu_summer(t) ? 2 * HOUR_MS : HOUR_MS;
 }
 
-int64_t kk_calc_local_to_utc(kk_calc_tz_t tz, int64_t local_ms) {
+int64_t calc_local_to_utc(calc_tz_t tz, int64_t local_ms) {
   int64_t u = local_ms - HOUR_MS;
-  if (tz == KK_TZ_UTC) return local_ms;
-  int64_t off = kk_calc_tz_offset(tz, u);
+  if (tz == CALC_TZ_UTC) return local_ms;
+  int64_t off = calc_tz_offset(tz, u);
   if (off != HOUR_MS) u = local_ms - off;
   return u;
 }
 
-static int64_t local_midnight(kk_calc_tz_t tz, int64_t y, unsigned m,
+static int64_t local_midnight(calc_tz_t tz, int64_t y, unsigned m,
                               unsigned d) {
-  return kk_calc_local_to_utc(tz, kk_days_from_civil(y, m, d) * DAY_MS);
+  return calc_local_to_utc(tz, kk_days_from_civil(y, m, d) * DAY_MS);
 }
 
-void kk_calc_window(kk_calc_tz_t tz, kk_calc_period_t p, int64_t t,
+void calc_window(calc_tz_t tz, calc_period_t p, int64_t t,
                     int64_t *start, int64_t *end) {
-  if (p == KK_P_HOUR) {
+  if (p == CALC_P_HOUR) {
     /* Every offset here is a whole hour: local hours are UTC hours.  The
      * repeated hour of the October switch is two windows. */
     *start = floordiv(t, HOUR_MS) * HOUR_MS;
     *end = *start + HOUR_MS;
     return;
   }
-  int64_t local = t + kk_calc_tz_offset(tz, t), y;
+  int64_t local = t + calc_tz_offset(tz, t), y;
   unsigned m, d;
   int64_t days = floordiv(local, DAY_MS);
   kk_civil_from_days(days, &y, &m, &d);
   switch (p) {
-  case KK_P_DAY:
-    *start = kk_calc_local_to_utc(tz, days * DAY_MS);
-    *end = kk_calc_local_to_utc(tz, (days + 1) * DAY_MS);
+  case CALC_P_DAY:
+    *start = calc_local_to_utc(tz, days * DAY_MS);
+    *end = calc_local_to_utc(tz, (days + 1) * DAY_MS);
     break;
-  case KK_P_MONTH:
+  case CALC_P_MONTH:
     *start = local_midnight(tz, y, m, 1);
     *end = m == 12 ? local_midnight(tz, y + 1, 1, 1)
                    : local_midnight(tz, y, m + 1, 1);
@@ -72,13 +72,13 @@ void kk_calc_window(kk_calc_tz_t tz, kk_calc_period_t p, int64_t t,
   }
 }
 
-int kk_calc_year(kk_calc_tz_t tz, int64_t t) {
-  int64_t local = t + kk_calc_tz_offset(tz, t), y;
+int calc_year(calc_tz_t tz, int64_t t) {
+  int64_t local = t + calc_tz_offset(tz, t), y;
   unsigned m, d;
   kk_civil_from_days(floordiv(local, DAY_MS), &y, &m, &d);
   return (int)y;
 }
 
-int64_t kk_calc_year_start(kk_calc_tz_t tz, int y) {
+int64_t calc_year_start(calc_tz_t tz, int y) {
   return local_midnight(tz, y, 1, 1);
 }

@@ -2,7 +2,7 @@
  * modules/calc/calc_util.c - rejection counters, cumulative meters and
  * state snapshots shared by the calc modules.
  */
-#include "calc.h"
+#include "calc/calc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,20 +14,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-const char *const kk_calc_rej_names[KK_REJ_N] = {
+const char *const calc_rej_names[CALC_REJ_N] = {
     "nan",        "negative",       "unit",     "unknown_carrier", "no_factor",
     "out_of_order", "meter_decrease", "too_late", "unmapped"};
 
-void kk_calc_rejects_init(kk_calc_rejects_t *r, kk_stage_t *st) {
+void calc_rejects_init(calc_rejects_t *r, kk_stage_t *st) {
   memset(r, 0, sizeof *r);
   r->st = st;
   r->rl = (kk_ratelimit_t)KK_RATELIMIT_INIT(10000, 10);
-  for (int i = 0; i < KK_REJ_N; i++)
-    r->m[i] = kk_stage_counter(st, "kk_rejected_total", kk_calc_rej_names[i],
+  for (int i = 0; i < CALC_REJ_N; i++)
+    r->m[i] = kk_stage_counter(st, "kk_rejected_total", calc_rej_names[i],
                                "Readings rejected by a stage, by reason");
 }
 
-void kk_calc_reject(kk_calc_rejects_t *r, kk_calc_rej_t why,
+void calc_reject(calc_rejects_t *r, calc_rej_t why,
                     const kk_reading_t *rd, const char *fmt, ...) {
   r->n[why]++;
   kk_metric_add(r->m[why], 1);
@@ -38,11 +38,11 @@ void kk_calc_reject(kk_calc_rejects_t *r, kk_calc_rej_t why,
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   kk_stage_log(r->st, KK_LOG_WARN, "reading %s/%s at %" PRId64 " rejected (%s): %s",
-               kk_calc_thing(rd->ds), kk_calc_property(rd->ds), rd->time_ms,
-               kk_calc_rej_names[why], msg);
+               calc_thing(rd->ds), calc_property(rd->ds), rd->time_ms,
+               calc_rej_names[why], msg);
 }
 
-double kk_calc_kwh_per_unit(const char *u) {
+double calc_kwh_per_unit(const char *u) {
   static const struct {
     const char *u;
     double f;
@@ -54,20 +54,20 @@ double kk_calc_kwh_per_unit(const char *u) {
   return 0;
 }
 
-const char *kk_calc_thing(uint32_t ds) {
+const char *calc_thing(uint32_t ds) {
   const kk_datastream_t *d = kk_datastream_get(ds);
   return d ? d->thing : "";
 }
-const char *kk_calc_property(uint32_t ds) {
+const char *calc_property(uint32_t ds) {
   const kk_datastream_t *d = kk_datastream_get(ds);
   return d ? d->property : "";
 }
-const char *kk_calc_unit(uint32_t ds) {
+const char *calc_unit(uint32_t ds) {
   const kk_datastream_t *d = kk_datastream_get(ds);
   return d ? d->unit : "";
 }
 
-int kk_calc_grow(void **arr, size_t *cap, size_t i, size_t size) {
+int calc_grow(void **arr, size_t *cap, size_t i, size_t size) {
   if (i < *cap) return 0;
   size_t n = *cap ? *cap : 64;
   while (n <= i)
@@ -82,11 +82,11 @@ int kk_calc_grow(void **arr, size_t *cap, size_t i, size_t size) {
 
 /* ---- meters ----------------------------------------------------------- */
 
-int kk_calc_meter_step(kk_calc_meters_t *ms, kk_calc_rejects_t *rj,
+int calc_meter_step(calc_meters_t *ms, calc_rejects_t *rj,
                        const kk_reading_t *r, double *delta) {
-  if (kk_calc_grow((void **)&ms->m, &ms->cap, r->ds, sizeof *ms->m))
+  if (calc_grow((void **)&ms->m, &ms->cap, r->ds, sizeof *ms->m))
     return -1;
-  kk_calc_meter_t *m = &ms->m[r->ds];
+  calc_meter_t *m = &ms->m[r->ds];
   if (!m->have) {
     m->have = 1;
     m->t = r->time_ms;
@@ -95,7 +95,7 @@ int kk_calc_meter_step(kk_calc_meters_t *ms, kk_calc_rejects_t *rj,
   }
   if (r->time_ms <= m->t) {
     if (r->time_ms == m->t && r->value == m->v) return 0; /* a duplicate */
-    kk_calc_reject(rj, KK_REJ_OUT_OF_ORDER, r,
+    calc_reject(rj, CALC_REJ_OUT_OF_ORDER, r,
                    "meter reading older than the last one (%" PRId64 ")",
                    m->t);
     return -1;
@@ -104,7 +104,7 @@ int kk_calc_meter_step(kk_calc_meters_t *ms, kk_calc_rejects_t *rj,
   m->t = r->time_ms;
   m->v = r->value;
   if (d < 0) {
-    kk_calc_reject(rj, KK_REJ_METER_DECREASE, r,
+    calc_reject(rj, CALC_REJ_METER_DECREASE, r,
                    "cumulative meter went down by %g: new baseline", -d);
     return -1;
   }
@@ -112,18 +112,18 @@ int kk_calc_meter_step(kk_calc_meters_t *ms, kk_calc_rejects_t *rj,
   return 1;
 }
 
-void kk_calc_meters_free(kk_calc_meters_t *ms) {
+void calc_meters_free(calc_meters_t *ms) {
   free(ms->m);
   ms->m = NULL;
   ms->cap = 0;
 }
 
 /* Datastreams are saved by name: ids are not stable across runs. */
-int kk_calc_meters_save(const kk_calc_meters_t *ms, FILE *f) {
+int calc_meters_save(const calc_meters_t *ms, FILE *f) {
   for (size_t i = 0; i < ms->cap; i++)
     if (ms->m[i].have)
-      fprintf(f, "M\t%s\t%s\t%s\t%" PRId64 "\t%.17g\n", kk_calc_thing((uint32_t)i),
-              kk_calc_property((uint32_t)i), kk_calc_unit((uint32_t)i),
+      fprintf(f, "M\t%s\t%s\t%s\t%" PRId64 "\t%.17g\n", calc_thing((uint32_t)i),
+              calc_property((uint32_t)i), calc_unit((uint32_t)i),
               ms->m[i].t, ms->m[i].v);
   return 0;
 }
@@ -141,13 +141,13 @@ static int split(char *s, char **f, int n) {
   return k;
 }
 
-int kk_calc_meters_load(kk_calc_meters_t *ms, const char *line) {
+int calc_meters_load(calc_meters_t *ms, const char *line) {
   if (line[0] != 'M' || line[1] != '\t') return 0;
   char buf[1024], *f[6];
   snprintf(buf, sizeof buf, "%s", line + 2);
   if (split(buf, f, 5) != 5) return KK_EPARSE;
   uint32_t ds = kk_datastream_id(f[0], f[1], f[2]);
-  if (!ds || kk_calc_grow((void **)&ms->m, &ms->cap, ds, sizeof *ms->m))
+  if (!ds || calc_grow((void **)&ms->m, &ms->cap, ds, sizeof *ms->m))
     return KK_ENOMEM;
   ms->m[ds].have = 1;
   ms->m[ds].t = strtoll(f[3], NULL, 10);
@@ -157,7 +157,7 @@ int kk_calc_meters_load(kk_calc_meters_t *ms, const char *line) {
 
 /* ---- snapshots ----------------------------------------------------------- */
 
-int kk_calc_snapshot_save(kk_stage_t *st, uint64_t seq, kk_calc_save_fn fn,
+int calc_snapshot_save(kk_stage_t *st, uint64_t seq, calc_save_fn fn,
                           void *state) {
   const char *dir = kk_stage_data_dir(st);
   if (!dir) return 0;
@@ -181,7 +181,7 @@ int kk_calc_snapshot_save(kk_stage_t *st, uint64_t seq, kk_calc_save_fn fn,
   return rc;
 }
 
-int kk_calc_snapshot_load(kk_stage_t *st, uint64_t *seq, kk_calc_load_fn fn,
+int calc_snapshot_load(kk_stage_t *st, uint64_t *seq, calc_load_fn fn,
                           void *state) {
   *seq = 0;
   const char *dir = kk_stage_data_dir(st);
@@ -217,8 +217,8 @@ int kk_calc_snapshot_load(kk_stage_t *st, uint64_t *seq, kk_calc_load_fn fn,
 
 /* ---- lifecycle ------------------------------------------------------------ */
 
-void kk_calc_base_init(kk_calc_base_t *b, kk_stage_t *st, uint64_t interval_ms,
-                       kk_calc_save_fn save, kk_calc_load_fn load,
+void calc_base_init(calc_base_t *b, kk_stage_t *st, uint64_t interval_ms,
+                       calc_save_fn save, calc_load_fn load,
                        void *state) {
   memset(b, 0, sizeof *b);
   b->st = st;
@@ -230,11 +230,11 @@ void kk_calc_base_init(kk_calc_base_t *b, kk_stage_t *st, uint64_t interval_ms,
 
 /* Saves the snapshot; once it is on disk, the journal is held at its
  * position: after a crash the engine replays from there, so batches
- * absorbed after the snapshot are absorbed again (kk_calc_base_skip drops
+ * absorbed after the snapshot are absorbed again (calc_base_skip drops
  * those the snapshot already has).  No hold before the first snapshot:
  * a new calculator starts with what comes, not with the whole journal. */
-static void base_save(kk_calc_base_t *b) {
-  if (kk_calc_snapshot_save(b->st, b->seq, b->save, b->state) == 0 && b->seq)
+static void base_save(calc_base_t *b) {
+  if (calc_snapshot_save(b->st, b->seq, b->save, b->state) == 0 && b->seq)
     kk_stage_hold(b->st, b->seq);
 }
 
@@ -242,8 +242,8 @@ static void base_tick(uv_timer_t *h) {
   base_save(h->data);
 }
 
-int kk_calc_base_start(kk_calc_base_t *b) {
-  int rc = kk_calc_snapshot_load(b->st, &b->seq, b->load, b->state);
+int calc_base_start(calc_base_t *b) {
+  int rc = calc_snapshot_load(b->st, &b->seq, b->load, b->state);
   if (rc) return rc;
   if (b->seq) kk_stage_hold(b->st, b->seq);
   if (b->interval_ms) {
@@ -256,7 +256,7 @@ int kk_calc_base_start(kk_calc_base_t *b) {
   return 0;
 }
 
-int kk_calc_base_skip(kk_calc_base_t *b, const kk_batch_t *batch) {
+int calc_base_skip(calc_base_t *b, const kk_batch_t *batch) {
   uint64_t seq = kk_batch_seq(batch);
   /* Journal positions only grow while the engine runs, so a batch at or
    * below the last absorbed one is a replay after a restart (the position
@@ -267,12 +267,12 @@ int kk_calc_base_skip(kk_calc_base_t *b, const kk_batch_t *batch) {
 }
 
 static void base_closed(uv_handle_t *h) {
-  kk_calc_base_t *b = h->data;
+  calc_base_t *b = h->data;
   base_save(b);
   b->stop_cb(b->st);
 }
 
-void kk_calc_base_stop(kk_calc_base_t *b, kk_stop_cb cb) {
+void calc_base_stop(calc_base_t *b, kk_stop_cb cb) {
   b->stop_cb = cb;
   if (b->timer_open) {
     b->timer_open = 0;

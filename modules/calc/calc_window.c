@@ -7,27 +7,27 @@
  * a queue of windows to emit after the batch.  See calc.h for the
  * semantics.
  */
-#include "calc.h"
+#include "calc/calc.h"
 
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-const char *const kk_calc_stat_names[KK_S_N] = {"sum", "avg", "min", "max",
+const char *const calc_stat_names[CALC_S_N] = {"sum", "avg", "min", "max",
                                                 "count"};
 
 typedef struct win {
   uint32_t key;
   uint8_t period, used, dirty, queued;
   int64_t start, end;
-  kk_calc_agg_t a;
+  calc_agg_t a;
 } win_t;
 
 typedef struct keyrec {
-  int64_t cur[KK_P_N];     /* start of the open window, INT64_MIN: none */
-  int64_t evicted[KK_P_N]; /* windows ending at or before are gone */
-  struct win *cache[KK_P_N]; /* the current window, valid while gen holds */
+  int64_t cur[CALC_P_N];     /* start of the open window, INT64_MIN: none */
+  int64_t evicted[CALC_P_N]; /* windows ending at or before are gone */
+  struct win *cache[CALC_P_N]; /* the current window, valid while gen holds */
   uint64_t gen;
 } keyrec_t;
 
@@ -37,12 +37,12 @@ typedef struct qent {
   int64_t start;
 } qent_t;
 
-struct kk_calc_windows {
-  kk_calc_tz_t tz;
+struct calc_windows {
+  calc_tz_t tz;
   unsigned mask;
   int64_t lateness;
   int update_mode;
-  kk_calc_window_cb cb;
+  calc_window_cb cb;
   void *ctx;
   win_t *t;
   size_t cap, n; /* cap is a power of two */
@@ -61,10 +61,10 @@ static uint64_t hash(uint32_t key, int period, int64_t start) {
   return h;
 }
 
-kk_calc_windows_t *kk_calc_windows_new(kk_calc_tz_t tz, unsigned mask,
+calc_windows_t *calc_windows_new(calc_tz_t tz, unsigned mask,
                                        int64_t lateness_ms, int update_mode,
-                                       kk_calc_window_cb cb, void *ctx) {
-  kk_calc_windows_t *w = calloc(1, sizeof *w);
+                                       calc_window_cb cb, void *ctx) {
+  calc_windows_t *w = calloc(1, sizeof *w);
   if (!w) return NULL;
   w->tz = tz;
   w->mask = mask;
@@ -81,7 +81,7 @@ kk_calc_windows_t *kk_calc_windows_new(kk_calc_tz_t tz, unsigned mask,
   return w;
 }
 
-void kk_calc_windows_free(kk_calc_windows_t *w) {
+void calc_windows_free(calc_windows_t *w) {
   if (!w) return;
   free(w->t);
   free(w->keys);
@@ -89,11 +89,11 @@ void kk_calc_windows_free(kk_calc_windows_t *w) {
   free(w);
 }
 
-size_t kk_calc_windows_count(const kk_calc_windows_t *w) {
+size_t calc_windows_count(const calc_windows_t *w) {
   return w->n;
 }
 
-static win_t *find(kk_calc_windows_t *w, uint32_t key, int p, int64_t start) {
+static win_t *find(calc_windows_t *w, uint32_t key, int p, int64_t start) {
   size_t i = hash(key, p, start) & (w->cap - 1);
   for (;; i = (i + 1) & (w->cap - 1)) {
     win_t *x = &w->t[i];
@@ -102,7 +102,7 @@ static win_t *find(kk_calc_windows_t *w, uint32_t key, int p, int64_t start) {
   }
 }
 
-static int rehash(kk_calc_windows_t *w) {
+static int rehash(calc_windows_t *w) {
   size_t ncap = w->cap * 2;
   win_t *nt = calloc(ncap, sizeof *nt), *old = w->t;
   if (!nt) return KK_ENOMEM;
@@ -121,7 +121,7 @@ static int rehash(kk_calc_windows_t *w) {
   return 0;
 }
 
-static win_t *insert(kk_calc_windows_t *w, uint32_t key, int p, int64_t start,
+static win_t *insert(calc_windows_t *w, uint32_t key, int p, int64_t start,
                      int64_t end) {
   win_t *x = find(w, key, p, start);
   if (x) return x;
@@ -142,7 +142,7 @@ static win_t *insert(kk_calc_windows_t *w, uint32_t key, int p, int64_t start,
   return x;
 }
 
-static void remove_at(kk_calc_windows_t *w, size_t i) {
+static void remove_at(calc_windows_t *w, size_t i) {
   size_t mask = w->cap - 1, j = i;
   w->t[i].used = 0;
   w->n--;
@@ -160,19 +160,19 @@ static void remove_at(kk_calc_windows_t *w, size_t i) {
   }
 }
 
-static keyrec_t *keyrec(kk_calc_windows_t *w, uint32_t key) {
+static keyrec_t *keyrec(calc_windows_t *w, uint32_t key) {
   size_t old = w->nkeys;
-  if (kk_calc_grow((void **)&w->keys, &w->nkeys, key, sizeof *w->keys))
+  if (calc_grow((void **)&w->keys, &w->nkeys, key, sizeof *w->keys))
     return NULL;
   for (size_t i = old; i < w->nkeys; i++)
-    for (int p = 0; p < KK_P_N; p++) {
+    for (int p = 0; p < CALC_P_N; p++) {
       w->keys[i].cur[p] = INT64_MIN;
       w->keys[i].evicted[p] = INT64_MIN;
     }
   return &w->keys[key];
 }
 
-static int enqueue(kk_calc_windows_t *w, win_t *x) {
+static int enqueue(calc_windows_t *w, win_t *x) {
   if (x->queued) return 0;
   if (w->qn == w->qcap) {
     size_t n = w->qcap ? w->qcap * 2 : 256;
@@ -186,7 +186,7 @@ static int enqueue(kk_calc_windows_t *w, win_t *x) {
   return 0;
 }
 
-int kk_calc_windows_add(kk_calc_windows_t *w, uint32_t key, int64_t t,
+int calc_windows_add(calc_windows_t *w, uint32_t key, int64_t t,
                         double v) {
   keyrec_t *k = keyrec(w, key);
   if (!k) return KK_ENOMEM;
@@ -194,11 +194,11 @@ int kk_calc_windows_add(kk_calc_windows_t *w, uint32_t key, int64_t t,
    * (the common case for data in time order). */
   if (k->gen == w->gen + 1) {
     int hit = 1;
-    for (int p = 0; p < KK_P_N && hit; p++)
+    for (int p = 0; p < CALC_P_N && hit; p++)
       if (w->mask & (1u << p))
         hit = k->cache[p] && t >= k->cache[p]->start && t < k->cache[p]->end;
     if (hit) {
-      for (int p = 0; p < KK_P_N; p++) {
+      for (int p = 0; p < CALC_P_N; p++) {
         win_t *x = k->cache[p];
         if (!x) continue;
         x->a.sum += v;
@@ -211,13 +211,13 @@ int kk_calc_windows_add(kk_calc_windows_t *w, uint32_t key, int64_t t,
       return 0;
     }
   }
-  int64_t s[KK_P_N], e[KK_P_N];
-  for (int p = 0; p < KK_P_N; p++) {
+  int64_t s[CALC_P_N], e[CALC_P_N];
+  for (int p = 0; p < CALC_P_N; p++) {
     if (!(w->mask & (1u << p))) continue;
-    kk_calc_window(w->tz, (kk_calc_period_t)p, t, &s[p], &e[p]);
+    calc_window(w->tz, (calc_period_t)p, t, &s[p], &e[p]);
     if (e[p] <= k->evicted[p]) return KK_ERANGE;
   }
-  for (int p = 0; p < KK_P_N; p++) {
+  for (int p = 0; p < CALC_P_N; p++) {
     if (!(w->mask & (1u << p))) continue;
     if (s[p] > k->cur[p] && k->cur[p] != INT64_MIN) {
       win_t *prev = find(w, key, p, k->cur[p]);
@@ -237,7 +237,7 @@ int kk_calc_windows_add(kk_calc_windows_t *w, uint32_t key, int64_t t,
   /* Cache the current windows (looked up after every insert above, since
    * an insert may have moved the table). */
   int all = 1;
-  for (int p = 0; p < KK_P_N; p++) {
+  for (int p = 0; p < CALC_P_N; p++) {
     k->cache[p] = NULL;
     if (!(w->mask & (1u << p))) continue;
     k->cache[p] = find(w, key, p, k->cur[p]);
@@ -247,7 +247,7 @@ int kk_calc_windows_add(kk_calc_windows_t *w, uint32_t key, int64_t t,
   return 0;
 }
 
-int kk_calc_windows_touch(kk_calc_windows_t *w, uint32_t key, int period,
+int calc_windows_touch(calc_windows_t *w, uint32_t key, int period,
                           int64_t start) {
   win_t *x = find(w, key, period, start);
   if (!x) return 0;
@@ -258,12 +258,12 @@ int kk_calc_windows_touch(kk_calc_windows_t *w, uint32_t key, int period,
   return 0; /* the open window is emitted when it closes */
 }
 
-static void emit(kk_calc_windows_t *w, win_t *x, kk_batch_t *out) {
+static void emit(calc_windows_t *w, win_t *x, kk_batch_t *out) {
   x->dirty = 0;
   w->cb(w->ctx, x->key, x->period, x->start, x->end, &x->a, out);
 }
 
-void kk_calc_windows_flush(kk_calc_windows_t *w, kk_batch_t *out) {
+void calc_windows_flush(calc_windows_t *w, kk_batch_t *out) {
   for (size_t i = 0; i < w->qn; i++) {
     win_t *x = find(w, w->q[i].key, w->q[i].period, w->q[i].start);
     if (!x) continue;
@@ -273,8 +273,8 @@ void kk_calc_windows_flush(kk_calc_windows_t *w, kk_batch_t *out) {
   w->qn = 0;
 }
 
-void kk_calc_windows_flush_all(kk_calc_windows_t *w, kk_batch_t *out) {
-  kk_calc_windows_flush(w, out);
+void calc_windows_flush_all(calc_windows_t *w, kk_batch_t *out) {
+  calc_windows_flush(w, out);
   /* Deterministic order: by key, period, start. */
   for (;;) {
     win_t *best = NULL;
@@ -292,7 +292,7 @@ void kk_calc_windows_flush_all(kk_calc_windows_t *w, kk_batch_t *out) {
   }
 }
 
-void kk_calc_windows_evict(kk_calc_windows_t *w) {
+void calc_windows_evict(calc_windows_t *w) {
   /* A sweep reads the whole table: only when it grew by half since the
    * last one, so that its cost per reading stays constant. */
   if (w->n < w->n_after_evict + w->n_after_evict / 2 + 1024) return;
@@ -310,13 +310,13 @@ void kk_calc_windows_evict(kk_calc_windows_t *w) {
   w->n_after_evict = w->n;
 }
 
-int kk_calc_windows_save(const kk_calc_windows_t *w, FILE *f) {
+int calc_windows_save(const calc_windows_t *w, FILE *f) {
   for (size_t i = 0; i < w->nkeys; i++)
-    for (int p = 0; p < KK_P_N; p++)
+    for (int p = 0; p < CALC_P_N; p++)
       if (w->keys[i].cur[p] != INT64_MIN)
         fprintf(f, "C\t%s\t%s\t%s\t%d\t%" PRId64 "\t%" PRId64 "\n",
-                kk_calc_thing((uint32_t)i), kk_calc_property((uint32_t)i),
-                kk_calc_unit((uint32_t)i), p, w->keys[i].cur[p],
+                calc_thing((uint32_t)i), calc_property((uint32_t)i),
+                calc_unit((uint32_t)i), p, w->keys[i].cur[p],
                 w->keys[i].evicted[p]);
   for (size_t i = 0; i < w->cap; i++) {
     const win_t *x = &w->t[i];
@@ -324,14 +324,14 @@ int kk_calc_windows_save(const kk_calc_windows_t *w, FILE *f) {
     fprintf(f,
             "W\t%s\t%s\t%s\t%d\t%" PRId64 "\t%" PRId64
             "\t%.17g\t%" PRIu64 "\t%.17g\t%.17g\t%d\n",
-            kk_calc_thing(x->key), kk_calc_property(x->key),
-            kk_calc_unit(x->key), x->period, x->start, x->end, x->a.sum,
+            calc_thing(x->key), calc_property(x->key),
+            calc_unit(x->key), x->period, x->start, x->end, x->a.sum,
             x->a.count, x->a.min, x->a.max, x->dirty);
   }
   return 0;
 }
 
-int kk_calc_windows_load(kk_calc_windows_t *w, const char *line) {
+int calc_windows_load(calc_windows_t *w, const char *line) {
   if ((line[0] != 'W' && line[0] != 'C') || line[1] != '\t') return 0;
   char buf[2048], *f[12];
   snprintf(buf, sizeof buf, "%s", line + 2);
@@ -347,7 +347,7 @@ int kk_calc_windows_load(kk_calc_windows_t *w, const char *line) {
     return KK_EPARSE;
   uint32_t key = kk_datastream_id(f[0], f[1], f[2]);
   int p = atoi(f[3]);
-  if (!key || p < 0 || p >= KK_P_N) return KK_EPARSE;
+  if (!key || p < 0 || p >= CALC_P_N) return KK_EPARSE;
   keyrec_t *k = keyrec(w, key);
   if (!k) return KK_ENOMEM;
   if (line[0] == 'C') {
@@ -366,10 +366,10 @@ int kk_calc_windows_load(kk_calc_windows_t *w, const char *line) {
   return 0;
 }
 
-void kk_calc_windows_emit_all(kk_stage_t *st, kk_calc_windows_t *w) {
+void calc_windows_emit_all(kk_stage_t *st, calc_windows_t *w) {
   kk_batch_t *out = kk_batch_new(64);
   if (!out) return;
-  kk_calc_windows_flush_all(w, out);
+  calc_windows_flush_all(w, out);
   kk_stage_emit(st, out);
   kk_batch_unref(out);
 }

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "calc.h"
+#include "calc/calc.h"
 
 typedef struct room {
   uint8_t state; /* 0 unknown, 1 co2, 2 other */
@@ -26,9 +26,9 @@ typedef struct room {
 typedef struct ia_state {
   kk_stage_t *st;
   const kk_opts_t *opts;
-  kk_calc_base_t base;
-  kk_calc_rejects_t rj;
-  kk_calc_windows_t *w;
+  calc_base_t base;
+  calc_rejects_t rj;
+  calc_windows_t *w;
   double interval_min, hyst;
   int flush_at_stop;
   room_t *rooms;
@@ -37,7 +37,7 @@ typedef struct ia_state {
   kk_ratelimit_t rl;
 } ia_state_t;
 
-int kk_calc_co2_class(double ppm) {
+int calc_co2_class(double ppm) {
   return ppm > 2000 ? 3 : ppm >= 1000 ? 2 : 1;
 }
 
@@ -49,17 +49,17 @@ static int ia_save(void *state, FILE *f) {
   for (size_t i = 0; i < s->nrooms; i++)
     if (s->rooms[i].state == 1 && s->rooms[i].alert)
       fprintf(f, "A\t%s\t%s\t%s\t%" PRId64 "\t%d\n",
-              kk_calc_thing((uint32_t)i), kk_calc_property((uint32_t)i),
-              kk_calc_unit((uint32_t)i), s->rooms[i].last_t,
+              calc_thing((uint32_t)i), calc_property((uint32_t)i),
+              calc_unit((uint32_t)i), s->rooms[i].last_t,
               s->rooms[i].alert);
-  return kk_calc_windows_save(s->w, f);
+  return calc_windows_save(s->w, f);
 }
 
 static room_t *room_of(ia_state_t *s, uint32_t ds);
 
 static int ia_load(void *state, const char *line) {
   ia_state_t *s = state;
-  if (line[0] != 'A') return kk_calc_windows_load(s->w, line);
+  if (line[0] != 'A') return calc_windows_load(s->w, line);
   char thing[256], prop[256], unit[64];
   int64_t t;
   int c;
@@ -74,14 +74,14 @@ static int ia_load(void *state, const char *line) {
 }
 
 static room_t *room_of(ia_state_t *s, uint32_t ds) {
-  if (!ds || kk_calc_grow((void **)&s->rooms, &s->nrooms, ds, sizeof *s->rooms))
+  if (!ds || calc_grow((void **)&s->rooms, &s->nrooms, ds, sizeof *s->rooms))
     return NULL;
   room_t *r = &s->rooms[ds];
   if (r->state) return r;
   r->state = 2;
-  if (strcmp(kk_calc_property(ds), kk_opt_str(s->opts, "property")) != 0)
+  if (strcmp(calc_property(ds), kk_opt_str(s->opts, "property")) != 0)
     return r;
-  const char *thing = kk_calc_thing(ds);
+  const char *thing = calc_thing(ds);
   r->state = 1;
   r->last_t = INT64_MIN;
   r->class_ds = kk_datastream_id(thing, "co2_class", "1");
@@ -93,7 +93,7 @@ static room_t *room_of(ia_state_t *s, uint32_t ds) {
 
 /* Day windows are kept on the minutes datastreams themselves. */
 static void ia_emit(void *ctx, uint32_t key, int p, int64_t start, int64_t end,
-                    const kk_calc_agg_t *a, kk_batch_t *out) {
+                    const calc_agg_t *a, kk_batch_t *out) {
   (void)ctx, (void)p, (void)end;
   kk_reading_t r = {start, a->sum, key, KK_READING_UPDATE};
   kk_batch_push(out, &r);
@@ -105,17 +105,17 @@ static int ia_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   *state = s;
   s->st = st;
   s->opts = o;
-  kk_calc_rejects_init(&s->rj, st);
+  calc_rejects_init(&s->rj, st);
   s->rl = (kk_ratelimit_t)KK_RATELIMIT_INIT(60000, 20);
   s->interval_min = (double)kk_opt_duration_ms(o, "interval") / 60000.0;
   s->hyst = kk_opt_double(o, "hysteresis");
   s->flush_at_stop = kk_opt_bool(o, "flush_at_stop");
-  s->w = kk_calc_windows_new((kk_calc_tz_t)kk_opt_enum(o, "tz"),
-                             1u << KK_P_DAY,
+  s->w = calc_windows_new((calc_tz_t)kk_opt_enum(o, "tz"),
+                             1u << CALC_P_DAY,
                              (int64_t)kk_opt_duration_ms(o, "lateness"), 0,
                              ia_emit, s);
   if (!s->w) return KK_ENOMEM;
-  kk_calc_base_init(&s->base, st, kk_opt_duration_ms(o, "snapshot"), ia_save,
+  calc_base_init(&s->base, st, kk_opt_duration_ms(o, "snapshot"), ia_save,
                     ia_load, s);
   return 0;
 }
@@ -123,12 +123,12 @@ static int ia_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
 static int ia_start(kk_stage_t *st, void *state) {
   ia_state_t *s = state;
   (void)st; /* the engine logs a failure with the recipe line */
-  return kk_calc_base_start(&s->base);
+  return calc_base_start(&s->base);
 }
 
 static int ia_process(kk_stage_t *st, void *state, kk_batch_t *b) {
   ia_state_t *s = state;
-  if (kk_calc_base_skip(&s->base, b)) return 0;
+  if (calc_base_skip(&s->base, b)) return 0;
   size_t n = kk_batch_len(b);
   const kk_reading_t *r = kk_batch_readings(b);
   kk_batch_t *out = kk_batch_new(n + 16);
@@ -144,21 +144,21 @@ static int ia_process(kk_stage_t *st, void *state, kk_batch_t *b) {
     if (room->state != 1) continue;
     double v = r[i].value;
     if (!isfinite(v)) {
-      kk_calc_reject(&s->rj, KK_REJ_NAN, &r[i], "CO2 is not a number");
+      calc_reject(&s->rj, CALC_REJ_NAN, &r[i], "CO2 is not a number");
       continue;
     }
     if (v < 0) {
-      kk_calc_reject(&s->rj, KK_REJ_NEGATIVE, &r[i], "negative CO2 %g ppm", v);
+      calc_reject(&s->rj, CALC_REJ_NEGATIVE, &r[i], "negative CO2 %g ppm", v);
       continue;
     }
-    int c = kk_calc_co2_class(v);
+    int c = calc_co2_class(v);
     int64_t t = r[i].time_ms;
-    rc = kk_calc_windows_add(s->w, room->m1000, t, c >= 2 ? s->interval_min : 0);
+    rc = calc_windows_add(s->w, room->m1000, t, c >= 2 ? s->interval_min : 0);
     if (!rc)
-      rc = kk_calc_windows_add(s->w, room->m2000, t,
+      rc = calc_windows_add(s->w, room->m2000, t,
                                c >= 3 ? s->interval_min : 0);
     if (rc == KK_ERANGE) {
-      kk_calc_reject(&s->rj, KK_REJ_TOO_LATE, &r[i],
+      calc_reject(&s->rj, CALC_REJ_TOO_LATE, &r[i],
                      "its day closed longer than `lateness` ago");
       rc = 0;
       continue;
@@ -175,32 +175,32 @@ static int ia_process(kk_stage_t *st, void *state, kk_batch_t *b) {
       rc = kk_batch_push(out, &ar);
       if (kk_ratelimit_ok(&s->rl))
         kk_stage_log(st, KK_LOG_INFO, "%s: CO2 %.0f ppm -> %s",
-                     kk_calc_thing(r[i].ds), v, ia_labels[c]);
+                     calc_thing(r[i].ds), v, ia_labels[c]);
     } else if (c < a) {
       /* Back down only below the threshold minus the hysteresis. */
-      int down = kk_calc_co2_class(v + s->hyst);
+      int down = calc_co2_class(v + s->hyst);
       if (down < a) room->alert = (uint8_t)down;
     }
   }
   if (!rc) {
-    kk_calc_windows_flush(s->w, out);
+    calc_windows_flush(s->w, out);
     kk_stage_emit(st, out);
   }
   kk_batch_unref(out);
-  if (++s->batches % 64 == 0) kk_calc_windows_evict(s->w);
+  if (++s->batches % 64 == 0) calc_windows_evict(s->w);
   return rc;
 }
 
 static void ia_stop(kk_stage_t *st, void *state, kk_stop_cb cb) {
   ia_state_t *s = state;
-  if (s->flush_at_stop) kk_calc_windows_emit_all(st, s->w);
-  kk_calc_base_stop(&s->base, cb);
+  if (s->flush_at_stop) calc_windows_emit_all(st, s->w);
+  calc_base_stop(&s->base, cb);
 }
 
 static void ia_destroy(void *state) {
   ia_state_t *s = state;
   if (!s) return;
-  kk_calc_windows_free(s->w);
+  calc_windows_free(s->w);
   free(s->rooms);
   free(s);
 }
@@ -231,11 +231,11 @@ static const kk_option_t ia_options[] = {
      .type = KK_OPT_BOOL,
      .def = "false",
      .description = "Emit the open day's minutes when the pipeline stops."},
-    KK_CALC_OPT_TZ,
-    KK_CALC_OPT_SNAPSHOT,
+    CALC_OPT_TZ,
+    CALC_OPT_SNAPSHOT,
     {NULL}};
 
-const kk_module_t indoor_air_module = {
+const kk_module_t calc_indoor_air_module = {
     .abi = KK_MODULE_ABI,
     .size = sizeof(kk_module_t),
     .name = "indoor_air",

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "calc.h"
+#include "calc/calc.h"
 
 #define MAX_YEARS 128
 
@@ -29,9 +29,9 @@ typedef struct measure {
 
 typedef struct measures_state {
   kk_stage_t *st;
-  kk_calc_base_t base;
-  kk_calc_rejects_t rj;
-  kk_calc_tz_t tz;
+  calc_base_t base;
+  calc_rejects_t rj;
+  calc_tz_t tz;
   measure_t *m;
   size_t nm;
   uint8_t *seen; /* per datastream: 0 unknown, 1 feeds a measure, 2 not */
@@ -93,8 +93,8 @@ static int measures_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   if (!s) return KK_ENOMEM;
   *state = s;
   s->st = st;
-  s->tz = (kk_calc_tz_t)kk_opt_enum(o, "tz");
-  kk_calc_rejects_init(&s->rj, st);
+  s->tz = (calc_tz_t)kk_opt_enum(o, "tz");
+  calc_rejects_init(&s->rj, st);
   cJSON *root = cJSON_Parse(kk_opt_json(o, "measures"));
   int n = cJSON_IsArray(root) ? cJSON_GetArraySize(root) : -1;
   if (n <= 0) {
@@ -155,7 +155,7 @@ static int measures_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   }
   cJSON_Delete(root);
   if (rc) return rc;
-  kk_calc_base_init(&s->base, st, kk_opt_duration_ms(o, "snapshot"),
+  calc_base_init(&s->base, st, kk_opt_duration_ms(o, "snapshot"),
                     measures_save, measures_load, s);
   return 0;
 }
@@ -163,12 +163,12 @@ static int measures_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
 static int measures_start(kk_stage_t *st, void *state) {
   measures_state_t *s = state;
   (void)st; /* the engine logs a failure with the recipe line */
-  return kk_calc_base_start(&s->base);
+  return calc_base_start(&s->base);
 }
 
 /* Does datastream `ds` feed measure m? "thing/property" match. */
 static int feeds(const measure_t *m, uint32_t ds) {
-  const char *thing = kk_calc_thing(ds), *prop = kk_calc_property(ds);
+  const char *thing = calc_thing(ds), *prop = calc_property(ds);
   size_t tl = strlen(thing);
   for (size_t k = 0; k < m->nind; k++)
     if (strncmp(m->ind[k], thing, tl) == 0 && m->ind[k][tl] == '/' &&
@@ -191,7 +191,7 @@ static int emit_measure(measures_state_t *s, measure_t *m, kk_batch_t *out) {
   int rc = 0;
   for (size_t i = 0; i < m->nyears && !rc; i++) {
     if (m->years[i] < m->start) continue;
-    int64_t t = kk_calc_year_start(s->tz, m->years[i]);
+    int64_t t = calc_year_start(s->tz, m->years[i]);
     kk_reading_t r[4] = {
         {t, base - m->sums[i], kk_datastream_id(m->thing, "impact", unit), 0},
         {t, m->sums[i], kk_datastream_id(m->thing, "actual", unit), 0},
@@ -207,12 +207,12 @@ static int emit_measure(measures_state_t *s, measure_t *m, kk_batch_t *out) {
 
 static int measures_process(kk_stage_t *st, void *state, kk_batch_t *b) {
   measures_state_t *s = state;
-  if (kk_calc_base_skip(&s->base, b)) return 0;
+  if (calc_base_skip(&s->base, b)) return 0;
   size_t n = kk_batch_len(b);
   const kk_reading_t *r = kk_batch_readings(b);
   for (size_t i = 0; i < n; i++) {
     uint32_t ds = r[i].ds;
-    if (kk_calc_grow((void **)&s->seen, &s->nseen, ds, 1)) return KK_ENOMEM;
+    if (calc_grow((void **)&s->seen, &s->nseen, ds, 1)) return KK_ENOMEM;
     if (s->seen[ds] == 0) {
       s->seen[ds] = 2;
       for (size_t k = 0; k < s->nm; k++)
@@ -220,17 +220,17 @@ static int measures_process(kk_stage_t *st, void *state, kk_batch_t *b) {
     }
     if (s->seen[ds] != 1) continue;
     if (!isfinite(r[i].value)) {
-      kk_calc_reject(&s->rj, KK_REJ_NAN, &r[i], "indicator is not a number");
+      calc_reject(&s->rj, CALC_REJ_NAN, &r[i], "indicator is not a number");
       continue;
     }
-    int year = kk_calc_year(s->tz, r[i].time_ms);
+    int year = calc_year(s->tz, r[i].time_ms);
     for (size_t k = 0; k < s->nm; k++) {
       if (!feeds(&s->m[k], ds)) continue;
       double *p = year_slot(&s->m[k], year);
       if (!p) return KK_ETOOBIG;
       *p += r[i].value;
       s->m[k].touched = 1;
-      if (!s->m[k].unit) s->m[k].unit = kk_calc_unit(ds);
+      if (!s->m[k].unit) s->m[k].unit = calc_unit(ds);
     }
   }
   kk_batch_t *out = kk_batch_new(16);
@@ -249,7 +249,7 @@ static int measures_process(kk_stage_t *st, void *state, kk_batch_t *b) {
 
 static void measures_stop(kk_stage_t *st, void *state, kk_stop_cb cb) {
   (void)st;
-  kk_calc_base_stop(&((measures_state_t *)state)->base, cb);
+  calc_base_stop(&((measures_state_t *)state)->base, cb);
 }
 
 static void measures_destroy(void *state) {
@@ -276,11 +276,11 @@ static const kk_option_t measures_options[] = {
          "The registry: `{ { name = \"led-schulen\", sector = \"municipal\", "
          "start = 2024, expected = 120, indicators = { \"schule-1/energy\" }, "
          "baseline = { from = 2021, to = 2023 } } }`."},
-    KK_CALC_OPT_TZ,
-    KK_CALC_OPT_SNAPSHOT,
+    CALC_OPT_TZ,
+    CALC_OPT_SNAPSHOT,
     {NULL}};
 
-const kk_module_t measures_module = {
+const kk_module_t calc_measures_module = {
     .abi = KK_MODULE_ABI,
     .size = sizeof(kk_module_t),
     .name = "measures",

@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "calc.h"
+#include "calc/calc.h"
 
 /* Limit values in µg/m³ (NAN: none) and the exceedances allowed per
  * calendar year.  Sources: modules/calc/data/air_quality_thresholds.csv
@@ -78,10 +78,10 @@ typedef struct air_ds {
 typedef struct air_state {
   kk_stage_t *st;
   const kk_opts_t *opts;
-  kk_calc_base_t base;
-  kk_calc_rejects_t rj;
-  kk_calc_windows_t *w;
-  kk_calc_tz_t tz;
+  calc_base_t base;
+  calc_rejects_t rj;
+  calc_windows_t *w;
+  calc_tz_t tz;
   const limits_t *lim;
   int64_t interval_ms; /* one reading stands for this long */
   int64_t lateness_ms;
@@ -93,7 +93,7 @@ typedef struct air_state {
 
 static air_ds_t *air_ds(air_state_t *s, uint32_t id) {
   size_t old = s->nds;
-  if (kk_calc_grow((void **)&s->ds, &s->nds, id, sizeof *s->ds)) return NULL;
+  if (calc_grow((void **)&s->ds, &s->nds, id, sizeof *s->ds)) return NULL;
   for (size_t i = old; i < s->nds; i++)
     s->ds[i].pol = -2;
   air_ds_t *d = &s->ds[id];
@@ -104,14 +104,14 @@ static air_ds_t *air_ds(air_state_t *s, uint32_t id) {
                           kk_opt_str(s->opts, "pm10"),
                           kk_opt_str(s->opts, "pm2_5")};
   for (int i = 0; i < 3; i++)
-    if (strcmp(kk_calc_property(id), names[i]) == 0) d->pol = (int8_t)i;
+    if (strcmp(calc_property(id), names[i]) == 0) d->pol = (int8_t)i;
   return d;
 }
 
 static air_year_t *year_of(air_ds_t *d, int year) {
   for (size_t i = 0; i < d->nyears; i++)
     if (d->years[i].year == year) return &d->years[i];
-  if (kk_calc_grow((void **)&d->years, &d->capyears, d->nyears,
+  if (calc_grow((void **)&d->years, &d->capyears, d->nyears,
                    sizeof *d->years))
     return NULL;
   air_year_t *y = &d->years[d->nyears++];
@@ -132,12 +132,12 @@ static uint32_t slots_in(const air_state_t *s, int64_t start, int64_t end) {
 
 static air_day_t *day_new(air_state_t *s, air_ds_t *d, int64_t start,
                           int64_t end) {
-  if (kk_calc_grow((void **)&d->days, &d->capdays, d->ndays, sizeof *d->days))
+  if (calc_grow((void **)&d->days, &d->capdays, d->ndays, sizeof *d->days))
     return NULL;
   air_day_t *day = &d->days[d->ndays];
   *day = (air_day_t){.start = start,
                      .end = end,
-                     .year = kk_calc_year(s->tz, start),
+                     .year = calc_year(s->tz, start),
                      .nslots = slots_in(s, start, end)};
   day->slots = calloc((day->nslots + 63) / 64, sizeof *day->slots);
   if (!day->slots) return NULL;
@@ -173,7 +173,7 @@ static int cover(air_state_t *s, air_ds_t *d, uint32_t key, int64_t t) {
   air_day_t *day = day_at(d, t);
   if (!day) {
     int64_t start, end;
-    kk_calc_window(s->tz, KK_P_DAY, t, &start, &end);
+    calc_window(s->tz, CALC_P_DAY, t, &start, &end);
     if (!(day = day_new(s, d, start, end))) return KK_ENOMEM;
   }
   if (day->start > d->newest_day) d->newest_day = day->start;
@@ -192,7 +192,7 @@ static int cover(air_state_t *s, air_ds_t *d, uint32_t key, int64_t t) {
      * the reading is not in: that hour's window must be emitted again
      * (it may now count as an exceedance hour). */
     if (k != (int)((t - day->start) / HOUR_MS) &&
-        kk_calc_windows_touch(s->w, key, KK_P_HOUR, day->start + k * HOUR_MS))
+        calc_windows_touch(s->w, key, CALC_P_HOUR, day->start + k * HOUR_MS))
       return KK_ENOMEM;
   }
   return 0;
@@ -217,25 +217,25 @@ static void evict_days(air_state_t *s) {
 static void push(kk_batch_t *out, uint32_t key, const char *suffix,
                  const char *unit, int64_t t, double v) {
   char prop[160];
-  snprintf(prop, sizeof prop, "%s_%s", kk_calc_property(key), suffix);
-  kk_reading_t r = {t, v, kk_datastream_id(kk_calc_thing(key), prop, unit),
+  snprintf(prop, sizeof prop, "%s_%s", calc_property(key), suffix);
+  kk_reading_t r = {t, v, kk_datastream_id(calc_thing(key), prop, unit),
                     KK_READING_UPDATE};
   if (r.ds) kk_batch_push(out, &r);
 }
 
 static void air_emit(void *ctx, uint32_t key, int p, int64_t start, int64_t end,
-                     const kk_calc_agg_t *a, kk_batch_t *out) {
+                     const calc_agg_t *a, kk_batch_t *out) {
   air_state_t *s = ctx;
   air_ds_t *d = &s->ds[key];
   const limits_t *l = &s->lim[d->pol];
-  const char *unit = kk_calc_unit(key);
+  const char *unit = calc_unit(key);
   double mean = a->sum / (double)a->count;
-  int year = kk_calc_year(s->tz, start);
-  int64_t ys = kk_calc_year_start(s->tz, year);
+  int year = calc_year(s->tz, start);
+  int64_t ys = calc_year_start(s->tz, year);
   air_year_t *y = year_of(d, year);
   air_day_t *day = day_at(d, start);
   if (!y) return;
-  if (p == KK_P_HOUR && !isnan(l->hour)) {
+  if (p == CALC_P_HOUR && !isnan(l->hour)) {
     /* An hour short of readings cannot count as exceeded; it is
      * re-emitted (and may count) when late readings fill it. */
     if (!day) return;
@@ -244,7 +244,7 @@ static void air_emit(void *ctx, uint32_t key, int p, int64_t start, int64_t end,
     y->hours_exc += on - !!(day->hexc & bit);
     day->hexc = on ? day->hexc | bit : day->hexc & ~bit;
     push(out, key, "exceedance_hours", "1", ys, y->hours_exc);
-  } else if (p == KK_P_DAY) {
+  } else if (p == CALC_P_DAY) {
     /* The share of the day's hours (23 or 25 on a DST day) covered. */
     double cov = day ? (double)__builtin_popcount(day->hvalid) /
                            (double)((end - start) / HOUR_MS)
@@ -258,7 +258,7 @@ static void air_emit(void *ctx, uint32_t key, int p, int64_t start, int64_t end,
                    "%s/%s: %" PRIu64 " readings in one day at interval %" PRId64
                    " s: set `interval` to the station's reporting interval, "
                    "or coverage is overstated",
-                   kk_calc_thing(key), kk_calc_property(key), a->count,
+                   calc_thing(key), calc_property(key), a->count,
                    s->interval_ms / 1000);
     }
     push(out, key, "day_mean", unit, start, mean);
@@ -269,7 +269,7 @@ static void air_emit(void *ctx, uint32_t key, int p, int64_t start, int64_t end,
       day->dexc = (uint8_t)on;
       push(out, key, "exceedance_days", "1", ys, y->days_exc);
     }
-  } else if (p == KK_P_YEAR) {
+  } else if (p == CALC_P_YEAR) {
     double cov = (double)y->hours_valid / (double)((end - start) / HOUR_MS);
     push(out, key, "year_mean", unit, start, mean);
     push(out, key, "year_coverage", "1", start, cov);
@@ -285,9 +285,9 @@ static int air_save(void *state, FILE *f) {
   air_state_t *s = state;
   for (size_t n = 0; n < s->nds; n++) {
     const air_ds_t *d = &s->ds[n];
-    const char *th = kk_calc_thing((uint32_t)n),
-               *pr = kk_calc_property((uint32_t)n),
-               *un = kk_calc_unit((uint32_t)n);
+    const char *th = calc_thing((uint32_t)n),
+               *pr = calc_property((uint32_t)n),
+               *un = calc_unit((uint32_t)n);
     for (size_t i = 0; i < d->nyears; i++)
       fprintf(f, "Y\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n", th, pr, un,
               d->years[i].year, d->years[i].hours_exc, d->years[i].days_exc,
@@ -304,7 +304,7 @@ static int air_save(void *state, FILE *f) {
       fputc('\n', f);
     }
   }
-  return kk_calc_windows_save(s->w, f);
+  return calc_windows_save(s->w, f);
 }
 
 /* Splits a copy of `line` at tabs into f[0..max); returns the count. */
@@ -352,7 +352,7 @@ static int air_load_line(air_state_t *s, char *buf) {
    * saved days no longer line up, and are dropped (their year counts
    * stay). */
   int64_t ds, de;
-  kk_calc_window(s->tz, KK_P_DAY, v[0], &ds, &de);
+  calc_window(s->tz, CALC_P_DAY, v[0], &ds, &de);
   if (ds != v[0] || de != v[1] || day_at(d, ds)) return 0;
   air_day_t *day = day_new(s, d, ds, de);
   if (!day) return KK_ENOMEM;
@@ -381,7 +381,7 @@ static int air_load_line(air_state_t *s, char *buf) {
 
 static int air_load(void *state, const char *line) {
   air_state_t *s = state;
-  if (line[0] != 'D' && line[0] != 'Y') return kk_calc_windows_load(s->w, line);
+  if (line[0] != 'D' && line[0] != 'Y') return calc_windows_load(s->w, line);
   char *buf = strdup(line);
   if (!buf) return KK_ENOMEM;
   int rc = air_load_line(s, buf);
@@ -395,7 +395,7 @@ static int air_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   *state = s;
   s->st = st;
   s->opts = o;
-  s->tz = (kk_calc_tz_t)kk_opt_enum(o, "tz");
+  s->tz = (calc_tz_t)kk_opt_enum(o, "tz");
   s->lim = kk_opt_enum(o, "regime") == 1 ? regime_2024 : regime_2008;
   s->interval_ms = (int64_t)kk_opt_duration_ms(o, "interval");
   s->lateness_ms = (int64_t)kk_opt_duration_ms(o, "lateness");
@@ -406,12 +406,12 @@ static int air_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
     kk_stage_error(st, "interval: must be 1 s or longer");
     return KK_ERANGE;
   }
-  kk_calc_rejects_init(&s->rj, st);
-  s->w = kk_calc_windows_new(
-      s->tz, (1u << KK_P_HOUR) | (1u << KK_P_DAY) | (1u << KK_P_YEAR),
+  calc_rejects_init(&s->rj, st);
+  s->w = calc_windows_new(
+      s->tz, (1u << CALC_P_HOUR) | (1u << CALC_P_DAY) | (1u << CALC_P_YEAR),
       s->lateness_ms, 0, air_emit, s);
   if (!s->w) return KK_ENOMEM;
-  kk_calc_base_init(&s->base, st, kk_opt_duration_ms(o, "snapshot"), air_save,
+  calc_base_init(&s->base, st, kk_opt_duration_ms(o, "snapshot"), air_save,
                     air_load, s);
   return 0;
 }
@@ -419,12 +419,12 @@ static int air_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
 static int air_start(kk_stage_t *st, void *state) {
   air_state_t *s = state;
   (void)st; /* the engine logs a failure with the recipe line */
-  return kk_calc_base_start(&s->base);
+  return calc_base_start(&s->base);
 }
 
 static int air_process(kk_stage_t *st, void *state, kk_batch_t *b) {
   air_state_t *s = state;
-  if (kk_calc_base_skip(&s->base, b)) return 0;
+  if (calc_base_skip(&s->base, b)) return 0;
   size_t n = kk_batch_len(b);
   const kk_reading_t *r = kk_batch_readings(b);
   for (size_t i = 0; i < n; i++) {
@@ -432,34 +432,34 @@ static int air_process(kk_stage_t *st, void *state, kk_batch_t *b) {
     if (!d) return KK_ENOMEM;
     if (d->pol < 0) continue;
     if (!isfinite(r[i].value)) {
-      kk_calc_reject(&s->rj, KK_REJ_NAN, &r[i],
+      calc_reject(&s->rj, CALC_REJ_NAN, &r[i],
                      "concentration is not a number");
       continue;
     }
     if (r[i].value < 0) {
-      kk_calc_reject(&s->rj, KK_REJ_NEGATIVE, &r[i], "negative concentration");
+      calc_reject(&s->rj, CALC_REJ_NEGATIVE, &r[i], "negative concentration");
       continue;
     }
     /* A day older than lateness has no coverage record left: too late,
      * whether or not its windows were swept yet. */
     int64_t ds, de;
-    kk_calc_window(s->tz, KK_P_DAY, r[i].time_ms, &ds, &de);
+    calc_window(s->tz, CALC_P_DAY, r[i].time_ms, &ds, &de);
     int rc = de + s->lateness_ms <= d->newest_day
                  ? KK_ERANGE
-                 : kk_calc_windows_add(s->w, r[i].ds, r[i].time_ms, r[i].value);
+                 : calc_windows_add(s->w, r[i].ds, r[i].time_ms, r[i].value);
     if (rc == KK_ERANGE)
-      kk_calc_reject(&s->rj, KK_REJ_TOO_LATE, &r[i], "window long closed");
+      calc_reject(&s->rj, CALC_REJ_TOO_LATE, &r[i], "window long closed");
     else if (rc || (rc = cover(s, d, r[i].ds, r[i].time_ms)))
       return rc;
   }
   kk_batch_t *out = kk_batch_new(64);
   if (!out) return KK_ENOMEM;
   kk_batch_set_seq(out, kk_batch_seq(b));
-  kk_calc_windows_flush(s->w, out);
+  calc_windows_flush(s->w, out);
   kk_stage_emit(st, out);
   kk_batch_unref(out);
   if (++s->batches % 64 == 0) {
-    kk_calc_windows_evict(s->w);
+    calc_windows_evict(s->w);
     evict_days(s);
   }
   return 0;
@@ -467,7 +467,7 @@ static int air_process(kk_stage_t *st, void *state, kk_batch_t *b) {
 
 static void air_stop(kk_stage_t *st, void *state, kk_stop_cb cb) {
   (void)st;
-  kk_calc_base_stop(&((air_state_t *)state)->base, cb);
+  calc_base_stop(&((air_state_t *)state)->base, cb);
 }
 
 static void air_destroy(void *state) {
@@ -480,7 +480,7 @@ static void air_destroy(void *state) {
     free(s->ds[i].years);
   }
   free(s->ds);
-  kk_calc_windows_free(s->w);
+  calc_windows_free(s->w);
   free(s);
 }
 
@@ -536,11 +536,11 @@ static const kk_option_t air_options[] = {
      .type = KK_OPT_DURATION,
      .def = "7d",
      .description = "How long closed hours and days take late readings."},
-    KK_CALC_OPT_TZ,
-    KK_CALC_OPT_SNAPSHOT,
+    CALC_OPT_TZ,
+    CALC_OPT_SNAPSHOT,
     {NULL}};
 
-const kk_module_t outdoor_air_module = {
+const kk_module_t calc_outdoor_air_module = {
     .abi = KK_MODULE_ABI,
     .size = sizeof(kk_module_t),
     .name = "outdoor_air",

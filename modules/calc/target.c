@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "calc.h"
+#include "calc/calc.h"
 
 typedef struct point {
   int year;
@@ -19,9 +19,9 @@ typedef struct point {
 typedef struct target_state {
   kk_stage_t *st;
   const kk_opts_t *opts;
-  kk_calc_base_t base;
-  kk_calc_rejects_t rj;
-  kk_calc_tz_t tz;
+  calc_base_t base;
+  calc_rejects_t rj;
+  calc_tz_t tz;
   point_t *path; /* sorted by year, base year first */
   size_t npath;
   int have_budget, budget_from;
@@ -32,7 +32,7 @@ typedef struct target_state {
 
 /* The path value for `year`: piecewise linear through the points, flat
  * before the first and after the last. */
-static double kk_calc_path_at(const point_t *p, size_t n, int year) {
+static double calc_path_at(const point_t *p, size_t n, int year) {
   if (year <= p[0].year) return p[0].v;
   for (size_t i = 1; i < n; i++)
     if (year <= p[i].year)
@@ -76,8 +76,8 @@ static int target_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   *state = s;
   s->st = st;
   s->opts = o;
-  s->tz = (kk_calc_tz_t)kk_opt_enum(o, "tz");
-  kk_calc_rejects_init(&s->rj, st);
+  s->tz = (calc_tz_t)kk_opt_enum(o, "tz");
+  calc_rejects_init(&s->rj, st);
   int by = (int)kk_opt_int(o, "base_year"), ty = (int)kk_opt_int(o, "target_year");
   if (ty <= by) {
     kk_stage_error(st, "target_year (%d) must be after base_year (%d)", ty, by);
@@ -116,7 +116,7 @@ static int target_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   s->budget = kk_opt_double(o, "budget");
   s->budget_from =
       kk_opt_isset(o, "budget_from") ? (int)kk_opt_int(o, "budget_from") : by;
-  kk_calc_base_init(&s->base, st, kk_opt_duration_ms(o, "snapshot"),
+  calc_base_init(&s->base, st, kk_opt_duration_ms(o, "snapshot"),
                     target_save, target_load, s);
   return 0;
 }
@@ -124,12 +124,12 @@ static int target_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
 static int target_start(kk_stage_t *st, void *state) {
   target_state_t *s = state;
   (void)st; /* the engine logs a failure with the recipe line */
-  return kk_calc_base_start(&s->base);
+  return calc_base_start(&s->base);
 }
 
 static int target_process(kk_stage_t *st, void *state, kk_batch_t *b) {
   target_state_t *s = state;
-  if (kk_calc_base_skip(&s->base, b)) return 0;
+  if (calc_base_skip(&s->base, b)) return 0;
   const char *prop = kk_opt_str(s->opts, "property");
   size_t n = kk_batch_len(b);
   const kk_reading_t *r = kk_batch_readings(b);
@@ -138,15 +138,15 @@ static int target_process(kk_stage_t *st, void *state, kk_batch_t *b) {
   kk_batch_set_seq(out, kk_batch_seq(b));
   int rc = 0;
   for (size_t i = 0; i < n && !rc; i++) {
-    if (strcmp(kk_calc_property(r[i].ds), prop) != 0) continue;
+    if (strcmp(calc_property(r[i].ds), prop) != 0) continue;
     if (!isfinite(r[i].value)) {
-      kk_calc_reject(&s->rj, KK_REJ_NAN, &r[i], "total is not a number");
+      calc_reject(&s->rj, CALC_REJ_NAN, &r[i], "total is not a number");
       continue;
     }
-    int year = kk_calc_year(s->tz, r[i].time_ms);
+    int year = calc_year(s->tz, r[i].time_ms);
     if ((rc = set_actual(s, year, r[i].value))) break;
-    const char *thing = kk_calc_thing(r[i].ds), *unit = kk_calc_unit(r[i].ds);
-    double path = kk_calc_path_at(s->path, s->npath, year);
+    const char *thing = calc_thing(r[i].ds), *unit = calc_unit(r[i].ds);
+    double path = calc_path_at(s->path, s->npath, year);
     kk_reading_t o[4] = {
         {r[i].time_ms, path, kk_datastream_id(thing, "target_path", unit), 0},
         {r[i].time_ms, r[i].value - path,
@@ -176,7 +176,7 @@ static int target_process(kk_stage_t *st, void *state, kk_batch_t *b) {
 
 static void target_stop(kk_stage_t *st, void *state, kk_stop_cb cb) {
   (void)st;
-  kk_calc_base_stop(&((target_state_t *)state)->base, cb);
+  calc_base_stop(&((target_state_t *)state)->base, cb);
 }
 
 static void target_destroy(void *state) {
@@ -233,11 +233,11 @@ static const kk_option_t target_options[] = {
                     "base_year).",
      .min = 1990,
      .max = 2100},
-    KK_CALC_OPT_TZ,
-    KK_CALC_OPT_SNAPSHOT,
+    CALC_OPT_TZ,
+    CALC_OPT_SNAPSHOT,
     {NULL}};
 
-const kk_module_t target_module = {
+const kk_module_t calc_target_module = {
     .abi = KK_MODULE_ABI,
     .size = sizeof(kk_module_t),
     .name = "target",

@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "calc.h"
-#include "factors.h"
+#include "calc/calc.h"
+#include "calc/calc_factors.h"
 
 typedef struct tclass {
   char *name;
@@ -31,7 +31,7 @@ typedef struct tds {
 
 typedef struct traffic_state {
   kk_stage_t *st;
-  kk_calc_rejects_t rj;
+  calc_rejects_t rj;
   cJSON *segments;
   tclass_t *cls;
   size_t ncls, capcls;
@@ -66,7 +66,7 @@ static int traffic_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   *state = s;
   s->st = st;
   s->prefix = kk_opt_str(o, "prefix");
-  kk_calc_rejects_init(&s->rj, st);
+  calc_rejects_init(&s->rj, st);
   s->segments = cJSON_Parse(kk_opt_json(o, "segments"));
   if (!cJSON_IsObject(s->segments)) {
     kk_stage_error(st, "segments: expected { [thing] = length_km }");
@@ -82,7 +82,7 @@ static int traffic_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   s->year = kk_opt_isset(o, "year") ? (int)kk_opt_int(o, "year") : 9999;
   for (size_t i = 0; i < kk_opt_list_len(o, "sets"); i++) {
     const char *set = kk_opt_list_item(o, "sets", i);
-    if (!kk_calc_set_id(set)) {
+    if (!calc_set_id(set)) {
       kk_stage_error(st, "sets: unknown factor set '%s' (traffic: traffic_de, "
                          "desnz_2024; see `klimakit factors`)", set);
       return KK_EUNKNOWN;
@@ -121,9 +121,9 @@ static int traffic_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
 static double traffic_lookup(traffic_state_t *s, const char *cls) {
   for (size_t i = 0; i < kk_opt_list_len(s->opts, "sets"); i++) {
     const char *set = kk_opt_list_item(s->opts, "sets", i);
-    const kk_calc_factor_t *f;
+    const calc_factor_t *f;
     char err[256];
-    if (kk_calc_factor_find(NULL, set, cls, s->year, 1, &f, err, sizeof err))
+    if (calc_factor_find(NULL, set, cls, s->year, 1, &f, err, sizeof err))
       continue;
     kk_stage_log(s->st, KK_LOG_INFO,
                  "%s: %g %s from %s (%s; %s; confidence: %s)", cls, f->value,
@@ -137,11 +137,11 @@ static double traffic_lookup(traffic_state_t *s, const char *cls) {
 }
 
 static tds_t *tds_of(traffic_state_t *s, uint32_t id) {
-  if (kk_calc_grow((void **)&s->ds, &s->nds, id, sizeof *s->ds)) return NULL;
+  if (calc_grow((void **)&s->ds, &s->nds, id, sizeof *s->ds)) return NULL;
   tds_t *d = &s->ds[id];
   if (d->state) return d;
   d->state = 2;
-  const char *prop = kk_calc_property(id);
+  const char *prop = calc_property(id);
   size_t pl = strlen(s->prefix);
   if (strncmp(prop, s->prefix, pl) != 0) return d;
   d->state = 1;
@@ -151,11 +151,11 @@ static tds_t *tds_of(traffic_state_t *s, uint32_t id) {
   if (d->cls < 0) d->cls = traffic_add(s, prop + pl, traffic_lookup(s, prop + pl));
   if (d->cls < 0) return NULL;
   const cJSON *km =
-      cJSON_GetObjectItemCaseSensitive(s->segments, kk_calc_thing(id));
+      cJSON_GetObjectItemCaseSensitive(s->segments, calc_thing(id));
   d->km = cJSON_IsNumber(km) ? km->valuedouble : 0;
   char out[200];
   snprintf(out, sizeof out, "co2e_%s", prop + pl);
-  d->out = kk_datastream_id(kk_calc_thing(id), out, "kg");
+  d->out = kk_datastream_id(calc_thing(id), out, "kg");
   return d;
 }
 
@@ -175,11 +175,11 @@ static int traffic_process(kk_stage_t *st, void *state, kk_batch_t *b) {
     }
     if (d->state != 1) continue;
     if (!isfinite(r[i].value)) {
-      kk_calc_reject(&s->rj, KK_REJ_NAN, &r[i], "count is not a number");
+      calc_reject(&s->rj, CALC_REJ_NAN, &r[i], "count is not a number");
     } else if (r[i].value < 0) {
-      kk_calc_reject(&s->rj, KK_REJ_NEGATIVE, &r[i], "negative count");
+      calc_reject(&s->rj, CALC_REJ_NEGATIVE, &r[i], "negative count");
     } else if (isnan(s->cls[d->cls].g_per_vkm) || d->km <= 0) {
-      kk_calc_reject(&s->rj, KK_REJ_UNMAPPED, &r[i],
+      calc_reject(&s->rj, CALC_REJ_UNMAPPED, &r[i],
                      d->km > 0 ? "no factor for this vehicle class"
                                : "no segment length for this thing");
     } else {
@@ -237,7 +237,7 @@ static const kk_option_t traffic_options[] = {
                     "(vehicles in the reading's interval)."},
     {NULL}};
 
-const kk_module_t traffic_module = {
+const kk_module_t calc_traffic_module = {
     .abi = KK_MODULE_ABI,
     .size = sizeof(kk_module_t),
     .name = "traffic",

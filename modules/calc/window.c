@@ -13,18 +13,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "calc.h"
+#include "calc/calc.h"
 
 typedef struct win_out {
-  uint32_t ds[KK_P_N][KK_S_N];
+  uint32_t ds[CALC_P_N][CALC_S_N];
 } win_out_t;
 
 typedef struct window_state {
   kk_stage_t *st;
   const kk_opts_t *opts;
-  kk_calc_base_t base;
-  kk_calc_rejects_t rj;
-  kk_calc_windows_t *w;
+  calc_base_t base;
+  calc_rejects_t rj;
+  calc_windows_t *w;
   unsigned periods, stats;
   int flush_at_stop;
   uint8_t *want; /* per input ds: 0 unknown, 1 aggregate, 2 ignore */
@@ -35,35 +35,35 @@ typedef struct window_state {
 } window_state_t;
 
 static int window_save(void *state, FILE *f) {
-  return kk_calc_windows_save(((window_state_t *)state)->w, f);
+  return calc_windows_save(((window_state_t *)state)->w, f);
 }
 static int window_load(void *state, const char *line) {
-  return kk_calc_windows_load(((window_state_t *)state)->w, line);
+  return calc_windows_load(((window_state_t *)state)->w, line);
 }
 
 static uint32_t out_ds(window_state_t *s, uint32_t key, int p, int stat) {
-  if (kk_calc_grow((void **)&s->out, &s->nout, key, sizeof *s->out)) return 0;
+  if (calc_grow((void **)&s->out, &s->nout, key, sizeof *s->out)) return 0;
   uint32_t *o = &s->out[key].ds[p][stat];
   if (!*o) {
     char prop[256];
-    snprintf(prop, sizeof prop, "%s_%s_%s", kk_calc_property(key),
-             kk_calc_period_names[p], kk_calc_stat_names[stat]);
-    *o = kk_datastream_id(kk_calc_thing(key), prop,
-                          stat == KK_S_COUNT ? "1" : kk_calc_unit(key));
+    snprintf(prop, sizeof prop, "%s_%s_%s", calc_property(key),
+             calc_period_names[p], calc_stat_names[stat]);
+    *o = kk_datastream_id(calc_thing(key), prop,
+                          stat == CALC_S_COUNT ? "1" : calc_unit(key));
   }
   return *o;
 }
 
 static void window_emit(void *ctx, uint32_t key, int p, int64_t start,
-                        int64_t end, const kk_calc_agg_t *a, kk_batch_t *out) {
+                        int64_t end, const calc_agg_t *a, kk_batch_t *out) {
   (void)end;
   window_state_t *s = ctx;
-  for (int k = 0; k < KK_S_N; k++) {
+  for (int k = 0; k < CALC_S_N; k++) {
     if (!(s->stats & (1u << k))) continue;
-    double v = k == KK_S_SUM   ? a->sum
-               : k == KK_S_AVG ? a->sum / (double)a->count
-               : k == KK_S_MIN ? a->min
-               : k == KK_S_MAX ? a->max
+    double v = k == CALC_S_SUM   ? a->sum
+               : k == CALC_S_AVG ? a->sum / (double)a->count
+               : k == CALC_S_MIN ? a->min
+               : k == CALC_S_MAX ? a->max
                                : (double)a->count;
     kk_reading_t r = {start, v, out_ds(s, key, p, k), KK_READING_UPDATE};
     if (r.ds) kk_batch_push(out, &r);
@@ -99,16 +99,16 @@ static int window_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   *state = s;
   s->st = st;
   s->opts = o;
-  kk_calc_rejects_init(&s->rj, st);
-  int rc = bits_of(st, o, "periods", kk_calc_period_names, KK_P_N, &s->periods);
-  if (!rc) rc = bits_of(st, o, "stats", kk_calc_stat_names, KK_S_N, &s->stats);
+  calc_rejects_init(&s->rj, st);
+  int rc = bits_of(st, o, "periods", calc_period_names, CALC_P_N, &s->periods);
+  if (!rc) rc = bits_of(st, o, "stats", calc_stat_names, CALC_S_N, &s->stats);
   if (rc) return rc;
   s->flush_at_stop = kk_opt_bool(o, "flush_at_stop");
-  s->w = kk_calc_windows_new((kk_calc_tz_t)kk_opt_enum(o, "tz"), s->periods,
+  s->w = calc_windows_new((calc_tz_t)kk_opt_enum(o, "tz"), s->periods,
                              (int64_t)kk_opt_duration_ms(o, "lateness"),
                              kk_opt_enum(o, "emit") == 1, window_emit, s);
   if (!s->w) return KK_ENOMEM;
-  kk_calc_base_init(&s->base, st, kk_opt_duration_ms(o, "snapshot"),
+  calc_base_init(&s->base, st, kk_opt_duration_ms(o, "snapshot"),
                     window_save, window_load, s);
   return 0;
 }
@@ -116,16 +116,16 @@ static int window_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
 static int window_start(kk_stage_t *st, void *state) {
   window_state_t *s = state;
   (void)st; /* the engine logs a failure with the recipe line */
-  return kk_calc_base_start(&s->base);
+  return calc_base_start(&s->base);
 }
 
 static int wanted(window_state_t *s, uint32_t ds) {
-  if (kk_calc_grow((void **)&s->want, &s->nwant, ds, 1)) return 0;
+  if (calc_grow((void **)&s->want, &s->nwant, ds, 1)) return 0;
   if (!s->want[ds]) {
     size_t n = kk_opt_list_len(s->opts, "property");
     int ok = n == 0;
     for (size_t i = 0; i < n; i++)
-      ok |= strcmp(kk_calc_property(ds), kk_opt_list_item(s->opts, "property", i)) == 0;
+      ok |= strcmp(calc_property(ds), kk_opt_list_item(s->opts, "property", i)) == 0;
     s->want[ds] = ok ? 1 : 2;
   }
   return s->want[ds] == 1;
@@ -133,18 +133,18 @@ static int wanted(window_state_t *s, uint32_t ds) {
 
 static int window_process(kk_stage_t *st, void *state, kk_batch_t *b) {
   window_state_t *s = state;
-  if (kk_calc_base_skip(&s->base, b)) return 0;
+  if (calc_base_skip(&s->base, b)) return 0;
   size_t n = kk_batch_len(b);
   const kk_reading_t *r = kk_batch_readings(b);
   for (size_t i = 0; i < n; i++) {
     if (!wanted(s, r[i].ds)) continue;
     if (!isfinite(r[i].value)) {
-      kk_calc_reject(&s->rj, KK_REJ_NAN, &r[i], "value is not a number");
+      calc_reject(&s->rj, CALC_REJ_NAN, &r[i], "value is not a number");
       continue;
     }
-    int rc = kk_calc_windows_add(s->w, r[i].ds, r[i].time_ms, r[i].value);
+    int rc = calc_windows_add(s->w, r[i].ds, r[i].time_ms, r[i].value);
     if (rc == KK_ERANGE)
-      kk_calc_reject(&s->rj, KK_REJ_TOO_LATE, &r[i],
+      calc_reject(&s->rj, CALC_REJ_TOO_LATE, &r[i],
                      "its window closed longer than `lateness` ago");
     else if (rc)
       return rc;
@@ -152,23 +152,23 @@ static int window_process(kk_stage_t *st, void *state, kk_batch_t *b) {
   kk_batch_t *out = kk_batch_new(64);
   if (!out) return KK_ENOMEM;
   kk_batch_set_seq(out, kk_batch_seq(b));
-  kk_calc_windows_flush(s->w, out);
+  calc_windows_flush(s->w, out);
   kk_stage_emit(st, out);
   kk_batch_unref(out);
-  if (++s->batches % 64 == 0) kk_calc_windows_evict(s->w);
+  if (++s->batches % 64 == 0) calc_windows_evict(s->w);
   return 0;
 }
 
 static void window_stop(kk_stage_t *st, void *state, kk_stop_cb cb) {
   window_state_t *s = state;
-  if (s->flush_at_stop) kk_calc_windows_emit_all(st, s->w);
-  kk_calc_base_stop(&s->base, cb);
+  if (s->flush_at_stop) calc_windows_emit_all(st, s->w);
+  calc_base_stop(&s->base, cb);
 }
 
 static void window_destroy(void *state) {
   window_state_t *s = state;
   if (!s) return;
-  kk_calc_windows_free(s->w);
+  calc_windows_free(s->w);
   free(s->want);
   free(s->out);
   free(s);
@@ -208,11 +208,11 @@ static const kk_option_t window_options[] = {
      .description = "Emit the still open windows when the pipeline stops "
                     "(batch jobs over files); otherwise they are saved and "
                     "continue after a restart."},
-    KK_CALC_OPT_TZ,
-    KK_CALC_OPT_SNAPSHOT,
+    CALC_OPT_TZ,
+    CALC_OPT_SNAPSHOT,
     {NULL}};
 
-const kk_module_t window_module = {
+const kk_module_t calc_window_module = {
     .abi = KK_MODULE_ABI,
     .size = sizeof(kk_module_t),
     .name = "window",

@@ -12,7 +12,7 @@
 #include <lualib.h>
 #include <time.h>
 
-#include "../../modules/calc/calc.h"
+#include "calc/calc.h"
 #include "core.h"
 #include "engine.h"
 
@@ -164,9 +164,9 @@ static inline int64_t ch_rejected(kk_stage_t *st, const char *reason) {
 typedef struct {
   kk_stage_t *st;
   const kk_opts_t *opts;
-  kk_calc_base_t base;
-  kk_calc_rejects_t rj;
-  kk_calc_windows_t *w;
+  calc_base_t base;
+  calc_rejects_t rj;
+  calc_windows_t *w;
 } ch_windowed_head_t;
 
 /* Emits every window not yet emitted in its current state, open ones
@@ -174,7 +174,7 @@ typedef struct {
 static inline void ch_flush_all(kk_stage_t *st) {
   ch_windowed_head_t *h = st->state;
   kk_batch_t *out = kk_batch_new(64);
-  kk_calc_windows_flush_all(h->w, out);
+  calc_windows_flush_all(h->w, out);
   kk_stage_emit(st, out);
   kk_batch_unref(out);
 }

@@ -144,10 +144,10 @@ else
 fi
 
 # The factor table in C is generated from the CSVs: it must be current.
-if python3 modules/calc/gen_factors.py | cmp -s - modules/calc/factors_data.c; then
+if python3 modules/calc/gen_factors.py | cmp -s - modules/calc/calc_factors_data.c; then
   ok factors-data-current
 else
-  no factors-data-current "run: python3 modules/calc/gen_factors.py > modules/calc/factors_data.c"
+  no factors-data-current "run: python3 modules/calc/gen_factors.py > modules/calc/calc_factors_data.c"
 fi
 
 # Mistakes are reported before anything runs.

@@ -1,8 +1,8 @@
-/* libFuzzer target: flat JSON messages (modules/common/uplink.c). */
+/* libFuzzer target: flat JSON messages (modules/decode/decode_uplink.c). */
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../../modules/common/uplink.h"
+#include "decode/decode_uplink.h"
 
 static int sink(void *ctx, const char *name, double v) {
   (void)ctx, (void)name, (void)v;

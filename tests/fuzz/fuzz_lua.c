@@ -1,4 +1,4 @@
-/* libFuzzer target: the Lua decoder bridge (modules/decoders/lua.c).
+/* libFuzzer target: the Lua decoder bridge (modules/decode/lua.c).
  *
  * The first input byte chooses the decoder (the three shipped ones in
  * recipes/decoders/ and tests/fuzz/fuzz_lua_garbage.lua, which turns its
@@ -7,8 +7,8 @@
  * raw bytes and the validated readings runs: envelope parsing, the bytes
  * library, the sandboxed call under its budget, ctx, result validation.
  * Run from the repository root (tests/fuzz/run.sh does). */
-#define lua_module fuzz_lua_module_unused /* the library has its own */
-#include "../../modules/decoders/lua.c"
+#define decode_lua_module fuzz_lua_module_unused /* the library has its own */
+#include "../../modules/decode/lua.c"
 
 static const char *const fuzz_decoders[] = {
     "recipes/decoders/elsys.lua", "recipes/decoders/milesight_am300.lua",

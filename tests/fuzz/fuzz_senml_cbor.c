@@ -1,8 +1,8 @@
-/* libFuzzer target: SenML CBOR (modules/common/senml.c). */
+/* libFuzzer target: SenML CBOR (modules/decode/decode_senml.c). */
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../../modules/common/senml.h"
+#include "decode/decode_senml.h"
 
 static int sink(void *ctx, const senml_record_t *r) {
   (void)ctx;

@@ -1,12 +1,12 @@
 /* libFuzzer target: the SensorThings request parsers
- * (modules/common/sta_query.c): query options with $filter/$expand, the
+ * (modules/publish/sensorthings/sta_query.c): query options with $filter/$expand, the
  * resource path and ISO 8601 times, as a client sends them.  The first
  * byte picks the parser. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../modules/common/sta_query.h"
+#include "publish/sensorthings/sta_query.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size == 0) return 0;

@@ -1,4 +1,4 @@
-/* libFuzzer target: The Things Stack v3 uplinks (modules/common/uplink.c);
+/* libFuzzer target: The Things Stack v3 uplinks (modules/decode/decode_uplink.c);
  * fuzz_chirpstack_v4.c includes it with FUZZ_PARSE set to its parser. */
 #ifndef FUZZ_PARSE
 #define FUZZ_PARSE uplink_parse_ttn_v3
@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../../modules/common/uplink.h"
+#include "decode/decode_uplink.h"
 
 static int sink(void *ctx, const char *name, double v) {
   (void)ctx, (void)v;

@@ -8,17 +8,16 @@
 # of the library comes from build/libklimakit.a (not instrumented).  The
 # corpus of each target is seeded from tests/e2e/data/decoders/ (copies of
 # the published vectors) into build/fuzz/corpus-<target>/.  fuzz_lua (the
-# Lua decoder bridge) includes modules/decoders/lua.c itself, so that its
+# Lua decoder bridge) includes modules/decode/lua.c itself, so that its
 # static functions are reachable, and loads recipes/decoders/*.lua at run
 # time: run it from the repository root.
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_TARGETS := senml_json senml_cbor ttn_v3 chirpstack_v4 json lua sta
-FUZZ_PARSERS := modules/common/senml.c modules/common/uplink.c \
-                modules/common/reading_json.c modules/common/decode_common.c \
-                modules/common/rawmeta.c modules/common/sta_query.c
+FUZZ_PARSERS := modules/decode/decode_senml.c modules/decode/decode_uplink.c \
+                modules/decode/decode_common.c modules/publish/sensorthings/sta_query.c
 FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-                -std=c11 -D_GNU_SOURCE -Iinclude -Icore
+                -std=c11 -D_GNU_SOURCE -Iinclude -Icore -Imodules
 
 .PHONY: fuzz fuzz-build
 fuzz-build: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
@@ -28,7 +27,7 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_PARSERS) build/libklimakit.a
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(PKG_CFLAGS) -o $@ $< $(FUZZ_PARSERS) \
 	  -Wl,-E build/libklimakit.a $(KK_LIBS)
 
-build/fuzz/fuzz_lua: modules/decoders/lua.c tests/fuzz/fuzz_lua_garbage.lua
+build/fuzz/fuzz_lua: modules/decode/lua.c tests/fuzz/fuzz_lua_garbage.lua
 
 fuzz: fuzz-build
 	@tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)

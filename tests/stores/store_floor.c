@@ -29,7 +29,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../../modules/stores/store_impl.h"
+#include "store/store_impl.h"
 
 #define CHUNK 262144
 

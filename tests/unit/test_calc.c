@@ -2,15 +2,15 @@
  * calc.pv_avoided, with hand-computed values, and bad input. */
 #include "kk_test.h"
 
-#include "../../modules/calc/calc.h"
-#include "../../modules/calc/factors.h"
+#include "calc/calc.h"
+#include "calc/calc_factors.h"
 #include "../calc/calc_harness.h"
 
 static double factor(const char *set, const char *key, int year, int latest,
                      int *rc) {
-  const kk_calc_factor_t *f = NULL;
+  const calc_factor_t *f = NULL;
   char err[256];
-  *rc = kk_calc_factor_find(NULL, set, key, year, latest, &f, err, sizeof err);
+  *rc = calc_factor_find(NULL, set, key, year, latest, &f, err, sizeof err);
   return f ? f->value : NAN;
 }
 
@@ -51,9 +51,9 @@ KK_TEST(factors_missing_are_errors_not_zero) {
 }
 
 KK_TEST(factors_every_row_has_provenance) {
-  KK_CHECK_INT(kk_calc_nfactors, >, 70);
-  for (size_t i = 0; i < kk_calc_nfactors; i++) {
-    const kk_calc_factor_t *f = &kk_calc_factors[i];
+  KK_CHECK_INT(calc_nfactors, >, 70);
+  for (size_t i = 0; i < calc_nfactors; i++) {
+    const calc_factor_t *f = &calc_factors[i];
     KK_CHECK(f->set && *f->set && f->key && *f->key);
     KK_CHECK(f->source && strlen(f->source) > 3);
     KK_CHECK(f->confidence && *f->confidence);
@@ -66,37 +66,37 @@ KK_TEST(factors_every_row_has_provenance) {
 }
 
 KK_TEST(factors_overrides_win_and_need_a_source) {
-  kk_calc_overrides_t ov;
+  calc_overrides_t ov;
   char err[256];
-  KK_CHECK_INT(kk_calc_overrides_parse(
+  KK_CHECK_INT(calc_overrides_parse(
                    "[{\"carrier\":\"fernwaerme\",\"value\":152,\"year_from\":"
                    "2020,\"source\":\"Stadtwerke Musterstadt, Zertifikat "
                    "2024\"},{\"carrier\":\"erdgas\",\"value\":240,\"year\":"
                    "2024,\"source\":\"local\"}]",
                    &ov, err, sizeof err),
                ==, 0);
-  const kk_calc_factor_t *f;
-  KK_CHECK_INT(kk_calc_factor_find(&ov, "bisko", "fernwaerme", 2024, 0, &f,
+  const calc_factor_t *f;
+  KK_CHECK_INT(calc_factor_find(&ov, "bisko", "fernwaerme", 2024, 0, &f,
                                    err, sizeof err),
                ==, 0);
   KK_CHECK_DBL(f->value, 152, 0);
   KK_CHECK_STR(f->set, "local");
   KK_CHECK_STR(f->source, "Stadtwerke Musterstadt, Zertifikat 2024");
-  KK_CHECK_INT(kk_calc_factor_find(&ov, "bisko", "erdgas", 2024, 0, &f, err,
+  KK_CHECK_INT(calc_factor_find(&ov, "bisko", "erdgas", 2024, 0, &f, err,
                                    sizeof err),
                ==, 0);
   KK_CHECK_DBL(f->value, 240, 0);
-  KK_CHECK_INT(kk_calc_factor_find(&ov, "bisko", "erdgas", 2023, 0, &f, err,
+  KK_CHECK_INT(calc_factor_find(&ov, "bisko", "erdgas", 2023, 0, &f, err,
                                    sizeof err),
                ==, 0);
   KK_CHECK_DBL(f->value, 247, 0); /* the override is for 2024 only */
-  kk_calc_overrides_free(&ov);
-  KK_CHECK_INT(kk_calc_overrides_parse(
+  calc_overrides_free(&ov);
+  KK_CHECK_INT(calc_overrides_parse(
                    "[{\"carrier\":\"fernwaerme\",\"value\":152}]", &ov, err,
                    sizeof err),
                ==, KK_EMISSING);
   KK_CHECK(strstr(err, "source") != NULL);
-  KK_CHECK_INT(kk_calc_overrides_parse(
+  KK_CHECK_INT(calc_overrides_parse(
                    "[{\"carrier\":\"x\",\"value\":-1,\"source\":\"s\"}]", &ov,
                    err, sizeof err),
                ==, KK_EPARSE);
@@ -106,18 +106,18 @@ KK_TEST(factors_print_formats) {
   char *buf = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&buf, &len);
-  KK_CHECK_INT(kk_calc_factors_print(f, "csv"), ==, 0);
+  KK_CHECK_INT(calc_factors_print(f, "csv"), ==, 0);
   fclose(f);
   size_t lines = 0;
   for (size_t i = 0; i < len; i++)
     lines += buf[i] == '\n';
-  KK_CHECK_INT(lines, ==, kk_calc_nfactors + 1);
+  KK_CHECK_INT(lines, ==, calc_nfactors + 1);
   KK_CHECK(strstr(buf, "\"geg\",\"strom\",\"Strom netzbezogen\",\"560\"") != NULL);
   free(buf);
   f = open_memstream(&buf, &len);
-  KK_CHECK_INT(kk_calc_factors_print(f, NULL), ==, 0);
-  KK_CHECK_INT(kk_calc_factors_print(f, "markdown"), ==, 0);
-  KK_CHECK_INT(kk_calc_factors_print(f, "xml"), ==, KK_EINVAL);
+  KK_CHECK_INT(calc_factors_print(f, NULL), ==, 0);
+  KK_CHECK_INT(calc_factors_print(f, "markdown"), ==, 0);
+  KK_CHECK_INT(calc_factors_print(f, "xml"), ==, KK_EINVAL);
   fclose(f);
   KK_CHECK(strstr(buf, "GEG 2020 Anlage 9") != NULL);
   KK_CHECK(strstr(buf, "| bisko | erdgas |") != NULL);
@@ -128,7 +128,7 @@ KK_TEST(factors_from_lua) {
   lua_State *L = luaL_newstate();
   luaL_openlibs(L);
   lua_newtable(L);
-  kk_calc_factors_lua_open(L);
+  calc_factors_lua_open(L);
   lua_setglobal(L, "kk");
   const char *code =
       "local v, row = kk.factor('erdgas', 2024)\n"

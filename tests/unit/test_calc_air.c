@@ -2,7 +2,7 @@
  * exceedance days against both EU regimes) and calc.traffic. */
 #include "kk_test.h"
 
-#include "../../modules/calc/calc.h"
+#include "calc/calc.h"
 #include "../calc/calc_harness.h"
 
 #define H 3600000LL

@@ -2,7 +2,7 @@
  * multi-sector balance computed by hand), calc.target, calc.measures. */
 #include "kk_test.h"
 
-#include "../../modules/calc/calc.h"
+#include "calc/calc.h"
 #include "../calc/calc_harness.h"
 
 static char csv_path[64];
@@ -105,9 +105,9 @@ KK_TEST(target_linear_path_budget_on_track) {
       "target", "{ base_year = 2020, base = 1000, target_year = 2030, "
                 "target = 0, budget = 6000 }");
   uint32_t tot = ch_ds("stadt", "co2e_total", "t");
-  int64_t y20 = kk_calc_year_start(KK_TZ_BERLIN, 2020);
-  int64_t y21 = kk_calc_year_start(KK_TZ_BERLIN, 2021);
-  int64_t y25 = kk_calc_year_start(KK_TZ_BERLIN, 2025);
+  int64_t y20 = calc_year_start(CALC_TZ_BERLIN, 2020);
+  int64_t y21 = calc_year_start(CALC_TZ_BERLIN, 2021);
+  int64_t y25 = calc_year_start(CALC_TZ_BERLIN, 2025);
   ch_feed1(st, y20, 1000, tot);
   ch_feed1(st, y21, 950, tot);
   ch_feed1(st, y25, 450, tot);
@@ -132,9 +132,9 @@ KK_TEST(target_points_path) {
       "target", "{ base_year = 2020, base = 1000, target_year = 2045, "
                 "path = 'points', points = { ['2025'] = 600, ['2030'] = 300 } }");
   uint32_t tot = ch_ds("stadt2", "co2e_total", "t");
-  int64_t y23 = kk_calc_year_start(KK_TZ_BERLIN, 2023);
-  int64_t y35 = kk_calc_year_start(KK_TZ_BERLIN, 2035);
-  int64_t y50 = kk_calc_year_start(KK_TZ_BERLIN, 2050);
+  int64_t y23 = calc_year_start(CALC_TZ_BERLIN, 2023);
+  int64_t y35 = calc_year_start(CALC_TZ_BERLIN, 2035);
+  int64_t y50 = calc_year_start(CALC_TZ_BERLIN, 2050);
   ch_feed1(st, y23, 700, tot);
   ch_feed1(st, y35, 250, tot);
   ch_feed1(st, y50, 0, tot);
@@ -172,15 +172,15 @@ KK_TEST(measures_impact_baseline_minus_actual) {
   };
   ch_feed(st, r, 7, 0);
   uint32_t imp = ch_ds("measure/led-schulen", "impact", "MW.h");
-  int64_t y23 = kk_calc_year_start(KK_TZ_BERLIN, 2023);
-  int64_t y24 = kk_calc_year_start(KK_TZ_BERLIN, 2024);
+  int64_t y23 = calc_year_start(CALC_TZ_BERLIN, 2023);
+  int64_t y24 = calc_year_start(CALC_TZ_BERLIN, 2024);
   KK_CHECK_DBL(ch_value(imp, y23), 40, 1e-9); /* (200 + 180) / 2 - 150 */
   KK_CHECK_DBL(ch_value(imp, y24), 70, 1e-9);
   KK_CHECK_DBL(ch_value(ch_ds("measure/led-schulen", "baseline", "MW.h"), y24),
                190, 1e-9);
   KK_CHECK_DBL(ch_value(ch_ds("measure/led-schulen", "expected", "MW.h"), y24),
                50, 0);
-  KK_CHECK(isnan(ch_value(imp, kk_calc_year_start(KK_TZ_BERLIN, 2022))));
+  KK_CHECK(isnan(ch_value(imp, calc_year_start(CALC_TZ_BERLIN, 2022))));
   int rc = 0;
   KK_CHECK(ch_stage_rc("measures", "{ measures = { { name = 'x' } } }", &rc) ==
            NULL);

@@ -3,7 +3,7 @@
  * the batching/order property, snapshots, and calc.indoor_air. */
 #include "kk_test.h"
 
-#include "../../modules/calc/calc.h"
+#include "calc/calc.h"
 #include "../calc/calc_harness.h"
 
 #define H 3600000LL
@@ -11,19 +11,19 @@
 KK_TEST(tz_offsets_at_the_switches) {
   /* 2026: last Sundays are 29 March and 25 October; switch at 01:00 UTC. */
   int64_t mar = ch_utc(2026, 3, 29, 1, 0), oct = ch_utc(2026, 10, 25, 1, 0);
-  KK_CHECK_INT(kk_calc_tz_offset(KK_TZ_BERLIN, mar - 1), ==, 1 * H);
-  KK_CHECK_INT(kk_calc_tz_offset(KK_TZ_BERLIN, mar), ==, 2 * H);
-  KK_CHECK_INT(kk_calc_tz_offset(KK_TZ_BERLIN, oct - 1), ==, 2 * H);
-  KK_CHECK_INT(kk_calc_tz_offset(KK_TZ_BERLIN, oct), ==, 1 * H);
-  KK_CHECK_INT(kk_calc_tz_offset(KK_TZ_BERLIN, ch_utc(2025, 3, 30, 0, 59)), ==,
+  KK_CHECK_INT(calc_tz_offset(CALC_TZ_BERLIN, mar - 1), ==, 1 * H);
+  KK_CHECK_INT(calc_tz_offset(CALC_TZ_BERLIN, mar), ==, 2 * H);
+  KK_CHECK_INT(calc_tz_offset(CALC_TZ_BERLIN, oct - 1), ==, 2 * H);
+  KK_CHECK_INT(calc_tz_offset(CALC_TZ_BERLIN, oct), ==, 1 * H);
+  KK_CHECK_INT(calc_tz_offset(CALC_TZ_BERLIN, ch_utc(2025, 3, 30, 0, 59)), ==,
                H);
-  KK_CHECK_INT(kk_calc_tz_offset(KK_TZ_BERLIN, ch_utc(2025, 3, 30, 1, 0)), ==,
+  KK_CHECK_INT(calc_tz_offset(CALC_TZ_BERLIN, ch_utc(2025, 3, 30, 1, 0)), ==,
                2 * H);
-  KK_CHECK_INT(kk_calc_tz_offset(KK_TZ_UTC, mar), ==, 0);
-  KK_CHECK_INT(kk_calc_tz_offset(KK_TZ_UTC1, mar), ==, H);
+  KK_CHECK_INT(calc_tz_offset(CALC_TZ_UTC, mar), ==, 0);
+  KK_CHECK_INT(calc_tz_offset(CALC_TZ_UTC1, mar), ==, H);
   /* "CET" as the tz database has it: with summer time. */
-  KK_CHECK_INT(kk_calc_tz_offset(KK_TZ_CET, mar), ==, 2 * H);
-  KK_CHECK_INT(kk_calc_tz_offset(KK_TZ_CET, oct), ==, H);
+  KK_CHECK_INT(calc_tz_offset(CALC_TZ_CET, mar), ==, 2 * H);
+  KK_CHECK_INT(calc_tz_offset(CALC_TZ_CET, oct), ==, H);
 }
 
 /* The EU rule agrees with the system tz database hour by hour. */
@@ -36,44 +36,44 @@ KK_TEST(tz_matches_system_tzdata_1996_2037) {
     time_t s = (time_t)(t / 1000);
     struct tm tm;
     localtime_r(&s, &tm);
-    if (kk_calc_tz_offset(KK_TZ_BERLIN, t) != (int64_t)tm.tm_gmtoff * 1000)
+    if (calc_tz_offset(CALC_TZ_BERLIN, t) != (int64_t)tm.tm_gmtoff * 1000)
       KK__FAIL("offset differs at %lld", (long long)t);
   }
 }
 
 KK_TEST(windows_days_are_23_and_25_hours) {
   int64_t s, e;
-  kk_calc_window(KK_TZ_BERLIN, KK_P_DAY, ch_utc(2026, 3, 29, 12, 0), &s, &e);
+  calc_window(CALC_TZ_BERLIN, CALC_P_DAY, ch_utc(2026, 3, 29, 12, 0), &s, &e);
   KK_CHECK_INT(s, ==, ch_utc(2026, 3, 28, 23, 0));
   KK_CHECK_INT(e, ==, ch_utc(2026, 3, 29, 22, 0));
   KK_CHECK_INT(e - s, ==, 23 * H);
-  kk_calc_window(KK_TZ_BERLIN, KK_P_DAY, ch_utc(2026, 10, 25, 12, 0), &s, &e);
+  calc_window(CALC_TZ_BERLIN, CALC_P_DAY, ch_utc(2026, 10, 25, 12, 0), &s, &e);
   KK_CHECK_INT(s, ==, ch_utc(2026, 10, 24, 22, 0));
   KK_CHECK_INT(e, ==, ch_utc(2026, 10, 25, 23, 0));
   KK_CHECK_INT(e - s, ==, 25 * H);
   /* The two 02:00 local hours of 25 October are two hour windows. */
   int64_t s1, s2;
-  kk_calc_window(KK_TZ_BERLIN, KK_P_HOUR, ch_utc(2026, 10, 25, 0, 30), &s1, &e);
-  kk_calc_window(KK_TZ_BERLIN, KK_P_HOUR, ch_utc(2026, 10, 25, 1, 30), &s2, &e);
+  calc_window(CALC_TZ_BERLIN, CALC_P_HOUR, ch_utc(2026, 10, 25, 0, 30), &s1, &e);
+  calc_window(CALC_TZ_BERLIN, CALC_P_HOUR, ch_utc(2026, 10, 25, 1, 30), &s2, &e);
   KK_CHECK_INT(s1, ==, ch_utc(2026, 10, 25, 0, 0));
   KK_CHECK_INT(s2, ==, ch_utc(2026, 10, 25, 1, 0));
   /* Months and years in local time. */
-  kk_calc_window(KK_TZ_BERLIN, KK_P_MONTH, ch_utc(2026, 3, 31, 21, 59), &s, &e);
+  calc_window(CALC_TZ_BERLIN, CALC_P_MONTH, ch_utc(2026, 3, 31, 21, 59), &s, &e);
   KK_CHECK_INT(s, ==, ch_utc(2026, 2, 28, 23, 0));
   KK_CHECK_INT(e, ==, ch_utc(2026, 3, 31, 22, 0));
-  kk_calc_window(KK_TZ_BERLIN, KK_P_MONTH, ch_utc(2026, 3, 31, 22, 0), &s, &e);
+  calc_window(CALC_TZ_BERLIN, CALC_P_MONTH, ch_utc(2026, 3, 31, 22, 0), &s, &e);
   KK_CHECK_INT(s, ==, ch_utc(2026, 3, 31, 22, 0)); /* April, CEST */
-  kk_calc_window(KK_TZ_BERLIN, KK_P_YEAR, ch_utc(2026, 12, 31, 23, 30), &s, &e);
+  calc_window(CALC_TZ_BERLIN, CALC_P_YEAR, ch_utc(2026, 12, 31, 23, 30), &s, &e);
   KK_CHECK_INT(s, ==, ch_utc(2026, 12, 31, 23, 0)); /* already 2027 */
   KK_CHECK_INT(e, ==, ch_utc(2027, 12, 31, 23, 0));
-  KK_CHECK_INT(kk_calc_year(KK_TZ_BERLIN, ch_utc(2026, 12, 31, 22, 59)), ==,
+  KK_CHECK_INT(calc_year(CALC_TZ_BERLIN, ch_utc(2026, 12, 31, 22, 59)), ==,
                2026);
-  KK_CHECK_INT(kk_calc_year(KK_TZ_BERLIN, ch_utc(2026, 12, 31, 23, 0)), ==,
+  KK_CHECK_INT(calc_year(CALC_TZ_BERLIN, ch_utc(2026, 12, 31, 23, 0)), ==,
                2027);
-  kk_calc_window(KK_TZ_UTC, KK_P_YEAR, ch_utc(2026, 12, 31, 23, 30), &s, &e);
+  calc_window(CALC_TZ_UTC, CALC_P_YEAR, ch_utc(2026, 12, 31, 23, 30), &s, &e);
   KK_CHECK_INT(s, ==, ch_utc(2026, 1, 1, 0, 0));
   /* Leap day. */
-  kk_calc_window(KK_TZ_BERLIN, KK_P_MONTH, ch_utc(2028, 2, 29, 12, 0), &s, &e);
+  calc_window(CALC_TZ_BERLIN, CALC_P_MONTH, ch_utc(2028, 2, 29, 12, 0), &s, &e);
   KK_CHECK_INT(e - s, ==, 29 * 24 * H);
 }
 
@@ -202,11 +202,11 @@ KK_TEST(window_totals_independent_of_batching_and_order) {
   }
 }
 
-static kk_calc_agg_t snap_seen;
+static calc_agg_t snap_seen;
 static int64_t snap_start;
 static int snap_calls;
 static void snap_cb(void *ctx, uint32_t key, int p, int64_t start, int64_t end,
-                    const kk_calc_agg_t *a, kk_batch_t *out) {
+                    const calc_agg_t *a, kk_batch_t *out) {
   (void)ctx, (void)key, (void)p, (void)end, (void)out;
   snap_seen = *a;
   snap_start = start;
@@ -214,27 +214,27 @@ static void snap_cb(void *ctx, uint32_t key, int p, int64_t start, int64_t end,
 }
 
 KK_TEST(window_state_survives_save_and_load) {
-  kk_calc_windows_t *w = kk_calc_windows_new(KK_TZ_BERLIN, 1u << KK_P_DAY,
+  calc_windows_t *w = calc_windows_new(CALC_TZ_BERLIN, 1u << CALC_P_DAY,
                                              2 * 24 * H, 0, snap_cb, NULL);
   uint32_t ds = ch_ds("snap", "v", "1");
-  KK_CHECK_INT(kk_calc_windows_add(w, ds, ch_utc(2026, 5, 1, 10, 0), 3), ==, 0);
-  KK_CHECK_INT(kk_calc_windows_add(w, ds, ch_utc(2026, 5, 1, 11, 0), 4), ==, 0);
+  KK_CHECK_INT(calc_windows_add(w, ds, ch_utc(2026, 5, 1, 10, 0), 3), ==, 0);
+  KK_CHECK_INT(calc_windows_add(w, ds, ch_utc(2026, 5, 1, 11, 0), 4), ==, 0);
   char *buf = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&buf, &len);
-  kk_calc_windows_save(w, f);
+  calc_windows_save(w, f);
   fclose(f);
-  kk_calc_windows_free(w);
-  w = kk_calc_windows_new(KK_TZ_BERLIN, 1u << KK_P_DAY, 2 * 24 * H, 0, snap_cb,
+  calc_windows_free(w);
+  w = calc_windows_new(CALC_TZ_BERLIN, 1u << CALC_P_DAY, 2 * 24 * H, 0, snap_cb,
                           NULL);
   for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
-    KK_CHECK_INT(kk_calc_windows_load(w, line), ==, 0);
-  KK_CHECK_INT(kk_calc_windows_count(w), ==, 1);
+    KK_CHECK_INT(calc_windows_load(w, line), ==, 0);
+  KK_CHECK_INT(calc_windows_count(w), ==, 1);
   /* The restored open day goes on and closes with the next day. */
-  KK_CHECK_INT(kk_calc_windows_add(w, ds, ch_utc(2026, 5, 1, 12, 0), 5), ==, 0);
-  KK_CHECK_INT(kk_calc_windows_add(w, ds, ch_utc(2026, 5, 2, 12, 0), 1), ==, 0);
+  KK_CHECK_INT(calc_windows_add(w, ds, ch_utc(2026, 5, 1, 12, 0), 5), ==, 0);
+  KK_CHECK_INT(calc_windows_add(w, ds, ch_utc(2026, 5, 2, 12, 0), 1), ==, 0);
   kk_batch_t *out = kk_batch_new(4);
-  kk_calc_windows_flush(w, out);
+  calc_windows_flush(w, out);
   kk_batch_unref(out);
   KK_CHECK_INT(snap_calls, ==, 1);
   KK_CHECK_DBL(snap_seen.sum, 12, 0);
@@ -242,7 +242,7 @@ KK_TEST(window_state_survives_save_and_load) {
   KK_CHECK_DBL(snap_seen.min, 3, 0);
   KK_CHECK_DBL(snap_seen.max, 5, 0);
   KK_CHECK_INT(snap_start, ==, ch_utc(2026, 4, 30, 22, 0));
-  kk_calc_windows_free(w);
+  calc_windows_free(w);
   free(buf);
 }
 
@@ -289,10 +289,10 @@ KK_TEST(indoor_air_classes_minutes_alerts) {
 }
 
 KK_TEST(indoor_air_class_boundaries) {
-  KK_CHECK_INT(kk_calc_co2_class(999.9), ==, 1);
-  KK_CHECK_INT(kk_calc_co2_class(1000), ==, 2);
-  KK_CHECK_INT(kk_calc_co2_class(2000), ==, 2);
-  KK_CHECK_INT(kk_calc_co2_class(2000.1), ==, 3);
+  KK_CHECK_INT(calc_co2_class(999.9), ==, 1);
+  KK_CHECK_INT(calc_co2_class(1000), ==, 2);
+  KK_CHECK_INT(calc_co2_class(2000), ==, 2);
+  KK_CHECK_INT(calc_co2_class(2000.1), ==, 3);
 }
 
 KK_TEST_MAIN(KK_CASE(tz_offsets_at_the_switches),

@@ -9,8 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../modules/common/senml.h"
-#include "../../modules/common/uplink.h"
+#include "decode/decode_senml.h"
+#include "decode/decode_uplink.h"
 #include "kk_test.h"
 
 #define DATA "tests/e2e/data/decoders/"

@@ -807,7 +807,7 @@ KK_TEST(module_create_errors_reach_the_stage) {
 
 KK_TEST(builtin_unit_convert) {
   char p[PATH_MAX];
-  src_path(p, sizeof p, "modules/lua/unit_convert.lua");
+  src_path(p, sizeof p, "modules/transform/unit_convert.lua");
   const kk_module_t *m = kk__lua_module_load(p, errbuf, sizeof errbuf);
   if (!m) KK__FAIL("load: %s", errbuf);
   KK_CHECK_STR(m->name, "unit_convert");
@@ -879,7 +879,7 @@ KK_TEST(example_dew_point) {
 
 KK_TEST(module_scan_registers) {
   char p[PATH_MAX];
-  src_path(p, sizeof p, "modules/lua");
+  src_path(p, sizeof p, "modules/transform");
   int n = kk__lua_module_scan(p);
   KK_CHECK(n >= 1);
   KK_CHECK(kk__registry_find("transform", "unit_convert") != NULL);

@@ -9,7 +9,7 @@
 
 #include <sqlite3.h>
 
-#include "../../modules/stores/store_impl.h"
+#include "store/store_impl.h"
 #include "kk_test.h"
 
 #define H 3600000LL

@@ -1,0 +1,138 @@
+/* core/reading_json.c - a reading from its parts or its JSON text, and
+ * the metadata of a raw message (klimakit/reading.h). */
+#include <klimakit.h>
+
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int kk_raw_meta_get(const char *meta, const char *key, char *out, size_t outlen) {
+  if (outlen) out[0] = '\0';
+  if (!meta || !*meta) return -1;
+  if (meta[0] != '{') {
+    if (strcmp(key, "topic") && strcmp(key, "path")) return -1;
+    snprintf(out, outlen, "%s", meta);
+    return out[0] ? 0 : -1;
+  }
+  cJSON *o = cJSON_Parse(meta);
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+  int rc = -1;
+  if (cJSON_IsString(v) && v->valuestring[0]) {
+    snprintf(out, outlen, "%s", v->valuestring);
+    rc = 0;
+  }
+  cJSON_Delete(o);
+  return rc;
+}
+
+int kk_reading_make(const char *thing, const char *property, const char *unit,
+                      int64_t time_ms, double value, kk_reading_t *out,
+                      char *err, size_t errlen) {
+  if (!isfinite(value)) {
+    snprintf(err, errlen, "value must be a finite number");
+    return KK_ERANGE;
+  }
+  uint32_t id = kk_datastream_id(thing, property, unit);
+  if (id == 0) {
+    snprintf(err, errlen, "cannot register datastream (out of memory)");
+    return KK_ENOMEM;
+  }
+  out->time_ms = time_ms;
+  out->value = value;
+  out->ds = id;
+  out->flags = 0;
+  return 0;
+}
+
+/* Fetches member `name` as a non-empty string. */
+static int rj_string(const cJSON *obj, const char *name, const char **out,
+                     char *err, size_t errlen) {
+  const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
+  if (!it) {
+    snprintf(err, errlen, "field '%s' missing", name);
+    return KK_EMISSING;
+  }
+  if (!cJSON_IsString(it) || !it->valuestring || !*it->valuestring) {
+    snprintf(err, errlen, "field '%s' must be a non-empty string", name);
+    return KK_ETYPE;
+  }
+  *out = it->valuestring;
+  return 0;
+}
+
+/* 2^53: the largest range in which a JSON number is an exact integer. */
+#define RJ_MAX_EXACT 9007199254740992.0
+
+int kk_reading_parse_json(const char *data, size_t len, kk_reading_t *out,
+                       char *err, size_t errlen) {
+  const char *thing, *property, *unit;
+  int64_t t = 0;
+  int rc;
+  const char *stop = NULL;
+  cJSON *root = cJSON_ParseWithLengthOpts(data, len, &stop, 0);
+  if (!root) {
+    if (stop && stop >= data && stop <= data + len)
+      snprintf(err, errlen, "invalid JSON at column %zu",
+               (size_t)(stop - data) + 1);
+    else
+      snprintf(err, errlen, "invalid JSON");
+    return KK_EPARSE;
+  }
+  if (!cJSON_IsObject(root)) {
+    snprintf(err, errlen, "a reading must be a JSON object");
+    rc = KK_ETYPE;
+    goto done;
+  }
+  if ((rc = rj_string(root, "thing", &thing, err, errlen)) ||
+      (rc = rj_string(root, "property", &property, err, errlen)) ||
+      (rc = rj_string(root, "unit", &unit, err, errlen)))
+    goto done;
+  const cJSON *tm = cJSON_GetObjectItemCaseSensitive(root, "time");
+  if (!tm) {
+    snprintf(err, errlen, "field 'time' missing");
+    rc = KK_EMISSING;
+    goto done;
+  }
+  if (cJSON_IsNumber(tm)) {
+    double v = tm->valuedouble;
+    if (v != floor(v) || fabs(v) > RJ_MAX_EXACT) {
+      snprintf(err, errlen,
+               "field 'time' must be integer milliseconds since 1970");
+      rc = KK_ERANGE;
+      goto done;
+    }
+    t = (int64_t)v;
+  } else if (cJSON_IsString(tm) && tm->valuestring) {
+    if (kk_time_parse_iso8601(tm->valuestring, strlen(tm->valuestring), &t) !=
+        0) {
+      snprintf(err, errlen,
+               "field 'time' is not an ISO 8601 date-time with zone: '%.40s'",
+               tm->valuestring);
+      rc = KK_EPARSE;
+      goto done;
+    }
+  } else {
+    snprintf(err, errlen,
+             "field 'time' must be an ISO 8601 string or milliseconds");
+    rc = KK_ETYPE;
+    goto done;
+  }
+  const cJSON *val = cJSON_GetObjectItemCaseSensitive(root, "value");
+  if (!val) {
+    snprintf(err, errlen, "field 'value' missing");
+    rc = KK_EMISSING;
+    goto done;
+  }
+  if (!cJSON_IsNumber(val)) {
+    snprintf(err, errlen, "field 'value' must be a number");
+    rc = KK_ETYPE;
+    goto done;
+  }
+  rc = kk_reading_make(thing, property, unit, t, val->valuedouble, out, err,
+                         errlen);
+done:
+  cJSON_Delete(root);
+  return rc;
+}

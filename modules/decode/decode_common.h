@@ -1,0 +1,93 @@
+/*
+ * modules/decode/decode_common.h - what every decode.* stage shares.
+ *
+ * A decode stage is a transform: for each raw message of a batch it calls
+ * the decoder's function, which hands values to decode_out_value(); the
+ * datastream mapping (thing, observed property, UCUM unit) and the policy
+ * for unknown quantities are applied here, so that every decoder behaves
+ * the same.  Failures are counted per stage and reason
+ * (kk_rejected_total{stage,reason}) and logged rate-limited; the raw bytes
+ * stay in the journal.
+ *
+ * The mapping (option `map`, a table): source name -> "property:unit" or
+ * { property = "...", unit = "..." }.  Names not in the map follow
+ * `unknown`: "create" (the default) uses the name as property and the
+ * unit the payload gave (or "1"), "reject" drops the value and counts it
+ * under reason "unknown_quantity".
+ */
+#ifndef KK_MODULES_DECODE_COMMON_H
+#define KK_MODULES_DECODE_COMMON_H
+
+#include <klimakit.h>
+
+typedef struct decode_map_entry {
+  char *name, *property, *unit;
+} decode_map_entry_t;
+
+typedef struct decode_common {
+  kk_stage_t *st;
+  decode_map_entry_t *map;
+  size_t nmap;
+  int reject_unknown;
+  const char *thing; /* static thing from the options, or NULL */
+  kk_ratelimit_t rl;
+  kk_metric_t *m_decoded, *m_unknown;
+} decode_common_t;
+
+/* The output of one raw message being decoded. */
+typedef struct decode_out {
+  decode_common_t *dc;
+  kk_batch_t *b;
+  const kk_raw_t *raw;
+  char thing[256]; /* default thing for this message */
+  size_t nvalues;
+} decode_out_t;
+
+/* Option table entries every decoder declares (map, unknown, thing). */
+#define DECODE_COMMON_OPTIONS                                                  \
+  {.name = "map",                                                              \
+   .type = KK_OPT_TABLE,                                                       \
+   .description = "Datastream mapping: payload name -> \"property:unit\" or "  \
+                  "{ property = .., unit = .. } (UCUM unit codes)."},          \
+      {.name = "unknown",                                                      \
+       .type = KK_OPT_ENUM,                                                    \
+       .def = "create",                                                        \
+       .choices = "create|reject",                                             \
+       .description = "Names not in `map`: create a datastream from the "      \
+                      "name and the payload's unit, or reject and count "      \
+                      "them (reason unknown_quantity)."},                      \
+      {.name = "thing",                                                        \
+       .type = KK_OPT_STRING,                                                  \
+       .description = "Thing id for every reading (default: from the "         \
+                      "payload, else the topic part named by the source)."}
+
+/* Reads the common options.  Returns 0 or a negative code with
+ * kk_stage_error() set. */
+int decode_common_init(decode_common_t *dc, kk_stage_t *st,
+                       const kk_opts_t *o);
+void decode_common_free(decode_common_t *dc);
+
+/* Adds one value named `name` (with the payload's `unit`, may be NULL) at
+ * `time_ms` on thing `thing` (NULL: the message's default thing).
+ * Returns 0, or a negative code (out of memory).  An unknown name under
+ * the reject policy is counted and skipped (returns 0). */
+int decode_out_value(decode_out_t *out, const char *thing, const char *name,
+                     const char *unit, int64_t time_ms, double value);
+
+/* The decoder's function: turn one raw message into values.  Returns 0
+ * or a negative code with a reason in `why` (and the reason label for the
+ * counter in *reason, a static string such as "parse"). */
+typedef int (*decode_fn)(void *state, decode_out_t *out, char *why,
+                         size_t whylen, const char **reason);
+
+/* A transform's process(): decodes every raw message of `in` with `fn`
+ * and emits one batch of readings.  Failed messages are counted and
+ * logged; the batch goes on with what decoded.  Returns 0 or KK_ENOMEM. */
+int decode_common_process(decode_common_t *dc, kk_batch_t *in, decode_fn fn,
+                          void *state);
+
+/* Standard base64 (RFC 4648 section 4, padding optional).  Writes at most
+ * 3*len/4+3 bytes to out; returns the length or -1 when malformed. */
+long decode_base64(const char *in, size_t len, uint8_t *out);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * modules/decode/decode_uplink.h - LoRaWAN network-server uplinks and flat JSON.
+ *
+ * Stage-free parsers shared by decode.ttn_v3, decode.chirpstack_v4,
+ * decode.json, decode.lua and the fuzz targets.  Field names follow the
+ * vendors' documentation:
+ *  - The Things Stack v3 "Data Formats" (uplink message: end_device_ids.
+ *    device_id / application_ids.application_id / dev_eui, received_at,
+ *    uplink_message.f_port / f_cnt / frm_payload (base64) /
+ *    decoded_payload / rx_metadata[].rssi / snr).
+ *  - ChirpStack v4 "Event types", up event (deviceInfo.devEui /
+ *    deviceName / applicationId, time, fPort, fCnt, data (base64),
+ *    object, rxInfo[].rssi / snr).
+ * All functions return 0, KK_EPARSE / KK_EMISSING with a one-line reason
+ * in `err` (errlen bytes, NUL-terminated), or KK_ENOMEM.
+ */
+#ifndef KK_MODULES_UPLINK_H
+#define KK_MODULES_UPLINK_H
+
+#include <klimakit.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct uplink {
+  char device_id[128];      /* TTS device_id; ChirpStack devEui */
+  char device_name[128];    /* ChirpStack deviceName ("" for TTS) */
+  char application_id[128];
+  char dev_eui[32];
+  int64_t time_ms; /* received_at / time, 0 when absent */
+  int fport;       /* -1 when absent */
+  int64_t fcnt;    /* -1 when absent */
+  uint8_t *payload; /* owned; frm_payload / data decoded */
+  size_t payload_len;
+  int has_payload;
+  char *decoded_json; /* owned: decoded_payload / object as JSON text */
+  int has_rssi, has_snr; /* best gateway (highest RSSI) */
+  double rssi, snr;
+} uplink_t;
+
+int uplink_parse_ttn_v3(const void *data, size_t len, uplink_t *u, char *err,
+                        size_t errlen);
+int uplink_parse_chirpstack_v4(const void *data, size_t len, uplink_t *u,
+                               char *err, size_t errlen);
+/* Frees what a parse allocated; the struct may be reused.  NULL-safe. */
+void uplink_free(uplink_t *u);
+
+/* Called for every number (and boolean, as 0/1) of a JSON object; nested
+ * objects give dotted names ("air.temperature").  Returns 0 to go on. */
+typedef int (*flatjson_cb)(void *ctx, const char *name, double value);
+
+/* Walks the JSON object text `json` (len bytes). */
+int flatjson_walk(const char *json, size_t len, flatjson_cb cb, void *ctx,
+                  char *err, size_t errlen);
+
+/* Flat JSON message with a time field: `time_field` (NULL: none) read as
+ * time_unit 0 auto (number >= 1e11 ms, else s; string ISO 8601), 1 s,
+ * 2 ms, 3 ISO 8601, into *time_ms (left alone when absent); `thing_field`
+ * (NULL: none) copied into thing.  Values: every other number/boolean,
+ * or only `fields` (NULL-terminated) when given. */
+typedef struct flatjson_opts {
+  const char *time_field;
+  int time_unit;
+  const char *thing_field;
+  const char *const *fields;
+} flatjson_opts_t;
+
+int flatjson_message(const void *data, size_t len, const flatjson_opts_t *o,
+                     int64_t *time_ms, char *thing, size_t thing_len,
+                     flatjson_cb cb, void *ctx, char *err, size_t errlen);
+
+#endif

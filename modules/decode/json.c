@@ -1,0 +1,135 @@
+/*
+ * modules/decode/json.c - decode.json: flat JSON messages with a mapping.
+ *
+ * {"temp": 21.5, "co2": 640, "ts": 1767225600} with
+ * kk.decode.json { time_field = "ts", map = { temp = "air_temperature:Cel",
+ * co2 = "co2:ppm" } }.  Numbers and booleans become readings (nested
+ * objects as dotted names); `fields` restricts which.  Thing: option
+ * `thing`, else `thing_field`, else the source's topic part.
+ */
+#include <klimakit.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "decode/decode_common.h"
+#include "decode/decode_uplink.h"
+
+typedef struct json_stage {
+  decode_common_t dc;
+  flatjson_opts_t fo;
+  const char **fields;
+} json_stage_t;
+
+typedef struct json_emit {
+  decode_out_t *out;
+  const char *thing;
+  int64_t time_ms;
+  size_t n;
+} json_emit_t;
+
+static int json_value(void *ctx, const char *name, double v) {
+  json_emit_t *e = ctx;
+  e->n++;
+  return decode_out_value(e->out, e->thing, name, NULL, e->time_ms, v);
+}
+
+static int json_decode(void *state, decode_out_t *out, char *why,
+                       size_t whylen, const char **reason) {
+  json_stage_t *s = state;
+  char thing[256] = "";
+  int64_t t = out->raw->time_ms;
+  /* Values need the time first: collect it with a dry run of the time
+   * field only, then walk. */
+  flatjson_opts_t fo = s->fo;
+  json_emit_t e = {out, NULL, 0, 0};
+  const char *none[] = {NULL};
+  fo.fields = none;
+  int rc = flatjson_message(out->raw->data, out->raw->len, &fo, &t, thing,
+                            sizeof thing, json_value, &e, why, whylen);
+  if (rc) return rc;
+  e.thing = thing[0] ? thing : NULL;
+  e.time_ms = t;
+  rc = flatjson_message(out->raw->data, out->raw->len, &s->fo, &t, thing,
+                        sizeof thing, json_value, &e, why, whylen);
+  if (rc == 0 && e.n == 0) {
+    *reason = "no_values";
+    snprintf(why, whylen, "no numeric field in the message");
+    return KK_EMISSING;
+  }
+  return rc;
+}
+
+static int json_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
+  json_stage_t *s = calloc(1, sizeof *s);
+  if (!s) return KK_ENOMEM;
+  *state = s;
+  s->fo.time_field = kk_opt_isset(o, "time_field") ? kk_opt_str(o, "time_field")
+                                                    : NULL;
+  s->fo.time_unit = kk_opt_enum(o, "time_unit");
+  s->fo.thing_field =
+      kk_opt_isset(o, "thing_field") ? kk_opt_str(o, "thing_field") : NULL;
+  size_t nf = kk_opt_list_len(o, "fields");
+  if (nf) {
+    s->fields = calloc(nf + 1, sizeof *s->fields);
+    if (!s->fields) return KK_ENOMEM;
+    for (size_t i = 0; i < nf; i++)
+      s->fields[i] = kk_opt_list_item(o, "fields", i);
+    s->fo.fields = s->fields;
+  }
+  return decode_common_init(&s->dc, st, o);
+}
+
+static int json_process(kk_stage_t *st, void *state, kk_batch_t *b) {
+  (void)st;
+  json_stage_t *s = state;
+  return decode_common_process(&s->dc, b, json_decode, s);
+}
+
+static void json_destroy(void *state) {
+  json_stage_t *s = state;
+  if (!s) return;
+  decode_common_free(&s->dc);
+  free(s->fields);
+  free(s);
+}
+
+static const kk_option_t json_options[] = {
+    {.name = "fields",
+     .type = KK_OPT_LIST,
+     .description = "Only these fields are values (dotted names for nested "
+                    "objects); default: every number and boolean."},
+    {.name = "time_field",
+     .type = KK_OPT_STRING,
+     .description = "Field holding the observation time; default: the "
+                    "reception time."},
+    {.name = "time_unit",
+     .type = KK_OPT_ENUM,
+     .def = "auto",
+     .choices = "auto|s|ms|iso8601",
+     .description = "How time_field is written; auto: numbers >= 1e11 are "
+                    "ms, smaller ones s, strings ISO 8601 with zone."},
+    {.name = "thing_field",
+     .type = KK_OPT_STRING,
+     .description = "Field holding the thing id (default: the source's "
+                    "topic part, see source.mqtt pattern)."},
+    DECODE_COMMON_OPTIONS,
+    {NULL}};
+
+const kk_module_t decode_json_module = {
+    .abi = KK_MODULE_ABI,
+    .size = sizeof(kk_module_t),
+    .name = "json",
+    .ns = "decode",
+    .kind = KK_KIND_TRANSFORM,
+    .summary = "Decodes flat JSON messages with a field mapping.",
+    .description =
+        "Every number (and boolean as 0/1) of a JSON object becomes a "
+        "reading; `map` names its datastream, `time_field` its time (s, ms "
+        "or ISO 8601). Messages that are not JSON objects or hold no number "
+        "are rejected (reasons parse, no_values) and counted.",
+    .options = json_options,
+    .create = json_create,
+    .process = json_process,
+    .destroy = json_destroy,
+};

@@ -1,0 +1,41 @@
+/*
+ * modules/net/net_coap.h - a libcoap context on the libuv loop.
+ *
+ * libcoap 4.3.1 (Debian's build) keeps every socket and its retransmission
+ * timer (a timerfd) in one epoll descriptor, coap_context_get_coap_fd().
+ * We watch that descriptor with a uv_poll and let libcoap do its work with
+ * coap_io_process(ctx, COAP_IO_NO_WAIT) whenever it is readable.  Code
+ * that sends outside a libcoap callback must call net_coap_kick() after
+ * coap_send(), so that libcoap arms its timer and flushes.
+ */
+#ifndef KK_MODULES_COAP_LOOP_H
+#define KK_MODULES_COAP_LOOP_H
+
+#include <coap3/coap.h>
+#include <klimakit.h>
+
+typedef struct net_coap {
+  uv_poll_t poll; /* poll.data = this */
+  coap_context_t *ctx;
+  void (*closed)(void *arg); /* called once the context is freed */
+  void *arg;
+  int open;
+} net_coap_t;
+
+/* Starts libcoap once per process (log lines go to kk_log as
+ * [lib:coap], warnings and worse only).  Safe to call repeatedly. */
+void net_coap_global_init(void);
+
+/* Watches ctx's descriptor on `loop`.  On success the loop owns ctx and
+ * frees it in net_coap_close().  Returns 0 or a negative uv code. */
+int net_coap_start(net_coap_t *l, uv_loop_t *loop, coap_context_t *ctx);
+
+/* Runs libcoap's pending work now (after a coap_send outside callbacks). */
+void net_coap_kick(net_coap_t *l);
+
+/* Stops watching, frees the context and then calls closed(arg).  When
+ * the loop was never started it frees ctx (if any) and calls closed at
+ * once. */
+void net_coap_close(net_coap_t *l, void (*closed)(void *), void *arg);
+
+#endif

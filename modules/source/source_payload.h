@@ -1,0 +1,87 @@
+/*
+ * modules/source/source_payload.h - CoAP payloads to readings.
+ *
+ * Shared by source.coap (the server) and source.coap_observe (the observe
+ * client).  Both journal a raw message whose `format` is the CoAP
+ * Content-Format number and whose `meta` is a flat JSON object of strings
+ * (the convention of modules/common/rawmeta.h):
+ *   {"path":"/r/room-12","peer":"127.0.0.1:40312","identity":"sensor-1",
+ *    "thing":"room-12"}
+ * ("identity": the DTLS PSK identity, only on coaps://; "thing" and
+ * "property": what the first matching path pattern captured, when it
+ * did).  source_payload_decode() turns such a message into readings, live
+ * and again on replay, so it depends only on the message and the path
+ * patterns.
+ *
+ * Path patterns are "/"-separated segments; a segment "{thing}" or
+ * "{property}" captures that part of the request path, any other segment
+ * must match literally: "/r/{thing}", "/s/{thing}/{property}", "/senml".
+ *
+ * Content formats:
+ *   110/111 SenML JSON, 112/113 SenML CBOR (modules/decode/decode_senml.h): one
+ *           reading per numeric (or boolean: 0/1) record; thing from the
+ *           path when the pattern names it, else the part of the resolved
+ *           name before its last ':' or '/'; property the part after it.
+ *           Records with string or data values carry no number and are
+ *           skipped.  Unit "1" when the record has none.
+ *   50      JSON: one object or an array of objects with the members of a
+ *           reading (modules/common/reading_json.h); `thing` may be left
+ *           out when the path names it, `time` is then the reception time
+ *           when missing.
+ *   60      CBOR: the same as a map with text keys, or an array of them;
+ *           time as integer milliseconds, text (ISO 8601) or tag 1 (epoch
+ *           seconds).
+ *   0       text/plain: "[property=]value[ unit]", e.g. "co2=812 ppm";
+ *           property from the path's {property} when not given, unit "1"
+ *           when not given, time the reception time.
+ */
+#ifndef KK_MODULES_COAP_PAYLOAD_H
+#define KK_MODULES_COAP_PAYLOAD_H
+
+#include <klimakit.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define COAP_CF_TEXT 0
+#define COAP_CF_JSON 50
+#define COAP_CF_CBOR 60
+
+#define COAP_PAYLOAD_NAME_MAX 128
+
+/* Compiled path patterns.  Zero-initialise; free with
+ * source_paths_free(). */
+typedef struct source_paths {
+  char **pat; /* owned copies, normalised without leading '/' */
+  size_t n;
+} source_paths_t;
+
+/* Compiles `n` patterns.  Returns 0, or KK_EINVAL with a reason in err
+ * (an empty pattern, "{x}" other than thing/property). */
+int source_paths_init(source_paths_t *p, const char *const *pats, size_t n,
+                    char *err, size_t errlen);
+void source_paths_free(source_paths_t *p);
+
+/* Matches `path` (with or without leading '/', no query) against the
+ * patterns in order.  On a match returns its index and fills thing and
+ * property (COAP_PAYLOAD_NAME_MAX bytes each; "" when the pattern does not
+ * capture it); -1 when nothing matches. */
+int source_paths_match(const source_paths_t *p, const char *path, char *thing,
+                     char *property);
+
+/* True for the content formats source_payload_decode() understands. */
+int source_payload_format_ok(uint32_t format);
+
+/* Builds the meta JSON object into buf (`len` bytes; fields that do not
+ * fit are left out).  identity, thing and property may be NULL or "". */
+void source_payload_meta(char *buf, size_t len, const char *path,
+                       const char *peer, const char *identity,
+                       const char *thing, const char *property);
+
+/* Decodes one raw message into readings appended to `out`, all or
+ * nothing.  Registers datastreams: loop thread only.  Returns 0, or a
+ * negative code with a one-line reason such as
+ * "senml: record 3: 'v' must be a number" in err. */
+int source_payload_decode(const source_paths_t *p, const kk_raw_t *raw,
+                        kk_batch_t *out, char *err, size_t errlen);
+
+#endif
