@@ -14,7 +14,11 @@ static const kk_module_t **mods;
 static size_t nmods, capmods;
 
 int kk__registry_add(const kk_module_t *m) {
-  if (m->abi != KK_MODULE_ABI || m->size < offsetof(kk_module_t, destroy)) {
+  /* The descriptor must at least reach the end of `destroy`, the last
+   * field of ABI 1's first version; later fields are read only when
+   * `size` covers them whole. */
+  if (m->abi != KK_MODULE_ABI ||
+      m->size < offsetof(kk_module_t, destroy) + sizeof m->destroy) {
     kk_log(KK_LOG_ERROR, "core", "registry",
            "module %s: ABI %u, this klimakit speaks %d",
            m->name ? m->name : "?", m->abi, KK_MODULE_ABI);
@@ -44,13 +48,22 @@ const kk_module_t *kk__registry_at(size_t i) {
   return i < nmods ? mods[i] : NULL;
 }
 
+/* A built-in that cannot register is a build defect (the generated table
+ * refuses duplicates already): say which and go on with the others. */
+static void add_builtin(const kk_module_t *m) {
+  int rc = kk__registry_add(m);
+  if (rc)
+    kk_log(KK_LOG_ERROR, "core", "registry", "built-in module %s.%s: %s",
+           m->ns ? m->ns : "?", m->name ? m->name : "?", kk_strerror(rc));
+}
+
 void kk__registry_init(void) {
   if (nmods) return;
-  kk__registry_add(&kk__map_module);
-  kk__registry_add(&kk__filter_module);
-  kk__registry_add(&kk__luafn_module);
+  add_builtin(&kk__map_module);
+  add_builtin(&kk__filter_module);
+  add_builtin(&kk__luafn_module);
   for (size_t i = 0; kk__builtin_modules[i]; i++)
-    kk__registry_add(kk__builtin_modules[i]);
+    add_builtin(kk__builtin_modules[i]);
 }
 
 void kk__registry_lua_surfaces(lua_State *L) {
