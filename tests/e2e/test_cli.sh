@@ -34,10 +34,10 @@ t export-help 0 "$K" export --help;       has export-help-text "--store"
 t export-usage 2 "$K" export --bogus
 t backup-help 0 "$K" backup --help;       has backup-help-text "usage: klimakit backup"
 t backup-usage 2 "$K" backup
-# docs/modules.md is generated from the code and must be current.
+# docs/reference/modules.md is generated from the code and must be current.
 "$K" modules --format markdown > /tmp/kk-cli-md.$$ 2>&1
-if diff -q /tmp/kk-cli-md.$$ docs/modules.md >/dev/null; then echo "ok cli/docs-modules-current"
-else echo "FAIL cli/docs-modules-current: docs/modules.md differs from 'klimakit modules --format markdown' (regenerate it)"; fail=1; fi
+if diff -q /tmp/kk-cli-md.$$ docs/reference/modules.md >/dev/null; then echo "ok cli/docs-modules-current"
+else echo "FAIL cli/docs-modules-current: docs/reference/modules.md differs from 'klimakit modules --format markdown' (regenerate it)"; fail=1; fi
 # JSON logs: every stderr line of a run parses as JSON.
 d=$(mktemp -d)
 cat > "$d/r.lua" <<LUA
