@@ -32,42 +32,31 @@ int64_t kk_now_ms(void) {
 
 static const char *level_names[] = {"error", "warn", "info", "debug"};
 
-/* Appends `s` JSON-escaped to buf. */
-static size_t json_escape(char *buf, size_t cap, size_t n, const char *s) {
-  for (; *s && n + 7 < cap; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\') {
-      buf[n++] = '\\';
-      buf[n++] = (char)c;
-    } else if (c < 0x20) {
-      n += (size_t)snprintf(buf + n, cap - n, "\\u%04x", c);
-    } else {
-      buf[n++] = (char)c;
-    }
-  }
-  return n;
-}
-
 static void log_write(kk_log_level_t level, const char *kind, const char *name,
                       const char *msg) {
   char line[4096];
   size_t n = 0;
   int64_t now = kk_now_ms();
-  time_t secs = (time_t)(now / 1000);
-  struct tm tm;
   if (log_fmt == KK__LOGFMT_JSON) {
-    gmtime_r(&secs, &tm);
-    n += strftime(line, sizeof line, "{\"ts\":\"%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(line + n, sizeof line - n,
-                          ".%03dZ\",\"level\":\"%s\",\"component\":\"%s:%s\","
-                          "\"msg\":\"",
-                          (int)(now % 1000), level_names[level], kind, name);
-    n = json_escape(line, sizeof line - 3, n, msg);
-    line[n++] = '"';
+    char ts[KK_TIME_ISO_MAX];
+    kk_time_format_iso8601(now, ts);
+    n += (size_t)snprintf(line, sizeof line,
+                          "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":"
+                          "\"%s:%s\",\"msg\":",
+                          ts, level_names[level], kind, name);
+    if (n > sizeof line - 64) n = sizeof line - 64; /* absurd names */
+    /* A message that does not fit escaped is cut, never the line's JSON. */
+    size_t mlen = strlen(msg), start = n;
+    while (kk_json_str(line, &n, sizeof line - 3, msg, mlen) != 0) {
+      n = start;
+      mlen /= 2;
+    }
     line[n++] = '}';
     line[n++] = '\n';
   } else {
     static const char *colors[] = {"\033[31m", "\033[33m", "", "\033[2m"};
+    time_t secs = (time_t)(now / 1000);
+    struct tm tm;
     localtime_r(&secs, &tm);
     n += strftime(line, sizeof line, "%H:%M:%S", &tm);
     int w = snprintf(line + n, sizeof line - n, " %s%-5s%s [%s:%s] %s\n",
