@@ -353,6 +353,68 @@ int sta_render_set(sta_rq_t *r, sta_ents_t *set, const sta_opts_t *o, int toplev
   return 0;
 }
 
+/* The components of a dataArray response: $select's, or @iot.id,
+ * phenomenonTime and result.  0 or an HTTP status. */
+static int sta_data_array_components(sta_rq_t *r, const sta_opts_t *o,
+                                     const char *comps[8], size_t *ncomp) {
+  static const char *const comp_all[] = {"@iot.id", "phenomenonTime", "result",
+                                         "resultTime"};
+  *ncomp = 0;
+  if (!o->nselect) {
+    for (size_t k = 0; k < 3; k++) comps[(*ncomp)++] = comp_all[k];
+    return 0;
+  }
+  for (size_t i = 0; i < o->nselect && *ncomp < 8; i++) {
+    size_t k;
+    for (k = 0; k < 4; k++)
+      if (strcmp(o->select[i], comp_all[k]) == 0) break;
+    if (k == 4)
+      return sta_rq_fail(r, 400, "$select: %s is not a component of "
+                                 "Observations in dataArray", o->select[i]);
+    comps[(*ncomp)++] = comp_all[k];
+  }
+  return 0;
+}
+
+/* Appends to `out` the dataArray group of the `np` points `pts` of
+ * datastream `ds`: one row per point with the components `comps`. */
+static void sta_data_array_group(sta_rq_t *r, int64_t ds,
+                                 const kk_store_point_t *pts, size_t np,
+                                 const char *const *comps, size_t ncomp,
+                                 cJSON *out) {
+  cJSON *g = cJSON_CreateObject();
+  char link[640];
+  snprintf(link, sizeof link, "%s/Datastreams(%" PRId64 ")", r->base, ds);
+  cJSON_AddStringToObject(g, "Datastream@iot.navigationLink", link);
+  cJSON *c = cJSON_AddArrayToObject(g, "components");
+  for (size_t k = 0; k < ncomp; k++)
+    cJSON_AddItemToArray(c, cJSON_CreateString(
+                                strcmp(comps[k], "@iot.id") ? comps[k] : "id"));
+  cJSON_AddNumberToObject(g, "dataArray@iot.count", (double)np);
+  cJSON *da = cJSON_AddArrayToObject(g, "dataArray");
+  for (size_t p = 0; p < np; p++) {
+    cJSON *row = cJSON_CreateArray();
+    for (size_t k = 0; k < ncomp; k++) {
+      char buf[64];
+      if (strcmp(comps[k], "@iot.id") == 0) {
+        sta_obs_id(ds, pts[p].time_ms, buf, sizeof buf);
+        cJSON_AddItemToArray(row, cJSON_CreateString(buf));
+      } else if (strcmp(comps[k], "phenomenonTime") == 0) {
+        sta_time_format(pts[p].time_ms, buf, sizeof buf);
+        cJSON_AddItemToArray(row, cJSON_CreateString(buf));
+      } else if (strcmp(comps[k], "result") == 0) {
+        cJSON_AddItemToArray(row, isfinite(pts[p].avg)
+                                      ? cJSON_CreateNumber(pts[p].avg)
+                                      : cJSON_CreateNull());
+      } else {
+        cJSON_AddItemToArray(row, cJSON_CreateNull());
+      }
+    }
+    cJSON_AddItemToArray(da, row);
+  }
+  cJSON_AddItemToArray(out, g);
+}
+
 /* Observations of datastream `ds` (0: of every datastream, in datastream
  * order) into `out`: entities, or dataArray groups. */
 int sta_render_obs(sta_rq_t *r, int64_t ds, const sta_opts_t *o, int toplevel,
@@ -388,27 +450,11 @@ int sta_render_obs(sta_rq_t *r, int64_t ds, const sta_opts_t *o, int toplevel,
         ids[j - 1] = t;
       }
   }
-  /* Components of dataArray. */
-  static const char *const comp_all[] = {"@iot.id", "phenomenonTime", "result",
-                                         "resultTime"};
   const char *comps[8];
   size_t ncomp = 0;
-  if (o->data_array) {
-    if (o->nselect) {
-      for (size_t i = 0; i < o->nselect && ncomp < 8; i++) {
-        size_t k;
-        for (k = 0; k < 4; k++)
-          if (strcmp(o->select[i], comp_all[k]) == 0) break;
-        if (k == 4) {
-          free(ids);
-          return sta_rq_fail(r, 400, "$select: %s is not a component of "
-                                 "Observations in dataArray", o->select[i]);
-        }
-        comps[ncomp++] = comp_all[k];
-      }
-    } else {
-      for (size_t k = 0; k < 3; k++) comps[ncomp++] = comp_all[k];
-    }
+  if (o->data_array && (rc = sta_data_array_components(r, o, comps, &ncomp))) {
+    free(ids);
+    return rc;
   }
   long top = o->top < 0 ? STA_TOP_DEFAULT : o->top;
   long skip = o->skip;
@@ -442,37 +488,7 @@ int sta_render_obs(sta_rq_t *r, int64_t ds, const sta_opts_t *o, int toplevel,
     top -= (long)np;
     if (m) *more = 1;
     if (o->data_array && np) {
-      cJSON *g = cJSON_CreateObject();
-      char link[640];
-      snprintf(link, sizeof link, "%s/Datastreams(%" PRId64 ")", r->base, ids[i]);
-      cJSON_AddStringToObject(g, "Datastream@iot.navigationLink", link);
-      cJSON *c = cJSON_AddArrayToObject(g, "components");
-      for (size_t k = 0; k < ncomp; k++)
-        cJSON_AddItemToArray(c, cJSON_CreateString(
-                                    strcmp(comps[k], "@iot.id") ? comps[k] : "id"));
-      cJSON_AddNumberToObject(g, "dataArray@iot.count", (double)np);
-      cJSON *da = cJSON_AddArrayToObject(g, "dataArray");
-      for (size_t p = 0; p < np; p++) {
-        cJSON *row = cJSON_CreateArray();
-        for (size_t k = 0; k < ncomp; k++) {
-          char buf[64];
-          if (strcmp(comps[k], "@iot.id") == 0) {
-            sta_obs_id(ids[i], pts[p].time_ms, buf, sizeof buf);
-            cJSON_AddItemToArray(row, cJSON_CreateString(buf));
-          } else if (strcmp(comps[k], "phenomenonTime") == 0) {
-            sta_time_format(pts[p].time_ms, buf, sizeof buf);
-            cJSON_AddItemToArray(row, cJSON_CreateString(buf));
-          } else if (strcmp(comps[k], "result") == 0) {
-            cJSON_AddItemToArray(row, isfinite(pts[p].avg)
-                                          ? cJSON_CreateNumber(pts[p].avg)
-                                          : cJSON_CreateNull());
-          } else {
-            cJSON_AddItemToArray(row, cJSON_CreateNull());
-          }
-        }
-        cJSON_AddItemToArray(da, row);
-      }
-      cJSON_AddItemToArray(out, g);
+      sta_data_array_group(r, ids[i], pts, np, comps, ncomp, out);
     } else {
       for (size_t p = 0; p < np && !rc; p++) {
         sta_ent_t e = {.t = STA_E_OBS, .ds = ids[i], .p = pts[p]};
