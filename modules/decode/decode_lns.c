@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "decode/decode_common.h"
+#include "decode/decode_flat.h"
 #include "decode/decode_uplink.h"
 
 typedef struct lns_stage {

@@ -1,8 +1,8 @@
 /*
- * modules/decode/decode_uplink.h - LoRaWAN network-server uplinks and flat JSON.
+ * modules/decode/decode_uplink.h - LoRaWAN network-server uplinks.
  *
  * Stage-free parsers shared by decode.ttn_v3, decode.chirpstack_v4,
- * decode.json, decode.lua and the fuzz targets.  Field names follow the
+ * decode.lua and the fuzz targets.  Field names follow the
  * vendors' documentation:
  *  - The Things Stack v3 "Data Formats" (uplink message: end_device_ids.
  *    device_id / application_ids.application_id / dev_eui, received_at,
@@ -20,6 +20,10 @@
 #include <klimakit.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* An uplink's decoded payload (decoded_json) is flat JSON, walked with
+ * flatjson_walk(). */
+#include "decode/decode_flat.h"
 
 typedef struct uplink {
   char device_id[128];      /* TTS device_id; ChirpStack devEui */
@@ -43,29 +47,5 @@ int uplink_parse_chirpstack_v4(const void *data, size_t len, uplink_t *u,
                                char *err, size_t errlen);
 /* Frees what a parse allocated; the struct may be reused.  NULL-safe. */
 void uplink_free(uplink_t *u);
-
-/* Called for every number (and boolean, as 0/1) of a JSON object; nested
- * objects give dotted names ("air.temperature").  Returns 0 to go on. */
-typedef int (*flatjson_cb)(void *ctx, const char *name, double value);
-
-/* Walks the JSON object text `json` (len bytes). */
-int flatjson_walk(const char *json, size_t len, flatjson_cb cb, void *ctx,
-                  char *err, size_t errlen);
-
-/* Flat JSON message with a time field: `time_field` (NULL: none) read as
- * time_unit 0 auto (number >= 1e11 ms, else s; string ISO 8601), 1 s,
- * 2 ms, 3 ISO 8601, into *time_ms (left alone when absent); `thing_field`
- * (NULL: none) copied into thing.  Values: every other number/boolean,
- * or only `fields` (NULL-terminated) when given. */
-typedef struct flatjson_opts {
-  const char *time_field;
-  int time_unit;
-  const char *thing_field;
-  const char *const *fields;
-} flatjson_opts_t;
-
-int flatjson_message(const void *data, size_t len, const flatjson_opts_t *o,
-                     int64_t *time_ms, char *thing, size_t thing_len,
-                     flatjson_cb cb, void *ctx, char *err, size_t errlen);
 
 #endif

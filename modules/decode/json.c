@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "decode/decode_common.h"
-#include "decode/decode_uplink.h"
+#include "decode/decode_flat.h"
 
 typedef struct json_stage {
   decode_common_t dc;

@@ -16,7 +16,7 @@
 #include <klimakit.h>
 
 #include "net/net_curl.h"
-#include "forward/forward_spool.h"
+#include "forward/forward.h"
 
 #define FWH_OPTIONS                                                            \
   {.name = "timeout",                                                          \

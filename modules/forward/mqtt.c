@@ -31,7 +31,7 @@
 
 #include "net/net_mqtt.h"
 #include "net/net_mqtt_link.h"
-#include "forward/forward_spool.h"
+#include "forward/forward.h"
 
 typedef struct mqtt_out_state {
   kk_stage_t *st;

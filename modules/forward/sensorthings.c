@@ -9,7 +9,7 @@
  * POSTs each reading to <url>/Datastreams(id)/Observations instead (for
  * servers without the dataArray extension).  Readings without a mapping
  * go to dead-letter/ with the reason.  Delivery, retries and dead letters
- * as for every forwarding sink (modules/forward/forward_spool.h).
+ * as for every forwarding sink (modules/forward/forward.h).
  */
 #include <klimakit.h>
 

@@ -6,7 +6,7 @@
  * "property":..,"unit":..,"time":"2026-11-21T10:00:00.000Z","value":..}]}
  * with header X-Klimakit-Signature: sha256=<hex HMAC-SHA256 of the body>
  * keyed with a secret from an environment variable or a file.  Delivery
- * goes through the store-and-forward spool (modules/forward/forward_spool.h) and
+ * goes through the store-and-forward spool (modules/forward/forward.h) and
  * libcurl on the loop (forward_http.h): retried with backoff on 5xx and
  * connection errors, refused items (4xx) in dead-letter/.
  */

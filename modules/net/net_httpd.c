@@ -41,9 +41,9 @@ typedef struct root_handler {
 } root_handler_t;
 
 /* Servers live on the loop thread only; a list is enough for a handful. */
-static net_httpd_t *servers;
+static net_httpd_t *net_httpd_servers;
 
-static int on_req(h2o_handler_t *self, h2o_req_t *req) {
+static int net_httpd_on_req(h2o_handler_t *self, h2o_req_t *req) {
   net_httpd_t *h = ((root_handler_t *)self)->h;
   char path[2048];
   size_t n = req->path_normalized.len;
@@ -68,7 +68,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
   return best->fn(best->ud, req, path);
 }
 
-static void on_accept(uv_stream_t *l, int status) {
+static void net_httpd_on_accept(uv_stream_t *l, int status) {
   net_httpd_t *h = l->data;
   if (status != 0) return;
   uv_tcp_t *conn = malloc(sizeof *conn);
@@ -82,7 +82,7 @@ static void on_accept(uv_stream_t *l, int status) {
   h2o_accept(&h->accept, sock);
 }
 
-static void httpd_free(net_httpd_t *h) {
+static void net_httpd_free(net_httpd_t *h) {
   for (size_t i = 0; i < h->nroutes; i++) free(h->routes[i].prefix);
   free(h->routes);
   h2o_config_dispose(&h->config);
@@ -92,13 +92,13 @@ static void httpd_free(net_httpd_t *h) {
 }
 
 /* Close callback of a listener that never served: frees the bare server. */
-static void listener_failed(uv_handle_t *l) {
+static void net_httpd_listener_failed(uv_handle_t *l) {
   net_httpd_t *h = l->data;
   free(h->listen);
   free(h);
 }
 
-static int setup_tls(net_httpd_t *h, const net_httpd_tls_t *tls, char *err,
+static int net_httpd_setup_tls(net_httpd_t *h, const net_httpd_tls_t *tls, char *err,
                      size_t errlen) {
   h->ssl = SSL_CTX_new(TLS_server_method());
   if (!h->ssl) goto fail;
@@ -118,7 +118,7 @@ fail:
 net_httpd_t *net_httpd_acquire(uv_loop_t *loop, const char *listen,
                              const net_httpd_tls_t *tls, size_t max_body,
                              char *err, size_t errlen) {
-  for (net_httpd_t *h = servers; h; h = h->next)
+  for (net_httpd_t *h = net_httpd_servers; h; h = h->next)
     if (h->loop == loop && strcmp(h->listen, listen) == 0) {
       /* The server-wide limit is the largest any user wants; each route
        * checks its own. */
@@ -161,10 +161,10 @@ net_httpd_t *net_httpd_acquire(uv_loop_t *loop, const char *listen,
   uv_tcp_init(loop, &h->listener);
   h->listener.data = h;
   int rc = uv_tcp_bind(&h->listener, (struct sockaddr *)&addr, 0);
-  if (rc == 0) rc = uv_listen((uv_stream_t *)&h->listener, 128, on_accept);
+  if (rc == 0) rc = uv_listen((uv_stream_t *)&h->listener, 128, net_httpd_on_accept);
   if (rc != 0) {
     snprintf(err, errlen, "cannot listen on %s: %s", listen, uv_strerror(rc));
-    uv_close((uv_handle_t *)&h->listener, listener_failed);
+    uv_close((uv_handle_t *)&h->listener, net_httpd_listener_failed);
     return NULL;
   }
   h2o_config_init(&h->config);
@@ -173,12 +173,12 @@ net_httpd_t *net_httpd_acquire(uv_loop_t *loop, const char *listen,
       &h->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
   h2o_pathconf_t *pc = h2o_config_register_path(host_conf, "/", 0);
   root_handler_t *rh = (root_handler_t *)h2o_create_handler(pc, sizeof *rh);
-  rh->super.on_req = on_req;
+  rh->super.on_req = net_httpd_on_req;
   rh->h = h;
-  if (tls && tls->cert_file && setup_tls(h, tls, err, errlen) != 0) {
+  if (tls && tls->cert_file && net_httpd_setup_tls(h, tls, err, errlen) != 0) {
     h2o_config_dispose(&h->config);
     if (h->ssl) SSL_CTX_free(h->ssl);
-    uv_close((uv_handle_t *)&h->listener, listener_failed);
+    uv_close((uv_handle_t *)&h->listener, net_httpd_listener_failed);
     return NULL;
   }
   h2o_context_init(&h->ctx, loop, &h->config);
@@ -190,8 +190,8 @@ net_httpd_t *net_httpd_acquire(uv_loop_t *loop, const char *listen,
   h->port = ntohs(bound.ss_family == AF_INET6
                       ? ((struct sockaddr_in6 *)&bound)->sin6_port
                       : ((struct sockaddr_in *)&bound)->sin_port);
-  h->next = servers;
-  servers = h;
+  h->next = net_httpd_servers;
+  net_httpd_servers = h;
   return h;
 }
 
@@ -225,17 +225,17 @@ void net_httpd_unroute(net_httpd_t *h, const void *owner) {
 int net_httpd_port(const net_httpd_t *h) { return h->port; }
 int net_httpd_is_tls(const net_httpd_t *h) { return h->ssl != NULL; }
 
-static void drain_closed(uv_handle_t *t) {
+static void net_httpd_drain_closed(uv_handle_t *t) {
   net_httpd_t *h = t->data;
   void (*done)(void *) = h->done;
   void *ud = h->done_ud;
-  httpd_free(h);
+  net_httpd_free(h);
   if (done) done(ud);
 }
 
 /* h2o_context_dispose() requires that no connection is left, and h2o 2.2
  * has no call that waits for that: poll its connection lists. */
-static void drain_tick(uv_timer_t *t) {
+static void net_httpd_drain_tick(uv_timer_t *t) {
   net_httpd_t *h = t->data;
   if (!h2o_linklist_is_empty(&h->ctx.http1._conns) ||
       !h2o_linklist_is_empty(&h->ctx.http2._conns))
@@ -244,7 +244,7 @@ static void drain_tick(uv_timer_t *t) {
   if (h2o_timeout_is_linked(&h->ctx.http2._graceful_shutdown_timeout))
     h2o_timeout_unlink(&h->ctx.http2._graceful_shutdown_timeout);
   h2o_context_dispose(&h->ctx);
-  uv_close((uv_handle_t *)t, drain_closed);
+  uv_close((uv_handle_t *)t, net_httpd_drain_closed);
 }
 
 void net_httpd_release(net_httpd_t *h, void (*done)(void *ud), void *ud) {
@@ -252,7 +252,7 @@ void net_httpd_release(net_httpd_t *h, void (*done)(void *ud), void *ud) {
     if (done) done(ud);
     return;
   }
-  for (net_httpd_t **p = &servers; *p; p = &(*p)->next)
+  for (net_httpd_t **p = &net_httpd_servers; *p; p = &(*p)->next)
     if (*p == h) {
       *p = h->next;
       break;
@@ -263,7 +263,7 @@ void net_httpd_release(net_httpd_t *h, void (*done)(void *ud), void *ud) {
   h2o_context_request_shutdown(&h->ctx);
   uv_timer_init(h->loop, &h->drain);
   h->drain.data = h;
-  uv_timer_start(&h->drain, drain_tick, 0, 20);
+  uv_timer_start(&h->drain, net_httpd_drain_tick, 0, 20);
 }
 
 void net_httpd_respond_buf(h2o_req_t *req, int status, const char *ctype,
@@ -308,7 +308,7 @@ void net_httpd_text(h2o_req_t *req, int status, const char *text) {
   net_httpd_respond(req, status, "text/plain; charset=utf-8", &b, NULL);
 }
 
-static int hexval(int c) {
+static int net_httpd_hexval(int c) {
   return c >= '0' && c <= '9'   ? c - '0'
          : c >= 'a' && c <= 'f' ? c - 'a' + 10
          : c >= 'A' && c <= 'F' ? c - 'A' + 10
@@ -333,7 +333,7 @@ int net_httpd_tokens_load(net_httpd_tokens_t *t, const char *path, char *err,
     unsigned char d[32];
     int ok = 1;
     for (int i = 0; i < 32 && ok; i++) {
-      int hi = hexval(s[2 * i]), lo = hi < 0 ? -1 : hexval(s[2 * i + 1]);
+      int hi = net_httpd_hexval(s[2 * i]), lo = hi < 0 ? -1 : net_httpd_hexval(s[2 * i + 1]);
       if (hi < 0 || lo < 0) ok = 0;
       else d[i] = (unsigned char)(hi * 16 + lo);
     }
@@ -399,9 +399,9 @@ int net_httpd_query(h2o_req_t *req, const char *name, char *buf, size_t len) {
       for (const char *p = q + nl + 1; p < stop && o + 1 < len; p++) {
         if (*p == '+') {
           buf[o++] = ' ';
-        } else if (*p == '%' && p + 2 < stop + 1 && hexval(p[1]) >= 0 &&
-                   hexval(p[2]) >= 0) {
-          buf[o++] = (char)(hexval(p[1]) * 16 + hexval(p[2]));
+        } else if (*p == '%' && p + 2 < stop + 1 && net_httpd_hexval(p[1]) >= 0 &&
+                   net_httpd_hexval(p[2]) >= 0) {
+          buf[o++] = (char)(net_httpd_hexval(p[1]) * 16 + net_httpd_hexval(p[2]));
           p += 2;
         } else {
           buf[o++] = *p;
@@ -437,7 +437,7 @@ int net_httpd_use(net_httpd_use_t *u, kk_stage_t *st, const char *listen,
   return 0;
 }
 
-static void httpd_use_released(void *ud) {
+static void net_httpd_use_released(void *ud) {
   net_httpd_use_t *u = ud;
   u->httpd = NULL;
   u->stop_cb(u->st);
@@ -450,7 +450,7 @@ void net_httpd_unuse(net_httpd_use_t *u, kk_stop_cb cb) {
     return;
   }
   net_httpd_unroute(u->httpd, u);
-  net_httpd_release(u->httpd, httpd_use_released, u);
+  net_httpd_release(u->httpd, net_httpd_use_released, u);
 }
 
 void net_httpd_base_url(const net_httpd_t *h, const char *listen, char *out,

@@ -59,35 +59,11 @@ static int jsonl_reserve(jsonl_state_t *s, size_t n) {
   return 0;
 }
 
-/* Appends `str` as a JSON string body (without quotes); the caller has
- * reserved 6 bytes per input byte. */
-static void jsonl_escape(jsonl_state_t *s, const char *str, size_t n) {
-  static const char hex[] = "0123456789abcdef";
-  char *o = s->buf + s->len;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)str[i];
-    if (c == '"' || c == '\\') {
-      *o++ = '\\';
-      *o++ = (char)c;
-    } else if (c == '\n') {
-      *o++ = '\\';
-      *o++ = 'n';
-    } else if (c == '\t') {
-      *o++ = '\\';
-      *o++ = 't';
-    } else if (c == '\r') {
-      *o++ = '\\';
-      *o++ = 'r';
-    } else if (c < 0x20 || c == 0x7f) {
-      memcpy(o, "\\u00", 4);
-      o[4] = hex[c >> 4];
-      o[5] = hex[c & 15];
-      o += 6;
-    } else {
-      *o++ = (char)c;
-    }
-  }
-  s->len = (size_t)(o - s->buf);
+/* Appends the `n` bytes at `str` as a JSON string literal (with quotes,
+ * kk_json_str's escapes); the caller has reserved 6 bytes per input byte
+ * and 3 more. */
+static void jsonl_str(jsonl_state_t *s, const char *str, size_t n) {
+  (void)kk_json_str(s->buf, &s->len, s->cap, str, n);
 }
 
 static void jsonl_lit(jsonl_state_t *s, const char *lit) {
@@ -118,13 +94,13 @@ static const jsonl_prefix_t *jsonl_prefix(jsonl_state_t *s, uint32_t id) {
   size_t need = 48 + 6 * (strlen(thing) + strlen(prop) + strlen(unit));
   size_t mark = s->len;
   if (jsonl_reserve(s, need) != 0) return NULL;
-  jsonl_lit(s, "{\"thing\":\"");
-  jsonl_escape(s, thing, strlen(thing));
-  jsonl_lit(s, "\",\"property\":\"");
-  jsonl_escape(s, prop, strlen(prop));
-  jsonl_lit(s, "\",\"unit\":\"");
-  jsonl_escape(s, unit, strlen(unit));
-  jsonl_lit(s, "\",\"time\":\"");
+  jsonl_lit(s, "{\"thing\":");
+  jsonl_str(s, thing, strlen(thing));
+  jsonl_lit(s, ",\"property\":");
+  jsonl_str(s, prop, strlen(prop));
+  jsonl_lit(s, ",\"unit\":");
+  jsonl_str(s, unit, strlen(unit));
+  jsonl_lit(s, ",\"time\":\"");
   p->len = s->len - mark;
   p->s = malloc(p->len);
   if (p->s) memcpy(p->s, s->buf + mark, p->len);
@@ -201,18 +177,18 @@ static int jsonl_render_raw(jsonl_state_t *s, const kk_raw_t *r) {
   memcpy(s->buf + s->len, num, (size_t)n);
   s->len += (size_t)n;
   if (mlen) {
-    jsonl_lit(s, ",\"meta\":\"");
-    jsonl_escape(s, r->meta, mlen);
-    jsonl_lit(s, "\"");
+    jsonl_lit(s, ",\"meta\":");
+    jsonl_str(s, r->meta, mlen);
   }
   if (jsonl_is_utf8(r->data, r->len)) {
-    jsonl_lit(s, ",\"raw\":\"");
-    jsonl_escape(s, (const char *)r->data, r->len);
+    jsonl_lit(s, ",\"raw\":");
+    jsonl_str(s, (const char *)r->data, r->len);
+    jsonl_lit(s, "}\n");
   } else {
     jsonl_lit(s, ",\"encoding\":\"base64\",\"raw\":\"");
     jsonl_base64(s, r->data, r->len);
+    jsonl_lit(s, "\"}\n");
   }
-  jsonl_lit(s, "\"}\n");
   return 0;
 }
 

@@ -2,7 +2,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "decode/decode_uplink.h"
+#include "decode/decode_flat.h"
 
 static int sink(void *ctx, const char *name, double v) {
   (void)ctx, (void)name, (void)v;

@@ -1,4 +1,10 @@
-/* modules/publish/http/http_chart.c - see svgchart.h. */
+/*
+ * modules/publish/http/http_chart.c - see http_chart.h.  http_chart_svg()
+ * fits the axes to the data (http_chart_fit), then draws the parts in order:
+ * the y axis, the x axis (years, or hours and days in local time), the
+ * threshold lines, the bucket series, the point series, the reference
+ * series and the frame.
+ */
 #include <klimakit.h>
 #include "publish/http/http_chart.h"
 
@@ -6,7 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-
 
 void http_chart_fmt(char *buf, size_t len, double v) {
   double a = fabs(v);
@@ -28,10 +33,34 @@ static const int64_t time_steps_s[] = {
     600, 1800, 3600, 2 * 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400,
     2 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 91 * 86400};
 
-void http_chart_svg(kk_buf_t *b, const http_chart_t *c) {
-  int W = c->width ? c->width : 720, H = c->height ? c->height : 240;
-  const int ml = 64, mr = 16, mt = 14, mb = 34;
-  double pw = W - ml - mr, ph = H - mt - mb;
+/* Where the plot lies in the viewBox and what its axes span. */
+typedef struct http_chart_geom {
+  int W, H;
+  int ml, mt;    /* left and top margins */
+  double pw, ph; /* plot width and height */
+  double y0, y1, step; /* y axis range and tick step */
+  int64_t from_ms;
+  double span; /* to_ms - from_ms */
+  size_t npoints;
+} http_chart_geom_t;
+
+static double http_chart_x(const http_chart_geom_t *g, double ms) {
+  return g->ml + g->pw * ((ms - (double)g->from_ms) / g->span);
+}
+
+static double http_chart_y(const http_chart_geom_t *g, double v) {
+  return g->mt + g->ph * (1 - (v - g->y0) / (g->y1 - g->y0));
+}
+
+/* Fits the y axis to every value and to the thresholds near them. */
+static void http_chart_fit(const http_chart_t *c, http_chart_geom_t *g) {
+  const int mr = 16, mb = 34;
+  g->W = c->width ? c->width : 720;
+  g->H = c->height ? c->height : 240;
+  g->ml = 64;
+  g->mt = 14;
+  g->pw = g->W - g->ml - mr;
+  g->ph = g->H - g->mt - mb;
   double lo = INFINITY, hi = -INFINITY;
   size_t npoints = 0;
   for (size_t i = 0; i < c->n; i++) {
@@ -62,107 +91,144 @@ void http_chart_svg(kk_buf_t *b, const http_chart_t *c) {
     lo -= pad;
     hi += pad;
   }
-  double step = nice_step(hi - lo, 5);
-  double y0 = floor(lo / step) * step, y1 = ceil(hi / step) * step;
-  double span = (double)(c->to_ms - c->from_ms);
-#define X(ms) (ml + pw * ((double)((ms) - c->from_ms) / span))
-#define Y(v) (mt + ph * (1 - ((v) - y0) / (y1 - y0)))
+  g->step = nice_step(hi - lo, 5);
+  g->y0 = floor(lo / g->step) * g->step;
+  g->y1 = ceil(hi / g->step) * g->step;
+  g->from_ms = c->from_ms;
+  g->span = (double)(c->to_ms - c->from_ms);
+  g->npoints = npoints;
+}
+
+/* The opening <svg> with its accessible name. */
+static void http_chart_open(kk_buf_t *b, const http_chart_t *c,
+                       const http_chart_geom_t *g) {
   kk_buf_printf(b,
                "<svg class=\"chart\" viewBox=\"0 0 %d %d\" role=\"img\" "
                "aria-label=\"",
-               W, H);
+               g->W, g->H);
   kk_buf_html(b, c->title);
-  kk_buf_printf(b, "\" data-points=\"%zu\" data-unit=\"", npoints);
+  kk_buf_printf(b, "\" data-points=\"%zu\" data-unit=\"", g->npoints);
   kk_buf_html(b, c->unit);
   kk_buf_puts(b, "\"><title>");
   kk_buf_html(b, c->title);
   kk_buf_puts(b, "</title>");
-  /* y grid, ticks and unit */
+}
+
+/* y grid, ticks and unit. */
+static void http_chart_axis_y(kk_buf_t *b, const http_chart_t *c,
+                         const http_chart_geom_t *g) {
   kk_buf_puts(b, "<g class=\"axis y\">");
   char num[32];
-  for (double v = y0; v <= y1 + step / 2; v += step) {
-    http_chart_fmt(num, sizeof num, fabs(v) < step / 1e6 ? 0 : v);
+  for (double v = g->y0; v <= g->y1 + g->step / 2; v += g->step) {
+    http_chart_fmt(num, sizeof num, fabs(v) < g->step / 1e6 ? 0 : v);
     kk_buf_printf(b,
                  "<line x1=\"%d\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>"
                  "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>",
-                 ml, ml + pw, Y(v), Y(v), ml - 6, Y(v) + 4, num);
+                 g->ml, g->ml + g->pw, http_chart_y(g, v), http_chart_y(g, v), g->ml - 6,
+                 http_chart_y(g, v) + 4, num);
   }
   kk_buf_printf(b,
                "<text class=\"unit\" x=\"12\" y=\"%.1f\" transform=\"rotate(-90 "
                "12 %.1f)\" text-anchor=\"middle\">",
-               mt + ph / 2, mt + ph / 2);
+               g->mt + g->ph / 2, g->mt + g->ph / 2);
   kk_buf_html(b, c->unit);
   kk_buf_puts(b, "</text></g>");
-  /* x ticks in local time */
-  int64_t span_s = (c->to_ms - c->from_ms) / 1000, st = time_steps_s[0];
-  kk_buf_puts(b, "<g class=\"axis x\">");
-  if (span_s > 2 * 366 * 86400) {
-    /* Years: ticks on 1 January of every 1, 2, 5, 10... years. */
-    struct tm t0, t1;
-    kk_tz_local(c->tz, c->from_ms / 1000, &t0);
-    kk_tz_local(c->tz, c->to_ms / 1000, &t1);
-    int y0 = t0.tm_year + 1900, y1 = t1.tm_year + 1900, step = 1;
-    static const int ysteps[] = {1, 2, 5, 10, 20, 50};
-    for (size_t i = 0; i < sizeof ysteps / sizeof *ysteps; i++) {
-      step = ysteps[i];
-      if ((y1 - y0) / step <= 8) break;
-    }
-    for (int y = (y0 / step + 1) * step; y <= y1; y += step) {
-      struct tm tm = {0};
-      tm.tm_year = y - 1900;
-      tm.tm_mday = 1;
-      int64_t t = (int64_t)timegm(&tm);
-      t -= kk_tz_offset(c->tz, t);
-      double x = X(t * 1000);
-      if (x < ml || x > ml + pw) continue;
-      kk_buf_printf(b,
-                   "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%.1f\"/>"
-                   "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%d</text>",
-                   x, x, mt, mt + ph, x, mt + ph + 18, y);
-    }
-  } else {
-    for (size_t i = 0; i < sizeof time_steps_s / sizeof *time_steps_s; i++) {
-      st = time_steps_s[i];
-      if (span_s / st <= 8) break;
-    }
-    int64_t from_s = c->from_ms / 1000;
-    int off = kk_tz_offset(c->tz, from_s);
-    int64_t first = ((from_s + off) / st + 1) * st - off;
-    for (int64_t t = first; t * 1000 <= c->to_ms; t += st) {
-      /* Labels fall on local boundaries even across a DST change. */
-      int64_t lt = t + kk_tz_offset(c->tz, t) - off;
-      struct tm tm;
-      kk_tz_local(c->tz, lt, &tm);
-      char lab[32];
-      if (st >= 86400)
-        strftime(lab, sizeof lab, "%d.%m.", &tm);
-      else if (tm.tm_hour == 0 && tm.tm_min == 0)
-        strftime(lab, sizeof lab, "%d.%m.", &tm);
-      else
-        strftime(lab, sizeof lab, "%H:%M", &tm);
-      double x = X(lt * 1000);
-      if (x < ml || x > ml + pw) continue;
-      kk_buf_printf(b,
-                   "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%.1f\"/>"
-                   "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>",
-                   x, x, mt, mt + ph, x, mt + ph + 18, lab);
-    }
+}
+
+/* One vertical grid line at x with its label. */
+static void http_chart_tick_x(kk_buf_t *b, const http_chart_geom_t *g, double x,
+                         const char *label) {
+  kk_buf_printf(b,
+               "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%.1f\"/>"
+               "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>",
+               x, x, g->mt, g->mt + g->ph, x, g->mt + g->ph + 18, label);
+}
+
+/* Years: ticks on 1 January (local time) of every 1, 2, 5, 10... years. */
+static void http_chart_ticks_years(kk_buf_t *b, const http_chart_t *c,
+                              const http_chart_geom_t *g) {
+  struct tm t0, t1;
+  kk_tz_local(c->tz, c->from_ms / 1000, &t0);
+  kk_tz_local(c->tz, c->to_ms / 1000, &t1);
+  int y0 = t0.tm_year + 1900, y1 = t1.tm_year + 1900, step = 1;
+  static const int ysteps[] = {1, 2, 5, 10, 20, 50};
+  for (size_t i = 0; i < sizeof ysteps / sizeof *ysteps; i++) {
+    step = ysteps[i];
+    if ((y1 - y0) / step <= 8) break;
   }
+  for (int y = (y0 / step + 1) * step; y <= y1; y += step) {
+    int64_t t = kk_days_from_civil(y, 1, 1) * 86400;
+    t -= kk_tz_offset(c->tz, t);
+    double x = http_chart_x(g, (double)(t * 1000));
+    if (x < g->ml || x > g->ml + g->pw) continue;
+    char lab[16];
+    snprintf(lab, sizeof lab, "%d", y);
+    http_chart_tick_x(b, g, x, lab);
+  }
+}
+
+/* Hours and days: ticks on local boundaries of a step that gives at most
+ * 8 of them. */
+static void http_chart_ticks_hours(kk_buf_t *b, const http_chart_t *c,
+                              const http_chart_geom_t *g) {
+  int64_t span_s = (c->to_ms - c->from_ms) / 1000, st = time_steps_s[0];
+  for (size_t i = 0; i < sizeof time_steps_s / sizeof *time_steps_s; i++) {
+    st = time_steps_s[i];
+    if (span_s / st <= 8) break;
+  }
+  int64_t from_s = c->from_ms / 1000;
+  int off = kk_tz_offset(c->tz, from_s);
+  int64_t first = ((from_s + off) / st + 1) * st - off;
+  for (int64_t t = first; t * 1000 <= c->to_ms; t += st) {
+    /* Labels fall on local boundaries even across a DST change. */
+    int64_t lt = t + kk_tz_offset(c->tz, t) - off;
+    struct tm tm;
+    kk_tz_local(c->tz, lt, &tm);
+    char lab[32];
+    if (st >= 86400)
+      strftime(lab, sizeof lab, "%d.%m.", &tm);
+    else if (tm.tm_hour == 0 && tm.tm_min == 0)
+      strftime(lab, sizeof lab, "%d.%m.", &tm);
+    else
+      strftime(lab, sizeof lab, "%H:%M", &tm);
+    double x = http_chart_x(g, (double)(lt * 1000));
+    if (x < g->ml || x > g->ml + g->pw) continue;
+    http_chart_tick_x(b, g, x, lab);
+  }
+}
+
+/* x ticks in local time. */
+static void http_chart_axis_x(kk_buf_t *b, const http_chart_t *c,
+                         const http_chart_geom_t *g) {
+  kk_buf_puts(b, "<g class=\"axis x\">");
+  if ((c->to_ms - c->from_ms) / 1000 > 2 * 366 * 86400)
+    http_chart_ticks_years(b, c, g);
+  else
+    http_chart_ticks_hours(b, c, g);
   kk_buf_puts(b, "</g>");
-  /* thresholds */
+}
+
+/* Dashed threshold lines with labels, where they lie on the y axis. */
+static void http_chart_thresholds(kk_buf_t *b, const http_chart_t *c,
+                             const http_chart_geom_t *g) {
   for (int k = 0; k < c->nthresholds; k++) {
     double t = c->threshold[k];
-    if (t < y0 || t > y1) continue;
+    if (t < g->y0 || t > g->y1) continue;
     kk_buf_printf(b,
                  "<g class=\"threshold\"><line x1=\"%d\" x2=\"%.1f\" "
                  "y1=\"%.1f\" y2=\"%.1f\"/><text x=\"%.1f\" y=\"%.1f\" "
                  "text-anchor=\"end\">",
-                 ml, ml + pw, Y(t), Y(t), ml + pw - 4, Y(t) - 4);
+                 g->ml, g->ml + g->pw, http_chart_y(g, t), http_chart_y(g, t),
+                 g->ml + g->pw - 4, http_chart_y(g, t) - 4);
     kk_buf_html(b, c->threshold_label[k] ? c->threshold_label[k] : "");
     kk_buf_puts(b, "</text></g>");
   }
-  /* data: one polyline per run of present buckets */
-  double bw = span / (double)(c->n ? c->n : 1);
+}
+
+/* The bucket series: one polyline per run of present buckets. */
+static void http_chart_buckets(kk_buf_t *b, const http_chart_t *c,
+                          const http_chart_geom_t *g) {
+  double bw = g->span / (double)(c->n ? c->n : 1);
   int open = 0;
   for (size_t i = 0; i < c->n; i++) {
     if (!c->present[i]) {
@@ -170,7 +236,8 @@ void http_chart_svg(kk_buf_t *b, const http_chart_t *c) {
       open = 0;
       continue;
     }
-    double x = X(c->from_ms + bw * ((double)i + 0.5)), y = Y(c->value[i]);
+    double x = http_chart_x(g, (double)c->from_ms + bw * ((double)i + 0.5));
+    double y = http_chart_y(g, c->value[i]);
     if (!open) {
       /* A lone point still shows: a polyline of one point draws nothing. */
       int lone = i + 1 >= c->n || !c->present[i + 1];
@@ -185,29 +252,49 @@ void http_chart_svg(kk_buf_t *b, const http_chart_t *c) {
     kk_buf_printf(b, "%.1f,%.1f ", x, y);
   }
   if (open) kk_buf_puts(b, "\"/>");
-  /* Point series (yearly values): a line with a marker per point. */
-  if (c->xy_n) {
-    kk_buf_puts(b, "<polyline class=\"data\" points=\"");
-    for (size_t i = 0; i < c->xy_n; i++)
-      kk_buf_printf(b, "%.1f,%.1f ", X(c->xy_t[i]), Y(c->xy_v[i]));
-    kk_buf_puts(b, "\"/>");
-    for (size_t i = 0; i < c->xy_n; i++)
-      kk_buf_printf(b, "<circle class=\"data\" cx=\"%.1f\" cy=\"%.1f\" r=\"3\"/>",
-                   X(c->xy_t[i]), Y(c->xy_v[i]));
-  }
-  if (c->ref_n) {
-    kk_buf_puts(b, "<g class=\"ref\"><polyline points=\"");
-    for (size_t i = 0; i < c->ref_n; i++)
-      kk_buf_printf(b, "%.1f,%.1f ", X(c->ref_t[i]), Y(c->ref_v[i]));
-    kk_buf_printf(b, "\"/><text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">",
-                 X(c->ref_t[c->ref_n - 1]) - 4, Y(c->ref_v[c->ref_n - 1]) - 6);
-    kk_buf_html(b, c->ref_label ? c->ref_label : "");
-    kk_buf_puts(b, "</text></g>");
-  }
+}
+
+/* The point series (yearly values): a line with a marker per point. */
+static void http_chart_points(kk_buf_t *b, const http_chart_t *c,
+                         const http_chart_geom_t *g) {
+  if (!c->xy_n) return;
+  kk_buf_puts(b, "<polyline class=\"data\" points=\"");
+  for (size_t i = 0; i < c->xy_n; i++)
+    kk_buf_printf(b, "%.1f,%.1f ", http_chart_x(g, (double)c->xy_t[i]),
+                  http_chart_y(g, c->xy_v[i]));
+  kk_buf_puts(b, "\"/>");
+  for (size_t i = 0; i < c->xy_n; i++)
+    kk_buf_printf(b, "<circle class=\"data\" cx=\"%.1f\" cy=\"%.1f\" r=\"3\"/>",
+                  http_chart_x(g, (double)c->xy_t[i]), http_chart_y(g, c->xy_v[i]));
+}
+
+/* The reference series (a target path), dashed and labelled at its end. */
+static void http_chart_ref(kk_buf_t *b, const http_chart_t *c,
+                      const http_chart_geom_t *g) {
+  if (!c->ref_n) return;
+  kk_buf_puts(b, "<g class=\"ref\"><polyline points=\"");
+  for (size_t i = 0; i < c->ref_n; i++)
+    kk_buf_printf(b, "%.1f,%.1f ", http_chart_x(g, (double)c->ref_t[i]),
+                  http_chart_y(g, c->ref_v[i]));
+  kk_buf_printf(b, "\"/><text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">",
+               http_chart_x(g, (double)c->ref_t[c->ref_n - 1]) - 4,
+               http_chart_y(g, c->ref_v[c->ref_n - 1]) - 6);
+  kk_buf_html(b, c->ref_label ? c->ref_label : "");
+  kk_buf_puts(b, "</text></g>");
+}
+
+void http_chart_svg(kk_buf_t *b, const http_chart_t *c) {
+  http_chart_geom_t g;
+  http_chart_fit(c, &g);
+  http_chart_open(b, c, &g);
+  http_chart_axis_y(b, c, &g);
+  http_chart_axis_x(b, c, &g);
+  http_chart_thresholds(b, c, &g);
+  http_chart_buckets(b, c, &g);
+  http_chart_points(b, c, &g);
+  http_chart_ref(b, c, &g);
   kk_buf_printf(b,
                "<rect class=\"frame\" x=\"%d\" y=\"%d\" width=\"%.1f\" "
                "height=\"%.1f\"/></svg>",
-               ml, mt, pw, ph);
-#undef X
-#undef Y
+               g.ml, g.mt, g.pw, g.ph);
 }

@@ -19,7 +19,7 @@
 typedef struct http_chart {
   const char *title;   /* also the accessible name */
   const char *unit;    /* UCUM code shown on the axis */
-  const char *tz;      /* time zone for labels (localtime.h) */
+  const char *tz;      /* time zone for labels (klimakit/time.h) */
   int64_t from_ms, to_ms;
   const double *value; /* n bucket values (averages) */
   const uint8_t *present; /* n flags: 0 = no data (a gap) */

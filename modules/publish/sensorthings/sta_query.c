@@ -1,6 +1,8 @@
 /* modules/publish/sensorthings/sta_query.c - see sta_query.h. */
 #include "publish/sensorthings/sta_query.h"
 
+#include <klimakit/time.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -55,103 +57,27 @@ int sta_url_decode(char *s, int plus) {
 
 /* ---- times ---------------------------------------------------------- */
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
-static int64_t days_from_civil(int64_t y, int m, int d) {
-  y -= m <= 2;
-  int64_t era = (y >= 0 ? y : y - 399) / 400;
-  int64_t yoe = y - era * 400;
-  int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
-
-static int digits(const char *s, size_t n, int *out) {
-  int v = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (!isdigit((unsigned char)s[i])) return -1;
-    v = v * 10 + (s[i] - '0');
-  }
-  *out = v;
-  return 0;
-}
-
+/* SensorThings times are klimakit/time.h's ISO 8601, with one addition:
+ * a bare date "YYYY-MM-DD" in $filter means its midnight UTC. */
 int sta_time_parse(const char *s, size_t len, int64_t *ms) {
-  int y, mo, d, h = 0, mi = 0, se = 0, frac = 0;
-  if (len < 10 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) ||
-      s[7] != '-' || digits(s + 8, 2, &d))
-    return -1;
-  size_t i = 10;
-  if (i < len && (s[i] == 'T' || s[i] == 't')) {
-    if (len < i + 6 || digits(s + i + 1, 2, &h) || s[i + 3] != ':' ||
-        digits(s + i + 4, 2, &mi))
-      return -1;
-    i += 6;
-    if (i < len && s[i] == ':') {
-      if (len < i + 3 || digits(s + i + 1, 2, &se)) return -1;
-      i += 3;
-      if (i < len && s[i] == '.') {
-        int scale = 100, nd = 0;
-        for (i++; i < len && isdigit((unsigned char)s[i]); i++, nd++) {
-          frac += (s[i] - '0') * scale;
-          scale /= 10;
-        }
-        if (nd == 0) return -1;
-      }
-    }
-  } else if (i != len) {
-    return -1;
+  if (len == 10) {
+    char dt[17];
+    memcpy(dt, s, 10);
+    memcpy(dt + 10, "T00:00Z", 7);
+    return kk_time_parse_iso8601(dt, sizeof dt, ms) == 0 ? 0 : -1;
   }
-  int off = 0;
-  if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
-    i++;
-  } else if (i < len && (s[i] == '+' || s[i] == '-')) {
-    int oh, om;
-    if (len < i + 6 || digits(s + i + 1, 2, &oh) || s[i + 3] != ':' ||
-        digits(s + i + 4, 2, &om) || oh > 23 || om > 59)
-      return -1;
-    off = (oh * 60 + om) * (s[i] == '-' ? -1 : 1);
-    i += 6;
-  } else if (len > 10) {
-    return -1; /* a date-time needs its zone */
-  }
-  if (i != len || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
-      se > 60)
-    return -1;
-  int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se -
-                 (int64_t)off * 60;
-  *ms = secs * 1000 + frac;
-  return 0;
+  return kk_time_parse_iso8601(s, len, ms) == 0 ? 0 : -1;
 }
 
+/* The SensorThings form leaves out ".000" on whole seconds. */
 void sta_time_format(int64_t ms, char *buf, size_t len) {
-  int64_t secs = ms / 1000, rem = ms % 1000;
-  if (rem < 0) {
-    rem += 1000;
-    secs--;
+  char iso[KK_TIME_ISO_MAX];
+  size_t n = kk_time_format_iso8601(ms, iso);
+  if (n >= 5 && memcmp(iso + n - 5, ".000Z", 5) == 0) {
+    iso[n - 5] = 'Z';
+    iso[n - 4] = 0;
   }
-  int64_t days = secs / 86400, sod = secs % 86400;
-  if (sod < 0) {
-    sod += 86400;
-    days--;
-  }
-  /* civil_from_days (H. Hinnant). */
-  int64_t z = days + 719468;
-  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  int64_t doe = z - era * 146097;
-  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  int64_t y = yoe + era * 400;
-  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  int64_t mp = (5 * doy + 2) / 153;
-  int d = (int)(doy - (153 * mp + 2) / 5 + 1);
-  int m = (int)(mp < 10 ? mp + 3 : mp - 9);
-  y += m <= 2;
-  if (rem)
-    snprintf(buf, len, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", (long long)y, m,
-             d, (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60),
-             (int)rem);
-  else
-    snprintf(buf, len, "%04lld-%02d-%02dT%02d:%02d:%02dZ", (long long)y, m, d,
-             (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60));
+  snprintf(buf, len, "%s", iso);
 }
 
 /* ---- $filter ---------------------------------------------------------- */

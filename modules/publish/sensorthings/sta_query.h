@@ -95,10 +95,12 @@ int sta_path_parse(const char *path, sta_path_t *p, sta_err_t *err);
 void sta_path_free(sta_path_t *p);
 
 /* ISO 8601 date-time with zone ("2026-11-21T00:00:00Z",
- * "2026-11-21T01:00:00.250+01:00") to UTC ms; 0 or -1. */
+ * "2026-11-21T01:00:00.250+01:00"), as kk_time_parse_iso8601() reads it,
+ * or a bare date ("2026-11-21", its midnight UTC), to UTC ms; 0 or -1. */
 int sta_time_parse(const char *s, size_t len, int64_t *ms);
-/* UTC ms to "2026-11-21T00:00:00Z" (".250" added when ms != 0); buf of
- * at least 40 bytes. */
+/* UTC ms to "2026-11-21T00:00:00Z" (kk_time_format_iso8601() without
+ * ".000" on whole seconds; ".250" otherwise); buf of at least
+ * KK_TIME_ISO_MAX bytes. */
 void sta_time_format(int64_t ms, char *buf, size_t len);
 
 /* Percent-decodes s in place ('+' as space when `plus`); -1 on a bad or
