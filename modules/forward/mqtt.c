@@ -115,9 +115,12 @@ static void mqtt_out_render_payload(mqtt_out_state_t *s, const fw_item_t *it) {
     kk_buf_json(b, it->property);
     kk_buf_puts(b, "\",\"u\":\"");
     kk_buf_json(b, it->unit);
-    kk_buf_printf(
-        b, "\",\"t\":%lld.%03d,\"v\":", (long long)(it->time_ms / 1000),
-        (int)(it->time_ms % 1000 + (it->time_ms % 1000 < 0 ? 1000 : 0)));
+    /* Sign and magnitude, so that -500 ms is -0.500 s, not 0.500. */
+    uint64_t mag = it->time_ms < 0 ? 0u - (uint64_t)it->time_ms
+                                   : (uint64_t)it->time_ms;
+    kk_buf_printf(b, "\",\"t\":%s%llu.%03u,\"v\":",
+                  it->time_ms < 0 ? "-" : "", (unsigned long long)(mag / 1000),
+                  (unsigned)(mag % 1000));
     kk_buf_put(b, num, nl);
     kk_buf_puts(b, "}]");
   } else {
