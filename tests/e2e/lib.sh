@@ -75,7 +75,10 @@ print(s.getsockname()[1])
 PY
 }
 
-wait_for() {
+# The kit itself polls with kk__poll, so that a test (or a bench script)
+# may define its own wait_for without breaking the kit.
+wait_for() { kk__poll "$@"; }
+kk__poll() {
   local secs=$1 i
   shift
   for ((i = 0; i < secs * 10; i++)); do
@@ -85,10 +88,10 @@ wait_for() {
   return 1
 }
 
-wait_log() { wait_for "$3" grep -qE -- "$2" "$1" 2>/dev/null; }
+wait_log() { kk__poll "$3" grep -qE -- "$2" "$1" 2>/dev/null; }
 
 kk__port_open() { python3 -c "import socket; socket.create_connection(('127.0.0.1', $1), 0.2)" 2>/dev/null; }
-wait_port() { wait_for "${2:-10}" kk__port_open "$1"; }
+wait_port() { kk__poll "${2:-10}" kk__port_open "$1"; }
 
 kk_start() {
   local log=$1
@@ -173,7 +176,7 @@ kk_pg_up() {
   shift
   runuser -u postgres -- "$KK_PGBIN/postgres" -D "$dir/pg/data" -k "$dir/pgsock" \
     -c listen_addresses='' -c fsync=off "$@" >>"$dir/pg.log" 2>&1 &
-  wait_for 15 kk__pg_ready "$dir"
+  kk__poll 15 kk__pg_ready "$dir"
 }
 
 kk__pid_gone() { ! kill -0 "$1" 2>/dev/null; }
@@ -183,7 +186,7 @@ kk_pg_down() {
   pm=$(head -1 "$dir/pg/data/postmaster.pid" 2>/dev/null)
   [ -n "$pm" ] || return 0
   kill -INT "$pm" 2>/dev/null
-  wait_for 15 kk__pid_gone "$pm" || kill -KILL "$pm" 2>/dev/null
+  kk__poll 15 kk__pid_gone "$pm" || kill -KILL "$pm" 2>/dev/null
   return 0
 }
 
