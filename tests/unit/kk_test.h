@@ -68,6 +68,12 @@ typedef struct kk_test_case {
 /* The test running in this child (for KK_SKIP's line). */
 static const char *kk__test_file = "", *kk__test_name = "";
 
+/* Called in the child when the test function has returned, before it
+ * counts as passed: a kit sets it to check that the test left nothing
+ * behind (tests/support/stage_kit.h frees its stages and fails the test
+ * on handles left open).  It may fail the test like a KK_CHECK. */
+static void (*kk_test_after)(void);
+
 #define KK_CHECK(expr)                                                         \
   do {                                                                         \
     if (!(expr)) KK__FAIL("check failed: %s", #expr);                          \
@@ -179,6 +185,7 @@ static inline int kk__test_run(const char *file, const kk_test_case_t *tc,
       kk__test_file = file;
       kk__test_name = tc->name;
       tc->fn();
+      if (kk_test_after) kk_test_after();
       exit(0);
     }
     int status = 0;
