@@ -7,7 +7,9 @@
 # why"; this runner counts them and closes with "N passed, N failed,
 # N skipped".  Exit status 1 when anything failed.
 # Environment: KK_BUILD (build dir, default build), KK_VALGRIND=1 runs the
-# unit tests and a recipe under valgrind.
+# unit tests and a recipe under valgrind, KK_RUN_TIMEOUT (seconds one test
+# program may run, default 300), KK_TEST_TIMEOUT (seconds one unit test
+# may run, default 60, 600 under valgrind; see tests/unit/kk_test.h).
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${KK_BUILD:-build}
@@ -22,6 +24,9 @@ VG=()
 if [ "${KK_VALGRIND:-0}" = 1 ]; then
   VG=(valgrind -q --leak-check=full --show-leak-kinds=definite,indirect
       --errors-for-leak-kinds=definite,indirect --error-exitcode=99)
+  # Valgrind follows the harness's fork() into every test child by itself;
+  # the code runs many times slower there.
+  export KK_TEST_TIMEOUT=${KK_TEST_TIMEOUT:-600}
 fi
 
 # Runs one test program; its ok/FAIL/skip lines go to the log, and a
@@ -29,7 +34,7 @@ fi
 run_prog() {
   local name=$1; shift
   local out rc
-  out=$(timeout "${KK_TEST_TIMEOUT:-300}" "$@" 2>"$log.err"); rc=$?
+  out=$(timeout "${KK_RUN_TIMEOUT:-300}" "$@" 2>"$log.err"); rc=$?
   printf '%s\n' "$out" | grep -E '^(ok|FAIL|skip|#) ' | tee -a "$log"
   if [ $rc -ne 0 ] && ! printf '%s\n' "$out" | grep -q '^FAIL '; then
     echo "FAIL $name: exit $rc" | tee -a "$log"

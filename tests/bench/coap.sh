@@ -7,7 +7,7 @@
 # Environment: KK_BUILD, KK_BENCH_COAP (requests per run, default 200000),
 # KK_BENCH_COAP_SESSIONS (4), KK_BENCH_COAP_WINDOW (16).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+. "$(dirname "$0")/../e2e/lib.sh" bench
 BUILD=${KK_BUILD:-build}
 BIN=$PWD/$BUILD/klimakit
 LOAD=$BUILD/tests/kk-coap-load
@@ -18,7 +18,7 @@ WIN=${KK_BENCH_COAP_WINDOW:-16}
 tmp=$(mktemp -d)
 spid=
 trap '[ -n "$spid" ] && kill -9 $spid 2>/dev/null; rm -rf "$tmp"' EXIT
-port() { python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port() { free_port udp; }
 wait_for() { for _ in $(seq 200); do grep -q "$1" "$2" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 rate_of() { awk '{for (i = 1; i < NF; i++) if ($i == "rate") print $(i + 1)}'; }
 

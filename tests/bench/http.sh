@@ -6,12 +6,12 @@
 # overview and of a thing page is measured with "Cache-Control: no-cache"
 # over one connection (mean latency, loopback included).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+. "$(dirname "$0")/../e2e/lib.sh" bench
 BUILD=${KK_BUILD:-build}
 BIN=$PWD/$BUILD/klimakit
 tmp=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-fport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
+fport=$(free_port)
 cat > "$tmp/r.lua" <<LUA
 local kk = require "klimakit"
 kk.config { data_dir = "$tmp/data", exit_when_done = false }

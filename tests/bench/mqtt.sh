@@ -16,7 +16,7 @@
 # Environment: KK_BUILD, KK_BENCH_MQTT (messages per QoS 0 round, default
 # 300000; QoS 1 rounds use a fifth of it), KK_BENCH_MQTT_ROUNDS (5).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+. "$(dirname "$0")/../e2e/lib.sh" bench
 BUILD=${KK_BUILD:-build}
 BIN=$PWD/$BUILD/klimakit
 PUB=$PWD/$BUILD/tests/kk-mqtt-pub
@@ -35,20 +35,10 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cat > "$tmp/mosquitto.conf" <<CONF
-listener $port 127.0.0.1
-allow_anonymous true
-user root
-max_queued_messages 100000000
-max_inflight_messages 1000
-CONF
-mosquitto -c "$tmp/mosquitto.conf" > "$tmp/broker.log" 2>&1 &
-bpid=$!
-for _ in $(seq 100); do
-  python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null && break
-  sleep 0.05
-done
+port=$(free_port)
+kk_broker_conf "$tmp" "$port" 100000000 "max_inflight_messages 1000"
+kk_broker_start "$tmp" "$port"
+bpid=$kk_broker_pid
 
 # measure LOG PATTERN N QOS TOPIC: runs the publisher and prints the rate
 # at which the consumer writing LOG got to PATTERN.

@@ -8,19 +8,17 @@ must be acknowledged, the engine must have paused the source
 every reading, and the process must drain and exit 0 on SIGTERM."""
 import json, os, re, signal, socket, subprocess, sys, tempfile, threading, time
 
-BIN = os.environ.get("KK_BIN", "build/klimakit")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lib  # noqa: E402
+from lib import check  # noqa: E402
+
+lib.suite("backpressure")
+BIN = lib.BIN
 N = 20000
-ok = True
-
-
-def check(name, cond, why=""):
-    global ok
-    ok &= bool(cond)
-    print(("ok " if cond else "FAIL ") + "backpressure/" + name + ("" if cond else ": " + why), flush=True)
 
 
 tmp = tempfile.mkdtemp(prefix="kk-bp-")
-s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+port = lib.free_port()
 data = os.path.join(tmp, "data")
 recipe = os.path.join(tmp, "bp.lua")
 with open(recipe, "w") as f:
@@ -90,8 +88,8 @@ m = re.search(r'^kk_readings_in_total\{stage="null"\} (\d+)', prom, re.M)
 check("replay-delivered-all", m is not None and int(m.group(1)) == N, m.group(0) if m else "missing")
 m = re.search(r"^kk_source_pauses_total (\d+)", prom, re.M)
 check("replay-paced", m is not None and int(m.group(1)) > 0, m.group(0) if m else "missing")
-if ok:
+if not lib.failed():
     subprocess.run(["rm", "-rf", tmp])
 else:
     print("# kept " + tmp)
-sys.exit(0 if ok else 1)
+sys.exit(lib.exit_code())

@@ -10,23 +10,14 @@ cursor save comes again) are counted and reported, not failed.
 """
 import json, os, random, signal, socket, subprocess, sys, tempfile, time
 
-BIN = os.environ.get("KK_BIN", "build/klimakit")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lib  # noqa: E402
+from lib import check, free_port  # noqa: E402
+
+lib.suite("crash")
+BIN = lib.BIN
 ROUNDS = int(os.environ.get("KK_CRASH_ROUNDS", "25"))
 rng = random.Random(int(os.environ.get("KK_CRASH_SEED", "42")))
-results = []
-
-
-def check(name, cond, why=""):
-    results.append(cond)
-    print(("ok " if cond else "FAIL ") + "crash/" + name + ("" if cond else ": " + why), flush=True)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def start(recipe, data, logf):
@@ -156,11 +147,11 @@ def main():
     check("output-parses", bad_lines == 0, "%d unparsable lines" % bad_lines)
     print("# crash test: %d kills, %d sent, %d acknowledged, %d in output, %d duplicates, %d lost"
           % (kills, sent_total, len(acked), len(seen), dups, len(lost)), flush=True)
-    if all(results):
+    if not lib.failed():
         subprocess.run(["rm", "-rf", tmp])
     else:
         print("# kept " + tmp, flush=True)
-    return 0 if all(results) else 1
+    return lib.exit_code()
 
 
 sys.exit(main())

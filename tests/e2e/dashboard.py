@@ -10,16 +10,14 @@ lists every room with its class; plain HTTP checks cover the JSON API,
 /metrics, /healthz, /readyz and a 404.  Screenshots go to build/screens/."""
 import json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
 
-BIN = os.environ.get("KK_BIN", "build/klimakit")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lib  # noqa: E402
+from lib import check  # noqa: E402
+
+lib.suite("dashboard")
+BIN = lib.BIN
 SHOTS = os.path.join(os.environ.get("KK_ROOT", "."), os.environ.get("KK_BUILD", "build"), "screens")
 CHROMIUM = shutil.which("chromium")
-ok = True
-
-
-def check(name, cond, why=""):
-    global ok
-    ok &= bool(cond)
-    print(("ok " if cond else "FAIL ") + "dashboard/" + name + ("" if cond else ": " + str(why)), flush=True)
 
 
 def get(url):
@@ -43,7 +41,7 @@ def chromium(args, url):
 
 
 tmp = tempfile.mkdtemp(prefix="kk-dash-")
-s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+port = lib.free_port()
 docs = os.path.join(tmp, "docs")
 os.makedirs(os.path.join(docs, "playbooks"))
 with open(os.path.join(docs, "playbooks", "schools.md"), "w") as f:
@@ -148,8 +146,8 @@ else:
 proc.send_signal(signal.SIGTERM)
 rc = proc.wait(timeout=30)
 check("clean-exit", rc == 0, rc)
-if ok:
+if not lib.failed():
     shutil.rmtree(tmp, ignore_errors=True)
 else:
     print("# kept " + tmp)
-sys.exit(0 if ok else 1)
+sys.exit(lib.exit_code())

@@ -5,16 +5,14 @@ indoor air (CO2 classes, minutes above the thresholds), rendered in
 headless Chromium; screenshots in build/screens/."""
 import os, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
 
-BIN = os.environ.get("KK_BIN", "build/klimakit")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lib  # noqa: E402
+from lib import check  # noqa: E402
+
+lib.suite("dashboard-calc")
+BIN = lib.BIN
 SHOTS = os.path.join(os.environ.get("KK_ROOT", "."), os.environ.get("KK_BUILD", "build"), "screens")
 CHROMIUM = shutil.which("chromium")
-ok = True
-
-
-def check(name, cond, why=""):
-    global ok
-    ok &= bool(cond)
-    print(("ok " if cond else "FAIL ") + "dashboard-calc/" + name + ("" if cond else ": " + str(why)), flush=True)
 
 
 def get(url):
@@ -26,7 +24,7 @@ def get(url):
 
 
 tmp = tempfile.mkdtemp(prefix="kk-dashc-")
-s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+port = lib.free_port()
 N = 2 * 4 * 24 * 1780  # two rooms, hourly, 2022-01-01 to early 2026
 with open(os.path.join(tmp, "r.lua"), "w") as f:
     f.write('''local kk = require "klimakit"
@@ -92,8 +90,8 @@ else:
     print("skip dashboard-calc/screenshots: chromium is not installed")
 proc.send_signal(signal.SIGTERM)
 check("clean-exit", proc.wait(timeout=30) == 0)
-if ok:
+if not lib.failed():
     shutil.rmtree(tmp, ignore_errors=True)
 else:
     print("# kept " + tmp)
-sys.exit(0 if ok else 1)
+sys.exit(lib.exit_code())

@@ -8,14 +8,12 @@ with a self-signed certificate made by the openssl command."""
 import hashlib, json, os, re, shutil, signal, socket, ssl, subprocess, sys, tempfile, time
 import urllib.request
 
-BIN = os.environ.get("KK_BIN", "build/klimakit")
-ok = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lib  # noqa: E402
+from lib import check  # noqa: E402
 
-
-def check(name, cond, why=""):
-    global ok
-    ok &= bool(cond)
-    print(("ok " if cond else "FAIL ") + "http-ingest/" + name + ("" if cond else ": " + str(why)), flush=True)
+lib.suite("http-ingest")
+BIN = lib.BIN
 
 
 def req(url, data=None, ctype=None, token=None, method=None, ctx=None):
@@ -29,10 +27,6 @@ def req(url, data=None, ctype=None, token=None, method=None, ctx=None):
             return resp.status, dict(resp.headers), resp.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, dict(e.headers), e.read().decode()
-
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
 
 
 tmp = tempfile.mkdtemp(prefix="kk-ingest-")
@@ -59,7 +53,7 @@ def wait_up(url, ctx=None):
     return False
 
 
-port = free_port()
+port = lib.free_port()
 out = os.path.join(tmp, "out.jsonl")
 p = run('''local src = kk.source.http { listen = "127.0.0.1:%d", tokens_file = "%s", max_body = "4KiB" }
 kk.pipe(src, { kk.sink.jsonl { path = "%s" },
@@ -105,7 +99,7 @@ for reason in ("unauthorized", "unsupported_format", "method"):
 check("counted-decode", re.search(r'kk_rejected_total\{stage="http",reason="KK_EPARSE"\} 1', prom), "")
 
 # No tokens_file and no allow_anonymous: refused at start with a clear error.
-p = run('kk.pipe(kk.source.http { listen = "127.0.0.1:%d" }, kk.sink.null {})\n' % free_port())
+p = run('kk.pipe(kk.source.http { listen = "127.0.0.1:%d" }, kk.sink.null {})\n' % lib.free_port())
 rc = p.wait(timeout=30)
 logtext = open(os.path.join(tmp, "log")).read()
 check("token-required", rc == 1 and "tokens_file is required" in logtext, rc)
@@ -115,7 +109,7 @@ if shutil.which("openssl"):
     key, crt = os.path.join(tmp, "key.pem"), os.path.join(tmp, "crt.pem")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", crt,
                     "-days", "2", "-subj", "/CN=127.0.0.1"], capture_output=True, check=True)
-    port = free_port()
+    port = lib.free_port()
     p = run('kk.pipe(kk.source.http { listen = "127.0.0.1:%d", tokens_file = "%s", tls_cert = "%s", tls_key = "%s" },'
             ' kk.sink.null {})\n' % (port, tokens, crt, key))
     ctx = ssl.create_default_context(cafile=crt)
@@ -126,9 +120,9 @@ if shutil.which("openssl"):
     p.send_signal(signal.SIGTERM)
     check("https-clean-exit", p.wait(timeout=30) == 0)
 else:
-    print("skip http-ingest/https: no openssl command")
-if ok:
+    lib.skip("https", "no openssl command")
+if not lib.failed():
     shutil.rmtree(tmp, ignore_errors=True)
 else:
     print("# kept " + tmp)
-sys.exit(0 if ok else 1)
+sys.exit(lib.exit_code())

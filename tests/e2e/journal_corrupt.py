@@ -9,18 +9,16 @@ move the rest of the segment to quarantine/, count it in metrics.prom,
 log it, and still accept and deliver new readings."""
 import glob, json, os, re, signal, socket, subprocess, sys, tempfile, time
 
-BIN = os.environ.get("KK_BIN", "build/klimakit")
-ok = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lib  # noqa: E402
+from lib import check  # noqa: E402
 
-
-def check(name, cond, why=""):
-    global ok
-    ok &= bool(cond)
-    print(("ok " if cond else "FAIL ") + "journal/" + name + ("" if cond else ": " + why), flush=True)
+lib.suite("journal")
+BIN = lib.BIN
 
 
 tmp = tempfile.mkdtemp(prefix="kk-jc-")
-s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+port = lib.free_port()
 data, out = os.path.join(tmp, "data"), os.path.join(tmp, "out.jsonl")
 recipe = os.path.join(tmp, "r.lua")
 with open(recipe, "w") as f:
@@ -82,8 +80,8 @@ check("counted", m is not None and int(m.group(1)) >= 1, "metric %s" % (m.group(
 logtext = open(os.path.join(tmp, "log")).read()
 check("logged", re.search(r'"level":"warn","component":"core:journal".*(corrupt|quarantin)', logtext) is not None,
       "no journal warning in the log")
-if ok:
+if not lib.failed():
     subprocess.run(["rm", "-rf", tmp])
 else:
     print("# kept " + tmp)
-sys.exit(0 if ok else 1)
+sys.exit(lib.exit_code())

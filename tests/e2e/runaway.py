@@ -7,18 +7,16 @@ acknowledged and written, and the log must say the runaway call was stopped
 and how long it ran."""
 import json, os, re, signal, socket, subprocess, sys, tempfile, time
 
-BIN = os.environ.get("KK_BIN", "build/klimakit")
-ok = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lib  # noqa: E402
+from lib import check  # noqa: E402
 
-
-def check(name, cond, why=""):
-    global ok
-    ok &= bool(cond)
-    print(("ok " if cond else "FAIL ") + "runaway/" + name + ("" if cond else ": " + why), flush=True)
+lib.suite("runaway")
+BIN = lib.BIN
 
 
 tmp = tempfile.mkdtemp(prefix="kk-runaway-")
-s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+port = lib.free_port()
 out = os.path.join(tmp, "out.jsonl")
 recipe = os.path.join(tmp, "runaway.lua")
 with open(recipe, "w") as f:
@@ -68,8 +66,8 @@ check("stopped-and-logged", len(ms) >= 1, "no 'instruction budget exceeded' in l
 if ms:
     check("stopped-within-100ms", max(ms) < 100, "slowest stop %.1f ms" % max(ms))
     print("# runaway stops: %d, slowest %.1f ms, slowest answer %.1f ms" % (len(ms), max(ms), 1000 * max(rtts)))
-if ok:
+if not lib.failed():
     subprocess.run(["rm", "-rf", tmp])
 else:
     print("# kept " + tmp)
-sys.exit(0 if ok else 1)
+sys.exit(lib.exit_code())

@@ -26,32 +26,12 @@ K, WORK, STORE, LABEL = sys.argv[1:5]
 ROOMS, QUANT, MINUTES = 3, 4, 2 * 1440  # two days of one reading a minute
 COUNT = ROOMS * QUANT * MINUTES
 START = "2026-11-20T00:00:00Z"
-fails = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lib  # noqa: E402
+from lib import check, no, ok  # noqa: E402
 
-
-def ok(name):
-    print(f"ok sensorthings/{LABEL}/{name}", flush=True)
-
-
-def no(name, why):
-    global fails
-    fails += 1
-    print(f"FAIL sensorthings/{LABEL}/{name}: {why}", flush=True)
-
-
-def check(name, cond, why):
-    (ok if cond else lambda n: no(n, why))(name)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-PORT = free_port()
+lib.suite("sensorthings/" + LABEL)
+PORT = lib.free_port()
 ROOT = f"http://127.0.0.1:{PORT}/v1.1"
 
 
@@ -103,13 +83,7 @@ proc = subprocess.Popen([K, "run", recipe, "--data-dir", os.path.join(WORK, "dat
 
 
 def stop():
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    lib.stop(proc, timeout=30)
 
 
 try:
@@ -310,4 +284,4 @@ finally:
            if m in text]
     check("clean-exit", proc.returncode == 0 and not bad,
           f"exit {proc.returncode} {bad} {text[-600:] if bad else ''}")
-sys.exit(1 if fails else 0)
+sys.exit(lib.exit_code())

@@ -4,14 +4,8 @@
 # readings (Python, zoneinfo for Europe/Berlin); kk.factor from a recipe;
 # the factor table generated from its CSVs is up to date; bad options.
 set -u
-cd "$(dirname "$0")/../.."
-K=${KK_BIN:-build/klimakit}
-ROOT=$PWD
-d=$(mktemp -d)
-trap 'rm -rf "$d"' EXIT
-fail=0
-ok() { echo "ok calc/$1"; }
-no() { echo "FAIL calc/$1: $2"; fail=1; }
+. "$(dirname "$0")/lib.sh" calc
+kk_tmpdir
 
 # Two school days (Mon-Tue, 23-24 Nov 2026, CET) of 4 rooms, one reading per
 # quantity and minute, as fast as possible.  Raw readings go to raw.jsonl,
@@ -136,11 +130,18 @@ echo "$out" | grep -q '^FAIL' && fail=1
 # Restart: the meter baseline and the open windows come back from the
 # stage data directory, so a second run of the same data rejects the
 # replayed meter readings as out of order instead of counting them again.
+# The sink appends, so after the second run calc.jsonl holds both runs:
+# the CO2e summed over every line must still be the first run's total
+# (had the baseline been lost, run 2 would count every difference again).
+co2e_sum() { python3 -c 'import json, sys; print("%.6f" % sum(r["value"] for r in map(json.loads, open(sys.argv[1])) if r["property"] == "co2e"))' "$1"; }
+total1=$(co2e_sum "$d/calc.jsonl")
 timeout --preserve-status 120 "$K" run "$d/school.lua" --log-format text >"$d/run2.log" 2>&1
-if grep -q 'rejected (out_of_order)' "$d/run2.log" && [ -s "$d/data/stages/co2/state.txt" ]; then
+total2=$(co2e_sum "$d/calc.jsonl")
+if grep -q 'rejected (out_of_order)' "$d/run2.log" && [ -s "$d/data/stages/co2/state.txt" ] &&
+   python3 -c 'import sys; a, b = map(float, sys.argv[1:]); sys.exit(0 if a > 0 and abs(a - b) <= 1e-6 * a else 1)' "$total1" "$total2"; then
   ok state-survives-restart
 else
-  no state-survives-restart "$(tail -3 "$d/run2.log")"
+  no state-survives-restart "co2e total $total1 after run 1, $total2 after run 2: $(tail -3 "$d/run2.log")"
 fi
 
 # The factor table in C is generated from the CSVs: it must be current.

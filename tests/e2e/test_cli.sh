@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # The command line: help, version, exit codes, modules reference, check.
 set -u
-K=${KK_BIN:-build/klimakit}
-cd "$(dirname "$0")/../.."
-fail=0
+. "$(dirname "$0")/lib.sh" cli
+kk_tmpdir
 t() { # name, expected exit code, command...
   local name=$1 want=$2; shift 2
-  "$@" >/tmp/kk-cli.$$ 2>&1; local rc=$?
-  if [ "$rc" -eq "$want" ]; then echo "ok cli/$name"; else echo "FAIL cli/$name: exit $rc, want $want: $(head -3 /tmp/kk-cli.$$)"; fail=1; fi
+  "$@" >"$d/cli.out" 2>&1; local rc=$?
+  if [ "$rc" -eq "$want" ]; then ok "$name"; else no "$name" "exit $rc, want $want: $(head -3 "$d/cli.out")"; fi
 }
 has() { # name, pattern (checks the output of the last t)
-  if grep -q -- "$2" /tmp/kk-cli.$$; then echo "ok cli/$1"; else echo "FAIL cli/$1: no '$2' in: $(head -5 /tmp/kk-cli.$$)"; fail=1; fi
+  if grep -q -- "$2" "$d/cli.out"; then ok "$1"; else no "$1" "no '$2' in: $(head -5 "$d/cli.out")"; fi
+}
+is() { # name, text (the whole output of the last t, exactly)
+  if [ "$(cat "$d/cli.out")" = "$2" ]; then ok "$1"; else no "$1" "want '$2', got: $(head -5 "$d/cli.out")"; fi
 }
 t version 0 "$K" version;                 has version-text "klimakit [0-9]*\.[0-9]*\.[0-9]*"
 t help 0 "$K" --help;                     has help-exit-codes "exit codes"
@@ -22,7 +24,7 @@ t modules-help 0 "$K" modules --help;     has modules-help-text "usage: klimakit
 t run-bad-flag 2 "$K" run --bogus recipes/demo.lua
 t run-bad-logformat 2 "$K" run --log-format xml recipes/demo.lua
 t check-missing-file 3 "$K" check /nonexistent/recipe.lua; has missing-file-msg "cannot read recipe"
-t check-demo 0 "$K" check recipes/demo.lua; has check-demo-ok "ok"
+t check-demo 0 "$K" check recipes/demo.lua; is check-demo-ok "recipes/demo.lua: ok (5 stages)"
 t modules 0 "$K" modules;                 has modules-simulate "source.simulate"
 has modules-options "sensors"
 t modules-one 0 "$K" modules simulate;    has modules-one-desc "Europe/Berlin"
@@ -35,19 +37,18 @@ t export-usage 2 "$K" export --bogus
 t backup-help 0 "$K" backup --help;       has backup-help-text "usage: klimakit backup"
 t backup-usage 2 "$K" backup
 # docs/reference/modules.md is generated from the code and must be current.
-"$K" modules --format markdown > /tmp/kk-cli-md.$$ 2>&1
-if diff -q /tmp/kk-cli-md.$$ docs/reference/modules.md >/dev/null; then echo "ok cli/docs-modules-current"
-else echo "FAIL cli/docs-modules-current: docs/reference/modules.md differs from 'klimakit modules --format markdown' (regenerate it)"; fail=1; fi
+"$K" modules --format markdown > "$d/modules.md" 2>&1
+if diff -q "$d/modules.md" docs/reference/modules.md >/dev/null; then ok docs-modules-current
+else no docs-modules-current "docs/reference/modules.md differs from 'klimakit modules --format markdown' (regenerate it)"; fi
 # JSON logs: every stderr line of a run parses as JSON.
-d=$(mktemp -d)
 cat > "$d/r.lua" <<LUA
 local kk = require "klimakit"
 kk.config { data_dir = "$d/data" }
 kk.pipe(kk.source.simulate { sensors = 2, realtime = false, count = 100 }, kk.sink.null {})
 LUA
 t run-count-exits 0 timeout 20 "$K" run "$d/r.lua" --log-format json
-if python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1]) if l.strip()]' /tmp/kk-cli.$$ 2>/dev/null && grep -q '"component"' /tmp/kk-cli.$$; then
-  echo "ok cli/json-logs"; else echo "FAIL cli/json-logs: $(head -3 /tmp/kk-cli.$$)"; fail=1; fi
+if python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1]) if l.strip()]' "$d/cli.out" 2>/dev/null && grep -q '"component"' "$d/cli.out"; then
+  ok json-logs; else no json-logs "$(head -3 "$d/cli.out")"; fi
 t run-text-logs 0 timeout 20 "$K" run "$d/r.lua" --log-format text; has text-log-prefix "\[core:engine\]"
 # check creates the stages (a store, a JSON-lines sink, a calculator with
 # snapshots) but writes nothing: no data dir, no database, no output file.
@@ -59,8 +60,8 @@ kk.pipe(kk.source.simulate { sensors = 1 }, kk.calc.window { periods = { "hour" 
 kk.pipe(kk.source.simulate { sensors = 1, name = "s2" }, kk.sink.jsonl { path = "$d/check-out/o.jsonl" })
 LUA
 t check-creates-stages 0 "$K" check "$d/c.lua"; has check-stage-count "ok (5 stages)"
-if [ ! -e "$d/check-data" ] && [ ! -e "$d/check-db" ] && [ ! -e "$d/check-out" ]; then echo "ok cli/check-writes-nothing"
-else echo "FAIL cli/check-writes-nothing: $(ls "$d")"; fail=1; fi
+if [ ! -e "$d/check-data" ] && [ ! -e "$d/check-db" ] && [ ! -e "$d/check-out" ]; then ok check-writes-nothing
+else no check-writes-nothing "$(ls "$d")"; fi
 # make install puts a working tree under DESTDIR: binary, headers, .pc,
 # Lua modules (found beside the binary), recipes, docs.
 if make -s install PREFIX=/usr/local DESTDIR="$d/inst" >/dev/null 2>&1 &&
@@ -69,13 +70,12 @@ if make -s install PREFIX=/usr/local DESTDIR="$d/inst" >/dev/null 2>&1 &&
    grep -q "^Version: " "$d/inst/usr/local/lib/pkgconfig/klimakit.pc" &&
    [ -f "$d/inst/usr/local/share/klimakit/recipes/demo.lua" ] &&
    [ -f "$d/inst/usr/local/share/klimakit/decoders/elsys.lua" ]; then
-  echo "ok cli/make-install"
-else echo "FAIL cli/make-install: $(find "$d/inst" -maxdepth 4 | head -5)"; fail=1; fi
+  ok make-install
+else no make-install "$(find "$d/inst" -maxdepth 4 | head -5)"; fi
 # The installed headers compile on their own, as a module author uses them.
 printf '#include <klimakit.h>\nint main(void) { return kk_strerror(KK_EPARSE)[0] == 0; }\n' > "$d/m.c"
 pcflags=$(PKG_CONFIG_PATH="$d/inst/usr/local/lib/pkgconfig" pkg-config --define-variable=prefix="$d/inst/usr/local" --cflags klimakit)
 if cc -std=c11 -Wall -Wextra -Wpedantic -Werror $pcflags -c "$d/m.c" -o "$d/m.o" 2>"$d/cc.log"; then
-  echo "ok cli/installed-headers-compile"
-else echo "FAIL cli/installed-headers-compile: $(head -3 "$d/cc.log")"; fail=1; fi
-rm -rf "$d" /tmp/kk-cli.$$ /tmp/kk-cli-md.$$
+  ok installed-headers-compile
+else no installed-headers-compile "$(head -3 "$d/cc.log")"; fi
 exit $fail

@@ -6,17 +6,12 @@
 # coap-client-openssl exits 0 even on timeouts, 4.xx and failed DTLS
 # handshakes: every check reads its output, and -B bounds its wait.
 set -u
-cd "$(dirname "$0")/../.."
-K=${KK_BIN:-build/klimakit}
+. "$(dirname "$0")/lib.sh" coap
 C=coap-client-openssl
-d=$(mktemp -d)
 pid=
-trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$d"' EXIT
-fail=0
-ok() { echo "ok coap/$1"; }
-no() { echo "FAIL coap/$1: $2"; fail=1; }
+kk_on_exit() { [ -n "$pid" ] && kill -9 $pid 2>/dev/null; }
+kk_tmpdir
 if ! command -v $C >/dev/null; then echo "skip coap: no $C"; exit 0; fi
-free_port() { python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # start NAME 'coap options' [sink]: runs coap -> sink (default jsonl to
 # $d/NAME.jsonl) with data dir $d/data-NAME and waits until it listens.
@@ -76,7 +71,7 @@ if sys.argv[1] == "senml":
 sys.stdout.buffer.write(enc(obj))
 PY
 
-P=$(free_port)
+P=$(free_port udp)
 if ! start main "listen = { \"127.0.0.1:$P\" }, max_size = \"4KiB\", paths = { \"/r/{thing}\", \"/s/{thing}/{property}\" }"; then
   no start "$(tail -5 "$d/main.log")"; exit 1
 fi
@@ -216,7 +211,7 @@ sensor-1 secret-one
 sensor-2 hex:7365636f6e642d6b6579
 K
 chmod 600 "$d/keys"
-P2=$(free_port)
+P2=$(free_port udp)
 if start dtls "listen = { \"coaps://127.0.0.1:$P2\" }, psk_file = \"$d/keys\""; then
   S=coaps://127.0.0.1:$P2
   out=$(post "$S/r/room-d1" 0 -e 'co2=801 ppm' -u sensor-1 -k secret-one)
@@ -237,7 +232,7 @@ else
 fi
 
 # ---- backpressure: a slow sink with queue 1 -> 5.03 with Max-Age ----------
-P3=$(free_port)
+P3=$(free_port udp)
 if start bp "listen = { \"127.0.0.1:$P3\" }, retry_after = \"3s\"" 'kk.sink.null { delay = "200ms", queue = 1 }'; then
   res=$(python3 - "$P3" <<'PY'
 import socket, struct, sys
@@ -274,7 +269,7 @@ else
 fi
 
 # ---- SIGKILL after acknowledged posts, restart: nothing acked is lost ------
-P4=$(free_port)
+P4=$(free_port udp)
 if start crash "listen = { \"127.0.0.1:$P4\" }"; then
   : > "$d/acked"
   for i in $(seq 1 40); do

@@ -4,16 +4,12 @@
 # Notifications reach the sink; after the server restarts (and forgets the
 # observation) the source registers again and later values arrive too.
 set -u
-cd "$(dirname "$0")/../.."
-K=${KK_BIN:-build/klimakit}
+. "$(dirname "$0")/lib.sh" coap_observe
 C=coap-client-openssl
 S=coap-server-openssl
-d=$(mktemp -d)
 pid= spid=
-trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; [ -n "$spid" ] && kill -9 $spid 2>/dev/null; rm -rf "$d"' EXIT
-fail=0
-ok() { echo "ok coap_observe/$1"; }
-no() { echo "FAIL coap_observe/$1: $2"; fail=1; }
+kk_on_exit() { [ -n "$pid" ] && kill -9 $pid 2>/dev/null; [ -n "$spid" ] && kill -9 $spid 2>/dev/null; }
+kk_tmpdir
 if ! command -v $S >/dev/null || ! command -v $C >/dev/null; then echo "skip coap_observe: no $S/$C"; exit 0; fi
 P=$(python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 U=coap://127.0.0.1:$P/example_data

@@ -11,16 +11,11 @@
 #    messages of the stream are still decoded; the raw bytes stay in the
 #    journal.
 set -u
-cd "$(dirname "$0")/../.."
-K=${KK_BIN:-build/klimakit}
+. "$(dirname "$0")/lib.sh" decoders_lua
 DATA=tests/e2e/data/decoders
-d=$(mktemp -d)
-chmod 755 "$d"
-pid= bpid=
-trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; [ -n "$bpid" ] && kill -9 $bpid 2>/dev/null; rm -rf "$d"' EXIT
-fail=0
-ok() { echo "ok decoders_lua/$1"; }
-no() { echo "FAIL decoders_lua/$1: $2"; fail=1; }
+pid=
+kk_on_exit() { [ -n "$pid" ] && kill -9 $pid 2>/dev/null; }
+kk_tmpdir
 
 # ---- vectors through kk.decode_lua --------------------------------------
 # Each case prints "R <case> <property> <unit> <value>" lines.
@@ -72,10 +67,10 @@ for line in open(log):
         res.setdefault(case, {})[prop] = (float(val), unit, thing, int(t))
     else:
         errs[case] = rest
-fail = 0
-def ok(n): print("ok decoders_lua/" + n)
-def no(n, why):
-    global fail; fail = 1; print("FAIL decoders_lua/%s: %s" % (n, why))
+sys.path.insert(0, "tests/e2e")
+import lib
+from lib import ok, no
+lib.suite("decoders_lua")
 def check(name, got, want):
     """want: property -> (value, unit); exact comparison of the doubles."""
     bad = []
@@ -143,7 +138,7 @@ else:
 ex = res.get("example", {})
 ok("example/co2_counter") if ex.get("co2", (0,))[0] == 500 and ex.get("people", (0,))[0] == 42 \
     else no("example/co2_counter", str(ex) + str(errs.get("example")))
-sys.exit(fail)
+sys.exit(lib.exit_code())
 PY
 [ $? -ne 0 ] && fail=1
 
@@ -152,23 +147,9 @@ if ! command -v mosquitto >/dev/null || ! command -v mosquitto_pub >/dev/null; t
   echo "skip decoders_lua/mqtt: no mosquitto"
   exit $fail
 fi
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 port=$(free_port)
-mkdir -p "$d/broker"
-cat > "$d/broker/mosquitto.conf" <<CONF
-listener $port 127.0.0.1
-allow_anonymous true
-user root
-max_queued_messages 100000
-CONF
-mosquitto -c "$d/broker/mosquitto.conf" >"$d/broker/log" 2>&1 &
-bpid=$!
-up=0
-for _ in $(seq 100); do
-  python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null && { up=1; break; }
-  sleep 0.05
-done
-[ $up = 1 ] || { no mqtt/broker "mosquitto did not start"; exit 1; }
+kk_broker_conf "$d/broker" "$port" 100000
+kk_broker_start "$d/broker" "$port" || { no mqtt/broker "mosquitto did not start"; exit 1; }
 
 cp "$DATA/lua/flaky.lua" "$d/flaky.lua"
 hport=$(free_port)
@@ -238,10 +219,10 @@ python3 - "$d/out.jsonl" "$DATA" "$csdev" <<'PY'
 import json, sys
 out, data, csdev = sys.argv[1:4]
 rows = [json.loads(l) for l in open(out) if l.strip()]
-fail = 0
-def ok(n): print("ok decoders_lua/" + n)
-def no(n, why):
-    global fail; fail = 1; print("FAIL decoders_lua/%s: %s" % (n, why))
+sys.path.insert(0, "tests/e2e")
+import lib
+from lib import ok, no
+lib.suite("decoders_lua")
 vec = json.load(open(data + "/elsys_ers_co2_vector.json"))["vectors"][0]["expected"]
 names = {"temperature": "air_temperature", "humidity": "relative_humidity",
          "light": "illuminance", "motion": "motion", "co2": "co2"}
@@ -254,7 +235,7 @@ flaky = sorted(r["value"] for r in rows if r["thing"] == "flaky-1" and r["proper
 ok("mqtt/others-still-decoded") if flaky == [1, 2, 3] else no("mqtt/others-still-decoded", str(flaky))
 el = [r for r in rows if r["thing"] == "elsewhere"]
 ok("mqtt/ctx-thing-override") if len(el) == 1 and el[0]["value"] == 4 else no("mqtt/ctx-thing-override", str(el))
-sys.exit(fail)
+sys.exit(lib.exit_code())
 PY
 [ $? -ne 0 ] && fail=1
 # Each failure is logged with its reason and journal sequence number.
@@ -293,5 +274,5 @@ for root, _, files in os.walk(sys.argv[1]):
         if b"\xe1\x00" in open(os.path.join(root, f), "rb").read(): sys.exit(0)
 sys.exit(1)
 PY
-kill -TERM $bpid 2>/dev/null; wait $bpid 2>/dev/null; bpid=
+kk_broker_stop
 exit $fail

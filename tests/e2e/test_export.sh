@@ -8,15 +8,9 @@
 # rollup resolutions, filters, usage and failure exit codes, and the
 # periodic publish.export sink writing atomically while the pipeline runs.
 set -u
-cd "$(dirname "$0")/../.."
-K=${KK_BIN:-build/klimakit}
+. "$(dirname "$0")/lib.sh" export
 H=tests/e2e/data/export
-d=$(mktemp -d)
-trap 'rm -rf "$d"' EXIT
-fail=0
-ok() { echo "ok export/$1"; }
-no() { echo "FAIL export/$1: $2"; fail=1; }
-skip() { echo "skip export/$1: $2"; }
+kk_tmpdir
 
 # ---- a store with known content -------------------------------------------
 # 3 rooms x 4 quantities x 100 rounds = 1200 readings; room-001 has a

@@ -1,22 +1,14 @@
 #!/usr/bin/env bash
 # `klimakit export --store postgres:...` gives the same files as from
 # SQLite: the same simulated readings go into store.sqlite and into
-# store.postgres (a private cluster, see tests/e2e/pg.sh: private data
+# store.postgres (a private cluster, see tests/e2e/lib.sh: private data
 # dir, unix socket in the temp dir, no TCP); every CSV of
 # the two exports must be byte-identical (so their SHA-256 in the two
 # catalogs are equal) and the GeoJSON files equal up to rounding.
 # Skipped without the PostgreSQL binaries.
 set -u
-cd "$(dirname "$0")/../.."
-K=${KK_BIN:-build/klimakit}
-. tests/e2e/pg.sh
-d=$(mktemp -d)
-cleanup() { kk_pg_down "$d"; [ -n "${KK_KEEP:-}" ] || rm -rf "$d"; }
-trap cleanup EXIT
-fail=0
-ok() { echo "ok export-pg/$1"; }
-no() { echo "FAIL export-pg/$1: $2"; fail=1; }
-skip() { echo "skip export-pg/$1: $2"; }
+. "$(dirname "$0")/lib.sh" export-pg
+kk_tmpdir
 
 if [ ! -x "$KK_PGBIN/initdb" ] || ! id postgres >/dev/null 2>&1; then
   skip all "no PostgreSQL 15 binaries or no postgres user"

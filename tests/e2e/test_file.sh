@@ -2,14 +2,9 @@
 # source.file through the real binary: JSON-lines and CSV fixtures with bad
 # lines, skip_errors = false, round trips with sink.jsonl, errors.
 set -u
-cd "$(dirname "$0")/../.."
-K=${KK_BIN:-build/klimakit}
+. "$(dirname "$0")/lib.sh" file
 DATA=$PWD/tests/e2e/data
-d=$(mktemp -d)
-trap 'rm -rf "$d"' EXIT
-fail=0
-ok() { echo "ok file/$1"; }
-no() { echo "FAIL file/$1: $2"; fail=1; }
+kk_tmpdir
 
 # run NAME 'file options' [sink path]: file -> jsonl into $d/NAME.jsonl.
 run() {

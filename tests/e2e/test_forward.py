@@ -13,42 +13,16 @@ the request shapes.  Prints "ok name" / "FAIL name: why".
 import glob, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-BIN = os.environ.get("KK_BIN", os.path.join(ROOT, "build", "klimakit"))
+sys.path.insert(0, HERE)
+import lib  # noqa: E402
+from lib import check, free_port, stop, wait_for, wait_port  # noqa: E402
+
+lib.suite("forward")
+ROOT = lib.ROOT
+BIN = lib.BIN
 RECEIVER = os.path.join(HERE, "data", "forward", "receiver.py")
 SECRET = "s3cret-for-the-test"
-failed = []
-procs = []
-
-
-def check(name, cond, why=""):
-    if cond:
-        print("ok forward/" + name, flush=True)
-    else:
-        failed.append(name)
-        print("FAIL forward/%s: %s" % (name, why), flush=True)
-    return cond
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_port(port, proc, timeout=10.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if proc.poll() is not None:
-            return False
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
+procs = lib.procs
 
 
 def start_receiver(port, log, fail_first):
@@ -58,17 +32,6 @@ def start_receiver(port, log, fail_first):
     if not wait_port(port, p):
         raise SystemExit("FAIL forward/receiver: did not start")
     return p
-
-
-def stop(p, sig=signal.SIGTERM):
-    if p.poll() is None:
-        p.send_signal(sig)
-        try:
-            p.wait(20)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-    return p.returncode
 
 
 def start_kk(recipe, data, log, tcp_port):
@@ -119,15 +82,6 @@ def log_lines(path):
     with open(path) as f:
         lines = f.read().split("\n")[:-1]
     return [json.loads(l) for l in lines if l.strip()]
-
-
-def wait_for(cond, timeout):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return cond()
 
 
 def webhook_case(tmp):
@@ -467,11 +421,8 @@ def main():
         forced_exit_case(tmp)
         shapes_case(tmp)
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    if failed:
+        lib.kill_all()
+    if lib.failed():
         print("# logs kept in " + tmp)
         return 1
     shutil.rmtree(tmp, ignore_errors=True)

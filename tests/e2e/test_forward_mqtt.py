@@ -11,22 +11,19 @@ import json, os, shutil, signal, socket, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from test_forward import free_port, wait_port, send, readings, wait_for, stop  # noqa: E402
+import lib  # noqa: E402
+from lib import check, free_port, stop, wait_for, wait_port  # noqa: E402
+from test_forward import send, readings  # noqa: E402
 
-ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-BIN = os.environ.get("KK_BIN", os.path.join(ROOT, "build", "klimakit"))
-failed, procs = [], []
-
-
-def check(name, cond, why=""):
-    print(("ok forward-mqtt/%s" % name) if cond else ("FAIL forward-mqtt/%s: %s" % (name, why)), flush=True)
-    if not cond:
-        failed.append(name)
+lib.suite("forward-mqtt")
+ROOT = lib.ROOT
+BIN = lib.BIN
+procs = lib.procs
 
 
 def main():
     if not shutil.which("mosquitto") or not shutil.which("mosquitto_sub"):
-        print("skip forward-mqtt: no mosquitto")
+        lib.skip("all", "no mosquitto")
         return 0
     tmp = tempfile.mkdtemp(prefix="kk-fwmqtt-")
     os.chmod(tmp, 0o755)
@@ -34,11 +31,8 @@ def main():
         run(tmp)
         puback_timeout(tmp)
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    if failed:
+        lib.kill_all()
+    if lib.failed():
         print("# logs kept in " + tmp)
         return 1
     shutil.rmtree(tmp, ignore_errors=True)
@@ -136,15 +130,13 @@ kk.pipe(kk.source.tcp { listen = "127.0.0.1:%d" },
 def run(tmp):
     bport, tport = free_port(), free_port()
     conf = os.path.join(tmp, "mosquitto.conf")
-    with open(conf, "w") as f:
-        f.write("listener %d 127.0.0.1\nallow_anonymous true\nuser root\npersistence true\n"
-                "persistence_location %s/\nautosave_interval 1\nmax_queued_messages 1000000\n" % (bport, tmp))
+    lib.broker_conf(conf, bport, 1000000, "persistence true", "persistence_location %s/" % tmp,
+                    "autosave_interval 1")
     blog = open(os.path.join(tmp, "broker.log"), "ab")
 
     def broker():
-        p = subprocess.Popen(["mosquitto", "-c", conf], stdout=blog, stderr=blog)
-        procs.append(p)
-        if not wait_port(bport, p):
+        p = lib.broker(conf, bport, blog)
+        if p is None:
             raise SystemExit("FAIL forward-mqtt/broker: did not start")
         return p
 

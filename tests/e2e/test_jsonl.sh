@@ -2,14 +2,9 @@
 # sink.jsonl through the real binary: line format, stdout, appending,
 # parent directories, fsync, exact numbers, raw messages.
 set -u
-cd "$(dirname "$0")/../.."
-K=${KK_BIN:-build/klimakit}
+. "$(dirname "$0")/lib.sh" jsonl
 DATA=$PWD/tests/e2e/data
-d=$(mktemp -d)
-trap 'rm -rf "$d"' EXIT
-fail=0
-ok() { echo "ok jsonl/$1"; }
-no() { echo "FAIL jsonl/$1: $2"; fail=1; }
+kk_tmpdir
 
 # run NAME 'source' 'jsonl options': stdout in $d/NAME.out, log in .log.
 run() {

@@ -3,12 +3,8 @@
 # a recipe, the built-in unit_convert module, and `klimakit modules`
 # documenting both from their option tables.
 set -u
-K=${KK_BIN:-build/klimakit}
-cd "$(dirname "$0")/../.."
-d=$(mktemp -d)
-fail=0
-ok() { echo "ok lua-module/$1"; }
-no() { echo "FAIL lua-module/$1: $2"; fail=1; }
+. "$(dirname "$0")/lib.sh" lua-module
+kk_tmpdir
 
 cat > "$d/dew.lua" <<LUA
 local kk = require "klimakit"
@@ -59,5 +55,4 @@ LUA
 out=$("$K" check "$d/loadbad.lua" 2>&1); rc=$?
 if [ $rc -eq 3 ] && grep -q "loadbad.lua:2: kk.load_module: .*name" <<<"$out"; then ok broken-module-refused
 else no broken-module-refused "exit $rc: $out"; fi
-rm -rf "$d"
 exit $fail

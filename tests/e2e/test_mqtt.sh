@@ -3,41 +3,18 @@
 # broker restart in the middle loses nothing; topic pattern parts become
 # the thing; QoS 0; bad payloads are counted with reasons; shutdown.
 set -u
-cd "$(dirname "$0")/../.."
-K=${KK_BIN:-build/klimakit}
+. "$(dirname "$0")/lib.sh" mqtt
 command -v mosquitto >/dev/null || { echo "skip mqtt: no mosquitto"; exit 0; }
-d=$(mktemp -d)
-chmod 755 "$d"
-pid= bpid= ppid=
-trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; [ -n "$bpid" ] && kill -9 $bpid 2>/dev/null; [ -n "$ppid" ] && kill -9 $ppid 2>/dev/null; rm -rf "$d"' EXIT
-fail=0
-ok() { echo "ok mqtt/$1"; }
-no() { echo "FAIL mqtt/$1: $2"; fail=1; }
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+pid= ppid=
+kk_on_exit() { [ -n "$pid" ] && kill -9 $pid 2>/dev/null; [ -n "$ppid" ] && kill -9 $ppid 2>/dev/null; }
+kk_tmpdir
 
 cc -O2 -o "$d/mqtt_pub" tests/bench/mqtt_pub.c -lmosquitto || { no build "cannot build mqtt_pub"; exit 1; }
 port=$(free_port)
-mkdir -p "$d/broker"
-cat > "$d/broker/mosquitto.conf" <<CONF
-listener $port 127.0.0.1
-allow_anonymous true
-user root
-persistence true
-persistence_location $d/broker/
-autosave_interval 1
-max_queued_messages 1000000
-max_inflight_messages 1000
-CONF
-broker_start() {
-  mosquitto -c "$d/broker/mosquitto.conf" >>"$d/broker/log" 2>&1 &
-  bpid=$!
-  for _ in $(seq 100); do
-    python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  return 1
-}
-broker_stop() { kill -TERM $bpid 2>/dev/null; wait $bpid 2>/dev/null; bpid=; }
+kk_broker_conf "$d/broker" "$port" 1000000 "persistence true" "persistence_location $d/broker/" \
+  "autosave_interval 1" "max_inflight_messages 1000"
+broker_start() { kk_broker_start "$d/broker" "$port"; }
+broker_stop() { kk_broker_stop; }
 
 # start NAME 'pipeline lua': runs the recipe and waits for "connected to".
 start() {

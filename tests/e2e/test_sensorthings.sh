@@ -1,23 +1,15 @@
 #!/usr/bin/env bash
 # The SensorThings API (publish.sensorthings) with the query strings
 # real clients send, against store.sqlite and, when PostgreSQL can be
-# started here, store.postgres (a private cluster, see tests/e2e/pg.sh:
+# started here, store.postgres (a private cluster, see tests/e2e/lib.sh:
 # unix socket in the temp dir, no TCP).  The checks live in
 # sensorthings.py; this script provides the stores.
 set -u
-cd "$(dirname "$0")/../.."
-K=${KK_BIN:-build/klimakit}
-. tests/e2e/pg.sh
-d=$(mktemp -d)
-cleanup() {
-  kk_pg_down "$d"
-  [ -n "${KK_KEEP:-}" ] || rm -rf "$d"
-}
-trap cleanup EXIT
-fail=0
+. "$(dirname "$0")/lib.sh" sensorthings
+kk_tmpdir
 
 if ! "$K" modules 2>/dev/null | grep -q '^publish.sensorthings'; then
-  echo "FAIL sensorthings/module: publish.sensorthings is not built"
+  no module "publish.sensorthings is not built"
   exit 1
 fi
 
@@ -26,9 +18,9 @@ python3 tests/e2e/sensorthings.py "$K" "$d/sqlite" \
   sqlite || fail=1
 
 if ! "$K" modules 2>/dev/null | grep -q '^store.postgres'; then
-  echo "skip sensorthings/postgres: store.postgres is not built"
+  skip postgres "store.postgres is not built"
 elif ! { kk_pg_init "$d" && kk_pg_up "$d" -c max_connections=50; }; then
-  echo "skip sensorthings/postgres: cannot start a private PostgreSQL"
+  skip postgres "cannot start a private PostgreSQL"
 else
   kk_pg_psql "$d" -qc 'CREATE DATABASE kk' >/dev/null
   export KK_TEST_PG=$(kk_pg_conninfo "$d" kk)

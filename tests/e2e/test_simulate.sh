@@ -2,13 +2,8 @@
 # source.simulate through the real binary: determinism, count, realistic
 # values over a simulated school day, quantities, realtime pacing, errors.
 set -u
-cd "$(dirname "$0")/../.."
-K=${KK_BIN:-build/klimakit}
-d=$(mktemp -d)
-trap 'rm -rf "$d"' EXIT
-fail=0
-ok() { echo "ok simulate/$1"; }
-no() { echo "FAIL simulate/$1: $2"; fail=1; }
+. "$(dirname "$0")/lib.sh" simulate
+kk_tmpdir
 
 # run NAME 'simulate options' [timeout]: runs simulate -> jsonl into
 # $d/NAME.jsonl, log in $d/NAME.log; returns the exit code.

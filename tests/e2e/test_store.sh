@@ -9,26 +9,15 @@
 # journal replayed from cursor 0 leaves the store unchanged), a damaged
 # database file (clear error, no crash), online backup, retention.
 #
-# PostgreSQL: the test starts its own cluster (tests/e2e/pg.sh: private
+# PostgreSQL: the test starts its own cluster (tests/e2e/lib.sh: private
 # data dir, unix socket in the temp dir, no TCP).  Without the binaries
 # the postgres part is skipped.
 set -u
-cd "$(dirname "$0")/../.."
-K=${KK_BIN:-build/klimakit}
+. "$(dirname "$0")/lib.sh" store
 BUILD=$(dirname "$K")
 Q=${KK_STORE_QUERY:-$BUILD/tests/kk-store-query}
 CHECK=tests/stores/store_check.py
-. tests/e2e/pg.sh
-d=$(mktemp -d)
-cleanup() {
-  kk_pg_down "$d"
-  [ -n "${KK_KEEP:-}" ] || rm -rf "$d"
-}
-trap cleanup EXIT
-fail=0
-ok() { echo "ok store/$1"; }
-no() { echo "FAIL store/$1: $2"; fail=1; }
-skip() { echo "skip store/$1: $2"; }
+kk_tmpdir
 
 if [ ! -x "$Q" ]; then
   no tools "$Q missing (make unit builds it)"

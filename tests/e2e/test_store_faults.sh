@@ -10,23 +10,13 @@
 # The tmpfs part needs root with CAP_SYS_ADMIN (mount); it is skipped with
 # the reason otherwise.
 set -u
-cd "$(dirname "$0")/../.."
-K=${KK_BIN:-build/klimakit}
-. tests/e2e/pg.sh
-d=$(mktemp -d)
+. "$(dirname "$0")/lib.sh" store-faults
 pid= mounted=
-cleanup() {
+kk_on_exit() {
   [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
   [ -n "$mounted" ] && umount "$d/db" 2>/dev/null
-  kk_pg_down "$d"
-  rm -rf "$d"
 }
-trap cleanup EXIT
-fail=0
-ok() { echo "ok store-faults/$1"; }
-no() { echo "FAIL store-faults/$1: $2"; fail=1; }
-skip() { echo "skip store-faults/$1: $2"; }
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+kk_tmpdir
 
 # send PORT FROM COUNT: readings over TCP (journaled), all must be "ok".
 send() {
@@ -44,11 +34,6 @@ s.shutdown(socket.SHUT_WR)
 ans = s.makefile().read().splitlines()
 sys.exit(0 if sum(a.startswith("ok ") for a in ans) == cnt else 1)
 PY
-}
-# wait_for FILE REGEX SECONDS
-wait_for() {
-  for _ in $(seq $(($3 * 10))); do grep -qE "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-  return 1
 }
 metric() { sed -n "s/^$1{[^}]*$2[^}]*} \\([0-9]*\\)\$/\\1/p" "$3" 2>/dev/null | head -1; }
 sqcount() { python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from observations').fetchone()[0])" "$1" 2>/dev/null || echo -1; }
@@ -70,14 +55,14 @@ LUA
   "$K" run "$d/sq.lua" --log-format text >"$d/sq.log" 2>&1 &
   pid=$!
   send $port 0 40000 || no sqlite-disk-full "readings not acknowledged (journal)"
-  if wait_for "$d/sq.log" "cannot write to .*disk_full.*paused" 30; then
+  if wait_log "$d/sq.log" "cannot write to .*disk_full.*paused" 30; then
     ok sqlite-disk-full-pauses-with-reason
   else no sqlite-disk-full-pauses-with-reason "$(tail -3 "$d/sq.log")"; fi
-  wait_for "$d/data-sq/metrics.prom" '^kk_store_paused\{[^}]*\} 1$' 10 &&
+  wait_log "$d/data-sq/metrics.prom" '^kk_store_paused\{[^}]*\} 1$' 10 &&
     [ "$(metric kk_store_write_errors_total 'reason="disk_full"' "$d/data-sq/metrics.prom")" -gt 0 ] &&
     ok sqlite-disk-full-metrics || no sqlite-disk-full-metrics "$(grep kk_store_ "$d/data-sq/metrics.prom" 2>/dev/null | tr '\n' ' ')"
   mount -o remount,size=64m "$d/db"
-  if wait_for "$d/sq.log" "works again; resumed" 30; then ok sqlite-disk-full-resumes
+  if wait_log "$d/sq.log" "works again; resumed" 30; then ok sqlite-disk-full-resumes
   else no sqlite-disk-full-resumes "$(tail -3 "$d/sq.log")"; fi
   for _ in $(seq 100); do [ "$(sqcount "$d/db/k.db")" = 40000 ] && break; sleep 0.1; done
   n=$(sqcount "$d/db/k.db")
@@ -93,10 +78,10 @@ LUA
     "$K" run "$d/sq.lua" --log-format text >"$d/sq2.log" 2>&1 &
     pid=$!
     send $port 40000 5000 || no sqlite-read-only "readings not acknowledged"
-    if wait_for "$d/sq2.log" "(cannot write to|cannot open) .*paused" 30; then ok sqlite-read-only-pauses-with-reason
+    if wait_log "$d/sq2.log" "(cannot write to|cannot open) .*paused" 30; then ok sqlite-read-only-pauses-with-reason
     else no sqlite-read-only-pauses-with-reason "$(tail -3 "$d/sq2.log")"; fi
     mount -o remount,rw "$d/db"
-    wait_for "$d/sq2.log" "works again; resumed" 30 && ok sqlite-read-only-resumes || no sqlite-read-only-resumes "$(tail -3 "$d/sq2.log")"
+    wait_log "$d/sq2.log" "works again; resumed" 30 && ok sqlite-read-only-resumes || no sqlite-read-only-resumes "$(tail -3 "$d/sq2.log")"
     for _ in $(seq 300); do [ "$(sqcount "$d/db/k.db")" = 45000 ] && break; sleep 0.1; done
     n=$(sqcount "$d/db/k.db")
     [ "$n" = 45000 ] && ok sqlite-read-only-nothing-lost || no sqlite-read-only-nothing-lost "$n of 45000 stored"
@@ -128,7 +113,7 @@ LUA
   for _ in $(seq 100); do [ "$(pgcount)" = 10000 ] && break; sleep 0.1; done
   kk_pg_down "$d"
   send $port 10000 10000 || no postgres-restart "readings not acknowledged while the database was down"
-  if wait_for "$d/pgrun.log" "paused, the data waits in the journal" 20; then ok postgres-down-pauses
+  if wait_log "$d/pgrun.log" "paused, the data waits in the journal" 20; then ok postgres-down-pauses
   else no postgres-down-pauses "$(tail -3 "$d/pgrun.log")"; fi
   kk_pg_up "$d" || no postgres-restart "database did not come back"
   for _ in $(seq 300); do [ "$(pgcount)" = 20000 ] && break; sleep 0.1; done

@@ -6,34 +6,21 @@
 # distinct observations (0 lost, 0 duplicated), and the rollups must count
 # each once.  Both nodes must have taken part.
 set -u
-cd "$(dirname "$0")/../.."
-K=${KK_BIN:-build/klimakit}
-. tests/e2e/pg.sh
+. "$(dirname "$0")/lib.sh" store-scaleout
 N=${KK_SCALEOUT_N:-20000}
-ok() { echo "ok store-scaleout/$1"; }
-no() { echo "FAIL store-scaleout/$1: $2"; fail=1; }
-skip() { echo "skip store-scaleout/$1: $2"; exit 0; }
-command -v mosquitto >/dev/null || skip all "no mosquitto"
-[ -x "$KK_PGBIN/initdb" ] || skip all "no PostgreSQL 15 binaries"
-"$K" modules 2>/dev/null | grep -q '^source.mqtt' || skip all "source.mqtt is not built"
-"$K" modules 2>/dev/null | grep -q '^decode.json' || skip all "decode.json is not built"
-"$K" modules 2>/dev/null | grep -q '^store.postgres' || skip all "store.postgres is not built"
-d=$(mktemp -d)
-pida= pidb= bpid= ppid=
-cleanup() {
-  for p in $pida $pidb $ppid; do kill -9 "$p" 2>/dev/null; done
-  [ -n "$bpid" ] && kill -TERM "$bpid" 2>/dev/null
-  kk_pg_down "$d"
-  rm -rf "$d"
-}
-trap cleanup EXIT
-fail=0
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+command -v mosquitto >/dev/null || { skip all "no mosquitto"; exit 0; }
+[ -x "$KK_PGBIN/initdb" ] || { skip all "no PostgreSQL 15 binaries"; exit 0; }
+"$K" modules 2>/dev/null | grep -q '^source.mqtt' || { skip all "source.mqtt is not built"; exit 0; }
+"$K" modules 2>/dev/null | grep -q '^decode.json' || { skip all "decode.json is not built"; exit 0; }
+"$K" modules 2>/dev/null | grep -q '^store.postgres' || { skip all "store.postgres is not built"; exit 0; }
+pida= pidb= ppid=
+kk_on_exit() { for p in $pida $pidb $ppid; do kill -9 "$p" 2>/dev/null; done; }
+kk_tmpdir
 
 cc -O2 -o "$d/mqtt_pub" tests/bench/mqtt_pub.c -lmosquitto || { no build "cannot build mqtt_pub"; exit 1; }
 
-# ---- PostgreSQL on a unix socket in $d (tests/e2e/pg.sh) ----------------
-kk_pg_init "$d" || skip all "initdb failed: $(tail -1 "$d/initdb.log")"
+# ---- PostgreSQL on a unix socket in $d (tests/e2e/lib.sh) ----------------
+kk_pg_init "$d" || { skip all "initdb failed: $(tail -1 "$d/initdb.log")"; exit 0; }
 kk_pg_up "$d"
 kk_pg_psql "$d" -qc 'CREATE DATABASE kk' >/dev/null || { no postgres "$(tail -2 "$d/pg.log")"; exit 1; }
 export KK_SCALE_PG=$(kk_pg_conninfo "$d" kk)
@@ -41,20 +28,8 @@ psql_q() { kk_pg_psql "$d" -d kk -Atqc "$1" 2>/dev/null; }
 
 # ---- mosquitto -------------------------------------------------------------
 port=$(free_port)
-mkdir -p "$d/broker"
-cat > "$d/broker/mosquitto.conf" <<CONF
-listener $port 127.0.0.1
-allow_anonymous true
-user root
-max_queued_messages 1000000
-max_inflight_messages 1000
-CONF
-mosquitto -c "$d/broker/mosquitto.conf" >"$d/broker/log" 2>&1 &
-bpid=$!
-for _ in $(seq 100); do
-  python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null && break
-  sleep 0.05
-done
+kk_broker_conf "$d/broker" "$port" 1000000 "max_inflight_messages 1000"
+kk_broker_start "$d/broker" "$port"
 
 # node NAME: the same recipe on every node; its own data dir and client id.
 node() {

@@ -3,18 +3,10 @@
 # carries KK_READING_UPDATE and the store replaces the stored value and
 # recomputes its rollup buckets (a plain redelivery would be ignored).
 # The same for store.sqlite and store.postgres (a private cluster, see
-# tests/e2e/pg.sh; skipped without the binaries).
+# tests/e2e/lib.sh; skipped without the binaries).
 set -u
-cd "$(dirname "$0")/../.."
-K=${KK_BIN:-build/klimakit}
-. tests/e2e/pg.sh
-d=$(mktemp -d)
-cleanup() { kk_pg_down "$d"; rm -rf "$d"; }
-trap cleanup EXIT
-fail=0
-ok() { echo "ok store-update/$1"; }
-no() { echo "FAIL store-update/$1: $2"; fail=1; }
-skip() { echo "skip store-update/$1: $2"; }
+. "$(dirname "$0")/lib.sh" store-update
+kk_tmpdir
 # 10:00-10:59 UTC: values 10 and 20 (avg 15); 11:05 closes the window;
 # then a late 10:30 reading of 60 changes the avg to 30.  Then the first
 # three lines again: a redelivery, which must change nothing.

@@ -2,15 +2,10 @@
 # source.tcp through the real binary, with python3 as the client: acks,
 # reasons for bad lines, too-long lines, order, volume, shutdown.
 set -u
-cd "$(dirname "$0")/../.."
-K=${KK_BIN:-build/klimakit}
-d=$(mktemp -d)
+. "$(dirname "$0")/lib.sh" tcp
 pid=
-trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$d"' EXIT
-fail=0
-ok() { echo "ok tcp/$1"; }
-no() { echo "FAIL tcp/$1: $2"; fail=1; }
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+kk_on_exit() { [ -n "$pid" ] && kill -9 $pid 2>/dev/null; }
+kk_tmpdir
 
 # start NAME 'tcp options': runs tcp -> jsonl ($d/NAME.jsonl) in the
 # background and waits until it listens.

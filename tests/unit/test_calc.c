@@ -2,9 +2,12 @@
  * calc.pv_avoided, with hand-computed values, and bad input. */
 #include "kk_test.h"
 
+#include <lauxlib.h>
+#include <lualib.h>
+
 #include "calc/calc.h"
 #include "calc/calc_factors.h"
-#include "../calc/calc_harness.h"
+#include "../support/stage_kit.h"
 
 static double factor(const char *set, const char *key, int year, int latest,
                      int *rc) {
@@ -147,77 +150,77 @@ KK_TEST(factors_from_lua) {
 /* ---- calc.co2 ------------------------------------------------------------- */
 
 KK_TEST(co2_multi_carrier_hand_computed) {
-  kk_stage_t *st = ch_stage(
-      "co2", "{ carriers = { ['kita-boiler'] = 'erdgas', ['kita-hp'] = 'strom',"
+  kk_stage_t *st = sk_stage(
+      "calc.co2", "{ carriers = { ['kita-boiler'] = 'erdgas', ['kita-hp'] = 'strom',"
              " ['depot-oil'] = 'heizoel' }, year = 2022 }");
-  int64_t t = ch_utc(2024, 3, 1, 10, 0);
+  int64_t t = sk_utc(2024, 3, 1, 10, 0);
   kk_reading_t r[] = {
-      {t, 1000, ch_ds("kita-boiler", "energy", "kW.h"), 0},
-      {t, 2000, ch_ds("kita-hp", "energy", "kW.h"), 0},
-      {t, 500000, ch_ds("depot-oil", "energy", "W.h"), 0},
-      {t, 0.5, ch_ds("kita-boiler", "energy", "MW.h"), 0},
-      {t, 21.5, ch_ds("kita-boiler", "air_temperature", "Cel"), 0},
+      {t, 1000, sk_ds("kita-boiler", "energy", "kW.h"), 0},
+      {t, 2000, sk_ds("kita-hp", "energy", "kW.h"), 0},
+      {t, 500000, sk_ds("depot-oil", "energy", "W.h"), 0},
+      {t, 0.5, sk_ds("kita-boiler", "energy", "MW.h"), 0},
+      {t, 21.5, sk_ds("kita-boiler", "air_temperature", "Cel"), 0},
   };
-  ch_feed(st, r, 5, 0);
-  KK_CHECK_INT(ch_ngot, ==, 4); /* the temperature is not passed on */
+  sk_feed(st, r, 5, 0);
+  KK_CHECK_INT(sk_ngot, ==, 4); /* the temperature is not passed on */
   /* 1000 kWh x 247 g/kWh = 247 kg; 2000 x 505 = 1010 kg; 500 kWh x 318 =
    * 159 kg; 500 kWh x 247 = 123.5 kg. */
-  KK_CHECK_DBL(ch_value(ch_ds("kita-boiler", "co2e", "kg"), t), 123.5, 1e-9);
-  KK_CHECK_DBL(ch_got[0].value, 247, 1e-9);
-  KK_CHECK_DBL(ch_value(ch_ds("kita-hp", "co2e", "kg"), t), 1010, 1e-9);
-  KK_CHECK_DBL(ch_value(ch_ds("depot-oil", "co2e", "kg"), t), 159, 1e-9);
+  KK_CHECK_DBL(sk_value(sk_ds("kita-boiler", "co2e", "kg"), t), 123.5, 1e-9);
+  KK_CHECK_DBL(sk_got[0].value, 247, 1e-9);
+  KK_CHECK_DBL(sk_value(sk_ds("kita-hp", "co2e", "kg"), t), 1010, 1e-9);
+  KK_CHECK_DBL(sk_value(sk_ds("depot-oil", "co2e", "kg"), t), 159, 1e-9);
 }
 
 KK_TEST(co2_year_of_reading_and_sets) {
-  kk_stage_t *st = ch_stage("co2", "{ carrier = 'strom', set = 'uba' }");
-  uint32_t e = ch_ds("rathaus", "energy", "kW.h");
-  uint32_t o = ch_ds("rathaus", "co2e", "kg");
-  ch_feed1(st, ch_utc(2022, 6, 1, 0, 0), 100, e);
-  ch_feed1(st, ch_utc(2023, 6, 1, 0, 0), 100, e);
+  kk_stage_t *st = sk_stage("calc.co2", "{ carrier = 'strom', set = 'uba' }");
+  uint32_t e = sk_ds("rathaus", "energy", "kW.h");
+  uint32_t o = sk_ds("rathaus", "co2e", "kg");
+  sk_feed1(st, sk_utc(2022, 6, 1, 0, 0), 100, e);
+  sk_feed1(st, sk_utc(2023, 6, 1, 0, 0), 100, e);
   /* 2023-12-31 23:30 UTC is 2024-01-01 00:30 in Berlin: balance year 2024 */
-  ch_feed1(st, ch_utc(2023, 12, 31, 23, 30), 100, e);
-  KK_CHECK_DBL(ch_value(o, ch_utc(2022, 6, 1, 0, 0)), 43.3, 1e-9);
-  KK_CHECK_DBL(ch_value(o, ch_utc(2023, 6, 1, 0, 0)), 38.6, 1e-9);
-  KK_CHECK_DBL(ch_value(o, ch_utc(2023, 12, 31, 23, 30)), 36.3, 1e-9);
+  sk_feed1(st, sk_utc(2023, 12, 31, 23, 30), 100, e);
+  KK_CHECK_DBL(sk_value(o, sk_utc(2022, 6, 1, 0, 0)), 43.3, 1e-9);
+  KK_CHECK_DBL(sk_value(o, sk_utc(2023, 6, 1, 0, 0)), 38.6, 1e-9);
+  KK_CHECK_DBL(sk_value(o, sk_utc(2023, 12, 31, 23, 30)), 36.3, 1e-9);
 }
 
 KK_TEST(co2_bad_input_is_counted_never_zero) {
-  kk_stage_t *st = ch_stage(
-      "co2", "{ carriers = { a = 'erdgas', b = 'kryptonit', c = 'strom' } }");
-  int64_t t = ch_utc(2024, 5, 1, 0, 0);
+  kk_stage_t *st = sk_stage(
+      "calc.co2", "{ carriers = { a = 'erdgas', b = 'kryptonit', c = 'strom' } }");
+  int64_t t = sk_utc(2024, 5, 1, 0, 0);
   kk_reading_t r[] = {
-      {t, 100, ch_ds("a", "energy", "kW.h"), 0},       /* ok: 24.7 kg */
-      {t, 100, ch_ds("b", "energy", "kW.h"), 0},       /* unknown carrier */
-      {t, 100, ch_ds("c", "energy", "kW.h"), 0},       /* strom: no 2024 */
-      {t + 1, -5, ch_ds("a", "energy", "kW.h"), 0},    /* negative */
-      {t + 2, NAN, ch_ds("a", "energy", "kW.h"), 0},   /* NaN */
-      {t + 3, INFINITY, ch_ds("a", "energy", "kW.h"), 0},
-      {t, 100, ch_ds("a", "energy", "m3"), 0},         /* not energy */
-      {t, 100, ch_ds("d", "energy", "kW.h"), 0},       /* no carrier */
+      {t, 100, sk_ds("a", "energy", "kW.h"), 0},       /* ok: 24.7 kg */
+      {t, 100, sk_ds("b", "energy", "kW.h"), 0},       /* unknown carrier */
+      {t, 100, sk_ds("c", "energy", "kW.h"), 0},       /* strom: no 2024 */
+      {t + 1, -5, sk_ds("a", "energy", "kW.h"), 0},    /* negative */
+      {t + 2, NAN, sk_ds("a", "energy", "kW.h"), 0},   /* NaN */
+      {t + 3, INFINITY, sk_ds("a", "energy", "kW.h"), 0},
+      {t, 100, sk_ds("a", "energy", "m3"), 0},         /* not energy */
+      {t, 100, sk_ds("d", "energy", "kW.h"), 0},       /* no carrier */
   };
-  ch_feed(st, r, 8, 0);
-  KK_CHECK_INT(ch_ngot, ==, 1);
-  KK_CHECK_DBL(ch_got[0].value, 24.7, 1e-9);
-  KK_CHECK_INT(ch_rejected(st, "unknown_carrier"), ==, 2);
-  KK_CHECK_INT(ch_rejected(st, "no_factor"), ==, 1);
-  KK_CHECK_INT(ch_rejected(st, "negative"), ==, 1);
-  KK_CHECK_INT(ch_rejected(st, "nan"), ==, 2);
-  KK_CHECK_INT(ch_rejected(st, "unit"), ==, 1);
-  for (size_t i = 0; i < ch_ngot; i++)
-    KK_CHECK(ch_got[i].value != 0);
+  sk_feed(st, r, 8, 0);
+  KK_CHECK_INT(sk_ngot, ==, 1);
+  KK_CHECK_DBL(sk_got[0].value, 24.7, 1e-9);
+  KK_CHECK_INT(sk_rejected(st, "unknown_carrier"), ==, 2);
+  KK_CHECK_INT(sk_rejected(st, "no_factor"), ==, 1);
+  KK_CHECK_INT(sk_rejected(st, "negative"), ==, 1);
+  KK_CHECK_INT(sk_rejected(st, "nan"), ==, 2);
+  KK_CHECK_INT(sk_rejected(st, "unit"), ==, 1);
+  for (size_t i = 0; i < sk_ngot; i++)
+    KK_CHECK(sk_got[i].value != 0);
 }
 
 KK_TEST(co2_create_rejects_unknown_carrier_and_set) {
   int rc = 0;
-  KK_CHECK(ch_stage_rc("co2", "{ carrier = 'erdgaz' }", &rc) == NULL);
+  KK_CHECK(sk_stage_rc("calc.co2", "{ carrier = 'erdgaz' }", &rc) == NULL);
   KK_CHECK_INT(rc, ==, KK_EUNKNOWN);
-  KK_CHECK(strstr(ch_err, "erdgaz") != NULL);
-  KK_CHECK(ch_stage_rc("co2", "{ carrier = 'erdgas', set = 'ipcc' }", &rc) ==
+  KK_CHECK(strstr(sk_err, "erdgaz") != NULL);
+  KK_CHECK(sk_stage_rc("calc.co2", "{ carrier = 'erdgas', set = 'ipcc' }", &rc) ==
            NULL);
   KK_CHECK_INT(rc, ==, KK_EUNKNOWN);
-  KK_CHECK(ch_stage_rc("co2", "{ }", &rc) == NULL);
+  KK_CHECK(sk_stage_rc("calc.co2", "{ }", &rc) == NULL);
   KK_CHECK_INT(rc, ==, KK_EMISSING);
-  KK_CHECK(ch_stage_rc("co2",
+  KK_CHECK(sk_stage_rc("calc.co2",
                        "{ carrier = 'fernwaerme', factors = { { carrier = "
                        "'fernwaerme', value = 150 } } }",
                        &rc) == NULL);
@@ -225,22 +228,22 @@ KK_TEST(co2_create_rejects_unknown_carrier_and_set) {
 }
 
 KK_TEST(co2_local_district_heating_factor) {
-  kk_stage_t *st = ch_stage(
-      "co2", "{ carrier = 'fernwaerme', factors = { { carrier = 'fernwaerme',"
+  kk_stage_t *st = sk_stage(
+      "calc.co2", "{ carrier = 'fernwaerme', factors = { { carrier = 'fernwaerme',"
              " value = 152, year_from = 2020, source = 'Stadtwerke "
              "Musterstadt, Bescheinigung 2024' } } }");
-  uint32_t e = ch_ds("schule-1", "energy", "MW.h");
-  ch_feed1(st, ch_utc(2025, 1, 15, 12, 0), 2, e);
-  KK_CHECK_INT(ch_ngot, ==, 1);
-  KK_CHECK_DBL(ch_got[0].value, 304, 1e-9); /* 2000 kWh x 152 g */
+  uint32_t e = sk_ds("schule-1", "energy", "MW.h");
+  sk_feed1(st, sk_utc(2025, 1, 15, 12, 0), 2, e);
+  KK_CHECK_INT(sk_ngot, ==, 1);
+  KK_CHECK_DBL(sk_got[0].value, 304, 1e-9); /* 2000 kWh x 152 g */
 }
 
 KK_TEST(co2_cumulative_meter) {
-  kk_stage_t *st = ch_stage(
-      "co2", "{ carrier = 'erdgas', meter = 'cumulative', property = { "
+  kk_stage_t *st = sk_stage(
+      "calc.co2", "{ carrier = 'erdgas', meter = 'cumulative', property = { "
              "'gas_meter' } }");
-  uint32_t m = ch_ds("turnhalle", "gas_meter", "kW.h");
-  int64_t t = ch_utc(2024, 1, 1, 12, 0);
+  uint32_t m = sk_ds("turnhalle", "gas_meter", "kW.h");
+  int64_t t = sk_utc(2024, 1, 1, 12, 0);
   kk_reading_t r[] = {{t, 1000, m, 0},
                       {t + 60000, 1010, m, 0},  /* 10 kWh */
                       {t + 30000, 1005, m, 0},  /* older: rejected */
@@ -248,14 +251,14 @@ KK_TEST(co2_cumulative_meter) {
                       {t + 120000, 1030, m, 0}, /* 20 kWh */
                       {t + 180000, 5, m, 0},    /* meter exchanged */
                       {t + 240000, 15, m, 0}};  /* 10 kWh */
-  ch_feed(st, r, 4, 0);
-  ch_feed(st, r + 4, 3, 0);
-  KK_CHECK_INT(ch_ngot, ==, 3);
-  KK_CHECK_DBL(ch_got[0].value, 2.47, 1e-9);
-  KK_CHECK_DBL(ch_got[1].value, 4.94, 1e-9);
-  KK_CHECK_DBL(ch_got[2].value, 2.47, 1e-9);
-  KK_CHECK_INT(ch_rejected(st, "out_of_order"), ==, 1);
-  KK_CHECK_INT(ch_rejected(st, "meter_decrease"), ==, 1);
+  sk_feed(st, r, 4, 0);
+  sk_feed(st, r + 4, 3, 0);
+  KK_CHECK_INT(sk_ngot, ==, 3);
+  KK_CHECK_DBL(sk_got[0].value, 2.47, 1e-9);
+  KK_CHECK_DBL(sk_got[1].value, 4.94, 1e-9);
+  KK_CHECK_DBL(sk_got[2].value, 2.47, 1e-9);
+  KK_CHECK_INT(sk_rejected(st, "out_of_order"), ==, 1);
+  KK_CHECK_INT(sk_rejected(st, "meter_decrease"), ==, 1);
 }
 
 /* Totals do not depend on batch boundaries (interval energy: nor on the
@@ -264,24 +267,24 @@ KK_TEST(co2_totals_independent_of_batching_and_order) {
   enum { N = 3000 };
   static kk_reading_t r[N];
   const char *things[] = {"a", "b", "c", "d"};
-  kk_stage_t *st = ch_stage(
-      "co2", "{ carriers = { a = 'erdgas', b = 'heizoel', c = 'holz_pellets',"
+  kk_stage_t *st = sk_stage(
+      "calc.co2", "{ carriers = { a = 'erdgas', b = 'heizoel', c = 'holz_pellets',"
              " d = 'fluessiggas' } }");
   srand(7);
   double want = 0;
   const double g[] = {247, 318, 22, 276};
   for (int i = 0; i < N; i++) {
     int k = rand() % 4;
-    r[i] = (kk_reading_t){ch_utc(2023, 1, 1, 0, 0) + (int64_t)i * 600000,
-                          (double)(rand() % 1000), ch_ds(things[k], "energy",
+    r[i] = (kk_reading_t){sk_utc(2023, 1, 1, 0, 0) + (int64_t)i * 600000,
+                          (double)(rand() % 1000), sk_ds(things[k], "energy",
                                                          "kW.h"),
                           0};
     want += r[i].value * g[k] / 1000;
   }
-  ch_feed(st, r, N, 0);
+  sk_feed(st, r, N, 0);
   double one = 0;
-  for (size_t i = 0; i < ch_ngot; i++)
-    one += ch_got[i].value;
+  for (size_t i = 0; i < sk_ngot; i++)
+    one += sk_got[i].value;
   KK_CHECK_DBL(one, want, 1e-6);
   for (int i = N - 1; i > 0; i--) { /* shuffle */
     int j = rand() % (i + 1);
@@ -289,45 +292,45 @@ KK_TEST(co2_totals_independent_of_batching_and_order) {
     r[i] = r[j];
     r[j] = x;
   }
-  ch_ngot = 0;
+  sk_ngot = 0;
   for (int i = 0; i < N;) {
     int len = 1 + rand() % 97;
     if (i + len > N) len = N - i;
-    ch_feed(st, r + i, (size_t)len, 0);
+    sk_feed(st, r + i, (size_t)len, 0);
     i += len;
   }
   double many = 0;
-  for (size_t i = 0; i < ch_ngot; i++)
-    many += ch_got[i].value;
+  for (size_t i = 0; i < sk_ngot; i++)
+    many += sk_got[i].value;
   KK_CHECK_DBL(many, want, 1e-6);
 }
 
 KK_TEST(co2_replayed_batches_are_not_counted_twice) {
-  kk_stage_t *st = ch_stage("co2", "{ carrier = 'erdgas' }");
-  uint32_t e = ch_ds("a", "energy", "kW.h");
-  kk_reading_t r = {ch_utc(2024, 1, 1, 0, 0), 100, e, 0};
-  ch_feed(st, &r, 1, 10);
-  ch_feed(st, &r, 1, 10); /* the same journal position again: a replay */
+  kk_stage_t *st = sk_stage("calc.co2", "{ carrier = 'erdgas' }");
+  uint32_t e = sk_ds("a", "energy", "kW.h");
+  kk_reading_t r = {sk_utc(2024, 1, 1, 0, 0), 100, e, 0};
+  sk_feed(st, &r, 1, 10);
+  sk_feed(st, &r, 1, 10); /* the same journal position again: a replay */
   r.time_ms += 60000;
-  ch_feed(st, &r, 1, 11);
-  KK_CHECK_INT(ch_ngot, ==, 2);
+  sk_feed(st, &r, 1, 11);
+  KK_CHECK_INT(sk_ngot, ==, 2);
 }
 
 /* ---- calc.pv_avoided ------------------------------------------------------ */
 
 KK_TEST(pv_avoided_stated_and_registry_factor) {
-  kk_stage_t *st = ch_stage("pv_avoided", "{ }");
-  uint32_t e = ch_ds("pv-dach", "energy", "kW.h");
-  ch_feed1(st, ch_utc(2024, 7, 1, 12, 0), 10, e);
-  KK_CHECK_INT(ch_ngot, ==, 1);
-  KK_CHECK_DBL(ch_got[0].value, 8.6, 1e-9); /* GEG Verdrängungsstrommix 860 */
-  KK_CHECK_INT(ch_got[0].ds, ==, ch_ds("pv-dach", "co2e_avoided", "kg"));
-  st = ch_stage("pv_avoided", "{ factor = 400, factor_source = 'Beschluss "
+  kk_stage_t *st = sk_stage("calc.pv_avoided", "{ }");
+  uint32_t e = sk_ds("pv-dach", "energy", "kW.h");
+  sk_feed1(st, sk_utc(2024, 7, 1, 12, 0), 10, e);
+  KK_CHECK_INT(sk_ngot, ==, 1);
+  KK_CHECK_DBL(sk_got[0].value, 8.6, 1e-9); /* GEG Verdrängungsstrommix 860 */
+  KK_CHECK_INT(sk_got[0].ds, ==, sk_ds("pv-dach", "co2e_avoided", "kg"));
+  st = sk_stage("calc.pv_avoided", "{ factor = 400, factor_source = 'Beschluss "
                               "Klimaschutzkonzept 2023' }");
-  ch_feed1(st, ch_utc(2024, 7, 1, 12, 0), 10, e);
-  KK_CHECK_DBL(ch_got[0].value, 4.0, 1e-9);
+  sk_feed1(st, sk_utc(2024, 7, 1, 12, 0), 10, e);
+  KK_CHECK_DBL(sk_got[0].value, 4.0, 1e-9);
   int rc = 0;
-  KK_CHECK(ch_stage_rc("pv_avoided", "{ factor = 400 }", &rc) == NULL);
+  KK_CHECK(sk_stage_rc("calc.pv_avoided", "{ factor = 400 }", &rc) == NULL);
   KK_CHECK_INT(rc, ==, KK_EMISSING);
 }
 

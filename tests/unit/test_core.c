@@ -4,7 +4,44 @@
 
 #include "kk_test.h"
 
+/* One row of error.h's table, as the X macro writes it. */
+typedef struct {
+  const char *name; /* "EPARSE" */
+  int value;
+  const char *msg;
+} err_row_t;
+
+static const err_row_t err_table[] = {
+#define ERR_ROW(name, val, msg) {#name, val, msg},
+    KK_ERRNO_MAP(ERR_ROW)
+#undef ERR_ROW
+};
+
 KK_TEST(strerror_covers_table) {
+  size_t n = sizeof err_table / sizeof err_table[0];
+  KK_CHECK_INT(n, >=, 20);
+  for (size_t i = 0; i < n; i++) {
+    const err_row_t *r = &err_table[i];
+    char want[64];
+    /* The rule of the table: below -4096, so never a -errno value; append
+     * only, so the values run on from -5001 without gaps. */
+    KK_CHECK_INT(r->value, <, -4096);
+    KK_CHECK_INT(r->value, ==, -5001 - (int)i);
+    snprintf(want, sizeof want, "KK_%s", r->name);
+    KK_CHECK_STR(kk_err_name(r->value), want);
+    KK_CHECK_STR(kk_strerror(r->value), r->msg);
+    KK_CHECK(strcmp(r->msg, "unknown error") != 0 && r->msg[0] != 0);
+    for (size_t k = 0; k < i; k++) {
+      if (strcmp(err_table[k].name, r->name) == 0 ||
+          strcmp(err_table[k].msg, r->msg) == 0 ||
+          err_table[k].value == r->value)
+        KK__FAIL("rows %zu and %zu share a name, message or value", k, i);
+    }
+  }
+  /* Just past the table's ends, and -errno values, are not in it. */
+  KK_CHECK_STR(kk_strerror(err_table[n - 1].value - 1), "unknown error");
+  KK_CHECK_STR(kk_err_name(err_table[n - 1].value - 1), "EUNKNOWN");
+  KK_CHECK_STR(kk_strerror(-5000), "unknown error");
   KK_CHECK_STR(kk_strerror(KK_EPARSE), "malformed input");
   KK_CHECK_STR(kk_err_name(KK_EBUDGET), "KK_EBUDGET");
   KK_CHECK_STR(kk_strerror(-2), "No such file or directory");

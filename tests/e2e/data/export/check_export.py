@@ -14,18 +14,12 @@ import csv, hashlib, json, os, re, sqlite3, sys
 
 d, db = sys.argv[1], sys.argv[2]
 res = sys.argv[3] if len(sys.argv) > 3 else "raw"
-fails = 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+import lib  # noqa: E402
+from lib import no, ok  # noqa: E402
+
+lib.suite("export")
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
-
-
-def ok(name):
-    print("ok export/%s" % name)
-
-
-def no(name, why):
-    global fails
-    fails += 1
-    print("FAIL export/%s: %s" % (name, why))
 
 
 def idval(v):
@@ -162,4 +156,4 @@ times = re.findall(r'"@value":\s*"([^"]*)",\s*"@type":\s*"xsd:dateTime"', open(o
 bad = [t for t in times if not TIME.match(t)]
 if not times or bad: no("catalog-times", "times %r" % (bad or times)[:3])
 else: ok("catalog-times")
-sys.exit(1 if fails else 0)
+sys.exit(lib.exit_code())
