@@ -8,7 +8,7 @@
  * library, the sandboxed call under its budget, ctx, result validation.
  * Run from the repository root (tests/fuzz/run.sh does). */
 #define decode_lua_module fuzz_lua_module_unused /* the library has its own */
-#include "../../modules/decode/lua.c"
+#include "../../modules/decode/lua/lua.c"
 
 static const char *const fuzz_decoders[] = {
     "recipes/decoders/elsys.lua", "recipes/decoders/milesight_am300.lua",
