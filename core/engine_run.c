@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ---- cursors, metrics and the tick ---------------------------------- */
+
 void kk__engine_save_cursors(kk__engine_t *e) {
   if (!e->journal) return;
   uint64_t last = kk__journal_last_seq(e->journal);
@@ -94,6 +96,8 @@ static void tick_cb(uv_timer_t *h) {
     kk__journal_retire(e->journal);
   }
 }
+
+/* ---- shutdown ------------------------------------------------------- */
 
 static void close_engine_handles(kk__engine_t *e) {
   if (e->handles_closed) return;
