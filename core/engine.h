@@ -38,7 +38,7 @@ struct kk_stage {
   size_t nin;
   /* lifecycle */
   int created, started, stopping, stopped, eof;
-  /* Sinks: the journal position every record up to which is finished. */
+  /* Sinks: every journal record up to the cursor is finished. */
   uint64_t cursor;
   uint64_t saved_cursor; /* last value written to the cursor file */
   /* Three positions keep journal records from counting as finished
