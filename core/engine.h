@@ -38,13 +38,21 @@ struct kk_stage {
   size_t nin;
   /* lifecycle */
   int created, started, stopping, stopped, eof;
-  /* sinks */
+  /* Sinks: every journal record up to the cursor is finished. */
   uint64_t cursor;
   uint64_t saved_cursor; /* last value written to the cursor file */
-  int held;              /* a batch failed: the cursor may not pass hold */
-  int has_hold;          /* transform: kk_stage_hold() was called */
-  uint64_t hold_pos;     /* ... with this journal position */
-  uint64_t hold;
+  /* Three positions keep journal records from counting as finished
+   * too early.  A sink whose batch failed caps its saved cursor at the
+   * cursor it had before that batch (cursor_capped, cursor_cap), so the
+   * next start replays the batch.  A stage with durable state of its own
+   * called kk_stage_hold(): its state includes every record up to
+   * state_seq, so replay starts at state_seq + 1 at the latest
+   * (has_state_seq, state_seq).  The engine's undelivered_from (in
+   * engine_impl.h) caps every cursor after a failed ingest. */
+  int cursor_capped;   /* a batch failed: the cursor stays <= cursor_cap */
+  uint64_t cursor_cap; /* the cursor before the first failed batch */
+  int has_state_seq;   /* kk_stage_hold() was called */
+  uint64_t state_seq;  /* its last seq: the stage's saved state covers it */
   uint64_t queue_cap, inflight;
   kk__inflight_t *fifo;
   size_t fifo_head, fifo_len, fifo_cap;

@@ -4,42 +4,32 @@
  *
  * Civil-date arithmetic and the EU summer-time rule (Directive
  * 2000/84/EC: from the last Sunday of March to the last Sunday of
- * October, switching at 01:00 UTC) live in modules/common/localtime.c,
- * shared with the dashboard.  Germany has followed the rule since 1996;
+ * October, switching at 01:00 UTC) come from klimakit/time.h.  Germany has followed the rule since 1996;
  * earlier years are computed with the same rule (a documented limit).
  */
 #include <klimakit.h>
 #include "calc/calc.h"
 
-
-#define HOUR_MS 3600000LL
-#define DAY_MS 86400000LL
-
 const char *const calc_period_names[CALC_P_N] = {"hour", "day", "month",
                                                   "year"};
 
-static int64_t floordiv(int64_t a, int64_t b) {
-  int64_t q = a / b;
-  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
 int64_t calc_tz_offset(calc_tz_t tz, int64_t t) {
   if (tz == CALC_TZ_UTC) return 0;
-  if (tz == CALC_TZ_UTC1) return HOUR_MS;
-  return kk_tz_eu_summer(t) ? 2 * HOUR_MS : HOUR_MS;
+  if (tz == CALC_TZ_UTC1) return KK_HOUR_MS;
+  return kk_tz_eu_summer(t) ? 2 * KK_HOUR_MS : KK_HOUR_MS;
 }
 
 int64_t calc_local_to_utc(calc_tz_t tz, int64_t local_ms) {
-  int64_t u = local_ms - HOUR_MS;
+  int64_t u = local_ms - KK_HOUR_MS;
   if (tz == CALC_TZ_UTC) return local_ms;
   int64_t off = calc_tz_offset(tz, u);
-  if (off != HOUR_MS) u = local_ms - off;
+  if (off != KK_HOUR_MS) u = local_ms - off;
   return u;
 }
 
 static int64_t local_midnight(calc_tz_t tz, int64_t y, unsigned m,
                               unsigned d) {
-  return calc_local_to_utc(tz, kk_days_from_civil(y, m, d) * DAY_MS);
+  return calc_local_to_utc(tz, kk_days_from_civil(y, m, d) * KK_DAY_MS);
 }
 
 void calc_window(calc_tz_t tz, calc_period_t p, int64_t t,
@@ -47,18 +37,18 @@ void calc_window(calc_tz_t tz, calc_period_t p, int64_t t,
   if (p == CALC_P_HOUR) {
     /* Every offset here is a whole hour: local hours are UTC hours.  The
      * repeated hour of the October switch is two windows. */
-    *start = floordiv(t, HOUR_MS) * HOUR_MS;
-    *end = *start + HOUR_MS;
+    *start = kk_floor_div(t, KK_HOUR_MS) * KK_HOUR_MS;
+    *end = *start + KK_HOUR_MS;
     return;
   }
   int64_t local = t + calc_tz_offset(tz, t), y;
   unsigned m, d;
-  int64_t days = floordiv(local, DAY_MS);
+  int64_t days = kk_floor_div(local, KK_DAY_MS);
   kk_civil_from_days(days, &y, &m, &d);
   switch (p) {
   case CALC_P_DAY:
-    *start = calc_local_to_utc(tz, days * DAY_MS);
-    *end = calc_local_to_utc(tz, (days + 1) * DAY_MS);
+    *start = calc_local_to_utc(tz, days * KK_DAY_MS);
+    *end = calc_local_to_utc(tz, (days + 1) * KK_DAY_MS);
     break;
   case CALC_P_MONTH:
     *start = local_midnight(tz, y, m, 1);
@@ -75,7 +65,7 @@ void calc_window(calc_tz_t tz, calc_period_t p, int64_t t,
 int calc_year(calc_tz_t tz, int64_t t) {
   int64_t local = t + calc_tz_offset(tz, t), y;
   unsigned m, d;
-  kk_civil_from_days(floordiv(local, DAY_MS), &y, &m, &d);
+  kk_civil_from_days(kk_floor_div(local, KK_DAY_MS), &y, &m, &d);
   return (int)y;
 }
 

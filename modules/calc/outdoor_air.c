@@ -45,8 +45,6 @@ static const limits_t regime_2024[] = {{"no2", 200, 50, 20, 3, 18},
                                        {"pm10", NAN, 45, 20, 0, 18},
                                        {"pm2_5", NAN, 25, 10, 0, 18}};
 
-#define HOUR_MS 3600000LL
-
 /* One local day of one datastream (23, 24 or 25 hours). */
 typedef struct air_day {
   int64_t start, end;
@@ -155,16 +153,16 @@ static void add_slot(const air_state_t *s, air_day_t *day, uint32_t i) {
   day->slots[i / 64] |= 1ull << (i % 64);
   int64_t a = (int64_t)i * s->interval_ms, b = a + s->interval_ms;
   if (b > day->end - day->start) b = day->end - day->start;
-  for (int64_t k = a / HOUR_MS; k <= (b - 1) / HOUR_MS; k++) {
-    int64_t hs = k * HOUR_MS, he = hs + HOUR_MS;
+  for (int64_t k = a / KK_HOUR_MS; k <= (b - 1) / KK_HOUR_MS; k++) {
+    int64_t hs = k * KK_HOUR_MS, he = hs + KK_HOUR_MS;
     day->covered_ms[k] += (uint32_t)((b < he ? b : he) - (a > hs ? a : hs));
   }
 }
 
 /* Share of hour k of the day that slots with readings cover. */
 static double hour_coverage(const air_day_t *day, int k) {
-  int64_t len = day->end - day->start - k * HOUR_MS;
-  return (double)day->covered_ms[k] / (double)(len < HOUR_MS ? len : HOUR_MS);
+  int64_t len = day->end - day->start - k * KK_HOUR_MS;
+  return (double)day->covered_ms[k] / (double)(len < KK_HOUR_MS ? len : KK_HOUR_MS);
 }
 
 /* Marks the slot of an accepted reading; hours it completes become
@@ -182,7 +180,7 @@ static int cover(air_state_t *s, air_ds_t *d, uint32_t key, int64_t t) {
   add_slot(s, day, i);
   int64_t a = (int64_t)i * s->interval_ms, b = a + s->interval_ms;
   if (b > day->end - day->start) b = day->end - day->start;
-  for (int k = (int)(a / HOUR_MS); k <= (int)((b - 1) / HOUR_MS); k++) {
+  for (int k = (int)(a / KK_HOUR_MS); k <= (int)((b - 1) / KK_HOUR_MS); k++) {
     if (day->hvalid >> k & 1 || hour_coverage(day, k) < s->cov_hour) continue;
     air_year_t *y = year_of(d, day->year);
     if (!y) return KK_ENOMEM;
@@ -191,8 +189,8 @@ static int cover(air_state_t *s, air_ds_t *d, uint32_t key, int64_t t) {
     /* A slot longer than an hour, or across an hour's end, covers an hour
      * the reading is not in: that hour's window must be emitted again
      * (it may now count as an exceedance hour). */
-    if (k != (int)((t - day->start) / HOUR_MS) &&
-        calc_windows_touch(s->w, key, CALC_P_HOUR, day->start + k * HOUR_MS))
+    if (k != (int)((t - day->start) / KK_HOUR_MS) &&
+        calc_windows_touch(s->w, key, CALC_P_HOUR, day->start + k * KK_HOUR_MS))
       return KK_ENOMEM;
   }
   return 0;
@@ -239,7 +237,7 @@ static void air_emit(void *ctx, uint32_t key, int p, int64_t start, int64_t end,
     /* An hour short of readings cannot count as exceeded; it is
      * re-emitted (and may count) when late readings fill it. */
     if (!day) return;
-    uint32_t bit = 1u << (int)((start - day->start) / HOUR_MS);
+    uint32_t bit = 1u << (int)((start - day->start) / KK_HOUR_MS);
     int on = (day->hvalid & bit) && mean > l->hour;
     y->hours_exc += on - !!(day->hexc & bit);
     day->hexc = on ? day->hexc | bit : day->hexc & ~bit;
@@ -247,7 +245,7 @@ static void air_emit(void *ctx, uint32_t key, int p, int64_t start, int64_t end,
   } else if (p == CALC_P_DAY) {
     /* The share of the day's hours (23 or 25 on a DST day) covered. */
     double cov = day ? (double)__builtin_popcount(day->hvalid) /
-                           (double)((end - start) / HOUR_MS)
+                           (double)((end - start) / KK_HOUR_MS)
                      : 0;
     if (day && !d->warned && a->count > day->nslots + day->nslots / 20) {
       /* More readings than the day has intervals: `interval` is too
@@ -270,7 +268,7 @@ static void air_emit(void *ctx, uint32_t key, int p, int64_t start, int64_t end,
       push(out, key, "exceedance_days", "1", ys, y->days_exc);
     }
   } else if (p == CALC_P_YEAR) {
-    double cov = (double)y->hours_valid / (double)((end - start) / HOUR_MS);
+    double cov = (double)y->hours_valid / (double)((end - start) / KK_HOUR_MS);
     push(out, key, "year_mean", unit, start, mean);
     push(out, key, "year_coverage", "1", start, cov);
     if (cov >= s->cov_year)
@@ -356,7 +354,7 @@ static int air_load_line(air_state_t *s, char *buf) {
   if (ds != v[0] || de != v[1] || day_at(d, ds)) return 0;
   air_day_t *day = day_new(s, d, ds, de);
   if (!day) return KK_ENOMEM;
-  uint32_t hours = (uint32_t)((de - ds) / HOUR_MS);
+  uint32_t hours = (uint32_t)((de - ds) / KK_HOUR_MS);
   uint32_t mask = hours >= 32 ? UINT32_MAX : (1u << hours) - 1;
   day->hvalid = (uint32_t)v[2] & mask;
   day->hexc = (uint32_t)v[3] & mask;

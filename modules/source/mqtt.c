@@ -260,16 +260,10 @@ static char *mqtt_read_secret(const char *path) {
   return strdup(buf);
 }
 
-static int mqtt_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
-  mqtt_state_t *s = calloc(1, sizeof *s);
-  if (!s) {
-    kk_stage_error(st, "out of memory");
-    return KK_ENOMEM;
-  }
-  *state = s;
-  s->st = st;
-  kk_ratelimit_t rl = KK_RATELIMIT_INIT(10000, 10);
-  s->rl = rl;
+/* Reads the connection, topic and payload options into s.  Returns 0, or
+ * a negative code with the message set on st. */
+static int mqtt_read_options(mqtt_state_t *s, kk_stage_t *st,
+                             const kk_opts_t *o) {
   const char *url = kk_opt_str(o, "url");
   if (net_mqtt_parse_url(url, s->host, sizeof s->host, &s->port, &s->tls) != 0) {
     kk_stage_error(st, "url '%s' is not mqtt://host[:port] or mqtts://host[:port]",
@@ -306,27 +300,14 @@ static int mqtt_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   s->thing_part = kk_opt_str(o, "thing_part");
   static const uint32_t formats[] = {50, 110, 112, 60, 0, 42};
   s->format = formats[kk_opt_enum(o, "format")];
+  return 0;
+}
 
-  mosquitto_lib_init(); /* reference counted by libmosquitto, idempotent */
-  s->m = mosquitto_new(s->client_id, s->clean, s);
-  if (!s->m) {
-    kk_stage_error(st, "mosquitto_new: %s", strerror(errno));
-    return KK_ENOMEM;
-  }
-  mosquitto_threaded_set(s->m, true); /* see the header comment */
-  mosquitto_int_option(s->m, MOSQ_OPT_PROTOCOL_VERSION,
-                       s->v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
-  mosquitto_int_option(s->m, MOSQ_OPT_TCP_NODELAY, 1);
-  if (s->v5) {
-    mosquitto_int_option(s->m, MOSQ_OPT_RECEIVE_MAXIMUM,
-                         (int)kk_opt_int(o, "receive_maximum"));
-    if (!s->clean && s->session_expiry_s > 0)
-      mosquitto_property_add_int32(
-          &s->props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
-          (uint32_t)(s->session_expiry_s > 0xfffffffeu ? 0xfffffffeu
-                                                        : s->session_expiry_s));
-  }
-  /* Credentials: never literal passwords in a recipe. */
+/* Sets the username and password on s->m; never literal passwords in a
+ * recipe: the password comes from the environment or a file.  Returns 0,
+ * or a negative code with the message set on st. */
+static int mqtt_set_credentials(mqtt_state_t *s, kk_stage_t *st,
+                                const kk_opts_t *o) {
   const char *user = NULL;
   if (kk_opt_isset(o, "username")) user = kk_opt_str(o, "username");
   if (kk_opt_isset(o, "username_env")) {
@@ -367,6 +348,14 @@ static int mqtt_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
       return KK_EINVAL;
     }
   }
+  return 0;
+}
+
+/* Sets up TLS on s->m for an mqtts:// url (the system's CA certificates
+ * unless cafile is given, a client certificate when certfile and keyfile
+ * are), and refuses the TLS options without one.  Returns 0, or a
+ * negative code with the message set on st. */
+static int mqtt_set_tls(mqtt_state_t *s, kk_stage_t *st, const kk_opts_t *o) {
   if (s->tls) {
     const char *ca = kk_opt_isset(o, "cafile") ? kk_opt_str(o, "cafile") : NULL;
     const char *cert =
@@ -388,6 +377,44 @@ static int mqtt_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
     kk_stage_error(st, "cafile/certfile need an mqtts:// url");
     return KK_EINVAL;
   }
+  return 0;
+}
+
+static int mqtt_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
+  mqtt_state_t *s = calloc(1, sizeof *s);
+  if (!s) {
+    kk_stage_error(st, "out of memory");
+    return KK_ENOMEM;
+  }
+  *state = s;
+  s->st = st;
+  kk_ratelimit_t rl = KK_RATELIMIT_INIT(10000, 10);
+  s->rl = rl;
+  int rc = mqtt_read_options(s, st, o);
+  if (rc) return rc;
+
+  mosquitto_lib_init(); /* reference counted by libmosquitto, idempotent */
+  s->m = mosquitto_new(s->client_id, s->clean, s);
+  if (!s->m) {
+    kk_stage_error(st, "mosquitto_new: %s", strerror(errno));
+    return KK_ENOMEM;
+  }
+  mosquitto_threaded_set(s->m, true); /* see the header comment */
+  mosquitto_int_option(s->m, MOSQ_OPT_PROTOCOL_VERSION,
+                       s->v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
+  mosquitto_int_option(s->m, MOSQ_OPT_TCP_NODELAY, 1);
+  if (s->v5) {
+    mosquitto_int_option(s->m, MOSQ_OPT_RECEIVE_MAXIMUM,
+                         (int)kk_opt_int(o, "receive_maximum"));
+    if (!s->clean && s->session_expiry_s > 0)
+      mosquitto_property_add_int32(
+          &s->props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
+          (uint32_t)(s->session_expiry_s > 0xfffffffeu ? 0xfffffffeu
+                                                        : s->session_expiry_s));
+  }
+  if ((rc = mqtt_set_credentials(s, st, o)) != 0 ||
+      (rc = mqtt_set_tls(s, st, o)) != 0)
+    return rc;
   mosquitto_connect_v5_callback_set(s->m, mqtt_on_connect);
   mosquitto_disconnect_v5_callback_set(s->m, mqtt_on_disconnect);
   mosquitto_message_v5_callback_set(s->m, mqtt_on_message);

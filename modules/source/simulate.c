@@ -153,60 +153,26 @@ static void sim_seed(uint64_t s[4], int64_t seed, uint64_t room) {
     s[i] = sim_splitmix(&x);
 }
 
-/* ---- calendar ------------------------------------------------------ */
-
-static int64_t sim_days_from_civil(int64_t y, int m, int d) {
-  y -= m <= 2;
-  int64_t era = (y >= 0 ? y : y - 399) / 400;
-  int64_t yoe = y - era * 400;
-  int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
-}
-
-static int64_t sim_floordiv(int64_t a, int64_t b) {
-  return a >= 0 ? a / b : -((-a + b - 1) / b);
-}
-
-/* Year of a day count (days since 1970). */
-static int64_t sim_year_of(int64_t days) {
-  int64_t y = 1970 + sim_floordiv(days * 400, 146097);
-  while (sim_days_from_civil(y, 1, 1) > days)
-    y--;
-  while (sim_days_from_civil(y + 1, 1, 1) <= days)
-    y++;
-  return y;
-}
-
-/* Europe/Berlin: CET, and CEST from the last Sunday of March 01:00 UTC to
- * the last Sunday of October 01:00 UTC (EU rule since 1996).  Computed
- * here so that the output never depends on the host's zone database. */
-static int64_t sim_berlin_offset_ms(int64_t t_ms, int64_t year) {
-  int64_t mar31 = sim_days_from_civil(year, 3, 31);
-  int64_t oct31 = sim_days_from_civil(year, 10, 31);
-  int64_t sun_mar = mar31 - (mar31 + 4) % 7; /* (d + 4) % 7: 0 = Sunday */
-  int64_t sun_oct = oct31 - (oct31 + 4) % 7;
-  int64_t from = sun_mar * 86400000 + 3600000,
-          to = sun_oct * 86400000 + 3600000;
-  return (t_ms >= from && t_ms < to) ? 7200000 : 3600000;
-}
-
 static void sim_clock_set(sim_clock_t *c, int64_t t_ms) {
   const double two_pi = 6.283185307179586;
-  int64_t year = sim_year_of(sim_floordiv(t_ms, 86400000));
-  int64_t local = t_ms + sim_berlin_offset_ms(t_ms, year);
+  /* The school keeps Europe/Berlin time (klimakit/time.h has the rule, so
+   * the output never depends on the host's zone database). */
+  int64_t local = t_ms + (kk_tz_eu_summer(t_ms) ? 2 : 1) * KK_HOUR_MS;
   c->t_ms = t_ms;
-  c->day = sim_floordiv(local, 86400000);
-  int64_t ms_of_day = local - c->day * 86400000;
-  c->hour = (double)ms_of_day / 3600000.0;
-  int minute = (int)(ms_of_day / 60000);
+  c->day = kk_floor_div(local, KK_DAY_MS);
+  int64_t ms_of_day = local - c->day * KK_DAY_MS;
+  c->hour = (double)ms_of_day / (double)KK_HOUR_MS;
+  int minute = (int)(ms_of_day / KK_MINUTE_MS);
   int weekday = (int)((c->day % 7 + 7 + 3) % 7); /* 0 = Monday */
   c->school = weekday < 5;
   c->slot = -1;
   for (int i = 0; c->school && i < SIM_NSLOTS; i++)
     if (minute >= sim_timetable[i].from && minute < sim_timetable[i].to)
       c->slot = i;
-  double doy =
-      (double)(c->day - sim_days_from_civil(sim_year_of(c->day), 1, 1));
+  int64_t year;
+  unsigned month, mday;
+  kk_civil_from_days(c->day, &year, &month, &mday);
+  double doy = (double)(c->day - kk_days_from_civil(year, 1, 1));
   double season = cos(two_pi * (doy - 20.0) / 365.25); /* 1 in January */
   double mean_out = 9.5 - 8.5 * season;
   c->t_out = mean_out + 3.5 * cos(two_pi * (c->hour - 15.0) / 24.0);
@@ -470,7 +436,7 @@ static int sim_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
   for (int k = 0; k < SIM_NQ; k++)
     if (want[k] || nl == 0) s->q[s->nq++] = k;
 
-  const double dt_h = (double)s->interval_ms / 3600000.0;
+  const double dt_h = (double)s->interval_ms / (double)KK_HOUR_MS;
   s->dt_h = dt_h;
   s->k_temp_closed = 1.0 - exp(-dt_h / 1.5);
   s->k_temp_open = 1.0 - exp(-dt_h / 0.3);
@@ -502,7 +468,7 @@ static int sim_start(kk_stage_t *st, void *state) {
   int64_t now = kk_now_ms();
   if (s->start_ms == INT64_MIN)
     s->start_ms =
-        sim_floordiv(now, (int64_t)s->interval_ms) * (int64_t)s->interval_ms;
+        kk_floor_div(now, (int64_t)s->interval_ms) * (int64_t)s->interval_ms;
   /* Round 0 lies a whole number of intervals before start, so that a
    * round falls exactly on start. */
   s->t0_ms =

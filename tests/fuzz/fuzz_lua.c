@@ -8,7 +8,7 @@
  * library, the sandboxed call under its budget, ctx, result validation.
  * Run from the repository root (tests/fuzz/run.sh does). */
 #define decode_lua_module fuzz_lua_module_unused /* the library has its own */
-#include "../../modules/decode/lua.c"
+#include "../../modules/decode/lua/lua.c"
 
 static const char *const fuzz_decoders[] = {
     "recipes/decoders/elsys.lua", "recipes/decoders/milesight_am300.lua",
@@ -23,7 +23,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc, (void)argv;
   /* A small budget and cap keep runaway inputs cheap; the deadline is
    * generous so that a slow sanitizer run does not change the outcome. */
-  kk__lua_limits_t lim = {4u << 20, 20000, 2000};
+  kk_lua_limits_t lim = {4u << 20, 20000, 2000};
   for (size_t d = 0; d < FUZZ_ND; d++)
     for (int e = 0; e < 3; e++) {
       ld_stage_t *s = calloc(1, sizeof *s);

@@ -27,7 +27,7 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_PARSERS) build/libklimakit.a
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(PKG_CFLAGS) -o $@ $< $(FUZZ_PARSERS) \
 	  -Wl,-E build/libklimakit.a $(KK_LIBS)
 
-build/fuzz/fuzz_lua: modules/decode/lua.c tests/fuzz/fuzz_lua_garbage.lua
+build/fuzz/fuzz_lua: modules/decode/lua/lua.c tests/fuzz/fuzz_lua_garbage.lua
 
 fuzz: fuzz-build
 	@tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)

@@ -1,0 +1,73 @@
+/*
+ * core/engine_impl.h - what the engine's own files share (internal to
+ * core/engine*.c; everyone else uses core/engine.h).
+ *
+ * The engine is split along its ideas: engine.c holds the stage services
+ * and builds the graph, engine_flow.c delivers batches and applies
+ * backpressure, engine_replay.c offers the journal to the sinks again
+ * after a restart, and engine_run.c starts, ticks and shuts down.  All
+ * of it runs on the loop thread, except kk_stage_done_async(), which
+ * any thread may call.
+ */
+#ifndef KK_CORE_ENGINE_IMPL_H
+#define KK_CORE_ENGINE_IMPL_H
+
+#include "engine.h"
+
+struct kk__engine {
+  uv_loop_t loop;
+  kk_stage_t **stages;
+  size_t n, cap;
+  kk__journal_t *journal;
+  const kk__engine_cfg_t *cfg;
+  int paused;
+  int replaying;   /* replay batches are filtered by each sink's cursor */
+  int replay_done; /* every journaled record has been offered to sinks */
+  uv_idle_t replay_idle;
+  int stopping; /* 1 sources, 2 transforms, 3 sinks, 4 stores, 5 closing */
+  uint64_t signal_ns; /* uv_hrtime() of the last stop signal */
+  int handles_closed; /* close_engine_handles ran */
+  int forced;         /* gave up waiting for the stages: see force_exit */
+  int exit_code;
+  size_t pending_stops;
+  uint64_t last_cursor_save, last_retire;
+  /* First record of an ingest that failed part-way: records from there on
+   * may sit in the journal undelivered, so no cursor may pass it before
+   * the next start replays them. 0: none. */
+  uint64_t undelivered_from;
+  int ticks_since_metrics;
+  uv_signal_t sigint, sigterm;
+  uv_timer_t tick, deadline;
+  uv_async_t done_async;
+  uv_mutex_t done_lock;
+  kk_stage_t **done_q; /* kk_stage_done_async() requests */
+  size_t done_n, done_cap;
+  kk_metric_t *m_appended, *m_corrupt, *m_paused, *m_pauses, *m_journal_bytes;
+  kk_ratelimit_t pause_rl;
+};
+
+/* engine_flow.c: the uv_async callback that runs the kk_stage_done()
+ * calls other threads queued with kk_stage_done_async(). */
+void kk__engine_done_async_cb(uv_async_t *h);
+/* engine_flow.c: decodes the raw messages of `b` with the source's
+ * decode callback into `out`, storing each message's result in
+ * status[i] when status is not NULL (the caller sizes it to
+ * kk_batch_raw_len(b)). */
+void kk__engine_decode_raws(kk_stage_t *st, kk_batch_t *b, kk_batch_t *out,
+                            int *status);
+
+/* engine_replay.c: starts the replay, or the sources at once when there
+ * is nothing to replay. */
+void kk__engine_replay_begin(kk__engine_t *e);
+/* engine_replay.c: the idle callback that replays one chunk; set_paused
+ * stops and restarts it. */
+void kk__engine_replay_step(uv_idle_t *h);
+
+/* engine_run.c: starts every stage of `kind`; returns 0, or -1 after
+ * logging the first stage that failed. */
+int kk__engine_start_kind(kk__engine_t *e, kk_kind_t kind);
+/* engine_run.c: writes every sink's cursor to the journal's cursor file,
+ * kept below any failed batch or failed ingest. */
+void kk__engine_save_cursors(kk__engine_t *e);
+
+#endif

@@ -1,0 +1,287 @@
+/* core/lua_sandbox_limits.c - a sandboxed state's memory cap,
+ * instruction budget and deadline.
+ *
+ * The allocator refuses what would pass the memory cap; a count hook
+ * stops a call that used its budget or passed its deadline; protected
+ * calls (kk__lua_pcall) open a budgeted call and turn what stopped it
+ * into KK_EMEMCAP, KK_EBUDGET or KK_ELUA.  xpcall and setmetatable are
+ * replaced so that no Lua code runs with hooks off. */
+#include "lua_sandbox_impl.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- allocator ------------------------------------------------------- */
+
+void *kk__sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  sb_ctx_t *c = ud;
+  size_t old = ptr ? osize : 0; /* without ptr, osize is a type tag */
+  if (nsize == 0) {
+    free(ptr);
+    c->used -= old;
+    return NULL;
+  }
+  if (nsize > old && c->used - old + nsize > c->cap) {
+    c->call.memcap_hit = 1;
+    return NULL;
+  }
+  void *p = realloc(ptr, nsize);
+  if (!p) return NULL;
+  c->used = c->used - old + nsize;
+  return p;
+}
+
+sb_ctx_t *kk__sb_ctx(lua_State *L) {
+  void *ud = NULL;
+  lua_Alloc f = lua_getallocf(L, &ud);
+  if (f != kk__sb_alloc || !ud) return NULL;
+  sb_ctx_t *c = ud;
+  return c->magic == CTX_MAGIC ? c : NULL;
+}
+
+static kk__lua_limits_t defaults = {KK__LUA_DEFAULT_MEM_CAP,
+                                    KK__LUA_DEFAULT_BUDGET,
+                                    KK__LUA_DEFAULT_DEADLINE_MS};
+
+void kk__sb_limits_fill(kk__lua_limits_t *dst, const kk__lua_limits_t *src) {
+  dst->mem_cap = src && src->mem_cap ? src->mem_cap : defaults.mem_cap;
+  dst->budget = src && src->budget ? src->budget : defaults.budget;
+  dst->deadline_ms =
+      src && src->deadline_ms ? src->deadline_ms : defaults.deadline_ms;
+}
+
+void kk__lua_default_limits(kk__lua_limits_t *lim) {
+  *lim = defaults;
+}
+
+void kk__lua_set_default_limits(const kk__lua_limits_t *lim) {
+  defaults.mem_cap =
+      lim && lim->mem_cap ? lim->mem_cap : KK__LUA_DEFAULT_MEM_CAP;
+  defaults.budget = lim && lim->budget ? lim->budget : KK__LUA_DEFAULT_BUDGET;
+  defaults.deadline_ms =
+      lim && lim->deadline_ms ? lim->deadline_ms : KK__LUA_DEFAULT_DEADLINE_MS;
+}
+
+/* ---- budget ------------------------------------------------------------ */
+
+void kk__sb_hook(lua_State *L, lua_Debug *ar) {
+  sb_ctx_t *c = kk__sb_ctx(L);
+  if (!c || !c->depth) return;
+  int every = lua_gethookcount(L);
+  c->call.count += (uint64_t)every;
+  uint64_t elapsed = now_ns() - c->call.start_ns;
+  if (c->call.budget_hit || c->call.count >= c->call.budget ||
+      elapsed >= c->call.deadline_ns) {
+    c->call.budget_hit = 1;
+    /* From now on every instruction fails, so a pcall in Lua cannot
+     * swallow the error and go on looping; the main thread too when this
+     * is a coroutine (new coroutines inherit its rate). */
+    if (every != 1) lua_sethook(L, kk__sb_hook, LUA_MASKCOUNT, 1);
+    if (L != c->main && lua_gethookcount(c->main) != 1)
+      lua_sethook(c->main, kk__sb_hook, LUA_MASKCOUNT, 1);
+    /* Name the place the code was at: luaL_error's level 1 would be the
+     * caller of the looping function. */
+    char where[LUA_IDSIZE + 24] = "";
+    if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
+      snprintf(where, sizeof where, "%s:%d: ", ar->short_src, ar->currentline);
+    lua_pushfstring(L, "%sinstruction budget exceeded (", where);
+    char msg[96];
+    snprintf(msg, sizeof msg, "%llu instructions in %llu ms)",
+             (unsigned long long)c->call.count,
+             (unsigned long long)(elapsed / 1000000u));
+    lua_pushstring(L, msg);
+    lua_concat(L, 2);
+    lua_error(L);
+    return;
+  }
+  /* A coroutine left at count 1 by an earlier overrun goes back to the
+   * cheap rate. */
+  if (every != HOOK_EVERY)
+    lua_sethook(L, kk__sb_hook, LUA_MASKCOUNT, HOOK_EVERY);
+}
+
+void kk__sb_call_begin(sb_ctx_t *c, sb_call_t *saved,
+                       const kk__lua_limits_t *over) {
+  *saved = c->call;
+  c->depth++;
+  memset(&c->call, 0, sizeof c->call);
+  c->call.start_ns = now_ns();
+  c->call.budget = over && over->budget ? over->budget : c->lim.budget;
+  uint64_t dl =
+      over && over->deadline_ms ? over->deadline_ms : c->lim.deadline_ms;
+  c->call.deadline_ns = dl * 1000000u;
+}
+
+void kk__sb_call_end(sb_ctx_t *c, const sb_call_t *saved) {
+  c->depth--;
+  c->call = *saved;
+}
+
+/* Runs a full collection under a budget, so that a Lua finalizer cannot
+ * hang the caller (its errors become warnings). */
+static void guarded_gc(lua_State *L, sb_ctx_t *c) {
+  sb_call_t saved;
+  kk__sb_call_begin(c, &saved, NULL);
+  lua_sethook(L, kk__sb_hook, LUA_MASKCOUNT, HOOK_EVERY);
+  lua_gc(L, LUA_GCCOLLECT);
+  kk__sb_call_end(c, &saved);
+}
+
+static int sb_msgh(lua_State *L) {
+  sb_ctx_t *c = kk__sb_ctx(L);
+  const char *msg = lua_tostring(L, 1);
+  if (!msg) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+      msg = lua_tostring(L, -1);
+    else
+      msg = lua_pushfstring(L, "(error object is a %s value)",
+                            luaL_typename(L, 1));
+  }
+  /* A budget overrun is reported as is: its message already names the
+   * place, and a traceback could not be built in a failing state. */
+  if (c && c->call.budget_hit) {
+    lua_pushstring(L, msg);
+    return 1;
+  }
+  /* A traceback without a single Lua frame says nothing. */
+  luaL_traceback(L, L, NULL, 1);
+  if (strcmp(lua_tostring(L, -1), "stack traceback:\n\t[C]: in ?") == 0) {
+    lua_pushstring(L, msg);
+    return 1;
+  }
+  lua_pushstring(L, msg);
+  lua_pushliteral(L, "\n");
+  lua_rotate(L, -3, 2);
+  lua_concat(L, 3);
+  return 1;
+}
+
+void kk__sb_set_err(char *err, size_t errlen, const char *fmt, ...) {
+  if (!err || !errlen) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
+}
+
+int kk__lua_pcall_limits(lua_State *L, int nargs, int nresults,
+                         const kk__lua_limits_t *lim, char *err,
+                         size_t errlen) {
+  sb_ctx_t *c = kk__sb_ctx(L);
+  int base = lua_gettop(L) - nargs; /* the function */
+  lua_pushcfunction(L, sb_msgh);
+  lua_insert(L, base);
+  sb_call_t saved;
+  if (c) {
+    kk__sb_call_begin(c, &saved, lim);
+    lua_sethook(L, kk__sb_hook, LUA_MASKCOUNT, HOOK_EVERY);
+  }
+  int st = lua_pcall(L, nargs, nresults, base);
+  int rc = 0;
+  if (st != LUA_OK) {
+    const char *msg = lua_tostring(L, -1);
+    if (c && c->call.budget_hit) {
+      rc = KK_EBUDGET;
+      kk__sb_set_err(err, errlen, "%s",
+                     msg ? msg : "instruction budget exceeded");
+    } else if (st == LUA_ERRMEM || (c && c->call.memcap_hit)) {
+      rc = KK_EMEMCAP;
+      if (c)
+        kk__sb_set_err(err, errlen, "memory cap exceeded (cap %zu KiB): %s",
+                       c->cap / 1024, msg ? msg : "not enough memory");
+      else
+        kk__sb_set_err(err, errlen, "%s", msg ? msg : "not enough memory");
+    } else {
+      rc = KK_ELUA;
+      kk__sb_set_err(err, errlen, "%s", msg ? msg : "Lua error");
+    }
+    lua_pop(L, 1);
+  }
+  lua_remove(L, base);
+  if (c) {
+    kk__sb_call_end(c, &saved);
+    if (rc == KK_EMEMCAP || rc == KK_EBUDGET) guarded_gc(L, c);
+  }
+  return rc;
+}
+
+int kk__lua_pcall(lua_State *L, int nargs, int nresults, char *err,
+                  size_t errlen) {
+  return kk__lua_pcall_limits(L, nargs, nresults, NULL, err, errlen);
+}
+
+void kk__lua_set_limits(lua_State *L, const kk__lua_limits_t *lim) {
+  sb_ctx_t *c = kk__sb_ctx(L);
+  if (!c) return;
+  kk__sb_limits_fill(&c->lim, lim);
+  c->cap = c->lim.mem_cap;
+}
+
+void kk__lua_get_limits(lua_State *L, kk__lua_limits_t *lim) {
+  sb_ctx_t *c = kk__sb_ctx(L);
+  if (c)
+    *lim = c->lim;
+  else
+    kk__sb_limits_fill(lim, NULL);
+}
+
+size_t kk__lua_mem_used(lua_State *L) {
+  sb_ctx_t *c = kk__sb_ctx(L);
+  return c ? c->used : (size_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024u;
+}
+
+/* ---- calls that would escape the budget ---------------------------------- */
+
+/* Lua runs a message handler that an error raised inside a hook triggers,
+ * and every __gc finalizer, with hooks switched off: a Lua function there
+ * could loop forever past the budget.  Hence xpcall calls its handler only
+ * after the stack has unwound (hooks on again; without the debug library a
+ * handler cannot look at the failed stack anyway), and setmetatable
+ * refuses metatables with __gc. */
+static int xpcall_finish(lua_State *L, int status, lua_KContext extra) {
+  if (status != LUA_OK && status != LUA_YIELD) {
+    lua_pushvalue(L, 2); /* the handler */
+    lua_insert(L, -2);
+    lua_pcall(L, 1, 1, 0); /* its result or its own error */
+    lua_pushboolean(L, 0);
+    lua_insert(L, -2);
+    return 2;
+  }
+  return lua_gettop(L) - (int)extra;
+}
+
+int kk__sb_xpcall(lua_State *L) {
+  int n = lua_gettop(L);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_pushboolean(L, 1);
+  lua_pushvalue(L, 1);
+  lua_rotate(L, 3, 2); /* f, h, true, f, args... */
+  int st = lua_pcallk(L, n - 2, LUA_MULTRET, 0, 2, xpcall_finish);
+  return xpcall_finish(L, st, 2);
+}
+
+/* setmetatable(t, mt) with upvalue 1 = the real one. */
+int kk__sb_setmetatable(lua_State *L) {
+  if (lua_type(L, 2) == LUA_TTABLE) {
+    lua_pushliteral(L, "__gc");
+    if (lua_rawget(L, 2) != LUA_TNIL)
+      return luaL_error(L, "setmetatable: __gc metamethods are not allowed "
+                           "here (finalizers would run outside the "
+                           "instruction budget)");
+    lua_pop(L, 1);
+  }
+  int n = lua_gettop(L);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, n, 1);
+  return 1;
+}
