@@ -29,7 +29,7 @@ local school = kk.source.simulate {
 }
 
 -- At shutdown the calculators stop (and flush what they hold) before the
--- sinks do (docs/calculators.md).
+-- sinks do (docs/guide/calculators.md).
 local co2 = kk.calc.co2 { carrier = "strom", meter = "cumulative", fallback = "latest" }
 local air = kk.calc.indoor_air { interval = "1m" }
 local temp = kk.calc.window { property = "air_temperature", periods = { "hour", "day" },

@@ -116,7 +116,7 @@ LUA
   local pid=$! up=0
   for _ in $(seq 200); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && up=1 && break; sleep 0.1; done
   curl -s -XPOST -H 'Content-Type: text/plain' --data 'co2=700 ppm' "http://127.0.0.1:$port/api/ingest/r1" >/dev/null
-  curl -s "http://127.0.0.1:$port/" "http://127.0.0.1:$port/things/r1" "http://127.0.0.1:$port/docs/design.md" >/dev/null
+  curl -s "http://127.0.0.1:$port/" "http://127.0.0.1:$port/things/r1" "http://127.0.0.1:$port/docs/dev/design.md" >/dev/null
   kill -TERM $pid
   if wait $pid && [ $up = 1 ]; then
     echo "ok leak/http-server" | tee -a "$log"

@@ -5,7 +5,7 @@
  * 2024/2881 (limit values to be met by 2030).
  *
  * Data coverage as the directives require before a value counts
- * (2008/50/EC Annex XI A; see docs/calculators.md): an hour needs 75 % of
+ * (2008/50/EC Annex XI A; see docs/guide/calculators.md): an hour needs 75 % of
  * its time measured, a day 75 % of its hours (18 of 24), a year 90 % of
  * its hours.  A reading stands for the `interval` slot it falls in
  * (counted once however many readings share it), so a station reporting

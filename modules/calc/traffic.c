@@ -250,7 +250,7 @@ const kk_module_t calc_traffic_module = {
         "Factors come from the shipped sets (each row with its source and "
         "confidence, logged at first use) or from the recipe with their "
         "source; a class with neither is rejected (`unmapped`).  See "
-        "docs/calculators.md.",
+        "docs/guide/calculators.md.",
     .options = traffic_options,
     .create = traffic_create,
     .process = traffic_process,

@@ -19,7 +19,7 @@
  * dead-letter/ and skipped).  The spool's read position is saved right
  * after every acknowledgement, so a restart resends at most the one
  * delivery that was in flight.  The spool's layout is described in
- * forward_spool.h.  See docs/forwarding.md.
+ * forward_spool.h.  See docs/guide/forwarding.md.
  */
 #ifndef KK_FORWARD_H
 #define KK_FORWARD_H

@@ -8,8 +8,8 @@
  * record, optionally retained so that a late subscriber gets the latest
  * value at once.
  *
- * Batches go through the store-and-forward spool of modules/common/
- * forward.h: the engine's cursor moves on once a batch is spooled, so a
+ * Batches go through the store-and-forward spool (modules/forward/
+ * forward.h): the engine's cursor moves on once a batch is spooled, so a
  * broker that is down for hours never pauses the node (until the spool is
  * full).  Deliveries leave the spool in order: at QoS 1 a delivery is
  * acknowledged once every PUBACK came back (on_publish with the message
@@ -471,7 +471,7 @@ const kk_module_t forward_mqtt_module = {
         "value.  Batches go through an on-disk spool: a broker that is down "
         "does not pause the node; the sink reconnects with backoff and "
         "sends in order.  At QoS 1 a delivery is done only when every "
-        "PUBACK came back.  See docs/forwarding.md.",
+        "PUBACK came back.  See docs/guide/forwarding.md.",
     .options = mqtt_out_options,
     .create = mqtt_out_create,
     .start = mqtt_out_start,

@@ -197,7 +197,7 @@ const kk_module_t forward_ngsild_module = {
         "(application/ld+json); a delivery holds at most one value per "
         "entity property, so every reading reaches the broker in order.  "
         "Spool, retries and dead letters as for every forwarding sink "
-        "(docs/forwarding.md).",
+        "(docs/guide/forwarding.md).",
     .options = ngsild_options,
     .create = ngsild_create,
     .start = ngsild_start,

@@ -237,7 +237,7 @@ const kk_module_t forward_sensorthings_module = {
         "(`POST CreateObservations`, one request per delivery), or one "
         "`POST Datastreams(id)/Observations` per reading.  Delivery goes "
         "through an on-disk spool with retries and dead letters like every "
-        "forwarding sink (docs/forwarding.md).",
+        "forwarding sink (docs/guide/forwarding.md).",
     .options = sta_options,
     .create = sta_create,
     .start = sta_start,

@@ -642,7 +642,7 @@ const kk_module_t source_coap_module = {
         "4.15 unknown or missing Content-Format; 5.03 with Max-Age while "
         "the pipeline is paused; 5.00 when the journal fails.  Block1 "
         "transfers are reassembled.  coaps:// endpoints use DTLS with "
-        "per-device pre-shared keys from `psk_file`.  See docs/coap.md.",
+        "per-device pre-shared keys from `psk_file`.  See docs/guide/coap.md.",
     .options = coap_options,
     .create = coap_create,
     .start = coap_start,

@@ -480,7 +480,7 @@ const kk_module_t source_coap_observe_module = {
         "silent for Max-Age + `margin` (or `max_silence`), or that fails, "
         "is registered again with exponential backoff.  While the pipeline "
         "is paused, notifications are refused with RST and the resources "
-        "registered again on resume.  See docs/coap.md.",
+        "registered again on resume.  See docs/guide/coap.md.",
     .options = obs_options,
     .create = obs_create,
     .start = obs_start,

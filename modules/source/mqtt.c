@@ -20,7 +20,7 @@
  * packets when it reconnects).
  *
  * Every message becomes one raw message with meta as a JSON object of its
- * topic and the named parts of `pattern` (see modules/common/rawmeta.h);
+ * topic and the named parts of `pattern` (see kk_raw_meta_get() in klimakit/reading.h);
  * decoding happens downstream (decode.senml, decode.ttn_v3...).
  */
 #include <klimakit.h>

@@ -4,7 +4,7 @@
  * Shared by source.coap (the server) and source.coap_observe (the observe
  * client).  Both journal a raw message whose `format` is the CoAP
  * Content-Format number and whose `meta` is a flat JSON object of strings
- * (the convention of modules/common/rawmeta.h):
+ * (the convention of kk_raw_meta_get() in klimakit/reading.h):
  *   {"path":"/r/room-12","peer":"127.0.0.1:40312","identity":"sensor-1",
  *    "thing":"room-12"}
  * ("identity": the DTLS PSK identity, only on coaps://; "thing" and
@@ -25,7 +25,7 @@
  *           Records with string or data values carry no number and are
  *           skipped.  Unit "1" when the record has none.
  *   50      JSON: one object or an array of objects with the members of a
- *           reading (modules/common/reading_json.h); `thing` may be left
+ *           reading (kk_reading_parse_json() in klimakit/reading.h); `thing` may be left
  *           out when the path names it, `time` is then the reception time
  *           when missing.
  *   60      CBOR: the same as a map with text keys, or an array of them;

@@ -20,7 +20,7 @@ print(string.format("factor erdgas=%g strom=%g (%s) none=%s", erdgas, strom, row
 local rooms = kk.source.simulate { sensors = 4, seed = 7, realtime = false,
   start = "2026-11-22T23:00:00Z", interval = "60s", count = 4 * 4 * 2880 }
 -- Stages stop in the order they were created (core limitation, see
--- docs/calculators.md): the calculators that flush at stop come first.
+-- docs/guide/calculators.md): the calculators that flush at stop come first.
 local co2 = kk.calc.co2 { carrier = "strom", year = 2022, meter = "cumulative" }
 local air = kk.calc.indoor_air { flush_at_stop = true }
 local win = kk.calc.window { property = "air_temperature", periods = { "hour", "day" },

@@ -397,7 +397,7 @@ const kk_module_t publish_sensorthings_module = {
         "equality), `$count`, `$select`, one level of `$expand`, "
         "`$resultFormat=dataArray` and `@iot.nextLink` paging.  Read only.  "
         "Place it in the pipeline beside the store (it ignores the "
-        "readings).  See docs/sensorthings.md.",
+        "readings).  See docs/guide/sensorthings.md.",
     .options = sta_api_options,
     .create = sta_create,
     .start = sta_start,

@@ -5,7 +5,7 @@
  * (sensorthings_eval.c).  Everything runs on the loop thread, inside one
  * HTTP request; sensorthings.c holds the descriptor and the routing.
  *
- * Entities and their ids (docs/sensorthings.md):
+ * Entities and their ids (docs/guide/sensorthings.md):
  *   Thing            a store thing, id = the store's thing id
  *   Location         the thing's location, id = the thing id
  *   Datastream       a store datastream, id = the store's datastream id
