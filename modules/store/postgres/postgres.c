@@ -193,7 +193,7 @@ typedef struct pg_txn {
   char *buf;   /* COPY text: rows for observations and kk_staging alike */
   size_t len, cap, off;
   int64_t copied, skipped;
-  kk__store_map_t hours, days; /* the fast path's rollup deltas */
+  kk_store_map_t hours, days; /* the fast path's rollup deltas */
   struct pg_latest {           /* by process datastream id */
     int64_t time;
     double value;
@@ -384,7 +384,7 @@ static void pg_connect_step(pg_state_t *s) {
     size_t len = strlen(sql);
     for (cJSON *t = root ? root->child : NULL; t; t = t->next) {
       char *pj, *lj;
-      kk__store_thing_json(t, &pj, &lj);
+      kk_store_thing_json(t, &pj, &lj);
       char *n = PQescapeLiteral(s->conn, t->string, strlen(t->string));
       char *pe = pj ? PQescapeLiteral(s->conn, pj, strlen(pj)) : NULL;
       char *le = lj ? PQescapeLiteral(s->conn, lj, strlen(lj)) : NULL;
@@ -507,11 +507,11 @@ size_t pg_time_text(int64_t ms, char out[48], int64_t *sec, char cache[32]) {
 
 /* Appends one array literal of the map's field k (0 ds, 1 bucket,
  * 2 count, 3 sum, 4 min, 5 max). */
-static void pg_map_array(kk_buf_t *b, const kk__store_map_t *m, int k) {
+static void pg_map_array(kk_buf_t *b, const kk_store_map_t *m, int k) {
   kk_buf_puts(b, "'{");
   int first = 1;
   for (size_t i = 0; i < m->cap; i++) {
-    const kk__store_delta_t *d = &m->slot[i];
+    const kk_store_delta_t *d = &m->slot[i];
     if (!d->count) continue;
     if (!first) kk_buf_put(b, ",", 1);
     first = 0;
@@ -524,7 +524,7 @@ static void pg_map_array(kk_buf_t *b, const kk__store_map_t *m, int k) {
   kk_buf_puts(b, k < 3 ? "}'::bigint[]" : "}'::float8[]");
 }
 
-static void pg_fold_sql(kk_buf_t *b, const kk__store_map_t *m,
+static void pg_fold_sql(kk_buf_t *b, const kk_store_map_t *m,
                         const char *fmt) {
   if (!m->len) return;
   kk_buf_t args = {0};
@@ -547,8 +547,8 @@ static int pg_prepare(pg_state_t *s, pg_txn_t *t, size_t first, size_t take) {
   t->len = t->off = 0;
   t->copied = t->skipped = 0;
   kk_buf_free(&t->upd);
-  kk__store_map_clear(&t->hours);
-  kk__store_map_clear(&t->days);
+  kk_store_map_clear(&t->hours);
+  kk_store_map_clear(&t->days);
   for (size_t i = 0; i < t->nlatest; i++)
     t->latest[t->latest_ids[i]].time = INT64_MIN;
   t->nlatest = 0;
@@ -588,7 +588,7 @@ static int pg_prepare(pg_state_t *s, pg_txn_t *t, size_t first, size_t take) {
         kk_buf_printf(&ud, "%s%lld", sep, (long long)sid);
         kk_buf_printf(&ut, "%s%lld", sep, (long long)r[i].time_ms);
         char num[32];
-        kk__store_fmt_double(num, r[i].value);
+        kk_fmt_double(r[i].value, num);
         kk_buf_printf(&uv, "%s%s", sep, num);
         continue;
       }
@@ -605,13 +605,13 @@ static int pg_prepare(pg_state_t *s, pg_txn_t *t, size_t first, size_t take) {
       memcpy(o, ts, tl);
       o += tl;
       *o++ = '\t';
-      o += kk__store_fmt_double(o, r[i].value);
+      o += kk_fmt_double(r[i].value, o);
       *o++ = '\n';
       t->len += (size_t)(o - o0);
       t->copied++;
       double v = r[i].value;
-      if (kk__store_map_put(&t->hours, sid,
-                            kk__store_floor(r[i].time_ms, KK__STORE_HOUR_MS),
+      if (kk_store_map_put(&t->hours, sid,
+                            kk_store_bucket(r[i].time_ms, KK_HOUR_MS),
                             1, v, v, v) != 0) {
         rc = KK_ENOMEM;
         goto out;
@@ -625,7 +625,7 @@ static int pg_prepare(pg_state_t *s, pg_txn_t *t, size_t first, size_t take) {
     }
   }
   t->skipped = skipped;
-  if (kk__store_map_days(&t->hours, &t->days) != 0) {
+  if (kk_store_map_days(&t->hours, &t->days) != 0) {
     rc = KK_ENOMEM;
     goto out;
   }
@@ -1235,8 +1235,8 @@ static void pg_destroy(void *state) {
     free(t->buf);
     free(t->latest);
     free(t->latest_ids);
-    free(t->hours.slot);
-    free(t->days.slot);
+    kk_store_map_free(&t->hours);
+    kk_store_map_free(&t->days);
     kk_buf_free(&t->upd);
   }
   kk_buf_free(&s->sql);
@@ -1247,7 +1247,7 @@ static void pg_destroy(void *state) {
 }
 
 static const kk_option_t pg_options[] = {
-    KK__STORE_QUEUE_OPTION,
+    KK_STORE_QUEUE_OPTION,
     {.name = "env",
      .type = KK_OPT_STRING,
      .def = "KLIMAKIT_PG",
@@ -1306,5 +1306,5 @@ const kk_module_t store_postgres_module = {
     .process = pg_process,
     .stop = pg_stop,
     .destroy = pg_destroy,
-    .lua_open = kk__store_lua_open,
+    .lua_open = kk_store_lua_open,
 };

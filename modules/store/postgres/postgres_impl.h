@@ -5,7 +5,7 @@
 #ifndef KK_MODULES_POSTGRES_IMPL_H
 #define KK_MODULES_POSTGRES_IMPL_H
 
-#include "store/store_impl.h"
+#include <klimakit/store_backend.h>
 
 #define PG_SCHEMA_VERSION 2
 

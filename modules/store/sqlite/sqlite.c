@@ -137,7 +137,7 @@ typedef struct sq_state {
   sqlite3_stmt *ws[SQ_NW];
   int64_t *dsmap; /* process datastream id -> store id, 0 unknown */
   size_t ndsmap;
-  kk__store_map_t hours, days;
+  kk_store_map_t hours, days;
   cJSON *sectors; /* property -> sector */
 
   uv_mutex_t lock; /* guards everything below */
@@ -307,7 +307,7 @@ static int sq_load_things(sq_state_t *s) {
         -1, &loc, NULL);
   for (cJSON *t = root->child; rc == SQLITE_OK && t; t = t->next) {
     char *ptext, *ltext;
-    kk__store_thing_json(t, &ptext, &ltext);
+    kk_store_thing_json(t, &ptext, &ltext);
     sqlite3_reset(up);
     sqlite3_bind_text(up, 1, t->string, -1, SQLITE_STATIC);
     sqlite3_bind_text(up, 2, ptext, -1, SQLITE_TRANSIENT);
@@ -386,9 +386,9 @@ static int sq_resolve(sq_state_t *s, uint32_t id, int64_t *out) {
   return SQLITE_OK;
 }
 
-static int sq_flush_map(kk__store_map_t *m, sqlite3_stmt *q) {
+static int sq_flush_map(kk_store_map_t *m, sqlite3_stmt *q) {
   for (size_t i = 0; i < m->cap; i++) {
-    const kk__store_delta_t *d = &m->slot[i];
+    const kk_store_delta_t *d = &m->slot[i];
     if (!d->count) continue;
     sqlite3_bind_int64(q, 1, d->ds);
     sqlite3_bind_int64(q, 2, d->bucket);
@@ -478,15 +478,15 @@ static int sq_write(sq_state_t *s, kk_batch_t **b, size_t n) {
       }
       rows++;
       double v = r[i].value;
-      if (kk__store_map_put(&s->hours, sid,
-                     kk__store_floor(r[i].time_ms, KK__STORE_HOUR_MS), 1, v, v,
+      if (kk_store_map_put(&s->hours, sid,
+                     kk_store_bucket(r[i].time_ms, KK_HOUR_MS), 1, v, v,
                      v) != 0) {
         rc = SQLITE_NOMEM;
         break;
       }
     }
   }
-  if (rc == SQLITE_OK && kk__store_map_days(&s->hours, &s->days) != 0)
+  if (rc == SQLITE_OK && kk_store_map_days(&s->hours, &s->days) != 0)
     rc = SQLITE_NOMEM;
   if (rc == SQLITE_OK) rc = sq_flush_map(&s->hours, s->ws[SQ_W_HOUR]);
   if (rc == SQLITE_OK) rc = sq_flush_map(&s->days, s->ws[SQ_W_DAY]);
@@ -494,9 +494,9 @@ static int sq_write(sq_state_t *s, kk_batch_t **b, size_t n) {
   for (size_t t = 0; rc == SQLITE_OK && t < s->ntouched; t++) {
     for (int k = 0; k < 2 && rc == SQLITE_OK; k++) {
       sqlite3_stmt *q = s->ws[k ? SQ_W_REDAY : SQ_W_REHOUR];
-      int64_t w = k ? KK__STORE_DAY_MS : KK__STORE_HOUR_MS;
+      int64_t w = k ? KK_DAY_MS : KK_HOUR_MS;
       sqlite3_bind_int64(q, 1, s->touched[t].ds);
-      sqlite3_bind_int64(q, 2, kk__store_floor(s->touched[t].time, w));
+      sqlite3_bind_int64(q, 2, kk_store_bucket(s->touched[t].time, w));
       rc = sqlite3_step(q);
       sqlite3_reset(q);
       rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
@@ -508,8 +508,8 @@ static int sq_write(sq_state_t *s, kk_batch_t **b, size_t n) {
     sq_exec(s->w, "ROLLBACK");
     rc = saved;
   }
-  kk__store_map_clear(&s->hours);
-  kk__store_map_clear(&s->days);
+  kk_store_map_clear(&s->hours);
+  kk_store_map_clear(&s->days);
   if (rc == SQLITE_OK) {
     kk_metric_add(s->m_rows, rows);
     kk_metric_add(s->m_dups, dups);
@@ -841,8 +841,8 @@ static void sq_destroy(void *state) {
   kk_store_unref(s->store);
   free(s->dsmap);
   free(s->touched);
-  free(s->hours.slot);
-  free(s->days.slot);
+  kk_store_map_free(&s->hours);
+  kk_store_map_free(&s->days);
   cJSON_Delete(s->sectors);
   if (s->sync_init) {
     uv_cond_destroy(&s->cond);
@@ -855,7 +855,7 @@ static void sq_destroy(void *state) {
 }
 
 static const kk_option_t sq_options[] = {
-    KK__STORE_QUEUE_OPTION,
+    KK_STORE_QUEUE_OPTION,
     {.name = "path",
      .type = KK_OPT_STRING,
      .description = "Database file (created with its parent directories); "
@@ -922,5 +922,5 @@ const kk_module_t store_sqlite_module = {
     .process = sq_process,
     .stop = sq_stop,
     .destroy = sq_destroy,
-    .lua_open = kk__store_lua_open,
+    .lua_open = kk_store_lua_open,
 };

@@ -7,7 +7,7 @@
 
 #include <sqlite3.h>
 
-#include "store/store_impl.h"
+#include <klimakit/store_backend.h>
 
 /* The schema version this build writes; see sq_migrations in sqlite.c. */
 #define SQ_SCHEMA_VERSION 1
