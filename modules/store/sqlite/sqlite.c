@@ -923,4 +923,5 @@ const kk_module_t store_sqlite_module = {
     .stop = sq_stop,
     .destroy = sq_destroy,
     .lua_open = kk_store_lua_open,
+    .commands = sq_commands,
 };

@@ -25,4 +25,8 @@ int sq_query_open(const char *path, const char *name, int lazy,
  * labels: "disk_full", "read_only", "io", "busy", "damaged", "other". */
 const char *sq_reason(int rc);
 
+/* `klimakit backup` (sqlite_cli.c), for the descriptor; terminated by
+ * {NULL}. */
+extern const kk_command_t sq_commands[];
+
 #endif
