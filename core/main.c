@@ -14,7 +14,6 @@
 #include "core.h"
 #include "recipe.h"
 
-#define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
 #define EXIT_RECIPE 3
 
