@@ -114,6 +114,12 @@ $(BUILD)/obj/modules/%.o: modules/%.c $(HDRS) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(MOD_CFLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
 
+# The command that compiles a module, for tests/e2e/test_boundaries.sh:
+# it proves that a module cannot include a core header.
+.PHONY: print-module-cflags
+print-module-cflags:
+	@echo $(CC) $(CFLAGS) $(MOD_CFLAGS) $(PKG_CFLAGS)
+
 $(BUILD)/libklimakit.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^

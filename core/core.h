@@ -19,6 +19,13 @@ const kk_module_t *kk__registry_find(const char *ns, const char *name);
 const kk_module_t *kk__registry_at(size_t i);
 /* Registers the generated table of built-in C modules and the core ones. */
 void kk__registry_init(void);
+/* Subcommands the registered modules contribute (kk_module_t.commands):
+ * the i-th in registration order, or the one called `name`; NULL past the
+ * end or when unknown.  *owner (if not NULL) is set to its module. */
+const kk_command_t *kk__registry_command_at(size_t i,
+                                            const kk_module_t **owner);
+const kk_command_t *kk__registry_command(const char *name,
+                                         const kk_module_t **owner);
 
 struct cJSON;
 /* The Lua value at idx as JSON (nil -> null; a table with a sequence ->

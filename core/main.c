@@ -14,63 +14,15 @@
 #include "core.h"
 #include "recipe.h"
 
-#define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
 #define EXIT_RECIPE 3
 
-const kk_module_t *kk__config_module(void);
 int kk__cmd_modules(int argc, char **argv);
-/* Commands whose work lives in a module (weak: the core builds without
- * them and says so). */
-extern int calc_factors_print(FILE *f, const char *format)
-    __attribute__((weak));
-extern int export_main(int argc, char **argv) __attribute__((weak));
-/* From include/klimakit/store.h, implemented by the store modules. */
-typedef struct kk_store kk_store_t;
-extern int kk_store_open(const char *backend, const char *target,
-                         kk_store_t **out) __attribute__((weak));
-extern int kk_store_backup(kk_store_t *s, const char *dest)
-    __attribute__((weak));
-extern void kk_store_unref(kk_store_t *s) __attribute__((weak));
-extern const char *kk_store_errmsg(void) __attribute__((weak));
 static int want_help(int argc, char **argv);
 
-static const char *backup_help =
-    "usage: klimakit backup sqlite:DATABASE DEST\n"
-    "\n"
-    "Copies a consistent snapshot of a SQLite store to DEST (which must not\n"
-    "exist) with SQLite's online backup, also while klimakit is writing to\n"
-    "it.  For PostgreSQL use pg_dump or a replica.\n";
-
-static int cmd_backup(int argc, char **argv) {
-  if (want_help(argc, argv)) {
-    fputs(backup_help, stdout);
-    return 0;
-  }
-  if (argc != 3 || strncmp(argv[1], "sqlite:", 7) != 0) {
-    fputs(backup_help, stderr);
-    return EXIT_USAGE;
-  }
-  if (!kk_store_open || !kk_store_backup || !kk_store_unref) {
-    fprintf(stderr, "klimakit: this build has no stores\n");
-    return EXIT_RUNTIME;
-  }
-  kk__registry_init();
-  kk_store_t *s = NULL;
-  int rc = kk_store_open("sqlite", argv[1] + 7, &s);
-  if (rc == 0) rc = kk_store_backup(s, argv[2]);
-  if (rc != 0) {
-    fprintf(stderr, "klimakit: backup failed: %s\n",
-            kk_store_errmsg ? kk_store_errmsg() : kk_strerror(rc));
-    if (s) kk_store_unref(s);
-    return EXIT_RUNTIME;
-  }
-  kk_store_unref(s);
-  printf("%s: backup of %s written\n", argv[2], argv[1] + 7);
-  return 0;
-}
-
-static const char *main_help =
+/* `klimakit --help`: the core's commands, then those the modules
+ * contribute (kk_module_t.commands), then the common options. */
+static const char *main_help_head =
     "klimakit - smart-climate toolkit: sensors in, CO2 and air numbers out\n"
     "\n"
     "usage: klimakit <command> [options]\n"
@@ -79,12 +31,9 @@ static const char *main_help =
     "  run RECIPE       check the recipe, then run its pipeline until SIGINT\n"
     "                   or SIGTERM (or until every source is done)\n"
     "  check RECIPE     check the recipe and print errors as file:line\n"
-    "  modules [NAME]   document every module and option (--format markdown)\n"
-    "  factors [FORMAT] list the emission factors with their sources\n"
-    "                   (text, csv or markdown)\n"
-    "  export ...       write open-data files (CSV, GeoJSON, DCAT-AP.de)\n"
-    "                   from a store (klimakit export --help)\n"
-    "  backup sqlite:DB DEST   online backup of a SQLite store\n"
+    "  modules [NAME]   document every module and option (--format markdown)\n";
+
+static const char *main_help_tail =
     "  version          print the version\n"
     "\n"
     "common options:\n"
@@ -94,6 +43,48 @@ static const char *main_help =
     "  -h, --help               help for a command\n"
     "\n"
     "exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 recipe errors\n";
+
+/* Prints `text` from column `col` on, wrapped at word boundaries so
+ * that lines stay within 68 columns like the hand-wrapped ones above,
+ * continuing at column 19. */
+static void print_wrapped(FILE *f, const char *text, size_t col) {
+  const size_t indent = 19, width = 68;
+  while (*text) {
+    size_t room = width > col ? width - col : 1, n = strlen(text);
+    if (n > room) {
+      size_t cut = room;
+      while (cut > 0 && text[cut] != ' ')
+        cut--;
+      n = cut ? cut : room;
+    }
+    fprintf(f, "%.*s\n", (int)n, text);
+    text += n;
+    while (*text == ' ')
+      text++;
+    if (*text) fprintf(f, "%*s", (int)indent, "");
+    col = indent;
+  }
+}
+
+static void print_main_help(FILE *f) {
+  fputs(main_help_head, f);
+  const kk_command_t *c;
+  for (size_t i = 0; (c = kk__registry_command_at(i, NULL)); i++) {
+    char head[64];
+    int n = snprintf(head, sizeof head, "%s%s%s", c->name,
+                     c->usage && *c->usage ? " " : "", c->usage ? c->usage : "");
+    if (n < 0) continue;
+    size_t len = (size_t)n < sizeof head ? (size_t)n : sizeof head - 1;
+    if (len <= 16) {
+      fprintf(f, "  %-16s ", head);
+      print_wrapped(f, c->summary ? c->summary : "", 19);
+    } else {
+      fprintf(f, "  %s   ", head);
+      print_wrapped(f, c->summary ? c->summary : "", len + 5);
+    }
+  }
+  fputs(main_help_tail, f);
+}
 
 static const char *run_help =
     "usage: klimakit run RECIPE [--data-dir DIR] [--log-format text|json]\n"
@@ -251,15 +242,24 @@ static int cmd_run(int argc, char **argv) {
   return rc;
 }
 
+/* A command contributed by a module: it gets the process set up as
+ * kk_command_t documents, and its exit code is the process's. */
+static int cmd_module(const kk_command_t *c, int argc, char **argv) {
+  kk__log_setup(KK__LOGFMT_AUTO, KK_LOG_INFO);
+  return c->main(argc, argv);
+}
+
 int main(int argc, char **argv) {
+  /* The module table first: the help lists the modules' commands. */
+  kk__registry_init();
   if (argc < 2) {
-    fputs(main_help, stderr);
+    print_main_help(stderr);
     return EXIT_USAGE;
   }
   const char *cmd = argv[1];
   if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 ||
       strcmp(cmd, "help") == 0) {
-    fputs(main_help, stdout);
+    print_main_help(stdout);
     return 0;
   }
   if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
@@ -269,34 +269,9 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "run") == 0) return cmd_run(argc - 1, argv + 1);
   if (strcmp(cmd, "check") == 0) return cmd_check(argc - 1, argv + 1);
   if (strcmp(cmd, "modules") == 0) return kk__cmd_modules(argc - 1, argv + 1);
-  if (strcmp(cmd, "backup") == 0) {
-    kk__log_setup(KK__LOGFMT_AUTO, KK_LOG_WARN);
-    return cmd_backup(argc - 1, argv + 1);
-  }
-  if (strcmp(cmd, "export") == 0) {
-    kk__log_setup(KK__LOGFMT_AUTO, KK_LOG_INFO);
-    if (!export_main) {
-      fprintf(stderr, "klimakit: this build has no export\n");
-      return EXIT_RUNTIME;
-    }
-    kk__registry_init();
-    return export_main(argc - 1, argv + 1);
-  }
-  if (strcmp(cmd, "factors") == 0) {
-    if (argc > 2 &&
-        (strcmp(argv[2], "-h") == 0 || strcmp(argv[2], "--help") == 0)) {
-      puts("usage: klimakit factors [text|csv|markdown]\n\nLists every "
-           "emission factor klimakit ships: set, carrier, value, unit, valid "
-           "years, basis, source and confidence.");
-      return 0;
-    }
-    if (!calc_factors_print) {
-      fprintf(stderr, "klimakit: this build has no calculators\n");
-      return EXIT_RUNTIME;
-    }
-    return calc_factors_print(stdout, argc > 2 ? argv[2] : NULL) ? EXIT_USAGE
-                                                                    : 0;
-  }
-  fprintf(stderr, "klimakit: unknown command '%s'\n\n%s", cmd, main_help);
+  const kk_command_t *c = kk__registry_command(cmd, NULL);
+  if (c) return cmd_module(c, argc - 1, argv + 1);
+  fprintf(stderr, "klimakit: unknown command '%s'\n\n", cmd);
+  print_main_help(stderr);
   return EXIT_USAGE;
 }

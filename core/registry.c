@@ -78,6 +78,35 @@ void kk__registry_lua_surfaces(lua_State *L) {
   }
 }
 
+/* The module's commands, or NULL when it has none or was built before
+ * the field existed. */
+static const kk_command_t *module_commands(const kk_module_t *m) {
+  if (m->size < offsetof(kk_module_t, commands) + sizeof m->commands)
+    return NULL;
+  return m->commands;
+}
+
+const kk_command_t *kk__registry_command_at(size_t i,
+                                            const kk_module_t **owner) {
+  for (size_t k = 0; k < nmods; k++) {
+    const kk_command_t *c = module_commands(mods[k]);
+    for (; c && c->name; c++)
+      if (i-- == 0) {
+        if (owner) *owner = mods[k];
+        return c;
+      }
+  }
+  return NULL;
+}
+
+const kk_command_t *kk__registry_command(const char *name,
+                                         const kk_module_t **owner) {
+  const kk_command_t *c;
+  for (size_t i = 0; (c = kk__registry_command_at(i, owner)); i++)
+    if (strcmp(c->name, name) == 0) return c;
+  return NULL;
+}
+
 int kk__lua_open_surfaces(lua_State *L) {
   lua_newtable(L);
   lua_pushliteral(L, KK_VERSION_STRING);

@@ -58,6 +58,21 @@ typedef struct kk_stage kk_stage_t;
 typedef void (*kk_stop_cb)(kk_stage_t *st);
 struct lua_State;
 
+/* A subcommand of the `klimakit` program that a module contributes
+ * (`klimakit factors`, `klimakit export`): listed by `klimakit --help`
+ * and run by `klimakit <name> ...` outside any pipeline. */
+typedef struct kk_command {
+  const char *name;    /* "export"; unique among all commands */
+  const char *summary; /* one line for `klimakit --help` */
+  const char *usage;   /* the arguments after the name: "[FORMAT]" */
+  /* Runs the command.  argv[0] is the name, argv[argc] NULL; the core
+   * has set up logging (text on a terminal, json otherwise; info) and
+   * registered the built-in modules, so kk_store_open() and the module
+   * table work.  The command prints its own help for -h/--help.  Returns
+   * the exit code: 0 ok, 1 runtime failure, 2 usage error. */
+  int (*main)(int argc, char **argv);
+} kk_command_t;
+
 typedef struct kk_module {
   uint32_t abi;     /* KK_MODULE_ABI */
   uint32_t size;    /* sizeof(kk_module_t) the module was built with */
@@ -110,6 +125,12 @@ typedef struct kk_module {
    * functions follow the liolib conventions: misuse raises an error,
    * expected failure returns nil, message, code. */
   int (*lua_open)(struct lua_State *L);
+
+  /* ---- appended after lua_open; check `size` before reading ---- */
+
+  /* Optional subcommands of the `klimakit` program, terminated by
+   * {NULL}; static, like the descriptor. */
+  const kk_command_t *commands;
 } kk_module_t;
 
 /* ---- Stage services ------------------------------------------------- */

@@ -5,7 +5,9 @@
  * observations through this header without knowing which store holds
  * them.  A store sink (store.sqlite, store.postgres) registers a kk_store_t
  * under its stage name when it starts and withdraws it when it stops;
- * kk_store_find() and kk_store_default() look stores up.
+ * kk_store_find() and kk_store_default() look stores up.  What a backend
+ * implements is in klimakit/store_backend.h; the registry and the
+ * backend-independent parts of the queries are the core's (core/store.c).
  *
  * Data model (OGC SensorThings): a thing has datastreams (thing x observed
  * property x UCUM unit, plus a BISKO sector where it applies); an
@@ -129,9 +131,11 @@ void kk_store_unref(kk_store_t *s);
 
 /* Opens a store for queries only, outside a pipeline (CLI tools, tests,
  * other processes): `backend` "sqlite" with a database file path, or
- * "postgres" with a libpq connection string.  The store is not registered.
- * Returns 0 and sets *out (caller drops it with kk_store_unref()), or a
- * negative code with the reason in kk_store_errmsg(). */
+ * "postgres" with a libpq connection string (any backend registered with
+ * kk_store_backend_register()).  The store is not registered.  Returns 0
+ * and sets *out (caller drops it with kk_store_unref()), KK_EUNKNOWN for a
+ * backend this build does not have, or another negative code, each with
+ * the reason in kk_store_errmsg(). */
 int kk_store_open(const char *backend, const char *target, kk_store_t **out);
 
 /* Detail of the last failure of a kk_store_* call on this thread;
@@ -187,44 +191,5 @@ int kk_store_aggregate(kk_store_t *s, int64_t id, int64_t from_ms,
  * PostgreSQL answers KK_EINVAL (use pg_dump or a replica).  Returns 0 or a
  * negative code. */
 int kk_store_backup(kk_store_t *s, const char *dest);
-
-/* ---- for store modules ---------------------------------------------- */
-
-/* What a backend implements.  Every function gets the backend's `impl`
- * pointer; strings and arrays handed out are allocated with malloc (the
- * free functions above release them: a list's items array and each
- * string separately).  `agg` aggregates one table (res RAW, HOUR or DAY)
- * over [from, to) into *out.  `backup` and `close` may be NULL.  `close`
- * releases impl once the last reference is gone. */
-typedef struct kk_store_vtable {
-  int (*things)(void *impl, const kk_store_filter_t *f,
-                kk_store_thing_list_t **out);
-  int (*datastreams)(void *impl, const kk_store_filter_t *f,
-                     kk_store_ds_list_t **out);
-  int (*latest)(void *impl, const int64_t *ids, size_t n,
-                kk_store_point_t *out);
-  int (*series)(void *impl, int64_t id, int64_t from_ms, int64_t to_ms,
-                kk_store_res_t res, size_t limit, kk_store_series_t *out);
-  int (*agg)(void *impl, int64_t id, int64_t from_ms, int64_t to_ms,
-             kk_store_res_t res, kk_store_point_t *out);
-  int (*backup)(void *impl, const char *dest);
-  void (*close)(void *impl);
-} kk_store_vtable_t;
-
-/* Creates a store handle over a backend (one reference, held by the
- * caller).  `name` and `backend` are copied.  NULL when out of memory. */
-kk_store_t *kk_store_new(const char *name, const char *backend,
-                         const kk_store_vtable_t *vt, void *impl);
-/* Makes `s` findable (a sink's start) / no longer findable, and failing
- * with KK_ECLOSED for holders of a reference (its stop).  Register
- * returns KK_EEXIST when the name is taken. */
-int kk_store_register(kk_store_t *s);
-void kk_store_unregister(kk_store_t *s);
-/* Sets the detail message of the current failure (backends). */
-void kk_store_set_errmsg(const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 1, 2)))
-#endif
-    ;
 
 #endif

@@ -308,6 +308,26 @@ int calc_factors_print(FILE *f, const char *format) {
   return 0;
 }
 
+/* `klimakit factors [FORMAT]`: exit 0, or 2 for an unknown format. */
+static int calc_factors_main(int argc, char **argv) {
+  if (argc > 1 &&
+      (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+    puts("usage: klimakit factors [text|csv|markdown]\n\nLists every "
+         "emission factor klimakit ships: set, carrier, value, unit, valid "
+         "years, basis, source and confidence.");
+    return 0;
+  }
+  return calc_factors_print(stdout, argc > 1 ? argv[1] : NULL) ? 2 : 0;
+}
+
+const kk_command_t calc_factors_commands[] = {
+    {.name = "factors",
+     .summary = "list the emission factors with their sources (text, csv "
+                "or markdown)",
+     .usage = "[FORMAT]",
+     .main = calc_factors_main},
+    {NULL}};
+
 /* ---- Lua: kk.factor(carrier, year[, set]), kk.factors([set]) ---------- */
 
 static void push_row(lua_State *L, const calc_factor_t *r) {

@@ -9,6 +9,7 @@
 #ifndef CALC_FACTORS_H
 #define CALC_FACTORS_H
 
+#include <klimakit.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -72,6 +73,9 @@ int calc_factor_find(const calc_overrides_t *ov, const char *set,
  * NULL), "csv" or "markdown".  Returns 0 or KK_EINVAL for an unknown
  * format.  For the `klimakit factors` command. */
 int calc_factors_print(FILE *f, const char *format);
+/* `klimakit factors`, for calc.co2's descriptor (the factor registry's
+ * module); terminated by {NULL}. */
+extern const kk_command_t calc_factors_commands[];
 
 struct lua_State;
 /* Sets kk.factor and kk.factors on the table at the top of L. */

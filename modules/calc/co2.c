@@ -51,4 +51,5 @@ const kk_module_t calc_co2_module = {
     .stop = calc_energy_stop,
     .destroy = calc_energy_destroy,
     .lua_open = calc_factors_lua_open,
+    .commands = calc_factors_commands,
 };

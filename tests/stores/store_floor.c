@@ -11,7 +11,7 @@
  *   kk-store-floor postgres CONNINFO N DS INTERVAL_MS START_MS
  *       plain COPY into a table shaped like observations (partitioned by
  *       month, primary key (ds, time)), 262144 rows per COPY; values as
- *       text the way store.postgres writes them (kk__store_fmt_double),
+ *       text the way store.postgres writes them (kk_fmt_double),
  *       so that the server parses the same bytes.
  *
  * Values have the simulator's precision (CO2 in whole ppm, temperature
@@ -29,7 +29,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "store/store_impl.h"
+#include <klimakit.h>
 
 #define CHUNK 262144
 
@@ -140,7 +140,7 @@ static int floor_pg(const char *ci, long n, long nds, int64_t step,
         ts_for = t;
       }
       len += (size_t)snprintf(buf + len, 96, "%ld\t%s\t", 1 + i % nds, ts);
-      len += kk__store_fmt_double(buf + len, value(i));
+      len += kk_fmt_double(value(i), buf + len);
       buf[len++] = '\n';
     }
     PGresult *cr = PQexec(c, "COPY floor_obs FROM STDIN");

@@ -9,7 +9,7 @@
 
 #include <sqlite3.h>
 
-#include "store/store_impl.h"
+#include <klimakit/store_backend.h>
 #include "kk_test.h"
 
 #define H 3600000LL
@@ -249,19 +249,20 @@ KK_TEST(sqlite_open_checks_the_file) {
   KK_CHECK_INT(system(cmd), ==, 0);
 }
 
-/* COPY text of values: the short form must read back exactly, and a
- * value that needs all 17 digits must keep them. */
+/* COPY text of values (store.postgres writes kk_fmt_double): the short
+ * form must read back exactly, and a value that needs all 17 digits must
+ * keep them. */
 KK_TEST(fmt_double_round_trips) {
   struct {
     double v;
     const char *want;
   } fixed[] = {{21.3, "21.3"},   {412, "412"},     {0.05, "0.05"},
                {-0.05, "-0.05"}, {-7, "-7"},       {0.0, "0"},
-               {-0.0, "-0"},     {1.234, "1.234"}, {1e-12, "9.9999999999999998e-13"},
-               {0.1 + 0.2, "0.30000000000000004"}, {1e300, "1.0000000000000001e+300"}};
+               {-0.0, "-0"},     {1.234, "1.234"}, {1e-12, "1e-12"},
+               {0.1 + 0.2, "0.30000000000000004"}, {1e300, "1e+300"}};
   char buf[32];
   for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
-    kk__store_fmt_double(buf, fixed[i].v);
+    kk_fmt_double(fixed[i].v, buf);
     if (strcmp(buf, fixed[i].want) != 0)
       KK__FAIL("%.17g: got %s, want %s", fixed[i].v, buf, fixed[i].want);
   }
@@ -277,7 +278,7 @@ KK_TEST(fmt_double_round_trips) {
       static const double p[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
       v = (double)(int64_t)(x % 2000000001u - 1000000000) / p[(x >> 40) % 10];
     }
-    size_t n = kk__store_fmt_double(buf, v);
+    size_t n = kk_fmt_double(v, buf);
     if (n != strlen(buf) || n >= 32) KK__FAIL("length %zu for %.17g", n, v);
     double back = strtod(buf, NULL);
     if (memcmp(&back, &v, sizeof v) != 0)

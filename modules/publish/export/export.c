@@ -400,4 +400,5 @@ const kk_module_t publish_export_module = {
     .process = exm_process,
     .stop = exm_stop,
     .destroy = exm_destroy,
+    .commands = ex_commands,
 };

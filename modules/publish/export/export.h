@@ -152,4 +152,8 @@ const char *ex_licence_uri(const ex_config_t *c, char *buf, size_t n);
 int ex_geocoding(const ex_config_t *c, char *uri, char *level, size_t n,
                  char *err, size_t errlen);
 
+/* `klimakit export` (export_cli.c), for publish.export's descriptor;
+ * terminated by {NULL}. */
+extern const kk_command_t ex_commands[];
+
 #endif

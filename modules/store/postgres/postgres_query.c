@@ -271,7 +271,7 @@ static int pgq_series(void *impl, int64_t id, int64_t from_ms, int64_t to_ms,
                            .min = pgq_num(r, i, 3),
                            .max = pgq_num(r, i, 4),
                            .avg = pgq_num(r, i, 5)};
-    rc = kk__store_push_point(out, &cap, &pt);
+    rc = kk_store_series_push(out, &cap, &pt);
   }
   PQclear(r);
   return rc;
@@ -348,6 +348,17 @@ int pg_query_open(const char *conninfo, const char *name, int connect_now,
   return 0;
 }
 
-int kk__store_postgres_open(const char *conninfo, kk_store_t **out) {
+/* kk_store_open("postgres", conninfo): connects and checks the schema
+ * at once, so that a wrong connection string fails here. */
+static int pgq_open(const char *conninfo, kk_store_t **out) {
   return pg_query_open(conninfo, NULL, 1, out);
+}
+
+static const kk_store_backend_t pgq_backend = {.name = "postgres",
+                                               .open = pgq_open};
+
+/* Built-in backends register before main: the module descriptor has no
+ * load-time hook, and kk_store_open() is used outside any pipeline. */
+__attribute__((constructor)) static void pgq_register(void) {
+  kk_store_backend_register(&pgq_backend);
 }

@@ -1,15 +1,18 @@
 /*
- * modules/store/sqlite/sqlite_impl.h - shared by sqlite.c (the sink and its
- * writer thread) and sqlite_query.c (the read side).
+ * modules/store/sqlite/sqlite_impl.h - shared by the files of store.sqlite:
+ * sqlite.c (the loop side), sqlite_writer.c (the writer thread),
+ * sqlite_query.c (the read side) and sqlite_cli.c (`klimakit backup`).
  */
 #ifndef KK_MODULES_SQLITE_IMPL_H
 #define KK_MODULES_SQLITE_IMPL_H
 
+#include <cJSON.h>
 #include <sqlite3.h>
+#include <uv.h>
 
-#include "store/store_impl.h"
+#include <klimakit/store_backend.h>
 
-/* The schema version this build writes; see sq_migrations in sqlite.c. */
+/* The schema version this build writes; see sq_migrations in sqlite_writer.c. */
 #define SQ_SCHEMA_VERSION 1
 
 /* Opens `path` for reading (WAL: readers never block the writer), checks
@@ -24,5 +27,91 @@ int sq_query_open(const char *path, const char *name, int lazy,
 /* Names the failure class of a SQLite result code for logs and metric
  * labels: "disk_full", "read_only", "io", "busy", "damaged", "other". */
 const char *sq_reason(int rc);
+
+/* Statements of the writer connection (sq_wsql in sqlite_writer.c). */
+enum {
+  SQ_W_INS,
+  SQ_W_HOUR,
+  SQ_W_DAY,
+  SQ_W_THING,
+  SQ_W_DS,
+  SQ_W_DSID,
+  SQ_W_RETAIN,
+  SQ_W_UPD,
+  SQ_W_REHOUR,
+  SQ_W_REDAY,
+  SQ_NW
+};
+
+/* The failure classes of sq_reason(), in the order of the metrics. */
+#define SQ_NREASONS 6
+extern const char *const sq_reasons[SQ_NREASONS];
+
+/* The sink's state.  The loop thread owns it until the writer thread
+ * starts; then the writer owns the writer connection, its statements, the
+ * id map, the deltas and `touched`, and `lock` guards the queue and the
+ * flags between the two. */
+#define SQ_TAKE_MAX 256       /* batches per transaction at most */
+#define SQ_LINGER_NS 5000000u /* 5 ms: see sq_writer */
+
+typedef struct sq_state {
+  kk_stage_t *st;
+  char *name; /* stage name, for logs from the writer thread */
+  char *path;
+  int sync;           /* 0 normal, 1 full, 2 off */
+  uint64_t retain_ms; /* 0: keep raw data */
+  uint64_t max_backoff_ms;
+  size_t txn_readings;    /* readings per transaction at most */
+  size_t linger_readings; /* a transaction waits briefly for this many */
+  char *sectors_json, *things_json;
+
+  sqlite3 *w; /* writer connection: the writer thread's once started */
+  sqlite3_stmt *ws[SQ_NW];
+  int64_t *dsmap; /* process datastream id -> store id, 0 unknown */
+  size_t ndsmap;
+  kk_store_map_t hours, days;
+  cJSON *sectors; /* property -> sector */
+
+  uv_mutex_t lock; /* guards everything below */
+  uv_cond_t cond;
+  kk_batch_t **q; /* ring of queued batches, oldest first */
+  size_t qhead, qlen, qcap;
+  size_t done_pending; /* batches committed, not yet kk_stage_done() */
+  int stopping, exited;
+  int paused; /* the writer is retrying a failed transaction */
+
+  int sync_init, thread_started, async_init, closing;
+  uv_thread_t thread;
+  uv_async_t async;
+  kk_stop_cb stop_cb;
+  kk_store_t *store;
+  int64_t next_retain_ms;
+
+  kk_metric_t *m_paused, *m_rows, *m_dups, *m_txns, *m_skipped, *m_updates;
+  /* Observations replaced in the current transaction (writer thread). */
+  struct sq_touched {
+    int64_t ds, time;
+  } *touched;
+  size_t ntouched, captouched;
+  kk_metric_t *m_err[SQ_NREASONS]; /* by sq_reason(), as sq_reasons */
+} sq_state_t;
+
+/* Opens the database for writing, applies migrations, prepares the
+ * statements.  Runs on the loop thread in start(), and on the writer
+ * thread when it reopens a database that was read-only.  Returns 0 or a
+ * negative code with the reason in err. */
+int sq_open_writer(sq_state_t *s, char *err, size_t errlen);
+/* Closes the writer connection (NULL-safe). */
+void sq_close_writer(sq_state_t *s);
+/* Upserts the things of the `things` option (loop thread, in start()).
+ * Returns 0 or a negative code with the reason set on the stage. */
+int sq_load_things(sq_state_t *s);
+/* The writer thread's body (uv_thread_create with s): runs until stop
+ * and the queue is drained, then sets `exited` and wakes the loop. */
+void sq_writer(void *arg);
+
+/* `klimakit backup` (sqlite_cli.c), for the descriptor; terminated by
+ * {NULL}. */
+extern const kk_command_t sq_commands[];
 
 #endif

@@ -4,7 +4,7 @@
  * One read-only connection per store handle.  In WAL mode it reads a
  * consistent snapshot per statement while the writer thread goes on, so
  * queries never wait for a write transaction.  Statements are prepared
- * once and kept; store.c serialises calls, so one connection suffices.
+ * once and kept; core/store.c serialises calls, so one connection suffices.
  */
 #include <klimakit.h>
 #include <klimakit/store.h>
@@ -280,7 +280,7 @@ static int sq_series(void *impl, int64_t id, int64_t from_ms, int64_t to_ms,
                           .min = sqlite3_column_double(q, 3),
                           .max = sqlite3_column_double(q, 4),
                           .avg = sqlite3_column_double(q, 5)};
-    if ((err = kk__store_push_point(out, &cap, &p)) != 0) break;
+    if ((err = kk_store_series_push(out, &cap, &p)) != 0) break;
   }
   if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW)
     err = sq_fail(r, rc, "reading a series");
@@ -439,6 +439,16 @@ int sq_query_open(const char *path, const char *name, int lazy,
   return 0;
 }
 
-int kk__store_sqlite_open(const char *path, kk_store_t **out) {
+/* kk_store_open("sqlite", path): the file must exist and be a store. */
+static int sq_open(const char *path, kk_store_t **out) {
   return sq_query_open(path, NULL, 0, out);
+}
+
+static const kk_store_backend_t sq_backend = {.name = "sqlite",
+                                              .open = sq_open};
+
+/* Built-in backends register before main: the module descriptor has no
+ * load-time hook, and kk_store_open() is used outside any pipeline. */
+__attribute__((constructor)) static void sq_register(void) {
+  kk_store_backend_register(&sq_backend);
 }

@@ -1,15 +1,16 @@
 /*
- * modules/store/store_lua.c - kk.query: the store query API for Lua.
+ * core/store_lua.c - kk.query: the store query API for Lua.
  *
- * Set on the `klimakit` table by store.sqlite and store.postgres (their
- * lua_open), so that recipe functions and Lua modules can read what is
+ * Set on the `klimakit` table by kk_store_lua_open(), the lua_open of
+ * store.sqlite and store.postgres, so that recipe functions and Lua modules can read what is
  * stored:
  *
  *   local v, t = kk.query.latest("room-001", "co2", "ppm")
  *   local pts, res = kk.query.range("room-001", "co2", "ppm", from, to)
  *   local a = kk.query.aggregate("room-001", "co2", "ppm", from, to)
- *   local list = kk.query.datastreams { thing = "school-a/..." }  -- prefix:
- * trailing "*"
+ *   local list = kk.query.datastreams { thing = "school-a-*" }
+ *
+ * (a trailing "*" in a filter matches any suffix).
  *
  * Times are UTC milliseconds.  The last argument of each function may name
  * the store (a stage name); default: the first store of the pipeline.
@@ -19,11 +20,10 @@
  * unknown datastream, database down) returns nil, message, code.
  */
 #include <klimakit.h>
+#include <klimakit/store_backend.h>
 
 #include <lauxlib.h>
 #include <lua.h>
-
-#include "store/store_impl.h"
 
 static kk_store_t *ql_store(lua_State *L, int idx) {
   const char *name = luaL_optstring(L, idx, NULL);
@@ -174,7 +174,7 @@ static int ql_datastreams(lua_State *L) {
   return 1;
 }
 
-int kk__store_lua_open(lua_State *L) {
+int kk_store_lua_open(lua_State *L) {
   static const luaL_Reg fns[] = {{"latest", ql_latest},
                                  {"range", ql_range},
                                  {"aggregate", ql_aggregate},

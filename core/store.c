@@ -1,18 +1,15 @@
 /*
- * modules/store/store_registry.c - the store registry and the backend-independent
- * part of the query API (include/klimakit/store.h).
+ * core/store.c - the store registry and the backend-independent part of
+ * the query API (include/klimakit/store.h).
  *
- * Not a module.  Backends implement a few primitive queries (one table at
- * a time); the choice of resolution by span and the composition of an
- * aggregate from daily, hourly and raw parts live here, so that every
- * backend answers the same way.  Would belong in core/ (the engine could
- * then list stores in /healthz); it lives beside the stores so that the
- * storage work needs no core change.
+ * Backends (include/klimakit/store_backend.h) implement a few primitive
+ * queries, one table at a time; the choice of resolution by span and the
+ * composition of an aggregate from daily, hourly and raw parts live here,
+ * so that every backend answers the same way.  The helpers the backends
+ * share are in core/store_backend.c, kk.query in core/store_lua.c.
  */
 #include <klimakit.h>
-
-#include <cJSON.h>
-#include <klimakit/store.h>
+#include <klimakit/store_backend.h>
 
 #include <math.h>
 #include <stdarg.h>
@@ -21,8 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
-
-#include "store/store_impl.h"
 
 struct kk_store {
   atomic_int refs;
@@ -160,13 +155,42 @@ const char *kk_store_backend(const kk_store_t *s) {
   return s->backend;
 }
 
+/* Backends kk_store_open() knows.  Registered from constructors before
+ * main, so a small fixed table suffices and never needs freeing. */
+#define STORE_MAX_BACKENDS 16
+static const kk_store_backend_t *store_backends[STORE_MAX_BACKENDS];
+static size_t store_nbackends;
+
+int kk_store_backend_register(const kk_store_backend_t *b) {
+  if (!b || !b->name || !b->open) return KK_EINVAL;
+  uv_once(&store_once, store_init);
+  int rc = 0;
+  uv_mutex_lock(&store_reg_lock);
+  for (size_t i = 0; i < store_nbackends && rc == 0; i++)
+    if (strcmp(store_backends[i]->name, b->name) == 0) rc = KK_EEXIST;
+  if (rc == 0 && store_nbackends == STORE_MAX_BACKENDS) rc = KK_ENOMEM;
+  if (rc == 0) store_backends[store_nbackends++] = b;
+  uv_mutex_unlock(&store_reg_lock);
+  return rc;
+}
+
 int kk_store_open(const char *backend, const char *target, kk_store_t **out) {
   if (!backend || !target || !out) return KK_EINVAL;
   *out = NULL;
-  if (strcmp(backend, "sqlite") == 0) return kk__store_sqlite_open(target, out);
-  if (strcmp(backend, "postgres") == 0)
-    return kk__store_postgres_open(target, out);
-  kk_store_set_errmsg("unknown store backend '%s' (sqlite, postgres)", backend);
+  uv_once(&store_once, store_init);
+  const kk_store_backend_t *b = NULL;
+  char names[256] = "";
+  size_t len = 0;
+  uv_mutex_lock(&store_reg_lock);
+  for (size_t i = 0; i < store_nbackends; i++) {
+    if (strcmp(store_backends[i]->name, backend) == 0) b = store_backends[i];
+    int n = snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "",
+                     store_backends[i]->name);
+    if (n > 0 && (size_t)n < sizeof names - len) len += (size_t)n;
+  }
+  uv_mutex_unlock(&store_reg_lock);
+  if (b) return b->open(target, out);
+  kk_store_set_errmsg("unknown store backend '%s' (%s)", backend, names);
   return KK_EUNKNOWN;
 }
 
@@ -309,14 +333,8 @@ int kk_store_range(kk_store_t *s, int64_t id, int64_t from_ms, int64_t to_ms,
   return 0;
 }
 
-/* Start of the bucket that holds t (floor, also for times before 1970). */
-int64_t kk__store_floor(int64_t t, int64_t width) {
-  int64_t m = t % width;
-  return m < 0 ? t - m - width : t - m;
-}
-
 static int64_t store_ceil(int64_t t, int64_t width) {
-  int64_t f = kk__store_floor(t, width);
+  int64_t f = kk_store_bucket(t, width);
   return f == t ? t : f + width;
 }
 
@@ -345,7 +363,7 @@ static int store_part(kk_store_t *s, int64_t id, int64_t a, int64_t b,
 
 int kk_store_aggregate(kk_store_t *s, int64_t id, int64_t from_ms,
                        int64_t to_ms, kk_store_point_t *out) {
-  const int64_t H = 3600000, D = 86400000;
+  const int64_t H = KK_HOUR_MS, D = KK_DAY_MS;
   if (!out || to_ms < from_ms) return KK_EINVAL;
   kk_store_point_t acc = {.time_ms = from_ms};
   store_clamp(&from_ms, &to_ms);
@@ -353,11 +371,11 @@ int kk_store_aggregate(kk_store_t *s, int64_t id, int64_t from_ms,
   if (rc != 0) return rc;
   /* [from, h0) raw | [h0, d0) hours | [d0, d1) days | [d1, h1) hours |
    * [h1, to) raw, where each inner range may be empty. */
-  int64_t h0 = store_ceil(from_ms, H), h1 = kk__store_floor(to_ms, H);
+  int64_t h0 = store_ceil(from_ms, H), h1 = kk_store_bucket(to_ms, H);
   if (h0 >= h1) {
     rc = store_part(s, id, from_ms, to_ms, KK_STORE_RAW, &acc);
   } else {
-    int64_t d0 = store_ceil(h0, D), d1 = kk__store_floor(h1, D);
+    int64_t d0 = store_ceil(h0, D), d1 = kk_store_bucket(h1, D);
     rc = store_part(s, id, from_ms, h0, KK_STORE_RAW, &acc);
     if (rc == 0 && d0 < d1) {
       rc = store_part(s, id, h0, d0, KK_STORE_HOUR, &acc);
@@ -394,145 +412,4 @@ int kk_store_backup(kk_store_t *s, const char *dest) {
   }
   store_leave(s);
   return rc;
-}
-
-/* ---- helpers shared by the backends -------------------------------- */
-
-int kk__store_push_point(kk_store_series_t *out, size_t *cap,
-                         const kk_store_point_t *p) {
-  if (out->len == *cap) {
-    size_t n = *cap ? *cap * 2 : 256;
-    kk_store_point_t *np = realloc(out->points, n * sizeof *np);
-    if (!np) return KK_ENOMEM;
-    out->points = np;
-    *cap = n;
-  }
-  out->points[out->len++] = *p;
-  return 0;
-}
-
-char *kk__store_strdup(const char *s) {
-  return s ? strdup(s) : NULL;
-}
-
-/* ---- rollup deltas (store_impl.h) ---------------------------------- */
-
-static size_t store_hash(int64_t ds, int64_t bucket, size_t cap) {
-  uint64_t h = (uint64_t)ds * 0x9E3779B97F4A7C15u ^
-               (uint64_t)bucket * 0xC2B2AE3D27D4EB4Fu;
-  h ^= h >> 31;
-  return (size_t)(h & (cap - 1));
-}
-
-/* Adds an aggregate (count >= 1) to the bucket (ds, bucket). */
-int kk__store_map_put(kk__store_map_t *m, int64_t ds, int64_t bucket, int64_t count,
-                      double sum, double min, double max) {
-  if ((m->len + 1) * 2 > m->cap) {
-    size_t ncap = m->cap ? m->cap * 2 : 1024;
-    kk__store_delta_t *ns = calloc(ncap, sizeof *ns);
-    if (!ns) return KK_ENOMEM;
-    for (size_t i = 0; i < m->cap; i++) {
-      if (!m->slot[i].count) continue;
-      size_t j = store_hash(m->slot[i].ds, m->slot[i].bucket, ncap);
-      while (ns[j].count)
-        j = (j + 1) & (ncap - 1);
-      ns[j] = m->slot[i];
-    }
-    free(m->slot);
-    m->slot = ns;
-    m->cap = ncap;
-  }
-  size_t j = store_hash(ds, bucket, m->cap);
-  while (m->slot[j].count &&
-         (m->slot[j].ds != ds || m->slot[j].bucket != bucket))
-    j = (j + 1) & (m->cap - 1);
-  kk__store_delta_t *d = &m->slot[j];
-  if (!d->count) {
-    *d = (kk__store_delta_t){ds, bucket, count, sum, min, max};
-    m->len++;
-  } else {
-    d->count += count;
-    d->sum += sum;
-    if (min < d->min) d->min = min;
-    if (max > d->max) d->max = max;
-  }
-  return 0;
-}
-
-/* Folds hourly deltas into daily ones (a UTC day is 24 whole hours), so
- * that each new row costs one map update, not two. */
-int kk__store_map_days(const kk__store_map_t *hours, kk__store_map_t *days) {
-  for (size_t i = 0; i < hours->cap; i++) {
-    const kk__store_delta_t *h = &hours->slot[i];
-    if (h->count &&
-        kk__store_map_put(days, h->ds, kk__store_floor(h->bucket, KK__STORE_DAY_MS),
-                   h->count, h->sum, h->min, h->max) != 0)
-      return KK_ENOMEM;
-  }
-  return 0;
-}
-
-void kk__store_map_clear(kk__store_map_t *m) {
-  if (m->cap > 65536) { /* give back the memory of a huge transaction */
-    free(m->slot);
-    m->slot = NULL;
-    m->cap = 0;
-  } else if (m->len) {
-    memset(m->slot, 0, m->cap * sizeof *m->slot);
-  }
-  m->len = 0;
-}
-
-/* ---- numbers as text ---------------------------------------------------- */
-
-/* Sensor values mostly have a few decimals; printf's exact conversion
- * (%.17g: "21.300000000000001") costs most of a COPY's client time and
- * makes the server parse 17 digits.  m / 10^k == v with m and 10^k exact
- * doubles means the decimal m * 10^-k rounds to v (IEEE division is
- * correctly rounded), so it reads back exactly. */
-size_t kk__store_fmt_double(char *out, double v) {
-  static const double p10[] = {1e0, 1e1, 1e2, 1e3, 1e4,
-                               1e5, 1e6, 1e7, 1e8, 1e9};
-  if (v == 0) return (size_t)snprintf(out, 32, signbit(v) ? "-0" : "0");
-  for (int k = 0; k < 10; k++) {
-    double x = v * p10[k];
-    if (!(fabs(x) < 9007199254740992.0)) break; /* 2^53: m not exact */
-    double m = nearbyint(x);
-    if (m / p10[k] != v) continue;
-    long long n = (long long)m;
-    unsigned long long u = n < 0 ? 0ull - (unsigned long long)n : (unsigned long long)n;
-    char d[24];
-    int nd = 0;
-    while (u || nd <= k) { /* at least k + 1 digits: "0.05" */
-      d[nd++] = (char)('0' + u % 10);
-      u /= 10;
-    }
-    size_t len = 0;
-    if (n < 0) out[len++] = '-';
-    for (int i = nd - 1; i >= 0; i--) {
-      out[len++] = d[i];
-      if (i == k && k > 0) out[len++] = '.';
-    }
-    out[len] = 0;
-    return len;
-  }
-  return (size_t)snprintf(out, 32, "%.17g", v);
-}
-
-/* ---- things from the option ------------------------------------------- */
-
-void kk__store_thing_json(const cJSON *thing, char **props, char **geojson) {
-  const cJSON *p = cJSON_GetObjectItemCaseSensitive(thing, "properties");
-  const cJSON *where = cJSON_GetObjectItemCaseSensitive(thing, "location");
-  *props = p ? cJSON_PrintUnformatted(p) : NULL;
-  *geojson = NULL;
-  if (cJSON_IsArray(where) && cJSON_GetArraySize(where) == 2) {
-    char b[128];
-    snprintf(b, sizeof b, "{\"type\":\"Point\",\"coordinates\":[%.8g,%.8g]}",
-             cJSON_GetArrayItem(where, 0)->valuedouble,
-             cJSON_GetArrayItem(where, 1)->valuedouble);
-    *geojson = kk__store_strdup(b);
-  } else if (where) {
-    *geojson = cJSON_PrintUnformatted(where);
-  }
 }

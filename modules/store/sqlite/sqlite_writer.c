@@ -1,0 +1,560 @@
+/*
+ * modules/store/sqlite/sqlite_writer.c - store.sqlite's writer: the
+ * schema, the writer connection and the writer thread.
+ *
+ * Threads: sq_writer() is the writer thread's body and everything it
+ * calls runs there; sq_open_writer() and sq_load_things() also run on
+ * the loop thread in start(), before the writer thread exists, and
+ * sq_close_writer() in destroy(), after it was joined.
+ *
+ * The writer takes every queued batch (up to `batch` readings) into one
+ * transaction (group commit: the busier the pipeline, the bigger the
+ * transaction), inserts with INSERT OR IGNORE (a redelivered reading
+ * never doubles), and adds only the rows that were really new into
+ * per-(datastream, bucket) deltas, which it folds into the rollups with
+ * upserts before COMMIT.  Late data lands in old buckets the same way; a
+ * duplicate changes nothing.  After COMMIT it counts the batches as done
+ * and wakes the loop (sqlite.c finishes them there).
+ *
+ * Faults: when a transaction fails (disk full, read-only file, I/O error,
+ * locked, damaged page) the writer rolls back, logs why once, sets the
+ * gauge kk_store_paused{stage,reason} and counts
+ * kk_store_write_errors_total, and retries the same batches with backoff
+ * (250 ms doubling to `max_backoff`).
+ */
+#include <klimakit.h>
+#include <klimakit/store_backend.h>
+
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/sqlite/sqlite_impl.h"
+
+/* ---- schema ---------------------------------------------------------- */
+
+/* Migrations, applied in order in one transaction each; index i brings
+ * the schema to version i + 1.  Append only. */
+static const char *const sq_migrations[SQ_SCHEMA_VERSION] = {
+    "CREATE TABLE things(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+    " properties TEXT);"
+    "CREATE TABLE locations(id INTEGER PRIMARY KEY,"
+    " thing_id INTEGER NOT NULL UNIQUE REFERENCES things(id),"
+    " name TEXT, geojson TEXT NOT NULL);"
+    "CREATE TABLE datastreams(id INTEGER PRIMARY KEY,"
+    " thing_id INTEGER NOT NULL REFERENCES things(id),"
+    " property TEXT NOT NULL, unit TEXT NOT NULL, sector TEXT,"
+    " UNIQUE(thing_id, property, unit));"
+    "CREATE TABLE observations(ds INTEGER NOT NULL, time INTEGER NOT NULL,"
+    " value REAL, PRIMARY KEY(ds, time)) WITHOUT ROWID;"
+    "CREATE TABLE obs_hourly(ds INTEGER NOT NULL, bucket INTEGER NOT NULL,"
+    " count INTEGER NOT NULL, sum REAL NOT NULL, min REAL, max REAL,"
+    " avg REAL, PRIMARY KEY(ds, bucket)) WITHOUT ROWID;"
+    "CREATE TABLE obs_daily(ds INTEGER NOT NULL, bucket INTEGER NOT NULL,"
+    " count INTEGER NOT NULL, sum REAL NOT NULL, min REAL, max REAL,"
+    " avg REAL, PRIMARY KEY(ds, bucket)) WITHOUT ROWID;",
+};
+
+#define SQ_UPSERT(table)                                                       \
+  "INSERT INTO " table "(ds, bucket, count, sum, min, max, avg) "              \
+  "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?4 / ?3) ON CONFLICT(ds, bucket) DO "        \
+  "UPDATE SET count = count + excluded.count, sum = sum + excluded.sum, "      \
+  "min = min(min, excluded.min), max = max(max, excluded.max), "               \
+  "avg = (sum + excluded.sum) / (count + excluded.count)"
+
+
+/* A reading flagged KK_READING_UPDATE (a calculator's window re-emitted
+ * after a late reading) replaces the stored value; the rollup buckets it
+ * lies in are then recomputed from the raw rows. */
+#define SQ_RECOMPUTE(table, width)                                             \
+  "INSERT OR REPLACE INTO " table "(ds, bucket, count, sum, min, max, avg) "   \
+  "SELECT ?1, ?2, count(*), total(value), min(value), max(value), "            \
+  "avg(value) FROM observations WHERE ds = ?1 AND time >= ?2 AND time < ?2 + " \
+  width
+
+static const char *const sq_wsql[SQ_NW] = {
+    [SQ_W_UPD] = "UPDATE observations SET value = ?3 WHERE ds = ?1 AND "
+                 "time = ?2 AND value IS NOT ?3",
+    [SQ_W_REHOUR] = SQ_RECOMPUTE("obs_hourly", "3600000"),
+    [SQ_W_REDAY] = SQ_RECOMPUTE("obs_daily", "86400000"),
+    [SQ_W_INS] = "INSERT OR IGNORE INTO observations(ds, time, value) "
+                 "VALUES(?1, ?2, ?3)",
+    [SQ_W_HOUR] = SQ_UPSERT("obs_hourly"),
+    [SQ_W_DAY] = SQ_UPSERT("obs_daily"),
+    [SQ_W_THING] = "INSERT OR IGNORE INTO things(name) VALUES(?1)",
+    [SQ_W_DS] = "INSERT OR IGNORE INTO datastreams(thing_id, property, unit,"
+                " sector) SELECT id, ?2, ?3, ?4 FROM things WHERE name = ?1",
+    [SQ_W_DSID] = "SELECT d.id FROM datastreams d JOIN things t ON t.id = "
+                  "d.thing_id WHERE t.name = ?1 AND d.property = ?2 AND "
+                  "d.unit = ?3",
+    [SQ_W_RETAIN] = "DELETE FROM observations WHERE ds IN (SELECT id FROM "
+                    "datastreams) AND time < ?1",
+};
+
+const char *const sq_reasons[SQ_NREASONS] = {"disk_full", "read_only", "io",
+                                          "busy",      "damaged",   "other"};
+
+static kk_metric_t *sq_err_metric(sq_state_t *s, int rc) {
+  const char *r = sq_reason(rc);
+  for (int i = 0; i < SQ_NREASONS; i++)
+    if (strcmp(r, sq_reasons[i]) == 0) return s->m_err[i];
+  return NULL;
+}
+
+/* ---- the writer connection ------------------------------------------ */
+
+static int sq_exec(sqlite3 *db, const char *sql) {
+  return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+/* Opens the database for writing, applies migrations, prepares the
+ * statements.  Runs on the loop thread in start(), and on the writer
+ * thread when it reopens a database that was read-only.  Returns 0 or a
+ * negative code with the reason in err. */
+int sq_open_writer(sq_state_t *s, char *err, size_t errlen) {
+  int rc = sqlite3_open_v2(
+      s->path, &s->w,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+  const char *step = "opening";
+  if (rc == SQLITE_OK) {
+    sqlite3_busy_timeout(s->w, 5000);
+    step = "switching to WAL";
+    rc = sq_exec(s->w, "PRAGMA journal_mode=WAL");
+  }
+  if (rc == SQLITE_OK) {
+    step = "setting pragmas";
+    static const char *const syncs[] = {"PRAGMA synchronous=NORMAL",
+                                        "PRAGMA synchronous=FULL",
+                                        "PRAGMA synchronous=OFF"};
+    rc = sq_exec(s->w, syncs[s->sync]);
+    if (rc == SQLITE_OK) rc = sq_exec(s->w, "PRAGMA cache_size=-65536");
+    /* Checkpoint every 64 MiB of WAL instead of 4 MiB: each checkpoint
+     * costs two fsyncs, and a busy store commits often. */
+    if (rc == SQLITE_OK) rc = sq_exec(s->w, "PRAGMA wal_autocheckpoint=16384");
+  }
+  if (rc == SQLITE_OK) {
+    step = "reading the schema version";
+    rc = sq_exec(s->w, "CREATE TABLE IF NOT EXISTS schema_version("
+                       "version INTEGER PRIMARY KEY, applied_ms INTEGER "
+                       "NOT NULL)");
+  }
+  int ver = 0;
+  if (rc == SQLITE_OK) {
+    sqlite3_stmt *q;
+    rc = sqlite3_prepare_v2(
+        s->w, "SELECT coalesce(max(version), 0) FROM schema_version", -1, &q,
+        NULL);
+    if (rc == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
+      ver = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+  }
+  if (rc != SQLITE_OK) {
+    int cls = rc & 0xff;
+    if (cls == SQLITE_NOTADB || cls == SQLITE_CORRUPT)
+      snprintf(err, errlen,
+               "%s is damaged or not a SQLite database (%s while %s); "
+               "move it away and restore the last backup, the "
+               "journal still holds what it has not retired",
+               s->path, s->w ? sqlite3_errmsg(s->w) : "?", step);
+    else
+      snprintf(err, errlen, "cannot open %s (%s while %s)", s->path,
+               s->w ? sqlite3_errmsg(s->w) : "out of memory", step);
+    return cls == SQLITE_NOTADB || cls == SQLITE_CORRUPT ? KK_ECORRUPT : KK_EIO;
+  }
+  if (ver > SQ_SCHEMA_VERSION) {
+    snprintf(err, errlen,
+             "%s has schema version %d, newer than this klimakit "
+             "knows (%d); use a newer klimakit",
+             s->path, ver, SQ_SCHEMA_VERSION);
+    return KK_EINVAL;
+  }
+  for (int v = ver; v < SQ_SCHEMA_VERSION; v++) {
+    char rec[128];
+    snprintf(rec, sizeof rec, "INSERT INTO schema_version VALUES(%d, %lld)",
+             v + 1, (long long)kk_now_ms());
+    rc = sq_exec(s->w, "BEGIN IMMEDIATE");
+    if (rc == SQLITE_OK) rc = sq_exec(s->w, sq_migrations[v]);
+    if (rc == SQLITE_OK) rc = sq_exec(s->w, rec);
+    if (rc == SQLITE_OK) rc = sq_exec(s->w, "COMMIT");
+    if (rc != SQLITE_OK) {
+      snprintf(err, errlen, "migrating %s to schema version %d failed: %s",
+               s->path, v + 1, sqlite3_errmsg(s->w));
+      sq_exec(s->w, "ROLLBACK");
+      return KK_EIO;
+    }
+    kk_log(KK_LOG_INFO, "store", s->name, "%s: schema version %d", s->path,
+           v + 1);
+  }
+  for (int i = 0; i < SQ_NW; i++) {
+    rc = sqlite3_prepare_v3(s->w, sq_wsql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                            &s->ws[i], NULL);
+    if (rc != SQLITE_OK) {
+      snprintf(err, errlen, "preparing statements on %s: %s", s->path,
+               sqlite3_errmsg(s->w));
+      return KK_EIO;
+    }
+  }
+  return 0;
+}
+
+void sq_close_writer(sq_state_t *s) {
+  for (int i = 0; i < SQ_NW; i++) {
+    sqlite3_finalize(s->ws[i]);
+    s->ws[i] = NULL;
+  }
+  sqlite3_close(s->w);
+  s->w = NULL;
+}
+
+/* Things and locations from the `things` option, upserted at start:
+ * { ["room-001"] = { location = <GeoJSON geometry or {lon, lat}>,
+ *                    properties = { ... } }, ... } */
+int sq_load_things(sq_state_t *s) {
+  if (!s->things_json) return 0;
+  cJSON *root = cJSON_Parse(s->things_json);
+  if (!cJSON_IsObject(root)) {
+    cJSON_Delete(root);
+    kk_stage_error(s->st, "option things: expected a table of things");
+    return KK_ETYPE;
+  }
+  int rc = sq_exec(s->w, "BEGIN IMMEDIATE");
+  sqlite3_stmt *up = NULL, *loc = NULL;
+  if (rc == SQLITE_OK)
+    rc = sqlite3_prepare_v2(
+        s->w,
+        "INSERT INTO things(name, properties) VALUES(?1, ?2) ON "
+        "CONFLICT(name) DO UPDATE SET properties = excluded.properties",
+        -1, &up, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_prepare_v2(
+        s->w,
+        "INSERT INTO locations(thing_id, name, geojson) SELECT id, name, ?2 "
+        "FROM things WHERE name = ?1 ON CONFLICT(thing_id) DO UPDATE SET "
+        "geojson = excluded.geojson",
+        -1, &loc, NULL);
+  for (cJSON *t = root->child; rc == SQLITE_OK && t; t = t->next) {
+    char *ptext, *ltext;
+    kk_store_thing_json(t, &ptext, &ltext);
+    sqlite3_reset(up);
+    sqlite3_bind_text(up, 1, t->string, -1, SQLITE_STATIC);
+    sqlite3_bind_text(up, 2, ptext, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(up) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    if (rc == SQLITE_OK && ltext) {
+      sqlite3_reset(loc);
+      sqlite3_bind_text(loc, 1, t->string, -1, SQLITE_STATIC);
+      sqlite3_bind_text(loc, 2, ltext, -1, SQLITE_TRANSIENT);
+      rc = sqlite3_step(loc) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    }
+    free(ptext);
+    free(ltext);
+  }
+  if (rc == SQLITE_OK) rc = sq_exec(s->w, "COMMIT");
+  if (rc != SQLITE_OK) {
+    kk_stage_error(s->st, "storing things: %s", sqlite3_errmsg(s->w));
+    sq_exec(s->w, "ROLLBACK");
+  }
+  sqlite3_finalize(up);
+  sqlite3_finalize(loc);
+  cJSON_Delete(root);
+  return rc == SQLITE_OK ? 0 : KK_EIO;
+}
+
+/* ---- writer thread --------------------------------------------------- */
+
+static int sq_step_done(sqlite3_stmt *q) {
+  int rc = sqlite3_step(q);
+  sqlite3_reset(q);
+  return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+/* Store id of process datastream `id`, creating thing and datastream. */
+static int sq_resolve(sq_state_t *s, uint32_t id, int64_t *out) {
+  if (id < s->ndsmap && s->dsmap[id]) {
+    *out = s->dsmap[id];
+    return SQLITE_OK;
+  }
+  const kk_datastream_t *d = kk_datastream_get(id);
+  if (!d) return SQLITE_MISMATCH;
+  const char *sector = NULL;
+  cJSON *sj = cJSON_GetObjectItemCaseSensitive(s->sectors, d->property);
+  if (cJSON_IsString(sj)) sector = sj->valuestring;
+  sqlite3_stmt *t = s->ws[SQ_W_THING], *q = s->ws[SQ_W_DS],
+               *g = s->ws[SQ_W_DSID];
+  sqlite3_bind_text(t, 1, d->thing, -1, SQLITE_STATIC);
+  int rc = sq_step_done(t);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_bind_text(q, 1, d->thing, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q, 2, d->property, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q, 3, d->unit, -1, SQLITE_STATIC);
+  if (sector)
+    sqlite3_bind_text(q, 4, sector, -1, SQLITE_STATIC);
+  else
+    sqlite3_bind_null(q, 4);
+  if ((rc = sq_step_done(q)) != SQLITE_OK) return rc;
+  sqlite3_bind_text(g, 1, d->thing, -1, SQLITE_STATIC);
+  sqlite3_bind_text(g, 2, d->property, -1, SQLITE_STATIC);
+  sqlite3_bind_text(g, 3, d->unit, -1, SQLITE_STATIC);
+  rc = sqlite3_step(g);
+  int64_t sid = rc == SQLITE_ROW ? sqlite3_column_int64(g, 0) : 0;
+  sqlite3_reset(g);
+  if (rc != SQLITE_ROW) return rc == SQLITE_DONE ? SQLITE_INTERNAL : rc;
+  if (id >= s->ndsmap) {
+    size_t n = s->ndsmap ? s->ndsmap : 256;
+    while (n <= id)
+      n *= 2;
+    int64_t *nm = realloc(s->dsmap, n * sizeof *nm);
+    if (!nm) return SQLITE_NOMEM;
+    memset(nm + s->ndsmap, 0, (n - s->ndsmap) * sizeof *nm);
+    s->dsmap = nm;
+    s->ndsmap = n;
+  }
+  s->dsmap[id] = sid;
+  *out = sid;
+  return SQLITE_OK;
+}
+
+static int sq_flush_map(kk_store_map_t *m, sqlite3_stmt *q) {
+  for (size_t i = 0; i < m->cap; i++) {
+    const kk_store_delta_t *d = &m->slot[i];
+    if (!d->count) continue;
+    sqlite3_bind_int64(q, 1, d->ds);
+    sqlite3_bind_int64(q, 2, d->bucket);
+    sqlite3_bind_int64(q, 3, d->count);
+    sqlite3_bind_double(q, 4, d->sum);
+    sqlite3_bind_double(q, 5, d->min);
+    sqlite3_bind_double(q, 6, d->max);
+    int rc = sq_step_done(q);
+    if (rc != SQLITE_OK) return rc;
+  }
+  return SQLITE_OK;
+}
+
+/* Writes `n` batches in one transaction.  Returns a SQLite code; on
+ * failure everything is rolled back. */
+/* Remembers an observation replaced in this transaction. */
+static int sq_touch(sq_state_t *s, int64_t ds, int64_t time) {
+  if (s->ntouched == s->captouched) {
+    size_t ncap = s->captouched ? s->captouched * 2 : 64;
+    struct sq_touched *n = realloc(s->touched, ncap * sizeof *n);
+    if (!n) return -1;
+    s->touched = n;
+    s->captouched = ncap;
+  }
+  s->touched[s->ntouched].ds = ds;
+  s->touched[s->ntouched].time = time;
+  s->ntouched++;
+  return 0;
+}
+
+static int sq_write(sq_state_t *s, kk_batch_t **b, size_t n) {
+  int64_t rows = 0, dups = 0, skipped = 0, updates = 0;
+  s->ntouched = 0;
+  int rc = SQLITE_OK;
+  /* Datastreams first, each in its own small transaction: the id map must
+   * not hold ids of a transaction that is rolled back. */
+  for (size_t k = 0; rc == SQLITE_OK && k < n; k++) {
+    const kk_reading_t *r = kk_batch_readings(b[k]);
+    size_t len = kk_batch_len(b[k]);
+    int64_t sid;
+    for (size_t i = 0; rc == SQLITE_OK && i < len; i++)
+      if (r[i].ds >= s->ndsmap || !s->dsmap[r[i].ds]) {
+        rc = sq_resolve(s, r[i].ds, &sid);
+        if (rc == SQLITE_MISMATCH) rc = SQLITE_OK; /* unknown id: skipped */
+      }
+  }
+  if (rc == SQLITE_OK) rc = sq_exec(s->w, "BEGIN IMMEDIATE");
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_stmt *ins = s->ws[SQ_W_INS];
+  for (size_t k = 0; rc == SQLITE_OK && k < n; k++) {
+    const kk_reading_t *r = kk_batch_readings(b[k]);
+    size_t len = kk_batch_len(b[k]);
+    for (size_t i = 0; i < len; i++) {
+      int64_t sid = r[i].ds < s->ndsmap ? s->dsmap[r[i].ds] : 0;
+      if (!sid || !isfinite(r[i].value)) {
+        skipped++;
+        continue;
+      }
+      sqlite3_bind_int64(ins, 1, sid);
+      sqlite3_bind_int64(ins, 2, r[i].time_ms);
+      sqlite3_bind_double(ins, 3, r[i].value);
+      rc = sqlite3_step(ins);
+      sqlite3_reset(ins);
+      if (rc != SQLITE_DONE) break;
+      rc = SQLITE_OK;
+      if (sqlite3_changes(s->w) == 0) {
+        if (r[i].flags & KK_READING_UPDATE) {
+          sqlite3_stmt *u = s->ws[SQ_W_UPD];
+          sqlite3_bind_int64(u, 1, sid);
+          sqlite3_bind_int64(u, 2, r[i].time_ms);
+          sqlite3_bind_double(u, 3, r[i].value);
+          rc = sqlite3_step(u);
+          sqlite3_reset(u);
+          if (rc != SQLITE_DONE) break;
+          rc = SQLITE_OK;
+          if (sqlite3_changes(s->w) > 0) {
+            if (sq_touch(s, sid, r[i].time_ms) != 0) {
+              rc = SQLITE_NOMEM;
+              break;
+            }
+            updates++;
+            continue;
+          }
+        }
+        dups++;
+        continue;
+      }
+      rows++;
+      double v = r[i].value;
+      if (kk_store_map_put(&s->hours, sid,
+                     kk_store_bucket(r[i].time_ms, KK_HOUR_MS), 1, v, v,
+                     v) != 0) {
+        rc = SQLITE_NOMEM;
+        break;
+      }
+    }
+  }
+  if (rc == SQLITE_OK && kk_store_map_days(&s->hours, &s->days) != 0)
+    rc = SQLITE_NOMEM;
+  if (rc == SQLITE_OK) rc = sq_flush_map(&s->hours, s->ws[SQ_W_HOUR]);
+  if (rc == SQLITE_OK) rc = sq_flush_map(&s->days, s->ws[SQ_W_DAY]);
+  /* After the deltas of new rows: recompute the buckets of replaced ones. */
+  for (size_t t = 0; rc == SQLITE_OK && t < s->ntouched; t++) {
+    for (int k = 0; k < 2 && rc == SQLITE_OK; k++) {
+      sqlite3_stmt *q = s->ws[k ? SQ_W_REDAY : SQ_W_REHOUR];
+      int64_t w = k ? KK_DAY_MS : KK_HOUR_MS;
+      sqlite3_bind_int64(q, 1, s->touched[t].ds);
+      sqlite3_bind_int64(q, 2, kk_store_bucket(s->touched[t].time, w));
+      rc = sqlite3_step(q);
+      sqlite3_reset(q);
+      rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+  }
+  if (rc == SQLITE_OK) rc = sq_exec(s->w, "COMMIT");
+  if (rc != SQLITE_OK) {
+    int saved = rc;
+    sq_exec(s->w, "ROLLBACK");
+    rc = saved;
+  }
+  kk_store_map_clear(&s->hours);
+  kk_store_map_clear(&s->days);
+  if (rc == SQLITE_OK) {
+    kk_metric_add(s->m_rows, rows);
+    kk_metric_add(s->m_dups, dups);
+    kk_metric_add(s->m_updates, updates);
+    kk_metric_add(s->m_skipped, skipped);
+    kk_metric_add(s->m_txns, 1);
+  }
+  return rc;
+}
+
+/* Deletes raw observations older than retain_ms; rollups stay.  Runs
+ * after the first transaction, then at most hourly, and at stop. */
+static void sq_retain(sq_state_t *s, int force) {
+  int64_t now = kk_now_ms();
+  if (!s->retain_ms || (!force && now < s->next_retain_ms)) return;
+  s->next_retain_ms = now + KK_HOUR_MS;
+  sqlite3_stmt *q = s->ws[SQ_W_RETAIN];
+  sqlite3_bind_int64(q, 1, now - (int64_t)s->retain_ms);
+  int rc = sq_step_done(q);
+  if (rc != SQLITE_OK)
+    kk_log(KK_LOG_WARN, "store", s->name, "retention delete failed: %s",
+           sqlite3_errmsg(s->w));
+  else if (sqlite3_changes(s->w) > 0)
+    kk_log(KK_LOG_INFO, "store", s->name,
+           "retention: deleted %d raw observations older than %llu days",
+           sqlite3_changes(s->w),
+           (unsigned long long)(s->retain_ms / KK_DAY_MS));
+}
+
+/* Readings queued (lock held). */
+static size_t sq_queued(const sq_state_t *s) {
+  size_t n = 0;
+  for (size_t i = 0; i < s->qlen && n < s->linger_readings; i++)
+    n += kk_batch_len(s->q[(s->qhead + i) % s->qcap]);
+  return n;
+}
+
+void sq_writer(void *arg) {
+  sq_state_t *s = arg;
+  kk_batch_t *take[SQ_TAKE_MAX];
+  uint64_t backoff = 250;
+  uv_mutex_lock(&s->lock);
+  for (;;) {
+    while (s->qlen == 0 && !s->stopping)
+      uv_cond_wait(&s->cond, &s->lock);
+    if (s->qlen == 0) break; /* stopping and drained */
+    /* Linger: right after a commit the engine resumes the paused sources
+     * and the first batch arrives alone; a transaction of one batch
+     * writes every touched page to the WAL again.  Waiting a few
+     * milliseconds for more makes the transactions large when data flows
+     * fast and costs a trickle only that much latency. */
+    uint64_t until = uv_hrtime() + SQ_LINGER_NS;
+    while (!s->stopping && sq_queued(s) < s->linger_readings) {
+      uint64_t now = uv_hrtime();
+      if (now >= until ||
+          uv_cond_timedwait(&s->cond, &s->lock, until - now) != 0)
+        break;
+    }
+    size_t n = 0, readings = 0;
+    while (n < s->qlen && n < SQ_TAKE_MAX &&
+           (n == 0 || readings < s->txn_readings)) {
+      take[n] = s->q[(s->qhead + n) % s->qcap];
+      readings += kk_batch_len(take[n]);
+      n++;
+    }
+    uv_mutex_unlock(&s->lock);
+    int rc = s->w ? sq_write(s, take, n) : SQLITE_CANTOPEN;
+    if (rc == SQLITE_OK) sq_retain(s, 0);
+    uv_mutex_lock(&s->lock);
+    if (rc == SQLITE_OK) {
+      for (size_t i = 0; i < n; i++)
+        kk_batch_unref(take[i]);
+      s->qhead = (s->qhead + n) % s->qcap;
+      s->qlen -= n;
+      s->done_pending += n;
+      uv_async_send(&s->async);
+      if (s->paused) {
+        s->paused = 0;
+        kk_metric_set(s->m_paused, 0);
+        kk_log(KK_LOG_WARN, "store", s->name,
+               "writing to %s works again; resumed", s->path);
+      }
+      backoff = 250;
+      continue;
+    }
+    kk_metric_add(sq_err_metric(s, rc), 1);
+    if (!s->paused) {
+      s->paused = 1;
+      kk_metric_set(s->m_paused, 1);
+      kk_log(KK_LOG_ERROR, "store", s->name,
+             "cannot write to %s: %s (%s); paused, the data waits in the "
+             "journal, retrying with backoff",
+             s->path, sqlite3_errstr(rc), sq_reason(rc));
+    }
+    if (s->stopping) break; /* the journal replays it at the next start */
+    uv_cond_timedwait(&s->cond, &s->lock, backoff * 1000000u);
+    if (!s->w || strcmp(sq_reason(rc), "read_only") == 0 ||
+        strcmp(sq_reason(rc), "io") == 0) {
+      /* A connection opened on a read-only file stays read-only, and one
+       * that met an I/O error may hold a broken file: open it afresh. */
+      char err[1024];
+      uv_mutex_unlock(&s->lock);
+      sq_close_writer(s);
+      if (sq_open_writer(s, err, sizeof err) != 0) {
+        kk_log(KK_LOG_DEBUG, "store", s->name, "reopening: %s", err);
+        sq_close_writer(s);
+      }
+      uv_mutex_lock(&s->lock);
+    }
+    backoff = backoff * 2 > s->max_backoff_ms ? s->max_backoff_ms : backoff * 2;
+  }
+  int clean = !s->paused;
+  uv_mutex_unlock(&s->lock);
+  if (clean) sq_retain(s, 1);
+  uv_mutex_lock(&s->lock);
+  s->exited = 1;
+  uv_mutex_unlock(&s->lock);
+  uv_async_send(&s->async);
+}
