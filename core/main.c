@@ -1,6 +1,6 @@
 /* core/main.c - the klimakit command line.
  *
- * Exit codes (documented in `klimakit --help` and docs/cli.md):
+ * Exit codes (documented in `klimakit --help` and docs/reference/cli.md):
  *   0  success
  *   1  runtime failure (a stage could not start, shutdown timed out)
  *   2  usage error (unknown command or flag)

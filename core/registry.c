@@ -1,6 +1,8 @@
 /* core/registry.c - every module the process knows, C and Lua alike. */
 #include "core.h"
 
+#include <klimakit/store_backend.h>
+
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,13 @@ int kk__registry_add(const kk_module_t *m) {
     capmods = ncap;
   }
   mods[nmods++] = m;
+  if (m->size >= offsetof(kk_module_t, store_backend) + sizeof m->store_backend &&
+      m->store_backend) {
+    int rc = kk_store_backend_register(m->store_backend);
+    if (rc && rc != KK_EEXIST)
+      kk_log(KK_LOG_ERROR, "core", "registry", "module %s.%s: store backend: %s",
+             m->ns, m->name, kk_strerror(rc));
+  }
   return 0;
 }
 

@@ -19,6 +19,8 @@
 #include <string.h>
 #include <uv.h>
 
+#include "core.h"
+
 struct kk_store {
   atomic_int refs;
   int registered;
@@ -155,8 +157,9 @@ const char *kk_store_backend(const kk_store_t *s) {
   return s->backend;
 }
 
-/* Backends kk_store_open() knows.  Registered from constructors before
- * main, so a small fixed table suffices and never needs freeing. */
+/* Backends kk_store_open() knows: registered with their modules
+ * (kk_module_t.store_backend), so a small fixed table suffices and never
+ * needs freeing. */
 #define STORE_MAX_BACKENDS 16
 static const kk_store_backend_t *store_backends[STORE_MAX_BACKENDS];
 static size_t store_nbackends;
@@ -177,6 +180,7 @@ int kk_store_backend_register(const kk_store_backend_t *b) {
 int kk_store_open(const char *backend, const char *target, kk_store_t **out) {
   if (!backend || !target || !out) return KK_EINVAL;
   *out = NULL;
+  kk__registry_init(); /* the built-in store modules bring their backends */
   uv_once(&store_once, store_init);
   const kk_store_backend_t *b = NULL;
   char names[256] = "";

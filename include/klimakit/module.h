@@ -131,6 +131,11 @@ typedef struct kk_module {
   /* Optional subcommands of the `klimakit` program, terminated by
    * {NULL}; static, like the descriptor. */
   const kk_command_t *commands;
+
+  /* Optional, for store modules: the backend that kk_store_open() can
+   * open outside a pipeline (CLI tools, tests; klimakit/store_backend.h).
+   * The core registers it with the module; static, like the descriptor. */
+  const struct kk_store_backend *store_backend;
 } kk_module_t;
 
 /* ---- Stage services ------------------------------------------------- */

@@ -86,9 +86,10 @@ typedef struct kk_store_backend {
 } kk_store_backend_t;
 
 /* Makes `b` (static: it must outlive the process) known to
- * kk_store_open().  A built-in backend calls it from a constructor, as
- * the module descriptor has no load-time hook; registering is thread-safe
- * and may happen before main.  Returns 0, KK_EEXIST when a backend of
+ * kk_store_open().  A store module names its backend in its descriptor
+ * (kk_module_t.store_backend) and the core calls this when it registers
+ * the module; call it yourself only for a backend without a module.
+ * Registering is thread-safe.  Returns 0, KK_EEXIST when a backend of
  * that name is known, KK_ENOMEM when the (small, fixed) table is full. */
 int kk_store_backend_register(const kk_store_backend_t *b);
 

@@ -3,9 +3,9 @@
  * time for window boundaries.
  *
  * Civil-date arithmetic and the EU summer-time rule (Directive
- * 2000/84/EC: from the last Sunday of March to the last Sunday of
- * October, switching at 01:00 UTC) come from klimakit/time.h.  Germany has followed the rule since 1996;
- * earlier years are computed with the same rule (a documented limit).
+ * 2000/84/EC) come from klimakit/time.h.  Germany has followed that rule
+ * since 1996; earlier years are computed with the same rule (a documented
+ * limit).
  */
 #include <klimakit.h>
 #include "calc/calc.h"

@@ -17,7 +17,7 @@ static const kk_option_t co2_options[] = {
      .type = KK_OPT_STRING,
      .description = "Energy carrier key of the readings (`erdgas`, `strom`, "
                     "`heizoel`, `fernwaerme_kwk_gas` ...; `klimakit modules` "
-                    "/ docs/calculators.md list them)."},
+                    "/ docs/guide/calculators.md list them)."},
     {.name = "set",
      .type = KK_OPT_STRING,
      .def = "bisko",

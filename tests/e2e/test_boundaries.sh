@@ -6,13 +6,9 @@
 #  - no module object defines or references a kk__ (core-internal) symbol;
 #  - every global kk_ symbol the library defines is declared in include/.
 set -u
-cd "$(dirname "$0")/../.."
+. "$(dirname "$0")/lib.sh" boundaries
 B=${KK_BUILD:-build}
-fail=0
-ok() { echo "ok boundaries/$1"; }
-no() { echo "FAIL boundaries/$1: $2"; fail=1; }
-d=$(mktemp -d)
-trap 'rm -rf "$d"' EXIT
+kk_tmpdir
 
 # ---- a module cannot include a core header -------------------------------
 # The exact command the Makefile compiles modules with.

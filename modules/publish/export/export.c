@@ -393,7 +393,7 @@ const kk_module_t publish_export_module = {
         "`sha256sum -c`.  Each file is written to a temporary file, "
         "fsync()ed and renamed, so readers never see a partial file.  The "
         "work runs on the libuv thread pool.  `klimakit export` does the "
-        "same once from the command line.  See docs/export.md.",
+        "same once from the command line.  See docs/guide/export.md.",
     .options = exm_options,
     .create = exm_create,
     .start = exm_start,

@@ -7,7 +7,7 @@
  * conventions: licences from http://dcat-ap.de/def/licenses/, formats
  * from the EU file-type table, political geocoding from
  * http://dcat-ap.de/def/politicalGeocoding/, checksums as spdx:Checksum
- * with spdx:checksumAlgorithm_sha256.  See docs/export.md.
+ * with spdx:checksumAlgorithm_sha256.  See docs/guide/export.md.
  */
 #include <klimakit.h>
 #include <cJSON.h>

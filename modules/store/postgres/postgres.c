@@ -1,7 +1,7 @@
 /*
  * modules/store/postgres/postgres.c - store.postgres: the shared store.
  *
- * The same schema as store.sqlite (see docs/storage.md), with times as
+ * The same schema as store.sqlite (see docs/guide/storage.md), with times as
  * timestamptz, observations partitioned by month (partitions created on
  * demand) and the JSON columns as jsonb.  Several klimakit nodes may
  * write to one database: every write is idempotent and the rollups are
@@ -274,7 +274,7 @@ const kk_module_t store_postgres_module = {
         "server pauses the sink (data waits in the journal, "
         "`kk_store_paused` says so); it reconnects with backoff and "
         "resumes.  Grafana and GIS tools read the tables directly; see "
-        "docs/storage.md.",
+        "docs/guide/storage.md.",
     .options = pg_options,
     .create = pg_create,
     .start = pg_start,
@@ -282,4 +282,5 @@ const kk_module_t store_postgres_module = {
     .stop = pg_stop,
     .destroy = pg_destroy,
     .lua_open = kk_store_lua_open,
+    .store_backend = &pgq_backend,
 };

@@ -150,4 +150,7 @@ void pg_prefetch(pg_state_t *s);
 int pg_partition_sql(pg_state_t *s, char *sql, size_t cap,
                      int seen[PG_PART_MAX]);
 
+/* kk_store_open("postgres", ...): named in the module descriptor. */
+extern const kk_store_backend_t pgq_backend;
+
 #endif

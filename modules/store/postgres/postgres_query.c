@@ -354,11 +354,6 @@ static int pgq_open(const char *conninfo, kk_store_t **out) {
   return pg_query_open(conninfo, NULL, 1, out);
 }
 
-static const kk_store_backend_t pgq_backend = {.name = "postgres",
+const kk_store_backend_t pgq_backend = {.name = "postgres",
                                                .open = pgq_open};
 
-/* Built-in backends register before main: the module descriptor has no
- * load-time hook, and kk_store_open() is used outside any pipeline. */
-__attribute__((constructor)) static void pgq_register(void) {
-  kk_store_backend_register(&pgq_backend);
-}

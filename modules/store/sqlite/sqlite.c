@@ -1,7 +1,7 @@
 /*
  * modules/store/sqlite/sqlite.c - store.sqlite: the embedded default store.
  *
- * Schema (version 1; see docs/storage.md): things, locations,
+ * Schema (version 1; see docs/guide/storage.md): things, locations,
  * datastreams (thing x observed property x UCUM unit, sector),
  * observations (ds, time, value) keyed (ds, time) WITHOUT ROWID, and the
  * rollups obs_hourly and obs_daily (count, sum, min, max, avg per UTC
@@ -316,7 +316,7 @@ const kk_module_t store_sqlite_module = {
         "is full or the file read-only the sink pauses (the data waits in "
         "the journal), says why in the log and in `kk_store_paused`, and "
         "resumes by itself.  Publishers and Lua read the store through the "
-        "query API (`include/klimakit/store.h`).  See docs/storage.md.",
+        "query API (`include/klimakit/store.h`).  See docs/guide/storage.md.",
     .options = sq_options,
     .create = sq_create,
     .start = sq_start,
@@ -325,4 +325,5 @@ const kk_module_t store_sqlite_module = {
     .destroy = sq_destroy,
     .lua_open = kk_store_lua_open,
     .commands = sq_commands,
+    .store_backend = &sq_backend,
 };

@@ -114,4 +114,7 @@ void sq_writer(void *arg);
  * {NULL}. */
 extern const kk_command_t sq_commands[];
 
+/* kk_store_open("sqlite", ...): named in the module descriptor. */
+extern const kk_store_backend_t sq_backend;
+
 #endif

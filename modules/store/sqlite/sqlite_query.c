@@ -444,11 +444,6 @@ static int sq_open(const char *path, kk_store_t **out) {
   return sq_query_open(path, NULL, 0, out);
 }
 
-static const kk_store_backend_t sq_backend = {.name = "sqlite",
+const kk_store_backend_t sq_backend = {.name = "sqlite",
                                               .open = sq_open};
 
-/* Built-in backends register before main: the module descriptor has no
- * load-time hook, and kk_store_open() is used outside any pipeline. */
-__attribute__((constructor)) static void sq_register(void) {
-  kk_store_backend_register(&sq_backend);
-}
