@@ -136,3 +136,23 @@ done:
   cJSON_Delete(root);
   return rc;
 }
+
+/* Siblings are compared pairwise: objects from sensors and APIs have a few
+ * dozen members, where a sort or a hash set costs more than it saves.  A
+ * pathological object (thousands of members) costs O(n^2) string
+ * compares of bounded input, never unbounded memory. */
+int kk_json_duplicate_key(const cJSON *root, char *key, size_t keylen) {
+  if (!root) return 0;
+  for (const cJSON *c = root->child; c; c = c->next) {
+    if (cJSON_IsObject(root) && c->string)
+      for (const cJSON *o = c->next; o; o = o->next)
+        if (o->string && strcmp(c->string, o->string) == 0) {
+          if (keylen) snprintf(key, keylen, "%s", c->string);
+          return 1;
+        }
+    if ((cJSON_IsObject(c) || cJSON_IsArray(c)) &&
+        kk_json_duplicate_key(c, key, keylen))
+      return 1;
+  }
+  return 0;
+}

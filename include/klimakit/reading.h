@@ -147,4 +147,14 @@ int kk_reading_parse_json(const char *data, size_t len, kk_reading_t *out,
 int kk_raw_meta_get(const char *meta, const char *key, char *out,
                     size_t outlen);
 
+/* Duplicate object keys in a parsed JSON document (RFC 8259 leaves their
+ * meaning open; klimakit refuses them wherever it reads JSON from
+ * outside, so that two parsers can never read different values).  `root`
+ * is a cJSON tree (cJSON keeps every duplicate as its own child).  Returns
+ * 1 and copies the first duplicated key into `key` (keylen bytes,
+ * NUL-terminated, truncated) when some object at any depth has one,
+ * otherwise 0. */
+struct cJSON;
+int kk_json_duplicate_key(const struct cJSON *root, char *key, size_t keylen);
+
 #endif

@@ -1,4 +1,5 @@
 /* tests/unit/test_core.c - errors, parsers, batches, datastreams, metrics. */
+#include <cJSON.h>
 #include <klimakit.h>
 #include <pthread.h>
 
@@ -195,8 +196,32 @@ KK_TEST(ratelimit_bursts_then_suppresses) {
   KK_CHECK_INT(rl.suppressed, ==, 7);
 }
 
+KK_TEST(json_duplicate_keys_found_at_any_depth) {
+  static const struct {
+    const char *json, *dup;
+  } cases[] = {
+      {"{\"a\":1,\"b\":2}", NULL},
+      {"{\"a\":1,\"a\":2}", "a"},
+      {"{\"x\":{\"v\":1,\"w\":2,\"v\":3}}", "v"},
+      {"[{\"k\":1},{\"k\":2}]", NULL}, /* the same key in two objects */
+      {"[{\"k\":1,\"q\":[{\"z\":1,\"z\":1}]}]", "z"},
+      {"[1,2,2]", NULL},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    cJSON *j = cJSON_Parse(cases[i].json);
+    KK_CHECK(j != NULL);
+    char key[8] = "?";
+    int dup = kk_json_duplicate_key(j, key, sizeof key);
+    KK_CHECK_INT(dup, ==, cases[i].dup != NULL);
+    if (cases[i].dup) KK_CHECK_STR(key, cases[i].dup);
+    cJSON_Delete(j);
+  }
+  KK_CHECK_INT(kk_json_duplicate_key(NULL, NULL, 0), ==, 0);
+}
+
 KK_TEST_MAIN(KK_CASE(strerror_covers_table), KK_CASE(parse_durations),
              KK_CASE(parse_sizes), KK_CASE(batch_readings_and_refs),
              KK_CASE(batch_raw_messages), KK_CASE(datastreams_are_stable),
              KK_CASE(metrics_render_prometheus),
-             KK_CASE(ratelimit_bursts_then_suppresses))
+             KK_CASE(ratelimit_bursts_then_suppresses),
+             KK_CASE(json_duplicate_keys_found_at_any_depth))
