@@ -23,7 +23,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc, (void)argv;
   /* A small budget and cap keep runaway inputs cheap; the deadline is
    * generous so that a slow sanitizer run does not change the outcome. */
-  kk__lua_limits_t lim = {4u << 20, 20000, 2000};
+  kk_lua_limits_t lim = {4u << 20, 20000, 2000};
   for (size_t d = 0; d < FUZZ_ND; d++)
     for (int e = 0; e < 3; e++) {
       ld_stage_t *s = calloc(1, sizeof *s);

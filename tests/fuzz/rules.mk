@@ -10,12 +10,16 @@
 # the published vectors) into build/fuzz/corpus-<target>/.  fuzz_lua (the
 # Lua decoder bridge) includes modules/decode/lua.c itself, so that its
 # static functions are reachable, and loads recipes/decoders/*.lua at run
-# time: run it from the repository root.
+# time: run it from the repository root.  fuzz_file_csv (the CSV and JSON
+# lines readers of source.file) includes modules/source/file.c the same
+# way, with the stage calls it makes redirected to stubs.
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
-FUZZ_TARGETS := senml_json senml_cbor ttn_v3 chirpstack_v4 json lua sta
+FUZZ_TARGETS := senml_json senml_cbor ttn_v3 chirpstack_v4 json lua sta \
+                source_payload reading_json time file_csv
 FUZZ_PARSERS := modules/decode/decode_senml.c modules/decode/decode_uplink.c \
-                modules/decode/decode_common.c modules/publish/sensorthings/sta_query.c
+                modules/decode/decode_common.c modules/publish/sensorthings/sta_query.c \
+                modules/source/source_payload.c core/reading_json.c core/time.c
 FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
                 -std=c11 -D_GNU_SOURCE -Iinclude -Icore -Imodules
 
@@ -28,6 +32,7 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_PARSERS) build/libklimakit.a
 	  -Wl,-E build/libklimakit.a $(KK_LIBS)
 
 build/fuzz/fuzz_lua: modules/decode/lua.c tests/fuzz/fuzz_lua_garbage.lua
+build/fuzz/fuzz_file_csv: modules/source/file.c
 
 fuzz: fuzz-build
 	@tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
