@@ -18,8 +18,8 @@
 
 static const uint32_t fuzz_formats[] = {0, 50, 60, 110, 111, 112, 113, 42};
 #define FUZZ_NF (sizeof fuzz_formats / sizeof fuzz_formats[0])
-static const char *const fuzz_paths[] = {"/r/room-1", "/s/room-2/co2",
-                                         "/senml", "/nomatch/x"};
+static const char *const fuzz_paths[] = {"/r/room-1", "/s/room-2/co2", "/senml",
+                                         "/nomatch/x"};
 static source_paths_t fuzz_pats;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -60,8 +60,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char meta[1024];
   source_payload_meta(meta, sizeof meta, path, "127.0.0.1:40312",
                       (sel & 8) ? "sensor-1" : NULL, thing, prop);
-  kk_raw_t raw = {7, 1767225600000, data, (uint32_t)size,
-                  fuzz_formats[fmt % FUZZ_NF], meta};
+  kk_raw_t raw = {
+      7,   1767225600000, data, (uint32_t)size, fuzz_formats[fmt % FUZZ_NF],
+      meta};
   kk_batch_t *b = kk_batch_new(4);
   if (!b) return 0;
   char err[256];
