@@ -192,13 +192,14 @@ install: all
 # the tree), then klimakit's own folders when they are left empty.  The
 # shared ones (bin, include, lib/pkgconfig, share/doc...) go too when they
 # are empty, but only under a DESTDIR: that tree is a staging copy, while
-# a /usr/local/bin of the system stays even when empty.
-DOC_FILES := $(shell cd docs && find . -type f | sed 's|^\./||')
-DOC_DIRS  := $(shell cd docs && find . -mindepth 1 -type d | sed 's|^\./||' | sort -r)
-UNINSTALL_DIRS := share/klimakit/modules share/klimakit/recipes share/klimakit/decoders \
-                  share/klimakit $(addprefix share/doc/klimakit/,$(DOC_DIRS)) \
-                  share/doc/klimakit include/klimakit \
-                  $(if $(DESTDIR),share/doc share include lib/pkgconfig lib bin)
+# a /usr/local/bin of the system stays even when empty.  (Lazy: the
+# lists are made only when uninstall runs.)
+DOC_FILES = $(shell cd docs && find . -type f | sed 's|^\./||')
+DOC_DIRS  = $(shell cd docs && find . -mindepth 1 -type d | sed 's|^\./||' | sort -r)
+UNINSTALL_DIRS = share/klimakit/modules share/klimakit/recipes share/klimakit/decoders \
+                 share/klimakit $(addprefix share/doc/klimakit/,$(DOC_DIRS)) \
+                 share/doc/klimakit include/klimakit \
+                 $(if $(DESTDIR),share/doc share include lib/pkgconfig lib bin)
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/klimakit $(DESTDIR)$(PREFIX)/include/klimakit.h \

@@ -18,6 +18,12 @@ if [ ! -x "$BUILD/klimakit" ]; then
   echo "skip install/all: $BUILD/klimakit is not built"
   exit 0
 fi
+# install depends on `all`: a build that is not up to date would be
+# rebuilt here, for minutes, inside a test.
+if ! make -q --no-print-directory BUILD="$BUILD" all 2>/dev/null; then
+  echo "skip install/all: $BUILD is not up to date (run make first)"
+  exit 0
+fi
 d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
 prefix=/opt/klimakit-test
