@@ -14,9 +14,12 @@
 # the published vectors) into build/fuzz/corpus-<target>/.  fuzz_lua (the
 # Lua decoder bridge) includes modules/decode/lua.c itself, so that its
 # static functions are reachable, and loads recipes/decoders/*.lua at run
-# time: run it from the repository root.  fuzz_file_csv (the CSV and JSON
-# lines readers of source.file) includes modules/source/file.c the same
-# way, with the stage calls it makes redirected to stubs.
+# time: run it from the repository root.
+#
+# fuzz_file_csv (the CSV and JSON-lines readers of source.file) includes
+# modules/source/file.c the same way, with the stage calls it makes
+# redirected to stubs.  tests/fuzz/seed.py adds a few small valid inputs
+# to the vectors; the parsers run under UBSan as well as ASan.
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_TARGETS := senml_json senml_cbor ttn_v3 chirpstack_v4 json lua sta \
@@ -30,6 +33,10 @@ FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover
 .PHONY: fuzz fuzz-build
 fuzz-build: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 
+# Files a target includes.
+build/fuzz/fuzz_file_csv: modules/source/file.c
+build/fuzz/fuzz_chirpstack_v4: tests/fuzz/fuzz_ttn_v3.c
+
 # The old binary goes first: a target that no longer builds must not be
 # run in its earlier form.
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_PARSERS) build/libklimakit.a
@@ -39,8 +46,6 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_PARSERS) build/libklimakit.a
 	  -Wl,-E build/libklimakit.a $(KK_LIBS)
 
 build/fuzz/fuzz_lua: modules/decode/lua.c tests/fuzz/fuzz_lua_garbage.lua
-build/fuzz/fuzz_file_csv: modules/source/file.c
-build/fuzz/fuzz_chirpstack_v4: tests/fuzz/fuzz_ttn_v3.c
 
 fuzz:
 	@$(MAKE) --no-print-directory -k fuzz-build || \
