@@ -8,8 +8,8 @@
  * input byte chooses the format, skip_errors and the batch size; the
  * second the size of the chunks the rest is fed in, the way uv_fs_read
  * hands over a file, so that records split across chunks are read too. */
-#define source_file_module fuzz_file_module_unused /* the library has its own  \
-                                                    */
+/* The library has its own descriptor. */
+#define source_file_module fuzz_file_module_unused
 #define kk_stage_error fuzz_stage_error
 #define kk_stage_last_error fuzz_stage_last_error
 #define kk_stage_log fuzz_stage_log

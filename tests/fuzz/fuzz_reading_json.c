@@ -1,7 +1,7 @@
 /* libFuzzer target: one JSON reading (kk_reading_parse_json,
- * core/reading_json.c), as source.file's JSON lines and the HTTP source
- * receive it.  The input is passed without a NUL terminator, the way a
- * line of a file is. */
+ * core/reading_json.c), as the lines of source.file (JSON lines) and
+ * source.tcp carry it.  The input is passed without a NUL terminator, the
+ * way a line of a file is. */
 #include <klimakit.h>
 #include <stddef.h>
 #include <stdint.h>
