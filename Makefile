@@ -8,7 +8,9 @@
 #   make leakcheck  the C unit tests and a recipe run under valgrind
 #   make bench      figures as `bench <name> <value> <unit>` lines
 #   make format     clang-format every C file
+#   make format-check  fail when a C file is not as `make format` leaves it
 #   make install PREFIX=/usr/local DESTDIR=
+#   make uninstall PREFIX=/usr/local DESTDIR=   remove what install put there
 
 PREFIX   ?= /usr/local
 DESTDIR  ?=
@@ -70,7 +72,8 @@ UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_BIN  := $(BUILD)/kk-bench
 
-.PHONY: all deps run test unit leakcheck bench format install clean check-deps
+.PHONY: all deps run test unit leakcheck bench format format-check install \
+        uninstall clean check-deps
 all: $(BUILD)/klimakit
 
 # ---- dependencies ----------------------------------------------------------
@@ -156,11 +159,26 @@ bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BIN)
 	KK_BUILD=$(BUILD) tests/bench/run.sh
 
+# The whole C tree: core, the public headers, the modules at every depth
+# with their headers, and the C files of the tests.  The factor table is
+# left out: it is generated (make factors), and test_calc.sh compares it
+# with the generator's output byte for byte.
+FORMAT_SRC := $(filter-out modules/calc/calc_factors_data.c, \
+                $(sort $(wildcard core/*.c core/*.h include/*.h include/klimakit/*.h \
+                  modules/*/*.c modules/*/*.h modules/*/*/*.c modules/*/*/*.h \
+                  tests/*/*.c tests/*/*.h)))
+
 format:
-	clang-format -i $(CORE_SRC) $(MODULE_SRC) core/*.h include/*.h include/klimakit/*.h \
-	  $(UNIT_SRC) tests/unit/*.h $(wildcard tests/bench/*.c)
+	clang-format -i $(FORMAT_SRC)
+
+format-check:
+	clang-format --dry-run -Werror $(FORMAT_SRC)
 
 # ---- install ---------------------------------------------------------------
+# Lua modules live beside the C ones (modules/<ns>/*.lua) and are installed
+# side by side into one folder, where the core scans for them.
+INSTALL_LUA_MODULES := $(wildcard modules/*/*.lua)
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/klimakit \
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/klimakit/modules \
@@ -169,18 +187,44 @@ install: all
 	install -m 755 $(BUILD)/klimakit $(DESTDIR)$(PREFIX)/bin/klimakit
 	install -m 644 include/klimakit.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 include/klimakit/*.h $(DESTDIR)$(PREFIX)/include/klimakit/
-	install -m 644 modules/transform/*.lua $(DESTDIR)$(PREFIX)/share/klimakit/modules/
+	install -m 644 $(INSTALL_LUA_MODULES) $(DESTDIR)$(PREFIX)/share/klimakit/modules/
 	install -m 644 recipes/*.lua $(DESTDIR)$(PREFIX)/share/klimakit/recipes/
 	install -m 644 recipes/decoders/*.lua $(DESTDIR)$(PREFIX)/share/klimakit/decoders/
 	cp -r docs/. $(DESTDIR)$(PREFIX)/share/doc/klimakit/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/.*KK_VERSION_STRING "\(.*\)"/\1/p' include/klimakit.h)|' \
 	  include/klimakit.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/klimakit.pc
 
+# Removes exactly the files install puts there (the same lists, read from
+# the tree), then klimakit's own folders when they are left empty.  The
+# shared ones (bin, include, lib/pkgconfig, share/doc...) go too when they
+# are empty, but only under a DESTDIR: that tree is a staging copy, while
+# a /usr/local/bin of the system stays even when empty.  (Lazy: the
+# lists are made only when uninstall runs.)
+DOC_FILES = $(shell cd docs && find . -type f | sed 's|^\./||')
+DOC_DIRS  = $(shell cd docs && find . -mindepth 1 -type d | sed 's|^\./||' | sort -r)
+UNINSTALL_DIRS = share/klimakit/modules share/klimakit/recipes share/klimakit/decoders \
+                 share/klimakit $(addprefix share/doc/klimakit/,$(DOC_DIRS)) \
+                 share/doc/klimakit include/klimakit \
+                 $(if $(DESTDIR),share/doc share include lib/pkgconfig lib bin)
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/klimakit $(DESTDIR)$(PREFIX)/include/klimakit.h \
+	  $(addprefix $(DESTDIR)$(PREFIX)/include/klimakit/,$(notdir $(wildcard include/klimakit/*.h))) \
+	  $(addprefix $(DESTDIR)$(PREFIX)/share/klimakit/modules/,$(notdir $(INSTALL_LUA_MODULES))) \
+	  $(addprefix $(DESTDIR)$(PREFIX)/share/klimakit/,$(wildcard recipes/*.lua)) \
+	  $(addprefix $(DESTDIR)$(PREFIX)/share/klimakit/decoders/,$(notdir $(wildcard recipes/decoders/*.lua))) \
+	  $(addprefix $(DESTDIR)$(PREFIX)/share/doc/klimakit/,$(DOC_FILES)) \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/klimakit.pc
+	@for d in $(UNINSTALL_DIRS); do \
+	  [ ! -d "$(DESTDIR)$(PREFIX)/$$d" ] || rmdir --ignore-fail-on-non-empty "$(DESTDIR)$(PREFIX)/$$d"; \
+	done
+
 clean:
 	rm -rf build
 
 -include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)
 
-# Further rules of a part of the project live beside its tests
-# (tests/fuzz/rules.mk: make fuzz, ...).
--include $(wildcard tests/*/rules.mk)
+# Further rules of a part of the project live beside its sources: the
+# modules' (modules/calc/rules.mk: make factors) and the tests' and their
+# tools' (tests/fuzz/rules.mk: make fuzz, tests/bench/rules.mk, ...).
+-include $(sort $(wildcard modules/*/rules.mk tests/*/rules.mk))

@@ -1,6 +1,8 @@
-# tests/bench/rules.mk - MQTT benchmark tools (included by the Makefile).
+# tests/bench/rules.mk - the benchmark tools (included by the Makefile).
+# Each links the one protocol library it measures, not klimakit, so that
+# its figures are the floor klimakit's are compared with.
 #
-# kk-mqtt-pub (the libmosquitto publisher, tests/bench/mqtt_pub.c) and
+# MQTT: kk-mqtt-pub (the libmosquitto publisher, tests/bench/mqtt_pub.c) and
 # kk-mqtt-floor (a bare libmosquitto consumer that only counts messages)
 # are built for `make bench` (tests/bench/mqtt.sh).  They link libmosquitto
 # only, not klimakit.
@@ -16,3 +18,28 @@ $(BUILD)/tests/kk-mqtt-floor: tests/bench/mqtt_floor.c
 	$(CC) $(CFLAGS) $(KK_CFLAGS) $(shell pkg-config --cflags libmosquitto) $(KK_LDFLAGS) -o $@ $< $(shell pkg-config --libs libmosquitto)
 
 bench: $(MQTT_TOOLS)
+
+# CoAP: kk-coap-load (a libcoap load generator) and kk-coap-floor (a bare
+# libcoap server answering 2.04), for tests/bench/coap.sh.  They are built
+# with the unit tests too, so that every test run compiles them.
+
+COAP_TOOLS := $(BUILD)/tests/kk-coap-load $(BUILD)/tests/kk-coap-floor
+
+$(BUILD)/tests/kk-coap-load: tests/bench/coap_load.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(KK_CFLAGS) $(shell pkg-config --cflags libcoap-3-openssl) $(KK_LDFLAGS) -o $@ $< $(shell pkg-config --libs libcoap-3-openssl)
+
+$(BUILD)/tests/kk-coap-floor: tests/bench/coap_floor.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(KK_CFLAGS) $(shell pkg-config --cflags libcoap-3-openssl) $(KK_LDFLAGS) -o $@ $< $(shell pkg-config --libs libcoap-3-openssl)
+
+unit: $(COAP_TOOLS)
+bench: $(COAP_TOOLS)
+
+# HTTP: kk-http-floor, the bare h2o server that is the floor of the HTTP
+# benchmarks (tests/bench/http.sh).
+$(BUILD)/tests/kk-http-floor: tests/bench/http_floor.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(KK_CFLAGS) $(KK_LDFLAGS) -o $@ $< -lh2o -luv -lssl -lcrypto -lz
+
+bench: $(BUILD)/tests/kk-http-floor

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Seeds a fuzz corpus from the published vectors in tests/e2e/data/decoders/."""
-import json, os, sys
+"""Seeds a fuzz corpus: the published vectors in tests/e2e/data/decoders/
+and a few small valid inputs of each kind."""
+import json, os, struct, sys
 
 target, out = sys.argv[1], sys.argv[2]
 d = "tests/e2e/data/decoders/"
@@ -43,6 +44,85 @@ if target == "lua":
             "deviceInfo": {"devEui": "0101010101010101", "applicationId": "x"},
             "time": "2026-01-05T08:00:00Z", "fPort": 2,
             "data": base64.b64encode(b).decode()}).encode())
+
+
+def cbor(x):
+    """A minimal CBOR encoder for the seeds: text, integers, floats, lists,
+    maps and (tag, item) pairs as Tag objects."""
+    def head(major, n):
+        if n < 24:
+            return bytes([major << 5 | n])
+        for ai, size in ((24, 1), (25, 2), (26, 4), (27, 8)):
+            if n < 1 << (8 * size):
+                return bytes([major << 5 | ai]) + n.to_bytes(size, "big")
+    if isinstance(x, Tag):
+        return head(6, x.tag) + cbor(x.item)
+    if isinstance(x, bool):
+        return bytes([0xf5 if x else 0xf4])
+    if isinstance(x, int):
+        return head(0, x) if x >= 0 else head(1, -1 - x)
+    if isinstance(x, float):
+        return b"\xfb" + struct.pack(">d", x)
+    if isinstance(x, str):
+        b = x.encode()
+        return head(3, len(b)) + b
+    if isinstance(x, list):
+        return head(4, len(x)) + b"".join(cbor(i) for i in x)
+    if isinstance(x, dict):
+        return head(5, len(x)) + b"".join(cbor(k) + cbor(v) for k, v in x.items())
+    raise TypeError(x)
+
+
+class Tag:
+    def __init__(self, tag, item):
+        self.tag, self.item = tag, item
+
+
+if target == "source_payload":
+    # first byte: content format (0 text, 1 JSON, 2 CBOR, 3-6 SenML JSON,
+    # SenSML JSON, SenML CBOR, SenSML CBOR, 7 unknown); second: the path
+    # (0 /r/room-1, 1 /s/room-2/co2, 2 /senml, 3 no match; +4: the path is
+    # the input up to the first newline); then the payload.
+    one = {"thing": "t1", "property": "temp", "unit": "Cel",
+           "time": "2026-01-01T00:00:00Z", "value": 21.5}
+    seeds += [b"\x00\x00co2=812 ppm", b"\x00\x01812",
+              b"\x00\x04/s/dev-9/humidity\n55.5 %",
+              b"\x01\x00" + json.dumps({"property": "co2", "unit": "ppm",
+                                          "value": 812}).encode(),
+              b"\x01\x02" + json.dumps([one, dict(one, time=1767225600000)]).encode(),
+              b"\x02\x00" + cbor({"property": "co2", "unit": "ppm", "value": 812,
+                                    "time": Tag(1, 1767225600)}),
+              b"\x02\x02" + cbor([dict(one, value=21), dict(one, time=1767225600000)])]
+    for c in v["cases"]:
+        seeds.append(b"\x03\x02" + json.dumps(c["pack"]).encode())
+        if "cbor_hex" in c:
+            seeds.append(b"\x05\x02" + bytes.fromhex(c["cbor_hex"]))
+if target == "reading_json":
+    r = {"thing": "room-1", "property": "co2", "unit": "ppm",
+         "time": "2026-01-01T00:00:00Z", "value": 812}
+    seeds += [json.dumps(r).encode(),
+              json.dumps(dict(r, time=1767225600000, value=-0.5)).encode(),
+              json.dumps(dict(r, time="2026-03-29T02:30:00.125+02:00")).encode()]
+if target == "time":
+    # first byte: 0 kk_time_parse_iso8601, 1 kk_time_parse_text.
+    seeds += [b"\x002026-01-01T00:00:00Z", b"\x002026-03-29 02:30:00.125+02:00",
+              b"\x002016-12-31T23:59:60Z", b"\x001969-12-31T23:59:59.999-0130",
+              b"\x011767225600000", b"\x01-5", b"\x012026-10-25T01:00+01"]
+if target == "file_csv":
+    # first byte: bit 0 JSON lines (else CSV), bit 1 stop at the first bad
+    # line, bits 2-7 the batch size; second: chunks of 1 + 4 * n bytes.
+    csv = (b"thing,property,unit,time,value\n"
+           b"room-1,co2,ppm,2026-01-01T00:00:00Z,812\n"
+           b"\"room \"\"2\"\"\",temp,Cel, 1767225600000 ,21.5\r\n"
+           b"\n"
+           b"\"multi\nline\",rh,%,2026-01-01T01:00:00+01:00,55\n")
+    seeds += [b"\x04\x02" + csv, b"\x00\xff\xef\xbb\xbf" + csv,
+              b"\x00\x01" + b"extra,VALUE,Time,unit,property,thing\n"
+              b"x,1,2026-01-01T00:00:00Z,ppm,co2,room-3\n"]
+    lines = b"".join(json.dumps({"thing": "room-1", "property": "co2",
+                                 "unit": "ppm", "time": t, "value": 800 + i}).encode() + b"\n"
+                     for i, t in enumerate(["2026-01-01T00:00:00Z", 1767225660000]))
+    seeds += [b"\x05\x03" + lines, b"\x01\xff" + lines.rstrip(b"\n")]
 for i, s in enumerate(seeds):
     with open(os.path.join(out, "seed%d" % i), "wb") as fh:
         fh.write(s)

@@ -1,4 +1,5 @@
-# tests/calc/rules.mk - the calculators' emission factor table.
+# modules/calc/rules.mk - the calculators' emission factor table (included
+# by the Makefile).
 #
 #   make factors   regenerate modules/calc/calc_factors_data.c from the CSV files
 #                  in modules/calc/data/ (tests/e2e/test_calc.sh fails while

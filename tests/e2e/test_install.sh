@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# make install and make uninstall into a temporary DESTDIR: install puts
+# every file where it belongs (and the installed binary finds its Lua
+# modules there), uninstall removes exactly those files and leaves the
+# tree empty, but keeps a file it did not install.
+#
+# It runs the Makefile of this tree with the build of the test run
+# (KK_BUILD), which must be built already: install depends on `all`, and
+# this test must not compile anything.
+set -u
+cd "$(dirname "$0")/../.."
+BUILD=${KK_BUILD:-build}
+fail=0
+ok() { echo "ok install/$1"; }
+no() { echo "FAIL install/$1: $2"; fail=1; }
+
+if [ ! -x "$BUILD/klimakit" ]; then
+  echo "skip install/all: $BUILD/klimakit is not built"
+  exit 0
+fi
+# install depends on `all`: a build that is not up to date would be
+# rebuilt here, for minutes, inside a test.
+if ! make -q --no-print-directory BUILD="$BUILD" all 2>/dev/null; then
+  echo "skip install/all: $BUILD is not up to date (run make first)"
+  exit 0
+fi
+d=$(mktemp -d)
+trap 'rm -rf "$d"' EXIT
+prefix=/opt/klimakit-test
+root=$d/dest$prefix
+mk() { # target: make it into the temporary DESTDIR with the fixed PREFIX
+  make -s --no-print-directory BUILD="$BUILD" PREFIX="$prefix" DESTDIR="$d/dest" "$1" \
+    >"$d/$1.log" 2>&1
+}
+
+if mk install; then ok make-install; else no make-install "$(tail -3 "$d/install.log")"; fi
+
+# Every file the tree ships, at its place.
+missing=""
+want() { [ -f "$root/$1" ] || missing="$missing $1"; }
+want bin/klimakit
+want include/klimakit.h
+for f in include/klimakit/*.h; do want "$f"; done
+for f in modules/*/*.lua; do want "share/klimakit/modules/$(basename "$f")"; done
+for f in recipes/*.lua; do want "share/klimakit/$f"; done
+for f in recipes/decoders/*.lua; do want "share/klimakit/decoders/$(basename "$f")"; done
+while IFS= read -r f; do want "share/doc/klimakit/$f"; done < <(cd docs && find . -type f | sed 's|^\./||')
+want lib/pkgconfig/klimakit.pc
+if [ -z "$missing" ]; then ok files-present; else no files-present "missing:$missing"; fi
+
+[ -x "$root/bin/klimakit" ] && ok binary-executable || no binary-executable "bin/klimakit is not executable"
+if cmp -s include/klimakit/module.h "$root/include/klimakit/module.h"; then ok header-same
+else no header-same "include/klimakit/module.h differs from the installed copy"; fi
+
+# The .pc file names the prefix and the version of the headers.
+version=$(sed -n 's/.*KK_VERSION_STRING "\(.*\)"/\1/p' include/klimakit.h)
+pc=$root/lib/pkgconfig/klimakit.pc
+if grep -q "^prefix=$prefix\$" "$pc" 2>/dev/null && grep -q "^Version: $version\$" "$pc"; then
+  ok pc-prefix-version
+else no pc-prefix-version "want prefix=$prefix, Version: $version in: $(head -5 "$pc" 2>&1)"; fi
+
+# The installed binary finds its Lua modules beside it (../share/klimakit).
+if "$root/bin/klimakit" modules unit_convert 2>&1 | grep -q "transform.unit_convert"; then
+  ok installed-finds-lua-modules
+else no installed-finds-lua-modules "klimakit modules unit_convert does not list it"; fi
+
+# Uninstall keeps what it did not install, and the folder holding it.
+echo "-- mine" >"$root/share/klimakit/recipes/mine.lua"
+if mk uninstall; then ok make-uninstall; else no make-uninstall "$(tail -3 "$d/uninstall.log")"; fi
+left=$(cd "$root" && find . -mindepth 1 | sort | tr '\n' ' ')
+want_left="./share ./share/klimakit ./share/klimakit/recipes ./share/klimakit/recipes/mine.lua "
+if [ "$left" = "$want_left" ]; then ok uninstall-keeps-foreign-file
+else no uninstall-keeps-foreign-file "left: $left"; fi
+
+# Without it, nothing is left under the prefix.
+rm -f "$root/share/klimakit/recipes/mine.lua"
+mk install && mk uninstall
+left=$(cd "$root" && find . -mindepth 1 | head -5 | tr '\n' ' ')
+if [ -z "$left" ]; then ok uninstall-leaves-empty-tree; else no uninstall-leaves-empty-tree "left: $left"; fi
+
+# A second uninstall finds nothing to do and does not fail.
+if mk uninstall; then ok uninstall-twice; else no uninstall-twice "$(tail -3 "$d/uninstall.log")"; fi
+exit $fail
