@@ -32,6 +32,7 @@ CMD_DEPS := pkg-config:pkg-config python3:python3 lua5.4:lua5.4 \
             clang:clang
 # Runtime files without pkg-config.
 FILE_DEPS := /usr/lib/x86_64-linux-gnu/lua/5.4/cjson.so:lua-cjson \
+             /usr/share/zoneinfo/Europe/Berlin:tzdata \
              /usr/lib/postgresql/15/bin/initdb:postgresql \
              /usr/include/mbedtls/md.h:libmbedtls-dev \
              /usr/include/cmark-gfm-core-extensions.h:libcmark-gfm-extensions-dev \

@@ -25,6 +25,7 @@ FUZZ_CC      ?= clang
 FUZZ_TARGETS := senml_json senml_cbor ttn_v3 chirpstack_v4 json lua sta \
                 source_payload reading_json time file_csv
 FUZZ_PARSERS := modules/decode/decode_senml.c modules/decode/decode_uplink.c \
+                modules/decode/decode_flat.c \
                 modules/decode/decode_common.c modules/publish/sensorthings/sta_query.c \
                 modules/source/source_payload.c core/reading_json.c core/time.c
 FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
