@@ -20,10 +20,21 @@
 #define SENML_NAME_MAX 4096
 
 enum {
-  F_BN = 1u << 0, F_BT = 1u << 1, F_BU = 1u << 2, F_BV = 1u << 3,
-  F_BS = 1u << 4, F_BVER = 1u << 5, F_N = 1u << 6, F_U = 1u << 7,
-  F_V = 1u << 8, F_VS = 1u << 9, F_VB = 1u << 10, F_VD = 1u << 11,
-  F_S = 1u << 12, F_T = 1u << 13, F_UT = 1u << 14
+  F_BN = 1u << 0,
+  F_BT = 1u << 1,
+  F_BU = 1u << 2,
+  F_BV = 1u << 3,
+  F_BS = 1u << 4,
+  F_BVER = 1u << 5,
+  F_N = 1u << 6,
+  F_U = 1u << 7,
+  F_V = 1u << 8,
+  F_VS = 1u << 9,
+  F_VB = 1u << 10,
+  F_VD = 1u << 11,
+  F_S = 1u << 12,
+  F_T = 1u << 13,
+  F_UT = 1u << 14
 };
 
 /* One record as written, before resolution.  Strings are borrowed from
@@ -102,12 +113,18 @@ static int senml_b64url(const char *in, size_t n, uint8_t *out,
   for (size_t i = 0; i < n; i++) {
     char ch = in[i];
     int v;
-    if (ch >= 'A' && ch <= 'Z') v = ch - 'A';
-    else if (ch >= 'a' && ch <= 'z') v = ch - 'a' + 26;
-    else if (ch >= '0' && ch <= '9') v = ch - '0' + 52;
-    else if (ch == '-' || ch == '+') v = 62;
-    else if (ch == '_' || ch == '/') v = 63;
-    else return KK_EPARSE;
+    if (ch >= 'A' && ch <= 'Z')
+      v = ch - 'A';
+    else if (ch >= 'a' && ch <= 'z')
+      v = ch - 'a' + 26;
+    else if (ch >= '0' && ch <= '9')
+      v = ch - '0' + 52;
+    else if (ch == '-' || ch == '+')
+      v = 62;
+    else if (ch == '_' || ch == '/')
+      v = 63;
+    else
+      return KK_EPARSE;
     acc = (acc << 6) | (uint32_t)v;
     bits += 6;
     if (bits >= 8) {
@@ -220,8 +237,8 @@ static int senml_resolve(senml_ctx_t *c, size_t idx, const senml_fields_t *f) {
     if (!c->data) return senml_fail(c, KK_ENOMEM, "out of memory");
     if (f->vd_is_text) {
       if (senml_b64url((const char *)f->vd, f->vd_len, c->data, &r.data_len))
-        return senml_fail(c, KK_EPARSE,
-                          "record %zu: 'vd' is not base64url", idx);
+        return senml_fail(c, KK_EPARSE, "record %zu: 'vd' is not base64url",
+                          idx);
     } else {
       if (f->vd_len) memcpy(c->data, f->vd, f->vd_len);
       r.data_len = f->vd_len;
@@ -287,21 +304,36 @@ static int senml_json_record(senml_ctx_t *c, size_t idx, const cJSON *o) {
     const char *k = m->string ? m->string : "";
     unsigned bit = 0;
     int kind = 0; /* 1 string, 2 number, 3 bool */
-    if (!strcmp(k, "bn")) bit = F_BN, kind = 1;
-    else if (!strcmp(k, "bt")) bit = F_BT, kind = 2;
-    else if (!strcmp(k, "bu")) bit = F_BU, kind = 1;
-    else if (!strcmp(k, "bv")) bit = F_BV, kind = 2;
-    else if (!strcmp(k, "bs")) bit = F_BS, kind = 2;
-    else if (!strcmp(k, "bver")) bit = F_BVER, kind = 2;
-    else if (!strcmp(k, "n")) bit = F_N, kind = 1;
-    else if (!strcmp(k, "u")) bit = F_U, kind = 1;
-    else if (!strcmp(k, "v")) bit = F_V, kind = 2;
-    else if (!strcmp(k, "vs")) bit = F_VS, kind = 1;
-    else if (!strcmp(k, "vb")) bit = F_VB, kind = 3;
-    else if (!strcmp(k, "vd")) bit = F_VD, kind = 1;
-    else if (!strcmp(k, "s")) bit = F_S, kind = 2;
-    else if (!strcmp(k, "t")) bit = F_T, kind = 2;
-    else if (!strcmp(k, "ut")) bit = F_UT, kind = 2;
+    if (!strcmp(k, "bn"))
+      bit = F_BN, kind = 1;
+    else if (!strcmp(k, "bt"))
+      bit = F_BT, kind = 2;
+    else if (!strcmp(k, "bu"))
+      bit = F_BU, kind = 1;
+    else if (!strcmp(k, "bv"))
+      bit = F_BV, kind = 2;
+    else if (!strcmp(k, "bs"))
+      bit = F_BS, kind = 2;
+    else if (!strcmp(k, "bver"))
+      bit = F_BVER, kind = 2;
+    else if (!strcmp(k, "n"))
+      bit = F_N, kind = 1;
+    else if (!strcmp(k, "u"))
+      bit = F_U, kind = 1;
+    else if (!strcmp(k, "v"))
+      bit = F_V, kind = 2;
+    else if (!strcmp(k, "vs"))
+      bit = F_VS, kind = 1;
+    else if (!strcmp(k, "vb"))
+      bit = F_VB, kind = 3;
+    else if (!strcmp(k, "vd"))
+      bit = F_VD, kind = 1;
+    else if (!strcmp(k, "s"))
+      bit = F_S, kind = 2;
+    else if (!strcmp(k, "t"))
+      bit = F_T, kind = 2;
+    else if (!strcmp(k, "ut"))
+      bit = F_UT, kind = 2;
     else {
       size_t kl = strlen(k);
       if (kl && k[kl - 1] == '_')
@@ -314,11 +346,11 @@ static int senml_json_record(senml_ctx_t *c, size_t idx, const cJSON *o) {
       return senml_fail(c, KK_EPARSE, "record %zu: duplicate field '%s'", idx,
                         k);
     if (kind == 1 && !cJSON_IsString(m))
-      return senml_fail(c, KK_EPARSE, "record %zu: '%s' must be a string",
-                        idx, k);
+      return senml_fail(c, KK_EPARSE, "record %zu: '%s' must be a string", idx,
+                        k);
     if (kind == 2 && !cJSON_IsNumber(m))
-      return senml_fail(c, KK_EPARSE, "record %zu: '%s' must be a number",
-                        idx, k);
+      return senml_fail(c, KK_EPARSE, "record %zu: '%s' must be a number", idx,
+                        k);
     if (kind == 3 && !cJSON_IsBool(m))
       return senml_fail(c, KK_EPARSE, "record %zu: '%s' must be true or false",
                         idx, k);
@@ -327,22 +359,48 @@ static int senml_json_record(senml_ctx_t *c, size_t idx, const cJSON *o) {
     size_t sl = sv ? strlen(sv) : 0;
     double d = kind == 2 ? m->valuedouble : 0;
     switch (bit) {
-    case F_BN: f.bn = sv, f.bn_len = sl; break;
-    case F_BU: f.bu = sv, f.bu_len = sl; break;
-    case F_N: f.n = sv, f.n_len = sl; break;
-    case F_U: f.u = sv, f.u_len = sl; break;
-    case F_VS: f.vs = sv, f.vs_len = sl; break;
+    case F_BN:
+      f.bn = sv, f.bn_len = sl;
+      break;
+    case F_BU:
+      f.bu = sv, f.bu_len = sl;
+      break;
+    case F_N:
+      f.n = sv, f.n_len = sl;
+      break;
+    case F_U:
+      f.u = sv, f.u_len = sl;
+      break;
+    case F_VS:
+      f.vs = sv, f.vs_len = sl;
+      break;
     case F_VD:
       f.vd = (const uint8_t *)sv, f.vd_len = sl, f.vd_is_text = 1;
       break;
-    case F_BT: f.bt = d; break;
-    case F_BV: f.bv = d; break;
-    case F_BS: f.bs = d; break;
-    case F_V: f.v = d; break;
-    case F_S: f.s = d; break;
-    case F_T: f.t = d; break;
-    case F_UT: f.ut = d; break;
-    case F_VB: f.vb = cJSON_IsTrue(m); break;
+    case F_BT:
+      f.bt = d;
+      break;
+    case F_BV:
+      f.bv = d;
+      break;
+    case F_BS:
+      f.bs = d;
+      break;
+    case F_V:
+      f.v = d;
+      break;
+    case F_S:
+      f.s = d;
+      break;
+    case F_T:
+      f.t = d;
+      break;
+    case F_UT:
+      f.ut = d;
+      break;
+    case F_VB:
+      f.vb = cJSON_IsTrue(m);
+      break;
     case F_BVER:
       if (d != floor(d) || fabs(d) > 1e9)
         return senml_fail(c, KK_EPARSE, "record %zu: 'bver' must be an integer",
@@ -355,8 +413,7 @@ static int senml_json_record(senml_ctx_t *c, size_t idx, const cJSON *o) {
 }
 
 int senml_decode_json(const void *data, size_t len, int64_t now_ms,
-                      senml_record_cb cb, void *ctx, char *err,
-                      size_t errlen) {
+                      senml_record_cb cb, void *ctx, char *err, size_t errlen) {
   senml_ctx_t c;
   senml_ctx_init(&c, now_ms, cb, ctx, err, errlen);
   cJSON *root = cJSON_ParseWithLength((const char *)data, len);
@@ -388,19 +445,24 @@ static size_t senml_cbor_scan(const uint8_t *p, size_t n, int depth) {
   unsigned mt = p[0] >> 5, ai = p[0] & 31;
   size_t hl = 1;
   uint64_t arg = ai;
-  if (ai == 24) hl = 2;
-  else if (ai == 25) hl = 3;
-  else if (ai == 26) hl = 5;
-  else if (ai == 27) hl = 9;
-  else if (ai >= 28 && ai <= 30) return 0;
+  if (ai == 24)
+    hl = 2;
+  else if (ai == 25)
+    hl = 3;
+  else if (ai == 26)
+    hl = 5;
+  else if (ai == 27)
+    hl = 9;
+  else if (ai >= 28 && ai <= 30)
+    return 0;
   if (hl > n) return 0;
   if (hl > 1) {
     arg = 0;
     for (size_t i = 1; i < hl; i++)
       arg = (arg << 8) | p[i];
   }
-  if (ai == 31) { /* indefinite length */
-    if (mt == 7) return 0;   /* a lone break */
+  if (ai == 31) {          /* indefinite length */
+    if (mt == 7) return 0; /* a lone break */
     if (mt < 2) return 0;
     size_t off = 1;
     for (;;) {
@@ -412,11 +474,16 @@ static size_t senml_cbor_scan(const uint8_t *p, size_t n, int depth) {
     }
   }
   switch (mt) {
-  case 0: case 1: case 7: return hl;
-  case 2: case 3:
+  case 0:
+  case 1:
+  case 7:
+    return hl;
+  case 2:
+  case 3:
     if (arg > n - hl) return 0;
     return hl + (size_t)arg;
-  case 4: case 5: {
+  case 4:
+  case 5: {
     if (arg > n - hl) return 0; /* each item takes at least one byte */
     uint64_t items = mt == 5 ? arg * 2 : arg;
     size_t off = hl;
@@ -451,6 +518,90 @@ static int senml_cbor_num(const cbor_item_t *it, double *out) {
   return -1;
 }
 
+/* The CBOR label of a SenML field (RFC 8428, Table 6) -> its bit and the
+ * kind of value it takes: 1 text, 2 number, 3 boolean, 4 bytes.  Returns
+ * -1 for labels klimakit does not know. */
+static int senml_cbor_label(int64_t label, unsigned *bit, int *kind) {
+  static const struct {
+    int64_t label;
+    unsigned bit;
+    int kind;
+  } labels[] = {{-2, F_BN, 1}, {-3, F_BT, 2},   {-4, F_BU, 1}, {-5, F_BV, 2},
+                {-6, F_BS, 2}, {-1, F_BVER, 2}, {0, F_N, 1},   {1, F_U, 1},
+                {2, F_V, 2},   {3, F_VS, 1},    {4, F_VB, 3},  {5, F_S, 2},
+                {6, F_T, 2},   {7, F_UT, 2},    {8, F_VD, 4}};
+  for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++)
+    if (labels[i].label == label) {
+      *bit = labels[i].bit;
+      *kind = labels[i].kind;
+      return 0;
+    }
+  return -1;
+}
+
+/* Stores the checked value `v` (number `d`) of field `bit` in `f`.
+ * Returns 0, or the code of senml_fail(). */
+static int senml_cbor_store(senml_ctx_t *c, size_t idx, senml_fields_t *f,
+                            unsigned bit, const cbor_item_t *v, double d) {
+  const char *sv = NULL;
+  size_t sl = 0;
+  if (bit & (F_BN | F_BU | F_N | F_U | F_VS)) {
+    sv = (const char *)cbor_string_handle(v);
+    sl = cbor_string_length(v);
+  }
+  switch (bit) {
+  case F_BN:
+    f->bn = sv, f->bn_len = sl;
+    break;
+  case F_BU:
+    f->bu = sv, f->bu_len = sl;
+    break;
+  case F_N:
+    f->n = sv, f->n_len = sl;
+    break;
+  case F_U:
+    f->u = sv, f->u_len = sl;
+    break;
+  case F_VS:
+    f->vs = sv, f->vs_len = sl;
+    break;
+  case F_VD:
+    f->vd = cbor_bytestring_handle(v), f->vd_len = cbor_bytestring_length(v);
+    break;
+  case F_BT:
+    f->bt = d;
+    break;
+  case F_BV:
+    f->bv = d;
+    break;
+  case F_BS:
+    f->bs = d;
+    break;
+  case F_V:
+    f->v = d;
+    break;
+  case F_S:
+    f->s = d;
+    break;
+  case F_T:
+    f->t = d;
+    break;
+  case F_UT:
+    f->ut = d;
+    break;
+  case F_VB:
+    f->vb = cbor_get_bool(v);
+    break;
+  case F_BVER:
+    if (d != floor(d) || fabs(d) > 1e9)
+      return senml_fail(c, KK_EPARSE, "record %zu: 'bver' must be an integer",
+                        idx);
+    f->bver = (int64_t)d;
+    break;
+  }
+  return 0;
+}
+
 static int senml_cbor_record(senml_ctx_t *c, size_t idx, const cbor_item_t *m) {
   senml_fields_t f;
   memset(&f, 0, sizeof f);
@@ -479,25 +630,8 @@ static int senml_cbor_record(senml_ctx_t *c, size_t idx, const cbor_item_t *m) {
     }
     unsigned bit = 0;
     int kind = 0;
-    switch (label) {
-    case -2: bit = F_BN, kind = 1; break;
-    case -3: bit = F_BT, kind = 2; break;
-    case -4: bit = F_BU, kind = 1; break;
-    case -5: bit = F_BV, kind = 2; break;
-    case -6: bit = F_BS, kind = 2; break;
-    case -1: bit = F_BVER, kind = 2; break;
-    case 0: bit = F_N, kind = 1; break;
-    case 1: bit = F_U, kind = 1; break;
-    case 2: bit = F_V, kind = 2; break;
-    case 3: bit = F_VS, kind = 1; break;
-    case 4: bit = F_VB, kind = 3; break;
-    case 5: bit = F_S, kind = 2; break;
-    case 6: bit = F_T, kind = 2; break;
-    case 7: bit = F_UT, kind = 2; break;
-    case 8: bit = F_VD, kind = 4; break;
-    default:
+    if (senml_cbor_label(label, &bit, &kind) != 0)
       continue; /* other labels: extensions we ignore (section 4.4) */
-    }
     if (f.has & bit)
       return senml_fail(c, KK_EPARSE, "record %zu: duplicate label %lld", idx,
                         (long long)label);
@@ -507,14 +641,14 @@ static int senml_cbor_record(senml_ctx_t *c, size_t idx, const cbor_item_t *m) {
       int ok = kind == 1 ? cbor_isa_string(v) : cbor_isa_bytestring(v);
       if (!ok || !(kind == 1 ? cbor_string_is_definite(v)
                              : cbor_bytestring_is_definite(v)))
-        return senml_fail(c, KK_EPARSE,
-                          "record %zu: label %lld must be a definite %s", idx,
-                          (long long)label,
-                          kind == 1 ? "text string" : "byte string");
+        return senml_fail(
+            c, KK_EPARSE, "record %zu: label %lld must be a definite %s", idx,
+            (long long)label, kind == 1 ? "text string" : "byte string");
     } else if (kind == 2) {
       if (senml_cbor_num(v, &d) != 0)
-        return senml_fail(c, KK_EPARSE, "record %zu: label %lld must be a "
-                                        "number",
+        return senml_fail(c, KK_EPARSE,
+                          "record %zu: label %lld must be a "
+                          "number",
                           idx, (long long)label);
     } else if (kind == 3) {
       /* cbor_is_bool() asserts on floats in libcbor 0.8 (found by fuzzing):
@@ -524,36 +658,8 @@ static int senml_cbor_record(senml_ctx_t *c, size_t idx, const cbor_item_t *m) {
         return senml_fail(c, KK_EPARSE, "record %zu: 'vb' must be a boolean",
                           idx);
     }
-    const char *sv = NULL;
-    size_t sl = 0;
-    if (kind == 1) {
-      sv = (const char *)cbor_string_handle(v);
-      sl = cbor_string_length(v);
-    }
-    switch (bit) {
-    case F_BN: f.bn = sv, f.bn_len = sl; break;
-    case F_BU: f.bu = sv, f.bu_len = sl; break;
-    case F_N: f.n = sv, f.n_len = sl; break;
-    case F_U: f.u = sv, f.u_len = sl; break;
-    case F_VS: f.vs = sv, f.vs_len = sl; break;
-    case F_VD:
-      f.vd = cbor_bytestring_handle(v), f.vd_len = cbor_bytestring_length(v);
-      break;
-    case F_BT: f.bt = d; break;
-    case F_BV: f.bv = d; break;
-    case F_BS: f.bs = d; break;
-    case F_V: f.v = d; break;
-    case F_S: f.s = d; break;
-    case F_T: f.t = d; break;
-    case F_UT: f.ut = d; break;
-    case F_VB: f.vb = cbor_get_bool(v); break;
-    case F_BVER:
-      if (d != floor(d) || fabs(d) > 1e9)
-        return senml_fail(c, KK_EPARSE, "record %zu: 'bver' must be an integer",
-                          idx);
-      f.bver = (int64_t)d;
-      break;
-    }
+    int rc = senml_cbor_store(c, idx, &f, bit, v, d);
+    if (rc) return rc;
   }
   /* Text fields may hold NUL bytes in CBOR; names are checked later, but
    * a unit or base unit with NUL would be cut short: refuse it. */
@@ -565,8 +671,7 @@ static int senml_cbor_record(senml_ctx_t *c, size_t idx, const cbor_item_t *m) {
 }
 
 int senml_decode_cbor(const void *data, size_t len, int64_t now_ms,
-                      senml_record_cb cb, void *ctx, char *err,
-                      size_t errlen) {
+                      senml_record_cb cb, void *ctx, char *err, size_t errlen) {
   senml_ctx_t c;
   senml_ctx_init(&c, now_ms, cb, ctx, err, errlen);
   int rc = 0;
@@ -598,9 +703,8 @@ int senml_decode_cbor(const void *data, size_t len, int64_t now_ms,
   return rc;
 }
 
-int senml_decode(uint32_t format, const void *data, size_t len,
-                 int64_t now_ms, senml_record_cb cb, void *ctx, char *err,
-                 size_t errlen) {
+int senml_decode(uint32_t format, const void *data, size_t len, int64_t now_ms,
+                 senml_record_cb cb, void *ctx, char *err, size_t errlen) {
   switch (format) {
   case SENML_CF_JSON:
   case SENML_CF_SENSML_JSON:

@@ -8,20 +8,17 @@
 # (KK_BUILD), which must be built already: install depends on `all`, and
 # this test must not compile anything.
 set -u
-cd "$(dirname "$0")/../.."
+. "$(dirname "$0")/lib.sh" install
 BUILD=${KK_BUILD:-build}
-fail=0
-ok() { echo "ok install/$1"; }
-no() { echo "FAIL install/$1: $2"; fail=1; }
 
 if [ ! -x "$BUILD/klimakit" ]; then
-  echo "skip install/all: $BUILD/klimakit is not built"
+  skip all "$BUILD/klimakit is not built"
   exit 0
 fi
 # install depends on `all`: a build that is not up to date would be
 # rebuilt here, for minutes, inside a test.
 if ! make -q --no-print-directory BUILD="$BUILD" all 2>/dev/null; then
-  echo "skip install/all: $BUILD is not up to date (run make first)"
+  skip all "$BUILD is not up to date (run make first)"
   exit 0
 fi
 d=$(mktemp -d)
