@@ -14,7 +14,8 @@ static const char *modules_help =
     "Lists every module with its options, types, defaults and descriptions,\n"
     "generated from the option tables in the code.  NAME (\"simulate\" or\n"
     "\"source.simulate\") shows one module; \"config\" shows kk.config{}.\n"
-    "--format markdown writes the reference used in docs/reference/modules.md.\n";
+    "--format markdown writes the reference used in "
+    "docs/reference/modules.md.\n";
 
 static const char *type_label(const kk_option_t *o) {
   switch (o->type) {

@@ -71,8 +71,9 @@ static void print_main_help(FILE *f) {
   const kk_command_t *c;
   for (size_t i = 0; (c = kk__registry_command_at(i, NULL)); i++) {
     char head[64];
-    int n = snprintf(head, sizeof head, "%s%s%s", c->name,
-                     c->usage && *c->usage ? " " : "", c->usage ? c->usage : "");
+    int n =
+        snprintf(head, sizeof head, "%s%s%s", c->name,
+                 c->usage && *c->usage ? " " : "", c->usage ? c->usage : "");
     if (n < 0) continue;
     size_t len = (size_t)n < sizeof head ? (size_t)n : sizeof head - 1;
     if (len <= 16) {

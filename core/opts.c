@@ -193,7 +193,9 @@ fail:
   return NULL;
 }
 
-cJSON *kk__lua_to_json(lua_State *L, int idx) { return lua_to_json(L, idx, 0); }
+cJSON *kk__lua_to_json(lua_State *L, int idx) {
+  return lua_to_json(L, idx, 0);
+}
 
 /* Converts a default written in recipe syntax into v. */
 static int parse_text(const kk_option_t *d, const char *text, opt_val_t *v,

@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-int kk_raw_meta_get(const char *meta, const char *key, char *out, size_t outlen) {
+int kk_raw_meta_get(const char *meta, const char *key, char *out,
+                    size_t outlen) {
   if (outlen) out[0] = '\0';
   if (!meta || !*meta) return -1;
   if (meta[0] != '{') {
@@ -28,8 +29,8 @@ int kk_raw_meta_get(const char *meta, const char *key, char *out, size_t outlen)
 }
 
 int kk_reading_make(const char *thing, const char *property, const char *unit,
-                      int64_t time_ms, double value, kk_reading_t *out,
-                      char *err, size_t errlen) {
+                    int64_t time_ms, double value, kk_reading_t *out, char *err,
+                    size_t errlen) {
   if (!isfinite(value)) {
     snprintf(err, errlen, "value must be a finite number");
     return KK_ERANGE;
@@ -66,7 +67,7 @@ static int rj_string(const cJSON *obj, const char *name, const char **out,
 #define RJ_MAX_EXACT 9007199254740992.0
 
 int kk_reading_parse_json(const char *data, size_t len, kk_reading_t *out,
-                       char *err, size_t errlen) {
+                          char *err, size_t errlen) {
   const char *thing, *property, *unit;
   int64_t t = 0;
   int rc;
@@ -131,7 +132,7 @@ int kk_reading_parse_json(const char *data, size_t len, kk_reading_t *out,
     goto done;
   }
   rc = kk_reading_make(thing, property, unit, t, val->valuedouble, out, err,
-                         errlen);
+                       errlen);
 done:
   cJSON_Delete(root);
   return rc;

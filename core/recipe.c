@@ -85,9 +85,9 @@ const kk_module_t *kk__config_module(void) {
   return &config_module;
 }
 
-static const char *const namespaces[] = {
-    "source", "decode", "calc", "store", "publish", "forward", "sink",
-    "transform", NULL};
+static const char *const namespaces[] = {"source", "decode",    "calc",
+                                         "store",  "publish",   "forward",
+                                         "sink",   "transform", NULL};
 
 static kk__recipe_t *recipe_of(lua_State *L) {
   kk__recipe_t *r;
@@ -580,9 +580,8 @@ void kk__recipe_load_builtin_lua_modules(void) {
      * live beside the C ones, in the folder of their namespace
      * (modules/transform/unit_convert.lua). */
     static const char *const tree[] = {"/../modules", "/../../modules"};
-    static const char *const ns[] = {"source", "decode",  "transform",
-                                     "calc",   "store",   "publish",
-                                     "forward", "sink"};
+    static const char *const ns[] = {"source", "decode",  "transform", "calc",
+                                     "store",  "publish", "forward",   "sink"};
     for (size_t i = 0; i < sizeof tree / sizeof tree[0]; i++) {
       snprintf(probe, sizeof probe, "%s%s/transform", dir, tree[i]);
       if (access(probe, R_OK) != 0) continue;

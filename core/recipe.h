@@ -27,8 +27,9 @@ void kk__recipe_set_default_data_dir(const char *dir);
 /* Frees the engine, then the Lua state. */
 void kk__recipe_free(kk__recipe_t *r);
 
-/* Loads the Lua modules shipped with klimakit (the Lua files under modules/ next
- * to the binary, $KLIMAKIT_LUA_PATH, the install prefix) into the registry. */
+/* Loads the Lua modules shipped with klimakit (the Lua files under modules/
+ * next to the binary, $KLIMAKIT_LUA_PATH, the install prefix) into the
+ * registry. */
 void kk__recipe_load_builtin_lua_modules(void);
 
 #endif

@@ -36,12 +36,14 @@ int kk__registry_add(const kk_module_t *m) {
     capmods = ncap;
   }
   mods[nmods++] = m;
-  if (m->size >= offsetof(kk_module_t, store_backend) + sizeof m->store_backend &&
+  if (m->size >=
+          offsetof(kk_module_t, store_backend) + sizeof m->store_backend &&
       m->store_backend) {
     int rc = kk_store_backend_register(m->store_backend);
     if (rc && rc != KK_EEXIST)
-      kk_log(KK_LOG_ERROR, "core", "registry", "module %s.%s: store backend: %s",
-             m->ns, m->name, kk_strerror(rc));
+      kk_log(KK_LOG_ERROR, "core", "registry",
+             "module %s.%s: store backend: %s", m->ns, m->name,
+             kk_strerror(rc));
   }
   return 0;
 }

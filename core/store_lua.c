@@ -2,8 +2,8 @@
  * core/store_lua.c - kk.query: the store query API for Lua.
  *
  * Set on the `klimakit` table by kk_store_lua_open(), the lua_open of
- * store.sqlite and store.postgres, so that recipe functions and Lua modules can read what is
- * stored:
+ * store.sqlite and store.postgres, so that recipe functions and Lua modules can
+ * read what is stored:
  *
  *   local v, t = kk.query.latest("room-001", "co2", "ppm")
  *   local pts, res = kk.query.range("room-001", "co2", "ppm", from, to)

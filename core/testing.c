@@ -124,17 +124,16 @@ int kk_testing_new(const kk_module_t *m, const char *lua_table,
   }
   luaL_openlibs(t->L);
   kk_opts_t *o = testing_opts(t->L, m, lua_table, err, errlen);
-  kk_opts_t *co = o ? testing_opts(t->L, &testing_capture_module, NULL, err,
-                                   errlen)
-                    : NULL;
+  kk_opts_t *co =
+      o ? testing_opts(t->L, &testing_capture_module, NULL, err, errlen) : NULL;
   if (!o || !co) {
     if (o) kk__opts_free(o);
     kk_testing_free(t, NULL, 0);
     return KK_EINVAL;
   }
   t->st = kk__engine_add_stage(t->eng, m, o, "testing", 1);
-  t->cap = kk__engine_add_stage(t->eng, &testing_capture_module, co,
-                                "testing", 2);
+  t->cap =
+      kk__engine_add_stage(t->eng, &testing_capture_module, co, "testing", 2);
   if (!t->st || !t->cap) {
     snprintf(err, errlen, "out of memory");
     kk_testing_free(t, NULL, 0);
@@ -159,8 +158,7 @@ int kk_testing_new(const kk_module_t *m, const char *lua_table,
   t->st->state = state;
   t->st->created = 1;
   if (rc) {
-    snprintf(err, errlen, "%s",
-             t->st->err[0] ? t->st->err : kk_strerror(rc));
+    snprintf(err, errlen, "%s", t->st->err[0] ? t->st->err : kk_strerror(rc));
     kk_testing_free(t, NULL, 0);
     return rc;
   }
@@ -267,9 +265,9 @@ static void testing_walk(uv_handle_t *h, void *arg) {
   testing_walk_t *w = arg;
   if (uv_is_closing(h)) return;
   if (w->err && w->used < w->errlen) {
-    int k = snprintf(w->err + w->used, w->errlen - w->used, "%s%s",
-                     w->n ? ", " : "",
-                     uv_handle_type_name(uv_handle_get_type(h)));
+    int k =
+        snprintf(w->err + w->used, w->errlen - w->used, "%s%s",
+                 w->n ? ", " : "", uv_handle_type_name(uv_handle_get_type(h)));
     if (k > 0) w->used += (size_t)k;
   }
   w->n++;

@@ -13,7 +13,8 @@ static int buf_reserve(kk_buf_t *b, size_t more) {
   if (b->oom) return -1;
   if (b->len + more + 1 <= b->cap) return 0;
   size_t ncap = b->cap ? b->cap : 4096;
-  while (ncap < b->len + more + 1) ncap *= 2;
+  while (ncap < b->len + more + 1)
+    ncap *= 2;
   char *np = realloc(b->p, ncap);
   if (!np) {
     b->oom = 1;
@@ -31,7 +32,9 @@ void kk_buf_put(kk_buf_t *b, const char *s, size_t n) {
   b->p[b->len] = 0;
 }
 
-void kk_buf_puts(kk_buf_t *b, const char *s) { kk_buf_put(b, s, strlen(s)); }
+void kk_buf_puts(kk_buf_t *b, const char *s) {
+  kk_buf_put(b, s, strlen(s));
+}
 
 void kk_buf_printf(kk_buf_t *b, const char *fmt, ...) {
   va_list ap;
@@ -48,12 +51,23 @@ void kk_buf_printf(kk_buf_t *b, const char *fmt, ...) {
 void kk_buf_html(kk_buf_t *b, const char *s) {
   for (; *s; s++) {
     switch (*s) {
-    case '&': kk_buf_puts(b, "&amp;"); break;
-    case '<': kk_buf_puts(b, "&lt;"); break;
-    case '>': kk_buf_puts(b, "&gt;"); break;
-    case '"': kk_buf_puts(b, "&quot;"); break;
-    case '\'': kk_buf_puts(b, "&#39;"); break;
-    default: kk_buf_put(b, s, 1);
+    case '&':
+      kk_buf_puts(b, "&amp;");
+      break;
+    case '<':
+      kk_buf_puts(b, "&lt;");
+      break;
+    case '>':
+      kk_buf_puts(b, "&gt;");
+      break;
+    case '"':
+      kk_buf_puts(b, "&quot;");
+      break;
+    case '\'':
+      kk_buf_puts(b, "&#39;");
+      break;
+    default:
+      kk_buf_put(b, s, 1);
     }
   }
 }
@@ -178,4 +192,3 @@ size_t kk_fmt_double(double v, char *buf) {
   }
   return n < 0 ? 0 : (size_t)n;
 }
-

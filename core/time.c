@@ -14,11 +14,20 @@ unsigned kk_days_in_month(int64_t y, unsigned m) {
   return dm[m - 1];
 }
 
-static const char *const eu_cet_zones[] = {
-    "Europe/Berlin", "Europe/Vienna",     "Europe/Zurich",  "Europe/Amsterdam",
-    "Europe/Brussels", "Europe/Luxembourg", "Europe/Paris", "Europe/Rome",
-    "Europe/Madrid", "Europe/Prague",     "Europe/Warsaw",  "Europe/Copenhagen",
-    "CET", NULL};
+static const char *const eu_cet_zones[] = {"Europe/Berlin",
+                                           "Europe/Vienna",
+                                           "Europe/Zurich",
+                                           "Europe/Amsterdam",
+                                           "Europe/Brussels",
+                                           "Europe/Luxembourg",
+                                           "Europe/Paris",
+                                           "Europe/Rome",
+                                           "Europe/Madrid",
+                                           "Europe/Prague",
+                                           "Europe/Warsaw",
+                                           "Europe/Copenhagen",
+                                           "CET",
+                                           NULL};
 
 static int is_cet(const char *tz) {
   for (size_t i = 0; eu_cet_zones[i]; i++)
@@ -96,7 +105,8 @@ int kk_time_parse_iso8601(const char *s, size_t len, int64_t *ms) {
   int mo = iso_digits(s, len, &i, 2);
   if (mo < 1 || mo > 12 || i >= len || s[i++] != '-') return KK_EPARSE;
   int d = iso_digits(s, len, &i, 2);
-  if (d < 1 || (unsigned)d > kk_days_in_month(y, (unsigned)mo)) return KK_EPARSE;
+  if (d < 1 || (unsigned)d > kk_days_in_month(y, (unsigned)mo))
+    return KK_EPARSE;
   if (i >= len || (s[i] != 'T' && s[i] != 't' && s[i] != ' ')) return KK_EPARSE;
   i++;
   int h = iso_digits(s, len, &i, 2);
@@ -136,8 +146,8 @@ int kk_time_parse_iso8601(const char *s, size_t len, int64_t *ms) {
     return KK_EPARSE;
   }
   if (i != len) return KK_EPARSE;
-  int64_t secs = kk_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 +
-                 sec - (int64_t)off_min * 60;
+  int64_t secs = kk_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
+                 h * 3600 + mi * 60 + sec - (int64_t)off_min * 60;
   *ms = secs * 1000 + frac;
   return 0;
 }
@@ -151,9 +161,9 @@ size_t kk_time_format_iso8601(int64_t ms, char *buf) {
   unsigned m, d;
   kk_civil_from_days(days, &y, &m, &d);
   int n =
-      snprintf(buf, KK_TIME_ISO_MAX,
-               "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", (long long)y, m, d,
-               (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60), msec);
+      snprintf(buf, KK_TIME_ISO_MAX, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ",
+               (long long)y, m, d, (int)(sod / 3600), (int)(sod / 60 % 60),
+               (int)(sod % 60), msec);
   return n < 0 ? 0 : (size_t)n;
 }
 
@@ -174,4 +184,3 @@ int kk_time_parse_text(const char *s, size_t len, int64_t *ms) {
   }
   return kk_time_parse_iso8601(s, len, ms);
 }
-

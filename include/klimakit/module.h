@@ -183,8 +183,9 @@ void kk_stage_eof(kk_stage_t *st);
  * latest, so the stage sees again what its state lacks; batches at or
  * below `seq` may reach it again during replay (kk_batch_seq tells) and
  * it must skip them; replayed batches never straddle `seq`.  Call it
- * when the state is restored (create/start) and after every save.  Journal retention (kk.config retain_age) must be
- * longer than the time between saves. */
+ * when the state is restored (create/start) and after every save.  Journal
+ * retention (kk.config retain_age) must be longer than the time between saves.
+ */
 void kk_stage_hold(kk_stage_t *st, uint64_t seq);
 
 /* A stage cannot go on (a source's input vanished, a required resource

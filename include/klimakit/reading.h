@@ -122,8 +122,8 @@ uint32_t kk_datastream_count(void);
  * only).  Returns 0, or a negative code (KK_ERANGE for a value that is not
  * finite, KK_ENOMEM) with a reason in err (errlen bytes). */
 int kk_reading_make(const char *thing, const char *property, const char *unit,
-                    int64_t time_ms, double value, kk_reading_t *out,
-                    char *err, size_t errlen);
+                    int64_t time_ms, double value, kk_reading_t *out, char *err,
+                    size_t errlen);
 
 /* Parses one JSON reading of `len` bytes (need not be NUL-terminated) into
  * `out`, registering its datastream (loop thread only).  Returns 0, or a

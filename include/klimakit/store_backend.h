@@ -97,14 +97,14 @@ int kk_store_backend_register(const kk_store_backend_t *b);
  * transaction, so stores default far above the engine's 65536.  Put it in
  * the module's option table. */
 #define KK_STORE_QUEUE_OPTION                                                  \
-  {.name = "queue",                                                            \
-   .type = KK_OPT_INT,                                                         \
-   .def = "1000000",                                                           \
-   .min = 1,                                                                   \
-   .max = 1e9,                                                                 \
-   .description = "Readings in flight before sources are paused; half of "     \
-                  "it is the largest transaction, so a store wants more than " \
-                  "other sinks (24 bytes a reading)."}
+  {                                                                            \
+    .name = "queue", .type = KK_OPT_INT, .def = "1000000", .min = 1,           \
+    .max = 1e9,                                                                \
+    .description =                                                             \
+        "Readings in flight before sources are paused; half of "               \
+        "it is the largest transaction, so a store wants more than "           \
+        "other sinks (24 bytes a reading)."                                    \
+  }
 
 /* ---- helpers shared by the backends --------------------------------- */
 

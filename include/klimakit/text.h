@@ -43,8 +43,7 @@ void kk_buf_free(kk_buf_t *b);
  * escaped as kk_buf_json) to the fixed buffer buf[*len..cap), keeping it
  * NUL-terminated.  Returns 0, or -1 when it does not fit (nothing past
  * *len is then valid). */
-int kk_json_str(char *buf, size_t *len, size_t cap, const char *s,
-                size_t slen);
+int kk_json_str(char *buf, size_t *len, size_t cap, const char *s, size_t slen);
 
 /* Longest output of kk_fmt_double(), including the NUL. */
 #define KK_FMT_DOUBLE_MAX 32

@@ -89,7 +89,7 @@ static cell_t *cell(bisko_state_t *s, int year, int sector,
   const calc_factor_t *f;
   char err[256];
   if (calc_factor_find(&s->ov, s->set, carrier, year, s->latest, &f, err,
-                          sizeof err) == 0) {
+                       sizeof err) == 0) {
     c->g_per_kwh = f->value;
     c->have_factor = 1;
   }
@@ -182,8 +182,8 @@ static int load_statistics(bisko_state_t *s, const char *path) {
     if (!c->have_factor) {
       const calc_factor_t *fx;
       char err[256];
-      rc = calc_factor_find(&s->ov, s->set, fl[2], (int)year, s->latest,
-                               &fx, err, sizeof err);
+      rc = calc_factor_find(&s->ov, s->set, fl[2], (int)year, s->latest, &fx,
+                            err, sizeof err);
       kk_stage_error(s->st, "%s:%d: %s", path, lineno, err);
       break;
     }
@@ -240,8 +240,8 @@ static int bisko_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
     return KK_EUNKNOWN;
   }
   char err[256];
-  int rc = calc_overrides_parse(kk_opt_json(o, "factors"), &s->ov, err,
-                                   sizeof err);
+  int rc =
+      calc_overrides_parse(kk_opt_json(o, "factors"), &s->ov, err, sizeof err);
   if (rc) {
     kk_stage_error(st, "%s", err);
     return rc;
@@ -268,8 +268,8 @@ static int bisko_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
     rc = load_statistics(s, kk_opt_str(o, "statistics"));
     if (rc) return rc;
   }
-  calc_base_init(&s->base, st, kk_opt_duration_ms(o, "snapshot"),
-                    bisko_save, bisko_load, s);
+  calc_base_init(&s->base, st, kk_opt_duration_ms(o, "snapshot"), bisko_save,
+                 bisko_load, s);
   return 0;
 }
 
@@ -358,14 +358,14 @@ static int bisko_process(kk_stage_t *st, void *state, kk_batch_t *b) {
     }
     if (d->sector < 0 || !d->carrier) {
       calc_reject(&s->rj, CALC_REJ_UNMAPPED, &r[i],
-                     "no sector or carrier for thing '%s' (options sectors/"
-                     "sector, carriers/carrier)",
-                     calc_thing(r[i].ds));
+                  "no sector or carrier for thing '%s' (options sectors/"
+                  "sector, carriers/carrier)",
+                  calc_thing(r[i].ds));
       continue;
     }
     if (d->kwh_per_unit == 0) {
       calc_reject(&s->rj, CALC_REJ_UNIT, &r[i], "unit '%s' is not energy",
-                     calc_unit(r[i].ds));
+                  calc_unit(r[i].ds));
       continue;
     }
     if (s->cumulative) {
@@ -381,12 +381,12 @@ static int bisko_process(kk_stage_t *st, void *state, kk_batch_t *b) {
     if (!c) return KK_ENOMEM;
     if (!c->have_factor) {
       const calc_factor_t *f;
-      int rc = calc_factor_find(&s->ov, s->set, d->carrier, year, s->latest,
-                                   &f, err, sizeof err);
+      int rc = calc_factor_find(&s->ov, s->set, d->carrier, year, s->latest, &f,
+                                err, sizeof err);
       calc_reject(&s->rj,
-                     rc == KK_EUNKNOWN ? CALC_REJ_UNKNOWN_CARRIER
-                                       : CALC_REJ_NO_FACTOR,
-                     &r[i], "%s", err);
+                  rc == KK_EUNKNOWN ? CALC_REJ_UNKNOWN_CARRIER
+                                    : CALC_REJ_NO_FACTOR,
+                  &r[i], "%s", err);
       continue;
     }
     c->metered_kwh += v * d->kwh_per_unit;

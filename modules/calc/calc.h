@@ -41,8 +41,8 @@ int64_t calc_tz_offset(calc_tz_t tz, int64_t t);
  * for midnights and hour starts). */
 int64_t calc_local_to_utc(calc_tz_t tz, int64_t local_ms);
 /* Window [start, end) in UTC ms containing t. */
-void calc_window(calc_tz_t tz, calc_period_t p, int64_t t,
-                    int64_t *start, int64_t *end);
+void calc_window(calc_tz_t tz, calc_period_t p, int64_t t, int64_t *start,
+                 int64_t *end);
 /* Local calendar year of t, and the UTC start of local year y. */
 int calc_year(calc_tz_t tz, int64_t t);
 int64_t calc_year_start(calc_tz_t tz, int y);
@@ -78,9 +78,8 @@ typedef struct calc_rejects {
 void calc_rejects_init(calc_rejects_t *r, kk_stage_t *st);
 /* Counts a rejected reading in kk_rejected_total{stage,reason} and logs
  * (rate-limited) why. */
-void calc_reject(calc_rejects_t *r, calc_rej_t why,
-                    const kk_reading_t *rd, const char *fmt, ...)
-    KK__PRINTF(4, 5);
+void calc_reject(calc_rejects_t *r, calc_rej_t why, const kk_reading_t *rd,
+                 const char *fmt, ...) KK__PRINTF(4, 5);
 
 /* kWh per unit of an energy datastream ("kW.h" 1, "W.h" 0.001, "MW.h"
  * 1000, "GW.h" 1e6; "kWh"/"Wh"/"MWh" accepted); 0 when unknown. */
@@ -105,7 +104,7 @@ typedef struct calc_meters {
 /* Returns 1 and the consumption in *delta, 0 for the first reading (no
  * output), or -1 after counting a rejection. */
 int calc_meter_step(calc_meters_t *ms, calc_rejects_t *rj,
-                       const kk_reading_t *r, double *delta);
+                    const kk_reading_t *r, double *delta);
 void calc_meters_free(calc_meters_t *ms);
 int calc_meters_save(const calc_meters_t *ms, FILE *f);
 int calc_meters_load(calc_meters_t *ms, const char *line);
@@ -120,10 +119,10 @@ typedef int (*calc_save_fn)(void *state, FILE *f);
 typedef int (*calc_load_fn)(void *state, const char *line);
 
 int calc_snapshot_save(kk_stage_t *st, uint64_t seq, calc_save_fn fn,
-                          void *state);
+                       void *state);
 /* Returns 0 (also when there is no snapshot) and *seq. */
 int calc_snapshot_load(kk_stage_t *st, uint64_t *seq, calc_load_fn fn,
-                          void *state);
+                       void *state);
 
 /* Datastream id -> name pieces, "" for unknown. */
 const char *calc_thing(uint32_t ds);
@@ -160,22 +159,21 @@ typedef struct calc_agg {
 typedef struct calc_windows calc_windows_t;
 /* Called for each window to emit; `out` collects readings. */
 typedef void (*calc_window_cb)(void *ctx, uint32_t key, int period,
-                                  int64_t start, int64_t end,
-                                  const calc_agg_t *a, kk_batch_t *out);
+                               int64_t start, int64_t end, const calc_agg_t *a,
+                               kk_batch_t *out);
 
 calc_windows_t *calc_windows_new(calc_tz_t tz, unsigned periods_mask,
-                                       int64_t lateness_ms, int update_mode,
-                                       calc_window_cb cb, void *ctx);
+                                 int64_t lateness_ms, int update_mode,
+                                 calc_window_cb cb, void *ctx);
 void calc_windows_free(calc_windows_t *w);
 /* Adds value v at time t to every period of key `key`.  Returns 0, or
  * KK_ERANGE when the window is older than lateness allows. */
-int calc_windows_add(calc_windows_t *w, uint32_t key, int64_t t,
-                        double v);
+int calc_windows_add(calc_windows_t *w, uint32_t key, int64_t t, double v);
 /* Marks window (key, period, start), if it exists, to be emitted again
  * with the next flush although no reading was added to it (its emitted
  * values depend on more than its aggregate).  Returns 0 or KK_ENOMEM. */
 int calc_windows_touch(calc_windows_t *w, uint32_t key, int period,
-                          int64_t start);
+                       int64_t start);
 /* Emits closed and updated windows into `out` (call after each batch). */
 void calc_windows_flush(calc_windows_t *w, kk_batch_t *out);
 /* Emits every window that has not been emitted in its current state,
@@ -206,27 +204,26 @@ typedef struct calc_base {
 } calc_base_t;
 
 void calc_base_init(calc_base_t *b, kk_stage_t *st, uint64_t interval_ms,
-                       calc_save_fn save, calc_load_fn load,
-                       void *state);
+                    calc_save_fn save, calc_load_fn load, void *state);
 int calc_base_start(calc_base_t *b);
 /* Returns 1 when the batch is a replay of what the snapshot holds. */
 int calc_base_skip(calc_base_t *b, const kk_batch_t *batch);
 void calc_base_stop(calc_base_t *b, kk_stop_cb cb);
 /* Option shared by the stateful calculators. */
-#define CALC_OPT_SNAPSHOT                                                   \
-  {.name = "snapshot",                                                         \
-   .type = KK_OPT_DURATION,                                                    \
-   .def = "60s",                                                               \
-   .description = "How often state that spans batches is saved to the "      \
-                  "stage's data directory (also at stop); 0 saves only at "  \
-                  "stop."}
-#define CALC_OPT_TZ                                                         \
-  {.name = "tz",                                                               \
-   .type = KK_OPT_ENUM,                                                        \
-   .def = "Europe/Berlin",                                                     \
-   .choices = CALC_TZ_CHOICES,                                              \
-   .description = "Time zone of day, month and year boundaries: "            \
-                  "Europe/Berlin or CET (UTC+1 with the EU summer-time "     \
-                  "rule), UTC, or UTC+1 (all year)."}
+#define CALC_OPT_SNAPSHOT                                                      \
+  {                                                                            \
+    .name = "snapshot", .type = KK_OPT_DURATION, .def = "60s",                 \
+    .description = "How often state that spans batches is saved to the "       \
+                   "stage's data directory (also at stop); 0 saves only at "   \
+                   "stop."                                                     \
+  }
+#define CALC_OPT_TZ                                                            \
+  {                                                                            \
+    .name = "tz", .type = KK_OPT_ENUM, .def = "Europe/Berlin",                 \
+    .choices = CALC_TZ_CHOICES,                                                \
+    .description = "Time zone of day, month and year boundaries: "             \
+                   "Europe/Berlin or CET (UTC+1 with the EU summer-time "      \
+                   "rule), UTC, or UTC+1 (all year)."                          \
+  }
 
 #endif

@@ -57,7 +57,7 @@ static int co2_load(void *state, const char *line) {
 }
 
 int calc_energy_create(kk_stage_t *st, const kk_opts_t *o, void **state,
-                           int pv) {
+                       int pv) {
   co2_state_t *s = calloc(1, sizeof *s);
   if (!s) return KK_ENOMEM;
   *state = s;
@@ -73,13 +73,15 @@ int calc_energy_create(kk_stage_t *st, const kk_opts_t *o, void **state,
   s->cumulative = kk_opt_enum(o, "meter") == 1;
   s->tz = (calc_tz_t)kk_opt_enum(o, "tz");
   if (!calc_set_id(s->set)) {
-    kk_stage_error(st, "unknown factor set '%s' (known: bisko, geg, uba_mix, "
-                       "kea_bw, bafa, bafa_2024)", s->set);
+    kk_stage_error(st,
+                   "unknown factor set '%s' (known: bisko, geg, uba_mix, "
+                   "kea_bw, bafa, bafa_2024)",
+                   s->set);
     return KK_EUNKNOWN;
   }
   char err[256];
-  int rc = calc_overrides_parse(kk_opt_json(o, "factors"), &s->ov, err,
-                                   sizeof err);
+  int rc =
+      calc_overrides_parse(kk_opt_json(o, "factors"), &s->ov, err, sizeof err);
   if (rc) {
     kk_stage_error(st, "%s", err);
     return rc;
@@ -100,17 +102,17 @@ int calc_energy_create(kk_stage_t *st, const kk_opts_t *o, void **state,
     }
     s->have_fixed = 1;
     s->fixed = (calc_factor_t){.set = "recipe",
-                                  .key = "displacement",
-                                  .carrier = "stated displacement factor",
-                                  .value = kk_opt_double(o, "factor"),
-                                  .unit = "g CO2e/kWh",
-                                  .year_from = 0,
-                                  .year_to = 9999,
-                                  .validity = "recipe",
-                                  .basis = "stated",
-                                  .source = kk_opt_str(o, "factor_source"),
-                                  .confidence = "stated",
-                                  .edition = "recipe"};
+                               .key = "displacement",
+                               .carrier = "stated displacement factor",
+                               .value = kk_opt_double(o, "factor"),
+                               .unit = "g CO2e/kWh",
+                               .year_from = 0,
+                               .year_to = 9999,
+                               .validity = "recipe",
+                               .basis = "stated",
+                               .source = kk_opt_str(o, "factor_source"),
+                               .confidence = "stated",
+                               .edition = "recipe"};
   }
   if (!s->carrier && !s->carriers && !s->have_fixed) {
     kk_stage_error(st, "say which carrier the energy is: `carrier = "
@@ -121,15 +123,15 @@ int calc_energy_create(kk_stage_t *st, const kk_opts_t *o, void **state,
    * at once instead of rejecting every reading. */
   if (s->carrier && !s->have_fixed) {
     const calc_factor_t *f;
-    rc = calc_factor_find(&s->ov, s->set, s->carrier,
-                             s->year ? s->year : 2022, 1, &f, err, sizeof err);
+    rc = calc_factor_find(&s->ov, s->set, s->carrier, s->year ? s->year : 2022,
+                          1, &f, err, sizeof err);
     if (rc == KK_EUNKNOWN) {
       kk_stage_error(st, "%s", err);
       return rc;
     }
   }
   calc_base_init(&s->base, st, kk_opt_duration_ms(o, "snapshot"), co2_save,
-                    co2_load, s);
+                 co2_load, s);
   return 0;
 }
 
@@ -186,19 +188,19 @@ int calc_energy_process(kk_stage_t *st, void *state, kk_batch_t *b) {
     }
     if (d->kwh_per_unit == 0) {
       calc_reject(&s->rj, CALC_REJ_UNIT, &r[i],
-                     "unit '%s' is not an energy unit (kW.h, W.h, MW.h)",
-                     calc_unit(r[i].ds));
+                  "unit '%s' is not an energy unit (kW.h, W.h, MW.h)",
+                  calc_unit(r[i].ds));
       continue;
     }
     if (s->cumulative) {
       double delta = 0;
-      if (calc_meter_step(&s->meters, &s->rj, &r[i], &delta) != 1)
-        continue;
+      if (calc_meter_step(&s->meters, &s->rj, &r[i], &delta) != 1) continue;
       v = delta;
     } else if (v < 0) {
       calc_reject(&s->rj, CALC_REJ_NEGATIVE, &r[i],
-                     "negative energy %g (use meter = \"cumulative\" for a "
-                     "meter count)", v);
+                  "negative energy %g (use meter = \"cumulative\" for a "
+                  "meter count)",
+                  v);
       continue;
     }
     const calc_factor_t *f = NULL;
@@ -208,18 +210,18 @@ int calc_energy_process(kk_stage_t *st, void *state, kk_batch_t *b) {
       int year = s->year ? s->year : calc_year(s->tz, r[i].time_ms);
       if (year != d->year) {
         d->year = year;
-        d->rc = calc_factor_find(&s->ov, s->set, d->carrier, year,
-                                    s->latest, &d->f, err, sizeof err);
+        d->rc = calc_factor_find(&s->ov, s->set, d->carrier, year, s->latest,
+                                 &d->f, err, sizeof err);
         if (d->rc)
           kk_stage_log(st, KK_LOG_WARN, "%s/%s: %s", calc_thing(r[i].ds),
                        calc_property(r[i].ds), err);
       }
       if (d->rc) {
         calc_reject(&s->rj,
-                       d->rc == KK_EUNKNOWN ? CALC_REJ_UNKNOWN_CARRIER
-                                            : CALC_REJ_NO_FACTOR,
-                       &r[i], "no factor for carrier '%s' in %d",
-                       d->carrier ? d->carrier : "(none)", year);
+                    d->rc == KK_EUNKNOWN ? CALC_REJ_UNKNOWN_CARRIER
+                                         : CALC_REJ_NO_FACTOR,
+                    &r[i], "no factor for carrier '%s' in %d",
+                    d->carrier ? d->carrier : "(none)", year);
         continue;
       }
       f = d->f;
@@ -251,4 +253,3 @@ void calc_energy_destroy(void *state) {
   free(s->ds);
   free(s);
 }
-

@@ -18,14 +18,14 @@
                   "wins over `carrier`."},                                     \
       {.name = "factors",                                                      \
        .type = KK_OPT_TABLE,                                                   \
-       .description = "Local factors that win over the set: `{ { carrier = "  \
+       .description = "Local factors that win over the set: `{ { carrier = "   \
                       "\"fernwaerme\", value = 152, year = 2024, source = "    \
                       "\"Stadtwerke ...\" } }` (g CO2e/kWh; `year` or "        \
                       "`year_from`/`year_to`; optional `basis`, "              \
                       "`confidence`)."},                                       \
       {.name = "year",                                                         \
        .type = KK_OPT_INT,                                                     \
-       .description = "Use the factors of this balance year for every "       \
+       .description = "Use the factors of this balance year for every "        \
                       "reading (default: the reading's local year).",          \
        .min = 1990,                                                            \
        .max = 2100},                                                           \
@@ -33,20 +33,20 @@
        .type = KK_OPT_ENUM,                                                    \
        .def = "none",                                                          \
        .choices = "none|latest",                                               \
-       .description = "For a year after the newest factor: `none` rejects "   \
+       .description = "For a year after the newest factor: `none` rejects "    \
                       "the reading (no_factor), `latest` uses the newest "     \
                       "factor."},                                              \
       {.name = "meter",                                                        \
        .type = KK_OPT_ENUM,                                                    \
        .def = "interval",                                                      \
        .choices = "interval|cumulative",                                       \
-       .description = "`interval`: each reading is the energy of its "        \
+       .description = "`interval`: each reading is the energy of its "         \
                       "interval; `cumulative`: a meter count, the difference " \
                       "to the previous reading is used."},                     \
       {.name = "property",                                                     \
        .type = KK_OPT_LIST,                                                    \
        .def = "energy",                                                        \
-       .description = "Observed properties to convert; other readings are "   \
+       .description = "Observed properties to convert; other readings are "    \
                       "not passed on."},                                       \
       CALC_OPT_TZ, CALC_OPT_SNAPSHOT
 

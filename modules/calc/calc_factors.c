@@ -15,14 +15,22 @@
 
 static const struct {
   const char *alias, *id;
-} set_alias[] = {{"bisko", "bisko"},         {"bisko-2024", "bisko"},
-                 {"geg", "geg"},             {"geg-anlage9", "geg"},
-                 {"kea_bw", "kea_bw"},       {"kea-bw", "kea_bw"},
-                 {"gemis", "kea_bw"},        {"bafa", "bafa"},
-                 {"bafa_2024", "bafa_2024"}, {"bafa-2024", "bafa_2024"},
-                 {"uba_mix", "uba_mix"},     {"uba", "uba_mix"},
-                 {"local", "local"},         {"traffic_de", "traffic_de"},
-                 {"desnz_2024", "desnz_2024"}, {"desnz", "desnz_2024"},
+} set_alias[] = {{"bisko", "bisko"},
+                 {"bisko-2024", "bisko"},
+                 {"geg", "geg"},
+                 {"geg-anlage9", "geg"},
+                 {"kea_bw", "kea_bw"},
+                 {"kea-bw", "kea_bw"},
+                 {"gemis", "kea_bw"},
+                 {"bafa", "bafa"},
+                 {"bafa_2024", "bafa_2024"},
+                 {"bafa-2024", "bafa_2024"},
+                 {"uba_mix", "uba_mix"},
+                 {"uba", "uba_mix"},
+                 {"local", "local"},
+                 {"traffic_de", "traffic_de"},
+                 {"desnz_2024", "desnz_2024"},
+                 {"desnz", "desnz_2024"},
                  {NULL, NULL}};
 
 const char *calc_set_id(const char *name) {
@@ -42,8 +50,8 @@ static int row_in_set(const calc_factor_t *f, const char *set) {
 /* Best row among `rows` for the year: covering it, highest rank; with
  * `latest`, else the newest one ending before it. */
 static const calc_factor_t *pick(const calc_factor_t *rows, size_t n,
-                                    const char *set, const char *key, int year,
-                                    int latest, int *known, int *newest) {
+                                 const char *set, const char *key, int year,
+                                 int latest, int *known, int *newest) {
   const calc_factor_t *best = NULL, *before = NULL;
   for (size_t i = 0; i < n; i++) {
     const calc_factor_t *f = &rows[i];
@@ -62,9 +70,8 @@ static const calc_factor_t *pick(const calc_factor_t *rows, size_t n,
 }
 
 int calc_factor_find(const calc_overrides_t *ov, const char *set,
-                        const char *key, int year, int latest,
-                        const calc_factor_t **out, char *err,
-                        size_t errlen) {
+                     const char *key, int year, int latest,
+                     const calc_factor_t **out, char *err, size_t errlen) {
   int known = 0, newest = -1;
   *out = NULL;
   if (!key || !*key) {
@@ -84,8 +91,8 @@ int calc_factor_find(const calc_overrides_t *ov, const char *set,
              set);
     return KK_EUNKNOWN;
   }
-  *out = pick(calc_factors, calc_nfactors, sid, key, year, latest,
-              &known, &newest);
+  *out = pick(calc_factors, calc_nfactors, sid, key, year, latest, &known,
+              &newest);
   if (*out) return 0;
   if (!known) {
     snprintf(err, errlen,
@@ -140,8 +147,8 @@ void calc_overrides_free(calc_overrides_t *ov) {
   ov->n = 0;
 }
 
-int calc_overrides_parse(const char *json, calc_overrides_t *ov,
-                            char *err, size_t errlen) {
+int calc_overrides_parse(const char *json, calc_overrides_t *ov, char *err,
+                         size_t errlen) {
   ov->f = NULL;
   ov->n = 0;
   if (!json) return 0;
@@ -237,10 +244,10 @@ static void md_cell(FILE *f, const char *s) {
 }
 
 int calc_factors_print(FILE *f, const char *format) {
-  int fmt = !format || strcmp(format, "text") == 0       ? 0
-            : strcmp(format, "csv") == 0                 ? 1
-            : strcmp(format, "markdown") == 0            ? 2
-                                                         : -1;
+  int fmt = !format || strcmp(format, "text") == 0 ? 0
+            : strcmp(format, "csv") == 0           ? 1
+            : strcmp(format, "markdown") == 0      ? 2
+                                                   : -1;
   if (fmt < 0) return KK_EINVAL;
   if (fmt == 1)
     fputs("set,carrier_key,carrier,value,unit,year_from,year_to,validity,"
@@ -266,13 +273,12 @@ int calc_factors_print(FILE *f, const char *format) {
       if (strcmp(last_set, r->set) != 0) {
         for (size_t s = 0; calc_sets[s].id; s++)
           if (strcmp(calc_sets[s].id, r->set) == 0)
-            fprintf(f, "%s%s: %s\n", i ? "\n" : "", r->set,
-                    calc_sets[s].label);
+            fprintf(f, "%s%s: %s\n", i ? "\n" : "", r->set, calc_sets[s].label);
         last_set = r->set;
       }
       fprintf(f, "  %-26s %6s %-12s %-9s %s\n      %s | %s | source: %s\n",
-              r->key, val, r->unit, years, r->carrier, r->basis,
-              r->confidence, r->source);
+              r->key, val, r->unit, years, r->carrier, r->basis, r->confidence,
+              r->source);
       if (strcmp(r->edition, r->set) && strcmp(r->set, "uba_mix") == 0)
         fprintf(f, "      edition: %s (rank %d)\n", r->edition, r->rank);
     } else if (fmt == 1) {
@@ -364,8 +370,7 @@ static int lua_factor(lua_State *L) {
   const char *set = luaL_optstring(L, 3, "bisko");
   const calc_factor_t *r = NULL;
   char err[256];
-  int rc = calc_factor_find(NULL, set, key, (int)year, 0, &r, err,
-                               sizeof err);
+  int rc = calc_factor_find(NULL, set, key, (int)year, 0, &r, err, sizeof err);
   if (rc) {
     luaL_pushfail(L);
     lua_pushstring(L, err);

@@ -48,8 +48,8 @@ typedef struct calc_overrides {
  * year_from/year_to, unit, basis, confidence}) into *ov.  Returns 0 or
  * KK_EPARSE/KK_EMISSING with a message in err.  Free with
  * calc_overrides_free(). */
-int calc_overrides_parse(const char *json, calc_overrides_t *ov,
-                            char *err, size_t errlen);
+int calc_overrides_parse(const char *json, calc_overrides_t *ov, char *err,
+                         size_t errlen);
 void calc_overrides_free(calc_overrides_t *ov);
 
 /* Normalises a set name ("BISKO", "bisko", "GEG", "UBA" ...) to its id;
@@ -65,9 +65,8 @@ const char *calc_set_id(const char *name);
  * (no such set or carrier) or KK_ERANGE (no factor for that year), with
  * a message in err. */
 int calc_factor_find(const calc_overrides_t *ov, const char *set,
-                        const char *key, int year, int latest,
-                        const calc_factor_t **out, char *err,
-                        size_t errlen);
+                     const char *key, int year, int latest,
+                     const calc_factor_t **out, char *err, size_t errlen);
 
 /* Prints every factor with its source.  `format`: "text" (default when
  * NULL), "csv" or "markdown".  Returns 0 or KK_EINVAL for an unknown

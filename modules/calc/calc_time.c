@@ -11,7 +11,7 @@
 #include "calc/calc.h"
 
 const char *const calc_period_names[CALC_P_N] = {"hour", "day", "month",
-                                                  "year"};
+                                                 "year"};
 
 int64_t calc_tz_offset(calc_tz_t tz, int64_t t) {
   if (tz == CALC_TZ_UTC) return 0;
@@ -27,13 +27,12 @@ int64_t calc_local_to_utc(calc_tz_t tz, int64_t local_ms) {
   return u;
 }
 
-static int64_t local_midnight(calc_tz_t tz, int64_t y, unsigned m,
-                              unsigned d) {
+static int64_t local_midnight(calc_tz_t tz, int64_t y, unsigned m, unsigned d) {
   return calc_local_to_utc(tz, kk_days_from_civil(y, m, d) * KK_DAY_MS);
 }
 
-void calc_window(calc_tz_t tz, calc_period_t p, int64_t t,
-                    int64_t *start, int64_t *end) {
+void calc_window(calc_tz_t tz, calc_period_t p, int64_t t, int64_t *start,
+                 int64_t *end) {
   if (p == CALC_P_HOUR) {
     /* Every offset here is a whole hour: local hours are UTC hours.  The
      * repeated hour of the October switch is two windows. */

@@ -15,8 +15,9 @@
 #include <unistd.h>
 
 const char *const calc_rej_names[CALC_REJ_N] = {
-    "nan",        "negative",       "unit",     "unknown_carrier", "no_factor",
-    "out_of_order", "meter_decrease", "too_late", "unmapped"};
+    "nan",       "negative",     "unit",           "unknown_carrier",
+    "no_factor", "out_of_order", "meter_decrease", "too_late",
+    "unmapped"};
 
 void calc_rejects_init(calc_rejects_t *r, kk_stage_t *st) {
   memset(r, 0, sizeof *r);
@@ -27,8 +28,8 @@ void calc_rejects_init(calc_rejects_t *r, kk_stage_t *st) {
                                "Readings rejected by a stage, by reason");
 }
 
-void calc_reject(calc_rejects_t *r, calc_rej_t why,
-                    const kk_reading_t *rd, const char *fmt, ...) {
+void calc_reject(calc_rejects_t *r, calc_rej_t why, const kk_reading_t *rd,
+                 const char *fmt, ...) {
   r->n[why]++;
   kk_metric_add(r->m[why], 1);
   if (!r->st || !kk_ratelimit_ok(&r->rl)) return;
@@ -37,7 +38,8 @@ void calc_reject(calc_rejects_t *r, calc_rej_t why,
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  kk_stage_log(r->st, KK_LOG_WARN, "reading %s/%s at %" PRId64 " rejected (%s): %s",
+  kk_stage_log(r->st, KK_LOG_WARN,
+               "reading %s/%s at %" PRId64 " rejected (%s): %s",
                calc_thing(rd->ds), calc_property(rd->ds), rd->time_ms,
                calc_rej_names[why], msg);
 }
@@ -46,9 +48,9 @@ double calc_kwh_per_unit(const char *u) {
   static const struct {
     const char *u;
     double f;
-  } t[] = {{"kW.h", 1},   {"kWh", 1},  {"W.h", 1e-3}, {"Wh", 1e-3},
-           {"MW.h", 1e3}, {"MWh", 1e3}, {"GW.h", 1e6}, {"GWh", 1e6},
-           {NULL, 0}};
+  } t[] = {{"kW.h", 1},   {"kWh", 1},    {"W.h", 1e-3},
+           {"Wh", 1e-3},  {"MW.h", 1e3}, {"MWh", 1e3},
+           {"GW.h", 1e6}, {"GWh", 1e6},  {NULL, 0}};
   for (size_t i = 0; u && t[i].u; i++)
     if (strcmp(u, t[i].u) == 0) return t[i].f;
   return 0;
@@ -83,9 +85,8 @@ int calc_grow(void **arr, size_t *cap, size_t i, size_t size) {
 /* ---- meters ----------------------------------------------------------- */
 
 int calc_meter_step(calc_meters_t *ms, calc_rejects_t *rj,
-                       const kk_reading_t *r, double *delta) {
-  if (calc_grow((void **)&ms->m, &ms->cap, r->ds, sizeof *ms->m))
-    return -1;
+                    const kk_reading_t *r, double *delta) {
+  if (calc_grow((void **)&ms->m, &ms->cap, r->ds, sizeof *ms->m)) return -1;
   calc_meter_t *m = &ms->m[r->ds];
   if (!m->have) {
     m->have = 1;
@@ -96,8 +97,7 @@ int calc_meter_step(calc_meters_t *ms, calc_rejects_t *rj,
   if (r->time_ms <= m->t) {
     if (r->time_ms == m->t && r->value == m->v) return 0; /* a duplicate */
     calc_reject(rj, CALC_REJ_OUT_OF_ORDER, r,
-                   "meter reading older than the last one (%" PRId64 ")",
-                   m->t);
+                "meter reading older than the last one (%" PRId64 ")", m->t);
     return -1;
   }
   double d = r->value - m->v;
@@ -105,7 +105,7 @@ int calc_meter_step(calc_meters_t *ms, calc_rejects_t *rj,
   m->v = r->value;
   if (d < 0) {
     calc_reject(rj, CALC_REJ_METER_DECREASE, r,
-                   "cumulative meter went down by %g: new baseline", -d);
+                "cumulative meter went down by %g: new baseline", -d);
     return -1;
   }
   *delta = d;
@@ -123,8 +123,8 @@ int calc_meters_save(const calc_meters_t *ms, FILE *f) {
   for (size_t i = 0; i < ms->cap; i++)
     if (ms->m[i].have)
       fprintf(f, "M\t%s\t%s\t%s\t%" PRId64 "\t%.17g\n", calc_thing((uint32_t)i),
-              calc_property((uint32_t)i), calc_unit((uint32_t)i),
-              ms->m[i].t, ms->m[i].v);
+              calc_property((uint32_t)i), calc_unit((uint32_t)i), ms->m[i].t,
+              ms->m[i].v);
   return 0;
 }
 
@@ -158,7 +158,7 @@ int calc_meters_load(calc_meters_t *ms, const char *line) {
 /* ---- snapshots ----------------------------------------------------------- */
 
 int calc_snapshot_save(kk_stage_t *st, uint64_t seq, calc_save_fn fn,
-                          void *state) {
+                       void *state) {
   const char *dir = kk_stage_data_dir(st);
   if (!dir) return 0;
   int rc = kk_mkdirs(dir, 0);
@@ -182,7 +182,7 @@ int calc_snapshot_save(kk_stage_t *st, uint64_t seq, calc_save_fn fn,
 }
 
 int calc_snapshot_load(kk_stage_t *st, uint64_t *seq, calc_load_fn fn,
-                          void *state) {
+                       void *state) {
   *seq = 0;
   const char *dir = kk_stage_data_dir(st);
   if (!dir) return 0;
@@ -215,11 +215,11 @@ int calc_snapshot_load(kk_stage_t *st, uint64_t *seq, calc_load_fn fn,
   return rc;
 }
 
-/* ---- lifecycle ------------------------------------------------------------ */
+/* ---- lifecycle ------------------------------------------------------------
+ */
 
 void calc_base_init(calc_base_t *b, kk_stage_t *st, uint64_t interval_ms,
-                       calc_save_fn save, calc_load_fn load,
-                       void *state) {
+                    calc_save_fn save, calc_load_fn load, void *state) {
   memset(b, 0, sizeof *b);
   b->st = st;
   b->interval_ms = interval_ms;

@@ -15,7 +15,7 @@
 #include <string.h>
 
 const char *const calc_stat_names[CALC_S_N] = {"sum", "avg", "min", "max",
-                                                "count"};
+                                               "count"};
 
 typedef struct win {
   uint32_t key;
@@ -25,8 +25,8 @@ typedef struct win {
 } win_t;
 
 typedef struct keyrec {
-  int64_t cur[CALC_P_N];     /* start of the open window, INT64_MIN: none */
-  int64_t evicted[CALC_P_N]; /* windows ending at or before are gone */
+  int64_t cur[CALC_P_N];       /* start of the open window, INT64_MIN: none */
+  int64_t evicted[CALC_P_N];   /* windows ending at or before are gone */
   struct win *cache[CALC_P_N]; /* the current window, valid while gen holds */
   uint64_t gen;
 } keyrec_t;
@@ -50,7 +50,7 @@ struct calc_windows {
   size_t nkeys;
   qent_t *q;
   size_t qn, qcap;
-  uint64_t gen; /* bumped whenever windows move in the table */
+  uint64_t gen;         /* bumped whenever windows move in the table */
   size_t n_after_evict; /* windows left by the last eviction */
 };
 
@@ -62,8 +62,8 @@ static uint64_t hash(uint32_t key, int period, int64_t start) {
 }
 
 calc_windows_t *calc_windows_new(calc_tz_t tz, unsigned mask,
-                                       int64_t lateness_ms, int update_mode,
-                                       calc_window_cb cb, void *ctx) {
+                                 int64_t lateness_ms, int update_mode,
+                                 calc_window_cb cb, void *ctx) {
   calc_windows_t *w = calloc(1, sizeof *w);
   if (!w) return NULL;
   w->tz = tz;
@@ -186,8 +186,7 @@ static int enqueue(calc_windows_t *w, win_t *x) {
   return 0;
 }
 
-int calc_windows_add(calc_windows_t *w, uint32_t key, int64_t t,
-                        double v) {
+int calc_windows_add(calc_windows_t *w, uint32_t key, int64_t t, double v) {
   keyrec_t *k = keyrec(w, key);
   if (!k) return KK_ENOMEM;
   /* Fast path: the reading falls into the current window of every period
@@ -231,8 +230,7 @@ int calc_windows_add(calc_windows_t *w, uint32_t key, int64_t t,
     if (v > x->a.max) x->a.max = v;
     x->dirty = 1;
     if (s[p] > k->cur[p]) k->cur[p] = s[p];
-    if ((s[p] < k->cur[p] || w->update_mode) && enqueue(w, x))
-      return KK_ENOMEM;
+    if ((s[p] < k->cur[p] || w->update_mode) && enqueue(w, x)) return KK_ENOMEM;
   }
   /* Cache the current windows (looked up after every insert above, since
    * an insert may have moved the table). */
@@ -248,12 +246,11 @@ int calc_windows_add(calc_windows_t *w, uint32_t key, int64_t t,
 }
 
 int calc_windows_touch(calc_windows_t *w, uint32_t key, int period,
-                          int64_t start) {
+                       int64_t start) {
   win_t *x = find(w, key, period, start);
   if (!x) return 0;
   x->dirty = 1;
-  if (key < w->nkeys &&
-      (x->start < w->keys[key].cur[period] || w->update_mode))
+  if (key < w->nkeys && (x->start < w->keys[key].cur[period] || w->update_mode))
     return enqueue(w, x);
   return 0; /* the open window is emitted when it closes */
 }
@@ -322,11 +319,11 @@ int calc_windows_save(const calc_windows_t *w, FILE *f) {
     const win_t *x = &w->t[i];
     if (!x->used) continue;
     fprintf(f,
-            "W\t%s\t%s\t%s\t%d\t%" PRId64 "\t%" PRId64
-            "\t%.17g\t%" PRIu64 "\t%.17g\t%.17g\t%d\n",
-            calc_thing(x->key), calc_property(x->key),
-            calc_unit(x->key), x->period, x->start, x->end, x->a.sum,
-            x->a.count, x->a.min, x->a.max, x->dirty);
+            "W\t%s\t%s\t%s\t%d\t%" PRId64 "\t%" PRId64 "\t%.17g\t%" PRIu64
+            "\t%.17g\t%.17g\t%d\n",
+            calc_thing(x->key), calc_property(x->key), calc_unit(x->key),
+            x->period, x->start, x->end, x->a.sum, x->a.count, x->a.min,
+            x->a.max, x->dirty);
   }
   return 0;
 }
@@ -355,7 +352,8 @@ int calc_windows_load(calc_windows_t *w, const char *line) {
     k->evicted[p] = strtoll(f[5], NULL, 10);
     return 0;
   }
-  win_t *x = insert(w, key, p, strtoll(f[4], NULL, 10), strtoll(f[5], NULL, 10));
+  win_t *x =
+      insert(w, key, p, strtoll(f[4], NULL, 10), strtoll(f[5], NULL, 10));
   if (!x) return KK_ENOMEM;
   x->a.sum = strtod(f[6], NULL);
   x->a.count = strtoull(f[7], NULL, 10);

@@ -48,10 +48,9 @@ static int ia_save(void *state, FILE *f) {
   ia_state_t *s = state;
   for (size_t i = 0; i < s->nrooms; i++)
     if (s->rooms[i].state == 1 && s->rooms[i].alert)
-      fprintf(f, "A\t%s\t%s\t%s\t%" PRId64 "\t%d\n",
-              calc_thing((uint32_t)i), calc_property((uint32_t)i),
-              calc_unit((uint32_t)i), s->rooms[i].last_t,
-              s->rooms[i].alert);
+      fprintf(f, "A\t%s\t%s\t%s\t%" PRId64 "\t%d\n", calc_thing((uint32_t)i),
+              calc_property((uint32_t)i), calc_unit((uint32_t)i),
+              s->rooms[i].last_t, s->rooms[i].alert);
   return calc_windows_save(s->w, f);
 }
 
@@ -79,8 +78,7 @@ static room_t *room_of(ia_state_t *s, uint32_t ds) {
   room_t *r = &s->rooms[ds];
   if (r->state) return r;
   r->state = 2;
-  if (strcmp(calc_property(ds), kk_opt_str(s->opts, "property")) != 0)
-    return r;
+  if (strcmp(calc_property(ds), kk_opt_str(s->opts, "property")) != 0) return r;
   const char *thing = calc_thing(ds);
   r->state = 1;
   r->last_t = INT64_MIN;
@@ -110,13 +108,12 @@ static int ia_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   s->interval_min = (double)kk_opt_duration_ms(o, "interval") / 60000.0;
   s->hyst = kk_opt_double(o, "hysteresis");
   s->flush_at_stop = kk_opt_bool(o, "flush_at_stop");
-  s->w = calc_windows_new((calc_tz_t)kk_opt_enum(o, "tz"),
-                             1u << CALC_P_DAY,
-                             (int64_t)kk_opt_duration_ms(o, "lateness"), 0,
-                             ia_emit, s);
+  s->w = calc_windows_new((calc_tz_t)kk_opt_enum(o, "tz"), 1u << CALC_P_DAY,
+                          (int64_t)kk_opt_duration_ms(o, "lateness"), 0,
+                          ia_emit, s);
   if (!s->w) return KK_ENOMEM;
   calc_base_init(&s->base, st, kk_opt_duration_ms(o, "snapshot"), ia_save,
-                    ia_load, s);
+                 ia_load, s);
   return 0;
 }
 
@@ -155,11 +152,10 @@ static int ia_process(kk_stage_t *st, void *state, kk_batch_t *b) {
     int64_t t = r[i].time_ms;
     rc = calc_windows_add(s->w, room->m1000, t, c >= 2 ? s->interval_min : 0);
     if (!rc)
-      rc = calc_windows_add(s->w, room->m2000, t,
-                               c >= 3 ? s->interval_min : 0);
+      rc = calc_windows_add(s->w, room->m2000, t, c >= 3 ? s->interval_min : 0);
     if (rc == KK_ERANGE) {
       calc_reject(&s->rj, CALC_REJ_TOO_LATE, &r[i],
-                     "its day closed longer than `lateness` ago");
+                  "its day closed longer than `lateness` ago");
       rc = 0;
       continue;
     }

@@ -145,8 +145,10 @@ static int measures_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
     for (size_t k = 0; k < m->nind; k++) {
       const cJSON *x = cJSON_GetArrayItem(ind, (int)k);
       if (!cJSON_IsString(x) || !strchr(x->valuestring, '/')) {
-        kk_stage_error(st, "measures[%d].indicators[%zu]: expected "
-                           "\"thing/property\"", i + 1, k + 1);
+        kk_stage_error(st,
+                       "measures[%d].indicators[%zu]: expected "
+                       "\"thing/property\"",
+                       i + 1, k + 1);
         rc = KK_EINVAL;
         break;
       }
@@ -155,8 +157,8 @@ static int measures_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   }
   cJSON_Delete(root);
   if (rc) return rc;
-  calc_base_init(&s->base, st, kk_opt_duration_ms(o, "snapshot"),
-                    measures_save, measures_load, s);
+  calc_base_init(&s->base, st, kk_opt_duration_ms(o, "snapshot"), measures_save,
+                 measures_load, s);
   return 0;
 }
 

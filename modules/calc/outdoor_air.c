@@ -109,8 +109,7 @@ static air_ds_t *air_ds(air_state_t *s, uint32_t id) {
 static air_year_t *year_of(air_ds_t *d, int year) {
   for (size_t i = 0; i < d->nyears; i++)
     if (d->years[i].year == year) return &d->years[i];
-  if (calc_grow((void **)&d->years, &d->capyears, d->nyears,
-                   sizeof *d->years))
+  if (calc_grow((void **)&d->years, &d->capyears, d->nyears, sizeof *d->years))
     return NULL;
   air_year_t *y = &d->years[d->nyears++];
   *y = (air_year_t){.year = year};
@@ -162,7 +161,8 @@ static void add_slot(const air_state_t *s, air_day_t *day, uint32_t i) {
 /* Share of hour k of the day that slots with readings cover. */
 static double hour_coverage(const air_day_t *day, int k) {
   int64_t len = day->end - day->start - k * KK_HOUR_MS;
-  return (double)day->covered_ms[k] / (double)(len < KK_HOUR_MS ? len : KK_HOUR_MS);
+  return (double)day->covered_ms[k] /
+         (double)(len < KK_HOUR_MS ? len : KK_HOUR_MS);
 }
 
 /* Marks the slot of an accepted reading; hours it completes become
@@ -283,8 +283,7 @@ static int air_save(void *state, FILE *f) {
   air_state_t *s = state;
   for (size_t n = 0; n < s->nds; n++) {
     const air_ds_t *d = &s->ds[n];
-    const char *th = calc_thing((uint32_t)n),
-               *pr = calc_property((uint32_t)n),
+    const char *th = calc_thing((uint32_t)n), *pr = calc_property((uint32_t)n),
                *un = calc_unit((uint32_t)n);
     for (size_t i = 0; i < d->nyears; i++)
       fprintf(f, "Y\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n", th, pr, un,
@@ -410,7 +409,7 @@ static int air_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
       s->lateness_ms, 0, air_emit, s);
   if (!s->w) return KK_ENOMEM;
   calc_base_init(&s->base, st, kk_opt_duration_ms(o, "snapshot"), air_save,
-                    air_load, s);
+                 air_load, s);
   return 0;
 }
 
@@ -430,8 +429,7 @@ static int air_process(kk_stage_t *st, void *state, kk_batch_t *b) {
     if (!d) return KK_ENOMEM;
     if (d->pol < 0) continue;
     if (!isfinite(r[i].value)) {
-      calc_reject(&s->rj, CALC_REJ_NAN, &r[i],
-                     "concentration is not a number");
+      calc_reject(&s->rj, CALC_REJ_NAN, &r[i], "concentration is not a number");
       continue;
     }
     if (r[i].value < 0) {

@@ -78,7 +78,8 @@ static int target_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   s->opts = o;
   s->tz = (calc_tz_t)kk_opt_enum(o, "tz");
   calc_rejects_init(&s->rj, st);
-  int by = (int)kk_opt_int(o, "base_year"), ty = (int)kk_opt_int(o, "target_year");
+  int by = (int)kk_opt_int(o, "base_year"),
+      ty = (int)kk_opt_int(o, "target_year");
   if (ty <= by) {
     kk_stage_error(st, "target_year (%d) must be after base_year (%d)", ty, by);
     return KK_EINVAL;
@@ -116,8 +117,8 @@ static int target_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   s->budget = kk_opt_double(o, "budget");
   s->budget_from =
       kk_opt_isset(o, "budget_from") ? (int)kk_opt_int(o, "budget_from") : by;
-  calc_base_init(&s->base, st, kk_opt_duration_ms(o, "snapshot"),
-                    target_save, target_load, s);
+  calc_base_init(&s->base, st, kk_opt_duration_ms(o, "snapshot"), target_save,
+                 target_load, s);
   return 0;
 }
 
@@ -160,9 +161,9 @@ static int target_process(kk_stage_t *st, void *state, kk_batch_t *b) {
       for (size_t k = 0; k < s->nactual; k++)
         if (s->actual[k].year >= s->budget_from && s->actual[k].year <= year)
           used += s->actual[k].v;
-      o[no++] = (kk_reading_t){r[i].time_ms, s->budget - used,
-                               kk_datastream_id(thing, "remaining_budget", unit),
-                               0};
+      o[no++] =
+          (kk_reading_t){r[i].time_ms, s->budget - used,
+                         kk_datastream_id(thing, "remaining_budget", unit), 0};
     }
     for (int k = 0; k < no && !rc; k++) {
       o[k].flags = KK_READING_UPDATE; /* follows the year's total */

@@ -83,8 +83,10 @@ static int traffic_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   for (size_t i = 0; i < kk_opt_list_len(o, "sets"); i++) {
     const char *set = kk_opt_list_item(o, "sets", i);
     if (!calc_set_id(set)) {
-      kk_stage_error(st, "sets: unknown factor set '%s' (traffic: traffic_de, "
-                         "desnz_2024; see `klimakit factors`)", set);
+      kk_stage_error(st,
+                     "sets: unknown factor set '%s' (traffic: traffic_de, "
+                     "desnz_2024; see `klimakit factors`)",
+                     set);
       return KK_EUNKNOWN;
     }
   }
@@ -102,15 +104,20 @@ static int traffic_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
     const cJSON *src = cJSON_GetObjectItemCaseSensitive(c, "source");
     if (!cJSON_IsNumber(v) || v->valuedouble < 0 || !cJSON_IsString(src) ||
         !*src->valuestring) {
-      kk_stage_error(st, "factors.%s: needs value (g CO2e per vehicle-km, "
-                         ">= 0) and source (where it comes from)", c->string);
+      kk_stage_error(st,
+                     "factors.%s: needs value (g CO2e per vehicle-km, "
+                     ">= 0) and source (where it comes from)",
+                     c->string);
       rc = KK_EMISSING;
       break;
     }
-    if (traffic_add(s, c->string, v->valuedouble) < 0) rc = KK_ENOMEM;
+    if (traffic_add(s, c->string, v->valuedouble) < 0)
+      rc = KK_ENOMEM;
     else
-      kk_stage_log(st, KK_LOG_INFO, "%s: %g g per vehicle-km from the recipe "
-                   "(%s)", c->string, v->valuedouble, src->valuestring);
+      kk_stage_log(st, KK_LOG_INFO,
+                   "%s: %g g per vehicle-km from the recipe "
+                   "(%s)",
+                   c->string, v->valuedouble, src->valuestring);
   }
   cJSON_Delete(f);
   return rc;
@@ -132,7 +139,8 @@ static double traffic_lookup(traffic_state_t *s, const char *cls) {
   }
   kk_stage_log(s->st, KK_LOG_WARN,
                "%s: no factor in the recipe or in the sets; its counts are "
-               "rejected (unmapped)", cls);
+               "rejected (unmapped)",
+               cls);
   return NAN;
 }
 
@@ -148,7 +156,8 @@ static tds_t *tds_of(traffic_state_t *s, uint32_t id) {
   d->cls = -1;
   for (size_t i = 0; i < s->ncls; i++)
     if (strcmp(prop + pl, s->cls[i].name) == 0) d->cls = (int)i;
-  if (d->cls < 0) d->cls = traffic_add(s, prop + pl, traffic_lookup(s, prop + pl));
+  if (d->cls < 0)
+    d->cls = traffic_add(s, prop + pl, traffic_lookup(s, prop + pl));
   if (d->cls < 0) return NULL;
   const cJSON *km =
       cJSON_GetObjectItemCaseSensitive(s->segments, calc_thing(id));
@@ -180,8 +189,8 @@ static int traffic_process(kk_stage_t *st, void *state, kk_batch_t *b) {
       calc_reject(&s->rj, CALC_REJ_NEGATIVE, &r[i], "negative count");
     } else if (isnan(s->cls[d->cls].g_per_vkm) || d->km <= 0) {
       calc_reject(&s->rj, CALC_REJ_UNMAPPED, &r[i],
-                     d->km > 0 ? "no factor for this vehicle class"
-                               : "no segment length for this thing");
+                  d->km > 0 ? "no factor for this vehicle class"
+                            : "no segment length for this thing");
     } else {
       kk_reading_t o = {r[i].time_ms,
                         r[i].value * d->km * s->cls[d->cls].g_per_vkm / 1000.0,

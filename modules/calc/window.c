@@ -64,7 +64,7 @@ static void window_emit(void *ctx, uint32_t key, int p, int64_t start,
                : k == CALC_S_AVG ? a->sum / (double)a->count
                : k == CALC_S_MIN ? a->min
                : k == CALC_S_MAX ? a->max
-                               : (double)a->count;
+                                 : (double)a->count;
     kk_reading_t r = {start, v, out_ds(s, key, p, k), KK_READING_UPDATE};
     if (r.ds) kk_batch_push(out, &r);
   }
@@ -105,11 +105,11 @@ static int window_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   if (rc) return rc;
   s->flush_at_stop = kk_opt_bool(o, "flush_at_stop");
   s->w = calc_windows_new((calc_tz_t)kk_opt_enum(o, "tz"), s->periods,
-                             (int64_t)kk_opt_duration_ms(o, "lateness"),
-                             kk_opt_enum(o, "emit") == 1, window_emit, s);
+                          (int64_t)kk_opt_duration_ms(o, "lateness"),
+                          kk_opt_enum(o, "emit") == 1, window_emit, s);
   if (!s->w) return KK_ENOMEM;
-  calc_base_init(&s->base, st, kk_opt_duration_ms(o, "snapshot"),
-                    window_save, window_load, s);
+  calc_base_init(&s->base, st, kk_opt_duration_ms(o, "snapshot"), window_save,
+                 window_load, s);
   return 0;
 }
 
@@ -125,7 +125,8 @@ static int wanted(window_state_t *s, uint32_t ds) {
     size_t n = kk_opt_list_len(s->opts, "property");
     int ok = n == 0;
     for (size_t i = 0; i < n; i++)
-      ok |= strcmp(calc_property(ds), kk_opt_list_item(s->opts, "property", i)) == 0;
+      ok |= strcmp(calc_property(ds),
+                   kk_opt_list_item(s->opts, "property", i)) == 0;
     s->want[ds] = ok ? 1 : 2;
   }
   return s->want[ds] == 1;
@@ -145,7 +146,7 @@ static int window_process(kk_stage_t *st, void *state, kk_batch_t *b) {
     int rc = calc_windows_add(s->w, r[i].ds, r[i].time_ms, r[i].value);
     if (rc == KK_ERANGE)
       calc_reject(&s->rj, CALC_REJ_TOO_LATE, &r[i],
-                     "its window closed longer than `lateness` ago");
+                  "its window closed longer than `lateness` ago");
     else if (rc)
       return rc;
   }

@@ -7,9 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-
-static int dc_add_entry(decode_common_t *dc, const char *name,
-                        const char *prop, const char *unit) {
+static int dc_add_entry(decode_common_t *dc, const char *name, const char *prop,
+                        const char *unit) {
   decode_map_entry_t *nm = realloc(dc->map, (dc->nmap + 1) * sizeof *nm);
   if (!nm) return KK_ENOMEM;
   dc->map = nm;
@@ -30,8 +29,8 @@ int decode_common_init(decode_common_t *dc, kk_stage_t *st,
   dc->rl = rl;
   dc->reject_unknown = kk_opt_enum(o, "unknown") == 1;
   dc->thing = kk_opt_isset(o, "thing") ? kk_opt_str(o, "thing") : NULL;
-  dc->m_decoded = kk_stage_counter(st, "kk_decoded_total", NULL,
-                                   "Raw messages decoded.");
+  dc->m_decoded =
+      kk_stage_counter(st, "kk_decoded_total", NULL, "Raw messages decoded.");
   dc->m_unknown = kk_stage_counter(st, "kk_rejected_total", "unknown_quantity",
                                    "Input records rejected, by reason.");
   const char *js = kk_opt_json(o, "map");
@@ -176,12 +175,18 @@ long decode_base64(const char *in, size_t len, uint8_t *out) {
   for (size_t i = 0; i < len; i++) {
     char ch = in[i];
     int v;
-    if (ch >= 'A' && ch <= 'Z') v = ch - 'A';
-    else if (ch >= 'a' && ch <= 'z') v = ch - 'a' + 26;
-    else if (ch >= '0' && ch <= '9') v = ch - '0' + 52;
-    else if (ch == '+' || ch == '-') v = 62;
-    else if (ch == '/' || ch == '_') v = 63;
-    else return -1;
+    if (ch >= 'A' && ch <= 'Z')
+      v = ch - 'A';
+    else if (ch >= 'a' && ch <= 'z')
+      v = ch - 'a' + 26;
+    else if (ch >= '0' && ch <= '9')
+      v = ch - '0' + 52;
+    else if (ch == '+' || ch == '-')
+      v = 62;
+    else if (ch == '/' || ch == '_')
+      v = 63;
+    else
+      return -1;
     acc = (acc << 6) | (uint32_t)v;
     bits += 6;
     if (bits >= 8) {

@@ -56,15 +56,15 @@ typedef struct decode_out {
        .description = "Names not in `map`: create a datastream from the "      \
                       "name and the payload's unit, or reject and count "      \
                       "them (reason unknown_quantity)."},                      \
-      {.name = "thing",                                                        \
-       .type = KK_OPT_STRING,                                                  \
-       .description = "Thing id for every reading (default: from the "         \
-                      "payload, else the topic part named by the source)."}
+  {                                                                            \
+    .name = "thing", .type = KK_OPT_STRING,                                    \
+    .description = "Thing id for every reading (default: from the "            \
+                   "payload, else the topic part named by the source)."        \
+  }
 
 /* Reads the common options.  Returns 0 or a negative code with
  * kk_stage_error() set. */
-int decode_common_init(decode_common_t *dc, kk_stage_t *st,
-                       const kk_opts_t *o);
+int decode_common_init(decode_common_t *dc, kk_stage_t *st, const kk_opts_t *o);
 void decode_common_free(decode_common_t *dc);
 
 /* Adds one value named `name` (with the payload's `unit`, may be NULL) at

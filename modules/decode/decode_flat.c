@@ -96,9 +96,10 @@ int flatjson_message(const void *data, size_t len, const flatjson_opts_t *o,
       int unit = o->time_unit;
       if (cJSON_IsString(t) && (unit == 0 || unit == 3)) {
         if (kk_time_parse_iso8601(t->valuestring, strlen(t->valuestring),
-                                    time_ms) != 0) {
+                                  time_ms) != 0) {
           rc = flat_fail(err, errlen, KK_EPARSE,
-                       "'%s' is not an ISO 8601 time with zone", o->time_field);
+                         "'%s' is not an ISO 8601 time with zone",
+                         o->time_field);
           goto out;
         }
       } else if (cJSON_IsNumber(t) && unit != 3 && isfinite(t->valuedouble) &&
@@ -107,8 +108,8 @@ int flatjson_message(const void *data, size_t len, const flatjson_opts_t *o,
         if (unit == 0) unit = fabs(v) >= 1e11 ? 2 : 1;
         *time_ms = unit == 2 ? llround(v) : llround(v * 1000.0);
       } else {
-        rc = flat_fail(err, errlen, KK_EPARSE, "'%s' has the wrong type or range",
-                     o->time_field);
+        rc = flat_fail(err, errlen, KK_EPARSE,
+                       "'%s' has the wrong type or range", o->time_field);
         goto out;
       }
     }

@@ -40,11 +40,11 @@ static int lns_decode(void *state, decode_out_t *out, char *why, size_t whylen,
                       const char **reason) {
   lns_stage_t *s = state;
   uplink_t u;
-  int rc = s->chirpstack
-               ? uplink_parse_chirpstack_v4(out->raw->data, out->raw->len, &u,
-                                            why, whylen)
-               : uplink_parse_ttn_v3(out->raw->data, out->raw->len, &u, why,
-                                     whylen);
+  int rc =
+      s->chirpstack
+          ? uplink_parse_chirpstack_v4(out->raw->data, out->raw->len, &u, why,
+                                       whylen)
+          : uplink_parse_ttn_v3(out->raw->data, out->raw->len, &u, why, whylen);
   if (rc) return rc;
   lns_emit_t e = {out, u.device_id, u.time_ms ? u.time_ms : out->raw->time_ms};
   if (!u.decoded_json) {
@@ -54,8 +54,8 @@ static int lns_decode(void *state, decode_out_t *out, char *why, size_t whylen,
     uplink_free(&u);
     return KK_EMISSING;
   }
-  rc = flatjson_walk(u.decoded_json, strlen(u.decoded_json), lns_value, &e,
-                     why, whylen);
+  rc = flatjson_walk(u.decoded_json, strlen(u.decoded_json), lns_value, &e, why,
+                     whylen);
   if (rc == 0 && s->radio && u.has_rssi)
     rc = decode_out_value(out, e.thing, "rssi", "dB.mW", e.time_ms, u.rssi);
   if (rc == 0 && s->radio && u.has_snr)
@@ -65,7 +65,7 @@ static int lns_decode(void *state, decode_out_t *out, char *why, size_t whylen,
 }
 
 int decode_lns_create(kk_stage_t *st, const kk_opts_t *o, void **state,
-                             int chirpstack) {
+                      int chirpstack) {
   lns_stage_t *s = calloc(1, sizeof *s);
   if (!s) return KK_ENOMEM;
   *state = s;
@@ -86,4 +86,3 @@ void decode_lns_destroy(void *state) {
   decode_common_free(&s->dc);
   free(s);
 }
-

@@ -11,13 +11,13 @@
 #include "decode/decode_common.h"
 
 /* The options both modules take: `radio`, then DECODE_COMMON_OPTIONS. */
-#define DECODE_LNS_OPTIONS \
-    {.name = "radio", \
-         .type = KK_OPT_BOOL, \
-         .def = "false", \
-         .description = "Also emit the best gateway's RSSI (property rssi, " \
-                        "dB.mW) and SNR (snr, dB)."}, \
-    DECODE_COMMON_OPTIONS
+#define DECODE_LNS_OPTIONS                                                     \
+  {.name = "radio",                                                            \
+   .type = KK_OPT_BOOL,                                                        \
+   .def = "false",                                                             \
+   .description = "Also emit the best gateway's RSSI (property rssi, "         \
+                  "dB.mW) and SNR (snr, dB)."},                                \
+      DECODE_COMMON_OPTIONS
 
 /* create/process/destroy of the stage; `chirpstack` picks the envelope
  * (0: The Things Stack v3 uplink, 1: ChirpStack v4 up event). */

@@ -48,11 +48,11 @@ typedef enum senml_vtype {
 
 /* One resolved record.  Every pointer is valid only during the callback. */
 typedef struct senml_record {
-  size_t index;     /* position in the pack, from 0 */
-  const char *name; /* bn + n, NUL-terminated, never empty */
-  const char *base_name; /* bn in force ("" when none) */
+  size_t index;           /* position in the pack, from 0 */
+  const char *name;       /* bn + n, NUL-terminated, never empty */
+  const char *base_name;  /* bn in force ("" when none) */
   const char *short_name; /* n of the record ("" when none) */
-  const char *unit; /* u, else bu; NULL when neither is given */
+  const char *unit;       /* u, else bu; NULL when neither is given */
   senml_vtype_t vtype;
   double value;        /* SENML_VALUE_NUMBER: v + bv */
   const char *str;     /* SENML_VALUE_STRING: NUL-terminated */
@@ -83,9 +83,8 @@ int senml_decode_cbor(const void *data, size_t len, int64_t now_ms,
 
 /* Dispatches on a CoAP content format (110..113); KK_EUNKNOWN with a
  * reason for any other format. */
-int senml_decode(uint32_t format, const void *data, size_t len,
-                 int64_t now_ms, senml_record_cb cb, void *ctx, char *err,
-                 size_t errlen);
+int senml_decode(uint32_t format, const void *data, size_t len, int64_t now_ms,
+                 senml_record_cb cb, void *ctx, char *err, size_t errlen);
 
 /* Splits a resolved name into thing and property at its last ':' or '/'
  * (RFC 8428 names are usually "urn:dev:ow:10e2073a01080063:voltage" or

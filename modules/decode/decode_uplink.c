@@ -62,7 +62,8 @@ static int up_payload(uplink_t *u, const cJSON *v, char *err, size_t errlen,
                       const char *field) {
   if (!v) return 0;
   if (!cJSON_IsString(v))
-    return up_fail(err, errlen, KK_EPARSE, "'%s' must be a base64 string", field);
+    return up_fail(err, errlen, KK_EPARSE, "'%s' must be a base64 string",
+                   field);
   size_t n = strlen(v->valuestring);
   u->payload = malloc(n / 4 * 3 + 4);
   if (!u->payload) return KK_ENOMEM;
@@ -135,7 +136,8 @@ int uplink_parse_ttn_v3(const void *data, size_t len, uplink_t *u, char *err,
     }
     u->fport = (int)k;
   }
-  if (up_int(cJSON_GetObjectItemCaseSensitive(up, "f_cnt"), &k) == 0) u->fcnt = k;
+  if (up_int(cJSON_GetObjectItemCaseSensitive(up, "f_cnt"), &k) == 0)
+    u->fcnt = k;
   rc = up_payload(u, cJSON_GetObjectItemCaseSensitive(up, "frm_payload"), err,
                   errlen, "frm_payload");
   if (rc) goto out;
@@ -190,7 +192,8 @@ int uplink_parse_chirpstack_v4(const void *data, size_t len, uplink_t *u,
   }
   /* proto3 JSON omits zero values: fCnt absent means 0. */
   u->fcnt = 0;
-  if (up_int(cJSON_GetObjectItemCaseSensitive(root, "fCnt"), &k) == 0) u->fcnt = k;
+  if (up_int(cJSON_GetObjectItemCaseSensitive(root, "fCnt"), &k) == 0)
+    u->fcnt = k;
   rc = up_payload(u, cJSON_GetObjectItemCaseSensitive(root, "data"), err,
                   errlen, "data");
   if (rc) goto out;

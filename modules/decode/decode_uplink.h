@@ -26,17 +26,17 @@
 #include "decode/decode_flat.h"
 
 typedef struct uplink {
-  char device_id[128];      /* TTS device_id; ChirpStack devEui */
-  char device_name[128];    /* ChirpStack deviceName ("" for TTS) */
+  char device_id[128];   /* TTS device_id; ChirpStack devEui */
+  char device_name[128]; /* ChirpStack deviceName ("" for TTS) */
   char application_id[128];
   char dev_eui[32];
-  int64_t time_ms; /* received_at / time, 0 when absent */
-  int fport;       /* -1 when absent */
-  int64_t fcnt;    /* -1 when absent */
+  int64_t time_ms;  /* received_at / time, 0 when absent */
+  int fport;        /* -1 when absent */
+  int64_t fcnt;     /* -1 when absent */
   uint8_t *payload; /* owned; frm_payload / data decoded */
   size_t payload_len;
   int has_payload;
-  char *decoded_json; /* owned: decoded_payload / object as JSON text */
+  char *decoded_json;    /* owned: decoded_payload / object as JSON text */
   int has_rssi, has_snr; /* best gateway (highest RSSI) */
   double rssi, snr;
 } uplink_t;

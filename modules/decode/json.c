@@ -34,8 +34,8 @@ static int json_value(void *ctx, const char *name, double v) {
   return decode_out_value(e->out, e->thing, name, NULL, e->time_ms, v);
 }
 
-static int json_decode(void *state, decode_out_t *out, char *why,
-                       size_t whylen, const char **reason) {
+static int json_decode(void *state, decode_out_t *out, char *why, size_t whylen,
+                       const char **reason) {
   json_stage_t *s = state;
   char thing[256] = "";
   int64_t t = out->raw->time_ms;
@@ -64,8 +64,8 @@ static int json_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   json_stage_t *s = calloc(1, sizeof *s);
   if (!s) return KK_ENOMEM;
   *state = s;
-  s->fo.time_field = kk_opt_isset(o, "time_field") ? kk_opt_str(o, "time_field")
-                                                    : NULL;
+  s->fo.time_field =
+      kk_opt_isset(o, "time_field") ? kk_opt_str(o, "time_field") : NULL;
   s->fo.time_unit = kk_opt_enum(o, "time_unit");
   s->fo.thing_field =
       kk_opt_isset(o, "thing_field") ? kk_opt_str(o, "thing_field") : NULL;

@@ -38,7 +38,8 @@ static int senml_stage_record(void *ctx, const senml_record_t *r) {
     size_t n = strlen(thing);
     while (n > 0 && (thing[n - 1] == ':' || thing[n - 1] == '/'))
       thing[--n] = '\0';
-    snprintf(prop, sizeof prop, "%s", r->short_name[0] ? r->short_name : "value");
+    snprintf(prop, sizeof prop, "%s",
+             r->short_name[0] ? r->short_name : "value");
   } else if (e->s->dc.thing || e->out->thing[0]) {
     thing[0] = '\0';
     snprintf(prop, sizeof prop, "%s", r->name);
@@ -56,7 +57,8 @@ static int senml_stage_record(void *ctx, const senml_record_t *r) {
   }
   if (rc == 0 && r->has_sum) {
     char sp[272];
-    snprintf(sp, sizeof sp, "%s%s", prop, r->vtype == SENML_VALUE_NONE ? "" : ".sum");
+    snprintf(sp, sizeof sp, "%s%s", prop,
+             r->vtype == SENML_VALUE_NONE ? "" : ".sum");
     rc = decode_out_value(e->out, thing[0] ? thing : NULL, sp, r->unit,
                           r->time_ms, r->sum);
   }
@@ -79,7 +81,8 @@ static int senml_stage_decode(void *state, decode_out_t *out, char *why,
   return rc;
 }
 
-static int senml_stage_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
+static int senml_stage_create(kk_stage_t *st, const kk_opts_t *o,
+                              void **state) {
   senml_stage_t *s = calloc(1, sizeof *s);
   if (!s) return KK_ENOMEM;
   *state = s;

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 #define FWH_RESPONSE_MAX 4096 /* bytes of a response kept for dead-letter */
 
 struct fwh {
@@ -54,9 +53,9 @@ static size_t fwh_write_cb(char *p, size_t size, size_t nmemb, void *arg) {
   size_t n = size * nmemb;
   if (h->resp.len < FWH_RESPONSE_MAX)
     kk_buf_put(&h->resp, p,
-              n < FWH_RESPONSE_MAX - h->resp.len
-                  ? n
-                  : FWH_RESPONSE_MAX - h->resp.len);
+               n < FWH_RESPONSE_MAX - h->resp.len
+                   ? n
+                   : FWH_RESPONSE_MAX - h->resp.len);
   return n;
 }
 

@@ -116,11 +116,10 @@ static void mqtt_out_render_payload(mqtt_out_state_t *s, const fw_item_t *it) {
     kk_buf_puts(b, "\",\"u\":\"");
     kk_buf_json(b, it->unit);
     /* Sign and magnitude, so that -500 ms is -0.500 s, not 0.500. */
-    uint64_t mag = it->time_ms < 0 ? 0u - (uint64_t)it->time_ms
-                                   : (uint64_t)it->time_ms;
-    kk_buf_printf(b, "\",\"t\":%s%llu.%03u,\"v\":",
-                  it->time_ms < 0 ? "-" : "", (unsigned long long)(mag / 1000),
-                  (unsigned)(mag % 1000));
+    uint64_t mag =
+        it->time_ms < 0 ? 0u - (uint64_t)it->time_ms : (uint64_t)it->time_ms;
+    kk_buf_printf(b, "\",\"t\":%s%llu.%03u,\"v\":", it->time_ms < 0 ? "-" : "",
+                  (unsigned long long)(mag / 1000), (unsigned)(mag % 1000));
     kk_buf_put(b, num, nl);
     kk_buf_puts(b, "}]");
   } else {
@@ -256,7 +255,6 @@ static void mqtt_out_on_disconnect(struct mosquitto *m, void *obj, int rc) {
 
 /* ---- options --------------------------------------------------------- */
 
-
 /* ---- module callbacks ------------------------------------------------ */
 
 static int mqtt_out_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
@@ -267,7 +265,7 @@ static int mqtt_out_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   s->opts = o;
   s->rl = (kk_ratelimit_t)KK_RATELIMIT_INIT(60000, 3);
   if (net_mqtt_parse_url(kk_opt_str(o, "url"), s->host, sizeof s->host,
-                        &s->port, &s->tls) != 0) {
+                         &s->port, &s->tls) != 0) {
     kk_stage_error(st,
                    "url: expected mqtt://host[:port] or mqtts://host[:port]");
     return KK_EPARSE;

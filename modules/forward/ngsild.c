@@ -77,7 +77,7 @@ static int ngsild_send(void *ctx, const fw_item_t *items, size_t n) {
       j++;
     if (j < i) continue; /* entity already written */
     kk_buf_puts(b, first_ent ? "{\"id\":\"urn:ngsi-ld:"
-                            : ",{\"id\":\"urn:ngsi-ld:");
+                             : ",{\"id\":\"urn:ngsi-ld:");
     first_ent = 0;
     ngsild_idpart(b, s->type);
     kk_buf_puts(b, ":");

@@ -85,7 +85,7 @@ static int sta_send(void *ctx, const fw_item_t *items, size_t n) {
     fwh_number(b, &items[0]);
     kk_buf_puts(b, "}");
     kk_buf_printf(&s->url, "%s/Datastreams(%lld)/Observations", s->base,
-                 s->ids[0]);
+                  s->ids[0]);
   } else {
     /* Group by Datastream in the order of first appearance; within one
      * Datastream the readings keep their order. */
@@ -100,10 +100,10 @@ static int sta_send(void *ctx, const fw_item_t *items, size_t n) {
       for (size_t m = i; m < k; m++)
         cnt += s->ids[m] == s->ids[i];
       kk_buf_printf(b,
-                   "%s{\"Datastream\":{\"@iot.id\":%lld},\"components\":"
-                   "[\"phenomenonTime\",\"result\"],\"dataArray@iot.count\":"
-                   "%zu,\"dataArray\":[",
-                   first_group ? "" : ",", s->ids[i], cnt);
+                    "%s{\"Datastream\":{\"@iot.id\":%lld},\"components\":"
+                    "[\"phenomenonTime\",\"result\"],\"dataArray@iot.count\":"
+                    "%zu,\"dataArray\":[",
+                    first_group ? "" : ",", s->ids[i], cnt);
       first_group = 0;
       int first = 1;
       for (size_t m = i; m < k; m++) {

@@ -163,7 +163,8 @@ const kk_module_t forward_webhook_module = {
         "node; deliveries are retried with exponential backoff on 5xx, 408, "
         "429 and connection errors, in order, and each acknowledged (2xx) "
         "delivery is sent once.  Refused deliveries (other 4xx) are written "
-        "to `dead-letter/` in the stage directory.  See docs/guide/forwarding.md.",
+        "to `dead-letter/` in the stage directory.  See "
+        "docs/guide/forwarding.md.",
     .options = webhook_options,
     .create = webhook_create,
     .start = webhook_start,

@@ -16,7 +16,7 @@ static void net_coap_log(coap_log_t level, const char *message) {
     buf[--n] = '\0';
   const char *m = buf;
   if (!kk_ratelimit_ok(&net_coap_rl)) return;
-  kk_log(level <= LOG_ERR ? KK_LOG_ERROR
+  kk_log(level <= LOG_ERR       ? KK_LOG_ERROR
          : level <= LOG_WARNING ? KK_LOG_WARN
          : level <= LOG_INFO    ? KK_LOG_INFO
                                 : KK_LOG_DEBUG,

@@ -164,8 +164,7 @@ int net_curl_new(uv_loop_t *loop, net_curl_t **out) {
   return 0;
 }
 
-int net_curl_add(net_curl_t *cl, CURL *easy, net_curl_done_cb cb,
-                     void *arg) {
+int net_curl_add(net_curl_t *cl, CURL *easy, net_curl_done_cb cb, void *arg) {
   if (cl->closing) return KK_ECLOSED;
   curl_job_t *job = calloc(1, sizeof *job);
   if (!job) return KK_ENOMEM;
@@ -181,8 +180,7 @@ int net_curl_add(net_curl_t *cl, CURL *easy, net_curl_done_cb cb,
   return 0;
 }
 
-void net_curl_close(net_curl_t *cl, void (*closed)(void *arg),
-                        void *arg) {
+void net_curl_close(net_curl_t *cl, void (*closed)(void *arg), void *arg) {
   if (!cl) return;
   while (cl->jobs) {
     curl_job_t *job = cl->jobs;

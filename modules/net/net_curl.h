@@ -32,14 +32,12 @@ int net_curl_new(uv_loop_t *loop, net_curl_t **out);
 /* Starts the transfer `easy` (configured by the caller); `cb(easy, res,
  * arg)` runs once it ended.  Returns 0, or a negative code (the callback
  * is then never called and the caller keeps the handle). */
-int net_curl_add(net_curl_t *cl, CURL *easy, net_curl_done_cb cb,
-                     void *arg);
+int net_curl_add(net_curl_t *cl, CURL *easy, net_curl_done_cb cb, void *arg);
 
 /* Aborts running transfers (their callbacks run with
  * CURLE_ABORTED_BY_CALLBACK), closes every handle and frees `cl` once the
  * loop ran the close callbacks; then calls closed(arg) if not NULL.
  * NULL is a no-op. */
-void net_curl_close(net_curl_t *cl, void (*closed)(void *arg),
-                        void *arg);
+void net_curl_close(net_curl_t *cl, void (*closed)(void *arg), void *arg);
 
 #endif

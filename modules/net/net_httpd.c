@@ -56,9 +56,10 @@ static int net_httpd_on_req(h2o_handler_t *self, h2o_req_t *req) {
   const route_t *best = NULL;
   for (size_t i = 0; i < h->nroutes; i++) {
     const route_t *r = &h->routes[i];
-    int match = strcmp(r->prefix, "/") == 0 ||
-                (strncmp(path, r->prefix, r->len) == 0 &&
-                 (path[r->len] == 0 || path[r->len] == '/' || path[r->len] == '('));
+    int match =
+        strcmp(r->prefix, "/") == 0 ||
+        (strncmp(path, r->prefix, r->len) == 0 &&
+         (path[r->len] == 0 || path[r->len] == '/' || path[r->len] == '('));
     if (match && (!best || r->len > best->len)) best = r;
   }
   if (!best) {
@@ -78,12 +79,14 @@ static void net_httpd_on_accept(uv_stream_t *l, int status) {
     uv_close((uv_handle_t *)conn, (uv_close_cb)free);
     return;
   }
-  h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)conn, (uv_close_cb)free);
+  h2o_socket_t *sock =
+      h2o_uv_socket_create((uv_stream_t *)conn, (uv_close_cb)free);
   h2o_accept(&h->accept, sock);
 }
 
 static void net_httpd_free(net_httpd_t *h) {
-  for (size_t i = 0; i < h->nroutes; i++) free(h->routes[i].prefix);
+  for (size_t i = 0; i < h->nroutes; i++)
+    free(h->routes[i].prefix);
   free(h->routes);
   h2o_config_dispose(&h->config);
   if (h->ssl) SSL_CTX_free(h->ssl);
@@ -98,13 +101,14 @@ static void net_httpd_listener_failed(uv_handle_t *l) {
   free(h);
 }
 
-static int net_httpd_setup_tls(net_httpd_t *h, const net_httpd_tls_t *tls, char *err,
-                     size_t errlen) {
+static int net_httpd_setup_tls(net_httpd_t *h, const net_httpd_tls_t *tls,
+                               char *err, size_t errlen) {
   h->ssl = SSL_CTX_new(TLS_server_method());
   if (!h->ssl) goto fail;
   SSL_CTX_set_min_proto_version(h->ssl, TLS1_2_VERSION);
   if (SSL_CTX_use_certificate_chain_file(h->ssl, tls->cert_file) != 1 ||
-      SSL_CTX_use_PrivateKey_file(h->ssl, tls->key_file, SSL_FILETYPE_PEM) != 1 ||
+      SSL_CTX_use_PrivateKey_file(h->ssl, tls->key_file, SSL_FILETYPE_PEM) !=
+          1 ||
       SSL_CTX_check_private_key(h->ssl) != 1)
     goto fail;
   h->accept.ssl_ctx = h->ssl;
@@ -116,8 +120,8 @@ fail:
 }
 
 net_httpd_t *net_httpd_acquire(uv_loop_t *loop, const char *listen,
-                             const net_httpd_tls_t *tls, size_t max_body,
-                             char *err, size_t errlen) {
+                               const net_httpd_tls_t *tls, size_t max_body,
+                               char *err, size_t errlen) {
   for (net_httpd_t *h = net_httpd_servers; h; h = h->next)
     if (h->loop == loop && strcmp(h->listen, listen) == 0) {
       /* The server-wide limit is the largest any user wants; each route
@@ -145,8 +149,10 @@ net_httpd_t *net_httpd_acquire(uv_loop_t *loop, const char *listen,
   struct sockaddr_storage addr;
   if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)&addr) != 0 &&
       uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)&addr) != 0) {
-    snprintf(err, errlen, "cannot parse listen address '%s' (an IP address "
-                          "is needed)", host);
+    snprintf(err, errlen,
+             "cannot parse listen address '%s' (an IP address "
+             "is needed)",
+             host);
     return NULL;
   }
   net_httpd_t *h = calloc(1, sizeof *h);
@@ -161,7 +167,8 @@ net_httpd_t *net_httpd_acquire(uv_loop_t *loop, const char *listen,
   uv_tcp_init(loop, &h->listener);
   h->listener.data = h;
   int rc = uv_tcp_bind(&h->listener, (struct sockaddr *)&addr, 0);
-  if (rc == 0) rc = uv_listen((uv_stream_t *)&h->listener, 128, net_httpd_on_accept);
+  if (rc == 0)
+    rc = uv_listen((uv_stream_t *)&h->listener, 128, net_httpd_on_accept);
   if (rc != 0) {
     snprintf(err, errlen, "cannot listen on %s: %s", listen, uv_strerror(rc));
     uv_close((uv_handle_t *)&h->listener, net_httpd_listener_failed);
@@ -196,7 +203,7 @@ net_httpd_t *net_httpd_acquire(uv_loop_t *loop, const char *listen,
 }
 
 int net_httpd_route(net_httpd_t *h, const char *prefix, net_httpd_fn fn,
-                   void *ud, const void *owner) {
+                    void *ud, const void *owner) {
   route_t *n = realloc(h->routes, (h->nroutes + 1) * sizeof *n);
   if (!n) return KK_ENOMEM;
   h->routes = n;
@@ -222,8 +229,12 @@ void net_httpd_unroute(net_httpd_t *h, const void *owner) {
   h->nroutes = o;
 }
 
-int net_httpd_port(const net_httpd_t *h) { return h->port; }
-int net_httpd_is_tls(const net_httpd_t *h) { return h->ssl != NULL; }
+int net_httpd_port(const net_httpd_t *h) {
+  return h->port;
+}
+int net_httpd_is_tls(const net_httpd_t *h) {
+  return h->ssl != NULL;
+}
 
 static void net_httpd_drain_closed(uv_handle_t *t) {
   net_httpd_t *h = t->data;
@@ -267,8 +278,8 @@ void net_httpd_release(net_httpd_t *h, void (*done)(void *ud), void *ud) {
 }
 
 void net_httpd_respond_buf(h2o_req_t *req, int status, const char *ctype,
-                          const char *body, size_t len,
-                          const char *cors_origin) {
+                           const char *body, size_t len,
+                           const char *cors_origin) {
   req->res.status = status;
   req->res.reason = status < 300   ? "OK"
                     : status < 400 ? "Redirect"
@@ -292,7 +303,7 @@ void net_httpd_respond_buf(h2o_req_t *req, int status, const char *ctype,
 }
 
 void net_httpd_respond(h2o_req_t *req, int status, const char *ctype,
-                      kk_buf_t *body, const char *cors_origin) {
+                       kk_buf_t *body, const char *cors_origin) {
   if (body->oom) {
     kk_buf_free(body);
     net_httpd_text(req, 500, "out of memory\n");
@@ -316,7 +327,7 @@ static int net_httpd_hexval(int c) {
 }
 
 int net_httpd_tokens_load(net_httpd_tokens_t *t, const char *path, char *err,
-                         size_t errlen) {
+                          size_t errlen) {
   memset(t, 0, sizeof *t);
   FILE *f = fopen(path, "r");
   if (!f) {
@@ -328,17 +339,22 @@ int net_httpd_tokens_load(net_httpd_tokens_t *t, const char *path, char *err,
   while (fgets(line, sizeof line, f)) {
     lineno++;
     char *s = line;
-    while (*s == ' ' || *s == '\t') s++;
+    while (*s == ' ' || *s == '\t')
+      s++;
     if (*s == '#' || *s == '\n' || *s == 0) continue;
     unsigned char d[32];
     int ok = 1;
     for (int i = 0; i < 32 && ok; i++) {
-      int hi = net_httpd_hexval(s[2 * i]), lo = hi < 0 ? -1 : net_httpd_hexval(s[2 * i + 1]);
-      if (hi < 0 || lo < 0) ok = 0;
-      else d[i] = (unsigned char)(hi * 16 + lo);
+      int hi = net_httpd_hexval(s[2 * i]),
+          lo = hi < 0 ? -1 : net_httpd_hexval(s[2 * i + 1]);
+      if (hi < 0 || lo < 0)
+        ok = 0;
+      else
+        d[i] = (unsigned char)(hi * 16 + lo);
     }
     char after = ok ? s[64] : 0;
-    if (!ok || (after && after != '\n' && after != ' ' && after != '\t' && after != '\r')) {
+    if (!ok || (after && after != '\n' && after != ' ' && after != '\t' &&
+                after != '\r')) {
       snprintf(err, errlen,
                "%s:%d: expected the SHA-256 of a token as 64 hex digits "
                "(make one with: printf %%s TOKEN | sha256sum)",
@@ -380,7 +396,8 @@ int net_httpd_authorized(const net_httpd_tokens_t *t, h2o_req_t *req) {
    * taken says nothing about how close a guess was. */
   for (size_t k = 0; k < t->n; k++) {
     unsigned diff = 0;
-    for (int j = 0; j < 32; j++) diff |= (unsigned)(d[j] ^ t->digest[k][j]);
+    for (int j = 0; j < 32; j++)
+      diff |= (unsigned)(d[j] ^ t->digest[k][j]);
     found |= diff == 0;
   }
   return found;
@@ -399,9 +416,10 @@ int net_httpd_query(h2o_req_t *req, const char *name, char *buf, size_t len) {
       for (const char *p = q + nl + 1; p < stop && o + 1 < len; p++) {
         if (*p == '+') {
           buf[o++] = ' ';
-        } else if (*p == '%' && p + 2 < stop + 1 && net_httpd_hexval(p[1]) >= 0 &&
-                   net_httpd_hexval(p[2]) >= 0) {
-          buf[o++] = (char)(net_httpd_hexval(p[1]) * 16 + net_httpd_hexval(p[2]));
+        } else if (*p == '%' && p + 2 < stop + 1 &&
+                   net_httpd_hexval(p[1]) >= 0 && net_httpd_hexval(p[2]) >= 0) {
+          buf[o++] =
+              (char)(net_httpd_hexval(p[1]) * 16 + net_httpd_hexval(p[2]));
           p += 2;
         } else {
           buf[o++] = *p;
@@ -418,12 +436,12 @@ int net_httpd_query(h2o_req_t *req, const char *name, char *buf, size_t len) {
 /* ---- a stage's use of a server ------------------------------------------ */
 
 int net_httpd_use(net_httpd_use_t *u, kk_stage_t *st, const char *listen,
-                 const net_httpd_tls_t *tls, size_t max_body,
-                 const char *prefix, net_httpd_fn fn, void *ud) {
+                  const net_httpd_tls_t *tls, size_t max_body,
+                  const char *prefix, net_httpd_fn fn, void *ud) {
   char err[512];
   u->st = st;
-  u->httpd =
-      net_httpd_acquire(kk_stage_loop(st), listen, tls, max_body, err, sizeof err);
+  u->httpd = net_httpd_acquire(kk_stage_loop(st), listen, tls, max_body, err,
+                               sizeof err);
   if (!u->httpd) {
     kk_stage_error(st, "%s", err);
     return KK_EIO;
@@ -454,7 +472,7 @@ void net_httpd_unuse(net_httpd_use_t *u, kk_stop_cb cb) {
 }
 
 void net_httpd_base_url(const net_httpd_t *h, const char *listen, char *out,
-                       size_t n) {
+                        size_t n) {
   char host[256];
   snprintf(host, sizeof host, "%s", listen);
   char *colon = strrchr(host, ':');

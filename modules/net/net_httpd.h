@@ -15,7 +15,6 @@
 #include <h2o.h>
 #include <klimakit.h>
 
-
 typedef struct net_httpd net_httpd_t;
 
 /* Handles one request; returns 0 after responding (net_httpd_respond). */
@@ -30,15 +29,15 @@ typedef struct net_httpd_tls {
  * when it is the first user.  err receives the reason on failure (NULL
  * returned).  Pair with net_httpd_release(). */
 net_httpd_t *net_httpd_acquire(uv_loop_t *loop, const char *listen,
-                             const net_httpd_tls_t *tls, size_t max_body,
-                             char *err, size_t errlen);
+                               const net_httpd_tls_t *tls, size_t max_body,
+                               char *err, size_t errlen);
 
 /* Adds a route: requests whose normalised path equals `prefix`, or starts
  * with it followed by '/' (prefix "/" matches everything not matched by a
  * longer prefix), go to fn.  The longest prefix wins.  `owner` identifies
  * the routes for net_httpd_unroute(). */
 int net_httpd_route(net_httpd_t *h, const char *prefix, net_httpd_fn fn,
-                   void *ud, const void *owner);
+                    void *ud, const void *owner);
 void net_httpd_unroute(net_httpd_t *h, const void *owner);
 
 /* Drops one reference.  With the last one the listener closes, open
@@ -57,13 +56,13 @@ typedef struct net_httpd_use {
   kk_stop_cb stop_cb;
 } net_httpd_use_t;
 int net_httpd_use(net_httpd_use_t *u, kk_stage_t *st, const char *listen,
-                 const net_httpd_tls_t *tls, size_t max_body,
-                 const char *prefix, net_httpd_fn fn, void *ud);
+                  const net_httpd_tls_t *tls, size_t max_body,
+                  const char *prefix, net_httpd_fn fn, void *ud);
 void net_httpd_unuse(net_httpd_use_t *u, kk_stop_cb cb);
 /* "http://HOST:PORT" (or https) of the server for log lines: the host
  * as `listen` names it, the port as bound. */
 void net_httpd_base_url(const net_httpd_t *h, const char *listen, char *out,
-                       size_t n);
+                        size_t n);
 
 /* The port actually bound (for "HOST:0"). */
 int net_httpd_port(const net_httpd_t *h);
@@ -73,11 +72,11 @@ int net_httpd_is_tls(const net_httpd_t *h);
  * Cache-Control: no-store, X-Content-Type-Options: nosniff, and the CORS
  * header when `cors_origin` is not NULL. */
 void net_httpd_respond(h2o_req_t *req, int status, const char *ctype,
-                      kk_buf_t *body, const char *cors_origin);
+                       kk_buf_t *body, const char *cors_origin);
 /* The same for a body the caller keeps (it is copied before return). */
 void net_httpd_respond_buf(h2o_req_t *req, int status, const char *ctype,
-                          const char *body, size_t len,
-                          const char *cors_origin);
+                           const char *body, size_t len,
+                           const char *cors_origin);
 /* A short text/plain answer. */
 void net_httpd_text(h2o_req_t *req, int status, const char *text);
 
@@ -91,7 +90,7 @@ typedef struct net_httpd_tokens {
 } net_httpd_tokens_t;
 
 int net_httpd_tokens_load(net_httpd_tokens_t *t, const char *path, char *err,
-                         size_t errlen);
+                          size_t errlen);
 void net_httpd_tokens_free(net_httpd_tokens_t *t);
 /* 1 when the request carries "Authorization: Bearer <token>" whose
  * SHA-256 matches a digest (compared in constant time), else 0. */

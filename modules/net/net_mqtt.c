@@ -6,7 +6,7 @@
 #include <string.h>
 
 int net_mqtt_parse_url(const char *url, char *host, size_t hostlen, int *port,
-                      int *tls) {
+                       int *tls) {
   const char *rest;
   if (!strncmp(url, "mqtt://", 7)) {
     rest = url + 7;
@@ -48,9 +48,10 @@ int net_mqtt_parse_url(const char *url, char *host, size_t hostlen, int *port,
 }
 
 uint64_t net_mqtt_backoff_ms(uint64_t min_ms, uint64_t max_ms,
-                            unsigned attempts) {
+                             unsigned attempts) {
   uint64_t d = min_ms ? min_ms : 1;
-  for (unsigned i = 0; i < attempts && d < max_ms; i++) d *= 2;
+  for (unsigned i = 0; i < attempts && d < max_ms; i++)
+    d *= 2;
   if (d > max_ms) d = max_ms;
   return d / 2 + (uint64_t)rand() % (d / 2 + 1);
 }

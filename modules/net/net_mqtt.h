@@ -12,11 +12,11 @@
  * 8883); "[v6]" hosts allowed, a path is ignored.  host gets `hostlen`
  * bytes at most.  Returns 0 or KK_EPARSE. */
 int net_mqtt_parse_url(const char *url, char *host, size_t hostlen, int *port,
-                      int *tls);
+                       int *tls);
 
 /* Reconnect delay with jitter: a random value in [d/2, d], where d doubles
  * per failed attempt from min_ms up to max_ms. */
 uint64_t net_mqtt_backoff_ms(uint64_t min_ms, uint64_t max_ms,
-                            unsigned attempts);
+                             unsigned attempts);
 
 #endif

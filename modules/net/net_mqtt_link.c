@@ -200,7 +200,7 @@ static void link_misc_cb(uv_timer_t *t) {
 /* ---- lifecycle ------------------------------------------------------- */
 
 void net_mqtt_link_init(net_mqtt_link_t *l, const net_mqtt_link_cfg_t *cfg,
-                       const kk_opts_t *o) {
+                        const kk_opts_t *o) {
   *l = (net_mqtt_link_t){.cfg = *cfg};
   l->keepalive = (int)(kk_opt_duration_ms(o, "keepalive") / 1000);
   if (l->keepalive < 5) l->keepalive = 5;

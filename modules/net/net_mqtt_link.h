@@ -79,7 +79,7 @@ typedef struct net_mqtt_link {
  * from `o`: the module declares them.  Opens nothing, so a link that is
  * never started needs no cleanup. */
 void net_mqtt_link_init(net_mqtt_link_t *l, const net_mqtt_link_cfg_t *cfg,
-                       const kk_opts_t *o);
+                        const kk_opts_t *o);
 
 /* Starts the timers and the first connect. */
 void net_mqtt_link_start(net_mqtt_link_t *l);

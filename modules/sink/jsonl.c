@@ -22,7 +22,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 /* The constant start of a reading's line, per datastream, rendered once:
  * {"thing":"..","property":"..","unit":"..","time":" */
 typedef struct jsonl_prefix {
@@ -194,8 +193,8 @@ static int jsonl_render_raw(jsonl_state_t *s, const kk_raw_t *r) {
 
 static int jsonl_render_reading(jsonl_state_t *s, const kk_reading_t *r) {
   const jsonl_prefix_t *p = jsonl_prefix(s, r->ds);
-  if (!p || jsonl_reserve(s, p->len + KK_TIME_ISO_MAX +
-                                 KK_FMT_DOUBLE_MAX + 16) != 0)
+  if (!p ||
+      jsonl_reserve(s, p->len + KK_TIME_ISO_MAX + KK_FMT_DOUBLE_MAX + 16) != 0)
     return KK_ENOMEM;
   memcpy(s->buf + s->len, p->s, p->len);
   s->len += p->len;

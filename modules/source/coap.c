@@ -50,8 +50,8 @@ typedef enum {
 } coap_reason_t;
 
 static const char *const coap_reason_names[COAP_R_N] = {
-    "not_found", "unsupported_format", "too_large", "journal", "busy",
-    "psk_identity"};
+    "not_found", "unsupported_format", "too_large", "journal",
+    "busy",      "psk_identity"};
 
 typedef struct coap_src {
   kk_stage_t *st;
@@ -137,8 +137,10 @@ static int coap_psk_load(coap_src_t *s, const char *path) {
     uint8_t *kb;
     size_t kn;
     const char *hex = NULL;
-    if (strncmp(key, "hex:", 4) == 0) hex = key + 4;
-    else if (strncmp(key, "0x", 2) == 0) hex = key + 2;
+    if (strncmp(key, "hex:", 4) == 0)
+      hex = key + 4;
+    else if (strncmp(key, "0x", 2) == 0)
+      hex = key + 2;
     if (hex) {
       size_t hl = strlen(hex);
       if (hl == 0 || hl % 2) {
@@ -214,9 +216,9 @@ static void coap_answer(coap_pdu_t *resp, coap_pdu_code_t code,
   coap_pdu_set_code(resp, code);
   if (text && *text) {
     uint8_t b[4];
-    coap_add_option(resp, COAP_OPTION_CONTENT_FORMAT,
-                    coap_encode_var_safe(b, sizeof b, COAP_MEDIATYPE_TEXT_PLAIN),
-                    b);
+    coap_add_option(
+        resp, COAP_OPTION_CONTENT_FORMAT,
+        coap_encode_var_safe(b, sizeof b, COAP_MEDIATYPE_TEXT_PLAIN), b);
     coap_add_data(resp, strlen(text), (const uint8_t *)text);
   }
 }
@@ -256,7 +258,8 @@ static void coap_handler(coap_resource_t *res, coap_session_t *session,
                 "Content-Format missing: use 110, 112, 50, 60 or 0");
     return;
   }
-  unsigned format = coap_decode_var_bytes(coap_opt_value(cf), coap_opt_length(cf));
+  unsigned format =
+      coap_decode_var_bytes(coap_opt_value(cf), coap_opt_length(cf));
   if (!source_payload_format_ok(format)) {
     snprintf(why, sizeof why,
              "Content-Format %u not supported: use 110, 112, 50, 60 or 0",
@@ -278,7 +281,8 @@ static void coap_handler(coap_resource_t *res, coap_session_t *session,
     coap_reject(s, COAP_R_TOO_LARGE, peer, path, why);
     coap_pdu_set_code(resp, COAP_RESPONSE_CODE_REQUEST_TOO_LARGE);
     coap_add_option(resp, COAP_OPTION_SIZE1,
-                    coap_encode_var_safe(b, sizeof b, (unsigned)s->max_size), b);
+                    coap_encode_var_safe(b, sizeof b, (unsigned)s->max_size),
+                    b);
     coap_add_data(resp, strlen(why), (const uint8_t *)why);
     return;
   }
@@ -408,7 +412,8 @@ static int coap_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
   s->st = st;
   s->rl = (kk_ratelimit_t)KK_RATELIMIT_INIT(10000, 10);
   s->max_size = (size_t)kk_opt_size(opts, "max_size");
-  s->retry_after_s = (unsigned)((kk_opt_duration_ms(opts, "retry_after") + 999) / 1000);
+  s->retry_after_s =
+      (unsigned)((kk_opt_duration_ms(opts, "retry_after") + 999) / 1000);
   if (s->retry_after_s == 0) s->retry_after_s = 1;
   size_t np = kk_opt_list_len(opts, "paths");
   const char *pats[64];
@@ -453,9 +458,9 @@ static int coap_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
     if ((rc = coap_psk_load(s, kk_opt_str(opts, "psk_file"))) != 0) return rc;
   }
   for (int i = 0; i < COAP_R_N; i++)
-    s->rejected[i] = kk_stage_counter(st, "kk_rejected_total",
-                                      coap_reason_names[i],
-                                      "Input records rejected, by reason.");
+    s->rejected[i] =
+        kk_stage_counter(st, "kk_rejected_total", coap_reason_names[i],
+                         "Input records rejected, by reason.");
   s->m_ok = kk_stage_counter(st, "kk_coap_requests_total", "changed",
                              "CoAP requests answered, by outcome.");
   s->m_bad = kk_stage_counter(st, "kk_coap_requests_total", "bad_request",
@@ -467,7 +472,9 @@ static int coap_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
   return 0;
 }
 
-static void coap_start_failed(void *arg) { (void)arg; }
+static void coap_start_failed(void *arg) {
+  (void)arg;
+}
 
 static int coap_start(kk_stage_t *st, void *state) {
   coap_src_t *s = state;
@@ -511,8 +518,7 @@ static int coap_start(kk_stage_t *st, void *state) {
     int dtls, port;
     coap_parse_listen(s->listen[i], &a, &dtls, &port); /* checked in create */
     if (!coap_new_endpoint(ctx, &a, dtls ? COAP_PROTO_DTLS : COAP_PROTO_UDP)) {
-      kk_stage_error(st, "cannot listen on %s (address in use?)",
-                     s->listen[i]);
+      kk_stage_error(st, "cannot listen on %s (address in use?)", s->listen[i]);
       rc = KK_EBUSY;
       goto fail;
     }
@@ -526,8 +532,7 @@ static int coap_start(kk_stage_t *st, void *state) {
   coap_register_handler(r, COAP_REQUEST_POST, coap_handler);
   coap_add_resource(ctx, r);
   if ((rc = net_coap_start(&s->loop, kk_stage_loop(st), ctx)) != 0) {
-    kk_stage_error(st, "cannot watch the CoAP descriptor: %s",
-                   uv_strerror(rc));
+    kk_stage_error(st, "cannot watch the CoAP descriptor: %s", uv_strerror(rc));
     goto fail;
   }
   if (uv_timer_init(kk_stage_loop(st), &s->drops_timer) == 0) {
@@ -536,8 +541,10 @@ static int coap_start(kk_stage_t *st, void *state) {
     uv_timer_start(&s->drops_timer, coap_drops_tick, 0, 5000);
   }
   for (size_t i = 0; i < s->nports; i++)
-    kk_stage_log(st, KK_LOG_INFO, "listening on %s (%zu path patterns, max "
-                 "%zu bytes)", s->listen[i], s->paths.n, s->max_size);
+    kk_stage_log(st, KK_LOG_INFO,
+                 "listening on %s (%zu path patterns, max "
+                 "%zu bytes)",
+                 s->listen[i], s->paths.n, s->max_size);
   return 0;
 fail:
   net_coap_close(&s->loop, coap_start_failed, s);

@@ -7,7 +7,8 @@
  * and each notification) is appended to the journal before libcoap
  * acknowledges it (the response handler runs before the ACK of a CON
  * notification is sent), as a raw message with the Content-Format and
- * meta {"path":..,"peer":"<host:port>","thing":..}, decoded like source.coap's bodies.
+ * meta {"path":..,"peer":"<host:port>","thing":..}, decoded like source.coap's
+ * bodies.
  *
  * Liveness: a deadline timer per subscription.  After each notification it
  * is set to the notification's Max-Age (60 s when absent) plus `margin`,
@@ -38,8 +39,8 @@ typedef struct obs_sub {
   const char *uri; /* borrowed from the opts */
   coap_address_t dst;
   char hostport[80];
-  char path[256];  /* "/a/b" */
-  char query[256]; /* "a=1&b=2" or "" */
+  char path[256];          /* "/a/b" */
+  char query[256];         /* "a=1&b=2" or "" */
   coap_session_t *session; /* owned reference */
   uv_timer_t deadline;     /* deadline.data = this */
   uint64_t backoff_ms;
@@ -106,16 +107,16 @@ static void obs_register(obs_sub_t *u) {
   u->backoff_ms = u->backoff_ms * 2 > s->backoff_max_ms ? s->backoff_max_ms
                                                         : u->backoff_ms * 2;
   obs_arm(u, wait);
-  u->session = coap_new_client_session(s->loop.ctx, NULL, &u->dst,
-                                       COAP_PROTO_UDP);
+  u->session =
+      coap_new_client_session(s->loop.ctx, NULL, &u->dst, COAP_PROTO_UDP);
   if (!u->session) {
     if (kk_ratelimit_ok(&s->rl))
       kk_stage_log(s->st, KK_LOG_WARN, "%s: cannot open a session", u->uri);
     return;
   }
   coap_session_set_app_data(u->session, u);
-  coap_pdu_t *pdu = coap_new_pdu(COAP_MESSAGE_CON, COAP_REQUEST_CODE_GET,
-                                 u->session);
+  coap_pdu_t *pdu =
+      coap_new_pdu(COAP_MESSAGE_CON, COAP_REQUEST_CODE_GET, u->session);
   if (!pdu) return;
   uint8_t tok[8], b[4];
   size_t tl;
@@ -156,8 +157,9 @@ static coap_response_t obs_response(coap_session_t *session,
   if (COAP_RESPONSE_CLASS(code) != 2) {
     kk_metric_add(s->m_errors, 1);
     if (kk_ratelimit_ok(&s->rl))
-      kk_stage_log(s->st, KK_LOG_WARN, "%s answered %d.%02d; retrying in %llu ms",
-                   u->uri, COAP_RESPONSE_CLASS(code), code & 0x1f,
+      kk_stage_log(s->st, KK_LOG_WARN,
+                   "%s answered %d.%02d; retrying in %llu ms", u->uri,
+                   COAP_RESPONSE_CLASS(code), code & 0x1f,
                    (unsigned long long)u->backoff_ms);
     obs_arm(u, u->backoff_ms);
     return COAP_RESPONSE_OK;
@@ -170,13 +172,14 @@ static coap_response_t obs_response(coap_session_t *session,
   }
   coap_opt_iterator_t oi;
   coap_opt_t *o = coap_check_option(recv, COAP_OPTION_CONTENT_FORMAT, &oi);
-  unsigned format = o ? coap_decode_var_bytes(coap_opt_value(o),
-                                              coap_opt_length(o))
-                      : COAP_CF_TEXT;
+  unsigned format =
+      o ? coap_decode_var_bytes(coap_opt_value(o), coap_opt_length(o))
+        : COAP_CF_TEXT;
   o = coap_check_option(recv, COAP_OPTION_MAXAGE, &oi);
   uint64_t max_age_ms = 60000;
-  if (o) max_age_ms = 1000ull * coap_decode_var_bytes(coap_opt_value(o),
-                                                      coap_opt_length(o));
+  if (o)
+    max_age_ms =
+        1000ull * coap_decode_var_bytes(coap_opt_value(o), coap_opt_length(o));
   int observing = coap_check_option(recv, COAP_OPTION_OBSERVE, &oi) != NULL;
   size_t len = 0, off = 0, total = 0;
   const uint8_t *data = NULL;
@@ -186,7 +189,8 @@ static coap_response_t obs_response(coap_session_t *session,
   }
   char meta[768], thing[COAP_PAYLOAD_NAME_MAX], prop[COAP_PAYLOAD_NAME_MAX];
   source_paths_match(&s->paths, u->path, thing, prop);
-  source_payload_meta(meta, sizeof meta, u->path, u->hostport, NULL, thing, prop);
+  source_payload_meta(meta, sizeof meta, u->path, u->hostport, NULL, thing,
+                      prop);
   kk_batch_t *b = kk_batch_new(4);
   int rc = b ? kk_batch_push_raw(b, 0, kk_now_ms(), format, meta, data, len)
              : KK_ENOMEM;
@@ -216,9 +220,10 @@ static void obs_nack(coap_session_t *session, const coap_pdu_t *sent,
   obs_sub_t *u = coap_session_get_app_data(session);
   if (!u || u->s->stopping) return;
   if (kk_ratelimit_ok(&u->s->rl))
-    kk_stage_log(u->s->st, KK_LOG_WARN, "%s: no answer (%s); retrying in "
-                 "%llu ms", u->uri,
-                 reason == COAP_NACK_RST ? "reset" : "timeout",
+    kk_stage_log(u->s->st, KK_LOG_WARN,
+                 "%s: no answer (%s); retrying in "
+                 "%llu ms",
+                 u->uri, reason == COAP_NACK_RST ? "reset" : "timeout",
                  (unsigned long long)u->backoff_ms);
   obs_arm(u, u->backoff_ms);
 }
@@ -232,8 +237,10 @@ static int obs_parse_uri(obs_sub_t *u, char *err, size_t errlen) {
     return KK_EINVAL;
   }
   if (uri.scheme != COAP_URI_SCHEME_COAP) {
-    snprintf(err, errlen, "uri '%s': only coap:// (UDP) is supported for "
-             "observing", u->uri);
+    snprintf(err, errlen,
+             "uri '%s': only coap:// (UDP) is supported for "
+             "observing",
+             u->uri);
     return KK_EINVAL;
   }
   char host[64];
@@ -254,8 +261,10 @@ static int obs_parse_uri(obs_sub_t *u, char *err, size_t errlen) {
     u->dst.size = sizeof u->dst.addr.sin6;
     snprintf(u->hostport, sizeof u->hostport, "[%s]:%u", host, uri.port);
   } else {
-    snprintf(err, errlen, "uri '%s': the host must be an IP address (name "
-             "lookups would block the loop)", u->uri);
+    snprintf(err, errlen,
+             "uri '%s': the host must be an IP address (name "
+             "lookups would block the loop)",
+             u->uri);
     return KK_EINVAL;
   }
   snprintf(u->path, sizeof u->path, "/%.*s", (int)uri.path.length,
@@ -393,8 +402,7 @@ static int obs_start(kk_stage_t *st, void *state) {
     s->open_timers++;
   }
   if (rc != 0) {
-    kk_stage_error(st, "cannot watch the CoAP descriptor: %s",
-                   uv_strerror(rc));
+    kk_stage_error(st, "cannot watch the CoAP descriptor: %s", uv_strerror(rc));
     s->ctx_open = 1;
     obs_close_all(s); /* destroy runs after the close callbacks */
     return rc;

@@ -23,7 +23,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-
 #define FILE_CHUNK 65536
 #define FILE_MAX_RECORD (1u << 20) /* longer lines are rejected */
 
@@ -300,7 +299,7 @@ static void file_csv_record(file_state_t *s, const char *p, size_t n,
   }
   kk_reading_t r;
   int rc = kk_reading_make(f[FILE_COL_THING], f[FILE_COL_PROPERTY],
-                             f[FILE_COL_UNIT], t, v, &r, why, sizeof why);
+                           f[FILE_COL_UNIT], t, v, &r, why, sizeof why);
   if (rc == KK_ENOMEM || (rc == 0 && (rc = file_push(s, &r)) != 0)) {
     kk_stage_error(s->st, "out of memory");
     file_fail(s);

@@ -42,10 +42,11 @@ typedef struct http_in {
 static const struct {
   const char *type;
   uint32_t format;
-} content_types[] = {
-    {"application/senml+json", 110}, {"application/senml+cbor", 112},
-    {"application/json", COAP_CF_JSON}, {"application/cbor", COAP_CF_CBOR},
-    {"text/plain", COAP_CF_TEXT}};
+} content_types[] = {{"application/senml+json", 110},
+                     {"application/senml+cbor", 112},
+                     {"application/json", COAP_CF_JSON},
+                     {"application/cbor", COAP_CF_CBOR},
+                     {"text/plain", COAP_CF_TEXT}};
 
 static void count(http_in_t *s, const char *reason) {
   kk_metric_add(kk_stage_counter(s->st, "kk_rejected_total", reason,
@@ -95,7 +96,8 @@ static int in_request(void *ud, h2o_req_t *req, const char *path) {
     size_t n = v.len;
     const char *semi = memchr(v.base, ';', v.len);
     if (semi) n = (size_t)(semi - v.base);
-    while (n && v.base[n - 1] == ' ') n--;
+    while (n && v.base[n - 1] == ' ')
+      n--;
     for (size_t i = 0; i < sizeof content_types / sizeof *content_types; i++)
       if (strlen(content_types[i].type) == n &&
           strncasecmp(v.base, content_types[i].type, n) == 0)
@@ -104,15 +106,16 @@ static int in_request(void *ud, h2o_req_t *req, const char *path) {
   if (format == UINT32_MAX) {
     count(s, "unsupported_format");
     net_httpd_text(req, 415,
-                  "Content-Type must be application/senml+json, "
-                  "application/senml+cbor, application/json, application/cbor "
-                  "or text/plain\n");
+                   "Content-Type must be application/senml+json, "
+                   "application/senml+cbor, application/json, application/cbor "
+                   "or text/plain\n");
     return 0;
   }
   if (kk_stage_paused(s->st)) {
     count(s, "busy");
     char ra[32];
-    int n = snprintf(ra, sizeof ra, "%llu", (unsigned long long)s->retry_after_s);
+    int n =
+        snprintf(ra, sizeof ra, "%llu", (unsigned long long)s->retry_after_s);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
                    h2o_strdup(&req->pool, ra, (size_t)n).base, (size_t)n);
     net_httpd_text(req, 503, "busy: try again later\n");
@@ -120,7 +123,8 @@ static int in_request(void *ud, h2o_req_t *req, const char *path) {
   }
   char meta[512], peer[64] = "";
   struct sockaddr_storage sa;
-  socklen_t salen = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&sa);
+  socklen_t salen =
+      req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&sa);
   if (salen > 0) {
     char ip[INET6_ADDRSTRLEN] = "";
     if (sa.ss_family == AF_INET)
@@ -131,8 +135,8 @@ static int in_request(void *ud, h2o_req_t *req, const char *path) {
   }
   source_payload_meta(meta, sizeof meta, path, peer, NULL, thing, property);
   kk_batch_t *b = kk_batch_new(16);
-  if (!b || kk_batch_push_raw(b, 0, kk_now_ms(), format, meta,
-                              req->entity.base, req->entity.len) != 0) {
+  if (!b || kk_batch_push_raw(b, 0, kk_now_ms(), format, meta, req->entity.base,
+                              req->entity.len) != 0) {
     kk_batch_unref(b);
     net_httpd_text(req, 500, "out of memory\n");
     return 0;
@@ -150,7 +154,7 @@ static int in_request(void *ud, h2o_req_t *req, const char *path) {
     net_httpd_respond(req, 400, "text/plain; charset=utf-8", &body, NULL);
   } else {
     kk_buf_printf(&body, "{\"seq\":%llu,\"readings\":%zu}\n",
-                 (unsigned long long)kk_batch_raw(b, 0)->seq, kk_batch_len(b));
+                  (unsigned long long)kk_batch_raw(b, 0)->seq, kk_batch_len(b));
     net_httpd_respond(req, 202, "application/json", &body, NULL);
   }
   kk_batch_unref(b);
@@ -202,7 +206,7 @@ static int in_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
 static int in_start(kk_stage_t *st, void *state) {
   http_in_t *s = state;
   int rc = net_httpd_use(&s->use, st, s->listen, &s->tls, s->max_body, s->path,
-                        in_request, s);
+                         in_request, s);
   if (rc) return rc;
   char url[320];
   net_httpd_base_url(s->use.httpd, s->listen, url, sizeof url);
@@ -226,24 +230,37 @@ static void in_destroy(void *state) {
 }
 
 static const kk_option_t in_options[] = {
-    {.name = "listen", .type = KK_OPT_STRING, .def = "127.0.0.1:8080",
+    {.name = "listen",
+     .type = KK_OPT_STRING,
+     .def = "127.0.0.1:8080",
      .description = "Address and port; shared with publish.http when equal."},
-    {.name = "path", .type = KK_OPT_STRING, .def = "/api/ingest",
+    {.name = "path",
+     .type = KK_OPT_STRING,
+     .def = "/api/ingest",
      .description = "Ingest path; PATH/THING names the thing for payloads "
                     "that do not."},
-    {.name = "tokens_file", .type = KK_OPT_STRING,
+    {.name = "tokens_file",
+     .type = KK_OPT_STRING,
      .description = "File of SHA-256 digests of the accepted bearer tokens, "
                     "one per line (printf %s TOKEN | sha256sum)."},
-    {.name = "allow_anonymous", .type = KK_OPT_BOOL, .def = "false",
+    {.name = "allow_anonymous",
+     .type = KK_OPT_BOOL,
+     .def = "false",
      .description = "Accept requests without a token (closed networks "
                     "only)."},
-    {.name = "max_body", .type = KK_OPT_SIZE, .def = "1MiB",
+    {.name = "max_body",
+     .type = KK_OPT_SIZE,
+     .def = "1MiB",
      .description = "Largest request body; larger ones get 413."},
-    {.name = "retry_after", .type = KK_OPT_DURATION, .def = "5s",
+    {.name = "retry_after",
+     .type = KK_OPT_DURATION,
+     .def = "5s",
      .description = "Retry-After of the 503 answer while sinks are full."},
-    {.name = "tls_cert", .type = KK_OPT_STRING,
+    {.name = "tls_cert",
+     .type = KK_OPT_STRING,
      .description = "PEM certificate chain: serve HTTPS (with tls_key)."},
-    {.name = "tls_key", .type = KK_OPT_STRING,
+    {.name = "tls_key",
+     .type = KK_OPT_STRING,
      .description = "PEM private key of tls_cert."},
     {NULL}};
 

@@ -20,8 +20,9 @@
  * packets when it reconnects).
  *
  * Every message becomes one raw message with meta as a JSON object of its
- * topic and the named parts of `pattern` (see kk_raw_meta_get() in klimakit/reading.h);
- * decoding happens downstream (decode.senml, decode.ttn_v3...).
+ * topic and the named parts of `pattern` (see kk_raw_meta_get() in
+ * klimakit/reading.h); decoding happens downstream (decode.senml,
+ * decode.ttn_v3...).
  */
 #include <klimakit.h>
 
@@ -83,8 +84,8 @@ static int mqtt_meta(mqtt_state_t *s, const char *topic, char *buf,
       if (pl >= 2 && p[0] == '{' && p[pl - 1] == '}') {
         const char *name = p + 1;
         size_t nl = pl - 2;
-        int is_thing = strlen(s->thing_part) == nl &&
-                       !memcmp(name, s->thing_part, nl);
+        int is_thing =
+            strlen(s->thing_part) == nl && !memcmp(name, s->thing_part, nl);
         for (int k = 0; k < 1 + is_thing; k++) {
           if (len + 1 < cap) buf[len++] = ',';
           rc |= k ? kk_json_str(buf, &len, cap, "thing", 5)
@@ -131,7 +132,7 @@ static void mqtt_on_message(struct mosquitto *m, void *obj,
     meta[len++] = ':';
     meta[len] = '\0';
     if (kk_json_str(meta, &len, sizeof meta - 2, msg->topic,
-                         strlen(msg->topic)))
+                    strlen(msg->topic)))
       len = 1;
     meta[len++] = '}';
     meta[len] = '\0';
@@ -209,9 +210,8 @@ static void mqtt_on_connect(struct mosquitto *m, void *obj, int rc, int flags,
   }
   net_mqtt_link_connected(&s->link);
   kk_metric_add(s->m_connects, 1);
-  kk_stage_log(s->st, KK_LOG_INFO,
-               "connected to %s:%d (MQTT %s, session %s)", s->host, s->port,
-               s->v5 ? "5" : "3.1.1",
+  kk_stage_log(s->st, KK_LOG_INFO, "connected to %s:%d (MQTT %s, session %s)",
+               s->host, s->port, s->v5 ? "5" : "3.1.1",
                (flags & 1) ? "resumed" : "new");
   int src = mosquitto_subscribe_multiple(m, NULL, (int)s->ntopics, s->topics,
                                          s->qos, 0, NULL);
@@ -247,7 +247,6 @@ static void mqtt_on_disconnect(struct mosquitto *m, void *obj, int rc,
 
 /* ---- options --------------------------------------------------------- */
 
-
 /* Reads the first line of a file (a password); NULL on failure. */
 static char *mqtt_read_secret(const char *path) {
   FILE *f = fopen(path, "r");
@@ -265,9 +264,10 @@ static char *mqtt_read_secret(const char *path) {
 static int mqtt_read_options(mqtt_state_t *s, kk_stage_t *st,
                              const kk_opts_t *o) {
   const char *url = kk_opt_str(o, "url");
-  if (net_mqtt_parse_url(url, s->host, sizeof s->host, &s->port, &s->tls) != 0) {
-    kk_stage_error(st, "url '%s' is not mqtt://host[:port] or mqtts://host[:port]",
-                   url);
+  if (net_mqtt_parse_url(url, s->host, sizeof s->host, &s->port, &s->tls) !=
+      0) {
+    kk_stage_error(
+        st, "url '%s' is not mqtt://host[:port] or mqtts://host[:port]", url);
     return KK_EINVAL;
   }
   s->ntopics = kk_opt_list_len(o, "topic");
@@ -287,7 +287,8 @@ static int mqtt_read_options(mqtt_state_t *s, kk_stage_t *st,
   }
   s->qos = (int)kk_opt_int(o, "qos");
   s->v5 = kk_opt_enum(o, "protocol") == 0;
-  s->client_id = kk_opt_isset(o, "client_id") ? kk_opt_str(o, "client_id") : NULL;
+  s->client_id =
+      kk_opt_isset(o, "client_id") ? kk_opt_str(o, "client_id") : NULL;
   s->clean = kk_opt_bool(o, "clean_start");
   if (!s->client_id && !s->clean) {
     kk_stage_error(st, "a persistent session (clean_start = false) needs a "
@@ -337,7 +338,8 @@ static int mqtt_set_credentials(mqtt_state_t *s, kk_stage_t *st,
   }
   if (pass && !user) {
     free(pass);
-    kk_stage_error(st, "a password needs a username (username or username_env)");
+    kk_stage_error(st,
+                   "a password needs a username (username or username_env)");
     return KK_EINVAL;
   }
   if (user) {
@@ -360,7 +362,8 @@ static int mqtt_set_tls(mqtt_state_t *s, kk_stage_t *st, const kk_opts_t *o) {
     const char *ca = kk_opt_isset(o, "cafile") ? kk_opt_str(o, "cafile") : NULL;
     const char *cert =
         kk_opt_isset(o, "certfile") ? kk_opt_str(o, "certfile") : NULL;
-    const char *key = kk_opt_isset(o, "keyfile") ? kk_opt_str(o, "keyfile") : NULL;
+    const char *key =
+        kk_opt_isset(o, "keyfile") ? kk_opt_str(o, "keyfile") : NULL;
     if (!!cert != !!key) {
       kk_stage_error(st, "certfile and keyfile go together");
       return KK_EINVAL;
@@ -407,10 +410,10 @@ static int mqtt_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
     mosquitto_int_option(s->m, MOSQ_OPT_RECEIVE_MAXIMUM,
                          (int)kk_opt_int(o, "receive_maximum"));
     if (!s->clean && s->session_expiry_s > 0)
-      mosquitto_property_add_int32(
-          &s->props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
-          (uint32_t)(s->session_expiry_s > 0xfffffffeu ? 0xfffffffeu
-                                                        : s->session_expiry_s));
+      mosquitto_property_add_int32(&s->props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
+                                   (uint32_t)(s->session_expiry_s > 0xfffffffeu
+                                                  ? 0xfffffffeu
+                                                  : s->session_expiry_s));
   }
   if ((rc = mqtt_set_credentials(s, st, o)) != 0 ||
       (rc = mqtt_set_tls(s, st, o)) != 0)
@@ -453,8 +456,9 @@ static int mqtt_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
 static int mqtt_start(kk_stage_t *st, void *state) {
   mqtt_state_t *s = state;
   net_mqtt_link_pause(&s->link, kk_stage_paused(st));
-  kk_stage_log(st, KK_LOG_INFO, "connecting to %s:%d%s, %zu topic filter(s), QoS %d",
-               s->host, s->port, s->tls ? " (TLS)" : "", s->ntopics, s->qos);
+  kk_stage_log(st, KK_LOG_INFO,
+               "connecting to %s:%d%s, %zu topic filter(s), QoS %d", s->host,
+               s->port, s->tls ? " (TLS)" : "", s->ntopics, s->qos);
   net_mqtt_link_start(&s->link);
   return 0;
 }

@@ -36,7 +36,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 enum { SIM_CO2, SIM_TEMP, SIM_RH, SIM_ENERGY, SIM_NQ };
 
 static const struct {

@@ -16,7 +16,7 @@
 /* ---- path patterns --------------------------------------------------- */
 
 int source_paths_init(source_paths_t *p, const char *const *pats, size_t n,
-                    char *err, size_t errlen) {
+                      char *err, size_t errlen) {
   p->pat = calloc(n ? n : 1, sizeof *p->pat);
   p->n = 0;
   if (!p->pat) {
@@ -89,7 +89,7 @@ static int match_one(const char *pat, const char *path, char *thing,
 }
 
 int source_paths_match(const source_paths_t *p, const char *path, char *thing,
-                     char *property) {
+                       char *property) {
   while (*path == '/')
     path++;
   for (size_t i = 0; i < p->n; i++)
@@ -105,8 +105,8 @@ int source_payload_format_ok(uint32_t f) {
 }
 
 void source_payload_meta(char *buf, size_t len, const char *path,
-                       const char *peer, const char *identity,
-                       const char *thing, const char *property) {
+                         const char *peer, const char *identity,
+                         const char *thing, const char *property) {
   const char *keys[] = {"path", "peer", "identity", "thing", "property"};
   const char *vals[] = {path, peer, identity, thing, property};
   size_t n = 0;
@@ -154,10 +154,14 @@ static int name_ok(const char *s) {
       p++;
       continue;
     }
-    if (c >= 0xc2 && c <= 0xdf) n = 1;
-    else if (c >= 0xe0 && c <= 0xef) n = 2;
-    else if (c >= 0xf0 && c <= 0xf4) n = 3;
-    else return 0;
+    if (c >= 0xc2 && c <= 0xdf)
+      n = 1;
+    else if (c >= 0xe0 && c <= 0xef)
+      n = 2;
+    else if (c >= 0xf0 && c <= 0xf4)
+      n = 3;
+    else
+      return 0;
     unsigned cp = c & (0x3f >> n);
     for (unsigned i = 1; i <= n; i++) {
       if ((p[i] & 0xc0) != 0x80) return 0;
@@ -178,8 +182,10 @@ static int collect_add(collect_t *c, const char *thing, const char *property,
                     : !name_ok(unit)     ? "unit"
                                          : NULL;
   if (bad) {
-    snprintf(c->err, c->errlen, "%s is not UTF-8 text without control "
-             "characters", bad);
+    snprintf(c->err, c->errlen,
+             "%s is not UTF-8 text without control "
+             "characters",
+             bad);
     return KK_EPARSE;
   }
   if (c->n == c->cap) {
@@ -193,7 +199,7 @@ static int collect_add(collect_t *c, const char *thing, const char *property,
     c->cap = ncap;
   }
   int rc = kk_reading_make(thing, property, unit, t, v, &c->r[c->n], c->err,
-                             c->errlen);
+                           c->errlen);
   if (rc == 0) c->n++;
   return rc;
 }
@@ -213,8 +219,7 @@ static int senml_cb(void *ctx, const senml_record_t *r) {
     return 0; /* string or data value: no number to store */
   char thing[COAP_PAYLOAD_NAME_MAX], prop[COAP_PAYLOAD_NAME_MAX];
   if (senml_split_name(r->name, thing, sizeof thing, prop, sizeof prop) != 0) {
-    snprintf(c->err, c->errlen, "senml: record %zu: name too long",
-             r->index);
+    snprintf(c->err, c->errlen, "senml: record %zu: name too long", r->index);
     return KK_ERANGE;
   }
   const char *t = c->thing[0] ? c->thing : thing;
@@ -226,8 +231,10 @@ static int senml_cb(void *ctx, const senml_record_t *r) {
     return KK_EMISSING;
   }
   if (!prop[0]) {
-    snprintf(c->err, c->errlen, "senml: record %zu: name '%.60s' names no "
-             "property", r->index, r->name);
+    snprintf(c->err, c->errlen,
+             "senml: record %zu: name '%.60s' names no "
+             "property",
+             r->index, r->name);
     return KK_EMISSING;
   }
   int rc = collect_add(c, t, prop, r->unit && r->unit[0] ? r->unit : "1",
@@ -265,8 +272,10 @@ static int json_str(const cJSON *o, const char *name, const char *fallback,
     return KK_EMISSING;
   }
   if (!cJSON_IsString(it) || !it->valuestring || !it->valuestring[0]) {
-    snprintf(err, errlen, "json: reading %zu: field '%s' must be a non-empty "
-             "string", idx, name);
+    snprintf(err, errlen,
+             "json: reading %zu: field '%s' must be a non-empty "
+             "string",
+             idx, name);
     return KK_ETYPE;
   }
   *out = it->valuestring;
@@ -290,21 +299,27 @@ static int json_one(collect_t *c, const cJSON *o, size_t idx) {
   if (tm && cJSON_IsNumber(tm)) {
     double v = tm->valuedouble;
     if (v != floor(v) || fabs(v) > 9007199254740992.0) {
-      snprintf(c->err, c->errlen, "json: reading %zu: field 'time' must be "
-               "integer milliseconds since 1970", idx);
+      snprintf(c->err, c->errlen,
+               "json: reading %zu: field 'time' must be "
+               "integer milliseconds since 1970",
+               idx);
       return KK_ERANGE;
     }
     t = (int64_t)v;
   } else if (tm && cJSON_IsString(tm) && tm->valuestring) {
-    if (kk_time_parse_iso8601(tm->valuestring, strlen(tm->valuestring),
-                                &t) != 0) {
-      snprintf(c->err, c->errlen, "json: reading %zu: field 'time' is not an "
-               "ISO 8601 date-time with zone", idx);
+    if (kk_time_parse_iso8601(tm->valuestring, strlen(tm->valuestring), &t) !=
+        0) {
+      snprintf(c->err, c->errlen,
+               "json: reading %zu: field 'time' is not an "
+               "ISO 8601 date-time with zone",
+               idx);
       return KK_EPARSE;
     }
   } else if (tm) {
-    snprintf(c->err, c->errlen, "json: reading %zu: field 'time' must be an "
-             "ISO 8601 string or milliseconds", idx);
+    snprintf(c->err, c->errlen,
+             "json: reading %zu: field 'time' must be an "
+             "ISO 8601 string or milliseconds",
+             idx);
     return KK_ETYPE;
   }
   const cJSON *val = cJSON_GetObjectItemCaseSensitive(o, "value");
@@ -314,8 +329,10 @@ static int json_one(collect_t *c, const cJSON *o, size_t idx) {
     return KK_EMISSING;
   }
   if (!cJSON_IsNumber(val)) {
-    snprintf(c->err, c->errlen, "json: reading %zu: field 'value' must be a "
-             "number", idx);
+    snprintf(c->err, c->errlen,
+             "json: reading %zu: field 'value' must be a "
+             "number",
+             idx);
     return KK_ETYPE;
   }
   return collect_add(c, thing, prop, unit, t, val->valuedouble);
@@ -409,8 +426,10 @@ static int cbor_one(collect_t *c, const cbor_item_t *m, size_t idx) {
       if (!(have_u = cbor_text(val, unit, sizeof unit))) bad = "unit";
     } else if (cbor_key_is(k, "value")) {
       if (!(have_v = cbor_num(val, &v))) {
-        snprintf(c->err, c->errlen, "cbor: reading %zu: field 'value' must "
-                 "be a number", idx);
+        snprintf(c->err, c->errlen,
+                 "cbor: reading %zu: field 'value' must "
+                 "be a number",
+                 idx);
         return KK_ETYPE;
       }
     } else if (cbor_key_is(k, "time")) {
@@ -420,33 +439,43 @@ static int cbor_one(collect_t *c, const cbor_item_t *m, size_t idx) {
         int okn = cbor_num(in, &d);
         cbor_decref(&in);
         if (!okn || !isfinite(d) || fabs(d) > 9.0e12) {
-          snprintf(c->err, c->errlen, "cbor: reading %zu: tag 1 time must be "
-                   "epoch seconds", idx);
+          snprintf(c->err, c->errlen,
+                   "cbor: reading %zu: tag 1 time must be "
+                   "epoch seconds",
+                   idx);
           return KK_ERANGE;
         }
         t = (int64_t)llround(d * 1000.0);
       } else if (cbor_num(val, &d)) {
         if (d != floor(d) || fabs(d) > 9007199254740992.0) {
-          snprintf(c->err, c->errlen, "cbor: reading %zu: field 'time' must "
-                   "be integer milliseconds since 1970", idx);
+          snprintf(c->err, c->errlen,
+                   "cbor: reading %zu: field 'time' must "
+                   "be integer milliseconds since 1970",
+                   idx);
           return KK_ERANGE;
         }
         t = (int64_t)d;
       } else if (cbor_text(val, ts, sizeof ts)) {
         if (kk_time_parse_iso8601(ts, strlen(ts), &t) != 0) {
-          snprintf(c->err, c->errlen, "cbor: reading %zu: field 'time' is not "
-                   "an ISO 8601 date-time with zone", idx);
+          snprintf(c->err, c->errlen,
+                   "cbor: reading %zu: field 'time' is not "
+                   "an ISO 8601 date-time with zone",
+                   idx);
           return KK_EPARSE;
         }
       } else {
-        snprintf(c->err, c->errlen, "cbor: reading %zu: field 'time' must be "
-                 "milliseconds, ISO 8601 text or tag 1", idx);
+        snprintf(c->err, c->errlen,
+                 "cbor: reading %zu: field 'time' must be "
+                 "milliseconds, ISO 8601 text or tag 1",
+                 idx);
         return KK_ETYPE;
       }
     }
     if (bad) {
-      snprintf(c->err, c->errlen, "cbor: reading %zu: field '%s' must be a "
-               "non-empty text string", idx, bad);
+      snprintf(c->err, c->errlen,
+               "cbor: reading %zu: field '%s' must be a "
+               "non-empty text string",
+               idx, bad);
       return KK_ETYPE;
     }
   }
@@ -526,7 +555,8 @@ static int decode_cbor(collect_t *c, const kk_raw_t *raw) {
   struct cbor_load_result res;
   const uint8_t *end = cbor_check(raw->data, raw->data + raw->len, 16);
   if (!end) {
-    snprintf(c->err, c->errlen, "cbor: malformed, truncated or nested "
+    snprintf(c->err, c->errlen,
+             "cbor: malformed, truncated or nested "
              "deeper than 16");
     return KK_EPARSE;
   }
@@ -562,8 +592,7 @@ static int decode_cbor(collect_t *c, const kk_raw_t *raw) {
 static int decode_text(collect_t *c, const kk_raw_t *raw) {
   char buf[256];
   if (raw->len >= sizeof buf) {
-    snprintf(c->err, c->errlen, "text: longer than %zu bytes",
-             sizeof buf - 1);
+    snprintf(c->err, c->errlen, "text: longer than %zu bytes", sizeof buf - 1);
     return KK_ETOOBIG;
   }
   memcpy(buf, raw->data, raw->len);
@@ -575,8 +604,8 @@ static int decode_text(collect_t *c, const kk_raw_t *raw) {
   char *s = buf, *e = buf + raw->len;
   while (s < e && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'))
     s++;
-  while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' ||
-                   e[-1] == '\n'))
+  while (e > s &&
+         (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
     *--e = '\0';
   const char *prop = c->property;
   char *eq = strchr(s, '=');
@@ -595,12 +624,14 @@ static int decode_text(collect_t *c, const kk_raw_t *raw) {
       s++;
   }
   if (!prop[0]) {
-    snprintf(c->err, c->errlen, "text: no property (send 'property=value' "
+    snprintf(c->err, c->errlen,
+             "text: no property (send 'property=value' "
              "or use a path with {property})");
     return KK_EMISSING;
   }
   if (!c->thing[0]) {
-    snprintf(c->err, c->errlen, "text: the path names no thing (use a path "
+    snprintf(c->err, c->errlen,
+             "text: the path names no thing (use a path "
              "with {thing})");
     return KK_EMISSING;
   }
@@ -614,7 +645,8 @@ static int decode_text(collect_t *c, const kk_raw_t *raw) {
     end++;
   const char *unit = *end ? end : "1";
   if (strpbrk(unit, " \t")) {
-    snprintf(c->err, c->errlen, "text: expected '[property=]value[ unit]', "
+    snprintf(c->err, c->errlen,
+             "text: expected '[property=]value[ unit]', "
              "got extra text after the unit");
     return KK_EPARSE;
   }
@@ -624,13 +656,16 @@ static int decode_text(collect_t *c, const kk_raw_t *raw) {
 /* ---- entry ----------------------------------------------------------- */
 
 int source_payload_decode(const source_paths_t *p, const kk_raw_t *raw,
-                        kk_batch_t *out, char *err, size_t errlen) {
+                          kk_batch_t *out, char *err, size_t errlen) {
   char thing[COAP_PAYLOAD_NAME_MAX], prop[COAP_PAYLOAD_NAME_MAX];
   char path[512];
   kk_raw_meta_get(raw->meta ? raw->meta : "", "path", path, sizeof path);
   if (source_paths_match(p, path, thing, prop) < 0) thing[0] = prop[0] = '\0';
-  collect_t c = {.thing = thing, .property = prop, .now = raw->time_ms,
-                 .err = err, .errlen = errlen};
+  collect_t c = {.thing = thing,
+                 .property = prop,
+                 .now = raw->time_ms,
+                 .err = err,
+                 .errlen = errlen};
   err[0] = '\0';
   int rc;
   switch (raw->format) {

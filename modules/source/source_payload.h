@@ -25,8 +25,8 @@
  *           Records with string or data values carry no number and are
  *           skipped.  Unit "1" when the record has none.
  *   50      JSON: one object or an array of objects with the members of a
- *           reading (kk_reading_parse_json() in klimakit/reading.h); `thing` may be left
- *           out when the path names it, `time` is then the reception time
+ *           reading (kk_reading_parse_json() in klimakit/reading.h); `thing`
+ * may be left out when the path names it, `time` is then the reception time
  *           when missing.
  *   60      CBOR: the same as a map with text keys, or an array of them;
  *           time as integer milliseconds, text (ISO 8601) or tag 1 (epoch
@@ -58,7 +58,7 @@ typedef struct source_paths {
 /* Compiles `n` patterns.  Returns 0, or KK_EINVAL with a reason in err
  * (an empty pattern, "{x}" other than thing/property). */
 int source_paths_init(source_paths_t *p, const char *const *pats, size_t n,
-                    char *err, size_t errlen);
+                      char *err, size_t errlen);
 void source_paths_free(source_paths_t *p);
 
 /* Matches `path` (with or without leading '/', no query) against the
@@ -66,7 +66,7 @@ void source_paths_free(source_paths_t *p);
  * property (COAP_PAYLOAD_NAME_MAX bytes each; "" when the pattern does not
  * capture it); -1 when nothing matches. */
 int source_paths_match(const source_paths_t *p, const char *path, char *thing,
-                     char *property);
+                       char *property);
 
 /* True for the content formats source_payload_decode() understands. */
 int source_payload_format_ok(uint32_t format);
@@ -74,14 +74,14 @@ int source_payload_format_ok(uint32_t format);
 /* Builds the meta JSON object into buf (`len` bytes; fields that do not
  * fit are left out).  identity, thing and property may be NULL or "". */
 void source_payload_meta(char *buf, size_t len, const char *path,
-                       const char *peer, const char *identity,
-                       const char *thing, const char *property);
+                         const char *peer, const char *identity,
+                         const char *thing, const char *property);
 
 /* Decodes one raw message into readings appended to `out`, all or
  * nothing.  Registers datastreams: loop thread only.  Returns 0, or a
  * negative code with a one-line reason such as
  * "senml: record 3: 'v' must be a number" in err. */
 int source_payload_decode(const source_paths_t *p, const kk_raw_t *raw,
-                        kk_batch_t *out, char *err, size_t errlen);
+                          kk_batch_t *out, char *err, size_t errlen);
 
 #endif

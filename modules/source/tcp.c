@@ -27,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 #define TCP_FORMAT_JSON 50 /* CoAP content format application/json */
 #define TCP_READ_BUF 65536
 #define TCP_MAX_QUEUED (1u << 20) /* unread answers before we stop reading */
@@ -95,7 +94,7 @@ static int tcp_decode(kk_stage_t *st, void *state, const kk_raw_t *raw,
   kk_reading_t r;
   char why[160];
   int rc = kk_reading_parse_json((const char *)raw->data, raw->len, &r, why,
-                              sizeof why);
+                                 sizeof why);
   if (rc == 0 && (rc = kk_batch_push(out, &r)) != 0)
     snprintf(why, sizeof why, "out of memory");
   if (rc == 0) return 0;

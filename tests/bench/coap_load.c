@@ -51,16 +51,20 @@ static void send_one(coap_session_t *s) {
   coap_send(s, pdu);
 }
 
-static coap_response_t on_response(coap_session_t *s, const coap_pdu_t *sent_pdu,
+static coap_response_t on_response(coap_session_t *s,
+                                   const coap_pdu_t *sent_pdu,
                                    const coap_pdu_t *recv,
                                    const coap_mid_t mid) {
   (void)sent_pdu;
   (void)mid;
   coap_pdu_code_t c = coap_pdu_get_code(recv);
   answered++;
-  if (c == COAP_RESPONSE_CODE_CHANGED) changed++;
-  else if (c == COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE) busy++;
-  else other++;
+  if (c == COAP_RESPONSE_CODE_CHANGED)
+    changed++;
+  else if (c == COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE)
+    busy++;
+  else
+    other++;
   send_one(s);
   return COAP_RESPONSE_OK;
 }

@@ -36,7 +36,8 @@ static void on_accept(uv_stream_t *l, int status) {
     uv_close((uv_handle_t *)c, (uv_close_cb)free);
     return;
   }
-  h2o_accept(&accept_ctx, h2o_uv_socket_create((uv_stream_t *)c, (uv_close_cb)free));
+  h2o_accept(&accept_ctx,
+             h2o_uv_socket_create((uv_stream_t *)c, (uv_close_cb)free));
 }
 
 int main(int argc, char **argv) {
@@ -50,7 +51,8 @@ int main(int argc, char **argv) {
   memset(body, 'x', body_len);
   uv_loop_t *loop = uv_default_loop();
   h2o_config_init(&config);
-  h2o_hostconf_t *h = h2o_config_register_host(&config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+  h2o_hostconf_t *h = h2o_config_register_host(
+      &config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
   h2o_pathconf_t *p = h2o_config_register_path(h, "/", 0);
   h2o_handler_t *hd = h2o_create_handler(p, sizeof *hd);
   hd->on_req = on_req;

@@ -70,7 +70,8 @@ int main(int argc, char **argv) {
   s.ntargets = argc - 4;
   s.targets = calloc((size_t)s.ntargets, sizeof *s.targets);
   if (!s.targets) return 1;
-  for (int i = 0; i < s.ntargets; i++) s.targets[i] = atol(argv[4 + i]);
+  for (int i = 0; i < s.ntargets; i++)
+    s.targets[i] = atol(argv[4 + i]);
   mosquitto_lib_init();
   char id[64];
   snprintf(id, sizeof id, "kk-floor-%d", (int)getpid());
@@ -94,7 +95,8 @@ int main(int argc, char **argv) {
       return 1;
     }
     if (time(NULL) - t0 > 300) {
-      fprintf(stderr, "kk-mqtt-floor: timeout after %ld messages\n", s.received);
+      fprintf(stderr, "kk-mqtt-floor: timeout after %ld messages\n",
+              s.received);
       return 1;
     }
   }

@@ -11,8 +11,10 @@ static int sink(void *ctx, const char *name, double v) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static const char *const fields[] = {"a", "b.c", NULL};
-  flatjson_opts_t o = {.time_field = "ts", .time_unit = (int)(size % 4),
-                       .thing_field = "id", .fields = size % 2 ? fields : NULL};
+  flatjson_opts_t o = {.time_field = "ts",
+                       .time_unit = (int)(size % 4),
+                       .thing_field = "id",
+                       .fields = size % 2 ? fields : NULL};
   int64_t t = 0;
   char thing[64], err[128];
   flatjson_message(data, size, &o, &t, thing, sizeof thing, sink, NULL, err,

@@ -12,7 +12,8 @@
 
 static const char *const fuzz_decoders[] = {
     "recipes/decoders/elsys.lua", "recipes/decoders/milesight_am300.lua",
-    "recipes/decoders/decentlab_dl_lp8p.lua", "tests/fuzz/fuzz_lua_garbage.lua"};
+    "recipes/decoders/decentlab_dl_lp8p.lua",
+    "tests/fuzz/fuzz_lua_garbage.lua"};
 #define FUZZ_ND (sizeof fuzz_decoders / sizeof fuzz_decoders[0])
 static ld_stage_t *fuzz_st[FUZZ_ND][3];
 
@@ -29,8 +30,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
       ld_stage_t *s = calloc(1, sizeof *s);
       char err[1024];
       if (!s || ld_find(s, fuzz_decoders[d]) != 0 ||
-          ld_load(s, &lim, "fuzz", "{\"model\":\"am319\"}", err, sizeof err) != 0) {
-        fprintf(stderr, "fuzz_lua: cannot load %s (run from the repository root)\n",
+          ld_load(s, &lim, "fuzz", "{\"model\":\"am319\"}", err, sizeof err) !=
+              0) {
+        fprintf(stderr,
+                "fuzz_lua: cannot load %s (run from the repository root)\n",
                 fuzz_decoders[d]);
         abort();
       }
@@ -44,13 +47,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) return 0;
   ld_stage_t *s = fuzz_st[data[0] % FUZZ_ND][(data[0] / FUZZ_ND) % 3];
-  kk_raw_t raw = {7, 1767225600000, data + 1, (uint32_t)(size - 1), 0,
-                  (data[0] & 0x80) ? "{\"topic\":\"raw/x\",\"device\":\"x\",\"port\":\"9\"}"
-                                   : "raw/x"};
+  kk_raw_t raw = {7,
+                  1767225600000,
+                  data + 1,
+                  (uint32_t)(size - 1),
+                  0,
+                  (data[0] & 0x80)
+                      ? "{\"topic\":\"raw/x\",\"device\":\"x\",\"port\":\"9\"}"
+                      : "raw/x"};
   int64_t t0;
   char thing[128], why[200];
   const char *reason = "parse";
-  int rc = ld_message(s, &raw, &t0, thing, sizeof thing, why, sizeof why, &reason);
+  int rc =
+      ld_message(s, &raw, &t0, thing, sizeof thing, why, sizeof why, &reason);
   if (rc == 0) {
     volatile double acc = 0;
     for (size_t i = 0; i < s->nres; i++)

@@ -1,7 +1,7 @@
 /* libFuzzer target: the SensorThings request parsers
- * (modules/publish/sensorthings/sta_query.c): query options with $filter/$expand, the
- * resource path and ISO 8601 times, as a client sends them.  The first
- * byte picks the parser. */
+ * (modules/publish/sensorthings/sta_query.c): query options with
+ * $filter/$expand, the resource path and ISO 8601 times, as a client sends
+ * them.  The first byte picks the parser. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

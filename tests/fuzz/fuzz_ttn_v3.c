@@ -1,5 +1,6 @@
-/* libFuzzer target: The Things Stack v3 uplinks (modules/decode/decode_uplink.c);
- * fuzz_chirpstack_v4.c includes it with FUZZ_PARSE set to its parser. */
+/* libFuzzer target: The Things Stack v3 uplinks
+ * (modules/decode/decode_uplink.c); fuzz_chirpstack_v4.c includes it with
+ * FUZZ_PARSE set to its parser. */
 #ifndef FUZZ_PARSE
 #define FUZZ_PARSE uplink_parse_ttn_v3
 #endif

@@ -67,7 +67,8 @@ static inline void sk_after(void) {
   int open = 0;
   for (size_t i = 0; i < sk_nlive; i++) {
     int n = kk_testing_free(sk_live[i], err, sizeof err);
-    if (n) fprintf(stderr, "  stage %zu left %d handle(s) open: %s\n", i, n, err);
+    if (n)
+      fprintf(stderr, "  stage %zu left %d handle(s) open: %s\n", i, n, err);
     open += n;
   }
   sk_nlive = 0;
@@ -103,7 +104,8 @@ static inline kk_stage_t *sk_stage_rc(const char *ns_name,
   kk_test_after = sk_after;
   int rc = kk_testing_new(m, lua_table, NULL, &t, sk_err, sizeof sk_err);
   if (rc) {
-    if (!rc_out) KK__FAIL("create %s: %s: %s", ns_name, kk_strerror(rc), sk_err);
+    if (!rc_out)
+      KK__FAIL("create %s: %s: %s", ns_name, kk_strerror(rc), sk_err);
     *rc_out = rc;
     return NULL;
   }

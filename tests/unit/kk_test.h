@@ -177,8 +177,7 @@ static inline int kk__test_run(const char *file, const kk_test_case_t *tc,
              tc->name, timeout);
     } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
       printf("ok %s %s\n", file, tc->name);
-    } else if (WIFEXITED(status) &&
-               WEXITSTATUS(status) == KK__SKIP_STATUS) {
+    } else if (WIFEXITED(status) && WEXITSTATUS(status) == KK__SKIP_STATUS) {
       /* The child printed its "skip" line. */
     } else {
       failed++;

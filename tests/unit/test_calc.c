@@ -79,25 +79,25 @@ KK_TEST(factors_overrides_win_and_need_a_source) {
                    &ov, err, sizeof err),
                ==, 0);
   const calc_factor_t *f;
-  KK_CHECK_INT(calc_factor_find(&ov, "bisko", "fernwaerme", 2024, 0, &f,
-                                   err, sizeof err),
+  KK_CHECK_INT(calc_factor_find(&ov, "bisko", "fernwaerme", 2024, 0, &f, err,
+                                sizeof err),
                ==, 0);
   KK_CHECK_DBL(f->value, 152, 0);
   KK_CHECK_STR(f->set, "local");
   KK_CHECK_STR(f->source, "Stadtwerke Musterstadt, Zertifikat 2024");
-  KK_CHECK_INT(calc_factor_find(&ov, "bisko", "erdgas", 2024, 0, &f, err,
-                                   sizeof err),
-               ==, 0);
+  KK_CHECK_INT(
+      calc_factor_find(&ov, "bisko", "erdgas", 2024, 0, &f, err, sizeof err),
+      ==, 0);
   KK_CHECK_DBL(f->value, 240, 0);
-  KK_CHECK_INT(calc_factor_find(&ov, "bisko", "erdgas", 2023, 0, &f, err,
-                                   sizeof err),
-               ==, 0);
+  KK_CHECK_INT(
+      calc_factor_find(&ov, "bisko", "erdgas", 2023, 0, &f, err, sizeof err),
+      ==, 0);
   KK_CHECK_DBL(f->value, 247, 0); /* the override is for 2024 only */
   calc_overrides_free(&ov);
-  KK_CHECK_INT(calc_overrides_parse(
-                   "[{\"carrier\":\"fernwaerme\",\"value\":152}]", &ov, err,
-                   sizeof err),
-               ==, KK_EMISSING);
+  KK_CHECK_INT(
+      calc_overrides_parse("[{\"carrier\":\"fernwaerme\",\"value\":152}]", &ov,
+                           err, sizeof err),
+      ==, KK_EMISSING);
   KK_CHECK(strstr(err, "source") != NULL);
   KK_CHECK_INT(calc_overrides_parse(
                    "[{\"carrier\":\"x\",\"value\":-1,\"source\":\"s\"}]", &ov,
@@ -115,7 +115,8 @@ KK_TEST(factors_print_formats) {
   for (size_t i = 0; i < len; i++)
     lines += buf[i] == '\n';
   KK_CHECK_INT(lines, ==, calc_nfactors + 1);
-  KK_CHECK(strstr(buf, "\"geg\",\"strom\",\"Strom netzbezogen\",\"560\"") != NULL);
+  KK_CHECK(strstr(buf, "\"geg\",\"strom\",\"Strom netzbezogen\",\"560\"") !=
+           NULL);
   free(buf);
   f = open_memstream(&buf, &len);
   KK_CHECK_INT(calc_factors_print(f, NULL), ==, 0);
@@ -147,12 +148,14 @@ KK_TEST(factors_from_lua) {
   lua_close(L);
 }
 
-/* ---- calc.co2 ------------------------------------------------------------- */
+/* ---- calc.co2 -------------------------------------------------------------
+ */
 
 KK_TEST(co2_multi_carrier_hand_computed) {
   kk_stage_t *st = sk_stage(
-      "calc.co2", "{ carriers = { ['kita-boiler'] = 'erdgas', ['kita-hp'] = 'strom',"
-             " ['depot-oil'] = 'heizoel' }, year = 2022 }");
+      "calc.co2",
+      "{ carriers = { ['kita-boiler'] = 'erdgas', ['kita-hp'] = 'strom',"
+      " ['depot-oil'] = 'heizoel' }, year = 2022 }");
   int64_t t = sk_utc(2024, 3, 1, 10, 0);
   kk_reading_t r[] = {
       {t, 1000, sk_ds("kita-boiler", "energy", "kW.h"), 0},
@@ -185,18 +188,19 @@ KK_TEST(co2_year_of_reading_and_sets) {
 }
 
 KK_TEST(co2_bad_input_is_counted_never_zero) {
-  kk_stage_t *st = sk_stage(
-      "calc.co2", "{ carriers = { a = 'erdgas', b = 'kryptonit', c = 'strom' } }");
+  kk_stage_t *st =
+      sk_stage("calc.co2",
+               "{ carriers = { a = 'erdgas', b = 'kryptonit', c = 'strom' } }");
   int64_t t = sk_utc(2024, 5, 1, 0, 0);
   kk_reading_t r[] = {
-      {t, 100, sk_ds("a", "energy", "kW.h"), 0},       /* ok: 24.7 kg */
-      {t, 100, sk_ds("b", "energy", "kW.h"), 0},       /* unknown carrier */
-      {t, 100, sk_ds("c", "energy", "kW.h"), 0},       /* strom: no 2024 */
-      {t + 1, -5, sk_ds("a", "energy", "kW.h"), 0},    /* negative */
-      {t + 2, NAN, sk_ds("a", "energy", "kW.h"), 0},   /* NaN */
+      {t, 100, sk_ds("a", "energy", "kW.h"), 0},     /* ok: 24.7 kg */
+      {t, 100, sk_ds("b", "energy", "kW.h"), 0},     /* unknown carrier */
+      {t, 100, sk_ds("c", "energy", "kW.h"), 0},     /* strom: no 2024 */
+      {t + 1, -5, sk_ds("a", "energy", "kW.h"), 0},  /* negative */
+      {t + 2, NAN, sk_ds("a", "energy", "kW.h"), 0}, /* NaN */
       {t + 3, INFINITY, sk_ds("a", "energy", "kW.h"), 0},
-      {t, 100, sk_ds("a", "energy", "m3"), 0},         /* not energy */
-      {t, 100, sk_ds("d", "energy", "kW.h"), 0},       /* no carrier */
+      {t, 100, sk_ds("a", "energy", "m3"), 0},   /* not energy */
+      {t, 100, sk_ds("d", "energy", "kW.h"), 0}, /* no carrier */
   };
   sk_feed(st, r, 8, 0);
   KK_CHECK_INT(sk_ngot, ==, 1);
@@ -215,8 +219,8 @@ KK_TEST(co2_create_rejects_unknown_carrier_and_set) {
   KK_CHECK(sk_stage_rc("calc.co2", "{ carrier = 'erdgaz' }", &rc) == NULL);
   KK_CHECK_INT(rc, ==, KK_EUNKNOWN);
   KK_CHECK(strstr(sk_err, "erdgaz") != NULL);
-  KK_CHECK(sk_stage_rc("calc.co2", "{ carrier = 'erdgas', set = 'ipcc' }", &rc) ==
-           NULL);
+  KK_CHECK(sk_stage_rc("calc.co2", "{ carrier = 'erdgas', set = 'ipcc' }",
+                       &rc) == NULL);
   KK_CHECK_INT(rc, ==, KK_EUNKNOWN);
   KK_CHECK(sk_stage_rc("calc.co2", "{ }", &rc) == NULL);
   KK_CHECK_INT(rc, ==, KK_EMISSING);
@@ -228,10 +232,11 @@ KK_TEST(co2_create_rejects_unknown_carrier_and_set) {
 }
 
 KK_TEST(co2_local_district_heating_factor) {
-  kk_stage_t *st = sk_stage(
-      "calc.co2", "{ carrier = 'fernwaerme', factors = { { carrier = 'fernwaerme',"
-             " value = 152, year_from = 2020, source = 'Stadtwerke "
-             "Musterstadt, Bescheinigung 2024' } } }");
+  kk_stage_t *st =
+      sk_stage("calc.co2",
+               "{ carrier = 'fernwaerme', factors = { { carrier = 'fernwaerme',"
+               " value = 152, year_from = 2020, source = 'Stadtwerke "
+               "Musterstadt, Bescheinigung 2024' } } }");
   uint32_t e = sk_ds("schule-1", "energy", "MW.h");
   sk_feed1(st, sk_utc(2025, 1, 15, 12, 0), 2, e);
   KK_CHECK_INT(sk_ngot, ==, 1);
@@ -241,7 +246,7 @@ KK_TEST(co2_local_district_heating_factor) {
 KK_TEST(co2_cumulative_meter) {
   kk_stage_t *st = sk_stage(
       "calc.co2", "{ carrier = 'erdgas', meter = 'cumulative', property = { "
-             "'gas_meter' } }");
+                  "'gas_meter' } }");
   uint32_t m = sk_ds("turnhalle", "gas_meter", "kW.h");
   int64_t t = sk_utc(2024, 1, 1, 12, 0);
   kk_reading_t r[] = {{t, 1000, m, 0},
@@ -267,18 +272,18 @@ KK_TEST(co2_totals_independent_of_batching_and_order) {
   enum { N = 3000 };
   static kk_reading_t r[N];
   const char *things[] = {"a", "b", "c", "d"};
-  kk_stage_t *st = sk_stage(
-      "calc.co2", "{ carriers = { a = 'erdgas', b = 'heizoel', c = 'holz_pellets',"
-             " d = 'fluessiggas' } }");
+  kk_stage_t *st =
+      sk_stage("calc.co2",
+               "{ carriers = { a = 'erdgas', b = 'heizoel', c = 'holz_pellets',"
+               " d = 'fluessiggas' } }");
   srand(7);
   double want = 0;
   const double g[] = {247, 318, 22, 276};
   for (int i = 0; i < N; i++) {
     int k = rand() % 4;
     r[i] = (kk_reading_t){sk_utc(2023, 1, 1, 0, 0) + (int64_t)i * 600000,
-                          (double)(rand() % 1000), sk_ds(things[k], "energy",
-                                                         "kW.h"),
-                          0};
+                          (double)(rand() % 1000),
+                          sk_ds(things[k], "energy", "kW.h"), 0};
     want += r[i].value * g[k] / 1000;
   }
   sk_feed(st, r, N, 0);
@@ -316,7 +321,8 @@ KK_TEST(co2_replayed_batches_are_not_counted_twice) {
   KK_CHECK_INT(sk_ngot, ==, 2);
 }
 
-/* ---- calc.pv_avoided ------------------------------------------------------ */
+/* ---- calc.pv_avoided ------------------------------------------------------
+ */
 
 KK_TEST(pv_avoided_stated_and_registry_factor) {
   kk_stage_t *st = sk_stage("calc.pv_avoided", "{ }");
@@ -326,7 +332,7 @@ KK_TEST(pv_avoided_stated_and_registry_factor) {
   KK_CHECK_DBL(sk_got[0].value, 8.6, 1e-9); /* GEG Verdrängungsstrommix 860 */
   KK_CHECK_INT(sk_got[0].ds, ==, sk_ds("pv-dach", "co2e_avoided", "kg"));
   st = sk_stage("calc.pv_avoided", "{ factor = 400, factor_source = 'Beschluss "
-                              "Klimaschutzkonzept 2023' }");
+                                   "Klimaschutzkonzept 2023' }");
   sk_feed1(st, sk_utc(2024, 7, 1, 12, 0), 10, e);
   KK_CHECK_DBL(sk_got[0].value, 4.0, 1e-9);
   int rc = 0;

@@ -62,8 +62,8 @@ KK_TEST(outdoor_pm10_exceedance_days_2008) {
 KK_TEST(outdoor_2024_regime_and_no2_hours_and_year_mean) {
   /* Two days of a year: no year verdict under the 90 % rule, so this
    * test turns the year rule off to see the verdict itself. */
-  kk_stage_t *st =
-      sk_stage("calc.outdoor_air", "{ regime = '2024/2881', coverage_year = 0 }");
+  kk_stage_t *st = sk_stage("calc.outdoor_air",
+                            "{ regime = '2024/2881', coverage_year = 0 }");
   uint32_t pm = sk_ds("station-2", "pm10", "ug/m3");
   uint32_t no2 = sk_ds("station-2", "no2", "ug/m3");
   int64_t d1 = sk_utc(2025, 12, 29, 23, 0); /* 30 Dec local */
@@ -178,7 +178,8 @@ KK_TEST(outdoor_coverage_counts_slots_and_hours) {
   sk_feed1(st5b, d2, 10, pm);
   KK_CHECK_INT(sk_rejected(st5b, "too_late"), ==, 1);
   int rc = 0;
-  KK_CHECK(sk_stage_rc("calc.outdoor_air", "{ interval = '500ms' }", &rc) == NULL);
+  KK_CHECK(sk_stage_rc("calc.outdoor_air", "{ interval = '500ms' }", &rc) ==
+           NULL);
 }
 
 /* The property for calc.outdoor_air: whatever the batch boundaries and
@@ -261,10 +262,11 @@ KK_TEST(outdoor_late_slot_completes_the_hour_before) {
 }
 
 KK_TEST(traffic_counts_to_co2e) {
-  kk_stage_t *st = sk_stage(
-      "calc.traffic", "{ segments = { ['zs-b54'] = 1.8 }, sets = {}, factors = { "
-                 "pkw = { value = 150, source = 'test value' }, lkw = { value "
-                 "= 800, source = 'test value' } } }");
+  kk_stage_t *st =
+      sk_stage("calc.traffic",
+               "{ segments = { ['zs-b54'] = 1.8 }, sets = {}, factors = { "
+               "pkw = { value = 150, source = 'test value' }, lkw = { value "
+               "= 800, source = 'test value' } } }");
   int64_t t = sk_utc(2025, 5, 5, 7, 0);
   kk_reading_t r[] = {{t, 1000, sk_ds("zs-b54", "count_pkw", "1"), 0},
                       {t, 50, sk_ds("zs-b54", "count_lkw", "1"), 0},
@@ -293,9 +295,10 @@ KK_TEST(traffic_counts_to_co2e) {
  * lkw (890.61 g).  The recipe's factor wins.  Before the sets' years
  * there is no factor: rejected, not zero. */
 KK_TEST(traffic_factors_from_the_registry) {
-  kk_stage_t *st = sk_stage(
-      "calc.traffic", "{ segments = { ['zs-b54'] = 2 }, factors = { bus = { value "
-                 "= 1000, source = 'Stadtwerke test' } } }");
+  kk_stage_t *st =
+      sk_stage("calc.traffic",
+               "{ segments = { ['zs-b54'] = 2 }, factors = { bus = { value "
+               "= 1000, source = 'Stadtwerke test' } } }");
   int64_t t = sk_utc(2025, 5, 5, 7, 0);
   kk_reading_t r[] = {{t, 100, sk_ds("zs-b54", "count_pkw_diesel", "1"), 0},
                       {t, 10, sk_ds("zs-b54", "count_lkw", "1"), 0},

@@ -43,9 +43,9 @@ KK_TEST(bisko_balance_hand_computed) {
   KK_CHECK_DBL(V("co2e_households_erdgas", "t"), 247, 1e-9);
   KK_CHECK_DBL(V("co2e_households_heizoel", "t"), 159, 1e-9);
   KK_CHECK_DBL(V("co2e_households", "t"), 406, 1e-9);
-  KK_CHECK_DBL(V("co2e_commerce", "t"), 1010, 1e-9);   /* 2 GWh x 505 */
-  KK_CHECK_DBL(V("co2e_industry", "t"), 988, 1e-9);    /* 4 GWh x 247 */
-  KK_CHECK_DBL(V("co2e_transport", "t"), 993, 1e-9);   /* 3 GWh x 331 */
+  KK_CHECK_DBL(V("co2e_commerce", "t"), 1010, 1e-9); /* 2 GWh x 505 */
+  KK_CHECK_DBL(V("co2e_industry", "t"), 988, 1e-9);  /* 4 GWh x 247 */
+  KK_CHECK_DBL(V("co2e_transport", "t"), 993, 1e-9); /* 3 GWh x 331 */
   /* municipal, metered: 100 MWh gas = 24.7 t; 50 MWh power = 25.25 t */
   KK_CHECK_DBL(V("co2e_municipal_erdgas", "t"), 24.7, 1e-9);
   KK_CHECK_DBL(V("co2e_municipal_strom", "t"), 25.25, 1e-9);
@@ -103,7 +103,7 @@ KK_TEST(bisko_bad_statistics_fail_at_create) {
 KK_TEST(target_linear_path_budget_on_track) {
   kk_stage_t *st = sk_stage(
       "calc.target", "{ base_year = 2020, base = 1000, target_year = 2030, "
-                "target = 0, budget = 6000 }");
+                     "target = 0, budget = 6000 }");
   uint32_t tot = sk_ds("stadt", "co2e_total", "t");
   int64_t y20 = calc_year_start(CALC_TZ_BERLIN, 2020);
   int64_t y21 = calc_year_start(CALC_TZ_BERLIN, 2021);
@@ -129,8 +129,9 @@ KK_TEST(target_linear_path_budget_on_track) {
 
 KK_TEST(target_points_path) {
   kk_stage_t *st = sk_stage(
-      "calc.target", "{ base_year = 2020, base = 1000, target_year = 2045, "
-                "path = 'points', points = { ['2025'] = 600, ['2030'] = 300 } }");
+      "calc.target",
+      "{ base_year = 2020, base = 1000, target_year = 2045, "
+      "path = 'points', points = { ['2025'] = 600, ['2030'] = 300 } }");
   uint32_t tot = sk_ds("stadt2", "co2e_total", "t");
   int64_t y23 = calc_year_start(CALC_TZ_BERLIN, 2023);
   int64_t y35 = calc_year_start(CALC_TZ_BERLIN, 2035);
@@ -144,8 +145,9 @@ KK_TEST(target_points_path) {
   KK_CHECK_DBL(sk_value(sk_ds("stadt2", "on_track", "1"), y23), 1, 0);
   KK_CHECK_DBL(sk_value(sk_ds("stadt2", "on_track", "1"), y35), 0, 0);
   int rc = 0;
-  KK_CHECK(sk_stage_rc("calc.target", "{ base_year = 2030, base = 1, target_year "
-                                 "= 2020 }",
+  KK_CHECK(sk_stage_rc("calc.target",
+                       "{ base_year = 2030, base = 1, target_year "
+                       "= 2020 }",
                        &rc) == NULL);
   KK_CHECK_INT(rc, ==, KK_EINVAL);
 }
@@ -155,9 +157,9 @@ KK_TEST(target_points_path) {
 KK_TEST(measures_impact_baseline_minus_actual) {
   kk_stage_t *st = sk_stage(
       "calc.measures", "{ measures = { { name = 'led-schulen', sector = "
-                  "'municipal', start = '2023-01-01', expected = 50, "
-                  "indicators = { 'schule-1/energy', 'schule-2/energy' }, "
-                  "baseline = { from = 2021, to = 2022 } } } }");
+                       "'municipal', start = '2023-01-01', expected = 50, "
+                       "indicators = { 'schule-1/energy', 'schule-2/energy' }, "
+                       "baseline = { from = 2021, to = 2022 } } } }");
   uint32_t s1 = sk_ds("schule-1", "energy", "MW.h");
   uint32_t s2 = sk_ds("schule-2", "energy", "MW.h");
   uint32_t other = sk_ds("schule-3", "energy", "MW.h");
@@ -182,8 +184,8 @@ KK_TEST(measures_impact_baseline_minus_actual) {
                50, 0);
   KK_CHECK(isnan(sk_value(imp, calc_year_start(CALC_TZ_BERLIN, 2022))));
   int rc = 0;
-  KK_CHECK(sk_stage_rc("calc.measures", "{ measures = { { name = 'x' } } }", &rc) ==
-           NULL);
+  KK_CHECK(sk_stage_rc("calc.measures", "{ measures = { { name = 'x' } } }",
+                       &rc) == NULL);
   KK_CHECK_INT(rc, ==, KK_EINVAL);
 }
 

@@ -54,17 +54,21 @@ KK_TEST(windows_days_are_23_and_25_hours) {
   KK_CHECK_INT(e - s, ==, 25 * H);
   /* The two 02:00 local hours of 25 October are two hour windows. */
   int64_t s1, s2;
-  calc_window(CALC_TZ_BERLIN, CALC_P_HOUR, sk_utc(2026, 10, 25, 0, 30), &s1, &e);
-  calc_window(CALC_TZ_BERLIN, CALC_P_HOUR, sk_utc(2026, 10, 25, 1, 30), &s2, &e);
+  calc_window(CALC_TZ_BERLIN, CALC_P_HOUR, sk_utc(2026, 10, 25, 0, 30), &s1,
+              &e);
+  calc_window(CALC_TZ_BERLIN, CALC_P_HOUR, sk_utc(2026, 10, 25, 1, 30), &s2,
+              &e);
   KK_CHECK_INT(s1, ==, sk_utc(2026, 10, 25, 0, 0));
   KK_CHECK_INT(s2, ==, sk_utc(2026, 10, 25, 1, 0));
   /* Months and years in local time. */
-  calc_window(CALC_TZ_BERLIN, CALC_P_MONTH, sk_utc(2026, 3, 31, 21, 59), &s, &e);
+  calc_window(CALC_TZ_BERLIN, CALC_P_MONTH, sk_utc(2026, 3, 31, 21, 59), &s,
+              &e);
   KK_CHECK_INT(s, ==, sk_utc(2026, 2, 28, 23, 0));
   KK_CHECK_INT(e, ==, sk_utc(2026, 3, 31, 22, 0));
   calc_window(CALC_TZ_BERLIN, CALC_P_MONTH, sk_utc(2026, 3, 31, 22, 0), &s, &e);
   KK_CHECK_INT(s, ==, sk_utc(2026, 3, 31, 22, 0)); /* April, CEST */
-  calc_window(CALC_TZ_BERLIN, CALC_P_YEAR, sk_utc(2026, 12, 31, 23, 30), &s, &e);
+  calc_window(CALC_TZ_BERLIN, CALC_P_YEAR, sk_utc(2026, 12, 31, 23, 30), &s,
+              &e);
   KK_CHECK_INT(s, ==, sk_utc(2026, 12, 31, 23, 0)); /* already 2027 */
   KK_CHECK_INT(e, ==, sk_utc(2027, 12, 31, 23, 0));
   KK_CHECK_INT(calc_year(CALC_TZ_BERLIN, sk_utc(2026, 12, 31, 22, 59)), ==,
@@ -83,7 +87,7 @@ KK_TEST(windows_days_are_23_and_25_hours) {
 KK_TEST(window_module_across_october_switch) {
   kk_stage_t *st = sk_stage(
       "calc.window", "{ periods = { 'hour', 'day' }, stats = { 'sum', 'count', "
-                "'min', 'max', 'avg' } }");
+                     "'min', 'max', 'avg' } }");
   uint32_t ds = sk_ds("zaehler", "energy", "kW.h");
   for (int64_t t = sk_utc(2026, 10, 23, 22, 0); t < sk_utc(2026, 10, 26, 23, 0);
        t += 15 * 60000)
@@ -105,8 +109,9 @@ KK_TEST(window_module_across_october_switch) {
 }
 
 KK_TEST(window_module_across_march_switch_and_year_end) {
-  kk_stage_t *st = sk_stage("calc.window", "{ periods = { 'day', 'month', 'year' },"
-                                      " stats = { 'count' } }");
+  kk_stage_t *st =
+      sk_stage("calc.window", "{ periods = { 'day', 'month', 'year' },"
+                              " stats = { 'count' } }");
   uint32_t ds = sk_ds("t", "x", "1");
   for (int64_t t = sk_utc(2026, 3, 27, 23, 0); t < sk_utc(2026, 3, 30, 22, 0);
        t += H)
@@ -216,7 +221,7 @@ static void snap_cb(void *ctx, uint32_t key, int p, int64_t start, int64_t end,
 
 KK_TEST(window_state_survives_save_and_load) {
   calc_windows_t *w = calc_windows_new(CALC_TZ_BERLIN, 1u << CALC_P_DAY,
-                                             2 * 24 * H, 0, snap_cb, NULL);
+                                       2 * 24 * H, 0, snap_cb, NULL);
   uint32_t ds = sk_ds("snap", "v", "1");
   KK_CHECK_INT(calc_windows_add(w, ds, sk_utc(2026, 5, 1, 10, 0), 3), ==, 0);
   KK_CHECK_INT(calc_windows_add(w, ds, sk_utc(2026, 5, 1, 11, 0), 4), ==, 0);
@@ -227,7 +232,7 @@ KK_TEST(window_state_survives_save_and_load) {
   fclose(f);
   calc_windows_free(w);
   w = calc_windows_new(CALC_TZ_BERLIN, 1u << CALC_P_DAY, 2 * 24 * H, 0, snap_cb,
-                          NULL);
+                       NULL);
   for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
     KK_CHECK_INT(calc_windows_load(w, line), ==, 0);
   KK_CHECK_INT(calc_windows_count(w), ==, 1);

@@ -56,7 +56,8 @@ static void check_resolved(const got_t *g, const cJSON *resolved) {
     KK_CHECK_STR(g->unit[i], u ? u->valuestring : "");
     KK_CHECK_DBL(g->v[i], cJSON_GetObjectItem(r, "v")->valuedouble, 1e-9);
     const cJSON *t = cJSON_GetObjectItem(r, "t");
-    int64_t want = cJSON_IsString(t) ? NOW_MS : llround(t->valuedouble * 1000.0);
+    int64_t want =
+        cJSON_IsString(t) ? NOW_MS : llround(t->valuedouble * 1000.0);
     KK_CHECK_INT(g->t[i], ==, want);
   }
 }
@@ -65,7 +66,8 @@ KK_TEST(senml_json_rfc8428_vectors) {
   char *js = slurp(DATA "rfc8428_vectors.json");
   cJSON *root = cJSON_Parse(js);
   int ncases = 0;
-  for (const cJSON *c = cJSON_GetObjectItem(root, "cases")->child; c; c = c->next) {
+  for (const cJSON *c = cJSON_GetObjectItem(root, "cases")->child; c;
+       c = c->next) {
     char *pack = cJSON_PrintUnformatted(cJSON_GetObjectItem(c, "pack"));
     got_t g = {0};
     char err[160];
@@ -85,7 +87,8 @@ KK_TEST(senml_cbor_rfc8428_vectors) {
   char *js = slurp(DATA "rfc8428_vectors.json");
   cJSON *root = cJSON_Parse(js);
   int ncbor = 0;
-  for (const cJSON *c = cJSON_GetObjectItem(root, "cases")->child; c; c = c->next) {
+  for (const cJSON *c = cJSON_GetObjectItem(root, "cases")->child; c;
+       c = c->next) {
     const cJSON *hex = cJSON_GetObjectItem(c, "cbor_hex");
     if (!cJSON_IsString(hex)) continue;
     size_t hl = strlen(hex->valuestring);
@@ -97,7 +100,8 @@ KK_TEST(senml_cbor_rfc8428_vectors) {
     }
     got_t g = {0};
     char err[160];
-    int rc = senml_decode_cbor(bin, hl / 2, NOW_MS, collect, &g, err, sizeof err);
+    int rc =
+        senml_decode_cbor(bin, hl / 2, NOW_MS, collect, &g, err, sizeof err);
     if (rc) KK__FAIL("%s: %s", cJSON_GetObjectItem(c, "id")->valuestring, err);
     check_resolved(&g, cJSON_GetObjectItem(c, "resolved"));
     free(bin);
@@ -139,12 +143,14 @@ KK_TEST(senml_bad_packs_have_reasons) {
 }
 
 KK_TEST(senml_relative_time_and_sum) {
-  const char *p = "[{\"bn\":\"dev1/\",\"bt\":-10,\"n\":\"e\",\"s\":5,\"bs\":100,"
-                  "\"u\":\"kWh\"},{\"n\":\"on\",\"vb\":true,\"t\":2}]";
+  const char *p =
+      "[{\"bn\":\"dev1/\",\"bt\":-10,\"n\":\"e\",\"s\":5,\"bs\":100,"
+      "\"u\":\"kWh\"},{\"n\":\"on\",\"vb\":true,\"t\":2}]";
   got_t g = {0};
   char err[160];
-  KK_CHECK_INT(senml_decode_json(p, strlen(p), NOW_MS, collect, &g, err,
-                                 sizeof err), ==, 0);
+  KK_CHECK_INT(
+      senml_decode_json(p, strlen(p), NOW_MS, collect, &g, err, sizeof err), ==,
+      0);
   KK_CHECK_INT(g.n, ==, 2);
   KK_CHECK_INT(g.t[0], ==, NOW_MS - 10000);
   KK_CHECK_INT(g.t[1], ==, NOW_MS - 8000);
@@ -163,18 +169,20 @@ KK_TEST(ttn_v3_docs_example) {
   char *payload = cJSON_PrintUnformatted(cJSON_GetObjectItem(root, "payload"));
   uplink_t u;
   char err[160];
-  KK_CHECK_INT(uplink_parse_ttn_v3(payload, strlen(payload), &u, err, sizeof err),
-               ==, 0);
+  KK_CHECK_INT(
+      uplink_parse_ttn_v3(payload, strlen(payload), &u, err, sizeof err), ==,
+      0);
   KK_CHECK_STR(u.device_id, "dev1");
   KK_CHECK_STR(u.application_id, "app1");
   KK_CHECK_INT(u.time_ms, ==, 1581520546014LL); /* 2020-02-12T15:15:46.014Z */
-  KK_CHECK_INT(u.payload_len, ==, 3);            /* "gkHe" */
+  KK_CHECK_INT(u.payload_len, ==, 3);           /* "gkHe" */
   KK_CHECK_INT(u.payload[0], ==, 0x82);
   KK_CHECK_INT(u.payload[2], ==, 0xde);
   KK_CHECK(u.has_rssi && u.rssi == -35 && u.snr == 5);
   int n = 0;
   KK_CHECK_INT(flatjson_walk(u.decoded_json, strlen(u.decoded_json),
-                             count_values, &n, err, sizeof err), ==, 0);
+                             count_values, &n, err, sizeof err),
+               ==, 0);
   KK_CHECK_INT(n, ==, 2);
   uplink_free(&u);
   /* The MQTT docs example has f_port 15 and no decoded_payload. */
@@ -200,8 +208,9 @@ KK_TEST(chirpstack_v4_docs_example) {
   char *payload = cJSON_PrintUnformatted(cJSON_GetObjectItem(root, "payload"));
   uplink_t u;
   char err[160];
-  KK_CHECK_INT(uplink_parse_chirpstack_v4(payload, strlen(payload), &u, err,
-                                          sizeof err), ==, 0);
+  KK_CHECK_INT(
+      uplink_parse_chirpstack_v4(payload, strlen(payload), &u, err, sizeof err),
+      ==, 0);
   KK_CHECK_STR(u.device_id, "0101010101010101");
   KK_CHECK_STR(u.device_name, "Test device");
   KK_CHECK_INT(u.time_ms, ==, 1658136855775LL); /* 2022-07-18T09:34:15.775Z */
@@ -218,8 +227,10 @@ KK_TEST(chirpstack_v4_docs_example) {
 KK_TEST(uplinks_bad_input) {
   uplink_t u;
   char err[160];
-  KK_CHECK_INT(uplink_parse_ttn_v3("[]", 2, &u, err, sizeof err), ==, KK_EPARSE);
-  KK_CHECK_INT(uplink_parse_ttn_v3("{}", 2, &u, err, sizeof err), ==, KK_EMISSING);
+  KK_CHECK_INT(uplink_parse_ttn_v3("[]", 2, &u, err, sizeof err), ==,
+               KK_EPARSE);
+  KK_CHECK_INT(uplink_parse_ttn_v3("{}", 2, &u, err, sizeof err), ==,
+               KK_EMISSING);
   const char *b64 = "{\"end_device_ids\":{\"device_id\":\"d\"},"
                     "\"uplink_message\":{\"frm_payload\":\"%%%\"}}";
   KK_CHECK_INT(uplink_parse_ttn_v3(b64, strlen(b64), &u, err, sizeof err), ==,
@@ -237,13 +248,15 @@ KK_TEST(flatjson_time_units) {
   char err[160];
   const char *a = "{\"ts\":1767225600,\"v\":1}";
   KK_CHECK_INT(flatjson_message(a, strlen(a), &o, &t, thing, sizeof thing,
-                                count_values, &n, err, sizeof err), ==, 0);
+                                count_values, &n, err, sizeof err),
+               ==, 0);
   KK_CHECK_INT(t, ==, 1767225600000LL);
   const char *b = "{\"ts\":1767225600123,\"v\":1}";
   flatjson_message(b, strlen(b), &o, &t, thing, sizeof thing, count_values, &n,
                    err, sizeof err);
   KK_CHECK_INT(t, ==, 1767225600123LL);
-  const char *c = "{\"ts\":\"2026-01-01T01:00:00+01:00\",\"v\":1,\"id\":\"r1\"}";
+  const char *c =
+      "{\"ts\":\"2026-01-01T01:00:00+01:00\",\"v\":1,\"id\":\"r1\"}";
   o.thing_field = "id";
   flatjson_message(c, strlen(c), &o, &t, thing, sizeof thing, count_values, &n,
                    err, sizeof err);
@@ -252,7 +265,8 @@ KK_TEST(flatjson_time_units) {
   KK_CHECK_INT(n, ==, 3);
   const char *d = "{\"ts\":\"yesterday\"}";
   KK_CHECK_INT(flatjson_message(d, strlen(d), &o, &t, thing, sizeof thing,
-                                count_values, &n, err, sizeof err), ==, KK_EPARSE);
+                                count_values, &n, err, sizeof err),
+               ==, KK_EPARSE);
 }
 
 KK_TEST_MAIN(KK_CASE(senml_json_rfc8428_vectors),

@@ -256,10 +256,12 @@ KK_TEST(fmt_double_round_trips) {
   struct {
     double v;
     const char *want;
-  } fixed[] = {{21.3, "21.3"},   {412, "412"},     {0.05, "0.05"},
-               {-0.05, "-0.05"}, {-7, "-7"},       {0.0, "0"},
-               {-0.0, "-0"},     {1.234, "1.234"}, {1e-12, "1e-12"},
-               {0.1 + 0.2, "0.30000000000000004"}, {1e300, "1e+300"}};
+  } fixed[] = {{21.3, "21.3"},   {412, "412"},
+               {0.05, "0.05"},   {-0.05, "-0.05"},
+               {-7, "-7"},       {0.0, "0"},
+               {-0.0, "-0"},     {1.234, "1.234"},
+               {1e-12, "1e-12"}, {0.1 + 0.2, "0.30000000000000004"},
+               {1e300, "1e+300"}};
   char buf[32];
   for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
     kk_fmt_double(fixed[i].v, buf);
@@ -286,7 +288,8 @@ KK_TEST(fmt_double_round_trips) {
   }
 }
 
-KK_TEST_MAIN(KK_CASE(fmt_double_round_trips), KK_CASE(registry_find_default_unregister),
+KK_TEST_MAIN(KK_CASE(fmt_double_round_trips),
+             KK_CASE(registry_find_default_unregister),
              KK_CASE(auto_resolution_by_span),
              KK_CASE(aggregate_composes_rollups_and_raw),
              KK_CASE(datastream_id_lookup),

@@ -55,8 +55,8 @@ static int exm_specs(exm_state_t *s, const char *json) {
       rc = KK_ETYPE;
       break;
     }
-    static const char *const keys[] = {"thing", "property", "unit", "title",
-                                       "description", "keywords"};
+    static const char *const keys[] = {"thing", "property",    "unit",
+                                       "title", "description", "keywords"};
     const char *v[6] = {0};
     char kwbuf[512] = "";
     for (cJSON *k = d->child; k && rc == 0; k = k->next) {
@@ -85,8 +85,8 @@ static int exm_specs(exm_state_t *s, const char *json) {
         v[i] = k->valuestring;
       }
     }
-    if (rc == 0 && ex_config_add_spec(&s->cfg, v[0], v[1], v[2], v[3], v[4],
-                                      v[5]) != 0)
+    if (rc == 0 &&
+        ex_config_add_spec(&s->cfg, v[0], v[1], v[2], v[3], v[4], v[5]) != 0)
       rc = KK_ENOMEM;
   }
   cJSON_Delete(root);
@@ -203,8 +203,8 @@ static void exm_after(uv_work_t *w, int status) {
     kk_stage_log(s->st, KK_LOG_INFO,
                  "exported %zu datasets, %zu files, %llu rows into %s in "
                  "%llu ms",
-                 s->res.datasets, s->res.files,
-                 (unsigned long long)s->res.rows, s->cfg.dir,
+                 s->res.datasets, s->res.files, (unsigned long long)s->res.rows,
+                 s->cfg.dir,
                  (unsigned long long)(uv_now(kk_stage_loop(s->st)) - s->t0));
   }
   exm_maybe_stopped(s);
@@ -218,8 +218,7 @@ static void exm_tick(uv_timer_t *t) {
       s->store_name ? kk_store_find(s->store_name) : kk_store_default();
   if (!store) {
     if (kk_ratelimit_ok(&s->nostore))
-      kk_stage_log(s->st, KK_LOG_WARN,
-                   "no store %s%s%s to export from (yet)",
+      kk_stage_log(s->st, KK_LOG_WARN, "no store %s%s%s to export from (yet)",
                    s->store_name ? "named '" : "in the pipeline",
                    s->store_name ? s->store_name : "",
                    s->store_name ? "'" : "");

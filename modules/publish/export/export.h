@@ -48,8 +48,8 @@ typedef struct ex_spec {
  * config (ex_config_free). */
 typedef struct ex_config {
   char *dir;
-  unsigned formats; /* EX_* */
-  char *period;     /* "all", "year", "month", "last 30d", "FROM/TO" */
+  unsigned formats;       /* EX_* */
+  char *period;           /* "all", "year", "month", "last 30d", "FROM/TO" */
   int64_t from_ms, to_ms; /* set when period is NULL */
   kk_store_res_t res;     /* RAW, HOUR or DAY */
   ex_spec_t *specs;       /* none: one spec matching everything */
@@ -98,11 +98,11 @@ int ex_run(kk_store_t *s, const ex_config_t *c, int64_t now, ex_result_t *res,
 /* A file being written: to a temporary file beside its final name, with
  * its SHA-256 computed on the way. */
 typedef struct ex_file {
-  char *name;  /* file name in the directory */
-  char *path;  /* final path */
-  char *tmp;   /* temporary path, NULL once committed or aborted */
+  char *name; /* file name in the directory */
+  char *path; /* final path */
+  char *tmp;  /* temporary path, NULL once committed or aborted */
   int fd;
-  int err;     /* first error (negative), sticky */
+  int err; /* first error (negative), sticky */
   uint64_t bytes;
   char buf[65536];
   size_t len;
@@ -127,7 +127,7 @@ void ex_file_free(ex_file_t *f);
 
 /* A dataset of a run. */
 typedef struct ex_dataset {
-  char *slug;  /* file name stem */
+  char *slug; /* file name stem */
   char *property, *unit;
   const ex_spec_t *spec;
   int64_t *ids; /* store datastream ids */

@@ -24,7 +24,8 @@ static const char ex_usage[] =
     "\n"
     "  --store BACKEND:TARGET  sqlite:/var/lib/klimakit/klimakit.db or\n"
     "                          postgres:'host=... dbname=...' (required)\n"
-    "  --out DIR               output directory, created if missing (required)\n"
+    "  --out DIR               output directory, created if missing "
+    "(required)\n"
     "  --format LIST           csv,geojson,dcat (default: all three)\n"
     "  --period P              all (default), year, previous year, month,\n"
     "                          previous month, day, 'last 30d', FROM/TO\n"
@@ -122,10 +123,14 @@ static int ex_cli_flag(ex_cli_t *x, const char *flag, const char *v) {
                             "2026-01-31T12:00:00Z)",
                             v);
   } else if (strcmp(flag, "--resolution") == 0) {
-    if (strcmp(v, "raw") == 0) x->c.res = KK_STORE_RAW;
-    else if (strcmp(v, "hour") == 0) x->c.res = KK_STORE_HOUR;
-    else if (strcmp(v, "day") == 0) x->c.res = KK_STORE_DAY;
-    else return ex_usage_error("bad resolution '%s' (raw, hour, day)", v);
+    if (strcmp(v, "raw") == 0)
+      x->c.res = KK_STORE_RAW;
+    else if (strcmp(v, "hour") == 0)
+      x->c.res = KK_STORE_HOUR;
+    else if (strcmp(v, "day") == 0)
+      x->c.res = KK_STORE_DAY;
+    else
+      return ex_usage_error("bad resolution '%s' (raw, hour, day)", v);
   } else {
     return ex_usage_error("unknown flag '%s'", flag);
   }
@@ -218,8 +223,7 @@ static int ex_cli_run(ex_cli_t *x, int64_t now) {
   }
   printf("export: %zu dataset%s, %zu files, %llu rows, %llu bytes in %s\n",
          res.datasets, res.datasets == 1 ? "" : "s", res.files,
-         (unsigned long long)res.rows, (unsigned long long)res.bytes,
-         x->c.dir);
+         (unsigned long long)res.rows, (unsigned long long)res.bytes, x->c.dir);
   return 0;
 }
 

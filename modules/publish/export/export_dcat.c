@@ -47,11 +47,21 @@ int ex_geocoding(const ex_config_t *c, char *uri, char *level, size_t n,
     }
     const char *kind = NULL;
     switch (len) {
-    case 2: kind = "stateKey", deflevel = "state"; break;
-    case 5: kind = "districtKey", deflevel = "administrativeDistrict"; break;
-    case 8: kind = "municipalityKey", deflevel = "municipality"; break;
-    case 9: kind = "municipalAssociationKey", deflevel = "municipality"; break;
-    case 12: kind = "regionalKey", deflevel = "municipality"; break;
+    case 2:
+      kind = "stateKey", deflevel = "state";
+      break;
+    case 5:
+      kind = "districtKey", deflevel = "administrativeDistrict";
+      break;
+    case 8:
+      kind = "municipalityKey", deflevel = "municipality";
+      break;
+    case 9:
+      kind = "municipalAssociationKey", deflevel = "municipality";
+      break;
+    case 12:
+      kind = "regionalKey", deflevel = "municipality";
+      break;
     default:
       snprintf(err, errlen,
                "geocoding '%s': a key has 2 (state), 5 (district), 8 "
@@ -62,9 +72,9 @@ int ex_geocoding(const ex_config_t *c, char *uri, char *level, size_t n,
     snprintf(uri, n, EX_GEO "%s/%s", kind, g);
   }
   if (lv && *lv) {
-    static const char *const names[] = {"international", "european", "federal",
-                                        "state", "administrativeDistrict",
-                                        "municipality"};
+    static const char *const names[] = {
+        "international",          "european",    "federal", "state",
+        "administrativeDistrict", "municipality"};
     if (strchr(lv, ':')) {
       snprintf(level, n, "%s", lv);
       return 0;
@@ -155,7 +165,8 @@ static cJSON *ex_distribution(const ex_config_t *c, const char *base,
             : "https://www.rfc-editor.org/rfc/rfc7946");
   ex_id(d, "dct:license", licence);
   const char *by = c->attribution ? c->attribution : c->publisher;
-  if (by && *by) cJSON_AddStringToObject(d, "dcatde:licenseAttributionByText", by);
+  if (by && *by)
+    cJSON_AddStringToObject(d, "dcatde:licenseAttributionByText", by);
   char num[32];
   snprintf(num, sizeof num, "%llu", (unsigned long long)f->bytes);
   ex_typed(d, "dcat:byteSize", num, "xsd:nonNegativeInteger");
@@ -170,7 +181,7 @@ static cJSON *ex_distribution(const ex_config_t *c, const char *base,
 }
 
 static const char *ex_res_name(kk_store_res_t r) {
-  return r == KK_STORE_HOUR ? "hourly mean, min and max"
+  return r == KK_STORE_HOUR  ? "hourly mean, min and max"
          : r == KK_STORE_DAY ? "daily mean, min and max"
                              : "every observation";
 }
@@ -185,8 +196,9 @@ static cJSON *ex_dataset(const ex_config_t *c, const char *base,
   size_t tn = strlen(d->property) + strlen(d->unit) + 8;
   char *deftitle = malloc(tn);
   if (deftitle) snprintf(deftitle, tn, "%s (%s)", d->property, d->unit);
-  const char *title =
-      d->spec->title ? d->spec->title : deftitle ? deftitle : d->slug;
+  const char *title = d->spec->title ? d->spec->title
+                      : deftitle     ? deftitle
+                                     : d->slug;
   char frag[300];
   snprintf(frag, sizeof frag, EX_CATALOG_FILE "#%s", d->slug);
   char *did = malloc(strlen(base) + strlen(frag) + 1);
@@ -264,8 +276,8 @@ static cJSON *ex_dataset(const ex_config_t *c, const char *base,
   ex_datetime(o, "dct:modified", now);
   cJSON *dists = cJSON_AddArrayToObject(o, "dcat:distribution");
   if (d->csv)
-    cJSON_AddItemToArray(dists,
-                         ex_distribution(c, base, title, d->csv, 1, licence, now));
+    cJSON_AddItemToArray(
+        dists, ex_distribution(c, base, title, d->csv, 1, licence, now));
   if (d->geojson)
     cJSON_AddItemToArray(
         dists, ex_distribution(c, base, title, d->geojson, 0, licence, now));
@@ -283,8 +295,8 @@ int ex_dcat_write(const ex_config_t *c, ex_dataset_t *ds, size_t n,
     return rc;
   }
   char geo_uri[512], geo_level[512], licence[512];
-  if ((rc = ex_geocoding(c, geo_uri, geo_level, sizeof geo_uri, err,
-                         errlen)) != 0)
+  if ((rc = ex_geocoding(c, geo_uri, geo_level, sizeof geo_uri, err, errlen)) !=
+      0)
     return rc;
   ex_licence_uri(c, licence, sizeof licence);
   /* Base IRI of the published files. */

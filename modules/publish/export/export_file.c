@@ -1,9 +1,9 @@
 /*
- * modules/publish/export/export_file.c - files written atomically, hashed on the
- * way: a temporary file `.NAME.tmp-XXXXXX` in the target directory (so
- * that rename() never crosses a file system), fsync() before rename, and
- * the directory fsync()ed after it, so that a crash leaves either the old
- * file or the new one, never a torn one.
+ * modules/publish/export/export_file.c - files written atomically, hashed on
+ * the way: a temporary file `.NAME.tmp-XXXXXX` in the target directory (so that
+ * rename() never crosses a file system), fsync() before rename, and the
+ * directory fsync()ed after it, so that a crash leaves either the old file or
+ * the new one, never a torn one.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -90,7 +90,9 @@ void ex_file_put(ex_file_t *f, const void *p, size_t n) {
   }
 }
 
-void ex_file_puts(ex_file_t *f, const char *s) { ex_file_put(f, s, strlen(s)); }
+void ex_file_puts(ex_file_t *f, const char *s) {
+  ex_file_put(f, s, strlen(s));
+}
 
 void ex_file_printf(ex_file_t *f, const char *fmt, ...) {
   char small[512];

@@ -39,7 +39,9 @@
 /* Points per store query while streaming a series. */
 #define EX_CHUNK 65536
 
-static char *ex_strdup0(const char *s) { return s ? strdup(s) : NULL; }
+static char *ex_strdup0(const char *s) {
+  return s ? strdup(s) : NULL;
+}
 
 void ex_config_free(ex_config_t *c) {
   if (!c) return;
@@ -53,11 +55,21 @@ void ex_config_free(ex_config_t *c) {
     free(p->keywords);
   }
   free(c->specs);
-  char **strs[] = {&c->dir,           &c->period,        &c->licence,
-                   &c->attribution,   &c->publisher,     &c->publisher_url,
-                   &c->contact_email, &c->geocoding,     &c->geocoding_level,
-                   &c->geocoding_text, &c->base_url,     &c->title,
-                   &c->description,   &c->contributor_id, &c->log_name};
+  char **strs[] = {&c->dir,
+                   &c->period,
+                   &c->licence,
+                   &c->attribution,
+                   &c->publisher,
+                   &c->publisher_url,
+                   &c->contact_email,
+                   &c->geocoding,
+                   &c->geocoding_level,
+                   &c->geocoding_text,
+                   &c->base_url,
+                   &c->title,
+                   &c->description,
+                   &c->contributor_id,
+                   &c->log_name};
   for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
     free(*strs[i]);
     *strs[i] = NULL;
@@ -160,8 +172,7 @@ int ex_parse_period(const char *p, int64_t now, int64_t *from, int64_t *to) {
     *to = ex_utc(y, tm.tm_mon, tm.tm_mday + 1);
   } else if (strncmp(p, "last ", 5) == 0) {
     uint64_t d;
-    if (kk_parse_duration_ms(p + 5, &d) != 0 || d == 0 ||
-        d > (uint64_t)now)
+    if (kk_parse_duration_ms(p + 5, &d) != 0 || d == 0 || d > (uint64_t)now)
       return KK_EPARSE;
     *to = now + 1;
     *from = *to - (int64_t)d;
@@ -426,7 +437,8 @@ static int ex_write_csv(kk_store_t *s, const ex_config_t *c, ex_dataset_t *d,
           ex_csv_num(f, p->max);
         }
         ex_file_put(f, "\r\n", 2);
-        if (d->first_ms < 0 || p->time_ms < d->first_ms) d->first_ms = p->time_ms;
+        if (d->first_ms < 0 || p->time_ms < d->first_ms)
+          d->first_ms = p->time_ms;
         if (p->time_ms > d->last_ms) d->last_ms = p->time_ms;
         d->rows++;
       }
@@ -493,8 +505,8 @@ static int ex_write_geojson(kk_store_t *s, const ex_config_t *c,
     kk_store_point_t agg;
     rc = kk_store_aggregate(s, d->ids[i], from, to, &agg);
     if (rc != 0) {
-      snprintf(err, errlen, "aggregating %s/%s: %s", d->things[i],
-               d->property, kk_store_errmsg());
+      snprintf(err, errlen, "aggregating %s/%s: %s", d->things[i], d->property,
+               kk_store_errmsg());
       break;
     }
     cJSON *ft = cJSON_CreateObject();
@@ -514,14 +526,21 @@ static int ex_write_geojson(kk_store_t *s, const ex_config_t *c,
       cJSON_AddNullToObject(pr_, "latest_time");
       cJSON_AddNullToObject(pr_, "latest_value");
     }
-    if (from > 0) ex_add_time(pr_, "period_from", from);
-    else cJSON_AddNullToObject(pr_, "period_from");
-    if (to < EX_END_OF_TIME) ex_add_time(pr_, "period_to", to);
-    else cJSON_AddNullToObject(pr_, "period_to");
+    if (from > 0)
+      ex_add_time(pr_, "period_from", from);
+    else
+      cJSON_AddNullToObject(pr_, "period_from");
+    if (to < EX_END_OF_TIME)
+      ex_add_time(pr_, "period_to", to);
+    else
+      cJSON_AddNullToObject(pr_, "period_to");
     cJSON_AddNumberToObject(pr_, "count", (double)agg.count);
-    cJSON_AddItemToObject(pr_, "mean", ex_num_or_null(agg.count ? agg.avg : NAN));
-    cJSON_AddItemToObject(pr_, "min", ex_num_or_null(agg.count ? agg.min : NAN));
-    cJSON_AddItemToObject(pr_, "max", ex_num_or_null(agg.count ? agg.max : NAN));
+    cJSON_AddItemToObject(pr_, "mean",
+                          ex_num_or_null(agg.count ? agg.avg : NAN));
+    cJSON_AddItemToObject(pr_, "min",
+                          ex_num_or_null(agg.count ? agg.min : NAN));
+    cJSON_AddItemToObject(pr_, "max",
+                          ex_num_or_null(agg.count ? agg.max : NAN));
     cJSON *own = t && t->properties ? cJSON_Parse(t->properties) : NULL;
     for (cJSON *p = own ? own->child : NULL; p; p = p->next)
       if (!cJSON_GetObjectItemCaseSensitive(pr_, p->string))
@@ -548,7 +567,8 @@ static int ex_write_geojson(kk_store_t *s, const ex_config_t *c,
   return rc;
 }
 
-/* ---- the run -------------------------------------------------------------- */
+/* ---- the run --------------------------------------------------------------
+ */
 
 int ex_run(kk_store_t *s, const ex_config_t *c, int64_t now, ex_result_t *res,
            char *err, size_t errlen) {
@@ -581,8 +601,7 @@ int ex_run(kk_store_t *s, const ex_config_t *c, int64_t now, ex_result_t *res,
   ex_file_t *cat = NULL, *sums = NULL;
   if (rc == 0 && (c->formats & EX_DCAT)) {
     if (!(cat = calloc(1, sizeof *cat))) rc = KK_ENOMEM;
-    if (rc == 0)
-      rc = ex_dcat_write(c, ds, n, from, to, now, cat, err, errlen);
+    if (rc == 0) rc = ex_dcat_write(c, ds, n, from, to, now, cat, err, errlen);
   }
   /* The checksum list covers every file of the run. */
   if (rc == 0 && !(sums = calloc(1, sizeof *sums))) rc = KK_ENOMEM;

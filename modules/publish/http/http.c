@@ -40,7 +40,8 @@ static int http_url_decode(char *s) {
   return 0;
 }
 
-/* ---- routing --------------------------------------------------------------- */
+/* ---- routing ---------------------------------------------------------------
+ */
 
 static int http_on_req(void *ud, h2o_req_t *req, const char *reqpath) {
   http_state_t *s = ud;
@@ -51,11 +52,11 @@ static int http_on_req(void *ud, h2o_req_t *req, const char *reqpath) {
   /* Pages and the JSON API only change when data arrives: serve the last
    * rendering while the data generation is the same, unless the client
    * asks for a fresh one (Cache-Control: no-cache). */
-  int cacheable = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
-                  (strcmp(path, "/") == 0 || strncmp(path, "/things/", 8) == 0 ||
-                   strcmp(path, "/indoor") == 0 || strcmp(path, "/climate") == 0 ||
-                   strcmp(path, "/measures") == 0 ||
-                   strcmp(path, "/api/latest") == 0);
+  int cacheable =
+      h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
+      (strcmp(path, "/") == 0 || strncmp(path, "/things/", 8) == 0 ||
+       strcmp(path, "/indoor") == 0 || strcmp(path, "/climate") == 0 ||
+       strcmp(path, "/measures") == 0 || strcmp(path, "/api/latest") == 0);
   ssize_t cc = h2o_find_header(&req->headers, H2O_TOKEN_CACHE_CONTROL, -1);
   if (cc >= 0 && h2o_contains_token(req->headers.entries[cc].value.base,
                                     req->headers.entries[cc].value.len,
@@ -64,10 +65,9 @@ static int http_on_req(void *ud, h2o_req_t *req, const char *reqpath) {
   if (cacheable) {
     const struct http_page_cache *c = http_cache_get_page(s, path);
     if (c) {
-      net_httpd_respond_buf(req, 200, c->ctype, c->body, c->len,
-                            strncmp(c->ctype, "application/json", 16) == 0
-                                ? s->cors
-                                : NULL);
+      net_httpd_respond_buf(
+          req, 200, c->ctype, c->body, c->len,
+          strncmp(c->ctype, "application/json", 16) == 0 ? s->cors : NULL);
       return 0;
     }
     s->cache_key = path;
@@ -75,7 +75,8 @@ static int http_on_req(void *ud, h2o_req_t *req, const char *reqpath) {
   if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
       !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
     kk_buf_puts(&b, "method not allowed\n");
-    http_respond(s, req, 405, "Method Not Allowed", "text/plain; charset=utf-8", &b);
+    http_respond(s, req, 405, "Method Not Allowed", "text/plain; charset=utf-8",
+                 &b);
   } else if (strcmp(path, "/") == 0) {
     http_page_overview(s, req);
   } else if (strcmp(path, "/indoor") == 0) {
@@ -85,8 +86,10 @@ static int http_on_req(void *ud, h2o_req_t *req, const char *reqpath) {
   } else if (strcmp(path, "/measures") == 0) {
     http_page_measures(s, req);
   } else if (strncmp(path, "/things/", 8) == 0 && path[8]) {
-    if (http_url_decode(path + 8) != 0) http_page_not_found(s, req, "Bad thing name.");
-    else http_page_thing(s, req, path + 8);
+    if (http_url_decode(path + 8) != 0)
+      http_page_not_found(s, req, "Bad thing name.");
+    else
+      http_page_thing(s, req, path + 8);
   } else if (s->docs_root &&
              (strcmp(path, "/docs") == 0 || strncmp(path, "/docs/", 6) == 0)) {
     http_serve_docs(s, req, path);
@@ -94,10 +97,13 @@ static int http_on_req(void *ud, h2o_req_t *req, const char *reqpath) {
     http_api_latest(s, req);
   } else if (strcmp(path, "/metrics") == 0) {
     char *m = kk_metrics_render();
-    if (m) kk_buf_puts(&b, m);
-    else b.oom = 1;
+    if (m)
+      kk_buf_puts(&b, m);
+    else
+      b.oom = 1;
     free(m);
-    http_respond(s, req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", &b);
+    http_respond(s, req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8",
+                 &b);
   } else if (strcmp(path, "/healthz") == 0) {
     kk_buf_puts(&b, "ok\n");
     http_respond(s, req, 200, "OK", "text/plain; charset=utf-8", &b);
@@ -105,15 +111,17 @@ static int http_on_req(void *ud, h2o_req_t *req, const char *reqpath) {
     /* Ready while the sources are not held back by a full sink. */
     int paused = kk_stage_paused(s->st);
     kk_buf_puts(&b, paused ? "paused: a sink queue is full\n" : "ready\n");
-    http_respond(s, req, paused ? 503 : 200, paused ? "Service Unavailable" : "OK",
-            "text/plain; charset=utf-8", &b);
+    http_respond(s, req, paused ? 503 : 200,
+                 paused ? "Service Unavailable" : "OK",
+                 "text/plain; charset=utf-8", &b);
   } else {
     http_page_not_found(s, req, "There is no page at this address.");
   }
   return 0;
 }
 
-/* ---- lifecycle ------------------------------------------------------------ */
+/* ---- lifecycle ------------------------------------------------------------
+ */
 
 static int http_process(kk_stage_t *st, void *state, kk_batch_t *batch) {
   (void)st;
@@ -138,12 +146,15 @@ static int http_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
     return KK_EINVAL;
   }
   if (kk_tz_check(s->tz) != 0) {
-    kk_stage_error(st, "time zone '%s' is not supported (UTC, Europe/Berlin "
-                       "and the other EU zones on UTC+1)", s->tz);
+    kk_stage_error(st,
+                   "time zone '%s' is not supported (UTC, Europe/Berlin "
+                   "and the other EU zones on UTC+1)",
+                   s->tz);
     return KK_EINVAL;
   }
   if (s->history_ms < 60000 || s->history_ms / s->npoints < 1000) {
-    kk_stage_error(st, "history must be at least 1m and at least 1 s per point");
+    kk_stage_error(st,
+                   "history must be at least 1m and at least 1 s per point");
     return KK_ERANGE;
   }
   s->width_ms = (int64_t)(s->history_ms / s->npoints);
@@ -167,7 +178,8 @@ static int http_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
 static int http_start(kk_stage_t *st, void *state) {
   http_state_t *s = state;
   /* The dashboard takes every path nobody else claimed. */
-  int rc = net_httpd_use(&s->use, st, s->listen, &s->tls, 1 << 20, "/", http_on_req, s);
+  int rc = net_httpd_use(&s->use, st, s->listen, &s->tls, 1 << 20, "/",
+                         http_on_req, s);
   if (rc) return rc;
   char url[320];
   net_httpd_base_url(s->use.httpd, s->listen, url, sizeof url);
@@ -190,34 +202,52 @@ static void http_destroy(void *state) {
 }
 
 static const kk_option_t http_options[] = {
-    {.name = "listen", .type = KK_OPT_STRING, .def = "127.0.0.1:8080",
+    {.name = "listen",
+     .type = KK_OPT_STRING,
+     .def = "127.0.0.1:8080",
      .description = "Address and port to serve on (127.0.0.1 keeps it local; "
                     "port 0 picks a free one and logs it)."},
-    {.name = "title", .type = KK_OPT_STRING, .def = "klimakit",
+    {.name = "title",
+     .type = KK_OPT_STRING,
+     .def = "klimakit",
      .description = "Name shown in the page header (the municipality, the "
                     "school)."},
-    {.name = "tz", .type = KK_OPT_STRING, .def = "Europe/Berlin",
+    {.name = "tz",
+     .type = KK_OPT_STRING,
+     .def = "Europe/Berlin",
      .description = "Time zone of the labels: UTC or an EU zone on UTC+1 "
                     "with EU summer time (Europe/Berlin, Europe/Vienna...)."},
-    {.name = "history", .type = KK_OPT_DURATION, .def = "24h",
+    {.name = "history",
+     .type = KK_OPT_DURATION,
+     .def = "24h",
      .description = "Span of the charts kept in memory per datastream."},
-    {.name = "points", .type = KK_OPT_INT, .def = "288", .min = 10, .max = 100000,
+    {.name = "points",
+     .type = KK_OPT_INT,
+     .def = "288",
+     .min = 10,
+     .max = 100000,
      .description = "Buckets per chart: history / points is the averaging "
                     "interval (24h / 288 = 5 min)."},
-    {.name = "refresh", .type = KK_OPT_DURATION, .def = "60s",
+    {.name = "refresh",
+     .type = KK_OPT_DURATION,
+     .def = "60s",
      .description = "Pages reload themselves this often (0: never); works "
                     "without JavaScript."},
-    {.name = "cors", .type = KK_OPT_STRING,
+    {.name = "cors",
+     .type = KK_OPT_STRING,
      .description = "Origin allowed to read the JSON API from a browser "
                     "(Access-Control-Allow-Origin), e.g. \"*\" or "
                     "\"https://geoportal.example.de\"; unset: none."},
-    {.name = "docs_dir", .type = KK_OPT_STRING,
+    {.name = "docs_dir",
+     .type = KK_OPT_STRING,
      .description = "Directory served under /docs/ (Markdown rendered to "
                     "HTML with cmark-gfm, other files as they are; nothing "
                     "outside it is reachable).  Unset: no /docs."},
-    {.name = "tls_cert", .type = KK_OPT_STRING,
+    {.name = "tls_cert",
+     .type = KK_OPT_STRING,
      .description = "PEM certificate chain: serve HTTPS (with tls_key)."},
-    {.name = "tls_key", .type = KK_OPT_STRING,
+    {.name = "tls_key",
+     .type = KK_OPT_STRING,
      .description = "PEM private key of tls_cert."},
     {NULL}};
 
@@ -245,4 +275,3 @@ const kk_module_t publish_http_module = {
     .stop = http_stop,
     .destroy = http_destroy,
 };
-

@@ -14,7 +14,8 @@
 http_series_t *http_series_for(http_state_t *s, uint32_t ds) {
   if (ds >= s->by_ds_cap) {
     size_t ncap = s->by_ds_cap ? s->by_ds_cap : 256;
-    while (ncap <= ds) ncap *= 2;
+    while (ncap <= ds)
+      ncap *= 2;
     http_series_t **n = realloc(s->by_ds, ncap * sizeof *n);
     if (!n) return NULL;
     memset(n + s->by_ds_cap, 0, (ncap - s->by_ds_cap) * sizeof *n);
@@ -28,17 +29,18 @@ http_series_t *http_series_for(http_state_t *s, uint32_t ds) {
       free(se);
       return NULL;
     }
-    for (size_t i = 0; i < s->npoints; i++) b[i].start = INT64_MIN;
+    for (size_t i = 0; i < s->npoints; i++)
+      b[i].start = INT64_MIN;
     se->ds = ds;
     se->b = b;
     se->last_time = INT64_MIN;
-    for (size_t i = 0; i < HTTP_RECENT; i++) se->rt[i] = INT64_MIN;
+    for (size_t i = 0; i < HTTP_RECENT; i++)
+      se->rt[i] = INT64_MIN;
     s->by_ds[ds] = se;
     s->nseries++;
   }
   return s->by_ds[ds];
 }
-
 
 int http_cache_add(http_state_t *s, const kk_batch_t *batch) {
   const kk_reading_t *r = kk_batch_readings(batch);
@@ -68,7 +70,8 @@ int http_cache_add(http_state_t *s, const kk_batch_t *batch) {
     int64_t start = kk_floor_div(r[i].time_ms, s->width_ms) * s->width_ms;
     http_bucket_t *b =
         &se->b[(size_t)(kk_floor_div(start, s->width_ms) % (int64_t)s->npoints +
-                        (int64_t)s->npoints) % s->npoints];
+                        (int64_t)s->npoints) %
+               s->npoints];
     if (b->start != start) {
       if (b->start > start) continue; /* older than the ring holds */
       b->start = start;
@@ -89,7 +92,7 @@ int http_cache_add(http_state_t *s, const kk_batch_t *batch) {
 
 /* Latest value of (thing, property) or NULL. */
 const http_series_t *http_find_series(http_state_t *s, const char *thing,
-                                   const char *property) {
+                                      const char *property) {
   for (size_t i = 0; i < s->by_ds_cap; i++) {
     const http_series_t *se = s->by_ds[i];
     if (!se) continue;

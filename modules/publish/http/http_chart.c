@@ -15,10 +15,14 @@
 
 void http_chart_fmt(char *buf, size_t len, double v) {
   double a = fabs(v);
-  if (a >= 100 || a == 0) snprintf(buf, len, "%.0f", v);
-  else if (a >= 10) snprintf(buf, len, "%.1f", v);
-  else if (a >= 1) snprintf(buf, len, "%.2f", v);
-  else snprintf(buf, len, "%.3g", v);
+  if (a >= 100 || a == 0)
+    snprintf(buf, len, "%.0f", v);
+  else if (a >= 10)
+    snprintf(buf, len, "%.1f", v);
+  else if (a >= 1)
+    snprintf(buf, len, "%.2f", v);
+  else
+    snprintf(buf, len, "%.3g", v);
 }
 
 /* A step of 1, 2 or 5 times a power of ten giving about `target` ticks. */
@@ -30,14 +34,14 @@ static double nice_step(double range, int target) {
 }
 
 static const int64_t time_steps_s[] = {
-    600, 1800, 3600, 2 * 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400,
-    2 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 91 * 86400};
+    600,   1800,      3600,      2 * 3600,   3 * 3600,   6 * 3600,  12 * 3600,
+    86400, 2 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 91 * 86400};
 
 /* Where the plot lies in the viewBox and what its axes span. */
 typedef struct http_chart_geom {
   int W, H;
-  int ml, mt;    /* left and top margins */
-  double pw, ph; /* plot width and height */
+  int ml, mt;          /* left and top margins */
+  double pw, ph;       /* plot width and height */
   double y0, y1, step; /* y axis range and tick step */
   int64_t from_ms;
   double span; /* to_ms - from_ms */
@@ -101,11 +105,11 @@ static void http_chart_fit(const http_chart_t *c, http_chart_geom_t *g) {
 
 /* The opening <svg> with its accessible name. */
 static void http_chart_open(kk_buf_t *b, const http_chart_t *c,
-                       const http_chart_geom_t *g) {
+                            const http_chart_geom_t *g) {
   kk_buf_printf(b,
-               "<svg class=\"chart\" viewBox=\"0 0 %d %d\" role=\"img\" "
-               "aria-label=\"",
-               g->W, g->H);
+                "<svg class=\"chart\" viewBox=\"0 0 %d %d\" role=\"img\" "
+                "aria-label=\"",
+                g->W, g->H);
   kk_buf_html(b, c->title);
   kk_buf_printf(b, "\" data-points=\"%zu\" data-unit=\"", g->npoints);
   kk_buf_html(b, c->unit);
@@ -116,37 +120,38 @@ static void http_chart_open(kk_buf_t *b, const http_chart_t *c,
 
 /* y grid, ticks and unit. */
 static void http_chart_axis_y(kk_buf_t *b, const http_chart_t *c,
-                         const http_chart_geom_t *g) {
+                              const http_chart_geom_t *g) {
   kk_buf_puts(b, "<g class=\"axis y\">");
   char num[32];
   for (double v = g->y0; v <= g->y1 + g->step / 2; v += g->step) {
     http_chart_fmt(num, sizeof num, fabs(v) < g->step / 1e6 ? 0 : v);
     kk_buf_printf(b,
-                 "<line x1=\"%d\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>"
-                 "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>",
-                 g->ml, g->ml + g->pw, http_chart_y(g, v), http_chart_y(g, v), g->ml - 6,
-                 http_chart_y(g, v) + 4, num);
+                  "<line x1=\"%d\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>"
+                  "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>",
+                  g->ml, g->ml + g->pw, http_chart_y(g, v), http_chart_y(g, v),
+                  g->ml - 6, http_chart_y(g, v) + 4, num);
   }
-  kk_buf_printf(b,
-               "<text class=\"unit\" x=\"12\" y=\"%.1f\" transform=\"rotate(-90 "
-               "12 %.1f)\" text-anchor=\"middle\">",
-               g->mt + g->ph / 2, g->mt + g->ph / 2);
+  kk_buf_printf(
+      b,
+      "<text class=\"unit\" x=\"12\" y=\"%.1f\" transform=\"rotate(-90 "
+      "12 %.1f)\" text-anchor=\"middle\">",
+      g->mt + g->ph / 2, g->mt + g->ph / 2);
   kk_buf_html(b, c->unit);
   kk_buf_puts(b, "</text></g>");
 }
 
 /* One vertical grid line at x with its label. */
 static void http_chart_tick_x(kk_buf_t *b, const http_chart_geom_t *g, double x,
-                         const char *label) {
+                              const char *label) {
   kk_buf_printf(b,
-               "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%.1f\"/>"
-               "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>",
-               x, x, g->mt, g->mt + g->ph, x, g->mt + g->ph + 18, label);
+                "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%.1f\"/>"
+                "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>",
+                x, x, g->mt, g->mt + g->ph, x, g->mt + g->ph + 18, label);
 }
 
 /* Years: ticks on 1 January (local time) of every 1, 2, 5, 10... years. */
 static void http_chart_ticks_years(kk_buf_t *b, const http_chart_t *c,
-                              const http_chart_geom_t *g) {
+                                   const http_chart_geom_t *g) {
   struct tm t0, t1;
   kk_tz_local(c->tz, c->from_ms / 1000, &t0);
   kk_tz_local(c->tz, c->to_ms / 1000, &t1);
@@ -170,7 +175,7 @@ static void http_chart_ticks_years(kk_buf_t *b, const http_chart_t *c,
 /* Hours and days: ticks on local boundaries of a step that gives at most
  * 8 of them. */
 static void http_chart_ticks_hours(kk_buf_t *b, const http_chart_t *c,
-                              const http_chart_geom_t *g) {
+                                   const http_chart_geom_t *g) {
   int64_t span_s = (c->to_ms - c->from_ms) / 1000, st = time_steps_s[0];
   for (size_t i = 0; i < sizeof time_steps_s / sizeof *time_steps_s; i++) {
     st = time_steps_s[i];
@@ -199,7 +204,7 @@ static void http_chart_ticks_hours(kk_buf_t *b, const http_chart_t *c,
 
 /* x ticks in local time. */
 static void http_chart_axis_x(kk_buf_t *b, const http_chart_t *c,
-                         const http_chart_geom_t *g) {
+                              const http_chart_geom_t *g) {
   kk_buf_puts(b, "<g class=\"axis x\">");
   if ((c->to_ms - c->from_ms) / 1000 > 2 * 366 * 86400)
     http_chart_ticks_years(b, c, g);
@@ -210,16 +215,16 @@ static void http_chart_axis_x(kk_buf_t *b, const http_chart_t *c,
 
 /* Dashed threshold lines with labels, where they lie on the y axis. */
 static void http_chart_thresholds(kk_buf_t *b, const http_chart_t *c,
-                             const http_chart_geom_t *g) {
+                                  const http_chart_geom_t *g) {
   for (int k = 0; k < c->nthresholds; k++) {
     double t = c->threshold[k];
     if (t < g->y0 || t > g->y1) continue;
     kk_buf_printf(b,
-                 "<g class=\"threshold\"><line x1=\"%d\" x2=\"%.1f\" "
-                 "y1=\"%.1f\" y2=\"%.1f\"/><text x=\"%.1f\" y=\"%.1f\" "
-                 "text-anchor=\"end\">",
-                 g->ml, g->ml + g->pw, http_chart_y(g, t), http_chart_y(g, t),
-                 g->ml + g->pw - 4, http_chart_y(g, t) - 4);
+                  "<g class=\"threshold\"><line x1=\"%d\" x2=\"%.1f\" "
+                  "y1=\"%.1f\" y2=\"%.1f\"/><text x=\"%.1f\" y=\"%.1f\" "
+                  "text-anchor=\"end\">",
+                  g->ml, g->ml + g->pw, http_chart_y(g, t), http_chart_y(g, t),
+                  g->ml + g->pw - 4, http_chart_y(g, t) - 4);
     kk_buf_html(b, c->threshold_label[k] ? c->threshold_label[k] : "");
     kk_buf_puts(b, "</text></g>");
   }
@@ -227,7 +232,7 @@ static void http_chart_thresholds(kk_buf_t *b, const http_chart_t *c,
 
 /* The bucket series: one polyline per run of present buckets. */
 static void http_chart_buckets(kk_buf_t *b, const http_chart_t *c,
-                          const http_chart_geom_t *g) {
+                               const http_chart_geom_t *g) {
   double bw = g->span / (double)(c->n ? c->n : 1);
   int open = 0;
   for (size_t i = 0; i < c->n; i++) {
@@ -242,8 +247,9 @@ static void http_chart_buckets(kk_buf_t *b, const http_chart_t *c,
       /* A lone point still shows: a polyline of one point draws nothing. */
       int lone = i + 1 >= c->n || !c->present[i + 1];
       if (lone) {
-        kk_buf_printf(b, "<circle class=\"data\" cx=\"%.1f\" cy=\"%.1f\" r=\"2\"/>",
-                     x, y);
+        kk_buf_printf(
+            b, "<circle class=\"data\" cx=\"%.1f\" cy=\"%.1f\" r=\"2\"/>", x,
+            y);
         continue;
       }
       kk_buf_puts(b, "<polyline class=\"data\" points=\"");
@@ -256,7 +262,7 @@ static void http_chart_buckets(kk_buf_t *b, const http_chart_t *c,
 
 /* The point series (yearly values): a line with a marker per point. */
 static void http_chart_points(kk_buf_t *b, const http_chart_t *c,
-                         const http_chart_geom_t *g) {
+                              const http_chart_geom_t *g) {
   if (!c->xy_n) return;
   kk_buf_puts(b, "<polyline class=\"data\" points=\"");
   for (size_t i = 0; i < c->xy_n; i++)
@@ -265,20 +271,21 @@ static void http_chart_points(kk_buf_t *b, const http_chart_t *c,
   kk_buf_puts(b, "\"/>");
   for (size_t i = 0; i < c->xy_n; i++)
     kk_buf_printf(b, "<circle class=\"data\" cx=\"%.1f\" cy=\"%.1f\" r=\"3\"/>",
-                  http_chart_x(g, (double)c->xy_t[i]), http_chart_y(g, c->xy_v[i]));
+                  http_chart_x(g, (double)c->xy_t[i]),
+                  http_chart_y(g, c->xy_v[i]));
 }
 
 /* The reference series (a target path), dashed and labelled at its end. */
 static void http_chart_ref(kk_buf_t *b, const http_chart_t *c,
-                      const http_chart_geom_t *g) {
+                           const http_chart_geom_t *g) {
   if (!c->ref_n) return;
   kk_buf_puts(b, "<g class=\"ref\"><polyline points=\"");
   for (size_t i = 0; i < c->ref_n; i++)
     kk_buf_printf(b, "%.1f,%.1f ", http_chart_x(g, (double)c->ref_t[i]),
                   http_chart_y(g, c->ref_v[i]));
   kk_buf_printf(b, "\"/><text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">",
-               http_chart_x(g, (double)c->ref_t[c->ref_n - 1]) - 4,
-               http_chart_y(g, c->ref_v[c->ref_n - 1]) - 6);
+                http_chart_x(g, (double)c->ref_t[c->ref_n - 1]) - 4,
+                http_chart_y(g, c->ref_v[c->ref_n - 1]) - 6);
   kk_buf_html(b, c->ref_label ? c->ref_label : "");
   kk_buf_puts(b, "</text></g>");
 }
@@ -294,7 +301,7 @@ void http_chart_svg(kk_buf_t *b, const http_chart_t *c) {
   http_chart_points(b, c, &g);
   http_chart_ref(b, c, &g);
   kk_buf_printf(b,
-               "<rect class=\"frame\" x=\"%d\" y=\"%d\" width=\"%.1f\" "
-               "height=\"%.1f\"/></svg>",
-               g.ml, g.mt, g.pw, g.ph);
+                "<rect class=\"frame\" x=\"%d\" y=\"%d\" width=\"%.1f\" "
+                "height=\"%.1f\"/></svg>",
+                g.ml, g.mt, g.pw, g.ph);
 }

@@ -13,15 +13,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-
 #define KK_CHART_MAX_THRESHOLDS 4
 
 typedef struct http_chart {
-  const char *title;   /* also the accessible name */
-  const char *unit;    /* UCUM code shown on the axis */
-  const char *tz;      /* time zone for labels (klimakit/time.h) */
+  const char *title; /* also the accessible name */
+  const char *unit;  /* UCUM code shown on the axis */
+  const char *tz;    /* time zone for labels (klimakit/time.h) */
   int64_t from_ms, to_ms;
-  const double *value; /* n bucket values (averages) */
+  const double *value;    /* n bucket values (averages) */
   const uint8_t *present; /* n flags: 0 = no data (a gap) */
   size_t n;
   double threshold[KK_CHART_MAX_THRESHOLDS];

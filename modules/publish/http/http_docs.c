@@ -17,12 +17,18 @@
 #include "publish/http/http_markdown.h"
 
 static const char *http_content_type(const char *name) {
-  static const struct { const char *ext, *type; } types[] = {
-      {".html", "text/html; charset=utf-8"}, {".css", "text/css"},
-      {".png", "image/png"}, {".svg", "image/svg+xml"},
-      {".jpg", "image/jpeg"}, {".txt", "text/plain; charset=utf-8"},
-      {".lua", "text/plain; charset=utf-8"}, {".csv", "text/csv; charset=utf-8"},
-      {".json", "application/json"}, {".pdf", "application/pdf"}};
+  static const struct {
+    const char *ext, *type;
+  } types[] = {{".html", "text/html; charset=utf-8"},
+               {".css", "text/css"},
+               {".png", "image/png"},
+               {".svg", "image/svg+xml"},
+               {".jpg", "image/jpeg"},
+               {".txt", "text/plain; charset=utf-8"},
+               {".lua", "text/plain; charset=utf-8"},
+               {".csv", "text/csv; charset=utf-8"},
+               {".json", "application/json"},
+               {".pdf", "application/pdf"}};
   const char *dot = strrchr(name, '.');
   for (size_t i = 0; dot && i < sizeof types / sizeof *types; i++)
     if (strcmp(dot, types[i].ext) == 0) return types[i].type;
@@ -34,7 +40,8 @@ static int http_read_file(const char *path, kk_buf_t *b) {
   if (!f) return -1;
   char buf[16384];
   size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) kk_buf_put(b, buf, n);
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+    kk_buf_put(b, buf, n);
   fclose(f);
   return 0;
 }
@@ -104,9 +111,11 @@ void http_serve_docs(http_state_t *s, h2o_req_t *req, const char *path) {
     const char *title = strrchr(real, '/') + 1;
     http_page_head(s, &b, title);
     kk_buf_puts(&b, "<nav><a href=\"/docs/\">&larr; documentation</a></nav>"
-                   "<article>");
-    if (html) kk_buf_puts(&b, html);
-    else b.oom = 1;
+                    "<article>");
+    if (html)
+      kk_buf_puts(&b, html);
+    else
+      b.oom = 1;
     kk_buf_puts(&b, "</article>");
     http_page_tail(&b);
     free(html);

@@ -19,8 +19,9 @@ char *http_markdown_html(const char *md, size_t len) {
   }
   cmark_parser_feed(p, md, len);
   cmark_node *doc = cmark_parser_finish(p);
-  char *html = doc ? cmark_render_html(doc, opts, cmark_parser_get_syntax_extensions(p))
-                   : NULL;
+  char *html =
+      doc ? cmark_render_html(doc, opts, cmark_parser_get_syntax_extensions(p))
+          : NULL;
   if (doc) cmark_node_free(doc);
   cmark_parser_free(p);
   return html;

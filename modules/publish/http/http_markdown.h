@@ -1,6 +1,6 @@
 /*
- * modules/publish/http/http_markdown.h - CommonMark (GitHub flavour) to HTML with
- * cmark-gfm: tables, task lists, strikethrough, autolinks.  Raw HTML in
+ * modules/publish/http/http_markdown.h - CommonMark (GitHub flavour) to HTML
+ * with cmark-gfm: tables, task lists, strikethrough, autolinks.  Raw HTML in
  * the Markdown is not passed through (cmark's safe default).
  */
 #ifndef KK_MODULES_COMMON_MARKDOWN_H

@@ -71,7 +71,7 @@ typedef struct http_state {
 int http_cache_add(http_state_t *s, const kk_batch_t *batch);
 /* The series of (thing, property), any unit (the first found), or NULL. */
 const http_series_t *http_find_series(http_state_t *s, const char *thing,
-                            const char *property);
+                                      const char *property);
 /* Sorted distinct thing names (borrowed from the datastream registry) in
  * a new array the caller frees; *n gets their number. */
 const char **http_things(http_state_t *s, size_t *n);
@@ -89,8 +89,8 @@ void http_cache_free(http_state_t *s);
 
 /* Sends `body` (consumed) and keeps it in the page cache when the request
  * being rendered is cacheable (s->cache_key) and it succeeded. */
-void http_respond(http_state_t *s, h2o_req_t *req, int status, const char *reason,
-             const char *ctype, kk_buf_t *body);
+void http_respond(http_state_t *s, h2o_req_t *req, int status,
+                  const char *reason, const char *ctype, kk_buf_t *body);
 /* The dashboard's frame around a page's content. */
 void http_page_head(http_state_t *s, kk_buf_t *b, const char *title);
 void http_page_tail(kk_buf_t *b);

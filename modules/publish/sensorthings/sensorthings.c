@@ -21,7 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- responses ------------------------------------------------------------- */
+/* ---- responses -------------------------------------------------------------
+ */
 
 static void sta_send_json(sta_rq_t *r, int status, cJSON *j) {
   kk_buf_t b = {0};
@@ -35,7 +36,7 @@ static void sta_send_json(sta_rq_t *r, int status, cJSON *j) {
   }
   if (status >= 400) kk_metric_add(r->s->m_errors, 1);
   net_httpd_respond(r->req, status, "application/json; charset=utf-8", &b,
-                   r->s->cors);
+                    r->s->cors);
 }
 
 static void sta_send_error(sta_rq_t *r, int status, const char *msg) {
@@ -49,7 +50,7 @@ static void sta_send_error(sta_rq_t *r, int status, const char *msg) {
 
 /* The next page's address: this request with $top and $skip replaced. */
 static void sta_next_link(sta_rq_t *r, const char *path, long top, long skip,
-                      cJSON *out) {
+                          cJSON *out) {
   kk_buf_t b = {0};
   kk_buf_printf(&b, "%s%s?", r->base, path);
   h2o_req_t *req = r->req;
@@ -60,10 +61,11 @@ static void sta_next_link(sta_rq_t *r, const char *path, long top, long skip,
       const char *amp = memchr(q, '&', (size_t)(end - q));
       const char *stop = amp ? amp : end;
       size_t n = (size_t)(stop - q);
-      int drop = (n >= 5 && (strncmp(q, "$top=", 5) == 0 ||
-                             strncmp(q, "$skip", 5) == 0)) ||
-                 (n >= 7 && (strncmp(q, "%24top=", 7) == 0 ||
-                             strncmp(q, "%24skip", 7) == 0));
+      int drop =
+          (n >= 5 &&
+           (strncmp(q, "$top=", 5) == 0 || strncmp(q, "$skip", 5) == 0)) ||
+          (n >= 7 &&
+           (strncmp(q, "%24top=", 7) == 0 || strncmp(q, "%24skip", 7) == 0));
       if (!drop && n) {
         kk_buf_put(&b, q, n);
         kk_buf_puts(&b, "&");
@@ -89,18 +91,18 @@ static void sta_service_root(sta_rq_t *r) {
   }
   cJSON *ss = cJSON_AddObjectToObject(j, "serverSettings");
   cJSON *c = cJSON_AddArrayToObject(ss, "conformance");
-  cJSON_AddItemToArray(c, cJSON_CreateString(
-                              "http://www.opengis.net/spec/iot_sensing/1.1/"
-                              "req/datamodel"));
-  cJSON_AddItemToArray(c, cJSON_CreateString(
-                              "http://www.opengis.net/spec/iot_sensing/1.1/"
-                              "req/resource-path/resource-path-to-entities"));
-  cJSON_AddItemToArray(c, cJSON_CreateString(
-                              "http://www.opengis.net/spec/iot_sensing/1.1/"
-                              "req/request-data"));
-  cJSON_AddItemToArray(c, cJSON_CreateString(
-                              "http://www.opengis.net/spec/iot_sensing/1.1/"
-                              "req/data-array/data-array"));
+  cJSON_AddItemToArray(
+      c, cJSON_CreateString("http://www.opengis.net/spec/iot_sensing/1.1/"
+                            "req/datamodel"));
+  cJSON_AddItemToArray(
+      c, cJSON_CreateString("http://www.opengis.net/spec/iot_sensing/1.1/"
+                            "req/resource-path/resource-path-to-entities"));
+  cJSON_AddItemToArray(
+      c, cJSON_CreateString("http://www.opengis.net/spec/iot_sensing/1.1/"
+                            "req/request-data"));
+  cJSON_AddItemToArray(
+      c, cJSON_CreateString("http://www.opengis.net/spec/iot_sensing/1.1/"
+                            "req/data-array/data-array"));
   sta_send_json(r, 200, j);
   cJSON_Delete(j);
 }
@@ -112,11 +114,12 @@ static sta_etype_t sta_set_of(const char *name) {
 }
 
 /* Finds entity `id` of set t (not observations). */
-static int sta_find_ent(sta_rq_t *r, sta_etype_t t, const sta_ents_t *within, const char *id,
-                    sta_ent_t *out) {
+static int sta_find_ent(sta_rq_t *r, sta_etype_t t, const sta_ents_t *within,
+                        const char *id, sta_ent_t *out) {
   char *end;
   long long n = strtoll(id, &end, 10);
-  if (*end || end == id) return sta_rq_fail(r, 404, "no %s with id %s", sta_set_name[t], id);
+  if (*end || end == id)
+    return sta_rq_fail(r, 404, "no %s with id %s", sta_set_name[t], id);
   for (size_t i = 0; i < within->n; i++)
     if (within->v[i].t == t && sta_ent_id(r, &within->v[i]) == n) {
       *out = within->v[i];
@@ -126,7 +129,8 @@ static int sta_find_ent(sta_rq_t *r, sta_etype_t t, const sta_ents_t *within, co
 }
 
 /* Observation '<ds>-<ms>' of datastream `only` (0: any). */
-static int sta_find_obs(sta_rq_t *r, const char *id, int64_t only, sta_ent_t *out) {
+static int sta_find_obs(sta_rq_t *r, const char *id, int64_t only,
+                        sta_ent_t *out) {
   long long ds, t;
   char tail;
   if (sscanf(id, "%lld-%lld%c", &ds, &t, &tail) != 2 || (only && ds != only) ||
@@ -142,7 +146,7 @@ static int sta_find_obs(sta_rq_t *r, const char *id, int64_t only, sta_ent_t *ou
 }
 
 static int sta_handle(sta_rq_t *r, const char *path, const sta_path_t *p,
-                  const sta_opts_t *o) {
+                      const sta_opts_t *o) {
   if (p->n == 0) {
     sta_service_root(r);
     return 0;
@@ -174,37 +178,43 @@ static int sta_handle(sta_rq_t *r, const char *path, const sta_path_t *p,
     const sta_seg_t *g = &p->seg[k];
     if (k > 0) {
       if (at != AT_ONE)
-        return free(set.v), sta_rq_fail(r, 400, "%s: address one entity by id "
-                                            "before navigating", g->name);
+        return free(set.v), sta_rq_fail(r, 400,
+                                        "%s: address one entity by id "
+                                        "before navigating",
+                                        g->name);
       if (prop) {
         if (strcmp(g->name, "$value") == 0 && !g->id && !value) {
           value = 1;
           continue;
         }
-        return free(set.v), sta_rq_fail(r, 400, "nothing below property %s", prop);
+        return free(set.v),
+               sta_rq_fail(r, 400, "nothing below property %s", prop);
       }
       sta_ents_t many = {0};
       sta_ent_t one;
       int64_t ods = 0;
       int nk = sta_navigate(r, &cur, g->name, &one, &many, &ods);
       if (nk == -2) {
-        if (g->id) return free(set.v), sta_rq_fail(r, 404, "%s has no %s",
-                                               sta_set_name[cur.t], g->name);
+        if (g->id)
+          return free(set.v), sta_rq_fail(r, 404, "%s has no %s",
+                                          sta_set_name[cur.t], g->name);
         cJSON *probe = sta_render(r, &cur);
         int has = probe && cJSON_GetObjectItemCaseSensitive(probe, g->name);
         cJSON_Delete(probe);
         if (!has)
           return free(set.v), sta_rq_fail(r, 404, "%s has no property %s",
-                                      sta_set_name[cur.t], g->name);
+                                          sta_set_name[cur.t], g->name);
         prop = g->name;
         continue;
       }
       if (nk == -1) return free(set.v), sta_rq_fail(r, 500, "out of memory");
       free(set.v);
       set = many;
-      if (nk == STA_NAV_NONE) return free(set.v), sta_rq_fail(r, 404, "not found");
+      if (nk == STA_NAV_NONE)
+        return free(set.v), sta_rq_fail(r, 404, "not found");
       if (nk == STA_NAV_ONE) {
-        if (g->id) return free(set.v), sta_rq_fail(r, 400, "%s is one entity", g->name);
+        if (g->id)
+          return free(set.v), sta_rq_fail(r, 400, "%s is one entity", g->name);
         cur = one;
         at = AT_ONE;
         continue;
@@ -213,9 +223,13 @@ static int sta_handle(sta_rq_t *r, const char *path, const sta_path_t *p,
       obs_ds = ods;
     }
     if (g->id) {
-      if (at == AT_OBS) rc = sta_find_obs(r, g->id, obs_ds, &cur);
-      else rc = sta_find_ent(r, set.n ? set.v[0].t : (k ? STA_E_N : t0), &set, g->id, &cur);
-      if (rc == 0 && at == AT_SET && !set.n) rc = sta_rq_fail(r, 404, "not found");
+      if (at == AT_OBS)
+        rc = sta_find_obs(r, g->id, obs_ds, &cur);
+      else
+        rc = sta_find_ent(r, set.n ? set.v[0].t : (k ? STA_E_N : t0), &set,
+                          g->id, &cur);
+      if (rc == 0 && at == AT_SET && !set.n)
+        rc = sta_rq_fail(r, 404, "not found");
       at = AT_ONE;
     }
   }
@@ -233,7 +247,8 @@ static int sta_handle(sta_rq_t *r, const char *path, const sta_path_t *p,
         free(txt);
         cJSON_Delete(v);
         free(set.v);
-        net_httpd_respond(r->req, 200, "text/plain; charset=utf-8", &b, r->s->cors);
+        net_httpd_respond(r->req, 200, "text/plain; charset=utf-8", &b,
+                          r->s->cors);
         return 0;
       }
       out = cJSON_CreateObject();
@@ -276,14 +291,16 @@ static int sta_on_req(void *ud, h2o_req_t *req, const char *path) {
            req->authority.base ? req->authority.base : "");
   if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
       !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
-    sta_send_error(&r, 501, "this server is read-only: create, update and delete "
-                        "are not implemented");
+    sta_send_error(&r, 501,
+                   "this server is read-only: create, update and delete "
+                   "are not implemented");
     return 0;
   }
   r.store = s->store_name ? kk_store_find(s->store_name) : kk_store_default();
   if (!r.store) {
-    sta_send_error(&r, 503, s->store_name ? "the store is not running"
-                                      : "no store in this pipeline");
+    sta_send_error(&r, 503,
+                   s->store_name ? "the store is not running"
+                                 : "no store in this pipeline");
     return 0;
   }
   sta_path_t p;
@@ -293,7 +310,8 @@ static int sta_on_req(void *ud, h2o_req_t *req, const char *path) {
     sta_send_error(&r, r.err.status, r.err.msg);
     return 0;
   }
-  const char *q = req->query_at == SIZE_MAX ? NULL : req->path.base + req->query_at + 1;
+  const char *q =
+      req->query_at == SIZE_MAX ? NULL : req->path.base + req->query_at + 1;
   size_t qlen = q ? (size_t)(req->path.base + req->path.len - q) : 0;
   if (sta_opts_parse(q, qlen, &o, &r.err) != 0) {
     sta_path_free(&p);
@@ -301,15 +319,17 @@ static int sta_on_req(void *ud, h2o_req_t *req, const char *path) {
     return 0;
   }
   int rc = sta_handle(&r, path, &p, &o);
-  if (rc) sta_send_error(&r, r.err.status ? r.err.status : rc,
-                     r.err.msg[0] ? r.err.msg : "error");
+  if (rc)
+    sta_send_error(&r, r.err.status ? r.err.status : rc,
+                   r.err.msg[0] ? r.err.msg : "error");
   sta_rq_free(&r);
   sta_opts_free(&o);
   sta_path_free(&p);
   return 0;
 }
 
-/* ---- lifecycle ------------------------------------------------------------ */
+/* ---- lifecycle ------------------------------------------------------------
+ */
 
 static int sta_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
   sta_state_t *s = calloc(1, sizeof *s);
@@ -327,15 +347,16 @@ static int sta_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
   s->listen = strdup(kk_opt_str(opts, "listen"));
   s->m_requests = kk_stage_counter(st, "kk_sta_requests_total", NULL,
                                    "SensorThings API requests served");
-  s->m_errors = kk_stage_counter(st, "kk_sta_errors_total", NULL,
-                                 "SensorThings API responses with status >= 400");
+  s->m_errors =
+      kk_stage_counter(st, "kk_sta_errors_total", NULL,
+                       "SensorThings API responses with status >= 400");
   return s->listen ? 0 : KK_ENOMEM;
 }
 
 static int sta_start(kk_stage_t *st, void *state) {
   sta_state_t *s = state;
   int rc = net_httpd_use(&s->use, st, s->listen, &s->tls, 1 << 16, "/v1.1",
-                        sta_on_req, s);
+                         sta_on_req, s);
   if (rc) return rc;
   char url[320];
   net_httpd_base_url(s->use.httpd, s->listen, url, sizeof url);
@@ -365,20 +386,26 @@ static void sta_destroy(void *state) {
 }
 
 static const kk_option_t sta_api_options[] = {
-    {.name = "listen", .type = KK_OPT_STRING, .def = "127.0.0.1:8080",
+    {.name = "listen",
+     .type = KK_OPT_STRING,
+     .def = "127.0.0.1:8080",
      .description = "Address and port to serve on; the same address as "
                     "publish.http shares its server (the API is under "
                     "/v1.1)."},
-    {.name = "store", .type = KK_OPT_STRING,
+    {.name = "store",
+     .type = KK_OPT_STRING,
      .description = "Stage name of the store to read (store.sqlite's `name` "
                     "or \"sqlite\"); unset: the first store of the pipeline."},
-    {.name = "cors", .type = KK_OPT_STRING,
+    {.name = "cors",
+     .type = KK_OPT_STRING,
      .description = "Origin allowed to read the API from a browser "
                     "(Access-Control-Allow-Origin), e.g. \"*\"; unset: none."},
-    {.name = "tls_cert", .type = KK_OPT_STRING,
+    {.name = "tls_cert",
+     .type = KK_OPT_STRING,
      .description = "PEM certificate chain: serve HTTPS (with tls_key) when "
                     "this module is the first on its address."},
-    {.name = "tls_key", .type = KK_OPT_STRING,
+    {.name = "tls_key",
+     .type = KK_OPT_STRING,
      .description = "PEM private key of tls_cert."},
     {NULL}};
 

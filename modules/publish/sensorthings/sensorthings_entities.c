@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const sta_set_name[STA_E_N] = {"Things", "Locations", "Datastreams",
-                                           "Sensors", "ObservedProperties",
-                                           "Observations"};
+const char *const sta_set_name[STA_E_N] = {
+    "Things",  "Locations",          "Datastreams",
+    "Sensors", "ObservedProperties", "Observations"};
 
 int sta_rq_fail(sta_rq_t *r, int status, const char *fmt, ...) {
   va_list ap;
@@ -81,11 +81,15 @@ size_t sta_ds_index(const sta_rq_t *r, int64_t id) {
 int64_t sta_ent_id(const sta_rq_t *r, const sta_ent_t *e) {
   switch (e->t) {
   case STA_E_THING:
-  case STA_E_LOC: return r->things->items[e->i].id;
+  case STA_E_LOC:
+    return r->things->items[e->i].id;
   case STA_E_DS:
-  case STA_E_SENSOR: return r->ds->items[e->i].id;
-  case STA_E_OP: return r->ds->items[r->op_rep[e->i]].id;
-  default: return 0;
+  case STA_E_SENSOR:
+    return r->ds->items[e->i].id;
+  case STA_E_OP:
+    return r->ds->items[r->op_rep[e->i]].id;
+  default:
+    return 0;
   }
 }
 
@@ -107,14 +111,15 @@ int sta_all_of(sta_rq_t *r, sta_etype_t t, sta_ents_t *out) {
 
 /* ---- rendering ---------------------------------------------------------- */
 
-static void sta_add_link(sta_rq_t *r, cJSON *o, const char *key, sta_etype_t t, int64_t id,
-                     const char *nav) {
+static void sta_add_link(sta_rq_t *r, cJSON *o, const char *key, sta_etype_t t,
+                         int64_t id, const char *nav) {
   char buf[768];
   if (nav)
-    snprintf(buf, sizeof buf, "%s/%s(%" PRId64 ")/%s", r->base, sta_set_name[t], id,
-             nav);
+    snprintf(buf, sizeof buf, "%s/%s(%" PRId64 ")/%s", r->base, sta_set_name[t],
+             id, nav);
   else
-    snprintf(buf, sizeof buf, "%s/%s(%" PRId64 ")", r->base, sta_set_name[t], id);
+    snprintf(buf, sizeof buf, "%s/%s(%" PRId64 ")", r->base, sta_set_name[t],
+             id);
   cJSON_AddStringToObject(o, key, buf);
 }
 
@@ -134,8 +139,10 @@ static void sta_add_time(cJSON *o, const char *key, int64_t ms) {
 }
 
 static void sta_add_result(cJSON *o, const char *key, double v) {
-  if (isfinite(v)) cJSON_AddNumberToObject(o, key, v);
-  else cJSON_AddNullToObject(o, key);
+  if (isfinite(v))
+    cJSON_AddNumberToObject(o, key, v);
+  else
+    cJSON_AddNullToObject(o, key);
 }
 
 /* The entity with every property and navigation link (no expansion). */
@@ -168,9 +175,10 @@ cJSON *sta_render(sta_rq_t *r, const sta_ent_t *e) {
       cJSON_AddStringToObject(o, "description",
                               cJSON_IsString(d) ? d->valuestring : th->name);
       cJSON_AddItemToObject(o, "properties", props);
-      sta_add_link(r, o, "Locations@iot.navigationLink", STA_E_THING, id, "Locations");
+      sta_add_link(r, o, "Locations@iot.navigationLink", STA_E_THING, id,
+                   "Locations");
       sta_add_link(r, o, "Datastreams@iot.navigationLink", STA_E_THING, id,
-               "Datastreams");
+                   "Datastreams");
     } else {
       snprintf(buf, sizeof buf, "Location of %s", th->name);
       cJSON_AddStringToObject(o, "description", buf);
@@ -202,8 +210,9 @@ cJSON *sta_render(sta_rq_t *r, const sta_ent_t *e) {
     sta_add_link(r, o, "Thing@iot.navigationLink", STA_E_DS, id, "Thing");
     sta_add_link(r, o, "Sensor@iot.navigationLink", STA_E_DS, id, "Sensor");
     sta_add_link(r, o, "ObservedProperty@iot.navigationLink", STA_E_DS, id,
-             "ObservedProperty");
-    sta_add_link(r, o, "Observations@iot.navigationLink", STA_E_DS, id, "Observations");
+                 "ObservedProperty");
+    sta_add_link(r, o, "Observations@iot.navigationLink", STA_E_DS, id,
+                 "Observations");
   } else if (e->t == STA_E_SENSOR) {
     snprintf(buf, sizeof buf, "%s %s sensor", d->thing, d->property);
     cJSON_AddStringToObject(o, "name", buf);
@@ -213,13 +222,14 @@ cJSON *sta_render(sta_rq_t *r, const sta_ent_t *e) {
     cJSON_AddStringToObject(o, "encodingType", "text/html");
     cJSON_AddStringToObject(o, "metadata", "");
     sta_add_link(r, o, "Datastreams@iot.navigationLink", STA_E_SENSOR, id,
-             "Datastreams");
+                 "Datastreams");
   } else {
     cJSON_AddStringToObject(o, "name", d->property);
     snprintf(buf, sizeof buf, "urn:klimakit:property:%s", d->property);
     cJSON_AddStringToObject(o, "definition", buf);
     cJSON_AddStringToObject(o, "description", d->property);
-    sta_add_link(r, o, "Datastreams@iot.navigationLink", STA_E_OP, id, "Datastreams");
+    sta_add_link(r, o, "Datastreams@iot.navigationLink", STA_E_OP, id,
+                 "Datastreams");
   }
   return o;
 }
@@ -228,8 +238,8 @@ cJSON *sta_render(sta_rq_t *r, const sta_ent_t *e) {
 
 /* What a navigation property of an entity leads to: a single entity
  * (*one), a set (*many), or the observations of datastream *obs_ds. */
-int sta_navigate(sta_rq_t *r, const sta_ent_t *e, const char *nav, sta_ent_t *one,
-                    sta_ents_t *many, int64_t *obs_ds) {
+int sta_navigate(sta_rq_t *r, const sta_ent_t *e, const char *nav,
+                 sta_ent_t *one, sta_ents_t *many, int64_t *obs_ds) {
   switch (e->t) {
   case STA_E_THING:
     if (strcmp(nav, "Datastreams") == 0) {
@@ -248,7 +258,8 @@ int sta_navigate(sta_rq_t *r, const sta_ent_t *e, const char *nav, sta_ent_t *on
     break;
   case STA_E_LOC:
     if (strcmp(nav, "Things") == 0) {
-      if (sta_ents_push(many, (sta_ent_t){.t = STA_E_THING, .i = e->i})) return -1;
+      if (sta_ents_push(many, (sta_ent_t){.t = STA_E_THING, .i = e->i}))
+        return -1;
       return STA_NAV_MANY;
     }
     break;
@@ -280,7 +291,8 @@ int sta_navigate(sta_rq_t *r, const sta_ent_t *e, const char *nav, sta_ent_t *on
   case STA_E_OP:
     if (strcmp(nav, "Datastreams") == 0) {
       for (size_t i = 0; i < r->ds->len; i++)
-        if (r->op_rep[i] == e->i && sta_ents_push(many, (sta_ent_t){.t = STA_E_DS, .i = i}))
+        if (r->op_rep[i] == e->i &&
+            sta_ents_push(many, (sta_ent_t){.t = STA_E_DS, .i = i}))
           return -1;
       return STA_NAV_MANY;
     }
@@ -293,7 +305,8 @@ int sta_navigate(sta_rq_t *r, const sta_ent_t *e, const char *nav, sta_ent_t *on
       return STA_NAV_ONE;
     }
     break;
-  default: break;
+  default:
+    break;
   }
   return -2; /* no such navigation property */
 }

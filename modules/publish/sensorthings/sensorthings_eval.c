@@ -24,7 +24,7 @@ typedef struct sta_obs_q {
 /* One page of observations of datastream `id`: out gets up to q->top
  * points in the requested order, *more whether there are more after. */
 static int sta_obs_page(sta_rq_t *r, int64_t id, const sta_obs_q_t *q,
-                    kk_store_point_t **out, size_t *n, int *more) {
+                        kk_store_point_t **out, size_t *n, int *more) {
   *out = NULL;
   *n = 0;
   *more = 0;
@@ -69,8 +69,8 @@ static int sta_obs_page(sta_rq_t *r, int64_t id, const sta_obs_q_t *q,
       return sta_rq_fail(r, 500, "out of memory");
     }
     for (size_t i = 0; i < k; i++)
-      (*out)[i] = q->desc ? se->points[se->len - 1 - skip - i]
-                          : se->points[skip + i];
+      (*out)[i] =
+          q->desc ? se->points[se->len - 1 - skip - i] : se->points[skip + i];
   }
   *n = k;
   kk_store_series_free(se);
@@ -78,7 +78,8 @@ static int sta_obs_page(sta_rq_t *r, int64_t id, const sta_obs_q_t *q,
 }
 
 /* Observations in [from, to) of datastream id (rollup counts: cheap). */
-static int sta_obs_count(sta_rq_t *r, int64_t id, const sta_obs_q_t *q, int64_t *n) {
+static int sta_obs_count(sta_rq_t *r, int64_t id, const sta_obs_q_t *q,
+                         int64_t *n) {
   kk_store_point_t p;
   if (q->from >= q->to) {
     *n = 0;
@@ -92,7 +93,8 @@ static int sta_obs_count(sta_rq_t *r, int64_t id, const sta_obs_q_t *q, int64_t 
 
 /* Applies the $filter of an Observations request: phenomenonTime bounds
  * and "Datastream/@iot.id eq N" (*ds; 0 when none). */
-static int sta_obs_filter(sta_rq_t *r, const sta_opts_t *o, sta_obs_q_t *q, int64_t *ds) {
+static int sta_obs_filter(sta_rq_t *r, const sta_opts_t *o, sta_obs_q_t *q,
+                          int64_t *ds) {
   q->from = STA_T_MIN;
   q->to = STA_T_MAX;
   for (size_t i = 0; i < o->nfilter; i++) {
@@ -100,29 +102,43 @@ static int sta_obs_filter(sta_rq_t *r, const sta_opts_t *o, sta_obs_q_t *q, int6
     if (strcmp(c->path, "phenomenonTime") == 0 ||
         strcmp(c->path, "resultTime") == 0) {
       if (c->kind != STA_LIT_TIME)
-        return sta_rq_fail(r, 400, "$filter: %s needs an ISO 8601 time", c->path);
+        return sta_rq_fail(r, 400, "$filter: %s needs an ISO 8601 time",
+                           c->path);
       int64_t t = c->time_ms;
       switch (c->op) {
-      case STA_GE: if (t > q->from) q->from = t; break;
-      case STA_GT: if (t + 1 > q->from) q->from = t + 1; break;
-      case STA_LT: if (t < q->to) q->to = t; break;
-      case STA_LE: if (t + 1 < q->to) q->to = t + 1; break;
+      case STA_GE:
+        if (t > q->from) q->from = t;
+        break;
+      case STA_GT:
+        if (t + 1 > q->from) q->from = t + 1;
+        break;
+      case STA_LT:
+        if (t < q->to) q->to = t;
+        break;
+      case STA_LE:
+        if (t + 1 < q->to) q->to = t + 1;
+        break;
       case STA_EQ:
         if (t > q->from) q->from = t;
         if (t + 1 < q->to) q->to = t + 1;
         break;
       default:
-        return sta_rq_fail(r, 501, "$filter: 'ne' on %s is not supported", c->path);
+        return sta_rq_fail(r, 501, "$filter: 'ne' on %s is not supported",
+                           c->path);
       }
     } else if (strcmp(c->path, "Datastream/@iot.id") == 0 && ds) {
       if (c->op != STA_EQ || c->kind != STA_LIT_NUM)
         return sta_rq_fail(r, 501, "$filter: only 'Datastream/@iot.id eq <n>'");
-      if (*ds && *ds != (int64_t)c->num) *ds = -1;
-      else *ds = (int64_t)c->num;
+      if (*ds && *ds != (int64_t)c->num)
+        *ds = -1;
+      else
+        *ds = (int64_t)c->num;
     } else {
-      return sta_rq_fail(r, 501, "$filter on Observations: only phenomenonTime "
-                             "comparisons (and Datastream/@iot.id eq) are "
-                             "supported, not %s", c->path);
+      return sta_rq_fail(r, 501,
+                         "$filter on Observations: only phenomenonTime "
+                         "comparisons (and Datastream/@iot.id eq) are "
+                         "supported, not %s",
+                         c->path);
     }
   }
   if (q->from < STA_T_MIN) q->from = STA_T_MIN;
@@ -162,12 +178,18 @@ static int sta_lit_cmp_ok(const sta_cmp_t *c, const cJSON *v) {
     return c->op == STA_NE;
   }
   switch (c->op) {
-  case STA_EQ: return cmp == 0;
-  case STA_NE: return cmp != 0;
-  case STA_GT: return cmp > 0;
-  case STA_GE: return cmp >= 0;
-  case STA_LT: return cmp < 0;
-  default: return cmp <= 0;
+  case STA_EQ:
+    return cmp == 0;
+  case STA_NE:
+    return cmp != 0;
+  case STA_GT:
+    return cmp > 0;
+  case STA_GE:
+    return cmp >= 0;
+  case STA_LT:
+    return cmp < 0;
+  default:
+    return cmp <= 0;
   }
 }
 
@@ -191,11 +213,12 @@ static int sta_filter_ok(sta_rq_t *r, const sta_ent_t *e, const sta_opts_t *o) {
       free(many.v);
       if (k == -2)
         return sta_rq_fail(r, 400, "$filter: %s has no navigation property %s",
-                       sta_set_name[e->t], nav);
+                           sta_set_name[e->t], nav);
       if (k == -1) return sta_rq_fail(r, 500, "out of memory");
       if (k != STA_NAV_ONE && k != STA_NAV_NONE)
-        return sta_rq_fail(r, 501, "$filter: only paths through single entities "
-                               "(Thing/name) are supported");
+        return sta_rq_fail(r, 501,
+                           "$filter: only paths through single entities "
+                           "(Thing/name) are supported");
       if (k == STA_NAV_NONE) {
         if (!sta_lit_cmp_ok(c, NULL)) return 0;
         continue;
@@ -211,8 +234,8 @@ static int sta_filter_ok(sta_rq_t *r, const sta_ent_t *e, const sta_opts_t *o) {
     if (!v && strcmp(path, "@iot.id") && strcmp(path, "name") &&
         strcmp(path, "description") && strcmp(path, "definition")) {
       cJSON_Delete(j);
-      return sta_rq_fail(r, 400, "$filter: %s has no property %s", sta_set_name[target.t],
-                     path);
+      return sta_rq_fail(r, 400, "$filter: %s has no property %s",
+                         sta_set_name[target.t], path);
     }
     cJSON_Delete(j);
     if (!ok) return 0;
@@ -223,7 +246,7 @@ static int sta_filter_ok(sta_rq_t *r, const sta_ent_t *e, const sta_opts_t *o) {
 /* ---- $select, $expand and collections ------------------------------------ */
 
 static int sta_apply_select(sta_rq_t *r, cJSON *o, const sta_opts_t *opts,
-                        const char *setname) {
+                            const char *setname) {
   if (!opts->nselect) return 0;
   for (size_t i = 0; i < opts->nselect; i++) {
     const char *sel = opts->select[i];
@@ -232,7 +255,8 @@ static int sta_apply_select(sta_rq_t *r, cJSON *o, const sta_opts_t *opts,
     if (!cJSON_GetObjectItemCaseSensitive(o, sel) &&
         !cJSON_GetObjectItemCaseSensitive(o, nav) &&
         strcmp(sel, "@iot.selfLink") && strcmp(sel, "selfLink"))
-      return sta_rq_fail(r, 400, "$select: %s has no property %s", setname, sel);
+      return sta_rq_fail(r, 400, "$select: %s has no property %s", setname,
+                         sel);
   }
   cJSON *it = o->child;
   while (it) {
@@ -242,9 +266,11 @@ static int sta_apply_select(sta_rq_t *r, cJSON *o, const sta_opts_t *opts,
     for (size_t i = 0; i < opts->nselect && !keep; i++) {
       const char *sel = opts->select[i];
       size_t sl = strlen(sel);
-      keep = strcmp(k, sel) == 0 ||
-             (strcmp(sel, "selfLink") == 0 && strcmp(k, "@iot.selfLink") == 0) ||
-             (strncmp(k, sel, sl) == 0 && strcmp(k + sl, "@iot.navigationLink") == 0);
+      keep =
+          strcmp(k, sel) == 0 ||
+          (strcmp(sel, "selfLink") == 0 && strcmp(k, "@iot.selfLink") == 0) ||
+          (strncmp(k, sel, sl) == 0 &&
+           strcmp(k + sl, "@iot.navigationLink") == 0);
     }
     for (size_t i = 0; i < opts->nexpand && !keep; i++)
       keep = strcmp(k, opts->expand[i].name) == 0;
@@ -270,7 +296,7 @@ cJSON *sta_render_full(sta_rq_t *r, const sta_ent_t *e, const sta_opts_t *o) {
     int rc = 0;
     if (k == -2) {
       rc = sta_rq_fail(r, 400, "$expand: %s has no navigation property %s",
-                   sta_set_name[e->t], x->name);
+                       sta_set_name[e->t], x->name);
     } else if (k == -1) {
       rc = sta_rq_fail(r, 500, "out of memory");
     } else if (k == STA_NAV_NONE) {
@@ -278,14 +304,17 @@ cJSON *sta_render_full(sta_rq_t *r, const sta_ent_t *e, const sta_opts_t *o) {
     } else if (k == STA_NAV_ONE) {
       if (x->opts.nexpand) rc = sta_rq_fail(r, 501, "$expand: one level only");
       cJSON *sub = rc ? NULL : sta_render_full(r, &one, &x->opts);
-      if (!sub) rc = r->err.status ? r->err.status : 500;
-      else cJSON_AddItemToObject(j, x->name, sub);
+      if (!sub)
+        rc = r->err.status ? r->err.status : 500;
+      else
+        cJSON_AddItemToObject(j, x->name, sub);
     } else {
       cJSON *arr = cJSON_AddArrayToObject(j, x->name);
       int64_t cnt;
       int more;
-      rc = k == STA_NAV_MANY ? sta_render_set(r, &many, &x->opts, 0, arr, &cnt, &more)
-                         : sta_render_obs(r, ods, &x->opts, 0, arr, &cnt, &more);
+      rc = k == STA_NAV_MANY
+               ? sta_render_set(r, &many, &x->opts, 0, arr, &cnt, &more)
+               : sta_render_obs(r, ods, &x->opts, 0, arr, &cnt, &more);
     }
     free(many.v);
     if (rc) {
@@ -315,7 +344,8 @@ static int sta_cmp_ents(const void *a, const void *b) {
                          : sta_cmp_rq->ds->items[y->i].property;
     c = strcmp(nx, ny);
     if (x->t == STA_E_DS && !c)
-      c = strcmp(sta_cmp_rq->ds->items[x->i].thing, sta_cmp_rq->ds->items[y->i].thing);
+      c = strcmp(sta_cmp_rq->ds->items[x->i].thing,
+                 sta_cmp_rq->ds->items[y->i].thing);
   } else {
     int64_t ix = sta_ent_id(sta_cmp_rq, x), iy = sta_ent_id(sta_cmp_rq, y);
     c = ix < iy ? -1 : ix > iy;
@@ -324,12 +354,14 @@ static int sta_cmp_ents(const void *a, const void *b) {
 }
 
 /* Filters, orders and pages a set of entities into the array `out`. */
-int sta_render_set(sta_rq_t *r, sta_ents_t *set, const sta_opts_t *o, int toplevel,
-                      cJSON *out, int64_t *count, int *more) {
+int sta_render_set(sta_rq_t *r, sta_ents_t *set, const sta_opts_t *o,
+                   int toplevel, cJSON *out, int64_t *count, int *more) {
   if (o->data_array)
-    return sta_rq_fail(r, 400, "$resultFormat=dataArray is for Observations only");
+    return sta_rq_fail(r, 400,
+                       "$resultFormat=dataArray is for Observations only");
   if (o->orderby && strcmp(o->orderby, "@iot.id") && strcmp(o->orderby, "name"))
-    return sta_rq_fail(r, 501, "$orderby: only @iot.id and name are supported here");
+    return sta_rq_fail(r, 501,
+                       "$orderby: only @iot.id and name are supported here");
   size_t k = 0;
   for (size_t i = 0; i < set->n; i++) {
     int ok = sta_filter_ok(r, &set->v[i], o);
@@ -361,7 +393,8 @@ static int sta_data_array_components(sta_rq_t *r, const sta_opts_t *o,
                                          "resultTime"};
   *ncomp = 0;
   if (!o->nselect) {
-    for (size_t k = 0; k < 3; k++) comps[(*ncomp)++] = comp_all[k];
+    for (size_t k = 0; k < 3; k++)
+      comps[(*ncomp)++] = comp_all[k];
     return 0;
   }
   for (size_t i = 0; i < o->nselect && *ncomp < 8; i++) {
@@ -369,8 +402,10 @@ static int sta_data_array_components(sta_rq_t *r, const sta_opts_t *o,
     for (k = 0; k < 4; k++)
       if (strcmp(o->select[i], comp_all[k]) == 0) break;
     if (k == 4)
-      return sta_rq_fail(r, 400, "$select: %s is not a component of "
-                                 "Observations in dataArray", o->select[i]);
+      return sta_rq_fail(r, 400,
+                         "$select: %s is not a component of "
+                         "Observations in dataArray",
+                         o->select[i]);
     comps[(*ncomp)++] = comp_all[k];
   }
   return 0;
@@ -388,8 +423,8 @@ static void sta_data_array_group(sta_rq_t *r, int64_t ds,
   cJSON_AddStringToObject(g, "Datastream@iot.navigationLink", link);
   cJSON *c = cJSON_AddArrayToObject(g, "components");
   for (size_t k = 0; k < ncomp; k++)
-    cJSON_AddItemToArray(c, cJSON_CreateString(
-                                strcmp(comps[k], "@iot.id") ? comps[k] : "id"));
+    cJSON_AddItemToArray(
+        c, cJSON_CreateString(strcmp(comps[k], "@iot.id") ? comps[k] : "id"));
   cJSON_AddNumberToObject(g, "dataArray@iot.count", (double)np);
   cJSON *da = cJSON_AddArrayToObject(g, "dataArray");
   for (size_t p = 0; p < np; p++) {
@@ -418,11 +453,12 @@ static void sta_data_array_group(sta_rq_t *r, int64_t ds,
 /* Observations of datastream `ds` (0: of every datastream, in datastream
  * order) into `out`: entities, or dataArray groups. */
 int sta_render_obs(sta_rq_t *r, int64_t ds, const sta_opts_t *o, int toplevel,
-                      cJSON *out, int64_t *count, int *more) {
+                   cJSON *out, int64_t *count, int *more) {
   sta_obs_q_t q;
   int rc;
   int64_t fds = ds;
-  if ((rc = sta_obs_filter(r, o, &q, &fds)) || (rc = sta_obs_order(r, o, &q))) return rc;
+  if ((rc = sta_obs_filter(r, o, &q, &fds)) || (rc = sta_obs_order(r, o, &q)))
+    return rc;
   if (o->nexpand && o->data_array)
     return sta_rq_fail(r, 400, "$expand cannot be combined with dataArray");
   /* The streams to read. */
@@ -438,11 +474,13 @@ int sta_render_obs(sta_rq_t *r, int64_t ds, const sta_opts_t *o, int toplevel,
     ids[nids++] = fds;
   } else {
     if (o->orderby)
-      return sta_rq_fail(r, 501, "$orderby on Observations of every Datastream; "
-                             "ask Datastreams(id)/Observations");
+      return sta_rq_fail(r, 501,
+                         "$orderby on Observations of every Datastream; "
+                         "ask Datastreams(id)/Observations");
     ids = malloc((r->ds->len + 1) * sizeof *ids);
     if (!ids) return sta_rq_fail(r, 500, "out of memory");
-    for (size_t i = 0; i < r->ds->len; i++) ids[nids++] = r->ds->items[i].id;
+    for (size_t i = 0; i < r->ds->len; i++)
+      ids[nids++] = r->ds->items[i].id;
     for (size_t i = 1; i < nids; i++) /* by id: a stable paging order */
       for (size_t j = i; j > 0 && ids[j - 1] > ids[j]; j--) {
         int64_t t = ids[j];
@@ -493,8 +531,10 @@ int sta_render_obs(sta_rq_t *r, int64_t ds, const sta_opts_t *o, int toplevel,
       for (size_t p = 0; p < np && !rc; p++) {
         sta_ent_t e = {.t = STA_E_OBS, .ds = ids[i], .p = pts[p]};
         cJSON *j = sta_render_full(r, &e, o);
-        if (!j) rc = r->err.status ? r->err.status : 500;
-        else cJSON_AddItemToArray(out, j);
+        if (!j)
+          rc = r->err.status ? r->err.status : 500;
+        else
+          cJSON_AddItemToArray(out, j);
       }
     }
     free(pts);

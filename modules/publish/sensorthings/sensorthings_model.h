@@ -40,14 +40,22 @@ typedef struct sta_state {
   kk_metric_t *m_requests, *m_errors;
 } sta_state_t;
 
-typedef enum sta_etype { STA_E_THING, STA_E_LOC, STA_E_DS, STA_E_SENSOR, STA_E_OP, STA_E_OBS, STA_E_N } sta_etype_t;
-
+typedef enum sta_etype {
+  STA_E_THING,
+  STA_E_LOC,
+  STA_E_DS,
+  STA_E_SENSOR,
+  STA_E_OP,
+  STA_E_OBS,
+  STA_E_N
+} sta_etype_t;
 
 /* A reference to one entity: an index into the request's lists, or an
  * observation. */
 typedef struct sta_ent {
   sta_etype_t t;
-  size_t i; /* things (STA_E_THING, STA_E_LOC) or datastreams (STA_E_DS, STA_E_SENSOR, STA_E_OP) */
+  size_t i; /* things (STA_E_THING, STA_E_LOC) or datastreams (STA_E_DS,
+               STA_E_SENSOR, STA_E_OP) */
   int64_t ds;
   kk_store_point_t p; /* STA_E_OBS */
 } sta_ent_t;
@@ -118,7 +126,7 @@ int sta_render_set(sta_rq_t *r, sta_ents_t *set, const sta_opts_t *o,
 /* Observations of datastream `ds` (0: of every datastream, in datastream
  * order) into the array `out` (borrowed): entities, or dataArray groups.
  * $count is counted only when `toplevel`.  0 or an HTTP status. */
-int sta_render_obs(sta_rq_t *r, int64_t ds, const sta_opts_t *o,
-                   int toplevel, cJSON *out, int64_t *count, int *more);
+int sta_render_obs(sta_rq_t *r, int64_t ds, const sta_opts_t *o, int toplevel,
+                   cJSON *out, int64_t *count, int *more);
 
 #endif

@@ -88,7 +88,8 @@ typedef struct lex {
 } lex_t;
 
 static void skip_ws(lex_t *l) {
-  while (*l->p == ' ' || *l->p == '\t') l->p++;
+  while (*l->p == ' ' || *l->p == '\t')
+    l->p++;
 }
 
 static int is_word(const char *p, const char *w) {
@@ -125,7 +126,8 @@ static int parse_cmp(lex_t *l, sta_opts_t *o) {
   const char *s = l->p;
   if (!isalpha((unsigned char)*s) && *s != '@')
     return fail(l->err, 400, "$filter: expected a property at '%.20s'", s);
-  while (path_char((unsigned char)*l->p)) l->p++;
+  while (path_char((unsigned char)*l->p))
+    l->p++;
   size_t n = (size_t)(l->p - s);
   if (*l->p == '(')
     return fail(l->err, 501, "$filter: function %.*s() is not supported",
@@ -138,8 +140,10 @@ static int parse_cmp(lex_t *l, sta_opts_t *o) {
     if (is_word(l->p, "add") || is_word(l->p, "sub") || is_word(l->p, "mul") ||
         is_word(l->p, "div") || is_word(l->p, "mod"))
       return fail(l->err, 501, "$filter: arithmetic is not supported");
-    return fail(l->err, 400, "$filter: expected eq, ne, gt, ge, lt or le after "
-                             "'%.*s'", (int)n, s);
+    return fail(l->err, 400,
+                "$filter: expected eq, ne, gt, ge, lt or le after "
+                "'%.*s'",
+                (int)n, s);
   }
   l->p += 2;
   skip_ws(l);
@@ -179,8 +183,10 @@ static int parse_cmp(lex_t *l, sta_opts_t *o) {
     size_t vn = (size_t)(e - v);
     if (vn >= 10 && v[4] == '-' && isdigit((unsigned char)v[0])) {
       if (sta_time_parse(v, vn, &c.time_ms) != 0)
-        return fail(l->err, 400, "$filter: bad time '%.*s' (ISO 8601 with "
-                                 "zone, e.g. 2026-11-21T00:00:00Z)", (int)vn, v);
+        return fail(l->err, 400,
+                    "$filter: bad time '%.*s' (ISO 8601 with "
+                    "zone, e.g. 2026-11-21T00:00:00Z)",
+                    (int)vn, v);
       c.kind = STA_LIT_TIME;
     } else {
       char buf[64];
@@ -263,20 +269,25 @@ static int parse_long(const char *v, long max, long *out) {
 
 /* Splits s at `sep` outside parentheses and quotes; calls fn for each
  * non-empty trimmed piece. */
-static int split_top(const char *s, char sep, int (*fn)(const char *, size_t,
-                                                        void *, sta_err_t *),
+static int split_top(const char *s, char sep,
+                     int (*fn)(const char *, size_t, void *, sta_err_t *),
                      void *ud, sta_err_t *err) {
   int depth = 0, quote = 0;
   const char *start = s;
   for (const char *p = s;; p++) {
-    if (*p == '\'' ) quote = !quote;
-    else if (!quote && *p == '(') depth++;
-    else if (!quote && *p == ')') depth--;
+    if (*p == '\'')
+      quote = !quote;
+    else if (!quote && *p == '(')
+      depth++;
+    else if (!quote && *p == ')')
+      depth--;
     if (depth < 0) return fail(err, 400, "unbalanced ')'");
     if (!*p || (*p == sep && !depth && !quote)) {
       const char *a = start, *b = p;
-      while (a < b && *a == ' ') a++;
-      while (b > a && b[-1] == ' ') b--;
+      while (a < b && *a == ' ')
+        a++;
+      while (b > a && b[-1] == ' ')
+        b--;
       if (b > a) {
         int rc = fn(a, (size_t)(b - a), ud, err);
         if (rc) return rc;
@@ -294,8 +305,10 @@ static int add_select(const char *s, size_t n, void *ud, sta_err_t *err) {
   char **ns = realloc(o->select, (o->nselect + 1) * sizeof *ns);
   if (!ns) return fail(err, 400, "out of memory");
   o->select = ns;
-  if (memchr(s, '/', n)) return fail(err, 501, "$select: paths are not supported");
-  char *v = n == 2 && strncmp(s, "id", 2) == 0 ? dupn("@iot.id", 7) : dupn(s, n);
+  if (memchr(s, '/', n))
+    return fail(err, 501, "$select: paths are not supported");
+  char *v =
+      n == 2 && strncmp(s, "id", 2) == 0 ? dupn("@iot.id", 7) : dupn(s, n);
   if (!v) return fail(err, 400, "out of memory");
   o->select[o->nselect++] = v;
   return 0;
@@ -354,9 +367,12 @@ static int parse_one(sta_opts_t *o, const char *name, const char *val,
     if (parse_long(val, 1L << 40, &o->skip))
       return fail(err, 400, "$skip must be a non-negative integer");
   } else if (strcmp(name, "$count") == 0) {
-    if (strcmp(val, "true") == 0) o->count = 1;
-    else if (strcmp(val, "false") == 0) o->count = 0;
-    else return fail(err, 400, "$count must be true or false");
+    if (strcmp(val, "true") == 0)
+      o->count = 1;
+    else if (strcmp(val, "false") == 0)
+      o->count = 0;
+    else
+      return fail(err, 400, "$count must be true or false");
   } else if (strcmp(name, "$orderby") == 0) {
     if (strchr(val, ','))
       return fail(err, 501, "$orderby: only one property is supported");
@@ -366,7 +382,8 @@ static int parse_one(sta_opts_t *o, const char *name, const char *val,
     if (strcmp(dir, "asc") && strcmp(dir, "desc"))
       return fail(err, 400, "$orderby: direction must be asc or desc");
     free(o->orderby);
-    o->orderby = strcmp(prop, "id") == 0 ? dupn("@iot.id", 7) : dupn(prop, strlen(prop));
+    o->orderby =
+        strcmp(prop, "id") == 0 ? dupn("@iot.id", 7) : dupn(prop, strlen(prop));
     if (!o->orderby) return fail(err, 400, "out of memory");
     o->desc = strcmp(dir, "desc") == 0;
   } else if (strcmp(name, "$filter") == 0) {
@@ -377,10 +394,13 @@ static int parse_one(sta_opts_t *o, const char *name, const char *val,
     if (nested) return fail(err, 501, "$expand: only one level is supported");
     return split_top(val, ',', add_expand, o, err);
   } else if (strcmp(name, "$resultFormat") == 0) {
-    if (strcmp(val, "dataArray") == 0) o->data_array = 1;
+    if (strcmp(val, "dataArray") == 0)
+      o->data_array = 1;
     else if (strcmp(val, "default") != 0)
-      return fail(err, 501, "$resultFormat=%.40s is not supported "
-                            "(dataArray is)", val);
+      return fail(err, 501,
+                  "$resultFormat=%.40s is not supported "
+                  "(dataArray is)",
+                  val);
   } else if (strcmp(name, "$search") == 0 || strcmp(name, "$format") == 0 ||
              strcmp(name, "$levels") == 0) {
     return fail(err, 501, "%s is not supported", name);
@@ -427,7 +447,8 @@ void sta_opts_free(sta_opts_t *o) {
     free(o->filter[i].str);
   }
   free(o->filter);
-  for (size_t i = 0; i < o->nselect; i++) free(o->select[i]);
+  for (size_t i = 0; i < o->nselect; i++)
+    free(o->select[i]);
   free(o->select);
   for (size_t i = 0; i < o->nexpand; i++) {
     free(o->expand[i].name);
@@ -451,7 +472,8 @@ int sta_path_parse(const char *path, sta_path_t *p, sta_err_t *err) {
   int rc = 0;
   char *s = buf;
   while (*s && !rc) {
-    while (*s == '/') s++;
+    while (*s == '/')
+      s++;
     if (!*s) break;
     /* A segment ends at '/' outside quotes. */
     char *e = s;

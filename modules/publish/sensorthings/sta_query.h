@@ -1,8 +1,9 @@
 /*
- * modules/publish/sensorthings/sta_query.h - the request side of the SensorThings API
- * (OGC 18-088, v1.1, read): resource paths, query options ($top, $skip,
- * $count, $orderby, $filter, $select, $expand, $resultFormat) and ISO 8601
- * times.  Pure parsing, no I/O, so that it can be tested and fuzzed alone.
+ * modules/publish/sensorthings/sta_query.h - the request side of the
+ * SensorThings API (OGC 18-088, v1.1, read): resource paths, query options
+ * ($top, $skip, $count, $orderby, $filter, $select, $expand, $resultFormat) and
+ * ISO 8601 times.  Pure parsing, no I/O, so that it can be tested and fuzzed
+ * alone.
  *
  * Every parser returns 0, or an HTTP status (400 for malformed input, 501
  * for valid SensorThings that this server does not implement) with a
@@ -48,11 +49,11 @@ typedef struct sta_cmp {
 typedef struct sta_expand sta_expand_t;
 
 typedef struct sta_opts {
-  long top;       /* -1: not given */
-  long skip;      /* 0 when not given */
-  int count;      /* 1 for $count=true */
-  char *orderby;  /* property, NULL: default order */
-  int desc;       /* $orderby ... desc */
+  long top;      /* -1: not given */
+  long skip;     /* 0 when not given */
+  int count;     /* 1 for $count=true */
+  char *orderby; /* property, NULL: default order */
+  int desc;      /* $orderby ... desc */
   sta_cmp_t *filter;
   size_t nfilter;
   char **select; /* property names ("id" normalised to "@iot.id") */

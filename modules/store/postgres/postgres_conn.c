@@ -192,7 +192,8 @@ static void pg_next(pg_state_t *s) {
                           cJSON_IsString(sj) ? sj->valuestring : NULL};
       s->resolving = r[i].ds;
       s->phase = PG_RESOLVE;
-      if (!PQsendQueryParams(s->conn, pg_resolve_sql, 4, NULL, v, NULL, NULL, 0)) {
+      if (!PQsendQueryParams(s->conn, pg_resolve_sql, 4, NULL, v, NULL, NULL,
+                             0)) {
         pg_set_err(s, PQerrorMessage(s->conn));
         pg_fail(s, "upserting a datastream");
         return;

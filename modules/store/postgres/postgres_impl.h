@@ -54,10 +54,10 @@ typedef struct pg_txn {
   size_t len, cap, off;
   int64_t copied, skipped;
   kk_store_map_t hours, days; /* the fast path's rollup deltas */
-  struct pg_latest {           /* by process datastream id */
+  struct pg_latest {          /* by process datastream id */
     int64_t time;
     double value;
-  } *latest;
+  } * latest;
   uint32_t *latest_ids; /* process ids with a latest value */
   size_t nlatest, caplatest;
   kk_buf_t upd; /* replaced values: SQL filling kk_upd */

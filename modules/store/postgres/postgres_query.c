@@ -354,6 +354,4 @@ static int pgq_open(const char *conninfo, kk_store_t **out) {
   return pg_query_open(conninfo, NULL, 1, out);
 }
 
-const kk_store_backend_t pgq_backend = {.name = "postgres",
-                                               .open = pgq_open};
-
+const kk_store_backend_t pgq_backend = {.name = "postgres", .open = pgq_open};

@@ -254,23 +254,26 @@ static void pg_map_array(kk_buf_t *b, const kk_store_map_t *m, int k) {
     first = 0;
     if (k < 3)
       kk_buf_printf(b, "%lld",
-                   (long long)(k == 0 ? d->ds : k == 1 ? d->bucket : d->count));
+                    (long long)(k == 0   ? d->ds
+                                : k == 1 ? d->bucket
+                                         : d->count));
     else
       kk_buf_printf(b, "%.17g", k == 3 ? d->sum : k == 4 ? d->min : d->max);
   }
   kk_buf_puts(b, k < 3 ? "}'::bigint[]" : "}'::float8[]");
 }
 
-static void pg_fold_sql(kk_buf_t *b, const kk_store_map_t *m,
-                        const char *fmt) {
+static void pg_fold_sql(kk_buf_t *b, const kk_store_map_t *m, const char *fmt) {
   if (!m->len) return;
   kk_buf_t args = {0};
   for (int k = 0; k < 6; k++) {
     if (k) kk_buf_puts(&args, ", ");
     pg_map_array(&args, m, k);
   }
-  if (args.oom) b->oom = 1;
-  else kk_buf_printf(b, fmt, args.p);
+  if (args.oom)
+    b->oom = 1;
+  else
+    kk_buf_printf(b, fmt, args.p);
   kk_buf_free(&args);
 }
 
@@ -348,8 +351,8 @@ int pg_prepare(pg_state_t *s, pg_txn_t *t, size_t first, size_t take) {
       t->copied++;
       double v = r[i].value;
       if (kk_store_map_put(&t->hours, sid,
-                            kk_store_bucket(r[i].time_ms, KK_HOUR_MS),
-                            1, v, v, v) != 0) {
+                           kk_store_bucket(r[i].time_ms, KK_HOUR_MS), 1, v, v,
+                           v) != 0) {
         rc = KK_ENOMEM;
         goto out;
       }
@@ -369,15 +372,15 @@ int pg_prepare(pg_state_t *s, pg_txn_t *t, size_t first, size_t take) {
   if (ud.len) {
     /* The last value given for a key wins (WITH ORDINALITY). */
     kk_buf_puts(&t->upd, "INSERT INTO kk_upd SELECT DISTINCT ON (ds, t) ds, "
-                        "timestamptz 'epoch' + t * interval '1 millisecond', "
-                        "v FROM unnest('{");
+                         "timestamptz 'epoch' + t * interval '1 millisecond', "
+                         "v FROM unnest('{");
     kk_buf_put(&t->upd, ud.p, ud.len);
     kk_buf_puts(&t->upd, "}'::bigint[], '{");
     kk_buf_put(&t->upd, ut.p, ut.len);
     kk_buf_puts(&t->upd, "}'::bigint[], '{");
     kk_buf_put(&t->upd, uv.p, uv.len);
     kk_buf_puts(&t->upd, "}'::float8[]) WITH ORDINALITY AS u(ds, t, v, n) "
-                        "ORDER BY ds, t, n DESC;");
+                         "ORDER BY ds, t, n DESC;");
     kk_buf_puts(&t->upd, pg_update_tail);
   }
   if (ud.oom || ut.oom || uv.oom || t->upd.oom) rc = KK_ENOMEM;
@@ -401,8 +404,8 @@ int pg_finish_sql(pg_state_t *s) {
     pg_fold_sql(b, &t->days, PG_FOLD("obs_daily"));
     if (t->nlatest) {
       kk_buf_puts(b, "INSERT INTO obs_latest AS o (ds, time, value) SELECT "
-                    "ds, timestamptz 'epoch' + t * interval '1 millisecond', "
-                    "v FROM unnest('{");
+                     "ds, timestamptz 'epoch' + t * interval '1 millisecond', "
+                     "v FROM unnest('{");
       for (int k = 0; k < 3; k++) {
         for (size_t i = 0; i < t->nlatest; i++) {
           uint32_t id = t->latest_ids[i];
@@ -415,11 +418,11 @@ int pg_finish_sql(pg_state_t *s) {
             kk_buf_printf(b, "%s%.17g", sep, t->latest[id].value);
         }
         kk_buf_puts(b, k == 0   ? "}'::bigint[], '{"
-                      : k == 1 ? "}'::bigint[], '{"
-                               : "}'::float8[]) AS u(ds, t, v) ORDER BY 1 ");
+                       : k == 1 ? "}'::bigint[], '{"
+                                : "}'::float8[]) AS u(ds, t, v) ORDER BY 1 ");
       }
       kk_buf_puts(b, "ON CONFLICT (ds) DO UPDATE SET time = excluded.time, "
-                    "value = excluded.value WHERE excluded.time > o.time;");
+                     "value = excluded.value WHERE excluded.time > o.time;");
     }
     s->merged_new = s->merged_staged = t->copied;
   } else {

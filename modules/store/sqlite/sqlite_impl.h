@@ -12,7 +12,8 @@
 
 #include <klimakit/store_backend.h>
 
-/* The schema version this build writes; see sq_migrations in sqlite_writer.c. */
+/* The schema version this build writes; see sq_migrations in sqlite_writer.c.
+ */
 #define SQ_SCHEMA_VERSION 1
 
 /* Opens `path` for reading (WAL: readers never block the writer), checks
@@ -91,7 +92,7 @@ typedef struct sq_state {
   /* Observations replaced in the current transaction (writer thread). */
   struct sq_touched {
     int64_t ds, time;
-  } *touched;
+  } * touched;
   size_t ntouched, captouched;
   kk_metric_t *m_err[SQ_NREASONS]; /* by sq_reason(), as sq_reasons */
 } sq_state_t;

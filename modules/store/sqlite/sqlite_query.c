@@ -444,6 +444,4 @@ static int sq_open(const char *path, kk_store_t **out) {
   return sq_query_open(path, NULL, 0, out);
 }
 
-const kk_store_backend_t sq_backend = {.name = "sqlite",
-                                              .open = sq_open};
-
+const kk_store_backend_t sq_backend = {.name = "sqlite", .open = sq_open};

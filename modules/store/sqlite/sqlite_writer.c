@@ -64,15 +64,14 @@ static const char *const sq_migrations[SQ_SCHEMA_VERSION] = {
   "min = min(min, excluded.min), max = max(max, excluded.max), "               \
   "avg = (sum + excluded.sum) / (count + excluded.count)"
 
-
 /* A reading flagged KK_READING_UPDATE (a calculator's window re-emitted
  * after a late reading) replaces the stored value; the rollup buckets it
  * lies in are then recomputed from the raw rows. */
 #define SQ_RECOMPUTE(table, width)                                             \
   "INSERT OR REPLACE INTO " table "(ds, bucket, count, sum, min, max, avg) "   \
   "SELECT ?1, ?2, count(*), total(value), min(value), max(value), "            \
-  "avg(value) FROM observations WHERE ds = ?1 AND time >= ?2 AND time < ?2 + " \
-  width
+  "avg(value) FROM observations WHERE ds = ?1 AND time >= ?2 AND time < ?2 "   \
+  "+ " width
 
 static const char *const sq_wsql[SQ_NW] = {
     [SQ_W_UPD] = "UPDATE observations SET value = ?3 WHERE ds = ?1 AND "
@@ -94,7 +93,7 @@ static const char *const sq_wsql[SQ_NW] = {
 };
 
 const char *const sq_reasons[SQ_NREASONS] = {"disk_full", "read_only", "io",
-                                          "busy",      "damaged",   "other"};
+                                             "busy",      "damaged",   "other"};
 
 static kk_metric_t *sq_err_metric(sq_state_t *s, int rc) {
   const char *r = sq_reason(rc);
@@ -408,8 +407,8 @@ static int sq_write(sq_state_t *s, kk_batch_t **b, size_t n) {
       rows++;
       double v = r[i].value;
       if (kk_store_map_put(&s->hours, sid,
-                     kk_store_bucket(r[i].time_ms, KK_HOUR_MS), 1, v, v,
-                     v) != 0) {
+                           kk_store_bucket(r[i].time_ms, KK_HOUR_MS), 1, v, v,
+                           v) != 0) {
         rc = SQLITE_NOMEM;
         break;
       }
