@@ -7,6 +7,8 @@
 #   make SANITIZE=address,undefined test   the same under ASan+UBSan
 #   make leakcheck  the C unit tests and a recipe run under valgrind
 #   make bench      figures as `bench <name> <value> <unit>` lines
+#   make fuzz       build and run every libFuzzer target (tests/fuzz/rules.mk)
+#   make factors    regenerate the factor table (modules/calc/rules.mk)
 #   make format     clang-format every C file
 #   make format-check  fail when a C file is not as `make format` leaves it
 #   make install PREFIX=/usr/local DESTDIR=
