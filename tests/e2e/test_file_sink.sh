@@ -133,10 +133,15 @@ time.sleep(float(sys.argv[2]))
 send(1000, "b", 2)
 PY
 port=$(free_port)
-run hold 'columns = { "a", "b" }, hold = "300ms", time_format = "ms"' "kk.source.tcp { listen = \"127.0.0.1:$port\" }" &
-rpid=$!
+cat > "$d/hold.lua" <<LUA
+local kk = require "klimakit"
+kk.config { data_dir = "$d/data-hold" }
+kk.pipe(kk.source.tcp { listen = "127.0.0.1:$port" },
+        kk.sink.file { path = "$d/hold.out", columns = { "a", "b" }, hold = "300ms", time_format = "ms" })
+LUA
+kk_start "$d/hold.log" "$d/hold.lua"
 wait_port "$port" 10 && python3 "$d/feed.py" "$port" 1.0
-sleep 0.3; kill -TERM $rpid; wait $rpid
+kk_stop
 printf 'thing,time,a,b\nm,1000,1,\nm,1000,,2\n' > "$d/hold.want"
 if cmp -s "$d/hold.want" "$d/hold.out"; then ok wide-hold-writes-partial-row
 else no wide-hold-writes-partial-row "$(cat "$d/hold.out" | tr '\n' '|')"; fi
