@@ -14,6 +14,8 @@
  */
 #include <klimakit.h>
 
+#include "sink/sink_format.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -22,89 +24,26 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The constant start of a reading's line, per datastream, rendered once:
- * {"thing":"..","property":"..","unit":"..","time":" */
-typedef struct jsonl_prefix {
-  char *s; /* owned; NULL until first use */
-  size_t len;
-} jsonl_prefix_t;
-
 typedef struct jsonl_state {
   const char *path; /* borrowed from the opts, which outlive the state */
   int fd;           /* -1 until start */
   int own_fd;       /* 0 for stdout */
   int fsync;
   int raw;
-  char *buf; /* owned; reused for every batch */
-  size_t len, cap;
-  jsonl_prefix_t *prefix; /* owned, indexed by datastream id */
-  size_t nprefix;
-  /* Readings of a batch mostly share their time: format it once. */
-  int64_t last_ms;
-  char last_time[KK_TIME_ISO_MAX];
-  size_t last_len;
+  sink_out_t out;     /* reused for every batch */
+  sink_fmt_t fmt;     /* the reading line, shared with sink.file */
   kk_metric_t *bytes; /* process-lived; the core counts readings */
 } jsonl_state_t;
-
-static int jsonl_reserve(jsonl_state_t *s, size_t n) {
-  if (s->len + n <= s->cap) return 0;
-  size_t ncap = s->cap ? s->cap : 65536;
-  while (ncap < s->len + n)
-    ncap *= 2;
-  char *nb = realloc(s->buf, ncap);
-  if (!nb) return KK_ENOMEM;
-  s->buf = nb;
-  s->cap = ncap;
-  return 0;
-}
 
 /* Appends the `n` bytes at `str` as a JSON string literal (with quotes,
  * kk_json_str's escapes); the caller has reserved 6 bytes per input byte
  * and 3 more. */
 static void jsonl_str(jsonl_state_t *s, const char *str, size_t n) {
-  (void)kk_json_str(s->buf, &s->len, s->cap, str, n);
+  (void)kk_json_str(s->out.p, &s->out.len, s->out.cap, str, n);
 }
 
 static void jsonl_lit(jsonl_state_t *s, const char *lit) {
-  size_t n = strlen(lit);
-  memcpy(s->buf + s->len, lit, n);
-  s->len += n;
-}
-
-/* Returns the line start for datastream `id`, rendering it on first use.
- * NULL when out of memory. */
-static const jsonl_prefix_t *jsonl_prefix(jsonl_state_t *s, uint32_t id) {
-  if (id >= s->nprefix) {
-    size_t n = s->nprefix ? s->nprefix : 64;
-    while (n <= id)
-      n *= 2;
-    jsonl_prefix_t *np = realloc(s->prefix, n * sizeof *np);
-    if (!np) return NULL;
-    memset(np + s->nprefix, 0, (n - s->nprefix) * sizeof *np);
-    s->prefix = np;
-    s->nprefix = n;
-  }
-  jsonl_prefix_t *p = &s->prefix[id];
-  if (p->s) return p;
-  /* Render into the tail of the batch buffer, then copy out. */
-  const kk_datastream_t *d = kk_datastream_get(id);
-  const char *thing = d ? d->thing : "", *prop = d ? d->property : "";
-  const char *unit = d ? d->unit : "";
-  size_t need = 48 + 6 * (strlen(thing) + strlen(prop) + strlen(unit));
-  size_t mark = s->len;
-  if (jsonl_reserve(s, need) != 0) return NULL;
-  jsonl_lit(s, "{\"thing\":");
-  jsonl_str(s, thing, strlen(thing));
-  jsonl_lit(s, ",\"property\":");
-  jsonl_str(s, prop, strlen(prop));
-  jsonl_lit(s, ",\"unit\":");
-  jsonl_str(s, unit, strlen(unit));
-  jsonl_lit(s, ",\"time\":\"");
-  p->len = s->len - mark;
-  p->s = malloc(p->len);
-  if (p->s) memcpy(p->s, s->buf + mark, p->len);
-  s->len = mark;
-  return p->s ? p : NULL;
+  sink_put(&s->out, lit, strlen(lit));
 }
 
 /* Strict UTF-8 check (no overlong forms, no surrogates, no NUL), so that
@@ -144,7 +83,7 @@ static int jsonl_is_utf8(const uint8_t *p, size_t n) {
 static void jsonl_base64(jsonl_state_t *s, const uint8_t *p, size_t n) {
   static const char tb[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  char *o = s->buf + s->len;
+  char *o = s->out.p + s->out.len;
   size_t i = 0;
   for (; i + 2 < n; i += 3) {
     uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
@@ -161,20 +100,19 @@ static void jsonl_base64(jsonl_state_t *s, const uint8_t *p, size_t n) {
     *o++ = i + 1 < n ? tb[(v >> 6) & 63] : '=';
     *o++ = '=';
   }
-  s->len = (size_t)(o - s->buf);
+  s->out.len = (size_t)(o - s->out.p);
 }
 
 /* {"seq":N,"meta":"..","raw":".."} or with "encoding":"base64" when the
  * payload is not UTF-8 text. */
 static int jsonl_render_raw(jsonl_state_t *s, const kk_raw_t *r) {
   size_t mlen = r->meta ? strlen(r->meta) : 0;
-  if (jsonl_reserve(s, 96 + 6 * (size_t)r->len + 6 * mlen) != 0)
+  if (sink_reserve(&s->out, 96 + 6 * (size_t)r->len + 6 * mlen) != 0)
     return KK_ENOMEM;
   char num[32];
   int n = snprintf(num, sizeof num, "%llu", (unsigned long long)r->seq);
   jsonl_lit(s, "{\"seq\":");
-  memcpy(s->buf + s->len, num, (size_t)n);
-  s->len += (size_t)n;
+  sink_put(&s->out, num, (size_t)n);
   if (mlen) {
     jsonl_lit(s, ",\"meta\":");
     jsonl_str(s, r->meta, mlen);
@@ -188,25 +126,6 @@ static int jsonl_render_raw(jsonl_state_t *s, const kk_raw_t *r) {
     jsonl_base64(s, r->data, r->len);
     jsonl_lit(s, "\"}\n");
   }
-  return 0;
-}
-
-static int jsonl_render_reading(jsonl_state_t *s, const kk_reading_t *r) {
-  const jsonl_prefix_t *p = jsonl_prefix(s, r->ds);
-  if (!p ||
-      jsonl_reserve(s, p->len + KK_TIME_ISO_MAX + KK_FMT_DOUBLE_MAX + 16) != 0)
-    return KK_ENOMEM;
-  memcpy(s->buf + s->len, p->s, p->len);
-  s->len += p->len;
-  if (r->time_ms != s->last_ms || s->last_len == 0) {
-    s->last_ms = r->time_ms;
-    s->last_len = kk_time_format_iso8601(r->time_ms, s->last_time);
-  }
-  memcpy(s->buf + s->len, s->last_time, s->last_len);
-  s->len += s->last_len;
-  jsonl_lit(s, "\",\"value\":");
-  s->len += kk_fmt_double(r->value, s->buf + s->len);
-  jsonl_lit(s, "}\n");
   return 0;
 }
 
@@ -240,6 +159,7 @@ static int jsonl_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
   s->fsync = kk_opt_bool(opts, "fsync");
   s->raw = kk_opt_bool(opts, "raw");
   s->fd = -1;
+  sink_fmt_init(&s->fmt, ',', "UTC");
   s->bytes =
       kk_stage_counter(st, "kk_sink_bytes_total", NULL, "Bytes a sink wrote.");
   *state = s;
@@ -273,17 +193,17 @@ static int jsonl_process(kk_stage_t *st, void *state, kk_batch_t *b) {
   size_t n = kk_batch_len(b);
   const kk_reading_t *r = kk_batch_readings(b);
   int rc = 0;
-  s->len = 0;
+  s->out.len = 0;
   if (s->raw)
     for (size_t i = 0; rc == 0 && i < kk_batch_raw_len(b); i++)
       rc = jsonl_render_raw(s, kk_batch_raw(b, i));
   for (size_t i = 0; rc == 0 && i < n; i++)
-    rc = jsonl_render_reading(s, &r[i]);
+    rc = sink_fmt_json(&s->fmt, &s->out, &r[i]);
   if (rc != 0) {
     kk_stage_error(st, "out of memory rendering a batch of %zu readings", n);
     return rc;
   }
-  rc = jsonl_write_all(s->fd, s->buf, s->len);
+  rc = jsonl_write_all(s->fd, s->out.p, s->out.len);
   if (rc == 0 && s->fsync && s->own_fd && fdatasync(s->fd) != 0) rc = -errno;
   if (rc != 0) {
     /* The core logs the failure with this message. */
@@ -291,13 +211,8 @@ static int jsonl_process(kk_stage_t *st, void *state, kk_batch_t *b) {
                    kk_strerror(rc));
     return rc;
   }
-  kk_metric_add(s->bytes, (int64_t)s->len);
-  /* Give back the memory of an unusually large batch. */
-  if (s->cap > (8u << 20)) {
-    free(s->buf);
-    s->buf = NULL;
-    s->cap = 0;
-  }
+  kk_metric_add(s->bytes, (int64_t)s->out.len);
+  sink_out_trim(&s->out); /* the memory of an unusually large batch */
   return 0;
 }
 
@@ -308,10 +223,8 @@ static void jsonl_destroy(void *state) {
     fdatasync(s->fd); /* a clean stop leaves the file on disk */
     close(s->fd);
   }
-  for (size_t i = 0; i < s->nprefix; i++)
-    free(s->prefix[i].s);
-  free(s->prefix);
-  free(s->buf);
+  sink_fmt_free(&s->fmt);
+  sink_out_free(&s->out);
   free(s);
 }
 
