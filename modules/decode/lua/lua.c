@@ -295,8 +295,9 @@ static const kk_option_t ld_options[] = {
      .def = "1",
      .min = -1,
      .max = 255,
-     .description = "envelope raw: the port handed to the decoder (a topic "
-                    "part named `port` wins; -1 passes nil)."},
+     .description = "envelope raw: the fPort handed to the decoder (a topic "
+                    "part named `port` wins; -1 passes nil, which a decoder "
+                    "that declares its ports rejects)."},
     {.name = "config",
      .type = KK_OPT_TABLE,
      .description = "Any table, handed to the decoder as ctx.config."},
@@ -336,12 +337,16 @@ const kk_module_t decode_lua_module = {
         "dev_eui, time (uplink time, UTC ms), received, fcnt, rssi, snr, "
         "topic, topic_parts and config. decode returns a list of `{ "
         "property =, unit =, value = [, time =] [, thing =] }` (UCUM "
-        "units); the thing is the device id unless a reading or `ctx.thing` "
-        "names another. Rejected messages are counted as "
-        "kk_rejected_total{reason=decoder|shape|budget|memcap|no_payload|"
-        "parse|format|no_values}. Shipped decoders: recipes/decoders/ "
-        "(Elsys ERS, Milesight AM300, Decentlab DL-LP8P); see "
-        "examples/decoder/.",
+        "units), `kk.decode.none` for a frame with nothing to store (counted "
+        "in kk_decoded_empty_total), or `nil, message [, reason]`; the "
+        "thing is the device id unless a reading or `ctx.thing` names "
+        "another. A file that returns `{ decode =, ports = { 5 } }` takes "
+        "only those fPorts. A message is decoded completely or rejected, "
+        "counted as kk_rejected_total{reason=port|truncated|unknown_record|"
+        "invalid|decoder|shape|budget|memcap|no_payload|parse|format|"
+        "no_values}. Shipped decoders: recipes/decoders/ (Elsys ERS, "
+        "Milesight AM300, Decentlab DL-LP8P); `klimakit decode` runs one "
+        "payload through a decoder; see examples/decoder/.",
     .options = ld_options,
     .create = ld_create,
     .process = ld_process,
