@@ -14,7 +14,12 @@
  * touches the state (pushing the payload, building ctx, the call, reading
  * the result) runs inside one protected call, and the result is copied out
  * and validated before any reading is added, so a message either yields
- * all its readings or none.  Failures are counted per reason:
+ * all its readings or none.  A decoder may also say that a frame holds
+ * nothing to store (kk.decode.none: decoded, counted in
+ * kk_decoded_empty_total).  Failures are counted per reason:
+ *   port     the fPort is not one the file's `ports` declares
+ *   truncated  a bytes read past the end, or the decoder says so
+ *   unknown_record, invalid   as the decoder says (nil, msg, reason)
  *   decoder  the decoder raised an error or returned nil, "message"
  *   shape    the result is not a list of readings
  *   budget   instruction budget or deadline exhausted
@@ -24,9 +29,10 @@
  * The state comes from the module API's Lua service (klimakit/lua.h):
  * the same sandbox, budget and memory cap as Lua modules.
  *
- * This file holds the module: its options, loading the decoder into a
- * stage's state, and kk.decode_lua for recipes.  One message is decoded
- * in lua_message.c; the `bytes` library is in lua_bytes.c.
+ * This file holds the module: its options, its stages and kk.decode_lua
+ * for recipes.  Loading a decoder is in lua_load.c, one message is
+ * decoded in lua_message.c, the `bytes` library is in lua_bytes.c and
+ * `klimakit decode` in lua_cli.c.
  */
 #include "decode/lua/lua_decoder.h"
 
