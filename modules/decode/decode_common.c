@@ -119,6 +119,19 @@ int decode_out_value(decode_out_t *out, const char *thing, const char *name,
   return kk_batch_push(out->b, &r);
 }
 
+void decode_out_skipped(decode_out_t *out, const char *reason, size_t n,
+                        const char *what) {
+  if (n == 0) return;
+  decode_common_t *dc = out->dc;
+  kk_metric_add(kk_stage_counter(dc->st, "kk_rejected_total", reason,
+                                 "Input records rejected, by reason."),
+                (int64_t)n);
+  if (kk_ratelimit_ok(&dc->rl))
+    kk_stage_log(dc->st, KK_LOG_WARN,
+                 "left out %zu %s of message (journal seq %llu): %s", n, what,
+                 (unsigned long long)out->raw->seq, reason);
+}
+
 int decode_common_process(decode_common_t *dc, kk_batch_t *in, decode_fn fn,
                           void *state) {
   size_t n = kk_batch_raw_len(in);

@@ -74,9 +74,18 @@ void decode_common_free(decode_common_t *dc);
 int decode_out_value(decode_out_t *out, const char *thing, const char *name,
                      const char *unit, int64_t time_ms, double value);
 
+/* Counts `n` values of the message that were left out (not stored) in
+ * kk_rejected_total{stage,reason} and logs it rate-limited with `what`
+ * ("string values") and the journal sequence number.  n == 0 does
+ * nothing.  The message itself is not rejected by this. */
+void decode_out_skipped(decode_out_t *out, const char *reason, size_t n,
+                        const char *what);
+
 /* The decoder's function: turn one raw message into values.  Returns 0
- * or a negative code with a reason in `why` (and the reason label for the
- * counter in *reason, a static string such as "parse"). */
+ * (also for a message that holds nothing to store: it is counted in
+ * kk_decoded_total like any other) or a negative code with a reason in `why`
+ * (and the reason label for the counter in *reason, a static string such as
+ * "parse"). */
 typedef int (*decode_fn)(void *state, decode_out_t *out, char *why,
                          size_t whylen, const char **reason);
 

@@ -18,9 +18,36 @@
  * objects give dotted names ("air.temperature").  Returns 0 to go on. */
 typedef int (*flatjson_cb)(void *ctx, const char *name, double value);
 
-/* Walks the JSON object text `json` (len bytes). */
+/* What a walk left out, for the caller's counters: string members (not
+ * numeric, or numeric while conversion is off), numbers that are not
+ * finite (1e999 parses as infinity), and members past the depth or name
+ * length limits.  Arrays and nulls are not counted. */
+typedef struct flatjson_stats {
+  size_t strings, nonfinite, too_deep;
+} flatjson_stats_t;
+
+struct cJSON;
+
+/* Parses `len` bytes as one JSON document, strictly: nothing but white
+ * space may follow the value, and no object at any depth may repeat a
+ * key (RFC 8259 leaves both to the parser; accepting them would let two
+ * readers of the same message see different values).  Returns the tree
+ * (caller frees with cJSON_Delete), or NULL with *rc set (KK_EPARSE with
+ * a one-line reason in err, or KK_ENOMEM). */
+struct cJSON *flatjson_parse(const void *data, size_t len, int *rc, char *err,
+                             size_t errlen);
+
+/* Walks the JSON object text `json` (len bytes), strictly parsed as
+ * flatjson_parse() does. */
 int flatjson_walk(const char *json, size_t len, flatjson_cb cb, void *ctx,
                   char *err, size_t errlen);
+
+/* Walks the members of the object `obj` (a tree from flatjson_parse());
+ * with `numeric_strings`, a string that is a whole finite JSON-style
+ * number ("21.5", "-3e2") is a value too.  `stats` (may be NULL) counts
+ * what was left out. */
+int flatjson_walk_tree(const struct cJSON *obj, int numeric_strings,
+                       flatjson_stats_t *stats, flatjson_cb cb, void *ctx);
 
 /* Flat JSON message with a time field: `time_field` (NULL: none) read as
  * time_unit 0 auto (number >= 1e11 ms, else s; string ISO 8601), 1 s,
@@ -32,8 +59,11 @@ typedef struct flatjson_opts {
   int time_unit;
   const char *thing_field;
   const char *const *fields;
+  int numeric_strings;     /* as for flatjson_walk_tree() */
+  flatjson_stats_t *stats; /* may be NULL */
 } flatjson_opts_t;
 
+/* The message is parsed strictly (flatjson_parse()). */
 int flatjson_message(const void *data, size_t len, const flatjson_opts_t *o,
                      int64_t *time_ms, char *thing, size_t thing_len,
                      flatjson_cb cb, void *ctx, char *err, size_t errlen);

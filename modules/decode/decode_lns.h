@@ -10,13 +10,21 @@
 
 #include "decode/decode_common.h"
 
-/* The options both modules take: `radio`, then DECODE_COMMON_OPTIONS. */
+/* The options both modules take: `radio`, `numeric_strings`, then
+ * DECODE_COMMON_OPTIONS. */
 #define DECODE_LNS_OPTIONS                                                     \
   {.name = "radio",                                                            \
    .type = KK_OPT_BOOL,                                                        \
    .def = "false",                                                             \
    .description = "Also emit the best gateway's RSSI (property rssi, "         \
-                  "dB.mW) and SNR (snr, dB)."},                                \
+                  "dB.mW) and SNR (snr, dB); the best gateway is the one "     \
+                  "with the highest RSSI."},                                   \
+      {.name = "numeric_strings",                                              \
+       .type = KK_OPT_BOOL,                                                    \
+       .def = "false",                                                         \
+       .description = "Strings in the decoded payload that hold exactly one "  \
+                      "JSON number (\"21.5\") become values; other strings "   \
+                      "are counted (reason string_value) either way."},        \
       DECODE_COMMON_OPTIONS
 
 /* create/process/destroy of the stage; `chirpstack` picks the envelope

@@ -52,6 +52,24 @@ static int up_time(const cJSON *o, const char *path, int64_t *ms) {
   return 0;
 }
 
+/* The earliest `field` of the gateway entries in `arr` into *ms (left
+ * alone when none has one).  Returns -1 when one is not ISO 8601. */
+static int up_gateway_time(const cJSON *arr, const char *field, int64_t *ms) {
+  if (!cJSON_IsArray(arr)) return 0;
+  int have = 0;
+  int64_t best = 0;
+  for (const cJSON *g = arr->child; g; g = g->next) {
+    int64_t t = 0;
+    if (!cJSON_IsObject(g) || !cJSON_GetObjectItemCaseSensitive(g, field))
+      continue;
+    if (up_time(g, field, &t) != 0) return -1;
+    if (!have || t < best) best = t;
+    have = 1;
+  }
+  if (have) *ms = best;
+  return 0;
+}
+
 static void up_init(uplink_t *u) {
   memset(u, 0, sizeof *u);
   u->fport = -1;
@@ -75,18 +93,45 @@ static int up_payload(uplink_t *u, const cJSON *v, char *err, size_t errlen,
   return 0;
 }
 
+static int up_finite(const cJSON *v) {
+  return cJSON_IsNumber(v) && isfinite(v->valuedouble);
+}
+
+/* The best gateway's RSSI and SNR (see decode_uplink.h). */
 static void up_radio(uplink_t *u, const cJSON *arr) {
   if (!cJSON_IsArray(arr)) return;
   for (const cJSON *g = arr->child; g; g = g->next) {
+    if (!cJSON_IsObject(g)) continue;
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(g, "rssi");
+    if (!up_finite(r)) r = cJSON_GetObjectItemCaseSensitive(g, "channel_rssi");
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(g, "snr");
-    if (cJSON_IsNumber(r) && (!u->has_rssi || r->valuedouble > u->rssi)) {
+    if (up_finite(r) && (!u->has_rssi || r->valuedouble > u->rssi)) {
       u->has_rssi = 1;
       u->rssi = r->valuedouble;
-      u->has_snr = cJSON_IsNumber(s);
+      u->has_snr = up_finite(s);
       u->snr = u->has_snr ? s->valuedouble : 0;
     }
   }
+}
+
+/* Takes the decoded object out of the tree (u->decoded) and keeps its
+ * text (u->decoded_json). */
+static int up_decoded(uplink_t *u, cJSON *parent, cJSON *obj) {
+  if (!cJSON_IsObject(obj)) return 0;
+  u->decoded = cJSON_DetachItemViaPointer(parent, obj);
+  u->decoded_json = cJSON_PrintUnformatted(u->decoded);
+  return u->decoded_json ? 0 : KK_ENOMEM;
+}
+
+static cJSON *up_parse_root(const void *data, size_t len, int *rc, char *err,
+                            size_t errlen) {
+  cJSON *root = flatjson_parse(data, len, rc, err, errlen);
+  if (root && !cJSON_IsObject(root)) {
+    *rc = up_fail(err, errlen, KK_EPARSE, "not a JSON object");
+    cJSON_Delete(root);
+    root = NULL;
+  }
+  return root;
 }
 
 static int up_int(const cJSON *v, int64_t *out) {
@@ -101,13 +146,10 @@ int uplink_parse_ttn_v3(const void *data, size_t len, uplink_t *u, char *err,
                         size_t errlen) {
   up_init(u);
   if (err && errlen) err[0] = '\0';
-  cJSON *root = cJSON_ParseWithLength((const char *)data, len);
   int rc = 0;
-  if (!cJSON_IsObject(root)) {
-    rc = up_fail(err, errlen, KK_EPARSE, "not a JSON object");
-    goto out;
-  }
-  const cJSON *up = cJSON_GetObjectItemCaseSensitive(root, "uplink_message");
+  cJSON *root = up_parse_root(data, len, &rc, err, errlen);
+  if (!root) return rc;
+  cJSON *up = cJSON_GetObjectItemCaseSensitive(root, "uplink_message");
   if (!cJSON_IsObject(up)) {
     rc = up_fail(err, errlen, KK_EMISSING,
                  "no uplink_message (not a TTS v3 uplink)");
@@ -121,10 +163,18 @@ int uplink_parse_ttn_v3(const void *data, size_t len, uplink_t *u, char *err,
     rc = up_fail(err, errlen, KK_EMISSING, "no end_device_ids.device_id");
     goto out;
   }
-  /* Top-level received_at (application server), else the uplink's. */
+  /* Top-level received_at (application server), else the uplink's
+   * (network server), else the earliest gateway time. */
   if (up_time(root, "received_at", &u->time_ms) != 0 ||
       (!u->time_ms && up_time(up, "received_at", &u->time_ms) != 0)) {
     rc = up_fail(err, errlen, KK_EPARSE, "received_at is not an ISO 8601 time");
+    goto out;
+  }
+  if (!u->time_ms &&
+      up_gateway_time(cJSON_GetObjectItemCaseSensitive(up, "rx_metadata"),
+                      "time", &u->time_ms) != 0) {
+    rc = up_fail(err, errlen, KK_EPARSE,
+                 "rx_metadata[].time is not an ISO 8601 time");
     goto out;
   }
   int64_t k;
@@ -141,12 +191,9 @@ int uplink_parse_ttn_v3(const void *data, size_t len, uplink_t *u, char *err,
   rc = up_payload(u, cJSON_GetObjectItemCaseSensitive(up, "frm_payload"), err,
                   errlen, "frm_payload");
   if (rc) goto out;
-  const cJSON *dp = cJSON_GetObjectItemCaseSensitive(up, "decoded_payload");
-  if (cJSON_IsObject(dp)) {
-    u->decoded_json = cJSON_PrintUnformatted(dp);
-    if (!u->decoded_json) rc = KK_ENOMEM;
-  }
   up_radio(u, cJSON_GetObjectItemCaseSensitive(up, "rx_metadata"));
+  rc = up_decoded(u, up,
+                  cJSON_GetObjectItemCaseSensitive(up, "decoded_payload"));
 out:
   cJSON_Delete(root);
   if (rc) uplink_free(u);
@@ -157,12 +204,9 @@ int uplink_parse_chirpstack_v4(const void *data, size_t len, uplink_t *u,
                                char *err, size_t errlen) {
   up_init(u);
   if (err && errlen) err[0] = '\0';
-  cJSON *root = cJSON_ParseWithLength((const char *)data, len);
   int rc = 0;
-  if (!cJSON_IsObject(root)) {
-    rc = up_fail(err, errlen, KK_EPARSE, "not a JSON object");
-    goto out;
-  }
+  cJSON *root = up_parse_root(data, len, &rc, err, errlen);
+  if (!root) return rc;
   const cJSON *di = cJSON_GetObjectItemCaseSensitive(root, "deviceInfo");
   if (!cJSON_IsObject(di)) {
     rc = up_fail(err, errlen, KK_EMISSING,
@@ -177,8 +221,16 @@ int uplink_parse_chirpstack_v4(const void *data, size_t len, uplink_t *u,
     rc = up_fail(err, errlen, KK_EMISSING, "no deviceInfo.devEui");
     goto out;
   }
+  const cJSON *rx = cJSON_GetObjectItemCaseSensitive(root, "rxInfo");
   if (up_time(root, "time", &u->time_ms) != 0) {
     rc = up_fail(err, errlen, KK_EPARSE, "time is not an ISO 8601 time");
+    goto out;
+  }
+  if (!u->time_ms &&
+      (up_gateway_time(rx, "nsTime", &u->time_ms) != 0 ||
+       (!u->time_ms && up_gateway_time(rx, "gwTime", &u->time_ms) != 0))) {
+    rc = up_fail(err, errlen, KK_EPARSE,
+                 "rxInfo[].nsTime / gwTime is not an ISO 8601 time");
     goto out;
   }
   int64_t k;
@@ -197,12 +249,8 @@ int uplink_parse_chirpstack_v4(const void *data, size_t len, uplink_t *u,
   rc = up_payload(u, cJSON_GetObjectItemCaseSensitive(root, "data"), err,
                   errlen, "data");
   if (rc) goto out;
-  const cJSON *ob = cJSON_GetObjectItemCaseSensitive(root, "object");
-  if (cJSON_IsObject(ob)) {
-    u->decoded_json = cJSON_PrintUnformatted(ob);
-    if (!u->decoded_json) rc = KK_ENOMEM;
-  }
-  up_radio(u, cJSON_GetObjectItemCaseSensitive(root, "rxInfo"));
+  up_radio(u, rx);
+  rc = up_decoded(u, root, cJSON_GetObjectItemCaseSensitive(root, "object"));
 out:
   cJSON_Delete(root);
   if (rc) uplink_free(u);
@@ -213,7 +261,9 @@ void uplink_free(uplink_t *u) {
   if (!u) return;
   free(u->payload);
   free(u->decoded_json);
+  cJSON_Delete(u->decoded);
   u->payload = NULL;
   u->decoded_json = NULL;
+  u->decoded = NULL;
   u->has_payload = 0;
 }

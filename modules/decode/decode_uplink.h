@@ -7,10 +7,26 @@
  *  - The Things Stack v3 "Data Formats" (uplink message: end_device_ids.
  *    device_id / application_ids.application_id / dev_eui, received_at,
  *    uplink_message.f_port / f_cnt / frm_payload (base64) /
- *    decoded_payload / rx_metadata[].rssi / snr).
+ *    decoded_payload / received_at / rx_metadata[].rssi / channel_rssi /
+ *    snr / time).
  *  - ChirpStack v4 "Event types", up event (deviceInfo.devEui /
  *    deviceName / applicationId, time, fPort, fCnt, data (base64),
- *    object, rxInfo[].rssi / snr).
+ *    object, rxInfo[].rssi / snr / nsTime / gwTime).
+ * The JSON is parsed strictly (flatjson_parse(): no trailing bytes, no
+ * duplicate keys).
+ *
+ * The uplink's time (time_ms):
+ *  - TTS: the top-level received_at (application server), else
+ *    uplink_message.received_at (network server), else the earliest
+ *    rx_metadata[].time (the gateways' clocks);
+ *  - ChirpStack: time, else the earliest rxInfo[].nsTime, else the
+ *    earliest rxInfo[].gwTime;
+ *  - else 0 (the caller uses the reception time).  A time field that is
+ *    present but not ISO 8601 makes the uplink a parse error.
+ * The best gateway is the one with the highest RSSI (`rssi`, else TTS's
+ * `channel_rssi`; the first of equals); rssi and snr come from it alone,
+ * so a best gateway without `snr` gives an RSSI and no SNR (never the SNR
+ * of another gateway).
  * All functions return 0, KK_EPARSE / KK_EMISSING with a one-line reason
  * in `err` (errlen bytes, NUL-terminated), or KK_ENOMEM.
  */
@@ -37,6 +53,7 @@ typedef struct uplink {
   size_t payload_len;
   int has_payload;
   char *decoded_json;    /* owned: decoded_payload / object as JSON text */
+  struct cJSON *decoded; /* owned: the same object as a tree, or NULL */
   int has_rssi, has_snr; /* best gateway (highest RSSI) */
   double rssi, snr;
 } uplink_t;

@@ -5,10 +5,15 @@
  * kk.decode.json { time_field = "ts", map = { temp = "air_temperature:Cel",
  * co2 = "co2:ppm" } }.  Numbers and booleans become readings (nested
  * objects as dotted names); `fields` restricts which.  Thing: option
- * `thing`, else `thing_field`, else the source's topic part.
+ * `thing`, else `thing_field`, else the source's topic part.  The message
+ * is parsed strictly (no trailing bytes, no duplicate keys); string
+ * members and non-finite numbers that are left out are counted
+ * (string_value, non_finite, too_deep), numeric strings become values
+ * with numeric_strings.
  */
 #include <klimakit.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,17 +50,28 @@ static int json_decode(void *state, decode_out_t *out, char *why, size_t whylen,
   json_emit_t e = {out, NULL, 0, 0};
   const char *none[] = {NULL};
   fo.fields = none;
+  fo.stats = NULL;
   int rc = flatjson_message(out->raw->data, out->raw->len, &fo, &t, thing,
                             sizeof thing, json_value, &e, why, whylen);
   if (rc) return rc;
   e.thing = thing[0] ? thing : NULL;
   e.time_ms = t;
-  rc = flatjson_message(out->raw->data, out->raw->len, &s->fo, &t, thing,
+  flatjson_stats_t fs = {0, 0, 0};
+  fo = s->fo;
+  fo.stats = &fs;
+  rc = flatjson_message(out->raw->data, out->raw->len, &fo, &t, thing,
                         sizeof thing, json_value, &e, why, whylen);
   if (rc == 0 && e.n == 0) {
     *reason = "no_values";
-    snprintf(why, whylen, "no numeric field in the message");
+    snprintf(why, whylen,
+             "no numeric field in the message (%zu strings, %zu non-finite)",
+             fs.strings, fs.nonfinite);
     return KK_EMISSING;
+  }
+  if (rc == 0) {
+    decode_out_skipped(out, "string_value", fs.strings, "string values");
+    decode_out_skipped(out, "non_finite", fs.nonfinite, "non-finite numbers");
+    decode_out_skipped(out, "too_deep", fs.too_deep, "members nested too deep");
   }
   return rc;
 }
@@ -67,6 +83,7 @@ static int json_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   s->fo.time_field =
       kk_opt_isset(o, "time_field") ? kk_opt_str(o, "time_field") : NULL;
   s->fo.time_unit = kk_opt_enum(o, "time_unit");
+  s->fo.numeric_strings = kk_opt_bool(o, "numeric_strings");
   s->fo.thing_field =
       kk_opt_isset(o, "thing_field") ? kk_opt_str(o, "thing_field") : NULL;
   size_t nf = kk_opt_list_len(o, "fields");
@@ -113,6 +130,12 @@ static const kk_option_t json_options[] = {
      .type = KK_OPT_STRING,
      .description = "Field holding the thing id (default: the source's "
                     "topic part, see source.mqtt pattern)."},
+    {.name = "numeric_strings",
+     .type = KK_OPT_BOOL,
+     .def = "false",
+     .description = "Strings that hold exactly one JSON number (\"21.5\") "
+                    "become values; other strings are counted (reason "
+                    "string_value) either way."},
     DECODE_COMMON_OPTIONS,
     {NULL}};
 
@@ -126,8 +149,10 @@ const kk_module_t decode_json_module = {
     .description =
         "Every number (and boolean as 0/1) of a JSON object becomes a "
         "reading; `map` names its datastream, `time_field` its time (s, ms "
-        "or ISO 8601). Messages that are not JSON objects or hold no number "
-        "are rejected (reasons parse, no_values) and counted.",
+        "or ISO 8601). Messages that are not one JSON object (trailing "
+        "bytes, duplicate keys) or hold no number are rejected (reasons "
+        "parse, no_values) and counted; string members and non-finite "
+        "numbers left out are counted as string_value / non_finite.",
     .options = json_options,
     .create = json_create,
     .process = json_process,

@@ -2,6 +2,7 @@
 -- temperature, humidity and barometric pressure sensor), for decode.lua.
 --
 --   kk.decode.lua { path = "recipes/decoders/decentlab_dl_lp8p.lua", envelope = "ttn-v3" }
+--   klimakit decode recipes/decoders/decentlab_dl_lp8p.lua --port 1 --hex 020578000f67bd...
 --
 -- Format (written from the vendor's public description, not from its code):
 --   Decentlab, DL-LP8P datasheet and product page
@@ -20,7 +21,14 @@
 --                   capacitor voltages x3 / 1000, x4 / 1000 V,
 --                   CO2 sensor status x5, raw IR x6, raw IR low-pass x7
 --   bit 3, 1 word   battery voltage x0 / 1000 V
--- A frame with another version, or shorter than its flags say, is an error.
+-- A frame is decoded completely or rejected: another protocol version is
+-- rejected as invalid, a frame shorter than its flags say as truncated,
+-- bytes after the last flagged block as invalid.  A frame whose flags
+-- select no sensor holds nothing to store (kk.decode.none).
+--
+-- fPorts: port 1, the port Decentlab's data frames use; config.ports =
+-- { n } for a device configured otherwise.  Other ports are rejected
+-- (reason port).
 
 local u8, u16 = bytes.u8, bytes.u16be
 
@@ -51,9 +59,10 @@ local SENSORS = {
 }
 
 local function decode(payload, port, ctx)
+  if #payload == 0 then return nil, "empty frame", "truncated" end
   local version = u8(payload, 1)
   if version ~= 2 then
-    return nil, "Decentlab protocol version " .. version .. ", expected 2"
+    return nil, "Decentlab protocol version " .. version .. ", expected 2", "invalid"
   end
   local flags = u16(payload, 4)
   local out, pos = {}, 6
@@ -67,7 +76,15 @@ local function decode(payload, port, ctx)
       s.f(x, out)
     end
   end
+  if pos <= #payload then
+    return nil, string.format("%d bytes after the flagged blocks (flags 0x%04x)",
+                              #payload - pos + 1, flags), "invalid"
+  end
+  if #out == 0 then return kk.decode.none, "no sensor flagged" end
   return out
 end
 
-return { decode = decode }
+return {
+  decode = decode,
+  ports = function(config) return config.ports or { 1 } end,
+}

@@ -2,6 +2,7 @@
 -- ERS Sound, ERS Eye, ELT, EMS...) payload decoder for decode.lua.
 --
 --   kk.decode.lua { path = "recipes/decoders/elsys.lua", envelope = "ttn-v3" }
+--   klimakit decode recipes/decoders/elsys.lua --port 5 --hex 0100E202290400270506060308
 --
 -- Format (written from the vendor's public description, not from its code):
 --   Elsys, "Sensor payload" (https://elsys.se/public/documents/Sensor_payload.pdf,
@@ -25,8 +26,18 @@
 --   0x1B analog uV     s32        uV       0x1C TVOC          u16       ppb
 --   0x3D debug         4 bytes (skipped)
 -- Property names follow klimakit's (co2, air_temperature, relative_humidity);
--- units are UCUM codes.  An unknown type ends the frame: what was decoded
--- before it is kept, a frame that yields nothing is an error.
+-- units are UCUM codes.
+--
+-- fPorts: the sensors send their data on LoRaWAN port 5 unless the setting
+-- `Port` (1..254, Elsys "NFC settings specification",
+-- https://www.elsys.se/en/elsys-nfc-settings-specification/) says
+-- otherwise; config.ports = { n } follows such a setting.  Other ports
+-- are rejected (reason port).
+-- A frame is decoded completely or rejected: an unknown type is rejected
+-- as unknown_record (the length of its value is unknown, so nothing after
+-- it can be read, and keeping the records before it would store a partial
+-- frame as if it were whole); a record cut short as truncated.  A frame
+-- of debug records only (0x3D) holds nothing to store (kk.decode.none).
 
 local u8, s8, u16, s16 = bytes.u8, bytes.s8, bytes.u16be, bytes.s16be
 local u24, u32, s32 = bytes.u24be, bytes.u32be, bytes.s32be
@@ -88,22 +99,29 @@ T[0x19] = function(p, i, o) put(o, "external_temperature2", "Cel", s16(p, i) / 1
 T[0x1A] = function(p, i, o) put(o, "digital2", "1", u8(p, i)); return 1 end
 T[0x1B] = function(p, i, o) put(o, "analog_uv", "uV", s32(p, i)); return 4 end
 T[0x1C] = function(p, i, o) put(o, "tvoc", "ppb", u16(p, i)); return 2 end
-T[0x3D] = function() return 4 end
+T[0x3D] = function() return 4 end -- debug information, not a measurement
 
 local function decode(payload, port, ctx)
   local out, i, n = {}, 1, #payload
+  if n == 0 then return nil, "empty frame", "truncated" end
   while i <= n do
     local t = u8(payload, i)
     local f = T[t]
     if not f then
-      if #out == 0 then
-        return nil, string.format("unknown Elsys type 0x%02x at byte %d", t, i)
-      end
-      break
+      return nil, string.format("unknown Elsys type 0x%02x at byte %d", t, i), "unknown_record"
     end
-    i = i + 1 + f(payload, i + 1, out)
+    local len = f(payload, i + 1, out)
+    if i + len > n then
+      return nil, string.format("type 0x%02x at byte %d needs %d bytes, %d left", t, i, len, n - i),
+             "truncated"
+    end
+    i = i + 1 + len
   end
+  if #out == 0 then return kk.decode.none, "debug record only" end
   return out
 end
 
-return { decode = decode }
+return {
+  decode = decode,
+  ports = function(config) return config.ports or { 5 } end,
+}

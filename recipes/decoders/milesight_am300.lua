@@ -3,6 +3,7 @@
 --
 --   kk.decode.lua { path = "recipes/decoders/milesight_am300.lua",
 --                   envelope = "ttn-v3", config = { model = "am319" } }
+--   klimakit decode recipes/decoders/milesight_am300.lua --port 85 --hex 0367EE00...
 --
 -- Format (written from the vendor's public description, not from its code):
 --   Milesight-IoT/SensorDecoders, AM_Series/AM300_Series/README.md,
@@ -28,8 +29,16 @@
 --         set config.model to "am308" or "am319" for those.
 -- The README gives the 08 7D TVOC as a plain level (example: 37);
 -- firmware v2 decoders divide it by 100: config.tvoc_iaq_scale = 0.01.
--- An unknown channel ends the frame: what was decoded before it is kept, a
--- frame that yields nothing is an error.
+--
+-- fPorts: the AM300 series sends on the application port of its LoRaWAN
+-- settings, 85 by default (AM300 series user guide, "LoRaWAN Settings");
+-- config.ports = { n } follows a changed setting.  Other ports are
+-- rejected (reason port).
+-- A frame is decoded completely or rejected: an unknown channel/type pair
+-- is rejected as unknown_record (its length is unknown, so nothing after
+-- it can be read), a record cut short as truncated.  A frame of device
+-- information records only (FF xx: the frame the device sends after it
+-- joins) and buzzer states holds nothing to store (kk.decode.none).
 
 local u8, u16, s16, u32 = bytes.u8, bytes.u16le, bytes.s16le, bytes.u32le
 
@@ -94,6 +103,7 @@ local R = {
 
 local function decode(payload, port, ctx)
   local out, i, n = {}, 1, #payload
+  if n == 0 then return nil, "empty frame", "truncated" end
   while i + 1 <= n do
     local ch, ty = u8(payload, i), u8(payload, i + 1)
     local f = R[ch << 8 | ty]
@@ -102,17 +112,24 @@ local function decode(payload, port, ctx)
       len = f(payload, i + 2, out, ctx)
     elseif ch == 0xFF and INFO_LEN[ty] then
       len = INFO_LEN[ty]
-      u8(payload, i + 1 + len) -- the record must be complete
     else
-      if #out == 0 then
-        return nil, string.format("unknown Milesight channel %02x %02x at byte %d", ch, ty, i)
-      end
-      break
+      return nil, string.format("unknown Milesight channel %02x %02x at byte %d", ch, ty, i),
+             "unknown_record"
+    end
+    if i + 1 + len > n then
+      return nil, string.format("record %02x %02x at byte %d needs %d bytes, %d left",
+                                ch, ty, i, len, n - i - 1), "truncated"
     end
     i = i + 2 + len
   end
-  if i == n then error("truncated record at byte " .. i) end
+  if i == n then
+    return nil, string.format("a single byte left at byte %d", i), "truncated"
+  end
+  if #out == 0 then return kk.decode.none, "device information" end
   return out
 end
 
-return { decode = decode }
+return {
+  decode = decode,
+  ports = function(config) return config.ports or { 85 } end,
+}

@@ -21,6 +21,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   uplink_t u;
   char err[128];
   if (FUZZ_PARSE(data, size, &u, err, sizeof err) == 0) {
+    /* The tree (as decode.ttn_v3 walks it, with and without numeric
+     * strings) and its text (as a reprint must parse again). */
+    flatjson_stats_t st = {0, 0, 0};
+    flatjson_walk_tree(u.decoded, (int)(size & 1), &st, sink, NULL);
     if (u.decoded_json)
       flatjson_walk(u.decoded_json, strlen(u.decoded_json), sink, NULL, err,
                     sizeof err);

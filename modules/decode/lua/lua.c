@@ -14,7 +14,12 @@
  * touches the state (pushing the payload, building ctx, the call, reading
  * the result) runs inside one protected call, and the result is copied out
  * and validated before any reading is added, so a message either yields
- * all its readings or none.  Failures are counted per reason:
+ * all its readings or none.  A decoder may also say that a frame holds
+ * nothing to store (kk.decode.none: decoded, counted in
+ * kk_decoded_empty_total).  Failures are counted per reason:
+ *   port     the fPort is not one the file's `ports` declares
+ *   truncated  a bytes read past the end, or the decoder says so
+ *   unknown_record, invalid   as the decoder says (nil, msg, reason)
  *   decoder  the decoder raised an error or returned nil, "message"
  *   shape    the result is not a list of readings
  *   budget   instruction budget or deadline exhausted
@@ -24,9 +29,10 @@
  * The state comes from the module API's Lua service (klimakit/lua.h):
  * the same sandbox, budget and memory cap as Lua modules.
  *
- * This file holds the module: its options, loading the decoder into a
- * stage's state, and kk.decode_lua for recipes.  One message is decoded
- * in lua_message.c; the `bytes` library is in lua_bytes.c.
+ * This file holds the module: its options, its stages and kk.decode_lua
+ * for recipes.  Loading a decoder is in lua_load.c, one message is
+ * decoded in lua_message.c, the `bytes` library is in lua_bytes.c and
+ * `klimakit decode` in lua_cli.c.
  */
 #include "decode/lua/lua_decoder.h"
 
@@ -36,120 +42,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#define LD_SETUP_DEADLINE_MS 1000u
-#ifndef KK_DATADIR
-#define KK_DATADIR "/usr/local/share/klimakit"
-#endif
-
-/* ---- loading ------------------------------------------------------------- */
-
-static void ld_push_json(lua_State *L, const cJSON *j, int depth) {
-  luaL_checkstack(L, 4, "config too deep");
-  if (depth > 32) {
-    lua_pushnil(L);
-  } else if (cJSON_IsObject(j) || cJSON_IsArray(j)) {
-    lua_newtable(L);
-    lua_Integer i = 1;
-    for (const cJSON *c = j->child; c; c = c->next) {
-      ld_push_json(L, c, depth + 1);
-      if (cJSON_IsArray(j))
-        lua_rawseti(L, -2, i++);
-      else
-        lua_setfield(L, -2, c->string);
-    }
-  } else if (cJSON_IsString(j)) {
-    lua_pushstring(L, j->valuestring);
-  } else if (cJSON_IsBool(j)) {
-    lua_pushboolean(L, cJSON_IsTrue(j));
-  } else if (cJSON_IsNumber(j)) {
-    double d = j->valuedouble;
-    if (d == floor(d) && fabs(d) < 9e15)
-      lua_pushinteger(L, (lua_Integer)d);
-    else
-      lua_pushnumber(L, d);
-  } else {
-    lua_pushnil(L);
-  }
-}
-
-/* Runs under kk_lua_pcall: installs `bytes`, runs the file and finds its
- * decode function (the file's return value, its `decode` field, or the
- * global `decode`). */
-static int ld_setup(lua_State *L) {
-  ld_stage_t *s = lua_touserdata(L, 1);
-  const char *config = lua_tostring(L, 2);
-  ld_bytes_open(L);
-  lua_setglobal(L, "bytes");
-  if (luaL_loadfilex(L, s->path, "t") != LUA_OK) return lua_error(L);
-  lua_call(L, 0, 1);
-  if (lua_istable(L, -1)) lua_getfield(L, -1, "decode");
-  if (!lua_isfunction(L, -1)) lua_getglobal(L, "decode");
-  if (!lua_isfunction(L, -1))
-    return luaL_error(L,
-                      "%s defines no decode function (return one, return a "
-                      "table with decode, or define a global decode)",
-                      s->path);
-  s->decode_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  if (config) {
-    cJSON *j = cJSON_Parse(config);
-    if (!j) return luaL_error(L, "config is not a table");
-    ld_push_json(L, j, 0);
-    cJSON_Delete(j);
-  } else {
-    lua_newtable(L);
-  }
-  s->config_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  return 0;
-}
-
-/* The decoder file: as given when it exists, else under KK_DATADIR (the
- * shipped decoders are installed there as decoders/<name>.lua). */
-static int ld_find(ld_stage_t *s, const char *p) {
-  char cand[PATH_MAX];
-  snprintf(cand, sizeof cand, "%s", p);
-  if (access(cand, R_OK) != 0 && p[0] != '/')
-    snprintf(cand, sizeof cand, "%s/%s", KK_DATADIR, p);
-  if (access(cand, R_OK) != 0) return -1;
-  if (!realpath(cand, s->path)) return -1;
-  return 0;
-}
-
-/* Creates the decoder's state from s->path and runs the file.  Returns 0
- * or a negative code with a message in err. */
-static int ld_load(ld_stage_t *s, const kk_lua_limits_t *lim, const char *name,
-                   const char *config, char *err, size_t errlen) {
-  s->decode_ref = s->config_ref = LUA_NOREF;
-  s->L = kk_lua_new(lim, name, err, errlen);
-  if (!s->L) return KK_ENOMEM;
-  /* The decoder may require helper files beside it. */
-  char dir[PATH_MAX];
-  snprintf(dir, sizeof dir, "%s", s->path);
-  char *slash = strrchr(dir, '/');
-  if (slash && slash != dir) *slash = '\0';
-  kk_lua_allow_path(s->L, dir, 0);
-  kk_lua_limits_t setup = {0, 0, LD_SETUP_DEADLINE_MS};
-  lua_pushcfunction(s->L, ld_setup);
-  lua_pushlightuserdata(s->L, s);
-  if (config)
-    lua_pushstring(s->L, config);
-  else
-    lua_pushnil(s->L);
-  int rc = kk_lua_pcall_limits(s->L, 2, 0, &setup, err, errlen);
-  if (rc) ld_first_line(err);
-  return rc;
-}
+/* ---- the stage ----------------------------------------------------------- */
 
 static int ld_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
-  ld_stage_t *s = calloc(1, sizeof *s);
+  ld_stage_t *s = ld_stage_new();
   if (!s) return KK_ENOMEM;
   *state = s;
-  s->decode_ref = s->config_ref = LUA_NOREF;
   s->envelope = kk_opt_enum(o, "envelope");
   s->port = (int)kk_opt_int(o, "port");
   int rc = decode_common_init(&s->dc, st, o);
   if (rc) return rc;
+  s->m_none = kk_stage_counter(
+      st, "kk_decoded_empty_total", NULL,
+      "Messages decoded that held nothing to store (kk.decode.none).");
   const char *p = kk_opt_str(o, "path");
   if (ld_find(s, p) != 0) {
     kk_stage_error(st, "decoder file '%s' not found", p);
@@ -166,12 +72,7 @@ static int ld_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
 }
 
 static void ld_destroy(void *state) {
-  ld_stage_t *s = state;
-  if (!s) return;
-  kk_lua_close(s->L);
-  decode_common_free(&s->dc);
-  free(s->res);
-  free(s);
+  ld_stage_free(state);
 }
 
 static int ld_decode(void *state, decode_out_t *out, char *why, size_t whylen,
@@ -181,6 +82,7 @@ static int ld_decode(void *state, decode_out_t *out, char *why, size_t whylen,
   char thing[128];
   int rc =
       ld_message(s, out->raw, &t0, thing, sizeof thing, why, whylen, reason);
+  if (rc == 0 && s->none) kk_metric_add(s->m_none, 1);
   for (size_t i = 0; i < s->nres && rc == 0; i++) {
     const ld_result_t *r = &s->res[i];
     rc = decode_out_value(out,
@@ -204,90 +106,153 @@ static int ld_box_gc(lua_State *L) {
   return 0;
 }
 
-static const char *ld_optstr(lua_State *L, const char *k, const char *def) {
-  lua_getfield(L, 1, k);
-  const char *v = lua_isnil(L, -1) ? def : luaL_checkstring(L, -1);
-  lua_pop(L, 1);
-  return v;
+static const char *const ld_lua_keys[] = {"path",     "hex",  "base64", "data",
+                                          "envelope", "port", "config", NULL};
+
+/* Misuse of kk.decode_lua raises; a key it does not know is misuse. */
+static void ld_lua_check_keys(lua_State *L) {
+  lua_pushnil(L);
+  while (lua_next(L, 1)) {
+    lua_pop(L, 1);
+    const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    size_t i = 0;
+    while (k && ld_lua_keys[i] && strcmp(k, ld_lua_keys[i]))
+      i++;
+    if (!k || !ld_lua_keys[i])
+      luaL_error(L,
+                 "decode_lua: unknown key '%s' (path, hex, base64, data, "
+                 "envelope, port, config)",
+                 k ? k : luaL_typename(L, -1));
+  }
 }
 
-/* kk.decode_lua { path =, hex = | data =, envelope = "raw", port = 1 }:
- * decodes one payload (hex or bytes; with envelope ttn-v3/chirpstack-v4,
- * `data` is the uplink JSON) with the decoder at path, as decode.lua
- * would, and returns the list of readings {thing, property, unit, time,
- * value}, or nil, reason, message. */
+static const char *ld_optstr(lua_State *L, const char *k, const char *def) {
+  lua_getfield(L, 1, k);
+  const char *v = def;
+  if (!lua_isnil(L, -1)) {
+    if (lua_type(L, -1) != LUA_TSTRING)
+      luaL_error(L, "decode_lua: %s must be a string", k);
+    v = lua_tostring(L, -1);
+  }
+  lua_pop(L, 1);
+  return v; /* the string stays referenced by the argument table */
+}
+
+static int ld_lua_fail(lua_State *L, const char *reason, const char *msg) {
+  lua_pushnil(L);
+  lua_pushstring(L, reason);
+  lua_pushstring(L, msg);
+  return 3;
+}
+
+static int ld_lua_envelope(const char *env) {
+  return !strcmp(env, "raw")             ? LD_RAW
+         : !strcmp(env, "ttn-v3")        ? LD_TTN_V3
+         : !strcmp(env, "chirpstack-v4") ? LD_CHIRPSTACK_V4
+                                         : -1;
+}
+
+/* kk.decode_lua { path =, hex = | base64 = | data =, envelope = "raw",
+ * port =, config = {} }: decodes one payload (hex, base64 or bytes; with
+ * envelope ttn-v3/chirpstack-v4, `data` is the uplink JSON) with the
+ * decoder at path, as decode.lua would, and returns the list of readings
+ * {thing, property, unit, time, value}; for a message with nothing to
+ * store (kk.decode.none) an empty list, "none" and the decoder's note.
+ * Expected failures return nil, reason, message (reason load, input, or
+ * a rejection reason of decode.lua); misuse (an unknown key, a wrong
+ * type, none or two of hex/base64/data) raises an error. */
 static int ld_lua_decode(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
+  ld_lua_check_keys(L);
   const char *path = ld_optstr(L, "path", NULL);
   if (!path) return luaL_error(L, "decode_lua: path is required");
   const char *env = ld_optstr(L, "envelope", "raw");
+  int envelope = ld_lua_envelope(env);
+  if (envelope < 0)
+    return luaL_error(
+        L, "decode_lua: envelope must be raw, ttn-v3 or chirpstack-v4");
   const char *hex = ld_optstr(L, "hex", NULL);
+  const char *b64 = ld_optstr(L, "base64", NULL);
+  const char *data = ld_optstr(L, "data", NULL);
+  if (!!hex + !!b64 + !!data != 1)
+    return luaL_error(L, "decode_lua: give one of hex, base64 or data");
+  if (envelope != LD_RAW && !data)
+    return luaL_error(L, "decode_lua: envelope %s takes the uplink as data",
+                      env);
+  lua_getfield(L, 1, "port");
+  int isnum = 1;
+  lua_Integer port = lua_isnil(L, -1) ? -1 : lua_tointegerx(L, -1, &isnum);
+  if (!isnum || port < -1 || port > 255)
+    return luaL_error(L, "decode_lua: port must be an integer 0..255");
+  lua_pop(L, 1);
+  char *config = NULL;
+  char e[1024];
+  if (lua_getfield(L, 1, "config") != LUA_TNIL) {
+    if (!lua_istable(L, -1))
+      return luaL_error(L, "decode_lua: config must be a table");
+    config = ld_config_json(L, lua_gettop(L), e, sizeof e);
+    if (!config) return luaL_error(L, "decode_lua: config: %s", e);
+  }
+  lua_pop(L, 1);
   size_t len = 0;
-  lua_getfield(L, 1, "data");
-  const char *data = lua_isnil(L, -1) ? NULL : luaL_checklstring(L, -1, &len);
-  int datai = lua_gettop(L);
   if (hex) {
     lua_pushcfunction(L, ld_bytes_fromhex);
     lua_pushstring(L, hex);
     lua_call(L, 1, 2);
-    if (lua_isnil(L, -2))
-      return luaL_error(L, "decode_lua: %s", lua_tostring(L, -1));
+    if (lua_isnil(L, -2)) {
+      free(config);
+      return ld_lua_fail(L, "input", lua_tostring(L, -1));
+    }
     lua_pop(L, 1);
     data = lua_tolstring(L, -1, &len);
+  } else if (b64) {
+    size_t n = strlen(b64);
+    uint8_t *buf = lua_newuserdatauv(L, n / 4 * 3 + 4, 0);
+    long k = decode_base64(b64, n, buf);
+    if (k < 0) {
+      free(config);
+      return ld_lua_fail(L, "input", "base64: not base64 (RFC 4648)");
+    }
+    lua_pushlstring(L, (const char *)buf, (size_t)k);
+    data = lua_tolstring(L, -1, &len);
+  } else {
+    lua_getfield(L, 1, "data");
+    data = lua_tolstring(L, -1, &len);
   }
-  if (!data) return luaL_error(L, "decode_lua: give hex or data");
-  (void)datai;
-  lua_getfield(L, 1, "port");
-  int port = (int)luaL_optinteger(L, -1, 1);
-  lua_pop(L, 1);
-  int envelope = !strcmp(env, "raw")             ? LD_RAW
-                 : !strcmp(env, "ttn-v3")        ? LD_TTN_V3
-                 : !strcmp(env, "chirpstack-v4") ? LD_CHIRPSTACK_V4
-                                                 : -1;
-  if (envelope < 0)
-    return luaL_error(
-        L, "decode_lua: envelope must be raw, ttn-v3 or chirpstack-v4");
+  /* The stage lives in a box whose __gc frees it, so that an error
+   * raised below does not leak it. */
   ld_stage_t **box = lua_newuserdatauv(L, sizeof *box, 0);
   *box = NULL;
   lua_newtable(L);
   lua_pushcfunction(L, ld_box_gc);
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
-  ld_stage_t *s = *box = calloc(1, sizeof *s);
-  if (!s) return luaL_error(L, "not enough memory");
-  s->decode_ref = s->config_ref = LUA_NOREF;
+  ld_stage_t *s = *box = ld_stage_new();
+  if (!s) {
+    free(config);
+    return luaL_error(L, "not enough memory");
+  }
   s->envelope = envelope;
-  s->port = port;
+  s->port = (int)port;
   if (ld_find(s, path) != 0) {
-    lua_pushnil(L);
-    lua_pushliteral(L, "load");
+    free(config);
     lua_pushfstring(L, "decoder file '%s' not found", path);
-    return 3;
+    return ld_lua_fail(L, "load", lua_tostring(L, -1));
   }
-  char e[1024];
-  int rc = ld_load(s, NULL, "decode_lua", NULL, e, sizeof e);
-  if (rc) {
-    lua_pushnil(L);
-    lua_pushliteral(L, "load");
-    lua_pushstring(L, e);
-    return 3;
-  }
+  int rc = ld_load(s, NULL, "decode_lua", config, e, sizeof e);
+  free(config);
+  if (rc) return ld_lua_fail(L, "load", e);
   kk_raw_t raw = {0, kk_now_ms(), (const uint8_t *)data, (uint32_t)len, 0, ""};
   int64_t t0;
-  char thing[128], why[200] = "";
+  char thing[128], why[256] = "";
   const char *reason = "parse";
   rc = ld_message(s, &raw, &t0, thing, sizeof thing, why, sizeof why, &reason);
-  if (rc) {
-    lua_pushnil(L);
-    lua_pushstring(L, reason);
-    lua_pushstring(L, why);
-    return 3;
-  }
+  if (rc) return ld_lua_fail(L, reason, why);
   lua_createtable(L, (int)s->nres, 0);
   for (size_t i = 0; i < s->nres; i++) {
     const ld_result_t *r = &s->res[i];
     lua_createtable(L, 0, 5);
-    lua_pushstring(L, r->thing[0] ? r->thing : thing);
+    lua_pushstring(L, r->thing[0] ? r->thing : thing[0] ? thing : "unknown");
     lua_setfield(L, -2, "thing");
     lua_pushstring(L, r->property);
     lua_setfield(L, -2, "property");
@@ -299,7 +264,10 @@ static int ld_lua_decode(lua_State *L) {
     lua_setfield(L, -2, "value");
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
-  return 1;
+  if (!s->none) return 1;
+  lua_pushliteral(L, "none");
+  lua_pushstring(L, s->note);
+  return 3;
 }
 
 static int ld_lua_open(lua_State *L) {
@@ -333,8 +301,9 @@ static const kk_option_t ld_options[] = {
      .def = "1",
      .min = -1,
      .max = 255,
-     .description = "envelope raw: the port handed to the decoder (a topic "
-                    "part named `port` wins; -1 passes nil)."},
+     .description = "envelope raw: the fPort handed to the decoder (a topic "
+                    "part named `port` wins; -1 passes nil, which a decoder "
+                    "that declares its ports rejects)."},
     {.name = "config",
      .type = KK_OPT_TABLE,
      .description = "Any table, handed to the decoder as ctx.config."},
@@ -374,15 +343,20 @@ const kk_module_t decode_lua_module = {
         "dev_eui, time (uplink time, UTC ms), received, fcnt, rssi, snr, "
         "topic, topic_parts and config. decode returns a list of `{ "
         "property =, unit =, value = [, time =] [, thing =] }` (UCUM "
-        "units); the thing is the device id unless a reading or `ctx.thing` "
-        "names another. Rejected messages are counted as "
-        "kk_rejected_total{reason=decoder|shape|budget|memcap|no_payload|"
-        "parse|format|no_values}. Shipped decoders: recipes/decoders/ "
-        "(Elsys ERS, Milesight AM300, Decentlab DL-LP8P); see "
-        "examples/decoder/.",
+        "units), `kk.decode.none` for a frame with nothing to store (counted "
+        "in kk_decoded_empty_total), or `nil, message [, reason]`; the "
+        "thing is the device id unless a reading or `ctx.thing` names "
+        "another. A file that returns `{ decode =, ports = { 5 } }` takes "
+        "only those fPorts. A message is decoded completely or rejected, "
+        "counted as kk_rejected_total{reason=port|truncated|unknown_record|"
+        "invalid|decoder|shape|budget|memcap|no_payload|parse|format|"
+        "no_values}. Shipped decoders: recipes/decoders/ (Elsys ERS, "
+        "Milesight AM300, Decentlab DL-LP8P); `klimakit decode` runs one "
+        "payload through a decoder; see examples/decoder/.",
     .options = ld_options,
     .create = ld_create,
     .process = ld_process,
     .destroy = ld_destroy,
     .lua_open = ld_lua_open,
+    .commands = ld_commands,
 };

@@ -3,8 +3,10 @@
  *
  * Reads unsigned and signed integers (8 to 32 bits, either byte order)
  * and IEEE 754 floats at 1-based offsets of a payload string, and turns
- * bytes into hex and back.  Misuse (an offset out of range) raises an
- * error; a malformed hex string returns nil and a message.
+ * bytes into hex and back.  A read past the end raises an error and marks
+ * the state (LD_TRUNCATED_KEY), so that the message is rejected as
+ * "truncated" rather than as a decoder bug; a malformed hex string
+ * returns nil and a message.
  */
 #include "decode/lua/lua_decoder.h"
 
@@ -18,9 +20,14 @@ static const uint8_t *ld_at(lua_State *L, size_t n, const char *who) {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
   lua_Integer i = luaL_optinteger(L, 2, 1);
-  if (i < 1 || (size_t)(i - 1) > len || len - (size_t)(i - 1) < n)
+  if (i < 1 || (size_t)(i - 1) > len || len - (size_t)(i - 1) < n) {
+    if (i >= 1) { /* an offset below 1 is a decoder bug, not a short frame */
+      lua_pushboolean(L, 1);
+      lua_setfield(L, LUA_REGISTRYINDEX, LD_TRUNCATED_KEY);
+    }
     luaL_error(L, "bytes.%s: %d byte%s at offset %d out of range (%d bytes)",
                who, (int)n, n == 1 ? "" : "s", (int)i, (int)len);
+  }
   return (const uint8_t *)s + (i - 1);
 }
 

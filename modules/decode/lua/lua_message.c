@@ -27,9 +27,16 @@ typedef struct ld_call {
   size_t len;
   int port;
   int shape; /* set before raising a shape error */
-  int soft;  /* the decoder returned nil, "message" */
+  int soft;  /* the decoder returned nil, "message" [, reason] */
+  const char *softreason;
   char softmsg[160];
 } ld_call_t;
+
+/* The reasons a decoder may give as the third value of nil, message,
+ * reason; anything else is counted as "decoder" (the label set of
+ * kk_rejected_total stays bounded). */
+static const char *const ld_decoder_reasons[] = {"truncated", "unknown_record",
+                                                 "invalid", NULL};
 
 static int ld_shape(lua_State *L, ld_call_t *c, const char *fmt, ...)
     KK__PRINTF(3, 4);
@@ -188,12 +195,27 @@ static int ld_run(lua_State *L) {
   ld_push_ctx(L, c);
   lua_pushvalue(L, -1);
   lua_insert(L, 1); /* ctx at 1, kept for ctx.thing */
-  lua_call(L, 3, 2);
-  /* stack: ctx, result, message */
+  lua_call(L, 3, 3);
+  /* stack: ctx, result, message, reason */
   if (lua_isnil(L, 2)) {
     c->soft = 1;
     const char *m = lua_tostring(L, 3);
     snprintf(c->softmsg, sizeof c->softmsg, "%s", m ? m : "");
+    const char *r = lua_type(L, 4) == LUA_TSTRING ? lua_tostring(L, 4) : NULL;
+    c->softreason = "decoder";
+    for (size_t i = 0; r && ld_decoder_reasons[i]; i++)
+      if (!strcmp(r, ld_decoder_reasons[i]))
+        c->softreason = ld_decoder_reasons[i];
+    return 0;
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->none_ref);
+  int none = lua_rawequal(L, 2, -1);
+  lua_pop(L, 1);
+  if (none) {
+    s->none = 1;
+    const char *m = lua_type(L, 3) == LUA_TSTRING ? lua_tostring(L, 3) : NULL;
+    snprintf(s->note, sizeof s->note, "%s", m ? m : "");
+    lua_settop(L, 0);
     return 0;
   }
   if (!lua_istable(L, 2))
@@ -214,10 +236,29 @@ static int ld_run(lua_State *L) {
   return 0;
 }
 
-static const char *ld_reason(int rc, const ld_call_t *c) {
+static const char *ld_reason(int rc, const ld_call_t *c, lua_State *L) {
   if (rc == KK_EBUDGET) return "budget";
   if (rc == KK_EMEMCAP) return "memcap";
-  return c->shape ? "shape" : "decoder";
+  if (c->shape) return "shape";
+  int trunc = lua_getfield(L, LUA_REGISTRYINDEX, LD_TRUNCATED_KEY) != LUA_TNIL;
+  lua_pop(L, 1);
+  return trunc ? "truncated" : "decoder";
+}
+
+/* The declared fPorts: 0 when `port` is one of them (or none are
+ * declared), else -1 with the reason in why. */
+static int ld_check_port(const ld_stage_t *s, int port, char *why,
+                         size_t whylen) {
+  if (!s->has_ports) return 0;
+  if (port >= 0 && port <= 255 && (s->ports[port / 8] >> (port % 8) & 1))
+    return 0;
+  if (port < 0)
+    snprintf(why, whylen, "no fPort given; the decoder takes fPort %s",
+             s->ports_text);
+  else
+    snprintf(why, whylen, "fPort %d is not one the decoder takes (%s)", port,
+             s->ports_text);
+  return -1;
 }
 
 char *ld_first_line(char *msg) {
@@ -238,6 +279,8 @@ int ld_message(ld_stage_t *s, const kk_raw_t *raw, int64_t *t0, char *thing,
   c.s = s;
   c.raw = raw;
   s->nres = 0;
+  s->none = 0;
+  s->note[0] = '\0';
   thing[0] = '\0';
   *t0 = raw->time_ms;
   if (s->envelope == LD_RAW) {
@@ -273,19 +316,32 @@ int ld_message(ld_stage_t *s, const kk_raw_t *raw, int64_t *t0, char *thing,
     if (u.time_ms) *t0 = u.time_ms;
     snprintf(thing, thinglen, "%s", u.device_id);
   }
+  if (ld_check_port(s, c.port, why, whylen) != 0) {
+    *reason = "port";
+    if (have_u) uplink_free(&u);
+    return KK_ERANGE;
+  }
   char e[512];
   lua_State *L = s->L;
   int top = lua_gettop(L);
+  lua_pushnil(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, LD_TRUNCATED_KEY);
   lua_pushcfunction(L, ld_run);
   lua_pushlightuserdata(L, &c);
   rc = kk_lua_pcall(L, 1, 0, e, sizeof e);
-  lua_settop(L, top);
   if (rc) {
-    *reason = ld_reason(rc, &c);
+    *reason = ld_reason(rc, &c, L);
     snprintf(why, whylen, "%s", ld_first_line(e));
     s->nres = 0;
+    s->none = 0;
+  }
+  lua_settop(L, top);
+  if (rc) {
+    /* counted above */
+  } else if (s->none) {
+    /* nothing to store: a decoded message without readings */
   } else if (c.soft) {
-    *reason = "decoder";
+    *reason = c.softreason;
     snprintf(why, whylen, "%s",
              c.softmsg[0] ? c.softmsg : "decode returned nil");
     rc = KK_EPARSE;
