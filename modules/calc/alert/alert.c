@@ -43,6 +43,7 @@ typedef struct alert_state {
   int timer_open;
   kk_stop_cb stop_cb;
   kk_buf_t scratch;
+  int dirty; /* an episode changed: save the state after the batch */
   kk_ratelimit_t rl;
   kk_metric_t *m_opened, *m_closed, *m_held, *m_dropped;
 } alert_state_t;
@@ -75,6 +76,7 @@ static int alert_quiet(const alert_rule_t *r, int64_t t) {
 
 static int alert_emit(alert_state_t *s, kk_batch_t *out, alert_event_t *e) {
   const kk_datastream_t *d = kk_datastream_get(e->ds);
+  s->dirty = 1;
   int opened = e->ev == ALERT_EV_OPENED;
   kk_metric_add(opened ? s->m_opened : s->m_closed, 1);
   if (kk_ratelimit_ok(&s->rl))
@@ -100,6 +102,7 @@ static void alert_event_init(alert_event_t *e, alert_rule_t *r, uint32_t ds,
 static int alert_open(alert_state_t *s, alert_rule_t *r, uint32_t ds,
                       alert_track_t *t, int64_t now, double v, uint32_t flags,
                       uint64_t seq, kk_batch_t *out) {
+  s->dirty = 1;
   t->phase = ALERT_OPEN;
   t->opened = now;
   t->value = v;
@@ -122,6 +125,7 @@ static int alert_open(alert_state_t *s, alert_rule_t *r, uint32_t ds,
 static int alert_close(alert_state_t *s, alert_rule_t *r, uint32_t ds,
                        alert_track_t *t, int64_t end, const char *reason,
                        uint32_t flags, uint64_t seq, kk_batch_t *out) {
+  s->dirty = 1;
   t->phase = ALERT_IDLE;
   if (!t->open_sent) {
     /* Opened and closed in quiet hours: nobody was told, nobody is. */
@@ -307,6 +311,17 @@ static int alert_reading(alert_state_t *s, const kk_reading_t *rd, uint64_t seq,
   return rc;
 }
 
+/* An episode opened or closed: its state is saved at once, not at the next
+ * `snapshot` tick, so that a crash right after an event neither forgets
+ * the episode (and opens it again) nor loses the journal position that
+ * replays what the state lacks. */
+static void alert_persist(alert_state_t *s) {
+  s->dirty = 0;
+  if (calc_snapshot_save(s->st, s->base.seq, s->base.save, s) == 0 &&
+      s->base.seq)
+    kk_stage_hold(s->st, s->base.seq);
+}
+
 static int alert_process(kk_stage_t *st, void *state, kk_batch_t *b) {
   alert_state_t *s = state;
   if (calc_base_skip(&s->base, b)) return 0;
@@ -321,6 +336,7 @@ static int alert_process(kk_stage_t *st, void *state, kk_batch_t *b) {
     rc = alert_reading(s, &r[i], seq, out);
   if (!rc) kk_stage_emit(st, out);
   kk_batch_unref(out);
+  if (s->dirty) alert_persist(s);
   return rc;
 }
 
@@ -352,15 +368,11 @@ static void alert_tick(uv_timer_t *h) {
       rc = alert_open(s, r, ds, t, now, NAN, 0, 0, out);
     }
   }
-  if (kk_batch_len(out)) {
-    kk_stage_emit(s->st, out);
-    /* No journal position tells a replay about these events: the state
-     * that knows them is saved before anything else can happen. */
-    if (calc_snapshot_save(s->st, s->base.seq, s->base.save, s) == 0 &&
-        s->base.seq)
-      kk_stage_hold(s->st, s->base.seq);
-  }
+  /* No journal position tells a replay about these events: the state
+   * that knows them is saved before anything else can happen. */
+  if (kk_batch_len(out)) kk_stage_emit(s->st, out);
   kk_batch_unref(out);
+  if (s->dirty) alert_persist(s);
 }
 
 /* ---- state -----------------------------------------------------------------
