@@ -8,6 +8,11 @@
  *   1: below 1000 ppm (hygienically harmless)
  *   2: 1000 to 2000 ppm (conspicuous: ventilate)
  *   3: above 2000 ppm (unacceptable: ventilate now)
+ *
+ * With a `schedule` (lessons, office hours) the minutes count only
+ * occupied time, and `minutes_occupied` says how many minutes of the day
+ * were occupied and measured: the share above 1000 ppm is then one
+ * division, and an empty classroom at night does not make a bad day.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -15,12 +20,13 @@
 #include <string.h>
 
 #include "calc/calc.h"
+#include "calc/calc_schedule.h"
 
 typedef struct room {
   uint8_t state; /* 0 unknown, 1 co2, 2 other */
   uint8_t alert; /* class of the last event (with hysteresis) */
   int64_t last_t;
-  uint32_t class_ds, alert_ds, m1000, m2000;
+  uint32_t class_ds, alert_ds, m1000, m2000, mocc;
 } room_t;
 
 typedef struct ia_state {
@@ -29,6 +35,7 @@ typedef struct ia_state {
   calc_base_t base;
   calc_rejects_t rj;
   calc_windows_t *w;
+  calc_schedule_t *sched; /* NULL: every minute counts */
   double interval_min, hyst;
   int flush_at_stop;
   room_t *rooms;
@@ -86,6 +93,7 @@ static room_t *room_of(ia_state_t *s, uint32_t ds) {
   r->alert_ds = kk_datastream_id(thing, "co2_alert", "1");
   r->m1000 = kk_datastream_id(thing, "minutes_above_1000ppm", "min");
   r->m2000 = kk_datastream_id(thing, "minutes_above_2000ppm", "min");
+  if (s->sched) r->mocc = kk_datastream_id(thing, "minutes_occupied", "min");
   return r;
 }
 
@@ -112,6 +120,9 @@ static int ia_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
                           (int64_t)kk_opt_duration_ms(o, "lateness"), 0,
                           ia_emit, s);
   if (!s->w) return KK_ENOMEM;
+  int rc =
+      calc_schedule_opts(st, o, (calc_tz_t)kk_opt_enum(o, "tz"), &s->sched);
+  if (rc) return rc;
   calc_base_init(&s->base, st, kk_opt_duration_ms(o, "snapshot"), ia_save,
                  ia_load, s);
   return 0;
@@ -150,9 +161,12 @@ static int ia_process(kk_stage_t *st, void *state, kk_batch_t *b) {
     }
     int c = calc_co2_class(v);
     int64_t t = r[i].time_ms;
-    rc = calc_windows_add(s->w, room->m1000, t, c >= 2 ? s->interval_min : 0);
-    if (!rc)
-      rc = calc_windows_add(s->w, room->m2000, t, c >= 3 ? s->interval_min : 0);
+    /* Outside the schedule a reading adds 0: the day still has its
+     * windows (a day without lessons reports 0 minutes, not nothing). */
+    double mins = calc_schedule_active(s->sched, t) ? s->interval_min : 0;
+    rc = calc_windows_add(s->w, room->m1000, t, c >= 2 ? mins : 0);
+    if (!rc) rc = calc_windows_add(s->w, room->m2000, t, c >= 3 ? mins : 0);
+    if (!rc && room->mocc) rc = calc_windows_add(s->w, room->mocc, t, mins);
     if (rc == KK_ERANGE) {
       calc_reject(&s->rj, CALC_REJ_TOO_LATE, &r[i],
                   "its day closed longer than `lateness` ago");
@@ -197,6 +211,7 @@ static void ia_destroy(void *state) {
   ia_state_t *s = state;
   if (!s) return;
   calc_windows_free(s->w);
+  calc_schedule_free(s->sched);
   free(s->rooms);
   free(s);
 }
@@ -227,6 +242,7 @@ static const kk_option_t ia_options[] = {
      .type = KK_OPT_BOOL,
      .def = "false",
      .description = "Emit the open day's minutes when the pipeline stops."},
+    CALC_OPT_SCHEDULE,
     CALC_OPT_TZ,
     CALC_OPT_SNAPSHOT,
     {NULL}};
@@ -243,7 +259,10 @@ const kk_module_t calc_indoor_air_module = {
         "For every CO2 reading emits `co2_class` (1: < 1000 ppm harmless, 2: "
         "1000-2000 ppm conspicuous, 3: > 2000 ppm unacceptable; UBA / IRK "
         "2008).  Per room and local day emits `minutes_above_1000ppm` and "
-        "`minutes_above_2000ppm` (unit min) when the day closes.  When a room "
+        "`minutes_above_2000ppm` (unit min) when the day closes; with a "
+        "`schedule` they count only occupied minutes, and "
+        "`minutes_occupied` gives the occupied minutes of the day.  When a "
+        "room "
         "moves into a worse class it emits `co2_alert` (the new class) and "
         "logs \"ventilate now\".",
     .options = ia_options,

@@ -35,8 +35,19 @@ typedef struct fw_item {
   const char *thing, *property, *unit;
   int64_t time_ms;
   double value;
-  int has_value; /* 0 when the value was NaN or infinite (JSON null) */
+  int has_value;     /* 0 when the value was NaN or infinite (JSON null) */
+  const char *event; /* the event document (JSON object text) of an event
+                        reading, NULL for a plain reading; see below */
 } fw_item_t;
+
+/* Events (calc.alert) travel as readings with a document: a batch whose
+ * raw messages have the meta FW_EVENT_META carries, as raw message i, the
+ * JSON object of reading i (each reading of such a batch has one).  The
+ * spool keeps the document with its reading, `fw_item_t.event` hands it
+ * to the sink, and the sink sends it along ("event" in forward.webhook's
+ * and forward.mqtt's JSON) or renders it (forward.email).  The document's
+ * members are described in docs/guide/alerts.md. */
+#define FW_EVENT_META "klimakit/event"
 
 typedef enum fw_outcome {
   FW_ACK = 0, /* the receiver acknowledged `n` items */

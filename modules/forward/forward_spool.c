@@ -150,10 +150,19 @@ static int fw_write_all(int fd, const char *p, size_t n) {
   return 0;
 }
 
+/* An event batch (FW_EVENT_META, forward.h) has a document per reading. */
+static int fw_is_event_batch(kk_batch_t *b) {
+  size_t n = kk_batch_raw_len(b);
+  if (n == 0 || n != kk_batch_len(b)) return 0;
+  const kk_raw_t *raw = kk_batch_raw(b, 0);
+  return raw->meta && strcmp(raw->meta, FW_EVENT_META) == 0;
+}
+
 static void fw_render(fw_t *fw, kk_batch_t *b) {
   kk_buf_t *sb = &fw->line;
   const kk_reading_t *r = kk_batch_readings(b);
   size_t n = kk_batch_len(b);
+  int events = fw_is_event_batch(b);
   char num[KK_FMT_DOUBLE_MAX];
   sb->len = 0;
   kk_buf_printf(sb, "{\"seq\":%" PRIu64 ",\"r\":[", kk_batch_seq(b));
@@ -168,6 +177,15 @@ static void fw_render(fw_t *fw, kk_batch_t *b) {
     kk_buf_printf(sb, "\",%" PRId64 ",", r[i].time_ms);
     size_t k = kk_fmt_double(r[i].value, num);
     kk_buf_put(sb, num, k);
+    if (events) { /* the event document, as a JSON string */
+      const kk_raw_t *raw = kk_batch_raw(b, i);
+      char *doc = strndup((const char *)raw->data, raw->len);
+      if (!doc) sb->oom = 1;
+      kk_buf_puts(sb, ",\"");
+      kk_buf_json(sb, doc ? doc : "");
+      kk_buf_puts(sb, "\"");
+      free(doc);
+    }
     kk_buf_puts(sb, "]");
   }
   kk_buf_puts(sb, "]}\n");
@@ -322,7 +340,7 @@ static int fw_parse_line(fw_t *fw, char *line, size_t len, uint64_t off,
     }
     cJSON *t = cJSON_GetArrayItem(e, 0), *p = cJSON_GetArrayItem(e, 1);
     cJSON *u = cJSON_GetArrayItem(e, 2), *tm = cJSON_GetArrayItem(e, 3);
-    cJSON *v = cJSON_GetArrayItem(e, 4);
+    cJSON *v = cJSON_GetArrayItem(e, 4), *ev = cJSON_GetArrayItem(e, 5);
     if (!cJSON_IsString(t) || !cJSON_IsString(p) || !cJSON_IsString(u) ||
         !cJSON_IsNumber(tm))
       continue;
@@ -333,6 +351,12 @@ static int fw_parse_line(fw_t *fw, char *line, size_t len, uint64_t off,
     it->time_ms = (int64_t)tm->valuedouble;
     it->has_value = cJSON_IsNumber(v);
     it->value = it->has_value ? v->valuedouble : NAN;
+    it->event = NULL;
+    if (cJSON_IsString(ev)) { /* sinks embed it: it must be an object */
+      cJSON *doc = cJSON_Parse(ev->valuestring);
+      if (cJSON_IsObject(doc)) it->event = ev->valuestring;
+      cJSON_Delete(doc);
+    }
     rec->n++;
   }
   return 0;

@@ -3,7 +3,8 @@
  * delivery loop (forward_delivery.c) uses it; sinks include forward.h.
  *
  * Spool layout, under <data_dir>/spool/: segment files NNNNNNNNNNNN.jsonl
- * of lines {"seq":N,"r":[[thing,property,unit,time_ms,value],...]}, and
+ * of lines {"seq":N,"r":[[thing,property,unit,time_ms,value],...]} (an
+ * event's reading has its document as a sixth member, a JSON string), and
  * `pos` ("segment offset item") replaced atomically.  Datastreams are kept
  * by name because datastream ids are only valid within one process.
  *

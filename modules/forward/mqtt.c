@@ -6,7 +6,8 @@
  * ("klimakit/{thing}/{property}"), with a JSON payload
  * {"time":"2026-11-21T10:00:00.000Z","value":812,"unit":"ppm"} or a SenML
  * record, optionally retained so that a late subscriber gets the latest
- * value at once.
+ * value at once.  An event reading of calc.alert carries its document as
+ * "event" in the JSON payload.
  *
  * Batches go through the store-and-forward spool (modules/forward/
  * forward.h): the engine's cursor moves on once a batch is spooled, so a
@@ -128,7 +129,12 @@ static void mqtt_out_render_payload(mqtt_out_state_t *s, const fw_item_t *it) {
     kk_buf_put(b, num, nl);
     kk_buf_puts(b, ",\"unit\":\"");
     kk_buf_json(b, it->unit);
-    kk_buf_puts(b, "\"}");
+    kk_buf_puts(b, "\"");
+    if (it->event) { /* calc.alert's event document (forward.h) */
+      kk_buf_puts(b, ",\"event\":");
+      kk_buf_puts(b, it->event);
+    }
+    kk_buf_puts(b, "}");
   }
 }
 

@@ -4,6 +4,7 @@
  *
  * Body: {"id":"<delivery id>","stage":"..","readings":[{"thing":..,
  * "property":..,"unit":..,"time":"2026-11-21T10:00:00.000Z","value":..}]}
+ * (an event reading of calc.alert also has "event":{...}, its document)
  * with header X-Klimakit-Signature: sha256=<hex HMAC-SHA256 of the body>
  * keyed with a secret from an environment variable or a file.  Delivery
  * goes through the store-and-forward spool (modules/forward/forward.h) and
@@ -60,6 +61,10 @@ static int webhook_send(void *ctx, const fw_item_t *items, size_t n) {
     kk_buf_json(b, it->unit);
     kk_buf_printf(b, "\",\"time\":\"%s\",\"value\":", t);
     fwh_number(b, it);
+    if (it->event) { /* calc.alert's event document (forward.h) */
+      kk_buf_puts(b, ",\"event\":");
+      kk_buf_puts(b, it->event);
+    }
     kk_buf_puts(b, "}");
   }
   kk_buf_puts(b, "]}");
@@ -157,7 +162,9 @@ const kk_module_t forward_webhook_module = {
     .description =
         "Each delivery is one POST of `{\"id\":..,\"stage\":..,\"readings\":"
         "[{\"thing\":..,\"property\":..,\"unit\":..,\"time\":..,\"value\":..}"
-        "]}` with the header `X-Klimakit-Signature: sha256=<hex>`, the "
+        "]}` (events of `calc.alert` carry their document as `\"event\"`, "
+        "see docs/guide/alerts.md) with the header `X-Klimakit-Signature: "
+        "sha256=<hex>`, the "
         "HMAC-SHA256 of the body keyed with the secret.  Batches go through "
         "an on-disk spool: a receiver that is down does not pause the "
         "node; deliveries are retried with exponential backoff on 5xx, 408, "
