@@ -56,11 +56,8 @@ static void count(http_in_t *s, const char *reason) {
 
 static int in_decode(kk_stage_t *st, void *state, const kk_raw_t *raw,
                      kk_batch_t *out) {
-  http_in_t *s = state;
-  char why[256];
-  int rc = source_payload_decode(&s->paths, raw, out, why, sizeof why);
-  if (rc) kk_stage_error(st, "%s", why);
-  return rc;
+  return source_payload_decode_stage(st, &((http_in_t *)state)->paths, raw,
+                                     out);
 }
 
 static int in_request(void *ud, h2o_req_t *req, const char *path) {
@@ -183,6 +180,7 @@ static int in_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
     kk_stage_error(st, "path must start with '/': '%s'", s->path);
     return KK_EINVAL;
   }
+  s->paths.senml_names = kk_opt_enum(opts, "senml_names");
   const char *tf = kk_opt_str(opts, "tokens_file");
   if (!tf && !s->anonymous) {
     kk_stage_error(st, "tokens_file is required (or allow_anonymous = true "
@@ -239,6 +237,7 @@ static const kk_option_t in_options[] = {
      .def = "/api/ingest",
      .description = "Ingest path; PATH/THING names the thing for payloads "
                     "that do not."},
+    SOURCE_PAYLOAD_SENML_OPTION,
     {.name = "tokens_file",
      .type = KK_OPT_STRING,
      .description = "File of SHA-256 digests of the accepted bearer tokens, "

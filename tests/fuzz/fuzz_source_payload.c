@@ -66,7 +66,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   kk_batch_t *b = kk_batch_new(4);
   if (!b) return 0;
   char err[256];
-  int rc = source_payload_decode(&fuzz_pats, &raw, b, err, sizeof err);
+  size_t skipped = 0;
+  fuzz_pats.senml_names = (sel >> 4) & 1;
+  int rc =
+      source_payload_decode(&fuzz_pats, &raw, b, &skipped, err, sizeof err);
   if (rc == 0) {
     const kk_reading_t *r = kk_batch_readings(b);
     volatile double acc = 0;
