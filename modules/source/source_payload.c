@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "decode/decode_senml.h"
+#include "source/source_sensor_community.h"
 
 /* ---- path patterns --------------------------------------------------- */
 
@@ -102,6 +103,22 @@ int source_payload_format_ok(uint32_t f) {
   return f == COAP_CF_TEXT || f == COAP_CF_JSON || f == COAP_CF_CBOR ||
          f == SENML_CF_JSON || f == SENML_CF_SENSML_JSON ||
          f == SENML_CF_CBOR || f == SENML_CF_SENSML_CBOR;
+}
+
+void source_payload_meta_add(char *buf, size_t len, const char *key,
+                             const char *value) {
+  size_t n = strlen(buf);
+  if (!value || !value[0] || n < 2 || buf[n - 1] != '}') return;
+  size_t mark = n - 1, o = mark, cap = len - 2;
+  int fits = o + 1 < cap;
+  if (fits && o > 1) buf[o++] = ',';
+  fits = fits && kk_json_str(buf, &o, cap, key, strlen(key)) == 0;
+  fits = fits && o + 1 < cap;
+  if (fits) buf[o++] = ':';
+  fits = fits && kk_json_str(buf, &o, cap, value, strlen(value)) == 0;
+  if (!fits) o = mark;
+  buf[o++] = '}';
+  buf[o] = '\0';
 }
 
 void source_payload_meta(char *buf, size_t len, const char *path,
@@ -679,6 +696,29 @@ static int decode_text(collect_t *c, const kk_raw_t *raw) {
   return collect_add(c, c->thing, prop, unit, c->now, v);
 }
 
+/* ---- Sensor.Community (airrohr) -------------------------------------- */
+
+typedef struct sc_ctx {
+  collect_t *c;
+  const char *thing;
+} sc_ctx_t;
+
+static int sc_value(void *ctx, const char *property, const char *unit,
+                    double value) {
+  sc_ctx_t *x = ctx;
+  return collect_add(x->c, x->thing, property, unit, x->c->now, value);
+}
+
+static int decode_sc(collect_t *c, const kk_raw_t *raw) {
+  char sensor[COAP_PAYLOAD_NAME_MAX], thing[COAP_PAYLOAD_NAME_MAX];
+  kk_raw_meta_get(raw->meta ? raw->meta : "", "sensor", sensor, sizeof sensor);
+  sc_ctx_t x = {c, c->thing[0] ? c->thing : thing};
+  int rc = sc_decode(raw->data, raw->len, sensor, thing, sizeof thing, sc_value,
+                     &x, &c->skipped, c->err, c->errlen);
+  if (rc > 0) rc = KK_EPARSE;
+  return rc;
+}
+
 /* ---- entry ----------------------------------------------------------- */
 
 int source_payload_decode(const source_paths_t *p, const kk_raw_t *raw,
@@ -711,6 +751,9 @@ int source_payload_decode(const source_paths_t *p, const kk_raw_t *raw,
     break;
   case COAP_CF_TEXT:
     rc = decode_text(&c, raw);
+    break;
+  case SOURCE_FMT_SENSOR_COMMUNITY:
+    rc = decode_sc(&c, raw);
     break;
   default:
     snprintf(err, errlen, "unsupported content format %u",

@@ -79,6 +79,12 @@ void source_payload_meta(char *buf, size_t len, const char *path,
                          const char *peer, const char *identity,
                          const char *thing, const char *property);
 
+/* Appends the string member key:value to a meta object built by
+ * source_payload_meta() (left as it is when value is NULL/"" or it does
+ * not fit). */
+void source_payload_meta_add(char *buf, size_t len, const char *key,
+                             const char *value);
+
 /* Decodes one raw message into readings appended to `out`, all or
  * nothing.  Registers datastreams: loop thread only.  *skipped (may be
  * NULL) gets the number of values that decoded but are not numbers
