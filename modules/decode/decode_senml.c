@@ -176,8 +176,14 @@ static int senml_resolve(senml_ctx_t *c, size_t idx, const senml_fields_t *f) {
   if (nvals > 1)
     return senml_fail(c, KK_EPARSE, "record %zu: more than one value field",
                       idx);
-  if (nvals == 0 && !(f->has & F_S))
+  if (nvals == 0 && !(f->has & F_S)) {
+    /* Section 5.1.7: a record of base fields only sets the base state for
+     * the records after it. */
+    if (!(f->has & (F_N | F_U | F_T | F_UT)) &&
+        (f->has & (F_BN | F_BT | F_BU | F_BV | F_BS | F_BVER)))
+      return 0;
     return senml_fail(c, KK_EPARSE, "record %zu: no value and no sum", idx);
+  }
 
   /* Name: bn + n. */
   size_t bnl = c->bn ? strlen(c->bn) : 0;
@@ -416,10 +422,24 @@ int senml_decode_json(const void *data, size_t len, int64_t now_ms,
                       senml_record_cb cb, void *ctx, char *err, size_t errlen) {
   senml_ctx_t c;
   senml_ctx_init(&c, now_ms, cb, ctx, err, errlen);
-  cJSON *root = cJSON_ParseWithLength((const char *)data, len);
+  const char *end = NULL;
+  cJSON *root = cJSON_ParseWithLengthOpts((const char *)data, len, &end, 0);
   int rc = 0;
+  char dup[64];
+  size_t tail = 0;
+  if (root && end) {
+    const char *e = (const char *)data + len;
+    while (end < e &&
+           (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
+      end++;
+    tail = (size_t)(e - end);
+  }
   if (!root) {
     rc = senml_fail(&c, KK_EPARSE, "not JSON");
+  } else if (tail) {
+    rc = senml_fail(&c, KK_EPARSE, "%zu bytes after the JSON pack", tail);
+  } else if (kk_json_duplicate_key(root, dup, sizeof dup)) {
+    rc = senml_fail(&c, KK_EPARSE, "duplicate key '%s'", dup);
   } else if (!cJSON_IsArray(root)) {
     rc = senml_fail(&c, KK_EPARSE, "a SenML pack must be a JSON array");
   } else if (!root->child) {

@@ -4,7 +4,7 @@
  * A small C API that knows nothing about stages or batches, shared by the
  * decode.senml stage, the MQTT source and the CoAP source (which must
  * answer 4.00 synchronously, so it decodes inline).  Include it as
- * "../common/senml.h".
+ * "decode/decode_senml.h".
  *
  * The decoder walks a pack and calls `cb` once per *resolved* record
  * (RFC 8428 section 4.6): base name prepended, base unit applied when the
@@ -12,6 +12,10 @@
  * relative time (below 2^28 s, section 4.5.3) resolved against `now_ms`,
  * the reception time.  Fields ending in "_" that it does not understand
  * make the pack invalid (section 4.4); other unknown fields are ignored.
+ * A record with base fields only (a base name, no value and no sum, as in
+ * section 5.1.7) sets the base state and delivers nothing.  JSON packs
+ * with duplicate keys at any depth or bytes after the array (other than
+ * JSON white space) are refused, like CBOR packs with trailing bytes.
  *
  * Errors: every function returns 0, KK_EPARSE for malformed input (with a
  * one-line reason such as "record 3: 'v' must be a number" in `err`,
@@ -87,12 +91,71 @@ int senml_decode(uint32_t format, const void *data, size_t len, int64_t now_ms,
                  senml_record_cb cb, void *ctx, char *err, size_t errlen);
 
 /* Splits a resolved name into thing and property at its last ':' or '/'
- * (RFC 8428 names are usually "urn:dev:ow:10e2073a01080063:voltage" or
- * "device/property"): thing gets the part before, property the part
- * after.  A name without separator becomes thing "" and property name.
- * Writes NUL-terminated strings (truncated to the buffer sizes); returns
- * 0, or KK_ERANGE when a part did not fit. */
+ * (the `names = "split"` rule below): thing gets the part before,
+ * property the part after.  A name without separator becomes thing "" and
+ * property name.  Writes NUL-terminated strings (truncated to the buffer
+ * sizes); returns 0, or KK_ERANGE when a part did not fit. */
 int senml_split_name(const char *name, char *thing, size_t thing_len,
                      char *property, size_t property_len);
+
+/* ---- SenML names to datastreams ---------------------------------------
+ *
+ * How a resolved record becomes (thing, property), the same for the
+ * sources that decode inline and for decode.senml
+ * (docs/guide/push-formats.md has the examples):
+ *
+ * SENML_NAMES_BASE (the default, `names = "base"`):
+ *  1. thing: the context thing when there is one (a path's {thing}, the
+ *     stage's `thing` option); else the base name without one trailing
+ *     ':' or '/'; else the record's full name n: a device URN
+ *     (urn:dev:<type>:<id>, RFC 9039) names the thing and whatever
+ *     follows it after ':' or '/' the property, so that a resolved pack
+ *     (section 5.1.4) lands where its unresolved form does; any other
+ *     full name is the thing as a whole.
+ *  2. property: the record name n when the thing came from the base name
+ *     or the context (or the rest of a device URN); without one: the
+ *     context property (a path's {property}), else the quantity of the
+ *     unit (senml_unit_property(): Cel -> temperature, %RH ->
+ *     relative_humidity ...), else the unit itself, else "value".
+ * SENML_NAMES_SPLIT (`names = "split"`, the rule before 2026): the context
+ *     thing, else the resolved name split at its last ':' or '/'.
+ *
+ * A sum (s, + bs) is a reading of its own: property "<property>.sum",
+ * unit the record's unit times seconds (RFC 8428 section 4.2), see
+ * senml_sum_unit().  Different resolved names never share a datastream
+ * within a pack: senml_guard_check() refuses the pack instead. */
+enum { SENML_NAMES_BASE = 0, SENML_NAMES_SPLIT = 1 };
+#define SENML_NAMES_CHOICES "base|split"
+
+/* The property name of a SenML unit (RFC 8428 section 12.1 and RFC 8798
+ * units klimakit knows), or NULL. */
+const char *senml_unit_property(const char *unit);
+
+/* Maps `r` under `mode` with the context thing/property (NULL or "" when
+ * none) into thing and property (NUL-terminated, `len` bytes each).
+ * Returns 0, KK_EMISSING when no thing results (split mode, a name
+ * without separator and no context) or KK_ERANGE when a part does not
+ * fit; a reason goes to err. */
+int senml_map_name(const senml_record_t *r, int mode, const char *ctx_thing,
+                   const char *ctx_property, char *thing, char *property,
+                   size_t len, char *err, size_t errlen);
+
+/* The unit of a sum of values in `unit` (NULL: none): "<unit>.s", or the
+ * unit without its "/s" ("m3/s" -> "m3"), or "s" when there is none. */
+void senml_sum_unit(const char *unit, char *out, size_t len);
+
+/* The per-pack check that two different resolved names never map to one
+ * (thing, property).  Zero-initialise; free with senml_guard_free(). */
+typedef struct senml_guard {
+  struct senml_guard_slot *slot;
+  size_t cap, n;
+} senml_guard_t;
+
+/* Returns 0 when (thing, property) is new or was mapped from the same
+ * resolved name before; KK_EPARSE with a reason in err when a different
+ * name already took it; KK_ENOMEM. */
+int senml_guard_check(senml_guard_t *g, const char *thing, const char *property,
+                      const char *name, char *err, size_t errlen);
+void senml_guard_free(senml_guard_t *g);
 
 #endif

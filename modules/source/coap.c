@@ -80,11 +80,8 @@ typedef struct coap_src {
 
 static int coap_decode(kk_stage_t *st, void *state, const kk_raw_t *raw,
                        kk_batch_t *out) {
-  coap_src_t *s = state;
-  char why[240];
-  int rc = source_payload_decode(&s->paths, raw, out, why, sizeof why);
-  if (rc != 0) kk_stage_error(st, "%s", why);
-  return rc;
+  return source_payload_decode_stage(st, &((coap_src_t *)state)->paths, raw,
+                                     out);
 }
 
 /* ---- key file -------------------------------------------------------- */
@@ -429,6 +426,7 @@ static int coap_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
     kk_stage_error(st, "paths: %s", why);
     return rc;
   }
+  s->paths.senml_names = kk_opt_enum(opts, "senml_names");
   size_t nl = kk_opt_list_len(opts, "listen");
   if (nl == 0 || nl > 16) {
     kk_stage_error(st, "listen: give 1 to 16 endpoints");
@@ -613,6 +611,7 @@ static const kk_option_t coap_options[] = {
                     "segment {thing} or {property} names that part of the "
                     "reading, other segments match literally. Other paths "
                     "get 4.04."},
+    SOURCE_PAYLOAD_SENML_OPTION,
     {.name = "max_size",
      .type = KK_OPT_SIZE,
      .def = "64KiB",

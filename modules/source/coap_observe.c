@@ -64,11 +64,8 @@ struct obs_state {
 
 static int obs_decode(kk_stage_t *st, void *state, const kk_raw_t *raw,
                       kk_batch_t *out) {
-  obs_state_t *s = state;
-  char why[240];
-  int rc = source_payload_decode(&s->paths, raw, out, why, sizeof why);
-  if (rc != 0) kk_stage_error(st, "%s", why);
-  return rc;
+  return source_payload_decode_stage(st, &((obs_state_t *)state)->paths, raw,
+                                     out);
 }
 
 /* ---- registration ---------------------------------------------------- */
@@ -304,6 +301,7 @@ static int obs_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
     kk_stage_error(st, "paths: %s", why);
     return rc;
   }
+  s->paths.senml_names = kk_opt_enum(opts, "senml_names");
   s->nsubs = kk_opt_list_len(opts, "uris");
   if (s->nsubs == 0) {
     kk_stage_error(st, "uris: give at least one coap:// URI to observe");
@@ -452,6 +450,7 @@ static const kk_option_t obs_options[] = {
      .description = "Path patterns that name the thing (and property) "
                     "from a URI's path, as in source.coap; the first match "
                     "wins."},
+    SOURCE_PAYLOAD_SENML_OPTION,
     {.name = "margin",
      .type = KK_OPT_DURATION,
      .def = "5s",

@@ -5,7 +5,10 @@
  * appended to the journal before the answer, so a 202 means "stored".
  * Content types: application/senml+json, application/senml+cbor,
  * application/json (a reading object or an array of them),
- * application/cbor, text/plain ("co2=812 ppm").  The payload rules are the
+ * application/cbor, text/plain ("co2=812 ppm"); with format =
+ * "sensor.community" every body is an airrohr push (X-Sensor and X-PIN
+ * go to the message's meta; Basic auth carries the token as password,
+ * since the firmware has no bearer field).  The payload rules are the
  * CoAP source's (modules/source/source_payload.h): one decoder for both.
  *
  * Answers: 202 {"seq":N} after the journal append; 400 with the reason
@@ -21,7 +24,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mbedtls/md.h>
+
+#include "decode/decode_common.h"
 #include "source/source_payload.h"
+#include "source/source_sensor_community.h"
 #include "net/net_httpd.h"
 
 typedef struct http_in {
@@ -36,6 +43,7 @@ typedef struct http_in {
   net_httpd_tls_t tls;
   net_httpd_use_t use;
   int paused;
+  int format; /* 0 by Content-Type, 1 sensor.community */
   kk_ratelimit_t rl;
 } http_in_t;
 
@@ -48,6 +56,45 @@ static const struct {
                      {"application/cbor", COAP_CF_CBOR},
                      {"text/plain", COAP_CF_TEXT}};
 
+/* "Authorization: Basic base64(user:token)": the airrohr firmware's
+ * own-API settings offer a user and a password, no bearer token.  The
+ * password is checked like a bearer token (its SHA-256 against the
+ * digests, every digest compared in full); the user is not checked. */
+static int basic_ok(const net_httpd_tokens_t *t, h2o_req_t *req) {
+  ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+  if (i < 0 || t->n == 0) return 0;
+  h2o_iovec_t v = req->headers.entries[i].value;
+  if (v.len < 7 || v.len > 700 || strncasecmp(v.base, "Basic ", 6) != 0)
+    return 0;
+  uint8_t raw[600];
+  long n = decode_base64(v.base + 6, v.len - 6, raw);
+  const uint8_t *colon = n > 0 ? memchr(raw, ':', (size_t)n) : NULL;
+  if (!colon) return 0;
+  const uint8_t *pw = colon + 1;
+  size_t pl = (size_t)(raw + n - pw);
+  unsigned char d[32];
+  if (pl == 0 ||
+      mbedtls_md(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), pw, pl, d) != 0)
+    return 0;
+  int found = 0;
+  for (size_t k = 0; k < t->n; k++) {
+    unsigned diff = 0;
+    for (int j = 0; j < 32; j++)
+      diff |= (unsigned)(d[j] ^ t->digest[k][j]);
+    found |= diff == 0;
+  }
+  return found;
+}
+
+/* Copies request header `name` into buf (len bytes, "" when missing). */
+static void header(h2o_req_t *req, const char *name, char *buf, size_t len) {
+  ssize_t i = h2o_find_header_by_str(&req->headers, name, strlen(name), -1);
+  buf[0] = '\0';
+  if (i < 0) return;
+  h2o_iovec_t v = req->headers.entries[i].value;
+  snprintf(buf, len, "%.*s", (int)v.len, v.base);
+}
+
 static void count(http_in_t *s, const char *reason) {
   kk_metric_add(kk_stage_counter(s->st, "kk_rejected_total", reason,
                                  "Messages rejected, by reason"),
@@ -56,11 +103,8 @@ static void count(http_in_t *s, const char *reason) {
 
 static int in_decode(kk_stage_t *st, void *state, const kk_raw_t *raw,
                      kk_batch_t *out) {
-  http_in_t *s = state;
-  char why[256];
-  int rc = source_payload_decode(&s->paths, raw, out, why, sizeof why);
-  if (rc) kk_stage_error(st, "%s", why);
-  return rc;
+  return source_payload_decode_stage(st, &((http_in_t *)state)->paths, raw,
+                                     out);
 }
 
 static int in_request(void *ud, h2o_req_t *req, const char *path) {
@@ -71,7 +115,8 @@ static int in_request(void *ud, h2o_req_t *req, const char *path) {
     net_httpd_text(req, 405, "use POST\n");
     return 0;
   }
-  if (!s->anonymous && !net_httpd_authorized(&s->tokens, req)) {
+  if (!s->anonymous && !net_httpd_authorized(&s->tokens, req) &&
+      !(s->format == 1 && basic_ok(&s->tokens, req))) {
     count(s, "unauthorized");
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE,
                    NULL, H2O_STRLIT("Bearer"));
@@ -103,6 +148,9 @@ static int in_request(void *ud, h2o_req_t *req, const char *path) {
           strncasecmp(v.base, content_types[i].type, n) == 0)
         format = content_types[i].format;
   }
+  /* The firmware sends application/json; whatever it says, a push to a
+   * sensor.community path is one. */
+  if (s->format == 1) format = SOURCE_FMT_SENSOR_COMMUNITY;
   if (format == UINT32_MAX) {
     count(s, "unsupported_format");
     net_httpd_text(req, 415,
@@ -134,6 +182,13 @@ static int in_request(void *ud, h2o_req_t *req, const char *path) {
     snprintf(peer, sizeof peer, "%s", ip);
   }
   source_payload_meta(meta, sizeof meta, path, peer, NULL, thing, property);
+  if (s->format == 1) {
+    char hv[COAP_PAYLOAD_NAME_MAX];
+    header(req, "x-sensor", hv, sizeof hv);
+    source_payload_meta_add(meta, sizeof meta, "sensor", hv);
+    header(req, "x-pin", hv, sizeof hv);
+    source_payload_meta_add(meta, sizeof meta, "pin", hv);
+  }
   kk_batch_t *b = kk_batch_new(16);
   if (!b || kk_batch_push_raw(b, 0, kk_now_ms(), format, meta, req->entity.base,
                               req->entity.len) != 0) {
@@ -183,6 +238,8 @@ static int in_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
     kk_stage_error(st, "path must start with '/': '%s'", s->path);
     return KK_EINVAL;
   }
+  s->paths.senml_names = kk_opt_enum(opts, "senml_names");
+  s->format = kk_opt_enum(opts, "format");
   const char *tf = kk_opt_str(opts, "tokens_file");
   if (!tf && !s->anonymous) {
     kk_stage_error(st, "tokens_file is required (or allow_anonymous = true "
@@ -239,6 +296,15 @@ static const kk_option_t in_options[] = {
      .def = "/api/ingest",
      .description = "Ingest path; PATH/THING names the thing for payloads "
                     "that do not."},
+    {.name = "format",
+     .type = KK_OPT_ENUM,
+     .def = "auto",
+     .choices = "auto|sensor.community",
+     .description = "auto: the payload format by Content-Type; "
+                    "`sensor.community`: every body at `path` is an airrohr "
+                    "push (Sensor.Community JSON, X-Sensor header; HTTP Basic "
+                    "auth with the token as password is accepted too)."},
+    SOURCE_PAYLOAD_SENML_OPTION,
     {.name = "tokens_file",
      .type = KK_OPT_STRING,
      .description = "File of SHA-256 digests of the accepted bearer tokens, "

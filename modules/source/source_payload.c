@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "decode/decode_senml.h"
+#include "source/source_sensor_community.h"
 
 /* ---- path patterns --------------------------------------------------- */
 
@@ -104,6 +105,22 @@ int source_payload_format_ok(uint32_t f) {
          f == SENML_CF_CBOR || f == SENML_CF_SENSML_CBOR;
 }
 
+void source_payload_meta_add(char *buf, size_t len, const char *key,
+                             const char *value) {
+  size_t n = strlen(buf);
+  if (!value || !value[0] || n < 2 || buf[n - 1] != '}') return;
+  size_t mark = n - 1, o = mark, cap = len - 2;
+  int fits = o + 1 < cap;
+  if (fits && o > 1) buf[o++] = ',';
+  fits = fits && kk_json_str(buf, &o, cap, key, strlen(key)) == 0;
+  fits = fits && o + 1 < cap;
+  if (fits) buf[o++] = ':';
+  fits = fits && kk_json_str(buf, &o, cap, value, strlen(value)) == 0;
+  if (!fits) o = mark;
+  buf[o++] = '}';
+  buf[o] = '\0';
+}
+
 void source_payload_meta(char *buf, size_t len, const char *path,
                          const char *peer, const char *identity,
                          const char *thing, const char *property) {
@@ -139,6 +156,9 @@ typedef struct collect {
   const char *thing;    /* from the path, "" when none */
   const char *property; /* from the path, "" when none */
   int64_t now;
+  int names;           /* SENML_NAMES_* */
+  senml_guard_t guard; /* SenML: one datastream per resolved name */
+  size_t skipped;      /* SenML string and data values */
   char *err;
   size_t errlen;
 } collect_t;
@@ -206,47 +226,54 @@ static int collect_add(collect_t *c, const char *thing, const char *property,
 
 /* ---- SenML ----------------------------------------------------------- */
 
-static int senml_cb(void *ctx, const senml_record_t *r) {
-  collect_t *c = ctx;
-  double v;
-  if (r->vtype == SENML_VALUE_NUMBER)
-    v = r->value;
-  else if (r->vtype == SENML_VALUE_BOOL)
-    v = r->boolean ? 1.0 : 0.0;
-  else if (r->vtype == SENML_VALUE_NONE && r->has_sum)
-    v = r->sum;
+static int senml_add(collect_t *c, const senml_record_t *r, const char *thing,
+                     const char *prop, const char *unit, double v) {
+  char why[200];
+  int rc = senml_guard_check(&c->guard, thing, prop, r->name, why, sizeof why);
+  if (rc == 0)
+    rc = collect_add(c, thing, prop, unit, r->time_ms, v);
   else
-    return 0; /* string or data value: no number to store */
-  char thing[COAP_PAYLOAD_NAME_MAX], prop[COAP_PAYLOAD_NAME_MAX];
-  if (senml_split_name(r->name, thing, sizeof thing, prop, sizeof prop) != 0) {
-    snprintf(c->err, c->errlen, "senml: record %zu: name too long", r->index);
-    return KK_ERANGE;
-  }
-  const char *t = c->thing[0] ? c->thing : thing;
-  if (!t[0]) {
-    snprintf(c->err, c->errlen,
-             "senml: record %zu: name '%.60s' names no thing (use a path "
-             "with {thing} or a name 'device:property')",
-             r->index, r->name);
-    return KK_EMISSING;
-  }
-  if (!prop[0]) {
-    snprintf(c->err, c->errlen,
-             "senml: record %zu: name '%.60s' names no "
-             "property",
-             r->index, r->name);
-    return KK_EMISSING;
-  }
-  int rc = collect_add(c, t, prop, r->unit && r->unit[0] ? r->unit : "1",
-                       r->time_ms, v);
+    snprintf(c->err, c->errlen, "%s", why);
   if (rc != 0) {
-    char why[160];
     snprintf(why, sizeof why, "%s", c->err);
     snprintf(c->err, c->errlen, "senml: record %zu: %s", r->index, why);
   }
   return rc;
 }
 
+static int senml_cb(void *ctx, const senml_record_t *r) {
+  collect_t *c = ctx;
+  if (r->vtype == SENML_VALUE_STRING || r->vtype == SENML_VALUE_DATA) {
+    c->skipped++; /* vs, vd: no number to store; counted by the source */
+    if (!r->has_sum) return 0;
+  }
+  char thing[COAP_PAYLOAD_NAME_MAX], prop[COAP_PAYLOAD_NAME_MAX], why[200];
+  int rc = senml_map_name(r, c->names, c->thing, c->property, thing, prop,
+                          sizeof prop, why, sizeof why);
+  if (rc != 0) {
+    snprintf(c->err, c->errlen, "senml: record %zu: %s", r->index, why);
+    return rc;
+  }
+  const char *unit = r->unit && r->unit[0] ? r->unit : "1";
+  if (r->vtype == SENML_VALUE_NUMBER || r->vtype == SENML_VALUE_BOOL) {
+    double v =
+        r->vtype == SENML_VALUE_BOOL ? (r->boolean ? 1.0 : 0.0) : r->value;
+    if ((rc = senml_add(c, r, thing, prop, unit, v)) != 0) return rc;
+  }
+  if (r->has_sum) {
+    /* A sum is the integral of the values over time (section 4.2): its
+     * own datastream, never the value's. */
+    char sp[COAP_PAYLOAD_NAME_MAX + 8], su[COAP_PAYLOAD_NAME_MAX + 8];
+    char sn[COAP_PAYLOAD_NAME_MAX * 2];
+    snprintf(sp, sizeof sp, "%s.sum", prop);
+    snprintf(sn, sizeof sn, "%s (sum)", r->name);
+    senml_sum_unit(r->unit, su, sizeof su);
+    senml_record_t rs = *r;
+    rs.name = sn;
+    return senml_add(c, &rs, thing, sp, su, r->sum);
+  }
+  return 0;
+}
 static int decode_senml(collect_t *c, const kk_raw_t *raw) {
   char why[200];
   why[0] = '\0';
@@ -349,6 +376,22 @@ static int decode_json(collect_t *c, const kk_raw_t *raw) {
                (size_t)(stop - (const char *)raw->data) + 1);
     else
       snprintf(c->err, c->errlen, "json: invalid JSON");
+    return KK_EPARSE;
+  }
+  const char *e = (const char *)raw->data + raw->len;
+  while (stop && stop < e &&
+         (*stop == ' ' || *stop == '\t' || *stop == '\n' || *stop == '\r'))
+    stop++;
+  char dup[64];
+  if (stop && stop < e) {
+    snprintf(c->err, c->errlen, "json: %zu bytes after the JSON value",
+             (size_t)(e - stop));
+    cJSON_Delete(root);
+    return KK_EPARSE;
+  }
+  if (kk_json_duplicate_key(root, dup, sizeof dup)) {
+    snprintf(c->err, c->errlen, "json: duplicate key '%s'", dup);
+    cJSON_Delete(root);
     return KK_EPARSE;
   }
   int rc = 0;
@@ -653,10 +696,34 @@ static int decode_text(collect_t *c, const kk_raw_t *raw) {
   return collect_add(c, c->thing, prop, unit, c->now, v);
 }
 
+/* ---- Sensor.Community (airrohr) -------------------------------------- */
+
+typedef struct sc_ctx {
+  collect_t *c;
+  const char *thing;
+} sc_ctx_t;
+
+static int sc_value(void *ctx, const char *property, const char *unit,
+                    double value) {
+  sc_ctx_t *x = ctx;
+  return collect_add(x->c, x->thing, property, unit, x->c->now, value);
+}
+
+static int decode_sc(collect_t *c, const kk_raw_t *raw) {
+  char sensor[COAP_PAYLOAD_NAME_MAX], thing[COAP_PAYLOAD_NAME_MAX];
+  kk_raw_meta_get(raw->meta ? raw->meta : "", "sensor", sensor, sizeof sensor);
+  sc_ctx_t x = {c, c->thing[0] ? c->thing : thing};
+  int rc = sc_decode(raw->data, raw->len, sensor, thing, sizeof thing, sc_value,
+                     &x, &c->skipped, c->err, c->errlen);
+  if (rc > 0) rc = KK_EPARSE;
+  return rc;
+}
+
 /* ---- entry ----------------------------------------------------------- */
 
 int source_payload_decode(const source_paths_t *p, const kk_raw_t *raw,
-                          kk_batch_t *out, char *err, size_t errlen) {
+                          kk_batch_t *out, size_t *skipped, char *err,
+                          size_t errlen) {
   char thing[COAP_PAYLOAD_NAME_MAX], prop[COAP_PAYLOAD_NAME_MAX];
   char path[512];
   kk_raw_meta_get(raw->meta ? raw->meta : "", "path", path, sizeof path);
@@ -664,6 +731,7 @@ int source_payload_decode(const source_paths_t *p, const kk_raw_t *raw,
   collect_t c = {.thing = thing,
                  .property = prop,
                  .now = raw->time_ms,
+                 .names = p->senml_names,
                  .err = err,
                  .errlen = errlen};
   err[0] = '\0';
@@ -684,6 +752,9 @@ int source_payload_decode(const source_paths_t *p, const kk_raw_t *raw,
   case COAP_CF_TEXT:
     rc = decode_text(&c, raw);
     break;
+  case SOURCE_FMT_SENSOR_COMMUNITY:
+    rc = decode_sc(&c, raw);
+    break;
   default:
     snprintf(err, errlen, "unsupported content format %u",
              (unsigned)raw->format);
@@ -692,6 +763,21 @@ int source_payload_decode(const source_paths_t *p, const kk_raw_t *raw,
   if (rc > 0) rc = KK_EPARSE; /* a callback's positive value */
   for (size_t i = 0; rc == 0 && i < c.n; i++)
     rc = kk_batch_push(out, &c.r[i]);
+  if (skipped) *skipped = rc == 0 ? c.skipped : 0;
+  senml_guard_free(&c.guard);
   free(c.r);
+  return rc;
+}
+
+int source_payload_decode_stage(kk_stage_t *st, const source_paths_t *p,
+                                const kk_raw_t *raw, kk_batch_t *out) {
+  char why[256];
+  size_t skipped = 0;
+  int rc = source_payload_decode(p, raw, out, &skipped, why, sizeof why);
+  if (rc != 0) kk_stage_error(st, "%s", why);
+  if (skipped)
+    kk_metric_add(kk_stage_counter(st, "kk_decode_skipped_total", "non_numeric",
+                                   "Decoded values skipped, by reason."),
+                  skipped);
   return rc;
 }

@@ -2,9 +2,11 @@
  * sources (modules/source/source_payload.c).
  *
  * The first input byte chooses the content format (text, JSON, CBOR and
- * the four SenML ones, or one the decoder does not know); the second
+ * the four SenML ones, one the decoder does not know, or an airrohr
+ * push); the second
  * chooses the request path among a few fixed ones, or, with bit 2 set,
- * takes it from the input up to the first newline, as a client sends it.
+ * takes it from the input up to the first newline, as a client sends it;
+ * bit 4 chooses the SenML name rule (base or split).
  * The rest is the payload.  The meta JSON is built the way the sources
  * build it, so that its escaping and parsing run too. */
 #include <klimakit.h>
@@ -15,8 +17,10 @@
 #include <string.h>
 
 #include "source/source_payload.h"
+#include "source/source_sensor_community.h"
 
-static const uint32_t fuzz_formats[] = {0, 50, 60, 110, 111, 112, 113, 42};
+static const uint32_t fuzz_formats[] = {
+    0, 50, 60, 110, 111, 112, 113, 42, SOURCE_FMT_SENSOR_COMMUNITY};
 #define FUZZ_NF (sizeof fuzz_formats / sizeof fuzz_formats[0])
 static const char *const fuzz_paths[] = {"/r/room-1", "/s/room-2/co2", "/senml",
                                          "/nomatch/x"};
@@ -66,7 +70,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   kk_batch_t *b = kk_batch_new(4);
   if (!b) return 0;
   char err[256];
-  int rc = source_payload_decode(&fuzz_pats, &raw, b, err, sizeof err);
+  size_t skipped = 0;
+  fuzz_pats.senml_names = (sel >> 4) & 1;
+  int rc =
+      source_payload_decode(&fuzz_pats, &raw, b, &skipped, err, sizeof err);
   if (rc == 0) {
     const kk_reading_t *r = kk_batch_readings(b);
     volatile double acc = 0;

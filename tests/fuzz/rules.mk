@@ -23,8 +23,8 @@
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_TARGETS := senml_json senml_cbor ttn_v3 chirpstack_v4 json lua sta \
-                source_payload reading_json time file_csv
-FUZZ_PARSERS := modules/decode/decode_senml.c modules/decode/decode_uplink.c \
+                source_payload reading_json time file_csv sensor_community tasmota
+FUZZ_PARSERS := modules/decode/decode_senml.c modules/decode/decode_senml_names.c modules/decode/decode_uplink.c \
                 modules/decode/decode_flat.c \
                 modules/decode/decode_common.c modules/publish/sensorthings/sta_query.c \
                 modules/source/source_payload.c core/reading_json.c core/time.c
@@ -37,6 +37,8 @@ fuzz-build: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 # Files a target includes.
 build/fuzz/fuzz_file_csv: modules/source/file.c
 build/fuzz/fuzz_chirpstack_v4: tests/fuzz/fuzz_ttn_v3.c
+build/fuzz/fuzz_sensor_community: modules/source/source_sensor_community.c
+build/fuzz/fuzz_tasmota: modules/decode/tasmota.c
 
 # The old binary goes first: a target that no longer builds must not be
 # run in its earlier form.

@@ -97,6 +97,10 @@ if target == "source_payload":
         seeds.append(b"\x03\x02" + json.dumps(c["pack"]).encode())
         if "cbor_hex" in c:
             seeds.append(b"\x05\x02" + bytes.fromhex(c["cbor_hex"]))
+    import glob
+    for f in sorted(glob.glob("tests/e2e/data/senml/*.json")):
+        seeds += [b"\x03\x02" + open(f, "rb").read(), b"\x03\x10" + open(f, "rb").read()]
+    seeds.append(b"\x08\x02" + open("tests/e2e/data/push/airrohr.json", "rb").read())
 if target == "reading_json":
     r = {"thing": "room-1", "property": "co2", "unit": "ppm",
          "time": "2026-01-01T00:00:00Z", "value": 812}
@@ -123,6 +127,16 @@ if target == "file_csv":
                                  "unit": "ppm", "time": t, "value": 800 + i}).encode() + b"\n"
                      for i, t in enumerate(["2026-01-01T00:00:00Z", 1767225660000]))
     seeds += [b"\x05\x03" + lines, b"\x01\xff" + lines.rstrip(b"\n")]
+if target == "sensor_community":
+    body = open("tests/e2e/data/push/airrohr.json", "rb").read()
+    seeds += [b"\x01" + body, b"\x00" + body,
+              b"\x00" + json.dumps({"esp8266id": 7, "sensordatavalues": [
+                  {"value_type": "SDS_P1", "value": 3}, {"value_type": "x", "value": " 1e3 "}]}).encode()]
+if target == "tasmota":
+    for f in ("tasmota_sml.json", "tasmota_energy.json"):
+        b = open("tests/e2e/data/push/" + f, "rb").read()
+        seeds += [b"\x00" + b, b"\x03" + b, b"\x04" + b]
+    seeds.append(b"\x01" + b'{"Time":"2026-03-29T02:30:00","A":{"B":{"C":true}},"D":[1]}')
 for i, s in enumerate(seeds):
     with open(os.path.join(out, "seed%d" % i), "wb") as fh:
         fh.write(s)

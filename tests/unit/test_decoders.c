@@ -269,9 +269,160 @@ KK_TEST(flatjson_time_units) {
                ==, KK_EPARSE);
 }
 
+/* ---- RFC 8428 exactness (issue 11) ---------------------------------- */
+
+KK_TEST(senml_base_only_record_and_strict_json) {
+  /* Section 5.1.7: a record of base fields only. */
+  const char *p = "[{\"bn\":\"urn:dev:ow:10e2073a01080063:\"},"
+                  "{\"n\":\"temp\",\"u\":\"Cel\",\"v\":23.1},"
+                  "{\"n\":\"heat\",\"u\":\"/\",\"v\":1}]";
+  got_t g = {0};
+  char err[160];
+  KK_CHECK_INT(
+      senml_decode_json(p, strlen(p), NOW_MS, collect, &g, err, sizeof err), ==,
+      0);
+  KK_CHECK_INT(g.n, ==, 2);
+  KK_CHECK_STR(g.name[0], "urn:dev:ow:10e2073a01080063:temp");
+  /* A record with a name but neither value nor sum is still refused. */
+  const char *nv = "[{\"bn\":\"a:\",\"n\":\"x\"}]";
+  KK_CHECK_INT(
+      senml_decode_json(nv, strlen(nv), NOW_MS, NULL, NULL, err, sizeof err),
+      ==, KK_EPARSE);
+  static const char *bad[][2] = {
+      {"[{\"n\":\"a\",\"v\":1}]x", "bytes after"},
+      {"[{\"n\":\"a\",\"v\":1}] []", "bytes after"},
+      {"[{\"n\":\"a\",\"v\":1,\"x\":{\"k\":1,\"k\":2}}]", "duplicate key 'k'"},
+      {"[{\"n\":\"a\",\"v\":1,\"foo\":1,\"foo\":2}]", "duplicate key 'foo'"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    int rc = senml_decode_json(bad[i][0], strlen(bad[i][0]), NOW_MS, NULL, NULL,
+                               err, sizeof err);
+    KK_CHECK_INT(rc, ==, KK_EPARSE);
+    if (!strstr(err, bad[i][1])) KK__FAIL("%s: reason '%s'", bad[i][0], err);
+  }
+  const char *ws = "[{\"n\":\"a\",\"v\":1}] \r\n\t";
+  KK_CHECK_INT(
+      senml_decode_json(ws, strlen(ws), NOW_MS, NULL, NULL, err, sizeof err),
+      ==, 0);
+}
+
+typedef struct mapped {
+  size_t n;
+  char thing[16][96], prop[16][64];
+  int mode;
+  const char *ctx;
+} mapped_t;
+
+static int map_cb(void *ctx, const senml_record_t *r) {
+  mapped_t *m = ctx;
+  char err[160];
+  if (m->n >= 16) return -1;
+  int rc = senml_map_name(r, m->mode, m->ctx, NULL, m->thing[m->n],
+                          m->prop[m->n], 64, err, sizeof err);
+  if (rc) return rc;
+  m->n++;
+  return 0;
+}
+
+static void map_pack(mapped_t *m, const char *pack, int mode, const char *ctx) {
+  char err[160];
+  memset(m, 0, sizeof *m);
+  m->mode = mode;
+  m->ctx = ctx;
+  int rc =
+      senml_decode_json(pack, strlen(pack), NOW_MS, map_cb, m, err, sizeof err);
+  if (rc) KK__FAIL("%s: %d %s", pack, rc, err);
+}
+
+KK_TEST(senml_names_to_things_and_properties) {
+  mapped_t m;
+  /* 5.1.1: a full name with a unit: the device URN is the thing. */
+  map_pack(&m,
+           "[{\"n\":\"urn:dev:ow:10e2073a01080063\",\"u\":\"Cel\","
+           "\"v\":23.1}]",
+           SENML_NAMES_BASE, NULL);
+  KK_CHECK_STR(m.thing[0], "urn:dev:ow:10e2073a01080063");
+  KK_CHECK_STR(m.prop[0], "temperature");
+  /* 5.1.2 and its resolved form land on the same datastreams. */
+  map_pack(&m,
+           "[{\"bn\":\"urn:dev:ow:10e2073a01080063:\",\"n\":\"voltage\","
+           "\"u\":\"V\",\"v\":120.1},{\"n\":\"current\",\"u\":\"A\","
+           "\"v\":1.2},{\"n\":\"urn:dev:ow:10e2073a01080063:voltage\","
+           "\"bn\":\"\",\"u\":\"V\",\"v\":1}]",
+           SENML_NAMES_BASE, NULL);
+  KK_CHECK_STR(m.thing[0], "urn:dev:ow:10e2073a01080063");
+  KK_CHECK_STR(m.prop[0], "voltage");
+  KK_CHECK_STR(m.prop[1], "current");
+  KK_CHECK_STR(m.thing[2], "urn:dev:ow:10e2073a01080063");
+  KK_CHECK_STR(m.prop[2], "voltage");
+  /* 5.1.3: base name without record names: property from the unit. */
+  map_pack(&m,
+           "[{\"bn\":\"urn:dev:ow:10e2073a01080063\",\"bu\":\"%RH\","
+           "\"v\":20},{\"u\":\"lon\",\"v\":24.3},{\"u\":\"%EL\",\"v\":98},"
+           "{\"u\":\"X_y\",\"v\":1}]",
+           SENML_NAMES_BASE, NULL);
+  KK_CHECK_STR(m.prop[0], "relative_humidity");
+  KK_CHECK_STR(m.prop[1], "longitude");
+  KK_CHECK_STR(m.prop[2], "battery_level");
+  KK_CHECK_STR(m.prop[3], "X_y");
+  /* 5.1.6 / 5.1.7: other full names are things as a whole. */
+  map_pack(&m,
+           "[{\"bn\":\"2001:db8::2/\",\"n\":\"temperature\",\"v\":1},"
+           "{\"bu\":\"/\",\"bn\":\"\",\"n\":\"2001:db8::3\",\"v\":1}]",
+           SENML_NAMES_BASE, NULL);
+  KK_CHECK_STR(m.thing[0], "2001:db8::2");
+  KK_CHECK_STR(m.thing[1], "2001:db8::3");
+  KK_CHECK_STR(m.prop[1], "ratio");
+  /* A context thing (a path's {thing}) takes the record names. */
+  map_pack(&m,
+           "[{\"bn\":\"x:\",\"n\":\"co2\",\"v\":1},{\"u\":\"Cel\",\"v\":2}]",
+           SENML_NAMES_BASE, "room-1");
+  KK_CHECK_STR(m.thing[0], "room-1");
+  KK_CHECK_STR(m.prop[0], "co2");
+  KK_CHECK_STR(m.prop[1], "temperature");
+  /* split: the rule before, at the last separator. */
+  map_pack(&m, "[{\"n\":\"room-12:co2\",\"v\":1}]", SENML_NAMES_SPLIT, NULL);
+  KK_CHECK_STR(m.thing[0], "room-12");
+  KK_CHECK_STR(m.prop[0], "co2");
+}
+
+KK_TEST(senml_guard_never_merges_names) {
+  senml_guard_t g = {0};
+  char err[200];
+  KK_CHECK_INT(senml_guard_check(&g, "dev", "x", "dev:x", err, sizeof err), ==,
+               0);
+  KK_CHECK_INT(senml_guard_check(&g, "dev", "x", "dev:x", err, sizeof err), ==,
+               0);
+  KK_CHECK_INT(senml_guard_check(&g, "dev", "y", "dev:y", err, sizeof err), ==,
+               0);
+  KK_CHECK_INT(senml_guard_check(&g, "dev", "x", "dev/x", err, sizeof err), ==,
+               KK_EPARSE);
+  if (!strstr(err, "'dev:x' and 'dev/x'")) KK__FAIL("reason '%s'", err);
+  /* Many names: the table grows. */
+  for (int i = 0; i < 5000; i++) {
+    char p[32], n[40];
+    snprintf(p, sizeof p, "p%d", i);
+    snprintf(n, sizeof n, "d:p%d", i);
+    KK_CHECK_INT(senml_guard_check(&g, "d", p, n, err, sizeof err), ==, 0);
+  }
+  KK_CHECK_INT(senml_guard_check(&g, "d", "p4999", "e:p4999", err, sizeof err),
+               ==, KK_EPARSE);
+  senml_guard_free(&g);
+  char u[32];
+  senml_sum_unit("W", u, sizeof u);
+  KK_CHECK_STR(u, "W.s");
+  senml_sum_unit("m3/s", u, sizeof u);
+  KK_CHECK_STR(u, "m3");
+  senml_sum_unit(NULL, u, sizeof u);
+  KK_CHECK_STR(u, "s");
+}
+
 KK_TEST_MAIN(KK_CASE(senml_json_rfc8428_vectors),
              KK_CASE(senml_cbor_rfc8428_vectors),
              KK_CASE(senml_bad_packs_have_reasons),
              KK_CASE(senml_relative_time_and_sum), KK_CASE(ttn_v3_docs_example),
              KK_CASE(chirpstack_v4_docs_example), KK_CASE(uplinks_bad_input),
-             KK_CASE(flatjson_time_units))
+             KK_CASE(flatjson_time_units),
+             KK_CASE(senml_base_only_record_and_strict_json),
+             KK_CASE(senml_names_to_things_and_properties),
+             KK_CASE(senml_guard_never_merges_names))
