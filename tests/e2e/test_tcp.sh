@@ -143,13 +143,18 @@ else
 fi
 
 # ---- a port that is taken: a clear error and an exit -----------------------
-P=$(free_port)
+# The holder binds port 0 itself and reports what it got, so no other
+# process can take the port between choosing and binding it; the test
+# goes on only once the holder listens (a loaded machine may take longer
+# than any fixed sleep to start Python).
 python3 -c "
-import socket, time
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(('127.0.0.1', $P)); s.listen(); time.sleep(30)" &
+import socket, sys, time
+s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()
+open(sys.argv[1], 'w').write(str(s.getsockname()[1])); time.sleep(30)" "$d/busy.port" &
 bpid=$!
-sleep 0.3
+wait_for 10 test -s "$d/busy.port"
+P=$(cat "$d/busy.port" 2>/dev/null)
+wait_port "${P:-1}" 10
 cat > "$d/busy.lua" <<LUA
 local kk = require "klimakit"
 kk.config { data_dir = "$d/data-busy" }
