@@ -158,35 +158,36 @@ static int sta_observation(sta_state_t *s, od_emit_t *e, const cJSON *o,
   }
   const char *key =
       sta_mapped(s, id) || !dsname || !sta_mapped(s, dsname) ? id : dsname;
-  char thing[OD_NAME_MAX] = "";
-  const char *mt = sta_map_thing(s, id, dsname);
-  if (mt) snprintf(thing, sizeof thing, "%s", mt);
-  if (sta_mapped(s, key))
-    return od_value(e, thing[0] ? thing : NULL, key, "-", "1", t,
-                    res->valuedouble);
-  if (s->dc.reject_unknown) {
+  int mapped = sta_mapped(s, key);
+  if (!mapped && s->dc.reject_unknown) {
     od_reject(e, "unknown_quantity", "Datastream %s is not in map", id);
     return 0;
   }
-  /* Derive the datastream from the expanded entities. */
+  /* The thing: the map's, else from the expanded Thing, else from the
+   * Datastream id. */
   const cJSON *th = cJSON_GetObjectItemCaseSensitive(ds, "Thing");
+  char thing[OD_NAME_MAX] = "", tid[OD_NAME_MAX], sub[OD_NAME_MAX + 4];
+  const char *mt = sta_map_thing(s, id, dsname);
+  int bad = 0;
+  if (mt)
+    bad = od_thing(thing, sizeof thing, "", mt);
+  else if (cJSON_IsObject(th) &&
+           !od_json_id(cJSON_GetObjectItemCaseSensitive(th, "@iot.id"), tid,
+                       sizeof tid))
+    bad = od_thing(thing, sizeof thing, s->prefix, tid);
+  else
+    bad = snprintf(sub, sizeof sub, "ds%s", id) >= (int)sizeof sub ||
+          od_thing(thing, sizeof thing, s->prefix, sub);
+  if (bad) {
+    od_reject(e, "bad_record", "Datastream %s: thing id too long", id);
+    return 0;
+  }
+  if (mapped) /* property and unit from the map */
+    return od_value(e, thing, key, "-", "1", t, res->valuedouble);
+  /* Derive the property and unit from the expanded entities. */
   const cJSON *op = cJSON_GetObjectItemCaseSensitive(ds, "ObservedProperty");
   const cJSON *uom = cJSON_GetObjectItemCaseSensitive(ds, "unitOfMeasurement");
-  char tid[OD_NAME_MAX], prop[OD_NAME_MAX], sub[OD_NAME_MAX + 4];
-  if (!thing[0]) {
-    int bad = 0;
-    if (cJSON_IsObject(th) &&
-        !od_json_id(cJSON_GetObjectItemCaseSensitive(th, "@iot.id"), tid,
-                    sizeof tid))
-      bad = od_thing(thing, sizeof thing, s->prefix, tid);
-    else
-      bad = snprintf(sub, sizeof sub, "ds%s", id) >= (int)sizeof sub ||
-            od_thing(thing, sizeof thing, s->prefix, sub);
-    if (bad) {
-      od_reject(e, "bad_record", "Datastream %s: thing id too long", id);
-      return 0;
-    }
-  }
+  char prop[OD_NAME_MAX];
   const cJSON *opn = cJSON_GetObjectItemCaseSensitive(op, "name");
   const char *label = cJSON_IsString(opn) ? opn->valuestring : dsname;
   if (!label || od_property_name(label, prop, sizeof prop)) {

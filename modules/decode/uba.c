@@ -208,7 +208,9 @@ static int uba_measures(uba_state_t *s, od_emit_t *e, const cJSON *data) {
 /* components/json: learns codes and units of components not built in. */
 static void uba_components(uba_state_t *s, od_emit_t *e, const cJSON *root) {
   for (const cJSON *c = root->child; c; c = c->next) {
-    if (!cJSON_IsArray(c)) continue; /* count, indices, request */
+    /* components are under their numeric id; count, indices, request */
+    if (!c->string[0] || strspn(c->string, "0123456789") != strlen(c->string))
+      continue;
     int id;
     const cJSON *code = cJSON_GetArrayItem(c, 1);
     const cJSON *unit = cJSON_GetArrayItem(c, 3);
