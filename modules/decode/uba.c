@@ -225,7 +225,8 @@ static void uba_components(uba_state_t *s, od_emit_t *e, const cJSON *root) {
     const char *ucum = uba_ucum(unit->valuestring);
     const uba_component_t *known = uba_find(s, id);
     if (known) {
-      if (!ucum || strcmp(ucum, known->unit))
+      if ((!ucum || strcmp(ucum, known->unit)) && s->st &&
+          kk_ratelimit_ok(&s->dc.rl))
         kk_stage_log(s->st, KK_LOG_WARN,
                      "component %d (%s): the API states unit '%s', klimakit "
                      "stores %s",

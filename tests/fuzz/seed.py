@@ -123,6 +123,7 @@ if target == "file_csv":
                                  "unit": "ppm", "time": t, "value": 800 + i}).encode() + b"\n"
                      for i, t in enumerate(["2026-01-01T00:00:00Z", 1767225660000]))
     seeds += [b"\x05\x03" + lines, b"\x01\xff" + lines.rstrip(b"\n")]
+if target in ("uba", "telraam", "sta_obs", "dwd"): seeds += [open("tests/e2e/data/formats/" + f, "rb").read() for f in sorted(os.listdir("tests/e2e/data/formats")) if f.startswith({"uba": ("uba_",), "telraam": ("telraam_",), "sta_obs": ("sta_",), "dwd": ("produkt", "tageswerte", "gradtage")}[target])]
 for i, s in enumerate(seeds):
     with open(os.path.join(out, "seed%d" % i), "wb") as fh:
         fh.write(s)
