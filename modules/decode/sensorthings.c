@@ -314,8 +314,9 @@ static const kk_option_t sta_options[] = {
                     "reading's time."},
     {.name = "max_size",
      .type = KK_OPT_SIZE,
-     .def = "16MiB",
-     .description = "Larger responses are rejected (reason too_large)."},
+     .def = "4MiB",
+     .description = "Larger responses are rejected (reason too_large); "
+                    "parsing takes up to ~32 times the size in memory."},
     DECODE_COMMON_OPTIONS,
     {NULL}};
 
