@@ -36,6 +36,7 @@
 #include <klimakit.h>
 
 #include <cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,7 +108,8 @@ static int uba_time(const char *s, int64_t *ms) {
 
 static int uba_int(const cJSON *j, int *out) {
   double d;
-  if (od_json_number(j, &d) || d != (double)(int)d || d < 0 || d > 1e6)
+  /* the range first: converting a double outside int's is undefined */
+  if (od_json_number(j, &d) || !(d >= 0 && d <= 1e6) || d != floor(d))
     return -1;
   *out = (int)d;
   return 0;

@@ -209,12 +209,14 @@ KK_TEST(uba_bad_input_is_counted) {
            "\"2026-07-15 02:00:00\":[77,2,1,\"2026-07-15 03:00:00\",1],"
            "\"2026-07-15 03:00:00\":[5,2],"
            "\"2026-07-15 04:00:00\":[5,2,1e999,\"2026-07-15 05:00:00\",1],"
-           "\"2026-07-15 05:00:00\":[5,2,7,\"2026-07-15 06:00:00\",1]}}}");
+           "\"2026-07-15 05:00:00\":[5,2,7,\"2026-07-15 06:00:00\",1],"
+           /* found by fuzz_uba: an id outside int's range */
+           "\"2026-07-15 06:00:00\":[3.7e20,2,1,\"2026-07-15 07:00:00\",1]}}}");
   KK_CHECK_INT(sk_rejected(st, "bad_time"), ==, 1);
   /* "n/a", and 1e999 (cJSON reads it as infinity) */
   KK_CHECK_INT(sk_rejected(st, "not_a_number"), ==, 2);
   KK_CHECK_INT(sk_rejected(st, "unknown_component"), ==, 1);
-  KK_CHECK_INT(sk_rejected(st, "bad_record"), ==, 1);
+  KK_CHECK_INT(sk_rejected(st, "bad_record"), ==, 2);
   KK_CHECK_INT(sk_ngot, ==, 1);
   KK_CHECK_DBL(
       sk_value(sk_ds("uba-1", "no2", "ug/m3"), iso("2026-07-15T04:00:00Z")), 7,
