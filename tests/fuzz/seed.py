@@ -137,6 +137,7 @@ if target == "tasmota":
         b = open("tests/e2e/data/push/" + f, "rb").read()
         seeds += [b"\x00" + b, b"\x03" + b, b"\x04" + b]
     seeds.append(b"\x01" + b'{"Time":"2026-03-29T02:30:00","A":{"B":{"C":true}},"D":[1]}')
+if target in ("uba", "telraam", "sta_obs", "dwd"): seeds += [open("tests/e2e/data/formats/" + f, "rb").read() for f in sorted(os.listdir("tests/e2e/data/formats")) if f.startswith({"uba": ("uba_",), "telraam": ("telraam_",), "sta_obs": ("sta_",), "dwd": ("produkt", "tageswerte", "gradtage")}[target])]
 for i, s in enumerate(seeds):
     with open(os.path.join(out, "seed%d" % i), "wb") as fh:
         fh.write(s)
