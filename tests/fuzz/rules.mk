@@ -23,7 +23,7 @@
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_TARGETS := senml_json senml_cbor ttn_v3 chirpstack_v4 json lua sta \
-                source_payload reading_json time file_csv
+                source_payload reading_json time file_csv http_poll
 FUZZ_PARSERS := modules/decode/decode_senml.c modules/decode/decode_uplink.c \
                 modules/decode/decode_flat.c \
                 modules/decode/decode_common.c modules/publish/sensorthings/sta_query.c \

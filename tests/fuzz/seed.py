@@ -123,6 +123,7 @@ if target == "file_csv":
                                  "unit": "ppm", "time": t, "value": 800 + i}).encode() + b"\n"
                      for i, t in enumerate(["2026-01-01T00:00:00Z", 1767225660000]))
     seeds += [b"\x05\x03" + lines, b"\x01\xff" + lines.rstrip(b"\n")]
+seeds += [b"\x00</a?p=2>; rel=\"next\", <https://x/b>; rel=prev", b"\x01{\"@iot.nextLink\":\"/v?$skip=4\",\"value\":[1],\"links\":{\"next\":\"n\"}}", b"\x02\0\0\0\0\0\0\0\0http://h/x?from={from}&to={to:%Y-%m-%dT%H:%M:%S%:z}&e={to:epoch}"] if target == "http_poll" else []
 for i, s in enumerate(seeds):
     with open(os.path.join(out, "seed%d" % i), "wb") as fh:
         fh.write(s)

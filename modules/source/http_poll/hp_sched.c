@@ -178,7 +178,13 @@ static void hp_window_done(hp_t *s) {
                  kk_stage_data_dir(s->st), kk_strerror(rc));
   hp_gauges(s);
   s->phase = HP_IDLE;
-  hp_step(s);
+  if (s->window_ms == 0) {
+    /* [cursor, now - lag) was all there is: the next one after `every` */
+    if (!s->stopping)
+      hp_arm(s, HP_IDLE, s->every_ms + hp_random(s, s->jitter_ms));
+    return;
+  }
+  hp_step(s); /* the next complete window at once: catching up */
 }
 
 /* Content format numbers (CoAP's) for the raw message, from the media
