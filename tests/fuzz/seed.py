@@ -138,6 +138,7 @@ if target == "tasmota":
         seeds += [b"\x00" + b, b"\x03" + b, b"\x04" + b]
     seeds.append(b"\x01" + b'{"Time":"2026-03-29T02:30:00","A":{"B":{"C":true}},"D":[1]}')
 if target in ("uba", "telraam", "sta_obs", "dwd"): seeds += [open("tests/e2e/data/formats/" + f, "rb").read() for f in sorted(os.listdir("tests/e2e/data/formats")) if f.startswith({"uba": ("uba_",), "telraam": ("telraam_",), "sta_obs": ("sta_",), "dwd": ("produkt", "tageswerte", "gradtage")}[target])]
+seeds += [b"\x00</a?p=2>; rel=\"next\", <https://x/b>; rel=prev", b"\x01{\"@iot.nextLink\":\"/v?$skip=4\",\"value\":[1],\"links\":{\"next\":\"n\"}}", b"\x02\0\0\0\0\0\0\0\0http://h/x?from={from}&to={to:%Y-%m-%dT%H:%M:%S%:z}&e={to:epoch}"] if target == "http_poll" else []
 for i, s in enumerate(seeds):
     with open(os.path.join(out, "seed%d" % i), "wb") as fh:
         fh.write(s)
