@@ -93,7 +93,7 @@ void kk__lua_charge(lua_State *L, uint64_t steps, const char *fn) {
       elapsed < c->call.deadline_ns)
     return;
   overrun(L, c);
-  luaL_where(L, 2); /* the Lua code that called fn */
+  luaL_where(L, 1); /* the Lua code that called fn */
   if (elapsed >= c->call.deadline_ns)
     lua_pushfstring(L, "%s: deadline of %d ms exceeded in stage %s", fn,
                     (int)(c->call.deadline_ns / 1000000u), c->name);
