@@ -394,7 +394,7 @@ static const char *plain_find(lua_State *L, const char *fn, const char *h,
     size_t span = lh - off < win + ln - 1 ? lh - off : win + ln - 1;
     const char *r = memmem(h + off, span, n, ln);
     if (r) return r;
-    kk__lua_charge(L, span / 64, fn);
+    if (off + win + ln <= lh) kk__lua_charge(L, span / 64, fn); /* more */
   }
   return NULL;
 }
@@ -450,6 +450,8 @@ int kk__lua_str_match(lua_State *L) {
  */
 
 typedef struct gm_state {
+  const char *s, *p; /* anchored by the closure's upvalues 1 and 2 */
+  size_t ls, lp;
   size_t pos;  /* where the next scan starts */
   size_t last; /* end of the last match, or SIZE_MAX */
 } gm_state_t;
@@ -457,10 +459,9 @@ typedef struct gm_state {
 /* Upvalues: the subject, the pattern, the gm_state_t.  A '^' is an
  * ordinary character here (an anchor would stop the iteration). */
 static int gmatch_next(lua_State *L) {
-  size_t ls, lp;
-  const char *s = lua_tolstring(L, lua_upvalueindex(1), &ls);
-  const char *p = lua_tolstring(L, lua_upvalueindex(2), &lp);
   gm_state_t *g = lua_touserdata(L, lua_upvalueindex(3));
+  const char *s = g->s, *p = g->p;
+  size_t ls = g->ls, lp = g->lp;
   pat_t m;
   pat_init(&m, L, "string.gmatch", s, ls, p, lp);
   for (size_t at = g->pos; at <= ls; at++) {
@@ -476,13 +477,17 @@ static int gmatch_next(lua_State *L) {
 }
 
 int kk__lua_str_gmatch(lua_State *L) {
-  size_t ls;
-  luaL_checklstring(L, 1, &ls);
-  luaL_checkstring(L, 2);
+  size_t ls, lp;
+  const char *s = luaL_checklstring(L, 1, &ls);
+  const char *p = luaL_checklstring(L, 2, &lp);
   size_t init = start_pos(luaL_optinteger(L, 3, 1), ls) - 1;
   if (init > ls) init = ls + 1;
   lua_settop(L, 2);
   gm_state_t *g = lua_newuserdatauv(L, sizeof *g, 0);
+  g->s = s;
+  g->p = p;
+  g->ls = ls;
+  g->lp = lp;
   g->pos = init;
   g->last = (size_t)-1;
   lua_pushcclosure(L, gmatch_next, 3);

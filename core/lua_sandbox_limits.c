@@ -216,6 +216,14 @@ int kk__lua_pcall_limits(lua_State *L, int nargs, int nresults,
     lua_sethook(L, kk__sb_hook, LUA_MASKCOUNT, HOOK_EVERY);
   }
   int st = lua_pcall(L, nargs, nresults, base);
+  if (st == LUA_OK && c && c->call.budget_hit) {
+    /* A C function caught the stop with lua_pcall and returned: the call
+     * still failed. */
+    lua_settop(L, base);
+    lua_pushstring(L, c->call.stop[0] ? c->call.stop
+                                      : "instruction budget exceeded");
+    st = LUA_ERRRUN;
+  }
   int rc = 0;
   if (st != LUA_OK) {
     const char *msg = lua_tostring(L, -1);

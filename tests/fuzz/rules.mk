@@ -22,7 +22,7 @@
 # to the vectors; the parsers run under UBSan as well as ASan.
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
-FUZZ_TARGETS := senml_json senml_cbor ttn_v3 chirpstack_v4 json lua sta \
+FUZZ_TARGETS := senml_json senml_cbor ttn_v3 chirpstack_v4 json lua sta lua_pattern \
                 source_payload reading_json time file_csv
 FUZZ_PARSERS := modules/decode/decode_senml.c modules/decode/decode_uplink.c \
                 modules/decode/decode_flat.c \
@@ -37,6 +37,7 @@ fuzz-build: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 # Files a target includes.
 build/fuzz/fuzz_file_csv: modules/source/file.c
 build/fuzz/fuzz_chirpstack_v4: tests/fuzz/fuzz_ttn_v3.c
+build/fuzz/fuzz_lua_pattern: core/lua_pattern.c
 
 # The old binary goes first: a target that no longer builds must not be
 # run in its earlier form.

@@ -123,6 +123,8 @@ if target == "file_csv":
                                  "unit": "ppm", "time": t, "value": 800 + i}).encode() + b"\n"
                      for i, t in enumerate(["2026-01-01T00:00:00Z", 1767225660000]))
     seeds += [b"\x05\x03" + lines, b"\x01\xff" + lines.rstrip(b"\n")]
+if target == "lua_pattern":  # op byte, pattern length, pattern, subject
+    seeds += [bytes([op, len(p)]) + p + s for op, p, s in ((1, b"^(%w+)_(%d+)$", b"sensor_12"), (3, b"[/%-]", b"a/b-c"), (2, b"%f[%w]%w+", b"the (quick) fox"), (0, b"%b()", b"f(a(b)c)"), (7, b"(a*)%1", b"aaaa"))]
 for i, s in enumerate(seeds):
     with open(os.path.join(out, "seed%d" % i), "wb") as fh:
         fh.write(s)
