@@ -77,7 +77,9 @@ static const char RUNNER[] =
     "    return v, table.concat(t, ',') end,\n"
     "  sort = function(t, f) table.sort(t, f) return table.concat(t, ',') "
     "end,\n"
-    "  method = function(s, m, ...) return s[m](s, ...) end}\n"
+    "  method = function(s, m, ...) return s[m](s, ...) end,\n"
+    "  load = function(s) local f, e = load(s) if not f then return f, e end\n"
+    "    return pcall(f) end}\n"
     "local out = {}\n"
     "for i, c in ipairs(cases) do\n"
     "  local r = table.pack(pcall(fns[c[1]], table.unpack(c, 2, c.n)))\n"
@@ -261,6 +263,9 @@ static const char *const CASES[] = {
     "function(a, b) return a > b end),\n"
     " P('sort', {3, 1, 'x'}), P('sort', {3, 1, 2}, 5), P('sort', 'x'), "
     "P('sort', {5, 3, 1, 2, 4}, nil),\n"
+    " P('load', ('x = (x or 0) + 1 '):rep(20000) .. 'return x'),\n"
+    " P('load', ('x = 1 '):rep(20000) .. ' y = '), P('load', 'return 1 +'),\n"
+    " P('load', ('\\n'):rep(70000) .. 'error(\\'here\\')'),\n"
     " P('sort', {3, 1, 2}, math.max), P('sort', {3, 1, 2, 5, 4, 8, 7, 9, 6, "
     "10, 12, 11}, rawequal),\n"
     "}\n",
@@ -423,6 +428,8 @@ KK_TEST(bounds_growth) {
                 1, 0);
   check_bounded("s = ('x'):rep(50 << 20)", "return #s:reverse()",
                 "string.reverse", 1, 0);
+  /* The parser is C as well. */
+  check_bounded("s = ('x = 1 '):rep(6 << 20)", "return load(s)", "load", 5, 0);
 }
 
 KK_TEST(bounds_tables) {
