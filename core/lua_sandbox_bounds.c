@@ -85,6 +85,71 @@ static int b_reverse(lua_State *L) {
   return map_bytes(L, 'r', "string.reverse");
 }
 
+/* utf8.len (upvalue 1: the stock one).  A long range is counted in
+ * pieces by the stock function, charged in between: a piece ends inside
+ * the character that starts last in it, and when the stock function
+ * accepted the piece that character is well-formed, so its lead byte
+ * tells where the next piece starts. */
+#define UTF8_PIECE ((lua_Integer)1 << 18)
+
+static lua_Integer u_pos(lua_Integer pos, size_t len) {
+  if (pos >= 0) return pos;
+  if (0u - (size_t)pos > len) return 0;
+  return (lua_Integer)len + pos + 1;
+}
+
+static int seq_len(unsigned char c) {
+  int n = 1;
+  if (c >= 0xC0)
+    for (unsigned char m = 0x40; c & m && n < 6; m >>= 1)
+      n++;
+  return n;
+}
+
+static int b_utf8_len(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  lua_Integer i = u_pos(luaL_optinteger(L, 2, 1), len);
+  lua_Integer j = u_pos(luaL_optinteger(L, 3, -1), len);
+  luaL_argcheck(L, 1 <= i && i - 1 <= (lua_Integer)len, 2,
+                "initial position out of bounds");
+  luaL_argcheck(L, j - 1 < (lua_Integer)len, 3, "final position out of bounds");
+  if (j - i < UTF8_PIECE) {
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+  }
+  int lax = lua_toboolean(L, 4);
+  lua_Integer n = 0;
+  for (lua_Integer a = i; a <= j;) {
+    lua_Integer e = j - a < UTF8_PIECE ? j : a + UTF8_PIECE - 1;
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, 1);
+    lua_pushinteger(L, a);
+    lua_pushinteger(L, e);
+    lua_pushboolean(L, lax);
+    lua_call(L, 4, 2);
+    if (lua_isnil(L, -2)) return 2; /* fail and the position */
+    n += lua_tointeger(L, -2);
+    lua_pop(L, 2);
+    if (e == j) break;
+    lua_Integer b = e; /* 1-based: the last character start in the piece */
+    while (b > a && ((unsigned char)s[b - 1] & 0xC0) == 0x80)
+      b--;
+    a = b + seq_len((unsigned char)s[b - 1]);
+    kk__lua_charge(L, (uint64_t)UTF8_PIECE / 16, "utf8.len");
+  }
+  lua_pushinteger(L, n);
+  return 1;
+}
+
+void kk__sb_bound_utf8(lua_State *L) {
+  lua_getfield(L, -1, "len");
+  lua_pushcclosure(L, b_utf8_len, 1);
+  lua_setfield(L, -2, "len");
+}
+
 void kk__sb_bound_string(lua_State *L) {
   static const luaL_Reg fns[] = {{"rep", b_rep},
                                  {"upper", b_upper},
@@ -260,7 +325,9 @@ static int sort_counted(lua_State *L) {
  * work through comparisons, so counting them bounds it; a Lua comparator
  * is left as it is (the count hook runs in it). */
 static int b_sort(lua_State *L) {
-  check_tab(L, 1, TAB_R | TAB_W | TAB_L);
+  /* The stock sort's own argument errors would not know its name. */
+  lua_Integer n = tab_len(L, 1, TAB_R | TAB_W);
+  if (n > 1) luaL_argcheck(L, n < INT_MAX, 1, "array too big");
   if (lua_isnoneornil(L, 2)) {
     lua_settop(L, 1);
     lua_pushcfunction(L, sort_lt);

@@ -89,10 +89,11 @@ int kk__sb_setmetatable(lua_State *L);
 
 /* Replace, in the string (or table) library table on top of L, the
  * functions whose work in C grows with their input (string.rep, upper,
- * lower, reverse; table.concat, sort, move, insert, remove) by versions
- * that charge it to the budget (kk__lua_charge). */
+ * lower, reverse; table.concat, sort, move, insert, remove; utf8.len) by
+ * versions that charge it to the budget (kk__lua_charge). */
 void kk__sb_bound_string(lua_State *L);
 void kk__sb_bound_table(lua_State *L);
+void kk__sb_bound_utf8(lua_State *L);
 
 /* ---- lua_sandbox_files.c ---- */
 

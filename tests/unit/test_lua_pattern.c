@@ -78,6 +78,7 @@ static const char RUNNER[] =
     "  sort = function(t, f) table.sort(t, f) return table.concat(t, ',') "
     "end,\n"
     "  method = function(s, m, ...) return s[m](s, ...) end,\n"
+    "  ulen = utf8.len,\n"
     "  load = function(s) local f, e = load(s) if not f then return f, e end\n"
     "    return pcall(f) end}\n"
     "local out = {}\n"
@@ -93,6 +94,8 @@ static const char RUNNER[] =
 static const char *const CASES[] = {
     "local P = function(...) return table.pack(...) end\n"
     "local big = ('ab'):rep(40)\n"
+    "local U = ('a\\xc3\\xa4\\xe2\\x82\\xac\\xf0\\x9f\\x98\\x80'):rep("
+    "40000)\n"
     "cases = {\n",
     /* plain text, init, plain */
     " P('find', 'hello world', 'o w'), P('find', 'hello', 'l'),\n"
@@ -266,6 +269,20 @@ static const char *const CASES[] = {
     " P('load', ('x = (x or 0) + 1 '):rep(20000) .. 'return x'),\n"
     " P('load', ('x = 1 '):rep(20000) .. ' y = '), P('load', 'return 1 +'),\n"
     " P('load', ('\\n'):rep(70000) .. 'error(\\'here\\')'),\n"
+    " P('ulen', U), P('ulen', U, 2), P('ulen', U, 1, -3), P('ulen', U, "
+    "300001),\n"
+    " P('ulen', U .. '\\xff' .. U), P('ulen', U .. '\\x80'), P('ulen', "
+    "('\\xe2\\x82'):rep(200000)),\n"
+    " P('ulen', ('\\xfc\\x84\\x80\\x80\\x80\\x80'):rep(80000), 1, "
+    "-1, true),\n"
+    " P('ulen', ('\\xfc\\x84\\x80\\x80\\x80\\x80'):rep(80000)),\n"
+    " P('ulen', ('\\xed\\xa0\\x80'):rep(100000)), P('ulen', "
+    "('\\xed\\xa0\\x80'):rep(100000), 1, -1, true),\n"
+    " P('ulen', U, 0), P('ulen', U, #U + 2), P('ulen', U, 1, #U + 1), "
+    "P('ulen', 'abc', 5),\n"
+    " P('ulen', 'abc', 1, 4), P('ulen', 'abc', -10), P('ulen', {}), "
+    "P('ulen', U, 'x'),\n"
+    " P('sort', setmetatable({}, {__len = function() return 1 << 40 end})),\n"
     " P('sort', {3, 1, 2}, math.max), P('sort', {3, 1, 2, 5, 4, 8, 7, 9, 6, "
     "10, 12, 11}, rawequal),\n"
     "}\n",
@@ -428,6 +445,8 @@ KK_TEST(bounds_growth) {
                 1, 0);
   check_bounded("s = ('x'):rep(50 << 20)", "return #s:reverse()",
                 "string.reverse", 1, 0);
+  check_bounded("s = ('\\xe2\\x82\\xac'):rep(20 << 20)", "return utf8.len(s)",
+                "utf8.len", 2, 0);
   /* The parser is C as well. */
   check_bounded("s = ('x = 1 '):rep(6 << 20)", "return load(s)", "load", 5, 0);
 }
