@@ -7,6 +7,7 @@
  * which every thread (coroutine) of the state can reach.  The limits are
  * kept in lua_sandbox_limits.c, file access in lua_sandbox_files.c. */
 #include "lua_sandbox_impl.h"
+#include "lua_pattern.h"
 
 #include <lualib.h>
 #include <stdio.h>
@@ -77,10 +78,22 @@ static int sb_setup(lua_State *L) {
   lua_newtable(L);
   lua_setfield(L, LUA_REGISTRYINDEX, REG_PRELOAD);
 
-  /* Bytecode is never loaded, but leave nothing that produces it. */
+  /* Bytecode is never loaded, but leave nothing that produces it.  The
+   * library functions that can run long in C are replaced by versions
+   * that charge their work to the budget (lua_pattern.c,
+   * lua_sandbox_bounds.c); the string metatable's __index is this same
+   * table, so method calls get them too. */
   lua_getfield(L, G, "string");
   lua_pushnil(L);
   lua_setfield(L, -2, "dump");
+  kk__lua_pattern_install(L);
+  kk__sb_bound_string(L);
+  lua_pop(L, 1);
+  lua_getfield(L, G, "table");
+  kk__sb_bound_table(L);
+  lua_pop(L, 1);
+  lua_getfield(L, G, "utf8");
+  kk__sb_bound_utf8(L);
   lua_pop(L, 1);
 
   lua_newtable(L);

@@ -115,6 +115,16 @@ int kk__lua_pcall(lua_State *L, int nargs, int nresults, char *err,
 int kk__lua_pcall_limits(lua_State *L, int nargs, int nresults,
                          const kk__lua_limits_t *lim, char *err, size_t errlen);
 
+/* For a C function that may run long inside one call (the sandbox's own
+ * string and table functions): adds `steps` (its work in units of about
+ * one VM instruction) to the running call's instruction count and, once
+ * the call is over its budget or past its deadline, raises "<fn>:
+ * deadline of N ms exceeded in stage <name>" (or "instruction budget of
+ * N exceeded"), which kk__lua_pcall() reports as KK_EBUDGET.  Costs one
+ * clock read: call it every thousand steps or so, not for each.  A no-op
+ * outside kk__lua_pcall() and for states not from kk__lua_new(). */
+void kk__lua_charge(lua_State *L, uint64_t steps, const char *fn);
+
 /* ---- batches, readings, emit (core/lua_batch.c) ---------------------- */
 
 /* Pushes a batch userdata for `b`, which is borrowed: call

@@ -157,6 +157,24 @@ int kk__sb_io_lines(lua_State *L) {
 
 /* load(chunk [, chunkname [, mode [, env]]]) with upvalue 1 = the real
  * load: text chunks only. */
+/* Hands a large chunk to the parser in pieces (upvalue 1: the chunk,
+ * 2: the offset reached), charging each: the parser is C, where the
+ * count hook does not fire. */
+#define LOAD_PIECE ((size_t)1 << 16)
+
+static int load_piece(lua_State *L) {
+  size_t len;
+  const char *s = lua_tolstring(L, lua_upvalueindex(1), &len);
+  size_t off = (size_t)lua_tointeger(L, lua_upvalueindex(2));
+  if (off >= len) return 0;
+  size_t n = len - off < LOAD_PIECE ? len - off : LOAD_PIECE;
+  if (off) kk__lua_charge(L, n, "load");
+  lua_pushinteger(L, (lua_Integer)(off + n));
+  lua_replace(L, lua_upvalueindex(2));
+  lua_pushlstring(L, s + off, n);
+  return 1;
+}
+
 int kk__sb_load(lua_State *L) {
   int n = lua_gettop(L);
   luaL_checkany(L, 1);
@@ -168,6 +186,26 @@ int kk__sb_load(lua_State *L) {
     return 2;
   }
   lua_pushvalue(L, lua_upvalueindex(1));
+  if (lua_type(L, 1) == LUA_TSTRING && lua_rawlen(L, 1) > LOAD_PIECE) {
+    lua_pushvalue(L, 1);
+    lua_pushinteger(L, 0);
+    lua_pushcclosure(L, load_piece, 2);
+    /* The name a string chunk gets by default is the string itself, of
+     * which messages show at most its first line's first 60 bytes: a
+     * prefix names it the same without copying it whole ("@" names show
+     * their end). */
+    const char *s = lua_tostring(L, 1);
+    if (!lua_isnil(L, 2))
+      lua_pushvalue(L, 2);
+    else if (s[0] == '@')
+      lua_pushvalue(L, 1);
+    else
+      lua_pushlstring(L, s, 128);
+    lua_pushliteral(L, "t");
+    if (n >= 4) lua_pushvalue(L, 4);
+    lua_call(L, n >= 4 ? 4 : 3, 2);
+    return 2;
+  }
   lua_pushvalue(L, 1);
   lua_pushvalue(L, 2); /* chunk name; nil when absent */
   lua_pushliteral(L, "t");

@@ -41,6 +41,9 @@ typedef struct sb_call {
   uint64_t count;
   int budget_hit;
   int memcap_hit;
+  /* Why a bounded library function stopped the call (kk__lua_charge);
+   * the hook raises it again if Lua code catches it and goes on. */
+  char stop[160];
 } sb_call_t;
 
 typedef struct sb_ctx {
@@ -81,6 +84,16 @@ void kk__sb_set_err(char *err, size_t errlen, const char *fmt, ...)
  * offers them: neither lets Lua code run outside the budget. */
 int kk__sb_xpcall(lua_State *L);
 int kk__sb_setmetatable(lua_State *L);
+
+/* ---- lua_sandbox_bounds.c ---- */
+
+/* Replace, in the string (or table) library table on top of L, the
+ * functions whose work in C grows with their input (string.rep, upper,
+ * lower, reverse; table.concat, sort, move, insert, remove; utf8.len) by
+ * versions that charge it to the budget (kk__lua_charge). */
+void kk__sb_bound_string(lua_State *L);
+void kk__sb_bound_table(lua_State *L);
+void kk__sb_bound_utf8(lua_State *L);
 
 /* ---- lua_sandbox_files.c ---- */
 

@@ -73,6 +73,38 @@ void kk__lua_set_default_limits(const kk__lua_limits_t *lim) {
 
 /* ---- budget ------------------------------------------------------------ */
 
+/* Marks the running call as over its budget.  From now on every
+ * instruction fails, so a pcall in Lua cannot swallow the error and go on
+ * looping; the main thread too when this is a coroutine (new coroutines
+ * inherit its rate). */
+static void overrun(lua_State *L, sb_ctx_t *c) {
+  c->call.budget_hit = 1;
+  if (lua_gethookcount(L) != 1) lua_sethook(L, kk__sb_hook, LUA_MASKCOUNT, 1);
+  if (L != c->main && lua_gethookcount(c->main) != 1)
+    lua_sethook(c->main, kk__sb_hook, LUA_MASKCOUNT, 1);
+}
+
+void kk__lua_charge(lua_State *L, uint64_t steps, const char *fn) {
+  sb_ctx_t *c = kk__sb_ctx(L);
+  if (!c || !c->depth) return;
+  c->call.count += steps;
+  uint64_t elapsed = now_ns() - c->call.start_ns;
+  if (!c->call.budget_hit && c->call.count < c->call.budget &&
+      elapsed < c->call.deadline_ns)
+    return;
+  overrun(L, c);
+  luaL_where(L, 1); /* the Lua code that called fn */
+  if (elapsed >= c->call.deadline_ns)
+    lua_pushfstring(L, "%s: deadline of %d ms exceeded in stage %s", fn,
+                    (int)(c->call.deadline_ns / 1000000u), c->name);
+  else
+    lua_pushfstring(L, "%s: instruction budget of %I exceeded in stage %s", fn,
+                    (lua_Integer)c->call.budget, c->name);
+  lua_concat(L, 2);
+  snprintf(c->call.stop, sizeof c->call.stop, "%s", lua_tostring(L, -1));
+  lua_error(L);
+}
+
 void kk__sb_hook(lua_State *L, lua_Debug *ar) {
   sb_ctx_t *c = kk__sb_ctx(L);
   if (!c || !c->depth) return;
@@ -81,13 +113,11 @@ void kk__sb_hook(lua_State *L, lua_Debug *ar) {
   uint64_t elapsed = now_ns() - c->call.start_ns;
   if (c->call.budget_hit || c->call.count >= c->call.budget ||
       elapsed >= c->call.deadline_ns) {
-    c->call.budget_hit = 1;
-    /* From now on every instruction fails, so a pcall in Lua cannot
-     * swallow the error and go on looping; the main thread too when this
-     * is a coroutine (new coroutines inherit its rate). */
-    if (every != 1) lua_sethook(L, kk__sb_hook, LUA_MASKCOUNT, 1);
-    if (L != c->main && lua_gethookcount(c->main) != 1)
-      lua_sethook(c->main, kk__sb_hook, LUA_MASKCOUNT, 1);
+    overrun(L, c);
+    if (c->call.stop[0]) {
+      lua_pushstring(L, c->call.stop);
+      lua_error(L);
+    }
     /* Name the place the code was at: luaL_error's level 1 would be the
      * caller of the looping function. */
     char where[LUA_IDSIZE + 24] = "";
@@ -186,6 +216,14 @@ int kk__lua_pcall_limits(lua_State *L, int nargs, int nresults,
     lua_sethook(L, kk__sb_hook, LUA_MASKCOUNT, HOOK_EVERY);
   }
   int st = lua_pcall(L, nargs, nresults, base);
+  if (st == LUA_OK && c && c->call.budget_hit) {
+    /* A C function caught the stop with lua_pcall and returned: the call
+     * still failed. */
+    lua_settop(L, base);
+    lua_pushstring(L, c->call.stop[0] ? c->call.stop
+                                      : "instruction budget exceeded");
+    st = LUA_ERRRUN;
+  }
   int rc = 0;
   if (st != LUA_OK) {
     const char *msg = lua_tostring(L, -1);

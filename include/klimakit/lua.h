@@ -40,10 +40,14 @@ void kk_lua_close(lua_State *L);
 int kk_lua_allow_path(lua_State *L, const char *dir, int writable);
 
 /* lua_pcall under the state's budget and deadline, which start afresh
- * with each call.  Returns 0 (results on the stack), or KK_EBUDGET,
- * KK_EMEMCAP or KK_ELUA with a message (and traceback) in err and the
- * function and arguments popped; L stays usable.  The _limits form
- * replaces the non-zero budget and deadline_ms for this call only. */
+ * with each call.  They hold inside the library too: pattern matching,
+ * string.rep, table.concat/sort and the like count their work and stop
+ * with "string.find: deadline of N ms exceeded in stage <name>" (the
+ * state's name), which Lua code cannot catch and go on.  Returns 0
+ * (results on the stack), or KK_EBUDGET, KK_EMEMCAP or KK_ELUA with a
+ * message (and traceback) in err and the function and arguments popped;
+ * L stays usable.  The _limits form replaces the non-zero budget and
+ * deadline_ms for this call only. */
 int kk_lua_pcall(lua_State *L, int nargs, int nresults, char *err,
                  size_t errlen);
 int kk_lua_pcall_limits(lua_State *L, int nargs, int nresults,

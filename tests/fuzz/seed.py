@@ -139,6 +139,8 @@ if target == "tasmota":
     seeds.append(b"\x01" + b'{"Time":"2026-03-29T02:30:00","A":{"B":{"C":true}},"D":[1]}')
 if target in ("uba", "telraam", "sta_obs", "dwd"): seeds += [open("tests/e2e/data/formats/" + f, "rb").read() for f in sorted(os.listdir("tests/e2e/data/formats")) if f.startswith({"uba": ("uba_",), "telraam": ("telraam_",), "sta_obs": ("sta_",), "dwd": ("produkt", "tageswerte", "gradtage")}[target])]
 seeds += [b"\x00</a?p=2>; rel=\"next\", <https://x/b>; rel=prev", b"\x01{\"@iot.nextLink\":\"/v?$skip=4\",\"value\":[1],\"links\":{\"next\":\"n\"}}", b"\x02\0\0\0\0\0\0\0\0http://h/x?from={from}&to={to:%Y-%m-%dT%H:%M:%S%:z}&e={to:epoch}"] if target == "http_poll" else []
+if target == "lua_pattern":  # op byte, pattern length, pattern, subject
+    seeds += [bytes([op, len(p)]) + p + s for op, p, s in ((1, b"^(%w+)_(%d+)$", b"sensor_12"), (3, b"[/%-]", b"a/b-c"), (2, b"%f[%w]%w+", b"the (quick) fox"), (0, b"%b()", b"f(a(b)c)"), (7, b"(a*)%1", b"aaaa"))]
 for i, s in enumerate(seeds):
     with open(os.path.join(out, "seed%d" % i), "wb") as fh:
         fh.write(s)

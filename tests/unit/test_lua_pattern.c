@@ -1,0 +1,493 @@
+/* tests/unit/test_lua_pattern.c - the sandbox's own string and table
+ * functions (core/lua_pattern.c, core/lua_sandbox_bounds.c): the same
+ * results and error messages as the stock Lua 5.4 library, compared case
+ * by case with an ordinary state (luaL_newstate + luaL_openlibs), on a
+ * table of hand-written cases and on random patterns; and the bounds:
+ * every call that would run long in C stops at the deadline. */
+#include "kk_test.h"
+
+#include <lauxlib.h>
+#include <lualib.h>
+#include <time.h>
+
+#include "core.h"
+#include "lua_sandbox.h"
+
+static char errbuf[4096];
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static lua_State *sandbox(uint64_t budget, uint64_t deadline_ms) {
+  kk__lua_limits_t lim = {(size_t)256 << 20, budget, deadline_ms};
+  lua_State *L = kk__lua_new(&lim, "test", errbuf, sizeof errbuf);
+  if (!L) KK__FAIL("kk__lua_new: %s", errbuf);
+  return L;
+}
+
+/* Runs code in L (a sandbox under its limits, or a plain state) and
+ * returns its one string result in a malloc'd copy, or NULL with errbuf
+ * set and *rc the kk__lua_pcall code. */
+static char *eval(lua_State *L, const char *code, int *rc) {
+  errbuf[0] = 0;
+  if (luaL_loadbufferx(L, code, strlen(code), "=cases", "t") != LUA_OK)
+    KK__FAIL("syntax: %s", lua_tostring(L, -1));
+  *rc = kk__lua_pcall(L, 0, 1, errbuf, sizeof errbuf);
+  if (*rc) return NULL;
+  size_t n;
+  const char *s = lua_tolstring(L, -1, &n);
+  char *out = s ? strndup(s, n) : NULL;
+  lua_pop(L, 1);
+  return out;
+}
+
+/* The runner: `cases` is a list of {fn, args...}; each line of the result
+ * is one case's outcome, values tagged by type, errors as ERR. */
+static const char RUNNER[] =
+    "local function ser(v)\n"
+    "  local t = type(v)\n"
+    "  if t == 'string' then return string.format('%q', v) end\n"
+    "  if t == 'number' then return math.type(v) .. ':' .. tostring(v) end\n"
+    "  if t == 'table' then\n"
+    "    local o = {}\n"
+    "    for i = 1, (v.n or #v) do o[#o + 1] = ser(v[i]) end\n"
+    "    return '{' .. table.concat(o, ',') .. '}'\n"
+    "  end\n"
+    "  return tostring(v)\n"
+    "end\n"
+    "local function gm(s, p, init)\n"
+    "  local r = {}\n"
+    "  for a, b, c in string.gmatch(s, p, init) do\n"
+    "    r[#r + 1] = table.pack(a, b, c)\n"
+    "    if #r > 50 then break end\n"
+    "  end\n"
+    "  return r\n"
+    "end\n"
+    "local fns = {find = string.find, match = string.match, gmatch = gm,\n"
+    "  gsub = string.gsub, rep = string.rep, upper = string.upper,\n"
+    "  lower = string.lower, reverse = string.reverse,\n"
+    "  concat = table.concat, move = function(...)\n"
+    "    return table.concat(table.move(...), ',') end,\n"
+    "  insert = function(t, ...) table.insert(t, ...)\n"
+    "    return table.concat(t, ',') end,\n"
+    "  remove = function(t, ...) local v = table.remove(t, ...)\n"
+    "    return v, table.concat(t, ',') end,\n"
+    "  sort = function(t, f) table.sort(t, f) return table.concat(t, ',') "
+    "end,\n"
+    "  method = function(s, m, ...) return s[m](s, ...) end,\n"
+    "  ulen = utf8.len,\n"
+    "  load = function(s) local f, e = load(s) if not f then return f, e end\n"
+    "    return pcall(f) end}\n"
+    "local out = {}\n"
+    "for i, c in ipairs(cases) do\n"
+    "  local r = table.pack(pcall(fns[c[1]], table.unpack(c, 2, c.n)))\n"
+    "  if not r[1] then r = {'ERR', r[2], n = 2} end\n"
+    "  out[#out + 1] = i .. ' ' .. c[1] .. ' ' .. ser(r)\n"
+    "end\n"
+    "return table.concat(out, '\\n')\n";
+
+/* Hand-written cases: each feature of the manual's section 6.4.1 and the
+ * argument rules of find/match/gmatch/gsub, malformed patterns too. */
+static const char *const CASES[] = {
+    "local P = function(...) return table.pack(...) end\n"
+    "local big = ('ab'):rep(40)\n"
+    "local U = ('a\\xc3\\xa4\\xe2\\x82\\xac\\xf0\\x9f\\x98\\x80'):rep("
+    "40000)\n"
+    "cases = {\n",
+    /* plain text, init, plain */
+    " P('find', 'hello world', 'o w'), P('find', 'hello', 'l'),\n"
+    " P('find', 'hello', 'l', 4), P('find', 'hello', 'l', -1),\n"
+    " P('find', 'hello', 'l', -2), P('find', 'hello', 'l', -100),\n"
+    " P('find', 'hello', '', 6), P('find', 'hello', '', 7),\n"
+    " P('find', 'hello', '', 0), P('find', 'hello', 'xyz'),\n"
+    " P('find', 'a.b', '.', 1, true), P('find', 'a+b', '+', 1, true),\n"
+    " P('find', 'a)b', ')'), P('find', 'a]b', ']'), P('find', '', ''),\n"
+    " P('find', 'abc', 'c', 10), P('find', 'a\\0b', '\\0'),\n"
+    " P('find', 'a\\0b', '%z'), P('find', 'x^y', '^y'), P('find', 'x^y', "
+    "'x^'),\n"
+    " P('find', big, 'ba', 3, true), P('find', 'aaa', 'aa', 2, 1),\n",
+    /* classes */
+    " P('find', 'abc123', '%d+'), P('find', 'ABC def', '%l+'),\n"
+    " P('find', 'ABC def', '%u+'), P('match', ' \\t x', '%s*()'),\n"
+    " P('match', 'a,b;c', '%p'), P('match', 'ab\\1c', '%c'),\n"
+    " P('match', 'fe0Gz', '%x+'), P('match', 'hi there', '%g+'),\n"
+    " P('match', 'x_y1 z', '%w+'), P('match', 'x_y1 z', '%W+'),\n"
+    " P('match', '12ab', '%D+'), P('match', 'ab  ', '%S+'),\n"
+    " P('match', 'aBc', '%U+'), P('match', 'aBc', '%L'), P('match', '--x', "
+    "'%-+'),\n"
+    " P('match', 'a.b', '%.'), P('match', '100%', '%d+%%'),\n"
+    " P('match', 'q', '%q'), P('match', 'Z', '%Z'), P('match', 'a', '%A'),\n"
+    " P('match', '\\200\\255', '.+'), P('match', 'x\\255', '[\\200-\\255]'),\n",
+    /* sets */
+    " P('match', 'hello', '[aeiou]+'), P('match', 'hello', '[^aeiou]+'),\n"
+    " P('match', 'x-y', '[a-]+'), P('match', 'x-y', '[-x]+'),\n"
+    " P('match', ']]a', '[]]+'), P('match', 'a]]', '[^]]+'),\n"
+    " P('match', 'a^b', '[%^b]+'), P('match', 'a^b', '[b^]+'),\n"
+    " P('match', 'K9-z', '[%d%u]+'), P('match', 'K9-z', '[%a-]+'),\n"
+    " P('match', 'abcxyz', '[b-y]+'), P('match', 'abc', '[c-a]'),\n"
+    " P('match', 'a%b', '[%%]'), P('match', 'a]b', '[%]]'),\n"
+    " P('match', 'a-z', '[a%-z]+'), P('match', '-', '[%a-z]'),\n"
+    " P('match', 'x', '[^%s]'), P('match', ' ', '[^%S]'),\n",
+    /* quantifiers */
+    " P('match', 'aaab', 'a*'), P('match', 'aaab', 'a+'), P('match', 'aaab', "
+    "'a-b'),\n"
+    " P('match', 'aaab', 'a?a?'), P('match', 'b', 'a+'), P('match', 'b', "
+    "'a*'),\n"
+    " P('match', '<a><b>', '<.->'), P('match', '<a><b>', '<.*>'),\n"
+    " P('match', 'abc', 'x?abc'), P('match', 'abc', '.-$'), P('match', "
+    "'abc', '.-'),\n"
+    " P('match', 'ab', 'a?b?c?'), P('match', 'ab', '[ab]-b'),\n"
+    " P('match', '+-', '+'), P('match', '*', '*'), P('match', '?', '?'),\n"
+    " P('find', 'a*', 'a*', 1, true), P('match', 'x?', 'x%?'),\n",
+    /* anchors */
+    " P('find', 'abc', '^abc$'), P('find', 'abcabc', '^abc'),\n"
+    " P('find', 'abcabc', 'abc$'), P('find', 'abcabc', '^abc', 4),\n"
+    " P('match', 'a$b', 'a$b'), P('match', 'ab$', 'b$$'), P('match', '', "
+    "'^$'),\n"
+    " P('match', 'x', '^'), P('match', 'abc', '$'), P('find', 'abc', '$'),\n"
+    " P('match', '^^', '^^'), P('match', 'a', '^a^'),\n",
+    /* captures */
+    " P('match', 'key=val', '(%w+)=(%w+)'), P('match', 'abc', '()b()'),\n"
+    " P('find', 'key=val', '(%w+)=(%w+)'), P('match', 'abc', '((a)(b))c'),\n"
+    " P('match', 'abc', '(a(b(c)))'), P('match', 'abc', '()'), P('find', "
+    "'abc', '()', 4),\n"
+    " P('match', 'hello', '(h)(e)(l)(l)(o)'), P('match', 'x', '(x?)(x?)'),\n"
+    " P('match', 'sensor_12', '^(%w+)_(%d+)$'), P('match', 'a', '(()a())'),\n",
+    /* back-references */
+    " P('match', 'say \"hi\" ok', '([\"\\'])(.-)%1'), P('match', 'abab', "
+    "'(ab)%1'),\n"
+    " P('match', 'abac', '(ab)%1'), P('match', 'aa', '(a)%1%1'),\n"
+    " P('find', 'xaa', '(a)%1'), P('match', 'abcabc', '(a)(b)(c)%1%2%3'),\n"
+    " P('match', 'xx', '()x%1'), P('match', 'aaaa', '(a*)%1$'),\n",
+    /* %b and %f */
+    " P('match', 'f(a(b)c) d', '%b()'), P('match', 'f(a(b c', '%b()'),\n"
+    " P('match', '[[x]]', '%b[]'), P('match', 'aaa', '%baa'), P('match', "
+    "'x', '%bxy'),\n"
+    " P('gsub', 'THE (quick) fox', '%f[%a]%a+', 'W'), P('find', 'the cat', "
+    "'%f[%w]%w+'),\n"
+    " P('gsub', 'hello world', '%f[%w]%w+%f[%W]', '<%0>'), P('match', "
+    "'abc', '%f[%z]'),\n"
+    " P('find', 'abc', '%f[^%z]'), P('find', 'abc', '%f[%l]', 2), P('match', "
+    "'x1', '%f[%d].'),\n",
+    /* gmatch */
+    " P('gmatch', 'one two  three', '%a+'), P('gmatch', 'k=v, a=b', "
+    "'(%w+)=(%w+)'),\n"
+    " P('gmatch', 'abc', ''), P('gmatch', 'abc', '.-'), P('gmatch', 'a^b^c', "
+    "'^.'),\n"
+    " P('gmatch', 'hello', 'l', 4), P('gmatch', 'hello', '.', -2), "
+    "P('gmatch', 'hi', '.', 10),\n"
+    " P('gmatch', 'abc', '()'), P('gmatch', 'aXbXc', '[^X]*'),\n",
+    /* gsub */
+    " P('gsub', 'hello world', 'o', '0'), P('gsub', 'hello', '', '-'),\n"
+    " P('gsub', 'hello world', '(%w+)', '<%1>'), P('gsub', 'abc', '%w', "
+    "'%0%0'),\n"
+    " P('gsub', 'abc', '%w', '%%'), P('gsub', 'abc', 'b', '%1'), P('gsub', "
+    "'abc', '()b', '%1'),\n"
+    " P('gsub', 'hello world', 'o', 'X', 1), P('gsub', 'hello', 'l', 'L', "
+    "0),\n"
+    " P('gsub', 'hello', 'l', 'L', -1), P('gsub', 'abc', '^.', 'X'), "
+    "P('gsub', 'abc', '.$', 'X'),\n"
+    " P('gsub', 'a b c', '%s*', '-'), P('gsub', 'abc', 'x*', '-'), "
+    "P('gsub', '', 'x*', '-'),\n"
+    " P('gsub', 'k=v', '(%w+)=(%w+)', '%2=%1'), P('gsub', 'abc', '.', 5),\n"
+    " P('gsub', 'abc', '.', {a = 1, b = true}), P('gsub', 'abc', '(.)', "
+    "{a = 'A', c = false}),\n"
+    " P('gsub', 'abc', '.', function(c) return c:upper() end),\n"
+    " P('gsub', 'abc', '(.)()', function(c, p) return p end),\n"
+    " P('gsub', 'abc', '.', function() end), P('gsub', 'abc', '.', "
+    "function() return 1.5 end),\n"
+    " P('gsub', '$1 and $2', '%$(%d)', {['1'] = 'one'}), P('gsub', 'abc', "
+    "'', ''),\n"
+    " P('gsub', 'abc', 'b', 'x', 2.0), P('gsub', 'abc', '(a)(b)', '%2%1%0'),\n",
+    /* errors */
+    " P('find', 'abc', '%'), P('find', 'abc', '[a'), P('find', 'abc', '[]'),\n"
+    " P('find', 'abc', '[^]'), P('find', 'abc', '[%'), P('find', 'abc', "
+    "'[a-%'),\n"
+    " P('find', 'abc', '%f'), P('find', 'abc', '%fa'), P('find', 'abc', "
+    "'%b'), P('find', 'abc', '%ba'),\n"
+    " P('find', 'abc', '%1'), P('find', 'abc', '%0'), P('find', 'abc', "
+    "'(a)%2'), P('find', 'abc', '(a%1)'),\n"
+    " P('find', 'abc', 'a)'), P('find', 'abc', '(a'), P('match', 'abc', "
+    "'(()'),\n"
+    " P('match', ('a'):rep(40), ('(a)'):rep(33)), P('match', ('a'):rep(300), "
+    "('(a'):rep(20)),\n"
+    " P('match', ('a'):rep(300), ('a?'):rep(250)), P('match', "
+    "('a'):rep(300), ('a*'):rep(250)),\n"
+    " P('gsub', 'abc', 'a', '%2'), P('gsub', 'abc', '(a)', '%2'), "
+    "P('gsub', 'abc', 'a', '%x'),\n"
+    " P('gsub', 'abc', 'a', '%'), P('gsub', 'abc', 'a', {a = {}}),\n"
+    " P('gsub', 'abc', 'a', function() return {} end), P('gsub', 'abc', "
+    "'a', true),\n"
+    " P('gsub', 'abc', 'a'), P('gsub', 'abc', 'a', 'b', 'x'), P('find', "
+    "'abc', 'b', {}),\n"
+    " P('find', {}, 'a'), P('find', 'a'), P('match', nil, 'a'), P('gmatch', "
+    "'a', nil),\n"
+    " P('find', 12345, 34), P('match', 3.5, '%d'), P('gsub', 123, 2, 9),\n"
+    " P('find', 'abc', 'b', 2.5), P('match', 'abc', '(a)', '1'),\n"
+    " P('method', 'a,b', 'find', ','), P('method', 'a,b', 'gsub', ',', ';'),\n"
+    " P('method', 'a,b', 'find', ',', {}), P('method', 'x', 'match', '['),\n",
+    /* the other bounded functions */
+    " P('rep', 'ab', 3), P('rep', 'ab', 3, '-'), P('rep', 'ab', 0), "
+    "P('rep', 'ab', -1),\n"
+    " P('rep', '', 5), P('rep', '', 5, ''), P('rep', 'x', 1, ','), P('rep', "
+    "'', 3, ','),\n"
+    " P('rep', 'ab', 1e10), P('rep', 'x', 2^31), P('rep', 'x', 'y'), "
+    "P('rep', 'abc', 2.0),\n"
+    " P('rep', ('xyz'):rep(7), 1000, ('-'):rep(13)),\n"
+    " P('upper', 'aBc\\0d\\200'), P('lower', 'AbC\\0D'), P('reverse', "
+    "'ab\\0c'), P('reverse', ''),\n"
+    " P('upper', {}), P('upper', 12),\n"
+    " P('concat', {1, 2, 3}), P('concat', {1, 2, 3}, ', '), P('concat', "
+    "{'a', 'b', 'c'}, '', 2),\n"
+    " P('concat', {'a', 'b', 'c'}, '-', 2, 3), P('concat', {'a'}, '-', 3, "
+    "2), P('concat', {}),\n"
+    " P('concat', {1, {}, 3}), P('concat', {1, 2}, '', 1, 3), P('concat', "
+    "'x'), P('concat', {1.5, 2}),\n"
+    " P('concat', {'a'}, '-', math.maxinteger, math.maxinteger),\n"
+    " P('move', {1, 2, 3}, 1, 3, 2), P('move', {1, 2, 3}, 2, 3, 1), "
+    "P('move', {1, 2, 3}, 1, 0, 5),\n"
+    " P('move', {1, 2, 3}, 1, 3, 1, {9, 9, 9, 9}), P('move', {1, 2, 3}, 3, "
+    "1, 1),\n"
+    " P('move', {}, -1, math.maxinteger, 1), P('move', {1}, 1, 2, "
+    "math.maxinteger),\n"
+    " P('move', 'x', 1, 2, 3), P('move', {}, 1, 2),\n"
+    " P('insert', {1, 2}, 3), P('insert', {1, 2}, 1, 0), P('insert', {1, 2}, "
+    "3, 9),\n"
+    " P('insert', {1, 2}, 5, 9), P('insert', {1, 2}, 0, 9), P('insert', {1}, "
+    "1, 2, 3),\n"
+    " P('insert', {1}), P('remove', {1, 2, 3}), P('remove', {1, 2, 3}, 1), "
+    "P('remove', {}),\n"
+    " P('remove', {1, 2}, 3), P('remove', {1, 2}, 4), P('remove', {}, 0), "
+    "P('remove', {1, 2}, -1),\n"
+    " P('sort', {3, 1, 2}), P('sort', {'b', 'c', 'a'}), P('sort', {3, 1, 2}, "
+    "function(a, b) return a > b end),\n"
+    " P('sort', {3, 1, 'x'}), P('sort', {3, 1, 2}, 5), P('sort', 'x'), "
+    "P('sort', {5, 3, 1, 2, 4}, nil),\n"
+    " P('load', ('x = (x or 0) + 1 '):rep(20000) .. 'return x'),\n"
+    " P('load', ('x = 1 '):rep(20000) .. ' y = '), P('load', 'return 1 +'),\n"
+    " P('load', ('\\n'):rep(70000) .. 'error(\\'here\\')'),\n"
+    " P('ulen', U), P('ulen', U, 2), P('ulen', U, 1, -3), P('ulen', U, "
+    "300001),\n"
+    " P('ulen', U .. '\\xff' .. U), P('ulen', U .. '\\x80'), P('ulen', "
+    "('\\xe2\\x82'):rep(200000)),\n"
+    " P('ulen', ('\\xfc\\x84\\x80\\x80\\x80\\x80'):rep(80000), 1, "
+    "-1, true),\n"
+    " P('ulen', ('\\xfc\\x84\\x80\\x80\\x80\\x80'):rep(80000)),\n"
+    " P('ulen', ('\\xed\\xa0\\x80'):rep(100000)), P('ulen', "
+    "('\\xed\\xa0\\x80'):rep(100000), 1, -1, true),\n"
+    " P('ulen', U, 0), P('ulen', U, #U + 2), P('ulen', U, 1, #U + 1), "
+    "P('ulen', 'abc', 5),\n"
+    " P('ulen', 'abc', 1, 4), P('ulen', 'abc', -10), P('ulen', {}), "
+    "P('ulen', U, 'x'),\n"
+    " P('sort', setmetatable({}, {__len = function() return 1 << 40 end})),\n"
+    " P('sort', {3, 1, 2}, math.max), P('sort', {3, 1, 2, 5, 4, 8, 7, 9, 6, "
+    "10, 12, 11}, rawequal),\n"
+    "}\n",
+    NULL};
+
+static void compare(const char *const *cases) {
+  size_t n = sizeof RUNNER;
+  for (size_t i = 0; cases[i]; i++)
+    n += strlen(cases[i]);
+  char *code = malloc(n);
+  KK_CHECK(code != NULL);
+  code[0] = 0;
+  for (size_t i = 0; cases[i]; i++)
+    strcat(code, cases[i]);
+  strcat(code, RUNNER);
+  lua_State *S = luaL_newstate();
+  luaL_openlibs(S);
+  int rc;
+  char *want = eval(S, code, &rc);
+  if (!want) KK__FAIL("stock: %s", errbuf);
+  lua_State *L = sandbox(4000000000u, 20000);
+  char *got = eval(L, code, &rc);
+  if (!got) KK__FAIL("sandbox (%d): %s", rc, errbuf);
+  /* Compare line by line, so that a failure names the case. */
+  size_t lines = 0;
+  char *sw, *sg, *w = strtok_r(want, "\n", &sw), *g = strtok_r(got, "\n", &sg);
+  for (; w && g;
+       w = strtok_r(NULL, "\n", &sw), g = strtok_r(NULL, "\n", &sg), lines++)
+    if (strcmp(w, g) != 0)
+      KK__FAIL("case differs:\n  stock: %s\n  ours:  %s", w, g);
+  KK_CHECK(w == NULL && g == NULL);
+  KK_CHECK(lines > 50);
+  printf("# %zu cases agree\n", lines);
+  free(want);
+  free(got);
+  free(code);
+  kk__lua_close(L);
+  lua_close(S);
+}
+
+KK_TEST(pattern_cases_match_stock) {
+  compare(CASES);
+}
+
+/* Random patterns over a small alphabet, made by a generator that runs in
+ * a plain state (the same seed every run). */
+static const char GENERATOR[] =
+    "math.randomseed(15)\n"
+    "local atoms = {'a', 'b', '.', '%a', '%d', '%s', '%W', '[ab]', '[^a]',\n"
+    "  '[a-c]', '[%d_]', '%f[%a]', '%f[%A]', '%bab', '(', ')', '()', '%1',\n"
+    "  '%2', '^', '$', '_', '1', ' ', '%', '[', ']', '-', '%%', 'c'}\n"
+    "local quants = {'', '', '', '*', '+', '-', '?'}\n"
+    "local chars = {'a', 'b', 'c', '1', '2', ' ', '_', 'A', '(', ')', '%'}\n"
+    "local out = {'cases = {'}\n"
+    "for i = 1, 20000 do\n"
+    "  local p, s = {}, {}\n"
+    "  for k = 1, math.random(0, 7) do\n"
+    "    p[#p + 1] = atoms[math.random(#atoms)] .. "
+    "quants[math.random(#quants)]\n"
+    "  end\n"
+    "  for k = 1, math.random(0, 12) do s[#s + 1] = chars[math.random(#chars)] "
+    "end\n"
+    "  p, s = table.concat(p), table.concat(s)\n"
+    "  local fn = ({'find', 'match', 'gmatch', 'gsub'})[math.random(4)]\n"
+    "  local extra = fn == 'gsub' and string.format('%q', "
+    "({'<%0>', '%1', 'x', '%%'})[math.random(4)])\n"
+    "    or fn == 'find' and tostring(math.random(-3, 14)) or 'nil'\n"
+    "  out[#out + 1] = string.format('table.pack(%q, %q, %q, %s),', fn, s, p, "
+    "extra)\n"
+    "end\n"
+    "out[#out + 1] = '}\\n'\n"
+    "return table.concat(out, '\\n')\n";
+
+KK_TEST(pattern_random_match_stock) {
+  lua_State *S = luaL_newstate();
+  luaL_openlibs(S);
+  int rc;
+  char *cases = eval(S, GENERATOR, &rc);
+  if (!cases) KK__FAIL("generator: %s", errbuf);
+  lua_close(S);
+  const char *const list[] = {cases, NULL};
+  compare(list);
+  free(cases);
+}
+
+/* ---- bounds ---------------------------------------------------------------
+ */
+
+/* Runs `setup` without limits to speak of, then `code` under a deadline of
+ * `ms` milliseconds; checks that it stops with KK_EBUDGET naming `fn` (or
+ * with KK_EMEMCAP when memcap is set), long before it would have ended:
+ * unbounded, each case runs for seconds, minutes or forever. */
+static void check_bounded(const char *setup, const char *code, const char *fn,
+                          uint64_t ms, int memcap) {
+  lua_State *L = sandbox(0, ms);
+  int rc;
+  if (setup) {
+    kk__lua_limits_t big = {0, 4000000000u, 20000};
+    if (luaL_loadstring(L, setup) != LUA_OK)
+      KK__FAIL("setup syntax: %s", lua_tostring(L, -1));
+    rc = kk__lua_pcall_limits(L, 0, 0, &big, errbuf, sizeof errbuf);
+    if (rc) KK__FAIL("setup (%d): %s", rc, errbuf);
+  }
+  double t0 = now_ms();
+  char *r = eval(L, code, &rc);
+  double took = now_ms() - t0;
+  free(r);
+  printf("# %-44.44s rc %d after %.1f ms (deadline %llu): %.90s\n", code, rc,
+         took, (unsigned long long)ms, errbuf);
+  if (memcap && rc == KK_EMEMCAP) {
+    KK_CHECK(took < 2000);
+  } else {
+    KK_CHECK_INT(rc, ==, KK_EBUDGET);
+    char want[128];
+    snprintf(want, sizeof want,
+             "%s: deadline of %llu ms exceeded in stage test", fn,
+             (unsigned long long)ms);
+    if (!strstr(errbuf, want)) KK__FAIL("want '%s' in '%s'", want, errbuf);
+    KK_CHECK(took < 2000);
+  }
+  /* The state is usable afterwards. */
+  r = eval(L, "return ('x'):rep(3)", &rc);
+  KK_CHECK_INT(rc, ==, 0);
+  KK_CHECK_STR(r, "xxx");
+  free(r);
+  kk__lua_close(L);
+}
+
+KK_TEST(bounds_hostile_patterns) {
+  /* B1 of issue #15: exponential backtracking on a 200-byte subject. */
+  check_bounded(NULL, "return (('a'):rep(200)):find('.-.-.-.-.-.-x')",
+                "string.find", 50, 0);
+  check_bounded(NULL, "return (('a'):rep(200)):match('(.*)(.*)(.*)(.*)x')",
+                "string.match", 50, 0);
+  check_bounded(NULL, "for x in (('a'):rep(200)):gmatch('a*a*a*a*a*b') do end",
+                "string.gmatch", 50, 0);
+  check_bounded(NULL, "return (('a'):rep(200)):gsub('.-.-.-.-.-b', '')",
+                "string.gsub", 50, 0);
+  /* A Lua pcall cannot swallow the stop and carry on. */
+  check_bounded(NULL,
+                "local s = ('a'):rep(200)\n"
+                "while true do pcall(string.find, s, '.-.-.-.-.-.-x') end",
+                "string.find", 50, 0);
+  /* One plain search in a large subject, one gsub over it. */
+  check_bounded("s = ('a'):rep(1 << 25)", "return s:find('b', 1, true)",
+                "string.find", 1, 0);
+  check_bounded("s = ('a'):rep(1 << 22)", "return s:gsub('.', '%0%0')",
+                "string.gsub", 1, 1);
+}
+
+KK_TEST(bounds_growth) {
+  /* gsub growth: each pass multiplies the text by 4 up to the cap. */
+  check_bounded(NULL,
+                "local s = ('x'):rep(1000)\n"
+                "for i = 1, 20 do s = s:gsub('.', '%0%0%0%0') end",
+                "string.gsub", 50, 1);
+  check_bounded(NULL, "return #('x'):rep(300 << 20)", "string.rep", 50, 1);
+  check_bounded(NULL, "return #('x'):rep(50 << 20)", "string.rep", 1, 0);
+  check_bounded("s = ('x'):rep(50 << 20)", "return #s:upper()", "string.upper",
+                1, 0);
+  check_bounded("s = ('x'):rep(50 << 20)", "return #s:reverse()",
+                "string.reverse", 1, 0);
+  check_bounded("s = ('\\xe2\\x82\\xac'):rep(20 << 20)", "return utf8.len(s)",
+                "utf8.len", 2, 0);
+  /* The parser is C as well. */
+  check_bounded("s = ('x = 1 '):rep(6 << 20)", "return load(s)", "load", 5, 0);
+}
+
+KK_TEST(bounds_tables) {
+  const char *len = "t = setmetatable({}, {__len = function() return 1e15 "
+                    "end})";
+  check_bounded(len, "table.insert(t, 1, 'y')", "table.insert", 50, 0);
+  check_bounded(len, "table.remove(t, 1)", "table.remove", 50, 0);
+  check_bounded(NULL, "table.move({}, 1, 1e12, 1, {})", "table.move", 50, 0);
+  check_bounded("t = {} for i = 1, 3e6 do t[i] = 'abcdefgh' end",
+                "return #table.concat(t, ',')", "table.concat", 1, 0);
+  /* A table built in an earlier call, sorted with the default order. */
+  check_bounded("t = {} for i = 1, 3e6 do t[i] = (i * 7919) % 3e6 end",
+                "table.sort(t)", "table.sort", 5, 0);
+  check_bounded("t = {} for i = 1, 3e6 do t[i] = (i * 7919) % 3e6 end",
+                "table.sort(t, math.ult)", "table.sort", 5, 0);
+}
+
+KK_TEST(bounds_leave_normal_work_alone) {
+  /* Typical decoder and recipe patterns, many times, well inside the
+   * default budget. */
+  lua_State *L = sandbox(0, 5000);
+  int rc;
+  char *r = eval(L,
+                 "local n = 0\n"
+                 "for i = 1, 20000 do\n"
+                 "  local a, b = ('sensor_' .. i):match('^(%w+)_(%d+)$')\n"
+                 "  if a == 'sensor' and tonumber(b) == i then n = n + 1 end\n"
+                 "  local s = ('a.b.c'):gsub('%.', '/')\n"
+                 "  if s == 'a/b/c' then n = n + 1 end\n"
+                 "end\n"
+                 "return tostring(n)",
+                 &rc);
+  KK_CHECK_INT(rc, ==, 0);
+  KK_CHECK_STR(r, "40000");
+  free(r);
+  kk__lua_close(L);
+}
+
+KK_TEST_MAIN(KK_CASE(pattern_cases_match_stock),
+             KK_CASE(pattern_random_match_stock),
+             KK_CASE(bounds_hostile_patterns), KK_CASE(bounds_growth),
+             KK_CASE(bounds_tables), KK_CASE(bounds_leave_normal_work_alone))
