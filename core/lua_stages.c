@@ -13,6 +13,7 @@
 #include "lua_sandbox.h"
 
 #include <lauxlib.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,6 +93,11 @@ static int ls_process(kk_stage_t *st, void *state, kk_batch_t *b) {
   if (!out) return KK_ENOMEM;
   int top = lua_gettop(L);
   int rc;
+  /* The recipe's state runs every recipe stage: name the one running, so
+   * that a bounded library function's error says which stage it was. */
+  char prev[64];
+  snprintf(prev, sizeof prev, "%s", kk__lua_name(L));
+  kk__lua_set_name(L, kk_stage_name(st));
   if (s->kind == LS_FN) {
     rc = kk__lua_push_borrowed(L, b, out, e, sizeof e);
     if (rc == 0) {
@@ -108,6 +114,7 @@ static int ls_process(kk_stage_t *st, void *state, kk_batch_t *b) {
     rc = kk__lua_pcall_limits(L, 1, 0, &s->lim, e, sizeof e);
   }
   lua_settop(L, top);
+  kk__lua_set_name(L, prev);
   if (rc) {
     kk_metric_add(kk_stage_counter(st, "kk_lua_errors_total", reason_of(rc),
                                    "Lua calls that failed (budget: instruction "

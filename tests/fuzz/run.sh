@@ -25,7 +25,7 @@ for t in "$@"; do
   # frees never balance per input and libFuzzer's per-input leak scan
   # would run every time (10x slower); leaks are still checked at exit.
   extra=()
-  [ "$t" = lua ] && extra=(-detect_leaks=0)
+  case $t in lua | lua_pattern) extra=(-detect_leaks=0) ;; esac
   # -timeout: one input that runs this long is a hang (a failure).
   if ASAN_OPTIONS=allocator_may_return_null=1 "$bin" "$c" "${extra[@]}" \
       -max_total_time="$secs" -max_len=4096 -timeout="${FUZZ_TIMEOUT:-25}" \
