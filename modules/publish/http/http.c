@@ -50,8 +50,7 @@ static int http_url_decode(char *s) {
 /* ---- routing ---------------------------------------------------------------
  */
 
-static void http_route_overview(http_state_t *s, h2o_req_t *req,
-                                char *rest) {
+static void http_route_overview(http_state_t *s, h2o_req_t *req, char *rest) {
   (void)rest;
   http_page_overview(s, req);
 }
@@ -63,8 +62,7 @@ static void http_route_climate(http_state_t *s, h2o_req_t *req, char *rest) {
   (void)rest;
   http_page_climate(s, req);
 }
-static void http_route_measures(http_state_t *s, h2o_req_t *req,
-                                char *rest) {
+static void http_route_measures(http_state_t *s, h2o_req_t *req, char *rest) {
   (void)rest;
   http_page_measures(s, req);
 }
@@ -154,8 +152,8 @@ static int http_on_req(void *ud, h2o_req_t *req, const char *reqpath) {
       r = &http_routes[i];
   }
   int get = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"));
-  if (!get && !h2o_memis(req->method.base, req->method.len,
-                         H2O_STRLIT("HEAD"))) {
+  if (!get &&
+      !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
     kk_buf_t b = {0};
     kk_buf_puts(&b, http_t(&s->reg, HTTP_M_method_not_allowed));
     kk_buf_puts(&b, "\n");
@@ -172,9 +170,8 @@ static int http_on_req(void *ud, h2o_req_t *req, const char *reqpath) {
    * (Cache-Control: no-cache).  The key includes the query (the range). */
   char key[2600];
   snprintf(key, sizeof key, "%s?%.*s", path,
-           req->query_at == SIZE_MAX
-               ? 0
-               : (int)(req->path.len - req->query_at - 1),
+           req->query_at == SIZE_MAX ? 0
+                                     : (int)(req->path.len - req->query_at - 1),
            req->query_at == SIZE_MAX ? "" : req->path.base + req->query_at + 1);
   int cacheable = get && r->cacheable;
   ssize_t cc = h2o_find_header(&req->headers, H2O_TOKEN_CACHE_CONTROL, -1);

@@ -125,8 +125,7 @@ void http_page_indoor(http_state_t *s, h2o_req_t *req) {
   if (http_items_load(s, NULL, kk_now_ms(), &it) != 0) b.oom = 1;
   http_page_head(s, &b, http_t(&s->reg, HTTP_M_nav_indoor), 1);
   char per[48];
-  http_width_text(s, s->store_name ? 5 * 60000 : s->width_ms, per,
-                  sizeof per);
+  http_width_text(s, s->store_name ? 5 * 60000 : s->width_ms, per, sizeof per);
   kk_buf_puts(&b, "<h2>");
   kk_buf_html(&b, http_t(&s->reg, HTTP_M_indoor_title));
   kk_buf_puts(&b, "</h2><p>");
@@ -226,7 +225,8 @@ static void http_climate_chart(http_state_t *s, kk_buf_t *b, const char *thing,
   kk_buf_free(&tb);
 }
 
-static void http_climate_thing(http_state_t *s, kk_buf_t *b, const char *thing) {
+static void http_climate_thing(http_state_t *s, kk_buf_t *b,
+                               const char *thing) {
   static const char *const sectors[] = {"households", "commerce", "industry",
                                         "municipal", "transport"};
   http_yearly_t *y = calloc(7, sizeof *y), *tot = &y[5], *path = &y[6];
@@ -377,10 +377,9 @@ void http_page_measures(http_state_t *s, h2o_req_t *req) {
   size_t n = t ? http_things_with(&it, "impact", t) : 0;
   if (n) {
     kk_buf_puts(&b, "<table class=\"stack measures\"><thead><tr>");
-    static const http_msg_t cols[] = {HTTP_M_col_measure, HTTP_M_col_year,
-                                      HTTP_M_col_impact,
-                                      HTTP_M_col_expected_impact,
-                                      HTTP_M_col_share};
+    static const http_msg_t cols[] = {
+        HTTP_M_col_measure, HTTP_M_col_year, HTTP_M_col_impact,
+        HTTP_M_col_expected_impact, HTTP_M_col_share};
     for (size_t k = 0; k < 5; k++)
       http_th_m(s, &b, cols[k]);
     kk_buf_puts(&b, "</tr></thead><tbody>");

@@ -96,7 +96,7 @@ static void http_chart_fit(const http_chart_t *c, http_chart_geom_t *g) {
     lo -= pad;
     hi += pad;
   }
-  g->step = nice_step(hi - lo, 5);
+  g->step = nice_step(hi - lo, 4);
   g->y0 = floor(lo / g->step) * g->step;
   g->y1 = ceil(hi / g->step) * g->step;
   g->from_ms = c->from_ms;

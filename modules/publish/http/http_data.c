@@ -42,7 +42,8 @@ static void http_item_judge(const http_state_t *s, http_item_t *it,
     if (it->stale_after < 15 * 60000) it->stale_after = 15 * 60000;
   } else
     it->stale_after = 2 * KK_HOUR_MS;
-  it->stale = it->last_time == INT64_MIN || now - it->last_time > it->stale_after;
+  it->stale =
+      it->last_time == INT64_MIN || now - it->last_time > it->stale_after;
 }
 
 static void http_item_from_mem(http_item_t *it, const http_series_t *se) {
@@ -117,8 +118,7 @@ int http_items_load(http_state_t *s, const char *thing, int64_t now,
   for (size_t i = 0; i < s->nseries; i++) {
     const http_series_t *se = s->series[i];
     if (se->last_time == INT64_MIN) continue;
-    if (thing && strcmp(kk_datastream_get(se->ds)->thing, thing) != 0)
-      continue;
+    if (thing && strcmp(kk_datastream_get(se->ds)->thing, thing) != 0) continue;
     memset(&mem[nmem], 0, sizeof *mem);
     http_item_from_mem(&mem[nmem++], se);
   }
@@ -157,8 +157,12 @@ int http_items_load(http_state_t *s, const char *thing, int64_t now,
   out->len = http_items_join(items, nstore, mem, nmem);
   free(mem);
   if (out->len > nstore) qsort(items, out->len, sizeof *items, http_item_cmp);
-  for (size_t i = 0; i < out->len; i++)
+  for (size_t i = 0; i < out->len; i++) {
     http_item_judge(s, &items[i], now);
+    if (i && strcmp(items[i].thing, items[i - 1].thing) == 0 &&
+        strcmp(items[i].property, items[i - 1].property) == 0)
+      items[i].unit_ambiguous = items[i - 1].unit_ambiguous = 1;
+  }
   out->items = items;
   return 0;
 }

@@ -82,7 +82,9 @@ void http_serve_docs(http_state_t *s, h2o_req_t *req, const char *path) {
       if (d) closedir(d);
       qsort(names, n, sizeof *names, http_cmp_name);
       http_page_head(s, &b, http_t(&s->reg, HTTP_M_nav_docs), 0);
-      kk_buf_puts(&b, "<h2>Documentation</h2><ul>");
+      kk_buf_puts(&b, "<h2>");
+      kk_buf_html(&b, http_t(&s->reg, HTTP_M_nav_docs));
+      kk_buf_puts(&b, "</h2><ul>");
       const char *rel = real + rl;
       for (size_t i = 0; i < n; i++) {
         if (!names[i]) continue;
@@ -110,8 +112,9 @@ void http_serve_docs(http_state_t *s, h2o_req_t *req, const char *path) {
     char *html = http_markdown_html(raw.p ? raw.p : "", raw.len);
     const char *title = strrchr(real, '/') + 1;
     http_page_head(s, &b, title, 0);
-    kk_buf_puts(&b, "<nav><a href=\"/docs/\">&larr; documentation</a></nav>"
-                    "<article>");
+    kk_buf_puts(&b, "<nav><a href=\"/docs/\">");
+    kk_buf_html(&b, http_t(&s->reg, HTTP_M_back_docs));
+    kk_buf_puts(&b, "</a></nav><article>");
     if (html)
       kk_buf_puts(&b, html);
     else

@@ -155,8 +155,8 @@ void http_num(const http_registry_t *r, double v, int dec, char *buf,
   if (dec > 6) dec = 6;
   char raw[64];
   snprintf(raw, sizeof raw, "%.*f", dec, v);
-  if (strcmp(raw, "-0") == 0 || (raw[0] == '-' && strspn(raw + 1, "0.") ==
-                                                       strlen(raw + 1)))
+  if (strcmp(raw, "-0") == 0 ||
+      (raw[0] == '-' && strspn(raw + 1, "0.") == strlen(raw + 1)))
     memmove(raw, raw + 1, strlen(raw));
   const char *dsep = http_t(r, HTTP_M_decimal_sep);
   const char *gsep = http_t(r, HTTP_M_group_sep);
@@ -192,8 +192,7 @@ void http_date(const http_registry_t *r, const char *tz, int64_t ms,
 
 static const cJSON *http_prop_entry(const http_registry_t *r,
                                     const char *property) {
-  return r->props ? cJSON_GetObjectItemCaseSensitive(r->props, property)
-                  : NULL;
+  return r->props ? cJSON_GetObjectItemCaseSensitive(r->props, property) : NULL;
 }
 
 const char *http_prop_name(const http_registry_t *r, const char *property,
@@ -206,8 +205,8 @@ const char *http_prop_name(const http_registry_t *r, const char *property,
     if (!cJSON_IsString(n)) n = cJSON_GetObjectItemCaseSensitive(e, "name");
     if (cJSON_IsString(n)) return n->valuestring;
   }
-  const http_pair_t *t = r->lang == HTTP_LANG_EN ? http_props_en
-                                                 : http_props_de;
+  const http_pair_t *t =
+      r->lang == HTTP_LANG_EN ? http_props_en : http_props_de;
   for (; t->key; t++)
     if (strcmp(t->key, property) == 0) return t->text;
   snprintf(buf, len, "%s", property);

@@ -124,6 +124,7 @@ typedef struct http_item {
   int64_t interval_ms; /* expected interval; 0: not known */
   int64_t stale_after; /* ms without a reading that make it stale */
   int stale;
+  int unit_ambiguous; /* the thing has this property in another unit too */
 } http_item_t;
 
 typedef struct http_items {

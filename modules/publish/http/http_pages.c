@@ -197,9 +197,8 @@ static void http_td_stale(http_state_t *s, kk_buf_t *b, const char *label,
 
 /* One row of the overview: the thing's items are it[0..n). */
 static void http_overview_row(http_state_t *s, kk_buf_t *b,
-                              const http_item_t *it, size_t n,
-                              const char **col, size_t ncol, int has_co2,
-                              int *counts) {
+                              const http_item_t *it, size_t n, const char **col,
+                              size_t ncol, int has_co2, int *counts) {
   int64_t last = INT64_MIN;
   int all_stale = 1;
   for (size_t i = 0; i < n; i++) {
@@ -296,10 +295,9 @@ static void http_stale_list(http_state_t *s, kk_buf_t *b,
                 sizeof when);
     }
     if (x->interval_ms) http_width_text(s, x->interval_ms, iv, sizeof iv);
-    const char *cells[] = {NULL,
-                           http_prop_name(&s->reg, x->property, name,
-                                          sizeof name),
-                           val, when, iv};
+    const char *cells[] = {
+        NULL, http_prop_name(&s->reg, x->property, name, sizeof name), val,
+        when, iv};
     kk_buf_puts(b, "<tr class=\"stale\"><th scope=\"row\" data-label=\"");
     kk_buf_html(b, http_t(&s->reg, cols[0]));
     kk_buf_puts(b, "\"><a href=\"/things/");

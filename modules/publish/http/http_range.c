@@ -45,8 +45,8 @@ static int http_parse_when(const char *tz, const char *v, int end,
   if (strlen(v) == 10 && sscanf(v, "%4d-%2d-%2d%n", &y, &m, &d, &used) == 3 &&
       used == 10 && m >= 1 && m <= 12 && d >= 1 &&
       d <= (int)kk_days_in_month(y, (unsigned)m)) {
-    *ms = http_local_day(tz, y, (unsigned)m, (unsigned)d) +
-          (end ? KK_DAY_MS : 0);
+    *ms =
+        http_local_day(tz, y, (unsigned)m, (unsigned)d) + (end ? KK_DAY_MS : 0);
     if (end) *ms = http_local_midnight(tz, *ms + KK_HOUR_MS * 3);
     return 0;
   }
@@ -67,10 +67,10 @@ void http_range_parse(http_state_t *s, h2o_req_t *req, int64_t now,
   int ht = net_httpd_query(req, "to", to, sizeof to) == 0 && *to;
   if (hf || ht) {
     int64_t f = 0, t = now;
-    int ok = (!hf || (http_safe_when(from) &&
-                      http_parse_when(s->tz, from, 0, &f) == 0)) &&
-             (!ht || (http_safe_when(to) &&
-                      http_parse_when(s->tz, to, 1, &t) == 0));
+    int ok =
+        (!hf ||
+         (http_safe_when(from) && http_parse_when(s->tz, from, 0, &f) == 0)) &&
+        (!ht || (http_safe_when(to) && http_parse_when(s->tz, to, 1, &t) == 0));
     if (ok && !hf) f = t - KK_DAY_MS;
     if (ok && t > f && t - f <= 20 * 366 * KK_DAY_MS) {
       r->preset = HTTP_RANGE_CUSTOM;
@@ -105,9 +105,9 @@ const char *http_range_key(http_preset_t p) {
  * the smallest step giving at most 400 buckets that the store's
  * resolution for the span supports; never finer than the memory ring. */
 static int64_t http_line_width(const http_state_t *s, const http_range_t *r) {
-  static const int64_t ladder[] = {60000,          5 * 60000,     15 * 60000,
-                                   KK_HOUR_MS,     3 * KK_HOUR_MS, 6 * KK_HOUR_MS,
-                                   KK_DAY_MS,      7 * KK_DAY_MS, 28 * KK_DAY_MS};
+  static const int64_t ladder[] = {60000,      5 * 60000,      15 * 60000,
+                                   KK_HOUR_MS, 3 * KK_HOUR_MS, 6 * KK_HOUR_MS,
+                                   KK_DAY_MS,  7 * KK_DAY_MS,  28 * KK_DAY_MS};
   int64_t span = r->to - r->from, w = ladder[0];
   if (r->preset != HTTP_RANGE_CUSTOM) {
     w = http_presets[r->preset].width;
@@ -119,8 +119,7 @@ static int64_t http_line_width(const http_state_t *s, const http_range_t *r) {
       if (span / w <= 400) break;
     }
   }
-  if (!s->store_name && w < s->width_ms)
-    w = (s->width_ms + w - 1) / w * w;
+  if (!s->store_name && w < s->width_ms) w = (s->width_ms + w - 1) / w * w;
   return w;
 }
 

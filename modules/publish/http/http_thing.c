@@ -112,8 +112,7 @@ static void http_range_form(http_state_t *s, kk_buf_t *b,
                             const http_range_t *r) {
   static const http_msg_t names[HTTP_RANGE_COUNT] = {
       HTTP_M_range_24h, HTTP_M_range_7d, HTTP_M_range_30d, HTTP_M_range_1y};
-  static const char *const keys[HTTP_RANGE_COUNT] = {"24h", "7d", "30d",
-                                                     "1y"};
+  static const char *const keys[HTTP_RANGE_COUNT] = {"24h", "7d", "30d", "1y"};
   kk_buf_puts(b, "<form class=\"range\" method=\"get\"><span>");
   kk_buf_html(b, http_t(&s->reg, HTTP_M_range_label));
   kk_buf_puts(b, ":</span>");
@@ -133,11 +132,15 @@ static void http_range_form(http_state_t *s, kk_buf_t *b,
   strftime(to, sizeof to, "%Y-%m-%d", &tm);
   kk_buf_puts(b, "<label>");
   kk_buf_html(b, http_t(&s->reg, HTTP_M_range_from));
-  kk_buf_printf(b, " <input type=\"date\" name=\"from\" value=\"%s\"></label>"
-                   "<label>", from);
+  kk_buf_printf(b,
+                " <input type=\"date\" name=\"from\" value=\"%s\"></label>"
+                "<label>",
+                from);
   kk_buf_html(b, http_t(&s->reg, HTTP_M_range_to));
-  kk_buf_printf(b, " <input type=\"date\" name=\"to\" value=\"%s\"></label>"
-                   "<button type=\"submit\">", to);
+  kk_buf_printf(b,
+                " <input type=\"date\" name=\"to\" value=\"%s\"></label>"
+                "<button type=\"submit\">",
+                to);
   kk_buf_html(b, http_t(&s->reg, HTTP_M_range_show));
   kk_buf_puts(b, "</button></form>");
   char a[40], z[40];
@@ -173,8 +176,9 @@ static void http_view_table(http_state_t *s, kk_buf_t *b, const http_view_t *w,
   kk_buf_puts(b, "</tr></thead><tbody>");
   const int64_t *e = http_view_edges(w);
   http_msg_t fmt = w->meter && w->period == HTTP_M_per_month ? HTTP_M_fmt_month
-                   : w->meter && w->period == HTTP_M_per_day ? HTTP_M_fmt_date
-                                                             : HTTP_M_fmt_datetime;
+                   : w->meter && w->period == HTTP_M_per_day
+                       ? HTTP_M_fmt_date
+                       : HTTP_M_fmt_datetime;
   for (size_t i = 0; i < w->n; i++) {
     if (!w->present[i]) continue;
     size_t a = w->meter ? i + 1 : i;
@@ -249,8 +253,10 @@ static void http_view_caption(http_state_t *s, kk_buf_t *b,
   kk_buf_url(b, x->thing);
   kk_buf_puts(b, "&amp;property=");
   kk_buf_url(b, x->property);
-  kk_buf_puts(b, "&amp;unit=");
-  kk_buf_url(b, x->unit);
+  if (x->unit_ambiguous) {
+    kk_buf_puts(b, "&amp;unit=");
+    kk_buf_url(b, x->unit);
+  }
   kk_buf_printf(b, "&amp;%s\">", r->query);
   kk_buf_html(b, http_t(g, HTTP_M_csv_download));
   kk_buf_puts(b, "</a>");
@@ -318,9 +324,10 @@ static int http_chart_item(http_state_t *s, kk_buf_t *b, const http_item_t *x,
                     .n = w.n,
                     .edges = w.meter ? e : NULL,
                     .partial = w.partial,
-                    .period_fmt = w.period == HTTP_M_per_month ? HTTP_M_fmt_month
-                                  : w.period == HTTP_M_per_day ? HTTP_M_fmt_date
-                                                               : HTTP_M_fmt_datetime};
+                    .period_fmt =
+                        w.period == HTTP_M_per_month ? HTTP_M_fmt_month
+                        : w.period == HTTP_M_per_day ? HTTP_M_fmt_date
+                                                     : HTTP_M_fmt_datetime};
   if (http_is_co2(x->property, x->unit) && !w.meter) {
     c.threshold[0] = 1000;
     c.threshold_label[0] = http_t(&s->reg, HTTP_M_threshold_1000);
@@ -365,9 +372,9 @@ void http_page_thing(http_state_t *s, h2o_req_t *req, const char *name) {
     char h[48], num[24];
     kk_buf_t hb = {0};
     int days = s->history_ms % KK_DAY_MS == 0 && s->history_ms > KK_DAY_MS;
-    snprintf(num, sizeof num, "%llu",
-             (unsigned long long)(s->history_ms /
-                                  (days ? KK_DAY_MS : KK_HOUR_MS)));
+    snprintf(
+        num, sizeof num, "%llu",
+        (unsigned long long)(s->history_ms / (days ? KK_DAY_MS : KK_HOUR_MS)));
     http_say(&hb, &s->reg, 0, days ? HTTP_M_per_days : HTTP_M_per_hours, num,
              NULL);
     snprintf(h, sizeof h, "%s", hb.p && !hb.oom ? hb.p : "");
@@ -391,7 +398,8 @@ void http_page_thing(http_state_t *s, h2o_req_t *req, const char *name) {
   http_respond(s, req, 200, "text/html; charset=utf-8", &b);
 }
 
-/* ---- CSV ------------------------------------------------------------------ */
+/* ---- CSV ------------------------------------------------------------------
+ */
 
 /* A number for the CSV: shortest round trip, with the language's decimal
  * separator (German spreadsheets read 1234,5 with ';' between fields). */
@@ -430,9 +438,9 @@ static void http_csv_rows(http_state_t *s, kk_buf_t *b, const http_view_t *w) {
 void http_csv(http_state_t *s, h2o_req_t *req) {
   char thing[512], prop[256], unit[64];
   int64_t now = kk_now_ms();
+  int any_unit = net_httpd_query(req, "unit", unit, sizeof unit) != 0;
   if (net_httpd_query(req, "thing", thing, sizeof thing) != 0 ||
-      net_httpd_query(req, "property", prop, sizeof prop) != 0 ||
-      net_httpd_query(req, "unit", unit, sizeof unit) != 0) {
+      net_httpd_query(req, "property", prop, sizeof prop) != 0) {
     http_page_not_found(s, req, HTTP_M_no_thing);
     return;
   }
@@ -441,7 +449,7 @@ void http_csv(http_state_t *s, h2o_req_t *req) {
   if (http_items_load(s, thing, now, &it) == 0)
     for (size_t i = 0; i < it.len && !x; i++)
       if (strcmp(it.items[i].property, prop) == 0 &&
-          strcmp(it.items[i].unit, unit) == 0)
+          (any_unit || strcmp(it.items[i].unit, unit) == 0))
         x = &it.items[i];
   http_range_t r;
   http_view_t w;
@@ -454,8 +462,8 @@ void http_csv(http_state_t *s, h2o_req_t *req) {
   }
   kk_buf_t b = {0};
   const char *sep = http_t(&s->reg, HTTP_M_csv_sep);
-  const http_msg_t line[] = {HTTP_M_col_utc,  HTTP_M_col_time, HTTP_M_col_mean,
-                             HTTP_M_col_min,  HTTP_M_col_max,  HTTP_M_col_count,
+  const http_msg_t line[] = {HTTP_M_col_utc, HTTP_M_col_time, HTTP_M_col_mean,
+                             HTTP_M_col_min, HTTP_M_col_max,  HTTP_M_col_count,
                              HTTP_M_partial};
   const http_msg_t meter[] = {HTTP_M_col_utc, HTTP_M_col_period,
                               HTTP_M_col_consumption, HTTP_M_counter_reading,
