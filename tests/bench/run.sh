@@ -46,3 +46,4 @@ KK_BUILD=$BUILD tests/bench/mqtt.sh | while read -r l; do emit $l; done
 KK_BUILD=$BUILD tests/bench/calc.sh | while read -r l; do emit $l; done
 KK_BUILD=$BUILD tests/bench/store.sh | while read -r l; do emit $l; done
 KK_BUILD=$BUILD tests/bench/http.sh | while read -r l; do emit $l; done
+KK_BUILD=$BUILD tests/bench/dashboard.sh | while read -r l; do emit $l; done
