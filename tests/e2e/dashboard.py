@@ -178,6 +178,18 @@ f_iso, t_iso = iso(end - 2 * 86400000), iso(end - 86400000)
 st, _, custom = get(base + "/things/room-002?from=%s&to=%s" % (f_iso, t_iso))
 co2_custom = [c for c in charts(custom) if 'data-unit="ppm"' in c][0] if st == 200 else ""
 check("range-from-to", st == 200 and 'aria-current="true"' not in custom and 280 <= pts(co2_custom) <= 289, pts(co2_custom) if co2_custom else st)
+# A local offset with an unescaped '+' (it arrives as a space), and days.
+f_loc = datetime.datetime.fromtimestamp((end - 2 * 86400000) / 1000, BERLIN).strftime("%Y-%m-%dT%H:%M:%S%z")
+t_loc = datetime.datetime.fromtimestamp((end - 86400000) / 1000, BERLIN).strftime("%Y-%m-%dT%H:%M:%S%z")
+st, _, body = get(base + "/things/room-002?from=%s&to=%s" % (f_loc, t_loc))
+check("range-offset-plus", st == 200 and "ungültig" not in body and [pts(c) for c in charts(body)] == [pts(c) for c in charts(custom)],
+      (st, [pts(c) for c in charts(body)]))
+d0 = datetime.datetime.fromtimestamp((end - 3 * 86400000) / 1000, BERLIN).strftime("%Y-%m-%d")
+st, _, body = get(base + "/things/room-002?from=%s&to=%s" % (d0, d0))
+check("range-days", st == 200 and "ungültig" not in body and ("%s 00:00 bis" % local(end - 3 * 86400000, "%d.%m.%Y")) in body,
+      re.findall(r'<p class="muted">[^<]*bis[^<]*', body))
+st, _, body = get(base + "/things/room-002?from=2026-13-45&to=x")
+check("range-bad-said", st == 200 and "Der Zeitraum ist ungültig" in body)
 meter = [c for c in charts(week) if 'data-kind="bars"' in c]
 bars = re.findall(r'<rect class="col( partial)?"[^>]*><title>([^<]*)</title>', meter[0]) if meter else []
 check("meter-as-bars", len(meter) == 1 and 'data-unit="kWh"' in meter[0] and 7 <= len(bars) <= 9, len(bars))

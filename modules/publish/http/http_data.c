@@ -281,8 +281,10 @@ size_t http_points(http_state_t *s, const char *thing, const char *property,
   kk_store_series_t *ser = NULL;
   for (size_t i = 0; i < l->len && !ser; i++) {
     if (strcmp(l->items[i].thing, thing) != 0) continue;
-    if (kk_store_range(st, l->items[i].id, INT64_MIN / 2, INT64_MAX / 2,
-                       KK_STORE_RAW, 100000, &ser) != 0)
+    /* 1970 to a century ahead: every backend's time type holds it. */
+    if (kk_store_range(st, l->items[i].id, 0,
+                       kk_now_ms() + 100 * 366 * KK_DAY_MS, KK_STORE_RAW,
+                       100000, &ser) != 0)
       ser = NULL;
     /* The unit string must outlive the list: look it up in the
      * registry's copy. */

@@ -179,7 +179,7 @@ typedef struct http_range {
   http_preset_t preset;
   int64_t from, to; /* the span shown */
   int bad;          /* the request's range was refused (24 h shown) */
-  char query[96];   /* "range=7d" or "from=...&to=..." for links */
+  char query[160];  /* "range=7d" or "from=...&amp;to=..." for links */
 } http_range_t;
 
 /* Reads range=, from= and to= of the request (dates YYYY-MM-DD in local

@@ -60,11 +60,16 @@ static int http_safe_when(const char *v) {
 
 void http_range_parse(http_state_t *s, h2o_req_t *req, int64_t now,
                       http_range_t *r) {
-  char from[48], to[48], key[16];
+  char from[48] = "", to[48] = "", key[16];
   memset(r, 0, sizeof *r);
   r->preset = HTTP_RANGE_24H;
   int hf = net_httpd_query(req, "from", from, sizeof from) == 0 && *from;
   int ht = net_httpd_query(req, "to", to, sizeof to) == 0 && *to;
+  /* An unescaped '+' of a zone offset arrives as ' ' (form encoding). */
+  for (char *c = from + (strlen(from) > 16 ? 16 : strlen(from)); hf && *c; c++)
+    if (*c == ' ') *c = '+';
+  for (char *c = to + (strlen(to) > 16 ? 16 : strlen(to)); ht && *c; c++)
+    if (*c == ' ') *c = '+';
   if (hf || ht) {
     int64_t f = 0, t = now;
     int ok =
@@ -76,10 +81,13 @@ void http_range_parse(http_state_t *s, h2o_req_t *req, int64_t now,
       r->preset = HTTP_RANGE_CUSTOM;
       r->from = f;
       r->to = t;
-      snprintf(r->query, sizeof r->query, "from=%s&amp;to=%s", hf ? from : "",
-               ht ? to : "");
-      for (char *c = r->query; *c; c++)
-        if (*c == ' ') *c = '+';
+      kk_buf_t q = {0};
+      kk_buf_puts(&q, "from=");
+      if (hf) kk_buf_url(&q, from);
+      kk_buf_puts(&q, "&amp;to=");
+      if (ht) kk_buf_url(&q, to);
+      snprintf(r->query, sizeof r->query, "%s", q.p && !q.oom ? q.p : "");
+      kk_buf_free(&q);
       return;
     }
     r->bad = 1;
