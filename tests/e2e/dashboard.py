@@ -205,6 +205,9 @@ rows = list(csv.reader(io.StringIO(body), delimiter=";"))
 check("csv-download", st == 200 and "text/csv" in ctype and rows and rows[0][:3] == ["Zeit (UTC)", "Zeit", "Mittel (ppm)"]
       and len(rows) - 1 == pts(co2_week), (st, rows[:2], len(rows)))
 check("csv-german-decimals", any("," in r[2] for r in rows[1:]) and all(re.match(r"\d{4}-\d\d-\d\dT", r[0]) for r in rows[1:]))
+st, _, body = get(base + "/things/keller-altbau?range=24h")
+check("stale-thing-page", st == 200 and body.count('<span class="stale">' + since + "</span>") == 2
+      and body.count('<text class="empty"') == 2 and "Keine Daten in diesem Zeitraum." in body, st)
 st, _, body = get(base + "/things/no-such-room")
 check("unknown-thing-404", st == 404 and "Nicht gefunden" in body, st)
 check("unknown-page-404", get(base + "/etc/passwd")[0] == 404)

@@ -343,6 +343,14 @@ void http_chart_svg(kk_buf_t *b, const http_chart_t *c) {
     http_chart_buckets(b, c, &g);
   http_chart_points(b, c, &g);
   http_chart_ref(b, c, &g);
+  if (!g.npoints && c->reg) {
+    kk_buf_printf(b,
+                  "<text class=\"empty\" x=\"%.1f\" y=\"%.1f\" "
+                  "text-anchor=\"middle\">",
+                  g.ml + g.pw / 2, g.mt + g.ph / 2);
+    kk_buf_html(b, http_t(c->reg, HTTP_M_no_data_range));
+    kk_buf_puts(b, "</text>");
+  }
   kk_buf_printf(b,
                 "<rect class=\"frame\" x=\"%d\" y=\"%d\" width=\"%.1f\" "
                 "height=\"%.1f\"/></svg>",

@@ -388,7 +388,9 @@ void http_page_overview(http_state_t *s, h2o_req_t *req) {
     http_say(&b, &s->reg, 1, HTTP_M_store_missing, s->store_name, NULL);
     kk_buf_puts(&b, "</p>");
   }
-  if (s->limit_hit) {
+  /* With a store the datastreams beyond the limit are still shown (from
+   * the store, without the newest uncommitted reading). */
+  if (s->limit_hit && !s->store_name) {
     char max[24];
     snprintf(max, sizeof max, "%zu", s->max_series);
     kk_buf_puts(&b, "<p class=\"muted\">");
