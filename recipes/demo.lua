@@ -5,16 +5,19 @@
 -- The last seven days are replayed first (one summary line per school
 -- day), then the school goes on in real time and every change of a room's
 -- indoor-air class is reported as it happens.  Every reading is also
--- written to var/demo/readings.jsonl, and a dashboard with the latest
--- values and charts of the last seven days runs on http://127.0.0.1:8080/ (set
--- KLIMAKIT_HTTP to change the address).
+-- written to var/demo/readings.jsonl and stored in var/demo/klimakit.db
+-- (SQLite with hourly and daily rollups), and a dashboard reads its charts
+-- from that store on http://127.0.0.1:8080/ (set KLIMAKIT_HTTP to change
+-- the address): the latest values, a range choice from 24 hours to a
+-- year, the meters as consumption per day.  After a restart it shows
+-- what the store holds.
 --
 -- Indoor-air classes for CO2 (Ad-hoc-Arbeitsgruppe Innenraumrichtwerte
 -- IRK/AOLG, Bundesgesundheitsblatt 2008, as used by the Umweltbundesamt):
 --   below 1000 ppm  hygienically harmless
 --   1000-2000 ppm   conspicuous: ventilate
 --   above 2000 ppm  unacceptable: ventilate now
--- Only embedded defaults: no server, no database.
+-- Only embedded defaults: no server, no database server.
 local kk = require "klimakit"
 
 local data = kk.env("KLIMAKIT_DATA", "var/demo")
@@ -92,7 +95,8 @@ local function indoor_air(batch, emit)
 end
 
 kk.pipe(school, kk.sink.jsonl { name = "archive", path = data .. "/readings.jsonl" })
+kk.pipe(school, kk.store.sqlite {})
 kk.pipe(school, kk.publish.http { listen = kk.env("KLIMAKIT_HTTP", "127.0.0.1:8080"),
-                                  title = "Demo school (simulated)", docs_dir = kk.dir .. "/../docs",
-                                  history = "7d", points = 1008 })
+                                  title = "Demo-Schule (simuliert)", docs_dir = kk.dir .. "/../docs",
+                                  store = "sqlite" })
 kk.pipe(school, indoor_air, kk.sink.null { name = "indoor_air" })

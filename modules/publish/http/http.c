@@ -3,16 +3,23 @@
  * /metrics, /healthz and /readyz on one HTTP server on the loop (h2o 2.2,
  * libuv build).
  *
- * As a sink it keeps, for every datastream, the latest reading and a ring
- * of time buckets (average, min, max, count) covering `history`, so the
- * dashboard can draw charts with no store behind it (the embedded default
- * of the demo).  Late readings update the bucket they belong to.
+ * With `store` it reads every chart and table from that store; as a sink
+ * it then keeps only the latest reading and the learned interval of each
+ * datastream.  Without one it also keeps a ring of time buckets (average,
+ * min, max, count) covering `history`, so the dashboard can draw charts
+ * with no store behind it.  Both are bounded (max_datastreams,
+ * max_memory).
  *
- * The files of the module: http_cache.c (the in-memory series and the
- * rendered pages), http_pages.c (the dashboard's pages and /api/latest),
- * http_docs.c (/docs), http_chart.c (SVG charts), http_markdown.c
- * (Markdown to HTML) and this one (routing, the stage's lifecycle and the
- * descriptor).  Everything runs on the loop thread.
+ * The files of the module: http_cache.c (the bounded in-memory series and
+ * the rendered pages), http_data.c (what the pages read: store or
+ * memory), http_range.c (chart ranges and buckets), http_i18n.c (message
+ * catalogue messages_<lang>.def, number and date formats, the property
+ * registry registry.def), http_pages.c (frame, overview, /api/latest),
+ * http_thing.c (a thing's charts and CSV), http_calc_pages.c (indoor air,
+ * climate balance, measures), http_docs.c (/docs), http_chart.c (SVG
+ * charts), http_markdown.c (Markdown to HTML) and this one (routing, the
+ * stage's lifecycle and the descriptor).  Everything runs on the loop
+ * thread.
  */
 #include "publish/http/http_model.h"
 
@@ -43,80 +50,147 @@ static int http_url_decode(char *s) {
 /* ---- routing ---------------------------------------------------------------
  */
 
+static void http_route_overview(http_state_t *s, h2o_req_t *req, char *rest) {
+  (void)rest;
+  http_page_overview(s, req);
+}
+static void http_route_indoor(http_state_t *s, h2o_req_t *req, char *rest) {
+  (void)rest;
+  http_page_indoor(s, req);
+}
+static void http_route_climate(http_state_t *s, h2o_req_t *req, char *rest) {
+  (void)rest;
+  http_page_climate(s, req);
+}
+static void http_route_measures(http_state_t *s, h2o_req_t *req, char *rest) {
+  (void)rest;
+  http_page_measures(s, req);
+}
+static void http_route_thing(http_state_t *s, h2o_req_t *req, char *path) {
+  char *rest = path + strlen("/things/");
+  if (!*rest || http_url_decode(rest) != 0)
+    http_page_not_found(s, req, HTTP_M_bad_thing);
+  else
+    http_page_thing(s, req, rest);
+}
+static void http_route_csv(http_state_t *s, h2o_req_t *req, char *rest) {
+  (void)rest;
+  http_csv(s, req);
+}
+static void http_route_latest(http_state_t *s, h2o_req_t *req, char *rest) {
+  (void)rest;
+  http_api_latest(s, req);
+}
+static void http_route_docs(http_state_t *s, h2o_req_t *req, char *path) {
+  if (!s->docs_root) {
+    http_page_not_found(s, req, HTTP_M_no_page);
+    return;
+  }
+  http_serve_docs(s, req, path);
+}
+static void http_route_metrics(http_state_t *s, h2o_req_t *req, char *rest) {
+  (void)rest;
+  kk_buf_t b = {0};
+  http_metrics_update(s);
+  char *m = kk_metrics_render();
+  if (m)
+    kk_buf_puts(&b, m);
+  else
+    b.oom = 1;
+  free(m);
+  http_respond(s, req, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
+}
+static void http_route_healthz(http_state_t *s, h2o_req_t *req, char *rest) {
+  (void)rest;
+  kk_buf_t b = {0};
+  kk_buf_puts(&b, "ok\n");
+  http_respond(s, req, 200, "text/plain; charset=utf-8", &b);
+}
+static void http_route_readyz(http_state_t *s, h2o_req_t *req, char *rest) {
+  (void)rest;
+  /* Ready while the sources are not held back by a full sink. */
+  kk_buf_t b = {0};
+  int paused = kk_stage_paused(s->st);
+  kk_buf_puts(&b, paused ? "paused: a sink queue is full\n" : "ready\n");
+  http_respond(s, req, paused ? 503 : 200, "text/plain; charset=utf-8", &b);
+}
+
+/* The pages.  `prefix`: the path continues ("/things/<name>"); handlers
+ * get the whole path.  `cacheable`: a GET is served from the page cache
+ * while the data has not changed (http_cache.c).  New pages (groups, a
+ * map, views with access rules) are one line here each; an access field
+ * per route is where public and internal views would be decided. */
+static const struct http_route {
+  const char *path;
+  int prefix, cacheable;
+  void (*fn)(http_state_t *s, h2o_req_t *req, char *path);
+} http_routes[] = {
+    {"/", 0, 1, http_route_overview},
+    {"/indoor", 0, 1, http_route_indoor},
+    {"/climate", 0, 1, http_route_climate},
+    {"/measures", 0, 1, http_route_measures},
+    {"/things/", 1, 1, http_route_thing},
+    {"/csv", 0, 0, http_route_csv},
+    {"/api/latest", 0, 1, http_route_latest},
+    {"/docs", 0, 0, http_route_docs},
+    {"/docs/", 1, 0, http_route_docs},
+    {"/metrics", 0, 0, http_route_metrics},
+    {"/healthz", 0, 0, http_route_healthz},
+    {"/readyz", 0, 0, http_route_readyz},
+};
+
 static int http_on_req(void *ud, h2o_req_t *req, const char *reqpath) {
   http_state_t *s = ud;
   kk_metric_add(s->m_requests, 1);
   char path[2048];
   snprintf(path, sizeof path, "%s", reqpath);
-  kk_buf_t b = {0};
-  /* Pages and the JSON API only change when data arrives: serve the last
-   * rendering while the data generation is the same, unless the client
-   * asks for a fresh one (Cache-Control: no-cache). */
-  int cacheable =
-      h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
-      (strcmp(path, "/") == 0 || strncmp(path, "/things/", 8) == 0 ||
-       strcmp(path, "/indoor") == 0 || strcmp(path, "/climate") == 0 ||
-       strcmp(path, "/measures") == 0 || strcmp(path, "/api/latest") == 0);
+  const struct http_route *r = NULL;
+  for (size_t i = 0; i < sizeof http_routes / sizeof *http_routes && !r; i++) {
+    size_t n = strlen(http_routes[i].path);
+    if (http_routes[i].prefix ? strncmp(path, http_routes[i].path, n) == 0
+                              : strcmp(path, http_routes[i].path) == 0)
+      r = &http_routes[i];
+  }
+  int get = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"));
+  if (!get &&
+      !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
+    kk_buf_t b = {0};
+    kk_buf_puts(&b, http_t(&s->reg, HTTP_M_method_not_allowed));
+    kk_buf_puts(&b, "\n");
+    http_respond(s, req, 405, "text/plain; charset=utf-8", &b);
+    return 0;
+  }
+  if (!r) {
+    http_page_not_found(s, req, HTTP_M_no_page);
+    return 0;
+  }
+  /* Pages and the JSON API only change when data arrives (and as time
+   * passes: HTTP_PAGE_CACHE_MS): serve the last rendering while the data
+   * generation is the same, unless the client asks for a fresh one
+   * (Cache-Control: no-cache).  The key includes the query (the range). */
+  char key[2600];
+  snprintf(key, sizeof key, "%s?%.*s", path,
+           req->query_at == SIZE_MAX ? 0
+                                     : (int)(req->path.len - req->query_at - 1),
+           req->query_at == SIZE_MAX ? "" : req->path.base + req->query_at + 1);
+  int cacheable = get && r->cacheable;
   ssize_t cc = h2o_find_header(&req->headers, H2O_TOKEN_CACHE_CONTROL, -1);
   if (cc >= 0 && h2o_contains_token(req->headers.entries[cc].value.base,
                                     req->headers.entries[cc].value.len,
                                     H2O_STRLIT("no-cache"), ','))
     cacheable = 0;
   if (cacheable) {
-    const struct http_page_cache *c = http_cache_get_page(s, path);
+    const struct http_page_cache *c = http_cache_get_page(s, key);
     if (c) {
       net_httpd_respond_buf(
           req, 200, c->ctype, c->body, c->len,
           strncmp(c->ctype, "application/json", 16) == 0 ? s->cors : NULL);
       return 0;
     }
-    s->cache_key = path;
+    s->cache_key = key;
   }
-  if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
-      !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
-    kk_buf_puts(&b, "method not allowed\n");
-    http_respond(s, req, 405, "Method Not Allowed", "text/plain; charset=utf-8",
-                 &b);
-  } else if (strcmp(path, "/") == 0) {
-    http_page_overview(s, req);
-  } else if (strcmp(path, "/indoor") == 0) {
-    http_page_indoor(s, req);
-  } else if (strcmp(path, "/climate") == 0) {
-    http_page_climate(s, req);
-  } else if (strcmp(path, "/measures") == 0) {
-    http_page_measures(s, req);
-  } else if (strncmp(path, "/things/", 8) == 0 && path[8]) {
-    if (http_url_decode(path + 8) != 0)
-      http_page_not_found(s, req, "Bad thing name.");
-    else
-      http_page_thing(s, req, path + 8);
-  } else if (s->docs_root &&
-             (strcmp(path, "/docs") == 0 || strncmp(path, "/docs/", 6) == 0)) {
-    http_serve_docs(s, req, path);
-  } else if (strcmp(path, "/api/latest") == 0) {
-    http_api_latest(s, req);
-  } else if (strcmp(path, "/metrics") == 0) {
-    char *m = kk_metrics_render();
-    if (m)
-      kk_buf_puts(&b, m);
-    else
-      b.oom = 1;
-    free(m);
-    http_respond(s, req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8",
-                 &b);
-  } else if (strcmp(path, "/healthz") == 0) {
-    kk_buf_puts(&b, "ok\n");
-    http_respond(s, req, 200, "OK", "text/plain; charset=utf-8", &b);
-  } else if (strcmp(path, "/readyz") == 0) {
-    /* Ready while the sources are not held back by a full sink. */
-    int paused = kk_stage_paused(s->st);
-    kk_buf_puts(&b, paused ? "paused: a sink queue is full\n" : "ready\n");
-    http_respond(s, req, paused ? 503 : 200,
-                 paused ? "Service Unavailable" : "OK",
-                 "text/plain; charset=utf-8", &b);
-  } else {
-    http_page_not_found(s, req, "There is no page at this address.");
-  }
+  r->fn(s, req, path);
+  s->cache_key = NULL;
   return 0;
 }
 
@@ -158,6 +232,19 @@ static int http_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
     return KK_ERANGE;
   }
   s->width_ms = (int64_t)(s->history_ms / s->npoints);
+  s->store_name = kk_opt_str(opts, "store");
+  s->interval_ms = (int64_t)kk_opt_duration_ms(opts, "interval");
+  s->stale_ms = (int64_t)kk_opt_duration_ms(opts, "stale");
+  char err[256];
+  if (http_registry_init(&s->reg, kk_opt_str(opts, "lang"),
+                         kk_opt_json(opts, "properties"),
+                         kk_opt_json(opts, "units"), err, sizeof err) != 0) {
+    kk_stage_error(st, "%s", err);
+    return KK_EINVAL;
+  }
+  if (http_cache_init(s, (size_t)kk_opt_int(opts, "max_datastreams"),
+                      (size_t)kk_opt_size(opts, "max_memory")) != 0)
+    return KK_ENOMEM;
   s->listen = strdup(kk_opt_str(opts, "listen"));
   const char *docs = kk_opt_str(opts, "docs_dir");
   if (docs) {
@@ -172,6 +259,20 @@ static int http_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
                                    "HTTP requests served");
   s->m_errors = kk_stage_counter(st, "kk_http_errors_total", NULL,
                                  "HTTP responses with status >= 400");
+  s->m_refused = kk_stage_counter(
+      st, "kk_http_datastreams_refused_total", NULL,
+      "Readings the dashboard did not keep: their datastream is beyond "
+      "max_datastreams or max_memory");
+  s->m_store_errors = kk_stage_counter(st, "kk_http_store_errors_total", NULL,
+                                       "Store queries of the dashboard that "
+                                       "failed");
+  char labels[160];
+  snprintf(labels, sizeof labels, "stage=\"%s\"", kk_stage_name(st));
+  s->m_held = kk_gauge("kk_http_datastreams", labels,
+                       "Datastreams the dashboard holds in memory");
+  s->m_stale = kk_gauge("kk_http_datastreams_stale", labels,
+                        "Datastreams without a reading for longer than "
+                        "expected (at the last /metrics)");
   return s->listen ? 0 : KK_ENOMEM;
 }
 
@@ -196,6 +297,7 @@ static void http_destroy(void *state) {
   http_state_t *s = state;
   if (!s) return;
   http_cache_free(s);
+  http_registry_free(&s->reg);
   free(s->listen);
   free(s->docs_root);
   free(s);
@@ -217,22 +319,71 @@ static const kk_option_t http_options[] = {
      .def = "Europe/Berlin",
      .description = "Time zone of the labels: UTC or an EU zone on UTC+1 "
                     "with EU summer time (Europe/Berlin, Europe/Vienna...)."},
+    {.name = "store",
+     .type = KK_OPT_STRING,
+     .description = "Name of the store stage (store.sqlite, store.postgres) "
+                    "every chart and table is read from; memory is then only "
+                    "a cache of the latest values.  Unset: charts from "
+                    "memory over `history`."},
+    {.name = "lang",
+     .type = KK_OPT_ENUM,
+     .def = "de",
+     .choices = "de|en",
+     .description = "Language of the pages: German (numbers 1.234,5, dates "
+                    "01.12.2026 14:05) or English."},
+    {.name = "properties",
+     .type = KK_OPT_TABLE,
+     .description = "Additions to the property registry: property = "
+                    "\"Name\" or { name = \"Gaszähler\", name_en = \"Gas "
+                    "meter\", meter = true } (meter: a cumulative counter, "
+                    "shown as consumption)."},
+    {.name = "units",
+     .type = KK_OPT_TABLE,
+     .description = "Additions to the unit labels: UCUM code = \"label\", "
+                    "e.g. { [\"m3/h\"] = \"m³/h\" }."},
+    {.name = "interval",
+     .type = KK_OPT_DURATION,
+     .description = "Expected interval between readings of every "
+                    "datastream.  Unset: learned from the readings."},
+    {.name = "stale",
+     .type = KK_OPT_DURATION,
+     .description = "A datastream without a reading for this long is shown "
+                    "as \"keine Daten seit ...\" in grey.  Unset: three "
+                    "expected intervals, at least 15 min (2 h while the "
+                    "interval is not known)."},
+    {.name = "max_datastreams",
+     .type = KK_OPT_INT,
+     .def = "2000",
+     .min = 1,
+     .max = 10000000,
+     .description = "Most datastreams held in memory; readings of further "
+                    "ones are counted in kk_http_datastreams_refused_total "
+                    "(a store still shows them)."},
+    {.name = "max_memory",
+     .type = KK_OPT_SIZE,
+     .def = "32MiB",
+     .description = "Most memory the held datastreams take (about 40 bytes "
+                    "per point and datastream without a store, under 100 "
+                    "bytes with one)."},
     {.name = "history",
      .type = KK_OPT_DURATION,
      .def = "24h",
-     .description = "Span of the charts kept in memory per datastream."},
+     .description = "Without a store: span of the charts kept in memory per "
+                    "datastream."},
     {.name = "points",
      .type = KK_OPT_INT,
      .def = "288",
      .min = 10,
-     .max = 100000,
-     .description = "Buckets per chart: history / points is the averaging "
-                    "interval (24h / 288 = 5 min)."},
+     .max = 4096,
+     .description = "Without a store: buckets per datastream in memory; "
+                    "history / points is the averaging interval (24h / 288 "
+                    "= 5 min)."},
     {.name = "refresh",
      .type = KK_OPT_DURATION,
-     .def = "60s",
-     .description = "Pages reload themselves this often (0: never); works "
-                    "without JavaScript."},
+     .def = "0s",
+     .description = "The overview and the indoor-air page reload "
+                    "themselves this often (0: never); thing pages and "
+                    "documents never do."},
     {.name = "cors",
      .type = KK_OPT_STRING,
      .description = "Origin allowed to read the JSON API from a browser "
@@ -259,15 +410,21 @@ const kk_module_t publish_http_module = {
     .kind = KK_KIND_SINK,
     .summary = "Dashboard, JSON API, /metrics, /healthz and /readyz over HTTP",
     .description =
-        "Serves a dashboard of the readings it receives: an overview of the "
-        "latest value per thing with the Umweltbundesamt's indoor-air class "
-        "for CO2, and per thing a chart of every datastream over `history` "
-        "(axes with units, local-time labels, threshold lines at 1000 and "
-        "2000 ppm for CO2, gaps shown as gaps).  Pages are plain HTML and SVG "
-        "and work without JavaScript.  Also `/api/latest` (JSON), `/metrics` "
-        "(Prometheus text format), `/healthz` and `/readyz` (503 while "
-        "sources are paused by a full sink).  The chart data lives in memory "
-        "(the last `history` per datastream); long spans come from a store.",
+        "A municipal dashboard, German first (`lang`): an overview of the "
+        "latest value per thing and quantity with the Umweltbundesamt's "
+        "indoor-air class for CO2 in words, datastreams without current data "
+        "in grey with their date (and listed); per thing a chart of every "
+        "datastream over a range chosen by link or form (24 h, 7 d, 30 d, 1 "
+        "year, from/to), cumulative meters as consumption bars, each with a "
+        "table of its values and a CSV download; indoor air, climate balance "
+        "and measures pages.  With `store` every chart and table is read "
+        "from that store (long ranges through its rollups), so a restart "
+        "shows what the store holds; without one the charts come from "
+        "memory over `history`.  Memory is bounded (`max_datastreams`, "
+        "`max_memory`).  Plain HTML and SVG that work without JavaScript, "
+        "from 360 px phones up.  Also `/api/latest` (JSON), `/metrics`, "
+        "`/healthz` and `/readyz` (503 while sources are paused by a full "
+        "sink).  Texts: modules/publish/http/messages_*.def.",
     .options = http_options,
     .create = http_create,
     .start = http_start,

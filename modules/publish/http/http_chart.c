@@ -2,8 +2,9 @@
  * modules/publish/http/http_chart.c - see http_chart.h.  http_chart_svg()
  * fits the axes to the data (http_chart_fit), then draws the parts in order:
  * the y axis, the x axis (years, or hours and days in local time), the
- * threshold lines, the bucket series, the point series, the reference
- * series and the frame.
+ * threshold lines, the bucket series or the bars, the point series, the
+ * reference series and the frame.  Every other x label carries class
+ * "alt" so that narrow screens can hide it (the page's CSS).
  */
 #include <klimakit.h>
 #include "publish/http/http_chart.h"
@@ -13,16 +14,12 @@
 #include <string.h>
 #include <time.h>
 
-void http_chart_fmt(char *buf, size_t len, double v) {
-  double a = fabs(v);
-  if (a >= 100 || a == 0)
-    snprintf(buf, len, "%.0f", v);
-  else if (a >= 10)
-    snprintf(buf, len, "%.1f", v);
-  else if (a >= 1)
-    snprintf(buf, len, "%.2f", v);
-  else
-    snprintf(buf, len, "%.3g", v);
+/* Decimals of the y axis' tick labels for a step. */
+static int http_chart_decimals(double step) {
+  int d = 0;
+  while (d < 6 && fabs(step * pow(10, d) - round(step * pow(10, d))) > 1e-6)
+    d++;
+  return d;
 }
 
 /* A step of 1, 2 or 5 times a power of ten giving about `target` ticks. */
@@ -58,15 +55,18 @@ static double http_chart_y(const http_chart_geom_t *g, double v) {
 
 /* Fits the y axis to every value and to the thresholds near them. */
 static void http_chart_fit(const http_chart_t *c, http_chart_geom_t *g) {
-  const int mr = 16, mb = 34;
+  /* Margins fit the labels at the phone size of the text too (the page's
+   * CSS sets 24 units there, so that they read at about 12 px). */
+  const int mr = 16, mb = 40;
   g->W = c->width ? c->width : 720;
-  g->H = c->height ? c->height : 240;
-  g->ml = 64;
+  g->H = c->height ? c->height : 260;
+  g->ml = 84;
   g->mt = 14;
   g->pw = g->W - g->ml - mr;
   g->ph = g->H - g->mt - mb;
   double lo = INFINITY, hi = -INFINITY;
   size_t npoints = 0;
+  if (c->edges) lo = 0, hi = 0; /* bars start at zero */
   for (size_t i = 0; i < c->n; i++) {
     if (!c->present[i]) continue;
     npoints++;
@@ -90,12 +90,13 @@ static void http_chart_fit(const http_chart_t *c, http_chart_geom_t *g) {
     }
   }
   if (!npoints) lo = 0, hi = 1;
+  if (c->edges && hi - lo < 1e-9) hi = lo + 1;
   if (hi - lo < 1e-9) {
     double pad = fabs(hi) > 0 ? fabs(hi) * 0.1 : 1;
     lo -= pad;
     hi += pad;
   }
-  g->step = nice_step(hi - lo, 5);
+  g->step = nice_step(hi - lo, 4);
   g->y0 = floor(lo / g->step) * g->step;
   g->y1 = ceil(hi / g->step) * g->step;
   g->from_ms = c->from_ms;
@@ -111,7 +112,8 @@ static void http_chart_open(kk_buf_t *b, const http_chart_t *c,
                 "aria-label=\"",
                 g->W, g->H);
   kk_buf_html(b, c->title);
-  kk_buf_printf(b, "\" data-points=\"%zu\" data-unit=\"", g->npoints);
+  kk_buf_printf(b, "\" data-points=\"%zu\" data-kind=\"%s\" data-unit=\"",
+                g->npoints, c->edges ? "bars" : "line");
   kk_buf_html(b, c->unit);
   kk_buf_puts(b, "\"><title>");
   kk_buf_html(b, c->title);
@@ -123,8 +125,9 @@ static void http_chart_axis_y(kk_buf_t *b, const http_chart_t *c,
                               const http_chart_geom_t *g) {
   kk_buf_puts(b, "<g class=\"axis y\">");
   char num[32];
+  int dec = http_chart_decimals(g->step);
   for (double v = g->y0; v <= g->y1 + g->step / 2; v += g->step) {
-    http_chart_fmt(num, sizeof num, fabs(v) < g->step / 1e6 ? 0 : v);
+    http_num(c->reg, fabs(v) < g->step / 1e6 ? 0 : v, dec, num, sizeof num);
     kk_buf_printf(b,
                   "<line x1=\"%d\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>"
                   "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>",
@@ -142,11 +145,14 @@ static void http_chart_axis_y(kk_buf_t *b, const http_chart_t *c,
 
 /* One vertical grid line at x with its label. */
 static void http_chart_tick_x(kk_buf_t *b, const http_chart_geom_t *g, double x,
-                              const char *label) {
+                              const char *label, int alt) {
   kk_buf_printf(b,
                 "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%.1f\"/>"
-                "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>",
-                x, x, g->mt, g->mt + g->ph, x, g->mt + g->ph + 18, label);
+                "<text%s x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\">",
+                x, x, g->mt, g->mt + g->ph, alt ? " class=\"alt\"" : "", x,
+                g->mt + g->ph + 24, x > g->W - 40 ? "end" : "middle");
+  kk_buf_html(b, label);
+  kk_buf_puts(b, "</text>");
 }
 
 /* Years: ticks on 1 January (local time) of every 1, 2, 5, 10... years. */
@@ -161,6 +167,7 @@ static void http_chart_ticks_years(kk_buf_t *b, const http_chart_t *c,
     step = ysteps[i];
     if ((y1 - y0) / step <= 8) break;
   }
+  int k = 0;
   for (int y = (y0 / step + 1) * step; y <= y1; y += step) {
     int64_t t = kk_days_from_civil(y, 1, 1) * 86400;
     t -= kk_tz_offset(c->tz, t);
@@ -168,7 +175,7 @@ static void http_chart_ticks_years(kk_buf_t *b, const http_chart_t *c,
     if (x < g->ml || x > g->ml + g->pw) continue;
     char lab[16];
     snprintf(lab, sizeof lab, "%d", y);
-    http_chart_tick_x(b, g, x, lab);
+    http_chart_tick_x(b, g, x, lab, k++ % 2);
   }
 }
 
@@ -184,21 +191,19 @@ static void http_chart_ticks_hours(kk_buf_t *b, const http_chart_t *c,
   int64_t from_s = c->from_ms / 1000;
   int off = kk_tz_offset(c->tz, from_s);
   int64_t first = ((from_s + off) / st + 1) * st - off;
+  int k = 0;
   for (int64_t t = first; t * 1000 <= c->to_ms; t += st) {
     /* Labels fall on local boundaries even across a DST change. */
     int64_t lt = t + kk_tz_offset(c->tz, t) - off;
     struct tm tm;
     kk_tz_local(c->tz, lt, &tm);
     char lab[32];
-    if (st >= 86400)
-      strftime(lab, sizeof lab, "%d.%m.", &tm);
-    else if (tm.tm_hour == 0 && tm.tm_min == 0)
-      strftime(lab, sizeof lab, "%d.%m.", &tm);
-    else
-      strftime(lab, sizeof lab, "%H:%M", &tm);
+    int day = st >= 86400 || (tm.tm_hour == 0 && tm.tm_min == 0);
+    http_date(c->reg, c->tz, lt * 1000,
+              day ? HTTP_M_fmt_daymonth : HTTP_M_fmt_time, lab, sizeof lab);
     double x = http_chart_x(g, (double)(lt * 1000));
     if (x < g->ml || x > g->ml + g->pw) continue;
-    http_chart_tick_x(b, g, x, lab);
+    http_chart_tick_x(b, g, x, lab, k++ % 2);
   }
 }
 
@@ -260,6 +265,41 @@ static void http_chart_buckets(kk_buf_t *b, const http_chart_t *c,
   if (open) kk_buf_puts(b, "\"/>");
 }
 
+/* Bars between edges; a partial one hatched, each with a title that
+ * names its period and value (the hover text, no JavaScript needed). */
+static void http_chart_bars(kk_buf_t *b, const http_chart_t *c,
+                            const http_chart_geom_t *g) {
+  if (!c->edges) return;
+  double y0 = http_chart_y(g, g->y0 < 0 && g->y1 > 0 ? 0 : g->y0);
+  for (size_t i = 0; i < c->n; i++) {
+    if (!c->present[i]) continue;
+    double x0 = http_chart_x(g, (double)c->edges[i]),
+           x1 = http_chart_x(g, (double)c->edges[i + 1]);
+    double w = (x1 - x0) * 0.8, y = http_chart_y(g, c->value[i]);
+    double top = y < y0 ? y : y0, h = fabs(y0 - y);
+    char when[40], num[40];
+    http_date(c->reg, c->tz, c->edges[i], c->period_fmt, when, sizeof when);
+    http_num(c->reg, c->value[i], -1, num, sizeof num);
+    int part = c->partial && c->partial[i];
+    kk_buf_printf(b,
+                  "<rect class=\"col%s\" x=\"%.1f\" y=\"%.1f\" "
+                  "width=\"%.1f\" height=\"%.1f\"><title>",
+                  part ? " partial" : "", x0 + (x1 - x0) * 0.1, top,
+                  w > 0.5 ? w : 0.5, h > 0.5 ? h : 0.5);
+    kk_buf_html(b, when);
+    kk_buf_puts(b, ": ");
+    kk_buf_html(b, num);
+    kk_buf_puts(b, " ");
+    kk_buf_html(b, c->unit);
+    if (part) {
+      kk_buf_puts(b, " (");
+      kk_buf_html(b, http_t(c->reg, HTTP_M_partial));
+      kk_buf_puts(b, ")");
+    }
+    kk_buf_puts(b, "</title></rect>");
+  }
+}
+
 /* The point series (yearly values): a line with a marker per point. */
 static void http_chart_points(kk_buf_t *b, const http_chart_t *c,
                               const http_chart_geom_t *g) {
@@ -297,9 +337,20 @@ void http_chart_svg(kk_buf_t *b, const http_chart_t *c) {
   http_chart_axis_y(b, c, &g);
   http_chart_axis_x(b, c, &g);
   http_chart_thresholds(b, c, &g);
-  http_chart_buckets(b, c, &g);
+  if (c->edges)
+    http_chart_bars(b, c, &g);
+  else
+    http_chart_buckets(b, c, &g);
   http_chart_points(b, c, &g);
   http_chart_ref(b, c, &g);
+  if (!g.npoints && c->reg) {
+    kk_buf_printf(b,
+                  "<text class=\"empty\" x=\"%.1f\" y=\"%.1f\" "
+                  "text-anchor=\"middle\">",
+                  g.ml + g.pw / 2, g.mt + g.ph / 2);
+    kk_buf_html(b, http_t(c->reg, HTTP_M_no_data_range));
+    kk_buf_puts(b, "</text>");
+  }
   kk_buf_printf(b,
                 "<rect class=\"frame\" x=\"%d\" y=\"%d\" width=\"%.1f\" "
                 "height=\"%.1f\"/></svg>",

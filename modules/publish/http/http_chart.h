@@ -1,23 +1,29 @@
 /*
- * modules/publish/http/http_chart.h - server-rendered SVG line charts.
+ * modules/publish/http/http_chart.h - server-rendered SVG charts.
  *
  * A chart a person reads at a glance without JavaScript: y axis with
  * "nice" ticks and the unit, x axis with local-time labels, dashed
  * threshold lines with labels, and gaps (empty buckets) drawn as gaps.
- * Values are n evenly spaced buckets from `from_ms` to `to_ms`.
+ * Values are n evenly spaced buckets from `from_ms` to `to_ms` (a line),
+ * or bars between `edges` (consumption per hour, day or month; a bar that
+ * is not complete yet is drawn hatched and says so in its title).
+ * Numbers and dates are written in the registry's language.
  */
-#ifndef KK_MODULES_COMMON_SVGCHART_H
-#define KK_MODULES_COMMON_SVGCHART_H
+#ifndef KK_PUBLISH_HTTP_CHART_H
+#define KK_PUBLISH_HTTP_CHART_H
 
 #include <klimakit.h>
 #include <stddef.h>
+
+#include "publish/http/http_i18n.h"
 #include <stdint.h>
 
 #define KK_CHART_MAX_THRESHOLDS 4
 
 typedef struct http_chart {
+  const http_registry_t *reg;
   const char *title; /* also the accessible name */
-  const char *unit;  /* UCUM code shown on the axis */
+  const char *unit;  /* unit label shown on the axis ("°C") */
   const char *tz;    /* time zone for labels (klimakit/time.h) */
   int64_t from_ms, to_ms;
   const double *value;    /* n bucket values (averages) */
@@ -37,13 +43,15 @@ typedef struct http_chart {
   const int64_t *xy_t; /* main series as points (with n = 0) */
   const double *xy_v;
   size_t xy_n;
+  /* Bars instead of a line: n bars between edges[i] and edges[i + 1]
+   * (value/present as above); partial[i] marks a period not over yet. */
+  const int64_t *edges;
+  const uint8_t *partial;
+  http_msg_t period_fmt; /* date format of a bar's title */
 } http_chart_t;
 
 /* Appends one <svg> element to b.  The element carries
  * data-points="<number of points drawn>" for tests. */
 void http_chart_svg(kk_buf_t *b, const http_chart_t *c);
-
-/* A readable number: 1234.5 -> "1234.5", 0.000123 -> "0.000123". */
-void http_chart_fmt(char *buf, size_t len, double v);
 
 #endif

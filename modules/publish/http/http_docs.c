@@ -58,12 +58,12 @@ void http_serve_docs(http_state_t *s, h2o_req_t *req, const char *path) {
   size_t rl = strlen(s->docs_root);
   if (!realpath(want, real) ||
       (strncmp(real, s->docs_root, rl) != 0 || (real[rl] && real[rl] != '/'))) {
-    http_page_not_found(s, req, "There is no document at this address.");
+    http_page_not_found(s, req, HTTP_M_no_document);
     return;
   }
   struct stat stt;
   if (stat(real, &stt) != 0) {
-    http_page_not_found(s, req, "There is no document at this address.");
+    http_page_not_found(s, req, HTTP_M_no_document);
     return;
   }
   kk_buf_t b = {0};
@@ -81,8 +81,10 @@ void http_serve_docs(http_state_t *s, h2o_req_t *req, const char *path) {
         if (de->d_name[0] != '.') names[n++] = strdup(de->d_name);
       if (d) closedir(d);
       qsort(names, n, sizeof *names, http_cmp_name);
-      http_page_head(s, &b, "Documentation");
-      kk_buf_puts(&b, "<h2>Documentation</h2><ul>");
+      http_page_head(s, &b, http_t(&s->reg, HTTP_M_nav_docs), 0);
+      kk_buf_puts(&b, "<h2>");
+      kk_buf_html(&b, http_t(&s->reg, HTTP_M_nav_docs));
+      kk_buf_puts(&b, "</h2><ul>");
       const char *rel = real + rl;
       for (size_t i = 0; i < n; i++) {
         if (!names[i]) continue;
@@ -94,34 +96,35 @@ void http_serve_docs(http_state_t *s, h2o_req_t *req, const char *path) {
         free(names[i]);
       }
       kk_buf_puts(&b, "</ul>");
-      http_page_tail(&b);
-      http_respond(s, req, 200, "OK", "text/html; charset=utf-8", &b);
+      http_page_tail(s, &b);
+      http_respond(s, req, 200, "text/html; charset=utf-8", &b);
       return;
     }
   }
   kk_buf_t raw = {0};
   if (http_read_file(real, &raw) != 0) {
     kk_buf_free(&raw);
-    http_page_not_found(s, req, "The document cannot be read.");
+    http_page_not_found(s, req, HTTP_M_document_unreadable);
     return;
   }
   size_t len = strlen(real);
   if (len > 3 && strcmp(real + len - 3, ".md") == 0) {
     char *html = http_markdown_html(raw.p ? raw.p : "", raw.len);
     const char *title = strrchr(real, '/') + 1;
-    http_page_head(s, &b, title);
-    kk_buf_puts(&b, "<nav><a href=\"/docs/\">&larr; documentation</a></nav>"
-                    "<article>");
+    http_page_head(s, &b, title, 0);
+    kk_buf_puts(&b, "<nav><a href=\"/docs/\">");
+    kk_buf_html(&b, http_t(&s->reg, HTTP_M_back_docs));
+    kk_buf_puts(&b, "</a></nav><article>");
     if (html)
       kk_buf_puts(&b, html);
     else
       b.oom = 1;
     kk_buf_puts(&b, "</article>");
-    http_page_tail(&b);
+    http_page_tail(s, &b);
     free(html);
     kk_buf_free(&raw);
-    http_respond(s, req, 200, "OK", "text/html; charset=utf-8", &b);
+    http_respond(s, req, 200, "text/html; charset=utf-8", &b);
     return;
   }
-  http_respond(s, req, 200, "OK", http_content_type(real), &raw);
+  http_respond(s, req, 200, http_content_type(real), &raw);
 }

@@ -1,21 +1,34 @@
 /*
  * modules/publish/http/http_model.h - what the files of publish.http share:
- * the stage's state with its in-memory series (http_cache.c), and the
- * pages (http_pages.c) and /docs (http_docs.c) that http.c routes to.
- * Everything runs on the loop thread.
+ * the stage's state, its bounded in-memory cache (http_cache.c), the data
+ * the pages read from the store or from that cache (http_data.c), the
+ * ranges of the charts (http_range.c), and the pages (http_pages.c,
+ * http_thing.c, http_calc_pages.c) and /docs (http_docs.c) that http.c
+ * routes to.  Everything runs on the loop thread.
  */
 #ifndef KK_PUBLISH_HTTP_MODEL_H
 #define KK_PUBLISH_HTTP_MODEL_H
 
 #include <klimakit.h>
+#include <klimakit/store.h>
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "net/net_httpd.h"
+#include "publish/http/http_i18n.h"
 
-/* Rendered pages kept for reuse. */
+/* Rendered pages kept for reuse, and the most they may hold in all. */
 #define HTTP_PAGE_CACHE 32
+#define HTTP_PAGE_CACHE_BYTES (8u << 20)
+/* A rendered page is reused for at most this long (ranges end "now",
+ * datastreams turn stale as time passes). */
+#define HTTP_PAGE_CACHE_MS 10000
+/* Charts on one thing page, columns of the overview, rows of the stale
+ * list: a thing with 15 000 properties must not make a 150 MB page. */
+#define HTTP_MAX_CHARTS 40
+#define HTTP_MAX_COLUMNS 8
+#define HTTP_MAX_STALE_ROWS 50
 
 typedef struct http_bucket {
   int64_t start; /* bucket start in ms; INT64_MIN when empty */
@@ -24,31 +37,44 @@ typedef struct http_bucket {
 } http_bucket_t;
 
 /* The last HTTP_RECENT distinct times of a series, exact: what yearly
- * balances, targets and measures need (their points lie far outside the
- * bucket ring). */
+ * balances, targets and measures need.  Kept only for the properties of
+ * http_keeps_recent() (co2e_*, target_path, impact, expected). */
 #define HTTP_RECENT 64
+
+typedef struct http_recent {
+  int64_t t[HTTP_RECENT]; /* unordered; INT64_MIN when free */
+  double v[HTTP_RECENT];
+} http_recent_t;
 
 typedef struct http_series {
   uint32_t ds;
-  int64_t last_time;
+  int64_t last_time; /* INT64_MIN: none yet */
   double last_value;
-  http_bucket_t *b; /* npoints buckets, indexed by (time / width) % npoints */
-  int64_t rt[HTTP_RECENT]; /* recent times, unordered; INT64_MIN when free */
-  double rv[HTTP_RECENT];
+  int64_t interval_ms; /* learned gap between readings; 0: not yet */
+  http_bucket_t *b;    /* npoints buckets (no store only), or NULL */
+  http_recent_t *recent;
+  uint64_t mark; /* scratch for http_items_load */
 } http_series_t;
 
 typedef struct http_state {
   kk_stage_t *st;
-  const char *title, *tz;
+  const char *title, *tz, *store_name, *cors;
+  http_registry_t reg;
   uint64_t history_ms, refresh_ms;
+  int64_t interval_ms, stale_ms; /* options; 0: learned / 3 x interval */
   size_t npoints;
   int64_t width_ms;
-  http_series_t **by_ds; /* indexed by datastream id; grows */
-  size_t by_ds_cap;
-  size_t nseries;
+  /* The held series: `series` in arrival order, `index` an open-addressing
+   * table by datastream id (size index_cap, a power of two). */
+  http_series_t **series;
+  size_t nseries, max_series;
+  uint32_t *index;
+  size_t index_cap;
+  size_t mem_bytes, max_memory;
+  int limit_hit;
+  uint64_t mark;
   int64_t last_update;
   char *listen;
-  const char *cors;
   char *docs_root; /* realpath of docs_dir, NULL: no /docs */
   net_httpd_tls_t tls;
   net_httpd_use_t use;
@@ -58,23 +84,24 @@ typedef struct http_state {
     char *key, *ctype, *body;
     size_t len;
     uint64_t gen;
+    int64_t at;
   } cache[HTTP_PAGE_CACHE];
-  size_t cache_next;
+  size_t cache_next, cache_bytes;
   const char *cache_key; /* the request being rendered, if cacheable */
-  kk_metric_t *m_requests, *m_errors;
+  kk_metric_t *m_requests, *m_errors, *m_refused, *m_held, *m_stale,
+      *m_store_errors;
 } http_state_t;
 
-/* ---- the in-memory series and page cache (http_cache.c) ---------------- */
+/* ---- the bounded in-memory cache (http_cache.c) ------------------------ */
 
+/* Options that size the cache (called from create). */
+int http_cache_init(http_state_t *s, size_t max_series, size_t max_memory);
 /* Adds the finite readings of `batch` (borrowed) to their series and
- * starts a new data generation.  0 or KK_ENOMEM. */
+ * starts a new data generation.  Readings of datastreams beyond the
+ * limits are counted (kk_http_datastreams_refused_total), not kept. */
 int http_cache_add(http_state_t *s, const kk_batch_t *batch);
-/* The series of (thing, property), any unit (the first found), or NULL. */
-const http_series_t *http_find_series(http_state_t *s, const char *thing,
-                                      const char *property);
-/* Sorted distinct thing names (borrowed from the datastream registry) in
- * a new array the caller frees; *n gets their number. */
-const char **http_things(http_state_t *s, size_t *n);
+/* The held series of a datastream id, or NULL. */
+http_series_t *http_series_get(const http_state_t *s, uint32_t ds);
 /* Copies the recent points of a series in time order into t and v (of
  * HTTP_RECENT entries each); returns their number. */
 size_t http_recent_sorted(const http_series_t *se, int64_t *t, double *v);
@@ -85,23 +112,126 @@ const struct http_page_cache *http_cache_get_page(const http_state_t *s,
 /* Frees the series and the cached pages (not s). */
 void http_cache_free(http_state_t *s);
 
-/* ---- pages (http_pages.c) and /docs (http_docs.c) ---------------------- */
+/* ---- what the pages read (http_data.c) --------------------------------- */
+
+/* A datastream as the pages see it, from the store and/or memory. */
+typedef struct http_item {
+  const char *thing, *property, *unit; /* borrowed from list or registry */
+  int64_t store_id;                    /* 0: not in the store */
+  const http_series_t *mem;            /* NULL: not in memory */
+  int64_t last_time;                   /* INT64_MIN: no reading */
+  double last_value;
+  int64_t interval_ms; /* expected interval; 0: not known */
+  int64_t stale_after; /* ms without a reading that make it stale */
+  int stale;
+  int unit_ambiguous; /* the thing has this property in another unit too */
+} http_item_t;
+
+typedef struct http_items {
+  size_t len;
+  http_item_t *items; /* by thing, property, unit */
+  kk_store_ds_list_t *dsl;
+  int store_failed; /* the store was asked and did not answer */
+} http_items_t;
+
+/* The store the dashboard reads, or NULL (no `store` option, or it is not
+ * running: then *missing is 1). */
+kk_store_t *http_store(http_state_t *s, int *missing);
+/* The datastreams of `thing` (NULL: all) with their latest readings and
+ * whether they are stale at `now`.  0 or KK_ENOMEM. */
+int http_items_load(http_state_t *s, const char *thing, int64_t now,
+                    http_items_t *out);
+void http_items_free(http_items_t *it);
+
+/* Aggregates of one datastream in buckets [edges[i], edges[i+1]). */
+typedef struct http_agg {
+  size_t n;
+  const int64_t *edges; /* n + 1, borrowed */
+  int64_t *count;
+  double *sum, *min, *max;
+  int from_store;
+} http_agg_t;
+
+/* Fills `out` (arrays allocated here; free with http_agg_free) for the
+ * item over the buckets `edges` (n + 1 ascending times).  0, KK_ENOMEM, or
+ * a store error (message in err). */
+int http_agg_load(http_state_t *s, const http_item_t *it, const int64_t *edges,
+                  size_t n, http_agg_t *out, char *err, size_t errlen);
+void http_agg_free(http_agg_t *a);
+/* Up to `cap` latest exact points of (thing, property) in time order (the
+ * yearly values of balances and measures), from memory or the store;
+ * *unit gets the unit.  Returns their number. */
+size_t http_points(http_state_t *s, const char *thing, const char *property,
+                   int64_t *t, double *v, size_t cap, const char **unit);
+
+/* ---- chart ranges (http_range.c) --------------------------------------- */
+
+typedef enum http_preset {
+  HTTP_RANGE_CUSTOM = -1,
+  HTTP_RANGE_24H,
+  HTTP_RANGE_7D,
+  HTTP_RANGE_30D,
+  HTTP_RANGE_1Y,
+  HTTP_RANGE_COUNT
+} http_preset_t;
+
+typedef struct http_range {
+  http_preset_t preset;
+  int64_t from, to; /* the span shown */
+  int bad;          /* the request's range was refused (24 h shown) */
+  char query[160];  /* "range=7d" or "from=...&amp;to=..." for links */
+} http_range_t;
+
+/* Reads range=, from= and to= of the request (dates YYYY-MM-DD in local
+ * time, or ISO 8601 date-times). */
+void http_range_parse(http_state_t *s, h2o_req_t *req, int64_t now,
+                      http_range_t *r);
+/* "24h", "7d", "30d", "1y" of a preset. */
+const char *http_range_key(http_preset_t p);
+/* Bucket edges of a line chart over the range (n + 1 into *edges, which
+ * the caller frees); the width goes to *width. */
+size_t http_range_line_edges(const http_state_t *s, const http_range_t *r,
+                             int64_t **edges, int64_t *width);
+/* Bucket edges of consumption bars: local hours, days or months, with
+ * one more bucket in front (the counter before the range).  *period gets
+ * HTTP_M_per_hour, _day or _month. */
+size_t http_range_bar_edges(const http_state_t *s, const http_range_t *r,
+                            int64_t **edges, http_msg_t *period);
+/* Local midnight at or before `ms`. */
+int64_t http_local_midnight(const char *tz, int64_t ms);
+/* "5 Minuten", "Stunde", "3 Stunden", "Tag" for a bucket width. */
+void http_width_text(const http_state_t *s, int64_t width, char *buf,
+                     size_t len);
+
+/* ---- pages (http_pages.c, http_thing.c, http_calc_pages.c) and /docs -- */
 
 /* Sends `body` (consumed) and keeps it in the page cache when the request
  * being rendered is cacheable (s->cache_key) and it succeeded. */
 void http_respond(http_state_t *s, h2o_req_t *req, int status,
-                  const char *reason, const char *ctype, kk_buf_t *body);
-/* The dashboard's frame around a page's content. */
-void http_page_head(http_state_t *s, kk_buf_t *b, const char *title);
-void http_page_tail(kk_buf_t *b);
-void http_page_not_found(http_state_t *s, h2o_req_t *req, const char *what);
+                  const char *ctype, kk_buf_t *body);
+/* The dashboard's frame around a page's content; `refresh`: the page may
+ * reload itself (the overview only). */
+void http_page_head(http_state_t *s, kk_buf_t *b, const char *title,
+                    int refresh);
+void http_page_tail(http_state_t *s, kk_buf_t *b);
+void http_page_not_found(http_state_t *s, h2o_req_t *req, http_msg_t what);
 void http_page_overview(http_state_t *s, h2o_req_t *req);
 void http_page_thing(http_state_t *s, h2o_req_t *req, const char *name);
+void http_csv(http_state_t *s, h2o_req_t *req);
 void http_page_indoor(http_state_t *s, h2o_req_t *req);
 void http_page_climate(http_state_t *s, h2o_req_t *req);
 void http_page_measures(http_state_t *s, h2o_req_t *req);
 void http_api_latest(http_state_t *s, h2o_req_t *req);
+/* Updates the gauges of held and stale datastreams (before /metrics). */
+void http_metrics_update(http_state_t *s);
 /* Serves `path` ("/docs..."), which lies below s->docs_root. */
 void http_serve_docs(http_state_t *s, h2o_req_t *req, const char *path);
+
+/* Shared by the pages (http_pages.c). */
+int http_co2_class(double ppm);
+int http_is_co2(const char *property, const char *unit);
+/* A value with its unit label ("1.234,5 kWh") into buf. */
+void http_value_text(http_state_t *s, double v, const char *unit, char *buf,
+                     size_t len);
 
 #endif

@@ -1,0 +1,398 @@
+/*
+ * modules/publish/http/http_calc_pages.c - the pages fed by calculators:
+ * indoor air (CO₂ now with the Umweltbundesamt's class in words, minutes
+ * above 1000 and 2000 ppm today), the climate balance by sector against
+ * the target path (calc.bisko, calc.target; an incomplete year says so)
+ * and measures (calc.measures).  Data from the store when there is one,
+ * else from memory (http_data.c).  Runs on the loop thread.
+ */
+#include "publish/http/http_model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "publish/http/http_chart.h"
+
+static void http_th_m(http_state_t *s, kk_buf_t *b, http_msg_t m) {
+  kk_buf_puts(b, "<th scope=\"col\">");
+  kk_buf_html(b, http_t(&s->reg, m));
+  kk_buf_puts(b, "</th>");
+}
+
+/* "<td class=... data-label=...>text</td>" */
+static void http_td(http_state_t *s, kk_buf_t *b, const char *cls,
+                    http_msg_t label, const char *text) {
+  kk_buf_printf(b, "<td class=\"%s\" data-label=\"", cls);
+  kk_buf_html(b, http_t(&s->reg, label));
+  kk_buf_puts(b, "\">");
+  kk_buf_html(b, text);
+  kk_buf_puts(b, "</td>");
+}
+
+static void http_thing_link(kk_buf_t *b, const char *thing, const char *shown) {
+  kk_buf_puts(b, "<a href=\"/things/");
+  kk_buf_url(b, thing);
+  kk_buf_puts(b, "\">");
+  kk_buf_html(b, shown);
+  kk_buf_puts(b, "</a>");
+}
+
+/* ---- indoor air ---------------------------------------------------------- */
+
+/* The value of (thing, property) among the items of one thing, if it was
+ * read since `since`. */
+static int http_item_since(const http_items_t *it, const char *thing,
+                           const char *property, int64_t since, double *v) {
+  for (size_t i = 0; i < it->len; i++) {
+    const http_item_t *x = &it->items[i];
+    if (strcmp(x->thing, thing) == 0 && strcmp(x->property, property) == 0 &&
+        x->last_time != INT64_MIN && x->last_time >= since) {
+      *v = x->last_value;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static void http_indoor_row(http_state_t *s, kk_buf_t *b,
+                            const http_items_t *it, const http_item_t *co2) {
+  /* The room's "today" is the local day of its latest reading (replayed
+   * or stale data may be older than the wall clock). */
+  int64_t now = kk_now_ms(), ref = co2->last_time < now ? co2->last_time : now;
+  int64_t day = http_local_midnight(s->tz, ref);
+  int64_t w = s->store_name ? 5 * 60000 : s->width_ms;
+  size_t n = (size_t)((KK_DAY_MS + KK_HOUR_MS + w - 1) / w);
+  int64_t *edges = malloc((n + 1) * sizeof *edges);
+  http_agg_t a = {0};
+  char err[256];
+  double m1 = 0, m2 = 0, max = -INFINITY;
+  int64_t next = http_local_midnight(s->tz, day + 26 * KK_HOUR_MS);
+  if (edges) {
+    for (size_t i = 0; i <= n; i++)
+      edges[i] = kk_floor_div(day, w) * w + (int64_t)i * w;
+    if (http_agg_load(s, co2, edges, n, &a, err, sizeof err) == 0)
+      for (size_t i = 0; i < n; i++) {
+        if (!a.count[i] || edges[i] < day || edges[i] >= next) continue;
+        double avg = a.sum[i] / (double)a.count[i];
+        if (avg >= 1000) m1 += (double)w / 60000;
+        if (avg > 2000) m2 += (double)w / 60000;
+        if (a.max[i] > max) max = a.max[i];
+      }
+  }
+  http_agg_free(&a);
+  free(edges);
+  http_item_since(it, co2->thing, "minutes_above_1000ppm", day, &m1);
+  http_item_since(it, co2->thing, "minutes_above_2000ppm", day, &m2);
+  char val[64], v1[32], v2[32], hi[64], when[40];
+  kk_buf_printf(b, "<tr%s><th scope=\"row\" data-label=\"",
+                co2->stale ? " class=\"stale\"" : "");
+  kk_buf_html(b, http_t(&s->reg, HTTP_M_col_room));
+  kk_buf_puts(b, "\">");
+  http_thing_link(b, co2->thing, co2->thing);
+  kk_buf_puts(b, "</th>");
+  http_value_text(s, co2->last_value, co2->unit, val, sizeof val);
+  if (co2->stale) {
+    kk_buf_t t = {0};
+    http_date(&s->reg, s->tz, co2->last_time, HTTP_M_fmt_datetime, when,
+              sizeof when);
+    http_say(&t, &s->reg, 0, HTTP_M_stale_since, when, NULL);
+    http_td(s, b, "num stale", HTTP_M_col_co2_now, val);
+    http_td(s, b, "stale", HTTP_M_col_class, t.p ? t.p : "");
+    kk_buf_free(&t);
+  } else {
+    int c = http_co2_class(co2->last_value);
+    char cls[16];
+    snprintf(cls, sizeof cls, "num c%d", c);
+    http_td(s, b, cls, HTTP_M_col_co2_now, val);
+    http_td(s, b, cls + 4, HTTP_M_col_class,
+            http_t(&s->reg, HTTP_M_class_1 + c - 1));
+  }
+  http_num(&s->reg, m1, 0, v1, sizeof v1);
+  http_num(&s->reg, m2, 0, v2, sizeof v2);
+  http_value_text(s, isfinite(max) ? max : co2->last_value, co2->unit, hi,
+                  sizeof hi);
+  http_td(s, b, "num", HTTP_M_col_minutes_1000, v1);
+  http_td(s, b, "num", HTTP_M_col_minutes_2000, v2);
+  http_td(s, b, "num", HTTP_M_col_highest, hi);
+  kk_buf_puts(b, "</tr>");
+}
+
+void http_page_indoor(http_state_t *s, h2o_req_t *req) {
+  kk_buf_t b = {0};
+  http_items_t it;
+  if (http_items_load(s, NULL, kk_now_ms(), &it) != 0) b.oom = 1;
+  http_page_head(s, &b, http_t(&s->reg, HTTP_M_nav_indoor), 1);
+  char per[48];
+  http_width_text(s, s->store_name ? 5 * 60000 : s->width_ms, per, sizeof per);
+  kk_buf_puts(&b, "<h2>");
+  kk_buf_html(&b, http_t(&s->reg, HTTP_M_indoor_title));
+  kk_buf_puts(&b, "</h2><p>");
+  http_say(&b, &s->reg, 1, HTTP_M_indoor_intro, per, NULL);
+  kk_buf_puts(&b, "</p><table class=\"stack indoor\"><thead><tr>");
+  static const http_msg_t cols[] = {
+      HTTP_M_col_room,         HTTP_M_col_co2_now,      HTTP_M_col_class,
+      HTTP_M_col_minutes_1000, HTTP_M_col_minutes_2000, HTTP_M_col_highest};
+  for (size_t k = 0; k < sizeof cols / sizeof *cols; k++)
+    http_th_m(s, &b, cols[k]);
+  kk_buf_puts(&b, "</tr></thead><tbody>");
+  int rows = 0;
+  for (size_t i = 0; i < it.len; i++) {
+    const http_item_t *x = &it.items[i];
+    if (!http_is_co2(x->property, x->unit) || x->last_time == INT64_MIN)
+      continue;
+    rows++;
+    http_indoor_row(s, &b, &it, x);
+  }
+  kk_buf_puts(&b, "</tbody></table>");
+  if (!rows) {
+    kk_buf_puts(&b, "<p>");
+    kk_buf_html(&b, http_t(&s->reg, HTTP_M_indoor_none));
+    kk_buf_puts(&b, "</p>");
+  }
+  http_items_free(&it);
+  http_page_tail(s, &b);
+  http_respond(s, req, 200, "text/html; charset=utf-8", &b);
+}
+
+/* ---- climate balance ----------------------------------------------------- */
+
+/* The local year of ms, with "(unvollständig)" while it is not over. */
+static void http_year_text(http_state_t *s, int64_t ms, int64_t now, char *buf,
+                           size_t len) {
+  struct tm a, b;
+  kk_tz_local(s->tz, kk_floor_div(ms, 1000), &a);
+  kk_tz_local(s->tz, kk_floor_div(now, 1000), &b);
+  char y[16];
+  snprintf(y, sizeof y, "%d", a.tm_year + 1900);
+  if (a.tm_year < b.tm_year) {
+    snprintf(buf, len, "%s", y);
+    return;
+  }
+  kk_buf_t t = {0};
+  http_say(&t, &s->reg, 0, HTTP_M_year_partial, y, NULL);
+  snprintf(buf, len, "%s", t.p && !t.oom ? t.p : y);
+  kk_buf_free(&t);
+}
+
+typedef struct http_yearly {
+  int64_t t[HTTP_RECENT];
+  double v[HTTP_RECENT];
+  size_t n;
+  const char *unit;
+} http_yearly_t;
+
+static void http_yearly(http_state_t *s, const char *thing, const char *prop,
+                        http_yearly_t *y) {
+  y->unit = "";
+  y->n = http_points(s, thing, prop, y->t, y->v, HTTP_RECENT, &y->unit);
+}
+
+static double http_yearly_at(const http_yearly_t *y, int64_t t) {
+  for (size_t i = 0; i < y->n; i++)
+    if (y->t[i] == t) return y->v[i];
+  return NAN;
+}
+
+static void http_climate_chart(http_state_t *s, kk_buf_t *b, const char *thing,
+                               const http_yearly_t *tot,
+                               const http_yearly_t *path) {
+  kk_buf_t tb = {0};
+  const char *unit = http_unit_label(&s->reg, tot->unit);
+  http_say(&tb, &s->reg, 0,
+           path->n ? HTTP_M_climate_chart_path : HTTP_M_climate_chart, thing,
+           unit, NULL);
+  int64_t from = tot->t[0], to = tot->t[tot->n - 1];
+  if (path->n && path->t[0] < from) from = path->t[0];
+  if (path->n && path->t[path->n - 1] > to) to = path->t[path->n - 1];
+  http_chart_t c = {.reg = &s->reg,
+                    .title = tb.p ? tb.p : thing,
+                    .unit = unit,
+                    .tz = s->tz,
+                    .from_ms = from - 180 * KK_DAY_MS,
+                    .to_ms = to + 180 * KK_DAY_MS,
+                    .xy_t = tot->t,
+                    .xy_v = tot->v,
+                    .xy_n = tot->n,
+                    .ref_t = path->t,
+                    .ref_v = path->v,
+                    .ref_n = path->n,
+                    .ref_label = http_t(&s->reg, HTTP_M_target_path)};
+  kk_buf_puts(b, "<figure>");
+  http_chart_svg(b, &c);
+  kk_buf_puts(b, "</figure>");
+  kk_buf_free(&tb);
+}
+
+static void http_climate_thing(http_state_t *s, kk_buf_t *b,
+                               const char *thing) {
+  static const char *const sectors[] = {"households", "commerce", "industry",
+                                        "municipal", "transport"};
+  http_yearly_t *y = calloc(7, sizeof *y), *tot = &y[5], *path = &y[6];
+  if (!y) {
+    b->oom = 1;
+    return;
+  }
+  int64_t now = kk_now_ms();
+  http_yearly(s, thing, "co2e_total", tot);
+  http_yearly(s, thing, "target_path", path);
+  if (!tot->n) {
+    free(y);
+    return;
+  }
+  kk_buf_puts(b, "<h3>");
+  kk_buf_html(b, thing);
+  kk_buf_puts(b, "</h3>");
+  http_climate_chart(s, b, thing, tot, path);
+  kk_buf_puts(b, "<table class=\"stack climate\"><thead><tr>");
+  http_th_m(s, b, HTTP_M_col_year);
+  for (int k = 0; k < 5; k++) {
+    char prop[64];
+    snprintf(prop, sizeof prop, "co2e_%s", sectors[k]);
+    http_yearly(s, thing, prop, &y[k]);
+    if (y[k].n) http_th_m(s, b, HTTP_M_sector_households + k);
+  }
+  const char *unit = http_unit_label(&s->reg, tot->unit);
+  kk_buf_puts(b, "<th scope=\"col\">");
+  http_say(b, &s->reg, 1, HTTP_M_col_total, unit, NULL);
+  kk_buf_puts(b, "</th>");
+  if (path->n) {
+    http_th_m(s, b, HTTP_M_target_path);
+    http_th_m(s, b, HTTP_M_col_on_track);
+  }
+  kk_buf_puts(b, "</tr></thead><tbody>");
+  for (size_t k = 0; k < tot->n; k++) {
+    char yr[48], num[48];
+    http_year_text(s, tot->t[k], now, yr, sizeof yr);
+    kk_buf_puts(b, "<tr><th scope=\"row\">");
+    kk_buf_html(b, yr);
+    kk_buf_puts(b, "</th>");
+    for (int q = 0; q < 5; q++) {
+      if (!y[q].n) continue;
+      double v = http_yearly_at(&y[q], tot->t[k]);
+      http_num(&s->reg, v, 1, num, sizeof num);
+      http_td(s, b, isnan(v) ? "num muted" : "num",
+              HTTP_M_sector_households + q, num);
+    }
+    http_num(&s->reg, tot->v[k], 1, num, sizeof num);
+    kk_buf_puts(b, "<td class=\"num\">");
+    kk_buf_html(b, num);
+    kk_buf_puts(b, "</td>");
+    if (path->n) {
+      double pv = http_yearly_at(path, tot->t[k]);
+      http_num(&s->reg, pv, 1, num, sizeof num);
+      if (isnan(pv)) {
+        http_td(s, b, "num muted", HTTP_M_target_path, num);
+        http_td(s, b, "", HTTP_M_col_on_track, "");
+      } else {
+        int on = tot->v[k] <= pv;
+        http_td(s, b, "num", HTTP_M_target_path, num);
+        http_td(s, b, on ? "c1" : "c3", HTTP_M_col_on_track,
+                http_t(&s->reg, on ? HTTP_M_yes : HTTP_M_no));
+      }
+    }
+    kk_buf_puts(b, "</tr>");
+  }
+  kk_buf_puts(b, "</tbody></table>");
+  free(y);
+}
+
+/* Distinct things that have `property`, from the items. */
+static size_t http_things_with(const http_items_t *it, const char *property,
+                               const char **out) {
+  size_t n = 0;
+  for (size_t i = 0; i < it->len; i++)
+    if (strcmp(it->items[i].property, property) == 0 &&
+        (!n || strcmp(out[n - 1], it->items[i].thing) != 0))
+      out[n++] = it->items[i].thing;
+  return n;
+}
+
+void http_page_climate(http_state_t *s, h2o_req_t *req) {
+  kk_buf_t b = {0};
+  http_items_t it;
+  if (http_items_load(s, NULL, kk_now_ms(), &it) != 0) b.oom = 1;
+  http_page_head(s, &b, http_t(&s->reg, HTTP_M_nav_climate), 1);
+  kk_buf_puts(&b, "<h2>");
+  kk_buf_html(&b, http_t(&s->reg, HTTP_M_climate_title));
+  kk_buf_puts(&b, "</h2>");
+  const char **t = malloc((it.len + 1) * sizeof *t);
+  size_t n = t ? http_things_with(&it, "co2e_total", t) : 0;
+  for (size_t i = 0; i < n; i++)
+    http_climate_thing(s, &b, t[i]);
+  if (!n) {
+    kk_buf_puts(&b, "<p>");
+    kk_buf_html(&b, http_t(&s->reg, HTTP_M_climate_none));
+    kk_buf_puts(&b, "</p>");
+  }
+  free(t);
+  http_items_free(&it);
+  http_page_tail(s, &b);
+  http_respond(s, req, 200, "text/html; charset=utf-8", &b);
+}
+
+/* ---- measures ------------------------------------------------------------ */
+
+static void http_measure_row(http_state_t *s, kk_buf_t *b, const char *thing) {
+  http_yearly_t imp, exp;
+  http_yearly(s, thing, "impact", &imp);
+  http_yearly(s, thing, "expected", &exp);
+  if (!imp.n) return;
+  double iv = imp.v[imp.n - 1], e = exp.n ? exp.v[exp.n - 1] : NAN;
+  double share = exp.n && e != 0 ? iv / e : NAN;
+  char yr[48], val[96], ev[96] = "–";
+  http_year_text(s, imp.t[imp.n - 1], kk_now_ms(), yr, sizeof yr);
+  http_value_text(s, iv, imp.unit, val, sizeof val);
+  if (!isnan(e)) http_value_text(s, e, imp.unit, ev, sizeof ev);
+  kk_buf_puts(b, "<tr><th scope=\"row\">");
+  kk_buf_html(b, strncmp(thing, "measure/", 8) == 0 ? thing + 8 : thing);
+  kk_buf_puts(b, "</th>");
+  http_td(s, b, "", HTTP_M_col_year, yr);
+  http_td(s, b, "num", HTTP_M_col_impact, val);
+  http_td(s, b, isnan(e) ? "num muted" : "num", HTTP_M_col_expected_impact, ev);
+  kk_buf_puts(b, "<td data-label=\"");
+  kk_buf_html(b, http_t(&s->reg, HTTP_M_col_share));
+  kk_buf_puts(b, "\">");
+  if (!isnan(share)) {
+    double w = share < 0 ? 0 : share > 1.5 ? 1.5 : share;
+    char pct[32];
+    http_num(&s->reg, share * 100, 0, pct, sizeof pct);
+    kk_buf_printf(b,
+                  "<span class=\"bar\" style=\"width:%.1frem\"></span> %s %%",
+                  w * 8, pct);
+  }
+  kk_buf_puts(b, "</td></tr>");
+}
+
+void http_page_measures(http_state_t *s, h2o_req_t *req) {
+  kk_buf_t b = {0};
+  http_items_t it;
+  if (http_items_load(s, NULL, kk_now_ms(), &it) != 0) b.oom = 1;
+  http_page_head(s, &b, http_t(&s->reg, HTTP_M_nav_measures), 1);
+  kk_buf_puts(&b, "<h2>");
+  kk_buf_html(&b, http_t(&s->reg, HTTP_M_measures_title));
+  kk_buf_puts(&b, "</h2>");
+  const char **t = malloc((it.len + 1) * sizeof *t);
+  size_t n = t ? http_things_with(&it, "impact", t) : 0;
+  if (n) {
+    kk_buf_puts(&b, "<table class=\"stack measures\"><thead><tr>");
+    static const http_msg_t cols[] = {
+        HTTP_M_col_measure, HTTP_M_col_year, HTTP_M_col_impact,
+        HTTP_M_col_expected_impact, HTTP_M_col_share};
+    for (size_t k = 0; k < 5; k++)
+      http_th_m(s, &b, cols[k]);
+    kk_buf_puts(&b, "</tr></thead><tbody>");
+    for (size_t i = 0; i < n; i++)
+      http_measure_row(s, &b, t[i]);
+    kk_buf_puts(&b, "</tbody></table>");
+  } else {
+    kk_buf_puts(&b, "<p>");
+    kk_buf_html(&b, http_t(&s->reg, HTTP_M_measures_none));
+    kk_buf_puts(&b, "</p>");
+  }
+  free(t);
+  http_items_free(&it);
+  http_page_tail(s, &b);
+  http_respond(s, req, 200, "text/html; charset=utf-8", &b);
+}
