@@ -51,11 +51,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def answer(self):
         u = urlsplit(self.path)
         path, query = unquote(u.path), unquote(u.query)
-        with open("requests.log", "a") as f:
-            f.write("%s %s\n" % (self.command, self.path))
         n = int(self.headers.get("Content-Length") or 0)
-        if n:
-            self.rfile.read(n)
+        sent = self.rfile.read(n).decode("utf-8", "replace") if n else ""
+        with open("requests.log", "a") as f:
+            f.write("%s %s %s %s\n" % (self.command, self.path,
+                                        self.headers.get("Content-Type") or "-", sent))
         body = None
         if path == "/api/air_data/v3/measures/json":
             comp = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("component")

@@ -81,9 +81,20 @@ case $loc in *13.5268*51.4627*) ok uba-station-location ;; *) no uba-station-loc
 grep -q "rejected value.*missing_value.*NO2" "$d/uba.log" && ok uba-null-counted ||
   no uba-null-counted "the null NO2 value was not logged as a rejection"
 
+# Telraam's reports/traffic is a POST with the window in a JSON body.
+tbody='{\"level\":\"segments\",\"format\":\"per-hour\",\"id\":\"348917\",\"time_start\":\"{from:%Y-%m-%d %H:%M:%SZ}\",\"time_end\":\"{to:%Y-%m-%d %H:%M:%SZ}\"}'
+tpoll() {
+  echo "kk.source.http_poll { url = '$1', body = \"$tbody\", every = '1s', window = '1h', start = '$start', format = 'raw' }"
+}
 run telraam "kk.decode.telraam {}" "" telraam_docs telraam_day -- \
-  "$(poll "$base/docs/v1/reports/traffic?time_start={from}&time_end={to}")" \
-  "$(poll "$base/v1/reports/traffic?time_start={from}&time_end={to}")"
+  "$(tpoll "$base/docs/v1/reports/traffic")" "$(tpoll "$base/v1/reports/traffic")"
+# The server saw POSTs with a JSON body naming each window.
+w0=$(date -u -d "$start" '+%Y-%m-%d %H:%M:%SZ')
+if grep -q "^POST /v1/reports/traffic application/json {\"level\":\"segments\",.*\"time_start\":\"$w0\"" "$d/requests.log"; then
+  ok telraam-post-body
+else
+  no telraam-post-body "no POST with the window in its body: $(grep -m1 reports/traffic "$d/requests.log")"
+fi
 grep -q "low_uptime" "$d/telraam.log" && ok telraam-night-rejected ||
   no telraam-night-rejected "no low_uptime rejection logged for the night hours"
 

@@ -21,6 +21,19 @@ const kk_option_t hp_options[] = {
          "{to:FMT} choose a format per placeholder (iso, iso_ms, epoch, "
          "epoch_ms, date or a strftime-like pattern such as %Y-%m-%d); "
          "values are percent-encoded; {{ and }} are braces."},
+    {.name = "body",
+     .type = KK_OPT_STRING,
+     .description =
+         "Request body template: with it the request is a POST (APIs such "
+         "as Telraam's reports/traffic take their window in a JSON body). "
+         "{from}/{to}/{from:FMT}/{to:FMT} as in `url` (other braces are "
+         "text), escaped for a JSON string when `body_type` is JSON.  "
+         "Conditional requests are off for POSTs, "
+         "and `dedup = \"url\"` is refused (every window has the same URL)."},
+    {.name = "body_type",
+     .type = KK_OPT_STRING,
+     .def = "application/json",
+     .description = "Content-Type of the `body`."},
     {.name = "every",
      .type = KK_OPT_DURATION,
      .def = "5m",

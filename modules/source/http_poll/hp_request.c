@@ -1,5 +1,6 @@
 /*
- * modules/source/http_poll/hp_request.c - one GET of source.http_poll
+ * modules/source/http_poll/hp_request.c - one request (a GET, or a POST
+ * with the window in its body) of source.http_poll
  * through libcurl's multi interface on the loop (modules/net/net_curl.h).
  *
  * The body is collected up to `max_body` (a larger one aborts the
@@ -97,6 +98,11 @@ static struct curl_slist *hp_request_headers(hp_t *s) {
   struct curl_slist *hl = NULL;
   for (struct curl_slist *h = s->headers; h; h = h->next)
     hl = curl_slist_append(hl, h->data);
+  if (s->req_body) {
+    char line[300];
+    snprintf(line, sizeof line, "Content-Type: %s", s->body_type);
+    hl = curl_slist_append(hl, line);
+  }
   if (s->conditional && s->cur.validator_url &&
       strcmp(s->cur.validator_url, s->req_url) == 0) {
     char line[512];
@@ -120,7 +126,14 @@ int hp_request_start(hp_t *s) {
   s->errbuf[0] = 0;
   s->req_headers = hp_request_headers(s);
   curl_easy_setopt(e, CURLOPT_URL, s->req_url);
-  curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+  if (s->req_body) {
+    /* libcurl copies nothing: req_body lives until the next window. */
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, s->req_body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                     (curl_off_t)strlen(s->req_body));
+  } else {
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+  }
   if (s->req_headers) curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->req_headers);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)s->timeout_ms);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)s->connect_ms);

@@ -119,8 +119,19 @@ static void hp_poll(hp_t *s) {
   s->attempts = 0;
   free(s->req_url);
   s->req_url = hp_page_url(s);
-  if (!s->req_url) {
-    kk_stage_error(s->st, "cannot build the url of the window");
+  free(s->req_body);
+  s->req_body = NULL;
+  if (s->req_url && s->body_tpl) {
+    kk_buf_t b = {0};
+    if (hp_template_expand_body(&b, s->body_tpl, s->win_from, s->win_to,
+                                s->time_fmt, s->tz,
+                                strstr(s->body_type, "json") != NULL) == 0)
+      s->req_body = b.p;
+    else
+      kk_buf_free(&b);
+  }
+  if (!s->req_url || (s->body_tpl && !s->req_body)) {
+    kk_stage_error(s->st, "cannot build the request of the window");
     kk_stage_fail(s->st, KK_ENOMEM);
     return;
   }

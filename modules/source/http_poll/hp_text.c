@@ -126,6 +126,34 @@ static int hp_placeholder(const char *tpl, int *is_to, const char **fmt,
   return 0;
 }
 
+/* In a body (JSON, form data) braces are text: only {from...} and
+ * {to...} are placeholders there. */
+static int hp_body_placeholder_at(const char *p) {
+  return p[0] == '{' &&
+         (!strncmp(p + 1, "from}", 5) || !strncmp(p + 1, "from:", 5) ||
+          !strncmp(p + 1, "to}", 3) || !strncmp(p + 1, "to:", 3));
+}
+
+int hp_template_check_body(const char *tpl, char *err, size_t errlen) {
+  for (size_t i = 0; tpl[i]; i++) {
+    if (!hp_body_placeholder_at(tpl + i)) continue;
+    int is_to;
+    const char *fmt;
+    size_t fl, end;
+    char probe[128];
+    if (hp_placeholder(tpl + i, &is_to, &fmt, &fl, &end) != 0 ||
+        (fmt && hp_time_format(0, fmt, fl, "UTC", probe, sizeof probe) != 0)) {
+      snprintf(err, errlen,
+               "bad placeholder at offset %zu: use {from}, {to}, "
+               "{from:FMT} or {to:FMT}",
+               i);
+      return -1;
+    }
+    i += end - 1;
+  }
+  return 0;
+}
+
 int hp_template_check(const char *tpl, char *err, size_t errlen) {
   for (size_t i = 0; tpl[i]; i++) {
     if ((tpl[i] == '{' && tpl[i + 1] == '{') ||
@@ -159,16 +187,22 @@ int hp_template_check(const char *tpl, char *err, size_t errlen) {
   return 0;
 }
 
-int hp_template_expand(kk_buf_t *b, const char *tpl, int64_t from_ms,
-                       int64_t to_ms, const char *deffmt, const char *tz) {
+/* enc: 0 percent-encoded (URL), 1 JSON string body, 2 as it is. */
+static int hp_expand(kk_buf_t *b, const char *tpl, int64_t from_ms,
+                     int64_t to_ms, const char *deffmt, const char *tz,
+                     int enc) {
   for (size_t i = 0; tpl[i]; i++) {
-    if ((tpl[i] == '{' && tpl[i + 1] == '{') ||
-        (tpl[i] == '}' && tpl[i + 1] == '}')) {
+    if (enc != 0) { /* a body: braces are text but for the placeholders */
+      if (!hp_body_placeholder_at(tpl + i)) {
+        kk_buf_put(b, tpl + i, 1);
+        continue;
+      }
+    } else if ((tpl[i] == '{' && tpl[i + 1] == '{') ||
+               (tpl[i] == '}' && tpl[i + 1] == '}')) {
       kk_buf_put(b, tpl + i, 1);
       i++;
       continue;
-    }
-    if (tpl[i] != '{') {
+    } else if (tpl[i] != '{') {
       kk_buf_put(b, tpl + i, 1);
       continue;
     }
@@ -183,11 +217,27 @@ int hp_template_expand(kk_buf_t *b, const char *tpl, int64_t from_ms,
     }
     if (hp_time_format(is_to ? to_ms : from_ms, fmt, fl, tz, v, sizeof v))
       return -1;
-    kk_buf_url(b, v);
+    if (enc == 0)
+      kk_buf_url(b, v);
+    else if (enc == 1)
+      kk_buf_json(b, v);
+    else
+      kk_buf_puts(b, v);
     i += end - 1;
   }
   if (!b->p) kk_buf_puts(b, "");
   return b->oom ? -1 : 0;
+}
+
+int hp_template_expand(kk_buf_t *b, const char *tpl, int64_t from_ms,
+                       int64_t to_ms, const char *deffmt, const char *tz) {
+  return hp_expand(b, tpl, from_ms, to_ms, deffmt, tz, 0);
+}
+
+int hp_template_expand_body(kk_buf_t *b, const char *tpl, int64_t from_ms,
+                            int64_t to_ms, const char *deffmt, const char *tz,
+                            int json) {
+  return hp_expand(b, tpl, from_ms, to_ms, deffmt, tz, json ? 1 : 2);
 }
 
 /* ---- Link headers (RFC 8288) ------------------------------------------ */

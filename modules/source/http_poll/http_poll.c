@@ -285,6 +285,23 @@ static int hp_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   s->validate = kk_opt_enum(o, "validate");
   s->dedup = kk_opt_enum(o, "dedup");
   s->conditional = kk_opt_bool(o, "conditional");
+  s->body_tpl = hp_optstr(o, "body");
+  s->body_type = kk_opt_str(o, "body_type");
+  if (s->body_tpl) {
+    char err[256];
+    if (hp_template_check_body(s->body_tpl, err, sizeof err) != 0) {
+      kk_stage_error(st, "body: %s", err);
+      return KK_EINVAL;
+    }
+    if (s->dedup == HP_DEDUP_URL) {
+      kk_stage_error(st, "dedup = \"url\" cannot tell the windows of a POST "
+                         "apart (they share one URL): use \"body\" or \"off\"");
+      return KK_EINVAL;
+    }
+    /* Validators are kept per URL, and every window of a POST has the same
+     * URL: a 304 could stand for another window's answer. */
+    s->conditional = 0;
+  }
   s->follow = kk_opt_bool(o, "follow_redirects");
   s->ca_file = hp_optstr(o, "ca_file");
   if ((rc = hp_build_headers(s, o)) != 0) return rc;
@@ -417,6 +434,7 @@ static void hp_destroy(void *state) {
   kk_buf_free(&s->resp.body);
   hp_cursor_free(&s->cur);
   free(s->req_url);
+  free(s->req_body);
   free(hs);
 }
 

@@ -27,6 +27,9 @@
  * {to:FMT}, and "{{" / "}}" stand for braces.  Returns 0, or -1 with a
  * reason in err. */
 int hp_template_check(const char *tpl, char *err, size_t errlen);
+/* The same for a body template, where braces are text and only {from},
+ * {to}, {from:FMT} and {to:FMT} are placeholders. */
+int hp_template_check_body(const char *tpl, char *err, size_t errlen);
 
 /* Expands a checked template for the window [from_ms, to_ms): values are
  * formatted with `deffmt` or the placeholder's own FMT (see
@@ -34,6 +37,11 @@ int hp_template_check(const char *tpl, char *err, size_t errlen);
  * (b->oom, a bad FMT). */
 int hp_template_expand(kk_buf_t *b, const char *tpl, int64_t from_ms,
                        int64_t to_ms, const char *deffmt, const char *tz);
+/* The same for a request body: values are escaped for a JSON string when
+ * `json` is set (the body is JSON), else inserted as they are. */
+int hp_template_expand_body(kk_buf_t *b, const char *tpl, int64_t from_ms,
+                            int64_t to_ms, const char *deffmt, const char *tz,
+                            int json);
 
 /* Formats `ms` in zone `tz` as FMT: "iso" (2026-11-01T00:00:00Z, or with
  * the zone's offset), "iso_ms" (with milliseconds), "epoch" (seconds),
@@ -112,6 +120,7 @@ typedef struct hp {
   kk_stage_t *st;
   /* options */
   const char *url_tpl, *time_fmt, *tz, *next_field, *items_field;
+  const char *body_tpl, *body_type; /* POST: body template, Content-Type */
   const char *page_param, *offset_param;
   uint64_t every_ms, jitter_ms, window_ms, lag_ms, timeout_ms, connect_ms;
   uint64_t rate_ms, backoff_min_ms, backoff_max_ms, retry_after_max_ms;
@@ -129,6 +138,7 @@ typedef struct hp {
   int64_t page;      /* 1-based number of the request within the window */
   int64_t page_item; /* page_param/offset_param value of the request */
   char *req_url;     /* the request's URL (malloc'd) */
+  char *req_body;    /* POST: the request's body (malloc'd), else NULL */
   uint32_t attempts; /* failures in a row of this request */
   /* scheduling */
   hp_phase_t phase;
