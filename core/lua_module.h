@@ -37,7 +37,7 @@ typedef struct load_ctx {
  * with the line where `key` first appears at or after line `from` (no
  * line when key is NULL or not found).  Returns -1. */
 int kk__lmod_fail(load_ctx_t *lc, const char *key, int from, const char *fmt,
-                  ...) KK__PRINTF(4, 5);
+                  ...) KK_PRINTF(4, 5);
 /* The first line at or after `from` of the file at `path` where `key`
  * appears as a table key; 0 if none. */
 int kk__lmod_find_line(const char *path, const char *key, int from);

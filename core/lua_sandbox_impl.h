@@ -79,7 +79,7 @@ void kk__sb_call_begin(sb_ctx_t *c, sb_call_t *saved,
 void kk__sb_call_end(sb_ctx_t *c, const sb_call_t *saved);
 /* snprintf into err when err is not NULL. */
 void kk__sb_set_err(char *err, size_t errlen, const char *fmt, ...)
-    KK__PRINTF(3, 4);
+    KK_PRINTF(3, 4);
 /* xpcall and setmetatable (upvalue 1: the real one) as the sandbox
  * offers them: neither lets Lua code run outside the budget. */
 int kk__sb_xpcall(lua_State *L);

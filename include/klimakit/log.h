@@ -20,14 +20,14 @@ typedef enum kk_log_level {
 } kk_log_level_t;
 
 #if defined(__GNUC__)
-#define KK__PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define KK_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
-#define KK__PRINTF(a, b)
+#define KK_PRINTF(a, b)
 #endif
 
 /* Writes one line for component `kind:name` if `level` is enabled. */
 void kk_log(kk_log_level_t level, const char *kind, const char *name,
-            const char *fmt, ...) KK__PRINTF(4, 5);
+            const char *fmt, ...) KK_PRINTF(4, 5);
 
 /* A rate limit for repeated messages (bad input from a device, say): at
  * most `burst` lines per `interval_ms`, then one summary line with the

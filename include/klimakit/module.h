@@ -197,12 +197,12 @@ void kk_stage_fail(kk_stage_t *st, int rc);
 int kk_stage_paused(const kk_stage_t *st);
 
 /* Sets the detail message for the current failure (create, decode...). */
-void kk_stage_error(kk_stage_t *st, const char *fmt, ...) KK__PRINTF(2, 3);
+void kk_stage_error(kk_stage_t *st, const char *fmt, ...) KK_PRINTF(2, 3);
 const char *kk_stage_last_error(const kk_stage_t *st);
 
 /* Logs with the `[ns:stage-name]` prefix. */
 void kk_stage_log(kk_stage_t *st, kk_log_level_t level, const char *fmt, ...)
-    KK__PRINTF(3, 4);
+    KK_PRINTF(3, 4);
 
 /* A counter labelled with this stage (and `reason` when not NULL):
  * `name{stage="..",reason=".."}`. */

@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include "log.h" /* KK__PRINTF */
+#include "log.h" /* KK_PRINTF */
 
 /* A growing string.  Start with `kk_buf_t b = {0};`.  Appends never fail
  * loudly: on allocation failure the buffer remembers it (`oom`) and
@@ -25,7 +25,7 @@ typedef struct kk_buf {
 
 void kk_buf_put(kk_buf_t *b, const char *s, size_t n);
 void kk_buf_puts(kk_buf_t *b, const char *s);
-void kk_buf_printf(kk_buf_t *b, const char *fmt, ...) KK__PRINTF(2, 3);
+void kk_buf_printf(kk_buf_t *b, const char *fmt, ...) KK_PRINTF(2, 3);
 /* Appends s with &, <, >, " and ' escaped for HTML text and attributes. */
 void kk_buf_html(kk_buf_t *b, const char *s);
 /* Appends s as the body of a JSON string (no quotes): `"` and `\` are

@@ -79,7 +79,7 @@ void calc_rejects_init(calc_rejects_t *r, kk_stage_t *st);
 /* Counts a rejected reading in kk_rejected_total{stage,reason} and logs
  * (rate-limited) why. */
 void calc_reject(calc_rejects_t *r, calc_rej_t why, const kk_reading_t *rd,
-                 const char *fmt, ...) KK__PRINTF(4, 5);
+                 const char *fmt, ...) KK_PRINTF(4, 5);
 
 /* kWh per unit of an energy datastream ("kW.h" 1, "W.h" 0.001, "MW.h"
  * 1000, "GW.h" 1e6; "kWh"/"Wh"/"MWh" accepted); 0 when unknown. */

@@ -10,7 +10,7 @@
 #include <string.h>
 
 static int flat_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    KK__PRINTF(4, 5);
+    KK_PRINTF(4, 5);
 static int flat_fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
   if (err && errlen) {
     va_list ap;

@@ -47,7 +47,7 @@ struct od_emit {
 int od_value(od_emit_t *e, const char *thing, const char *name,
              const char *prop, const char *unit, int64_t time_ms, double v);
 void od_reject(od_emit_t *e, const char *reason, const char *fmt, ...)
-    KK__PRINTF(3, 4);
+    KK_PRINTF(3, 4);
 
 /* Binds `e` to the stage output of one raw message. */
 void od_bind(od_emit_t *e, decode_out_t *out);

@@ -68,7 +68,7 @@ typedef struct senml_ctx {
 } senml_ctx_t;
 
 static int senml_fail(senml_ctx_t *c, int rc, const char *fmt, ...)
-    KK__PRINTF(3, 4);
+    KK_PRINTF(3, 4);
 static int senml_fail(senml_ctx_t *c, int rc, const char *fmt, ...) {
   if (c->err && c->errlen) {
     va_list ap;

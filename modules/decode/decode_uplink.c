@@ -13,7 +13,7 @@
 #include "decode/decode_common.h"
 
 static int up_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    KK__PRINTF(4, 5);
+    KK_PRINTF(4, 5);
 static int up_fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
   if (err && errlen) {
     va_list ap;

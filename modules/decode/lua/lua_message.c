@@ -39,7 +39,7 @@ static const char *const ld_decoder_reasons[] = {"truncated", "unknown_record",
                                                  "invalid", NULL};
 
 static int ld_shape(lua_State *L, ld_call_t *c, const char *fmt, ...)
-    KK__PRINTF(3, 4);
+    KK_PRINTF(3, 4);
 static int ld_shape(lua_State *L, ld_call_t *c, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
