@@ -76,6 +76,12 @@ done
 if [ -z "$defs" ]; then ok one-definition-each
 else no one-definition-each "$defs"; fi
 
+# Only core uses the core-internal spelling (kk__, KK__), also in macros
+# and comments of module sources.
+used=$(grep -rlE '\b(kk__|KK__)' modules --include='*.[ch]')
+if [ -z "$used" ]; then ok modules-spell-no-kk__
+else no modules-spell-no-kk__ "$(echo $used)"; fi
+
 # The test kit: ok() is defined once for shell tests and once for Python.
 sh_ok=$(grep -rlE '^ok\(\)' tests | wc -l)
 py_ok=$(grep -rlE '^def ok\(' tests | wc -l)
