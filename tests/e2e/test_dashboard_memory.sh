@@ -78,7 +78,16 @@ hwm=$(awk '/VmHWM/ {print $2}' "/proc/$kk_pid/status")
 grow=$(( (after - idle) / 1024 ))
 echo "# rss idle ${idle} KiB, after ${after} KiB (+${grow} MiB), peak ${hwm} KiB; pages after the flood in $(( (t1 - t0) / 1000000 )) ms"
 [ "$res" = "${res/coap_ok=1000/}" ] && no coap-answered "$res" || ok coap-answered
-[ $(( after - idle )) -le $((64 * 1024)) ] && ok rss-at-most-64MB-above-idle || no rss-at-most-64MB-above-idle "+${grow} MiB"
+# Under AddressSanitizer RSS says little about the program: freed memory
+# sits in ASan's quarantine (256 MB by default) and every allocation has
+# redzones.  The figure is printed; the bound is checked in plain builds.
+if ldd "$K" 2>/dev/null | grep -q libasan; then
+  skip rss-at-most-64MB-above-idle "an ASan build (+${grow} MiB here); the bound holds for plain builds"
+elif [ $(( after - idle )) -le $((64 * 1024)) ]; then
+  ok rss-at-most-64MB-above-idle
+else
+  no rss-at-most-64MB-above-idle "+${grow} MiB"
+fi
 grep -q '^kk_http_datastreams{stage="http"} 2000$' "$d/metrics" && ok holds-max-datastreams ||
   no holds-max-datastreams "$(grep kk_http_datastreams "$d/metrics")"
 refused=$(awk '/^kk_http_datastreams_refused_total\{stage="http"\}/ {print $2}' "$d/metrics")
