@@ -5,7 +5,8 @@
 -- The last seven days are replayed first (one summary line per school
 -- day), then the school goes on in real time and every change of a room's
 -- indoor-air class is reported as it happens.  Every reading is also
--- written to var/demo/readings.jsonl and stored in var/demo/klimakit.db
+-- written to var/demo/readings.jsonl and stored in
+-- var/demo/stages/sqlite/klimakit.db
 -- (SQLite with hourly and daily rollups), and a dashboard reads its charts
 -- from that store on http://127.0.0.1:8080/ (set KLIMAKIT_HTTP to change
 -- the address): the latest values, a range choice from 24 hours to a
