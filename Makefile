@@ -134,7 +134,7 @@ $(BUILD)/libklimakit.a: $(LIB_OBJ)
 $(BUILD)/klimakit: $(MAIN_OBJ) $(BUILD)/libklimakit.a
 	$(CC) $(KK_LDFLAGS) -o $@ $(MAIN_OBJ) -Wl,--whole-archive $(BUILD)/libklimakit.a -Wl,--no-whole-archive $(KK_LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/kk_test.h $(wildcard tests/support/*.h) $(BUILD)/libklimakit.a
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h tests/support/*.h) $(BUILD)/libklimakit.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(KK_CFLAGS) $(PKG_CFLAGS) -Itests/unit $(KK_LDFLAGS) -o $@ $< \
 	  -Wl,--whole-archive $(BUILD)/libklimakit.a -Wl,--no-whole-archive $(KK_LIBS)

@@ -15,66 +15,7 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static char errbuf[4096];
-
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static lua_State *new_state(size_t mem, uint64_t budget, uint64_t deadline) {
-  kk__lua_limits_t lim = {mem, budget, deadline};
-  lua_State *L = kk__lua_new(&lim, "test", errbuf, sizeof errbuf);
-  if (!L) KK__FAIL("kk__lua_new: %s", errbuf);
-  return L;
-}
-
-/* Runs `code` in L; returns the kk__lua_pcall code (results popped). */
-static int run(lua_State *L, const char *code) {
-  errbuf[0] = 0;
-  if (luaL_loadbufferx(L, code, strlen(code), "=test", "t") != LUA_OK)
-    KK__FAIL("syntax: %s", lua_tostring(L, -1));
-  int top = lua_gettop(L) - 1;
-  int rc = kk__lua_pcall(L, 0, LUA_MULTRET, errbuf, sizeof errbuf);
-  lua_settop(L, top);
-  return rc;
-}
-
-#define RUN_OK(L, code)                                                        \
-  do {                                                                         \
-    int rc__ = run((L), (code));                                               \
-    if (rc__ != 0) KK__FAIL("Lua failed (%d): %s", rc__, errbuf);              \
-  } while (0)
-
-static char tmpdir[64];
-
-/* snprintf that fails the test instead of truncating. */
-#define FMT(buf, ...)                                                          \
-  do {                                                                         \
-    int n__ = snprintf((buf), sizeof(buf), __VA_ARGS__);                       \
-    if (n__ < 0 || (size_t)n__ >= sizeof(buf)) KK__FAIL("path too long");      \
-  } while (0)
-
-static void make_tmpdir(void) {
-  snprintf(tmpdir, sizeof tmpdir, "/tmp/kk_test_lua_XXXXXX");
-  KK_CHECK(mkdtemp(tmpdir) != NULL);
-}
-
-static void write_file(const char *rel, const char *text) {
-  char p[PATH_MAX];
-  FMT(p, "%s/%s", tmpdir, rel);
-  FILE *f = fopen(p, "w");
-  KK_CHECK(f != NULL);
-  fputs(text, f);
-  fclose(f);
-}
-
-static void cleanup_tmpdir(void) {
-  char cmd[PATH_MAX + 16];
-  FMT(cmd, "rm -rf '%s'", tmpdir);
-  KK_CHECK(system(cmd) == 0);
-}
+#include "lua_test_util.h"
 
 /* ---- sandbox ---------------------------------------------------------- */
 
