@@ -1,10 +1,15 @@
 /*
  * tests/bench/mqtt_pub.c - an MQTT publisher for the tests and benchmarks.
  *
- *   mqtt_pub PORT TOPIC COUNT QOS [PAYLOAD_BYTES]
+ *   mqtt_pub PORT TOPIC COUNT QOS [PAYLOAD_BYTES | city]
  *
  * Publishes COUNT messages {"n":<i>,"v":<i>,"pad":"..."} to 127.0.0.1:PORT
  * and waits until every one is acknowledged (QoS 1) or written (QoS 0).
+ * With "city" the messages are a town's sensor uplinks instead: 1 000
+ * sensors round robin, TOPIC a format with one %s for the sensor id
+ * ("city/sensors/%s/up"), payloads of about 120 bytes such as
+ * {"sensor":"s0001","ts":1763700000000,"co2_ppm":1013,"temp_c":18.1,
+ *  "rh":55.8,"kwh":0.764} (the values vary with the message number).
  * Survives broker restarts: a publish that fails is retried, and
  * libmosquitto resends unacknowledged QoS 1 messages after reconnecting.
  * Prints "published N in S s" on stdout; exit 1 on timeout (120 s).
@@ -42,7 +47,8 @@ int main(int argc, char **argv) {
   const char *topic = argv[2];
   long count = atol(argv[3]);
   int qos = atoi(argv[4]);
-  int bytes = argc > 5 ? atoi(argv[5]) : 0;
+  int city = argc > 5 && strcmp(argv[5], "city") == 0;
+  int bytes = argc > 5 && !city ? atoi(argv[5]) : 0;
   char id[64];
   snprintf(id, sizeof id, "kk-pub-%d", (int)getpid());
   mosquitto_lib_init();
@@ -56,9 +62,27 @@ int main(int argc, char **argv) {
   mosquitto_loop_start(m);
   char payload[4096];
   double t0 = now_s();
+  char city_topic[256];
   for (long i = 0; i < count; i++) {
-    int n = snprintf(payload, sizeof payload, "{\"n\":%ld,\"v\":%ld%s", i, i,
-                     bytes ? ",\"pad\":\"" : "}");
+    const char *t = topic;
+    int n;
+    if (city) {
+      char sensor[16];
+      snprintf(sensor, sizeof sensor, "s%04ld", i % 1000 + 1);
+      snprintf(city_topic, sizeof city_topic, topic, sensor);
+      t = city_topic;
+      /* Each sensor reports once a minute; the values wander a little. */
+      n = snprintf(payload, sizeof payload,
+                   "{\"sensor\":\"%s\",\"ts\":%lld,\"co2_ppm\":%ld,"
+                   "\"temp_c\":%.1f,\"rh\":%.1f,\"kwh\":%.3f}",
+                   sensor, 1763700000000LL + (long long)(i / 1000) * 60000,
+                   600 + (i * 7919) % 900, 18.0 + (double)(i % 50) / 10,
+                   40.0 + (double)(i % 300) / 10,
+                   (double)((i * 104729) % 1500) / 1000);
+    } else {
+      n = snprintf(payload, sizeof payload, "{\"n\":%ld,\"v\":%ld%s", i, i,
+                   bytes ? ",\"pad\":\"" : "}");
+    }
     if (bytes) {
       while (n < bytes - 2 && n < (int)sizeof payload - 3)
         payload[n++] = 'x';
@@ -70,7 +94,7 @@ int main(int argc, char **argv) {
       /* Bound what is queued so that QoS 0 does not run away. */
       while (i - atomic_load(&acked) > 5000)
         usleep(100);
-      int rc = mosquitto_publish(m, NULL, topic, n, payload, qos, false);
+      int rc = mosquitto_publish(m, NULL, t, n, payload, qos, false);
       if (rc == MOSQ_ERR_SUCCESS) break;
       if (now_s() - t0 > 120) goto timeout;
       usleep(20000);

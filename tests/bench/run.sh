@@ -43,6 +43,7 @@ kill -TERM $pid; wait $pid || true
 emit bench demo_peak_rss "$hwm" KiB
 KK_BUILD=$BUILD tests/bench/coap.sh | while read -r l; do emit $l; done
 KK_BUILD=$BUILD tests/bench/mqtt.sh | while read -r l; do emit $l; done
+KK_BUILD=$BUILD tests/bench/mqtt_stock.sh | while read -r l; do emit $l; done
 KK_BUILD=$BUILD tests/bench/calc.sh | while read -r l; do emit $l; done
 KK_BUILD=$BUILD tests/bench/store.sh | while read -r l; do emit $l; done
 KK_BUILD=$BUILD tests/bench/http.sh | while read -r l; do emit $l; done
