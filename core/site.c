@@ -123,8 +123,8 @@ static void classify(site_page_t *p) {
   static const char *const betrieb[] = {"recipes", "storage", "dashboard",
                                         "alerts",  "export",  "calculators"};
   static const char *const kommune[] = {
-      "einstieg",    "datenschutz-und-recht", "beteiligung",     "betrieb",
-      "beschaffung", "erfahrungen",           "playbook-vorlage"};
+      "README",  "einstieg",    "datenschutz-und-recht", "beteiligung",
+      "betrieb", "beschaffung", "erfahrungen",           "playbook-vorlage"};
   const char *base = strrchr(p->src, '/');
   base = base ? base + 1 : p->src;
   size_t bl = strcspn(base, ".");

@@ -67,6 +67,7 @@ static const char *const site_css[] = {
     "pre{background:var(--code);border:1px solid var(--line);"
     "border-radius:6px;padding:.8rem 1rem;overflow:auto;line-height:1.45}\n",
     "pre code{background:none;padding:0;font-size:.86rem}\n",
+    "td code{white-space:nowrap}\n",
     "table{border-collapse:collapse;display:block;overflow-x:auto;"
     "margin:1rem 0}\n",
     "th,td{border:1px solid var(--line);padding:.35rem .6rem;"
