@@ -100,7 +100,7 @@ static const char *const site_css[] = {
     "max-height:none;border:1px solid var(--line);border-radius:6px;"
     "padding:.6rem .9rem;margin-top:1rem}main{grid-column:2}}\n",
     "@media (max-width:760px){.layout{display:flex;flex-direction:column;"
-    "padding:0 .9rem}nav{order:-2}.toc{order:-1}\n",
+    "padding:0 .9rem}nav{order:-2}.toc{order:-1;align-self:stretch}\n",
     ".navbutton{display:inline-block;border:1px solid var(--line);"
     "border-radius:6px;padding:.3rem .6rem;cursor:pointer;background:#fff}\n",
     ".top{flex-wrap:wrap;gap:.5rem;padding:.5rem .9rem}.search{width:100%;"
