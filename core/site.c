@@ -249,7 +249,15 @@ static void collect_playbooks(site_t *s) {
     char full[8192];
     snprintf(pb, sizeof pb, "recipes/%.200s/playbook.md", names[i]);
     snprintf(full, sizeof full, "%s/%s", s->root, pb);
-    if (access(full, R_OK) == 0) add_file_page(s, pb);
+    char lua[8192];
+    snprintf(lua, sizeof lua, "%s/recipes/%.200s/recipe.lua", s->root,
+             names[i]);
+    if (access(full, R_OK) == 0)
+      add_file_page(s, pb);
+    else if (access(lua, F_OK) == 0)
+      site_error(s, pb, 1,
+                 "missing: every recipe folder has a playbook.md "
+                 "(docs/kommune/playbook-vorlage.md)");
     free(names[i]);
   }
   free(names);
