@@ -19,6 +19,9 @@
 
 int kk__cmd_modules(int argc, char **argv);
 
+/* The generated start page's name (no such file: a '.' file of docs/). */
+#define SITE_START_SRC "docs/.start.md"
+
 static const char *docs_help =
     "usage: klimakit docs build [--out DIR] [--root DIR]\n"
     "\n"
@@ -100,7 +103,11 @@ static int has_prefix(const char *s, const char *p) {
  * recipes/n/... -> rezepte/n/..., anything else -> repo/<path>. */
 char *site_out_path(const char *src) {
   kk_buf_t b = {0};
-  if (has_prefix(src, "docs/"))
+  if (strcmp(src, SITE_START_SRC) == 0)
+    kk_buf_puts(&b, "index.html");
+  else if (strcmp(src, "docs/README.md") == 0)
+    kk_buf_puts(&b, "uebersicht.html"); /* index.html is the start page */
+  else if (has_prefix(src, "docs/"))
     kk_buf_puts(&b, src + 5);
   else if (has_prefix(src, "recipes/"))
     kk_buf_printf(&b, "rezepte/%s", src + 8);
@@ -131,7 +138,9 @@ static void classify(site_page_t *p) {
   p->lang = "en";
   p->group = SITE_OTHER;
   p->rank = 100;
-  if (strcmp(p->src, "docs/README.md") == 0) {
+  if (strcmp(p->src, SITE_START_SRC) == 0) {
+    p->group = SITE_START, p->lang = "de", p->rank = -1;
+  } else if (strcmp(p->src, "docs/README.md") == 0) {
     p->group = SITE_START;
   } else if (has_prefix(p->src, "docs/kommune/")) {
     p->group = SITE_KOMMUNE, p->lang = "de";
@@ -294,6 +303,48 @@ static char *module_reference(void) {
   return b.p;
 }
 
+/* The start page (German): every page of the navigation by audience, as
+ * Markdown with links relative to docs/, so that they are checked and
+ * rewritten like any other page's. */
+static void start_page(site_t *s) {
+  site_page_t **v = site_sorted_pages(s);
+  if (!v) return;
+  kk_buf_t md = {0};
+  kk_buf_puts(
+      &md, "# klimakit – Dokumentation\n\n"
+           "klimakit ist ein Baukasten für kommunalen Klimaschutz mit Daten: "
+           "Sensoren und offene Daten hinein, CO2- und Luftwerte, Bilanzen, "
+           "Maßnahmen und Dashboards heraus. Die Seiten sind nach Leserinnen "
+           "und Lesern geordnet; was Kommunen lesen, ist auf Deutsch, die "
+           "technische Referenz für Betrieb und Entwicklung auf Englisch "
+           "(markiert mit EN). Suchen: das Feld oben oder die Taste `/`; jede "
+           "Seite lässt sich drucken.\n");
+  int open = -1;
+  for (size_t i = 0; v[i]; i++) {
+    if (v[i]->group == SITE_START) continue;
+    if ((int)v[i]->group != open) {
+      open = (int)v[i]->group;
+      kk_buf_printf(&md, "\n## %s\n\n%s%s", site_group_label[open],
+                    site_group_hint[open],
+                    site_group_hint[open][0] ? "\n\n" : "");
+    }
+    kk_buf_puts(&md, "- [");
+    for (const char *c = v[i]->title; *c; c++)
+      kk_buf_printf(&md, "%s%c", strchr("[]\\`*_", *c) ? "\\" : "", *c);
+    kk_buf_printf(&md, "](%s%s)%s\n",
+                  has_prefix(v[i]->src, "docs/") ? "" : "../",
+                  v[i]->src + (has_prefix(v[i]->src, "docs/") ? 5 : 0),
+                  strcmp(v[i]->lang, "de") ? " (EN)" : "");
+  }
+  free(v);
+  if (md.oom) {
+    kk_buf_free(&md);
+    s->errors++;
+    return;
+  }
+  site_add_page(s, SITE_START_SRC, md.p);
+}
+
 static void progress(site_t *s, size_t i, size_t n, const char *what) {
   if (!s->tty) return;
   fprintf(stderr, "\r\033[Kdocs: [%zu/%zu] %s", i, n, what);
@@ -346,6 +397,7 @@ static int build(site_t *s) {
     return 1;
   }
   site_add_page(s, "docs/reference/modules.md", ref);
+  start_page(s);
   /* Resolving may add pages (Markdown files outside docs/ that a page
    * links to): they are resolved in turn. */
   for (size_t i = 0; i < s->npages; i++) {

@@ -92,6 +92,10 @@ char *site_relpath(const char *from_out, const char *to_out);
 int site_add_file(site_t *s, const char *src);
 
 /* site_render.c: pages, navigation, the search index */
+extern const char *const site_group_label[SITE_NGROUPS];
+extern const char *const site_group_hint[SITE_NGROUPS];
+/* The pages of the navigation in its order, NULL-ended (caller frees). */
+site_page_t **site_sorted_pages(site_t *s);
 int site_render_page(site_t *s, const site_page_t *p);
 int site_write_search_index(site_t *s);
 void site_lua_html(kk_buf_t *b, const char *src);

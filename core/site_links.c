@@ -155,7 +155,11 @@ static char *resolve_target(site_t *s, const site_page_t *p, int line,
   }
   int kind = path_kind(s, target);
   char *out = NULL;
-  if (kind == 0) {
+  const site_page_t *known = site_find(s, target);
+  if (known) {
+    *tp = known;
+    out = strdup(known->out);
+  } else if (kind == 0) {
     site_error(s, p->src, line, "broken link '%s': %s does not exist", url,
                target);
   } else if (kind == 2 || is_md(target)) {

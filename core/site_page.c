@@ -61,7 +61,11 @@ static char *slugify(const char *text) {
     else if (*c == 0xC3 && (c[1] == 0x84 || c[1] == 0x96 || c[1] == 0x9C)) {
       kk_buf_printf(&b, "%c%c", 0xC3, c[1] + 0x20);
       c++;
-    } else if (*c >= 0x80)
+    } else if (*c == 0xE2 && c[1] == 0x80 && c[2])
+      c += 2; /* General Punctuation (dashes, quotes, ...): dropped */
+    else if (*c == 0xC2 && c[1] >= 0xA1 && c[1] <= 0xBF)
+      c += 1; /* Latin-1 punctuation and signs (« » · § °): dropped */
+    else if (*c >= 0x80)
       kk_buf_put(&b, (const char *)c, 1);
   }
   if (!b.p) kk_buf_puts(&b, "");

@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const group_label[SITE_NGROUPS] = {
+const char *const site_group_label[SITE_NGROUPS] = {
     "Start",       "Kommune: Baukasten", "Kommune: Rezepte", "Betrieb",
     "Integration", "Referenz",           "Weitere"};
 
-static const char *group_hint[SITE_NGROUPS] = {
+const char *const site_group_hint[SITE_NGROUPS] = {
     "",
     "Wo man anfängt, Recht, Beteiligung, Betrieb, Beschaffung",
     "Playbooks mit lauffähigem Rezept",
@@ -33,7 +33,7 @@ static int page_cmp(const site_page_t *a, const site_page_t *b) {
   return strcmp(a->title, b->title);
 }
 
-static site_page_t **sorted_pages(site_t *s) {
+site_page_t **site_sorted_pages(site_t *s) {
   site_page_t **v = malloc((s->npages + 1) * sizeof *v);
   if (!v) return NULL;
   size_t n = 0;
@@ -55,7 +55,7 @@ static void link_to(kk_buf_t *b, const site_page_t *from, const char *out) {
 }
 
 static void nav(site_t *s, kk_buf_t *b, const site_page_t *cur) {
-  site_page_t **v = sorted_pages(s);
+  site_page_t **v = site_sorted_pages(s);
   if (!v) return;
   kk_buf_puts(b, "<nav id=\"nav\" aria-label=\"Navigation\">");
   int open = -1;
@@ -63,9 +63,9 @@ static void nav(site_t *s, kk_buf_t *b, const site_page_t *cur) {
     if ((int)v[i]->group != open) {
       if (open >= 0) kk_buf_puts(b, "</ul></section>");
       open = (int)v[i]->group;
-      kk_buf_printf(b, "<section><h2>%s</h2>", group_label[open]);
-      if (group_hint[open][0])
-        kk_buf_printf(b, "<p class=\"hint\">%s</p>", group_hint[open]);
+      kk_buf_printf(b, "<section><h2>%s</h2>", site_group_label[open]);
+      if (site_group_hint[open][0])
+        kk_buf_printf(b, "<p class=\"hint\">%s</p>", site_group_hint[open]);
       kk_buf_puts(b, "<ul>");
     }
     kk_buf_puts(b, "<li><a href=\"");
@@ -239,7 +239,7 @@ static void index_entry(kk_buf_t *b, const site_page_t *p) {
   kk_buf_puts(b, "\",\"t\":\"");
   kk_buf_json(b, p->title);
   kk_buf_printf(b, "\",\"g\":\"%s\",\"l\":\"%s\",\"h\":[",
-                group_label[p->group], p->lang);
+                site_group_label[p->group], p->lang);
   for (size_t i = 0; i < p->nheads; i++) {
     kk_buf_puts(b, i ? ",[\"" : "[\"");
     kk_buf_json(b, p->heads[i].slug);

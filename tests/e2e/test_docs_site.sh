@@ -27,7 +27,7 @@ else no tree-no-errors "$(grep error: "$d/build.err" | head -5 | tr '\n' '|')"; 
 # Every Markdown file of docs/ and every playbook is a page.
 missing=""
 while IFS= read -r f; do
-  case $f in README.md | */README.md) out=${f%README.md}index.html ;; *) out=${f%.md}.html ;; esac
+  case $f in README.md) out=uebersicht.html ;; */README.md) out=${f%README.md}index.html ;; *) out=${f%.md}.html ;; esac
   [ -f "$d/site/$out" ] || missing="$missing $out"
 done < <(cd docs && find . -name '*.md' | sed 's|^\./||')
 for pb in recipes/*/playbook.md; do
@@ -100,6 +100,12 @@ else no table-of-contents "no TOC entry with its anchor in kommune/einstieg.html
 if grep -q '@media print' "$d/site/assets/site.css"; then ok print-styles
 else no print-styles "assets/site.css has no @media print"; fi
 
+# The start page (German) lists every page of the navigation by audience.
+if grep -q '<h2 id="kommune-baukasten">Kommune: Baukasten</h2>' "$d/site/index.html" &&
+  grep -q 'href="guide/storage.html"' "$d/site/index.html" && grep -q 'href="../uebersicht.html"' "$d/site/kommune/einstieg.html"; then
+  ok start-page
+else no start-page "index.html lacks the audience sections"; fi
+
 # The search index: JSON with every page, and the script's copy.
 if python3 - "$d/site" <<'EOF'
 import json, sys
@@ -149,10 +155,10 @@ if grep -q 'id="rezept-quelltext"' "$g" && grep -q '<span class="f">kk.source.si
   ok recipe-beside-playbook
 else no recipe-beside-playbook "no highlighted recipe.lua in $g"; fi
 if [ -f "$d/g/rezepte/beispiel/data/messwerte.csv" ] && [ -f "$d/g/rezepte/beispiel/data/index.html" ] &&
-  grep -q 'href="rezepte/beispiel/playbook.html#schritt-f%C3%BCr-schritt"' "$d/g/index.html" &&
-  grep -q 'href="rezepte/beispiel/data/index.html"' "$d/g/index.html"; then
+  grep -q 'href="rezepte/beispiel/playbook.html#schritt-f%C3%BCr-schritt"' "$d/g/uebersicht.html" &&
+  grep -q 'href="rezepte/beispiel/data/index.html"' "$d/g/uebersicht.html"; then
   ok fixture-links-rewritten
-else no fixture-links-rewritten "$(grep -o 'href="[^"]*"' "$d/g/index.html" | tr '\n' ' ')"; fi
+else no fixture-links-rewritten "$(grep -o 'href="[^"]*"' "$d/g/uebersicht.html" | tr '\n' ' ')"; fi
 
 # ---- /docs served by publish.http --------------------------------------------
 # A site dir, a source tree's docs/ with build/site beside it (the demo's
@@ -175,7 +181,8 @@ code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 if [ "$(code "$base/docs")" = 301 ] && curl -sI "$base/docs" | grep -qi '^location: /docs/'; then ok docs-redirects-to-folder
 else no docs-redirects-to-folder "$(curl -sI "$base/docs" | head -3 | tr '\r\n' '  ')"; fi
 body=$(curl -s "$base/docs/")
-if [[ $body == *"klimakit documentation"* && $body == *'assets/site.css'* ]]; then ok docs-index-served
+if [[ $body == *"<h1 id=\"klimakit--dokumentation\">klimakit – Dokumentation</h1>"* && $body == *'assets/site.css'* &&
+  $body == *'href="kommune/einstieg.html"'* ]]; then ok docs-index-served
 else no docs-index-served "${body:0:200}"; fi
 if [ "$(code "$base/docs/kommune/einstieg.html")" = 200 ] &&
   curl -sI "$base/docs/assets/site.css" | grep -qi '^content-type: text/css' &&
