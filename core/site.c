@@ -403,6 +403,7 @@ static int build(site_t *s) {
   for (size_t i = 0; i < s->npages; i++) {
     progress(s, i + 1, s->npages, s->pages[i]->src);
     if (s->pages[i]->recipe) site_check_playbook(s, s->pages[i]);
+    site_check_references(s, s->pages[i]);
     site_resolve_links(s, s->pages[i]);
   }
   if (s->errors) return 1;

@@ -84,6 +84,7 @@ int site_parse(site_t *s, site_page_t *p);
 void site_page_free(site_page_t *p);
 int site_has_anchor(const site_page_t *p, const char *slug);
 void site_check_playbook(site_t *s, const site_page_t *p);
+void site_check_references(site_t *s, const site_page_t *p);
 char *site_plaintext(const site_page_t *p);
 
 /* site_links.c: resolving and rewriting links */

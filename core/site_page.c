@@ -197,6 +197,76 @@ static void check_title(site_t *s, const site_page_t *p) {
                "a playbook has a one-paragraph summary below its title");
 }
 
+/* The level-2 heading called `text`, or NULL. */
+static cmark_node *section(const site_page_t *p, const char *text) {
+  for (cmark_node *n = cmark_node_first_child(p->doc); n;
+       n = cmark_node_next(n)) {
+    if (cmark_node_get_type(n) != CMARK_NODE_HEADING ||
+        cmark_node_get_heading_level(n) != 2)
+      continue;
+    kk_buf_t t = {0};
+    node_text(&t, n);
+    int same = t.p && strcmp(t.p, text) == 0;
+    kk_buf_free(&t);
+    if (same) return n;
+  }
+  return NULL;
+}
+
+static void check_steps_run(site_t *s, const site_page_t *p) {
+  cmark_node *h = section(p, "Schritt für Schritt");
+  if (!h) return;
+  for (cmark_node *n = cmark_node_next(h); n; n = cmark_node_next(n)) {
+    if (cmark_node_get_type(n) == CMARK_NODE_HEADING &&
+        cmark_node_get_heading_level(n) <= 2)
+      break;
+    const char *info = cmark_node_get_type(n) == CMARK_NODE_CODE_BLOCK
+                           ? cmark_node_get_fence_info(n)
+                           : NULL;
+    if (info && strcmp(info, "sh") == 0) return;
+  }
+  site_error(s, p->src, node_line(h),
+             "'## Schritt für Schritt' has no ```sh block (the commands "
+             "tests/e2e/test_playbooks.sh runs)");
+}
+
+/* Every [n] in the text before `## Quellen` names an entry of its first
+ * numbered list. */
+void site_check_references(site_t *s, const site_page_t *p) {
+  cmark_node *q = section(p, "Quellen");
+  if (!q) return;
+  int first = 1, count = 0;
+  for (cmark_node *n = cmark_node_next(q); n; n = cmark_node_next(n)) {
+    if (cmark_node_get_type(n) == CMARK_NODE_HEADING) break;
+    if (cmark_node_get_type(n) == CMARK_NODE_LIST &&
+        cmark_node_get_list_type(n) == CMARK_ORDERED_LIST) {
+      first = cmark_node_get_list_start(n);
+      for (cmark_node *i = cmark_node_first_child(n); i; i = cmark_node_next(i))
+        count++;
+      break;
+    }
+  }
+  cmark_iter *it = cmark_iter_new(p->doc);
+  cmark_event_type ev;
+  while ((ev = cmark_iter_next(it)) != CMARK_EVENT_DONE) {
+    cmark_node *n = cmark_iter_get_node(it);
+    if (n == q) break;
+    if (ev != CMARK_EVENT_ENTER || cmark_node_get_type(n) != CMARK_NODE_TEXT)
+      continue;
+    for (const char *c = cmark_node_get_literal(n); (c = strchr(c, '['));) {
+      char *end;
+      long k = strtol(c + 1, &end, 10);
+      if (end > c + 1 && *end == ']' && (k < first || k >= first + count))
+        site_error(s, p->src, node_line(n),
+                   "reference [%ld] has no entry in the numbered list "
+                   "under '## Quellen' (it has %d)",
+                   k, count);
+      c = end > c + 1 ? end : c + 1;
+    }
+  }
+  cmark_iter_free(it);
+}
+
 void site_check_playbook(site_t *s, const site_page_t *p) {
   size_t want = 0;
   int last_line = 1;
@@ -234,4 +304,5 @@ void site_check_playbook(site_t *s, const site_page_t *p) {
   for (; want < NSECTIONS; want++)
     site_error(s, p->src, last_line, "section '## %s' is missing",
                playbook_sections[want]);
+  check_steps_run(s, p);
 }
