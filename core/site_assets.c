@@ -96,9 +96,11 @@ static const char *const site_css[] = {
     ".layout.playbook footer{grid-column:2}.layout.playbook .toc{grid-column:4;"
     "grid-row:1}}\n",
     "@media (max-width:1100px){.layout{grid-template-columns:14rem "
-    "minmax(0,1fr)}.toc{grid-column:2;grid-row:1;position:static;"
-    "max-height:none;border:1px solid var(--line);border-radius:6px;"
-    "padding:.6rem .9rem;margin-top:1rem}main{grid-column:2}}\n",
+    "minmax(0,1fr);grid-template-rows:auto 1fr;grid-template-areas:"
+    "'nav toc' 'nav main'}nav{grid-area:nav}.toc{grid-area:toc;"
+    "position:static;max-height:none;border:1px solid var(--line);"
+    "border-radius:6px;padding:.6rem .9rem;margin-top:1rem}"
+    "main{grid-area:main}}\n",
     "@media (max-width:760px){.layout{display:flex;flex-direction:column;"
     "padding:0 .9rem}nav{order:-2}.toc{order:-1;align-self:stretch}\n",
     ".navbutton{display:inline-block;border:1px solid var(--line);"
