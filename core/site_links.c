@@ -9,6 +9,7 @@
 #include <cmark-gfm.h>
 #include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -179,6 +180,20 @@ static int is_external(const char *url) {
   return n > 0 && url[n] == ':';
 }
 
+/* Decodes %XX in place (a link may be written encoded or not). */
+static void percent_decode(char *u) {
+  char *w = u;
+  for (const char *r = u; *r; r++) {
+    unsigned v;
+    if (r[0] == '%' && r[1] && r[2] && sscanf(r + 1, "%2x", &v) == 1) {
+      *w++ = (char)v;
+      r += 2;
+    } else
+      *w++ = *r;
+  }
+  *w = 0;
+}
+
 static void resolve_link(site_t *s, site_page_t *p, const site_link_t *l) {
   const char *url = cmark_node_get_url(l->node);
   if (!url || !url[0]) {
@@ -194,6 +209,8 @@ static void resolve_link(site_t *s, site_page_t *p, const site_link_t *l) {
   char *u = strdup(url);
   char *hash = strchr(u, '#');
   if (hash) *hash++ = 0;
+  percent_decode(u);
+  if (hash) percent_decode(hash);
   const site_page_t *tp = p;
   char *out = u[0] ? resolve_target(s, p, l->line, url, u, &tp) : NULL;
   if (u[0] && !out) {
