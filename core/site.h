@@ -85,6 +85,8 @@ void site_page_free(site_page_t *p);
 int site_has_anchor(const site_page_t *p, const char *slug);
 void site_check_playbook(site_t *s, const site_page_t *p);
 void site_check_references(site_t *s, const site_page_t *p);
+/* The level-2 heading called `text`, or NULL. */
+cmark_node *site_section(const site_page_t *p, const char *text);
 char *site_plaintext(const site_page_t *p);
 
 /* site_links.c: resolving and rewriting links */

@@ -59,7 +59,8 @@ static const char *const site_css[] = {
     "h2{font-size:1.45rem;margin-top:2.2rem;border-bottom:1px solid "
     "var(--line);padding-bottom:.2rem}h3{font-size:1.15rem;margin-top:1.6rem}"
     "\n",
-    "h1,h2,h3,h4{scroll-margin-top:4rem}\n",
+    "h1,h2,h3,h4,[id^=quelle-]{scroll-margin-top:4rem}\n",
+    ".ref{text-decoration:none}\n",
     ":target{background:linear-gradient(var(--accent-bg),var(--accent-bg)) "
     "no-repeat left/4px 100%}\n",
     "code{font:.9em/1.4 ui-monospace,'DejaVu Sans Mono',Menlo,monospace;"

@@ -197,8 +197,7 @@ static void check_title(site_t *s, const site_page_t *p) {
                "a playbook has a one-paragraph summary below its title");
 }
 
-/* The level-2 heading called `text`, or NULL. */
-static cmark_node *section(const site_page_t *p, const char *text) {
+cmark_node *site_section(const site_page_t *p, const char *text) {
   for (cmark_node *n = cmark_node_first_child(p->doc); n;
        n = cmark_node_next(n)) {
     if (cmark_node_get_type(n) != CMARK_NODE_HEADING ||
@@ -214,7 +213,7 @@ static cmark_node *section(const site_page_t *p, const char *text) {
 }
 
 static void check_steps_run(site_t *s, const site_page_t *p) {
-  cmark_node *h = section(p, "Schritt für Schritt");
+  cmark_node *h = site_section(p, "Schritt für Schritt");
   if (!h) return;
   for (cmark_node *n = cmark_node_next(h); n; n = cmark_node_next(n)) {
     if (cmark_node_get_type(n) == CMARK_NODE_HEADING &&
@@ -233,7 +232,7 @@ static void check_steps_run(site_t *s, const site_page_t *p) {
 /* Every [n] in the text before `## Quellen` names an entry of its first
  * numbered list. */
 void site_check_references(site_t *s, const site_page_t *p) {
-  cmark_node *q = section(p, "Quellen");
+  cmark_node *q = site_section(p, "Quellen");
   if (!q) return;
   int first = 1, count = 0;
   for (cmark_node *n = cmark_node_next(q); n; n = cmark_node_next(n)) {

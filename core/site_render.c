@@ -7,6 +7,7 @@
 #include "site.h"
 
 #include <cmark-gfm.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -135,10 +136,91 @@ static void highlight_lua_blocks(cmark_node *doc) {
   }
 }
 
+static cmark_node *html_inline(const char *html) {
+  cmark_node *n = cmark_node_new(CMARK_NODE_HTML_INLINE);
+  if (n && !cmark_node_set_literal(n, html)) {
+    cmark_node_free(n);
+    return NULL;
+  }
+  return n;
+}
+
+/* Splits text node t at each "[n]" (n in first..last) into text and a
+ * link to the n-th source. */
+static void link_refs_in(cmark_node *t, int first, int last) {
+  kk_buf_t before = {0};
+  const char *lit = cmark_node_get_literal(t), *c = lit;
+  for (const char *o; (o = strchr(c, '['));) {
+    char *end;
+    long k = strtol(o + 1, &end, 10);
+    if (end == o + 1 || *end != ']' || k < first || k > last) {
+      kk_buf_put(&before, c, (size_t)(o + 1 - c));
+      c = o + 1;
+      continue;
+    }
+    kk_buf_put(&before, c, (size_t)(o - c));
+    char a[96];
+    snprintf(a, sizeof a, "<a class=\"ref\" href=\"#quelle-%ld\">[%ld]</a>", k,
+             k);
+    cmark_node *txt = cmark_node_new(CMARK_NODE_TEXT), *ln = html_inline(a);
+    if (!txt || !ln || !cmark_node_set_literal(txt, before.p ? before.p : "")) {
+      if (txt) cmark_node_free(txt);
+      if (ln) cmark_node_free(ln);
+      break;
+    }
+    cmark_node_insert_before(t, txt);
+    cmark_node_insert_before(t, ln);
+    before.len = 0;
+    c = end + 1;
+  }
+  kk_buf_puts(&before, c);
+  if (c != lit) cmark_node_set_literal(t, before.p ? before.p : "");
+  kk_buf_free(&before);
+}
+
+/* "[n]" in the text becomes a link to the n-th entry of the numbered
+ * list under ## Quellen, whose items get the ids quelle-n. */
+static void link_references(const site_page_t *p) {
+  cmark_node *q = site_section(p, "Quellen"), *list = NULL;
+  for (cmark_node *n = q ? cmark_node_next(q) : NULL; n && !list;
+       n = cmark_node_next(n))
+    if (cmark_node_get_type(n) == CMARK_NODE_LIST &&
+        cmark_node_get_list_type(n) == CMARK_ORDERED_LIST)
+      list = n;
+  if (!list) return;
+  int first = cmark_node_get_list_start(list), k = first;
+  for (cmark_node *i = cmark_node_first_child(list); i;
+       i = cmark_node_next(i)) {
+    cmark_node *para = cmark_node_first_child(i);
+    char id[64];
+    snprintf(id, sizeof id, "<span id=\"quelle-%d\"></span>", k++);
+    cmark_node *span = html_inline(id);
+    if (para && span && cmark_node_first_child(para))
+      cmark_node_insert_before(cmark_node_first_child(para), span);
+    else if (span)
+      cmark_node_free(span);
+  }
+  cmark_node *todo[4096];
+  size_t n = 0;
+  cmark_iter *it = cmark_iter_new(p->doc);
+  cmark_event_type ev;
+  while ((ev = cmark_iter_next(it)) != CMARK_EVENT_DONE && n < 4096) {
+    cmark_node *c = cmark_iter_get_node(it);
+    if (c == q) break;
+    if (ev == CMARK_EVENT_ENTER && cmark_node_get_type(c) == CMARK_NODE_TEXT &&
+        strchr(cmark_node_get_literal(c), '['))
+      todo[n++] = c;
+  }
+  cmark_iter_free(it);
+  for (size_t i = 0; i < n; i++)
+    link_refs_in(todo[i], first, k - 1);
+}
+
 /* cmark writes headings as <hN>: each gets the id its anchor checks
  * used (the headings come in document order). */
 static void article(site_t *s, kk_buf_t *b, const site_page_t *p) {
   highlight_lua_blocks(p->doc);
+  link_references(p);
   int opts = CMARK_OPT_DEFAULT | CMARK_OPT_SMART | CMARK_OPT_UNSAFE;
   char *html = cmark_render_html(p->doc, opts, s->exts);
   if (!html) {

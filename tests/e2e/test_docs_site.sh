@@ -97,6 +97,9 @@ else no languages-marked "article lang or the EN marks are missing"; fi
 if grep -q '<h2>Auf dieser Seite</h2>' "$p" && grep -q 'href="#die-ersten-90-tage"' "$p" &&
   grep -q 'id="die-ersten-90-tage"' "$p"; then ok table-of-contents
 else no table-of-contents "no TOC entry with its anchor in kommune/einstieg.html"; fi
+if grep -q '<a class="ref" href="#quelle-3">\[3\]</a>' "$p" && grep -q '<span id="quelle-3"></span>' "$p"; then
+  ok references-link-to-sources
+else no references-link-to-sources "no [3] link to its entry under Quellen in kommune/einstieg.html"; fi
 if grep -q '@media print' "$d/site/assets/site.css"; then ok print-styles
 else no print-styles "assets/site.css has no @media print"; fi
 
