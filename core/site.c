@@ -8,6 +8,7 @@
 #include <cmark-gfm.h>
 #include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -375,6 +376,41 @@ static int copy_files(site_t *s) {
   return 0;
 }
 
+static int remove_entry(const char *path, const struct stat *st, int flag,
+                        struct FTW *ftw) {
+  (void)st, (void)flag;
+  if (ftw->level == 0) return 0; /* the folder itself stays */
+  return remove(path) == 0 ? 0 : -1;
+}
+
+/* The output folder empty: a site built before (it has the marker file)
+ * is removed, so that pages deleted from docs/ leave no stale copy; any
+ * other folder that is not empty is refused. */
+static int prepare_out(site_t *s) {
+  char marker[4096];
+  snprintf(marker, sizeof marker, "%s/.klimakit-site", s->out);
+  DIR *d = opendir(s->out);
+  if (!d) return 0; /* made by the first write */
+  int used = 0;
+  struct dirent *de;
+  while ((de = readdir(d)))
+    if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) used = 1;
+  closedir(d);
+  if (!used) return 0;
+  if (access(marker, F_OK) != 0) {
+    fprintf(stderr,
+            "klimakit: %s is not empty and holds no site built by klimakit "
+            "(.klimakit-site): choose another --out\n",
+            s->out);
+    return -1;
+  }
+  if (nftw(s->out, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) {
+    fprintf(stderr, "klimakit: cannot empty %s: %s\n", s->out, strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
 static void setup_extensions(site_t *s) {
   static const char *const names[] = {"table", "tasklist", "strikethrough",
                                       "autolink"};
@@ -407,6 +443,7 @@ static int build(site_t *s) {
     site_resolve_links(s, s->pages[i]);
   }
   if (s->errors) return 1;
+  if (prepare_out(s) != 0) return s->errors++, 1;
   for (size_t i = 0; i < s->npages; i++) {
     progress(s, i + 1, s->npages, s->pages[i]->out);
     site_render_page(s, s->pages[i]);

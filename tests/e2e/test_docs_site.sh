@@ -24,6 +24,17 @@ else no tree-builds "$(head -20 "$d/build.err" | tr '\n' '|')"; fi
 if ! grep -q "error:" "$d/build.err"; then ok tree-no-errors
 else no tree-no-errors "$(grep error: "$d/build.err" | head -5 | tr '\n' '|')"; fi
 
+# A rebuild leaves no page that docs/ no longer has; a folder that holds
+# something else is not overwritten.
+touch "$d/site/gone.html"
+"$K" docs build --out "$d/site" 2>/dev/null
+if [ ! -e "$d/site/gone.html" ] && [ -f "$d/site/index.html" ]; then ok rebuild-removes-stale
+else no rebuild-removes-stale "gone.html survived the rebuild"; fi
+mkdir -p "$d/foreign" && echo mine >"$d/foreign/notes.txt"
+if ! "$K" docs build --out "$d/foreign" 2>"$d/foreign.err" && [ -f "$d/foreign/notes.txt" ] &&
+  grep -q "not empty" "$d/foreign.err" && [ ! -e "$d/foreign/index.html" ]; then ok foreign-out-refused
+else no foreign-out-refused "$(cat "$d/foreign.err")"; fi
+
 # Every Markdown file of docs/ and every playbook is a page.
 missing=""
 while IFS= read -r f; do
