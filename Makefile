@@ -1,7 +1,8 @@
 # klimakit - build, test, run.
 #
 #   make            build build/klimakit
-#   make run        run the demo recipe (recipes/demo.lua)
+#   make run        run the demo recipe (recipes/demo.lua), /docs served
+#   make docs       build the documentation site into build/site (checked)
 #   make test       install missing Debian packages, build, run the tests
 #   make deps       only install missing Debian packages (needs root)
 #   make SANITIZE=address,undefined test   the same under ASan+UBSan
@@ -146,7 +147,7 @@ $(BENCH_BIN): tests/bench/kk_bench.c $(BUILD)/libklimakit.a
 
 # ---- use -------------------------------------------------------------------
 run: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all docs
 	./$(BUILD)/klimakit run recipes/demo.lua
 
 unit: $(UNIT_BIN)
@@ -178,12 +179,22 @@ format:
 format-check:
 	clang-format --dry-run -Werror $(FORMAT_SRC)
 
+# ---- documentation site ----------------------------------------------------
+# `klimakit docs build`: docs/ and recipes/*/playbook.md as a static site
+# with every link, anchor and playbook section checked.  Always rebuilt
+# (it takes well under a second).  The site lives in build/site for every
+# BUILD: the demo's publish.http serves docs/../build/site under /docs.
+SITE_DIR := build/site
+.PHONY: docs
+docs: all
+	./$(BUILD)/klimakit docs build --out $(SITE_DIR)
+
 # ---- install ---------------------------------------------------------------
 # Lua modules live beside the C ones (modules/<ns>/*.lua) and are installed
 # side by side into one folder, where the core scans for them.
 INSTALL_LUA_MODULES := $(wildcard modules/*/*.lua)
 
-install: all
+install: all docs
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/klimakit \
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/klimakit/modules \
 	  $(DESTDIR)$(PREFIX)/share/klimakit/recipes $(DESTDIR)$(PREFIX)/share/klimakit/decoders \
@@ -195,6 +206,7 @@ install: all
 	install -m 644 recipes/*.lua $(DESTDIR)$(PREFIX)/share/klimakit/recipes/
 	install -m 644 recipes/decoders/*.lua $(DESTDIR)$(PREFIX)/share/klimakit/decoders/
 	cp -r docs/. $(DESTDIR)$(PREFIX)/share/doc/klimakit/
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/klimakit/html && cp -r $(SITE_DIR) $(DESTDIR)$(PREFIX)/share/doc/klimakit/html
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/.*KK_VERSION_STRING "\(.*\)"/\1/p' include/klimakit.h)|' \
 	  include/klimakit.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/klimakit.pc
 
@@ -212,6 +224,7 @@ UNINSTALL_DIRS = share/klimakit/modules share/klimakit/recipes share/klimakit/de
                  $(if $(DESTDIR),share/doc share include lib/pkgconfig lib bin)
 
 uninstall:
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/klimakit/html
 	rm -f $(DESTDIR)$(PREFIX)/bin/klimakit $(DESTDIR)$(PREFIX)/include/klimakit.h \
 	  $(addprefix $(DESTDIR)$(PREFIX)/include/klimakit/,$(notdir $(wildcard include/klimakit/*.h))) \
 	  $(addprefix $(DESTDIR)$(PREFIX)/share/klimakit/modules/,$(notdir $(INSTALL_LUA_MODULES))) \

@@ -1,12 +1,18 @@
 /*
- * modules/publish/http/http_docs.c - publish.http's /docs: the files of
- * docs_dir, Markdown rendered to HTML in the dashboard's frame, folders
- * as listings.  Nothing outside docs_dir is reachable.  Runs on the loop
- * thread.
+ * modules/publish/http/http_docs.c - publish.http's /docs: the static
+ * documentation site that `klimakit docs build` (make docs) writes,
+ * served file by file.  Nothing is rendered here and nothing outside the
+ * site is reachable.  Runs on the loop thread.
+ *
+ * The site is docs_dir itself when it holds a built site (the marker
+ * file .klimakit-site), its html/ (the installed share/doc/klimakit), or,
+ * when docs_dir names a source tree's docs/ folder (as recipes/demo.lua
+ * does), that tree's build/site.  Without a
+ * built site /docs says so and how to build it (Markdown is no longer
+ * rendered on the fly); plain files of docs_dir are still served.
  */
 #include "publish/http/http_model.h"
 
-#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,25 +20,32 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "publish/http/http_markdown.h"
+#define HTTP_DOCS_MARKER ".klimakit-site"
 
 static const char *http_content_type(const char *name) {
   static const struct {
     const char *ext, *type;
   } types[] = {{".html", "text/html; charset=utf-8"},
-               {".css", "text/css"},
+               {".css", "text/css; charset=utf-8"},
+               {".js", "text/javascript; charset=utf-8"},
+               {".json", "application/json"},
                {".png", "image/png"},
                {".svg", "image/svg+xml"},
                {".jpg", "image/jpeg"},
                {".txt", "text/plain; charset=utf-8"},
+               {".md", "text/plain; charset=utf-8"},
                {".lua", "text/plain; charset=utf-8"},
+               {".sh", "text/plain; charset=utf-8"},
+               {".c", "text/plain; charset=utf-8"},
+               {".h", "text/plain; charset=utf-8"},
                {".csv", "text/csv; charset=utf-8"},
-               {".json", "application/json"},
+               {".geojson", "application/geo+json"},
                {".pdf", "application/pdf"}};
-  const char *dot = strrchr(name, '.');
+  const char *dot = strrchr(name, '/');
+  dot = strrchr(dot ? dot : name, '.');
   for (size_t i = 0; dot && i < sizeof types / sizeof *types; i++)
     if (strcmp(dot, types[i].ext) == 0) return types[i].type;
-  return "application/octet-stream";
+  return "text/plain; charset=utf-8";
 }
 
 static int http_read_file(const char *path, kk_buf_t *b) {
@@ -43,87 +56,113 @@ static int http_read_file(const char *path, kk_buf_t *b) {
   while ((n = fread(buf, 1, sizeof buf, f)) > 0)
     kk_buf_put(b, buf, n);
   fclose(f);
+  if (!b->p) kk_buf_puts(b, "");
   return 0;
 }
 
-static int http_cmp_name(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
+static int http_docs_is_site(const char *dir) {
+  char m[PATH_MAX];
+  int n = snprintf(m, sizeof m, "%s/" HTTP_DOCS_MARKER, dir);
+  return n > 0 && (size_t)n < sizeof m && access(m, R_OK) == 0;
+}
+
+/* The realpath of the built site into site[PATH_MAX]; 0, or -1 when
+ * there is none (tried[] then names where it was looked for). */
+static int http_docs_site(const http_state_t *s, char *site, char *tried,
+                          size_t tlen) {
+  /* docs_dir itself, the installed layout (share/doc/klimakit/html) and
+   * a source tree's docs/ -> build/site. */
+  static const char *const rel[] = {"", "/html", "/../build/site"};
+  size_t used = 0;
+  tried[0] = 0;
+  for (size_t i = 0; i < sizeof rel / sizeof *rel; i++) {
+    char cand[PATH_MAX];
+    int n = snprintf(cand, sizeof cand, "%s%s", s->docs_root, rel[i]);
+    if (n < 0 || (size_t)n >= sizeof cand) continue;
+    if (realpath(cand, site) && http_docs_is_site(site)) return 0;
+    int w = snprintf(tried + used, tlen - used, "%s%s", used ? ", " : "", cand);
+    if (w > 0 && (size_t)w < tlen - used) used += (size_t)w;
+  }
+  return -1;
+}
+
+static void http_docs_not_built(http_state_t *s, h2o_req_t *req,
+                                const char *tried) {
+  kk_buf_t b = {0};
+  const char *title = http_t(&s->reg, HTTP_M_docs_not_built_title);
+  http_page_head(s, &b, title, 0);
+  kk_buf_puts(&b, "<h2>");
+  kk_buf_html(&b, title);
+  kk_buf_puts(&b, "</h2><p>");
+  http_say(&b, &s->reg, 1, HTTP_M_docs_not_built, NULL);
+  kk_buf_puts(&b, "</p><pre><code>make docs\nklimakit docs build --out "
+                  "DIR</code></pre><p>");
+  http_say(&b, &s->reg, 1, HTTP_M_docs_looked_in, tried, NULL);
+  kk_buf_puts(&b, "</p>");
+  http_page_tail(s, &b);
+  http_respond(s, req, 503, "text/html; charset=utf-8", &b);
+}
+
+/* /docs -> /docs/: the site's links are relative to the folder. */
+static void http_docs_redirect(http_state_t *s, h2o_req_t *req) {
+  kk_buf_t b = {0};
+  kk_buf_puts(&b, "<a href=\"/docs/\">/docs/</a>\n");
+  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL,
+                 H2O_STRLIT("/docs/"));
+  http_respond(s, req, 301, "text/html; charset=utf-8", &b);
+}
+
+/* The file under `site` that `rel` names (a folder: its index.html), as
+ * a realpath that stays inside the site; -1 when there is none. */
+static int http_docs_file(const char *site, const char *rel, char *real) {
+  char want[PATH_MAX];
+  int n = snprintf(want, sizeof want, "%s/%s", site, rel);
+  size_t sl = strlen(site);
+  if (n < 0 || (size_t)n >= sizeof want || !realpath(want, real) ||
+      strncmp(real, site, sl) != 0 || (real[sl] && real[sl] != '/'))
+    return -1;
+  struct stat st;
+  if (stat(real, &st) != 0) return -1;
+  if (S_ISDIR(st.st_mode)) {
+    size_t rl = strlen(real);
+    if (rl + sizeof "/index.html" > PATH_MAX) return -1;
+    memcpy(real + rl, "/index.html", sizeof "/index.html");
+    if (stat(real, &st) != 0) return -1;
+  }
+  return S_ISREG(st.st_mode) ? 0 : -1;
+}
+
+static int http_docs_is_md(const char *p) {
+  size_t n = strlen(p);
+  return n > 3 && strcmp(p + n - 3, ".md") == 0;
 }
 
 void http_serve_docs(http_state_t *s, h2o_req_t *req, const char *path) {
-  /* Resolve inside the root only: realpath() removes "..", symlinks and
-   * percent-decoded tricks alike, and the result must stay under root. */
-  char want[PATH_MAX], real[PATH_MAX];
-  snprintf(want, sizeof want, "%s/%s", s->docs_root, path + 5);
-  size_t rl = strlen(s->docs_root);
-  if (!realpath(want, real) ||
-      (strncmp(real, s->docs_root, rl) != 0 || (real[rl] && real[rl] != '/'))) {
-    http_page_not_found(s, req, HTTP_M_no_document);
+  char site[PATH_MAX], tried[3 * PATH_MAX + 8], real[PATH_MAX];
+  if (strcmp(path, "/docs") == 0) {
+    http_docs_redirect(s, req);
     return;
   }
-  struct stat stt;
-  if (stat(real, &stt) != 0) {
-    http_page_not_found(s, req, HTTP_M_no_document);
+  const char *rel = path[5] ? path + 6 : "";
+  int built = http_docs_site(s, site, tried, sizeof tried) == 0;
+  /* Not built: the folder's plain files (pictures, pages someone put
+   * there) are still served, but no Markdown and no folder: those are
+   * what the site renders. */
+  if (!built) snprintf(site, sizeof site, "%s", s->docs_root);
+  int found = !strstr(path, "/.") && http_docs_file(site, rel, real) == 0;
+  if (!built && (!rel[0] || rel[strlen(rel) - 1] == '/' ||
+                 http_docs_is_md(rel) || (found && http_docs_is_md(real)))) {
+    http_docs_not_built(s, req, tried);
     return;
   }
-  kk_buf_t b = {0};
-  if (S_ISDIR(stt.st_mode)) {
-    char idx[PATH_MAX];
-    int il = snprintf(idx, sizeof idx, "%s/index.md", real);
-    if (il > 0 && (size_t)il < sizeof idx && access(idx, R_OK) == 0) {
-      memcpy(real, idx, (size_t)il + 1);
-    } else {
-      DIR *d = opendir(real);
-      char *names[512];
-      size_t n = 0;
-      struct dirent *de;
-      while (d && (de = readdir(d)) && n < 512)
-        if (de->d_name[0] != '.') names[n++] = strdup(de->d_name);
-      if (d) closedir(d);
-      qsort(names, n, sizeof *names, http_cmp_name);
-      http_page_head(s, &b, http_t(&s->reg, HTTP_M_nav_docs), 0);
-      kk_buf_puts(&b, "<h2>");
-      kk_buf_html(&b, http_t(&s->reg, HTTP_M_nav_docs));
-      kk_buf_puts(&b, "</h2><ul>");
-      const char *rel = real + rl;
-      for (size_t i = 0; i < n; i++) {
-        if (!names[i]) continue;
-        kk_buf_printf(&b, "<li><a href=\"/docs%s/", rel);
-        kk_buf_url(&b, names[i]);
-        kk_buf_puts(&b, "\">");
-        kk_buf_html(&b, names[i]);
-        kk_buf_puts(&b, "</a></li>");
-        free(names[i]);
-      }
-      kk_buf_puts(&b, "</ul>");
-      http_page_tail(s, &b);
-      http_respond(s, req, 200, "text/html; charset=utf-8", &b);
-      return;
-    }
+  if (!found) {
+    http_page_not_found(s, req, HTTP_M_no_document);
+    return;
   }
   kk_buf_t raw = {0};
   if (http_read_file(real, &raw) != 0) {
     kk_buf_free(&raw);
     http_page_not_found(s, req, HTTP_M_document_unreadable);
-    return;
-  }
-  size_t len = strlen(real);
-  if (len > 3 && strcmp(real + len - 3, ".md") == 0) {
-    char *html = http_markdown_html(raw.p ? raw.p : "", raw.len);
-    const char *title = strrchr(real, '/') + 1;
-    http_page_head(s, &b, title, 0);
-    kk_buf_puts(&b, "<nav><a href=\"/docs/\">");
-    kk_buf_html(&b, http_t(&s->reg, HTTP_M_back_docs));
-    kk_buf_puts(&b, "</a></nav><article>");
-    if (html)
-      kk_buf_puts(&b, html);
-    else
-      b.oom = 1;
-    kk_buf_puts(&b, "</article>");
-    http_page_tail(s, &b);
-    free(html);
-    kk_buf_free(&raw);
-    http_respond(s, req, 200, "text/html; charset=utf-8", &b);
     return;
   }
   http_respond(s, req, 200, http_content_type(real), &raw);
