@@ -199,12 +199,22 @@ static int cmd_check(int argc, char **argv) {
     fputs(check_help, stderr);
     return EXIT_USAGE;
   }
-  kk__recipe_t *r = load_checked(argv[1]);
-  if (!r) return EXIT_RECIPE;
-  /* Then every stage is created, as `run` would, and destroyed again:
-   * a decoder file that does not load, a tokens file without tokens, a
-   * statistics CSV with a bad row show here, not at the next start. */
-  size_t bad =
+  kk__registry_init();
+  kk__recipe_load_builtin_lua_modules();
+  kk__recipe_t *r = kk__recipe_load(argv[1]);
+  if (!r) {
+    fprintf(stderr, "klimakit: out of memory\n");
+    return EXIT_RECIPE;
+  }
+  size_t bad = kk__recipe_nerrors(r);
+  for (size_t i = 0; i < bad; i++)
+    fprintf(stderr, "%s\n", kk__recipe_error(r, i));
+  /* Then every stage that could be built is created, as `run` would,
+   * and destroyed again, also when others had errors, so that one check
+   * reports every mistake: a decoder file that does not load, a tokens
+   * file without tokens, a statistics CSV with a bad row show here, not
+   * at the next start. */
+  bad +=
       kk__engine_try_create(kk__recipe_engine(r), kk__recipe_config(r), stderr);
   if (bad) {
     fprintf(stderr, "%zu error%s in %s\n", bad, bad == 1 ? "" : "s", argv[1]);

@@ -6,6 +6,7 @@
  * check` reports every mistake it can, like a compiler. */
 #include "recipe.h"
 
+#include <ctype.h>
 #include <lauxlib.h>
 #include <libgen.h>
 #include <limits.h>
@@ -151,17 +152,94 @@ static int stage_tostring(lua_State *L) {
   return 1;
 }
 
+/* The line of option `key` in the table of the call at `from` in
+ * `file`: the first `key =` at the table's top level between the call
+ * line and the brace that closes the table (strings and comments are
+ * skipped); 0 when the key is not written there (a table built
+ * elsewhere).  Lua keeps no line for table fields, the source does. */
+static int option_line(const char *file, int from, const char *key) {
+  FILE *f = key && from > 0 ? fopen(file, "r") : NULL;
+  if (!f) return 0;
+  char *buf = NULL;
+  size_t cap = 0, klen = strlen(key);
+  int line = 0, depth = 0, opened = 0, found = 0, done = 0;
+  char quote = 0;
+  while (!found && !done && getline(&buf, &cap, f) >= 0) {
+    if (++line < from) continue;
+    for (char *p = buf; *p && !found && !done; p++) {
+      if (quote) {
+        if (*p == '\\' && p[1])
+          p++;
+        else if (*p == quote)
+          quote = 0;
+        continue;
+      }
+      if (*p == '"' || *p == '\'') {
+        quote = *p;
+      } else if (p[0] == '-' && p[1] == '-') {
+        break; /* a comment to the end of the line */
+      } else if (*p == '{' || *p == '(') {
+        depth++, opened = 1;
+      } else if (*p == '}' || *p == ')') {
+        if (--depth <= 0 && opened) done = 1;
+      } else if (depth == 1 && opened && strncmp(p, key, klen) == 0 &&
+                 (p == buf ||
+                  !(isalnum((unsigned char)p[-1]) || p[-1] == '_'))) {
+        char *q = p + klen;
+        while (*q == ' ' || *q == '\t')
+          q++;
+        if (*q == '=' && q[1] != '=') found = line;
+      }
+    }
+    quote = 0; /* short strings end at the line's end */
+  }
+  free(buf);
+  fclose(f);
+  return found;
+}
+
+typedef struct opt_err_ctx {
+  kk__recipe_t *r;
+  const char *file;
+  int line;
+} opt_err_ctx_t;
+
+/* One mistake in a stage's option table, at the option's own line where
+ * it can be told. */
+static void opt_error(void *ud, const char *key, int vline, const char *msg) {
+  opt_err_ctx_t *c = ud;
+  int line = vline ? vline : option_line(c->file, c->line, key);
+  char buf[PATH_MAX + 2200];
+  snprintf(buf, sizeof buf, "%s:%d: %s", c->file, line ? line : c->line, msg);
+  add_error(c->r, buf);
+}
+
+/* Sorts errors [from, end) by their line (they all start "file:line:"
+ * with a file name of `flen` bytes): the option table is walked in hash
+ * order, the reader reads top down. */
+static void sort_errors(kk__recipe_t *r, size_t from, size_t flen) {
+  for (size_t i = from + 1; i < r->nerrors; i++)
+    for (size_t k = i; k > from; k--) {
+      char *a = r->errors[k - 1], *b = r->errors[k];
+      if (!a || !b || strlen(a) <= flen || strlen(b) <= flen ||
+          atol(a + flen + 1) <= atol(b + flen + 1))
+        break;
+      r->errors[k - 1] = b;
+      r->errors[k] = a;
+    }
+}
+
 /* Creates a stage of module m from the option table at `idx`. */
 static int make_stage(lua_State *L, const kk_module_t *m, int idx) {
   kk__recipe_t *r = recipe_of(L);
-  char err[1024], file[PATH_MAX];
+  char file[PATH_MAX];
   int line;
   caller_pos(L, file, sizeof file, &line);
-  kk_opts_t *o = kk__opts_from_lua(L, idx, m, err, sizeof err);
+  opt_err_ctx_t ec = {r, file, line};
+  size_t before = r->nerrors;
+  kk_opts_t *o = kk__opts_from_lua_each(L, idx, m, opt_error, &ec);
   if (!o) {
-    char buf[PATH_MAX + 1100];
-    snprintf(buf, sizeof buf, "%s:%d: %s", file, line, err);
-    add_error(r, buf);
+    sort_errors(r, before, strlen(file));
     push_stage(L, NULL);
     return 1;
   }
@@ -361,10 +439,14 @@ static int l_env(lua_State *L) {
 
 static int l_config(lua_State *L) {
   kk__recipe_t *r = recipe_of(L);
-  char err[1024];
-  kk_opts_t *o = kk__opts_from_lua(L, 1, &config_module, err, sizeof err);
+  char file[PATH_MAX];
+  int line;
+  caller_pos(L, file, sizeof file, &line);
+  opt_err_ctx_t ec = {r, file, line};
+  size_t before = r->nerrors;
+  kk_opts_t *o = kk__opts_from_lua_each(L, 1, &config_module, opt_error, &ec);
   if (!o) {
-    add_error_at(L, "%s:%d: kk.config: %s", err);
+    sort_errors(r, before, strlen(file));
     return 0;
   }
   kk__opts_free(r->cfg_opts);
