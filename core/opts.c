@@ -517,6 +517,7 @@ kk_opts_t *kk__opts_from_lua_each(lua_State *L, int idx, const kk_module_t *m,
       if (from_lua(L, opt_decl(o, i), &o->v[i], where, err, errlen)) {
         fn(ud, key, value_line(L), err);
         nerr++;
+        o->v[i].set = 1; /* given, if wrong: not also "missing" */
       }
       lua_pop(L, 1);
     }
