@@ -341,14 +341,22 @@ const char *kk__lua_module_path(const kk_module_t *m) {
   return m && m->create == kk__lmod_create ? ((const lmod_t *)m)->path : NULL;
 }
 
-static int lua_file(const struct dirent *d) {
-  size_t n = strlen(d->d_name);
-  return d->d_name[0] != '.' && n > 4 && strcmp(d->d_name + n - 4, ".lua") == 0;
+/* A module file declares itself by its name: `*.module.lua`, so that a
+ * folder may also hold decoders, recipes and libraries. */
+static int has_suffix(const char *name, const char *suffix) {
+  size_t n = strlen(name), k = strlen(suffix);
+  return name[0] != '.' && n > k && strcmp(name + n - k, suffix) == 0;
+}
+static int module_file(const struct dirent *d) {
+  return has_suffix(d->d_name, ".module.lua");
+}
+static int any_lua_file(const struct dirent *d) {
+  return has_suffix(d->d_name, ".lua");
 }
 
-int kk__lua_module_scan(const char *dir) {
+static int scan(const char *dir, int (*filter)(const struct dirent *)) {
   struct dirent **list;
-  int n = scandir(dir, &list, lua_file, alphasort);
+  int n = scandir(dir, &list, filter, alphasort);
   if (n < 0) return -errno;
   int count = 0;
   for (int i = 0; i < n; i++) {
@@ -357,13 +365,16 @@ int kk__lua_module_scan(const char *dir) {
     free(list[i]);
     const kk_module_t *m = kk__lua_module_load(path, err, sizeof err);
     if (!m) {
-      kk_log(KK_LOG_ERROR, "core", "lua", "%s", err);
+      /* err starts with the file: which one failed, and why. */
+      kk_log(KK_LOG_ERROR, "core", "lua", "module file not loaded: %s", err);
       continue;
     }
     int rc = kk__registry_add(m);
     if (rc) {
-      kk_log(KK_LOG_ERROR, "core", "lua", "%s: cannot register %s.%s: %s", path,
-             m->ns, m->name, kk_strerror(rc));
+      const char *op = kk__lua_module_path(kk__registry_find(m->ns, m->name));
+      kk_log(KK_LOG_ERROR, "core", "lua", "%s: cannot register %s.%s: %s%s%s",
+             path, m->ns, m->name, kk_strerror(rc),
+             op ? ", already defined by " : "", op ? op : "");
       kk__lua_module_free(m);
       continue;
     }
@@ -371,4 +382,12 @@ int kk__lua_module_scan(const char *dir) {
   }
   free(list);
   return count;
+}
+
+int kk__lua_module_scan(const char *dir) {
+  return scan(dir, module_file);
+}
+
+int kk__lua_module_scan_tree(const char *dir) {
+  return scan(dir, any_lua_file);
 }

@@ -66,6 +66,10 @@ int kk__lmod_process(kk_stage_t *st, void *state, kk_batch_t *b);
 int kk__lmod_start(kk_stage_t *st, void *state);
 void kk__lmod_stop(kk_stage_t *st, void *state, kk_stop_cb cb);
 void kk__lmod_destroy(void *state);
+/* Loads every *.lua (not only *.module.lua) of a folder of klimakit's
+ * own module tree (modules/<ns>/ beside the binary), where every Lua
+ * file is a module; see kk__lua_module_scan for the rest. */
+int kk__lua_module_scan_tree(const char *dir);
 /* The options a module with save/restore gets besides its own. */
 extern const kk_option_t kk__lua_state_options[];
 

@@ -7,14 +7,18 @@
 #include "recipe.h"
 
 #include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
 #include <lauxlib.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "lua_module.h"
 #include "lua_sandbox.h"
 
 #define STAGE_MT "klimakit.stage"
@@ -454,15 +458,14 @@ static int l_config(lua_State *L) {
   return 0;
 }
 
-/* kk.load_module(path): registers an integrator's Lua module so that
- * kk.<ns>.<name> creates it.  Returns the module name. */
-static int l_load_module(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+/* Loads and registers one module file; returns its descriptor or NULL
+ * after adding the error. */
+static const kk_module_t *load_module_file(lua_State *L, const char *path) {
   char err[1024];
   const kk_module_t *m = kk__lua_module_load(path, err, sizeof err);
   if (!m) {
     add_error_at(L, "%s:%d: kk.load_module: %s", err);
-    return 0;
+    return NULL;
   }
   int rc = kk__registry_add(m);
   if (rc == KK_EEXIST) {
@@ -472,19 +475,62 @@ static int l_load_module(lua_State *L) {
     /* Loading the same file twice is harmless; another module with the
      * same name is a mistake. */
     int same = op && np && strcmp(op, np) == 0;
-    snprintf(msg, sizeof msg, "%s.%s is already defined by %s", m->ns, m->name,
-             op ? op : "a built-in C module");
+    snprintf(msg, sizeof msg, "%s: %s.%s is already defined by %s", path, m->ns,
+             m->name, op ? op : "a built-in C module");
     kk__lua_module_free(m);
     if (!same) {
       add_error_at(L, "%s:%d: kk.load_module: %s", msg);
-      return 0;
+      return NULL;
     }
-    m = old;
+    return old;
   } else if (rc) {
     kk__lua_module_free(m);
-    add_error_at(L, "%s:%d: kk.load_module: %s", kk_strerror(rc));
-    return 0;
+    char msg[1200];
+    snprintf(msg, sizeof msg, "%s: %s", path, kk_strerror(rc));
+    add_error_at(L, "%s:%d: kk.load_module: %s", msg);
+    return NULL;
   }
+  return m;
+}
+
+static int module_file(const struct dirent *d) {
+  size_t n = strlen(d->d_name);
+  return d->d_name[0] != '.' && n > 11 &&
+         strcmp(d->d_name + n - 11, ".module.lua") == 0;
+}
+
+/* kk.load_module(path): registers an integrator's Lua module so that
+ * kk.<ns>.<name> creates it, and returns the module name.  A folder
+ * loads its *.module.lua files (decoders, recipes and libraries beside
+ * them are left alone) and returns a list of their names. */
+static int l_load_module(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  struct stat sb;
+  if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+    struct dirent **list;
+    int n = scandir(path, &list, module_file, alphasort);
+    if (n < 0) {
+      char msg[1200];
+      snprintf(msg, sizeof msg, "%s: %s", path, strerror(errno));
+      add_error_at(L, "%s:%d: kk.load_module: %s", msg);
+      return 0;
+    }
+    lua_createtable(L, n, 0);
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+      char file[PATH_MAX];
+      snprintf(file, sizeof file, "%s/%s", path, list[i]->d_name);
+      free(list[i]);
+      const kk_module_t *m = load_module_file(L, file);
+      if (!m) continue;
+      lua_pushstring(L, m->name);
+      lua_rawseti(L, -2, ++k);
+    }
+    free(list);
+    return 1;
+  }
+  const kk_module_t *m = load_module_file(L, path);
+  if (!m) return 0;
   lua_pushstring(L, m->name);
   return 1;
 }
@@ -669,7 +715,7 @@ void kk__recipe_load_builtin_lua_modules(void) {
       if (access(probe, R_OK) != 0) continue;
       for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
         snprintf(probe, sizeof probe, "%s%s/%s", dir, tree[i], ns[k]);
-        if (access(probe, R_OK) == 0) kk__lua_module_scan(probe);
+        if (access(probe, R_OK) == 0) kk__lua_module_scan_tree(probe);
       }
       return;
     }
