@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <lauxlib.h>
 #include <libgen.h>
+#include <klimakit/time.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +75,10 @@ static const kk_option_t config_options[] = {
     {"lua_memory", KK_OPT_SIZE, 0, "64MiB",
      "Memory cap of each Lua state (the recipe's and each Lua module's).", NULL,
      0, 0},
+    {"tz", KK_OPT_STRING, 0, "Europe/Berlin",
+     "The recipe's time zone: kk.date() writes local times in it (UTC, "
+     "Europe/Berlin, CET and the other UTC+1 EU zones).",
+     NULL, 0, 0},
     {NULL, 0, 0, NULL, NULL, NULL, 0, 0}};
 
 static const kk_module_t config_module = {
@@ -453,6 +458,16 @@ static int l_config(lua_State *L) {
     sort_errors(r, before, strlen(file));
     return 0;
   }
+  if (kk_tz_check(kk_opt_str(o, "tz")) != 0) {
+    char msg[300];
+    snprintf(msg, sizeof msg,
+             "option 'tz' of kk.config: unknown time zone '%s' (UTC, "
+             "Europe/Berlin, CET and the other UTC+1 EU zones)",
+             kk_opt_str(o, "tz"));
+    opt_error(&ec, "tz", 0, msg);
+    kk__opts_free(o);
+    return 0;
+  }
   kk__opts_free(r->cfg_opts);
   r->cfg_opts = o;
   return 0;
@@ -535,6 +550,33 @@ static int l_load_module(lua_State *L) {
   return 1;
 }
 
+/* kk.date(format, ms [, tz]): strftime of UTC milliseconds `ms` in
+ * local time of `tz` (default: kk.config tz, Europe/Berlin), so that
+ * what a recipe prints reads like the dashboard; %Z is CET, CEST or
+ * UTC.  Raises on a bad zone or a format longer than 200 bytes. */
+static int l_date(lua_State *L) {
+  const char *fmt = luaL_checkstring(L, 1);
+  lua_Integer ms = luaL_checkinteger(L, 2);
+  const char *tz = luaL_optstring(L, 3, NULL);
+  if (!tz) {
+    kk__recipe_t *r = recipe_of(L);
+    tz = r && r->cfg_opts ? kk_opt_str(r->cfg_opts, "tz") : "Europe/Berlin";
+  }
+  if (kk_tz_check(tz) != 0)
+    return luaL_error(L, "kk.date: unknown time zone '%s'", tz);
+  if (strlen(fmt) > 200) return luaL_error(L, "kk.date: format too long");
+  int64_t secs = kk_floor_div((int64_t)ms, 1000);
+  struct tm tm;
+  kk_tz_local(tz, secs, &tm);
+  int off = kk_tz_offset(tz, secs);
+  tm.tm_gmtoff = off;
+  tm.tm_zone = off == 0 ? "UTC" : off == 3600 ? "CET" : "CEST";
+  char out[512];
+  size_t n = strftime(out, sizeof out, fmt, &tm);
+  lua_pushlstring(L, out, n);
+  return 1;
+}
+
 static int l_log(lua_State *L) {
   kk_log(KK_LOG_INFO, "lua", "recipe", "%s", luaL_checkstring(L, 1));
   return 0;
@@ -544,7 +586,7 @@ static int luaopen_klimakit(lua_State *L) {
   static const luaL_Reg fns[] = {
       {"pipe", l_pipe}, {"map", l_map},       {"filter", l_filter},
       {"env", l_env},   {"config", l_config}, {"load_module", l_load_module},
-      {"log", l_log},   {NULL, NULL}};
+      {"log", l_log},   {"date", l_date},     {NULL, NULL}};
   luaL_newlib(L, fns);
   lua_pushliteral(L, KK_VERSION_STRING);
   lua_setfield(L, -2, "version");
