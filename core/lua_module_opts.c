@@ -47,7 +47,7 @@ static int default_text(lua_State *L, load_ctx_t *lc, const kk_option_t *o,
     break;
   case KK_OPT_DOUBLE:
     if (t != LUA_TNUMBER || isnan(x)) goto wrong;
-    snprintf(buf, sizeof buf, "%.17g", x);
+    kk_fmt_double(x, buf); /* shortest that reads back: 0.1, not 0.1000...1 */
     text = buf;
     break;
   case KK_OPT_BOOL:
@@ -57,7 +57,7 @@ static int default_text(lua_State *L, load_ctx_t *lc, const kk_option_t *o,
   case KK_OPT_DURATION:
   case KK_OPT_SIZE:
     if (t == LUA_TNUMBER && x >= 0 && !isinf(x)) {
-      snprintf(buf, sizeof buf, "%.17g", x);
+      kk_fmt_double(x, buf);
       text = buf;
     } else if (t == LUA_TSTRING) {
       text = lua_tostring(L, -1);

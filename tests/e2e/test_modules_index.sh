@@ -30,6 +30,11 @@ out=$("$K" modules source.simulate)
 # Numbers in the reference are the shortest that read back (no 17 digits).
 if "$K" modules | grep -qE '[0-9]\.[0-9]{12,}'; then no numbers-short "$("$K" modules | grep -oE '[^ ]*[0-9]\.[0-9]{12,}[^ ]*' | head -3)"
 else ok numbers-short; fi
+# A Lua module's number defaults read as written (0.1, not 0.1000...01).
+kk_tmpdir
+printf 'return { name = "pt", kind = "transform",\n  options = { f = { type = "double", default = 0.1 } },\n  process = function() end }\n' > "$d/pt.module.lua"
+out=$(KLIMAKIT_LUA_PATH=$d "$K" modules pt)
+grep -qE '^    f +number +0\.1 ' <<<"$out" && ok lua-default-short || no lua-default-short "$(grep ' f ' <<<"$out")"
 md=$("$K" modules --format markdown)
 grep -qF '| [`config`](#kkconfig) | settings |' <<<"$md" && ok markdown-index || no markdown-index "no index row"
 exit $fail
