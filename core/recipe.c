@@ -763,10 +763,10 @@ void kk__recipe_load_builtin_lua_modules(void) {
     }
     snprintf(probe, sizeof probe, "%s/../share/klimakit/modules", dir);
     if (access(probe, R_OK) == 0) {
-      kk__lua_module_scan(probe);
+      kk__lua_module_scan_tree(probe); /* installed: all are modules */
       return;
     }
   }
   if (access(KK_DATADIR "/modules", R_OK) == 0)
-    kk__lua_module_scan(KK_DATADIR "/modules");
+    kk__lua_module_scan_tree(KK_DATADIR "/modules");
 }
