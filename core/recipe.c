@@ -171,7 +171,9 @@ static int option_line(const char *file, int from, const char *key) {
   if (!f) return 0;
   char *buf = NULL;
   size_t cap = 0, klen = strlen(key);
-  int line = 0, depth = 0, opened = 0, found = 0, done = 0;
+  /* found: at the table's top level; nested: deeper (the stage is an
+   * argument of kk.pipe on the same line, so its table is one deeper). */
+  int line = 0, depth = 0, opened = 0, found = 0, nested = 0, done = 0;
   char quote = 0;
   while (!found && !done && getline(&buf, &cap, f) >= 0) {
     if (++line < from) continue;
@@ -191,20 +193,25 @@ static int option_line(const char *file, int from, const char *key) {
         depth++, opened = 1;
       } else if (*p == '}' || *p == ')') {
         if (--depth <= 0 && opened) done = 1;
-      } else if (depth == 1 && opened && strncmp(p, key, klen) == 0 &&
+      } else if (depth >= 1 && opened && strncmp(p, key, klen) == 0 &&
                  (p == buf ||
                   !(isalnum((unsigned char)p[-1]) || p[-1] == '_'))) {
         char *q = p + klen;
         while (*q == ' ' || *q == '\t')
           q++;
-        if (*q == '=' && q[1] != '=') found = line;
+        if (*q == '=' && q[1] != '=') {
+          if (depth == 1)
+            found = line;
+          else if (!nested)
+            nested = line;
+        }
       }
     }
     quote = 0; /* short strings end at the line's end */
   }
   free(buf);
   fclose(f);
-  return found;
+  return found ? found : nested;
 }
 
 typedef struct opt_err_ctx {

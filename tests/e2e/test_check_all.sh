@@ -39,6 +39,11 @@ out=$("$K" check "$d/mixed.lua" 2>&1); rc=$?
 grep -qF "$d/mixed.lua:3: unknown option 'bogus'" <<<"$out" && ok function-line || no function-line "$out"
 grep -qF "$d/mixed.lua:9: http: cannot read token file" <<<"$out" && ok create-after-errors || no create-after-errors "$out"
 
+# A stage written inside kk.pipe( on the same line: still the option's line.
+printf 'local kk = require "klimakit"\nkk.pipe(kk.source.simulate {\n    sensor = 3,\n  }, kk.sink.null {})\n' > "$d/inpipe.lua"
+out=$("$K" check "$d/inpipe.lua" 2>&1)
+grep -qF "$d/inpipe.lua:3: unknown option 'sensor'" <<<"$out" && ok inside-pipe-line || no inside-pipe-line "$out"
+
 # Enum choices are printed whole however many there are (kk.config fsync).
 printf 'local kk = require "klimakit"\nkk.config { fsync = "sometimes" }\nkk.pipe(kk.source.simulate{}, kk.sink.null{})\n' > "$d/enum.lua"
 out=$("$K" check "$d/enum.lua" 2>&1)
