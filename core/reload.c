@@ -42,6 +42,7 @@ static struct {
   int cancelled;         /* a stop signal came during the drain */
   uv_signal_t hup, term, intr;
   int attached;
+  uint64_t t_hup, t_checked; /* uv_hrtime() of the request, of its check */
 } rl;
 
 static volatile sig_atomic_t stop_between; /* SIGTERM between two engines */
@@ -149,8 +150,10 @@ static void on_hup(uv_signal_t *h, int signum) {
     return;
   }
   kk_log(KK_LOG_INFO, "core", "reload", "SIGHUP: re-reading %s", rl.path);
+  rl.t_hup = uv_hrtime();
   char *report = NULL;
   kk__recipe_t *nr = check_new(&report);
+  rl.t_checked = uv_hrtime();
   if (!nr) {
     status_write(rl.data_dir, "failed", report);
     free(report);
@@ -295,9 +298,13 @@ int kk__reload_run(kk__recipe_t *r, const char *path, int *forced) {
     kk__recipe_free(r);
     r = nr;
     rl.data_dir = kk__recipe_config(r)->data_dir;
+    uint64_t now = uv_hrtime();
     kk_log(KK_LOG_INFO, "core", "reload",
-           "reloaded %s: %zu stages, journal and cursors kept", path,
-           kk__engine_nstages(kk__recipe_engine(r)));
+           "reloaded %s: %zu stages, journal and cursors kept (check %llu "
+           "ms, drain %llu ms)",
+           path, kk__engine_nstages(kk__recipe_engine(r)),
+           (unsigned long long)((rl.t_checked - rl.t_hup) / 1000000),
+           (unsigned long long)((now - rl.t_checked) / 1000000));
     status_write(rl.data_dir, "ok", NULL);
   }
   char pid[4200];
