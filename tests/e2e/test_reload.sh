@@ -92,7 +92,8 @@ for p in "${pubs[@]}"; do
 done
 pubs=()
 count() { sqlite3 "$DB" "select count(*) from observations" 2>/dev/null || echo 0; }
-wait_for 60 test "$(count)" -ge $acked
+stored_all() { [ "$(count)" -ge $acked ]; }
+wait_for 60 stored_all || echo "# store had $(count) of $acked after 60 s"
 kk_stop $pid; rc=$?
 [ $rc -eq 0 ] && ok stop-exit-0 || no stop-exit-0 "exit $rc"
 stored=$(count)
