@@ -228,6 +228,19 @@ static void note_stop(int sig) {
 
 /* ---- the clean-stop line ---------------------------------------------- */
 
+/* A stage saved state of its own: it holds the journal at a position
+ * (kk_stage_hold), or left the state file the calculators (state.txt) or
+ * a Lua module (state.json) write in its directory. */
+static int has_state_file(const kk_stage_t *st) {
+  static const char *const names[] = {"state.txt", "state.json"};
+  for (size_t i = 0; st->data_dir && i < 2; i++) {
+    char p[4200];
+    snprintf(p, sizeof p, "%s/%s", st->data_dir, names[i]);
+    if (access(p, F_OK) == 0) return 1;
+  }
+  return 0;
+}
+
 /* One line on a clean stop: what the next start continues from. */
 static void log_saved(kk__recipe_t *r) {
   kk__engine_t *e = kk__recipe_engine(r);
@@ -241,7 +254,7 @@ static void log_saved(kk__recipe_t *r) {
       sinks++;
       if (st->cursor > pos) pos = st->cursor;
     }
-    if (st->has_state_seq) {
+    if (st->has_state_seq || has_state_file(st)) {
       held++;
       if (nl < sizeof names)
         nl += (size_t)snprintf(names + nl, sizeof names - nl, "%s%s",

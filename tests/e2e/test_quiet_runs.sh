@@ -23,6 +23,11 @@ grep -qF '[lua:recipe] Mon 2025-12-01 13:00 CET / 02:00 CEST / 00:00 UTC' <<<"$o
 grep -q '"msg":"stopped cleanly: saved 1 sink cursor (journal record 0) and 0 stage states in '"$d"'/p"' <<<"$out" \
   && ok saved-line || no saved-line "$out"
 [ "$(grep -c 'stopped cleanly' <<<"$out")" -eq 1 ] && ok saved-line-once || no saved-line-once "$out"
+# A calculator's saved state is named in that line.
+printf 'local kk=require "klimakit"\nkk.pipe(kk.source.simulate{sensors=1,count=50,realtime=false}, kk.calc.window{}, kk.sink.null{})\n' > "$d/w.lua"
+out=$("$K" run "$d/w.lua" --data-dir "$d/w" --log-format text 2>&1)
+grep -qF "stopped cleanly: saved 1 sink cursor (journal record 0) and 1 stage state (window) in $d/w" <<<"$out" \
+  && ok saved-line-states || no saved-line-states "$out"
 out=$(OUT=$d/p.jsonl "$K" run "$d/p.lua" --data-dir "$d/p" --log-format json 2>&1 | cat)
 grep -qF '"component":"lua:recipe","msg":"summary\u000942"' <<<"$out" && ok print-json-asked || no print-json-asked "$out"
 printf 'local kk = require "klimakit"\nkk.config { tz = "Mars/Olympus" }\nkk.pipe(kk.source.simulate{}, kk.sink.null{})\n' > "$d/tz.lua"
