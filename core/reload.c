@@ -145,8 +145,15 @@ static void on_hup(uv_signal_t *h, int signum) {
   (void)signum;
   kk__engine_t *e = rl.e;
   if (!e || e->stopping || rl.pending) {
+    const char *why = rl.pending ? "already reloading" : "stopping";
     kk_log(KK_LOG_INFO, "core", "reload", "SIGHUP ignored: the pipeline is %s",
-           rl.pending ? "already reloading" : "stopping");
+           why);
+    /* A reload already under way will write its own outcome. */
+    if (!rl.pending && rl.data_dir) {
+      char msg[64];
+      snprintf(msg, sizeof msg, "ignored: the pipeline is %s\n", why);
+      status_write(rl.data_dir, "failed", msg);
+    }
     return;
   }
   kk_log(KK_LOG_INFO, "core", "reload", "SIGHUP: re-reading %s", rl.path);
