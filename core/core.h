@@ -47,6 +47,14 @@ int kk__lua_open_surfaces(lua_State *L);
  * Function values are kept as registry references in L. */
 kk_opts_t *kk__opts_from_lua(lua_State *L, int idx, const kk_module_t *m,
                              char *err, size_t errlen);
+/* Same, reporting every mistake through fn instead of the first: `key`
+ * is the option it is about (NULL: the table as a whole or a missing
+ * option), `line` the line Lua knows for the value (a function's
+ * definition; 0 otherwise).  Returns NULL when there was any. */
+typedef void (*kk__opts_err_fn)(void *ud, const char *key, int line,
+                                const char *msg);
+kk_opts_t *kk__opts_from_lua_each(lua_State *L, int idx, const kk_module_t *m,
+                                  kk__opts_err_fn fn, void *ud);
 void kk__opts_free(kk_opts_t *o);
 /* KK_OPT_FUNCTION: the Lua state and registry reference of the function. */
 int kk__opt_function(const kk_opts_t *o, const char *name, lua_State **L,

@@ -9,11 +9,13 @@
 const kk_module_t *kk__config_module(void);
 
 static const char *modules_help =
-    "usage: klimakit modules [NAME] [--format text|markdown]\n"
+    "usage: klimakit modules [NAME|NAMESPACE] [--format text|markdown]\n"
     "\n"
-    "Lists every module with its options, types, defaults and descriptions,\n"
+    "Lists every module, first as an index (one line each: name, kind,\n"
+    "summary), then with its options, types, defaults and descriptions,\n"
     "generated from the option tables in the code.  NAME (\"simulate\" or\n"
-    "\"source.simulate\") shows one module; \"config\" shows kk.config{}.\n"
+    "\"source.simulate\") shows one module, NAMESPACE (\"calc\") the\n"
+    "modules of that namespace; \"config\" shows kk.config{}.\n"
     "--format markdown writes the reference used in "
     "docs/reference/modules.md.\n";
 
@@ -51,10 +53,14 @@ static const char *kind_label(kk_kind_t k) {
 
 static void option_extra(const kk_option_t *o, char *buf, size_t len) {
   buf[0] = 0;
-  if (o->type == KK_OPT_ENUM && o->choices)
+  if (o->type == KK_OPT_ENUM && o->choices) {
     snprintf(buf, len, " One of: %s.", o->choices);
-  else if (o->min < o->max)
-    snprintf(buf, len, " Range %.15g to %.15g.", o->min, o->max);
+  } else if (o->min < o->max) {
+    char lo[KK_FMT_DOUBLE_MAX], hi[KK_FMT_DOUBLE_MAX];
+    kk_fmt_double(o->min, lo);
+    kk_fmt_double(o->max, hi);
+    snprintf(buf, len, " Range %s to %s.", lo, hi);
+  }
 }
 
 static int declares(const kk_module_t *m, const char *name) {
@@ -64,7 +70,8 @@ static int declares(const kk_module_t *m, const char *name) {
 }
 
 static void print_text(const kk_module_t *m, int full) {
-  printf("%s.%s (%s)\n  %s\n", m->ns, m->name, kind_label(m->kind),
+  printf("%s.%s (%s)\n  %s\n", m->ns, m->name,
+         strcmp(m->ns, "kk") == 0 ? "settings" : kind_label(m->kind),
          m->summary ? m->summary : "");
   if (full && m->description) {
     /* Indent every line of the description, not only the first. */
@@ -109,7 +116,9 @@ static void md_escape(const char *s) {
 
 static void print_markdown(const kk_module_t *m) {
   printf("## %s.%s\n\n", m->ns, m->name);
-  printf("*%s* — %s\n\n", kind_label(m->kind), m->summary ? m->summary : "");
+  printf("*%s* — %s\n\n",
+         strcmp(m->ns, "kk") == 0 ? "settings" : kind_label(m->kind),
+         m->summary ? m->summary : "");
   if (m->description) printf("%s\n\n", m->description);
   if (strcmp(m->ns, "kk") == 0)
     printf("Recipe: `kk.config { ... }`\n\n");
@@ -132,6 +141,76 @@ static void print_markdown(const kk_module_t *m) {
     printf(" |\n");
   }
   printf("\n");
+}
+
+/* The modules a NAME selects: "config", a module ("simulate",
+ * "source.simulate") or a namespace ("calc"). */
+static int selects(const kk_module_t *m, const char *name) {
+  char full[160];
+  snprintf(full, sizeof full, "%s.%s", m->ns, m->name);
+  return strcmp(name, m->name) == 0 || strcmp(name, full) == 0 ||
+         strcmp(name, m->ns) == 0 ||
+         (m == kk__config_module() && strcmp(name, "config") == 0);
+}
+
+/* The module table with kk.config first, as the index lists it. */
+static const kk_module_t *module_at(size_t i) {
+  return i == 0 ? kk__config_module() : kk__registry_at(i - 1);
+}
+
+static void index_line(const kk_module_t *m, int markdown) {
+  char full[160];
+  if (strcmp(m->ns, "kk") == 0)
+    snprintf(full, sizeof full, "config");
+  else
+    snprintf(full, sizeof full, "%s.%s", m->ns, m->name);
+  if (markdown) {
+    char anchor[160];
+    size_t k = 0;
+    for (const char *c = strcmp(m->ns, "kk") == 0 ? "kkconfig" : full;
+         *c && k < sizeof anchor - 1; c++)
+      if (*c != '.') anchor[k++] = *c;
+    anchor[k] = 0;
+    printf("| [`%s`](#%s) | %s | ", full, anchor,
+           strcmp(m->ns, "kk") == 0 ? "settings" : kind_label(m->kind));
+    md_escape(m->summary);
+    printf(" |\n");
+  } else {
+    printf("  %-24s %-9s %s\n", full,
+           strcmp(m->ns, "kk") == 0 ? "settings" : kind_label(m->kind),
+           m->summary ? m->summary : "");
+  }
+}
+
+/* "did you mean": the closest module name, full name or namespace. */
+static void suggest(const char *name) {
+  const char *best = NULL;
+  char bestbuf[160];
+  int bestd = 3;
+  const kk_module_t *m;
+  for (size_t i = 0; (m = module_at(i)); i++) {
+    char full[160];
+    snprintf(full, sizeof full, "%s.%s", m->ns, m->name);
+    const char *cand[3] = {m->name, full, m->ns};
+    for (int k = 0; k < 3; k++) {
+      int d = kk__edit_distance(name, cand[k]);
+      if (d < bestd && strcmp(cand[k], "kk") != 0) {
+        bestd = d;
+        snprintf(bestbuf, sizeof bestbuf, "%s", cand[k]);
+        best = bestbuf;
+      }
+    }
+  }
+  if (best)
+    fprintf(stderr,
+            "klimakit: no module or namespace named '%s' (did you mean "
+            "'%s'?)\n",
+            name, best);
+  else
+    fprintf(stderr,
+            "klimakit: no module or namespace named '%s' (see `klimakit "
+            "modules`)\n",
+            name);
 }
 
 int kk__cmd_modules(int argc, char **argv) {
@@ -164,38 +243,37 @@ int kk__cmd_modules(int argc, char **argv) {
   }
   kk__registry_init();
   kk__recipe_load_builtin_lua_modules();
-  if (markdown && !name) {
+  const kk_module_t *m;
+  size_t found = 0;
+  for (size_t i = 0; (m = module_at(i)); i++)
+    if (!name || selects(m, name)) found++;
+  if (name && !found) {
+    suggest(name);
+    return 2;
+  }
+  if (markdown && !name)
     printf(
         "# Module reference\n\n"
         "Generated by `klimakit modules --format markdown` from the option "
         "tables in the code.  Every stage also takes `name` (stage name in "
         "logs, metrics and journal cursors) and sinks take `queue` "
         "(readings in flight before sources are paused, default 65536).\n\n");
-    print_markdown(kk__config_module());
+  /* The index first, unless NAME picks a single module. */
+  if (found > 1) {
+    if (markdown)
+      printf("| module | kind | summary |\n|---|---|---|\n");
+    else
+      printf("%s:\n", name ? name : "modules");
+    for (size_t i = 0; (m = module_at(i)); i++)
+      if (!name || selects(m, name)) index_line(m, markdown);
+    printf("\n");
   }
-  int found = 0;
-  if (name && strcmp(name, "config") == 0) {
-    markdown ? print_markdown(kk__config_module())
-             : print_text(kk__config_module(), 1);
-    return 0;
-  }
-  const kk_module_t *m;
-  for (size_t i = 0; (m = kk__registry_at(i)); i++) {
-    if (name) {
-      char full[160];
-      snprintf(full, sizeof full, "%s.%s", m->ns, m->name);
-      if (strcmp(name, m->name) != 0 && strcmp(name, full) != 0) continue;
-    }
-    found++;
+  for (size_t i = 0; (m = module_at(i)); i++) {
+    if (name && !selects(m, name)) continue;
     if (markdown)
       print_markdown(m);
     else
-      print_text(m, name != NULL || 1);
-  }
-  if (name && !found) {
-    fprintf(stderr, "klimakit: no module named '%s' (see `klimakit modules`)\n",
-            name);
-    return 2;
+      print_text(m, 1);
   }
   return 0;
 }

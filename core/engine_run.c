@@ -5,6 +5,7 @@
  * of every source or a failed stage starts the phased shutdown.  Runs
  * on the loop thread. */
 #include "engine_impl.h"
+#include "reload.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -108,6 +109,7 @@ static void close_engine_handles(kk__engine_t *e) {
   e->journal = NULL;
   uv_close((uv_handle_t *)&e->sigint, NULL);
   uv_close((uv_handle_t *)&e->sigterm, NULL);
+  kk__reload_detach();
   /* Closing the handles gave the signals back their default action, and
    * everything is saved: a late signal (timeout(1) signals the process
    * group as well as the process) must not turn a clean exit into death
@@ -317,6 +319,7 @@ int kk__engine_run(kk__engine_t *e, const kk__engine_cfg_t *cfg) {
   e->sigint.data = e->sigterm.data = e;
   uv_signal_start(&e->sigint, signal_cb, SIGINT);
   uv_signal_start(&e->sigterm, signal_cb, SIGTERM);
+  kk__reload_attach(e); /* SIGHUP: core/reload.c */
   uv_timer_init(&e->loop, &e->tick);
   uv_timer_init(&e->loop, &e->deadline);
   e->tick.data = e->deadline.data = e;

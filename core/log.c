@@ -11,10 +11,14 @@
 static kk__logfmt_t log_fmt = KK__LOGFMT_AUTO;
 static kk_log_level_t log_level = KK_LOG_INFO;
 static int log_color = 0;
+static int log_json_chosen; /* JSON because stderr is no terminal */
 
 void kk__log_setup(kk__logfmt_t fmt, kk_log_level_t level) {
-  if (fmt == KK__LOGFMT_AUTO)
+  log_json_chosen = 0;
+  if (fmt == KK__LOGFMT_AUTO) {
     fmt = isatty(STDERR_FILENO) ? KK__LOGFMT_TEXT : KK__LOGFMT_JSON;
+    log_json_chosen = fmt == KK__LOGFMT_JSON;
+  }
   log_fmt = fmt;
   log_level = level;
   log_color = fmt == KK__LOGFMT_TEXT && isatty(STDERR_FILENO);
@@ -37,7 +41,13 @@ static void log_write(kk_log_level_t level, const char *kind, const char *name,
   char line[4096];
   size_t n = 0;
   int64_t now = kk_now_ms();
-  if (log_fmt == KK__LOGFMT_JSON) {
+  /* What Lua code prints (print, kk.log: info lines of kind "lua") is
+   * text for people, also when the log turned JSON only because stderr
+   * is a pipe (`make run | tee`); --log-format json makes it JSON. */
+  int as_json =
+      log_fmt == KK__LOGFMT_JSON &&
+      !(log_json_chosen && level == KK_LOG_INFO && strcmp(kind, "lua") == 0);
+  if (as_json) {
     char ts[KK_TIME_ISO_MAX];
     kk_time_format_iso8601(now, ts);
     n += (size_t)snprintf(line, sizeof line,

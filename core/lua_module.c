@@ -107,9 +107,17 @@ int kk__lmod_str_field(lua_State *L, load_ctx_t *lc, int idx, const char *f,
   if (s && !*out) return kk__lmod_fail(lc, NULL, 0, "out of memory");
   return 0;
 }
-static const char *const top_fields[] = {"name",    "kind",        "ns",
-                                         "summary", "description", "options",
-                                         "create",  "process",     NULL};
+static const char *const top_fields[] = {
+    "name",   "kind",    "ns",   "summary", "description", "options",
+    "create", "process", "save", "restore", NULL};
+
+const kk_option_t kk__lua_state_options[] = {
+    {"snapshot", KK_OPT_DURATION, 0, "1m",
+     "How often the module's state is saved (also on a clean stop and when "
+     "process returns true); after a crash the journal is replayed from the "
+     "last save, so keep kk.config retain_age longer.",
+     NULL, 0, 0},
+    {NULL, 0, 0, NULL, NULL, NULL, 0, 0}};
 
 /* validate(ctx, module_table): checks the table into lc->lm.  Runs under
  * kk__lua_pcall; validation failures are reported through lc, not raised,
@@ -136,7 +144,8 @@ static int validate(lua_State *L) {
     if (!k || !top_fields[i]) {
       kk__lmod_fail(lc, k, 0,
                     "unknown field '%s' in the module table (fields: name, "
-                    "kind, ns, summary, description, options, create, process)",
+                    "kind, ns, summary, description, options, create, "
+                    "process, save, restore)",
                     k ? k : luaL_typename(L, -2));
       return 0;
     }
@@ -208,6 +217,28 @@ static int validate(lua_State *L) {
                   lua_typename(L, t));
     return 0;
   }
+  /* save(state) -> table and restore(state, saved): both or neither. */
+  int ts = lua_getfield(L, 1, "save");
+  int tr = lua_getfield(L, 1, "restore");
+  lua_pop(L, 2);
+  if ((ts != LUA_TNIL && ts != LUA_TFUNCTION) ||
+      (tr != LUA_TNIL && tr != LUA_TFUNCTION)) {
+    int bad_save = ts != LUA_TNIL && ts != LUA_TFUNCTION;
+    kk__lmod_fail(lc, bad_save ? "save" : "restore", 0,
+                  "field '%s' must be a function, got %s",
+                  bad_save ? "save" : "restore",
+                  lua_typename(L, bad_save ? ts : tr));
+    return 0;
+  }
+  if ((ts == LUA_TFUNCTION) != (tr == LUA_TFUNCTION)) {
+    kk__lmod_fail(lc, ts == LUA_TFUNCTION ? "save" : "restore", 0,
+                  "a module with '%s' needs '%s' too: save(state) returns "
+                  "a table to keep, restore(state, saved) puts it back",
+                  ts == LUA_TFUNCTION ? "save" : "restore",
+                  ts == LUA_TFUNCTION ? "restore" : "save");
+    return 0;
+  }
+  lm->persist = ts == LUA_TFUNCTION;
   kk__lmod_parse_options(L, lc, 1);
   return 0;
 }
@@ -295,6 +326,10 @@ const kk_module_t *kk__lua_module_load(const char *path, char *err,
   lm->m.create = kk__lmod_create;
   lm->m.process = kk__lmod_process;
   lm->m.destroy = kk__lmod_destroy;
+  if (lm->persist) {
+    lm->m.start = kk__lmod_start;
+    lm->m.stop = kk__lmod_stop;
+  }
   return &lm->m;
 fail:
   kk__lua_close(L);
@@ -306,14 +341,22 @@ const char *kk__lua_module_path(const kk_module_t *m) {
   return m && m->create == kk__lmod_create ? ((const lmod_t *)m)->path : NULL;
 }
 
-static int lua_file(const struct dirent *d) {
-  size_t n = strlen(d->d_name);
-  return d->d_name[0] != '.' && n > 4 && strcmp(d->d_name + n - 4, ".lua") == 0;
+/* A module file declares itself by its name: `*.module.lua`, so that a
+ * folder may also hold decoders, recipes and libraries. */
+static int has_suffix(const char *name, const char *suffix) {
+  size_t n = strlen(name), k = strlen(suffix);
+  return name[0] != '.' && n > k && strcmp(name + n - k, suffix) == 0;
+}
+static int module_file(const struct dirent *d) {
+  return has_suffix(d->d_name, ".module.lua");
+}
+static int any_lua_file(const struct dirent *d) {
+  return has_suffix(d->d_name, ".lua");
 }
 
-int kk__lua_module_scan(const char *dir) {
+static int scan(const char *dir, int (*filter)(const struct dirent *)) {
   struct dirent **list;
-  int n = scandir(dir, &list, lua_file, alphasort);
+  int n = scandir(dir, &list, filter, alphasort);
   if (n < 0) return -errno;
   int count = 0;
   for (int i = 0; i < n; i++) {
@@ -322,13 +365,16 @@ int kk__lua_module_scan(const char *dir) {
     free(list[i]);
     const kk_module_t *m = kk__lua_module_load(path, err, sizeof err);
     if (!m) {
-      kk_log(KK_LOG_ERROR, "core", "lua", "%s", err);
+      /* err starts with the file: which one failed, and why. */
+      kk_log(KK_LOG_ERROR, "core", "lua", "module file not loaded: %s", err);
       continue;
     }
     int rc = kk__registry_add(m);
     if (rc) {
-      kk_log(KK_LOG_ERROR, "core", "lua", "%s: cannot register %s.%s: %s", path,
-             m->ns, m->name, kk_strerror(rc));
+      const char *op = kk__lua_module_path(kk__registry_find(m->ns, m->name));
+      kk_log(KK_LOG_ERROR, "core", "lua", "%s: cannot register %s.%s: %s%s%s",
+             path, m->ns, m->name, kk_strerror(rc),
+             op ? ", already defined by " : "", op ? op : "");
       kk__lua_module_free(m);
       continue;
     }
@@ -336,4 +382,12 @@ int kk__lua_module_scan(const char *dir) {
   }
   free(list);
   return count;
+}
+
+int kk__lua_module_scan(const char *dir) {
+  return scan(dir, module_file);
+}
+
+int kk__lua_module_scan_tree(const char *dir) {
+  return scan(dir, any_lua_file);
 }

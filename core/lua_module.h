@@ -23,6 +23,7 @@ typedef struct lmod {
   char *dir;
   kk_option_t *opts; /* own options, then the limit options, then {NULL} */
   size_t nown;
+  int persist; /* has save and restore: state survives restarts */
 } lmod_t;
 
 /* What loading one file has found so far; the first failure wins. */
@@ -58,9 +59,18 @@ int kk__lmod_parse_options(lua_State *L, load_ctx_t *lc, int tbl);
 /* Frees the strings of one option parsed by kk__lmod_parse_options(). */
 void kk__lmod_free_option_strings(kk_option_t *o);
 
-/* lua_module_run.c: the stage callbacks of every Lua module. */
+/* lua_module_run.c: the stage callbacks of every Lua module; start and
+ * stop only for modules with saved state (lm->persist). */
 int kk__lmod_create(kk_stage_t *st, const kk_opts_t *opts, void **state);
 int kk__lmod_process(kk_stage_t *st, void *state, kk_batch_t *b);
+int kk__lmod_start(kk_stage_t *st, void *state);
+void kk__lmod_stop(kk_stage_t *st, void *state, kk_stop_cb cb);
 void kk__lmod_destroy(void *state);
+/* Loads every *.lua (not only *.module.lua) of a folder of klimakit's
+ * own module tree (modules/<ns>/ beside the binary), where every Lua
+ * file is a module; see kk__lua_module_scan for the rest. */
+int kk__lua_module_scan_tree(const char *dir);
+/* The options a module with save/restore gets besides its own. */
+extern const kk_option_t kk__lua_state_options[];
 
 #endif

@@ -47,7 +47,7 @@ static int default_text(lua_State *L, load_ctx_t *lc, const kk_option_t *o,
     break;
   case KK_OPT_DOUBLE:
     if (t != LUA_TNUMBER || isnan(x)) goto wrong;
-    snprintf(buf, sizeof buf, "%.17g", x);
+    kk_fmt_double(x, buf); /* shortest that reads back: 0.1, not 0.1000...1 */
     text = buf;
     break;
   case KK_OPT_BOOL:
@@ -57,7 +57,7 @@ static int default_text(lua_State *L, load_ctx_t *lc, const kk_option_t *o,
   case KK_OPT_DURATION:
   case KK_OPT_SIZE:
     if (t == LUA_TNUMBER && x >= 0 && !isinf(x)) {
-      snprintf(buf, sizeof buf, "%.17g", x);
+      kk_fmt_double(x, buf);
       text = buf;
     } else if (t == LUA_TSTRING) {
       text = lua_tostring(L, -1);
@@ -429,17 +429,21 @@ int kk__lmod_parse_options(lua_State *L, load_ctx_t *lc, int tbl) {
     }
     qsort(ol, n, sizeof *ol, cmp_optline);
   }
-  size_t nlim = 0;
+  size_t nlim = 0, nstate = 0;
   while (kk__lua_limit_options[nlim].name)
     nlim++;
-  lm->opts = calloc(n + nlim + 1, sizeof *lm->opts);
+  while (lm->persist && kk__lua_state_options[nstate].name)
+    nstate++;
+  lm->opts = calloc(n + nlim + nstate + 1, sizeof *lm->opts);
   if (!lm->opts) {
     kk__lmod_fail(lc, NULL, 0, "out of memory");
     goto out;
   }
   for (size_t i = 0; i < n; i++)
     lm->opts[i] = ol[i].o;
-  memcpy(lm->opts + n, kk__lua_limit_options, (nlim + 1) * sizeof *lm->opts);
+  memcpy(lm->opts + n, kk__lua_state_options, nstate * sizeof *lm->opts);
+  memcpy(lm->opts + n + nstate, kk__lua_limit_options,
+         (nlim + 1) * sizeof *lm->opts);
   lm->nown = n;
   n = 0; /* now owned by lm->opts */
 out:

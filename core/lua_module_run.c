@@ -6,14 +6,28 @@
  * loop thread. */
 #include "lua_module.h"
 
+#include <cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 typedef struct linst {
   lua_State *L;
   int proc_ref, state_ref;
   int sink;
+  /* Modules with save/restore (lm->persist), like the C calculators:
+   * the state saved covers every journal record up to `seq`. */
+  kk_stage_t *st;
+  int persist, save_ref, restore_ref;
+  uint64_t seq;         /* last journal record absorbed */
+  uint64_t snapshot_ms; /* save period */
+  uv_timer_t timer;
+  int timer_open;
+  kk_stop_cb stop_cb;
 } linst_t;
 
 typedef struct setup_ctx {
@@ -33,6 +47,13 @@ static int lm_setup(lua_State *L) {
     return luaL_error(L, "%s no longer returns a module table with process",
                       sc->lm->path);
   sc->in->proc_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  if (sc->lm->persist) {
+    if (lua_getfield(L, mod, "save") != LUA_TFUNCTION ||
+        lua_getfield(L, mod, "restore") != LUA_TFUNCTION)
+      return luaL_error(L, "%s no longer has save and restore", sc->lm->path);
+    sc->in->restore_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    sc->in->save_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
   lua_newtable(L);
   for (const kk_option_t *o = sc->lm->opts; o->name; o++) {
     kk__opt_push(L, sc->opts, o->name);
@@ -60,8 +81,11 @@ int kk__lmod_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
   char e[1024];
   linst_t *in = calloc(1, sizeof *in);
   if (!in) return KK_ENOMEM;
-  in->proc_ref = in->state_ref = LUA_NOREF;
+  in->proc_ref = in->state_ref = in->save_ref = in->restore_ref = LUA_NOREF;
   in->sink = lm->m.kind == KK_KIND_SINK;
+  in->st = st;
+  in->persist = lm->persist;
+  if (in->persist) in->snapshot_ms = kk_opt_duration_ms(opts, "snapshot");
   kk__lua_limits_t lim = {kk_opt_size(opts, "memory"),
                           (uint64_t)kk_opt_int(opts, "budget"),
                           kk_opt_duration_ms(opts, "deadline")};
@@ -89,6 +113,205 @@ int kk__lmod_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
   return 0;
 }
 
+/* ---- saved state ---------------------------------------------------- */
+
+/* Pushes the JSON value j as Lua (objects and arrays as tables).  Runs
+ * under kk__lua_pcall. */
+static void push_json(lua_State *L, const cJSON *j, int depth) {
+  if (depth > 32) luaL_error(L, "saved state nested too deeply");
+  luaL_checkstack(L, 4, "saved state");
+  if (cJSON_IsBool(j)) {
+    lua_pushboolean(L, cJSON_IsTrue(j));
+  } else if (cJSON_IsNumber(j)) {
+    double d = j->valuedouble;
+    if (d == (double)(lua_Integer)d && d > -9.0e15 && d < 9.0e15)
+      lua_pushinteger(L, (lua_Integer)d);
+    else
+      lua_pushnumber(L, d);
+  } else if (cJSON_IsString(j)) {
+    lua_pushstring(L, j->valuestring);
+  } else if (cJSON_IsArray(j)) {
+    lua_newtable(L);
+    lua_Integer i = 1;
+    for (const cJSON *c = j->child; c; c = c->next) {
+      push_json(L, c, depth + 1);
+      lua_rawseti(L, -2, i++);
+    }
+  } else if (cJSON_IsObject(j)) {
+    lua_newtable(L);
+    for (const cJSON *c = j->child; c; c = c->next) {
+      push_json(L, c, depth + 1);
+      lua_setfield(L, -2, c->string);
+    }
+  } else {
+    lua_pushnil(L);
+  }
+}
+
+typedef struct restore_ctx {
+  linst_t *in;
+  const cJSON *saved;
+} restore_ctx_t;
+
+static int lm_restore(lua_State *L) {
+  restore_ctx_t *rc = lua_touserdata(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rc->in->restore_ref);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rc->in->state_ref);
+  push_json(L, rc->saved, 0);
+  lua_call(L, 2, 0);
+  return 0;
+}
+
+typedef struct save_ctx {
+  linst_t *in;
+  char *text; /* JSON of what save(state) returned */
+} save_ctx_t;
+
+static int lm_save(lua_State *L) {
+  save_ctx_t *sc = lua_touserdata(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, sc->in->save_ref);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, sc->in->state_ref);
+  lua_call(L, 1, 1);
+  if (!lua_istable(L, -1))
+    return luaL_error(L, "save(state) must return a table, got %s",
+                      luaL_typename(L, -1));
+  cJSON *j = kk__lua_to_json(L, -1);
+  if (!j)
+    return luaL_error(L, "save(state) returned a table klimakit cannot "
+                         "keep: only strings, numbers, booleans and tables "
+                         "(string keys or a sequence), 32 levels deep");
+  sc->text = cJSON_PrintUnformatted(j);
+  cJSON_Delete(j);
+  if (!sc->text) return luaL_error(L, "out of memory");
+  return 0;
+}
+
+static void state_path(kk_stage_t *st, char *buf, size_t len, int tmp) {
+  snprintf(buf, len, "%s/state.json%s", kk_stage_data_dir(st),
+           tmp ? ".tmp" : "");
+}
+
+/* Saves the state to <stage dir>/state.json (written to a temporary
+ * file, synced, renamed), then holds the journal at its position: after
+ * a crash the engine replays from there and process() skips what the
+ * state already has.  Without a journal position yet there is nothing
+ * to hold. */
+static int lmod_save(linst_t *in) {
+  kk_stage_t *st = in->st;
+  char e[1024], path[4200], tmp[4200];
+  save_ctx_t sc = {in, NULL};
+  lua_pushcfunction(in->L, lm_save);
+  lua_pushlightuserdata(in->L, &sc);
+  kk__lua_limits_t lim = {0, 0, SETUP_DEADLINE_MS};
+  int rc = kk__lua_pcall_limits(in->L, 1, 0, &lim, e, sizeof e);
+  if (rc) {
+    free(sc.text);
+    kk_stage_log(st, KK_LOG_ERROR, "state not saved: %s",
+                 kk__lmod_first_line(e));
+    return rc;
+  }
+  rc = kk_mkdirs(kk_stage_data_dir(st), 0);
+  state_path(st, path, sizeof path, 0);
+  state_path(st, tmp, sizeof tmp, 1);
+  FILE *f = rc ? NULL : fopen(tmp, "w");
+  if (!rc && !f) rc = -errno;
+  if (f) {
+    fprintf(f,
+            "{\"format\":\"klimakit-lua-state 1\",\"seq\":%" PRIu64
+            ",\"state\":%s}\n",
+            in->seq, sc.text);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) rc = -errno;
+    if (fclose(f) != 0 && !rc) rc = -errno;
+    if (!rc && rename(tmp, path) != 0) rc = -errno;
+    if (rc) unlink(tmp);
+  }
+  free(sc.text);
+  if (rc) {
+    kk_stage_log(st, KK_LOG_ERROR, "cannot save state to %s: %s", path,
+                 kk_strerror(rc));
+    return rc;
+  }
+  if (in->seq) kk_stage_hold(st, in->seq);
+  return 0;
+}
+
+static void lmod_tick(uv_timer_t *h) {
+  lmod_save(h->data);
+}
+
+int kk__lmod_start(kk_stage_t *st, void *state) {
+  linst_t *in = state;
+  char path[4200], e[1024];
+  state_path(st, path, sizeof path, 0);
+  FILE *f = fopen(path, "r");
+  if (!f && errno != ENOENT) {
+    kk_stage_error(st, "cannot read saved state %s: %s", path, strerror(errno));
+    return KK_EIO;
+  }
+  if (f) {
+    kk_buf_t b = {0};
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+      kk_buf_put(&b, chunk, n);
+    fclose(f);
+    cJSON *root = b.len && !b.oom ? cJSON_ParseWithLength(b.p, b.len) : NULL;
+    kk_buf_free(&b);
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(root, "format");
+    const cJSON *seq = cJSON_GetObjectItemCaseSensitive(root, "seq");
+    const cJSON *saved = cJSON_GetObjectItemCaseSensitive(root, "state");
+    if (!cJSON_IsString(fmt) ||
+        strcmp(fmt->valuestring, "klimakit-lua-state 1") != 0 ||
+        !cJSON_IsNumber(seq) || seq->valuedouble < 0 || !saved) {
+      cJSON_Delete(root);
+      kk_stage_error(st,
+                     "%s: not a saved state of this version (move it away "
+                     "to start afresh)",
+                     path);
+      return KK_ECORRUPT;
+    }
+    in->seq = (uint64_t)seq->valuedouble;
+    restore_ctx_t rc = {in, saved};
+    lua_pushcfunction(in->L, lm_restore);
+    lua_pushlightuserdata(in->L, &rc);
+    kk__lua_limits_t lim = {0, 0, SETUP_DEADLINE_MS};
+    int r = kk__lua_pcall_limits(in->L, 1, 0, &lim, e, sizeof e);
+    cJSON_Delete(root);
+    if (r) {
+      kk_stage_error(st, "restore(state, saved) from %s failed: %s", path,
+                     kk__lmod_first_line(e));
+      return r;
+    }
+    if (in->seq) kk_stage_hold(st, in->seq);
+  }
+  if (in->snapshot_ms) {
+    uv_timer_init(kk_stage_loop(st), &in->timer);
+    in->timer.data = in;
+    in->timer_open = 1;
+    uv_timer_start(&in->timer, lmod_tick, in->snapshot_ms, in->snapshot_ms);
+    uv_unref((uv_handle_t *)&in->timer);
+  }
+  return 0;
+}
+
+static void lmod_timer_closed(uv_handle_t *h) {
+  linst_t *in = h->data;
+  lmod_save(in);
+  in->stop_cb(in->st);
+}
+
+void kk__lmod_stop(kk_stage_t *st, void *state, kk_stop_cb cb) {
+  linst_t *in = state;
+  in->stop_cb = cb;
+  if (in->timer_open) {
+    in->timer_open = 0;
+    uv_close((uv_handle_t *)&in->timer, lmod_timer_closed);
+    return;
+  }
+  lmod_save(in);
+  cb(st);
+}
+
 static const char *reason_of(int rc) {
   return rc == KK_EBUDGET ? "budget" : rc == KK_EMEMCAP ? "memcap" : "error";
 }
@@ -98,6 +321,12 @@ int kk__lmod_process(kk_stage_t *st, void *state, kk_batch_t *b) {
   lua_State *L = in->L;
   char e[1024];
   kk_batch_t *out = NULL;
+  uint64_t seq = kk_batch_seq(b);
+  if (in->persist && seq) {
+    /* Journal positions only grow while the engine runs: a batch at or
+     * below the last absorbed one is a replay the saved state has. */
+    if (seq <= in->seq) return 0;
+  }
   if (!in->sink && !(out = kk_batch_new(kk_batch_len(b)))) return KK_ENOMEM;
   int top = lua_gettop(L);
   int rc = kk__lua_push_borrowed(L, b, out, e, sizeof e);
@@ -106,9 +335,12 @@ int kk__lmod_process(kk_stage_t *st, void *state, kk_batch_t *b) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, in->state_ref);
     lua_pushvalue(L, top + 1);
     lua_pushvalue(L, top + 2);
-    rc = kk__lua_pcall(L, 3, 0, e, sizeof e);
+    rc = kk__lua_pcall(L, 3, 1, e, sizeof e);
     kk__lua_invalidate_borrowed(L, top + 1);
   }
+  /* process may return true: save the state now (an alert that fired
+   * must not fire again after a crash). */
+  int save_now = rc == 0 && lua_toboolean(L, -1);
   lua_settop(L, top);
   if (rc) {
     /* The engine logs the failed batch (rate-limited) with this detail. */
@@ -126,5 +358,11 @@ int kk__lmod_process(kk_stage_t *st, void *state, kk_batch_t *b) {
     kk_stage_emit(st, out);
   }
   kk_batch_unref(out);
+  if (in->persist) {
+    if (seq > in->seq) in->seq = seq;
+    /* After the emit: a sink downstream has what the state says was
+     * sent before the state says so. */
+    if (save_now) lmod_save(in);
+  }
   return 0;
 }

@@ -2,7 +2,9 @@
  *
  * Paths are resolved (symbolic links too) and must lie in a tree given
  * with kk__lua_allow_path(); io.open and io.lines, loadfile, dofile and
- * require go through that check, and only text chunks are loaded. */
+ * require go through that check, and only text chunks are loaded.  A
+ * relative path is taken from the first allowed folder (the recipe's
+ * or the module's own), then from the working directory. */
 #include "lua_sandbox_impl.h"
 
 #include <errno.h>
@@ -33,8 +35,8 @@ static int dir_allows(const sb_ctx_t *c, const char *p, int write) {
 
 /* Resolves `path` for reading or writing into `out` (PATH_MAX bytes).
  * Returns 0, KK_EDENIED when it leaves the allowed trees, or -errno. */
-static int sb_resolve(const sb_ctx_t *c, const char *path, int write,
-                      char *out) {
+static int sb_resolve_as_given(const sb_ctx_t *c, const char *path, int write,
+                               char *out) {
   if (!path || !*path) return -ENOENT;
   if (realpath(path, out)) return dir_allows(c, out, write) ? 0 : KK_EDENIED;
   if (errno != ENOENT) return KK_EDENIED;
@@ -67,16 +69,79 @@ static int sb_resolve(const sb_ctx_t *c, const char *path, int write,
   return 0;
 }
 
-/* Pushes nil, message, errno-like code (the liolib convention). */
+/* A relative path is first taken relative to the state's base folder,
+ * the first allowed one (the recipe's folder for a recipe, the module's
+ * for a Lua module, the decoder's for a decoder), so that a recipe reads
+ * its files the same from wherever it is started.  When nothing is there
+ * but the path names an allowed file relative to the working directory,
+ * that one is used (recipes written for the repository root). */
+static int sb_base_path(const sb_ctx_t *c, const char *path, char *buf) {
+  if (path[0] == '/' || c->ndirs == 0) return 0;
+  int n = snprintf(buf, PATH_MAX, "%s/%s", c->dirs[0].path, path);
+  return n > 0 && n < PATH_MAX;
+}
+
+static int sb_resolve(const sb_ctx_t *c, const char *path, int write,
+                      char *out) {
+  if (!path || !*path) return -ENOENT;
+  char based[PATH_MAX], alt[PATH_MAX];
+  if (!sb_base_path(c, path, based))
+    return sb_resolve_as_given(c, path, write, out);
+  int rc = sb_resolve_as_given(c, based, write, out);
+  if (rc == 0 || rc == KK_EDENIED) return rc;
+  /* Not in the base folder: the working directory, if allowed there. */
+  if (sb_resolve_as_given(c, path, 0, alt) == 0) {
+    if (!write) {
+      memcpy(out, alt, strlen(alt) + 1);
+      return 0;
+    }
+    if (sb_resolve_as_given(c, path, 1, alt) == 0) {
+      memcpy(out, alt, strlen(alt) + 1);
+      return 0;
+    }
+  }
+  return rc;
+}
+
+/* The allowed folders, for messages: "a, b (writable)". */
+static void allowed_list(const sb_ctx_t *c, char *buf, size_t len) {
+  size_t n = 0;
+  buf[0] = 0;
+  for (size_t i = 0; i < c->ndirs && n < len; i++)
+    n += (size_t)snprintf(buf + n, len - n, "%s%s%s", i ? ", " : "",
+                          c->dirs[i].path,
+                          c->dirs[i].writable ? " (writable)" : "");
+  if (!c->ndirs) snprintf(buf, len, "none");
+}
+
+/* Pushes nil, message, errno-like code (the liolib convention).  The
+ * message names the path, where it was looked for and, when access is
+ * denied, the folders that are allowed. */
 static int push_resolve_fail(lua_State *L, const char *path, int rc,
                              int write) {
+  sb_ctx_t *c = kk__sb_ctx(L);
+  char allowed[2048], based[PATH_MAX], real[PATH_MAX];
+  allowed_list(c, allowed, sizeof allowed);
+  int has_base = sb_base_path(c, path, based);
   lua_pushnil(L);
   if (rc == KK_EDENIED) {
+    const char *tried = path;
+    if (realpath(has_base ? based : path, real) || realpath(path, real))
+      tried = real;
     lua_pushfstring(L,
-                    "%s: access denied (not under a path this Lua state "
-                    "may %s)",
-                    path, write ? "write" : "read");
+                    "%s: access denied: %s is outside the folders this Lua "
+                    "state may %s (%s)",
+                    path, tried, write ? "write" : "read", allowed);
     lua_pushinteger(L, EACCES);
+  } else if (has_base) {
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd)) strcpy(cwd, ".");
+    lua_pushfstring(L,
+                    "%s: %s (looked for %s and %s%s%s; relative paths "
+                    "are taken from %s)",
+                    path, strerror(-rc), based, cwd,
+                    strcmp(cwd, "/") == 0 ? "" : "/", path, c->dirs[0].path);
+    lua_pushinteger(L, -rc);
   } else {
     lua_pushfstring(L, "%s: %s", path, strerror(-rc));
     lua_pushinteger(L, -rc);

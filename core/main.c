@@ -13,6 +13,7 @@
 
 #include "core.h"
 #include "recipe.h"
+#include "reload.h"
 
 #define EXIT_USAGE 2
 #define EXIT_RECIPE 3
@@ -33,6 +34,7 @@ static const char *main_help_head =
     "                   or SIGTERM (or until every source is done)\n"
     "  check RECIPE     check the recipe and print errors as file:line\n"
     "  modules [NAME]   document every module and option (--format markdown)\n"
+    "  reload [RECIPE]  make the running `klimakit run` re-read its recipe\n"
     "  docs build       render docs/ and the playbooks into a checked site\n";
 
 static const char *main_help_tail =
@@ -98,6 +100,10 @@ static const char *run_help =
     "after a crash every sink resumes from its cursor.  SIGINT or SIGTERM\n"
     "stop the sources, drain the pipeline, save the cursors and exit 0; a\n"
     "second signal (100 ms or more later) saves the cursors and exits 1.\n"
+    "SIGHUP (or `klimakit reload`) re-reads and checks RECIPE: on an error\n"
+    "the pipeline goes on unchanged and the errors are logged; otherwise it\n"
+    "is drained and rebuilt in this process, keeping journal and cursors.\n"
+    "The pid is in DIR/klimakit.pid while it runs.\n"
     "\n"
     "  --data-dir DIR   default data directory (kk.config{data_dir=} wins);\n"
     "                   default ./var\n";
@@ -201,12 +207,22 @@ static int cmd_check(int argc, char **argv) {
     fputs(check_help, stderr);
     return EXIT_USAGE;
   }
-  kk__recipe_t *r = load_checked(argv[1]);
-  if (!r) return EXIT_RECIPE;
-  /* Then every stage is created, as `run` would, and destroyed again:
-   * a decoder file that does not load, a tokens file without tokens, a
-   * statistics CSV with a bad row show here, not at the next start. */
-  size_t bad =
+  kk__registry_init();
+  kk__recipe_load_builtin_lua_modules();
+  kk__recipe_t *r = kk__recipe_load(argv[1]);
+  if (!r) {
+    fprintf(stderr, "klimakit: out of memory\n");
+    return EXIT_RECIPE;
+  }
+  size_t bad = kk__recipe_nerrors(r);
+  for (size_t i = 0; i < bad; i++)
+    fprintf(stderr, "%s\n", kk__recipe_error(r, i));
+  /* Then every stage that could be built is created, as `run` would,
+   * and destroyed again, also when others had errors, so that one check
+   * reports every mistake: a decoder file that does not load, a tokens
+   * file without tokens, a statistics CSV with a bad row show here, not
+   * at the next start. */
+  bad +=
       kk__engine_try_create(kk__recipe_engine(r), kk__recipe_config(r), stderr);
   if (bad) {
     fprintf(stderr, "%zu error%s in %s\n", bad, bad == 1 ? "" : "s", argv[1]);
@@ -233,14 +249,15 @@ static int cmd_run(int argc, char **argv) {
   if (data_dir) kk__recipe_set_default_data_dir(data_dir);
   kk__recipe_t *r = load_checked(argv[1]);
   if (!r) return EXIT_RECIPE;
-  int rc = kk__engine_run(kk__recipe_engine(r), kk__recipe_config(r));
-  if (kk__engine_forced(kk__recipe_engine(r))) {
+  int forced;
+  /* SIGHUP and `klimakit reload` rebuild the pipeline in this process. */
+  int rc = kk__reload_run(r, argv[1], &forced);
+  if (forced) {
     /* The stages given up on mid-stop still hold live handles: freeing
      * them is unsafe, and everything acknowledged is in the journal. */
     fflush(NULL);
     _exit(rc);
   }
-  kk__recipe_free(r);
   kk__recipe_set_default_data_dir(NULL);
   return rc;
 }
@@ -273,6 +290,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "check") == 0) return cmd_check(argc - 1, argv + 1);
   if (strcmp(cmd, "modules") == 0) return kk__cmd_modules(argc - 1, argv + 1);
   if (strcmp(cmd, "docs") == 0) return kk__cmd_docs(argc - 1, argv + 1);
+  if (strcmp(cmd, "reload") == 0) return kk__cmd_reload(argc - 1, argv + 1);
   const kk_command_t *c = kk__registry_command(cmd, NULL);
   if (c) return cmd_module(c, argc - 1, argv + 1);
   fprintf(stderr, "klimakit: unknown command '%s'\n\n", cmd);

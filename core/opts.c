@@ -143,6 +143,34 @@ static int enum_index(const char *choices, const char *s) {
   return -1;
 }
 
+/* "a|b|c" as "a, b, c" (every choice, however many), and a "did you
+ * mean" hint for `s` when one choice is close. */
+static void enum_list(const char *choices, const char *s, char *out,
+                      size_t outlen, char *hint, size_t hintlen) {
+  size_t n = 0;
+  const char *best = NULL;
+  size_t bestlen = 0;
+  int bestd = 3;
+  out[0] = hint[0] = 0;
+  for (const char *p = choices ? choices : ""; p && *p;) {
+    const char *bar = strchr(p, '|');
+    size_t len = bar ? (size_t)(bar - p) : strlen(p);
+    char one[128];
+    snprintf(one, sizeof one, "%.*s", (int)len, p);
+    int dd = s ? kk__edit_distance(s, one) : 99;
+    /* A tie goes to the choice with the same first letter. */
+    if (dd < bestd ||
+        (dd == bestd && best && *p == *s && *best != *s && dd < 3))
+      bestd = dd, best = p, bestlen = len;
+    if (n < outlen)
+      n += (size_t)snprintf(out + n, outlen - n, "%s%s", n ? ", " : "", one);
+    p = bar ? bar + 1 : NULL;
+  }
+  if (!n) snprintf(out, outlen, "(none)");
+  if (best)
+    snprintf(hint, hintlen, " (did you mean '%.*s'?)", (int)bestlen, best);
+}
+
 static cJSON *lua_to_json(lua_State *L, int idx, int depth) {
   idx = lua_absindex(L, idx);
   switch (lua_type(L, idx)) {
@@ -267,8 +295,10 @@ static int from_lua(lua_State *L, const kk_option_t *d, opt_val_t *v,
       if (t == LUA_TNUMBER) {
         double x = lua_tonumber(L, -1);
         if (x != floor(x) || fabs(x) > 9.0e15) {
-          snprintf(err, errlen, "option '%s' of %s expects an integer, got %g",
-                   d->name, where, x);
+          char num[KK_FMT_DOUBLE_MAX];
+          kk_fmt_double(x, num);
+          snprintf(err, errlen, "option '%s' of %s expects an integer, got %s",
+                   d->name, where, num);
           return KK_ETYPE;
         }
         v->i = (int64_t)x;
@@ -325,8 +355,10 @@ static int from_lua(lua_State *L, const kk_option_t *d, opt_val_t *v,
     const char *s = lua_tostring(L, -1);
     v->i = enum_index(d->choices ? d->choices : "", s);
     if (v->i < 0) {
-      snprintf(err, errlen, "option '%s' of %s: '%s' is not one of %s", d->name,
-               where, s, d->choices ? d->choices : "(none)");
+      char list[1024], hint[128];
+      enum_list(d->choices, s, list, sizeof list, hint, sizeof hint);
+      snprintf(err, errlen, "option '%s' of %s: '%s' is not one of %s%s",
+               d->name, where, s, list, hint);
       return KK_EINVAL;
     }
     v->s = strdup(s);
@@ -381,21 +413,27 @@ static int from_lua(lua_State *L, const kk_option_t *d, opt_val_t *v,
     double x = d->type == KK_OPT_INT ? (double)v->i : v->d;
     if ((d->type == KK_OPT_INT || d->type == KK_OPT_DOUBLE) &&
         (x < d->min || x > d->max)) {
-      snprintf(err, errlen,
-               "option '%s' of %s: %.15g is out of range [%.15g, %.15g]",
-               d->name, where, x, d->min, d->max);
+      char a[KK_FMT_DOUBLE_MAX], lo[KK_FMT_DOUBLE_MAX], hi[KK_FMT_DOUBLE_MAX];
+      kk_fmt_double(x, a);
+      kk_fmt_double(d->min, lo);
+      kk_fmt_double(d->max, hi);
+      snprintf(err, errlen, "option '%s' of %s: %s is out of range [%s, %s]",
+               d->name, where, a, lo, hi);
       return KK_ERANGE;
     }
   }
   v->set = 1;
   return 0;
-wrong:
+wrong:;
+  char list[1024] = "", hint[8];
+  if (d->type == KK_OPT_ENUM)
+    enum_list(d->choices, NULL, list, sizeof list, hint, sizeof hint);
   snprintf(err, errlen, "option '%s' of %s expects %s%s%s, got %s", d->name,
            where,
            d->type == KK_OPT_ENUM  ? "one of "
            : d->type == KK_OPT_INT ? "an "
                                    : "a ",
-           d->type == KK_OPT_ENUM ? d->choices : type_name(d->type),
+           d->type == KK_OPT_ENUM ? list : type_name(d->type),
            d->type == KK_OPT_DURATION ? " (\"5s\", \"100ms\" or seconds)"
            : d->type == KK_OPT_SIZE   ? " (\"16MiB\" or bytes)"
                                       : "",
@@ -403,9 +441,21 @@ wrong:
   return KK_ETYPE;
 }
 
-kk_opts_t *kk__opts_from_lua(lua_State *L, int idx, const kk_module_t *m,
-                             char *err, size_t errlen) {
-  char where[128];
+/* The line a function value was defined on (0 for other values): for a
+ * function, Lua knows where the option itself is. */
+static int value_line(lua_State *L) {
+  if (lua_type(L, -1) != LUA_TFUNCTION || lua_iscfunction(L, -1)) return 0;
+  lua_Debug ar;
+  lua_pushvalue(L, -1);
+  if (!lua_getinfo(L, ">S", &ar)) return 0;
+  return ar.linedefined > 0 ? ar.linedefined : 0;
+}
+
+kk_opts_t *kk__opts_from_lua_each(lua_State *L, int idx, const kk_module_t *m,
+                                  kk__opts_err_fn fn, void *ud) {
+  char where[128], err[2048];
+  const size_t errlen = sizeof err;
+  size_t nerr = 0;
   snprintf(where, sizeof where, "%s.%s", m->ns, m->name);
   idx = lua_absindex(L, idx);
   kk_opts_t *o = calloc(1, sizeof *o);
@@ -420,10 +470,13 @@ kk_opts_t *kk__opts_from_lua(lua_State *L, int idx, const kk_module_t *m,
   for (size_t i = 0; i < total; i++)
     o->v[i].fnref = LUA_NOREF;
 
+  /* Every mistake is reported, not only the first: a wrong option does
+   * not stop the others from being checked. */
   if (!lua_isnoneornil(L, idx)) {
     if (!lua_istable(L, idx)) {
       snprintf(err, errlen, "%s expects an option table { ... }, got %s", where,
                luaL_typename(L, idx));
+      fn(ud, NULL, 0, err);
       goto fail;
     }
     lua_pushnil(L);
@@ -431,8 +484,10 @@ kk_opts_t *kk__opts_from_lua(lua_State *L, int idx, const kk_module_t *m,
       if (lua_type(L, -2) != LUA_TSTRING) {
         snprintf(err, errlen, "%s: option names must be strings (got %s key)",
                  where, luaL_typename(L, -2));
-        lua_pop(L, 2);
-        goto fail;
+        fn(ud, NULL, value_line(L), err);
+        nerr++;
+        lua_pop(L, 1);
+        continue;
       }
       const char *key = lua_tostring(L, -2);
       size_t i;
@@ -452,14 +507,17 @@ kk_opts_t *kk__opts_from_lua(lua_State *L, int idx, const kk_module_t *m,
         else
           snprintf(err, errlen,
                    "unknown option '%s' for %s (see `klimakit "
-                   "modules %s`)",
-                   key, where, m->name);
-        lua_pop(L, 2);
-        goto fail;
+                   "modules %s.%s`)",
+                   key, where, m->ns, m->name);
+        fn(ud, key, value_line(L), err);
+        nerr++;
+        lua_pop(L, 1);
+        continue;
       }
       if (from_lua(L, opt_decl(o, i), &o->v[i], where, err, errlen)) {
-        lua_pop(L, 2);
-        goto fail;
+        fn(ud, key, value_line(L), err);
+        nerr++;
+        o->v[i].set = 1; /* given, if wrong: not also "missing" */
       }
       lua_pop(L, 1);
     }
@@ -470,16 +528,42 @@ kk_opts_t *kk__opts_from_lua(lua_State *L, int idx, const kk_module_t *m,
     if (d->flags & KK_OPT_REQUIRED) {
       snprintf(err, errlen, "missing required option '%s' (%s) for %s", d->name,
                type_name(d->type), where);
-      goto fail;
+      fn(ud, NULL, 0, err);
+      nerr++;
+      continue;
     }
-    if (d->def && parse_text(d, d->def, &o->v[i], err, errlen)) goto fail;
+    if (d->def && parse_text(d, d->def, &o->v[i], err, errlen)) {
+      fn(ud, NULL, 0, err);
+      nerr++;
+    }
   }
+  if (nerr) goto fail;
   return o;
 oom:
-  snprintf(err, errlen, "out of memory");
+  fn(ud, NULL, 0, "out of memory");
 fail:
   kk__opts_free(o);
   return NULL;
+}
+
+typedef struct first_err {
+  char *err;
+  size_t errlen;
+  int have;
+} first_err_t;
+
+static void keep_first(void *ud, const char *key, int line, const char *msg) {
+  first_err_t *f = ud;
+  (void)key;
+  (void)line;
+  if (f->have++) return;
+  snprintf(f->err, f->errlen, "%s", msg);
+}
+
+kk_opts_t *kk__opts_from_lua(lua_State *L, int idx, const kk_module_t *m,
+                             char *err, size_t errlen) {
+  first_err_t f = {err, errlen, 0};
+  return kk__opts_from_lua_each(L, idx, m, keep_first, &f);
 }
 
 void kk__opts_free(kk_opts_t *o) {

@@ -6,14 +6,20 @@
  * check` reports every mistake it can, like a compiler. */
 #include "recipe.h"
 
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
 #include <lauxlib.h>
 #include <libgen.h>
+#include <klimakit/time.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "lua_module.h"
 #include "lua_sandbox.h"
 
 #define STAGE_MT "klimakit.stage"
@@ -69,6 +75,10 @@ static const kk_option_t config_options[] = {
     {"lua_memory", KK_OPT_SIZE, 0, "64MiB",
      "Memory cap of each Lua state (the recipe's and each Lua module's).", NULL,
      0, 0},
+    {"tz", KK_OPT_STRING, 0, "Europe/Berlin",
+     "The recipe's time zone: kk.date() writes local times in it (UTC, "
+     "Europe/Berlin, CET and the other UTC+1 EU zones).",
+     NULL, 0, 0},
     {NULL, 0, 0, NULL, NULL, NULL, 0, 0}};
 
 static const kk_module_t config_module = {
@@ -151,17 +161,101 @@ static int stage_tostring(lua_State *L) {
   return 1;
 }
 
+/* The line of option `key` in the table of the call at `from` in
+ * `file`: the first `key =` at the table's top level between the call
+ * line and the brace that closes the table (strings and comments are
+ * skipped); 0 when the key is not written there (a table built
+ * elsewhere).  Lua keeps no line for table fields, the source does. */
+static int option_line(const char *file, int from, const char *key) {
+  FILE *f = key && from > 0 ? fopen(file, "r") : NULL;
+  if (!f) return 0;
+  char *buf = NULL;
+  size_t cap = 0, klen = strlen(key);
+  /* found: at the table's top level; nested: deeper (the stage is an
+   * argument of kk.pipe on the same line, so its table is one deeper). */
+  int line = 0, depth = 0, opened = 0, found = 0, nested = 0, done = 0;
+  char quote = 0;
+  while (!found && !done && getline(&buf, &cap, f) >= 0) {
+    if (++line < from) continue;
+    for (char *p = buf; *p && !found && !done; p++) {
+      if (quote) {
+        if (*p == '\\' && p[1])
+          p++;
+        else if (*p == quote)
+          quote = 0;
+        continue;
+      }
+      if (*p == '"' || *p == '\'') {
+        quote = *p;
+      } else if (p[0] == '-' && p[1] == '-') {
+        break; /* a comment to the end of the line */
+      } else if (*p == '{' || *p == '(') {
+        depth++, opened = 1;
+      } else if (*p == '}' || *p == ')') {
+        if (--depth <= 0 && opened) done = 1;
+      } else if (depth >= 1 && opened && strncmp(p, key, klen) == 0 &&
+                 (p == buf ||
+                  !(isalnum((unsigned char)p[-1]) || p[-1] == '_'))) {
+        char *q = p + klen;
+        while (*q == ' ' || *q == '\t')
+          q++;
+        if (*q == '=' && q[1] != '=') {
+          if (depth == 1)
+            found = line;
+          else if (!nested)
+            nested = line;
+        }
+      }
+    }
+    quote = 0; /* short strings end at the line's end */
+  }
+  free(buf);
+  fclose(f);
+  return found ? found : nested;
+}
+
+typedef struct opt_err_ctx {
+  kk__recipe_t *r;
+  const char *file;
+  int line;
+} opt_err_ctx_t;
+
+/* One mistake in a stage's option table, at the option's own line where
+ * it can be told. */
+static void opt_error(void *ud, const char *key, int vline, const char *msg) {
+  opt_err_ctx_t *c = ud;
+  int line = vline ? vline : option_line(c->file, c->line, key);
+  char buf[PATH_MAX + 2200];
+  snprintf(buf, sizeof buf, "%s:%d: %s", c->file, line ? line : c->line, msg);
+  add_error(c->r, buf);
+}
+
+/* Sorts errors [from, end) by their line (they all start "file:line:"
+ * with a file name of `flen` bytes): the option table is walked in hash
+ * order, the reader reads top down. */
+static void sort_errors(kk__recipe_t *r, size_t from, size_t flen) {
+  for (size_t i = from + 1; i < r->nerrors; i++)
+    for (size_t k = i; k > from; k--) {
+      char *a = r->errors[k - 1], *b = r->errors[k];
+      if (!a || !b || strlen(a) <= flen || strlen(b) <= flen ||
+          atol(a + flen + 1) <= atol(b + flen + 1))
+        break;
+      r->errors[k - 1] = b;
+      r->errors[k] = a;
+    }
+}
+
 /* Creates a stage of module m from the option table at `idx`. */
 static int make_stage(lua_State *L, const kk_module_t *m, int idx) {
   kk__recipe_t *r = recipe_of(L);
-  char err[1024], file[PATH_MAX];
+  char file[PATH_MAX];
   int line;
   caller_pos(L, file, sizeof file, &line);
-  kk_opts_t *o = kk__opts_from_lua(L, idx, m, err, sizeof err);
+  opt_err_ctx_t ec = {r, file, line};
+  size_t before = r->nerrors;
+  kk_opts_t *o = kk__opts_from_lua_each(L, idx, m, opt_error, &ec);
   if (!o) {
-    char buf[PATH_MAX + 1100];
-    snprintf(buf, sizeof buf, "%s:%d: %s", file, line, err);
-    add_error(r, buf);
+    sort_errors(r, before, strlen(file));
     push_stage(L, NULL);
     return 1;
   }
@@ -361,10 +455,24 @@ static int l_env(lua_State *L) {
 
 static int l_config(lua_State *L) {
   kk__recipe_t *r = recipe_of(L);
-  char err[1024];
-  kk_opts_t *o = kk__opts_from_lua(L, 1, &config_module, err, sizeof err);
+  char file[PATH_MAX];
+  int line;
+  caller_pos(L, file, sizeof file, &line);
+  opt_err_ctx_t ec = {r, file, line};
+  size_t before = r->nerrors;
+  kk_opts_t *o = kk__opts_from_lua_each(L, 1, &config_module, opt_error, &ec);
   if (!o) {
-    add_error_at(L, "%s:%d: kk.config: %s", err);
+    sort_errors(r, before, strlen(file));
+    return 0;
+  }
+  if (kk_tz_check(kk_opt_str(o, "tz")) != 0) {
+    char msg[300];
+    snprintf(msg, sizeof msg,
+             "option 'tz' of kk.config: unknown time zone '%s' (UTC, "
+             "Europe/Berlin, CET and the other UTC+1 EU zones)",
+             kk_opt_str(o, "tz"));
+    opt_error(&ec, "tz", 0, msg);
+    kk__opts_free(o);
     return 0;
   }
   kk__opts_free(r->cfg_opts);
@@ -372,15 +480,14 @@ static int l_config(lua_State *L) {
   return 0;
 }
 
-/* kk.load_module(path): registers an integrator's Lua module so that
- * kk.<ns>.<name> creates it.  Returns the module name. */
-static int l_load_module(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+/* Loads and registers one module file; returns its descriptor or NULL
+ * after adding the error. */
+static const kk_module_t *load_module_file(lua_State *L, const char *path) {
   char err[1024];
   const kk_module_t *m = kk__lua_module_load(path, err, sizeof err);
   if (!m) {
     add_error_at(L, "%s:%d: kk.load_module: %s", err);
-    return 0;
+    return NULL;
   }
   int rc = kk__registry_add(m);
   if (rc == KK_EEXIST) {
@@ -390,20 +497,90 @@ static int l_load_module(lua_State *L) {
     /* Loading the same file twice is harmless; another module with the
      * same name is a mistake. */
     int same = op && np && strcmp(op, np) == 0;
-    snprintf(msg, sizeof msg, "%s.%s is already defined by %s", m->ns, m->name,
-             op ? op : "a built-in C module");
+    snprintf(msg, sizeof msg, "%s: %s.%s is already defined by %s", path, m->ns,
+             m->name, op ? op : "a built-in C module");
     kk__lua_module_free(m);
     if (!same) {
       add_error_at(L, "%s:%d: kk.load_module: %s", msg);
-      return 0;
+      return NULL;
     }
-    m = old;
+    return old;
   } else if (rc) {
     kk__lua_module_free(m);
-    add_error_at(L, "%s:%d: kk.load_module: %s", kk_strerror(rc));
-    return 0;
+    char msg[1200];
+    snprintf(msg, sizeof msg, "%s: %s", path, kk_strerror(rc));
+    add_error_at(L, "%s:%d: kk.load_module: %s", msg);
+    return NULL;
   }
+  return m;
+}
+
+static int module_file(const struct dirent *d) {
+  size_t n = strlen(d->d_name);
+  return d->d_name[0] != '.' && n > 11 &&
+         strcmp(d->d_name + n - 11, ".module.lua") == 0;
+}
+
+/* kk.load_module(path): registers an integrator's Lua module so that
+ * kk.<ns>.<name> creates it, and returns the module name.  A folder
+ * loads its *.module.lua files (decoders, recipes and libraries beside
+ * them are left alone) and returns a list of their names. */
+static int l_load_module(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  struct stat sb;
+  if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+    struct dirent **list;
+    int n = scandir(path, &list, module_file, alphasort);
+    if (n < 0) {
+      char msg[1200];
+      snprintf(msg, sizeof msg, "%s: %s", path, strerror(errno));
+      add_error_at(L, "%s:%d: kk.load_module: %s", msg);
+      return 0;
+    }
+    lua_createtable(L, n, 0);
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+      char file[PATH_MAX];
+      snprintf(file, sizeof file, "%s/%s", path, list[i]->d_name);
+      free(list[i]);
+      const kk_module_t *m = load_module_file(L, file);
+      if (!m) continue;
+      lua_pushstring(L, m->name);
+      lua_rawseti(L, -2, ++k);
+    }
+    free(list);
+    return 1;
+  }
+  const kk_module_t *m = load_module_file(L, path);
+  if (!m) return 0;
   lua_pushstring(L, m->name);
+  return 1;
+}
+
+/* kk.date(format, ms [, tz]): strftime of UTC milliseconds `ms` in
+ * local time of `tz` (default: kk.config tz, Europe/Berlin), so that
+ * what a recipe prints reads like the dashboard; %Z is CET, CEST or
+ * UTC.  Raises on a bad zone or a format longer than 200 bytes. */
+static int l_date(lua_State *L) {
+  const char *fmt = luaL_checkstring(L, 1);
+  lua_Integer ms = luaL_checkinteger(L, 2);
+  const char *tz = luaL_optstring(L, 3, NULL);
+  if (!tz) {
+    kk__recipe_t *r = recipe_of(L);
+    tz = r && r->cfg_opts ? kk_opt_str(r->cfg_opts, "tz") : "Europe/Berlin";
+  }
+  if (kk_tz_check(tz) != 0)
+    return luaL_error(L, "kk.date: unknown time zone '%s'", tz);
+  if (strlen(fmt) > 200) return luaL_error(L, "kk.date: format too long");
+  int64_t secs = kk_floor_div((int64_t)ms, 1000);
+  struct tm tm;
+  kk_tz_local(tz, secs, &tm);
+  int off = kk_tz_offset(tz, secs);
+  tm.tm_gmtoff = off;
+  tm.tm_zone = off == 0 ? "UTC" : off == 3600 ? "CET" : "CEST";
+  char out[512];
+  size_t n = strftime(out, sizeof out, fmt, &tm);
+  lua_pushlstring(L, out, n);
   return 1;
 }
 
@@ -416,7 +593,7 @@ static int luaopen_klimakit(lua_State *L) {
   static const luaL_Reg fns[] = {
       {"pipe", l_pipe}, {"map", l_map},       {"filter", l_filter},
       {"env", l_env},   {"config", l_config}, {"load_module", l_load_module},
-      {"log", l_log},   {NULL, NULL}};
+      {"log", l_log},   {"date", l_date},     {NULL, NULL}};
   luaL_newlib(L, fns);
   lua_pushliteral(L, KK_VERSION_STRING);
   lua_setfield(L, -2, "version");
@@ -587,16 +764,16 @@ void kk__recipe_load_builtin_lua_modules(void) {
       if (access(probe, R_OK) != 0) continue;
       for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
         snprintf(probe, sizeof probe, "%s%s/%s", dir, tree[i], ns[k]);
-        if (access(probe, R_OK) == 0) kk__lua_module_scan(probe);
+        if (access(probe, R_OK) == 0) kk__lua_module_scan_tree(probe);
       }
       return;
     }
     snprintf(probe, sizeof probe, "%s/../share/klimakit/modules", dir);
     if (access(probe, R_OK) == 0) {
-      kk__lua_module_scan(probe);
+      kk__lua_module_scan_tree(probe); /* installed: all are modules */
       return;
     }
   }
   if (access(KK_DATADIR "/modules", R_OK) == 0)
-    kk__lua_module_scan(KK_DATADIR "/modules");
+    kk__lua_module_scan_tree(KK_DATADIR "/modules");
 }

@@ -46,7 +46,9 @@ local function classify(ppm, before)
 end
 
 local class, days, order, done = {}, {}, {}, {}
-local function day_of(ms) return os.date("!%a %Y-%m-%d", ms // 1000) end
+-- Days and times in the recipe's time zone (kk.config tz, Europe/Berlin),
+-- as the dashboard shows them.
+local function day_of(ms) return kk.date("%a %Y-%m-%d", ms) end
 
 local function summarise(day)
   local rooms, n1000, n2000, minutes, worst, worst_room = 0, 0, 0, 0, 0, "-"
@@ -87,8 +89,8 @@ local function indoor_air(batch, emit)
 
       local c = classify(r.value, class[r.thing])
       if r.time >= live_after and class[r.thing] and c ~= class[r.thing] then
-        print(string.format("%s UTC  %s: CO2 %4.0f ppm -> %s",
-          os.date("!%H:%M", r.time // 1000), r.thing, r.value, labels[c]))
+        print(string.format("%s  %s: CO2 %4.0f ppm -> %s",
+          kk.date("%H:%M %Z", r.time), r.thing, r.value, labels[c]))
       end
       class[r.thing] = c
     end

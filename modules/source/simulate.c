@@ -114,6 +114,7 @@ typedef struct sim_state {
   uv_idle_t idle;
   uv_timer_t timer;
   kk_stop_cb stop_cb;
+  uint64_t resume_key; /* != 0: the position is kept (sim_pos_save) */
 } sim_state_t;
 
 /* ---- PRNG ---------------------------------------------------------- */
@@ -291,6 +292,7 @@ static void sim_room_step(sim_state_t *s, sim_room_t *r, const sim_clock_t *c,
 /* ---- production ---------------------------------------------------- */
 
 static void sim_idle_cb(uv_idle_t *h);
+static void sim_pos_save(struct sim_state *s);
 
 /* Simulated "now": rounds up to this time may be produced. */
 static int64_t sim_allowed_ms(sim_state_t *s) {
@@ -337,6 +339,7 @@ static int sim_produce_batch(sim_state_t *s) {
       int64_t t = s->t0_ms + (int64_t)(s->cur_round * s->interval_ms);
       int64_t allowed = sim_allowed_ms(s);
       if (t > allowed) {
+        if (!s->waiting) sim_pos_save(s);
         s->waiting = 1;
         uv_timer_start(&s->timer, sim_timer_cb, (uint64_t)(t - allowed), 0);
         rc = 1;
@@ -387,6 +390,87 @@ static void sim_idle_cb(uv_idle_t *h) {
   }
   if (!s->stopping && (s->paused || s->done || s->waiting))
     uv_idle_stop(&s->idle);
+}
+
+/* ---- resuming after a restart (backfill cursor) -------------------- */
+
+/* With start = "now", realtime and no count, the generator's position is
+ * kept in the stage's directory: after a restart the demo goes on from
+ * where it stopped (the time it was down is produced first, as fast as
+ * the pipeline takes it) instead of producing the backfill again from a
+ * new start, whose readings would be a second, conflicting copy in an
+ * appending sink.  The rooms are advanced to that position without
+ * emitting, so every value is the one an uninterrupted run gives.  The
+ * key ties the file to seed (through room 1's generator), rooms,
+ * interval and quantities. */
+static void sim_pos_path(sim_state_t *s, char *buf, size_t len) {
+  const char *dir = kk_stage_data_dir(s->st);
+  snprintf(buf, len, "%s/position", dir ? dir : ".");
+}
+
+static uint64_t sim_pos_key(const sim_state_t *s) {
+  uint64_t k = s->nrooms ? s->rooms[0].rng[0] : 0;
+  k ^= (uint64_t)s->nrooms * 0x9e3779b97f4a7c15ull;
+  k ^= s->interval_ms << 20;
+  for (int i = 0; i < s->nq; i++)
+    k ^= (uint64_t)(s->q[i] + 1) << (4 * i);
+  return k;
+}
+
+static int sim_resumable(const sim_state_t *s) {
+  return s->realtime && s->count == 0 && kk_stage_data_dir(s->st);
+}
+
+static void sim_pos_save(sim_state_t *s) {
+  if (!s->resume_key) return;
+  char path[4200], tmp[4300];
+  sim_pos_path(s, path, sizeof path);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  if (kk_mkdirs(path, 1) != 0) return;
+  FILE *f = fopen(tmp, "w");
+  if (!f) return;
+  fprintf(f, "klimakit-simulate 1 %llu %lld %llu\n",
+          (unsigned long long)s->resume_key, (long long)s->t0_ms,
+          (unsigned long long)s->cur_round);
+  if (fclose(f) == 0)
+    rename(tmp, path);
+  else
+    remove(tmp);
+}
+
+/* In start, once t0 is known: continues from a saved position. */
+static void sim_pos_resume(sim_state_t *s) {
+  s->resume_key = sim_pos_key(s);
+  char path[4200];
+  sim_pos_path(s, path, sizeof path);
+  FILE *f = fopen(path, "r");
+  if (!f) return;
+  unsigned long long key = 0, round = 0;
+  long long t0 = 0;
+  int n = fscanf(f, "klimakit-simulate 1 %llu %lld %llu", &key, &t0, &round);
+  fclose(f);
+  if (n != 3 || key != s->resume_key || t0 > s->t0_ms ||
+      (t0 - s->t0_ms) % (long long)s->interval_ms != 0) {
+    kk_stage_log(s->st, KK_LOG_INFO,
+                 "%s is from other settings: starting afresh", path);
+    return;
+  }
+  /* Down longer than the backfill: go on from the backfill's start. */
+  uint64_t first = (uint64_t)((s->t0_ms - t0) / (long long)s->interval_ms);
+  if (round < first) round = first;
+  s->t0_ms = t0;
+  for (uint64_t k = 0; k < round; k++) {
+    sim_clock_set(&s->clock, s->t0_ms + (int64_t)(k * s->interval_ms));
+    for (size_t i = 0; i < s->nrooms; i++)
+      sim_room_step(s, &s->rooms[i], &s->clock, s->vals);
+  }
+  s->cur_round = round;
+  char at[KK_TIME_ISO_MAX];
+  kk_time_format_iso8601(s->t0_ms + (int64_t)(round * s->interval_ms), at);
+  kk_stage_log(s->st, KK_LOG_INFO,
+               "continuing from %s (round %llu, position in %s), not "
+               "producing the backfill again",
+               at, round, path);
 }
 
 /* ---- module callbacks ---------------------------------------------- */
@@ -465,6 +549,7 @@ static int sim_start(kk_stage_t *st, void *state) {
   sim_state_t *s = state;
   uv_loop_t *loop = kk_stage_loop(st);
   int64_t now = kk_now_ms();
+  int from_now = s->start_ms == INT64_MIN;
   if (s->start_ms == INT64_MIN)
     s->start_ms =
         kk_floor_div(now, (int64_t)s->interval_ms) * (int64_t)s->interval_ms;
@@ -472,6 +557,7 @@ static int sim_start(kk_stage_t *st, void *state) {
    * round falls exactly on start. */
   s->t0_ms =
       s->start_ms - (int64_t)(s->backfill_ms / s->interval_ms * s->interval_ms);
+  if (from_now && sim_resumable(s)) sim_pos_resume(s);
   /* With start = now the simulated clock is the wall clock; with a fixed
    * start it runs from there at wall-clock speed. */
   s->mono0 = uv_now(loop);
@@ -519,6 +605,7 @@ static void sim_close_cb(uv_handle_t *h) {
 static void sim_stop(kk_stage_t *st, void *state, kk_stop_cb cb) {
   sim_state_t *s = state;
   s->stopping = 1;
+  if (s->handles_open) sim_pos_save(s);
   if (s->handles_open == 0) { /* never started */
     cb(st);
     return;

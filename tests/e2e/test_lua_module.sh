@@ -9,7 +9,7 @@ kk_tmpdir
 cat > "$d/dew.lua" <<LUA
 local kk = require "klimakit"
 kk.config { data_dir = "$d/data" }
-kk.load_module "$PWD/examples/lua-module/dew_point.lua"
+kk.load_module "$PWD/examples/lua-module/dew_point.module.lua"
 kk.pipe(kk.source.simulate { sensors = 3, realtime = false, count = 600, seed = 5,
                              quantities = { "temperature", "humidity" },
                              start = "2026-11-23T08:00:00Z" },
@@ -36,7 +36,7 @@ else no listed-in-modules "$(head -3 "$d/doc")"; fi
 # A bad option of a Lua module is caught by `klimakit check` with file:line.
 cat > "$d/bad.lua" <<LUA
 local kk = require "klimakit"
-kk.load_module "$PWD/examples/lua-module/dew_point.lua"
+kk.load_module "$PWD/examples/lua-module/dew_point.module.lua"
 kk.pipe(kk.source.simulate {},
         kk.calc.dew_point { max_skew = "soon" },
         kk.sink.null {})

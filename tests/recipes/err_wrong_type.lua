@@ -1,4 +1,4 @@
--- expect: @FILE@:4: option 'sensors' of source.simulate expects an integer, got string
+-- expect: @FILE@:6: option 'sensors' of source.simulate expects an integer, got string
 local kk = require "klimakit"
 
 local sim = kk.source.simulate {

@@ -9,6 +9,7 @@
 
 #include "core.h"
 #include "engine.h"
+#include "lua_module.h"
 #include "lua_sandbox.h"
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -494,7 +495,7 @@ KK_TEST(builtin_unit_convert) {
 
 KK_TEST(example_dew_point) {
   char p[PATH_MAX];
-  src_path(p, sizeof p, "examples/lua-module/dew_point.lua");
+  src_path(p, sizeof p, "examples/lua-module/dew_point.module.lua");
   const kk_module_t *m = kk__lua_module_load(p, errbuf, sizeof errbuf);
   if (!m) KK__FAIL("load: %s", errbuf);
   KK_CHECK_STR(m->ns, "calc");
@@ -520,11 +521,26 @@ KK_TEST(example_dew_point) {
 
 KK_TEST(module_scan_registers) {
   char p[PATH_MAX];
+  /* klimakit's own tree: every Lua file there is a module. */
   src_path(p, sizeof p, "modules/transform");
-  int n = kk__lua_module_scan(p);
+  int n = kk__lua_module_scan_tree(p);
   KK_CHECK(n >= 1);
   KK_CHECK(kk__registry_find("transform", "unit_convert") != NULL);
   KK_CHECK(kk__lua_module_scan("/nonexistent") < 0);
+}
+
+/* A folder of KLIMAKIT_LUA_PATH may hold decoders and recipes besides
+ * modules: only *.module.lua files are loaded. */
+KK_TEST(module_scan_only_module_files) {
+  make_tmpdir();
+  write_file("decoder.lua", "return function(bytes) return {} end\n");
+  write_file("recipe.lua", "local kk = require 'klimakit'\n");
+  write_file("shout.module.lua",
+             "return { name = 'shout', kind = 'transform',\n"
+             "  process = function(s, b, emit) end }\n");
+  KK_CHECK_INT(kk__lua_module_scan(tmpdir), ==, 1);
+  KK_CHECK(kk__registry_find("transform", "shout") != NULL);
+  cleanup_tmpdir();
 }
 
 /* ---- recipe stages ----------------------------------------------------------
@@ -658,6 +674,7 @@ KK_TEST_MAIN(KK_CASE(batch_get_iterate_raw),
              KK_CASE(module_stage_process_and_runaway),
              KK_CASE(module_create_errors_reach_the_stage),
              KK_CASE(builtin_unit_convert), KK_CASE(example_dew_point),
-             KK_CASE(module_scan_registers), KK_CASE(stage_map),
+             KK_CASE(module_scan_registers),
+             KK_CASE(module_scan_only_module_files), KK_CASE(stage_map),
              KK_CASE(stage_map_bad_result_and_runaway), KK_CASE(stage_filter),
              KK_CASE(stage_fn), KK_CASE(stage_fn_memcap_in_recipe_state))

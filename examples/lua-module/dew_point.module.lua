@@ -1,4 +1,4 @@
--- examples/lua-module/dew_point.lua - an integrator's Lua module: the dew
+-- examples/lua-module/dew_point.module.lua - an integrator's Lua module: the dew
 -- point from air temperature and relative humidity.
 --
 -- The dew point is the temperature at which the air's water vapour starts
@@ -18,7 +18,7 @@
 -- e_w(T) = 6.112 hPa * exp(a * T / (b + T)).
 --
 -- Use it in a recipe:
---   kk.load_module "examples/lua-module/dew_point.lua"
+--   kk.load_module "examples/lua-module/dew_point.module.lua"
 --   kk.pipe(sensors, kk.calc.dew_point { max_skew = "5m" }, store)
 
 local A, B = 17.62, 243.12
