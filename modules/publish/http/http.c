@@ -73,6 +73,10 @@ static void http_route_measure(http_state_t *s, h2o_req_t *req, char *path) {
   else
     http_page_measure(s, req, path);
 }
+static void http_route_challenges(http_state_t *s, h2o_req_t *req, char *rest) {
+  (void)rest;
+  http_page_challenges(s, req);
+}
 static void http_route_api_measures(http_state_t *s, h2o_req_t *req,
                                     char *rest) {
   (void)rest;
@@ -143,6 +147,7 @@ static const struct http_route {
     {"/measures", 0, 1, http_route_measures},
     {"/measures/", 1, 1, http_route_measure},
     {"/api/measures", 0, 1, http_route_api_measures},
+    {"/challenges", 0, 1, http_route_challenges},
     {"/things/", 1, 1, http_route_thing},
     {"/csv", 0, 0, http_route_csv},
     {"/api/latest", 0, 1, http_route_latest},
