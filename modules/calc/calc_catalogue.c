@@ -1061,6 +1061,7 @@ void calc_cat_state_json(const cat_measure_t *m, kk_buf_t *b) {
   cat_jstr(b, "as", m->actual_start);
   cat_jstr(b, "ae", m->actual_end);
   kk_buf_printf(b, "\"upd\":%lld,", (long long)m->updated_ms);
+  cat_jstr(b, "u", m->unit);
   cat_years_json(m, b, 1);
   kk_buf_puts(b, "\"il\":[");
   for (size_t k = 0; k < m->nind; k++)
@@ -1104,6 +1105,7 @@ int calc_cat_state_load(calc_cat_t *c, const char *json) {
   const char *s;
   if ((s = cat_sget(o, "as"))) snprintf(m->actual_start, 11, "%s", s);
   if ((s = cat_sget(o, "ae"))) snprintf(m->actual_end, 11, "%s", s);
+  if ((s = cat_sget(o, "u")) && *s) snprintf(m->unit, sizeof m->unit, "%s", s);
   double upd = cat_jd(o, "upd");
   m->updated_ms = isnan(upd) ? 0 : (int64_t)upd;
   const cJSON *x;

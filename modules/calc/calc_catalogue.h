@@ -99,7 +99,7 @@ typedef struct cat_measure {
   int base_from, base_to; /* baseline years, 0 when none */
   double factor;          /* t CO2e per indicator unit, NaN: by unit */
   double expected;        /* legacy: expected impact (indicator unit) */
-  const char *unit;       /* of the indicators, once seen */
+  char unit[24];          /* of the indicators, once seen ("": not yet) */
   cat_year_t years[CAT_MAX_YEARS];
   size_t nyears; /* sorted by year */
   cat_hist_t *hist;

@@ -67,7 +67,7 @@ static int measures_load(void *state, const char *line) {
  * factor; NaN when neither. */
 static double measures_t_per_unit(const cat_measure_t *m) {
   if (!isnan(m->factor)) return m->factor;
-  if (!m->unit) return NAN;
+  if (!m->unit[0]) return NAN;
   if (strcmp(m->unit, "t") == 0) return 1;
   if (strcmp(m->unit, "kg") == 0) return 1e-3;
   if (strcmp(m->unit, "g") == 0) return 1e-6;
@@ -111,7 +111,7 @@ static int measures_push(kk_batch_t *out, int64_t t, double v,
 static int measures_emit_years(measures_state_t *s, cat_measure_t *m,
                                kk_batch_t *out) {
   double base = measures_recompute(m);
-  const char *unit = m->unit ? m->unit : "1";
+  const char *unit = m->unit[0] ? m->unit : "1";
   int from = calc_cat_start_year(m), rc = 0;
   for (size_t i = 0; i < m->nyears && !rc; i++) {
     cat_year_t *y = &m->years[i];
@@ -289,6 +289,7 @@ static int measures_process(kk_stage_t *st, void *state, kk_batch_t *b) {
       /* Each indicator is absorbed in time order once: a source that is
        * not journaled (a simulation, a file) produces its history again
        * after a restart, and the snapshot has counted it already. */
+      if (!m->unit[0]) snprintf(m->unit, sizeof m->unit, "%s", calc_unit(ds));
       if (r[i].time_ms <= m->ind_last[ik - 1]) {
         calc_reject(&s->rj, CALC_REJ_OUT_OF_ORDER, &r[i],
                     "indicator reading not newer than the last one counted");
@@ -302,7 +303,6 @@ static int measures_process(kk_stage_t *st, void *state, kk_batch_t *b) {
       }
       y->actual = (isnan(y->actual) ? 0 : y->actual) + r[i].value;
       m->touched = 1;
-      if (!m->unit) m->unit = calc_unit(ds);
     }
   }
   for (size_t k = 0; k < s->cat.n && !rc; k++)

@@ -38,6 +38,7 @@ static const char hm_css[] =
     "background:#fff;padding:.6rem;border:1px solid #ddd}dl.fields dt{"
     "font-weight:600}dl.fields dd{margin:0}.neg{color:#b3261e;"
     "font-weight:600}.sums td,.sums th{background:#eef4f1}"
+    "td.num,.lights{white-space:nowrap}.lights{margin-right:.5rem}"
     "@media (max-width:40rem){dl.fields{grid-template-columns:1fr}"
     "dl.fields dd{margin-bottom:.4rem}form.filter label{width:100%}}"
     "</style>";
@@ -220,10 +221,15 @@ static void hm_sum_row(http_state_t *s, kk_buf_t *b, const hm_sum_t *u,
   hm_td_open(s, b, "", HTTP_M_ms_col_lights);
   for (int l = 1; l <= 4; l++)
     if (u->lights[l])
-      kk_buf_printf(b, "<span class=\"light l%d\"></span>%zu ", l,
-                    u->lights[l]);
+      kk_buf_printf(b,
+                    "<span class=\"lights\"><span class=\"light l%d\"></span>"
+                    "%zu</span> ",
+                    l, u->lights[l]);
   if (u->lights[0])
-    kk_buf_printf(b, "<span class=\"light l0\"></span>%zu", u->lights[0]);
+    kk_buf_printf(b,
+                  "<span class=\"lights\"><span class=\"light "
+                  "l0\"></span>%zu</span>",
+                  u->lights[0]);
   kk_buf_puts(b, "</td>");
   hm_td(s, b, "num", HTTP_M_ms_col_planned, p);
   hm_td_open(s, b, "num", HTTP_M_ms_col_achieved);
@@ -564,7 +570,7 @@ static void hm_years(http_state_t *s, kk_buf_t *b, const cat_measure_t *m) {
       strcat(sh, " %");
     }
     if (!isnan(imp))
-      http_value_text(s, imp, m->unit ? m->unit : "1", mi, sizeof mi);
+      http_value_text(s, imp, m->unit[0] ? m->unit : "1", mi, sizeof mi);
     kk_buf_printf(&rows, "<tr data-year=\"%d\"><th scope=\"row\">", yr);
     kk_buf_html(&rows, yl);
     kk_buf_puts(&rows, "</th>");
@@ -642,7 +648,7 @@ static void hm_indicator_chart(http_state_t *s, kk_buf_t *b,
     }
   }
   if (!n) return;
-  const char *unit = http_unit_label(&s->reg, m->unit ? m->unit : "1");
+  const char *unit = http_unit_label(&s->reg, m->unit[0] ? m->unit : "1");
   kk_buf_t tb = {0};
   http_say(&tb, &s->reg, 0, HTTP_M_ms_chart_ind, m->title, unit, NULL);
   int y0 = m->years[0].year, y1 = m->years[m->nyears - 1].year;
@@ -670,6 +676,81 @@ static void hm_indicator_chart(http_state_t *s, kk_buf_t *b,
   kk_buf_free(&tb);
 }
 
+/* The stored change ("status: late → on_time; completion %: 70 → 85")
+ * in the page's language. */
+static int hm_key(const char *const *keys, int n, const char *k, size_t len) {
+  for (int i = 0; i < n; i++)
+    if (strlen(keys[i]) == len && strncmp(keys[i], k, len) == 0) return i;
+  return -1;
+}
+
+static void hm_change(http_state_t *s, kk_buf_t *b, const char *sum) {
+  const char *p = sum;
+  while (*p) {
+    const char *e = strstr(p, "; ");
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    char item[256];
+    snprintf(item, sizeof item, "%.*s", (int)len, p);
+    char *arrow = strstr(item, " → ");
+    const struct {
+      const char *prefix;
+      http_msg_t label;
+      const char *const *keys;
+      int nkeys;
+      const http_msg_t *msgs;
+    } kinds[] = {
+        {"status: ", HTTP_M_ms_col_status, cat_status_keys, CAT_ST_N,
+         hm_status_msg},
+        {"phase: ", HTTP_M_ms_col_phase, cat_phase_keys, CAT_PH_N,
+         hm_phase_msg},
+        {"completion %: ", HTTP_M_ms_col_completion, NULL, 0, NULL},
+        {"spent EUR: ", HTTP_M_ms_col_spent, NULL, 0, NULL},
+        {"budget EUR: ", HTTP_M_ms_col_budget, NULL, 0, NULL},
+        {"actual_start: ", HTTP_M_ms_ch_actual_start, NULL, 0, NULL},
+        {"actual_end: ", HTTP_M_ms_ch_actual_end, NULL, 0, NULL},
+        {"reported ", HTTP_M_ms_ch_reported, NULL, 0, NULL},
+    };
+    int done = 0;
+    if (strcmp(item, "confirmed unchanged") == 0) {
+      kk_buf_html(b, http_t(&s->reg, HTTP_M_ms_ch_confirmed));
+      done = 1;
+    }
+    for (size_t k = 0; k < sizeof kinds / sizeof *kinds && !done; k++) {
+      size_t pl = strlen(kinds[k].prefix);
+      if (strncmp(item, kinds[k].prefix, pl) != 0) continue;
+      done = 1;
+      kk_buf_html(b, http_t(&s->reg, kinds[k].label));
+      if (k == 7) { /* "reported 2026: 40 t CO2e" */
+        kk_buf_puts(b, " ");
+        kk_buf_html(b, item + pl);
+        break;
+      }
+      kk_buf_puts(b, ": ");
+      if (!kinds[k].keys) {
+        kk_buf_html(b, item + pl);
+        break;
+      }
+      const char *a = item + pl;
+      size_t al = arrow ? (size_t)(arrow - a) : strlen(a);
+      int ia = hm_key(kinds[k].keys, kinds[k].nkeys, a, al);
+      int ib =
+          arrow ? hm_key(kinds[k].keys, kinds[k].nkeys, arrow + strlen(" → "),
+                         strlen(arrow + strlen(" → ")))
+                : -1;
+      kk_buf_html(b, ia >= 0 ? http_t(&s->reg, kinds[k].msgs[ia]) : a);
+      if (arrow) {
+        kk_buf_puts(b, " → ");
+        kk_buf_html(b, ib >= 0 ? http_t(&s->reg, kinds[k].msgs[ib])
+                               : arrow + strlen(" → "));
+      }
+    }
+    if (!done) kk_buf_html(b, item);
+    if (!e) break;
+    kk_buf_puts(b, "; ");
+    p = e + 2;
+  }
+}
+
 static void hm_history(http_state_t *s, kk_buf_t *b, const cat_measure_t *m) {
   kk_buf_puts(b, "<h3>");
   kk_buf_html(b, http_t(&s->reg, HTTP_M_ms_history_title));
@@ -695,7 +776,9 @@ static void hm_history(http_state_t *s, kk_buf_t *b, const cat_measure_t *m) {
     kk_buf_html(b, when);
     kk_buf_puts(b, "</th>");
     hm_td(s, b, "", HTTP_M_ms_col_author, h->author);
-    hm_td(s, b, "", HTTP_M_ms_col_change, h->summary);
+    hm_td_open(s, b, "", HTTP_M_ms_col_change);
+    hm_change(s, b, h->summary);
+    kk_buf_puts(b, "</td>");
     hm_td(s, b, "", HTTP_M_ms_col_note, h->note ? h->note : "");
     kk_buf_puts(b, "</tr>");
   }

@@ -80,6 +80,8 @@ for i in range(1, N + 1):
     if ps >= 2026 and phase == "abgeschlossen":
         phase = "Planung"
     status = rnd.choices(["im Zeitplan", "verzögert", "abgebrochen", ""], [12, 5, 1, 2])[0]
+    if status == "abgebrochen" and phase == "abgeschlossen":
+        phase = "Planung"
     done = {"nicht gestartet": 0, "Planung": rnd.randint(0, 20), "Umsetzung": rnd.randint(20, 90),
             "abgeschlossen": 100}[phase]
     started = phase in ("Umsetzung", "abgeschlossen")
