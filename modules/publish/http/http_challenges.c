@@ -15,7 +15,8 @@
 #include "calc/calc_challenges.h"
 
 static const char hc_css[] =
-    "<style>table.board td.rank{width:3rem}ol.rules{padding-left:1.2rem}"
+    "<style>table.board td.rank{width:3rem}table.board td.num{white-space:"
+    "nowrap}ol.rules{padding-left:1.2rem}"
     "ol.rules li{margin-bottom:.4rem}.privacy{background:#eef4f1;"
     "padding:.6rem;border:1px solid #cfe0d8}</style>";
 
@@ -41,6 +42,7 @@ static const char *hc_type(http_state_t *s, const char *type) {
     return http_t(&s->reg, HTTP_M_ch_type_company);
   if (strcmp(type, "district") == 0)
     return http_t(&s->reg, HTTP_M_ch_type_district);
+  if (strcmp(type, "club") == 0) return http_t(&s->reg, HTTP_M_ch_type_club);
   return type;
 }
 
@@ -79,7 +81,8 @@ static void hc_table(http_state_t *s, kk_buf_t *b, const calc_board_t *bd,
     hc_td(s, b, "num", HTTP_M_ch_col_participants, num);
     for (size_t k = 0; k < bd->nrules; k++) {
       char a[48], p[48];
-      http_num(&s->reg, r->rule_amount[k], 1, a, sizeof a);
+      http_num(&s->reg, r->rule_amount[k],
+               bd->rules[k].kind == CH_ACTION ? 0 : 1, a, sizeof a);
       http_num(&s->reg, r->rule_points[k], 0, p, sizeof p);
       kk_buf_puts(b, "<td class=\"num\" data-label=\"");
       kk_buf_html(b, bd->rules[k].title);
@@ -89,9 +92,9 @@ static void hc_table(http_state_t *s, kk_buf_t *b, const calc_board_t *bd,
         kk_buf_puts(b, " ");
         kk_buf_html(b, bd->rules[k].unit_label);
       }
-      kk_buf_puts(b, " · ");
+      kk_buf_puts(b, "<br><span class=\"muted\">");
       kk_buf_html(b, p);
-      kk_buf_puts(b, " P</td>");
+      kk_buf_puts(b, " P</span></td>");
     }
     http_num(&s->reg, r->points, 0, num, sizeof num);
     hc_td(s, b, "num", HTTP_M_ch_col_points, num);
@@ -111,8 +114,9 @@ static void hc_rules(http_state_t *s, kk_buf_t *b, const calc_board_t *bd) {
     char from[32], to[32], pp[32], fa[32];
     http_date(&s->reg, s->tz, r->from, HTTP_M_fmt_date, from, sizeof from);
     http_date(&s->reg, s->tz, r->to - 1, HTTP_M_fmt_date, to, sizeof to);
-    http_num(&s->reg, r->points_per, -1, pp, sizeof pp);
-    http_num(&s->reg, r->factor, -1, fa, sizeof fa);
+    http_num(&s->reg, r->points_per,
+             r->points_per == (long)r->points_per ? 0 : -1, pp, sizeof pp);
+    http_num(&s->reg, r->factor, r->factor == 0 ? 0 : 3, fa, sizeof fa);
     const char *unit = r->kind == CH_ENERGY ? "kWh"
                        : r->kind == CH_CYCLING
                            ? "km"
@@ -181,7 +185,7 @@ void http_page_challenges(http_state_t *s, h2o_req_t *req) {
              bd->purged         ? HTTP_M_ch_privacy_purged
              : bd->retention_ms ? HTTP_M_ch_privacy
                                 : HTTP_M_ch_privacy_kept,
-             mt, end, days, NULL);
+             mt, bd->purged ? end : days, end, NULL);
     kk_buf_puts(&b, "</p>");
   }
   http_page_tail(s, &b);
