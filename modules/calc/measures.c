@@ -211,9 +211,49 @@ static void measures_bad_update(measures_state_t *s, uint64_t seq,
                  (unsigned long long)seq, why);
 }
 
-/* Applies the updates in one raw JSON message; returns how many. */
+/* A replayed update the state already holds: its readings again (the
+ * sinks after this stage may not have them), nothing applied twice. */
+static void measures_replay_update(measures_state_t *s, const cJSON *u,
+                                   int64_t recv_ms, kk_batch_t *out) {
+  const cJSON *thing = cJSON_GetObjectItemCaseSensitive(u, "thing");
+  const cJSON *id = cJSON_GetObjectItemCaseSensitive(u, "id");
+  const char *mid =
+      cJSON_IsString(id) ? id->valuestring
+      : cJSON_IsString(thing) && strncmp(thing->valuestring, "measure/", 8) == 0
+          ? thing->valuestring + 8
+          : NULL;
+  cat_measure_t *m = mid ? calc_cat_find(&s->cat, mid) : NULL;
+  if (!m) return;
+  const cJSON *f = cJSON_GetObjectItemCaseSensitive(u, "update");
+  if (!cJSON_IsObject(f)) f = u;
+  int64_t t = recv_ms;
+  const cJSON *ts = cJSON_GetObjectItemCaseSensitive(u, "time");
+  if (cJSON_IsString(ts))
+    kk_time_parse_iso8601(ts->valuestring, strlen(ts->valuestring), &t);
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(f, "completion");
+  const cJSON *prop = cJSON_GetObjectItemCaseSensitive(u, "property");
+  if (!cJSON_IsNumber(v) && cJSON_IsString(prop) &&
+      strcmp(prop->valuestring, "completion") == 0)
+    v = cJSON_GetObjectItemCaseSensitive(u, "value");
+  if (cJSON_IsNumber(v))
+    measures_push(out, t, v->valuedouble, m->thing, "completion", "%");
+  const cJSON *st = cJSON_GetObjectItemCaseSensitive(f, "status");
+  const cJSON *ph = cJSON_GetObjectItemCaseSensitive(f, "phase");
+  int k;
+  if (cJSON_IsString(st) && (k = calc_cat_parse_status(st->valuestring)) >= 0)
+    measures_push(out, t, k, m->thing, "status", "1");
+  if (cJSON_IsString(ph) && (k = calc_cat_parse_phase(ph->valuestring)) >= 0)
+    measures_push(out, t, k, m->thing, "phase", "1");
+  v = cJSON_GetObjectItemCaseSensitive(f, "spent");
+  if (cJSON_IsNumber(v))
+    measures_push(out, t, v->valuedouble, m->thing, "spent", "EUR");
+  m->touched = 1; /* and its years as they stand */
+}
+
+/* Applies the updates in one raw JSON message (replay: only re-emits
+ * them); returns how many were applied. */
 static int measures_raw(measures_state_t *s, const kk_raw_t *raw,
-                        kk_batch_t *out) {
+                        kk_batch_t *out, int replay) {
   if (raw->len < 10 || !memmem(raw->data, raw->len, "measure", 7)) return 0;
   cJSON *root = cJSON_ParseWithLength((const char *)raw->data, raw->len);
   if (!root) return 0; /* not JSON: the source has said so already */
@@ -232,7 +272,9 @@ static int measures_raw(measures_state_t *s, const kk_raw_t *raw,
          cJSON_IsString(id) ||
          (cJSON_IsString(thing) &&
           strncmp(thing->valuestring, "measure/", 8) == 0));
-    if (is_update) {
+    if (is_update && replay) {
+      measures_replay_update(s, u, raw->time_ms, out);
+    } else if (is_update) {
       char err[256];
       cat_measure_t *m;
       int rc = calc_cat_update(&s->cat, u, raw->time_ms, author, &m, err,
@@ -254,14 +296,27 @@ static int measures_raw(measures_state_t *s, const kk_raw_t *raw,
 
 static int measures_process(kk_stage_t *st, void *state, kk_batch_t *b) {
   measures_state_t *s = state;
-  if (calc_base_skip(&s->base, b)) return 0;
   kk_batch_t *out = kk_batch_new(16);
   if (!out) return KK_ENOMEM;
   kk_batch_set_seq(out, kk_batch_seq(b));
+  if (calc_base_skip(&s->base, b)) {
+    /* A replay of what the state holds: the updates' readings again. */
+    for (size_t i = 0; s->updates && i < kk_batch_raw_len(b); i++)
+      measures_raw(s, kk_batch_raw(b, i), out, 1);
+    int rc = 0;
+    for (size_t k = 0; k < s->cat.n && !rc; k++)
+      if (s->cat.m[k].touched) {
+        s->cat.m[k].touched = 0;
+        rc = measures_emit_years(s, &s->cat.m[k], out);
+      }
+    if (!rc) kk_stage_emit(st, out);
+    kk_batch_unref(out);
+    return rc;
+  }
   int updated = 0;
   if (s->updates)
     for (size_t i = 0; i < kk_batch_raw_len(b); i++)
-      updated += measures_raw(s, kk_batch_raw(b, i), out);
+      updated += measures_raw(s, kk_batch_raw(b, i), out, 0);
   size_t n = kk_batch_len(b);
   const kk_reading_t *r = kk_batch_readings(b);
   int rc = 0;

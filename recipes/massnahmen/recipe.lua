@@ -11,6 +11,8 @@
 -- "massnahmen-demo".  Environment variables switch to real inputs:
 --   MASSNAHMEN_KATALOG  the catalogue CSV (Maßnahmenliste, ';' separated)
 --   MASSNAHMEN_TOKENS   file of SHA-256 digests of the partners' tokens
+--   MASSNAHMEN_OPENDATA directory of the open-data export (massnahmen.csv,
+--                       massnahmen-jahre.csv, DCAT-AP.de catalog, checksums)
 --   KLIMAKIT_HTTP       address of the dashboard and the update endpoint
 local kk = require "klimakit"
 
@@ -51,7 +53,15 @@ local web = kk.publish.http {
   listen = listen, title = "Musterstadt – Maßnahmen", store = "sqlite",
 }
 
+-- Open data: the catalogue and its yearly impact (and the store's series)
+-- as CSV with a DCAT-AP.de entry, licence Datenlizenz Deutschland 2.0.
+local opendata = kk.publish.export {
+  dir = kk.env("MASSNAHMEN_OPENDATA", "var/massnahmen/opendata"),
+  every = "10m", formats = { "csv", "dcat" }, licence = "dl-by-de/2.0",
+  publisher = "Musterstadt", title = "Klimaschutzmaßnahmen der Musterstadt",
+}
+
 kk.pipe(meters, led, co2, measures)
 kk.pipe(updates, measures)
-kk.pipe(measures, { store, web })
+kk.pipe(measures, { store, web, opendata })
 kk.pipe(co2, store)

@@ -15,6 +15,7 @@ if "$K" check "$R" >"$d/check" 2>&1; then ok check; else no check "$(cat "$d/che
 
 port=$(free_port)
 export KLIMAKIT_HTTP=127.0.0.1:$port
+export MASSNAHMEN_OPENDATA=$d/opendata
 base=http://$KLIMAKIT_HTTP
 get() { curl -s --max-time 10 "$base$1"; }
 ready() { curl -sf --max-time 2 "$base/measures/KSK-001" | grep -q 'data-year="2025"'; }
@@ -109,6 +110,19 @@ if command -v sqlite3 >/dev/null; then
   [ "$v" = 95.0 ] || [ "$v" = 95 ] && ok store-completion || no store-completion "store says '$v'"
 else
   skip store-completion "sqlite3 not installed"
+fi
+
+# The open-data export: both measures datasets, in the catalog and the
+# checksum list.
+if wait_for 20 test -s "$d/opendata/massnahmen.csv"; then
+  rows=$(python3 -c 'import csv,sys; print(sum(1 for _ in csv.DictReader(open(sys.argv[1], encoding="utf-8"))))' "$d/opendata/massnahmen.csv")
+  [ "$rows" = 818 ] && grep -q '^KSK-002,.*,-12.5,gemeldet' "$d/opendata/massnahmen-jahre.csv" &&
+    ok export-measures || no export-measures "massnahmen.csv has $rows rows"
+  (cd "$d/opendata" && sha256sum -c --quiet checksums.sha256) && grep -q 'massnahmen-jahre.csv' "$d/opendata/checksums.sha256" &&
+    grep -q '"dct:title":[[:space:]]*"Klimaschutzmaßnahmen: Wirkung je Jahr"' "$d/opendata/catalog.jsonld" &&
+    ok export-catalog || no export-catalog "checksums or DCAT entry missing"
+else
+  no export-measures "no massnahmen.csv in $d/opendata"
 fi
 
 # Screenshots (look at them): overview, one measure, both widths.
