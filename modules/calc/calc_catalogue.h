@@ -162,6 +162,12 @@ void calc_cat_json(const calc_cat_t *c, kk_buf_t *b, int history);
 void calc_cat_state_json(const cat_measure_t *m, kk_buf_t *b);
 int calc_cat_state_load(calc_cat_t *c, const char *json);
 
+/* Helpers shared by calc_catalogue*.c: a copy of s ("" for NULL), and a
+ * date "2025", "2025-03", "2025-03-01" or "01.03.2025" normalised into
+ * YYYY[-MM[-DD]] ("" stays ""); 0 or -1. */
+char *calc_cat_strdup(const char *s);
+int calc_cat_date(const char *s, char out[11]);
+
 /* ---- registry of running catalogues (loop thread) --------------------- */
 void calc_cat_publish(calc_cat_t *c);
 void calc_cat_withdraw(calc_cat_t *c);

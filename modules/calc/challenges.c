@@ -35,314 +35,8 @@
 #include <string.h>
 
 #include "calc/calc.h"
-#include "calc/calc_challenges.h"
 
-#define CH_MAX_POINTS 50000 /* readings per participant and property */
-#define CH_MIN_BASE_MS (7 * KK_DAY_MS)
-
-typedef struct ch_pt {
-  int64_t t;
-  double v;
-} ch_pt_t;
-
-typedef struct ch_series {
-  ch_pt_t *p;
-  size_t n, cap;
-} ch_series_t;
-
-typedef struct ch_part {
-  char *id;
-  size_t team, district; /* indices into the name tables */
-  int opt_in;
-  ch_series_t s[CH_MAX_RULES]; /* per distinct property */
-  double pts[CH_MAX_RULES], amt[CH_MAX_RULES], co2[CH_MAX_RULES];
-  int dirty;
-} ch_part_t;
-
-typedef struct ch_state {
-  kk_stage_t *st;
-  calc_base_t base;
-  calc_tz_t tz;
-  calc_board_t board;
-  char *props[CH_MAX_RULES]; /* distinct properties of the rules */
-  size_t nprops;
-  size_t rule_prop[CH_MAX_RULES];
-  ch_part_t *p;
-  size_t np;
-  char **teams, **team_type, **districts;
-  size_t *team_district;
-  size_t nteams, ndistricts;
-  int32_t *ds_map; /* per datastream: -1 unknown, -2 ignored, else
-                      participant * CH_MAX_RULES + property */
-  size_t nds;
-  int64_t start_ms;
-  int changed;
-  uv_timer_t timer;
-  int timer_open;
-  kk_stop_cb stop_cb;
-  kk_metric_t *m_no_opt_in, *m_dup, *m_late, *m_unit, *m_full;
-  kk_ratelimit_t rl;
-} ch_state_t;
-
-static char *ch_dup(const char *s) {
-  size_t n = strlen(s ? s : "") + 1;
-  char *d = malloc(n);
-  if (d) memcpy(d, s ? s : "", n);
-  return d;
-}
-
-/* ---- configuration -------------------------------------------------------
- */
-
-static const cJSON *ch_get(const cJSON *o, const char *k) {
-  return cJSON_GetObjectItemCaseSensitive(o, k);
-}
-static const char *ch_str(const cJSON *o, const char *k) {
-  const cJSON *v = ch_get(o, k);
-  return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-/* "2026-09-01" (local midnight) or an ISO 8601 date-time. */
-static int ch_time(ch_state_t *s, const char *txt, int64_t *out) {
-  int y, m, d, n = 0;
-  if (!txt) return -1;
-  if (sscanf(txt, "%4d-%2d-%2d%n", &y, &m, &d, &n) == 3 && !txt[n]) {
-    if (m < 1 || m > 12 || d < 1 || d > 31) return -1;
-    *out = calc_local_to_utc(
-        s->tz, kk_days_from_civil(y, (unsigned)m, (unsigned)d) * KK_DAY_MS);
-    return 0;
-  }
-  return kk_time_parse_iso8601(txt, strlen(txt), out) == 0 ? 0 : -1;
-}
-
-/* A pseudonym: 3-40 of [A-Za-z0-9_-] and no '@' (no e-mail addresses). */
-static int ch_pseudonym_ok(const char *id) {
-  size_t n = strlen(id);
-  if (n < 3 || n > 40) return 0;
-  for (const char *p = id; *p; p++)
-    if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_') return 0;
-  return 1;
-}
-
-static size_t ch_name_index(char ***tab, size_t *n, const char *name,
-                            int *oom) {
-  for (size_t i = 0; i < *n; i++)
-    if (strcmp((*tab)[i], name) == 0) return i;
-  char **t = realloc(*tab, (*n + 1) * sizeof *t);
-  if (!t || !(t[*n] = ch_dup(name))) {
-    if (t) *tab = t;
-    *oom = 1;
-    return 0;
-  }
-  *tab = t;
-  return (*n)++;
-}
-
-static int ch_add_participant(ch_state_t *s, const char *id, const char *team,
-                              const char *type, const char *district,
-                              int opt_in, char *err, size_t n) {
-  if (!id || !ch_pseudonym_ok(id)) {
-    snprintf(err, n,
-             "participant id '%.40s' must be a pseudonym of 3-40 letters, "
-             "digits, '-' or '_' (never a name or an e-mail address)",
-             id ? id : "");
-    return KK_EINVAL;
-  }
-  if (!team || !*team) {
-    snprintf(err, n, "participant %s: needs a team", id);
-    return KK_EINVAL;
-  }
-  for (size_t i = 0; i < s->np; i++)
-    if (strcmp(s->p[i].id, id) == 0) {
-      snprintf(err, n, "participant %s is listed twice", id);
-      return KK_EINVAL;
-    }
-  ch_part_t *p = realloc(s->p, (s->np + 1) * sizeof *p);
-  if (!p) return KK_ENOMEM;
-  s->p = p;
-  p = &s->p[s->np];
-  memset(p, 0, sizeof *p);
-  int oom = 0;
-  size_t before = s->nteams;
-  p->team = ch_name_index(&s->teams, &s->nteams, team, &oom);
-  p->district = ch_name_index(&s->districts, &s->ndistricts,
-                              district && *district ? district : "–", &oom);
-  if (s->nteams > before) {
-    char **tt = realloc(s->team_type, s->nteams * sizeof *tt);
-    size_t *td = realloc(s->team_district, s->nteams * sizeof *td);
-    if (tt) s->team_type = tt;
-    if (td) s->team_district = td;
-    if (!tt || !td) return KK_ENOMEM;
-    tt[p->team] = ch_dup(type && *type ? type : "team");
-    td[p->team] = p->district;
-    if (!tt[p->team]) oom = 1;
-  }
-  p->id = ch_dup(id);
-  p->opt_in = opt_in;
-  if (oom || !p->id) return KK_ENOMEM;
-  s->np++;
-  return 0;
-}
-
-static int ch_participants_json(ch_state_t *s, const char *json, char *err,
-                                size_t n) {
-  cJSON *root = cJSON_Parse(json);
-  int rc = 0, i = 0;
-  const cJSON *j;
-  cJSON_ArrayForEach(j, root) {
-    i++;
-    const cJSON *oi = ch_get(j, "opt_in");
-    char e[300];
-    rc = ch_add_participant(s, ch_str(j, "id"), ch_str(j, "team"),
-                            ch_str(j, "team_type"), ch_str(j, "district"),
-                            cJSON_IsTrue(oi), e, sizeof e);
-    if (rc) {
-      snprintf(err, n, "participants[%d]: %s", i, e);
-      break;
-    }
-  }
-  cJSON_Delete(root);
-  return rc;
-}
-
-/* id;team;team_type;district;opt_in (header line with these names, any
- * order; ';' or ','; no quoted fields). */
-static int ch_participants_csv(ch_state_t *s, const char *path, char *err,
-                               size_t n) {
-  FILE *f = fopen(path, "r");
-  if (!f) {
-    snprintf(err, n, "%s: %s", path, strerror(errno));
-    return KK_EINVAL;
-  }
-  char line[1024];
-  int col[8] = {-1, -1, -1, -1, -1, -1, -1, -1}, lineno = 0, rc = 0;
-  static const char *const names[] = {"id", "team", "team_type", "district",
-                                      "opt_in"};
-  char sep = ';';
-  while (fgets(line, sizeof line, f)) {
-    lineno++;
-    line[strcspn(line, "\r\n")] = 0;
-    if (!line[0] || line[0] == '#') continue;
-    char *fld[8];
-    int nf = 0;
-    if (col[0] < 0 && lineno == 1 && !strchr(line, ';')) sep = ',';
-    for (char *p = line; nf < 8;) {
-      fld[nf++] = p;
-      char *e = strchr(p, sep);
-      if (!e) break;
-      *e = 0;
-      p = e + 1;
-    }
-    if (col[0] < 0) {
-      for (int k = 0; k < nf; k++)
-        for (int c = 0; c < 5; c++)
-          if (strcmp(fld[k], names[c]) == 0) col[c] = k;
-      if (col[0] < 0 || col[1] < 0) {
-        snprintf(err, n, "%s:%d: header needs id and team", path, lineno);
-        rc = KK_EPARSE;
-        break;
-      }
-      continue;
-    }
-    const char *v[5];
-    for (int c = 0; c < 5; c++)
-      v[c] = col[c] >= 0 && col[c] < nf ? fld[col[c]] : "";
-    int oi = strcmp(v[4], "ja") == 0 || strcmp(v[4], "yes") == 0 ||
-             strcmp(v[4], "true") == 0 || strcmp(v[4], "1") == 0;
-    char e[300];
-    rc = ch_add_participant(s, v[0], v[1], v[2], v[3], oi, e, sizeof e);
-    if (rc) {
-      snprintf(err, n, "%s:%d: %s", path, lineno, e);
-      break;
-    }
-  }
-  fclose(f);
-  return rc;
-}
-
-static int ch_rules(ch_state_t *s, const char *json, char *err, size_t n) {
-  cJSON *root = cJSON_Parse(json);
-  int rc = 0, i = 0;
-  const cJSON *j;
-  calc_board_t *b = &s->board;
-  cJSON_ArrayForEach(j, root) {
-    i++;
-    if (b->nrules == CH_MAX_RULES) {
-      snprintf(err, n, "at most %d challenges", CH_MAX_RULES);
-      rc = KK_ETOOBIG;
-      break;
-    }
-    ch_rule_t *r = &b->rules[b->nrules];
-    memset(r, 0, sizeof *r);
-    const char *kind = ch_str(j, "kind");
-    int k = -1;
-    for (int q = 0; q < CH_KIND_N && kind; q++)
-      if (strcmp(kind, ch_kind_names[q]) == 0) k = q;
-    const cJSON *pp = ch_get(j, "points_per"), *fa = ch_get(j, "factor");
-    const char *id = ch_str(j, "id"), *src = ch_str(j, "factor_source");
-    if (!id || k < 0 || !cJSON_IsNumber(pp) || !cJSON_IsNumber(fa) || !src ||
-        !*src || ch_time(s, ch_str(j, "from"), &r->from) ||
-        ch_time(s, ch_str(j, "to"), &r->to) || r->to <= r->from) {
-      snprintf(err, n,
-               "challenges[%d]: needs id, kind (energy, cycling or action), "
-               "from and to (dates), points_per, factor (kg CO2e per unit) "
-               "and factor_source (where the factor comes from)",
-               i);
-      rc = KK_EINVAL;
-      break;
-    }
-    if (k == CH_ENERGY) {
-      const cJSON *bl = ch_get(j, "baseline");
-      if (ch_time(s, ch_str(bl, "from"), &r->base_from) ||
-          ch_time(s, ch_str(bl, "to"), &r->base_to) ||
-          r->base_to - r->base_from < CH_MIN_BASE_MS) {
-        snprintf(err, n,
-                 "challenges[%d]: an energy challenge needs baseline = { "
-                 "from = date, to = date } of at least 7 days",
-                 i);
-        rc = KK_EINVAL;
-        break;
-      }
-    }
-    const char *prop = ch_str(j, "property");
-    if (!prop)
-      prop = k == CH_ENERGY    ? "energy"
-             : k == CH_CYCLING ? "cycling_km"
-                               : "action";
-    r->kind = (ch_kind_t)k;
-    r->points_per = pp->valuedouble;
-    r->factor = fa->valuedouble;
-    r->id = ch_dup(id);
-    r->title = ch_dup(ch_str(j, "title") ? ch_str(j, "title") : id);
-    r->property = ch_dup(prop);
-    r->factor_source = ch_dup(src);
-    r->unit_label = ch_dup(k == CH_ENERGY    ? "kWh"
-                           : k == CH_CYCLING ? "km"
-                                             : "");
-    if (!r->id || !r->title || !r->property || !r->factor_source ||
-        !r->unit_label) {
-      rc = KK_ENOMEM;
-      break;
-    }
-    size_t q = 0;
-    while (q < s->nprops && strcmp(s->props[q], prop) != 0)
-      q++;
-    if (q == s->nprops && !(s->props[s->nprops++] = ch_dup(prop))) {
-      rc = KK_ENOMEM;
-      break;
-    }
-    s->rule_prop[b->nrules] = q;
-    if (!b->nrules || r->from < s->start_ms) s->start_ms = r->from;
-    if (r->to > b->end_ms) b->end_ms = r->to;
-    b->nrules++;
-  }
-  cJSON_Delete(root);
-  if (!rc && !b->nrules) {
-    snprintf(err, n, "challenges: expected a list of rules");
-    rc = KK_EINVAL;
-  }
-  return rc;
-}
+#include "calc/calc_challenges_impl.h"
 
 /* ---- scoring ------------------------------------------------------------- */
 
@@ -428,18 +122,18 @@ static int ch_rebuild(ch_state_t *s) {
       continue;
     }
     t[nt] = t[i];
-    t[nt].name = ch_dup(s->teams[i]);
-    t[nt].type = ch_dup(s->team_type[i]);
-    t[nt].district = ch_dup(s->districts[s->team_district[i]]);
+    t[nt].name = calc_ch_dup(s->teams[i]);
+    t[nt].type = calc_ch_dup(s->team_type[i]);
+    t[nt].district = calc_ch_dup(s->districts[s->team_district[i]]);
     nt++;
   }
   size_t nd = 0;
   for (size_t i = 0; i < s->ndistricts; i++) {
     if (!d[i].participants) continue;
     d[nd] = d[i];
-    d[nd].name = ch_dup(s->districts[i]);
-    d[nd].type = ch_dup("district");
-    d[nd].district = ch_dup(s->districts[i]);
+    d[nd].name = calc_ch_dup(s->districts[i]);
+    d[nd].type = calc_ch_dup("district");
+    d[nd].district = calc_ch_dup(s->districts[i]);
     nd++;
   }
   qsort(t, nt, sizeof *t, ch_row_cmp);
@@ -588,16 +282,16 @@ static int ch_load(void *state, const char *line) {
       r.rule_amount[k] = strtod(e + 1, &e);
     }
     if (*e != '\t') return KK_EPARSE;
-    char *rest = ch_dup(e + 1), *t1 = rest ? strchr(rest, '\t') : NULL,
+    char *rest = calc_ch_dup(e + 1), *t1 = rest ? strchr(rest, '\t') : NULL,
          *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
     if (!t2) {
       free(rest);
       return KK_EPARSE;
     }
     *t1 = *t2 = 0;
-    r.type = ch_dup(rest);
-    r.district = ch_dup(t1 + 1);
-    r.name = ch_dup(t2 + 1);
+    r.type = calc_ch_dup(rest);
+    r.district = calc_ch_dup(t1 + 1);
+    r.name = calc_ch_dup(t2 + 1);
     free(rest);
     ch_row_t **rows = q ? &b->districts : &b->teams;
     size_t *n = q ? &b->ndistricts : &b->nteams;
@@ -633,15 +327,15 @@ static int ch_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   s->st = st;
   s->tz = (calc_tz_t)kk_opt_enum(o, "tz");
   s->rl = (kk_ratelimit_t)KK_RATELIMIT_INIT(10000, 5);
-  s->board.name = ch_dup(kk_stage_name(st));
+  s->board.name = calc_ch_dup(kk_stage_name(st));
   s->board.min_team = (size_t)kk_opt_int(o, "min_team");
   s->board.retention_ms = (int64_t)kk_opt_duration_ms(o, "retention");
   char err[512];
-  int rc = ch_rules(s, kk_opt_json(o, "challenges"), err, sizeof err);
+  int rc = calc_ch_rules(s, kk_opt_json(o, "challenges"), err, sizeof err);
   const char *pj = kk_opt_json(o, "participants");
   const char *pf = kk_opt_str(o, "participants_file");
-  if (!rc && pj) rc = ch_participants_json(s, pj, err, sizeof err);
-  if (!rc && pf) rc = ch_participants_csv(s, pf, err, sizeof err);
+  if (!rc && pj) rc = calc_ch_participants_json(s, pj, err, sizeof err);
+  if (!rc && pf) rc = calc_ch_participants_csv(s, pf, err, sizeof err);
   if (!rc && !s->np) {
     snprintf(err, sizeof err,
              "no participants: give participants = { { id = \"p-01\", team = "
