@@ -765,4 +765,3 @@ int calc_cat_load_json(calc_cat_t *c, const char *json, char *err, size_t n) {
   cJSON_Delete(root);
   return rc;
 }
-

@@ -27,8 +27,9 @@ static void cat_hist_add(cat_measure_t *m, int64_t t, int64_t recv,
   cat_hist_t *h = realloc(m->hist, (m->nhist + 1) * sizeof *h);
   if (!h) return;
   m->hist = h;
-  h[m->nhist] = (cat_hist_t){t, recv, calc_cat_strdup(author), calc_cat_strdup(summary),
-                             note && *note ? calc_cat_strdup(note) : NULL};
+  h[m->nhist] =
+      (cat_hist_t){t, recv, calc_cat_strdup(author), calc_cat_strdup(summary),
+                   note && *note ? calc_cat_strdup(note) : NULL};
   m->nhist++;
 }
 
