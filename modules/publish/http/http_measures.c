@@ -36,7 +36,9 @@ const char http_ms_css[] =
     "font-weight:600}dl.fields dd{margin:0}.neg{color:#b3261e;"
     "font-weight:600}.sums td,.sums th{background:#eef4f1}"
     "td.num,.lights{white-space:nowrap}.lights{margin-right:.5rem}"
-    "@media (max-width:40rem){dl.fields{grid-template-columns:1fr}"
+    "@media (max-width:40rem){td.num{white-space:normal}"
+    "table.stack td,table.stack th{flex-wrap:wrap;overflow-wrap:anywhere}"
+    "table.stack th span{text-align:right}dl.fields{grid-template-columns:1fr}"
     "dl.fields dd{margin-bottom:.4rem}form.filter label{width:100%}}"
     "</style>";
 
@@ -78,12 +80,14 @@ int http_ms_light(const cat_measure_t *m) {
 }
 
 void http_ms_light_html(http_state_t *s, kk_buf_t *b, const cat_measure_t *m) {
-  kk_buf_printf(b, "<span class=\"light l%d\" aria-hidden=\"true\"></span>",
+  kk_buf_printf(b,
+                "<span><span class=\"light l%d\" aria-hidden=\"true\"></span>",
                 http_ms_light(m));
   kk_buf_html(b, http_t(&s->reg, m->phase == CAT_PH_COMPLETED &&
                                          m->status != CAT_ST_CANCELLED
                                      ? HTTP_M_ms_phase_completed
                                      : http_ms_status_msg[m->status]));
+  kk_buf_puts(b, "</span>");
 }
 
 /* t with one decimal below 100, none above; "–" for NaN. */
@@ -243,13 +247,13 @@ static void hm_measure_row(http_state_t *s, kk_buf_t *b, const cat_measure_t *m,
   char p[64], a[48], c[32] = "–";
   kk_buf_puts(b, "<tr><th scope=\"row\" data-label=\"");
   kk_buf_html(b, http_t(&s->reg, HTTP_M_col_measure));
-  kk_buf_puts(b, "\"><a href=\"/measures/");
+  kk_buf_puts(b, "\"><span><a href=\"/measures/");
   kk_buf_url(b, m->id);
   kk_buf_puts(b, "\">");
   kk_buf_html(b, m->id);
   kk_buf_puts(b, "</a> ");
   kk_buf_html(b, m->title);
-  kk_buf_puts(b, "</th>");
+  kk_buf_puts(b, "</span></th>");
   http_ms_td_open(s, b, "", HTTP_M_ms_col_status);
   http_ms_light_html(s, b, m);
   kk_buf_puts(b, "</td>");
