@@ -254,7 +254,9 @@ static void measures_replay_update(measures_state_t *s, const cJSON *u,
  * them); returns how many were applied. */
 static int measures_raw(measures_state_t *s, const kk_raw_t *raw,
                         kk_batch_t *out, int replay) {
-  if (raw->len < 10 || !memmem(raw->data, raw->len, "measure", 7)) return 0;
+  if (raw->len < 8 || (!memmem(raw->data, raw->len, "measure", 7) &&
+                       !memmem(raw->data, raw->len, "\"id\"", 4)))
+    return 0;
   cJSON *root = cJSON_ParseWithLength((const char *)raw->data, raw->len);
   if (!root) return 0; /* not JSON: the source has said so already */
   char peer[80] = "", author[120] = "";
