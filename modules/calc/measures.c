@@ -1,9 +1,24 @@
 /*
- * modules/calc/measures.c - calc.measures: a registry of climate
- * measures (name, sector, start, expected yearly reduction, indicator
- * datastreams, baseline period) and their measured impact: the mean
- * yearly sum of the indicators in the baseline years minus the sum in
- * each year since the start.
+ * modules/calc/measures.c - calc.measures: the measures tracker.
+ *
+ * Holds a catalogue of climate measures (CSV file and/or the recipe's Lua
+ * table, modules/calc/calc_catalogue.h): id, Handlungsfeld, title,
+ * responsible unit, partners, target group, schedule status and phase,
+ * completion, planned and actual dates, planned t CO2e/a (a number or a
+ * class), budget and spent, indicators, source.
+ *
+ * Metered impact: for a measure linked to indicator datastreams, the
+ * mean yearly sum of the indicators over the baseline years minus the
+ * sum of each year since the start; in t CO2e when the indicators are
+ * CO2e (t, kg, g) or through the measure's `factor`.  Otherwise the
+ * achieved t CO2e are what partners report.
+ *
+ * Partner updates arrive as JSON raw messages journaled by a source
+ * (source.http with a token: journal first, 202), see calc_cat_update();
+ * each update is kept with its time and author.  The state (updates,
+ * yearly sums) is saved with the journal position it includes; a batch
+ * that carried an update is saved at once, so a restart (or a SIGKILL
+ * right after the 202) replays nothing twice and loses nothing.
  */
 #include <cJSON.h>
 #include <math.h>
@@ -11,81 +26,120 @@
 #include <string.h>
 
 #include "calc/calc.h"
-
-#define MAX_YEARS 128
-
-typedef struct measure {
-  char *name, *sector, *thing;
-  int start, base_from, base_to;
-  double expected;
-  char **ind; /* "thing/property" */
-  size_t nind;
-  int years[MAX_YEARS];
-  double sums[MAX_YEARS];
-  size_t nyears;
-  const char *unit; /* of the indicators (the first one seen) */
-  int touched;
-} measure_t;
+#include "calc/calc_catalogue.h"
 
 typedef struct measures_state {
   kk_stage_t *st;
   calc_base_t base;
   calc_rejects_t rj;
   calc_tz_t tz;
-  measure_t *m;
-  size_t nm;
+  calc_cat_t cat;
   uint8_t *seen; /* per datastream: 0 unknown, 1 feeds a measure, 2 not */
   size_t nseen;
+  int updates; /* apply partner updates from raw messages */
+  kk_metric_t *m_applied, *m_rejected;
+  kk_ratelimit_t rl;
 } measures_state_t;
-
-static double *year_slot(measure_t *m, int year) {
-  for (size_t i = 0; i < m->nyears; i++)
-    if (m->years[i] == year) return &m->sums[i];
-  if (m->nyears == MAX_YEARS) return NULL;
-  m->years[m->nyears] = year;
-  m->sums[m->nyears] = 0;
-  return &m->sums[m->nyears++];
-}
 
 static int measures_save(void *state, FILE *f) {
   measures_state_t *s = state;
-  for (size_t i = 0; i < s->nm; i++)
-    for (size_t k = 0; k < s->m[i].nyears; k++)
-      fprintf(f, "Y\t%zu\t%d\t%.17g\n", i, s->m[i].years[k], s->m[i].sums[k]);
-  return 0;
+  kk_buf_t b = {0};
+  for (size_t i = 0; i < s->cat.n; i++) {
+    const cat_measure_t *m = &s->cat.m[i];
+    if (!m->nyears && !m->nhist && !m->updated_ms) continue;
+    b.len = 0;
+    calc_cat_state_json(m, &b);
+    if (b.oom) break;
+    fprintf(f, "C\t%s\n", b.p);
+  }
+  int rc = b.oom ? KK_ENOMEM : 0;
+  kk_buf_free(&b);
+  return rc;
 }
 
 static int measures_load(void *state, const char *line) {
   measures_state_t *s = state;
-  size_t i;
-  int y;
-  double v;
-  if (sscanf(line, "Y\t%zu\t%d\t%lf", &i, &y, &v) != 3 || i >= s->nm)
-    return KK_EPARSE;
-  double *p = year_slot(&s->m[i], y);
-  if (!p) return KK_ETOOBIG;
-  *p = v;
-  return 0;
+  if (strncmp(line, "C\t", 2) != 0) return KK_EPARSE;
+  return calc_cat_state_load(&s->cat, line + 2);
 }
 
-static char *measures_dup(const char *x) {
-  size_t n = strlen(x) + 1;
-  char *d = malloc(n);
-  if (d) memcpy(d, x, n);
-  return d;
+/* t CO2e per indicator unit: from a CO2e unit, else the measure's
+ * factor; NaN when neither. */
+static double measures_t_per_unit(const cat_measure_t *m) {
+  if (!isnan(m->factor)) return m->factor;
+  if (!m->unit[0]) return NAN;
+  if (strcmp(m->unit, "t") == 0) return 1;
+  if (strcmp(m->unit, "kg") == 0) return 1e-3;
+  if (strcmp(m->unit, "g") == 0) return 1e-6;
+  if (strcmp(m->unit, "kt") == 0) return 1e3;
+  return NAN;
 }
 
-static int jint(const cJSON *o, const char *k, int *out) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-  if (cJSON_IsNumber(v)) {
-    *out = (int)v->valuedouble;
-    return 1;
+/* Impact of every year from the baseline; returns the baseline mean
+ * (NaN when no baseline year has data). */
+static double measures_recompute(cat_measure_t *m) {
+  double base = 0;
+  int nb = 0;
+  for (size_t i = 0; i < m->nyears; i++) {
+    cat_year_t *y = &m->years[i];
+    if (y->year >= m->base_from && y->year <= m->base_to && !isnan(y->actual)) {
+      base += y->actual;
+      nb++;
+    }
   }
-  if (cJSON_IsString(v) && strlen(v->valuestring) >= 4) { /* "2024-03-01" */
-    *out = atoi(v->valuestring);
-    return *out > 0;
+  int from = calc_cat_start_year(m);
+  double k = measures_t_per_unit(m);
+  for (size_t i = 0; i < m->nyears; i++) {
+    cat_year_t *y = &m->years[i];
+    y->impact = y->metered = NAN;
+    if (!nb || isnan(y->actual) || (from && y->year < from)) continue;
+    y->impact = base / nb - y->actual;
+    y->metered = y->impact * k;
   }
-  return 0;
+  return nb ? base / nb : NAN;
+}
+
+static int measures_push(kk_batch_t *out, int64_t t, double v,
+                         const char *thing, const char *prop,
+                         const char *unit) {
+  if (isnan(v)) return 0;
+  kk_reading_t r = {t, v, kk_datastream_id(thing, prop, unit),
+                    KK_READING_UPDATE};
+  return r.ds ? kk_batch_push(out, &r) : KK_ENOMEM;
+}
+
+static int measures_emit_years(measures_state_t *s, cat_measure_t *m,
+                               kk_batch_t *out) {
+  double base = measures_recompute(m);
+  const char *unit = m->unit[0] ? m->unit : "1";
+  int from = calc_cat_start_year(m), rc = 0;
+  for (size_t i = 0; i < m->nyears && !rc; i++) {
+    cat_year_t *y = &m->years[i];
+    if (from && y->year < from) continue;
+    int64_t t = calc_year_start(s->tz, y->year);
+    if (!isnan(y->impact)) {
+      rc = measures_push(out, t, y->impact, m->thing, "impact", unit);
+      if (!rc) rc = measures_push(out, t, y->actual, m->thing, "actual", unit);
+      if (!rc) rc = measures_push(out, t, base, m->thing, "baseline", unit);
+      if (!rc)
+        rc = measures_push(out, t, m->expected, m->thing, "expected", unit);
+    }
+    double ach = calc_cat_achieved(m, y, NULL);
+    if (!rc) rc = measures_push(out, t, ach, m->thing, "co2e_achieved", "t");
+    if (!rc && !isnan(ach))
+      rc = measures_push(out, t, calc_cat_expected(m, y->year), m->thing,
+                         "co2e_expected", "t");
+  }
+  return rc;
+}
+
+/* The measure's state after an update, at the update's time. */
+static int measures_emit_state(cat_measure_t *m, int64_t t, kk_batch_t *out) {
+  int rc = measures_push(out, t, m->completion, m->thing, "completion", "%");
+  if (!rc) rc = measures_push(out, t, m->status, m->thing, "status", "1");
+  if (!rc) rc = measures_push(out, t, m->phase, m->thing, "phase", "1");
+  if (!rc) rc = measures_push(out, t, m->spent, m->thing, "spent", "EUR");
+  return rc;
 }
 
 static int measures_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
@@ -94,69 +148,32 @@ static int measures_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   *state = s;
   s->st = st;
   s->tz = (calc_tz_t)kk_opt_enum(o, "tz");
+  s->updates = kk_opt_bool(o, "updates");
+  s->rl = (kk_ratelimit_t)KK_RATELIMIT_INIT(10000, 5);
   calc_rejects_init(&s->rj, st);
-  cJSON *root = cJSON_Parse(kk_opt_json(o, "measures"));
-  int n = cJSON_IsArray(root) ? cJSON_GetArraySize(root) : -1;
-  if (n <= 0) {
-    cJSON_Delete(root);
-    kk_stage_error(st, "measures: expected a list of measures { { name = "
-                       "..., start = 2024, indicators = { ... }, baseline = "
-                       "{ from = 2019, to = 2021 } } }");
+  s->cat.name = strdup(kk_stage_name(st));
+  if (!s->cat.name) return KK_ENOMEM;
+  const char *csv = kk_opt_str(o, "catalogue");
+  const char *tab = kk_opt_json(o, "measures");
+  char err[512];
+  int rc = 0;
+  if (csv && (rc = calc_cat_load_csv(&s->cat, csv, err, sizeof err)) != 0) {
+    kk_stage_error(st, "catalogue %s", err);
+    return rc;
+  }
+  if (tab && (rc = calc_cat_load_json(&s->cat, tab, err, sizeof err)) != 0) {
+    kk_stage_error(st, "%s", err);
+    return rc;
+  }
+  if (!s->cat.n) {
+    kk_stage_error(st, "measures: give a catalogue (CSV file) or a list of "
+                       "measures { { id = \"M-01\", title = \"...\", ... } }");
     return KK_EINVAL;
   }
-  s->m = calloc((size_t)n, sizeof *s->m);
-  if (!s->m) {
-    cJSON_Delete(root);
-    return KK_ENOMEM;
-  }
-  int rc = 0;
-  for (int i = 0; i < n && !rc; i++) {
-    const cJSON *j = cJSON_GetArrayItem(root, i);
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "name");
-    const cJSON *ind = cJSON_GetObjectItemCaseSensitive(j, "indicators");
-    const cJSON *bl = cJSON_GetObjectItemCaseSensitive(j, "baseline");
-    const cJSON *sec = cJSON_GetObjectItemCaseSensitive(j, "sector");
-    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(j, "expected");
-    measure_t *m = &s->m[s->nm++];
-    if (!cJSON_IsString(name) || !jint(j, "start", &m->start) ||
-        !cJSON_IsArray(ind) || !cJSON_GetArraySize(ind) ||
-        !jint(bl, "from", &m->base_from) || !jint(bl, "to", &m->base_to) ||
-        m->base_to < m->base_from) {
-      kk_stage_error(st,
-                     "measures[%d]: needs name, start (year or date), "
-                     "indicators = { \"thing/property\", ... } and baseline = "
-                     "{ from = year, to = year }",
-                     i + 1);
-      rc = KK_EINVAL;
-      break;
-    }
-    m->name = measures_dup(name->valuestring);
-    m->sector = measures_dup(cJSON_IsString(sec) ? sec->valuestring : "");
-    m->expected = cJSON_IsNumber(exp) ? exp->valuedouble : NAN;
-    char thing[300];
-    snprintf(thing, sizeof thing, "measure/%s", name->valuestring);
-    m->thing = measures_dup(thing);
-    m->nind = (size_t)cJSON_GetArraySize(ind);
-    m->ind = calloc(m->nind, sizeof *m->ind);
-    if (!m->name || !m->sector || !m->thing || !m->ind) {
-      rc = KK_ENOMEM;
-      break;
-    }
-    for (size_t k = 0; k < m->nind; k++) {
-      const cJSON *x = cJSON_GetArrayItem(ind, (int)k);
-      if (!cJSON_IsString(x) || !strchr(x->valuestring, '/')) {
-        kk_stage_error(st,
-                       "measures[%d].indicators[%zu]: expected "
-                       "\"thing/property\"",
-                       i + 1, k + 1);
-        rc = KK_EINVAL;
-        break;
-      }
-      if (!(m->ind[k] = measures_dup(x->valuestring))) rc = KK_ENOMEM;
-    }
-  }
-  cJSON_Delete(root);
-  if (rc) return rc;
+  s->m_applied = kk_stage_counter(st, "kk_measure_updates_total", "applied",
+                                  "Partner updates of measures, by outcome");
+  s->m_rejected = kk_stage_counter(st, "kk_measure_updates_total", "rejected",
+                                   "Partner updates of measures, by outcome");
   calc_base_init(&s->base, st, kk_opt_duration_ms(o, "snapshot"), measures_save,
                  measures_load, s);
   return 0;
@@ -165,60 +182,156 @@ static int measures_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
 static int measures_start(kk_stage_t *st, void *state) {
   measures_state_t *s = state;
   (void)st; /* the engine logs a failure with the recipe line */
-  return calc_base_start(&s->base);
+  int rc = calc_base_start(&s->base);
+  if (rc) return rc;
+  for (size_t i = 0; i < s->cat.n; i++)
+    measures_recompute(&s->cat.m[i]);
+  calc_cat_publish(&s->cat);
+  return 0;
 }
 
-/* Does datastream `ds` feed measure m? "thing/property" match. */
-static int feeds(const measure_t *m, uint32_t ds) {
+/* Which indicator of measure m datastream `ds` is ("thing/property"),
+ * plus one; 0 when it feeds none. */
+static size_t feeds(const cat_measure_t *m, uint32_t ds) {
   const char *thing = calc_thing(ds), *prop = calc_property(ds);
   size_t tl = strlen(thing);
   for (size_t k = 0; k < m->nind; k++)
     if (strncmp(m->ind[k], thing, tl) == 0 && m->ind[k][tl] == '/' &&
         strcmp(m->ind[k] + tl + 1, prop) == 0)
-      return 1;
+      return k + 1;
   return 0;
 }
 
-static int emit_measure(measures_state_t *s, measure_t *m, kk_batch_t *out) {
-  double base = 0;
-  int nb = 0;
-  for (size_t i = 0; i < m->nyears; i++)
-    if (m->years[i] >= m->base_from && m->years[i] <= m->base_to) {
-      base += m->sums[i];
-      nb++;
+static void measures_bad_update(measures_state_t *s, uint64_t seq,
+                                const char *why) {
+  kk_metric_add(s->m_rejected, 1);
+  if (kk_ratelimit_ok(&s->rl))
+    kk_stage_log(s->st, KK_LOG_WARN,
+                 "update in journal record %llu ignored: %s",
+                 (unsigned long long)seq, why);
+}
+
+/* A replayed update the state already holds: its readings again (the
+ * sinks after this stage may not have them), nothing applied twice. */
+static void measures_replay_update(measures_state_t *s, const cJSON *u,
+                                   int64_t recv_ms, kk_batch_t *out) {
+  const cJSON *thing = cJSON_GetObjectItemCaseSensitive(u, "thing");
+  const cJSON *id = cJSON_GetObjectItemCaseSensitive(u, "id");
+  const char *mid =
+      cJSON_IsString(id) ? id->valuestring
+      : cJSON_IsString(thing) && strncmp(thing->valuestring, "measure/", 8) == 0
+          ? thing->valuestring + 8
+          : NULL;
+  cat_measure_t *m = mid ? calc_cat_find(&s->cat, mid) : NULL;
+  if (!m) return;
+  const cJSON *f = cJSON_GetObjectItemCaseSensitive(u, "update");
+  if (!cJSON_IsObject(f)) f = u;
+  int64_t t = recv_ms;
+  const cJSON *ts = cJSON_GetObjectItemCaseSensitive(u, "time");
+  if (cJSON_IsString(ts))
+    kk_time_parse_iso8601(ts->valuestring, strlen(ts->valuestring), &t);
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(f, "completion");
+  const cJSON *prop = cJSON_GetObjectItemCaseSensitive(u, "property");
+  if (!cJSON_IsNumber(v) && cJSON_IsString(prop) &&
+      strcmp(prop->valuestring, "completion") == 0)
+    v = cJSON_GetObjectItemCaseSensitive(u, "value");
+  if (cJSON_IsNumber(v))
+    measures_push(out, t, v->valuedouble, m->thing, "completion", "%");
+  const cJSON *st = cJSON_GetObjectItemCaseSensitive(f, "status");
+  const cJSON *ph = cJSON_GetObjectItemCaseSensitive(f, "phase");
+  int k;
+  if (cJSON_IsString(st) && (k = calc_cat_parse_status(st->valuestring)) >= 0)
+    measures_push(out, t, k, m->thing, "status", "1");
+  if (cJSON_IsString(ph) && (k = calc_cat_parse_phase(ph->valuestring)) >= 0)
+    measures_push(out, t, k, m->thing, "phase", "1");
+  v = cJSON_GetObjectItemCaseSensitive(f, "spent");
+  if (cJSON_IsNumber(v))
+    measures_push(out, t, v->valuedouble, m->thing, "spent", "EUR");
+  m->touched = 1; /* and its years as they stand */
+}
+
+/* Applies the updates in one raw JSON message (replay: only re-emits
+ * them); returns how many were applied. */
+static int measures_raw(measures_state_t *s, const kk_raw_t *raw,
+                        kk_batch_t *out, int replay) {
+  if (raw->len < 8 || (!memmem(raw->data, raw->len, "measure", 7) &&
+                       !memmem(raw->data, raw->len, "\"id\"", 4)))
+    return 0;
+  cJSON *root = cJSON_ParseWithLength((const char *)raw->data, raw->len);
+  if (!root) return 0; /* not JSON: the source has said so already */
+  char peer[80] = "", author[120] = "";
+  kk_raw_meta_get(raw->meta, "peer", peer, sizeof peer);
+  snprintf(author, sizeof author, "unbekannt (%s)", *peer ? peer : "?");
+  int n = 0;
+  const cJSON *one = root;
+  cJSON *items = cJSON_IsArray(root) ? root->child : NULL;
+  for (const cJSON *u = items ? items : one; u; u = items ? u->next : NULL) {
+    const cJSON *thing = cJSON_GetObjectItemCaseSensitive(u, "thing");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(u, "id");
+    int is_update =
+        cJSON_IsObject(u) &&
+        (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(u, "update")) ||
+         cJSON_IsString(id) ||
+         (cJSON_IsString(thing) &&
+          strncmp(thing->valuestring, "measure/", 8) == 0));
+    if (is_update && replay) {
+      measures_replay_update(s, u, raw->time_ms, out);
+    } else if (is_update) {
+      char err[256];
+      cat_measure_t *m;
+      int rc = calc_cat_update(&s->cat, u, raw->time_ms, author, &m, err,
+                               sizeof err);
+      if (rc) {
+        measures_bad_update(s, raw->seq, err);
+      } else {
+        kk_metric_add(s->m_applied, 1);
+        m->touched = 1;
+        measures_emit_state(m, m->hist[m->nhist - 1].time_ms, out);
+        n++;
+      }
     }
-  if (!nb) return 0; /* no baseline data yet: nothing to compare */
-  base /= nb;
-  const char *unit = m->unit ? m->unit : "1";
-  int rc = 0;
-  for (size_t i = 0; i < m->nyears && !rc; i++) {
-    if (m->years[i] < m->start) continue;
-    int64_t t = calc_year_start(s->tz, m->years[i]);
-    kk_reading_t r[4] = {
-        {t, base - m->sums[i], kk_datastream_id(m->thing, "impact", unit), 0},
-        {t, m->sums[i], kk_datastream_id(m->thing, "actual", unit), 0},
-        {t, base, kk_datastream_id(m->thing, "baseline", unit), 0},
-        {t, m->expected, kk_datastream_id(m->thing, "expected", unit), 0}};
-    for (int k = 0; k < (isnan(m->expected) ? 3 : 4) && !rc; k++) {
-      r[k].flags = KK_READING_UPDATE; /* the year's figure as it stands */
-      rc = kk_batch_push(out, &r[k]);
-    }
+    if (!items) break;
   }
-  return rc;
+  cJSON_Delete(root);
+  return n;
 }
 
 static int measures_process(kk_stage_t *st, void *state, kk_batch_t *b) {
   measures_state_t *s = state;
-  if (calc_base_skip(&s->base, b)) return 0;
+  kk_batch_t *out = kk_batch_new(16);
+  if (!out) return KK_ENOMEM;
+  kk_batch_set_seq(out, kk_batch_seq(b));
+  if (calc_base_skip(&s->base, b)) {
+    /* A replay of what the state holds: the updates' readings again. */
+    for (size_t i = 0; s->updates && i < kk_batch_raw_len(b); i++)
+      measures_raw(s, kk_batch_raw(b, i), out, 1);
+    int rc = 0;
+    for (size_t k = 0; k < s->cat.n && !rc; k++)
+      if (s->cat.m[k].touched) {
+        s->cat.m[k].touched = 0;
+        rc = measures_emit_years(s, &s->cat.m[k], out);
+      }
+    if (!rc) kk_stage_emit(st, out);
+    kk_batch_unref(out);
+    return rc;
+  }
+  int updated = 0;
+  if (s->updates)
+    for (size_t i = 0; i < kk_batch_raw_len(b); i++)
+      updated += measures_raw(s, kk_batch_raw(b, i), out, 0);
   size_t n = kk_batch_len(b);
   const kk_reading_t *r = kk_batch_readings(b);
-  for (size_t i = 0; i < n; i++) {
+  int rc = 0;
+  for (size_t i = 0; i < n && !rc; i++) {
     uint32_t ds = r[i].ds;
-    if (calc_grow((void **)&s->seen, &s->nseen, ds, 1)) return KK_ENOMEM;
+    if (calc_grow((void **)&s->seen, &s->nseen, ds, 1)) {
+      rc = KK_ENOMEM;
+      break;
+    }
     if (s->seen[ds] == 0) {
       s->seen[ds] = 2;
-      for (size_t k = 0; k < s->nm; k++)
-        if (feeds(&s->m[k], ds)) s->seen[ds] = 1;
+      for (size_t k = 0; k < s->cat.n; k++)
+        if (feeds(&s->cat.m[k], ds)) s->seen[ds] = 1;
     }
     if (s->seen[ds] != 1) continue;
     if (!isfinite(r[i].value)) {
@@ -226,58 +339,94 @@ static int measures_process(kk_stage_t *st, void *state, kk_batch_t *b) {
       continue;
     }
     int year = calc_year(s->tz, r[i].time_ms);
-    for (size_t k = 0; k < s->nm; k++) {
-      if (!feeds(&s->m[k], ds)) continue;
-      double *p = year_slot(&s->m[k], year);
-      if (!p) return KK_ETOOBIG;
-      *p += r[i].value;
-      s->m[k].touched = 1;
-      if (!s->m[k].unit) s->m[k].unit = calc_unit(ds);
+    for (size_t k = 0; k < s->cat.n; k++) {
+      cat_measure_t *m = &s->cat.m[k];
+      size_t ik = feeds(m, ds);
+      if (!ik) continue;
+      /* Each indicator is absorbed in time order once: a source that is
+       * not journaled (a simulation, a file) produces its history again
+       * after a restart, and the snapshot has counted it already. */
+      if (!m->unit[0]) snprintf(m->unit, sizeof m->unit, "%s", calc_unit(ds));
+      if (r[i].time_ms <= m->ind_last[ik - 1]) {
+        calc_reject(&s->rj, CALC_REJ_OUT_OF_ORDER, &r[i],
+                    "indicator reading not newer than the last one counted");
+        continue;
+      }
+      m->ind_last[ik - 1] = r[i].time_ms;
+      cat_year_t *y = calc_cat_year(m, year);
+      if (!y) {
+        rc = KK_ETOOBIG;
+        break;
+      }
+      y->actual = (isnan(y->actual) ? 0 : y->actual) + r[i].value;
+      m->touched = 1;
     }
   }
-  kk_batch_t *out = kk_batch_new(16);
-  if (!out) return KK_ENOMEM;
-  kk_batch_set_seq(out, kk_batch_seq(b));
-  int rc = 0;
-  for (size_t k = 0; k < s->nm && !rc; k++)
-    if (s->m[k].touched) {
-      s->m[k].touched = 0;
-      rc = emit_measure(s, &s->m[k], out);
+  for (size_t k = 0; k < s->cat.n && !rc; k++)
+    if (s->cat.m[k].touched) {
+      s->cat.m[k].touched = 0;
+      s->cat.gen++;
+      rc = measures_emit_years(s, &s->cat.m[k], out);
     }
   if (!rc) kk_stage_emit(st, out);
   kk_batch_unref(out);
+  /* An acknowledged update is in the journal; saving the state that
+   * includes it now means a restart never depends on a snapshot taken
+   * before it (a new stage holds no journal position until it saved). */
+  if (updated && s->base.seq &&
+      calc_snapshot_save(st, s->base.seq, measures_save, s) == 0)
+    kk_stage_hold(st, s->base.seq);
   return rc;
 }
 
 static void measures_stop(kk_stage_t *st, void *state, kk_stop_cb cb) {
   (void)st;
-  calc_base_stop(&((measures_state_t *)state)->base, cb);
+  measures_state_t *s = state;
+  calc_cat_withdraw(&s->cat);
+  calc_base_stop(&s->base, cb);
 }
 
 static void measures_destroy(void *state) {
   measures_state_t *s = state;
   if (!s) return;
-  for (size_t i = 0; i < s->nm; i++) {
-    for (size_t k = 0; k < s->m[i].nind && s->m[i].ind; k++)
-      free(s->m[i].ind[k]);
-    free(s->m[i].ind);
-    free(s->m[i].name);
-    free(s->m[i].sector);
-    free(s->m[i].thing);
-  }
-  free(s->m);
+  calc_cat_free(&s->cat);
   free(s->seen);
   free(s);
 }
 
 static const kk_option_t measures_options[] = {
+    {.name = "catalogue",
+     .type = KK_OPT_STRING,
+     .description =
+         "CSV file of the measures (';' or ',' separated, one header line; "
+         "columns by name, German or English: id, handlungsfeld, titel, "
+         "beschreibung, verantwortlich, partner, zielgruppe, status "
+         "(im Zeitplan / verzögert / abgebrochen), phase (nicht gestartet / "
+         "Planung / Umsetzung / abgeschlossen), fortschritt (%), "
+         "beginn_geplant, ende_geplant, beginn, ende, minderung_t (t CO2e/a "
+         "or hoch / mittel / niedrig / indirekt / keine), budget, ausgaben, "
+         "indikatoren (\"thing/property|...\"), basisjahre (\"2019-2021\"), "
+         "faktor (t CO2e per indicator unit), quelle, prioritaet)."},
     {.name = "measures",
      .type = KK_OPT_TABLE,
-     .flags = KK_OPT_REQUIRED,
      .description =
-         "The registry: `{ { name = \"led-schulen\", sector = \"municipal\", "
-         "start = 2024, expected = 120, indicators = { \"schule-1/energy\" }, "
-         "baseline = { from = 2021, to = 2023 } } }`."},
+         "Measures in the recipe (added to the catalogue), with the "
+         "catalogue's column names as keys: `{ { id = \"led-schulen\", "
+         "sector = \"Kommunale Gebäude\", title = \"LED in Schulen\", "
+         "planned_start = 2024, planned_t = 120, indicators = { "
+         "\"schule-1/co2e\" }, baseline = { from = 2021, to = 2023 } } }` "
+         "(`name`, `start` and `expected` are accepted as before)."},
+    {.name = "updates",
+     .type = KK_OPT_BOOL,
+     .def = "true",
+     .description =
+         "Apply partner updates: JSON messages journaled by a source "
+         "upstream (source.http with a token), one object or a list, each "
+         "`{\"thing\": \"measure/<id>\", \"property\": \"completion\", "
+         "\"unit\": \"%\", \"value\": 60, \"time\": \"...\", \"update\": "
+         "{\"author\": \"...\", \"status\": \"late\", \"phase\": "
+         "\"implementation\", \"spent\": 120000, \"actual_start\": "
+         "\"2025-03-01\", \"reported\": {\"2025\": 85}, \"note\": \"...\"}}`."},
     CALC_OPT_TZ,
     CALC_OPT_SNAPSHOT,
     {NULL}};
@@ -288,15 +437,27 @@ const kk_module_t calc_measures_module = {
     .name = "measures",
     .ns = "calc",
     .kind = KK_KIND_TRANSFORM,
-    .summary = "Measures registry and measured impact (baseline minus "
-               "actual).",
+    .summary = "Measures tracker: catalogue, status, partner updates and "
+               "measured impact.",
     .description =
-        "Sums each measure's indicator datastreams per local year.  For every "
-        "year from the measure's start it emits on thing `measure/<name>`, at "
-        "the start of the year: `impact` (mean yearly sum over the baseline "
-        "years minus the year's sum), `actual`, `baseline` and `expected` (the "
-        "expected yearly reduction as registered).  The current year's "
-        "impact grows as the year goes on; compare whole years.",
+        "Holds a catalogue of climate measures (`catalogue` CSV and/or "
+        "`measures`) with Handlungsfeld, responsible unit, partners, target "
+        "group, schedule status (on time, late, cancelled) and phase (not "
+        "started, planning, implementation, completed), completion, planned "
+        "and actual dates, planned t CO2e/a (number or class), budget and "
+        "spent, indicators and source.  For a measure with indicators it "
+        "sums them per local year and emits on thing `measure/<id>`, at the "
+        "start of each year from the measure's start: `impact` (mean yearly "
+        "sum over the baseline years minus the year's sum), `actual`, "
+        "`baseline`, `expected` (as registered), and `co2e_achieved` / "
+        "`co2e_expected` in t (metered when the indicators are CO2e or a "
+        "`factor` is given, otherwise as partners report).  Partner updates "
+        "(`updates`) change status, phase, completion, dates, spending and "
+        "reported t CO2e; each is kept with time and author and emitted as "
+        "`completion`, `status`, `phase`, `spent` at its time.  The "
+        "dashboard's /measures pages and the open-data export show the "
+        "catalogue.  The current year grows as the year goes on; compare "
+        "whole years.",
     .options = measures_options,
     .create = measures_create,
     .start = measures_start,

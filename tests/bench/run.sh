@@ -50,3 +50,4 @@ KK_BUILD=$BUILD tests/bench/http.sh | while read -r l; do emit $l; done
 KK_BUILD=$BUILD tests/bench/file_sink.sh | while read -r l; do emit $l; done
 KK_BUILD=$BUILD tests/bench/lua_pattern.sh | while read -r l; do emit $l; done
 KK_BUILD=$BUILD tests/bench/dashboard.sh | while read -r l; do emit $l; done
+KK_BUILD=$BUILD tests/bench/measures.sh | while read -r l; do emit $l; done

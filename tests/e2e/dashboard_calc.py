@@ -71,9 +71,10 @@ check("climate-on-track-column", "Im Plan" in body and re.search(r'<td class="c[
 check("climate-german-numbers", re.search(r'<td class="num">\d+,\d</td>', body) is not None)
 check("climate-year-axis", all(">%d</text>" % y in chart.group(0) for y in (2022, 2024, 2026)) if chart else False)
 st, body = get(base + "/measures")
-row = re.search(r'<th scope="row">led-schulen</th><td class="" data-label="Jahr">(\d{4})[^<]*</td>'
-                r'<td class="num" data-label="Wirkung">(-?[\d.]+(,\d+)?) kg</td>', body)
-check("measures-row", st == 200 and row is not None, body[-600:])
+check("measures-row", st == 200 and '<a href="/measures/led-schulen">led-schulen</a>' in body, body[-600:])
+st, body = get(base + "/measures/led-schulen")
+row = re.search(r'<tr data-year="(\d{4})">.*?<td class="num( neg)?" data-label="Gemessene Einsparung">(-?[\d.]+(,\d+)?) kg</td>', body)
+check("measures-year-row", st == 200 and row is not None, body[-600:])
 st, body = get(base + "/indoor")
 rooms = re.findall(r'<a href="/things/(room-\d+)">', body)
 check("indoor-rooms", st == 200 and rooms == ["room-001", "room-002"], rooms)

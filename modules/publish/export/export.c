@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "publish/export/export.h"
+#include "publish/export/export_measures.h"
 
 typedef struct exm_state {
   kk_stage_t *st;
@@ -229,6 +230,7 @@ static void exm_tick(uv_timer_t *t) {
   s->t0 = uv_now(kk_stage_loop(s->st));
   s->dirty = 0;
   s->err[0] = 0;
+  ex_measures_capture(&s->cfg);
   s->work.data = s;
   int rc = uv_queue_work(kk_stage_loop(s->st), &s->work, exm_work, exm_after);
   if (rc != 0) {

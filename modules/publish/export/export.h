@@ -65,6 +65,8 @@ typedef struct ex_config {
   char *contributor_id;      /* dcatde:contributorID URI */
   int progress;              /* progress bar on stderr */
   char *log_name;            /* component name for kk_log */
+  /* the measures catalogues (export_measures.c); NULL: none */
+  struct ex_measures *measures;
 } ex_config_t;
 
 void ex_config_free(ex_config_t *c);

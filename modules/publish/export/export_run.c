@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "publish/export/export.h"
+#include "publish/export/export_measures.h"
 
 /* Far enough for "everything", small enough that bucket arithmetic in
  * the stores cannot overflow: 10000-01-01T00:00:00Z. */
@@ -55,6 +56,7 @@ void ex_config_free(ex_config_t *c) {
     free(p->keywords);
   }
   free(c->specs);
+  ex_measures_free(c);
   char **strs[] = {&c->dir,
                    &c->period,
                    &c->licence,
@@ -598,6 +600,7 @@ int ex_run(kk_store_t *s, const ex_config_t *c, int64_t now, ex_result_t *res,
       rc = ex_write_geojson(s, c, &ds[i], from, to, &pr, err, errlen);
     res->rows += ds[i].rows;
   }
+  if (rc == 0) rc = ex_measures_datasets(c, &ds, &n, err, errlen);
   ex_file_t *cat = NULL, *sums = NULL;
   if (rc == 0 && (c->formats & EX_DCAT)) {
     if (!(cat = calloc(1, sizeof *cat))) rc = KK_ENOMEM;

@@ -22,6 +22,7 @@
  * thread.
  */
 #include "publish/http/http_model.h"
+#include "publish/http/http_measures.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -65,6 +66,21 @@ static void http_route_climate(http_state_t *s, h2o_req_t *req, char *rest) {
 static void http_route_measures(http_state_t *s, h2o_req_t *req, char *rest) {
   (void)rest;
   http_page_measures(s, req);
+}
+static void http_route_measure(http_state_t *s, h2o_req_t *req, char *path) {
+  if (http_url_decode(path) != 0)
+    http_page_not_found(s, req, HTTP_M_ms_no_measure);
+  else
+    http_page_measure(s, req, path);
+}
+static void http_route_challenges(http_state_t *s, h2o_req_t *req, char *rest) {
+  (void)rest;
+  http_page_challenges(s, req);
+}
+static void http_route_api_measures(http_state_t *s, h2o_req_t *req,
+                                    char *rest) {
+  (void)rest;
+  http_api_measures(s, req);
 }
 static void http_route_thing(http_state_t *s, h2o_req_t *req, char *path) {
   char *rest = path + strlen("/things/");
@@ -129,6 +145,9 @@ static const struct http_route {
     {"/indoor", 0, 1, http_route_indoor},
     {"/climate", 0, 1, http_route_climate},
     {"/measures", 0, 1, http_route_measures},
+    {"/measures/", 1, 1, http_route_measure},
+    {"/api/measures", 0, 1, http_route_api_measures},
+    {"/challenges", 0, 1, http_route_challenges},
     {"/things/", 1, 1, http_route_thing},
     {"/csv", 0, 0, http_route_csv},
     {"/api/latest", 0, 1, http_route_latest},
