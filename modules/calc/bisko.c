@@ -173,7 +173,7 @@ static int load_statistics(bisko_state_t *s, const char *path) {
     if (!line[0] || line[0] == '#') continue;
     char *fl[8];
     int n = csv_split(line, fl, 8);
-    if (lineno == 1 && strcmp(fl[0], "year") == 0) continue;
+    if (strcmp(fl[0], "year") == 0) continue; /* the header */
     char *end;
     long year = n >= 5 ? strtol(fl[0], &end, 10) : 0;
     double kwh = n >= 5 ? strtod(fl[3], NULL) : NAN;
@@ -458,13 +458,16 @@ static int emit_year(bisko_state_t *s, int year, kk_batch_t *out) {
     snprintf(prop, sizeof prop, "energy_carrier_%s", car[k]);
     if (!rc) rc = push(out, s->thing, prop, "kW.h", t, ck);
   }
+  /* A sector without any data has no figure, not a zero. */
   for (int k = 0; k < 5 && !rc; k++) {
+    if (!((covered >> k) & 1)) continue;
     snprintf(prop, sizeof prop, "co2e_%s", bisko_sectors[k]);
     rc = push(out, s->thing, prop, "t", t, sec_t[k]);
   }
   double pop = population_of(s, year);
   if (!rc && pop > 0) rc = push(out, s->thing, "population", "1", t, pop);
-  if (!rc && pop > 0)
+  /* Per capita of a fragment of the town would mislead. */
+  if (!rc && pop > 0 && status != BISKO_INCOMPLETE)
     rc = push(out, s->thing, "co2e_per_capita", "t", t, tot_t / pop);
   /* "elapsed": the metered part scaled by year length / metered span; the
    * statistics part as it is.  Linear in time, no seasonal profile. */

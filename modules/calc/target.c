@@ -109,7 +109,8 @@ static double budget_value(const target_state_t *s, int year) {
   const target_year_t *lo = NULL, *hi = NULL;
   for (size_t i = 0; i < s->nactual; i++) {
     const target_year_t *y = &s->actual[i];
-    if (!y->have_v) continue;
+    /* An incomplete year's total is a fragment, not the year's use. */
+    if (!y->have_v || y->status == 2) continue;
     if (y->year == year) return y->v;
     if (y->year < year && (!lo || y->year > lo->year)) lo = y;
     if (y->year > year && (!hi || y->year < hi->year)) hi = y;
@@ -218,7 +219,9 @@ static int emit_year(target_state_t *s, const target_year_t *y,
   if (!rc &&
       (y->year < s->path[0].year || y->year > s->path[s->npath - 1].year))
     rc = push(out, t, path, th, "target_path", u);
-  if (!rc && s->path[0].v != 0)
+  /* An incomplete year gets no change and no budget: its total is a
+   * fragment (one school's meter is not the town). */
+  if (!rc && s->path[0].v != 0 && y->status != 2)
     rc = push(out, t, (y->v - s->path[0].v) / s->path[0].v * 100, th,
               "change_vs_base", "%");
   /* Judged: a final year (or one whose status nobody reports), or a
@@ -230,7 +233,7 @@ static int emit_year(target_state_t *s, const target_year_t *y,
               "1");
     if (!rc) rc = push(out, t, ext, th, "on_track_extrapolated", "1");
   }
-  if (!rc && s->have_budget && y->year >= s->budget_from) {
+  if (!rc && s->have_budget && y->year >= s->budget_from && y->status != 2) {
     double used = 0;
     for (int k = s->budget_from; k <= y->year; k++) {
       double v = budget_value(s, k);
@@ -397,7 +400,8 @@ const kk_module_t calc_target_module = {
         "to that year; years between two known totals count linearly "
         "between them) and `budget_years_left` (the rest at this year's "
         "level).  A year with `balance_status` 2 (incomplete) is never "
-        "judged; one with status 1 (provisional) only by "
+        "judged and gets no change or budget (nor counts against it); one "
+        "with status 1 (provisional) only by "
         "`co2e_total_extrapolated`, and `on_track_extrapolated` is then 1.",
     .options = target_options,
     .create = target_create,

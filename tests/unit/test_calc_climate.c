@@ -76,6 +76,11 @@ KK_TEST(partial_year_is_labelled_and_never_on_track) {
   free(in);
   /* 13.1 t is far below the path, and still not "on track". */
   KK_CHECK(isnan(V("stadt", "on_track", "1", Y(2025))));
+  /* Nor does the fragment get a change or count against the budget. */
+  KK_CHECK(isnan(V("stadt", "change_vs_base", "%", Y(2025))));
+  KK_CHECK(isnan(V("stadt", "remaining_budget", "t", Y(2025))));
+  KK_CHECK_DBL(V("stadt", "remaining_budget", "t", Y(2021)), 5e6 - 397680,
+               1e-6);
   KK_CHECK_DBL(V("stadt", "on_track", "1", Y(2021)), 1, 0);
   KK_CHECK_DBL(V("stadt", "change_vs_base", "%", Y(2021)),
                (397680.0 - 454550) / 454550 * 100, 1e-9);

@@ -502,16 +502,26 @@ static void bal_summary(http_state_t *s, kk_buf_t *b, const bal_t *d) {
   kk_buf_puts(b, "</ul>");
 }
 
+/* The year's status cell and the row's opening. */
+static int bal_row_open(http_state_t *s, kk_buf_t *b, const bal_t *d,
+                        const bal_year_t *y) {
+  int st = bal_status(d, y);
+  kk_buf_printf(b, "<tr%s><th scope=\"row\">%d</th>",
+                st ? " class=\"partial\"" : "", y->year);
+  http_msg_t sm = st == 0   ? HTTP_M_bal_status_final
+                  : st == 1 ? HTTP_M_bal_status_provisional
+                            : HTTP_M_bal_status_incomplete;
+  bal_cell(s, b, st ? "c2" : "", HTTP_M_bal_col_status, http_t(&s->reg, sm));
+  return st;
+}
+
+/* The council's table: total, per capita, change, quality, path and the
+ * judgement per year. */
 static void bal_table(http_state_t *s, kk_buf_t *b, const bal_t *d) {
-  int sec[5];
-  for (int k = 0; k < 5; k++)
-    sec[k] = d->have[BAL_F_SEC + k];
   kk_buf_puts(b, "<div class=\"scroll\"><table class=\"stack climate\">"
                  "<thead><tr>");
   bal_head(s, b, HTTP_M_col_year);
   bal_head(s, b, HTTP_M_bal_col_status);
-  for (int k = 0; k < 5; k++)
-    if (sec[k]) bal_head(s, b, HTTP_M_sector_households + k);
   kk_buf_puts(b, "<th scope=\"col\">");
   http_say(b, &s->reg, 1, HTTP_M_col_total, http_unit_label(&s->reg, d->unit),
            NULL);
@@ -530,20 +540,12 @@ static void bal_table(http_state_t *s, kk_buf_t *b, const bal_t *d) {
   for (size_t i = 0; i < d->n; i++) {
     const bal_year_t *y = &d->y[i];
     if (isnan(y->f[BAL_F_TOTAL])) continue;
-    int st = bal_status(d, y);
-    kk_buf_printf(b, "<tr%s><th scope=\"row\">%d</th>",
-                  st ? " class=\"partial\"" : "", y->year);
-    http_msg_t sm = st == 0   ? HTTP_M_bal_status_final
-                    : st == 1 ? HTTP_M_bal_status_provisional
-                              : HTTP_M_bal_status_incomplete;
-    bal_cell(s, b, st ? "c2" : "", HTTP_M_bal_col_status, http_t(&s->reg, sm));
-    for (int k = 0; k < 5; k++) {
-      if (!sec[k]) continue;
-      bal_number(s, y->f[BAL_F_SEC + k], 0, num, sizeof num);
-      bal_cell(s, b, "num", HTTP_M_sector_households + k, num);
-    }
+    int st = bal_row_open(s, b, d, y);
     bal_number(s, y->f[BAL_F_TOTAL], 0, num, sizeof num);
-    kk_buf_puts(b, "<td class=\"num\"><strong>");
+    kk_buf_puts(b, "<td class=\"num\" data-label=\"");
+    http_say(b, &s->reg, 1, HTTP_M_col_total, http_unit_label(&s->reg, d->unit),
+             NULL);
+    kk_buf_puts(b, "\"><strong>");
     kk_buf_html(b, num);
     kk_buf_puts(b, "</strong></td>");
     if (d->have[BAL_F_PC]) {
@@ -575,7 +577,7 @@ static void bal_table(http_state_t *s, kk_buf_t *b, const bal_t *d) {
       /* Only calc.target's judgement counts, and it judges final years
        * (and stated extrapolations) only. */
       double on = y->f[BAL_F_ON];
-      if (isnan(on) || (st == 2) || (st == 1 && y->f[BAL_F_ON_EXT] != 1))
+      if (isnan(on) || st == 2 || (st == 1 && y->f[BAL_F_ON_EXT] != 1))
         bal_cell(s, b, "muted", HTTP_M_col_on_track,
                  http_t(&s->reg, HTTP_M_bal_not_judged));
       else if (on >= 1)
@@ -588,6 +590,38 @@ static void bal_table(http_state_t *s, kk_buf_t *b, const bal_t *d) {
     if (d->have[BAL_F_WEATHER]) {
       bal_number(s, y->f[BAL_F_WEATHER], 0, num, sizeof num);
       bal_cell(s, b, "num muted", HTTP_M_bal_col_weather, num);
+    }
+    kk_buf_puts(b, "</tr>");
+  }
+  kk_buf_puts(b, "</tbody></table></div>");
+}
+
+/* t CO2e per BISKO sector and year; a sector without data is "–". */
+static void bal_sector_table(http_state_t *s, kk_buf_t *b, const bal_t *d) {
+  int sec[5], any = 0;
+  for (int k = 0; k < 5; k++)
+    any |= sec[k] = d->have[BAL_F_SEC + k];
+  if (!any) return;
+  kk_buf_puts(b, "<h4>");
+  http_say(b, &s->reg, 1, HTTP_M_bal_sectors_title,
+           http_unit_label(&s->reg, d->unit), NULL);
+  kk_buf_puts(b, "</h4><div class=\"scroll\"><table class=\"stack sectors\">"
+                 "<thead><tr>");
+  bal_head(s, b, HTTP_M_col_year);
+  bal_head(s, b, HTTP_M_bal_col_status);
+  for (int k = 0; k < 5; k++)
+    if (sec[k]) bal_head(s, b, HTTP_M_sector_households + k);
+  kk_buf_puts(b, "</tr></thead><tbody>");
+  char num[64];
+  for (size_t i = 0; i < d->n; i++) {
+    const bal_year_t *y = &d->y[i];
+    if (isnan(y->f[BAL_F_TOTAL])) continue;
+    bal_row_open(s, b, d, y);
+    for (int k = 0; k < 5; k++) {
+      if (!sec[k]) continue;
+      bal_number(s, y->f[BAL_F_SEC + k], 0, num, sizeof num);
+      bal_cell(s, b, isnan(y->f[BAL_F_SEC + k]) ? "num muted" : "num",
+               HTTP_M_sector_households + k, num);
     }
     kk_buf_puts(b, "</tr>");
   }
@@ -664,8 +698,9 @@ static void bal_link(kk_buf_t *b, const char *path, const char *thing,
  * shrinking their labels to nothing. */
 static const char bal_css[] =
     "<style>.scroll{overflow-x:auto}.balfig{overflow-x:auto;background:#fff;"
-    "border:1px solid #ddd;margin:0 0 .5rem}.balfig svg{display:block;"
-    "width:100%;min-width:600px;height:auto}.balsum{padding-left:1.2rem}"
+    "border:1px solid #ddd;margin:0 0 .5rem;direction:rtl}.balfig svg{"
+    "display:block;direction:ltr;width:100%;min-width:560px;height:auto}."
+    "balsum{padding-left:1.2rem}"
     ".balsum li{margin:.2rem 0}tr.partial th{font-style:italic}"
     ".sw{display:inline-block;width:.8rem;height:.8rem;vertical-align:middle}"
     ".downloads a{margin-right:1rem}</style>";
@@ -713,6 +748,7 @@ void http_balance_thing(http_state_t *s, kk_buf_t *b, const char *thing) {
     kk_buf_html(b, http_t(&s->reg, HTTP_M_bal_weather_note));
   }
   kk_buf_puts(b, "</p>");
+  bal_sector_table(s, b, d);
   if (d->ncar) {
     bal_carriers(s, b, d);
     kk_buf_puts(b, "<figure class=\"balfig\">");
@@ -747,7 +783,8 @@ static bal_t *bal_request(http_state_t *s, h2o_req_t *req, char *thing,
 static void bal_csv_num(http_state_t *s, kk_buf_t *b, double v) {
   if (isnan(v)) return;
   char num[KK_FMT_DOUBLE_MAX];
-  kk_fmt_double(v, num);
+  /* Three decimals are more than any figure of a balance carries. */
+  kk_fmt_double(round(v * 1000) / 1000, num);
   const char *dec = http_t(&s->reg, HTTP_M_decimal_sep);
   for (char *p = num; *p; p++)
     if (*p == '.')
