@@ -14,8 +14,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "publish/http/http_chart.h"
-
 #define HEAT_NKIND 5
 
 static const char *const heat_kinds[HEAT_NKIND] = {
@@ -68,61 +66,126 @@ static int heat_year(const http_state_t *s, int64_t ms, int month) {
   return month ? tm.tm_mon + 1 : tm.tm_year + 1900;
 }
 
-/* Hot days per year as bars, the long-term mean as the reference line. */
-static void heat_chart(http_state_t *s, kk_buf_t *b, const char *thing,
-                       const heat_series_t *hot, const heat_series_t *cov,
-                       const heat_series_t *lt) {
-  size_t n = hot->n;
-  int64_t *edges = malloc((n + 1) * sizeof *edges);
-  double *val = malloc((n ? n : 1) * sizeof *val);
-  uint8_t *present = malloc(n ? n : 1), *partial = malloc(n ? n : 1);
-  if (!edges || !val || !present || !partial) {
-    b->oom = 1;
-    goto done;
-  }
-  /* One bar per year; a year without data in between is a gap. */
-  for (size_t i = 0; i < n; i++) {
-    edges[i] = hot->t[i];
-    val[i] = hot->v[i];
-    present[i] = 1;
-    double c = heat_at(cov, hot->t[i]);
-    partial[i] = !isnan(c) && c < 0.9;
-  }
-  edges[n] = n ? hot->t[n - 1] + 366 * KK_DAY_MS : 0;
-  kk_buf_t title = {0};
-  http_say(&title, &s->reg, 0, HTTP_M_heat_chart, thing, NULL);
-  http_chart_t c = {.reg = &s->reg,
-                    .title = title.p ? title.p : thing,
-                    .unit = "d",
-                    .tz = s->tz,
-                    .from_ms = n ? hot->t[0] : 0,
-                    .to_ms = edges[n],
-                    .value = val,
-                    .present = present,
-                    .n = n,
-                    .edges = edges,
-                    .partial = partial,
-                    .period_fmt = HTTP_M_fmt_year,
-                    .ref_t = lt->t,
-                    .ref_v = lt->v,
-                    .ref_n = lt->n,
-                    .ref_label = http_t(&s->reg, HTTP_M_heat_longterm)};
-  kk_buf_puts(b, "<figure>");
-  http_chart_svg(b, &c);
-  kk_buf_puts(b, "</figure>");
-  kk_buf_free(&title);
-done:
-  free(edges);
-  free(val);
-  free(present);
-  free(partial);
+static int heat_days_in_year(int y) {
+  return (int)(kk_days_from_civil(y + 1, 1, 1) - kk_days_from_civil(y, 1, 1));
 }
 
-static void heat_place(http_state_t *s, kk_buf_t *b, const char *thing) {
+/* Summer days, hot days and tropical nights per year as grouped bars (a
+ * year with gaps pale), the long-term means as short dashed lines. */
+static void heat_chart(http_state_t *s, kk_buf_t *b, const char *thing,
+                       const heat_series_t *year, const heat_series_t *lt,
+                       const heat_series_t *cov) {
+  static const int kinds[3] = {0, 1, 2}; /* summer, hot, tropical */
+  static const char *const colour[3] = {"#E69F00", "#D55E00", "#0072B2"};
+  const int W = 720, H = 280, ml = 44, mr = 12, mt = 30, mb = 56;
+  double pw = W - ml - mr, ph = H - mt - mb, top = 5;
+  size_t n = year[0].n;
+  for (int k = 0; k < 3; k++)
+    for (size_t i = 0; i < year[kinds[k]].n; i++)
+      if (year[kinds[k]].v[i] > top) top = year[kinds[k]].v[i];
+  double step = top <= 10   ? 2
+                : top <= 25 ? 5
+                : top <= 50 ? 10
+                            : 20,
+         y1 = ceil(top / step) * step;
+  kk_buf_t title = {0};
+  http_say(&title, &s->reg, 0, HTTP_M_heat_chart, thing, NULL);
+  kk_buf_printf(
+      b,
+      "<figure style=\"overflow-x:auto;direction:rtl\"><svg viewBox=\"0 0 "
+      "%d %d\" style=\"direction:ltr;width:100%%;min-width:560px;"
+      "height:auto;background:#fff;border:1px solid #ddd\" "
+      "role=\"img\" font-family=\"system-ui,sans-serif\" "
+      "font-size=\"12\" data-points=\"%zu\" aria-label=\"",
+      W, H, n);
+  kk_buf_html(b, title.p ? title.p : thing);
+  kk_buf_puts(b, "\"><text x=\"4\" y=\"16\" font-weight=\"600\">");
+  kk_buf_html(b, title.p ? title.p : thing);
+  kk_buf_puts(b, "</text>");
+  kk_buf_free(&title);
+  for (double v = 0; v <= y1 + step / 2; v += step) {
+    double y = mt + ph * (1 - v / y1);
+    kk_buf_printf(b,
+                  "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" "
+                  "stroke=\"#e3e3e3\"/><text x=\"%d\" y=\"%.1f\" "
+                  "text-anchor=\"end\" fill=\"#333\">%.0f</text>",
+                  ml, W - mr, y, y, ml - 6, y + 4, v);
+  }
+  double gw = pw / (double)(n ? n : 1), bw = gw * 0.8 / 3;
+  for (size_t i = 0; i < n; i++) {
+    int64_t t = year[0].t[i];
+    double c = heat_at(cov, t), gx = ml + gw * (double)i + gw * 0.1;
+    int pale = !isnan(c) && c < 0.9;
+    kk_buf_printf(b, "<g%s>", pale ? " opacity=\"0.4\"" : "");
+    for (int k = 0; k < 3; k++) {
+      double v = heat_at(&year[kinds[k]], t);
+      if (isnan(v)) continue;
+      double h = ph * v / y1;
+      kk_buf_printf(b,
+                    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
+                    "height=\"%.1f\" fill=\"%s\"><title>%d: %.0f</title>"
+                    "</rect>",
+                    gx + bw * k, mt + ph - h, bw * 0.92, h, colour[k],
+                    heat_year(s, t, 0), v);
+    }
+    kk_buf_printf(b,
+                  "</g><text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" "
+                  "fill=\"#333\">%d</text>",
+                  gx + gw * 0.4, mt + ph + 16, heat_year(s, t, 0));
+  }
+  /* The long-term means as dashed lines across the plot. */
+  for (int k = 0; k < 3; k++) {
+    const heat_series_t *m = &lt[kinds[k]];
+    if (!m->n) continue;
+    double y = mt + ph * (1 - m->v[m->n - 1] / y1);
+    kk_buf_printf(b,
+                  "<line x1=\"%d\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" "
+                  "stroke=\"%s\" stroke-width=\"1.5\" "
+                  "stroke-dasharray=\"6 4\"/>",
+                  ml, ml + pw, y, y, colour[k]);
+  }
+  kk_buf_printf(b,
+                "<rect x=\"%d\" y=\"%d\" width=\"%.0f\" height=\"%.0f\" "
+                "fill=\"none\" stroke=\"#999\"/>",
+                ml, mt, pw, ph);
+  double lx = ml;
+  for (int k = 0; k < 4; k++) {
+    const char *label = k < 3 ? http_t(&s->reg, heat_cols[kinds[k]])
+                              : http_t(&s->reg, HTTP_M_heat_longterm);
+    if (k < 3)
+      kk_buf_printf(b,
+                    "<rect x=\"%.1f\" y=\"%d\" width=\"14\" height=\"10\" "
+                    "fill=\"%s\"/>",
+                    lx, H - 22, colour[k]);
+    else
+      kk_buf_printf(b,
+                    "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" "
+                    "stroke=\"#333\" stroke-dasharray=\"6 4\"/>",
+                    lx, lx + 14, H - 17, H - 17);
+    kk_buf_printf(b, "<text x=\"%.1f\" y=\"%d\">", lx + 18, H - 13);
+    kk_buf_html(b, label);
+    kk_buf_puts(b, "</text>");
+    lx += 30 + 7 * (double)strlen(label);
+  }
+  kk_buf_puts(b, "</svg></figure>");
+}
+
+/* Places that have data on fewer than 90 % of the days of every year
+ * (own sensors, a season's campaign): one row each, side by side. */
+typedef struct heat_brief {
+  const char *thing;
+  int year;
+  double v[HEAT_NKIND], days;
+} heat_brief_t;
+
+/* Appends a place's section; a place without one well-covered year fills
+ * *brief instead (returns 1). */
+static int heat_place(http_state_t *s, kk_buf_t *b, const char *thing,
+                      heat_brief_t *brief) {
   heat_series_t *x = calloc(4 * HEAT_NKIND + 2, sizeof *x);
   if (!x) {
     b->oom = 1;
-    return;
+    return 0;
   }
   heat_series_t *year = x, *lt = x + HEAT_NKIND, *mon = x + 2 * HEAT_NKIND,
                 *ltm = x + 3 * HEAT_NKIND, *cov = x + 4 * HEAT_NKIND,
@@ -139,12 +202,27 @@ static void heat_place(http_state_t *s, kk_buf_t *b, const char *thing) {
   heat_load(s, thing, "heat_days_coverage", "month", covm);
   if (!year[0].n) {
     free(x);
-    return;
+    return 0;
+  }
+  int covered = 0;
+  for (size_t i = 0; i < cov->n; i++)
+    covered |= cov->v[i] >= 0.9;
+  if (!covered) {
+    size_t last = year[0].n - 1;
+    int64_t t = year[0].t[last];
+    brief->thing = thing;
+    brief->year = heat_year(s, t, 0);
+    for (int k = 0; k < HEAT_NKIND; k++)
+      brief->v[k] = heat_at(&year[k], t);
+    double c = heat_at(cov, t);
+    brief->days = isnan(c) ? NAN : round(c * heat_days_in_year(brief->year));
+    free(x);
+    return 1;
   }
   kk_buf_puts(b, "<h3>");
   kk_buf_html(b, thing);
   kk_buf_puts(b, "</h3>");
-  heat_chart(s, b, thing, &year[1], cov, &lt[1]);
+  heat_chart(s, b, thing, year, lt, cov);
   kk_buf_puts(b, "<table class=\"stack heat\"><thead><tr>");
   heat_th(s, b, HTTP_M_col_year);
   for (int k = 0; k < HEAT_NKIND; k++)
@@ -157,8 +235,9 @@ static void heat_place(http_state_t *s, kk_buf_t *b, const char *thing) {
     kk_buf_printf(b, "<tr><th scope=\"row\">%d</th>", heat_year(s, t, 0));
     for (int k = 0; k < HEAT_NKIND; k++)
       heat_td(s, b, heat_cols[k], heat_at(&year[k], t), 0, "");
-    heat_td(s, b, HTTP_M_heat_col_coverage, isnan(c) ? NAN : c * 100, 0,
-            !isnan(c) && c < 0.9 ? "c2" : "");
+    heat_td(s, b, HTTP_M_heat_col_coverage,
+            isnan(c) ? NAN : round(c * heat_days_in_year(heat_year(s, t, 0))),
+            0, !isnan(c) && c < 0.9 ? "c2" : "");
     kk_buf_puts(b, "</tr>");
   }
   /* The long-term mean as the newest year has it. */
@@ -212,6 +291,36 @@ static void heat_place(http_state_t *s, kk_buf_t *b, const char *thing) {
   }
   kk_buf_puts(b, "</tbody></table></details>");
   free(x);
+  return 0;
+}
+
+static void heat_briefs(http_state_t *s, kk_buf_t *b, const heat_brief_t *p,
+                        size_t n) {
+  if (!n) return;
+  kk_buf_puts(b, "<h3>");
+  kk_buf_html(b, http_t(&s->reg, HTTP_M_heat_places));
+  kk_buf_puts(b, "</h3><p>");
+  kk_buf_html(b, http_t(&s->reg, HTTP_M_heat_places_note));
+  kk_buf_puts(b, "</p><table class=\"stack heat-places\"><thead><tr>");
+  heat_th(s, b, HTTP_M_heat_col_place);
+  heat_th(s, b, HTTP_M_col_year);
+  for (int k = 0; k < HEAT_NKIND; k++)
+    heat_th(s, b, heat_cols[k]);
+  heat_th(s, b, HTTP_M_heat_col_coverage);
+  kk_buf_puts(b, "</tr></thead><tbody>");
+  for (size_t i = 0; i < n; i++) {
+    kk_buf_puts(b, "<tr><th scope=\"row\"><a href=\"/things/");
+    kk_buf_url(b, p[i].thing);
+    kk_buf_puts(b, "\">");
+    kk_buf_html(b, p[i].thing);
+    kk_buf_printf(b, "</a></th><td data-label=\"%s\">%d</td>",
+                  http_t(&s->reg, HTTP_M_col_year), p[i].year);
+    for (int k = 0; k < HEAT_NKIND; k++)
+      heat_td(s, b, heat_cols[k], p[i].v[k], 0, "");
+    heat_td(s, b, HTTP_M_heat_col_coverage, p[i].days, 0, "c2");
+    kk_buf_puts(b, "</tr>");
+  }
+  kk_buf_puts(b, "</tbody></table>");
 }
 
 static void heat_degree_days(http_state_t *s, kk_buf_t *b, const char *thing) {
@@ -289,8 +398,12 @@ void http_route_heat(http_state_t *s, h2o_req_t *req, char *rest) {
   kk_buf_puts(&b, "</p>");
   const char **t = malloc((it.len + 1) * sizeof *t);
   size_t n = t ? heat_things(&it, "summer_days_year", t) : 0;
-  for (size_t i = 0; i < n; i++)
-    heat_place(s, &b, t[i]);
+  heat_brief_t *briefs = calloc(n + 1, sizeof *briefs);
+  size_t nb = 0;
+  for (size_t i = 0; i < n && briefs; i++)
+    nb += (size_t)heat_place(s, &b, t[i], &briefs[nb]);
+  if (briefs) heat_briefs(s, &b, briefs, nb);
+  free(briefs);
   size_t m = t ? heat_things(&it, "degree_days_year", t) : 0;
   for (size_t i = 0; i < m; i++)
     heat_degree_days(s, &b, t[i]);
