@@ -23,7 +23,7 @@ local listen = kk.env("KLIMAKIT_HTTP", "127.0.0.1:8080")
 local dwd_url = kk.env("DWD_URL", "")
 local station
 if dwd_url ~= "" then
-  station = kk.source.http_poll { name = "dwd", url = dwd_url, every = "6h",
+  station = kk.source.http_poll { name = "dwd_abruf", url = dwd_url, every = "6h", jitter = "1s",
                                   format = "raw", start = "1d" }
 else
   station = kk.source.file { name = "dwd",
