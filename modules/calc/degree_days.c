@@ -56,6 +56,8 @@ typedef struct dd_state {
   calc_tz_t tz;
   int mean_of_readings; /* input "readings": mean of the day's readings */
   int monthly;          /* correct monthly values (else yearly) */
+  int cumulative;       /* values to correct are cumulative meter counts */
+  calc_meters_t meters;
   const char *prop, *dd_prop;
   char thing[128];
   double heating_share, long_term, lt_month[12];
@@ -246,8 +248,9 @@ static int dd_save(void *state, FILE *f) {
     fprintf(f, "D\t%d\t%u\t%.17g\n", s->days[i].day, s->days[i].n,
             s->days[i].sum);
   for (size_t i = 0; i < s->ngiven; i++)
-    fprintf(f, "M\t%d\t%.17g\t%.17g\n", s->given[i].key, s->given[i].g,
+    fprintf(f, "G\t%d\t%.17g\t%.17g\n", s->given[i].key, s->given[i].g,
             s->given[i].hd);
+  if (calc_meters_save(&s->meters, f)) return KK_EIO;
   for (size_t i = 0; i < s->nvals; i++) {
     const kk_datastream_t *d = kk_datastream_get(s->vals[i].ds);
     if (d)
@@ -278,7 +281,8 @@ static int dd_load(void *state, const char *line) {
     d->sum = v;
     return 0;
   }
-  if (sscanf(line, "M\t%d\t%lf\t%lf", &key, &v, &w) == 3) {
+  if (line[0] == 'M') return calc_meters_load(&s->meters, line);
+  if (sscanf(line, "G\t%d\t%lf\t%lf", &key, &v, &w) == 3) {
     dd_month_t *m = given_get(s, key);
     if (!m) return KK_ENOMEM;
     m->g = v;
@@ -321,14 +325,30 @@ static int push(kk_batch_t *out, const char *thing, const char *prop,
   return r.ds ? kk_batch_push(out, &r) : KK_ENOMEM;
 }
 
+/* A cumulative meter's consumption of the period, as it is. */
+static int emit_consumption(dd_state_t *s, const dd_value_t *x,
+                            kk_batch_t *out) {
+  const kk_datastream_t *d = kk_datastream_get(x->ds);
+  if (!d) return 0;
+  char prop[192];
+  snprintf(prop, sizeof prop, "%s_consumption_%s", d->property,
+           s->monthly ? "month" : "year");
+  return push(out, d->thing, prop, d->unit, x->t, x->v);
+}
+
 static int emit_corrected(dd_state_t *s, const dd_value_t *x, kk_batch_t *out) {
   double f = factor_of(s, s->monthly, x->key);
   if (!isfinite(f)) return 0;
   const kk_datastream_t *d = kk_datastream_get(x->ds);
   if (!d) return 0;
   char prop[192];
-  snprintf(prop, sizeof prop, "%s_weather_corrected", d->property);
+  const char *per = s->monthly ? "month" : "year";
   double h = s->heating_share;
+  if (s->cumulative)
+    snprintf(prop, sizeof prop, "%s_consumption_%s_weather_corrected",
+             d->property, per);
+  else
+    snprintf(prop, sizeof prop, "%s_weather_corrected", d->property);
   return push(out, d->thing, prop, d->unit, x->t, x->v * (1 - h + h * f));
 }
 
@@ -392,7 +412,18 @@ static int dd_process(kk_stage_t *st, void *state, kk_batch_t *b) {
                   &start, &end);
       int32_t key = s->monthly ? month_key_of_day(local_day(s, start))
                                : calc_year(s->tz, start);
-      rc = add_value(s, r[i].ds, r[i].time_ms, v, key);
+      int64_t at = r[i].time_ms;
+      if (s->cumulative) {
+        /* The consumption since the previous count belongs to the period
+         * of this count; a replayed older count is rejected. */
+        double delta;
+        if (calc_meter_step(&s->meters, &s->rj, &r[i], &delta) != 1) continue;
+        at = start;
+        v = delta;
+        for (size_t k = 0; k < s->nvals; k++)
+          if (s->vals[k].ds == r[i].ds && s->vals[k].t == at) v += s->vals[k].v;
+      }
+      rc = add_value(s, r[i].ds, at, v, key);
       if (rc == KK_ETOOBIG) {
         calc_reject(&s->rj, CALC_REJ_TOO_LATE, &r[i],
                     "more than %d values to correct", DD_MAX_VALUES);
@@ -405,7 +436,7 @@ static int dd_process(kk_stage_t *st, void *state, kk_batch_t *b) {
         break;
       }
       newvals = nv;
-      newvals[nnew++] = (dd_value_t){r[i].ds, r[i].time_ms, v, key};
+      newvals[nnew++] = (dd_value_t){r[i].ds, at, v, key};
       continue;
     }
     /* Temperatures and degree days of one station. */
@@ -502,8 +533,10 @@ static int dd_process(kk_stage_t *st, void *state, kk_batch_t *b) {
         rc = emit_corrected(s, &s->vals[i], out);
     }
   }
-  for (size_t i = 0; i < nnew && !rc; i++)
-    rc = emit_corrected(s, &newvals[i], out);
+  for (size_t i = 0; i < nnew && !rc; i++) {
+    if (s->cumulative) rc = emit_consumption(s, &newvals[i], out);
+    if (!rc) rc = emit_corrected(s, &newvals[i], out);
+  }
   free(newvals);
   s->ntm = 0;
   s->temps_changed = 0;
@@ -527,6 +560,7 @@ static int dd_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   s->dd_prop = kk_opt_str(o, "degree_days_property");
   s->mean_of_readings = kk_opt_enum(o, "input") == 1;
   s->monthly = kk_opt_enum(o, "period") == 1;
+  s->cumulative = kk_opt_enum(o, "meter") == 1;
   s->heating_share = kk_opt_double(o, "heating_share");
   if (kk_opt_isset(o, "thing"))
     snprintf(s->thing, sizeof s->thing, "%s", kk_opt_str(o, "thing"));
@@ -590,6 +624,7 @@ static void dd_destroy(void *state) {
   free(s->given);
   free(s->vals);
   free(s->tmonths);
+  calc_meters_free(&s->meters);
   free(s);
 }
 
@@ -642,6 +677,15 @@ static const kk_option_t dd_options[] = {
      .max = 1,
      .description = "Weather-dependent share of the corrected values (space "
                     "heating; hot water and process heat are not)."},
+    {.name = "meter",
+     .type = KK_OPT_ENUM,
+     .def = "interval",
+     .choices = "interval|cumulative",
+     .description = "Values to correct are totals of their period "
+                    "(`interval`), or cumulative meter counts (`cumulative`: "
+                    "the consumption per period is summed from the "
+                    "differences, emitted as `<property>_consumption_<period>` "
+                    "and corrected as `..._weather_corrected`)."},
     {.name = "period",
      .type = KK_OPT_ENUM,
      .def = "year",

@@ -238,6 +238,26 @@ KK_TEST(degree_days_monthly_correction) {
   sk_feed1(st, jan, 1000, sk_ds("schule-a", "heat", "kW.h"));
   KK_CHECK_DBL(V("schule-a", "heat_weather_corrected", "kW.h", jan), 1150,
                1e-9);
+  /* A cumulative heat meter: the January consumption is the sum of the
+   * differences (the first count is the baseline), 1000 kWh, corrected to
+   * 1150 kWh; a replayed older count is rejected, not added. */
+  st = sk_stage("calc.degree_days",
+                "{ period = 'month', meter = 'cumulative', correct = { 'heat' "
+                "}, heating_share = 0.6, long_term_months = { 400, 350, 300, "
+                "200, 100, 20, 0, 0, 60, 180, 300, 380 } }");
+  sk_feed(st, r, 31, 0);
+  uint32_t hm = sk_ds("schule-b", "heat", "kW.h");
+  kk_reading_t c[] = {{sk_utc(2024, 1, 2, 6, 0), 1000, hm, 0},
+                      {sk_utc(2024, 1, 20, 6, 0), 1500, hm, 0},
+                      {sk_utc(2024, 1, 31, 12, 0), 2000, hm, 0}};
+  sk_feed(st, c, 3, 0);
+  sk_feed(st, c + 1, 1, 0);
+  KK_CHECK_DBL(V("schule-b", "heat_consumption_month", "kW.h", jan), 1000,
+               1e-9);
+  KK_CHECK_DBL(
+      V("schule-b", "heat_consumption_month_weather_corrected", "kW.h", jan),
+      1150, 1e-9);
+  KK_CHECK_INT(sk_rejected(st, "out_of_order"), ==, 1);
 }
 
 /* Batch boundaries and order do not change the results. */
