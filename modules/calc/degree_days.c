@@ -385,118 +385,96 @@ static int emit_year(dd_state_t *s, int year, kk_batch_t *out) {
   return rc;
 }
 
-static int dd_process(kk_stage_t *st, void *state, kk_batch_t *b) {
-  dd_state_t *s = state;
-  if (calc_base_skip(&s->base, b)) return 0;
-  size_t n = kk_batch_len(b);
-  const kk_reading_t *r = kk_batch_readings(b);
-  dd_value_t *newvals = NULL;
-  size_t nnew = 0;
-  int rc = 0;
-  for (size_t i = 0; i < n && !rc; i++) {
-    const char *p = calc_property(r[i].ds);
-    int temp = strcmp(p, s->prop) == 0, dd = strcmp(p, s->dd_prop) == 0;
-    int hdays = strcmp(p, "heating_days") == 0;
-    int corr = 0;
-    for (size_t k = 0; k < kk_opt_list_len(s->opts, "correct"); k++)
-      corr |= strcmp(p, kk_opt_list_item(s->opts, "correct", k)) == 0;
-    if (!temp && !dd && !hdays && !corr) continue;
-    double v = r[i].value;
-    if (!isfinite(v)) {
-      calc_reject(&s->rj, CALC_REJ_NAN, &r[i], "%s is not a number", p);
-      continue;
+/* A value to correct: kept until its period's degree days are complete.
+ * Appends it to *nv (the batch's new values).  0, or KK_ENOMEM. */
+static int dd_absorb_value(dd_state_t *s, const kk_reading_t *r, double v,
+                           dd_value_t **nv, size_t *nnew) {
+  int64_t start, end;
+  calc_window(s->tz, s->monthly ? CALC_P_MONTH : CALC_P_YEAR, r->time_ms,
+              &start, &end);
+  int32_t key = s->monthly ? month_key_of_day(local_day(s, start))
+                           : calc_year(s->tz, start);
+  int64_t at = r->time_ms;
+  if (s->cumulative) {
+    /* The consumption since the previous count belongs to the period of
+     * this count; a replayed older count is rejected. */
+    double delta;
+    if (calc_meter_step(&s->meters, &s->rj, r, &delta) != 1) return 0;
+    at = start;
+    v = delta;
+    for (size_t k = 0; k < s->nvals; k++)
+      if (s->vals[k].ds == r->ds && s->vals[k].t == at) v += s->vals[k].v;
+  }
+  int rc = add_value(s, r->ds, at, v, key);
+  if (rc == KK_ETOOBIG) {
+    calc_reject(&s->rj, CALC_REJ_TOO_LATE, r, "more than %d values to correct",
+                DD_MAX_VALUES);
+    return 0;
+  }
+  if (rc) return rc;
+  dd_value_t *x = realloc(*nv, (*nnew + 1) * sizeof *x);
+  if (!x) return KK_ENOMEM;
+  *nv = x;
+  x[(*nnew)++] = (dd_value_t){r->ds, at, v, key};
+  return 0;
+}
+
+/* A daily mean (temp), or a monthly degree-day or heating-day figure of
+ * the station.  0, or KK_ENOMEM. */
+static int dd_absorb_station(dd_state_t *s, const kk_reading_t *r, int temp,
+                             int dd) {
+  double v = r->value;
+  if (!s->thing[0])
+    snprintf(s->thing, sizeof s->thing, "%s", calc_thing(r->ds));
+  if (strcmp(calc_thing(r->ds), s->thing) != 0 &&
+      !kk_opt_isset(s->opts, "thing"))
+    return 0;
+  if (temp && (v < -80 || v > 60)) {
+    calc_reject(&s->rj, CALC_REJ_UNIT, r,
+                "daily mean %g is no air temperature in °C", v);
+    return 0;
+  }
+  if (!temp && v < 0) {
+    calc_reject(&s->rj, CALC_REJ_NEGATIVE, r, "negative %s %g",
+                calc_property(r->ds), v);
+    return 0;
+  }
+  int32_t key;
+  if (temp) {
+    int32_t day = local_day(s, r->time_ms);
+    dd_day_t *d = day_get(s, day);
+    if (!d) {
+      calc_reject(&s->rj, CALC_REJ_TOO_LATE, r, "more than %d days",
+                  DD_MAX_DAYS);
+      return 0;
     }
-    if (corr) {
-      int64_t start, end;
-      calc_window(s->tz, s->monthly ? CALC_P_MONTH : CALC_P_YEAR, r[i].time_ms,
-                  &start, &end);
-      int32_t key = s->monthly ? month_key_of_day(local_day(s, start))
-                               : calc_year(s->tz, start);
-      int64_t at = r[i].time_ms;
-      if (s->cumulative) {
-        /* The consumption since the previous count belongs to the period
-         * of this count; a replayed older count is rejected. */
-        double delta;
-        if (calc_meter_step(&s->meters, &s->rj, &r[i], &delta) != 1) continue;
-        at = start;
-        v = delta;
-        for (size_t k = 0; k < s->nvals; k++)
-          if (s->vals[k].ds == r[i].ds && s->vals[k].t == at) v += s->vals[k].v;
-      }
-      rc = add_value(s, r[i].ds, at, v, key);
-      if (rc == KK_ETOOBIG) {
-        calc_reject(&s->rj, CALC_REJ_TOO_LATE, &r[i],
-                    "more than %d values to correct", DD_MAX_VALUES);
-        rc = 0;
-        continue;
-      }
-      dd_value_t *nv = realloc(newvals, (nnew + 1) * sizeof *nv);
-      if (!nv) {
-        rc = KK_ENOMEM;
-        break;
-      }
-      newvals = nv;
-      newvals[nnew++] = (dd_value_t){r[i].ds, at, v, key};
-      continue;
-    }
-    /* Temperatures and degree days of one station. */
-    if (!s->thing[0])
-      snprintf(s->thing, sizeof s->thing, "%s", calc_thing(r[i].ds));
-    if (strcmp(calc_thing(r[i].ds), s->thing) != 0 &&
-        !kk_opt_isset(s->opts, "thing"))
-      continue;
-    if (temp && (v < -80 || v > 60)) {
-      calc_reject(&s->rj, CALC_REJ_UNIT, &r[i],
-                  "daily mean %g is no air temperature in °C", v);
-      continue;
-    }
-    if ((dd || hdays) && v < 0) {
-      calc_reject(&s->rj, CALC_REJ_NEGATIVE, &r[i], "negative %s %g", p, v);
-      continue;
-    }
-    int32_t key;
-    if (temp) {
-      int32_t day = local_day(s, r[i].time_ms);
-      dd_day_t *d = day_get(s, day);
-      if (!d) {
-        calc_reject(&s->rj, CALC_REJ_TOO_LATE, &r[i], "more than %d days",
-                    DD_MAX_DAYS);
-        continue;
-      }
-      if (s->mean_of_readings) {
-        d->sum += v;
-        d->n++;
-      } else {
-        d->sum = v;
-        d->n = 1;
-      }
-      key = month_key_of_day(day);
+    if (s->mean_of_readings) {
+      d->sum += v;
+      d->n++;
     } else {
-      /* A monthly value belongs to the month its time falls in. */
-      key = month_key_of_day(local_day(s, r[i].time_ms));
-      dd_month_t *m = given_get(s, key);
-      if (!m) {
-        rc = KK_ENOMEM;
-        break;
-      }
-      if (dd)
-        m->g = v;
-      else
-        m->hd = v;
+      d->sum = v;
+      d->n = 1;
     }
-    touch_month(s, key);
-    s->temps_changed = 1;
+    key = month_key_of_day(day);
+  } else {
+    /* A monthly value belongs to the month its time falls in. */
+    key = month_key_of_day(local_day(s, r->time_ms));
+    dd_month_t *m = given_get(s, key);
+    if (!m) return KK_ENOMEM;
+    if (dd)
+      m->g = v;
+    else
+      m->hd = v;
   }
-  if (rc) {
-    free(newvals);
-    return rc;
-  }
-  kk_batch_t *out = kk_batch_new(64);
-  if (!out) {
-    free(newvals);
-    return KK_ENOMEM;
-  }
-  kk_batch_set_seq(out, kk_batch_seq(b));
+  touch_month(s, key);
+  s->temps_changed = 1;
+  return 0;
+}
+
+/* Months, years and corrected values changed by the batch. */
+static int dd_emit(dd_state_t *s, const dd_value_t *newvals, size_t nnew,
+                   kk_batch_t *out) {
+  int rc = 0;
   if (s->temps_changed && s->thing[0]) {
     double lt = long_term(s, -1);
     int all = !(lt == s->last_lt || (isnan(lt) && isnan(s->last_lt)));
@@ -537,11 +515,43 @@ static int dd_process(kk_stage_t *st, void *state, kk_batch_t *b) {
     if (s->cumulative) rc = emit_consumption(s, &newvals[i], out);
     if (!rc) rc = emit_corrected(s, &newvals[i], out);
   }
+  return rc;
+}
+
+static int dd_process(kk_stage_t *st, void *state, kk_batch_t *b) {
+  dd_state_t *s = state;
+  if (calc_base_skip(&s->base, b)) return 0;
+  size_t n = kk_batch_len(b);
+  const kk_reading_t *r = kk_batch_readings(b);
+  dd_value_t *newvals = NULL;
+  size_t nnew = 0;
+  int rc = 0;
+  for (size_t i = 0; i < n && !rc; i++) {
+    const char *p = calc_property(r[i].ds);
+    int temp = strcmp(p, s->prop) == 0, dd = strcmp(p, s->dd_prop) == 0;
+    int hdays = strcmp(p, "heating_days") == 0;
+    int corr = 0;
+    for (size_t k = 0; k < kk_opt_list_len(s->opts, "correct"); k++)
+      corr |= strcmp(p, kk_opt_list_item(s->opts, "correct", k)) == 0;
+    if (!temp && !dd && !hdays && !corr) continue;
+    if (!isfinite(r[i].value)) {
+      calc_reject(&s->rj, CALC_REJ_NAN, &r[i], "%s is not a number", p);
+      continue;
+    }
+    rc = corr ? dd_absorb_value(s, &r[i], r[i].value, &newvals, &nnew)
+              : dd_absorb_station(s, &r[i], temp, dd);
+  }
+  kk_batch_t *out = rc ? NULL : kk_batch_new(64);
+  if (!rc && !out) rc = KK_ENOMEM;
+  if (!rc) {
+    kk_batch_set_seq(out, kk_batch_seq(b));
+    rc = dd_emit(s, newvals, nnew, out);
+    if (!rc) kk_stage_emit(st, out);
+  }
+  if (out) kk_batch_unref(out);
   free(newvals);
   s->ntm = 0;
   s->temps_changed = 0;
-  if (!rc) kk_stage_emit(st, out);
-  kk_batch_unref(out);
   return rc;
 }
 
