@@ -155,6 +155,50 @@ KK_TEST(provisional_year_judged_only_by_its_extrapolation) {
   KK_CHECK_DBL(V("stadt2", "on_track_extrapolated", "1", Y(2023)), 0, 0);
 }
 
+/* The balance does not depend on how readings are batched or ordered. */
+KK_TEST(bisko_batch_order_property) {
+  static kk_reading_t r[600];
+  const char *things[3] = {"rathaus", "schule", "bad"};
+  size_t n = 0;
+  for (int m = 0; m < 12; m++)
+    for (int d = 1; d <= 28; d += 2)
+      for (int k = 0; k < 3 && n < 600; k++)
+        r[n++] = (kk_reading_t){sk_utc(2023, m + 1, d, 6 + k, 0),
+                                100.0 * (k + 1) + m + d,
+                                sk_ds(things[k], "energy", "kW.h"), 0};
+  double want = NAN, wantq = NAN;
+  unsigned seed = 3;
+  for (int round = 0; round < 4; round++) {
+    kk_stage_t *st = sk_stage(
+        "calc.bisko", "{ thing = 'ort', sector = 'municipal', carrier = "
+                      "'erdgas', require = { 'municipal' } }");
+    for (size_t i = n - 1; round && i > 0; i--) {
+      size_t j = (seed = seed * 1103515245u + 12345u) % (i + 1);
+      kk_reading_t x = r[i];
+      r[i] = r[j];
+      r[j] = x;
+    }
+    for (size_t i = 0; i < n;) {
+      size_t k = 1 + (seed = seed * 1103515245u + 12345u) % 40;
+      if (i + k > n) k = n - i;
+      sk_feed(st, r + i, k, 0);
+      i += k;
+    }
+    double t = V("ort", "co2e_total", "t", Y(2023)),
+           q = V("ort", "data_quality", "1", Y(2023));
+    if (round == 0) {
+      want = t;
+      wantq = q;
+    }
+    KK_CHECK_DBL(t, want, 1e-9);
+    KK_CHECK_DBL(q, wantq, 0);
+  }
+  double kwh = 0;
+  for (size_t i = 0; i < n; i++)
+    kwh += r[i].value;
+  KK_CHECK_DBL(want, kwh * 247 / 1e6, 1e-9);
+}
+
 /* ---- degree days ----------------------------------------------------------
  */
 
@@ -440,6 +484,7 @@ KK_TEST(heat_days_snapshot_restart) {
 }
 
 KK_TEST_MAIN(KK_CASE(partial_year_is_labelled_and_never_on_track),
+             KK_CASE(bisko_batch_order_property),
              KK_CASE(provisional_year_judged_only_by_its_extrapolation),
              KK_CASE(degree_days_correction_hand_computed),
              KK_CASE(degree_days_monthly_correction),
