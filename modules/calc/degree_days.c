@@ -426,9 +426,9 @@ static int dd_absorb_station(dd_state_t *s, const kk_reading_t *r, int temp,
   double v = r->value;
   if (!s->thing[0])
     snprintf(s->thing, sizeof s->thing, "%s", calc_thing(r->ds));
-  if (strcmp(calc_thing(r->ds), s->thing) != 0 &&
-      !kk_opt_isset(s->opts, "thing"))
-    return 0;
+  /* One station: `thing`, or the first one seen (a DWD gradtage file
+   * holds every station of the month). */
+  if (strcmp(calc_thing(r->ds), s->thing) != 0) return 0;
   if (temp && (v < -80 || v > 60)) {
     calc_reject(&s->rj, CALC_REJ_UNIT, r,
                 "daily mean %g is no air temperature in °C", v);

@@ -250,6 +250,11 @@ KK_TEST(degree_days_correction_hand_computed) {
   sk_feed1(st, sk_utc(2023, 2, 1, 0, 0), 500,
            sk_ds("dwd-1766", "heating_degree_days", "K.d"));
   KK_CHECK_DBL(V("dwd-1766", "degree_days_year", "K.d", Y(2023)), 3260, 1e-9);
+  /* Another station of the same DWD file does not count. */
+  sk_feed1(st, sk_utc(2023, 3, 1, 0, 0), 9999,
+           sk_ds("dwd-44", "heating_degree_days", "K.d"));
+  KK_CHECK(isnan(V("dwd-44", "degree_days_year", "K.d", Y(2023))));
+  KK_CHECK_DBL(V("dwd-1766", "degree_days_year", "K.d", Y(2023)), 3260, 1e-9);
   KK_CHECK_DBL(V("stadt", "co2e_households_weather_corrected", "t", Y(2023)),
                10000 * (0.5 + 0.5 * 3498 / 3260.0), 1e-6);
   /* An incomplete year has no factor and no corrected value. */
