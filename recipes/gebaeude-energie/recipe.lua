@@ -32,11 +32,23 @@ else
   meters = kk.source.file { name = "zaehler",
                             path = kk.env("GEBAEUDE_ZAEHLER", dir .. "zaehler.csv") }
 end
--- Monthly degree days of the DWD station (klimakit readings; the DWD's
--- gradtage CSV through source.http_poll and decode.dwd works the same).
-local degree_days = kk.source.file {
-  name = "gradtage", path = kk.env("GEBAEUDE_GRADTAGE", dir .. "gradtage.csv"),
-}
+-- Monthly degree days G20/15 of the DWD station: klimakit readings by
+-- default; with GEBAEUDE_GRADTAGE_URL the DWD's own gradtage_YYYYMM.csv
+-- (every station of a month; calc.degree_days keeps `thing`), polled and
+-- decoded by decode.dwd.
+local dd_url = kk.env("GEBAEUDE_GRADTAGE_URL", "")
+local degree_days
+if dd_url ~= "" then
+  local poll = kk.source.http_poll { name = "gradtage_abruf", url = dd_url,
+                                     every = "1d", jitter = "1s",
+                                     format = "raw", start = "1d" }
+  degree_days = kk.decode.dwd {}
+  kk.pipe(poll, degree_days)
+else
+  degree_days = kk.source.file {
+    name = "gradtage", path = kk.env("GEBAEUDE_GRADTAGE", dir .. "gradtage.csv"),
+  }
+end
 
 local corrected = kk.calc.degree_days {
   thing = "dwd-3404", period = "month", meter = "cumulative",

@@ -62,6 +62,25 @@ else
 fi
 kk_stop && ok sigterm || no sigterm "exit status $?"
 
+# The DWD's own gradtage CSV (every station of a month) through
+# source.http_poll and decode.dwd: only station 03404 counts, and its
+# "Anzahl Heiztage" arrives as heating days (the readings file has none).
+hport=$(free_port)
+python3 -m http.server "$hport" --bind 127.0.0.1 --directory "$DATA" >"$d/http.log" 2>&1 &
+hpid=$!
+kk_on_exit() { kill "$hpid" 2>/dev/null; }
+wait_port "$hport" 10
+GEBAEUDE_GRADTAGE_URL="http://127.0.0.1:$hport/gradtage_202601.csv" kk_start "$d/log3" "$R" --data-dir "$d/c"
+wait_port "$port" 20 || no start_gradtage "$(tail -5 "$d/log3")"
+wait_for 20 test -n "$(value "$d/c" dwd-3404 heating_days_month 2026-01)" || true
+hd=$(value "$d/c" dwd-3404 heating_days_month 2026-01)
+g=$(value "$d/c" dwd-3404 degree_days_month 2026-01)
+other=$(value "$d/c" dwd-44 degree_days_month 2026-01)
+[ "${hd%.0}" = 31 ] && [ "$g" = 499.2 ] && [ -z "$other" ] && ok dwd_gradtage_format ||
+  no dwd_gradtage_format "heating days '$hd', degree days '$g', other station '$other'"
+kk_stop && ok sigterm_gradtage || no sigterm_gradtage "exit status $?"
+kill "$hpid" 2>/dev/null
+
 # Tasmota over MQTT.
 if ! command -v mosquitto >/dev/null || ! command -v mosquitto_pub >/dev/null; then
   skip tasmota_mqtt "no mosquitto"
