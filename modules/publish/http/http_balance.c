@@ -218,7 +218,8 @@ static void bal_table(http_state_t *s, kk_buf_t *b, const bal_t *d) {
         bal_cell(s, b, "c3", HTTP_M_col_on_track, http_t(&s->reg, HTTP_M_no));
     }
     if (d->have[BAL_F_WEATHER]) {
-      bal_number(s, y->f[BAL_F_WEATHER], -1, num, sizeof num);
+      /* A fragment of the town corrected is still a fragment. */
+      bal_number(s, st == 2 ? NAN : y->f[BAL_F_WEATHER], -1, num, sizeof num);
       bal_cell(s, b, "num muted", HTTP_M_bal_col_weather, num);
     }
     kk_buf_puts(b, "</tr>");
