@@ -9,6 +9,12 @@
  * A regional primary data, B extrapolated primary data, C regional key
  * figures and statistics, D federal key figures.  The rating of the
  * balance is the energy-weighted mean of A = 1, B = 0.5, C = 0.25, D = 0.
+ *
+ * A balance a council reads must not mislead: every year carries a status
+ * (final, provisional: the year is not over in the data or is listed as
+ * preliminary, incomplete: a required sector has no data at all), the
+ * per-capita figure when the population of that year is given, and, on
+ * request, a stated extrapolation of a running year.
  */
 #include <cJSON.h>
 #include <errno.h>
@@ -29,6 +35,7 @@ double calc_quality_weight(char q) {
 typedef struct cell {
   int year;
   int sector;
+  int present; /* a statistics row or a metered reading exists */
   char carrier[48];
   double metered_kwh, stats_kwh, stats_qsum; /* stats_qsum: kWh x weight */
   double g_per_kwh;
@@ -60,7 +67,15 @@ typedef struct bisko_state {
   size_t ntouched, captouched;
   bisko_ds_t *ds;
   size_t nds;
+  unsigned require;   /* bit per sector that a complete year needs */
+  cJSON *population;  /* {"2020": 316000} */
+  cJSON *provisional; /* [2024] */
+  int extrapolate;    /* 0 none, 1 elapsed */
+  int64_t last_t;     /* newest metered reading; INT64_MIN: none */
 } bisko_state_t;
+
+/* Balance status per year (the `balance_status` datastream). */
+enum { BISKO_FINAL = 0, BISKO_PROVISIONAL = 1, BISKO_INCOMPLETE = 2 };
 
 static int sector_of(const char *name) {
   for (int i = 0; bisko_sectors[i]; i++)
@@ -158,7 +173,7 @@ static int load_statistics(bisko_state_t *s, const char *path) {
     if (!line[0] || line[0] == '#') continue;
     char *fl[8];
     int n = csv_split(line, fl, 8);
-    if (lineno == 1 && strcmp(fl[0], "year") == 0) continue;
+    if (strcmp(fl[0], "year") == 0) continue; /* the header */
     char *end;
     long year = n >= 5 ? strtol(fl[0], &end, 10) : 0;
     double kwh = n >= 5 ? strtod(fl[3], NULL) : NAN;
@@ -189,6 +204,7 @@ static int load_statistics(bisko_state_t *s, const char *path) {
     }
     c->stats_kwh += kwh;
     c->stats_qsum += kwh * calc_quality_weight(q);
+    c->present = 1;
   }
   fclose(f);
   return rc;
@@ -201,11 +217,17 @@ static int bisko_save(void *state, FILE *f) {
       fprintf(f, "B\t%d\t%s\t%s\t%.17g\n", s->cells[i].year,
               bisko_sectors[s->cells[i].sector], s->cells[i].carrier,
               s->cells[i].metered_kwh);
+  if (s->last_t != INT64_MIN) fprintf(f, "T\t%lld\n", (long long)s->last_t);
   return calc_meters_save(&s->meters, f);
 }
 
 static int bisko_load(void *state, const char *line) {
   bisko_state_t *s = state;
+  long long t;
+  if (line[0] == 'T' && sscanf(line, "T\t%lld", &t) == 1) {
+    s->last_t = (int64_t)t;
+    return 0;
+  }
   if (line[0] != 'B') return calc_meters_load(&s->meters, line);
   char sec[64], car[64];
   int year;
@@ -217,6 +239,7 @@ static int bisko_load(void *state, const char *line) {
   cell_t *c = cell(s, year, sector_of(sec), car);
   if (!c) return KK_ENOMEM;
   c->metered_kwh = kwh;
+  c->present = 1;
   return 0;
 }
 
@@ -235,6 +258,49 @@ static int bisko_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   s->cumulative = kk_opt_enum(o, "meter") == 1;
   s->q_metered = calc_quality_weight("ABCD"[kk_opt_enum(o, "quality")]);
   s->tz = (calc_tz_t)kk_opt_enum(o, "tz");
+  s->last_t = INT64_MIN;
+  s->extrapolate = kk_opt_enum(o, "extrapolate");
+  if (!kk_opt_isset(o, "require")) s->require = 0x1f;
+  for (size_t i = 0; i < kk_opt_list_len(o, "require"); i++) {
+    int k = sector_of(kk_opt_list_item(o, "require", i));
+    if (k < 0) {
+      kk_stage_error(st,
+                     "require: unknown sector '%s'; expected households, "
+                     "commerce, industry, municipal or transport",
+                     kk_opt_list_item(o, "require", i));
+      return KK_EINVAL;
+    }
+    s->require |= 1u << k;
+  }
+  const char *pj = kk_opt_json(o, "population");
+  if (pj) {
+    s->population = cJSON_Parse(pj);
+    int ok = cJSON_IsObject(s->population) ||
+             (cJSON_IsArray(s->population) && !s->population->child);
+    for (cJSON *c = ok ? s->population->child : NULL; c && ok; c = c->next) {
+      char *end;
+      long y = strtol(c->string, &end, 10);
+      ok = *end == 0 && y >= 1990 && y <= 2100 && cJSON_IsNumber(c) &&
+           c->valuedouble > 0;
+    }
+    if (!ok) {
+      kk_stage_error(st, "population: expected { [\"2020\"] = 316000, ... } "
+                         "(inhabitants > 0 per year)");
+      return KK_EINVAL;
+    }
+  }
+  pj = kk_opt_json(o, "provisional");
+  if (pj) {
+    s->provisional = cJSON_Parse(pj);
+    int ok = cJSON_IsArray(s->provisional) ||
+             (cJSON_IsObject(s->provisional) && !s->provisional->child);
+    for (cJSON *c = ok ? s->provisional->child : NULL; c && ok; c = c->next)
+      ok = cJSON_IsNumber(c);
+    if (!ok) {
+      kk_stage_error(st, "provisional: expected a list of years { 2024 }");
+      return KK_EINVAL;
+    }
+  }
   if (!calc_set_id(s->set)) {
     kk_stage_error(st, "unknown factor set '%s'", s->set);
     return KK_EUNKNOWN;
@@ -306,12 +372,62 @@ static int push(kk_batch_t *out, const char *thing, const char *prop,
   return r.ds ? kk_batch_push(out, &r) : KK_ENOMEM;
 }
 
-/* Emits the whole balance of `year`. */
+/* Inhabitants of `year` from the option, or 0. */
+static double population_of(const bisko_state_t *s, int year) {
+  char key[16];
+  snprintf(key, sizeof key, "%d", year);
+  const cJSON *c = cJSON_GetObjectItemCaseSensitive(s->population, key);
+  return cJSON_IsNumber(c) ? c->valuedouble : 0;
+}
+
+static int listed_provisional(const bisko_state_t *s, int year) {
+  for (const cJSON *c = s->provisional ? s->provisional->child : NULL; c;
+       c = c->next)
+    if ((int)c->valuedouble == year) return 1;
+  return 0;
+}
+
+/* Carriers of `year`, distinct, in the order of the cells (at most 32). */
+static size_t year_carriers(const bisko_state_t *s, int year,
+                            const char **out) {
+  size_t n = 0;
+  for (size_t i = 0; i < s->ncells && n < 32; i++) {
+    const cell_t *c = &s->cells[i];
+    if (c->year != year || !c->have_factor) continue;
+    size_t k = 0;
+    while (k < n && strcmp(out[k], c->carrier) != 0)
+      k++;
+    if (k == n) out[n++] = c->carrier;
+  }
+  return n;
+}
+
+/* Emits the whole balance of `year`.  The status comes first, so that a
+ * consumer of the same batch (calc.target) never judges the total
+ * without it. */
 static int emit_year(bisko_state_t *s, int year, kk_batch_t *out) {
-  double sec_t[5] = {0}, tot_t = 0, tot_kwh = 0, qsum = 0;
-  int64_t t = calc_year_start(s->tz, year);
+  double sec_t[5] = {0}, tot_t = 0, tot_kwh = 0, qsum = 0, metered_t = 0;
+  unsigned covered = 0;
+  int64_t t = calc_year_start(s->tz, year),
+          end = calc_year_start(s->tz, year + 1);
   char prop[160];
-  int rc = 0;
+  int rc = 0, metered = 0;
+  for (size_t i = 0; i < s->ncells; i++) {
+    const cell_t *c = &s->cells[i];
+    if (c->year != year || !c->have_factor) continue;
+    if (c->present) covered |= 1u << c->sector;
+    metered |= c->metered_kwh > 0;
+  }
+  int status = BISKO_FINAL, nsec = 0;
+  for (int k = 0; k < 5; k++)
+    nsec += (covered >> k) & 1;
+  if ((covered & s->require) != s->require)
+    status = BISKO_INCOMPLETE;
+  else if (listed_provisional(s, year) || end > kk_now_ms() ||
+           (metered && s->last_t < end))
+    status = BISKO_PROVISIONAL;
+  rc = push(out, s->thing, "balance_status", "1", t, status);
+  if (!rc) rc = push(out, s->thing, "sectors_covered", "1", t, nsec);
   for (size_t i = 0; i < s->ncells && !rc; i++) {
     cell_t *c = &s->cells[i];
     if (c->year != year || !c->have_factor) continue;
@@ -320,15 +436,46 @@ static int emit_year(bisko_state_t *s, int year, kk_batch_t *out) {
     sec_t[c->sector] += tonnes;
     tot_t += tonnes;
     tot_kwh += kwh;
+    metered_t += c->metered_kwh * c->g_per_kwh / 1e6;
     qsum += c->metered_kwh * s->q_metered + c->stats_qsum;
     snprintf(prop, sizeof prop, "co2e_%s_%s", bisko_sectors[c->sector],
              c->carrier);
     rc = push(out, s->thing, prop, "t", t, tonnes);
   }
+  const char *car[32];
+  size_t ncar = year_carriers(s, year, car);
+  for (size_t k = 0; k < ncar && !rc; k++) {
+    double ct = 0, ck = 0;
+    for (size_t i = 0; i < s->ncells; i++) {
+      const cell_t *c = &s->cells[i];
+      if (c->year != year || !c->have_factor || strcmp(c->carrier, car[k]))
+        continue;
+      ck += c->metered_kwh + c->stats_kwh;
+      ct += (c->metered_kwh + c->stats_kwh) * c->g_per_kwh / 1e6;
+    }
+    snprintf(prop, sizeof prop, "co2e_carrier_%s", car[k]);
+    rc = push(out, s->thing, prop, "t", t, ct);
+    snprintf(prop, sizeof prop, "energy_carrier_%s", car[k]);
+    if (!rc) rc = push(out, s->thing, prop, "kW.h", t, ck);
+  }
+  /* A sector without any data has no figure, not a zero. */
   for (int k = 0; k < 5 && !rc; k++) {
+    if (!((covered >> k) & 1)) continue;
     snprintf(prop, sizeof prop, "co2e_%s", bisko_sectors[k]);
     rc = push(out, s->thing, prop, "t", t, sec_t[k]);
   }
+  double pop = population_of(s, year);
+  if (!rc && pop > 0) rc = push(out, s->thing, "population", "1", t, pop);
+  /* Per capita of a fragment of the town would mislead. */
+  if (!rc && pop > 0 && status != BISKO_INCOMPLETE)
+    rc = push(out, s->thing, "co2e_per_capita", "t", t, tot_t / pop);
+  /* "elapsed": the metered part scaled by year length / metered span; the
+   * statistics part as it is.  Linear in time, no seasonal profile. */
+  if (!rc && s->extrapolate && status == BISKO_PROVISIONAL && metered &&
+      s->last_t > t && s->last_t < end && s->last_t - t >= 28 * KK_DAY_MS)
+    rc = push(out, s->thing, "co2e_total_extrapolated", "t", t,
+              tot_t - metered_t +
+                  metered_t * (double)(end - t) / (double)(s->last_t - t));
   if (!rc) rc = push(out, s->thing, "co2e_total", "t", t, tot_t);
   if (!rc) rc = push(out, s->thing, "energy_total", "kW.h", t, tot_kwh);
   if (!rc && tot_kwh > 0)
@@ -390,7 +537,14 @@ static int bisko_process(kk_stage_t *st, void *state, kk_batch_t *b) {
       continue;
     }
     c->metered_kwh += v * d->kwh_per_unit;
+    c->present = 1;
     touch(s, year);
+    if (r[i].time_ms > s->last_t) {
+      /* The year of the previous newest reading may be over now. */
+      if (s->last_t != INT64_MIN && calc_year(s->tz, s->last_t) != year)
+        touch(s, calc_year(s->tz, s->last_t));
+      s->last_t = r[i].time_ms;
+    }
   }
   kk_batch_t *out = kk_batch_new(64);
   if (!out) return KK_ENOMEM;
@@ -416,6 +570,8 @@ static void bisko_destroy(void *state) {
   calc_meters_free(&s->meters);
   cJSON_Delete(s->sectors);
   cJSON_Delete(s->carriers);
+  cJSON_Delete(s->population);
+  cJSON_Delete(s->provisional);
   free(s->cells);
   free(s->touched);
   free(s->ds);
@@ -478,6 +634,29 @@ static const kk_option_t bisko_options[] = {
      .type = KK_OPT_LIST,
      .def = "energy",
      .description = "Observed properties of metered energy."},
+    {.name = "population",
+     .type = KK_OPT_TABLE,
+     .description = "Inhabitants per year `{ [\"2020\"] = 316000 }`; emits "
+                    "`population` and `co2e_per_capita` (t per inhabitant) "
+                    "for the years given (no interpolation)."},
+    {.name = "require",
+     .type = KK_OPT_LIST,
+     .description = "Sectors a complete year needs data for (default: all "
+                    "five); a year without one of them is `balance_status` "
+                    "2 (incomplete)."},
+    {.name = "provisional",
+     .type = KK_OPT_TABLE,
+     .description = "Years whose data is preliminary `{ 2024 }` "
+                    "(`balance_status` 1)."},
+    {.name = "extrapolate",
+     .type = KK_OPT_ENUM,
+     .def = "none",
+     .choices = "none|elapsed",
+     .description = "`elapsed`: for a provisional year with metered data "
+                    "(at least 28 days) also emit `co2e_total_extrapolated`: "
+                    "the metered part scaled by year length / metered span "
+                    "(linear, no seasonal profile), the statistics as they "
+                    "are."},
     CALC_OPT_TZ,
     CALC_OPT_SNAPSHOT,
     {NULL}};
@@ -496,8 +675,13 @@ const kk_module_t calc_bisko_module = {
         "thing `thing` at the start of the year: `co2e_<sector>_<carrier>`, "
         "`co2e_<sector>` and `co2e_total` (t CO2e), `energy_total` (kW.h) and "
         "`data_quality` (energy-weighted BISKO rating, A = 1, B = 0.5, C = "
-        "0.25, D = 0).  A year is emitted again whenever a batch changes it; "
-        "stores replace.",
+        "0.25, D = 0), per carrier `co2e_carrier_<carrier>` (t) and "
+        "`energy_carrier_<carrier>` (kW.h), with `population` also "
+        "`co2e_per_capita`.  Every year carries `balance_status`: 0 final, "
+        "1 provisional (the year is not over in the metered data, not over "
+        "by the clock, or listed in `provisional`), 2 incomplete (a sector "
+        "of `require` has no data), and `sectors_covered`.  A year is "
+        "emitted again whenever a batch changes it; stores replace.",
     .options = bisko_options,
     .create = bisko_create,
     .start = bisko_start,

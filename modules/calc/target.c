@@ -2,6 +2,14 @@
  * modules/calc/target.c - calc.target: a reduction path to a target year
  * (linear or through given points), the remaining budget and an on-track
  * indicator, from yearly totals (for example calc.bisko's co2e_total).
+ *
+ * The path is emitted for every year from the base year to the target
+ * year, so that a chart reaches the target year however far the data
+ * goes.  A year that calc.bisko marks provisional or incomplete
+ * (`balance_status` 1 or 2) is never judged: `on_track` is emitted only
+ * for final years, or for a provisional year from its stated
+ * extrapolation (`co2e_total_extrapolated`, then `on_track_extrapolated`
+ * = 1 says so).
  */
 #include <cJSON.h>
 #include <inttypes.h>
@@ -16,6 +24,14 @@ typedef struct point {
   double v;
 } point_t;
 
+/* What is known of one year. */
+typedef struct target_year {
+  int year;
+  int status;    /* balance_status; -1: none seen (totals from elsewhere) */
+  double v, ext; /* total, extrapolated total (NAN: none) */
+  int have_v;
+} target_year_t;
+
 typedef struct target_state {
   kk_stage_t *st;
   const kk_opts_t *opts;
@@ -26,8 +42,12 @@ typedef struct target_state {
   size_t npath;
   int have_budget, budget_from;
   double budget;
-  point_t actual[256]; /* actual total per year (last value wins) */
+  target_year_t actual[256]; /* per year (last value wins) */
   size_t nactual;
+  char thing[128], unit[32]; /* of the totals (the first seen) */
+  int path_emitted;
+  int touched[256];
+  size_t ntouched;
 } target_state_t;
 
 /* The path value for `year`: piecewise linear through the points, flat
@@ -47,27 +67,57 @@ static int cmp_point(const void *a, const void *b) {
 
 static int target_save(void *state, FILE *f) {
   target_state_t *s = state;
-  for (size_t i = 0; i < s->nactual; i++)
-    fprintf(f, "Y\t%d\t%.17g\n", s->actual[i].year, s->actual[i].v);
+  for (size_t i = 0; i < s->nactual; i++) {
+    const target_year_t *y = &s->actual[i];
+    fprintf(f, "Y\t%d\t%d\t%d\t%.17g\t%.17g\n", y->year, y->status, y->have_v,
+            y->v, y->ext);
+  }
+  if (s->thing[0]) fprintf(f, "N\t%s\t%s\n", s->thing, s->unit);
   return 0;
 }
 
-static int set_actual(target_state_t *s, int year, double v) {
+static target_year_t *year_of(target_state_t *s, int year) {
   for (size_t i = 0; i < s->nactual; i++)
-    if (s->actual[i].year == year) {
-      s->actual[i].v = v;
-      return 0;
-    }
-  if (s->nactual == sizeof s->actual / sizeof s->actual[0]) return KK_ETOOBIG;
-  s->actual[s->nactual++] = (point_t){year, v};
-  return 0;
+    if (s->actual[i].year == year) return &s->actual[i];
+  if (s->nactual == sizeof s->actual / sizeof s->actual[0]) return NULL;
+  target_year_t *y = &s->actual[s->nactual++];
+  *y = (target_year_t){year, -1, NAN, NAN, 0};
+  return y;
 }
 
 static int target_load(void *state, const char *line) {
-  int y;
-  double v;
-  if (sscanf(line, "Y\t%d\t%lf", &y, &v) != 2) return KK_EPARSE;
-  return set_actual(state, y, v);
+  target_state_t *s = state;
+  int y, st, hv;
+  double v, e;
+  char th[128], un[32] = "";
+  if (sscanf(line, "N\t%127[^\t]\t%31s", th, un) >= 1) {
+    snprintf(s->thing, sizeof s->thing, "%s", th);
+    snprintf(s->unit, sizeof s->unit, "%s", un);
+    return 0;
+  }
+  if (sscanf(line, "Y\t%d\t%d\t%d\t%lf\t%lf", &y, &st, &hv, &v, &e) != 5)
+    return KK_EPARSE;
+  target_year_t *t = year_of(s, y);
+  if (!t) return KK_ETOOBIG;
+  *t = (target_year_t){y, st, v, e, hv};
+  return 0;
+}
+
+/* The total of `year` for the budget: the actual value, or linear between
+ * the nearest years with one (NAN outside them). */
+static double budget_value(const target_state_t *s, int year) {
+  const target_year_t *lo = NULL, *hi = NULL;
+  for (size_t i = 0; i < s->nactual; i++) {
+    const target_year_t *y = &s->actual[i];
+    /* An incomplete year's total is a fragment, not the year's use. */
+    if (!y->have_v || y->status == 2) continue;
+    if (y->year == year) return y->v;
+    if (y->year < year && (!lo || y->year > lo->year)) lo = y;
+    if (y->year > year && (!hi || y->year < hi->year)) hi = y;
+  }
+  if (!lo || !hi) return NAN;
+  return lo->v +
+         (hi->v - lo->v) * (year - lo->year) / (double)(hi->year - lo->year);
 }
 
 static int target_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
@@ -113,6 +163,8 @@ static int target_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   if (!has_target)
     s->path[s->npath++] = (point_t){ty, kk_opt_double(o, "target")};
   qsort(s->path, s->npath, sizeof *s->path, cmp_point);
+  if (kk_opt_isset(o, "thing"))
+    snprintf(s->thing, sizeof s->thing, "%s", kk_opt_str(o, "thing"));
   s->have_budget = kk_opt_isset(o, "budget");
   s->budget = kk_opt_double(o, "budget");
   s->budget_from =
@@ -128,48 +180,136 @@ static int target_start(kk_stage_t *st, void *state) {
   return calc_base_start(&s->base);
 }
 
+static void touch(target_state_t *s, int year) {
+  for (size_t i = 0; i < s->ntouched; i++)
+    if (s->touched[i] == year) return;
+  if (s->ntouched < sizeof s->touched / sizeof s->touched[0])
+    s->touched[s->ntouched++] = year;
+}
+
+static int push(kk_batch_t *out, int64_t t, double v, const char *thing,
+                const char *prop, const char *unit) {
+  /* Each value follows the year's total: a later batch replaces it. */
+  kk_reading_t r = {t, v, kk_datastream_id(thing, prop, unit),
+                    KK_READING_UPDATE};
+  return r.ds ? kk_batch_push(out, &r) : KK_ENOMEM;
+}
+
+/* The path for every year from the base year to the target year, and the
+ * interim targets (`target_milestone`). */
+static int emit_path(target_state_t *s, kk_batch_t *out) {
+  int rc = 0;
+  for (int y = s->path[0].year; y <= s->path[s->npath - 1].year && !rc; y++)
+    rc =
+        push(out, calc_year_start(s->tz, y), calc_path_at(s->path, s->npath, y),
+             s->thing, "target_path", s->unit);
+  for (size_t i = 1; i < s->npath && !rc; i++)
+    rc = push(out, calc_year_start(s->tz, s->path[i].year), s->path[i].v,
+              s->thing, "target_milestone", s->unit);
+  return rc;
+}
+
+static int emit_year(target_state_t *s, const target_year_t *y,
+                     kk_batch_t *out) {
+  int64_t t = calc_year_start(s->tz, y->year);
+  const char *th = s->thing, *u = s->unit;
+  double path = calc_path_at(s->path, s->npath, y->year);
+  int rc = push(out, t, y->v - path, th, "target_gap", u);
+  /* Inside the path's years emit_path() wrote it; outside it is flat. */
+  if (!rc &&
+      (y->year < s->path[0].year || y->year > s->path[s->npath - 1].year))
+    rc = push(out, t, path, th, "target_path", u);
+  /* An incomplete year gets no change and no budget: its total is a
+   * fragment (one school's meter is not the town). */
+  if (!rc && s->path[0].v != 0 && y->status != 2)
+    rc = push(out, t, (y->v - s->path[0].v) / s->path[0].v * 100, th,
+              "change_vs_base", "%");
+  /* Judged: a final year (or one whose status nobody reports), or a
+   * provisional one by its stated extrapolation; never an incomplete
+   * one. */
+  if (!rc && (y->status <= 0 || (y->status == 1 && isfinite(y->ext)))) {
+    int ext = y->status == 1;
+    rc = push(out, t, (ext ? y->ext : y->v) <= path ? 1.0 : 0.0, th, "on_track",
+              "1");
+    if (!rc) rc = push(out, t, ext, th, "on_track_extrapolated", "1");
+  }
+  if (!rc && s->have_budget && y->year >= s->budget_from && y->status != 2) {
+    double used = 0;
+    for (int k = s->budget_from; k <= y->year; k++) {
+      double v = budget_value(s, k);
+      if (isfinite(v)) used += v;
+    }
+    rc = push(out, t, s->budget - used, th, "remaining_budget", u);
+    /* Years the rest lasts at this year's level. */
+    if (!rc && y->v > 0)
+      rc =
+          push(out, t, (s->budget - used) / y->v, th, "budget_years_left", "a");
+  }
+  return rc;
+}
+
 static int target_process(kk_stage_t *st, void *state, kk_batch_t *b) {
   target_state_t *s = state;
   if (calc_base_skip(&s->base, b)) return 0;
   const char *prop = kk_opt_str(s->opts, "property");
   size_t n = kk_batch_len(b);
   const kk_reading_t *r = kk_batch_readings(b);
-  kk_batch_t *out = kk_batch_new(4 * n + 1);
+  /* Absorb the whole batch first: the status of a year may come before
+   * or after its total. */
+  for (size_t i = 0; i < n; i++) {
+    const char *p = calc_property(r[i].ds);
+    int kind = strcmp(p, prop) == 0                        ? 1
+               : strcmp(p, "balance_status") == 0          ? 2
+               : strcmp(p, "co2e_total_extrapolated") == 0 ? 3
+                                                           : 0;
+    if (!kind) continue;
+    if (!isfinite(r[i].value)) {
+      calc_reject(&s->rj, CALC_REJ_NAN, &r[i], "%s is not a number", p);
+      continue;
+    }
+    /* The status and the extrapolation come with (before) the total. */
+    if (!s->thing[0])
+      snprintf(s->thing, sizeof s->thing, "%s", calc_thing(r[i].ds));
+    if (strcmp(calc_thing(r[i].ds), s->thing) != 0) continue;
+    if (kind == 1 && !s->unit[0])
+      snprintf(s->unit, sizeof s->unit, "%s", calc_unit(r[i].ds));
+    int year = calc_year(s->tz, r[i].time_ms);
+    target_year_t *y = year_of(s, year);
+    if (!y) {
+      calc_reject(&s->rj, CALC_REJ_TOO_LATE, &r[i],
+                  "more than 256 years of totals");
+      continue;
+    }
+    if (kind == 1) {
+      y->v = r[i].value;
+      y->have_v = 1;
+    } else if (kind == 2) {
+      y->status = (int)r[i].value;
+      if (y->status != 1) y->ext = NAN;
+    } else {
+      y->ext = r[i].value;
+    }
+    touch(s, year);
+  }
+  if (!s->ntouched && s->path_emitted) return 0;
+  kk_batch_t *out = kk_batch_new(8 * s->ntouched + 2 * 128);
   if (!out) return KK_ENOMEM;
   kk_batch_set_seq(out, kk_batch_seq(b));
   int rc = 0;
-  for (size_t i = 0; i < n && !rc; i++) {
-    if (strcmp(calc_property(r[i].ds), prop) != 0) continue;
-    if (!isfinite(r[i].value)) {
-      calc_reject(&s->rj, CALC_REJ_NAN, &r[i], "total is not a number");
-      continue;
-    }
-    int year = calc_year(s->tz, r[i].time_ms);
-    if ((rc = set_actual(s, year, r[i].value))) break;
-    const char *thing = calc_thing(r[i].ds), *unit = calc_unit(r[i].ds);
-    double path = calc_path_at(s->path, s->npath, year);
-    kk_reading_t o[4] = {
-        {r[i].time_ms, path, kk_datastream_id(thing, "target_path", unit), 0},
-        {r[i].time_ms, r[i].value - path,
-         kk_datastream_id(thing, "target_gap", unit), 0},
-        {r[i].time_ms, r[i].value <= path ? 1.0 : 0.0,
-         kk_datastream_id(thing, "on_track", "1"), 0},
-        {0}};
-    int no = 3;
-    if (s->have_budget && year >= s->budget_from) {
-      double used = 0;
-      for (size_t k = 0; k < s->nactual; k++)
-        if (s->actual[k].year >= s->budget_from && s->actual[k].year <= year)
-          used += s->actual[k].v;
-      o[no++] =
-          (kk_reading_t){r[i].time_ms, s->budget - used,
-                         kk_datastream_id(thing, "remaining_budget", unit), 0};
-    }
-    for (int k = 0; k < no && !rc; k++) {
-      o[k].flags = KK_READING_UPDATE; /* follows the year's total */
-      rc = kk_batch_push(out, &o[k]);
-    }
+  if (s->unit[0] && !s->path_emitted) {
+    rc = emit_path(s, out);
+    s->path_emitted = 1;
   }
+  /* A year's budget depends on every earlier year: re-emit the later
+   * ones too. */
+  int first = INT32_MAX;
+  for (size_t i = 0; i < s->ntouched; i++)
+    if (s->touched[i] < first) first = s->touched[i];
+  for (size_t i = 0; i < s->nactual && !rc; i++) {
+    const target_year_t *y = &s->actual[i];
+    if (y->have_v && y->year >= first) rc = emit_year(s, y, out);
+  }
+  s->ntouched = 0;
   if (!rc) kk_stage_emit(st, out);
   kk_batch_unref(out);
   return rc;
@@ -228,6 +368,10 @@ static const kk_option_t target_options[] = {
      .type = KK_OPT_DOUBLE,
      .description = "Total budget from `budget_from` on; emits "
                     "`remaining_budget` (budget minus the totals so far)."},
+    {.name = "thing",
+     .type = KK_OPT_STRING,
+     .description = "Thing of the totals to follow (default: the thing of "
+                    "the first total seen)."},
     {.name = "budget_from",
      .type = KK_OPT_INT,
      .description = "First year counted against the budget (default: "
@@ -246,11 +390,19 @@ const kk_module_t calc_target_module = {
     .kind = KK_KIND_TRANSFORM,
     .summary = "Target path, gap, on-track indicator and remaining budget.",
     .description =
-        "For every yearly total emits, on the same thing and time, "
-        "`target_path` (the path value for that year), `target_gap` (total "
-        "minus path), `on_track` (1 when the total is at or below the path) "
-        "and, with `budget`, `remaining_budget` (budget minus the totals of "
-        "every year from `budget_from` up to that year).",
+        "Emits `target_path` for every year from `base_year` to "
+        "`target_year` and `target_milestone` at each interim target and the "
+        "target year; for every yearly total, on the same thing and time, "
+        "`target_gap` (total minus path), `change_vs_base` (% against the "
+        "base year), `on_track` (1 when the total is at or below the path) "
+        "with `on_track_extrapolated` and, with `budget`, "
+        "`remaining_budget` (budget minus the totals from `budget_from` up "
+        "to that year; years between two known totals count linearly "
+        "between them) and `budget_years_left` (the rest at this year's "
+        "level).  A year with `balance_status` 2 (incomplete) is never "
+        "judged and gets no change or budget (nor counts against it); one "
+        "with status 1 (provisional) only by "
+        "`co2e_total_extrapolated`, and `on_track_extrapolated` is then 1.",
     .options = target_options,
     .create = target_create,
     .start = target_start,

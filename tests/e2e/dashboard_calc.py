@@ -61,15 +61,24 @@ for _ in range(300):
 check("replayed", done)
 st, body = get(base + "/climate")
 check("climate-200", st == 200, st)
-chart = re.search(r'<svg class="chart".*?</svg>', body, re.S)
+chart = re.search(r'<svg class="balchart".*?</svg>', body, re.S)
 check("climate-chart", chart and 'data-points="5"' in chart.group(0) and "Zielpfad" in chart.group(0),
       chart.group(0)[:200] if chart else "no chart")
-years = re.findall(r'<tr><th scope="row">(\d{4})( \(unvollständig\))?</th>', body)
-check("climate-years", [y for y, _ in years] == ["2022", "2023", "2024", "2025", "2026"], years)
-check("climate-year-partial", years and years[-1][1] == " (unvollständig)" and not any(p for _, p in years[:-1]), years)
-check("climate-on-track-column", "Im Plan" in body and re.search(r'<td class="c[13]" data-label="Im Plan">(ja|nein)</td>', body))
-check("climate-german-numbers", re.search(r'<td class="num">\d+,\d</td>', body) is not None)
-check("climate-year-axis", all(">%d</text>" % y in chart.group(0) for y in (2022, 2024, 2026)) if chart else False)
+# The council's table (the first one): a row per year with a total.
+table = re.search(r'<table class="stack climate">.*?</table>', body, re.S)
+rows = re.findall(r'<tr( class="partial")?><th scope="row">(\d{4})</th><td class="([^"]*)" data-label="Stand">([^<]*)</td>',
+                  table.group(0) if table else "")
+check("climate-years", [y for _, y, _, _ in rows] == ["2022", "2023", "2024", "2025", "2026"], rows)
+# The running year is labelled and pale; no year is claimed final that
+# nobody said is (without a store the dashboard has no status: "–").
+check("climate-year-partial", rows and rows[-1][0] and rows[-1][3] in ("vorläufig", "unvollständig")
+      and not any(st == "endgültig" for _, _, _, st in rows), rows)
+# Never "ja" for a year that is not known to be final.
+check("climate-on-track-column", "Im Plan" in body and
+      not re.search(r'data-label="Im Plan">ja</td>', body) and "nicht bewertet" in body)
+check("climate-german-numbers", re.search(r'<td class="num"[^>]*>(<strong>)?\d+,\d+(</strong>)?</td>', body) is not None)
+# The path goes to the target year 2045.
+check("climate-year-axis", all(">%d</text>" % y in chart.group(0) for y in (2022, 2030, 2045)) if chart else False)
 st, body = get(base + "/measures")
 check("measures-row", st == 200 and '<a href="/measures/led-schulen">led-schulen</a>' in body, body[-600:])
 st, body = get(base + "/measures/led-schulen")

@@ -23,6 +23,7 @@
  */
 #include "publish/http/http_model.h"
 #include "publish/http/http_measures.h"
+#include "publish/http/http_balance.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -144,6 +145,9 @@ static const struct http_route {
     {"/", 0, 1, http_route_overview},
     {"/indoor", 0, 1, http_route_indoor},
     {"/climate", 0, 1, http_route_climate},
+    {"/climate.csv", 0, 1, http_route_balance_csv},
+    {"/climate.svg", 0, 1, http_route_balance_svg},
+    {"/heat", 0, 1, http_route_heat},
     {"/measures", 0, 1, http_route_measures},
     {"/measures/", 1, 1, http_route_measure},
     {"/api/measures", 0, 1, http_route_api_measures},

@@ -2,7 +2,7 @@
  * modules/publish/http/http_calc_pages.c - the pages fed by calculators:
  * indoor air (CO₂ now with the Umweltbundesamt's class in words, minutes
  * above 1000 and 2000 ppm today), the climate balance by sector against
- * the target path (calc.bisko, calc.target; an incomplete year says so)
+ * the target path (calc.bisko, calc.target; drawn by http_balance.c)
  * and measures (calc.measures).  Data from the store when there is one,
  * else from memory (http_data.c).  Runs on the loop thread.
  */
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "publish/http/http_balance.h"
 #include "publish/http/http_chart.h"
 
 static void http_th_m(http_state_t *s, kk_buf_t *b, http_msg_t m) {
@@ -189,115 +190,6 @@ static void http_yearly(http_state_t *s, const char *thing, const char *prop,
   y->n = http_points(s, thing, prop, y->t, y->v, HTTP_RECENT, &y->unit);
 }
 
-static double http_yearly_at(const http_yearly_t *y, int64_t t) {
-  for (size_t i = 0; i < y->n; i++)
-    if (y->t[i] == t) return y->v[i];
-  return NAN;
-}
-
-static void http_climate_chart(http_state_t *s, kk_buf_t *b, const char *thing,
-                               const http_yearly_t *tot,
-                               const http_yearly_t *path) {
-  kk_buf_t tb = {0};
-  const char *unit = http_unit_label(&s->reg, tot->unit);
-  http_say(&tb, &s->reg, 0,
-           path->n ? HTTP_M_climate_chart_path : HTTP_M_climate_chart, thing,
-           unit, NULL);
-  int64_t from = tot->t[0], to = tot->t[tot->n - 1];
-  if (path->n && path->t[0] < from) from = path->t[0];
-  if (path->n && path->t[path->n - 1] > to) to = path->t[path->n - 1];
-  http_chart_t c = {.reg = &s->reg,
-                    .title = tb.p ? tb.p : thing,
-                    .unit = unit,
-                    .tz = s->tz,
-                    .from_ms = from - 180 * KK_DAY_MS,
-                    .to_ms = to + 180 * KK_DAY_MS,
-                    .xy_t = tot->t,
-                    .xy_v = tot->v,
-                    .xy_n = tot->n,
-                    .ref_t = path->t,
-                    .ref_v = path->v,
-                    .ref_n = path->n,
-                    .ref_label = http_t(&s->reg, HTTP_M_target_path)};
-  kk_buf_puts(b, "<figure>");
-  http_chart_svg(b, &c);
-  kk_buf_puts(b, "</figure>");
-  kk_buf_free(&tb);
-}
-
-static void http_climate_thing(http_state_t *s, kk_buf_t *b,
-                               const char *thing) {
-  static const char *const sectors[] = {"households", "commerce", "industry",
-                                        "municipal", "transport"};
-  http_yearly_t *y = calloc(7, sizeof *y), *tot = &y[5], *path = &y[6];
-  if (!y) {
-    b->oom = 1;
-    return;
-  }
-  int64_t now = kk_now_ms();
-  http_yearly(s, thing, "co2e_total", tot);
-  http_yearly(s, thing, "target_path", path);
-  if (!tot->n) {
-    free(y);
-    return;
-  }
-  kk_buf_puts(b, "<h3>");
-  kk_buf_html(b, thing);
-  kk_buf_puts(b, "</h3>");
-  http_climate_chart(s, b, thing, tot, path);
-  kk_buf_puts(b, "<table class=\"stack climate\"><thead><tr>");
-  http_th_m(s, b, HTTP_M_col_year);
-  for (int k = 0; k < 5; k++) {
-    char prop[64];
-    snprintf(prop, sizeof prop, "co2e_%s", sectors[k]);
-    http_yearly(s, thing, prop, &y[k]);
-    if (y[k].n) http_th_m(s, b, HTTP_M_sector_households + k);
-  }
-  const char *unit = http_unit_label(&s->reg, tot->unit);
-  kk_buf_puts(b, "<th scope=\"col\">");
-  http_say(b, &s->reg, 1, HTTP_M_col_total, unit, NULL);
-  kk_buf_puts(b, "</th>");
-  if (path->n) {
-    http_th_m(s, b, HTTP_M_target_path);
-    http_th_m(s, b, HTTP_M_col_on_track);
-  }
-  kk_buf_puts(b, "</tr></thead><tbody>");
-  for (size_t k = 0; k < tot->n; k++) {
-    char yr[48], num[48];
-    http_year_text(s, tot->t[k], now, yr, sizeof yr);
-    kk_buf_puts(b, "<tr><th scope=\"row\">");
-    kk_buf_html(b, yr);
-    kk_buf_puts(b, "</th>");
-    for (int q = 0; q < 5; q++) {
-      if (!y[q].n) continue;
-      double v = http_yearly_at(&y[q], tot->t[k]);
-      http_num(&s->reg, v, 1, num, sizeof num);
-      http_td(s, b, isnan(v) ? "num muted" : "num",
-              HTTP_M_sector_households + q, num);
-    }
-    http_num(&s->reg, tot->v[k], 1, num, sizeof num);
-    kk_buf_puts(b, "<td class=\"num\">");
-    kk_buf_html(b, num);
-    kk_buf_puts(b, "</td>");
-    if (path->n) {
-      double pv = http_yearly_at(path, tot->t[k]);
-      http_num(&s->reg, pv, 1, num, sizeof num);
-      if (isnan(pv)) {
-        http_td(s, b, "num muted", HTTP_M_target_path, num);
-        http_td(s, b, "", HTTP_M_col_on_track, "");
-      } else {
-        int on = tot->v[k] <= pv;
-        http_td(s, b, "num", HTTP_M_target_path, num);
-        http_td(s, b, on ? "c1" : "c3", HTTP_M_col_on_track,
-                http_t(&s->reg, on ? HTTP_M_yes : HTTP_M_no));
-      }
-    }
-    kk_buf_puts(b, "</tr>");
-  }
-  kk_buf_puts(b, "</tbody></table>");
-  free(y);
-}
-
 /* Distinct things that have `property`, from the items. */
 static size_t http_things_with(const http_items_t *it, const char *property,
                                const char **out) {
@@ -320,7 +212,7 @@ void http_page_climate(http_state_t *s, h2o_req_t *req) {
   const char **t = malloc((it.len + 1) * sizeof *t);
   size_t n = t ? http_things_with(&it, "co2e_total", t) : 0;
   for (size_t i = 0; i < n; i++)
-    http_climate_thing(s, &b, t[i]);
+    http_balance_thing(s, &b, t[i]);
   if (!n) {
     kk_buf_puts(&b, "<p>");
     kk_buf_html(&b, http_t(&s->reg, HTTP_M_climate_none));
