@@ -159,37 +159,6 @@ void http_page_indoor(http_state_t *s, h2o_req_t *req) {
 
 /* ---- climate balance ----------------------------------------------------- */
 
-/* The local year of ms, with "(unvollständig)" while it is not over. */
-static void http_year_text(http_state_t *s, int64_t ms, int64_t now, char *buf,
-                           size_t len) {
-  struct tm a, b;
-  kk_tz_local(s->tz, kk_floor_div(ms, 1000), &a);
-  kk_tz_local(s->tz, kk_floor_div(now, 1000), &b);
-  char y[16];
-  snprintf(y, sizeof y, "%d", a.tm_year + 1900);
-  if (a.tm_year < b.tm_year) {
-    snprintf(buf, len, "%s", y);
-    return;
-  }
-  kk_buf_t t = {0};
-  http_say(&t, &s->reg, 0, HTTP_M_year_partial, y, NULL);
-  snprintf(buf, len, "%s", t.p && !t.oom ? t.p : y);
-  kk_buf_free(&t);
-}
-
-typedef struct http_yearly {
-  int64_t t[HTTP_RECENT];
-  double v[HTTP_RECENT];
-  size_t n;
-  const char *unit;
-} http_yearly_t;
-
-static void http_yearly(http_state_t *s, const char *thing, const char *prop,
-                        http_yearly_t *y) {
-  y->unit = "";
-  y->n = http_points(s, thing, prop, y->t, y->v, HTTP_RECENT, &y->unit);
-}
-
 /* Distinct things that have `property`, from the items. */
 static size_t http_things_with(const http_items_t *it, const char *property,
                                const char **out) {
