@@ -188,7 +188,8 @@ static int http_on_req(void *ud, h2o_req_t *req, const char *reqpath) {
   }
   if (!http_access_check(s, req, path)) return 0;
   if (!r) {
-    http_page_not_found(s, req, HTTP_M_no_page);
+    if (!http_files_serve(s, req, path))
+      http_page_not_found(s, req, HTTP_M_no_page);
     s->view_public = 0;
     return 0;
   }
@@ -275,6 +276,7 @@ static int http_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
                        kk_opt_str(opts, "things_file")) != 0 ||
       http_access_init(s, kk_opt_json(opts, "public"),
                        kk_opt_str(opts, "tokens_file")) != 0 ||
+      http_files_init(s, kk_opt_json(opts, "files")) != 0 ||
       http_map_init(s, kk_opt_str(opts, "map_tiles"),
                     kk_opt_str(opts, "map_outline"),
                     kk_opt_str(opts, "map_attribution")) != 0)
@@ -341,6 +343,7 @@ static void http_destroy(void *state) {
   http_cache_free(s);
   http_things_free(&s->things);
   http_access_free(s);
+  http_files_free(s);
   free(s->map_tiles);
   free(s->map_outline);
   free(s->map_attribution);
@@ -486,6 +489,12 @@ static const kk_option_t http_options[] = {
      .description = "GeoJSON file (Polygon, MultiPolygon, lines, Feature "
                     "or FeatureCollection, WGS 84) drawn under the markers: "
                     "the municipality's boundary or districts."},
+    {.name = "files",
+     .type = KK_OPT_TABLE,
+     .description = "Directories served as they are under a path, for "
+                    "downloads: { [\"/daten/\"] = \"/srv/opendata\" } "
+                    "(nothing outside them, no listings, at most 16 MiB a "
+                    "file; public only when `public.pages` names the path)."},
     {.name = "tls_cert",
      .type = KK_OPT_STRING,
      .description = "PEM certificate chain: serve HTTPS (with tls_key)."},

@@ -105,13 +105,16 @@ void http_group_now(http_state_t *s, const http_items_t *it,
 
 /* The quantities a group's table shows: those of calc-free datastreams
  * most things of the group have, CO2 first (at most HTTP_MAX_COLUMNS). */
-static size_t http_group_props(const http_items_t *it, const http_group_t *g,
-                               const char **col) {
+static size_t http_group_props(http_state_t *s, const http_items_t *it,
+                               const http_group_t *g, const char **col) {
   const char *prop[64];
   size_t cnt[64], np = 0, n = 0;
   for (size_t i = g->from; i < g->to; i++) {
     const char *p = it->items[i].property;
-    if (http_is_alert(p)) continue;
+    /* Means of counters and of daily minutes say nothing. */
+    if (http_is_derived(p) || http_is_meter(&s->reg, p) ||
+        strcmp(it->items[i].unit, "min") == 0)
+      continue;
     size_t k = 0;
     while (k < np && strcmp(prop[k], p) != 0)
       k++;
@@ -183,20 +186,20 @@ static void http_group_row(http_state_t *s, kk_buf_t *b, const http_items_t *it,
     if (strcmp(col[k], "co2") == 0) co2 = (int)k;
   }
   if (co2 >= 0) {
-    kk_buf_t t = {0};
-    if (now[co2].shown) {
-      for (int c = 1; c <= 3; c++) {
-        char n[16];
-        snprintf(n, sizeof n, "%d", now[co2].classes[c]);
-        if (c > 1) kk_buf_puts(&t, " · ");
-        http_say(&t, r, 0, HTTP_M_class_count,
-                 http_t(r, HTTP_M_class_1 + c - 1), n, NULL);
-      }
-    } else {
-      kk_buf_puts(&t, "–");
+    /* Counts per class in words and colour: "10 unbedenklich". */
+    kk_buf_puts(b, "<td class=\"chips\" data-label=\"");
+    kk_buf_html(b, http_t(r, HTTP_M_col_classes));
+    kk_buf_puts(b, "\">");
+    for (int c = 1; now[co2].shown && c <= 3; c++) {
+      char n[16];
+      snprintf(n, sizeof n, "%d", now[co2].classes[c]);
+      kk_buf_printf(b, "<span class=\"c%d\">", c);
+      http_say(b, r, 1, HTTP_M_class_short, n,
+               http_t(r, HTTP_M_class_short_1 + c - 1), NULL);
+      kk_buf_puts(b, "</span>");
     }
-    http_cell(b, NULL, http_t(r, HTTP_M_col_classes), t.p ? t.p : "–");
-    kk_buf_free(&t);
+    if (!now[co2].shown) kk_buf_puts(b, "–");
+    kk_buf_puts(b, "</td>");
   }
   size_t min = (size_t)s->pub.min_group;
   kk_buf_t note = {0};
@@ -223,7 +226,7 @@ void http_groups_table(http_state_t *s, kk_buf_t *b, const http_items_t *it,
   /* Columns: the quantities of all groups shown (CO2 first). */
   http_group_t all = {.from = 0, .to = it->len};
   const char *col[HTTP_MAX_COLUMNS];
-  size_t ncol = http_group_props(it, &all, col);
+  size_t ncol = http_group_props(s, it, &all, col);
   if (s->view_public && s->pub.min_group) {
     kk_buf_puts(b, "<p>");
     char m[16];
@@ -390,9 +393,8 @@ void http_page_group(http_state_t *s, h2o_req_t *req, const char *group) {
   kk_buf_puts(&b, "</a></p>");
   http_range_form(s, &b, &r);
   const char *col[HTTP_MAX_COLUMNS];
-  size_t ncol = http_group_props(&it, gr, col);
+  size_t ncol = http_group_props(s, &it, gr, col);
   for (size_t k = 0; k < ncol && k < 4; k++) {
-    if (http_is_meter(&s->reg, col[k])) continue;
     if (http_group_chart(s, &b, &it, gr, col[k], &r) != 0) b.oom = 1;
   }
   free(g);

@@ -6,8 +6,10 @@
  * (`map_outline`, a GeoJSON file) and tiles from a server the city runs
  * (`map_tiles`, "https://karte.stadt.example/{z}/{x}/{y}.png", with
  * `map_attribution`).  A marker links to the thing's page and shows its
- * latest class: CO2 by the Umweltbundesamt's classes, PM10, PM2.5, NO2
- * and O3 against their limit values; grey when its data is stale.  The
+ * latest class: CO2 by the Umweltbundesamt's classes, PM10 against the
+ * daily and NO2 against the hourly limit value of the 39. BImSchV (for
+ * orientation: a single hourly value is not a daily mean); grey when its
+ * data is stale.  The
  * class is also given by the marker's shape and in words (its accessible
  * name, the legend and the table under the map), never by colour alone.
  * ?gruppe=<id> shows one group.  In a public view with min_group the
@@ -35,9 +37,8 @@ static const struct {
   double limit;
   http_msg_t what;
 } http_limits[] = {
-    {"pm10", 50, HTTP_M_limit_pm10}, {"pm2_5", 25, HTTP_M_limit_pm25},
-    {"pm25", 25, HTTP_M_limit_pm25}, {"no2", 200, HTTP_M_limit_no2},
-    {"o3", 180, HTTP_M_limit_o3},
+    {"pm10", 50, HTTP_M_limit_pm10},
+    {"no2", 200, HTTP_M_limit_no2},
 };
 #define HTTP_NLIMITS (sizeof http_limits / sizeof *http_limits)
 
@@ -259,11 +260,16 @@ static void http_map_legend(http_state_t *s, kk_buf_t *b, int co2, int lim) {
   for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
     if (!rows[i].show) continue;
     http_marker_t m = {.cls = rows[i].cls};
-    kk_buf_puts(b, "<li><svg class=\"map\" width=\"24\" height=\"24\" "
+    kk_buf_puts(b, "<li><svg class=\"key\" width=\"24\" height=\"24\" "
                    "viewBox=\"-12 -12 24 24\" aria-hidden=\"true\">");
     http_marker_svg(b, &m, 0, 0);
     kk_buf_puts(b, "</svg> ");
     kk_buf_html(b, rows[i].text);
+    kk_buf_puts(b, "</li>");
+  }
+  for (size_t k = 0; lim && k < HTTP_NLIMITS; k++) {
+    kk_buf_puts(b, "<li>");
+    kk_buf_html(b, http_t(r, http_limits[k].what));
     kk_buf_puts(b, "</li>");
   }
   kk_buf_puts(b, "</ul>");
@@ -375,8 +381,9 @@ static void http_map_svg(http_state_t *s, kk_buf_t *b, const http_marker_t *mk,
     bb[2] = fmax(bb[2], mk[i].x), bb[3] = fmax(bb[3], mk[i].y);
   }
   if (outline) http_outline_bbox(outline, bb, 0);
-  /* At least about 2 km across; 8 % margin on each side. */
-  double minspan = 2000.0 / 40075016.0 / cos(M_PI / 180.0 * 51.0);
+  /* At least about 150 m across (the rooms of one school); 8 % margin on
+   * each side. */
+  double minspan = 150.0 / 40075016.0 / cos(M_PI / 180.0 * 51.0);
   double cx = (bb[0] + bb[2]) / 2, cy = (bb[1] + bb[3]) / 2;
   double dx = fmax(bb[2] - bb[0], minspan) * 1.16,
          dy = fmax(bb[3] - bb[1], minspan) * 1.16;
@@ -401,6 +408,8 @@ static void http_map_svg(http_state_t *s, kk_buf_t *b, const http_marker_t *mk,
     http_outline_path(b, outline, x0, y0, k, &budget, 0);
     kk_buf_puts(b, "\"/>");
   }
+  double lab[HTTP_MAP_LABELS][3];
+  size_t nlab = 0;
   for (size_t i = 0; i < n; i++) {
     const http_marker_t *m = &mk[i];
     char text[400], name[600];
@@ -415,12 +424,31 @@ static void http_map_svg(http_state_t *s, kk_buf_t *b, const http_marker_t *mk,
     kk_buf_html(b, name);
     kk_buf_puts(b, "</title>");
     http_marker_svg(b, m, x, y);
-    if (n <= HTTP_MAP_LABELS) {
-      int left = x > HTTP_MAP_W - 160;
-      kk_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\"%s>", x + (left ? -14 : 14),
-                    y + 5, left ? " text-anchor=\"end\"" : "");
+    /* A name beside the marker where it does not cover another name
+     * (right, else left); the others are in the title and the table. */
+    double tw = 8.0 * (double)strlen(m->label) * 0.9, th = 18;
+    for (int side = 0; n <= HTTP_MAP_LABELS && side < 2; side++) {
+      double lx = side ? x - 14 - tw : x + 14, ly = y - 8;
+      if (lx < 0 || lx + tw > HTTP_MAP_W) continue;
+      int clash = 0;
+      for (size_t j = 0; j < nlab && !clash; j++)
+        clash = lx < lab[j][0] + lab[j][2] && lab[j][0] < lx + tw &&
+                ly < lab[j][1] + th && lab[j][1] < ly + th;
+      for (size_t j = 0; j < n && !clash; j++) {
+        double mx = (mk[j].x - x0) * k, my = (mk[j].y - y0) * k;
+        clash = j != i && mx + 9 > lx && mx - 9 < lx + tw && my + 9 > ly &&
+                my - 9 < ly + th;
+      }
+      if (clash) continue;
+      if (nlab < HTTP_MAP_LABELS) {
+        lab[nlab][0] = lx, lab[nlab][1] = ly, lab[nlab][2] = tw;
+        nlab++;
+      }
+      kk_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\"%s>", side ? x - 14 : x + 14,
+                    y + 5, side ? " text-anchor=\"end\"" : "");
       kk_buf_html(b, m->label);
       kk_buf_puts(b, "</text>");
+      break;
     }
     kk_buf_puts(b, "</a>");
   }

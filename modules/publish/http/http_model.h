@@ -77,6 +77,7 @@ typedef struct http_things {
 #define HTTP_MAX_PUBLIC_PAGES 32
 #define HTTP_MAX_PUBLIC_PROPS 32
 #define HTTP_MAX_SESSIONS 256
+#define HTTP_MAX_FILE_DIRS 8
 
 typedef struct http_public {
   int on;        /* a public view is configured */
@@ -145,6 +146,10 @@ typedef struct http_state {
   int view_public; /* the request being rendered gets the public view */
   http_ival_t *ivals;
   size_t ivals_cap, ivals_len;
+  struct http_file_dir {
+    char *prefix, *root; /* "/daten/", realpath of the directory */
+  } files[HTTP_MAX_FILE_DIRS];
+  size_t nfiles;
   kk_metric_t *m_denied, *m_logins;
 } http_state_t;
 
@@ -339,6 +344,10 @@ void http_alerts_section(http_state_t *s, kk_buf_t *b, const http_items_t *it,
                          const char *thing);
 /* 1 for the datastreams of calc.alert (alert_*): events, not series. */
 int http_is_alert(const char *property);
+/* 1 for datastreams an overview column would repeat: calc.alert's events
+ * and calc.indoor_air's class, class changes and occupied minutes (their
+ * thing pages still chart them). */
+int http_is_derived(const char *property);
 
 /* Options of the views; 0 or KK_EINVAL with the reason on the stage. */
 int http_access_init(http_state_t *s, const char *public_json,
@@ -357,6 +366,13 @@ int http_public_property(const http_state_t *s, const char *property);
 /* 1 when a page may show single things (not in a public view with
  * min_group). */
 int http_single_things(const http_state_t *s);
+
+/* The `files` option (http_files.c): directories served under a path. */
+int http_files_init(http_state_t *s, const char *json);
+void http_files_free(http_state_t *s);
+/* Answers a request below one of the directories; 0 when `path` is not
+ * below any. */
+int http_files_serve(http_state_t *s, h2o_req_t *req, const char *path);
 
 /* Shared by the pages (http_pages.c). */
 int http_co2_class(double ppm);

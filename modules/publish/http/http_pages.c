@@ -38,7 +38,9 @@ int http_is_co2(const char *property, const char *unit) {
 void http_value_text(http_state_t *s, double v, const char *unit, char *buf,
                      size_t len) {
   char num[48];
-  http_num(&s->reg, v, -1, num, sizeof num);
+  /* Minutes are counted whole. */
+  http_num(&s->reg, v, strcmp(unit, "min") == 0 && v == floor(v) ? 0 : -1, num,
+           sizeof num);
   const char *u = http_unit_label(&s->reg, unit);
   snprintf(buf, len, "%s%s%s", num, *u ? " " : "", u);
 }
@@ -80,13 +82,14 @@ static const char http_css[] =
     ".map .sea{fill:#f3f6f4}.map .outline{fill:#e6eee9;stroke:#6d8a7d;"
     "stroke-width:1.5}.map text{font-size:14px;fill:#1b1b1b;"
     "paint-order:stroke;stroke:#fff;stroke-width:3px}"
-    ".map .m *{stroke:#1b1b1b;stroke-width:1.5}.map .c1 *{fill:#2e8540}"
-    ".map .c2 *{fill:#f5b400}.map .c3 *{fill:#b3261e}.map .c0 *{fill:#6b6b6b}"
-    ".map .stale{fill:#d0d0d0 !important;stroke:#555;stroke-dasharray:3 2}"
+    ".m *{stroke:#1b1b1b;stroke-width:1.5}.m.c1 *{fill:#2e8540}"
+    ".m.c2 *{fill:#f5b400}.m.c3 *{fill:#b3261e}.m.c0 *{fill:#6b6b6b}"
+    ".m .stale{fill:#d0d0d0 !important;stroke:#555;stroke-dasharray:3 2}"
     ".map a:focus-visible .m *{stroke:#f5b400;stroke-width:4}"
     ".legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;"
-    "gap:.3rem 1.2rem}.legend svg{vertical-align:middle;border:0;"
-    "background:none}"
+    "gap:.3rem 1.2rem}.legend svg{vertical-align:middle}"
+    ".chips span{display:inline-block;padding:0 .35rem;margin:0 .2rem .2rem 0;"
+    "border-radius:.2rem}"
     "@media (max-width:40rem){main{padding:.6rem}"
     ".map text{font-size:28px;stroke-width:5px}"
     "table.stack thead{position:absolute;left:-9999px}"
@@ -178,7 +181,7 @@ static size_t http_columns(const http_items_t *it, const char **col) {
   size_t cnt[64], np = 0, n = 0;
   for (size_t i = 0; i < it->len; i++) {
     size_t k = 0;
-    if (http_is_alert(it->items[i].property)) continue;
+    if (http_is_derived(it->items[i].property)) continue;
     while (k < np && strcmp(prop[k], it->items[i].property) != 0)
       k++;
     if (k == np && np < 64) prop[np] = it->items[i].property, cnt[np++] = 0;

@@ -361,6 +361,12 @@ int http_is_alert(const char *property) {
   return strncmp(property, "alert_", 6) == 0;
 }
 
+int http_is_derived(const char *property) {
+  return http_is_alert(property) || strcmp(property, "co2_class") == 0 ||
+         strcmp(property, "co2_alert") == 0 ||
+         strcmp(property, "minutes_occupied") == 0;
+}
+
 void http_alerts_section(http_state_t *s, kk_buf_t *b, const http_items_t *it,
                          const char *thing) {
   size_t n = 0;

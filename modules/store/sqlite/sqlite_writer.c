@@ -517,8 +517,17 @@ void sq_writer(void *arg) {
   uint64_t backoff = 250;
   uv_mutex_lock(&s->lock);
   for (;;) {
-    while (s->qlen == 0 && !s->stopping)
-      uv_cond_wait(&s->cond, &s->lock);
+    /* Idle: thing descriptions (klimakit/thing.h) are written within a
+     * second, not only with the next readings. */
+    while (s->qlen == 0 && !s->stopping) {
+      if (s->w && kk_things_version() > s->things_version) {
+        uv_mutex_unlock(&s->lock);
+        sq_store_described(s);
+        uv_mutex_lock(&s->lock);
+      }
+      if (s->qlen == 0 && !s->stopping)
+        uv_cond_timedwait(&s->cond, &s->lock, 1000000000ull);
+    }
     if (s->qlen == 0) break; /* stopping and drained */
     /* Linger: right after a commit the engine resumes the paused sources
      * and the first batch arrives alone; a transaction of one batch
