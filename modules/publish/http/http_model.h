@@ -345,8 +345,9 @@ void http_alerts_section(http_state_t *s, kk_buf_t *b, const http_items_t *it,
 /* 1 for the datastreams of calc.alert (alert_*): events, not series. */
 int http_is_alert(const char *property);
 /* 1 for datastreams an overview column would repeat: calc.alert's events
- * and calc.indoor_air's class, class changes and occupied minutes (their
- * thing pages still chart them). */
+ * calc.indoor_air's class, class changes and occupied minutes, the data
+ * coverage of calc.outdoor_air (*_coverage); their thing pages still
+ * chart them. */
 int http_is_derived(const char *property);
 
 /* Options of the views; 0 or KK_EINVAL with the reason on the stage. */

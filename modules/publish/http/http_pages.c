@@ -38,9 +38,10 @@ int http_is_co2(const char *property, const char *unit) {
 void http_value_text(http_state_t *s, double v, const char *unit, char *buf,
                      size_t len) {
   char num[48];
-  /* Minutes are counted whole. */
-  http_num(&s->reg, v, strcmp(unit, "min") == 0 && v == floor(v) ? 0 : -1, num,
-           sizeof num);
+  /* Minutes and counts (unit 1) that are whole are written whole. */
+  int whole = (strcmp(unit, "min") == 0 || strcmp(unit, "1") == 0) &&
+              v == floor(v) && fabs(v) < 1e15;
+  http_num(&s->reg, v, whole ? 0 : -1, num, sizeof num);
   const char *u = http_unit_label(&s->reg, unit);
   snprintf(buf, len, "%s%s%s", num, *u ? " " : "", u);
 }

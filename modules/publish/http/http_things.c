@@ -362,6 +362,8 @@ int http_is_alert(const char *property) {
 }
 
 int http_is_derived(const char *property) {
+  size_t n = strlen(property);
+  if (n > 9 && strcmp(property + n - 9, "_coverage") == 0) return 1;
   return http_is_alert(property) || strcmp(property, "co2_class") == 0 ||
          strcmp(property, "co2_alert") == 0 ||
          strcmp(property, "minutes_occupied") == 0;
