@@ -97,4 +97,25 @@ grep -o '<tr class="stale">.\{0,300\}' "$d/int2.html" | grep -q 'Raum A' && no f
 grep -o 'id="stale".*' "$d/int2.html" | grep -q 'Minute' && ok interval-shown ||
   no interval-shown "the stale list names no expected interval"
 kk_stop && ok sigterm-exit-0 || no sigterm-exit-0 "exit status $?"
+
+# PostgreSQL keeps the descriptions too (merged into its things table).
+if ! "$K" modules 2>/dev/null | grep -q '^store.postgres'; then
+  skip postgres "store.postgres is not built"
+elif ! { kk_pg_init "$d" && kk_pg_up "$d"; }; then
+  skip postgres "cannot start a private PostgreSQL ($(kk_pg_why "$d"))"
+else
+  kk_pg_psql "$d" -qc 'CREATE DATABASE kk' >/dev/null
+  export KK_TEST_PG=$(kk_pg_conninfo "$d" kk)
+  printf 'local kk = require "klimakit"\nkk.config { exit_when_done = false }\nlocal store = kk.store.postgres { env = "KK_TEST_PG", things = { keller = { properties = { floor = -1 } } } }\nkk.pipe(kk.source.file { path = "%s/readings.jsonl" }, { store, %s })\n' \
+    "$d" "${WEB//store = \'sqlite\'/store = \'postgres\'}" >"$d/pg.lua"
+  kk_start "$d/kk3.log" "$d/pg.lua" --data-dir "$d/data3"
+  wait_port "$port" 20 || no pg-start "$(tail -3 "$d/kk3.log")"
+  pgq() { kk_pg_psql "$d" -d kk -tAc "$1" 2>/dev/null; }
+  got() { [ "$(pgq "SELECT t.properties->>'label' || '/' || (t.properties->>'floor') || '/' || (l.geojson->'coordinates'->>0)
+    FROM things t JOIN locations l ON l.thing_id = t.id WHERE t.name = 'keller'")" = "Keller/-1/12.372" ]; }
+  wait_for 20 got && ok postgres-things-merged ||
+    no postgres-things-merged "$(pgq "SELECT name, properties FROM things WHERE name = 'keller'")"
+  curl -s "${A[@]}" "$base/" | grep -q '>Raum A<' && ok postgres-dashboard-labels || no postgres-dashboard-labels "no label"
+  kk_stop >/dev/null
+fi
 exit $fail

@@ -231,7 +231,9 @@ static void http_login_form(http_state_t *s, kk_buf_t *b, const char *next,
   kk_buf_puts(b, "</p><form class=\"login\" method=\"post\" "
                  "action=\"/login\"><input type=\"hidden\" name=\"next\" "
                  "value=\"");
-  kk_buf_html(b, next && *next == '/' && next[1] != '/' ? next : "/");
+  kk_buf_html(b, next && *next == '/' && next[1] != '/' && next[1] != '\\'
+                     ? next
+                     : "/");
   kk_buf_puts(b, "\"><label>");
   kk_buf_html(b, http_t(&s->reg, HTTP_M_login_token));
   kk_buf_puts(b, " <input type=\"password\" name=\"token\" "
@@ -337,8 +339,11 @@ void http_page_login(http_state_t *s, h2o_req_t *req) {
     http_respond(s, req, 200, "text/html; charset=utf-8", &b);
     return;
   }
+  /* Only a path of this server: not "//host" nor "/\host" (which
+   * browsers read as another host), no header-breaking characters. */
   if (http_form_field(req->entity, "next", next, sizeof next) != 0 ||
-      next[0] != '/' || next[1] == '/')
+      next[0] != '/' || next[1] == '/' || next[1] == '\\' ||
+      strpbrk(next, "\r\n"))
     snprintf(next, sizeof next, "/");
   int ok = 0;
   if (s->have_tokens &&

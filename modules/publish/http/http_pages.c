@@ -134,8 +134,9 @@ void http_page_head(http_state_t *s, kk_buf_t *b, const char *title,
       {"/measures", HTTP_M_nav_measures}, {"/docs/", HTTP_M_nav_docs}};
   for (size_t i = 0; i < sizeof nav / sizeof *nav; i++) {
     if (nav[i].label == HTTP_M_nav_docs && !s->docs_root) continue;
-    if (s->view_public && !http_public_path(s, nav[i].href) &&
-        !(nav[i].href[1] && http_public_path(s, "/docs")))
+    if (s->view_public &&
+        !(nav[i].label == HTTP_M_nav_docs ? http_public_path(s, "/docs")
+                                          : http_public_path(s, nav[i].href)))
       continue;
     kk_buf_printf(b, "<a href=\"%s\">", nav[i].href);
     kk_buf_html(b, http_t(&s->reg, nav[i].label));
