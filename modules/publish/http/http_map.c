@@ -385,8 +385,10 @@ static void http_map_svg(http_state_t *s, kk_buf_t *b, const http_marker_t *mk,
    * each side. */
   double minspan = 150.0 / 40075016.0 / cos(M_PI / 180.0 * 51.0);
   double cx = (bb[0] + bb[2]) / 2, cy = (bb[1] + bb[3]) / 2;
-  double dx = fmax(bb[2] - bb[0], minspan) * 1.16,
-         dy = fmax(bb[3] - bb[1], minspan) * 1.16;
+  /* The larger side at least minspan; a row of points gets a low map. */
+  double big = fmax(fmax(bb[2] - bb[0], bb[3] - bb[1]), minspan);
+  double dx = fmax(bb[2] - bb[0], big * 0.4) * 1.16,
+         dy = fmax(bb[3] - bb[1], big * 0.4) * 1.16;
   double h = HTTP_MAP_W * dy / dx;
   if (h < 320) h = 320, dy = dx * h / HTTP_MAP_W;
   if (h > 640) h = 640, dx = dy * HTTP_MAP_W / h;
