@@ -17,8 +17,11 @@
  * registry registry.def), http_pages.c (frame, overview, /api/latest),
  * http_thing.c (a thing's charts and CSV), http_calc_pages.c (indoor air,
  * climate balance, measures), http_docs.c (/docs), http_chart.c (SVG
- * charts), http_markdown.c (Markdown to HTML) and this one (routing, the
- * stage's lifecycle and the descriptor).  Everything runs on the loop
+ * charts), http_markdown.c (Markdown to HTML), http_things.c (the things
+ * table, thing labels, open alerts), http_groups.c (groups and their
+ * pages), http_map.c (/karte), http_access.c (public and internal views,
+ * /login), http_files.c (the `files` downloads) and this one (routing,
+ * the stage's lifecycle and the descriptor).  Everything runs on the loop
  * thread.
  */
 #include "publish/http/http_model.h"

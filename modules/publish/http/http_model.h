@@ -2,7 +2,9 @@
  * modules/publish/http/http_model.h - what the files of publish.http share:
  * the stage's state, its bounded in-memory cache (http_cache.c), the data
  * the pages read from the store or from that cache (http_data.c), the
- * ranges of the charts (http_range.c), and the pages (http_pages.c,
+ * ranges of the charts (http_range.c), the things table and groups
+ * (http_things.c, http_groups.c), the map (http_map.c), the views
+ * (http_access.c), downloads (http_files.c), and the pages (http_pages.c,
  * http_thing.c, http_calc_pages.c) and /docs (http_docs.c) that http.c
  * routes to.  Everything runs on the loop thread.
  */
