@@ -81,6 +81,10 @@ curl -s -o /dev/null -H "Cookie: $cookie" "$base/logout"
 c=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $cookie" "$base/things/raum-a")
 [ "$c" = 401 ] && ok logout-ends-session || no logout-ends-session "HTTP $c"
 
+# Guessing is slowed down: after 20 failed logins in a minute, 429.
+codes=$(for i in $(seq 21); do curl -s -o /dev/null -w '%{http_code} ' --data "token=rate-$i" "$base/login"; done)
+case $codes in *"401 429 "*) ok login-rate-limited ;; *) no login-rate-limited "$codes" ;; esac
+
 # The map: the two things with a place (the internal thing has none).
 mk=$(curl -s "${A[@]}" "$base/karte" | grep -o 'data-markers="[0-9]*"')
 [ "$mk" = 'data-markers="2"' ] && ok map-markers || no map-markers "$mk"

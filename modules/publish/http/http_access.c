@@ -7,7 +7,8 @@
  * source.http's) a request is internal when it carries
  * "Authorization: Bearer <token>" or the session cookie that POST /login
  * sets (HttpOnly, SameSite=Strict, Secure over HTTPS, 12 h; only the
- * SHA-256 of the cookie is kept, at most HTTP_MAX_SESSIONS).  Every other
+ * SHA-256 of the cookie is kept, at most HTTP_MAX_SESSIONS; more than
+ * HTTP_LOGIN_FAILURES failed logins a minute answer 429).  Every other
  * request gets the public view when `public` is set and its path is one
  * of `public.pages` (default "/", "/karte", "/gruppe/...", "/api/latest",
  * "/docs/..."), else 401 with a login form.  /healthz, /readyz, /login and
@@ -37,6 +38,7 @@
 
 #define HTTP_SESSION_MS (12 * KK_HOUR_MS)
 #define HTTP_COOKIE "kk_session"
+#define HTTP_LOGIN_FAILURES 20
 
 static const char *const http_public_default[] = {
     "/", "/karte", "/gruppe/...", "/api/latest", "/docs", "/docs/..."};
@@ -341,6 +343,22 @@ void http_page_login(http_state_t *s, h2o_req_t *req) {
   }
   /* Only a path of this server: not "//host" nor "/\host" (which
    * browsers read as another host), no header-breaking characters. */
+  /* At most HTTP_LOGIN_FAILURES failed logins a minute (for everyone:
+   * guessing needs many, a person few). */
+  int64_t now0 = kk_now_ms();
+  if (now0 - s->login_window >= 60000) {
+    s->login_window = now0;
+    s->login_failures = 0;
+  }
+  if (s->login_failures >= HTTP_LOGIN_FAILURES) {
+    kk_metric_add(s->m_denied, 1);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
+                   H2O_STRLIT("60"));
+    kk_buf_puts(&b, http_t(&s->reg, HTTP_M_login_failed));
+    kk_buf_puts(&b, "\n");
+    http_respond(s, req, 429, "text/plain; charset=utf-8", &b);
+    return;
+  }
   if (http_form_field(req->entity, "next", next, sizeof next) != 0 ||
       next[0] != '/' || next[1] == '/' || next[1] == '\\' ||
       strpbrk(next, "\r\n"))
@@ -362,6 +380,7 @@ void http_page_login(http_state_t *s, h2o_req_t *req) {
   unsigned char raw[32];
   if (ok && getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) ok = 0;
   if (!ok) {
+    s->login_failures++;
     kk_metric_add(s->m_denied, 1);
     http_page_head(s, &b, http_t(&s->reg, HTTP_M_login_title), 0);
     http_login_form(s, &b, next, 1);

@@ -145,6 +145,8 @@ typedef struct http_state {
   net_httpd_tokens_t tokens;
   int have_tokens;
   http_session_t sessions[HTTP_MAX_SESSIONS];
+  int64_t login_window; /* failed logins counted since (ms) */
+  int login_failures;
   int view_public; /* the request being rendered gets the public view */
   http_ival_t *ivals;
   size_t ivals_cap, ivals_len;
