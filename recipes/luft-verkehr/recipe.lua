@@ -36,7 +36,8 @@ local web = kk.publish.http {
   -- alerts (there is no token by default: every page is open; with
   -- LUFT_TOKENS the internal pages need one).
   tokens_file = kk.env("LUFT_TOKENS", nil),
-  public = kk.env("LUFT_TOKENS", "") ~= "" and { min_group = 0 } or nil,
+  public = kk.env("LUFT_TOKENS", "") ~= "" and { min_group = 0,
+    pages = { "/", "/karte", "/gruppe/*", "/things/*", "/csv", "/api/latest", "/daten/*" } } or nil,
   properties = {
     pm10_day_mean = { name = "PM10 Tagesmittel", name_en = "PM10 daily mean" },
     no2_day_mean = { name = "NO₂ Tagesmittel", name_en = "NO₂ daily mean" },
