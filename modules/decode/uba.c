@@ -27,13 +27,16 @@
  * "<property>_scope<id>"; `map` keys are "<code>" for the hourly mean and
  * "<code>/<scope id>" for the others ("PM10/1").
  *
- * Stations cannot become things from here: the pipeline has no call that
- * hands thing metadata to a store (a store takes them from its `things`
- * option).  A stations/json response is checked, its stations counted
- * (kk_uba_stations_total) and logged once, and nothing is stored;
- * docs/guide/open-data-apis.md shows the `things` entry to write.
+ * Stations become things: each station of a stations/json response is
+ * described through klimakit/thing.h (thing id prefix + station id, the
+ * id its measures use; label the station's name, location its longitude
+ * and latitude, group its city, public; station code, network, setting,
+ * type and address as properties).  The stores keep the descriptions in
+ * their things table, publish.http shows them (names, the map).  Counted
+ * in kk_uba_stations_total.
  */
 #include <klimakit.h>
+#include <klimakit/thing.h>
 
 #include <cJSON.h>
 #include <math.h>
@@ -253,26 +256,71 @@ static void uba_components(uba_state_t *s, od_emit_t *e, const cJSON *root) {
   }
 }
 
-/* stations/json: checked and counted; see the header comment. */
+/* The text of member i of a station record, or NULL. */
+static const char *uba_field(const cJSON *st, int i) {
+  const cJSON *f = cJSON_GetArrayItem(st, i);
+  return cJSON_IsString(f) && *f->valuestring ? f->valuestring : NULL;
+}
+
+/* One station of stations/json described as a thing (klimakit/thing.h):
+ * label the station's name, group its city, the station code, network,
+ * setting and type as properties. */
+static int uba_describe(uba_state_t *s, const cJSON *st, const char *thing,
+                        double lon, double lat) {
+  kk_thing_info_t info = kk_thing_info_none();
+  info.label = uba_field(st, 2);
+  info.group = uba_field(st, 3);
+  info.group_label = info.group;
+  info.lat = lat;
+  info.lon = lon;
+  info.public_ = KK_THING_PUBLIC; /* the UBA publishes its stations */
+  cJSON *p = cJSON_CreateObject();
+  static const struct {
+    int index;
+    const char *key;
+  } extra[] = {{1, "station_code"},  {13, "network"}, {14, "setting"},
+               {16, "station_type"}, {17, "street"},  {19, "zip"},
+               {5, "active_from"},   {6, "active_to"}};
+  for (size_t k = 0; p && k < sizeof extra / sizeof extra[0]; k++) {
+    const char *v = uba_field(st, extra[k].index);
+    if (v && strlen(v) < 128) cJSON_AddStringToObject(p, extra[k].key, v);
+  }
+  cJSON_AddStringToObject(p, "source", "Umweltbundesamt");
+  char *text = p ? cJSON_PrintUnformatted(p) : NULL;
+  cJSON_Delete(p);
+  info.properties = text;
+  int rc = text ? kk_thing_describe(thing, &info) : KK_ENOMEM;
+  free(text);
+  if (rc && s->st)
+    kk_stage_log(s->st, KK_LOG_WARN, "station %s: not described: %s", thing,
+                 kk_strerror(rc));
+  return rc;
+}
+
+/* stations/json: every station becomes a described thing (its readings'
+ * thing id, with name, place and group); counted. */
 static void uba_stations(uba_state_t *s, od_emit_t *e, const cJSON *data) {
   size_t n = 0;
   for (const cJSON *st = data->child; st; st = st->next) {
     double lon, lat;
+    char thing[OD_NAME_MAX];
     const cJSON *code = cJSON_GetArrayItem(st, 1);
     if (cJSON_GetArraySize(st) < 9 || !cJSON_IsString(code) ||
         od_json_number(cJSON_GetArrayItem(st, 7), &lon) ||
-        od_json_number(cJSON_GetArrayItem(st, 8), &lat)) {
+        od_json_number(cJSON_GetArrayItem(st, 8), &lat) || fabs(lat) > 90 ||
+        fabs(lon) > 180 ||
+        od_thing(thing, sizeof thing, s->prefix, st->string)) {
       od_reject(e, "bad_record", "station '%.40s': no code or location",
                 st->string);
       continue;
     }
-    n++;
+    if (uba_describe(s, st, thing, lon, lat) == 0) n++;
   }
   if (s->m_stations) kk_metric_add(s->m_stations, (int64_t)n);
   if (s->st && n)
     kk_stage_log(s->st, KK_LOG_INFO,
-                 "stations/json: %zu stations (metadata only; name things "
-                 "in the store's `things` option)",
+                 "stations/json: %zu stations described (name, location, "
+                 "city as group)",
                  n);
 }
 
@@ -326,8 +374,9 @@ static int uba_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   s->prefix = kk_opt_str(o, "thing_prefix");
   s->time_end = kk_opt_enum(o, "time") == OD_TIME_END;
   s->max_size = kk_opt_size(o, "max_size");
-  s->m_stations = kk_stage_counter(st, "kk_uba_stations_total", NULL,
-                                   "Stations seen in stations/json.");
+  s->m_stations =
+      kk_stage_counter(st, "kk_uba_stations_total", NULL,
+                       "Stations of stations/json described as things.");
   return decode_common_init(&s->dc, st, o);
 }
 
@@ -379,8 +428,9 @@ const kk_module_t decode_uba_module = {
         "`pm2_5` (µg/m³ as `ug/m3`, CO as `mg/m3`; day means "
         "`<property>_day_mean`). Times are CET (UTC+1 all year) in the API "
         "and UTC in klimakit. A `components/json` response teaches the "
-        "stage further components; `stations/json` is counted only (thing "
-        "metadata belongs in the store's `things`). Null values, unknown "
+        "stage further components; each station of `stations/json` becomes a "
+        "described thing (name, location, city as group: klimakit/thing.h), "
+        "kept by the stores and shown by publish.http. Null values, unknown "
         "components and bad times are rejected one by one with a reason.",
     .options = uba_options,
     .create = uba_create,

@@ -8,9 +8,15 @@
  *  - occupancy: lessons 08:00-13:30 on weekdays (no holidays), 5-minute
  *    changes and two 15/20-minute breaks; each room has 4-6 lessons a day;
  *  - CO2: a well-mixed mass balance, dC/dt = G/V - n (C - C_out), with
- *    ~20 L/h CO2 per pupil, the room volume V and an air change rate n that
- *    jumps when a window is opened (some rooms air at breaks, some rarely),
- *    so that badly aired rooms cross 1000 and 2000 ppm;
+ *    ~16 L/h CO2 per pupil (children and teenagers sitting; an adult
+ *    exhales ~20 L/h), the room volume V and an air change rate n that
+ *    jumps when a window is opened: some rooms air at breaks, some rarely,
+ *    and in a lesson the teacher opens a window for 3-6 minutes once the
+ *    air is noticeably stale (each room's teacher at their own level,
+ *    mostly 1100-1600 ppm, a few only at 2200 ppm, and with their own
+ *    promptness), as a CO2 traffic light
+ *    prompts.  Lessons therefore mostly stay below 1500 ppm, badly aired
+ *    rooms still cross 1000 and 2000 ppm, and a few peak higher;
  *  - temperature: relaxes towards the heating set point (night and weekend
  *    setback in the heating season), warmed by pupils, cooled by windows;
  *  - humidity: seasonal base plus moisture from pupils;
@@ -68,10 +74,14 @@ typedef struct sim_room {
   double ach_closed; /* air changes per hour, windows shut */
   double ach_open;   /* windows wide open */
   double tilt_p, gap_p, break_p; /* chance to air in a lesson/change/break */
+  double notice_ppm, react_p;    /* airing in a lesson: level, chance/min */
+  double air_min;                /* minutes a window stays open then */
   double t_set, rh_off, base_kw, occ_kw;
   int pupils, lessons;
   /* State. */
-  int64_t slot_key; /* local day and timetable slot of the last decision */
+  int64_t slot_key;  /* local day and timetable slot of the last decision */
+  int64_t air_until; /* a window opened in a lesson closes then; 0: none */
+  double lesson_ach; /* the lesson's air change with the window shut */
   double persons, ach, decay; /* decay = exp(-ach * dt) */
   int window, occupied;
   double co2, temp, rh, energy;
@@ -190,10 +200,10 @@ static void sim_room_init(sim_state_t *s, sim_room_t *r, size_t index,
   sim_seed(g, seed, index);
   double volume = 160.0 + 80.0 * sim_uniform(g); /* m3: 55-80 m2 x 3 m */
   r->pupils = 18 + (int)(13.0 * sim_uniform(g));
-  /* 20 L/h per pupil, +-15% for age and activity, as ppm/h in V. */
-  r->gen_pp = 0.020 * (0.85 + 0.3 * sim_uniform(g)) / volume * 1e6;
+  /* 16 L/h per pupil, +-15% for age and activity, as ppm/h in V. */
+  r->gen_pp = 0.016 * (0.85 + 0.3 * sim_uniform(g)) / volume * 1e6;
   double u = sim_uniform(g);
-  r->ach_closed = 0.3 + 2.7 * u * u; /* most rooms leak little */
+  r->ach_closed = 0.5 + 2.5 * u * u; /* most rooms leak little */
   r->ach_open = 6.0 + 9.0 * sim_uniform(g);
   r->tilt_p = 0.3 * sim_uniform(g);
   r->gap_p = 0.5 * sim_uniform(g);
@@ -203,6 +213,10 @@ static void sim_room_init(sim_state_t *s, sim_room_t *r, size_t index,
   r->base_kw = 0.1 + 0.4 * sim_uniform(g);
   r->occ_kw = 0.6 + 1.9 * sim_uniform(g);
   r->lessons = 4 + (int)(3.0 * sim_uniform(g));
+  u = sim_uniform(g);
+  r->notice_ppm = 1100.0 + 1100.0 * u * u; /* a few notice late */
+  r->react_p = 0.03 + 0.3 * sim_uniform(g);
+  r->air_min = 3.0 + 3.0 * sim_uniform(g);
   r->slot_key = INT64_MIN;
   r->co2 = 420.0 + 20.0 * sim_uniform(g);
   r->temp = 19.5 + sim_uniform(g);
@@ -223,6 +237,7 @@ static void sim_room_decide(sim_state_t *s, sim_room_t *r,
   int lesson = slot < 0 ? -1 : slot / 2;
   r->slot_key = c->day * 32 + slot + 1;
   r->window = 0;
+  r->air_until = 0;
   if (slot < 0 || lesson >= r->lessons) {
     r->persons = 0;
     r->occupied = 0;
@@ -233,6 +248,7 @@ static void sim_room_decide(sim_state_t *s, sim_room_t *r,
     /* A tilted window adds some air exchange but barely cools. */
     int tilted = sim_uniform(g) < r->tilt_p;
     r->ach = tilted ? r->ach_closed + 1.5 : r->ach_closed;
+    r->lesson_ach = r->ach;
   } else if (sim_timetable[slot].kind == SIM_GAP) {
     r->occupied = 1; /* pupils stay for the next lesson */
     r->window = sim_uniform(g) < r->gap_p;
@@ -257,10 +273,35 @@ static inline double sim_round(double v, double scale) {
   return floor(v * scale + 0.5) / scale;
 }
 
+/* In a lesson: a window opened when the air got stale closes after its
+ * minutes; one is opened (at the room's promptness per minute) once CO2
+ * passes the teacher's level. */
+static void sim_room_air(sim_state_t *s, sim_room_t *r, const sim_clock_t *c) {
+  if (r->air_until) {
+    if (c->t_ms < r->air_until) return;
+    r->air_until = 0;
+    r->window = 0;
+    r->ach = r->lesson_ach;
+  } else if (r->co2 > r->notice_ppm &&
+             sim_uniform(r->rng) <
+                 1.0 - pow(1.0 - r->react_p, s->dt_h * 60.0)) {
+    r->window = 1;
+    r->ach = r->ach_open;
+    r->air_until = c->t_ms + (int64_t)(r->air_min * KK_MINUTE_MS);
+  } else {
+    return;
+  }
+  r->decay = exp(-r->ach * s->dt_h);
+}
+
 /* Advances one room by one interval and writes its readings to out[]. */
 static void sim_room_step(sim_state_t *s, sim_room_t *r, const sim_clock_t *c,
                           double *out) {
-  if (r->slot_key != c->day * 32 + c->slot + 1) sim_room_decide(s, r, c);
+  if (r->slot_key != c->day * 32 + c->slot + 1)
+    sim_room_decide(s, r, c);
+  else if (c->slot >= 0 && sim_timetable[c->slot].kind == SIM_LESSON &&
+           r->persons > 0)
+    sim_room_air(s, r, c);
   double css = c->co2_out + r->persons * r->gen_pp / r->ach;
   r->co2 = css + (r->co2 - css) * r->decay;
 

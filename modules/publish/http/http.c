@@ -17,8 +17,11 @@
  * registry registry.def), http_pages.c (frame, overview, /api/latest),
  * http_thing.c (a thing's charts and CSV), http_calc_pages.c (indoor air,
  * climate balance, measures), http_docs.c (/docs), http_chart.c (SVG
- * charts), http_markdown.c (Markdown to HTML) and this one (routing, the
- * stage's lifecycle and the descriptor).  Everything runs on the loop
+ * charts), http_markdown.c (Markdown to HTML), http_things.c (the things
+ * table, thing labels, open alerts), http_groups.c (groups and their
+ * pages), http_map.c (/karte), http_access.c (public and internal views,
+ * /login), http_files.c (the `files` downloads) and this one (routing,
+ * the stage's lifecycle and the descriptor).  Everything runs on the loop
  * thread.
  */
 #include "publish/http/http_model.h"
@@ -90,6 +93,25 @@ static void http_route_thing(http_state_t *s, h2o_req_t *req, char *path) {
   else
     http_page_thing(s, req, rest);
 }
+static void http_route_group(http_state_t *s, h2o_req_t *req, char *path) {
+  char *rest = path + strlen("/gruppe/");
+  if (!*rest || http_url_decode(rest) != 0)
+    http_page_not_found(s, req, HTTP_M_no_group);
+  else
+    http_page_group(s, req, rest);
+}
+static void http_route_map(http_state_t *s, h2o_req_t *req, char *rest) {
+  (void)rest;
+  http_page_map(s, req);
+}
+static void http_route_login(http_state_t *s, h2o_req_t *req, char *rest) {
+  (void)rest;
+  http_page_login(s, req);
+}
+static void http_route_logout(http_state_t *s, h2o_req_t *req, char *rest) {
+  (void)rest;
+  http_page_logout(s, req);
+}
 static void http_route_csv(http_state_t *s, h2o_req_t *req, char *rest) {
   (void)rest;
   http_csv(s, req);
@@ -135,8 +157,8 @@ static void http_route_readyz(http_state_t *s, h2o_req_t *req, char *rest) {
 /* The pages.  `prefix`: the path continues ("/things/<name>"); handlers
  * get the whole path.  `cacheable`: a GET is served from the page cache
  * while the data has not changed (http_cache.c).  New pages (groups, a
- * map, views with access rules) are one line here each; an access field
- * per route is where public and internal views would be decided. */
+ * map, views with access rules) are one line here each.  Which view a
+ * request gets (public or internal) is decided before (http_access.c). */
 static const struct http_route {
   const char *path;
   int prefix, cacheable;
@@ -160,6 +182,10 @@ static const struct http_route {
     {"/metrics", 0, 0, http_route_metrics},
     {"/healthz", 0, 0, http_route_healthz},
     {"/readyz", 0, 0, http_route_readyz},
+    {"/gruppe/", 1, 1, http_route_group},
+    {"/karte", 0, 1, http_route_map},
+    {"/login", 0, 0, http_route_login},
+    {"/logout", 0, 0, http_route_logout},
 };
 
 static int http_on_req(void *ud, h2o_req_t *req, const char *reqpath) {
@@ -175,7 +201,10 @@ static int http_on_req(void *ud, h2o_req_t *req, const char *reqpath) {
       r = &http_routes[i];
   }
   int get = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"));
-  if (!get &&
+  int login_post =
+      r && r->fn == http_route_login &&
+      h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"));
+  if (!get && !login_post &&
       !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
     kk_buf_t b = {0};
     kk_buf_puts(&b, http_t(&s->reg, HTTP_M_method_not_allowed));
@@ -183,8 +212,11 @@ static int http_on_req(void *ud, h2o_req_t *req, const char *reqpath) {
     http_respond(s, req, 405, "text/plain; charset=utf-8", &b);
     return 0;
   }
+  if (!http_access_check(s, req, path)) return 0;
   if (!r) {
-    http_page_not_found(s, req, HTTP_M_no_page);
+    if (!http_files_serve(s, req, path))
+      http_page_not_found(s, req, HTTP_M_no_page);
+    s->view_public = 0;
     return 0;
   }
   /* Pages and the JSON API only change when data arrives (and as time
@@ -192,7 +224,7 @@ static int http_on_req(void *ud, h2o_req_t *req, const char *reqpath) {
    * generation is the same, unless the client asks for a fresh one
    * (Cache-Control: no-cache).  The key includes the query (the range). */
   char key[2600];
-  snprintf(key, sizeof key, "%s?%.*s", path,
+  snprintf(key, sizeof key, "%c%s?%.*s", s->view_public ? 'p' : 'i', path,
            req->query_at == SIZE_MAX ? 0
                                      : (int)(req->path.len - req->query_at - 1),
            req->query_at == SIZE_MAX ? "" : req->path.base + req->query_at + 1);
@@ -214,6 +246,7 @@ static int http_on_req(void *ud, h2o_req_t *req, const char *reqpath) {
   }
   r->fn(s, req, path);
   s->cache_key = NULL;
+  s->view_public = 0;
   return 0;
 }
 
@@ -265,6 +298,15 @@ static int http_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
     kk_stage_error(st, "%s", err);
     return KK_EINVAL;
   }
+  if (http_things_init(s, kk_opt_json(opts, "things"),
+                       kk_opt_str(opts, "things_file")) != 0 ||
+      http_access_init(s, kk_opt_json(opts, "public"),
+                       kk_opt_str(opts, "tokens_file")) != 0 ||
+      http_files_init(s, kk_opt_json(opts, "files")) != 0 ||
+      http_map_init(s, kk_opt_str(opts, "map_tiles"),
+                    kk_opt_str(opts, "map_outline"),
+                    kk_opt_str(opts, "map_attribution")) != 0)
+    return KK_EINVAL;
   if (http_cache_init(s, (size_t)kk_opt_int(opts, "max_datastreams"),
                       (size_t)kk_opt_size(opts, "max_memory")) != 0)
     return KK_ENOMEM;
@@ -289,6 +331,11 @@ static int http_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
   s->m_store_errors = kk_stage_counter(st, "kk_http_store_errors_total", NULL,
                                        "Store queries of the dashboard that "
                                        "failed");
+  s->m_denied = kk_stage_counter(st, "kk_http_denied_total", NULL,
+                                 "Requests for internal pages without a "
+                                 "valid token or session, failed logins");
+  s->m_logins = kk_stage_counter(st, "kk_http_logins_total", NULL,
+                                 "Sessions opened through /login");
   char labels[160];
   snprintf(labels, sizeof labels, "stage=\"%s\"", kk_stage_name(st));
   s->m_held = kk_gauge("kk_http_datastreams", labels,
@@ -320,6 +367,13 @@ static void http_destroy(void *state) {
   http_state_t *s = state;
   if (!s) return;
   http_cache_free(s);
+  http_things_free(&s->things);
+  http_access_free(s);
+  http_files_free(s);
+  free(s->map_tiles);
+  free(s->map_outline);
+  free(s->map_attribution);
+  free(s->ivals);
   http_registry_free(&s->reg);
   free(s->listen);
   free(s->docs_root);
@@ -417,6 +471,56 @@ static const kk_option_t http_options[] = {
      .description = "Directory served under /docs/ (Markdown rendered to "
                     "HTML with cmark-gfm, other files as they are; nothing "
                     "outside it is reachable).  Unset: no /docs."},
+    {.name = "things",
+     .type = KK_OPT_TABLE,
+     .description = "The things table: { [\"raum-101\"] = { label = \"Raum "
+                    "101\", group = \"gs-nord\", group_label = "
+                    "\"Grundschule Nord\", lat = 51.34, lon = 12.37, public "
+                    "= false, district = \"Mitte\" } }; further members are "
+                    "kept as properties.  Handed to the core "
+                    "(klimakit/thing.h), so the store keeps it too."},
+    {.name = "things_file",
+     .type = KK_OPT_STRING,
+     .description = "The things table as CSV (UTF-8, ';' or ','): a header "
+                    "id;label;group;group_label;lat;lon;public;... and a "
+                    "line per thing (public: ja/nein)."},
+    {.name = "public",
+     .type = KK_OPT_TABLE,
+     .description = "A public view for requests without a token: { pages "
+                    "= { \"/\", \"/karte\", \"/gruppe/*\", "
+                    "\"/api/latest\", \"/docs/*\" }, min_group = 5, "
+                    "properties = { \"co2\" }, things = \"public\" | "
+                    "\"internal\" }.  min_group n > 0: only aggregates over "
+                    "groups of at least n things with current data, never a "
+                    "single thing (0: single public things).  Unset: no "
+                    "public view."},
+    {.name = "tokens_file",
+     .type = KK_OPT_STRING,
+     .description = "File of SHA-256 digests of the tokens that open the "
+                    "internal view (printf %s TOKEN | sha256sum), by "
+                    "\"Authorization: Bearer\" or the session cookie of "
+                    "/login.  Unset with no `public`: every page is open."},
+    {.name = "map_tiles",
+     .type = KK_OPT_STRING,
+     .description = "Tile URL template of a map server the city runs, "
+                    "e.g. \"https://karte.stadt.example/{z}/{x}/{y}.png\" "
+                    "(Web Mercator); unset: the map has no background "
+                    "(nothing is loaded from elsewhere)."},
+    {.name = "map_attribution",
+     .type = KK_OPT_STRING,
+     .description = "Text shown under the map for its tiles (their "
+                    "licence)."},
+    {.name = "map_outline",
+     .type = KK_OPT_STRING,
+     .description = "GeoJSON file (Polygon, MultiPolygon, lines, Feature "
+                    "or FeatureCollection, WGS 84) drawn under the markers: "
+                    "the municipality's boundary or districts."},
+    {.name = "files",
+     .type = KK_OPT_TABLE,
+     .description = "Directories served as they are under a path, for "
+                    "downloads: { [\"/daten/\"] = \"/srv/opendata\" } "
+                    "(nothing outside them, no listings, at most 16 MiB a "
+                    "file; public only when `public.pages` names the path)."},
     {.name = "tls_cert",
      .type = KK_OPT_STRING,
      .description = "PEM certificate chain: serve HTTPS (with tls_key)."},
@@ -443,7 +547,16 @@ const kk_module_t publish_http_module = {
         "and measures pages.  With `store` every chart and table is read "
         "from that store (long ranges through its rollups), so a restart "
         "shows what the store holds; without one the charts come from "
-        "memory over `history`.  Memory is bounded (`max_datastreams`, "
+        "memory over `history`.  Things carry names, groups and places "
+        "(`things`, `things_file`, or described by decoders such as "
+        "decode.uba: klimakit/thing.h); the overview groups them, each "
+        "group has its page (/gruppe/<id>), and /karte draws them on an SVG "
+        "map klimakit renders itself (optional `map_outline`, `map_tiles`). "
+        "A public view (`public`) shows only what the recipe allows, with "
+        "`min_group` only aggregates over groups of at least that many "
+        "things; internal pages need a token (`tokens_file`: bearer or the "
+        "/login session cookie) and list the open alerts of calc.alert.  "
+        "Memory is bounded (`max_datastreams`, "
         "`max_memory`).  Plain HTML and SVG that work without JavaScript, "
         "from 360 px phones up.  Also `/api/latest` (JSON), `/metrics`, "
         "`/healthz` and `/readyz` (503 while sources are paused by a full "

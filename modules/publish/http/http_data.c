@@ -29,12 +29,71 @@ static int http_item_cmp(const void *a, const void *b) {
   return c;
 }
 
-/* Expected interval and staleness of an item at `now`. */
-static void http_item_judge(const http_state_t *s, http_item_t *it,
-                            int64_t now) {
+/* ---- expected intervals from the store ---------------------------------- */
+
+/* The slot of store id `id` in s->ivals (open addressing). */
+static http_ival_t *http_ival_slot(http_state_t *s, int64_t id) {
+  if (!s->ivals) {
+    s->ivals_cap = 64;
+    while (s->ivals_cap < 2 * s->max_series && s->ivals_cap < (1u << 22))
+      s->ivals_cap *= 2;
+    s->ivals = calloc(s->ivals_cap, sizeof *s->ivals);
+    if (!s->ivals) return NULL;
+  }
+  size_t m = s->ivals_cap - 1, i = ((uint64_t)id * 0x9e3779b97f4a7c15ull) >> 40;
+  for (i &= m; s->ivals[i].id && s->ivals[i].id != id; i = (i + 1) & m)
+    ;
+  return &s->ivals[i];
+}
+
+static int http_i64_cmp(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The expected interval of a stored datastream whose interval memory has
+ * not learned (after a restart, before new readings): the median gap of
+ * its last raw observations (up to 64 in the 6 h, else the 7 days, before
+ * its latest), asked once and remembered (at most max_datastreams, about
+ * 16 bytes each).  0 when not known. */
+static int64_t http_store_interval(http_state_t *s, const http_item_t *it) {
+  if (!it->store_id || it->last_time == INT64_MIN) return 0;
+  http_ival_t *slot = http_ival_slot(s, it->store_id);
+  if (!slot) return 0;
+  if (slot->id) return slot->interval_ms;
+  if (s->ivals_len >= s->max_series) return 0;
+  kk_store_t *st = http_store(s, NULL);
+  int64_t iv = 0;
+  static const int64_t spans[] = {6 * KK_HOUR_MS, 7 * KK_DAY_MS};
+  for (size_t k = 0; st && !iv && k < 2; k++) {
+    kk_store_series_t *ser = NULL;
+    if (kk_store_range(st, it->store_id, it->last_time - spans[k],
+                       it->last_time + 1, KK_STORE_RAW, 0, &ser) != 0)
+      break;
+    size_t n = ser->len, from = n > 65 ? n - 65 : 0, ng = 0;
+    int64_t gaps[64];
+    for (size_t i = from + 1; i < n; i++)
+      if (ser->points[i].time_ms > ser->points[i - 1].time_ms)
+        gaps[ng++] = ser->points[i].time_ms - ser->points[i - 1].time_ms;
+    if (ng >= 2) {
+      qsort(gaps, ng, sizeof *gaps, http_i64_cmp);
+      iv = gaps[ng / 2];
+    }
+    kk_store_series_free(ser);
+  }
+  slot->id = it->store_id;
+  slot->interval_ms = iv;
+  s->ivals_len++;
+  return iv;
+}
+
+/* Expected interval and staleness of an item at `now`.  calc.alert's
+ * events (alert_*) come when something happens, never stale. */
+static void http_item_judge(http_state_t *s, http_item_t *it, int64_t now) {
   it->interval_ms = s->interval_ms ? s->interval_ms
-                    : it->mem      ? it->mem->interval_ms
-                                   : 0;
+                    : it->mem && it->mem->interval_ms
+                        ? it->mem->interval_ms
+                        : http_store_interval(s, it);
   if (s->stale_ms)
     it->stale_after = s->stale_ms;
   else if (it->interval_ms) {
@@ -44,6 +103,20 @@ static void http_item_judge(const http_state_t *s, http_item_t *it,
     it->stale_after = 2 * KK_HOUR_MS;
   it->stale =
       it->last_time == INT64_MIN || now - it->last_time > it->stale_after;
+  if (http_is_alert(it->property)) it->stale = 0;
+}
+
+/* The view's filter: a public view drops the things and properties the
+ * recipe did not make public, and calc.alert's events. */
+static size_t http_items_filter(http_state_t *s, http_item_t *items, size_t n) {
+  if (!s->view_public) return n;
+  size_t out = 0;
+  for (size_t i = 0; i < n; i++)
+    if (!http_is_alert(items[i].property) &&
+        http_public_property(s, items[i].property) &&
+        http_public_thing(s, items[i].thing))
+      items[out++] = items[i];
+  return out;
 }
 
 static void http_item_from_mem(http_item_t *it, const http_series_t *se) {
@@ -157,6 +230,7 @@ int http_items_load(http_state_t *s, const char *thing, int64_t now,
   out->len = http_items_join(items, nstore, mem, nmem);
   free(mem);
   if (out->len > nstore) qsort(items, out->len, sizeof *items, http_item_cmp);
+  out->len = http_items_filter(s, items, out->len);
   for (size_t i = 0; i < out->len; i++) {
     http_item_judge(s, &items[i], now);
     if (i && strcmp(items[i].thing, items[i - 1].thing) == 0 &&

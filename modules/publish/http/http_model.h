@@ -2,7 +2,9 @@
  * modules/publish/http/http_model.h - what the files of publish.http share:
  * the stage's state, its bounded in-memory cache (http_cache.c), the data
  * the pages read from the store or from that cache (http_data.c), the
- * ranges of the charts (http_range.c), and the pages (http_pages.c,
+ * ranges of the charts (http_range.c), the things table and groups
+ * (http_things.c, http_groups.c), the map (http_map.c), the views
+ * (http_access.c), downloads (http_files.c), and the pages (http_pages.c,
  * http_thing.c, http_calc_pages.c) and /docs (http_docs.c) that http.c
  * routes to.  Everything runs on the loop thread.
  */
@@ -56,6 +58,50 @@ typedef struct http_series {
   uint64_t mark; /* scratch for http_items_load */
 } http_series_t;
 
+/* What the dashboard knows about a thing besides its readings
+ * (klimakit/thing.h: the store's things table, the descriptions of this
+ * process, the recipe's `things`); strings owned by the table. */
+typedef struct http_thing {
+  char *id, *label, *group, *group_label;
+  double lat, lon; /* NAN: no location */
+  int public_;     /* KK_THING_* of klimakit/thing.h */
+} http_thing_t;
+
+typedef struct http_things {
+  size_t len;
+  http_thing_t *items; /* by id */
+  uint64_t version;    /* kk_things_version() when loaded */
+  int64_t at;          /* when loaded */
+} http_things_t;
+
+/* The public view (the `public` option): which pages a request without a
+ * token may see and what they show. */
+#define HTTP_MAX_PUBLIC_PAGES 32
+#define HTTP_MAX_PUBLIC_PROPS 32
+#define HTTP_MAX_SESSIONS 256
+#define HTTP_MAX_FILE_DIRS 8
+
+typedef struct http_public {
+  int on;        /* a public view is configured */
+  int min_group; /* 0: single things may be shown; n: only aggregates over
+                    at least n things with current data */
+  size_t npages, nprops;
+  char *pages[HTTP_MAX_PUBLIC_PAGES]; /* "/", "/karte", "/gruppe/..." */
+  char *props[HTTP_MAX_PUBLIC_PROPS]; /* none: every property */
+  int things_default; /* KK_THING_PUBLIC or _INTERNAL for undescribed */
+} http_public_t;
+
+typedef struct http_session {
+  unsigned char digest[32]; /* SHA-256 of the cookie value */
+  int64_t expires;          /* 0: free */
+} http_session_t;
+
+/* Expected intervals derived from the store (after a restart, until new
+ * readings teach them again): store id -> interval, 0 not known. */
+typedef struct http_ival {
+  int64_t id, interval_ms;
+} http_ival_t;
+
 typedef struct http_state {
   kk_stage_t *st;
   const char *title, *tz, *store_name, *cors;
@@ -90,6 +136,25 @@ typedef struct http_state {
   const char *cache_key; /* the request being rendered, if cacheable */
   kk_metric_t *m_requests, *m_errors, *m_refused, *m_held, *m_stale,
       *m_store_errors;
+  /* Things (http_things.c), map (http_map.c), views (http_access.c). */
+  http_things_t things;
+  char *map_tiles;   /* tile URL template, or NULL */
+  char *map_outline; /* GeoJSON text of the municipality, or NULL */
+  char *map_attribution;
+  http_public_t pub;
+  net_httpd_tokens_t tokens;
+  int have_tokens;
+  http_session_t sessions[HTTP_MAX_SESSIONS];
+  int64_t login_window; /* failed logins counted since (ms) */
+  int login_failures;
+  int view_public; /* the request being rendered gets the public view */
+  http_ival_t *ivals;
+  size_t ivals_cap, ivals_len;
+  struct http_file_dir {
+    char *prefix, *root; /* "/daten/", realpath of the directory */
+  } files[HTTP_MAX_FILE_DIRS];
+  size_t nfiles;
+  kk_metric_t *m_denied, *m_logins;
 } http_state_t;
 
 /* ---- the bounded in-memory cache (http_cache.c) ------------------------ */
@@ -197,6 +262,8 @@ size_t http_range_line_edges(const http_state_t *s, const http_range_t *r,
  * HTTP_M_per_hour, _day or _month. */
 size_t http_range_bar_edges(const http_state_t *s, const http_range_t *r,
                             int64_t **edges, http_msg_t *period);
+/* The range choice of a chart page: links, a GET form, the span shown. */
+void http_range_form(http_state_t *s, kk_buf_t *b, const http_range_t *r);
 /* Local midnight at or before `ms`. */
 int64_t http_local_midnight(const char *tz, int64_t ms);
 /* "5 Minuten", "Stunde", "3 Stunden", "Tag" for a bucket width. */
@@ -226,6 +293,91 @@ void http_api_latest(http_state_t *s, h2o_req_t *req);
 void http_metrics_update(http_state_t *s);
 /* Serves `path` ("/docs..."), which lies below s->docs_root. */
 void http_serve_docs(http_state_t *s, h2o_req_t *req, const char *path);
+
+/* ---- things, groups, map and views (http_things.c, http_map.c,
+ * http_access.c) ----------------------------------------------------- */
+
+/* Reads the `things` and `things_file` options and describes them
+ * (klimakit/thing.h).  0 or KK_EINVAL with the reason on the stage. */
+int http_things_init(http_state_t *s, const char *json, const char *csv_path);
+/* The thing table, reloaded from the store and the descriptions when it
+ * is older than HTTP_PAGE_CACHE_MS or the descriptions changed. */
+const http_things_t *http_things(http_state_t *s);
+const http_thing_t *http_thing_find(const http_things_t *t, const char *id);
+/* Display name of a thing: its label, or its id. */
+const char *http_thing_label(http_state_t *s, const char *id);
+void http_things_free(http_things_t *t);
+/* Groups of the items (http_groups.c): http_groups_make() reorders
+ * it->items by group (label), thing label, property, unit, ungrouped
+ * things last, and returns the groups (*out, caller frees; id NULL for
+ * the ungrouped). */
+typedef struct http_group {
+  const char *id, *label; /* borrowed from the thing table */
+  size_t from, to;        /* items [from, to) */
+  size_t nthings;
+} http_group_t;
+size_t http_groups_make(http_state_t *s, http_items_t *it, http_group_t **out);
+/* The current aggregate of one quantity over a group's things with
+ * current data; `shown`: enough things for the view (min_group). */
+typedef struct http_group_now {
+  size_t n;
+  double mean;
+  int classes[4];
+  int64_t last;
+  const char *unit;
+  int shown;
+} http_group_now_t;
+void http_group_now(http_state_t *s, const http_items_t *it,
+                    const http_group_t *g, const char *property,
+                    http_group_now_t *out);
+/* A table with one row of aggregates per group (`link`: names link to
+ * the group pages). */
+void http_groups_table(http_state_t *s, kk_buf_t *b, const http_items_t *it,
+                       const http_group_t *g, size_t ng, int link);
+/* The overview's table of single things (http_pages.c). */
+void http_things_table(http_state_t *s, kk_buf_t *b, const http_items_t *it);
+void http_page_group(http_state_t *s, h2o_req_t *req, const char *group);
+void http_page_map(http_state_t *s, h2o_req_t *req);
+/* The map options (the outline is read and checked here); 0 or KK_EINVAL
+ * with the reason on the stage. */
+int http_map_init(http_state_t *s, const char *tiles, const char *outline,
+                  const char *attribution);
+/* The open alert episodes (calc.alert's alert_* datastreams whose latest
+ * value is 1) as a section; nothing when there are none. */
+void http_alerts_section(http_state_t *s, kk_buf_t *b, const http_items_t *it,
+                         const char *thing);
+/* 1 for the datastreams of calc.alert (alert_*): events, not series. */
+int http_is_alert(const char *property);
+/* 1 for datastreams an overview column would repeat: calc.alert's events
+ * calc.indoor_air's class, class changes and occupied minutes, the data
+ * coverage of calc.outdoor_air (*_coverage); their thing pages still
+ * chart them. */
+int http_is_derived(const char *property);
+
+/* Options of the views; 0 or KK_EINVAL with the reason on the stage. */
+int http_access_init(http_state_t *s, const char *public_json,
+                     const char *tokens_file);
+void http_access_free(http_state_t *s);
+/* Decides the view of a request for `path` and sets s->view_public: 1
+ * when the request may go on, 0 when it was answered (401). */
+int http_access_check(http_state_t *s, h2o_req_t *req, const char *path);
+/* GET/POST /login and /logout. */
+void http_page_login(http_state_t *s, h2o_req_t *req);
+void http_page_logout(http_state_t *s, h2o_req_t *req);
+/* 1 when the public view may show this thing / property at all. */
+int http_public_thing(http_state_t *s, const char *thing);
+int http_public_path(const http_state_t *s, const char *path);
+int http_public_property(const http_state_t *s, const char *property);
+/* 1 when a page may show single things (not in a public view with
+ * min_group). */
+int http_single_things(const http_state_t *s);
+
+/* The `files` option (http_files.c): directories served under a path. */
+int http_files_init(http_state_t *s, const char *json);
+void http_files_free(http_state_t *s);
+/* Answers a request below one of the directories; 0 when `path` is not
+ * below any. */
+int http_files_serve(http_state_t *s, h2o_req_t *req, const char *path);
 
 /* Shared by the pages (http_pages.c). */
 int http_co2_class(double ppm);

@@ -38,7 +38,10 @@ int http_is_co2(const char *property, const char *unit) {
 void http_value_text(http_state_t *s, double v, const char *unit, char *buf,
                      size_t len) {
   char num[48];
-  http_num(&s->reg, v, -1, num, sizeof num);
+  /* Minutes and counts (unit 1) that are whole are written whole. */
+  int whole = (strcmp(unit, "min") == 0 || strcmp(unit, "1") == 0) &&
+              v == floor(v) && fabs(v) < 1e15;
+  http_num(&s->reg, v, whole ? 0 : -1, num, sizeof num);
   const char *u = http_unit_label(&s->reg, unit);
   snprintf(buf, len, "%s%s%s", num, *u ? " " : "", u);
 }
@@ -76,7 +79,21 @@ static const char http_css[] =
     ".bar{display:inline-block;height:.8rem;background:#0b4f3c}"
     ".chart .ref polyline{fill:none;stroke:#b3261e;stroke-width:2;"
     "stroke-dasharray:8 4}.chart .ref text{fill:#b3261e}"
+    ".map{width:100%;height:auto;background:#fff;border:1px solid #ddd}"
+    ".map .sea{fill:#f3f6f4}.map .outline{fill:#e6eee9;stroke:#6d8a7d;"
+    "stroke-width:1.5}.map text{font-size:14px;fill:#1b1b1b;"
+    "paint-order:stroke;stroke:#fff;stroke-width:3px}"
+    ".m *{stroke:#1b1b1b;stroke-width:1.5}.m.c1 *{fill:#2e8540}"
+    ".m.c2 *{fill:#f5b400}.m.c3 *{fill:#b3261e}.m.c0 *{fill:#6b6b6b}"
+    ".m .stale{fill:#d0d0d0 !important;stroke:#555;stroke-dasharray:3 2}"
+    ".map a:focus-visible .m *{stroke:#f5b400;stroke-width:4}"
+    ".m>*{transform-box:fill-box;transform-origin:center}"
+    ".legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;"
+    "gap:.3rem 1.2rem}.legend svg{vertical-align:middle}"
+    ".chips span{display:inline-block;padding:0 .35rem;margin:0 .2rem .2rem 0;"
+    "border-radius:.2rem}"
     "@media (max-width:40rem){main{padding:.6rem}"
+    ".map text{display:none}.map .m>*{scale:2.2}"
     "table.stack thead{position:absolute;left:-9999px}"
     "table.stack tr{display:block;border-bottom:2px solid #bbb;"
     "padding:.3rem 0}table.stack th,table.stack td{display:flex;"
@@ -111,15 +128,24 @@ void http_page_head(http_state_t *s, kk_buf_t *b, const char *title,
   static const struct {
     const char *href;
     http_msg_t label;
-  } nav[] = {{"/", HTTP_M_nav_overview},
-             {"/indoor", HTTP_M_nav_indoor},
-             {"/climate", HTTP_M_nav_climate},
-             {"/measures", HTTP_M_nav_measures},
-             {"/docs/", HTTP_M_nav_docs}};
+  } nav[] = {
+      {"/", HTTP_M_nav_overview},         {"/karte", HTTP_M_nav_map},
+      {"/indoor", HTTP_M_nav_indoor},     {"/climate", HTTP_M_nav_climate},
+      {"/measures", HTTP_M_nav_measures}, {"/docs/", HTTP_M_nav_docs}};
   for (size_t i = 0; i < sizeof nav / sizeof *nav; i++) {
     if (nav[i].label == HTTP_M_nav_docs && !s->docs_root) continue;
+    if (s->view_public &&
+        !(nav[i].label == HTTP_M_nav_docs ? http_public_path(s, "/docs")
+                                          : http_public_path(s, nav[i].href)))
+      continue;
     kk_buf_printf(b, "<a href=\"%s\">", nav[i].href);
     kk_buf_html(b, http_t(&s->reg, nav[i].label));
+    kk_buf_puts(b, "</a>");
+  }
+  if (s->have_tokens) {
+    kk_buf_printf(b, "<a href=\"%s\">", s->view_public ? "/login" : "/logout");
+    kk_buf_html(b, http_t(&s->reg,
+                          s->view_public ? HTTP_M_login_title : HTTP_M_logout));
     kk_buf_puts(b, "</a>");
   }
   kk_buf_puts(b, "</nav></header><main id=\"main\">");
@@ -158,6 +184,7 @@ static size_t http_columns(const http_items_t *it, const char **col) {
   size_t cnt[64], np = 0, n = 0;
   for (size_t i = 0; i < it->len; i++) {
     size_t k = 0;
+    if (http_is_derived(it->items[i].property)) continue;
     while (k < np && strcmp(prop[k], it->items[i].property) != 0)
       k++;
     if (k == np && np < 64) prop[np] = it->items[i].property, cnt[np++] = 0;
@@ -202,6 +229,7 @@ static void http_overview_row(http_state_t *s, kk_buf_t *b,
   int64_t last = INT64_MIN;
   int all_stale = 1;
   for (size_t i = 0; i < n; i++) {
+    if (http_is_alert(it[i].property)) continue;
     if (it[i].last_time > last) last = it[i].last_time;
     all_stale &= it[i].stale;
   }
@@ -211,7 +239,7 @@ static void http_overview_row(http_state_t *s, kk_buf_t *b,
   kk_buf_puts(b, "\"><a href=\"/things/");
   kk_buf_url(b, it[0].thing);
   kk_buf_puts(b, "\">");
-  kk_buf_html(b, it[0].thing);
+  kk_buf_html(b, http_thing_label(s, it[0].thing));
   kk_buf_puts(b, "</a></th>");
   const http_item_t *co2 = NULL;
   for (size_t k = 0; k < ncol; k++) {
@@ -286,7 +314,7 @@ static void http_stale_list(http_state_t *s, kk_buf_t *b,
   size_t shown = 0;
   for (size_t i = 0; i < it->len && shown < HTTP_MAX_STALE_ROWS; i++) {
     const http_item_t *x = &it->items[i];
-    if (!x->stale) continue;
+    if (!x->stale || http_is_alert(x->property)) continue;
     shown++;
     char name[128], val[96] = "–", when[40] = "–", iv[48] = "–";
     if (x->last_time != INT64_MIN) {
@@ -303,7 +331,7 @@ static void http_stale_list(http_state_t *s, kk_buf_t *b,
     kk_buf_puts(b, "\"><a href=\"/things/");
     kk_buf_url(b, x->thing);
     kk_buf_puts(b, "\">");
-    kk_buf_html(b, x->thing);
+    kk_buf_html(b, http_thing_label(s, x->thing));
     kk_buf_puts(b, "</a></th>");
     for (size_t k = 1; k < 5; k++) {
       kk_buf_puts(b, "<td data-label=\"");
@@ -352,32 +380,70 @@ static void http_class_counts(http_state_t *s, kk_buf_t *b, const int *c) {
   kk_buf_puts(b, "</ul>");
 }
 
+/* The table of single things: a row per thing, the quantities most of
+ * them have as columns, the CO2 class where there is CO2. */
+void http_things_table(http_state_t *s, kk_buf_t *b, const http_items_t *it) {
+  const char *col[HTTP_MAX_COLUMNS];
+  size_t ncol = http_columns(it, col);
+  int has_co2 = ncol && strcmp(col[0], "co2") == 0, counts[4] = {0};
+  kk_buf_puts(b, "<table class=\"stack overview\"><thead><tr>");
+  http_th(b, http_t(&s->reg, HTTP_M_col_thing));
+  for (size_t k = 0; k < ncol; k++) {
+    char name[128];
+    http_th(b, http_prop_name(&s->reg, col[k], name, sizeof name));
+  }
+  if (has_co2) http_th(b, http_t(&s->reg, HTTP_M_col_class));
+  http_th(b, http_t(&s->reg, HTTP_M_col_asof));
+  kk_buf_puts(b, "</tr></thead><tbody>");
+  for (size_t i = 0, j; i < it->len; i = j) {
+    for (j = i;
+         j < it->len && strcmp(it->items[j].thing, it->items[i].thing) == 0;
+         j++)
+      ;
+    int alerts_only = 1;
+    for (size_t k = i; k < j; k++)
+      alerts_only &= http_is_alert(it->items[k].property);
+    if (!alerts_only)
+      http_overview_row(s, b, &it->items[i], j - i, col, ncol, has_co2, counts);
+  }
+  kk_buf_puts(b, "</tbody></table>");
+}
+
+/* CO2 classes of the things with current CO2 (counts[0]: stale ones). */
+static void http_count_classes(const http_items_t *it, int *counts) {
+  for (size_t i = 0; i < it->len; i++) {
+    const http_item_t *x = &it->items[i];
+    if (!http_is_co2(x->property, x->unit)) continue;
+    if (x->stale)
+      counts[0]++;
+    else
+      counts[http_co2_class(x->last_value)]++;
+  }
+}
+
 void http_page_overview(http_state_t *s, h2o_req_t *req) {
-  kk_buf_t b = {0}, rows = {0};
+  kk_buf_t b = {0};
   int64_t now = kk_now_ms();
   http_items_t it;
   if (http_items_load(s, NULL, now, &it) != 0) b.oom = 1;
   http_page_head(s, &b, http_t(&s->reg, HTTP_M_nav_overview), 1);
-  const char *col[HTTP_MAX_COLUMNS];
-  size_t ncol = http_columns(&it, col), nthings = 0, nstale = 0;
-  int has_co2 = ncol && strcmp(col[0], "co2") == 0, counts[4] = {0};
+  size_t nthings = 0, nstale = 0, nds = 0;
+  int counts[4] = {0};
   int64_t last = INT64_MIN;
-  for (size_t i = 0, j; i < it.len; i = j) {
-    for (j = i; j < it.len && strcmp(it.items[j].thing, it.items[i].thing) == 0;
-         j++) {
-      nstale += it.items[j].stale;
-      if (it.items[j].last_time > last) last = it.items[j].last_time;
-    }
-    nthings++;
-    http_overview_row(s, &rows, &it.items[i], j - i, col, ncol, has_co2,
-                      counts);
+  for (size_t i = 0; i < it.len; i++) {
+    const http_item_t *x = &it.items[i];
+    if (!i || strcmp(x->thing, it.items[i - 1].thing) != 0) nthings++;
+    if (http_is_alert(x->property)) continue;
+    nds++;
+    nstale += x->stale;
+    if (x->last_time > last) last = x->last_time;
   }
   char when[48], nt[24], nd[24];
   snprintf(when, sizeof when, "%s", http_t(&s->reg, HTTP_M_no_data_yet));
   if (last != INT64_MIN)
     http_date(&s->reg, s->tz, last, HTTP_M_fmt_datetime, when, sizeof when);
   snprintf(nt, sizeof nt, "%zu", nthings);
-  snprintf(nd, sizeof nd, "%zu", it.len);
+  snprintf(nd, sizeof nd, "%zu", nds);
   kk_buf_puts(&b, "<p>");
   http_say(&b, &s->reg, 1, HTTP_M_summary, nt, nd, when, s->tz, NULL);
   kk_buf_puts(&b, "</p>");
@@ -390,30 +456,49 @@ void http_page_overview(http_state_t *s, h2o_req_t *req) {
   }
   /* With a store the datastreams beyond the limit are still shown (from
    * the store, without the newest uncommitted reading). */
-  if (s->limit_hit && !s->store_name) {
+  if (s->limit_hit && !s->store_name && !s->view_public) {
     char max[24];
     snprintf(max, sizeof max, "%zu", s->max_series);
     kk_buf_puts(&b, "<p class=\"muted\">");
     http_say(&b, &s->reg, 1, HTTP_M_limit_reached, max, NULL);
     kk_buf_puts(&b, "</p>");
   }
-  http_class_counts(s, &b, counts);
+  int single = http_single_things(s);
+  if (single) {
+    http_count_classes(&it, counts);
+    http_class_counts(s, &b, counts);
+    http_alerts_section(s, &b, &it, NULL);
+  }
+  http_group_t *g = NULL;
+  size_t ng = http_groups_make(s, &it, &g);
   kk_buf_puts(&b, "<h2>");
   kk_buf_html(&b, http_t(&s->reg, HTTP_M_latest_readings));
-  kk_buf_puts(&b, "</h2><table class=\"stack overview\"><thead><tr>");
-  http_th(&b, http_t(&s->reg, HTTP_M_col_thing));
-  for (size_t k = 0; k < ncol; k++) {
-    char name[128];
-    http_th(&b, http_prop_name(&s->reg, col[k], name, sizeof name));
+  kk_buf_puts(&b, "</h2>");
+  if (!single) {
+    http_groups_table(s, &b, &it, g, ng, 1);
+  } else if (ng <= 1 && (!ng || !g[0].id)) {
+    http_things_table(s, &b, &it);
+  } else {
+    for (size_t i = 0; i < ng; i++) {
+      http_items_t sub = {.len = g[i].to - g[i].from,
+                          .items = it.items + g[i].from};
+      kk_buf_puts(&b, "<section class=\"group\"><h3>");
+      if (g[i].id) {
+        kk_buf_puts(&b, "<a href=\"/gruppe/");
+        kk_buf_url(&b, g[i].id);
+        kk_buf_puts(&b, "\">");
+        kk_buf_html(&b, g[i].label);
+        kk_buf_puts(&b, "</a>");
+      } else {
+        kk_buf_html(&b, http_t(&s->reg, HTTP_M_group_other));
+      }
+      kk_buf_puts(&b, "</h3>");
+      http_things_table(s, &b, &sub);
+      kk_buf_puts(&b, "</section>");
+    }
   }
-  if (has_co2) http_th(&b, http_t(&s->reg, HTTP_M_col_class));
-  http_th(&b, http_t(&s->reg, HTTP_M_col_asof));
-  kk_buf_puts(&b, "</tr></thead><tbody>");
-  kk_buf_put(&b, rows.p ? rows.p : "", rows.len);
-  if (rows.oom) b.oom = 1;
-  kk_buf_free(&rows);
-  kk_buf_puts(&b, "</tbody></table>");
-  http_stale_list(s, &b, &it, nstale);
+  free(g);
+  if (single) http_stale_list(s, &b, &it, nstale);
   http_items_free(&it);
   http_page_tail(s, &b);
   http_respond(s, req, 200, "text/html; charset=utf-8", &b);
@@ -421,10 +506,60 @@ void http_page_overview(http_state_t *s, h2o_req_t *req) {
 
 /* ---- /api/latest and /metrics ------------------------------------------ */
 
+/* /api/latest of a public view with min_group: per group and quantity
+ * the mean over the things with current data, only where at least
+ * min_group of them have it. */
+static void http_api_groups(http_state_t *s, kk_buf_t *b, http_items_t *it) {
+  http_group_t *g = NULL;
+  size_t ng = http_groups_make(s, it, &g);
+  int first = 1;
+  kk_buf_puts(b, "[");
+  for (size_t i = 0; i < ng; i++) {
+    for (size_t k = g[i].from; k < g[i].to; k++) {
+      const char *p = it->items[k].property;
+      int seen = 0;
+      for (size_t j = g[i].from; j < k && !seen; j++)
+        seen = strcmp(it->items[j].property, p) == 0;
+      if (seen || http_is_meter(&s->reg, p)) continue;
+      http_group_now_t now;
+      http_group_now(s, it, &g[i], p, &now);
+      if (!now.shown) continue;
+      char ts[KK_TIME_ISO_MAX], num[KK_FMT_DOUBLE_MAX];
+      kk_time_format_iso8601(now.last, ts);
+      kk_fmt_double(now.mean, num);
+      kk_buf_puts(b, first ? "{\"group\":" : ",{\"group\":");
+      if (g[i].id) {
+        kk_buf_puts(b, "\"");
+        kk_buf_json(b, g[i].id);
+        kk_buf_puts(b, "\",\"label\":\"");
+        kk_buf_json(b, g[i].label);
+        kk_buf_puts(b, "\"");
+      } else {
+        kk_buf_puts(b, "null");
+      }
+      kk_buf_puts(b, ",\"property\":\"");
+      kk_buf_json(b, p);
+      kk_buf_puts(b, "\",\"unit\":\"");
+      kk_buf_json(b, now.unit);
+      kk_buf_printf(b, "\",\"things\":%zu,\"time\":\"%s\",\"mean\":%s}", now.n,
+                    ts, num);
+      first = 0;
+    }
+  }
+  kk_buf_puts(b, "]\n");
+  free(g);
+}
+
 void http_api_latest(http_state_t *s, h2o_req_t *req) {
   kk_buf_t b = {0};
   http_items_t it;
   if (http_items_load(s, NULL, kk_now_ms(), &it) != 0) b.oom = 1;
+  if (!http_single_things(s)) {
+    http_api_groups(s, &b, &it);
+    http_items_free(&it);
+    http_respond(s, req, 200, "application/json", &b);
+    return;
+  }
   kk_buf_puts(&b, "[");
   int first = 1;
   for (size_t i = 0; i < it.len; i++) {

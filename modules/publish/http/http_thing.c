@@ -108,8 +108,7 @@ static const int64_t *http_view_edges(const http_view_t *w) {
 
 /* ---- the range choice ---------------------------------------------------- */
 
-static void http_range_form(http_state_t *s, kk_buf_t *b,
-                            const http_range_t *r) {
+void http_range_form(http_state_t *s, kk_buf_t *b, const http_range_t *r) {
   static const http_msg_t names[HTTP_RANGE_COUNT] = {
       HTTP_M_range_24h, HTTP_M_range_7d, HTTP_M_range_30d, HTTP_M_range_1y};
   static const char *const keys[HTTP_RANGE_COUNT] = {"24h", "7d", "30d", "1y"};

@@ -283,6 +283,8 @@ static void pg_query_done(pg_state_t *s) {
   }
   switch (s->phase) {
   case PG_SETUP:
+    if (s->things_pending > s->things_version)
+      s->things_version = s->things_pending;
     uv_timer_stop(&s->timer);
     kk_stage_log(s->st, s->paused ? KK_LOG_WARN : KK_LOG_INFO,
                  "connected to PostgreSQL%s", s->paused ? "; resumed" : "");
@@ -328,6 +330,8 @@ static void pg_query_done(pg_state_t *s) {
   case PG_FOLD:
   case PG_MERGE: {
     size_t n = s->take;
+    if (s->things_pending > s->things_version)
+      s->things_version = s->things_pending;
     s->take = 0;
     s->phase = PG_IDLE;
     s->backoff = 250;

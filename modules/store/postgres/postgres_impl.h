@@ -76,6 +76,9 @@ struct pg_state {
   uint64_t max_backoff_ms, backoff;
   size_t txn_readings;
   char *things_json;
+  /* Thing descriptions (klimakit/thing.h) stored up to things_version;
+   * things_pending: sent in the transaction or setup script in flight. */
+  uint64_t things_version, things_pending;
   cJSON *sectors;
 
   PGconn *conn;
@@ -139,6 +142,10 @@ int pg_prepare(pg_state_t *s, pg_txn_t *t, size_t first, size_t take);
 /* s->sql := the statement that ends the current transaction.  Returns 0
  * or KK_ENOMEM. */
 int pg_finish_sql(pg_state_t *s);
+/* Appends upserts of the thing descriptions changed since
+ * s->things_version (klimakit/thing.h) to b; s->things_pending gets their
+ * version, which becomes things_version once the statement succeeded. */
+void pg_things_changed(pg_state_t *s, kk_buf_t *b);
 /* Batches from queue index `first` for one transaction. */
 size_t pg_take_count(pg_state_t *s, size_t first);
 /* Builds the next transaction's data while the server works on this

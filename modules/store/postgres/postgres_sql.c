@@ -10,6 +10,7 @@
  */
 #include <klimakit.h>
 #include <klimakit/store_backend.h>
+#include <klimakit/thing.h>
 
 #include <cJSON.h>
 #include <libpq-fe.h>
@@ -136,16 +137,11 @@ const char pg_resolve_sql[] =
     "SELECT id, $2, $3, $4 FROM t ON CONFLICT (thing_id, property, unit) DO "
     "UPDATE SET property = excluded.property RETURNING id";
 
-/* The script run on every new connection: the schema (created or
- * upgraded), the session settings, and the things of the `things` option
- * upserted.  Caller free()s it; NULL when out of memory. */
-char *pg_setup_sql(pg_state_t *s) {
-  size_t extra = s->things_json ? strlen(s->things_json) * 4 + 1024 : 0;
-  char *sql = malloc(sizeof pg_schema + extra);
-  if (!sql) return NULL;
-  memcpy(sql, pg_schema, sizeof pg_schema);
-  cJSON *root = s->things_json ? cJSON_Parse(s->things_json) : NULL;
-  size_t len = strlen(sql);
+/* Appends upserts of a things object in the form of the `things` option;
+ * `merge`: properties merged member by member (klimakit/thing.h). */
+static void pg_things_append(pg_state_t *s, kk_buf_t *b, const char *json,
+                             int merge) {
+  cJSON *root = json ? cJSON_Parse(json) : NULL;
   for (cJSON *t = root ? root->child : NULL; t; t = t->next) {
     char *pj, *lj;
     kk_store_thing_json(t, &pj, &lj);
@@ -153,18 +149,20 @@ char *pg_setup_sql(pg_state_t *s) {
     char *pe = pj ? PQescapeLiteral(s->conn, pj, strlen(pj)) : NULL;
     char *le = lj ? PQescapeLiteral(s->conn, lj, strlen(lj)) : NULL;
     if (n)
-      len += (size_t)snprintf(
-          sql + len, sizeof pg_schema + extra - len,
-          "INSERT INTO things(name, properties) VALUES (%s, %s::jsonb) ON "
-          "CONFLICT (name) DO UPDATE SET properties = excluded.properties;",
-          n, pe ? pe : "NULL");
+      kk_buf_printf(b,
+                    "INSERT INTO things(name, properties) VALUES (%s, "
+                    "%s::jsonb) ON CONFLICT (name) DO UPDATE SET properties "
+                    "= %sexcluded.properties;",
+                    n, pe ? pe : "NULL",
+                    merge ? "coalesce(things.properties, '{}'::jsonb) || "
+                          : "");
     if (n && le)
-      len += (size_t)snprintf(
-          sql + len, sizeof pg_schema + extra - len,
-          "INSERT INTO locations(thing_id, name, geojson) SELECT id, name, "
-          "%s::jsonb FROM things WHERE name = %s ON CONFLICT (thing_id) DO "
-          "UPDATE SET geojson = excluded.geojson;",
-          le, n);
+      kk_buf_printf(b,
+                    "INSERT INTO locations(thing_id, name, geojson) SELECT "
+                    "id, name, %s::jsonb FROM things WHERE name = %s ON "
+                    "CONFLICT (thing_id) DO UPDATE SET geojson = "
+                    "excluded.geojson;",
+                    le, n);
     PQfreemem(n);
     PQfreemem(pe);
     PQfreemem(le);
@@ -172,7 +170,32 @@ char *pg_setup_sql(pg_state_t *s) {
     free(lj);
   }
   cJSON_Delete(root);
-  return sql;
+}
+
+/* The script run on every new connection: the schema (created or
+ * upgraded), the session settings, the things of the `things` option
+ * upserted, and the thing descriptions known so far merged in (pending
+ * until the script succeeded: pg_things_written).  Caller free()s it;
+ * NULL when out of memory. */
+char *pg_setup_sql(pg_state_t *s) {
+  kk_buf_t b = {0};
+  kk_buf_puts(&b, pg_schema);
+  pg_things_append(s, &b, s->things_json, 0);
+  char *desc = kk_things_json(0, &s->things_pending);
+  pg_things_append(s, &b, desc, 1);
+  free(desc);
+  if (b.oom) {
+    kk_buf_free(&b);
+    return NULL;
+  }
+  return b.p;
+}
+
+void pg_things_changed(pg_state_t *s, kk_buf_t *b) {
+  if (kk_things_version() <= s->things_version) return;
+  char *desc = kk_things_json(s->things_version, &s->things_pending);
+  pg_things_append(s, b, desc, 1);
+  free(desc);
 }
 
 /* ---- one transaction's data ------------------------------------------ */
@@ -429,6 +452,7 @@ int pg_finish_sql(pg_state_t *s) {
     kk_buf_puts(b, pg_merge);
   }
   if (t->upd.len) kk_buf_put(b, t->upd.p, t->upd.len);
+  pg_things_changed(s, b);
   kk_buf_puts(b, "COMMIT");
   return b->oom ? KK_ENOMEM : 0;
 }

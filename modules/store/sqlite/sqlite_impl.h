@@ -65,6 +65,7 @@ typedef struct sq_state {
   size_t txn_readings;    /* readings per transaction at most */
   size_t linger_readings; /* a transaction waits briefly for this many */
   char *sectors_json, *things_json;
+  uint64_t things_version; /* kk_things_json() written up to (writer) */
 
   sqlite3 *w; /* writer connection: the writer thread's once started */
   sqlite3_stmt *ws[SQ_NW];
@@ -107,6 +108,10 @@ void sq_close_writer(sq_state_t *s);
 /* Upserts the things of the `things` option (loop thread, in start()).
  * Returns 0 or a negative code with the reason set on the stage. */
 int sq_load_things(sq_state_t *s);
+/* Writes the thing descriptions (klimakit/thing.h) that changed since the
+ * last call, merged into the things table (the writer's thread; failures
+ * are logged and retried next time). */
+void sq_store_described(sq_state_t *s);
 /* The writer thread's body (uv_thread_create with s): runs until stop
  * and the queue is drained, then sets `exited` and wakes the loop. */
 void sq_writer(void *arg);

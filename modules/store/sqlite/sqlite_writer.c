@@ -24,6 +24,7 @@
  */
 #include <klimakit.h>
 #include <klimakit/store_backend.h>
+#include <klimakit/thing.h>
 
 #include <cJSON.h>
 #include <math.h>
@@ -207,15 +208,18 @@ void sq_close_writer(sq_state_t *s) {
   s->w = NULL;
 }
 
-/* Things and locations from the `things` option, upserted at start:
+/* Upserts a things object in the form of the `things` option:
  * { ["room-001"] = { location = <GeoJSON geometry or {lon, lat}>,
- *                    properties = { ... } }, ... } */
-int sq_load_things(sq_state_t *s) {
-  if (!s->things_json) return 0;
-  cJSON *root = cJSON_Parse(s->things_json);
+ *                    properties = { ... } }, ... }.  `merge`: the
+ * properties are merged member by member into the stored ones (the
+ * descriptions of klimakit/thing.h) instead of replacing them.  0, or
+ * KK_ETYPE / KK_EIO with the reason in err. */
+static int sq_upsert_things(sq_state_t *s, const char *json, int merge,
+                            char *err, size_t errlen) {
+  cJSON *root = cJSON_Parse(json);
   if (!cJSON_IsObject(root)) {
     cJSON_Delete(root);
-    kk_stage_error(s->st, "option things: expected a table of things");
+    snprintf(err, errlen, "expected a table of things");
     return KK_ETYPE;
   }
   int rc = sq_exec(s->w, "BEGIN IMMEDIATE");
@@ -223,8 +227,12 @@ int sq_load_things(sq_state_t *s) {
   if (rc == SQLITE_OK)
     rc = sqlite3_prepare_v2(
         s->w,
-        "INSERT INTO things(name, properties) VALUES(?1, ?2) ON "
-        "CONFLICT(name) DO UPDATE SET properties = excluded.properties",
+        merge ? "INSERT INTO things(name, properties) VALUES(?1, ?2) ON "
+                "CONFLICT(name) DO UPDATE SET properties = "
+                "json_patch(coalesce(properties, '{}'), excluded.properties)"
+              : "INSERT INTO things(name, properties) VALUES(?1, ?2) ON "
+                "CONFLICT(name) DO UPDATE SET properties = "
+                "excluded.properties",
         -1, &up, NULL);
   if (rc == SQLITE_OK)
     rc = sqlite3_prepare_v2(
@@ -251,13 +259,41 @@ int sq_load_things(sq_state_t *s) {
   }
   if (rc == SQLITE_OK) rc = sq_exec(s->w, "COMMIT");
   if (rc != SQLITE_OK) {
-    kk_stage_error(s->st, "storing things: %s", sqlite3_errmsg(s->w));
+    snprintf(err, errlen, "%s", sqlite3_errmsg(s->w));
     sq_exec(s->w, "ROLLBACK");
   }
   sqlite3_finalize(up);
   sqlite3_finalize(loc);
   cJSON_Delete(root);
   return rc == SQLITE_OK ? 0 : KK_EIO;
+}
+
+/* Things and locations from the `things` option, upserted at start,
+ * then the descriptions known so far. */
+int sq_load_things(sq_state_t *s) {
+  char err[512];
+  if (s->things_json &&
+      sq_upsert_things(s, s->things_json, 0, err, sizeof err) != 0) {
+    kk_stage_error(s->st, "option things: %s", err);
+    return KK_EINVAL;
+  }
+  sq_store_described(s);
+  return 0;
+}
+
+void sq_store_described(sq_state_t *s) {
+  if (!s->w || kk_things_version() <= s->things_version) return;
+  uint64_t v;
+  char *json = kk_things_json(s->things_version, &v), err[512];
+  if (!json) return;
+  if (sq_upsert_things(s, json, 1, err, sizeof err) == 0)
+    s->things_version = v;
+  else
+    kk_log(KK_LOG_WARN, "store", s->name,
+           "storing thing descriptions: %s (retried with the next "
+           "transaction)",
+           err);
+  free(json);
 }
 
 /* ---- writer thread --------------------------------------------------- */
@@ -481,8 +517,17 @@ void sq_writer(void *arg) {
   uint64_t backoff = 250;
   uv_mutex_lock(&s->lock);
   for (;;) {
-    while (s->qlen == 0 && !s->stopping)
-      uv_cond_wait(&s->cond, &s->lock);
+    /* Idle: thing descriptions (klimakit/thing.h) are written within a
+     * second, not only with the next readings. */
+    while (s->qlen == 0 && !s->stopping) {
+      if (s->w && kk_things_version() > s->things_version) {
+        uv_mutex_unlock(&s->lock);
+        sq_store_described(s);
+        uv_mutex_lock(&s->lock);
+      }
+      if (s->qlen == 0 && !s->stopping)
+        uv_cond_timedwait(&s->cond, &s->lock, 1000000000ull);
+    }
     if (s->qlen == 0) break; /* stopping and drained */
     /* Linger: right after a commit the engine resumes the paused sources
      * and the first batch arrives alone; a transaction of one batch
@@ -506,6 +551,7 @@ void sq_writer(void *arg) {
     uv_mutex_unlock(&s->lock);
     int rc = s->w ? sq_write(s, take, n) : SQLITE_CANTOPEN;
     if (rc == SQLITE_OK) sq_retain(s, 0);
+    if (rc == SQLITE_OK) sq_store_described(s);
     uv_mutex_lock(&s->lock);
     if (rc == SQLITE_OK) {
       for (size_t i = 0; i < n; i++)
@@ -552,6 +598,7 @@ void sq_writer(void *arg) {
   int clean = !s->paused;
   uv_mutex_unlock(&s->lock);
   if (clean) sq_retain(s, 1);
+  if (clean) sq_store_described(s);
   uv_mutex_lock(&s->lock);
   s->exited = 1;
   uv_mutex_unlock(&s->lock);
