@@ -16,8 +16,11 @@
  * catalogue messages_<lang>.def, number and date formats, the property
  * registry registry.def), http_pages.c (frame, overview, /api/latest),
  * http_thing.c (a thing's charts and CSV), http_calc_pages.c (indoor air,
- * climate balance, measures), http_docs.c (/docs), http_chart.c (SVG
- * charts), http_markdown.c (Markdown to HTML), http_things.c (the things
+ * the climate page's frame), http_balance*.c (the balance and target
+ * path, its CSV and SVG), http_heat.c (/heat), http_measures.c and
+ * http_measure.c (/measures, one measure, /api/measures),
+ * http_challenges.c (/challenges), http_docs.c (/docs, the built
+ * documentation site), http_chart.c (SVG charts), http_things.c (the things
  * table, thing labels, open alerts), http_groups.c (groups and their
  * pages), http_map.c (/karte), http_access.c (public and internal views,
  * /login), http_files.c (the `files` downloads) and this one (routing,

@@ -40,10 +40,21 @@ http_series_t *http_series_get(const http_state_t *s, uint32_t ds) {
 
 /* Properties whose exact yearly values the climate and measures pages
  * read. */
+/* The calculators' yearly and monthly figures the climate, heat and
+ * measures pages read when no store is given. */
 static int http_keeps_recent(const char *property) {
-  return strncmp(property, "co2e", 4) == 0 ||
-         strcmp(property, "target_path") == 0 ||
-         strcmp(property, "impact") == 0 || strcmp(property, "expected") == 0;
+  static const char *const keep[] = {
+      "target_path",      "impact",          "expected",
+      "balance_status",   "sectors_covered", "data_quality",
+      "population",       "change_vs_base",  "on_track",
+      "on_track_extrapolated", "remaining_budget", "budget_years_left",
+      "target_milestone"};
+  if (strncmp(property, "co2e", 4) == 0) return 1;
+  for (size_t i = 0; i < sizeof keep / sizeof *keep; i++)
+    if (strcmp(property, keep[i]) == 0) return 1;
+  size_t n = strlen(property);
+  return (n > 5 && strcmp(property + n - 5, "_year") == 0) ||
+         (n > 6 && strcmp(property + n - 6, "_month") == 0);
 }
 
 static http_series_t *http_series_new(http_state_t *s, uint32_t ds) {

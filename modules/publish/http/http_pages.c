@@ -131,7 +131,8 @@ void http_page_head(http_state_t *s, kk_buf_t *b, const char *title,
   } nav[] = {
       {"/", HTTP_M_nav_overview},         {"/karte", HTTP_M_nav_map},
       {"/indoor", HTTP_M_nav_indoor},     {"/climate", HTTP_M_nav_climate},
-      {"/measures", HTTP_M_nav_measures}, {"/docs/", HTTP_M_nav_docs}};
+      {"/heat", HTTP_M_nav_heat},         {"/measures", HTTP_M_nav_measures},
+      {"/challenges", HTTP_M_nav_challenges}, {"/docs/", HTTP_M_nav_docs}};
   for (size_t i = 0; i < sizeof nav / sizeof *nav; i++) {
     if (nav[i].label == HTTP_M_nav_docs && !s->docs_root) continue;
     if (s->view_public &&
