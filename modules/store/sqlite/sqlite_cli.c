@@ -1,7 +1,7 @@
 /*
- * modules/store/sqlite/sqlite_cli.c - `klimakit backup`: the online
- * backup of a SQLite store from the command line, declared in
- * store.sqlite's descriptor (sq_commands).
+ * modules/store/sqlite/sqlite_cli.c - `klimakit backup` and `klimakit
+ * restore`: the online backup of a SQLite store from the command line and
+ * putting one back, declared in store.sqlite's descriptor (sq_commands).
  *
  * The copy itself is the store API's (kk_store_backup() over the query
  * connection, sqlite_query.c), so it is consistent while a running
@@ -15,6 +15,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "store/sqlite/sqlite_impl.h"
 
@@ -49,9 +50,130 @@ static int sq_backup_main(int argc, char **argv) {
   return 0;
 }
 
+static const char sq_restore_help[] =
+    "usage: klimakit restore sqlite:DATABASE BACKUP\n"
+    "\n"
+    "Puts BACKUP (a file `klimakit backup` wrote, or the .schemaN.bak copy\n"
+    "made before a migration) in place of DATABASE.  Stop klimakit first:\n"
+    "the restore refuses a database another process holds.  BACKUP is\n"
+    "checked first (a SQLite file that passes quick_check, with a klimakit\n"
+    "schema this release can read or migrate); the current DATABASE, when\n"
+    "there is one, is kept as DATABASE.before-restore.  A backup of an older\n"
+    "schema version is migrated at the next start.  The journal is not\n"
+    "touched: what it still holds past the sinks' cursors is replayed.\n";
+
+/* The klimakit schema version of an open database, or -1 with why. */
+static int sq_cli_version(sqlite3 *db, const char **why) {
+  sqlite3_stmt *q;
+  int ver = -1;
+  *why = "it has no klimakit schema_version table";
+  if (sqlite3_prepare_v2(db, "SELECT max(version) FROM schema_version", -1, &q,
+                         NULL) != SQLITE_OK)
+    return -1;
+  if (sqlite3_step(q) == SQLITE_ROW &&
+      sqlite3_column_type(q, 0) == SQLITE_INTEGER)
+    ver = sqlite3_column_int(q, 0);
+  sqlite3_finalize(q);
+  return ver;
+}
+
+/* Copies database `from` into the file `to` with SQLite's backup API (the
+ * destination is locked for the whole copy: a running writer makes it
+ * fail with SQLITE_BUSY instead of mixing pages). */
+static int sq_cli_copy(sqlite3 *from, const char *to, char *err, size_t len) {
+  sqlite3 *d = NULL;
+  int rc =
+      sqlite3_open_v2(to, &d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+  sqlite3_backup *b =
+      rc == SQLITE_OK ? sqlite3_backup_init(d, "main", from, "main") : NULL;
+  if (b) {
+    rc = sqlite3_backup_step(b, -1);
+    sqlite3_backup_finish(b);
+    if (rc == SQLITE_DONE) rc = SQLITE_OK;
+  } else if (rc == SQLITE_OK) {
+    rc = sqlite3_errcode(d);
+  }
+  if (rc != SQLITE_OK)
+    snprintf(err, len, "%s: %s", to,
+             (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED
+                 ? "in use by another process (stop klimakit first)"
+                 : (d ? sqlite3_errmsg(d) : sqlite3_errstr(rc)));
+  sqlite3_close(d);
+  return rc;
+}
+
+static int sq_restore_main(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+      fputs(sq_restore_help, stdout);
+      return 0;
+    }
+  if (argc != 3 || strncmp(argv[1], "sqlite:", 7) != 0) {
+    fputs(sq_restore_help, stderr);
+    return 2;
+  }
+  const char *db = argv[1] + 7, *src = argv[2], *why = NULL;
+  char err[4400] = "";
+  sqlite3 *b = NULL;
+  int rc = sqlite3_open_v2(src, &b, SQLITE_OPEN_READONLY, NULL), ver = -1;
+  if (rc == SQLITE_OK) {
+    sqlite3_stmt *q;
+    rc = sqlite3_prepare_v2(b, "PRAGMA quick_check", -1, &q, NULL);
+    if (rc == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW &&
+        strcmp((const char *)sqlite3_column_text(q, 0), "ok") != 0)
+      rc = SQLITE_CORRUPT;
+    sqlite3_finalize(q);
+  }
+  if (rc != SQLITE_OK) {
+    fprintf(stderr,
+            "klimakit: restore: %s is not a readable SQLite database "
+            "(%s)\n",
+            src, b ? sqlite3_errmsg(b) : sqlite3_errstr(rc));
+    sqlite3_close(b);
+    return 1;
+  }
+  if ((ver = sq_cli_version(b, &why)) < 1 || ver > SQ_SCHEMA_VERSION) {
+    if (ver > SQ_SCHEMA_VERSION) why = "its schema is newer than this klimakit";
+    fprintf(stderr, "klimakit: restore: %s: schema version %d: %s\n", src, ver,
+            why);
+    sqlite3_close(b);
+    return 1;
+  }
+  if (access(db, F_OK) == 0) {
+    /* The current database is kept: a restore can be undone. */
+    sqlite3 *cur = NULL;
+    char keep[4200];
+    snprintf(keep, sizeof keep, "%s.before-restore", db);
+    unlink(keep);
+    rc = sqlite3_open_v2(db, &cur, SQLITE_OPEN_READONLY, NULL);
+    if (rc == SQLITE_OK) rc = sq_cli_copy(cur, keep, err, sizeof err);
+    sqlite3_close(cur);
+    if (rc != SQLITE_OK) {
+      fprintf(stderr, "klimakit: restore: cannot keep the current %s: %s\n", db,
+              err);
+      sqlite3_close(b);
+      return 1;
+    }
+    printf("%s: the database before the restore\n", keep);
+  }
+  rc = sq_cli_copy(b, db, err, sizeof err);
+  sqlite3_close(b);
+  if (rc != SQLITE_OK) {
+    fprintf(stderr, "klimakit: restore failed: %s\n", err);
+    return 1;
+  }
+  printf("%s: restored from %s (schema version %d%s)\n", db, src, ver,
+         ver < SQ_SCHEMA_VERSION ? ", migrated at the next start" : "");
+  return 0;
+}
+
 const kk_command_t sq_commands[] = {
     {.name = "backup",
      .summary = "online backup of a SQLite store",
      .usage = "sqlite:DB DEST",
      .main = sq_backup_main},
+    {.name = "restore",
+     .summary = "put a backup of a SQLite store back (klimakit stopped)",
+     .usage = "sqlite:DB BACKUP",
+     .main = sq_restore_main},
     {NULL}};
