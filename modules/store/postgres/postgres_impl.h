@@ -14,7 +14,7 @@
 #include <libpq-fe.h>
 #include <uv.h>
 
-#define PG_SCHEMA_VERSION 2
+#define PG_SCHEMA_VERSION 3
 
 /* Wraps a blocking query connection to `conninfo` as an unregistered
  * store named `name`.  With connect_now, connects and checks the schema
