@@ -27,12 +27,14 @@ PKG_DEPS := libuv:libuv1-dev lua5.4:liblua5.4-dev libcjson:libcjson-dev \
             sqlite3:libsqlite3-dev libpq:libpq-dev libh2o:libh2o-dev \
             openssl:libssl-dev libcmark-gfm:libcmark-gfm-dev libcurl:libcurl4-openssl-dev
 PKG_DEPS += libzip:libzip-dev
+PKG_DEPS += libsystemd:libsystemd-dev
 # Commands the build and the tests need -> Debian package.
 CMD_DEPS := pkg-config:pkg-config python3:python3 lua5.4:lua5.4 \
             valgrind:valgrind mosquitto:mosquitto mosquitto_pub:mosquitto-clients \
             coap-client-openssl:libcoap3-bin wrk:wrk curl:curl \
             chromium:chromium openssl:openssl \
             clang:clang
+CMD_DEPS += cmark-gfm:cmark-gfm lintian:lintian systemd-analyze:systemd dpkg-shlibdeps:dpkg-dev fakeroot:fakeroot man:man-db
 # Runtime files without pkg-config.
 FILE_DEPS := /usr/lib/x86_64-linux-gnu/lua/5.4/cjson.so:lua-cjson \
              /usr/share/zoneinfo/Europe/Berlin:tzdata \
@@ -56,7 +58,8 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS   ?= -O2 -g
 BASE_CFLAGS := -std=c11 -Wall -Wextra -Wpedantic $(WERROR) -D_GNU_SOURCE \
              -Iinclude -I$(BUILD)/gen $(SANFLAGS) \
-             -DKK_DATADIR='"$(PREFIX)/share/klimakit"'
+             -DKK_DATADIR='"$(PREFIX)/share/klimakit"' \
+             -DKK_MODULEDIR='"$(PREFIX)/lib/klimakit/modules"'
 # The boundaries are the compiler's: core sees its own headers, a module
 # sees include/ and modules/ (its family layer and modules/net/), never
 # core/.  Tests and tools see both.

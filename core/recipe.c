@@ -16,6 +16,10 @@
 
 #include "lua_sandbox.h"
 
+/* core/registry.c: loads C modules from shared objects. */
+int kk__registry_load_path(const char *list, const char *base, char *err,
+                           size_t errlen);
+
 #define STAGE_MT "klimakit.stage"
 #define MAX_ERRORS 50
 
@@ -69,6 +73,13 @@ static const kk_option_t config_options[] = {
     {"lua_memory", KK_OPT_SIZE, 0, "64MiB",
      "Memory cap of each Lua state (the recipe's and each Lua module's).", NULL,
      0, 0},
+    {"modules_path", KK_OPT_STRING, 0, NULL,
+     "C modules to load before the pipeline is built: shared objects or "
+     "folders of them (every *.so), separated by `:`, relative to the "
+     "recipe's folder.  Loaded when kk.config{} runs, so put it first; "
+     "KLIMAKIT_MODULES_PATH and the installed module folder are loaded "
+     "at start (docs/guide/install.md).",
+     NULL, 0, 0},
     {NULL, 0, 0, NULL, NULL, NULL, 0, 0}};
 
 static const kk_module_t config_module = {
@@ -369,6 +380,14 @@ static int l_config(lua_State *L) {
   }
   kk__opts_free(r->cfg_opts);
   r->cfg_opts = o;
+  const char *mp = kk_opt_str(o, "modules_path");
+  if (mp && *mp) {
+    char *dup = strdup(r->path);
+    int rc = dup ? kk__registry_load_path(mp, dirname(dup), err, sizeof err)
+                 : KK_ENOMEM;
+    free(dup);
+    if (rc) add_error_at(L, "%s:%d: kk.config: modules_path: %s", err);
+  }
   return 0;
 }
 
