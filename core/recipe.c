@@ -32,15 +32,19 @@ struct kk__recipe {
   kk__engine_cfg_t cfg;
   kk_opts_t *cfg_opts;
   char journal_dir[4096];
+  char data_dir[4000]; /* the default data_dir when the recipe sets none */
 };
 
 static char *default_data_dir;
 
 /* Engine settings a recipe may change with kk.config{}. */
 static const kk_option_t config_options[] = {
-    {"data_dir", KK_OPT_STRING, 0, "var",
+    {"data_dir", KK_OPT_STRING, 0, NULL,
      "Directory for the journal, cursors and stage files (relative to the "
-     "working directory; `--data-dir` sets the default).",
+     "working directory).  Unset: `--data-dir`, else $STATE_DIRECTORY (set "
+     "by systemd's StateDirectory=, /var/lib/klimakit for the packaged "
+     "service), else the folder `var` beside the recipe; never the working "
+     "directory.",
      NULL, 0, 0},
     {"fsync", KK_OPT_ENUM, 0, "never",
      "When the journal syncs to disk: never (write() before ack survives a "
@@ -475,9 +479,26 @@ static void apply_config(kk__recipe_t *r) {
   }
   kk_opts_t *o = r->cfg_opts;
   kk__engine_cfg_t *c = &r->cfg;
+  /* The data directory: the recipe's, else --data-dir, else the state
+   * directory systemd made for the service, else `var` beside the
+   * recipe (so that the state of a recipe never lands in whatever
+   * directory it was started from). */
   c->data_dir = kk_opt_str(o, "data_dir");
-  if (default_data_dir && strcmp(c->data_dir, "var") == 0)
-    c->data_dir = default_data_dir;
+  if (!c->data_dir && default_data_dir) c->data_dir = default_data_dir;
+  const char *state = getenv("STATE_DIRECTORY");
+  if (!c->data_dir && state && *state) {
+    /* Several StateDirectory= entries arrive colon-separated. */
+    snprintf(r->data_dir, sizeof r->data_dir, "%.*s", (int)strcspn(state, ":"),
+             state);
+    c->data_dir = r->data_dir;
+  }
+  if (!c->data_dir) {
+    char *dup = strdup(r->path);
+    snprintf(r->data_dir, sizeof r->data_dir, "%s/var",
+             dup ? dirname(dup) : ".");
+    free(dup);
+    c->data_dir = r->data_dir;
+  }
   snprintf(r->journal_dir, sizeof r->journal_dir, "%s/journal", c->data_dir);
   c->journal.dir = r->journal_dir;
   c->journal.fsync = (kk__fsync_t)kk_opt_enum(o, "fsync");
