@@ -545,6 +545,9 @@ kk__recipe_t *kk__recipe_load(const char *path) {
   char *dup = strdup(path);
   kk__lua_allow_path(L, dirname(dup), 0);
   free(dup);
+  /* ... and the installed recipes, decoders and docs, so that a recipe
+   * in /etc/klimakit may run one of them (core/dist/klimakit.lua). */
+  if (access(KK_DATADIR, R_OK) == 0) kk__lua_allow_path(L, KK_DATADIR, 0);
 
   int rc = kk__lua_loadfile(L, path, err, sizeof err);
   if (rc != 0) {
