@@ -9,6 +9,7 @@
  * The format is described in journal.h.
  */
 #include "journal.h"
+#include "journal_hdr.h"
 
 #include <klimakit/error.h>
 #include <klimakit/log.h>
@@ -30,18 +31,6 @@
 #include <unistd.h>
 #include <zlib.h>
 
-/* Segment header.  "KKJRNL" and two decimal digits of format version.
- * Version 1 (klimakit 0.1): those 8 bytes alone, records follow.
- * Version 2: magic "KKJRNL02" | u32 header length (32; records start
- * there, so a later version may add fields) | u64 first seq (must match
- * the file name) | i64 created (ms since 1970) | u32 crc32 of the bytes
- * before it.  A version-1 segment is read as it is and never rewritten;
- * appends go to a new version-2 segment (journal_open rolls over).  A
- * segment of a newer version than KK__J_VERSION stops journal_open. */
-#define KK__J_MAGIC "KKJRNL"
-#define KK__J_MAGIC_LEN 8u /* magic + version digits, the shortest header */
-#define KK__J_VERSION 2
-#define KK__J_SEGHDR 32u   /* the header length this version writes */
 #define KK__J_HDR 8u       /* u32 body_len | u32 crc32 */
 #define KK__J_BODY_HDR 24u /* seq, time_ms, format, source_len, meta_len */
 #define KK__J_MAX_BODY (16u << 20)
@@ -129,48 +118,6 @@ static int kk__seg_cmp(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-/* The format version of a segment header (its first 8 bytes), 0 when
- * they are not "KKJRNL" and two digits. */
-static int kk__seg_version(const uint8_t *p) {
-  if (memcmp(p, KK__J_MAGIC, 6) != 0 || p[6] < '0' || p[6] > '9' ||
-      p[7] < '0' || p[7] > '9')
-    return 0;
-  return (p[6] - '0') * 10 + (p[7] - '0');
-}
-
-/* Checks the header of segment `first` (`size` bytes at `map`).  Returns
- * the offset of its first record, 0 for the remains of a header a crash
- * interrupted (an empty segment), or -1 with *why set. */
-static int64_t kk__seg_hdr_read(const uint8_t *map, uint64_t size,
-                                uint64_t first, const char **why) {
-  if (size < KK__J_MAGIC_LEN) {
-    if (memcmp(map, "KKJRNL02", size) == 0 ||
-        memcmp(map, "KKJRNL01", size) == 0)
-      return 0;
-    *why = "bad magic";
-    return -1;
-  }
-  int v = kk__seg_version(map);
-  if (v == 1) return KK__J_MAGIC_LEN;
-  if (v != 2) {
-    *why = v > KK__J_VERSION ? "format version newer than this klimakit"
-                             : "bad magic";
-    return -1;
-  }
-  if (size < KK__J_SEGHDR) return 0; /* "KKJRNL02" and a torn rest */
-  uint32_t hlen = size >= 12 ? kk__rd32(map + 8) : 0;
-  if (size < KK__J_SEGHDR || hlen < KK__J_SEGHDR || hlen > size ||
-      crc32(0L, map, 28) != kk__rd32(map + 28)) {
-    *why = "bad segment header";
-    return -1;
-  }
-  if (kk__rd64(map + 12) != first) {
-    *why = "segment header names another first sequence number";
-    return -1;
-  }
-  return hlen;
-}
-
 /* Returns `arr` grown (by doubling) to hold `need` elements of `size`
  * bytes, or NULL with `arr` untouched. */
 static void *kk__grow(void *arr, size_t *cap, size_t need, size_t size) {
@@ -205,20 +152,6 @@ static int kk__pwrite_all(int fd, const void *p, size_t len, uint64_t off) {
     off += (uint64_t)n;
   }
   return 0;
-}
-
-/* Writes a version-2 header for segment `first` at the start of fd. */
-static int kk__seg_hdr_write(int fd, uint64_t first) {
-  uint8_t h[KK__J_SEGHDR];
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  memcpy(h, "KKJRNL02", KK__J_MAGIC_LEN);
-  kk__wr32(h + 8, KK__J_SEGHDR);
-  kk__wr64(h + 12, first);
-  kk__wr64(h + 20,
-           (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
-  kk__wr32(h + 28, (uint32_t)crc32(0L, h, 28));
-  return kk__pwrite_all(fd, h, sizeof h, 0);
 }
 
 static int kk__fsync_at(int dirfd, const char *path) {
@@ -264,28 +197,6 @@ static void kk__quarantine(kk__journal_t *j, uint64_t first, const uint8_t *p,
     if (j->segs[i].first == first) j->segs[i].size = off;
 }
 
-/* 0, or KK_EINVAL with a message in `msg` when segment `name` has a
- * format version newer than this build writes: a journal of a later
- * klimakit is never cut or quarantined by an older one. */
-static int kk__seg_newer(kk__journal_t *j, const char *name, char *msg,
-                         size_t len) {
-  uint8_t h[KK__J_MAGIC_LEN];
-  ssize_t n;
-  int fd = openat(j->dirfd, name, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0; /* the walk reports it */
-  do
-    n = pread(fd, h, sizeof h, 0);
-  while (n < 0 && errno == EINTR);
-  close(fd);
-  int v = n == (ssize_t)sizeof h ? kk__seg_version(h) : 0;
-  if (v <= KK__J_VERSION) return 0;
-  snprintf(msg, len,
-           "segment %s has format version %d, this klimakit reads up to %d: "
-           "run the newer klimakit or restore a backup made before it",
-           name, v, KK__J_VERSION);
-  return KK_EINVAL;
-}
-
 /* Walks segment `idx`: checks every record and calls cb (if any) for those
  * with from <= seq <= to.  At the first record that does not check out, the
  * rest of the segment goes to quarantine.  *last gets the last good seq (first
@@ -295,7 +206,7 @@ static int kk__seg_walk(kk__journal_t *j, size_t idx, uint64_t from,
                         uint64_t *last) {
   char name[KK__J_SEGNAME];
   const uint64_t first = j->segs[idx].first;
-  uint64_t prev = first - 1, off = 0, size;
+  uint64_t prev = first - 1, off = 0, size = 0;
   uint8_t *map = MAP_FAILED;
   const char *why = NULL;
   struct stat sb;
@@ -322,7 +233,7 @@ static int kk__seg_walk(kk__journal_t *j, size_t idx, uint64_t from,
   }
   /* A crash while a segment was being created leaves part of the header:
    * that is an empty segment, not damage. */
-  int64_t hdr = kk__seg_hdr_read(map, size, first, &why);
+  int64_t hdr = kk__jhdr_read(map, size, first, &why);
   if (hdr == 0) goto out;
   off = hdr > 0 ? (uint64_t)hdr : 0;
   j->segs[idx].hdr = hdr > 0 ? (uint32_t)hdr : 0;
@@ -379,7 +290,7 @@ out:
   if (why) kk__quarantine(j, first, map + off, (size_t)(size - off), off, why);
   /* The active segment lost its header: appends need a new one. */
   if (why && off == 0 && j->fd >= 0 && idx == j->nseg - 1 &&
-      kk__seg_hdr_write(j->fd, first) == 0)
+      kk__jhdr_write(j->fd, first) == 0)
     j->segs[idx].size = j->segs[idx].hdr = KK__J_SEGHDR;
   if (off >= KK__J_MAGIC_LEN && j->segs[idx].hdr) {
     j->hint_first = first;
@@ -400,7 +311,7 @@ static int kk__seg_create(kk__journal_t *j, uint64_t first) {
   kk__seg_name(name, first);
   fd = openat(j->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return -errno;
-  rc = kk__seg_hdr_write(fd, first);
+  rc = kk__jhdr_write(fd, first);
   /* The new name must survive a power loss, or so would not its records. */
   if (rc == 0 && j->cfg.fsync != KK__FSYNC_NEVER && fsync(j->dirfd) != 0)
     rc = -errno;
@@ -467,7 +378,7 @@ int kk__journal_open(const kk__journal_cfg_t *cfg, kk__journal_t **out,
     struct stat sb;
     if (!kk__seg_parse(de->d_name, &first)) continue;
     if (fstatat(j->dirfd, de->d_name, &sb, 0) != 0) goto fail_errno;
-    if ((rc = kk__seg_newer(j, de->d_name, newer, sizeof newer)) != 0) {
+    if ((rc = kk__jhdr_newer(j->dirfd, de->d_name, newer, sizeof newer)) != 0) {
       what = newer;
       goto fail;
     }
@@ -498,7 +409,7 @@ int kk__journal_open(const kk__journal_cfg_t *cfg, kk__journal_t **out,
        * again as this version's. */
       a->size = 0;
       if (ftruncate(j->fd, 0) != 0) goto fail_errno;
-      if ((rc = kk__seg_hdr_write(j->fd, a->first)) != 0) goto fail;
+      if ((rc = kk__jhdr_write(j->fd, a->first)) != 0) goto fail;
       a->size = a->hdr = KK__J_SEGHDR;
     } else if (a->hdr < KK__J_SEGHDR) {
       /* The upgrade: a version-1 segment with records stays as it is

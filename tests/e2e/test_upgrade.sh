@@ -72,8 +72,16 @@ new_seg=$d/var/journal/$(printf '%020d' $((N + 1))).kkj
 
 # ---- SQLite
 sq() { sqlite3 "$1" "$2" 2>&1; }
-[ "$(sq "$d/store.db" 'SELECT max(version) FROM schema_version')" = 2 ] && ok sqlite-migrated ||
-  no sqlite-migrated "schema $(sq "$d/store.db" 'SELECT max(version) FROM schema_version')"
+# The current schema version: the one a new store gets.
+cat > "$d/fresh.lua" <<LUA
+local kk = require "klimakit"
+kk.pipe(kk.source.simulate { sensors = 1, count = 1, realtime = false }, kk.store.sqlite { path = "$d/fresh.db" })
+LUA
+"$K" run --data-dir "$d/var-fresh" "$d/fresh.lua" >/dev/null 2>&1
+cur=$(sq "$d/fresh.db" 'SELECT max(version) FROM schema_version')
+[ "$cur" -gt 1 ] 2>/dev/null || no sqlite-current "a new store has schema '$cur'"
+[ "$(sq "$d/store.db" 'SELECT max(version) FROM schema_version')" = "$cur" ] && ok sqlite-migrated ||
+  no sqlite-migrated "schema $(sq "$d/store.db" 'SELECT max(version) FROM schema_version'), want $cur"
 # The fixture's readings, compared row by row (plus the one sent now).
 sq "$F/store.db" "SELECT t.name, d.property, o.time, o.value FROM observations o JOIN datastreams d ON d.id = o.ds JOIN things t ON t.id = d.thing_id ORDER BY 1, 2, 3" >"$d/before.txt"
 sq "$d/store.db" "SELECT t.name, d.property, o.time, o.value FROM observations o JOIN datastreams d ON d.id = o.ds JOIN things t ON t.id = d.thing_id WHERE t.name <> 'room-009' ORDER BY 1, 2, 3" >"$d/after.txt"
@@ -123,8 +131,17 @@ rc=$?
 
 # ---- PostgreSQL
 if [ $pg = 1 ]; then
-  [ "$(pgq 'SELECT max(version) FROM schema_version')" = 3 ] && ok pg-migrated ||
-    no pg-migrated "schema $(pgq 'SELECT max(version) FROM schema_version')"
+  cat > "$d/newer-pg.lua" <<LUA
+local kk = require "klimakit"
+kk.config { shutdown_timeout = "2s" }
+kk.pipe(kk.source.simulate { sensors = 1, count = 1, realtime = false }, kk.store.postgres {})
+LUA
+  # The current version: the one a new database gets.
+  kk_pg_psql "$d" -qc 'CREATE DATABASE fresh' >/dev/null
+  KLIMAKIT_PG=$(kk_pg_conninfo "$d" fresh) "$K" run --data-dir "$d/var-pgfresh" "$d/newer-pg.lua" >/dev/null 2>&1
+  pgcur=$(kk_pg_psql "$d" -d fresh -tAc 'SELECT max(version) FROM schema_version')
+  [ "$(pgq 'SELECT max(version) FROM schema_version')" = "$pgcur" ] && [ "$pgcur" -gt 2 ] && ok pg-migrated ||
+    no pg-migrated "schema $(pgq 'SELECT max(version) FROM schema_version'), want $pgcur"
   [ "$(pgq "SELECT value FROM kk_meta WHERE key = 'written_by'")" = "klimakit $("$K" version | cut -d' ' -f2)" ] &&
     ok pg-meta || no pg-meta "$(pgq 'SELECT * FROM kk_meta')"
   got=$(pgq "SELECT count(*) FROM observations o JOIN datastreams d ON d.id = o.ds JOIN things t ON t.id = d.thing_id WHERE t.name <> 'room-009'")
@@ -134,11 +151,6 @@ if [ $pg = 1 ]; then
   [ "$(pgq 'SELECT count(*) FROM observations')" = $((N + 1)) ] && ok pg-takes-new ||
     no pg-takes-new "$(pgq 'SELECT count(*) FROM observations') rows"
   pgq "INSERT INTO schema_version(version) VALUES (9)" >/dev/null
-  cat > "$d/newer-pg.lua" <<LUA
-local kk = require "klimakit"
-kk.config { shutdown_timeout = "2s" }
-kk.pipe(kk.source.simulate { sensors = 1, count = 1, realtime = false }, kk.store.postgres {})
-LUA
   timeout 20 "$K" run --data-dir "$d/var4" --log-format text "$d/newer-pg.lua" >"$d/pg-newer.log" 2>&1 &
   p=$!
   wait_log "$d/pg-newer.log" "schema version 9 .*is newer than this klimakit" 15 && ok pg-newer-refused ||
