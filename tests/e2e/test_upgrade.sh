@@ -98,6 +98,17 @@ bak=$d/store.db.schema1.bak
 grep -q "backup before migrating" "$d/run.log" && ok sqlite-backup-logged ||
   no sqlite-backup-logged "no log line"
 
+# A database another process has open (here a reader) is not replaced.
+python3 -c 'import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1]); c.execute("SELECT count(*) FROM observations").fetchall()
+print("open", flush=True); time.sleep(10)' "$d/store.db" >"$d/holder.log" 2>&1 &
+hp=$!
+wait_log "$d/holder.log" open 5
+out=$("$K" restore "sqlite:$d/store.db" "$d/store.db.schema1.bak" 2>&1)
+rc=$?
+kill $hp 2>/dev/null; wait $hp 2>/dev/null
+[ $rc = 1 ] && grep -q "is open in process $hp" <<<"$out" && ok restore-refuses-open-db ||
+  no restore-refuses-open-db "exit $rc: $out"
 # Rollback: restore the pre-migration backup; the database is schema 1 again.
 out=$("$K" restore "sqlite:$d/store.db" "$bak" 2>&1) && [ "$(sq "$d/store.db" 'SELECT max(version) FROM schema_version')" = 1 ] &&
   [ -f "$d/store.db.before-restore" ] && ok restore || no restore "$out"

@@ -13,6 +13,7 @@
 #include <klimakit.h>
 #include <klimakit/store.h>
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -55,7 +56,7 @@ static const char sq_restore_help[] =
     "\n"
     "Puts BACKUP (a file `klimakit backup` wrote, or the .schemaN.bak copy\n"
     "made before a migration) in place of DATABASE.  Stop klimakit first:\n"
-    "the restore refuses a database another process holds.  BACKUP is\n"
+    "the restore refuses a database another process has open.  BACKUP is\n"
     "checked first (a SQLite file that passes quick_check, with a klimakit\n"
     "schema this release can read or migrate); the current DATABASE, when\n"
     "there is one, is kept as DATABASE.before-restore.  A backup of an older\n"
@@ -102,6 +103,23 @@ static int sq_cli_copy(sqlite3 *from, const char *to, char *err, size_t len) {
   return rc;
 }
 
+/* The pid of another process that has database `db` open, 0 if none.
+ * klimakit's stores run in WAL mode, where every connection holds a
+ * shared POSIX lock on byte 128 of <db>-shm (the unix VFS's "dead man
+ * switch") while it is open; F_GETLK names a holder. */
+static long sq_cli_holder(const char *db) {
+  char shm[4200];
+  snprintf(shm, sizeof shm, "%s-shm", db);
+  int fd = open(shm, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  struct flock fl = {
+      .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 128, .l_len = 1};
+  long pid =
+      fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK ? (long)fl.l_pid : 0;
+  close(fd);
+  return pid;
+}
+
 static int sq_restore_main(int argc, char **argv) {
   for (int i = 1; i < argc; i++)
     if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -114,6 +132,14 @@ static int sq_restore_main(int argc, char **argv) {
   }
   const char *db = argv[1] + 7, *src = argv[2], *why = NULL;
   char err[4400] = "";
+  long holder = sq_cli_holder(db);
+  if (holder) {
+    fprintf(stderr,
+            "klimakit: restore: %s is open in process %ld (a running "
+            "klimakit?): stop it first\n",
+            db, holder);
+    return 1;
+  }
   sqlite3 *b = NULL;
   int rc = sqlite3_open_v2(src, &b, SQLITE_OPEN_READONLY, NULL), ver = -1;
   if (rc == SQLITE_OK) {
