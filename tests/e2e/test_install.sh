@@ -65,6 +65,16 @@ if "$root/bin/klimakit" modules unit_convert 2>&1 | grep -q "transform.unit_conv
   ok installed-finds-lua-modules
 else no installed-finds-lua-modules "klimakit modules unit_convert does not list it"; fi
 
+# Every shipped recipe passes `klimakit check` from the installed tree,
+# started elsewhere (so nothing is found through the source tree): the
+# docs_dir of demo.lua (kk.dir/../docs) is the installed docs.
+bad=""
+while IFS= read -r f; do
+  out=$(cd / && "$root/bin/klimakit" check "$f" 2>&1) || bad="$bad $f: $(tail -2 <<<"$out" | tr '\n' ' ')"
+done < <(find "$root/share/klimakit/recipes" -maxdepth 2 \( -path '*/decoders' -prune -o -name '*.lua' -print \) |
+         grep -E '/recipes/([^/]+\.lua|[^/]+/recipe\.lua)$')
+[ -z "$bad" ] && ok installed-recipes-check || no installed-recipes-check "$bad"
+
 # The man pages render.
 if man -l "$root/share/man/man1/klimakit.1" 2>/dev/null | grep -q "klimakit check RECIPE" &&
    man -l "$root/share/man/man5/klimakit-recipe.5" 2>/dev/null | grep -q "kk.pipe"; then
