@@ -276,11 +276,16 @@ DEB_ARCH     = $(shell dpkg --print-architecture)
 DEB_FILE     = build/klimakit_$(KK_VERSION)_$(DEB_ARCH).deb
 DEB_MAINT   ?= klimakit maintainers <klimakit@localhost.invalid>
 DEB_HOME    ?= https://klimakit.invalid/
+# Debian's hardening flags (stack protector, _FORTIFY_SOURCE, PIE, full
+# RELRO, BIND_NOW), as dpkg-buildflags gives them to every package.
+DEB_FLAGS    = DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get
+DEB_CFLAGS   = $(shell $(DEB_FLAGS) CFLAGS) $(shell $(DEB_FLAGS) CPPFLAGS)
+DEB_LDFLAGS  = $(shell $(DEB_FLAGS) LDFLAGS)
 .PHONY: deb man
 deb:
 	rm -rf $(DEB_ROOT)
 	$(MAKE) --no-print-directory BUILD=$(DEB_BUILD) PREFIX=/usr PKGCONFIGDIR=/usr/share/pkgconfig \
-	  DESTDIR=$(abspath $(DEB_ROOT)) install
+	  CFLAGS="$(DEB_CFLAGS)" KK_LDFLAGS="-Wl,-E $(DEB_LDFLAGS)" DESTDIR=$(abspath $(DEB_ROOT)) install
 	strip --strip-unneeded --remove-section=.comment --remove-section=.note $(DEB_ROOT)/usr/bin/klimakit
 	install -d $(DEB_ROOT)/DEBIAN $(DEB_ROOT)/etc/klimakit $(DEB_ROOT)/etc/default \
 	  $(DEB_ROOT)/lib/systemd/system $(DEB_ROOT)/usr/share/doc/klimakit
