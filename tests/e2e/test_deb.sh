@@ -67,6 +67,13 @@ man -l "$d/x/usr/share/man/man1/klimakit.1.gz" 2>/dev/null | grep -q "klimakit c
   man -l "$d/x/usr/share/man/man5/klimakit-recipe.5.gz" 2>/dev/null | grep -q "kk.pipe" &&
   ok man-renders || no man-renders "man -l shows no synopsis"
 
+# The unit's hardening, as systemd rates it (exposure 0-10; 2.0 or less).
+exp=$(systemd-analyze security --offline=true "$d/x/lib/systemd/system/klimakit.service" 2>/dev/null |
+      sed -n 's/.*Overall exposure level for klimakit.service: \([0-9.]*\).*/\1/p')
+if systemd-analyze security --offline=true --threshold=20 "$d/x/lib/systemd/system/klimakit.service" >/dev/null 2>&1; then
+  ok unit-hardening; echo "# unit exposure $exp (systemd-analyze security)"
+else no unit-hardening "exposure $exp, want at most 2.0"; fi
+
 if [ "${KK_DEB_INSTALL:-0}" != 1 ] || [ "$(id -u)" != 0 ]; then
   skip installed "set KK_DEB_INSTALL=1 (as root) to install the package on this machine"
   exit $fail
