@@ -494,8 +494,15 @@ static void apply_config(kk__recipe_t *r) {
   }
   if (!c->data_dir) {
     char *dup = strdup(r->path);
-    snprintf(r->data_dir, sizeof r->data_dir, "%s/var",
-             dup ? dirname(dup) : ".");
+    const char *dir = dup ? dirname(dup) : ".";
+    snprintf(r->data_dir, sizeof r->data_dir, "%s/var", dir);
+    /* An installed recipe (/usr/share/klimakit/...) has no writable
+     * folder beside it: say so now, not as a failed mkdir later. */
+    if (access(r->data_dir, W_OK) != 0 && access(dir, W_OK) != 0)
+      kk_log(KK_LOG_WARN, "core", "recipe",
+             "%s: the default data directory %s (beside the recipe) cannot "
+             "be written; pass --data-dir DIR or set data_dir",
+             r->path, r->data_dir);
     free(dup);
     c->data_dir = r->data_dir;
   }
