@@ -102,6 +102,12 @@ out=$(systemd-analyze verify /lib/systemd/system/klimakit.service 2>&1)
 man -w klimakit >/dev/null 2>&1 && man klimakit 2>/dev/null | grep -q "klimakit run" && ok man-installed ||
   no man-installed "man klimakit finds no page"
 
+# A decoder named as in the recipes ("recipes/decoders/..."), from outside
+# any source tree, is found in the installed data dir.
+out=$(cd / && runuser -u klimakit -- klimakit decode recipes/decoders/elsys.lua --port 5 \
+  --hex 0100E202290400270506060308 2>&1)
+grep -q "air_temperature	22.6	Cel" <<<"$out" && ok installed-decoder-found || no installed-decoder-found "$out"
+
 # Every shipped recipe: check, then a short run from the installed tree as
 # the service user, on a scratch data dir and a free port.
 mkdir -p "$d/runs" && chown klimakit "$d/runs"
