@@ -188,9 +188,10 @@ static int so_load(const char *file, char *err, size_t errlen) {
   for (; list[n]; n++) {
     int rc = so_check(real, n, list[n], err, errlen);
     if (rc == 0 && kk__registry_find(list[n]->ns, list[n]->name)) {
-      snprintf(err, errlen, "%s: module %s.%s is already defined%s", real,
-               list[n]->ns, list[n]->name,
-               n == 0 ? " (a built-in module or another file)" : "");
+      snprintf(err, errlen,
+               "%s: module %s.%s is already defined (by a built-in module, "
+               "a Lua module or another file): rename it",
+               real, list[n]->ns, list[n]->name);
       rc = KK_EEXIST;
     }
     if (rc) {
