@@ -161,6 +161,23 @@ LUA
   [ "$want" = $N ] || no pg-fixture "the dump holds $want observation rows"
   [ "$(pgq 'SELECT count(*) FROM observations')" = $((N + 1)) ] && ok pg-takes-new ||
     no pg-takes-new "$(pgq 'SELECT count(*) FROM observations') rows"
+  # klimakit backup / restore: pg_dump's snapshot, pg_restore in one
+  # transaction; the migrated database comes back as it was.
+  before=$(pgq "SELECT count(*), sum(value) FROM observations")
+  out=$("$K" backup "postgres:$KLIMAKIT_PG" "$d/pg.dump" 2>&1) && [ -s "$d/pg.dump" ] && ok pg-backup ||
+    no pg-backup "$out"
+  pgq "DELETE FROM obs_latest; DELETE FROM observations WHERE value > 700" >/dev/null
+  out=$("$K" restore "postgres:$KLIMAKIT_PG" "$d/pg.dump" 2>&1)
+  [ $? = 0 ] && [ "$(pgq "SELECT count(*), sum(value) FROM observations")" = "$before" ] &&
+    [ "$(pgq 'SELECT max(version) FROM schema_version')" = "$pgcur" ] && ok pg-restore ||
+    no pg-restore "$out; now $(pgq "SELECT count(*), sum(value) FROM observations"), before $before"
+  out=$("$K" restore "postgres:$KLIMAKIT_PG" "$d/r.lua" 2>&1)
+  [ $? = 1 ] && grep -q "database is unchanged" <<<"$out" &&
+    [ "$(pgq "SELECT count(*), sum(value) FROM observations")" = "$before" ] && ok pg-restore-refuses-garbage ||
+    no pg-restore-refuses-garbage "$out"
+  out=$("$K" backup "postgres:$KLIMAKIT_PG" "$d/pg.dump" 2>&1)
+  [ $? = 1 ] && grep -q "pg.dump: File exists" <<<"$out" && ok pg-backup-keeps-existing ||
+    no pg-backup-keeps-existing "$out"
   pgq "INSERT INTO schema_version(version) VALUES (9)" >/dev/null
   timeout 20 "$K" run --data-dir "$d/var4" --log-format text "$d/newer-pg.lua" >"$d/pg-newer.log" 2>&1 &
   p=$!

@@ -1,12 +1,13 @@
 /*
  * modules/store/sqlite/sqlite_cli.c - `klimakit backup` and `klimakit
- * restore`: the online backup of a SQLite store from the command line and
- * putting one back, declared in store.sqlite's descriptor (sq_commands).
+ * restore` for the stores, declared in store.sqlite's descriptor
+ * (sq_commands).
  *
- * The copy itself is the store API's (kk_store_backup() over the query
- * connection, sqlite_query.c), so it is consistent while a running
- * klimakit writes.  The command belongs to store.sqlite rather than to
- * the core because only this backend can do it: PostgreSQL has pg_dump.
+ * backup: the store API's kk_store_backup() on a store opened with
+ * kk_store_open(): SQLite's online backup over the query connection
+ * (sqlite_query.c), pg_dump for PostgreSQL (postgres_backup.c); both are
+ * consistent while a running klimakit writes.  restore: SQLite here (the
+ * file checked, the current one kept), pg_restore for PostgreSQL.
  *
  * Exit codes: 0 written, 1 runtime failure, 2 usage.
  */
@@ -15,17 +16,22 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "store/sqlite/sqlite_impl.h"
+#include "store/store_tool.h"
 
 static const char sq_backup_help[] =
     "usage: klimakit backup sqlite:DATABASE DEST\n"
+    "       klimakit backup postgres:CONNINFO DEST\n"
     "\n"
-    "Copies a consistent snapshot of a SQLite store to DEST (which must not\n"
-    "exist) with SQLite's online backup, also while klimakit is writing to\n"
-    "it.  For PostgreSQL use pg_dump or a replica.\n";
+    "Copies a consistent snapshot of a store to DEST (which must not exist),\n"
+    "also while klimakit is writing to it: SQLite's online backup, or\n"
+    "pg_dump's custom format for PostgreSQL (CONNINFO as libpq takes it:\n"
+    "\"host=/run/postgresql dbname=klimakit\" or a postgresql:// URI).\n"
+    "`klimakit restore` puts it back.\n";
 
 static int sq_backup_main(int argc, char **argv) {
   for (int i = 1; i < argc; i++)
@@ -33,13 +39,17 @@ static int sq_backup_main(int argc, char **argv) {
       fputs(sq_backup_help, stdout);
       return 0;
     }
-  if (argc != 3 || strncmp(argv[1], "sqlite:", 7) != 0) {
+  const char *colon = argc == 3 ? strchr(argv[1], ':') : NULL;
+  if (!colon || (strncmp(argv[1], "sqlite:", 7) != 0 &&
+                 strncmp(argv[1], "postgres:", 9) != 0)) {
     fputs(sq_backup_help, stderr);
     return 2;
   }
-  const char *db = argv[1] + 7, *dest = argv[2];
+  char backend[16];
+  snprintf(backend, sizeof backend, "%.*s", (int)(colon - argv[1]), argv[1]);
+  const char *db = colon + 1, *dest = argv[2];
   kk_store_t *s = NULL;
-  int rc = kk_store_open("sqlite", db, &s);
+  int rc = kk_store_open(backend, db, &s);
   if (rc == 0) rc = kk_store_backup(s, dest);
   kk_store_unref(s);
   if (rc != 0) {
@@ -47,12 +57,60 @@ static int sq_backup_main(int argc, char **argv) {
     fprintf(stderr, "klimakit: backup failed: %s\n", *m ? m : kk_strerror(rc));
     return 1;
   }
-  printf("%s: backup of %s written\n", dest, db);
+  printf("%s: backup of %s written\n", dest,
+         strcmp(backend, "sqlite") ? backend : db);
+  return 0;
+}
+
+/* restore postgres:CONNINFO BACKUP: pg_restore turns the backup into a
+ * SQL script (dropping each of its objects first, --clean), then psql
+ * runs it in ONE transaction after dropping `observations` with its
+ * monthly partitions (pg_restore's --clean cannot drop the partitions'
+ * inherited keys): the database holds the backup's state afterwards, or,
+ * when anything fails, what it held before. */
+static int sq_restore_postgres(const char *conninfo, const char *backup) {
+  char tmp[] = "/tmp/klimakit-restore-XXXXXX";
+  int fd = mkstemp(tmp);
+  if (fd < 0) {
+    perror("klimakit: restore: temporary file");
+    return 1;
+  }
+  close(fd);
+  size_t n = strlen(conninfo) + 16;
+  char *db = malloc(n), file[64];
+  if (!db) return 1;
+  snprintf(db, n, "--dbname=%s", conninfo);
+  snprintf(file, sizeof file, "--file=%s", tmp);
+  char *dump[] = {"pg_restore", "--clean",      "--if-exists", "--no-owner",
+                  file,         (char *)backup, NULL};
+  char *load[] = {"psql",
+                  "-X",
+                  "-q",
+                  "-v",
+                  "ON_ERROR_STOP=1",
+                  "--single-transaction",
+                  "-c",
+                  "DROP TABLE IF EXISTS public.observations CASCADE",
+                  "-f",
+                  tmp,
+                  db,
+                  NULL};
+  int rc = store_run_tool(dump);
+  if (rc == 0) rc = store_run_tool(load);
+  unlink(tmp);
+  free(db);
+  if (rc != 0) {
+    fprintf(stderr, "klimakit: restore failed, the database is unchanged: %s\n",
+            kk_store_errmsg());
+    return 1;
+  }
+  printf("postgres: restored from %s\n", backup);
   return 0;
 }
 
 static const char sq_restore_help[] =
     "usage: klimakit restore sqlite:DATABASE BACKUP\n"
+    "       klimakit restore postgres:CONNINFO BACKUP\n"
     "\n"
     "Puts BACKUP (a file `klimakit backup` wrote, or the .schemaN.bak copy\n"
     "made before a migration) in place of DATABASE.  Stop klimakit first:\n"
@@ -61,7 +119,11 @@ static const char sq_restore_help[] =
     "schema this release can read or migrate); the current DATABASE, when\n"
     "there is one, is kept as DATABASE.before-restore.  A backup of an older\n"
     "schema version is migrated at the next start.  The journal is not\n"
-    "touched: what it still holds past the sinks' cursors is replayed.\n";
+    "touched: what it still holds past the sinks' cursors is replayed.\n"
+    "PostgreSQL: a `klimakit backup` (pg_dump -Fc) file is restored with\n"
+    "pg_restore and psql in one transaction: klimakit's tables are dropped\n"
+    "and made again from the backup, or, if anything fails, left as they\n"
+    "were.\n";
 
 /* The klimakit schema version of an open database, or -1 with why. */
 static int sq_cli_version(sqlite3 *db, const char **why) {
@@ -126,6 +188,8 @@ static int sq_restore_main(int argc, char **argv) {
       fputs(sq_restore_help, stdout);
       return 0;
     }
+  if (argc == 3 && strncmp(argv[1], "postgres:", 9) == 0)
+    return sq_restore_postgres(argv[1] + 9, argv[2]);
   if (argc != 3 || strncmp(argv[1], "sqlite:", 7) != 0) {
     fputs(sq_restore_help, stderr);
     return 2;
@@ -195,11 +259,11 @@ static int sq_restore_main(int argc, char **argv) {
 
 const kk_command_t sq_commands[] = {
     {.name = "backup",
-     .summary = "online backup of a SQLite store",
-     .usage = "sqlite:DB DEST",
+     .summary = "online backup of a store (SQLite, PostgreSQL)",
+     .usage = "sqlite:DB|postgres:CONN DEST",
      .main = sq_backup_main},
     {.name = "restore",
-     .summary = "put a backup of a SQLite store back (klimakit stopped)",
-     .usage = "sqlite:DB BACKUP",
+     .summary = "put a backup of a store back (klimakit stopped)",
+     .usage = "sqlite:DB|postgres:CONN BACKUP",
      .main = sq_restore_main},
     {NULL}};
