@@ -14,6 +14,8 @@
 #   make format-check  fail when a C file is not as `make format` leaves it
 #   make install PREFIX=/usr/local DESTDIR=
 #   make uninstall PREFIX=/usr/local DESTDIR=   remove what install put there
+#   make man        the man pages klimakit(1), klimakit-recipe(5) (build/man/)
+#   make deb        a Debian package build/klimakit_<version>_<arch>.deb
 
 PREFIX   ?= /usr/local
 DESTDIR  ?=
@@ -28,12 +30,14 @@ PKG_DEPS := libuv:libuv1-dev lua5.4:liblua5.4-dev libcjson:libcjson-dev \
             sqlite3:libsqlite3-dev libpq:libpq-dev libh2o:libh2o-dev \
             openssl:libssl-dev libcmark-gfm:libcmark-gfm-dev libcurl:libcurl4-openssl-dev
 PKG_DEPS += libzip:libzip-dev
+PKG_DEPS += libsystemd:libsystemd-dev
 # Commands the build and the tests need -> Debian package.
 CMD_DEPS := pkg-config:pkg-config python3:python3 lua5.4:lua5.4 \
             valgrind:valgrind mosquitto:mosquitto mosquitto_pub:mosquitto-clients \
             coap-client-openssl:libcoap3-bin wrk:wrk curl:curl \
             chromium:chromium openssl:openssl \
             clang:clang
+CMD_DEPS += cmark-gfm:cmark-gfm lintian:lintian systemd-analyze:systemd dpkg-shlibdeps:dpkg-dev fakeroot:fakeroot man:man-db
 # Runtime files without pkg-config.
 FILE_DEPS := /usr/lib/x86_64-linux-gnu/lua/5.4/cjson.so:lua-cjson \
              /usr/share/zoneinfo/Europe/Berlin:tzdata \
@@ -57,7 +61,8 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS   ?= -O2 -g
 BASE_CFLAGS := -std=c11 -Wall -Wextra -Wpedantic $(WERROR) -D_GNU_SOURCE \
              -Iinclude -I$(BUILD)/gen $(SANFLAGS) \
-             -DKK_DATADIR='"$(PREFIX)/share/klimakit"'
+             -DKK_DATADIR='"$(PREFIX)/share/klimakit"' \
+             -DKK_MODULEDIR='"$(PREFIX)/lib/klimakit/modules"'
 # The boundaries are the compiler's: core sees its own headers, a module
 # sees include/ and modules/ (its family layer and modules/net/), never
 # core/.  Tests and tools see both.
@@ -189,52 +194,139 @@ SITE_DIR := build/site
 docs: all
 	./$(BUILD)/klimakit docs build --out $(SITE_DIR)
 
+# ---- man pages -------------------------------------------------------------
+# klimakit(1) from docs/reference/cli.md and klimakit-recipe(5) from
+# docs/guide/recipes.md, rendered by cmark-gfm (core/dist/man/manpage.py
+# adds the header sections and the .TH line).  `man -l build/man/klimakit.1`.
+KK_VERSION := $(shell sed -n 's/.*KK_VERSION_STRING "\(.*\)"/\1/p' include/klimakit.h)
+# The date of the last commit, so that a rebuild gives the same page.
+MAN_DATE   := $(shell git log -1 --format=%cd --date=format:%Y-%m-%d 2>/dev/null || date -u +%Y-%m-%d)
+MAN_PAGES  := $(BUILD)/man/klimakit.1 $(BUILD)/man/klimakit-recipe.5
+man: $(MAN_PAGES)
+
+$(BUILD)/man/klimakit.1: core/dist/man/klimakit.1.md docs/reference/cli.md core/dist/man/klimakit.1.tail.roff core/dist/man/manpage.py
+	@mkdir -p $(@D)
+	python3 core/dist/man/manpage.py klimakit 1 $(KK_VERSION) $(MAN_DATE) $(filter-out %.py,$^) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/man/klimakit-recipe.5: core/dist/man/klimakit-recipe.5.md docs/guide/recipes.md core/dist/man/klimakit-recipe.5.tail.roff core/dist/man/manpage.py
+	@mkdir -p $(@D)
+	python3 core/dist/man/manpage.py klimakit-recipe 5 $(KK_VERSION) $(MAN_DATE) $(filter-out %.py,$^) > $@.tmp && mv $@.tmp $@
+
 # ---- install ---------------------------------------------------------------
 # Lua modules live beside the C ones (modules/<ns>/*.lua) and are installed
-# side by side into one folder, where the core scans for them.
+# side by side into one folder, where the core scans for them.  The
+# recipes go as a tree (recipes/<name>/ with its data, recipes/decoders/),
+# so that "recipes/decoders/x.lua" resolves under KK_DATADIR, and docs/
+# goes to share/klimakit/docs, the site the dashboard serves (the shipped
+# recipes set docs_dir = kk.dir .. "/../docs").  Out-of-tree C modules go
+# to lib/klimakit/modules (pkg-config --variable=moduledir klimakit).
 INSTALL_LUA_MODULES := $(wildcard modules/*/*.lua)
+SHARE := $(DESTDIR)$(PREFIX)/share/klimakit
+# klimakit.pc has no Libs (nothing arch-dependent): the package puts it
+# in /usr/share/pkgconfig.
+PKGCONFIGDIR ?= $(PREFIX)/lib/pkgconfig
 
-install: all docs
+install: all docs man
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/klimakit \
-	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/klimakit/modules \
-	  $(DESTDIR)$(PREFIX)/share/klimakit/recipes $(DESTDIR)$(PREFIX)/share/klimakit/decoders \
-	  $(DESTDIR)$(PREFIX)/share/doc/klimakit
+	  $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(PREFIX)/lib/klimakit/modules \
+	  $(SHARE)/modules $(SHARE)/recipes $(SHARE)/docs \
+	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
 	install -m 755 $(BUILD)/klimakit $(DESTDIR)$(PREFIX)/bin/klimakit
 	install -m 644 include/klimakit.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 include/klimakit/*.h $(DESTDIR)$(PREFIX)/include/klimakit/
-	install -m 644 $(INSTALL_LUA_MODULES) $(DESTDIR)$(PREFIX)/share/klimakit/modules/
-	install -m 644 recipes/*.lua $(DESTDIR)$(PREFIX)/share/klimakit/recipes/
-	install -m 644 recipes/decoders/*.lua $(DESTDIR)$(PREFIX)/share/klimakit/decoders/
-	cp -r docs/. $(DESTDIR)$(PREFIX)/share/doc/klimakit/
-	rm -rf $(DESTDIR)$(PREFIX)/share/doc/klimakit/html && cp -r $(SITE_DIR) $(DESTDIR)$(PREFIX)/share/doc/klimakit/html
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/.*KK_VERSION_STRING "\(.*\)"/\1/p' include/klimakit.h)|' \
-	  include/klimakit.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/klimakit.pc
+	install -m 644 $(INSTALL_LUA_MODULES) $(SHARE)/modules/
+	cd recipes && find . -type d -name var -prune -o -type d -print | while read -r dir; do \
+	  install -d "$(SHARE)/recipes/$$dir"; done
+	cd recipes && find . -type d -name var -prune -o -type f -print | while read -r f; do \
+	  install -m 644 "$$f" "$(SHARE)/recipes/$$f"; done
+	cp -r docs/. $(SHARE)/docs/
+	rm -rf $(SHARE)/docs/html && cp -r $(SITE_DIR) $(SHARE)/docs/html
+	install -m 644 $(BUILD)/man/klimakit.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 $(BUILD)/man/klimakit-recipe.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(KK_VERSION)|' \
+	  include/klimakit.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/klimakit.pc
 
 # Removes exactly the files install puts there (the same lists, read from
 # the tree), then klimakit's own folders when they are left empty.  The
-# shared ones (bin, include, lib/pkgconfig, share/doc...) go too when they
+# shared ones (bin, include, lib/pkgconfig, share/man...) go too when they
 # are empty, but only under a DESTDIR: that tree is a staging copy, while
 # a /usr/local/bin of the system stays even when empty.  (Lazy: the
 # lists are made only when uninstall runs.)
-DOC_FILES = $(shell cd docs && find . -type f | sed 's|^\./||')
-DOC_DIRS  = $(shell cd docs && find . -mindepth 1 -type d | sed 's|^\./||' | sort -r)
-UNINSTALL_DIRS = share/klimakit/modules share/klimakit/recipes share/klimakit/decoders \
-                 share/klimakit $(addprefix share/doc/klimakit/,$(DOC_DIRS)) \
-                 share/doc/klimakit include/klimakit \
-                 $(if $(DESTDIR),share/doc share include lib/pkgconfig lib bin)
+DOC_FILES    = $(shell cd docs && find . -type f | sed 's|^\./||')
+DOC_DIRS     = $(shell cd docs && find . -mindepth 1 -type d | sed 's|^\./||' | sort -r)
+RECIPE_FILES = $(shell cd recipes && find . -type d -name var -prune -o -type f -print | sed 's|^\./||')
+RECIPE_DIRS  = $(shell cd recipes && find . -mindepth 1 -type d -name var -prune -o -mindepth 1 -type d -print | sed 's|^\./||' | sort -r)
+UNINSTALL_DIRS = share/klimakit/modules $(addprefix share/klimakit/recipes/,$(RECIPE_DIRS)) \
+                 share/klimakit/recipes $(addprefix share/klimakit/docs/,$(DOC_DIRS)) \
+                 share/klimakit/docs share/klimakit lib/klimakit/modules lib/klimakit \
+                 include/klimakit \
+                 $(if $(DESTDIR),share/man/man1 share/man/man5 share/man share include lib/pkgconfig lib bin)
 
 uninstall:
-	rm -rf $(DESTDIR)$(PREFIX)/share/doc/klimakit/html
+	rm -rf $(SHARE)/docs/html
 	rm -f $(DESTDIR)$(PREFIX)/bin/klimakit $(DESTDIR)$(PREFIX)/include/klimakit.h \
 	  $(addprefix $(DESTDIR)$(PREFIX)/include/klimakit/,$(notdir $(wildcard include/klimakit/*.h))) \
-	  $(addprefix $(DESTDIR)$(PREFIX)/share/klimakit/modules/,$(notdir $(INSTALL_LUA_MODULES))) \
-	  $(addprefix $(DESTDIR)$(PREFIX)/share/klimakit/,$(wildcard recipes/*.lua)) \
-	  $(addprefix $(DESTDIR)$(PREFIX)/share/klimakit/decoders/,$(notdir $(wildcard recipes/decoders/*.lua))) \
-	  $(addprefix $(DESTDIR)$(PREFIX)/share/doc/klimakit/,$(DOC_FILES)) \
-	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/klimakit.pc
+	  $(addprefix $(SHARE)/modules/,$(notdir $(INSTALL_LUA_MODULES))) \
+	  $(addprefix $(SHARE)/recipes/,$(RECIPE_FILES)) \
+	  $(addprefix $(SHARE)/docs/,$(DOC_FILES)) \
+	  $(DESTDIR)$(PREFIX)/share/man/man1/klimakit.1 $(DESTDIR)$(PREFIX)/share/man/man5/klimakit-recipe.5 \
+	  $(DESTDIR)$(PKGCONFIGDIR)/klimakit.pc
 	@for d in $(UNINSTALL_DIRS); do \
 	  [ ! -d "$(DESTDIR)$(PREFIX)/$$d" ] || rmdir --ignore-fail-on-non-empty "$(DESTDIR)$(PREFIX)/$$d"; \
 	done
+
+# ---- Debian package --------------------------------------------------------
+# `make deb`: build/klimakit_<version>_<arch>.deb from a `make install`
+# staging with PREFIX=/usr (its own build directory, because KK_DATADIR
+# and KK_MODULEDIR are compiled in), plus the files of core/dist/: the
+# systemd unit, /etc/klimakit/klimakit.lua and /etc/default/klimakit
+# (conffiles), the maintainer scripts.  Depends come from the shared
+# libraries the binary links (dpkg-shlibdeps).  Debian 12 tools only:
+# dpkg-deb, dpkg-shlibdeps, fakeroot not needed (--root-owner-group).
+DEB_BUILD   := build/pkg
+DEB_ROOT    := $(DEB_BUILD)/root
+DEB_ARCH     = $(shell dpkg --print-architecture)
+DEB_FILE     = build/klimakit_$(KK_VERSION)_$(DEB_ARCH).deb
+DEB_MAINT   ?= klimakit maintainers <klimakit@localhost.invalid>
+DEB_HOME    ?= https://klimakit.invalid/
+# Debian's hardening flags (stack protector, _FORTIFY_SOURCE, PIE, full
+# RELRO, BIND_NOW), as dpkg-buildflags gives them to every package.
+DEB_FLAGS    = DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get
+DEB_CFLAGS   = $(shell $(DEB_FLAGS) CFLAGS) $(shell $(DEB_FLAGS) CPPFLAGS)
+DEB_LDFLAGS  = $(shell $(DEB_FLAGS) LDFLAGS)
+.PHONY: deb man
+deb:
+	rm -rf $(DEB_ROOT)
+	$(MAKE) --no-print-directory BUILD=$(DEB_BUILD) PREFIX=/usr PKGCONFIGDIR=/usr/share/pkgconfig \
+	  CFLAGS="$(DEB_CFLAGS)" KK_LDFLAGS="-Wl,-E $(DEB_LDFLAGS)" DESTDIR=$(abspath $(DEB_ROOT)) install
+	strip --strip-unneeded --remove-section=.comment --remove-section=.note $(DEB_ROOT)/usr/bin/klimakit
+	install -d $(DEB_ROOT)/DEBIAN $(DEB_ROOT)/etc/klimakit $(DEB_ROOT)/etc/default \
+	  $(DEB_ROOT)/lib/systemd/system $(DEB_ROOT)/usr/share/doc/klimakit
+	install -m 644 core/dist/klimakit.lua $(DEB_ROOT)/etc/klimakit/klimakit.lua
+	install -m 644 core/dist/klimakit.default $(DEB_ROOT)/etc/default/klimakit
+	install -m 644 core/dist/klimakit.service $(DEB_ROOT)/lib/systemd/system/
+	install -m 644 core/dist/debian/copyright $(DEB_ROOT)/usr/share/doc/klimakit/
+	install -m 644 README.md $(DEB_ROOT)/usr/share/doc/klimakit/
+	sed -e 's|@VERSION@|$(KK_VERSION)|' -e 's|@MAINTAINER@|$(DEB_MAINT)|' \
+	  -e "s|@DATE@|$$(date -R -d $(MAN_DATE))|" core/dist/debian/changelog | \
+	  gzip -9n > $(DEB_ROOT)/usr/share/doc/klimakit/changelog.gz
+	gzip -9nf $(DEB_ROOT)/usr/share/man/man1/klimakit.1 $(DEB_ROOT)/usr/share/man/man5/klimakit-recipe.5
+	install -m 644 core/dist/debian/conffiles $(DEB_ROOT)/DEBIAN/
+	install -m 755 core/dist/debian/postinst core/dist/debian/prerm core/dist/debian/postrm $(DEB_ROOT)/DEBIAN/
+	mkdir -p $(DEB_BUILD)/shlibs/debian && printf 'Source: klimakit\n\nPackage: klimakit\nArchitecture: any\n' \
+	  > $(DEB_BUILD)/shlibs/debian/control
+	deps=$$(cd $(DEB_BUILD)/shlibs && dpkg-shlibdeps -O $(abspath $(DEB_ROOT))/usr/bin/klimakit 2>/dev/null | \
+	  sed -n 's/^shlibs:Depends=//p'); \
+	[ -n "$$deps" ] || { echo "deb: dpkg-shlibdeps found no dependencies" >&2; exit 1; }; \
+	size=$$(du -sk --exclude=DEBIAN $(DEB_ROOT) | cut -f1); \
+	sed -e 's|@VERSION@|$(KK_VERSION)|' -e 's|@ARCH@|$(DEB_ARCH)|' -e 's|@MAINTAINER@|$(DEB_MAINT)|' \
+	  -e "s|@SIZE@|$$size|" -e "s|@DEPENDS@|$$deps|" -e 's|@HOMEPAGE@|$(DEB_HOME)|' \
+	  core/dist/debian/control.in > $(DEB_ROOT)/DEBIAN/control
+	cd $(DEB_ROOT) && find . -path ./DEBIAN -prune -o -type f -print | grep -v '^./etc/' | sed 's|^\./||' | \
+	  sort | xargs md5sum > DEBIAN/md5sums
+	find $(DEB_ROOT) -type d -exec chmod 755 {} + && find $(DEB_ROOT) -type f ! -perm -100 -exec chmod 644 {} +
+	dpkg-deb --root-owner-group -Zxz --build $(DEB_ROOT) $(DEB_FILE)
+	@echo "deb: $(DEB_FILE)"
 
 clean:
 	rm -rf build

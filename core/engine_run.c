@@ -5,6 +5,7 @@
  * of every source or a failed stage starts the phased shutdown.  Runs
  * on the loop thread. */
 #include "engine_impl.h"
+#include "notify.h"
 #include "reload.h"
 
 #include <signal.h>
@@ -82,6 +83,7 @@ static void tick_cb(uv_timer_t *h) {
   if (!e->journal) return;
   kk__journal_tick(e->journal);
   uint64_t now = uv_now(&e->loop);
+  kk__notify_tick(now);
   /* Cursors are saved on every tick that moved one: the fewer records a
    * crash finds past a cursor, the fewer duplicates the replay makes. */
   save_cursors_if_moved(e);
@@ -206,6 +208,7 @@ void kk__engine_stop(kk__engine_t *e) {
   if (e->stopping) return;
   e->stopping = 1;
   kk_log(KK_LOG_INFO, "core", "engine", "stopping: draining the pipeline");
+  kk__notify_stopping();
   uv_timer_start(&e->deadline, deadline_cb, e->cfg->shutdown_timeout_ms, 0);
   uv_unref((uv_handle_t *)&e->deadline);
   uv_unref((uv_handle_t *)&e->tick);
@@ -365,6 +368,7 @@ int kk__engine_run(kk__engine_t *e, const kk__engine_cfg_t *cfg) {
     kk__engine_stop(e);
   } else {
     kk__engine_replay_begin(e);
+    kk__notify_ready(e->n, kk__journal_last_seq(e->journal));
   }
   uv_run(&e->loop, UV_RUN_DEFAULT);
   if (e->forced) return e->exit_code;

@@ -9,6 +9,7 @@
  * The format is described in journal.h.
  */
 #include "journal.h"
+#include "journal_hdr.h"
 
 #include <klimakit/error.h>
 #include <klimakit/log.h>
@@ -30,8 +31,6 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define KK__J_MAGIC "KKJRNL01"
-#define KK__J_MAGIC_LEN 8u
 #define KK__J_HDR 8u       /* u32 body_len | u32 crc32 */
 #define KK__J_BODY_HDR 24u /* seq, time_ms, format, source_len, meta_len */
 #define KK__J_MAX_BODY (16u << 20)
@@ -42,6 +41,7 @@
 typedef struct kk__seg {
   uint64_t first; /* seq of its first record, also its file name */
   uint64_t size;  /* bytes known good (for the active one: committed) */
+  uint32_t hdr;   /* header length, where records start; 0: not read yet */
 } kk__seg_t;
 
 typedef struct kk__cursor {
@@ -135,6 +135,7 @@ static int kk__seg_push(kk__journal_t *j, uint64_t first, uint64_t size) {
   j->segs = s;
   j->segs[j->nseg].first = first;
   j->segs[j->nseg].size = size;
+  j->segs[j->nseg].hdr = 0;
   j->nseg++;
   return 0;
 }
@@ -205,7 +206,7 @@ static int kk__seg_walk(kk__journal_t *j, size_t idx, uint64_t from,
                         uint64_t *last) {
   char name[KK__J_SEGNAME];
   const uint64_t first = j->segs[idx].first;
-  uint64_t prev = first - 1, off = KK__J_MAGIC_LEN, size;
+  uint64_t prev = first - 1, off = 0, size = 0;
   uint8_t *map = MAP_FAILED;
   const char *why = NULL;
   struct stat sb;
@@ -230,13 +231,12 @@ static int kk__seg_walk(kk__journal_t *j, size_t idx, uint64_t from,
     rc = -errno;
     goto out;
   }
-  /* A crash while a segment was being created leaves part of the magic:
+  /* A crash while a segment was being created leaves part of the header:
    * that is an empty segment, not damage. */
-  if (size < KK__J_MAGIC_LEN && memcmp(map, KK__J_MAGIC, size) == 0) goto out;
-  if (size < KK__J_MAGIC_LEN || memcmp(map, KK__J_MAGIC, KK__J_MAGIC_LEN)) {
-    off = 0;
-    why = "bad magic";
-  }
+  int64_t hdr = kk__jhdr_read(map, size, first, &why);
+  if (hdr == 0) goto out;
+  off = hdr > 0 ? (uint64_t)hdr : 0;
+  j->segs[idx].hdr = hdr > 0 ? (uint32_t)hdr : 0;
   if (!why && j->hint_first == first && j->hint_seq < from &&
       j->hint_off <= size) {
     off = j->hint_off;
@@ -288,7 +288,11 @@ static int kk__seg_walk(kk__journal_t *j, size_t idx, uint64_t from,
   }
 out:
   if (why) kk__quarantine(j, first, map + off, (size_t)(size - off), off, why);
-  if (off >= KK__J_MAGIC_LEN) {
+  /* The active segment lost its header: appends need a new one. */
+  if (why && off == 0 && j->fd >= 0 && idx == j->nseg - 1 &&
+      kk__jhdr_write(j->fd, first) == 0)
+    j->segs[idx].size = j->segs[idx].hdr = KK__J_SEGHDR;
+  if (off >= KK__J_MAGIC_LEN && j->segs[idx].hdr) {
     j->hint_first = first;
     j->hint_off = off;
     j->hint_seq = prev;
@@ -307,11 +311,12 @@ static int kk__seg_create(kk__journal_t *j, uint64_t first) {
   kk__seg_name(name, first);
   fd = openat(j->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return -errno;
-  rc = kk__pwrite_all(fd, KK__J_MAGIC, KK__J_MAGIC_LEN, 0);
+  rc = kk__jhdr_write(fd, first);
   /* The new name must survive a power loss, or so would not its records. */
   if (rc == 0 && j->cfg.fsync != KK__FSYNC_NEVER && fsync(j->dirfd) != 0)
     rc = -errno;
-  if (rc == 0) rc = kk__seg_push(j, first, KK__J_MAGIC_LEN);
+  if (rc == 0) rc = kk__seg_push(j, first, KK__J_SEGHDR);
+  if (rc == 0) j->segs[j->nseg - 1].hdr = KK__J_SEGHDR;
   if (rc != 0) {
     close(fd);
     unlinkat(j->dirfd, name, 0);
@@ -332,7 +337,7 @@ int kk__journal_open(const kk__journal_cfg_t *cfg, kk__journal_t **out,
   kk__journal_t *j = NULL;
   DIR *d = NULL;
   const char *what = "invalid configuration";
-  char name[KK__J_SEGNAME];
+  char name[KK__J_SEGNAME], newer[160];
   struct dirent *de;
   int rc = KK_EINVAL;
 
@@ -373,6 +378,10 @@ int kk__journal_open(const kk__journal_cfg_t *cfg, kk__journal_t **out,
     struct stat sb;
     if (!kk__seg_parse(de->d_name, &first)) continue;
     if (fstatat(j->dirfd, de->d_name, &sb, 0) != 0) goto fail_errno;
+    if ((rc = kk__jhdr_newer(j->dirfd, de->d_name, newer, sizeof newer)) != 0) {
+      what = newer;
+      goto fail;
+    }
     if ((rc = kk__seg_push(j, first, (uint64_t)sb.st_size)) != 0) goto fail;
   }
   if (errno != 0) goto fail_errno;
@@ -395,11 +404,22 @@ int kk__journal_open(const kk__journal_cfg_t *cfg, kk__journal_t **out,
     if (j->fd < 0) goto fail_errno;
     /* Repeat the cut: if quarantine could not truncate, this fails. */
     if (ftruncate(j->fd, (off_t)a->size) != 0) goto fail_errno;
-    if (a->size < KK__J_MAGIC_LEN) {
+    if (a->hdr == 0 || (a->hdr == KK__J_MAGIC_LEN && a->size == a->hdr)) {
+      /* An interrupted header, or an empty version-1 segment: written
+       * again as this version's. */
       a->size = 0;
-      if ((rc = kk__pwrite_all(j->fd, KK__J_MAGIC, KK__J_MAGIC_LEN, 0)) != 0)
-        goto fail;
-      a->size = KK__J_MAGIC_LEN;
+      if (ftruncate(j->fd, 0) != 0) goto fail_errno;
+      if ((rc = kk__jhdr_write(j->fd, a->first)) != 0) goto fail;
+      a->size = a->hdr = KK__J_SEGHDR;
+    } else if (a->hdr < KK__J_SEGHDR) {
+      /* The upgrade: a version-1 segment with records stays as it is
+       * (read, replayed and retired like any other); new records go to
+       * a new segment of this version. */
+      what = "cannot start a segment of the current format";
+      kk_log(KK_LOG_INFO, "core", "journal",
+             "%s: format version 1; appending to a new version-%d segment",
+             name, KK__J_VERSION);
+      if ((rc = kk__seg_create(j, j->last_seq + 1)) != 0) goto fail;
     }
   }
   closedir(d);
@@ -461,7 +481,7 @@ int kk__journal_append(kk__journal_t *j, const char *source, int64_t time_ms,
   uint64_t used = j->segs[j->nseg - 1].size + j->buflen;
   /* Roll over before a record that would carry the segment past its size;
    * a record bigger than a whole segment gets an empty one to itself. */
-  if (used + rlen > j->cfg.segment_size && used > KK__J_MAGIC_LEN) {
+  if (used + rlen > j->cfg.segment_size && used > j->segs[j->nseg - 1].hdr) {
     if ((rc = kk__journal_commit(j)) != 0) return rc;
     if ((rc = kk__seg_create(j, j->last_seq + 1)) != 0) return rc;
   }

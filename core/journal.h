@@ -7,8 +7,10 @@
  * lowest cursor, so nothing acknowledged is lost.
  *
  * Layout under `dir`:
- *   <20-digit first seq>.kkj   segment files, each starting with the
- *                              8-byte magic "KKJRNL01"
+ *   <20-digit first seq>.kkj   segment files, each starting with a
+ *                              header "KKJRNL<2-digit format version>..."
+ *                              (version 2: 32 bytes, see journal.c;
+ *                              version-1 segments are still read)
  *   cursors/<sink name>        one decimal seq per file, replaced
  *                              atomically (write tmp, fsync, rename)
  *   quarantine/<segment>.<off> the rest of a segment after a corrupt

@@ -22,6 +22,10 @@
 #include "lua_module.h"
 #include "lua_sandbox.h"
 
+/* core/registry.c: loads C modules from shared objects. */
+int kk__registry_load_path(const char *list, const char *base, char *err,
+                           size_t errlen);
+
 #define STAGE_MT "klimakit.stage"
 #define MAX_ERRORS 50
 
@@ -34,15 +38,19 @@ struct kk__recipe {
   kk__engine_cfg_t cfg;
   kk_opts_t *cfg_opts;
   char journal_dir[4096];
+  char data_dir[4000]; /* the default data_dir when the recipe sets none */
 };
 
 static char *default_data_dir;
 
 /* Engine settings a recipe may change with kk.config{}. */
 static const kk_option_t config_options[] = {
-    {"data_dir", KK_OPT_STRING, 0, "var",
+    {"data_dir", KK_OPT_STRING, 0, NULL,
      "Directory for the journal, cursors and stage files (relative to the "
-     "working directory; `--data-dir` sets the default).",
+     "working directory).  Unset: `--data-dir`, else $STATE_DIRECTORY (set "
+     "by systemd's StateDirectory=, /var/lib/klimakit for the packaged "
+     "service), else the folder `var` beside the recipe; never the working "
+     "directory.",
      NULL, 0, 0},
     {"fsync", KK_OPT_ENUM, 0, "never",
      "When the journal syncs to disk: never (write() before ack survives a "
@@ -78,6 +86,13 @@ static const kk_option_t config_options[] = {
     {"tz", KK_OPT_STRING, 0, "Europe/Berlin",
      "The recipe's time zone: kk.date() writes local times in it (UTC, "
      "Europe/Berlin, CET and the other UTC+1 EU zones).",
+     NULL, 0, 0},
+    {"modules_path", KK_OPT_STRING, 0, NULL,
+     "C modules to load before the pipeline is built: shared objects or "
+     "folders of them (every *.so), separated by `:`, relative to the "
+     "recipe's folder.  Loaded when kk.config{} runs, so put it first; "
+     "KLIMAKIT_MODULES_PATH and the installed module folder are loaded "
+     "at start (docs/guide/install.md).",
      NULL, 0, 0},
     {NULL, 0, 0, NULL, NULL, NULL, 0, 0}};
 
@@ -477,6 +492,15 @@ static int l_config(lua_State *L) {
   }
   kk__opts_free(r->cfg_opts);
   r->cfg_opts = o;
+  const char *mp = kk_opt_str(o, "modules_path");
+  if (mp && *mp) {
+    char err[1024];
+    char *dup = strdup(r->path);
+    int rc = dup ? kk__registry_load_path(mp, dirname(dup), err, sizeof err)
+                 : KK_ENOMEM;
+    free(dup);
+    if (rc) add_error_at(L, "%s:%d: kk.config: modules_path: %s", err);
+  }
   return 0;
 }
 
@@ -633,9 +657,33 @@ static void apply_config(kk__recipe_t *r) {
   }
   kk_opts_t *o = r->cfg_opts;
   kk__engine_cfg_t *c = &r->cfg;
+  /* The data directory: the recipe's, else --data-dir, else the state
+   * directory systemd made for the service, else `var` beside the
+   * recipe (so that the state of a recipe never lands in whatever
+   * directory it was started from). */
   c->data_dir = kk_opt_str(o, "data_dir");
-  if (default_data_dir && strcmp(c->data_dir, "var") == 0)
-    c->data_dir = default_data_dir;
+  if (!c->data_dir && default_data_dir) c->data_dir = default_data_dir;
+  const char *state = getenv("STATE_DIRECTORY");
+  if (!c->data_dir && state && *state) {
+    /* Several StateDirectory= entries arrive colon-separated. */
+    snprintf(r->data_dir, sizeof r->data_dir, "%.*s", (int)strcspn(state, ":"),
+             state);
+    c->data_dir = r->data_dir;
+  }
+  if (!c->data_dir) {
+    char *dup = strdup(r->path);
+    const char *dir = dup ? dirname(dup) : ".";
+    snprintf(r->data_dir, sizeof r->data_dir, "%s/var", dir);
+    /* An installed recipe (/usr/share/klimakit/...) has no writable
+     * folder beside it: say so now, not as a failed mkdir later. */
+    if (access(r->data_dir, W_OK) != 0 && access(dir, W_OK) != 0)
+      kk_log(KK_LOG_WARN, "core", "recipe",
+             "%s: the default data directory %s (beside the recipe) cannot "
+             "be written; pass --data-dir DIR or set data_dir",
+             r->path, r->data_dir);
+    free(dup);
+    c->data_dir = r->data_dir;
+  }
   snprintf(r->journal_dir, sizeof r->journal_dir, "%s/journal", c->data_dir);
   c->journal.dir = r->journal_dir;
   c->journal.fsync = (kk__fsync_t)kk_opt_enum(o, "fsync");
@@ -682,6 +730,9 @@ kk__recipe_t *kk__recipe_load(const char *path) {
   char *dup = strdup(path);
   kk__lua_allow_path(L, dirname(dup), 0);
   free(dup);
+  /* ... and the installed recipes, decoders and docs, so that a recipe
+   * in /etc/klimakit may run one of them (core/dist/klimakit.lua). */
+  if (access(KK_DATADIR, R_OK) == 0) kk__lua_allow_path(L, KK_DATADIR, 0);
 
   int rc = kk__lua_loadfile(L, path, err, sizeof err);
   if (rc != 0) {

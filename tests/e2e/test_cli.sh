@@ -69,7 +69,7 @@ if make -s install PREFIX=/usr/local DESTDIR="$d/inst" >/dev/null 2>&1 &&
    [ -f "$d/inst/usr/local/include/klimakit/module.h" ] &&
    grep -q "^Version: " "$d/inst/usr/local/lib/pkgconfig/klimakit.pc" &&
    [ -f "$d/inst/usr/local/share/klimakit/recipes/demo.lua" ] &&
-   [ -f "$d/inst/usr/local/share/klimakit/decoders/elsys.lua" ]; then
+   [ -f "$d/inst/usr/local/share/klimakit/recipes/decoders/elsys.lua" ]; then
   ok make-install
 else no make-install "$(find "$d/inst" -maxdepth 4 | head -5)"; fi
 # The installed headers compile on their own, as a module author uses them.

@@ -39,10 +39,14 @@ want bin/klimakit
 want include/klimakit.h
 for f in include/klimakit/*.h; do want "$f"; done
 for f in modules/*/*.lua; do want "share/klimakit/modules/$(basename "$f")"; done
-for f in recipes/*.lua; do want "share/klimakit/$f"; done
-for f in recipes/decoders/*.lua; do want "share/klimakit/decoders/$(basename "$f")"; done
-while IFS= read -r f; do want "share/doc/klimakit/$f"; done < <(cd docs && find . -type f | sed 's|^\./||')
+# The recipes as a tree (recipes/<name>/ with its data, decoders/), and
+# the docs where the shipped recipes' docs_dir (kk.dir/../docs) finds them.
+while IFS= read -r f; do want "share/klimakit/recipes/$f"; done < <(cd recipes && find . -type d -name var -prune -o -type f -print | sed 's|^\./||')
+while IFS= read -r f; do want "share/klimakit/docs/$f"; done < <(cd docs && find . -type f | sed 's|^\./||')
 want lib/pkgconfig/klimakit.pc
+want share/man/man1/klimakit.1
+want share/man/man5/klimakit-recipe.5
+[ -d "$root/lib/klimakit/modules" ] || missing="$missing lib/klimakit/modules/"
 if [ -z "$missing" ]; then ok files-present; else no files-present "missing:$missing"; fi
 
 [ -x "$root/bin/klimakit" ] && ok binary-executable || no binary-executable "bin/klimakit is not executable"
@@ -60,6 +64,22 @@ else no pc-prefix-version "want prefix=$prefix, Version: $version in: $(head -5 
 if "$root/bin/klimakit" modules unit_convert 2>&1 | grep -q "transform.unit_convert"; then
   ok installed-finds-lua-modules
 else no installed-finds-lua-modules "klimakit modules unit_convert does not list it"; fi
+
+# Every shipped recipe passes `klimakit check` from the installed tree,
+# started elsewhere (so nothing is found through the source tree): the
+# docs_dir of demo.lua (kk.dir/../docs) is the installed docs.
+bad=""
+while IFS= read -r f; do
+  out=$(cd / && "$root/bin/klimakit" check "$f" 2>&1) || bad="$bad $f: $(tail -2 <<<"$out" | tr '\n' ' ')"
+done < <(find "$root/share/klimakit/recipes" -maxdepth 2 \( -path '*/decoders' -prune -o -name '*.lua' -print \) |
+         grep -E '/recipes/([^/]+\.lua|[^/]+/recipe\.lua)$')
+[ -z "$bad" ] && ok installed-recipes-check || no installed-recipes-check "$bad"
+
+# The man pages render.
+if man -l "$root/share/man/man1/klimakit.1" 2>/dev/null | grep -q "klimakit check RECIPE" &&
+   man -l "$root/share/man/man5/klimakit-recipe.5" 2>/dev/null | grep -q "kk.pipe"; then
+  ok man-pages-render
+else no man-pages-render "man -l shows no synopsis"; fi
 
 # Uninstall keeps what it did not install, and the folder holding it.
 echo "-- mine" >"$root/share/klimakit/recipes/mine.lua"

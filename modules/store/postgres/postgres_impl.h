@@ -14,7 +14,7 @@
 #include <libpq-fe.h>
 #include <uv.h>
 
-#define PG_SCHEMA_VERSION 2
+#define PG_SCHEMA_VERSION 3
 
 /* Wraps a blocking query connection to `conninfo` as an unregistered
  * store named `name`.  With connect_now, connects and checks the schema
@@ -22,6 +22,10 @@
  * a negative code with the reason in kk_store_errmsg(). */
 int pg_query_open(const char *conninfo, const char *name, int connect_now,
                   kk_store_t **out);
+
+/* postgres_backup.c: pg_dump of `conninfo` to the new file `dest`
+ * (custom format); 0 or a negative code with kk_store_errmsg(). */
+int pg_backup(const char *conninfo, const char *dest);
 
 /* Formats ms since the epoch as a timestamptz literal in UTC
  * ("2025-01-01 00:05:00.000+00"); sec and cache remember the last second

@@ -304,13 +304,17 @@ static void pgq_close(void *impl) {
   free(p);
 }
 
+static int pgq_backup(void *impl, const char *dest) {
+  return pg_backup(((pgq_t *)impl)->conninfo, dest);
+}
+
 static const kk_store_vtable_t pgq_vtable = {
     .things = pgq_things,
     .datastreams = pgq_datastreams,
     .latest = pgq_latest,
     .series = pgq_series,
     .agg = pgq_agg,
-    .backup = NULL,
+    .backup = pgq_backup,
     .close = pgq_close,
 };
 

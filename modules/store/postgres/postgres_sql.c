@@ -21,16 +21,27 @@
 
 #include "store/postgres/postgres_impl.h"
 
-/* Schema versions 1 and 2; every statement is idempotent, and the whole script
- * runs under an advisory lock, so nodes starting together do not race. */
+/* Schema versions 1 to 3; every statement is idempotent, the whole script
+ * is one transaction (an upgrade happens whole or not at all) and runs
+ * under an advisory lock, so nodes starting together do not race.  A
+ * database of a newer version is refused before anything is changed. */
 static const char pg_schema[] =
     "BEGIN;"
     "SELECT pg_advisory_xact_lock(7408201);"
     "CREATE TABLE IF NOT EXISTS schema_version(version int PRIMARY KEY,"
     " applied timestamptz NOT NULL DEFAULT now());"
-    "DO $$ BEGIN IF (SELECT max(version) FROM schema_version) > 2 THEN"
-    " RAISE EXCEPTION 'database schema version is newer than this klimakit"
-    " (2)'; END IF; END $$;"
+    "DO $$ DECLARE v int; wb text; BEGIN"
+    " SELECT max(version) INTO v FROM schema_version;"
+    " IF v > 3 THEN"
+    "  IF to_regclass('kk_meta') IS NOT NULL THEN"
+    "   EXECUTE 'SELECT value FROM kk_meta WHERE key = $1' INTO wb"
+    "    USING 'written_by';"
+    "  END IF;"
+    "  RAISE EXCEPTION 'database schema version % (written by %) is newer than"
+    " this klimakit " KK_VERSION_STRING " knows (3): run that release again, or"
+    " restore the dump made before the upgrade (docs/guide/upgrade.md)',"
+    " v, coalesce(wb, 'a newer klimakit');"
+    " END IF; END $$;"
     "CREATE TABLE IF NOT EXISTS things(id bigserial PRIMARY KEY,"
     " name text NOT NULL UNIQUE, properties jsonb);"
     "CREATE TABLE IF NOT EXISTS locations(id bigserial PRIMARY KEY,"
@@ -59,6 +70,14 @@ static const char pg_schema[] =
     " FROM observations WHERE NOT EXISTS (SELECT 1 FROM schema_version"
     " WHERE version = 2) ORDER BY ds, time DESC ON CONFLICT DO NOTHING;"
     "INSERT INTO schema_version(version) VALUES (2) ON CONFLICT DO NOTHING;"
+    /* Version 3: which klimakit created the database and wrote it last. */
+    "CREATE TABLE IF NOT EXISTS kk_meta(key text PRIMARY KEY,"
+    " value text NOT NULL);"
+    "INSERT INTO kk_meta VALUES ('created_by', 'klimakit " KK_VERSION_STRING
+    "') ON CONFLICT DO NOTHING;"
+    "INSERT INTO kk_meta VALUES ('written_by', 'klimakit " KK_VERSION_STRING
+    "') ON CONFLICT (key) DO UPDATE SET value = excluded.value;"
+    "INSERT INTO schema_version(version) VALUES (3) ON CONFLICT DO NOTHING;"
     "COMMIT;"
     "SET TimeZone = 'UTC';"
     "CREATE TEMP TABLE IF NOT EXISTS kk_staging(ds bigint,"

@@ -14,7 +14,7 @@
 
 /* The schema version this build writes; see sq_migrations in sqlite_writer.c.
  */
-#define SQ_SCHEMA_VERSION 1
+#define SQ_SCHEMA_VERSION 2
 
 /* Opens `path` for reading (WAL: readers never block the writer), checks
  * that it is a klimakit store of a known schema version and wraps it as

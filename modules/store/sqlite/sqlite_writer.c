@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "store/sqlite/sqlite_impl.h"
 
@@ -56,6 +57,9 @@ static const char *const sq_migrations[SQ_SCHEMA_VERSION] = {
     "CREATE TABLE obs_daily(ds INTEGER NOT NULL, bucket INTEGER NOT NULL,"
     " count INTEGER NOT NULL, sum REAL NOT NULL, min REAL, max REAL,"
     " avg REAL, PRIMARY KEY(ds, bucket)) WITHOUT ROWID;",
+    /* 2: which klimakit wrote the store last (and created it), so that an
+     * older release refusing a newer store can name the one to use. */
+    "CREATE TABLE kk_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);",
 };
 
 #define SQ_UPSERT(table)                                                       \
@@ -107,6 +111,47 @@ static kk_metric_t *sq_err_metric(sq_state_t *s, int rc) {
 
 static int sq_exec(sqlite3 *db, const char *sql) {
   return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+/* kk_meta's `key` into buf (left as it is when the table or key is
+ * missing: a store of schema version 1, or damage). */
+static void sq_meta_get(sqlite3 *db, const char *key, char *buf, size_t len) {
+  sqlite3_stmt *q;
+  if (sqlite3_prepare_v2(db, "SELECT value FROM kk_meta WHERE key = ?1", -1, &q,
+                         NULL) != SQLITE_OK)
+    return;
+  sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+  if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0))
+    snprintf(buf, len, "%s", (const char *)sqlite3_column_text(q, 0));
+  sqlite3_finalize(q);
+}
+
+/* Before a migration changes an existing store: a consistent copy of it
+ * as <path>.schema<ver>.bak (VACUUM INTO; a copy from an earlier attempt
+ * is kept, the new one gets a time stamp).  Rolling back is stopping
+ * klimakit, moving the copy over the database and running the old
+ * release (docs/guide/upgrade.md).  No copy, no migration. */
+static int sq_backup_before_migrating(sq_state_t *s, int ver, char *err,
+                                      size_t errlen) {
+  char dest[4200];
+  snprintf(dest, sizeof dest, "%s.schema%d.bak", s->path, ver);
+  if (access(dest, F_OK) == 0)
+    snprintf(dest, sizeof dest, "%s.schema%d.%lld.bak", s->path, ver,
+             (long long)kk_now_ms());
+  char *sql = sqlite3_mprintf("VACUUM INTO %Q", dest);
+  int rc = sql ? sq_exec(s->w, sql) : SQLITE_NOMEM;
+  sqlite3_free(sql);
+  if (rc != SQLITE_OK) {
+    snprintf(err, errlen,
+             "%s: schema version %d needs migrating to %d, but the backup "
+             "to %s failed (%s); nothing was changed",
+             s->path, ver, SQ_SCHEMA_VERSION, dest, sqlite3_errmsg(s->w));
+    return KK_EIO;
+  }
+  kk_log(KK_LOG_INFO, "store", s->name,
+         "%s: schema version %d, backup before migrating to %d: %s", s->path,
+         ver, SQ_SCHEMA_VERSION, dest);
+  return 0;
 }
 
 /* Opens the database for writing, applies migrations, prepares the
@@ -164,12 +209,18 @@ int sq_open_writer(sq_state_t *s, char *err, size_t errlen) {
     return cls == SQLITE_NOTADB || cls == SQLITE_CORRUPT ? KK_ECORRUPT : KK_EIO;
   }
   if (ver > SQ_SCHEMA_VERSION) {
+    char by[96] = "a newer klimakit";
+    sq_meta_get(s->w, "written_by", by, sizeof by);
     snprintf(err, errlen,
-             "%s has schema version %d, newer than this klimakit "
-             "knows (%d); use a newer klimakit",
-             s->path, ver, SQ_SCHEMA_VERSION);
+             "%s has schema version %d (written by %s), newer than this "
+             "klimakit %s knows (%d); run that release again, or restore the "
+             "backup made before the upgrade (docs/guide/upgrade.md)",
+             s->path, ver, by, KK_VERSION_STRING, SQ_SCHEMA_VERSION);
     return KK_EINVAL;
   }
+  if (ver > 0 && ver < SQ_SCHEMA_VERSION &&
+      (rc = sq_backup_before_migrating(s, ver, err, errlen)) != 0)
+    return rc;
   for (int v = ver; v < SQ_SCHEMA_VERSION; v++) {
     char rec[128];
     snprintf(rec, sizeof rec, "INSERT INTO schema_version VALUES(%d, %lld)",
@@ -187,6 +238,14 @@ int sq_open_writer(sq_state_t *s, char *err, size_t errlen) {
     kk_log(KK_LOG_INFO, "store", s->name, "%s: schema version %d", s->path,
            v + 1);
   }
+  rc = sq_exec(s->w, "INSERT OR IGNORE INTO kk_meta VALUES('created_by', "
+                     "'klimakit " KK_VERSION_STRING "');"
+                     "INSERT OR REPLACE INTO kk_meta VALUES('written_by', "
+                     "'klimakit " KK_VERSION_STRING "')");
+  /* Not fatal: a read-only store is retried by the writer anyway. */
+  if (rc != SQLITE_OK)
+    kk_log(KK_LOG_DEBUG, "store", s->name, "%s: kk_meta: %s", s->path,
+           sqlite3_errmsg(s->w));
   for (int i = 0; i < SQ_NW; i++) {
     rc = sqlite3_prepare_v3(s->w, sq_wsql[i], -1, SQLITE_PREPARE_PERSISTENT,
                             &s->ws[i], NULL);

@@ -1,0 +1,104 @@
+/* core/journal_hdr.c - reading and writing journal segment headers; the
+ * format is described in journal_hdr.h. */
+#include "journal_hdr.h"
+
+#include <klimakit/error.h>
+
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+static uint32_t rd32(const uint8_t *p) {
+  uint32_t v;
+  memcpy(&v, p, sizeof v);
+  return le32toh(v);
+}
+static uint64_t rd64(const uint8_t *p) {
+  uint64_t v;
+  memcpy(&v, p, sizeof v);
+  return le64toh(v);
+}
+
+int kk__jhdr_version(const uint8_t *p) {
+  if (memcmp(p, "KKJRNL", 6) != 0 || p[6] < '0' || p[6] > '9' || p[7] < '0' ||
+      p[7] > '9')
+    return 0;
+  return (p[6] - '0') * 10 + (p[7] - '0');
+}
+
+int64_t kk__jhdr_read(const uint8_t *map, uint64_t size, uint64_t first,
+                      const char **why) {
+  if (size < KK__J_MAGIC_LEN) {
+    if (memcmp(map, "KKJRNL02", size) == 0 ||
+        memcmp(map, "KKJRNL01", size) == 0)
+      return 0;
+    *why = "bad magic";
+    return -1;
+  }
+  int v = kk__jhdr_version(map);
+  if (v == 1) return KK__J_MAGIC_LEN;
+  if (v != 2) {
+    *why = v > KK__J_VERSION ? "format version newer than this klimakit"
+                             : "bad magic";
+    return -1;
+  }
+  if (size < KK__J_SEGHDR) return 0; /* "KKJRNL02" and a torn rest */
+  uint32_t hlen = rd32(map + 8);
+  if (hlen < KK__J_SEGHDR || hlen > size ||
+      crc32(0L, map, 28) != rd32(map + 28)) {
+    *why = "bad segment header";
+    return -1;
+  }
+  if (rd64(map + 12) != first) {
+    *why = "segment header names another first sequence number";
+    return -1;
+  }
+  return hlen;
+}
+
+int kk__jhdr_write(int fd, uint64_t first) {
+  uint8_t h[KK__J_SEGHDR];
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  uint32_t len = htole32(KK__J_SEGHDR);
+  uint64_t f = htole64(first), t = htole64((uint64_t)ts.tv_sec * 1000u +
+                                           (uint64_t)ts.tv_nsec / 1000000u);
+  memcpy(h, "KKJRNL02", KK__J_MAGIC_LEN);
+  memcpy(h + 8, &len, 4);
+  memcpy(h + 12, &f, 8);
+  memcpy(h + 20, &t, 8);
+  uint32_t crc = htole32((uint32_t)crc32(0L, h, 28));
+  memcpy(h + 28, &crc, 4);
+  size_t done = 0;
+  while (done < sizeof h) {
+    ssize_t n = pwrite(fd, h + done, sizeof h - done, (off_t)done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -errno;
+    if (n == 0) return KK_EIO;
+    done += (size_t)n;
+  }
+  return 0;
+}
+
+int kk__jhdr_newer(int dirfd, const char *name, char *msg, size_t len) {
+  uint8_t h[KK__J_MAGIC_LEN];
+  ssize_t n;
+  int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0; /* the walk reports it */
+  do
+    n = pread(fd, h, sizeof h, 0);
+  while (n < 0 && errno == EINTR);
+  close(fd);
+  int v = n == (ssize_t)sizeof h ? kk__jhdr_version(h) : 0;
+  if (v <= KK__J_VERSION) return 0;
+  snprintf(msg, len,
+           "segment %s has format version %d, this klimakit reads up to %d: "
+           "run the newer klimakit or restore a backup made before it",
+           name, v, KK__J_VERSION);
+  return KK_EINVAL;
+}
