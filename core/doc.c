@@ -6,8 +6,6 @@
 #include "core.h"
 #include "recipe.h"
 
-const kk_module_t *kk__config_module(void);
-
 static const char *modules_help =
     "usage: klimakit modules [NAME|NAMESPACE] [--format text|markdown]\n"
     "\n"

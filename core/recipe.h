@@ -32,4 +32,8 @@ void kk__recipe_free(kk__recipe_t *r);
  * registry. */
 void kk__recipe_load_builtin_lua_modules(void);
 
+/* The options of kk.config{} (core/recipe_config.c), documented like a
+ * module's. */
+const kk_module_t *kk__config_module(void);
+
 #endif
