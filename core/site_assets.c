@@ -11,8 +11,7 @@
 static const char *const site_css[] = {
     ":root{--fg:#1d2327;--muted:#56606a;--bg:#fff;--panel:#f4f6f5;"
     "--line:#d9dedb;--accent:#0b6e4f;--accent-bg:#e3f1eb;--code:#f6f8f7}\n",
-    "*{box-sizing:border-box}\n",
-    "html{font-size:100%}\n",
+    "*{box-sizing:border-box}\n", "html{font-size:100%}\n",
     "body{margin:0;color:var(--fg);background:var(--bg);font:1rem/1.6 "
     "system-ui,-apple-system,'Segoe UI',Roboto,'Noto Sans',sans-serif}\n",
     "a{color:var(--accent)}a:hover{text-decoration-thickness:2px}\n",
@@ -53,8 +52,7 @@ static const char *const site_css[] = {
     "border:1px solid var(--line);border-radius:3px;padding:0 .25rem;"
     "color:var(--muted);vertical-align:middle}\n",
     ".langnote{font-size:.88rem;color:var(--muted)}\n",
-    "main{min-width:0;padding:1rem 0 3rem}\n",
-    "article{max-width:48rem}\n",
+    "main{min-width:0;padding:1rem 0 3rem}\n", "article{max-width:48rem}\n",
     "article h1{font-size:2rem;line-height:1.2;margin:.6rem 0 1rem}\n",
     "h2{font-size:1.45rem;margin-top:2.2rem;border-bottom:1px solid "
     "var(--line);padding-bottom:.2rem}h3{font-size:1.15rem;margin-top:1.6rem}"
@@ -69,6 +67,9 @@ static const char *const site_css[] = {
     "border-radius:6px;padding:.8rem 1rem;overflow:auto;line-height:1.45}\n",
     "pre code{background:none;padding:0;font-size:.86rem}\n",
     "td code{white-space:nowrap}\n",
+    /* Long URLs and paths in text (a playbook's sources) wrap instead of
+     * widening a phone's page. */
+    "article p,article li{overflow-wrap:anywhere}\n",
     "table{border-collapse:collapse;display:block;overflow-x:auto;"
     "margin:1rem 0}\n",
     "th,td{border:1px solid var(--line);padding:.35rem .6rem;"
