@@ -652,7 +652,8 @@ static int quarter_reading(quarter_state_t *s, const kk_reading_t *r) {
     return rc;
   }
   /* A meter count: the difference to the previous count, spread over the
-   * slots between the two readings in proportion to time. */
+   * slots between the two readings in proportion to time.  calc_meter_step
+   * passes only a later reading, so t0 < t1. */
   int64_t t0 = r->ds < s->meters.cap && s->meters.m[r->ds].have
                    ? s->meters.m[r->ds].t
                    : INT64_MIN;
@@ -661,11 +662,15 @@ static int quarter_reading(quarter_state_t *s, const kk_reading_t *r) {
   double e = delta * d->kwh_per_unit;
   int64_t t1 = r->time_ms;
   int64_t a = kk_floor_div(t0, s->res), b = kk_floor_div(t1 - 1, s->res);
-  if (t0 == INT64_MIN || t1 <= t0 || b - a >= (int64_t)s->nring) {
-    /* A gap longer than the open range: the energy goes to the last
-     * slot rather than to slots that are final already. */
-    a = b;
-    t0 = t1 - 1;
+  if (b - a >= (int64_t)s->nring) {
+    /* A gap longer than the open range (the meter was offline): the
+     * energy cannot be placed in slots that are final already.  Counted,
+     * and the count is the new baseline. */
+    calc_reject(&s->rj, CALC_REJ_TOO_LATE, r,
+                "meter gap of %" PRId64 " min is longer than `lateness`: "
+                "%g kWh not placed in slots",
+                (int64_t)((t1 - t0) / KK_MINUTE_MS), e);
+    return 0;
   }
   for (int64_t n = a; n <= b; n++) {
     int64_t lo = n * s->res > t0 ? n * s->res : t0;

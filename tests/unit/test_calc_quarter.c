@@ -121,6 +121,13 @@ KK_TEST(quarter_cumulative_meters_spread_over_slots) {
   /* A meter going backwards is counted, not a negative consumption. */
   sk_feed1(st, sk_utc(2026, 6, 1, 11, 15), 10, h1);
   KK_CHECK_INT(sk_rejected(st, "meter_decrease"), ==, 1);
+  /* A meter offline for longer than `lateness` (2 days): its energy is not
+   * smeared over final slots; counted, and the count is the baseline. */
+  int64_t later = sk_utc(2026, 6, 4, 12, 0);
+  sk_feed1(st, later, 40, h1);
+  KK_CHECK_INT(sk_rejected(st, "too_late"), ==, 1);
+  sk_feed1(st, later + 15 * 60000, 40.5, h1);
+  KK_CHECK_DBL(sk_value(out("consumption_hour", "kW.h"), later), 0.5, 1e-12);
 }
 
 /* A deterministic day of 15-minute readings for the four members, values

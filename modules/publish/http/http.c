@@ -120,6 +120,7 @@ static void http_route_readyz(http_state_t *s, h2o_req_t *req, char *rest) {
  * while the data has not changed (http_cache.c).  New pages (groups, a
  * map, views with access rules) are one line here each; an access field
  * per route is where public and internal views would be decided. */
+void http_route_quarter(http_state_t *s, h2o_req_t *req, char *path);
 static const struct http_route {
   const char *path;
   int prefix, cacheable;
@@ -129,6 +130,7 @@ static const struct http_route {
     {"/indoor", 0, 1, http_route_indoor},
     {"/climate", 0, 1, http_route_climate},
     {"/measures", 0, 1, http_route_measures},
+    {"/quarter", 0, 1, http_route_quarter},
     {"/things/", 1, 1, http_route_thing},
     {"/csv", 0, 0, http_route_csv},
     {"/api/latest", 0, 1, http_route_latest},
