@@ -91,6 +91,7 @@ typedef struct quarter_state {
   calc_overrides_t ov;
   int have_fixed;
   double fixed_g;
+  const char *fixed_source; /* borrowed from the options */
   int have_chp;
   double chp_g;
   int fyear;
@@ -291,10 +292,11 @@ static int quarter_emit_win(quarter_state_t *s, quarter_q_t *q, int p,
   if (!rc && isfinite(g)) {
     rc = quarter_push(out, th, "co2e_avoided", p, "kg", t, v[QF_AVOIDED]);
     if (!rc && p == CALC_P_YEAR) {
-      /* The factor, named by its datastream: factor:<set>/<carrier>. */
+      /* The factor, named by its datastream: factor:<set>/<carrier>, or
+       * factor:stated:<source> for a factor the recipe states. */
       char prop[160];
       if (s->have_fixed)
-        snprintf(prop, sizeof prop, "factor:stated");
+        snprintf(prop, sizeof prop, "factor:stated:%.140s", s->fixed_source);
       else
         snprintf(prop, sizeof prop, "factor:%s/%s", s->f->set, s->f->key);
       uint32_t ds = kk_datastream_id(th, prop, "g/kW.h");
@@ -563,6 +565,7 @@ static int quarter_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
     }
     s->have_fixed = 1;
     s->fixed_g = kk_opt_double(o, "factor");
+    s->fixed_source = kk_opt_str(o, "factor_source");
   } else {
     const calc_factor_t *f;
     rc = calc_factor_find(&s->ov, s->set, s->carrier, 2022, 1, &f, err,
@@ -838,7 +841,8 @@ const kk_module_t calc_quarter_module = {
         "`self_consumption_p` (self-consumed / production, %), "
         "`co2e_avoided_p` (kg: PV and wind times the grid factor, CHP times "
         "grid minus `chp_factor`) and, per year, the factor used as "
-        "`factor:<set>/<carrier>` (g/kW.h).  Periods are emitted again "
+        "`factor:<set>/<carrier>` or `factor:stated:<factor_source>` (g/kW.h). "
+        " Periods are emitted again "
         "whenever a batch changes them; stores replace.  BISKO does not "
         "credit local production in the territorial balance: report avoided "
         "CO2e beside it.  See docs/guide/calculators.md.",

@@ -9,6 +9,8 @@
 #   recipe_q SQL        runs SQL on $db (sqlite3, one value per line)
 #   recipe_value THING PROPERTY [TIME_MS]  the stored value (latest
 #                       without TIME_MS)
+#   has_value THING PROPERTY  exit 0 when the store has a value (for
+#                       wait_for, which runs its command again each time)
 #   recipe_shot NAME PATH  screenshots of http://$port PATH at 1366 and
 #                       390 px to build/screens/NAME-1366.png and -390.png
 #                       (skipped without chromium)
@@ -30,7 +32,7 @@ recipe_run() {
   fi
 }
 
-recipe_q() { sqlite3 -batch -noheader "$db" "$1" 2>/dev/null; }
+recipe_q() { [ -f "$db" ] && sqlite3 -batch -noheader "$db" "$1" 2>/dev/null; }
 
 recipe_value() {
   local when=""
@@ -40,6 +42,8 @@ recipe_value() {
             WHERE t.name = '$1' AND s.property = '$2' $when
             ORDER BY o.time DESC LIMIT 1"
 }
+
+has_value() { [ -n "$(recipe_value "$@")" ]; }
 
 near() { python3 -c "import sys; sys.exit(0 if abs(float('$1') - float('$2')) <= float('$3') else 1)" 2>/dev/null; }
 

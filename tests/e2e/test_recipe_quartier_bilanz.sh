@@ -38,7 +38,7 @@ PY
 
 recipe_run quartier-bilanz
 Q=quarter/sonnenhof
-if wait_for 20 test -n "$(recipe_value $Q co2e_avoided_year 2>/dev/null)"; then ok balance-stored; else no balance-stored "no co2e_avoided_year in $db"; fi
+if wait_for 20 has_value $Q co2e_avoided_year; then ok balance-stored; else no balance-stored "no co2e_avoided_year in $db"; fi
 check_year() {
   local prop=$1 want=$2 got
   got=$(recipe_value $Q "$prop")
@@ -93,7 +93,7 @@ pub pv-grundschule '{"Time":"2026-11-20T12:00:00","SML":{"Total_in":1000.0,"Powe
 pub grundschule '{"Time":"2026-11-20T12:00:00","SML":{"Total_in":500.0,"Total_out":0,"Power_curr":2000}}'
 pub pv-grundschule '{"Time":"2026-11-20T13:00:00","SML":{"Total_in":1010.0,"Power_curr":0}}'
 pub grundschule '{"Time":"2026-11-20T13:00:00","SML":{"Total_in":506.0,"Total_out":0,"Power_curr":2000}}'
-if wait_for 10 test -n "$(recipe_value $Q production_day 2>/dev/null)"; then
+if wait_for 10 has_value $Q production_day; then
   # 12:00-13:00 local: PV 10 kWh, school 6 kWh, covered 6 (each slot 2.5 vs 1.5).
   got=$(recipe_value $Q self_consumed_day); want=6
   if near "$got" "$want" 1e-9; then ok mqtt-tasmota-balance; else no mqtt-tasmota-balance "self_consumed_day $got, want $want"; fi

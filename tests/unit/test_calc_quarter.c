@@ -70,7 +70,8 @@ KK_TEST(quarter_balance_hand_computed) {
   KK_CHECK_DBL(sk_value(out("co2e_avoided_day", "kg"), day), 2.3, 1e-12);
   /* No wind member: no production_wind datastream. */
   KK_CHECK_INT(sk_count(out("production_wind_day", "kW.h")), ==, 0);
-  KK_CHECK_INT(sk_count(out("factor:stated", "g/kW.h")), ==, 0); /* no year */
+  /* The factor is named per year; this stage emits no year. */
+  KK_CHECK_INT(sk_count(out("factor:stated:Test", "g/kW.h")), ==, 0);
 }
 
 /* Without a stated factor: BISKO's Bundesmix (505 g/kWh for 2022, the
@@ -279,6 +280,10 @@ KK_TEST(quarter_late_and_bad_readings_are_counted) {
                                "factor = 1, factor_source = 'Test' }");
   uint32_t pv = sk_ds("pv-1", "energy", "kW.h");
   sk_feed1(st, sk_utc(2026, 6, 1, 12, 0), 1, pv);
+  /* A stated factor is named by its source. */
+  KK_CHECK_DBL(sk_value(out("factor:stated:Test", "g/kW.h"),
+                        sk_utc(2025, 12, 31, 23, 0)),
+               1, 0);
   sk_feed1(st, sk_utc(2026, 6, 1, 10, 0), 1, pv); /* 2 h behind */
   KK_CHECK_INT(sk_rejected(st, "too_late"), ==, 1);
   sk_feed1(st, sk_utc(2026, 6, 1, 12, 0), -1, pv);

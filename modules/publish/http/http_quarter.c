@@ -27,20 +27,21 @@ static const struct {
   const char *prop; /* without the _<period> suffix */
   http_msg_t label;
   int pct;
+  int cons; /* about consumption: left out for producers only */
 } quarter_cols[] = {
-    {"production", HTTP_M_q_production, 0},
-    {"production_pv", HTTP_M_q_pv, 0},
-    {"production_wind", HTTP_M_q_wind, 0},
-    {"production_chp", HTTP_M_q_chp, 0},
-    {"production_other", HTTP_M_q_other, 0},
-    {"consumption", HTTP_M_q_consumption, 0},
-    {"self_consumed", HTTP_M_q_self_consumed, 0},
-    {"surplus", HTTP_M_q_surplus, 0},
-    {"deficit", HTTP_M_q_deficit, 0},
-    {"balance", HTTP_M_q_balance, 0},
-    {"autarky", HTTP_M_q_autarky, 1},
-    {"self_consumption", HTTP_M_q_self_consumption, 1},
-    {"co2e_avoided", HTTP_M_q_avoided, 0},
+    {"production", HTTP_M_q_production, 0, 0},
+    {"production_pv", HTTP_M_q_pv, 0, 0},
+    {"production_wind", HTTP_M_q_wind, 0, 0},
+    {"production_chp", HTTP_M_q_chp, 0, 0},
+    {"production_other", HTTP_M_q_other, 0, 0},
+    {"consumption", HTTP_M_q_consumption, 0, 1},
+    {"self_consumed", HTTP_M_q_self_consumed, 0, 1},
+    {"surplus", HTTP_M_q_surplus, 0, 0},
+    {"deficit", HTTP_M_q_deficit, 0, 1},
+    {"balance", HTTP_M_q_balance, 0, 1},
+    {"autarky", HTTP_M_q_autarky, 1, 1},
+    {"self_consumption", HTTP_M_q_self_consumption, 1, 1},
+    {"co2e_avoided", HTTP_M_q_avoided, 0, 0},
 };
 #define QUARTER_NCOLS (sizeof quarter_cols / sizeof *quarter_cols)
 
@@ -63,6 +64,16 @@ static double quarter_at(const quarter_series_t *x, int64_t t) {
   for (size_t i = 0; i < x->n; i++)
     if (x->t[i] == t) return x->v[i];
   return NAN;
+}
+
+/* A quarter of producers only (PV roofs of a town): its consumption is 0
+ * throughout, and the columns about consumption say nothing. */
+static void quarter_drop_consumption(quarter_series_t *cols) {
+  const quarter_series_t *c = &cols[5];
+  for (size_t i = 0; i < c->n; i++)
+    if (c->v[i] != 0) return;
+  for (size_t k = 0; k < QUARTER_NCOLS; k++)
+    if (quarter_cols[k].cons) cols[k].n = 0;
 }
 
 /* Is the period starting at t (month: 1, year: 0) still running? */
@@ -151,6 +162,10 @@ static void quarter_chart(http_state_t *s, kk_buf_t *b, const char *name,
   }
   quarter_load(s, thing, "production", "day", &d[0]);
   quarter_load(s, thing, "consumption", "day", &d[1]);
+  int any = 0;
+  for (size_t i = 0; i < d[1].n; i++)
+    any |= d[1].v[i] != 0;
+  if (!any) d[1].n = 0;
   if (!d[0].n && !d[1].n) {
     free(d);
     return;
@@ -185,7 +200,9 @@ static void quarter_chart(http_state_t *s, kk_buf_t *b, const char *name,
   }
   kk_buf_t tb = {0};
   const char *unit = http_unit_label(&s->reg, d[0].n ? d[0].unit : d[1].unit);
-  http_say(&tb, &s->reg, 0, HTTP_M_q_chart_days, name, unit, NULL);
+  http_say(&tb, &s->reg, 0,
+           nref ? HTTP_M_q_chart_days : HTTP_M_q_chart_days_production, name,
+           unit, NULL);
   http_chart_t c = {.reg = &s->reg,
                     .title = tb.p ? tb.p : name,
                     .unit = unit,
@@ -218,6 +235,7 @@ static void quarter_table(http_state_t *s, kk_buf_t *b, const char *thing,
   int month = strcmp(period, "month") == 0;
   for (size_t c = 0; c < QUARTER_NCOLS; c++)
     quarter_load(s, thing, quarter_cols[c].prop, period, &cols[c]);
+  quarter_drop_consumption(cols);
   const quarter_series_t *rows = &cols[0];
   if (!rows->n) rows = &cols[5];
   if (!rows->n) return;
@@ -282,10 +300,9 @@ static void quarter_factor(http_state_t *s, kk_buf_t *b, const http_items_t *it,
     char num[48];
     http_num(&s->reg, f->last_value, -1, num, sizeof num);
     const char *name = f->property + 7;
-    http_say(b, &s->reg, 1,
-             strcmp(name, "stated") == 0 ? HTTP_M_q_factor_stated
-                                         : HTTP_M_q_factor,
-             name, num, NULL);
+    int stated = strncmp(name, "stated:", 7) == 0;
+    http_say(b, &s->reg, 1, stated ? HTTP_M_q_factor_stated : HTTP_M_q_factor,
+             stated ? name + 7 : name, num, NULL);
     kk_buf_puts(b, " ");
   }
   kk_buf_html(b, http_t(&s->reg, HTTP_M_q_bisko));
@@ -305,6 +322,7 @@ static void quarter_one(http_state_t *s, kk_buf_t *b, const http_items_t *it,
   kk_buf_puts(b, "</h3>");
   for (size_t c = 0; c < QUARTER_NCOLS; c++)
     quarter_load(s, thing, quarter_cols[c].prop, "year", &cols[c]);
+  quarter_drop_consumption(cols);
   quarter_figures(s, b, cols);
   quarter_chart(s, b, name, thing);
   quarter_factor(s, b, it, thing);
