@@ -52,6 +52,7 @@ if grep -qF "Autarkiegrad (%)" <<<"$page"; then no page-producers-only "consumpt
 over=$(curl -s "http://127.0.0.1:$port/")
 if grep -qF "Ausschöpfung des Dachpotenzials" <<<"$over" && grep -qF "pv-potenzial/nordviertel" <<<"$over"; then ok overview-potential; else no overview-potential "overview lacks the potential"; fi
 recipe_shot pv-ausbau /quarter
+recipe_shot pv-ausbau-bestand "/things/pv-bestand%2Fmusterstadt?from=2015-01-01&to=2026-01-31"
 if kk_stop; then ok sigterm-exit-0; else no sigterm-exit-0 "exit status $?"; fi
 
 # Another factor, with its source, from the environment.
