@@ -39,8 +39,12 @@ local sources = { traffic, buildings, industry, heat, adaptation }
 -- application's payload formatter (water_level_cm, soil_moisture_pct ...).
 local ttn_url = kk.env("UDP_TTN_URL", "")
 if ttn_url ~= "" then
+  -- User name app@tenant and an API key of the application, from the
+  -- environment (never in the recipe).
   local uplinks = kk.source.mqtt { name = "ttn", url = ttn_url,
-    topic = kk.env("UDP_TTN_TOPIC", "v3/+/devices/+/up") }
+    topic = kk.env("UDP_TTN_TOPIC", "v3/+/devices/+/up"),
+    username_env = kk.env("UDP_TTN_USER", "") ~= "" and "UDP_TTN_USER" or nil,
+    password_env = kk.env("UDP_TTN_KEY", "") ~= "" and "UDP_TTN_KEY" or nil }
   local lorawan = kk.decode.ttn_v3 { map = {
     water_level_cm = "water_level:cm", soil_moisture_pct = "soil_moisture:%",
     battery_v = "battery:V" } }
