@@ -110,11 +110,25 @@ local web = kk.publish.http {
 local sta = kk.publish.sensorthings { listen = http, store = "sqlite", cors = kk.env("UDP_CORS", "*") }
 
 local outputs = { store, web, sta }
--- Forwarding to other systems over MQTT only when a broker is named.
+-- Forwarding to other systems over MQTT only when a broker is named: by
+-- default what other systems act on (the climate-adaptation sensors, the
+-- alerts and the CO2e of industry, heat and traffic), with
+-- UDP_MQTT_SELECT=alle every reading.
 local mqtt_url = kk.env("UDP_MQTT_URL", "")
 if mqtt_url ~= "" then
-  outputs[#outputs + 1] = kk.forward.mqtt { url = mqtt_url,
+  local forward = kk.forward.mqtt { url = mqtt_url,
     topic = kk.env("UDP_MQTT_TOPIC", "udp/{thing}/{property}"), retain = true }
+  if kk.env("UDP_MQTT_SELECT", "auswahl") == "alle" then
+    outputs[#outputs + 1] = forward
+  else
+    local wanted = { water_level = true, soil_moisture = true, battery = true }
+    local selected = kk.filter(function(r)
+      return wanted[r.property] or r.property:match("^alert_")
+        or (r.property:match("^co2e") and not r.thing:match("^room%-"))
+    end)
+    kk.pipe(selected, forward)
+    outputs[#outputs + 1] = selected
+  end
 end
 
 for _, s in ipairs(sources) do

@@ -98,9 +98,19 @@ else
 fi
 expect lorawan-four-uplinks "$(count_of pegel-lennebruecke water_level)" 4 0
 wait_for 10 has_value pegel-lennebruecke alert_hochwasser
-got=$(timeout 10 mosquitto_sub -h 127.0.0.1 -p "$bport" -t 'udp/pegel-lennebruecke/#' -C 3 -W 8 -v 2>/dev/null)
-if grep -q '^udp/pegel-lennebruecke/water_level ' <<<"$got"; then ok mqtt-forwarded-reading; else no mqtt-forwarded-reading "got: $got"; fi
-if grep -q '^udp/pegel-lennebruecke/alert_hochwasser ' <<<"$got"; then ok mqtt-forwarded-alert; else no mqtt-forwarded-alert "got: $got"; fi
+# The retained values on the broker: the latest level and the alert.
+retained_is() {
+  [ "$(timeout 5 mosquitto_sub -h 127.0.0.1 -p "$bport" -t "udp/pegel-lennebruecke/$1" -C 1 -W 2 2>/dev/null |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["value"])' 2>/dev/null)" = "$2" ]
+}
+if wait_for 20 retained_is water_level 134; then ok mqtt-forwarded-reading; else no mqtt-forwarded-reading "retained water_level is not 134"; fi
+if wait_for 20 retained_is alert_hochwasser 1; then ok mqtt-forwarded-alert; else no mqtt-forwarded-alert "no retained alert_hochwasser = 1"; fi
+# Only the selection is forwarded by default: no classroom CO2.
+if timeout 5 mosquitto_sub -h 127.0.0.1 -p "$bport" -t 'udp/room-001/co2' -C 1 -W 2 >/dev/null 2>&1; then
+  no mqtt-selection "room CO2 was forwarded"
+else
+  ok mqtt-selection
+fi
 if kk_stop; then ok mqtt-sigterm-exit-0; else no mqtt-sigterm-exit-0 "exit status $?"; fi
 kk_broker_stop
 exit $fail
