@@ -58,7 +58,7 @@ want = ["CO₂ in Klassenräumen (Stundenmittel aus mindestens 5 Räumen)", "Str
 if sorted(titles) != want: errs.append("datasets %s" % titles)
 print("; ".join(errs) or "%d datasets" % len(titles)); sys.exit(1 if errs else 0)
 PY
-); then ok "harvest-dcat-ap-de ($out)"; else no harvest-dcat-ap-de "$out"; fi
+); then ok harvest-dcat-ap-de; echo "# harvest: $out"; else no harvest-dcat-ap-de "$out"; fi
 if (cd "$pub" && sha256sum --quiet -c checksums.sha256) >"$d/sums" 2>&1; then ok sha256sum; else no sha256sum "$(cat "$d/sums")"; fi
 
 # What is not published.

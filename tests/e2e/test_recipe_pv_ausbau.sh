@@ -26,7 +26,14 @@ PY
 
 recipe_run pv-ausbau
 Q=quarter/kommunale-daecher
-if wait_for 20 has_value $Q co2e_avoided_year; then ok stored; else no stored "nothing in $db: $(tail -3 "$d/pv-ausbau.log")"; fi
+# The store commits what several stages send in its own order: wait for
+# the inventory and the potential too, not only for the calculator.
+if wait_for 20 has_value $Q co2e_avoided_year && wait_for 10 has_value pv-bestand/musterstadt nettonennleistung &&
+  wait_for 10 has_value pv-potenzial/musterstadt ausschoepfung && wait_for 10 has_value pv-rathaus energy_year_sum; then
+  ok stored
+else
+  no stored "nothing in $db: $(tail -3 "$d/pv-ausbau.log")"
+fi
 expect() {
   local name=$1 got=$2 want=$3 eps=$4
   if near "$got" "$want" "$eps"; then ok "$name"; else no "$name" "got '$got', want $want"; fi
@@ -45,7 +52,7 @@ if [ "$f" = "factor:stated:GEG 2020 Anlage 9, Verdrängungsstrommix" ]; then ok 
 
 page=$(curl -s "http://127.0.0.1:$port/quarter")
 for want in "kommunale-daecher" "GEG 2020 Anlage 9, Verdrängungsstrommix" "860" "BISKO" "Vermiedene CO₂e" "12/2025"; do
-  if grep -qF "$want" <<<"$page"; then ok "page-has-$want"; else no "page-has-$want" "/quarter lacks '$want'"; fi
+  if grep -qF "$want" <<<"$page"; then ok "page-has-${want// /_}"; else no "page-has-${want// /_}" "/quarter lacks '$want'"; fi
 done
 # Producers only: no consumption columns, no self-sufficiency.
 if grep -qF "Autarkiegrad (%)" <<<"$page"; then no page-producers-only "consumption columns shown"; else ok page-producers-only; fi

@@ -62,7 +62,7 @@ if [ "$months" = 2 ]; then ok two-months; else no two-months "autarky_month rows
 
 page=$(curl -s "http://127.0.0.1:$port/quarter")
 for want in "Energiebilanz der Quartiere" "Autarkiegrad" "Eigenverbrauchsquote" "energie-positiv" "bisko/strom" "505" "BISKO" "Monate" "05/2026" "06/2026"; do
-  if grep -qF "$want" <<<"$page"; then ok "page-has-$want"; else no "page-has-$want" "/quarter lacks '$want'"; fi
+  if grep -qF "$want" <<<"$page"; then ok "page-has-${want// /_}"; else no "page-has-${want// /_}" "/quarter lacks '$want'"; fi
 done
 if grep -q 'data-points="[1-9]' <<<"$page"; then ok page-chart; else no page-chart "no chart with points"; fi
 recipe_shot quartier-bilanz /quarter

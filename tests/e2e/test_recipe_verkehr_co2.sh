@@ -61,7 +61,7 @@ else
 fi
 page=$(curl -s "http://127.0.0.1:$port/things/telraam-9000003102?from=2026-11-16&to=2026-11-23")
 for want in "Anteil Rad" "CO₂e Kfz am Tag" "Pkw je Stunde"; do
-  if grep -qF "$want" <<<"$page"; then ok "page-has-$want"; else no "page-has-$want" "thing page lacks '$want'"; fi
+  if grep -qF "$want" <<<"$page"; then ok "page-has-${want// /_}"; else no "page-has-${want// /_}" "thing page lacks '$want'"; fi
 done
 recipe_q "SELECT t.name, s.property, s.unit, o.time, o.value FROM observations o
           JOIN datastreams s ON s.id = o.ds JOIN things t ON t.id = s.thing_id
@@ -91,7 +91,7 @@ same() {
   cmp -s "$d/replay.txt" "$d/api.txt"
 }
 if wait_for 30 same; then
-  ok "telraam-api-equals-replay ($n readings)"
+  ok telraam-api-equals-replay; echo "# $n readings compared"
 else
   no telraam-api-equals-replay "$(diff "$d/replay.txt" "$d/api.txt" | head -5)"
 fi
