@@ -56,28 +56,32 @@ static int exm_specs(exm_state_t *s, const char *json) {
       rc = KK_ETYPE;
       break;
     }
-    static const char *const keys[] = {"thing", "property",    "unit",
-                                       "title", "description", "keywords"};
-    const char *v[6] = {0};
-    char kwbuf[512] = "";
+    static const char *const keys[] = {"thing",  "property",    "unit",
+                                       "title",  "description", "keywords",
+                                       "themes", "references"};
+    enum { NKEYS = 8 };
+    const char *v[NKEYS] = {0};
+    char lists[3][1024] = {"", "", ""}; /* keywords, themes, references */
     for (cJSON *k = d->child; k && rc == 0; k = k->next) {
       size_t i = 0;
-      while (i < 6 && strcmp(k->string, keys[i]) != 0)
+      while (i < NKEYS && strcmp(k->string, keys[i]) != 0)
         i++;
-      if (i == 6) {
+      if (i == NKEYS) {
         kk_stage_error(s->st,
                        "option datasets: unknown key '%s' (thing, property, "
-                       "unit, title, description, keywords)",
+                       "unit, title, description, keywords, themes, "
+                       "references)",
                        k->string);
         rc = KK_EUNKNOWN;
-      } else if (i == 5 && cJSON_IsArray(k)) {
+      } else if (i >= 5 && cJSON_IsArray(k)) {
+        char *buf = lists[i - 5];
         for (cJSON *w = k->child; w; w = w->next)
           if (cJSON_IsString(w)) {
-            size_t len = strlen(kwbuf);
-            snprintf(kwbuf + len, sizeof kwbuf - len, "%s%s", len ? "," : "",
+            size_t len = strlen(buf);
+            snprintf(buf + len, sizeof lists[0] - len, "%s%s", len ? "," : "",
                      w->valuestring);
           }
-        v[5] = kwbuf;
+        v[i] = buf;
       } else if (!cJSON_IsString(k)) {
         kk_stage_error(s->st, "option datasets: '%s' must be a string",
                        k->string);
@@ -87,7 +91,8 @@ static int exm_specs(exm_state_t *s, const char *json) {
       }
     }
     if (rc == 0 &&
-        ex_config_add_spec(&s->cfg, v[0], v[1], v[2], v[3], v[4], v[5]) != 0)
+        (ex_config_add_spec(&s->cfg, v[0], v[1], v[2], v[3], v[4], v[5]) != 0 ||
+         ex_spec_set_extras(&s->cfg, v[6], v[7]) != 0))
       rc = KK_ENOMEM;
   }
   cJSON_Delete(root);
@@ -134,6 +139,10 @@ static int exm_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   c->title = exm_dup(o, "title");
   c->description = exm_dup(o, "description");
   c->contributor_id = exm_dup(o, "contributor_id");
+  c->frequency = kk_opt_isset(o, "frequency")
+                     ? exm_dup(o, "frequency")
+                     : strdup(ex_frequency_for(s->every_ms));
+  c->availability = exm_dup(o, "availability");
   c->progress = 0;
   char err[512];
   for (size_t i = 0; i < kk_opt_list_len(o, "formats"); i++) {
@@ -162,6 +171,12 @@ static int exm_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   }
   int rc = exm_specs(s, kk_opt_json(o, "datasets"));
   if (rc != 0) return rc;
+  if (ex_check_vocab(c, err, sizeof err) != 0) {
+    kk_stage_error(st, "%s", err);
+    return KK_EPARSE;
+  }
+  const char *missing = ex_dcat_missing(c);
+  if (missing) kk_stage_log(st, KK_LOG_WARN, "%s", missing);
   if (!c->dir) {
     kk_stage_error(st, "out of memory");
     return KK_ENOMEM;
@@ -313,8 +328,11 @@ static const kk_option_t exm_options[] = {
      .type = KK_OPT_TABLE,
      .description = "Datasets as a list of filters { thing = \"room-*\", "
                     "property = \"co2\", unit = .., title = .., description "
-                    "= .., keywords = {..} }; each matching (property, unit) "
-                    "becomes one dataset.  Default: every datastream."},
+                    "= .., keywords = {..}, themes = { \"ENVI\", \"ENER\" }, "
+                    "references = { URI } }; each matching (property, unit) "
+                    "becomes one dataset.  themes: EU data-theme codes "
+                    "(default ENVI); references: dct:references such as the "
+                    "Musterdatenkatalog entry.  Default: every datastream."},
     {.name = "period",
      .type = KK_OPT_STRING,
      .def = "last 30d",
@@ -374,6 +392,16 @@ static const kk_option_t exm_options[] = {
      .type = KK_OPT_STRING,
      .description = "dcatde:contributorID URI (given by GovData to a "
                     "contributing portal)."},
+    {.name = "frequency",
+     .type = KK_OPT_STRING,
+     .description = "dct:accrualPeriodicity of the datasets: an EU frequency "
+                    "code (CONT, HOURLY, DAILY, WEEKLY, MONTHLY, QUARTERLY, "
+                    "ANNUAL, IRREG...) or a URI; default from `every`."},
+    {.name = "availability",
+     .type = KK_OPT_STRING,
+     .description = "dcatap:availability of datasets and distributions: "
+                    "EXPERIMENTAL, TEMPORARY, AVAILABLE or STABLE (EU "
+                    "planned-availability) or a URI; unset: not stated."},
     {NULL}};
 
 const kk_module_t publish_export_module = {

@@ -42,6 +42,10 @@ typedef struct ex_spec {
   char *title;       /* NULL: "<property> (<unit>)" */
   char *description; /* NULL: generated */
   char *keywords;    /* comma-separated, NULL for none */
+  char *themes;      /* EU data-theme codes or URIs, comma-separated; NULL:
+                        ENVI */
+  char *references;  /* dct:references URIs (a Musterdatenkatalog entry, a
+                        HVD category), comma-separated, NULL for none */
 } ex_spec_t;
 
 /* What to export and how to describe it.  Strings are owned by the
@@ -63,8 +67,10 @@ typedef struct ex_config {
   char *base_url; /* where the files are served; NULL: file:// of dir */
   char *title, *description; /* of the catalog */
   char *contributor_id;      /* dcatde:contributorID URI */
-  int progress;              /* progress bar on stderr */
-  char *log_name;            /* component name for kk_log */
+  char *frequency;    /* dct:accrualPeriodicity: EU frequency code or URI */
+  char *availability; /* dcatap:availability: planned-availability code */
+  int progress;       /* progress bar on stderr */
+  char *log_name;     /* component name for kk_log */
   /* the measures catalogues (export_measures.c); NULL: none */
   struct ex_measures *measures;
 } ex_config_t;
@@ -74,6 +80,18 @@ void ex_config_free(ex_config_t *c);
 int ex_config_add_spec(ex_config_t *c, const char *thing, const char *property,
                        const char *unit, const char *title,
                        const char *description, const char *keywords);
+/* Sets the DCAT-AP.de extras of the last spec (strings copied, NULL
+ * allowed).  0, KK_ENOMEM, or KK_EINVAL when there is no spec. */
+int ex_spec_set_extras(ex_config_t *c, const char *themes,
+                       const char *references);
+/* Checks frequency, availability and the specs' themes; 0 or KK_EPARSE
+ * with the reason in err. */
+int ex_check_vocab(const ex_config_t *c, char *err, size_t n);
+/* dct:accrualPeriodicity code for an export every `every_ms`. */
+const char *ex_frequency_for(uint64_t every_ms);
+/* The warning for what DCAT-AP.de requires and the config lacks (no
+ * publisher), or NULL. */
+const char *ex_dcat_missing(const ex_config_t *c);
 /* Parses `formats` ("csv,geojson,dcat") into EX_* bits; KK_EPARSE for an
  * unknown name, with the name in err. */
 int ex_parse_formats(const char *list, unsigned *out, char *err, size_t n);

@@ -50,6 +50,12 @@ static const char ex_usage[] =
     "  --base-url URL          where the files will be served (download URLs\n"
     "                          in the catalog); default file:// of DIR\n"
     "  --catalog-title T, --catalog-description D, --contributor-id URI\n"
+    "  --frequency CODE        dct:accrualPeriodicity (HOURLY, DAILY, ...)\n"
+    "  --availability CODE     dcatap:availability (EXPERIMENTAL, TEMPORARY,\n"
+    "                          AVAILABLE, STABLE)\n"
+    "  --themes C1,C2          EU data themes of the dataset (default ENVI)\n"
+    "  --references URI,..     dct:references (e.g. a Musterdatenkatalog\n"
+    "                          entry)\n"
     "  --no-progress           no progress bar (shown when stderr is a TTY)\n"
     "  -h, --help              this text\n"
     "\n"
@@ -71,7 +77,7 @@ static int ex_set(char **dst, const char *v) {
 /* What the command line gives besides the export configuration. */
 typedef struct ex_cli {
   ex_config_t c;
-  char *store, *thing, *prop, *unit, *title, *desc, *kws;
+  char *store, *thing, *prop, *unit, *title, *desc, *kws, *themes, *refs;
   int have_range;
 } ex_cli_t;
 
@@ -100,6 +106,10 @@ static char **ex_cli_string(ex_cli_t *x, const char *flag) {
   if (strcmp(flag, "--catalog-title") == 0) return &c->title;
   if (strcmp(flag, "--catalog-description") == 0) return &c->description;
   if (strcmp(flag, "--contributor-id") == 0) return &c->contributor_id;
+  if (strcmp(flag, "--frequency") == 0) return &c->frequency;
+  if (strcmp(flag, "--availability") == 0) return &c->availability;
+  if (strcmp(flag, "--themes") == 0) return &x->themes;
+  if (strcmp(flag, "--references") == 0) return &x->refs;
   return NULL;
 }
 
@@ -193,12 +203,17 @@ static int ex_cli_check(ex_cli_t *x, int64_t now) {
     return ex_usage_error("--store '%s': expected sqlite:PATH or "
                           "postgres:CONNINFO",
                           x->store);
-  if ((x->thing || x->prop || x->unit || x->title || x->desc || x->kws) &&
-      ex_config_add_spec(c, x->thing, x->prop, x->unit, x->title, x->desc,
-                         x->kws) != 0) {
+  if ((x->thing || x->prop || x->unit || x->title || x->desc || x->kws ||
+       x->themes || x->refs) &&
+      (ex_config_add_spec(c, x->thing, x->prop, x->unit, x->title, x->desc,
+                          x->kws) != 0 ||
+       ex_spec_set_extras(c, x->themes, x->refs) != 0)) {
     fprintf(stderr, "klimakit export: out of memory\n");
     return 1;
   }
+  if (ex_check_vocab(c, err, sizeof err) != 0) return ex_usage_error("%s", err);
+  const char *missing = ex_dcat_missing(c);
+  if (missing) fprintf(stderr, "klimakit export: warning: %s\n", missing);
   return 0;
 }
 
@@ -245,6 +260,8 @@ static int ex_main(int argc, char **argv) {
   free(x.title);
   free(x.desc);
   free(x.kws);
+  free(x.themes);
+  free(x.refs);
   ex_config_free(&x.c);
   return code < 0 ? 0 : code;
 }

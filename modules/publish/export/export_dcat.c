@@ -18,6 +18,118 @@
 #include "publish/export/export.h"
 
 #define EX_GEO "http://dcat-ap.de/def/politicalGeocoding/"
+#define EX_EU "http://publications.europa.eu/resource/authority/"
+
+/* The EU vocabularies DCAT-AP.de uses for themes, update frequencies and
+ * planned availability (codes as the Publications Office lists them). */
+static const char *const ex_themes[] = {"AGRI", "ECON", "EDUC", "ENER", "ENVI",
+                                        "GOVE", "HEAL", "INTR", "JUST", "REGI",
+                                        "SOCI", "TECH", "TRAN", NULL};
+static const char *const ex_frequencies[] = {
+    "CONT",      "UPDATE_CONT", "HOURLY",   "DAILY",    "WEEKLY", "MONTHLY",
+    "QUARTERLY", "ANNUAL",      "IRREG",    "NEVER",    "OTHER",  "UNKNOWN",
+    "BIWEEKLY",  "BIMONTHLY",   "ANNUAL_2", "ANNUAL_3", NULL};
+static const char *const ex_availabilities[] = {"EXPERIMENTAL", "TEMPORARY",
+                                                "AVAILABLE", "STABLE", NULL};
+
+static int ex_in(const char *const *list, const char *v) {
+  for (; *list; list++)
+    if (strcmp(*list, v) == 0) return 1;
+  return 0;
+}
+
+/* A vocabulary value as a URI: a URI as it is, a code under EX_EU<table>/. */
+static void ex_vocab_uri(const char *table, const char *v, char *buf,
+                         size_t n) {
+  if (strchr(v, ':'))
+    snprintf(buf, n, "%s", v);
+  else
+    snprintf(buf, n, EX_EU "%s/%s", table, v);
+}
+
+const char *ex_frequency_for(uint64_t every_ms) {
+  const uint64_t h = 3600000, d = 24 * h;
+  return every_ms < h         ? "CONT"
+         : every_ms <= h      ? "HOURLY"
+         : every_ms <= d      ? "DAILY"
+         : every_ms <= 7 * d  ? "WEEKLY"
+         : every_ms <= 31 * d ? "MONTHLY"
+         : every_ms <= 92 * d ? "QUARTERLY"
+                              : "ANNUAL";
+}
+
+const char *ex_dcat_missing(const ex_config_t *c) {
+  if (!(c->formats & EX_DCAT)) return NULL;
+  if (!c->publisher || !*c->publisher)
+    return "the catalog has no dct:publisher, which DCAT-AP.de requires for "
+           "the catalog and every dataset: GovData and the portals' "
+           "validators refuse it (set publisher)";
+  return NULL;
+}
+
+/* Checks each comma-separated item of `list` against `codes` (a URI is
+ * taken as it is).  0 or KK_EPARSE. */
+static int ex_check_list(const char *what, const char *list,
+                         const char *const *codes, char *err, size_t n) {
+  while (list && *list) {
+    size_t len = strcspn(list, ",");
+    char item[256];
+    while (len > 0 && *list == ' ')
+      list++, len--;
+    if (len >= sizeof item) len = sizeof item - 1;
+    memcpy(item, list, len);
+    item[len] = 0;
+    if (len && !strchr(item, ':') && !ex_in(codes, item)) {
+      snprintf(err, n,
+               "%s '%s': not a code of the EU vocabulary (%s%s...) "
+               "nor a URI",
+               what, item, codes[0], codes[1] ? ", " : "");
+      return KK_EPARSE;
+    }
+    list += len;
+    if (*list == ',') list++;
+  }
+  return 0;
+}
+
+int ex_check_vocab(const ex_config_t *c, char *err, size_t n) {
+  if (c->frequency &&
+      ex_check_list("frequency", c->frequency, ex_frequencies, err, n))
+    return KK_EPARSE;
+  if (c->availability &&
+      ex_check_list("availability", c->availability, ex_availabilities, err, n))
+    return KK_EPARSE;
+  for (size_t i = 0; i < c->nspecs; i++)
+    if (ex_check_list("theme", c->specs[i].themes, ex_themes, err, n))
+      return KK_EPARSE;
+  return 0;
+}
+
+/* Adds {"@id": uri} for every comma-separated item of list to o[key] (an
+ * array), codes resolved under EX_EU<table>/ (table NULL: URIs only). */
+static void ex_id_list(cJSON *o, const char *key, const char *table,
+                       const char *list) {
+  cJSON *a = cJSON_AddArrayToObject(o, key);
+  while (a && list && *list) {
+    size_t len = strcspn(list, ",");
+    char item[512], uri[600];
+    while (len > 0 && *list == ' ')
+      list++, len--;
+    if (len > 0 && len < sizeof item) {
+      memcpy(item, list, len);
+      item[len] = 0;
+      if (table)
+        ex_vocab_uri(table, item, uri, sizeof uri);
+      else
+        snprintf(uri, sizeof uri, "%s", item);
+      cJSON *v = cJSON_CreateObject();
+      cJSON_AddStringToObject(v, "@id", uri);
+      cJSON_AddItemToArray(a, v);
+    }
+    list += len;
+    if (*list == ',') list++;
+  }
+}
 
 const char *ex_licence_uri(const ex_config_t *c, char *buf, size_t n) {
   const char *l = c->licence && *c->licence ? c->licence : EX_DEFAULT_LICENCE;
@@ -176,6 +288,11 @@ static cJSON *ex_distribution(const ex_config_t *c, const char *base,
   ex_typed(ck, "spdx:checksumValue", f->sha256, "xsd:hexBinary");
   ex_datetime(d, "dct:modified", now);
   ex_id(d, "adms:status", "http://purl.org/adms/status/Completed");
+  if (c->availability && *c->availability) {
+    char uri[600];
+    ex_vocab_uri("planned-availability", c->availability, uri, sizeof uri);
+    ex_id(d, "dcatap:availability", uri);
+  }
   free(url);
   return d;
 }
@@ -239,8 +356,8 @@ static cJSON *ex_dataset(const ex_config_t *c, const char *base,
     k += len;
     if (*k == ',') k++;
   }
-  ex_id(o, "dcat:theme",
-        "http://publications.europa.eu/resource/authority/data-theme/ENVI");
+  ex_id_list(o, "dcat:theme", "data-theme",
+             d->spec->themes && *d->spec->themes ? d->spec->themes : "ENVI");
   ex_id(o, "dct:language",
         "http://publications.europa.eu/resource/authority/language/DEU");
   if (publisher)
@@ -258,7 +375,23 @@ static cJSON *ex_dataset(const ex_config_t *c, const char *base,
   if (geo_uri[0]) {
     ex_id(o, "dcatde:politicalGeocodingURI", geo_uri);
     ex_id(o, "dcatde:politicalGeocodingLevelURI", geo_level);
+    /* DCAT-AP.de 3.0 deprecates politicalGeocodingURI in favour of
+     * dct:spatial with the same URI; both are written. */
+    ex_id(o, "dct:spatial", geo_uri);
   }
+  ex_id(o, "dct:accessRights", EX_EU "access-right/PUBLIC");
+  if (c->frequency && *c->frequency) {
+    char uri[600];
+    ex_vocab_uri("frequency", c->frequency, uri, sizeof uri);
+    ex_id(o, "dct:accrualPeriodicity", uri);
+  }
+  if (c->availability && *c->availability) {
+    char uri[600];
+    ex_vocab_uri("planned-availability", c->availability, uri, sizeof uri);
+    ex_id(o, "dcatap:availability", uri);
+  }
+  if (d->spec->references && *d->spec->references)
+    ex_id_list(o, "dct:references", NULL, d->spec->references);
   if (c->geocoding_text && *c->geocoding_text)
     cJSON_AddStringToObject(o, "dcatde:geocodingDescription",
                             c->geocoding_text);
@@ -321,6 +454,7 @@ int ex_dcat_write(const ex_config_t *c, ex_dataset_t *ds, size_t n,
   cJSON_AddStringToObject(ctx, "adms", "http://www.w3.org/ns/adms#");
   cJSON_AddStringToObject(ctx, "vcard", "http://www.w3.org/2006/vcard/ns#");
   cJSON_AddStringToObject(ctx, "xsd", "http://www.w3.org/2001/XMLSchema#");
+  cJSON_AddStringToObject(ctx, "dcatap", "http://data.europa.eu/r5r/");
   char *catid = malloc(strlen(base) + sizeof EX_CATALOG_FILE);
   if (catid) {
     sprintf(catid, "%s%s", base, EX_CATALOG_FILE);

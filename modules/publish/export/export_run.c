@@ -54,6 +54,8 @@ void ex_config_free(ex_config_t *c) {
     free(p->title);
     free(p->description);
     free(p->keywords);
+    free(p->themes);
+    free(p->references);
   }
   free(c->specs);
   ex_measures_free(c);
@@ -71,6 +73,8 @@ void ex_config_free(ex_config_t *c) {
                    &c->title,
                    &c->description,
                    &c->contributor_id,
+                   &c->frequency,
+                   &c->availability,
                    &c->log_name};
   for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
     free(*strs[i]);
@@ -91,6 +95,20 @@ int ex_config_add_spec(ex_config_t *c, const char *thing, const char *property,
   p->title = ex_strdup0(title);
   p->description = ex_strdup0(description);
   p->keywords = ex_strdup0(keywords);
+  p->themes = p->references = NULL;
+  return 0;
+}
+
+int ex_spec_set_extras(ex_config_t *c, const char *themes,
+                       const char *references) {
+  if (!c->nspecs) return KK_EINVAL;
+  ex_spec_t *p = &c->specs[c->nspecs - 1];
+  free(p->themes);
+  free(p->references);
+  p->themes = ex_strdup0(themes);
+  p->references = ex_strdup0(references);
+  if ((themes && !p->themes) || (references && !p->references))
+    return KK_ENOMEM;
   return 0;
 }
 

@@ -162,6 +162,7 @@ static void http_route_readyz(http_state_t *s, h2o_req_t *req, char *rest) {
  * while the data has not changed (http_cache.c).  New pages (groups, a
  * map, views with access rules) are one line here each.  Which view a
  * request gets (public or internal) is decided before (http_access.c). */
+void http_route_quarter(http_state_t *s, h2o_req_t *req, char *path);
 static const struct http_route {
   const char *path;
   int prefix, cacheable;
@@ -177,6 +178,7 @@ static const struct http_route {
     {"/measures/", 1, 1, http_route_measure},
     {"/api/measures", 0, 1, http_route_api_measures},
     {"/challenges", 0, 1, http_route_challenges},
+    {"/quarter", 0, 1, http_route_quarter},
     {"/things/", 1, 1, http_route_thing},
     {"/csv", 0, 0, http_route_csv},
     {"/api/latest", 0, 1, http_route_latest},

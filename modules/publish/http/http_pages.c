@@ -129,10 +129,11 @@ void http_page_head(http_state_t *s, kk_buf_t *b, const char *title,
     const char *href;
     http_msg_t label;
   } nav[] = {
-      {"/", HTTP_M_nav_overview},         {"/karte", HTTP_M_nav_map},
-      {"/indoor", HTTP_M_nav_indoor},     {"/climate", HTTP_M_nav_climate},
-      {"/heat", HTTP_M_nav_heat},         {"/measures", HTTP_M_nav_measures},
-      {"/challenges", HTTP_M_nav_challenges}, {"/docs/", HTTP_M_nav_docs}};
+      {"/", HTTP_M_nav_overview},       {"/karte", HTTP_M_nav_map},
+      {"/indoor", HTTP_M_nav_indoor},   {"/climate", HTTP_M_nav_climate},
+      {"/heat", HTTP_M_nav_heat},       {"/measures", HTTP_M_nav_measures},
+      {"/quarter", HTTP_M_nav_quarter}, {"/challenges", HTTP_M_nav_challenges},
+      {"/docs/", HTTP_M_nav_docs}};
   for (size_t i = 0; i < sizeof nav / sizeof *nav; i++) {
     if (nav[i].label == HTTP_M_nav_docs && !s->docs_root) continue;
     if (s->view_public &&
