@@ -56,7 +56,10 @@ static int sb_resolve_as_given(const sb_ctx_t *c, const char *path, int write,
   }
   if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
     return KK_EDENIED;
-  if (!realpath(dir, dreal)) return KK_EDENIED;
+  /* A folder that is not there holds nothing to reach: the caller may
+   * try the path elsewhere (kk.dir is relative when the recipe was named
+   * so, and the base folder is prepended to it once more). */
+  if (!realpath(dir, dreal)) return errno == ENOENT ? -ENOENT : KK_EDENIED;
   int n = snprintf(out, PATH_MAX, "%s%s%s", dreal,
                    strcmp(dreal, "/") == 0 ? "" : "/", base);
   if (n < 0 || n >= PATH_MAX) return -ENAMETOOLONG;

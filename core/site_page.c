@@ -219,10 +219,20 @@ static void check_steps_run(site_t *s, const site_page_t *p) {
     if (cmark_node_get_type(n) == CMARK_NODE_HEADING &&
         cmark_node_get_heading_level(n) <= 2)
       break;
-    const char *info = cmark_node_get_type(n) == CMARK_NODE_CODE_BLOCK
-                           ? cmark_node_get_fence_info(n)
-                           : NULL;
-    if (info && strcmp(info, "sh") == 0) return;
+    /* The block may sit inside a list item ("1. Rezept starten:"). */
+    cmark_iter *it = cmark_iter_new(n);
+    int found = 0;
+    for (cmark_event_type ev;
+         !found && (ev = cmark_iter_next(it)) != CMARK_EVENT_DONE;) {
+      cmark_node *c = cmark_iter_get_node(it);
+      const char *info = ev == CMARK_EVENT_ENTER &&
+                                 cmark_node_get_type(c) == CMARK_NODE_CODE_BLOCK
+                             ? cmark_node_get_fence_info(c)
+                             : NULL;
+      found = info && strcmp(info, "sh") == 0;
+    }
+    cmark_iter_free(it);
+    if (found) return;
   }
   site_error(s, p->src, node_line(h),
              "'## Schritt für Schritt' has no ```sh block (the commands "

@@ -33,14 +33,18 @@ fi
 # The sh lines of the section as "LINE<TAB>COMMAND", continuations joined.
 pb_lines() {
   awk '
-    /^```/ {
+    # A fence may be indented (a block inside a list item): its lines
+    # lose that indentation.
+    /^ *```/ {
       if (fence) { fence = 0; run = 0; next }
-      fence = 1; run = (section && $0 ~ /^```sh[ \t]*$/); next
+      fence = 1; indent = match($0, /[^ ]/) - 1
+      run = (section && $0 ~ /^ *```sh[ \t]*$/); next
     }
     !fence && /^## / { section = ($0 ~ /^## Schritt für Schritt[ \t]*$/); next }
     !run { next }
     {
       line = $0
+      if (substr(line, 1, indent) ~ /^ *$/) line = substr(line, indent + 1)
       if (pending != "") { cmd = cmd " " line } else { start = NR; cmd = line }
       if (line ~ /\\$/) { sub(/\\$/, "", cmd); pending = 1; next }
       pending = ""
