@@ -324,6 +324,8 @@ static int http_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
       return KK_EINVAL;
     }
     s->docs_root = strdup(real);
+  } else {
+    s->docs_root = http_docs_default_root();
   }
   s->m_requests = kk_stage_counter(st, "kk_http_requests_total", NULL,
                                    "HTTP requests served");
@@ -473,9 +475,13 @@ static const kk_option_t http_options[] = {
                     "\"https://geoportal.example.de\"; unset: none."},
     {.name = "docs_dir",
      .type = KK_OPT_STRING,
-     .description = "Directory served under /docs/ (Markdown rendered to "
-                    "HTML with cmark-gfm, other files as they are; nothing "
-                    "outside it is reachable).  Unset: no /docs."},
+     .description = "The documentation site served under /docs/, as "
+                    "`klimakit docs build` (make docs) writes it: that "
+                    "folder, a folder holding it as html/ (the installed "
+                    "share/klimakit/docs) or a source tree's docs/ (its "
+                    "build/site).  Nothing outside the site is reachable. "
+                    " Unset: the installed site, else the one beside the "
+                    "running binary (build/site); neither: no /docs."},
     {.name = "things",
      .type = KK_OPT_TABLE,
      .description = "The things table: { [\"raum-101\"] = { label = \"Raum "

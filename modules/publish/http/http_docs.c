@@ -86,6 +86,26 @@ static int http_docs_site(const http_state_t *s, char *site, char *tried,
   return -1;
 }
 
+#ifndef KK_DATADIR
+#define KK_DATADIR "/usr/local/share/klimakit"
+#endif
+
+char *http_docs_default_root(void) {
+  /* The installed site (make install, the package), then the site of the
+   * source tree whose binary runs (build/klimakit -> build/site). */
+  char cand[PATH_MAX], real[PATH_MAX];
+  snprintf(cand, sizeof cand, "%s", KK_DATADIR "/docs/html");
+  if (realpath(cand, real) && http_docs_is_site(real)) return strdup(real);
+  ssize_t n = readlink("/proc/self/exe", cand, sizeof cand - 8);
+  if (n <= 0) return NULL;
+  cand[n] = 0;
+  char *slash = strrchr(cand, '/');
+  if (!slash) return NULL;
+  strcpy(slash, "/site");
+  if (realpath(cand, real) && http_docs_is_site(real)) return strdup(real);
+  return NULL;
+}
+
 static void http_docs_not_built(http_state_t *s, h2o_req_t *req,
                                 const char *tried) {
   kk_buf_t b = {0};

@@ -291,6 +291,11 @@ void http_page_measures(http_state_t *s, h2o_req_t *req);
 void http_api_latest(http_state_t *s, h2o_req_t *req);
 /* Updates the gauges of held and stale datastreams (before /metrics). */
 void http_metrics_update(http_state_t *s);
+/* The site /docs serves when docs_dir is not given: the installed one
+ * (KK_DATADIR/docs/html), else the one beside a source tree's binary
+ * (build/site); malloc'ed realpath, NULL when there is none. */
+char *http_docs_default_root(void);
+
 /* Serves `path` ("/docs..."), which lies below s->docs_root. */
 void http_serve_docs(http_state_t *s, h2o_req_t *req, const char *path);
 
