@@ -153,7 +153,7 @@ $(BENCH_BIN): tests/bench/kk_bench.c $(BUILD)/libklimakit.a
 # ---- use -------------------------------------------------------------------
 run: deps
 	@$(MAKE) --no-print-directory all docs
-	./$(BUILD)/klimakit run recipes/demo.lua
+	./$(BUILD)/klimakit run --data-dir var/demo recipes/demo.lua
 
 unit: $(UNIT_BIN)
 

@@ -24,7 +24,7 @@ t modules-help 0 "$K" modules --help;     has modules-help-text "usage: klimakit
 t run-bad-flag 2 "$K" run --bogus recipes/demo.lua
 t run-bad-logformat 2 "$K" run --log-format xml recipes/demo.lua
 t check-missing-file 3 "$K" check /nonexistent/recipe.lua; has missing-file-msg "cannot read recipe"
-t check-demo 0 "$K" check recipes/demo.lua; is check-demo-ok "recipes/demo.lua: ok (6 stages)"
+t check-demo 0 "$K" check recipes/demo.lua; is check-demo-ok "recipes/demo.lua: ok (37 stages)"
 t modules 0 "$K" modules;                 has modules-simulate "source.simulate"
 has modules-options "sensors"
 t modules-one 0 "$K" modules simulate;    has modules-one-desc "Europe/Berlin"

@@ -228,11 +228,13 @@ static void http_td_stale(http_state_t *s, kk_buf_t *b, const char *label,
 static void http_overview_row(http_state_t *s, kk_buf_t *b,
                               const http_item_t *it, size_t n, const char **col,
                               size_t ncol, int has_co2, int *counts) {
-  int64_t last = INT64_MIN;
+  int64_t last = INT64_MIN, now = kk_now_ms();
   int all_stale = 1;
   for (size_t i = 0; i < n; i++) {
     if (http_is_alert(it[i].property)) continue;
-    if (it[i].last_time > last) last = it[i].last_time;
+    /* As of the newest reading that is not in the future (a target path). */
+    if (it[i].last_time > last && it[i].last_time <= now)
+      last = it[i].last_time;
     all_stale &= it[i].stale;
   }
   kk_buf_printf(b, "<tr%s><th scope=\"row\" data-label=\"",
@@ -438,7 +440,9 @@ void http_page_overview(http_state_t *s, h2o_req_t *req) {
     if (http_is_alert(x->property)) continue;
     nds++;
     nstale += x->stale;
-    if (x->last_time > last) last = x->last_time;
+    /* A target path or a forecast lies in the future: "last updated" is
+     * when a reading last arrived, never later than now. */
+    if (x->last_time > last && x->last_time <= now) last = x->last_time;
   }
   char when[48], nt[24], nd[24];
   snprintf(when, sizeof when, "%s", http_t(&s->reg, HTTP_M_no_data_yet));

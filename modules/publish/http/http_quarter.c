@@ -311,7 +311,12 @@ static void quarter_factor(http_state_t *s, kk_buf_t *b, const http_items_t *it,
 
 static void quarter_one(http_state_t *s, kk_buf_t *b, const http_items_t *it,
                         const char *thing) {
-  const char *name = strncmp(thing, "quarter/", 8) == 0 ? thing + 8 : thing;
+  /* The things table's label, else the quarter's name without its
+   * "quarter/" prefix. */
+  const char *label = http_thing_label(s, thing);
+  const char *name = label != thing                       ? label
+                     : strncmp(thing, "quarter/", 8) == 0 ? thing + 8
+                                                          : thing;
   quarter_series_t *cols = calloc(QUARTER_NCOLS, sizeof *cols);
   if (!cols) {
     b->oom = 1;
