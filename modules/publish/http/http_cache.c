@@ -44,10 +44,12 @@ http_series_t *http_series_get(const http_state_t *s, uint32_t ds) {
  * measures pages read when no store is given. */
 static int http_keeps_recent(const char *property) {
   static const char *const keep[] = {
-      "target_path",      "impact",          "expected",
-      "balance_status",   "sectors_covered", "data_quality",
-      "population",       "change_vs_base",  "on_track",
-      "on_track_extrapolated", "remaining_budget", "budget_years_left",
+      "target_path",      "impact",
+      "expected",         "balance_status",
+      "sectors_covered",  "data_quality",
+      "population",       "change_vs_base",
+      "on_track",         "on_track_extrapolated",
+      "remaining_budget", "budget_years_left",
       "target_milestone"};
   if (strncmp(property, "co2e", 4) == 0) return 1;
   for (size_t i = 0; i < sizeof keep / sizeof *keep; i++)
