@@ -56,10 +56,12 @@ static int sb_resolve_as_given(const sb_ctx_t *c, const char *path, int write,
   }
   if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
     return KK_EDENIED;
-  /* A folder that is not there holds nothing to reach: the caller may
+  /* A folder that is not there holds nothing to read: the caller may
    * try the path elsewhere (kk.dir is relative when the recipe was named
-   * so, and the base folder is prepended to it once more). */
-  if (!realpath(dir, dreal)) return errno == ENOENT ? -ENOENT : KK_EDENIED;
+   * so, and the base folder is prepended to it once more).  Writing
+   * there stays denied. */
+  if (!realpath(dir, dreal))
+    return !write && errno == ENOENT ? -ENOENT : KK_EDENIED;
   int n = snprintf(out, PATH_MAX, "%s%s%s", dreal,
                    strcmp(dreal, "/") == 0 ? "" : "/", base);
   if (n < 0 || n >= PATH_MAX) return -ENAMETOOLONG;

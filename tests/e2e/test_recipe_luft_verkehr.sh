@@ -40,7 +40,10 @@ case $loc in *12.376*51.344*) ok uba-station-location ;; *) no uba-station-locat
 v=$(q "SELECT count(*) FROM observations o JOIN datastreams d ON d.id = o.ds JOIN things t ON t.id = d.thing_id
   WHERE t.name = 'esp8266-1001001' AND d.property = 'pm10'")
 [ "$v" = 1 ] && ok sensor-pm10-stored || no sensor-pm10-stored "$v"
-c=$(q "SELECT count(*) FROM observations o JOIN datastreams d ON d.id = o.ds WHERE d.property = 'count_car'")
+# The Telraam poll runs beside the UBA ones (jitter up to 1 s): wait for it.
+cars() { q "SELECT count(*) FROM observations o JOIN datastreams d ON d.id = o.ds WHERE d.property = 'count_car'"; }
+wait_for 30 sh -c "[ \"\$(sqlite3 '$db' \"SELECT count(*) FROM observations o JOIN datastreams d ON d.id = o.ds WHERE d.property = 'count_car'\")\" -ge 20 ]" || true
+c=$(cars)
 [ "${c:-0}" -ge 20 ] && ok telraam-counts || no telraam-counts "$c car counts"
 # The traffic station's PM10 day mean of the sample day is above 50 µg/m³;
 # the background station's is not: one exceedance day each way.
