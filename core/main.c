@@ -106,7 +106,8 @@ static const char *run_help =
     "The pid is in DIR/klimakit.pid while it runs.\n"
     "\n"
     "  --data-dir DIR   default data directory (kk.config{data_dir=} wins);\n"
-    "                   default ./var\n";
+    "                   default: $STATE_DIRECTORY, else var/ beside\n"
+    "                   the recipe\n";
 
 static const char *check_help =
     "usage: klimakit check RECIPE\n"

@@ -22,6 +22,7 @@
 #include "klimakit/reading.h"
 #include "klimakit/store.h"
 #include "klimakit/text.h"
+#include "klimakit/thing.h"
 #include "klimakit/time.h"
 
 #endif

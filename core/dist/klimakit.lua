@@ -1,9 +1,10 @@
 -- /etc/klimakit/klimakit.lua - the recipe klimakit.service runs.
 --
 -- It runs one of the recipes installed under /usr/share/klimakit/recipes:
--- by default the demo school on simulated data (twelve classrooms with
--- CO2, temperature, humidity and electricity, a dashboard on
--- $KLIMAKIT_HTTP, default 127.0.0.1:8080).  To run another one, change
+-- by default the Musterstadt demo on simulated data and sample files
+-- (19 classrooms in three schools, municipal buildings, the BISKO balance,
+-- measures, air stations, PV; a dashboard on $KLIMAKIT_HTTP, default
+-- 127.0.0.1:8080).  To run another one, change
 -- the path below (and `systemctl reload klimakit`); to write your own,
 -- replace this file with it (`klimakit check /etc/klimakit/klimakit.lua`
 -- first).  A package upgrade keeps your version of this file.

@@ -182,8 +182,11 @@ int flatjson_message(const void *data, size_t len, const flatjson_opts_t *o,
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, o->thing_field);
     if (cJSON_IsString(t) && t->valuestring[0])
       snprintf(thing, thing_len, "%s", t->valuestring);
-    else if (cJSON_IsNumber(t))
-      snprintf(thing, thing_len, "%.17g", t->valuedouble);
+    else if (cJSON_IsNumber(t)) {
+      char num[KK_FMT_DOUBLE_MAX];
+      kk_fmt_double(t->valuedouble, num);
+      snprintf(thing, thing_len, "%s", num);
+    }
   }
   if (o->time_field) {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, o->time_field);
