@@ -249,7 +249,12 @@ static int bisko_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   *state = s;
   s->st = st;
   s->opts = o;
-  calc_rejects_init(&s->rj, st);
+  calc_rejects_init(
+      &s->rj, st,
+      CALC_REJ_BIT(CALC_REJ_NAN) | CALC_REJ_BIT(CALC_REJ_NEGATIVE) |
+          CALC_REJ_BIT(CALC_REJ_NO_FACTOR) | CALC_REJ_BIT(CALC_REJ_UNIT) |
+          CALC_REJ_BIT(CALC_REJ_UNKNOWN_CARRIER) |
+          CALC_REJ_BIT(CALC_REJ_UNMAPPED) | CALC_REJ_METERS);
   s->set = kk_opt_str(o, "set");
   s->thing = kk_opt_str(o, "thing");
   s->carrier = kk_opt_isset(o, "carrier") ? kk_opt_str(o, "carrier") : NULL;

@@ -75,7 +75,14 @@ typedef struct calc_rejects {
   kk_ratelimit_t rl;
 } calc_rejects_t;
 
-void calc_rejects_init(calc_rejects_t *r, kk_stage_t *st);
+/* The reasons a stage can produce, as a mask of CALC_REJ_BIT()s: only
+ * those appear in /metrics from the start (a reason outside the mask is
+ * still counted, its counter made when it first occurs).  CALC_REJ_METERS
+ * are the reasons of calc_meter_step(). */
+#define CALC_REJ_BIT(r) (1u << (r))
+#define CALC_REJ_METERS                                                        \
+  (CALC_REJ_BIT(CALC_REJ_OUT_OF_ORDER) | CALC_REJ_BIT(CALC_REJ_METER_DECREASE))
+void calc_rejects_init(calc_rejects_t *r, kk_stage_t *st, unsigned reasons);
 /* Counts a rejected reading in kk_rejected_total{stage,reason} and logs
  * (rate-limited) why. */
 void calc_reject(calc_rejects_t *r, calc_rej_t why, const kk_reading_t *rd,

@@ -64,7 +64,11 @@ int calc_energy_create(kk_stage_t *st, const kk_opts_t *o, void **state,
   s->st = st;
   s->pv = pv;
   s->opts = o;
-  calc_rejects_init(&s->rj, st);
+  calc_rejects_init(
+      &s->rj, st,
+      CALC_REJ_BIT(CALC_REJ_NAN) | CALC_REJ_BIT(CALC_REJ_NEGATIVE) |
+          CALC_REJ_BIT(CALC_REJ_NO_FACTOR) | CALC_REJ_BIT(CALC_REJ_UNIT) |
+          CALC_REJ_BIT(CALC_REJ_UNKNOWN_CARRIER) | CALC_REJ_METERS);
   s->set = kk_opt_str(o, "set");
   s->carrier = kk_opt_isset(o, "carrier") ? kk_opt_str(o, "carrier") : NULL;
   s->out_prop = pv ? "co2e_avoided" : "co2e";

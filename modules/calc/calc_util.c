@@ -19,18 +19,24 @@ const char *const calc_rej_names[CALC_REJ_N] = {
     "no_factor", "out_of_order", "meter_decrease", "too_late",
     "unmapped"};
 
-void calc_rejects_init(calc_rejects_t *r, kk_stage_t *st) {
+static kk_metric_t *calc_reject_counter(kk_stage_t *st, calc_rej_t why) {
+  return st ? kk_stage_counter(st, "kk_rejected_total", calc_rej_names[why],
+                               "Readings rejected by a stage, by reason")
+            : NULL;
+}
+
+void calc_rejects_init(calc_rejects_t *r, kk_stage_t *st, unsigned reasons) {
   memset(r, 0, sizeof *r);
   r->st = st;
   r->rl = (kk_ratelimit_t)KK_RATELIMIT_INIT(10000, 10);
   for (int i = 0; i < CALC_REJ_N; i++)
-    r->m[i] = kk_stage_counter(st, "kk_rejected_total", calc_rej_names[i],
-                               "Readings rejected by a stage, by reason");
+    if (reasons & CALC_REJ_BIT(i)) r->m[i] = calc_reject_counter(st, i);
 }
 
 void calc_reject(calc_rejects_t *r, calc_rej_t why, const kk_reading_t *rd,
                  const char *fmt, ...) {
   r->n[why]++;
+  if (!r->m[why]) r->m[why] = calc_reject_counter(r->st, why);
   kk_metric_add(r->m[why], 1);
   if (!r->st || !kk_ratelimit_ok(&r->rl)) return;
   char msg[384];

@@ -564,7 +564,11 @@ static int dd_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   s->st = st;
   s->opts = o;
   s->last_lt = NAN;
-  calc_rejects_init(&s->rj, st);
+  calc_rejects_init(&s->rj, st,
+                    CALC_REJ_BIT(CALC_REJ_NAN) |
+                        CALC_REJ_BIT(CALC_REJ_NEGATIVE) |
+                        CALC_REJ_BIT(CALC_REJ_TOO_LATE) |
+                        CALC_REJ_BIT(CALC_REJ_UNIT) | CALC_REJ_METERS);
   s->tz = (calc_tz_t)kk_opt_enum(o, "tz");
   s->prop = kk_opt_str(o, "property");
   s->dd_prop = kk_opt_str(o, "degree_days_property");

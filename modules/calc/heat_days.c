@@ -366,7 +366,10 @@ static int hd_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   *state = s;
   s->st = st;
   s->opts = o;
-  calc_rejects_init(&s->rj, st);
+  calc_rejects_init(&s->rj, st,
+                    CALC_REJ_BIT(CALC_REJ_NAN) |
+                        CALC_REJ_BIT(CALC_REJ_TOO_LATE) |
+                        CALC_REJ_BIT(CALC_REJ_UNIT));
   s->tz = (calc_tz_t)kk_opt_enum(o, "tz");
   s->readings = kk_opt_enum(o, "input") == 1;
   s->prop = kk_opt_str(o, "property");

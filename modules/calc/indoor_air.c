@@ -111,7 +111,10 @@ static int ia_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   *state = s;
   s->st = st;
   s->opts = o;
-  calc_rejects_init(&s->rj, st);
+  calc_rejects_init(&s->rj, st,
+                    CALC_REJ_BIT(CALC_REJ_NAN) |
+                        CALC_REJ_BIT(CALC_REJ_NEGATIVE) |
+                        CALC_REJ_BIT(CALC_REJ_TOO_LATE));
   s->rl = (kk_ratelimit_t)KK_RATELIMIT_INIT(60000, 20);
   s->interval_min = (double)kk_opt_duration_ms(o, "interval") / 60000.0;
   s->hyst = kk_opt_double(o, "hysteresis");

@@ -150,7 +150,9 @@ static int measures_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   s->tz = (calc_tz_t)kk_opt_enum(o, "tz");
   s->updates = kk_opt_bool(o, "updates");
   s->rl = (kk_ratelimit_t)KK_RATELIMIT_INIT(10000, 5);
-  calc_rejects_init(&s->rj, st);
+  calc_rejects_init(&s->rj, st,
+                    CALC_REJ_BIT(CALC_REJ_NAN) |
+                        CALC_REJ_BIT(CALC_REJ_OUT_OF_ORDER));
   s->cat.name = strdup(kk_stage_name(st));
   if (!s->cat.name) return KK_ENOMEM;
   const char *csv = kk_opt_str(o, "catalogue");

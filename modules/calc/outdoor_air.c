@@ -403,7 +403,10 @@ static int air_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
     kk_stage_error(st, "interval: must be 1 s or longer");
     return KK_ERANGE;
   }
-  calc_rejects_init(&s->rj, st);
+  calc_rejects_init(&s->rj, st,
+                    CALC_REJ_BIT(CALC_REJ_NAN) |
+                        CALC_REJ_BIT(CALC_REJ_NEGATIVE) |
+                        CALC_REJ_BIT(CALC_REJ_TOO_LATE));
   s->w = calc_windows_new(
       s->tz, (1u << CALC_P_HOUR) | (1u << CALC_P_DAY) | (1u << CALC_P_YEAR),
       s->lateness_ms, 0, air_emit, s);

@@ -127,7 +127,8 @@ static int target_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   s->st = st;
   s->opts = o;
   s->tz = (calc_tz_t)kk_opt_enum(o, "tz");
-  calc_rejects_init(&s->rj, st);
+  calc_rejects_init(
+      &s->rj, st, CALC_REJ_BIT(CALC_REJ_NAN) | CALC_REJ_BIT(CALC_REJ_TOO_LATE));
   int by = (int)kk_opt_int(o, "base_year"),
       ty = (int)kk_opt_int(o, "target_year");
   if (ty <= by) {

@@ -66,7 +66,10 @@ static int traffic_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   *state = s;
   s->st = st;
   s->prefix = kk_opt_str(o, "prefix");
-  calc_rejects_init(&s->rj, st);
+  calc_rejects_init(&s->rj, st,
+                    CALC_REJ_BIT(CALC_REJ_NAN) |
+                        CALC_REJ_BIT(CALC_REJ_NEGATIVE) |
+                        CALC_REJ_BIT(CALC_REJ_UNMAPPED));
   s->segments = cJSON_Parse(kk_opt_json(o, "segments"));
   if (!cJSON_IsObject(s->segments)) {
     kk_stage_error(st, "segments: expected { [thing] = length_km }");

@@ -99,7 +99,8 @@ static int window_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   *state = s;
   s->st = st;
   s->opts = o;
-  calc_rejects_init(&s->rj, st);
+  calc_rejects_init(
+      &s->rj, st, CALC_REJ_BIT(CALC_REJ_NAN) | CALC_REJ_BIT(CALC_REJ_TOO_LATE));
   int rc = bits_of(st, o, "periods", calc_period_names, CALC_P_N, &s->periods);
   if (!rc) rc = bits_of(st, o, "stats", calc_stat_names, CALC_S_N, &s->stats);
   if (rc) return rc;

@@ -370,4 +370,28 @@ PY
 ); then ok window-exact-after-crash-between-snapshots
 else no window-exact-after-crash-between-snapshots "$res; $(grep -E 'replay|error' "$d/hold.log" | tail -3)"; fi
 
+# /metrics lists for each calculator only the reasons it can produce:
+# calc.co2 (a meter) its factor and meter reasons, never too_late;
+# calc.window too_late, never no_factor.
+port=$(free_port)
+cat > "$d/reasons.lua" <<LUA
+local kk = require "klimakit"
+local rooms = kk.source.simulate { sensors = 2, backfill = "1h" }
+local co2 = kk.calc.co2 { carrier = "strom", meter = "cumulative", fallback = "latest" }
+local win = kk.calc.window { property = "co2", periods = { "hour" }, stats = { "avg" } }
+kk.pipe(rooms, { co2, win, kk.publish.http { listen = "127.0.0.1:$port" } })
+kk.pipe({ co2, win }, kk.sink.null {})
+LUA
+kk_start "$d/reasons.log" "$d/reasons.lua" --data-dir "$d/reasons"
+if wait_port "$port" 20; then
+  m=$(curl -s "http://127.0.0.1:$port/metrics" | grep '^kk_rejected_total{stage="\(co2\|window\)"')
+  if [[ $m == *'stage="co2",reason="no_factor"'* && $m == *'stage="co2",reason="meter_decrease"'* &&
+        $m != *'stage="co2",reason="too_late"'* && $m == *'stage="window",reason="too_late"'* &&
+        $m != *'stage="window",reason="no_factor"'* ]]; then ok metrics-reasons-per-module
+  else no metrics-reasons-per-module "$m"; fi
+else
+  no metrics-reasons-per-module "no dashboard: $(tail -3 "$d/reasons.log")"
+fi
+kk_stop
+
 exit $fail

@@ -457,7 +457,9 @@ static int alert_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   s->tz = (calc_tz_t)kk_opt_enum(o, "tz");
   s->check_ms = kk_opt_duration_ms(o, "check");
   s->rl = (kk_ratelimit_t)KK_RATELIMIT_INIT(60000, 30);
-  calc_rejects_init(&s->rj, st);
+  calc_rejects_init(&s->rj, st,
+                    CALC_REJ_BIT(CALC_REJ_NAN) |
+                        CALC_REJ_BIT(CALC_REJ_OUT_OF_ORDER));
   char err[256];
   if (kk_opt_isset(o, "quiet") &&
       calc_schedule_parse(kk_opt_str(o, "quiet"), s->tz, &s->quiet, err,

@@ -131,7 +131,11 @@ static int quarter_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
   s->stamp_start = kk_opt_enum(o, "stamp") == 1;
   s->latest = kk_opt_enum(o, "fallback") == 1;
   s->fyear = INT32_MIN;
-  calc_rejects_init(&s->rj, st);
+  calc_rejects_init(&s->rj, st,
+                    CALC_REJ_BIT(CALC_REJ_NAN) |
+                        CALC_REJ_BIT(CALC_REJ_NEGATIVE) |
+                        CALC_REJ_BIT(CALC_REJ_TOO_LATE) |
+                        CALC_REJ_BIT(CALC_REJ_UNIT) | CALC_REJ_METERS);
   s->res = (int64_t)kk_opt_duration_ms(o, "resolution");
   if (s->res < KK_MINUTE_MS || KK_HOUR_MS % s->res != 0) {
     kk_stage_error(st, "resolution must divide an hour and be at least 1m "
