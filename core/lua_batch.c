@@ -289,6 +289,19 @@ void kk__lua_check_reading(lua_State *L, int idx, const kk_reading_t *def,
     lraise(L, "%s: field 'thing' must be a string (or give 'ds')", who);
   }
   r.flags = def ? def->flags : 0;
+  /* update = true: a later value for the same datastream and time
+   * replaces an earlier one in the stores (a running total, a figure
+   * that is revised), as the C calculators mark theirs. */
+  t = lua_getfield(L, idx, "update");
+  if (t == LUA_TBOOLEAN) {
+    if (lua_toboolean(L, -1))
+      r.flags |= KK_READING_UPDATE;
+    else
+      r.flags &= ~KK_READING_UPDATE;
+  } else if (t != LUA_TNIL) {
+    lraise(L, "%s: field 'update' must be a boolean", who);
+  }
+  lua_pop(L, 1);
   *out = r;
 }
 
