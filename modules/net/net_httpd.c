@@ -14,7 +14,7 @@ typedef struct route {
   size_t len;
   net_httpd_fn fn;
   void *ud;
-  const void *owner;
+  const void *owner; /* NULL once unrouted: the route is draining */
 } route_t;
 
 struct net_httpd {
@@ -60,10 +60,22 @@ static int net_httpd_on_req(h2o_handler_t *self, h2o_req_t *req) {
         strcmp(r->prefix, "/") == 0 ||
         (strncmp(path, r->prefix, r->len) == 0 &&
          (path[r->len] == 0 || path[r->len] == '/' || path[r->len] == '('));
-    if (match && (!best || r->len > best->len)) best = r;
+    /* A live route wins over a draining one of the same length. */
+    if (match && (!best || r->len > best->len ||
+                  (r->len == best->len && r->fn && !best->fn)))
+      best = r;
   }
   if (!best) {
     net_httpd_text(req, 404, "not found\n");
+    return 0;
+  }
+  if (!best->fn) {
+    /* The route's stage is stopping: a 404 would tell a gateway that the
+     * path is gone for good, so say "later" and close the connection. */
+    req->http1_is_persistent = 0;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
+                   H2O_STRLIT("5"));
+    net_httpd_text(req, 503, "shutting down: try again later\n");
     return 0;
   }
   return best->fn(best->ud, req, path);
@@ -204,6 +216,16 @@ net_httpd_t *net_httpd_acquire(uv_loop_t *loop, const char *listen,
 
 int net_httpd_route(net_httpd_t *h, const char *prefix, net_httpd_fn fn,
                     void *ud, const void *owner) {
+  /* A stage that serves the prefix again replaces its draining route. */
+  size_t o = 0;
+  for (size_t i = 0; i < h->nroutes; i++) {
+    if (!h->routes[i].fn && strcmp(h->routes[i].prefix, prefix) == 0) {
+      free(h->routes[i].prefix);
+      continue;
+    }
+    h->routes[o++] = h->routes[i];
+  }
+  h->nroutes = o;
   route_t *n = realloc(h->routes, (h->nroutes + 1) * sizeof *n);
   if (!n) return KK_ENOMEM;
   h->routes = n;
@@ -218,15 +240,15 @@ int net_httpd_route(net_httpd_t *h, const char *prefix, net_httpd_fn fn,
 }
 
 void net_httpd_unroute(net_httpd_t *h, const void *owner) {
-  size_t o = 0;
-  for (size_t i = 0; i < h->nroutes; i++) {
-    if (h->routes[i].owner == owner) {
-      free(h->routes[i].prefix);
-      continue;
+  /* The route stays, without its handler, until the server closes or the
+   * prefix is routed again: requests to it get 503 with Retry-After, never
+   * the 404 of a path that does not exist. */
+  for (size_t i = 0; i < h->nroutes; i++)
+    if (h->routes[i].owner == owner && h->routes[i].fn) {
+      h->routes[i].fn = NULL;
+      h->routes[i].ud = NULL;
+      h->routes[i].owner = NULL;
     }
-    h->routes[o++] = h->routes[i];
-  }
-  h->nroutes = o;
 }
 
 int net_httpd_port(const net_httpd_t *h) {

@@ -38,6 +38,9 @@ net_httpd_t *net_httpd_acquire(uv_loop_t *loop, const char *listen,
  * the routes for net_httpd_unroute(). */
 int net_httpd_route(net_httpd_t *h, const char *prefix, net_httpd_fn fn,
                     void *ud, const void *owner);
+/* Takes the routes of `owner` out of service: until the server closes (or
+ * the prefix is routed again) their requests get 503 with Retry-After, so
+ * that a client retries instead of taking a 404 as final. */
 void net_httpd_unroute(net_httpd_t *h, const void *owner);
 
 /* Drops one reference.  With the last one the listener closes, open
