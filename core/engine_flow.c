@@ -139,6 +139,8 @@ static void deliver(kk_stage_t *t, kk_batch_t *b) {
   kk_metric_add(t->m_in, (int64_t)n);
   t->err[0] = 0;
   int rc = t->m->process ? t->m->process(t, t->state, b) : 0;
+  if (rc < 0 && t->m->kind == KK_KIND_TRANSFORM)
+    rc = kk__engine_dead_transform(t, b, rc);
   if (t->m->kind == KK_KIND_SINK) {
     if (rc == KK_ASYNC) {
       fifo_push(t, kk_batch_seq(b), n, 0);
@@ -198,6 +200,7 @@ void kk__engine_decode_raws(kk_stage_t *st, kk_batch_t *b, kk_batch_t *out,
         kk_stage_log(st, KK_LOG_WARN, "journal record %llu rejected: %s",
                      (unsigned long long)raw->seq,
                      st->err[0] ? st->err : kk_strerror(rc));
+      kk__engine_dead_decode(st, raw, st->err[0] ? st->err : kk_strerror(rc));
     }
   }
 }
@@ -234,7 +237,7 @@ int kk_stage_ingest(kk_stage_t *st, kk_batch_t *b, int *status) {
   } else if (status) {
     memset(status, 0, nraw * sizeof *status);
   }
-  kk_stage_emit(st, b);
+  kk__engine_emit_source(st, b);
   return 0;
 }
 

@@ -18,6 +18,7 @@
 #define EXIT_RECIPE 3
 
 int kk__cmd_modules(int argc, char **argv);
+int kk__cmd_journal(int argc, char **argv);
 static int want_help(int argc, char **argv);
 
 /* `klimakit --help`: the core's commands, then those the modules
@@ -31,7 +32,8 @@ static const char *main_help_head =
     "  run RECIPE       check the recipe, then run its pipeline until SIGINT\n"
     "                   or SIGTERM (or until every source is done)\n"
     "  check RECIPE     check the recipe and print errors as file:line\n"
-    "  modules [NAME]   document every module and option (--format markdown)\n";
+    "  modules [NAME]   document every module and option (--format markdown)\n"
+    "  journal COMMAND  journal segments, cursors and dead letters (requeue)\n";
 
 static const char *main_help_tail =
     "  version          print the version\n"
@@ -270,6 +272,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "run") == 0) return cmd_run(argc - 1, argv + 1);
   if (strcmp(cmd, "check") == 0) return cmd_check(argc - 1, argv + 1);
   if (strcmp(cmd, "modules") == 0) return kk__cmd_modules(argc - 1, argv + 1);
+  if (strcmp(cmd, "journal") == 0) return kk__cmd_journal(argc - 1, argv + 1);
   const kk_command_t *c = kk__registry_command(cmd, NULL);
   if (c) return cmd_module(c, argc - 1, argv + 1);
   fprintf(stderr, "klimakit: unknown command '%s'\n\n", cmd);
