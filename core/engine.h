@@ -60,6 +60,10 @@ struct kk_stage {
   char err[512];
   char *data_dir;
   kk_metric_t *m_in, *m_out, *m_fail, *m_queue, *m_lag, *m_rejected;
+  /* Sources: datastreams created from this source's input (limits in
+   * engine_limits.c). */
+  uint32_t ds_created;
+  int ds_refused_logged;
 };
 
 typedef struct kk__engine_cfg {

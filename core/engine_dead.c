@@ -82,7 +82,10 @@ void kk__engine_emit_source(kk_stage_t *src, kk_batch_t *b) {
   kk_batch_t *pb = e->cur_batch;
   e->cur_src = src;
   e->cur_batch = b;
+  /* Decoder transforms further down make this source's datastreams. */
+  kk_stage_t *pds = kk__engine_datastream_source(src);
   kk_stage_emit(src, b);
+  kk__engine_datastream_source(pds);
   e->cur_src = ps;
   e->cur_batch = pb;
 }

@@ -183,6 +183,7 @@ void kk_stage_emit(kk_stage_t *st, kk_batch_t *b) {
 void kk__engine_decode_raws(kk_stage_t *st, kk_batch_t *b, kk_batch_t *out,
                             int *status) {
   size_t nraw = kk_batch_raw_len(b);
+  kk_stage_t *pds = kk__engine_datastream_source(st);
   for (size_t i = 0; i < nraw; i++) {
     const kk_raw_t *raw = kk_batch_raw(b, i);
     st->err[0] = 0;
@@ -203,6 +204,7 @@ void kk__engine_decode_raws(kk_stage_t *st, kk_batch_t *b, kk_batch_t *out,
       kk__engine_dead_decode(st, raw, st->err[0] ? st->err : kk_strerror(rc));
     }
   }
+  kk__engine_datastream_source(pds);
 }
 
 int kk_stage_ingest(kk_stage_t *st, kk_batch_t *b, int *status) {

@@ -79,6 +79,15 @@ int kk__engine_dead_isolate(const kk__engine_t *e, uint64_t seq);
 int kk__engine_dead_replay_batch(kk_stage_t *src, kk_batch_t *b);
 void kk__engine_dead_replay_end(kk__engine_t *e);
 
+/* engine_limits.c: the datastream limits (see there).  datastream_source
+ * sets the source whose input is being decoded and returns the previous
+ * one; trim_memory returns freed heap to the system. */
+#define KK__DS_TOTAL 20000u
+#define KK__DS_PER_SOURCE 5000u
+void kk__engine_datastream_limits(uint32_t total, uint32_t per_source);
+kk_stage_t *kk__engine_datastream_source(kk_stage_t *src);
+void kk__engine_trim_memory(void);
+
 /* engine_replay.c: starts the replay, or the sources at once when there
  * is nothing to replay. */
 void kk__engine_replay_begin(kk__engine_t *e);
