@@ -54,6 +54,7 @@ struct kk_stage {
   int has_state_seq;   /* kk_stage_hold() was called */
   uint64_t state_seq;  /* its last seq: the stage's saved state covers it */
   uint64_t queue_cap, inflight;
+  uint64_t inflight_peak; /* since the queue was last empty */
   kk__inflight_t *fifo;
   size_t fifo_head, fifo_len, fifo_cap;
   kk_ratelimit_t err_rl;

@@ -10,6 +10,7 @@
  * kk_stage_done_async(), which any thread may call. */
 #include "engine_impl.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,7 @@ static void set_paused(kk__engine_t *e, int paused, const kk_stage_t *why) {
     if (paused && st->m->pause) st->m->pause(st, st->state);
     if (!paused && st->m->resume) st->m->resume(st, st->state);
   }
-  if (paused && kk_ratelimit_ok(&e->pause_rl))
+  if (paused && why && kk_ratelimit_ok(&e->pause_rl))
     kk_log(KK_LOG_INFO, "core", "engine",
            "sources paused: sink '%s' has %llu readings in flight (queue %llu)",
            why->name, (unsigned long long)why->inflight,
@@ -39,6 +40,10 @@ static void set_paused(kk__engine_t *e, int paused, const kk_stage_t *why) {
 }
 
 static void check_backpressure(kk__engine_t *e) {
+  if (e->disk_full) { /* the disk watermarks, engine_limits.c */
+    set_paused(e, 1, NULL);
+    return;
+  }
   const kk_stage_t *full = NULL;
   int low = 1;
   for (size_t i = 0; i < e->n; i++) {
@@ -51,6 +56,10 @@ static void check_backpressure(kk__engine_t *e) {
     set_paused(e, 1, full);
   else if (low)
     set_paused(e, 0, NULL);
+}
+
+void kk__engine_check_backpressure(kk__engine_t *e) {
+  check_backpressure(e);
 }
 
 static int fifo_push(kk_stage_t *st, uint64_t seq, uint64_t n, int done) {
@@ -71,6 +80,7 @@ static int fifo_push(kk_stage_t *st, uint64_t seq, uint64_t n, int done) {
   f->done = done;
   st->fifo_len++;
   st->inflight += n;
+  if (st->inflight > st->inflight_peak) st->inflight_peak = st->inflight;
   return 0;
 }
 
@@ -84,6 +94,12 @@ static void fifo_retire(kk_stage_t *st) {
     st->fifo_len--;
   }
   kk_metric_set(st->m_queue, (int64_t)st->inflight);
+  if (st->inflight > st->inflight_peak) st->inflight_peak = st->inflight;
+  /* A drained backlog: give its memory back to the system. */
+  if (st->inflight == 0 && st->inflight_peak >= 4096) {
+    st->inflight_peak = 0;
+    kk__engine_trim_memory();
+  }
 }
 
 void kk_stage_done(kk_stage_t *st) {
@@ -211,6 +227,8 @@ int kk_stage_ingest(kk_stage_t *st, kk_batch_t *b, int *status) {
   kk__engine_t *e = st->eng;
   size_t nraw = kk_batch_raw_len(b);
   if (!e->journal) return KK_ECLOSED;
+  /* Below the disk's high mark the rest is the cursors' and stores'. */
+  if (e->disk_full) return -ENOSPC;
   uint64_t first = kk__journal_last_seq(e->journal) + 1;
   for (size_t i = 0; i < nraw; i++) {
     const kk_raw_t *raw = kk_batch_raw(b, i);

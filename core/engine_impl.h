@@ -53,6 +53,11 @@ struct kk__engine {
   uint64_t mark_first, mark_last;
   uint32_t mark_crashes;
   kk_ratelimit_t dead_rl;
+  /* engine_limits.c: free space of the journal's disk below the high mark
+   * (input paused until it is above the low mark). */
+  int disk_full;
+  uint64_t last_disk_check;
+  kk_metric_t *m_disk_full, *m_disk_free;
 };
 
 /* engine_flow.c: the uv_async callback that runs the kk_stage_done()
@@ -87,6 +92,13 @@ void kk__engine_dead_replay_end(kk__engine_t *e);
 void kk__engine_datastream_limits(uint32_t total, uint32_t per_source);
 kk_stage_t *kk__engine_datastream_source(kk_stage_t *src);
 void kk__engine_trim_memory(void);
+/* engine_limits.c: the disk watermarks, checked from the tick. */
+#define KK__DISK_HIGH_MIN (16ull << 20)
+#define KK__DISK_LOW_MIN (32ull << 20)
+void kk__engine_disk_check(kk__engine_t *e);
+/* engine_flow.c: pauses or resumes the sources by the sink queues and
+ * the disk watermarks. */
+void kk__engine_check_backpressure(kk__engine_t *e);
 
 /* engine_replay.c: starts the replay, or the sources at once when there
  * is nothing to replay. */

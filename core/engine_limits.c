@@ -18,6 +18,7 @@
 
 #include <malloc.h>
 #include <stdio.h>
+#include <sys/statvfs.h>
 
 static uint32_t kk__ds_total_max = KK__DS_TOTAL,
                 kk__ds_source_max = KK__DS_PER_SOURCE;
@@ -71,4 +72,50 @@ void kk__engine_trim_memory(void) {
   /* glibc keeps freed memory in its arenas; after a drain (a store's
    * queue emptied) give it back, so that RSS falls again. */
   malloc_trim(0);
+}
+
+/* ---- disk watermarks ---------------------------------------------------
+ * The journal, the stores and the cursors usually share a disk.  When
+ * free space falls below the high mark (max(KK__DISK_HIGH_MIN, 5 %)) the
+ * engine takes no new input: sources are paused as under backpressure
+ * (HTTP and CoAP answer 503 / 5.03, MQTT and TCP stop reading, so nothing
+ * unjournaled is acknowledged and brokers hold their messages), and the
+ * space left is the reserve that keeps cursor files and the stores'
+ * catching up writable.  Input resumes once free space is above the low
+ * mark (max(KK__DISK_LOW_MIN, 10 %)): the gap between the marks is what
+ * lets a store drain its backlog before the journal fills the disk again.
+ * Checked once a second from the engine's tick. */
+
+void kk__engine_disk_check(kk__engine_t *e) {
+  struct statvfs v;
+  if (!e->cfg || statvfs(e->cfg->journal.dir, &v) != 0 || v.f_blocks == 0)
+    return;
+  uint64_t bs = v.f_frsize ? v.f_frsize : v.f_bsize;
+  uint64_t total = (uint64_t)v.f_blocks * bs, avail = (uint64_t)v.f_bavail * bs;
+  uint64_t high = total / 20, low = total / 10;
+  if (high < KK__DISK_HIGH_MIN) high = KK__DISK_HIGH_MIN;
+  if (low < KK__DISK_LOW_MIN) low = KK__DISK_LOW_MIN;
+  if (low > total / 2) low = total / 2; /* tiny file systems */
+  if (high > low / 2) high = low / 2;
+  kk_metric_set(e->m_disk_free, (int64_t)avail);
+  if (!e->disk_full && avail < high) {
+    e->disk_full = 1;
+    kk_metric_set(e->m_disk_full, 1);
+    kk_log(KK_LOG_WARN, "core", "engine",
+           "disk of %s nearly full: %llu MiB free, below the high mark of "
+           "%llu MiB; taking no new input (sources paused) until %llu MiB "
+           "are free",
+           e->cfg->journal.dir, (unsigned long long)(avail >> 20),
+           (unsigned long long)(high >> 20), (unsigned long long)(low >> 20));
+    kk__engine_check_backpressure(e);
+  } else if (e->disk_full && avail > low) {
+    e->disk_full = 0;
+    kk_metric_set(e->m_disk_full, 0);
+    kk_log(KK_LOG_INFO, "core", "engine",
+           "disk of %s has %llu MiB free again (above the low mark of %llu "
+           "MiB): taking input again",
+           e->cfg->journal.dir, (unsigned long long)(avail >> 20),
+           (unsigned long long)(low >> 20));
+    kk__engine_check_backpressure(e);
+  }
 }
