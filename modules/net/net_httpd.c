@@ -300,8 +300,8 @@ static void gate_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
   }
   net_httpd_t *h = g->h;
   char p[2048];
-  size_t plen = strcspn(path, "?");
-  if (plen > pl) plen = pl;
+  const char *q = memchr(path, '?', pl); /* path is not NUL-terminated */
+  size_t plen = q ? (size_t)(q - path) : pl;
   snprintf(p, sizeof p, "%.*s", (int)plen, path);
   const route_t *rt = net_httpd_match(h, p);
   net_httpd_head_t head = {.method = method,

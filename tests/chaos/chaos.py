@@ -80,3 +80,12 @@ def request(port, path, body=None, ctype="application/json", token=None, method=
     finally:
         if own and conn is not None:
             conn.close()
+
+
+def cleanup(d):
+    """Removes the case's directory, unless KK_KEEP=1 (then says where it is)."""
+    import shutil
+    if os.environ.get("KK_KEEP"):
+        print("# kept %s" % d, flush=True)
+    else:
+        shutil.rmtree(d, ignore_errors=True)

@@ -29,14 +29,14 @@ os.mkdir(mnt)
 if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", mnt],
                                        capture_output=True).returncode != 0:
     lib.skip(CASE, "cannot mount a small tmpfs here (needs root with CAP_SYS_ADMIN)")
-    shutil.rmtree(d, ignore_errors=True)
+    chaos.cleanup(d)
     raise SystemExit(0)
 
 
 def cleanup():
     lib.kill_all()
     subprocess.run(["umount", "-l", mnt], capture_output=True)
-    shutil.rmtree(d, ignore_errors=True)
+    chaos.cleanup(d)
 
 
 try:

@@ -138,5 +138,5 @@ kk.pipe(kk.source.coap { listen = { "127.0.0.1:%d" } }, kk.store.sqlite { path =
     lib.check(CASE + "/coap-clean-exit", rc2 == 0, rc2)
     lib.check(CASE + "/coap-no-4.04", "4.04" not in codes, codes)
 lib.kill_all()
-shutil.rmtree(d, ignore_errors=True)
+chaos.cleanup(d)
 raise SystemExit(lib.exit_code())

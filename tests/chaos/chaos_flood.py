@@ -54,5 +54,5 @@ lib.check(CASE + "/refused-counted", refused and int(refused.group(1)) > 0, page
 lib.check(CASE + "/logged-once", text.count("new datastream refused") == 1, text.count("new datastream refused"))
 lib.check(CASE + "/rss-bounded", peak - idle <= 64 * 1024, "peak %d kB, idle %d kB" % (peak, idle))
 lib.kill_all()
-shutil.rmtree(d, ignore_errors=True)
+chaos.cleanup(d)
 raise SystemExit(lib.exit_code())

@@ -87,6 +87,6 @@ for kind in ("corrupt", "truncated"):
     if kind == "corrupt":
         lib.check(CASE + "/corrupt-counted", "kk_journal_corrupt_records 1" in prom or
                   glob.glob(os.path.join(data, "journal", "quarantine", "*")), prom[-200:])
-shutil.rmtree(d, ignore_errors=True)
+chaos.cleanup(d)
 lib.kill_all()
 raise SystemExit(lib.exit_code())

@@ -141,5 +141,5 @@ if up:
     lib.check(CASE + "/crash-loop-dead", re.search(r"crash loop: the process died \d times", out), out)
     lib.check(CASE + "/after-loop-stored", stored().count(5) == 2, stored())
 lib.kill_all()
-shutil.rmtree(d, ignore_errors=True)
+chaos.cleanup(d)
 raise SystemExit(lib.exit_code())

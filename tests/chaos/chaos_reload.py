@@ -76,5 +76,5 @@ else:
               "lost %d" % len(set(acked) - set(stored)))
     lib.check(CASE + "/new-sink-used", os.path.exists(os.path.join(d, "out.jsonl")), "no out.jsonl")
 lib.kill_all()
-shutil.rmtree(d, ignore_errors=True)
+chaos.cleanup(d)
 raise SystemExit(lib.exit_code())

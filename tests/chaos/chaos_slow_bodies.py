@@ -96,5 +96,5 @@ st, _, _ = chaos.request(port, "/api/ingest", '{"thing":"a","property":"co2","un
 lib.check(CASE + "/still-serving", st == 202, st)
 lib.check(CASE + "/clean-exit", lib.stop(p) == 0)
 lib.kill_all()
-shutil.rmtree(d, ignore_errors=True)
+chaos.cleanup(d)
 raise SystemExit(lib.exit_code())
