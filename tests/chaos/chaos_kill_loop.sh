@@ -16,9 +16,9 @@ kk_tmpdir
 fig() { echo "chaos $C $1 $2"; }
 command -v mosquitto >/dev/null || { skip $C "no mosquitto"; exit 0; }
 cc -O2 -o "$d/mqtt_pub" tests/bench/mqtt_pub.c -lmosquitto || { no $C/build "cannot build mqtt_pub"; exit 1; }
-N=${KK_SOAK:+1000000}
+N=${KK_SOAK:+600000}
 N=${N:-${KK_CHAOS_N:-200000}}
-ROUNDS=${KK_SOAK:+300}
+ROUNDS=${KK_SOAK:+120}
 ROUNDS=${ROUNDS:-${KK_CHAOS_ROUNDS:-12}}
 port=$(free_port)
 kk_broker_conf "$d/broker" "$port" 10000000 "persistence true" "persistence_location $d/broker/" \

@@ -23,11 +23,12 @@ if [ ${#cases[@]} -eq 0 ]; then
   for f in tests/chaos/chaos_*.sh tests/chaos/chaos_*.py; do cases+=("$(basename "$f")"); done
 fi
 one() {
-  local c=$1 f=tests/chaos/$1 out rc t0=$SECONDS
+  local c=$1 f=tests/chaos/$1 out rc t0=$SECONDS lim=${KK_CHAOS_TIMEOUT:-300}
+  [ "${KK_SOAK:-0}" = 1 ] && lim=${KK_CHAOS_TIMEOUT:-900}
   [ -f "$f" ] || f=$(ls tests/chaos/chaos_"$1".* 2>/dev/null | head -1)
   case $f in
-    *.py) out=$(cd tests/chaos && timeout "${KK_CHAOS_TIMEOUT:-300}" python3 "$(basename "$f")" 2>&1) ;;
-    *) out=$(timeout "${KK_CHAOS_TIMEOUT:-300}" bash "$f" 2>&1) ;;
+    *.py) out=$(cd tests/chaos && timeout "$lim" python3 "$(basename "$f")" 2>&1) ;;
+    *) out=$(timeout "$lim" bash "$f" 2>&1) ;;
   esac
   rc=$?
   printf '%s\n' "$out" | grep -E '^(ok|FAIL|skip|chaos) ' | tee -a "$log"
