@@ -228,7 +228,10 @@ int kk_stage_ingest(kk_stage_t *st, kk_batch_t *b, int *status) {
   size_t nraw = kk_batch_raw_len(b);
   if (!e->journal) return KK_ECLOSED;
   /* Below the disk's high mark the rest is the cursors' and stores'. */
-  if (e->disk_full) return -ENOSPC;
+  if (e->disk_full) {
+    e->refused += nraw;
+    return -ENOSPC;
+  }
   uint64_t first = kk__journal_last_seq(e->journal) + 1;
   for (size_t i = 0; i < nraw; i++) {
     const kk_raw_t *raw = kk_batch_raw(b, i);
@@ -242,6 +245,7 @@ int kk_stage_ingest(kk_stage_t *st, kk_batch_t *b, int *status) {
     if (!e->undelivered_from) e->undelivered_from = first;
     kk_stage_log(st, KK_LOG_ERROR, "journal append failed: %s",
                  kk_strerror(rc));
+    e->refused += nraw;
     return rc;
   }
   int rc = kk__journal_commit(e->journal);
@@ -249,6 +253,7 @@ int kk_stage_ingest(kk_stage_t *st, kk_batch_t *b, int *status) {
     if (!e->undelivered_from) e->undelivered_from = first;
     kk_stage_log(st, KK_LOG_ERROR, "journal append failed: %s",
                  kk_strerror(rc));
+    e->refused += nraw;
     return rc;
   }
   kk_metric_add(e->m_appended, (int64_t)nraw);

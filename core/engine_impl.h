@@ -57,6 +57,9 @@ struct kk__engine {
    * (input paused until it is above the low mark). */
   int disk_full;
   uint64_t last_disk_check;
+  /* Messages kk_stage_ingest() refused (disk full, journal errors): never
+   * acknowledged, so the senders still have them; reported at shutdown. */
+  uint64_t refused;
   kk_metric_t *m_disk_full, *m_disk_free;
 };
 

@@ -178,6 +178,14 @@ static void advance_shutdown(kk__engine_t *e) {
                "sink '%s' stopped with %zu unfinished batches; they will be "
                "replayed from the journal at the next start",
                e->stages[i]->name, e->stages[i]->fifo_len);
+    /* What was lost to the senders is what was never acknowledged;
+     * everything acknowledged is in the journal. */
+    if (e->refused)
+      kk_log(KK_LOG_WARN, "core", "engine",
+             "%llu messages were refused during this run (disk full or "
+             "journal errors) and never acknowledged: their senders still "
+             "hold them; everything acknowledged is in the journal",
+             (unsigned long long)e->refused);
     close_engine_handles(e);
   }
 }
