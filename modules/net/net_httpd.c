@@ -36,6 +36,7 @@ int phr_parse_request(const char *buf, size_t len, const char **method,
                       size_t *num_headers, size_t last_len);
 
 #define NET_HTTPD_HEAD_MAX 8192
+#define NET_HTTPD_PENDING_MAX 4096
 #define NET_HTTPD_HEADERS_MAX 64
 
 /* A plain-HTTP connection from accept until h2o has read its request:
@@ -50,7 +51,7 @@ typedef struct gate_conn {
   uint64_t reserved; /* body bytes counted against the budget */
   size_t len;
   int handles, lingering;
-  char buf[NET_HTTPD_HEAD_MAX];
+  char *buf; /* NET_HTTPD_HEAD_MAX bytes, from the first byte on */
 } gate_conn_t;
 
 struct net_httpd {
@@ -149,6 +150,7 @@ static int net_httpd_on_req(h2o_handler_t *self, h2o_req_t *req) {
 static void gate_unref(gate_conn_t *g) {
   if (--g->handles > 0) return;
   g->h->ngates--;
+  free(g->buf);
   free(g);
 }
 
@@ -194,11 +196,16 @@ static void gate_timeout(uv_timer_t *t) {
 static void gate_alloc(uv_handle_t *hd, size_t hint, uv_buf_t *b) {
   (void)hint;
   gate_conn_t *g = (gate_conn_t *)hd;
-  if (g->lingering) { /* discarded: the same bytes again */
-    *b = uv_buf_init(g->buf, sizeof g->buf);
+  /* An idle connection holds no buffer. */
+  if (!g->buf && !(g->buf = malloc(NET_HTTPD_HEAD_MAX))) {
+    *b = uv_buf_init(NULL, 0);
     return;
   }
-  *b = uv_buf_init(g->buf + g->len, (unsigned)(sizeof g->buf - g->len));
+  if (g->lingering) { /* discarded: the same bytes again */
+    *b = uv_buf_init(g->buf, NET_HTTPD_HEAD_MAX);
+    return;
+  }
+  *b = uv_buf_init(g->buf + g->len, (unsigned)(NET_HTTPD_HEAD_MAX - g->len));
 }
 
 /* Answers at once and closes after a short linger, without reading the
@@ -272,6 +279,8 @@ static void gate_hand_over(gate_conn_t *g) {
   }
   memcpy(room.base, g->buf, g->len);
   g->sock->input->size += g->len;
+  free(g->buf);
+  g->buf = NULL;
   h2o_accept(&h->accept, g->sock);
 }
 
@@ -291,7 +300,7 @@ static void gate_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
   int r = phr_parse_request(g->buf, g->len, &method, &ml, &path, &pl, &minor,
                             hd, &nh, 0);
   if (r == -2) {
-    if (g->len == sizeof g->buf) gate_refuse(g, 431, NULL);
+    if (g->len == NET_HTTPD_HEAD_MAX) gate_refuse(g, 431, NULL);
     return;
   }
   if (r < 0) {
@@ -341,7 +350,13 @@ static void gate_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
 static void net_httpd_gate_accept(net_httpd_t *h, uv_stream_t *l) {
   gate_conn_t *g = malloc(sizeof *g);
   if (!g) return;
-  memset(g, 0, offsetof(gate_conn_t, buf));
+  /* Connections still sending their head are bounded in number: each may
+   * hold a head buffer. */
+  size_t pending = 0;
+  for (gate_conn_t *p = h->gates; p && pending < NET_HTTPD_PENDING_MAX;
+       p = p->next)
+    pending += !p->sock;
+  memset(g, 0, sizeof *g);
   g->h = h;
   uv_tcp_init(l->loop, &g->tcp);
   uv_timer_init(l->loop, &g->timer);
@@ -353,7 +368,9 @@ static void net_httpd_gate_accept(net_httpd_t *h, uv_stream_t *l) {
   g->prevp = &h->gates;
   h->gates = g;
   if (uv_accept(l, (uv_stream_t *)&g->tcp) != 0 ||
+      pending >= NET_HTTPD_PENDING_MAX ||
       uv_read_start((uv_stream_t *)&g->tcp, gate_alloc, gate_read) != 0) {
+    if (pending >= NET_HTTPD_PENDING_MAX) kk_metric_add(h->m_refused, 1);
     gate_close(g);
     return;
   }
