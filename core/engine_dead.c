@@ -5,9 +5,10 @@
  * cursor passes it and the rest of the pipeline flows:
  *   - the source's decoder rejects it (it stays rejected until the
  *     decoder changes, and `klimakit journal requeue` then puts it back);
- *   - a transform fails on the batch that carries it, again after
- *     KK__DEAD_RETRIES more calls (a Lua error, its instruction budget,
- *     its deadline, its memory cap);
+ *   - a transform fails on the batch that carries it (a Lua error, its
+ *     instruction budget, its deadline, its memory cap).  It is not
+ *     called again: the same input fails the same way, and a second call
+ *     would hold the loop for a second deadline;
  *   - the process dies while it is being replayed, KK__DEAD_MAX_CRASHES
  *     times in a row.  Before each replay batch the engine writes the
  *     in-flight marker; a marker found at start names the batch the last
@@ -60,19 +61,16 @@ void kk__engine_dead_decode(kk_stage_t *src, const kk_raw_t *raw,
 
 int kk__engine_dead_transform(kk_stage_t *t, kk_batch_t *b, int rc) {
   kk__engine_t *e = t->eng;
-  /* A failure that goes away on a second try (a deadline hit while the
-   * machine was busy) is no poison. */
-  for (int i = 0; i < KK__DEAD_RETRIES && rc < 0 && rc != KK_ENOMEM; i++) {
-    t->err[0] = 0;
-    rc = t->m->process(t, t->state, b);
-  }
-  if (rc >= 0 || !e->cur_src || !e->cur_batch) return rc;
+  (void)b;
+  /* No second call: the same input in the same recipe fails the same way,
+   * and each call may hold the loop for the stage's whole deadline. */
+  if (rc >= 0 || rc == KK_ENOMEM || !e->cur_src || !e->cur_batch) return rc;
   char reason[700];
   snprintf(reason, sizeof reason, "%s%s%s", kk_strerror(rc),
            t->err[0] ? ": " : "", t->err);
   for (size_t i = 0, n = kk_batch_raw_len(e->cur_batch); i < n; i++)
     dead_put(e, e->cur_src, kk_batch_raw(e->cur_batch, i), t, "transform",
-             reason, 1 + KK__DEAD_RETRIES);
+             reason, 1);
   return rc;
 }
 

@@ -75,7 +75,8 @@ void kk__engine_decode_raws(kk_stage_t *st, kk_batch_t *b, kk_batch_t *out,
 
 /* engine_dead.c (see there): poison records to the dead letters.
  * emit_source is kk_stage_emit() for a source's own batch; dead_transform
- * retries a failed transform and returns its final code; the replay_*
+ * moves the records of a failed transform's batch to the dead letters and
+ * returns the code; the replay_*
  * calls keep the in-flight marker (replay_batch returns 1 when the batch's
  * one record is a crash loop and must not be offered). */
 void kk__engine_emit_source(kk_stage_t *src, kk_batch_t *b);
@@ -90,8 +91,8 @@ void kk__engine_dead_replay_end(kk__engine_t *e);
 /* engine_limits.c: the datastream limits (see there).  datastream_source
  * sets the source whose input is being decoded and returns the previous
  * one; trim_memory returns freed heap to the system. */
-#define KK__DS_TOTAL 20000u
-#define KK__DS_PER_SOURCE 5000u
+#define KK__DS_TOTAL 131072u
+#define KK__DS_PER_SOURCE 65536u
 void kk__engine_datastream_limits(uint32_t total, uint32_t per_source);
 kk_stage_t *kk__engine_datastream_source(kk_stage_t *src);
 void kk__engine_trim_memory(void);

@@ -44,9 +44,6 @@
 /* Deaths of the process while one record was being replayed (alone)
  * before that record goes to the dead letters. */
 #define KK__DEAD_MAX_CRASHES 3
-/* Times a failed transform is called again on the same batch before the
- * batch's records go to the dead letters. */
-#define KK__DEAD_RETRIES 2
 
 /* One dead letter as parsed: strings and bytes point into the buffer
  * given to kk__dead_parse (source, stage, reason, meta are copied
