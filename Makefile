@@ -169,6 +169,17 @@ bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BIN)
 	KK_BUILD=$(BUILD) tests/bench/run.sh
 
+# The chaos suite (tests/chaos/run.sh, docs/guide/reliability.md): crashes,
+# damaged journals, a full disk, a stopped database, floods; <= 5 min.
+# `make soak` runs it at larger sizes and repeats it for 30 minutes.
+.PHONY: chaos soak
+chaos: deps
+	@$(MAKE) --no-print-directory all
+	KK_BUILD=$(BUILD) tests/chaos/run.sh
+soak: deps
+	@$(MAKE) --no-print-directory all
+	KK_BUILD=$(BUILD) KK_SOAK=1 tests/chaos/run.sh
+
 # The whole C tree: core, the public headers, the modules at every depth
 # with their headers, and the C files of the tests.  The factor table is
 # left out: it is generated (make factors), and test_calc.sh compares it

@@ -205,6 +205,7 @@ uint32_t kk_datastream_id(const char *thing, const char *property,
         strcmp(d->unit, unit) == 0)
       return d->id;
   }
+  if (!kk__datastream_admit(n)) return 0; /* the limits: engine_limits.c */
   uint32_t id = n + 1;
   size_t c = (id - 1) / DS_CHUNK;
   if (c >= DS_MAX_CHUNKS) return 0;

@@ -19,6 +19,9 @@ const kk_module_t *kk__registry_find(const char *ns, const char *name);
 const kk_module_t *kk__registry_at(size_t i);
 /* Registers the generated table of built-in C modules and the core ones. */
 void kk__registry_init(void);
+/* core/engine_limits.c: 1 when a new datastream may be registered next to
+ * the `count` there are. */
+int kk__datastream_admit(uint32_t count);
 /* Subcommands the registered modules contribute (kk_module_t.commands):
  * the i-th in registration order, or the one called `name`; NULL past the
  * end or when unknown.  *owner (if not NULL) is set to its module. */

@@ -54,12 +54,17 @@ struct kk_stage {
   int has_state_seq;   /* kk_stage_hold() was called */
   uint64_t state_seq;  /* its last seq: the stage's saved state covers it */
   uint64_t queue_cap, inflight;
+  uint64_t inflight_peak; /* since the queue was last empty */
   kk__inflight_t *fifo;
   size_t fifo_head, fifo_len, fifo_cap;
   kk_ratelimit_t err_rl;
   char err[512];
   char *data_dir;
   kk_metric_t *m_in, *m_out, *m_fail, *m_queue, *m_lag, *m_rejected;
+  /* Sources: datastreams created from this source's input (limits in
+   * engine_limits.c). */
+  uint32_t ds_created;
+  int ds_refused_logged;
 };
 
 typedef struct kk__engine_cfg {

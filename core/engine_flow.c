@@ -10,6 +10,7 @@
  * kk_stage_done_async(), which any thread may call. */
 #include "engine_impl.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,7 @@ static void set_paused(kk__engine_t *e, int paused, const kk_stage_t *why) {
     if (paused && st->m->pause) st->m->pause(st, st->state);
     if (!paused && st->m->resume) st->m->resume(st, st->state);
   }
-  if (paused && kk_ratelimit_ok(&e->pause_rl))
+  if (paused && why && kk_ratelimit_ok(&e->pause_rl))
     kk_log(KK_LOG_INFO, "core", "engine",
            "sources paused: sink '%s' has %llu readings in flight (queue %llu)",
            why->name, (unsigned long long)why->inflight,
@@ -39,6 +40,10 @@ static void set_paused(kk__engine_t *e, int paused, const kk_stage_t *why) {
 }
 
 static void check_backpressure(kk__engine_t *e) {
+  if (e->disk_full) { /* the disk watermarks, engine_limits.c */
+    set_paused(e, 1, NULL);
+    return;
+  }
   const kk_stage_t *full = NULL;
   int low = 1;
   for (size_t i = 0; i < e->n; i++) {
@@ -51,6 +56,10 @@ static void check_backpressure(kk__engine_t *e) {
     set_paused(e, 1, full);
   else if (low)
     set_paused(e, 0, NULL);
+}
+
+void kk__engine_check_backpressure(kk__engine_t *e) {
+  check_backpressure(e);
 }
 
 static int fifo_push(kk_stage_t *st, uint64_t seq, uint64_t n, int done) {
@@ -71,6 +80,7 @@ static int fifo_push(kk_stage_t *st, uint64_t seq, uint64_t n, int done) {
   f->done = done;
   st->fifo_len++;
   st->inflight += n;
+  if (st->inflight > st->inflight_peak) st->inflight_peak = st->inflight;
   return 0;
 }
 
@@ -84,6 +94,12 @@ static void fifo_retire(kk_stage_t *st) {
     st->fifo_len--;
   }
   kk_metric_set(st->m_queue, (int64_t)st->inflight);
+  if (st->inflight > st->inflight_peak) st->inflight_peak = st->inflight;
+  /* A drained backlog: give its memory back to the system. */
+  if (st->inflight == 0 && st->inflight_peak >= 4096) {
+    st->inflight_peak = 0;
+    kk__engine_trim_memory();
+  }
 }
 
 void kk_stage_done(kk_stage_t *st) {
@@ -139,6 +155,8 @@ static void deliver(kk_stage_t *t, kk_batch_t *b) {
   kk_metric_add(t->m_in, (int64_t)n);
   t->err[0] = 0;
   int rc = t->m->process ? t->m->process(t, t->state, b) : 0;
+  if (rc < 0 && t->m->kind == KK_KIND_TRANSFORM)
+    rc = kk__engine_dead_transform(t, b, rc);
   if (t->m->kind == KK_KIND_SINK) {
     if (rc == KK_ASYNC) {
       fifo_push(t, kk_batch_seq(b), n, 0);
@@ -181,6 +199,7 @@ void kk_stage_emit(kk_stage_t *st, kk_batch_t *b) {
 void kk__engine_decode_raws(kk_stage_t *st, kk_batch_t *b, kk_batch_t *out,
                             int *status) {
   size_t nraw = kk_batch_raw_len(b);
+  kk_stage_t *pds = kk__engine_datastream_source(st);
   for (size_t i = 0; i < nraw; i++) {
     const kk_raw_t *raw = kk_batch_raw(b, i);
     st->err[0] = 0;
@@ -198,14 +217,21 @@ void kk__engine_decode_raws(kk_stage_t *st, kk_batch_t *b, kk_batch_t *out,
         kk_stage_log(st, KK_LOG_WARN, "journal record %llu rejected: %s",
                      (unsigned long long)raw->seq,
                      st->err[0] ? st->err : kk_strerror(rc));
+      kk__engine_dead_decode(st, raw, st->err[0] ? st->err : kk_strerror(rc));
     }
   }
+  kk__engine_datastream_source(pds);
 }
 
 int kk_stage_ingest(kk_stage_t *st, kk_batch_t *b, int *status) {
   kk__engine_t *e = st->eng;
   size_t nraw = kk_batch_raw_len(b);
   if (!e->journal) return KK_ECLOSED;
+  /* Below the disk's high mark the rest is the cursors' and stores'. */
+  if (e->disk_full) {
+    e->refused += nraw;
+    return -ENOSPC;
+  }
   uint64_t first = kk__journal_last_seq(e->journal) + 1;
   for (size_t i = 0; i < nraw; i++) {
     const kk_raw_t *raw = kk_batch_raw(b, i);
@@ -219,6 +245,7 @@ int kk_stage_ingest(kk_stage_t *st, kk_batch_t *b, int *status) {
     if (!e->undelivered_from) e->undelivered_from = first;
     kk_stage_log(st, KK_LOG_ERROR, "journal append failed: %s",
                  kk_strerror(rc));
+    e->refused += nraw;
     return rc;
   }
   int rc = kk__journal_commit(e->journal);
@@ -226,6 +253,7 @@ int kk_stage_ingest(kk_stage_t *st, kk_batch_t *b, int *status) {
     if (!e->undelivered_from) e->undelivered_from = first;
     kk_stage_log(st, KK_LOG_ERROR, "journal append failed: %s",
                  kk_strerror(rc));
+    e->refused += nraw;
     return rc;
   }
   kk_metric_add(e->m_appended, (int64_t)nraw);
@@ -234,7 +262,7 @@ int kk_stage_ingest(kk_stage_t *st, kk_batch_t *b, int *status) {
   } else if (status) {
     memset(status, 0, nraw * sizeof *status);
   }
-  kk_stage_emit(st, b);
+  kk__engine_emit_source(st, b);
   return 0;
 }
 

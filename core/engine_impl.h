@@ -44,6 +44,23 @@ struct kk__engine {
   size_t done_n, done_cap;
   kk_metric_t *m_appended, *m_corrupt, *m_paused, *m_pauses, *m_journal_bytes;
   kk_ratelimit_t pause_rl;
+  /* engine_dead.c: the source batch being emitted (its raws are what a
+   * failing transform's batch derives from) and the in-flight marker the
+   * last run left (mark_crashes: deaths on those records so far). */
+  kk_stage_t *cur_src;
+  kk_batch_t *cur_batch;
+  int mark_set;
+  uint64_t mark_first, mark_last;
+  uint32_t mark_crashes;
+  kk_ratelimit_t dead_rl;
+  /* engine_limits.c: free space of the journal's disk below the high mark
+   * (input paused until it is above the low mark). */
+  int disk_full;
+  uint64_t last_disk_check;
+  /* Messages kk_stage_ingest() refused (disk full, journal errors): never
+   * acknowledged, so the senders still have them; reported at shutdown. */
+  uint64_t refused;
+  kk_metric_t *m_disk_full, *m_disk_free;
 };
 
 /* engine_flow.c: the uv_async callback that runs the kk_stage_done()
@@ -55,6 +72,37 @@ void kk__engine_done_async_cb(uv_async_t *h);
  * kk_batch_raw_len(b)). */
 void kk__engine_decode_raws(kk_stage_t *st, kk_batch_t *b, kk_batch_t *out,
                             int *status);
+
+/* engine_dead.c (see there): poison records to the dead letters.
+ * emit_source is kk_stage_emit() for a source's own batch; dead_transform
+ * moves the records of a failed transform's batch to the dead letters and
+ * returns the code; the replay_*
+ * calls keep the in-flight marker (replay_batch returns 1 when the batch's
+ * one record is a crash loop and must not be offered). */
+void kk__engine_emit_source(kk_stage_t *src, kk_batch_t *b);
+void kk__engine_dead_decode(kk_stage_t *src, const kk_raw_t *raw,
+                            const char *reason);
+int kk__engine_dead_transform(kk_stage_t *t, kk_batch_t *b, int rc);
+void kk__engine_dead_replay_begin(kk__engine_t *e);
+int kk__engine_dead_isolate(const kk__engine_t *e, uint64_t seq);
+int kk__engine_dead_replay_batch(kk_stage_t *src, kk_batch_t *b);
+void kk__engine_dead_replay_end(kk__engine_t *e);
+
+/* engine_limits.c: the datastream limits (see there).  datastream_source
+ * sets the source whose input is being decoded and returns the previous
+ * one; trim_memory returns freed heap to the system. */
+#define KK__DS_TOTAL 131072u
+#define KK__DS_PER_SOURCE 65536u
+void kk__engine_datastream_limits(uint32_t total, uint32_t per_source);
+kk_stage_t *kk__engine_datastream_source(kk_stage_t *src);
+void kk__engine_trim_memory(void);
+/* engine_limits.c: the disk watermarks, checked from the tick. */
+#define KK__DISK_HIGH_MIN (16ull << 20)
+#define KK__DISK_LOW_MIN (32ull << 20)
+void kk__engine_disk_check(kk__engine_t *e);
+/* engine_flow.c: pauses or resumes the sources by the sink queues and
+ * the disk watermarks. */
+void kk__engine_check_backpressure(kk__engine_t *e);
 
 /* engine_replay.c: starts the replay, or the sources at once when there
  * is nothing to replay. */

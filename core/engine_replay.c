@@ -20,12 +20,19 @@ typedef struct replay_ctx {
 
 static void replay_flush(replay_ctx_t *c) {
   if (!c->b) return;
+  if (kk__engine_dead_replay_batch(c->src, c->b)) {
+    kk_batch_unref(c->b);
+    c->b = NULL;
+    return;
+  }
   if (c->src->m->decode) kk__engine_decode_raws(c->src, c->b, c->b, NULL);
   /* The batch is still ours alone: mark its readings as replayed. */
   kk_reading_t *r = (kk_reading_t *)kk_batch_readings(c->b);
   for (size_t i = 0, n = kk_batch_len(c->b); i < n; i++)
     r[i].flags |= KK_READING_REPLAY;
-  kk_stage_emit(c->src, c->b);
+  kk__engine_emit_source(c->src, c->b);
+  /* Delivery is synchronous: the batch is through, the marker goes. */
+  kk__engine_dead_replay_end(c->e);
   kk_batch_unref(c->b);
   c->b = NULL;
 }
@@ -48,6 +55,10 @@ static int replay_cb(void *ud, const kk__journal_rec_t *rec) {
         (st->has_state_seq && rec->seq == st->state_seq + 1))
       boundary = 1;
   }
+  /* Records the last run died on are offered one at a time. */
+  if (kk__engine_dead_isolate(e, rec->seq) ||
+      kk__engine_dead_isolate(e, rec->seq - 1))
+    boundary = 1;
   if (c->b && (boundary || strcmp(c->src->name, rec->source) != 0 ||
                kk_batch_raw_len(c->b) >= 1024))
     replay_flush(c);
@@ -89,6 +100,7 @@ static void replay_finish(kk__engine_t *e, int rc) {
     return;
   }
   e->replay_done = 1;
+  kk__engine_dead_replay_end(e);
   if (e->stopping) return;
   if (kk__engine_start_kind(e, KK_KIND_SOURCE) != 0) {
     e->exit_code = 1;
@@ -129,6 +141,8 @@ void kk__engine_replay_begin(kk__engine_t *e) {
     if (st->has_state_seq && st->state_seq < from) from = st->state_seq;
   }
   replay_state = (replay_ctx_t){.e = e, .next = from + 1};
+  e->dead_rl = (kk_ratelimit_t)KK_RATELIMIT_INIT(10000, 5);
+  kk__engine_dead_replay_begin(e);
   if (from == UINT64_MAX || from >= kk__journal_last_seq(e->journal)) {
     replay_finish(e, 0);
     return;

@@ -94,6 +94,10 @@ static void tick_cb(uv_timer_t *h) {
       write_metrics_file(e);
     }
   }
+  if (now - e->last_disk_check >= 1000) {
+    e->last_disk_check = now;
+    kk__engine_disk_check(e);
+  }
   if (now - e->last_retire >= 10000) {
     e->last_retire = now;
     kk__journal_retire(e->journal);
@@ -178,6 +182,14 @@ static void advance_shutdown(kk__engine_t *e) {
                "sink '%s' stopped with %zu unfinished batches; they will be "
                "replayed from the journal at the next start",
                e->stages[i]->name, e->stages[i]->fifo_len);
+    /* What was lost to the senders is what was never acknowledged;
+     * everything acknowledged is in the journal. */
+    if (e->refused)
+      kk_log(KK_LOG_WARN, "core", "engine",
+             "%llu messages were refused during this run (disk full or "
+             "journal errors) and never acknowledged: their senders still "
+             "hold them; everything acknowledged is in the journal",
+             (unsigned long long)e->refused);
     close_engine_handles(e);
   }
 }
@@ -306,6 +318,11 @@ int kk__engine_run(kk__engine_t *e, const kk__engine_cfg_t *cfg) {
   e->pause_rl = (kk_ratelimit_t)KK_RATELIMIT_INIT(10000, 3);
   e->m_journal_bytes =
       kk_gauge("kk_journal_disk_bytes", NULL, "Bytes in journal segment files");
+  e->m_disk_full = kk_gauge("kk_disk_full", NULL,
+                            "1 while the journal's disk is below its high "
+                            "mark of free space (input paused)");
+  e->m_disk_free =
+      kk_gauge("kk_disk_free_bytes", NULL, "Free bytes on the journal's disk");
   int rc = kk_mkdirs(cfg->data_dir, 0);
   if (rc) {
     kk_log(KK_LOG_ERROR, "core", "engine", "cannot create data dir %s: %s",

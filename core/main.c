@@ -20,6 +20,7 @@
 
 int kk__cmd_modules(int argc, char **argv);
 int kk__cmd_docs(int argc, char **argv);
+int kk__cmd_journal(int argc, char **argv);
 static int want_help(int argc, char **argv);
 
 /* `klimakit --help`: the core's commands, then those the modules
@@ -35,6 +36,7 @@ static const char *main_help_head =
     "  check RECIPE     check the recipe and print errors as file:line\n"
     "  modules [NAME]   document every module and option (--format markdown)\n"
     "  reload [RECIPE]  make the running `klimakit run` re-read its recipe\n"
+    "  journal COMMAND  journal segments, cursors and dead letters (requeue)\n"
     "  docs build       render docs/ and the playbooks into a checked site\n";
 
 static const char *main_help_tail =
@@ -292,6 +294,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "modules") == 0) return kk__cmd_modules(argc - 1, argv + 1);
   if (strcmp(cmd, "docs") == 0) return kk__cmd_docs(argc - 1, argv + 1);
   if (strcmp(cmd, "reload") == 0) return kk__cmd_reload(argc - 1, argv + 1);
+  if (strcmp(cmd, "journal") == 0) return kk__cmd_journal(argc - 1, argv + 1);
   const kk_command_t *c = kk__registry_command(cmd, NULL);
   if (c) return cmd_module(c, argc - 1, argv + 1);
   fprintf(stderr, "klimakit: unknown command '%s'\n\n", cmd);

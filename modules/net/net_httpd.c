@@ -1,39 +1,16 @@
 /* modules/net/net_httpd.c - see httpd.h. */
 #include <klimakit.h>
 #include "net/net_httpd.h"
+#include "net/net_httpd_impl.h"
 
 #include <mbedtls/md.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct route {
-  char *prefix;
-  size_t len;
-  net_httpd_fn fn;
-  void *ud;
-  const void *owner;
-} route_t;
-
-struct net_httpd {
-  net_httpd_t *next;
-  uv_loop_t *loop;
-  char *listen;
-  int refs;
-  int port;
-  route_t *routes;
-  size_t nroutes;
-  h2o_globalconf_t config;
-  h2o_context_t ctx;
-  h2o_accept_ctx_t accept;
-  SSL_CTX *ssl;
-  uv_tcp_t listener;
-  uv_timer_t drain;
-  void (*done)(void *);
-  void *done_ud;
-};
+#include <sys/socket.h>
 
 typedef struct root_handler {
   h2o_handler_t super;
@@ -43,8 +20,31 @@ typedef struct root_handler {
 /* Servers live on the loop thread only; a list is enough for a handful. */
 static net_httpd_t *net_httpd_servers;
 
+const route_t *net_httpd_match(const net_httpd_t *h, const char *path) {
+  const route_t *best = NULL;
+  for (size_t i = 0; i < h->nroutes; i++) {
+    const route_t *r = &h->routes[i];
+    int match =
+        strcmp(r->prefix, "/") == 0 ||
+        (strncmp(path, r->prefix, r->len) == 0 &&
+         (path[r->len] == 0 || path[r->len] == '/' || path[r->len] == '('));
+    /* A live route wins over a draining one of the same length. */
+    if (match && (!best || r->len > best->len ||
+                  (r->len == best->len && r->fn && !best->fn)))
+      best = r;
+  }
+  return best;
+}
+
 static int net_httpd_on_req(h2o_handler_t *self, h2o_req_t *req) {
   net_httpd_t *h = ((root_handler_t *)self)->h;
+  /* The body is in: its connection is past the gate's deadline and its
+   * reservation. */
+  h2o_socket_t *sock = req->conn->callbacks->get_socket
+                           ? req->conn->callbacks->get_socket(req->conn)
+                           : NULL;
+  net_httpd_gate_arrived(h, sock);
+  if (h->guarded) req->http1_is_persistent = 0;
   char path[2048];
   size_t n = req->path_normalized.len;
   if (n >= sizeof path) {
@@ -53,17 +53,18 @@ static int net_httpd_on_req(h2o_handler_t *self, h2o_req_t *req) {
   }
   memcpy(path, req->path_normalized.base, n);
   path[n] = 0;
-  const route_t *best = NULL;
-  for (size_t i = 0; i < h->nroutes; i++) {
-    const route_t *r = &h->routes[i];
-    int match =
-        strcmp(r->prefix, "/") == 0 ||
-        (strncmp(path, r->prefix, r->len) == 0 &&
-         (path[r->len] == 0 || path[r->len] == '/' || path[r->len] == '('));
-    if (match && (!best || r->len > best->len)) best = r;
-  }
+  const route_t *best = net_httpd_match(h, path);
   if (!best) {
     net_httpd_text(req, 404, "not found\n");
+    return 0;
+  }
+  if (!best->fn) {
+    /* The route's stage is stopping: a 404 would tell a gateway that the
+     * path is gone for good, so say "later" and close the connection. */
+    req->http1_is_persistent = 0;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
+                   H2O_STRLIT("5"));
+    net_httpd_text(req, 503, "shutting down: try again later\n");
     return 0;
   }
   return best->fn(best->ud, req, path);
@@ -72,6 +73,10 @@ static int net_httpd_on_req(h2o_handler_t *self, h2o_req_t *req) {
 static void net_httpd_on_accept(uv_stream_t *l, int status) {
   net_httpd_t *h = l->data;
   if (status != 0) return;
+  if (!h->ssl) {
+    net_httpd_gate_accept(h, l);
+    return;
+  }
   uv_tcp_t *conn = malloc(sizeof *conn);
   if (!conn) return;
   uv_tcp_init(l->loop, conn);
@@ -197,6 +202,12 @@ net_httpd_t *net_httpd_acquire(uv_loop_t *loop, const char *listen,
   h->port = ntohs(bound.ss_family == AF_INET6
                       ? ((struct sockaddr_in6 *)&bound)->sin6_port
                       : ((struct sockaddr_in *)&bound)->sin_port);
+  char labels[300];
+  snprintf(labels, sizeof labels, "listen=\"%s\"", listen);
+  h->m_refused = kk_counter("kk_http_refused_before_body_total", labels,
+                            "Requests answered from their head alone (no "
+                            "token, too large, bodies over the budget, "
+                            "malformed), their bodies never read");
   h->next = net_httpd_servers;
   net_httpd_servers = h;
   return h;
@@ -204,6 +215,16 @@ net_httpd_t *net_httpd_acquire(uv_loop_t *loop, const char *listen,
 
 int net_httpd_route(net_httpd_t *h, const char *prefix, net_httpd_fn fn,
                     void *ud, const void *owner) {
+  /* A stage that serves the prefix again replaces its draining route. */
+  size_t o = 0;
+  for (size_t i = 0; i < h->nroutes; i++) {
+    if (!h->routes[i].fn && strcmp(h->routes[i].prefix, prefix) == 0) {
+      free(h->routes[i].prefix);
+      continue;
+    }
+    h->routes[o++] = h->routes[i];
+  }
+  h->nroutes = o;
   route_t *n = realloc(h->routes, (h->nroutes + 1) * sizeof *n);
   if (!n) return KK_ENOMEM;
   h->routes = n;
@@ -213,20 +234,25 @@ int net_httpd_route(net_httpd_t *h, const char *prefix, net_httpd_fn fn,
   r->fn = fn;
   r->ud = ud;
   r->owner = owner;
+  r->gate = NULL;
+  r->gate_ud = NULL;
+  r->max_body = 0;
   h->nroutes++;
   return 0;
 }
 
 void net_httpd_unroute(net_httpd_t *h, const void *owner) {
-  size_t o = 0;
-  for (size_t i = 0; i < h->nroutes; i++) {
-    if (h->routes[i].owner == owner) {
-      free(h->routes[i].prefix);
-      continue;
+  /* The route stays, without its handler, until the server closes or the
+   * prefix is routed again: requests to it get 503 with Retry-After, never
+   * the 404 of a path that does not exist. */
+  for (size_t i = 0; i < h->nroutes; i++)
+    if (h->routes[i].owner == owner && h->routes[i].fn) {
+      if (h->routes[i].gate) h->guarded--;
+      h->routes[i].fn = NULL;
+      h->routes[i].ud = NULL;
+      h->routes[i].owner = NULL;
+      h->routes[i].gate = NULL;
     }
-    h->routes[o++] = h->routes[i];
-  }
-  h->nroutes = o;
 }
 
 int net_httpd_port(const net_httpd_t *h) {
@@ -248,8 +274,9 @@ static void net_httpd_drain_closed(uv_handle_t *t) {
  * has no call that waits for that: poll its connection lists. */
 static void net_httpd_drain_tick(uv_timer_t *t) {
   net_httpd_t *h = t->data;
+  net_httpd_gate_close_pending(h);
   if (!h2o_linklist_is_empty(&h->ctx.http1._conns) ||
-      !h2o_linklist_is_empty(&h->ctx.http2._conns))
+      !h2o_linklist_is_empty(&h->ctx.http2._conns) || h->ngates)
     return;
   uv_timer_stop(t);
   if (h2o_timeout_is_linked(&h->ctx.http2._graceful_shutdown_timeout))
@@ -384,12 +411,18 @@ void net_httpd_tokens_free(net_httpd_tokens_t *t) {
 
 int net_httpd_authorized(const net_httpd_tokens_t *t, h2o_req_t *req) {
   ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
-  if (i < 0 || t->n == 0) return 0;
+  if (i < 0) return 0;
   h2o_iovec_t v = req->headers.entries[i].value;
-  if (v.len < 8 || strncasecmp(v.base, "Bearer ", 7) != 0) return 0;
+  return net_httpd_bearer_ok(t, v.base, v.len);
+}
+
+int net_httpd_bearer_ok(const struct net_httpd_tokens *t, const char *value,
+                        size_t len) {
+  if (!value || t->n == 0) return 0;
+  if (len < 8 || strncasecmp(value, "Bearer ", 7) != 0) return 0;
   unsigned char d[32];
   if (mbedtls_md(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256),
-                 (const unsigned char *)v.base + 7, v.len - 7, d) != 0)
+                 (const unsigned char *)value + 7, len - 7, d) != 0)
     return 0;
   int found = 0;
   /* Every digest is compared in full, whatever matched, so that the time

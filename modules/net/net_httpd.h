@@ -38,7 +38,50 @@ net_httpd_t *net_httpd_acquire(uv_loop_t *loop, const char *listen,
  * the routes for net_httpd_unroute(). */
 int net_httpd_route(net_httpd_t *h, const char *prefix, net_httpd_fn fn,
                     void *ud, const void *owner);
+/* Takes the routes of `owner` out of service: until the server closes (or
+ * the prefix is routed again) their requests get 503 with Retry-After, so
+ * that a client retries instead of taking a 404 as final. */
 void net_httpd_unroute(net_httpd_t *h, const void *owner);
+
+/* The request head as the gate sees it, before any body byte is read.
+ * Pointers are valid during the gate call only. */
+typedef struct net_httpd_head {
+  const char *method, *path; /* not NUL-terminated */
+  size_t method_len, path_len;
+  const void *headers; /* the parser's array; use net_httpd_head_get() */
+  size_t nheaders;
+  uint64_t content_length; /* UINT64_MAX: chunked, 0: no body */
+} net_httpd_head_t;
+/* The value of header `name` (lower case) and its length in *len, or
+ * NULL. */
+const char *net_httpd_head_get(const net_httpd_head_t *head, const char *name,
+                               size_t *len);
+
+/* Returns 0 to let the request in, or the HTTP status to answer with at
+ * once (401, 403...): the body is then never read. */
+typedef int (*net_httpd_gate_fn)(void *ud, const net_httpd_head_t *head);
+
+/* Guards the routes of `owner` on plain HTTP (TLS connections are served
+ * by h2o's own reader): before the body of a request to them is read,
+ * `gate` must admit the head and Content-Length must not exceed
+ * `max_body` (413 otherwise).  While any route is guarded, every
+ * connection closes after its response, so that each request passes the
+ * gate.  Every request body in flight on the server counts against
+ * NET_HTTPD_BODY_BUDGET (503 with Retry-After past it), heads must arrive
+ * within NET_HTTPD_HEAD_TIMEOUT_MS and whole requests within
+ * NET_HTTPD_BODY_TIMEOUT_MS (the connection is closed). */
+#define NET_HTTPD_BODY_BUDGET (64u << 20)
+#define NET_HTTPD_HEAD_TIMEOUT_MS 10000
+#define NET_HTTPD_BODY_TIMEOUT_MS 30000
+int net_httpd_guard(net_httpd_t *h, const void *owner, net_httpd_gate_fn gate,
+                    void *ud, size_t max_body);
+
+/* 1 when `value` (an Authorization header's value) is "Bearer <token>"
+ * with a token whose SHA-256 matches one of t's digests (compared in
+ * constant time).  Forward declared for the gate; see tokens below. */
+struct net_httpd_tokens;
+int net_httpd_bearer_ok(const struct net_httpd_tokens *t, const char *value,
+                        size_t len);
 
 /* Drops one reference.  With the last one the listener closes, open
  * connections finish, and `done(ud)` runs once everything is closed (it

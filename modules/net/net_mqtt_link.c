@@ -39,6 +39,14 @@ void net_mqtt_link_lost(net_mqtt_link_t *l, const char *why) {
   link_poll_close(l);
   if (l->connected) {
     l->connected = 0;
+    /* The backoff starts again only after a connection that held: one
+     * that the broker accepts and we drop at once (the journal cannot
+     * take the messages, the broker cuts a duplicate client id) would
+     * otherwise be retried every backoff_min, and the broker would resend
+     * its in-flight messages each time. */
+    if (uv_now(kk_stage_loop(l->cfg.st)) - l->connected_at >=
+        NET_MQTT_LINK_STABLE_MS)
+      l->attempts = 0;
     kk_metric_add(l->cfg.m_disconnects, 1);
     kk_stage_log(l->cfg.st, KK_LOG_WARN, "disconnected from %s:%d: %s",
                  l->cfg.host, l->cfg.port, why);
@@ -111,7 +119,7 @@ void net_mqtt_link_pause(net_mqtt_link_t *l, int paused) {
 
 void net_mqtt_link_connected(net_mqtt_link_t *l) {
   l->connected = 1;
-  l->attempts = 0;
+  l->connected_at = uv_now(kk_stage_loop(l->cfg.st));
 }
 
 /* Worker thread: the loop does not touch the client while this runs. */

@@ -68,6 +68,7 @@ typedef struct net_mqtt_link {
   int connecting, work_rc, retry_pending;
   const char *why; /* net_mqtt_link_disconnect()'s reason while it runs */
   unsigned attempts;
+  uint64_t connected_at; /* uv_now() of the last net_mqtt_link_connected() */
   size_t nhandles;
   uv_timer_t misc, retry;
   uv_work_t work;
@@ -84,8 +85,13 @@ void net_mqtt_link_init(net_mqtt_link_t *l, const net_mqtt_link_cfg_t *cfg,
 /* Starts the timers and the first connect. */
 void net_mqtt_link_start(net_mqtt_link_t *l);
 
+/* A connection lost before it stayed up this long does not reset the
+ * reconnect backoff. */
+#define NET_MQTT_LINK_STABLE_MS 10000
+
 /* Call from the client's on_connect callback when the broker accepted:
- * marks the link connected and resets the backoff. */
+ * marks the link connected.  The backoff is reset when a connection that
+ * lasted NET_MQTT_LINK_STABLE_MS is lost. */
 void net_mqtt_link_connected(net_mqtt_link_t *l);
 
 /* The connection is gone or must go (call it from on_disconnect too):

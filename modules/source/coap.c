@@ -46,12 +46,13 @@ typedef enum {
   COAP_R_JOURNAL,
   COAP_R_BUSY,
   COAP_R_PSK,
+  COAP_R_STOPPING,
   COAP_R_N
 } coap_reason_t;
 
 static const char *const coap_reason_names[COAP_R_N] = {
     "not_found", "unsupported_format", "too_large", "journal",
-    "busy",      "psk_identity"};
+    "busy",      "psk_identity",       "stopping"};
 
 typedef struct coap_src {
   kk_stage_t *st;
@@ -68,6 +69,7 @@ typedef struct coap_src {
   kk_metric_t *m_ok, *m_bad, *m_drops;
   uv_timer_t drops_timer;
   int timer_open;
+  int stopping;           /* requests still read get 5.03 with Max-Age */
   const char *listen[16]; /* borrowed from the opts */
   int ports[16];
   size_t nports;
@@ -223,7 +225,7 @@ static void coap_answer(coap_pdu_t *resp, coap_pdu_code_t code,
 static void coap_reject(coap_src_t *s, coap_reason_t r, const char *peer,
                         const char *path, const char *why) {
   kk_metric_add(s->rejected[r], 1);
-  if (r != COAP_R_BUSY && kk_ratelimit_ok(&s->rl))
+  if (r != COAP_R_BUSY && r != COAP_R_STOPPING && kk_ratelimit_ok(&s->rl))
     kk_stage_log(s->st, KK_LOG_WARN, "%s %s: %s", peer, path, why);
 }
 
@@ -283,13 +285,15 @@ static void coap_handler(coap_resource_t *res, coap_session_t *session,
     coap_add_data(resp, strlen(why), (const uint8_t *)why);
     return;
   }
-  if (kk_stage_paused(s->st)) {
+  if (kk_stage_paused(s->st) || s->stopping) {
     uint8_t b[8];
-    coap_reject(s, COAP_R_BUSY, peer, path, "paused");
+    coap_reject(s, s->stopping ? COAP_R_STOPPING : COAP_R_BUSY, peer, path,
+                "paused");
     coap_pdu_set_code(resp, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE);
     coap_add_option(resp, COAP_OPTION_MAXAGE,
                     coap_encode_var_safe(b, sizeof b, s->retry_after_s), b);
-    coap_add_data(resp, 4, (const uint8_t *)"busy");
+    const char *why = s->stopping ? "stopping: try again later" : "busy";
+    coap_add_data(resp, strlen(why), (const uint8_t *)why);
     return;
   }
   const coap_bin_const_t *id = coap_session_get_psk_identity(session);
@@ -582,7 +586,14 @@ static void coap_stop(kk_stage_t *st, void *state, kk_stop_cb cb) {
     uv_timer_stop(&s->drops_timer);
     uv_close((uv_handle_t *)&s->drops_timer, coap_timer_closed_cb);
   }
-  if (s->loop.ctx) net_coap_close(&s->loop, net_coap_closed_cb, s);
+  if (s->loop.ctx) {
+    /* Datagrams already in the socket's buffer get 5.03 with Max-Age
+     * rather than no answer at all, so their senders retry later. */
+    s->stopping = 1;
+    for (int i = 0; i < 256; i++)
+      net_coap_kick(&s->loop);
+    net_coap_close(&s->loop, net_coap_closed_cb, s);
+  }
 }
 
 static void coap_destroy(void *state) {

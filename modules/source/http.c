@@ -11,6 +11,9 @@
  * since the firmware has no bearer field).  The payload rules are the
  * CoAP source's (modules/source/source_payload.h): one decoder for both.
  *
+ * The token and the size are checked from the request head, before the
+ * body is read (net_httpd_guard); a 401 or 413 costs no body memory.
+ *
  * Answers: 202 {"seq":N} after the journal append; 400 with the reason
  * when the body does not decode (it is journaled all the same, so a fixed
  * decoder can replay it); 401 without a valid token; 404 for other paths;
@@ -60,14 +63,12 @@ static const struct {
  * own-API settings offer a user and a password, no bearer token.  The
  * password is checked like a bearer token (its SHA-256 against the
  * digests, every digest compared in full); the user is not checked. */
-static int basic_ok(const net_httpd_tokens_t *t, h2o_req_t *req) {
-  ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
-  if (i < 0 || t->n == 0) return 0;
-  h2o_iovec_t v = req->headers.entries[i].value;
-  if (v.len < 7 || v.len > 700 || strncasecmp(v.base, "Basic ", 6) != 0)
-    return 0;
+static int basic_value_ok(const net_httpd_tokens_t *t, const char *value,
+                          size_t len) {
+  if (!value || t->n == 0) return 0;
+  if (len < 7 || len > 700 || strncasecmp(value, "Basic ", 6) != 0) return 0;
   uint8_t raw[600];
-  long n = decode_base64(v.base + 6, v.len - 6, raw);
+  long n = decode_base64(value + 6, len - 6, raw);
   const uint8_t *colon = n > 0 ? memchr(raw, ':', (size_t)n) : NULL;
   if (!colon) return 0;
   const uint8_t *pw = colon + 1;
@@ -84,6 +85,29 @@ static int basic_ok(const net_httpd_tokens_t *t, h2o_req_t *req) {
     found |= diff == 0;
   }
   return found;
+}
+
+static int basic_ok(const net_httpd_tokens_t *t, h2o_req_t *req) {
+  ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+  if (i < 0) return 0;
+  h2o_iovec_t v = req->headers.entries[i].value;
+  return basic_value_ok(t, v.base, v.len);
+}
+
+static void count(http_in_t *s, const char *reason);
+
+/* The gate (net_httpd_guard): a body without a valid token is refused
+ * from the headers, before a byte of it is read. */
+static int in_gate(void *ud, const net_httpd_head_t *head) {
+  http_in_t *s = ud;
+  if (s->anonymous) return 0;
+  size_t len = 0;
+  const char *v = net_httpd_head_get(head, "authorization", &len);
+  if (net_httpd_bearer_ok(&s->tokens, v, len) ||
+      (s->format == 1 && basic_value_ok(&s->tokens, v, len)))
+    return 0;
+  count(s, "unauthorized");
+  return 401;
 }
 
 /* Copies request header `name` into buf (len bytes, "" when missing). */
@@ -265,6 +289,7 @@ static int in_start(kk_stage_t *st, void *state) {
   int rc = net_httpd_use(&s->use, st, s->listen, &s->tls, s->max_body, s->path,
                          in_request, s);
   if (rc) return rc;
+  net_httpd_guard(s->use.httpd, &s->use, in_gate, s, s->max_body);
   char url[320];
   net_httpd_base_url(s->use.httpd, s->listen, url, sizeof url);
   kk_stage_log(st, KK_LOG_INFO, "ingest at %s%s%s", url, s->path,

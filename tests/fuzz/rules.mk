@@ -24,7 +24,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_TARGETS := senml_json senml_cbor ttn_v3 chirpstack_v4 json lua sta lua_pattern \
                 source_payload reading_json time file_csv sensor_community tasmota \
-                uba telraam sta_obs dwd http_poll measures
+                uba telraam sta_obs dwd http_poll measures dead_letter
 FUZZ_PARSERS := modules/decode/decode_senml.c modules/decode/decode_senml_names.c modules/decode/decode_uplink.c \
                 modules/decode/decode_flat.c \
                 modules/decode/decode_common.c modules/publish/sensorthings/sta_query.c \
@@ -42,6 +42,7 @@ build/fuzz/fuzz_sensor_community: modules/source/source_sensor_community.c
 build/fuzz/fuzz_tasmota: modules/decode/tasmota.c
 $(patsubst %,build/fuzz/fuzz_%,uba telraam sta_obs dwd): modules/decode/decode_opendata.c modules/decode/uba.c modules/decode/telraam.c modules/decode/sensorthings.c modules/decode/dwd.c
 build/fuzz/fuzz_lua_pattern: core/lua_pattern.c
+build/fuzz/fuzz_dead_letter: core/journal_dead.c
 
 # The old binary goes first: a target that no longer builds must not be
 # run in its earlier form.

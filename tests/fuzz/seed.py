@@ -141,6 +141,7 @@ if target in ("uba", "telraam", "sta_obs", "dwd"): seeds += [open("tests/e2e/dat
 seeds += [b"\x00</a?p=2>; rel=\"next\", <https://x/b>; rel=prev", b"\x01{\"@iot.nextLink\":\"/v?$skip=4\",\"value\":[1],\"links\":{\"next\":\"n\"}}", b"\x02\0\0\0\0\0\0\0\0http://h/x?from={from}&to={to:%Y-%m-%dT%H:%M:%S%:z}&e={to:epoch}"] if target == "http_poll" else []
 if target == "lua_pattern":  # op byte, pattern length, pattern, subject
     seeds += [bytes([op, len(p)]) + p + s for op, p, s in ((1, b"^(%w+)_(%d+)$", b"sensor_12"), (3, b"[/%-]", b"a/b-c"), (2, b"%f[%w]%w+", b"the (quick) fox"), (0, b"%b()", b"f(a(b)c)"), (7, b"(a*)%1", b"aaaa"))]
+seeds += [b"KKDEAD01\nseq 7\ntime_ms 1767225600000\nformat 50\nattempts 3\ndead_ms -1\nsource mqtt\nstage check\nreason poison %25 %C3%A4\nmeta_len 9\ndata_len 11\n\ntopic=a/b{\"v\":\"x\"}\n"] if target == "dead_letter" else []
 for i, s in enumerate(seeds):
     with open(os.path.join(out, "seed%d" % i), "wb") as fh:
         fh.write(s)

@@ -156,22 +156,60 @@ static int pg_start(kk_stage_t *st, void *state) {
 
 static int pg_process(kk_stage_t *st, void *state, kk_batch_t *b) {
   pg_state_t *s = state;
+  size_t n = kk_batch_len(b);
+  if (n == 0) return 0;
+  const kk_reading_t *r = kk_batch_readings(b);
+  if (s->tail_open && s->qlen) {
+    size_t tail = (s->qhead + s->qlen - 1) % s->qcap;
+    if (kk_batch_len(s->q[tail]) + n <= s->txn_readings) {
+      for (size_t i = 0; i < n; i++)
+        if (kk_batch_push(s->q[tail], &r[i]) != 0) {
+          kk_stage_error(st, "out of memory queueing a batch");
+          return KK_ENOMEM; /* the readings pushed so far stay: the same
+                               readings again are no duplicate in a store */
+        }
+      s->qcalls[tail]++;
+      pg_kick(s);
+      return KK_ASYNC;
+    }
+  }
   if (s->qlen == s->qcap) {
     size_t ncap = s->qcap ? s->qcap * 2 : 64;
     kk_batch_t **nq = malloc(ncap * sizeof *nq);
-    if (!nq) {
+    uint32_t *nc = malloc(ncap * sizeof *nc);
+    if (!nq || !nc) {
+      free(nq);
+      free(nc);
       kk_stage_error(st, "out of memory queueing a batch");
       return KK_ENOMEM;
     }
-    for (size_t i = 0; i < s->qlen; i++)
+    for (size_t i = 0; i < s->qlen; i++) {
       nq[i] = pg_batch(s, i);
+      nc[i] = s->qcalls[(s->qhead + i) % s->qcap];
+    }
     free(s->q);
+    free(s->qcalls);
     s->q = nq;
+    s->qcalls = nc;
     s->qcap = ncap;
     s->qhead = 0;
   }
-  s->q[(s->qhead + s->qlen) % s->qcap] = kk_batch_ref(b);
+  kk_batch_t *own = kk_batch_new(n < 16 ? 16 : n);
+  for (size_t i = 0; own && i < n; i++)
+    if (kk_batch_push(own, &r[i]) != 0) {
+      kk_batch_unref(own);
+      own = NULL;
+    }
+  if (!own) {
+    kk_stage_error(st, "out of memory queueing a batch");
+    return KK_ENOMEM;
+  }
+  kk_batch_set_seq(own, kk_batch_seq(b));
+  size_t at = (s->qhead + s->qlen) % s->qcap;
+  s->q[at] = own;
+  s->qcalls[at] = 1;
   s->qlen++;
+  s->tail_open = 1;
   pg_kick(s);
   return KK_ASYNC;
 }
@@ -200,6 +238,7 @@ static void pg_destroy(void *state) {
   for (size_t i = 0; i < s->qlen; i++)
     kk_batch_unref(pg_batch(s, i));
   free(s->q);
+  free(s->qcalls);
   PQfinish(s->conn);
   kk_store_unref(s->store);
   cJSON_Delete(s->sectors);

@@ -351,9 +351,11 @@ static void pg_query_done(pg_state_t *s) {
     s->cur = !s->cur;
     for (size_t i = 0; i < n; i++) {
       kk_batch_unref(pg_batch(s, 0));
+      uint32_t calls = s->qcalls[s->qhead];
       s->qhead = (s->qhead + 1) % s->qcap;
       s->qlen--;
-      kk_stage_done(s->st);
+      for (uint32_t c = 0; c < calls; c++)
+        kk_stage_done(s->st);
     }
     pg_watch(s, UV_READABLE);
     pg_kick(s);

@@ -96,8 +96,17 @@ struct pg_state {
   char err[512];
   int paused;
 
-  kk_batch_t **q; /* ring: queued batches, oldest first */
+  /* Ring of queued batches, oldest first.  Each is the sink's own copy of
+   * readings only (no raw payloads, no metadata): consecutive process()
+   * calls append to the newest one until a transaction takes it
+   * (tail_open), and qcalls[] counts the calls it answers with
+   * kk_stage_done().  A queued reading costs its 24 bytes (with the
+   * batch's growth, up to 48) plus the engine's 24-byte in-flight entry
+   * per call, instead of the source's whole batch. */
+  kk_batch_t **q;
+  uint32_t *qcalls;
   size_t qhead, qlen, qcap;
+  int tail_open;
   size_t take;    /* batches in the current transaction (= t[cur].take) */
   int64_t *dsmap; /* process datastream id -> store id */
   size_t ndsmap;

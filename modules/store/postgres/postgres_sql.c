@@ -484,6 +484,8 @@ size_t pg_take_count(pg_state_t *s, size_t first) {
     readings += kk_batch_len(pg_batch(s, first + n));
     n++;
   }
+  /* A batch in a transaction takes no more readings. */
+  if (first + n == s->qlen) s->tail_open = 0;
   return n;
 }
 

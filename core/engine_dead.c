@@ -1,0 +1,143 @@
+/* core/engine_dead.c - poison records: the engine's side of the dead
+ * letters (core/journal_dead.h).
+ *
+ * Three failures move a journal record to the dead letters, so that the
+ * cursor passes it and the rest of the pipeline flows:
+ *   - the source's decoder rejects it (it stays rejected until the
+ *     decoder changes, and `klimakit journal requeue` then puts it back);
+ *   - a transform fails on the batch that carries it (a Lua error, its
+ *     instruction budget, its deadline, its memory cap).  It is not
+ *     called again: the same input fails the same way, and a second call
+ *     would hold the loop for a second deadline;
+ *   - the process dies while it is being replayed, KK__DEAD_MAX_CRASHES
+ *     times in a row.  Before each replay batch the engine writes the
+ *     in-flight marker; a marker found at start names the batch the last
+ *     run died in.  Its records are then replayed one at a time, each
+ *     under its own marker, so the next deaths single out the record, and
+ *     a record the process died on KK__DEAD_MAX_CRASHES times is not
+ *     offered again.  A hang that a watchdog (systemd's WatchdogSec=)
+ *     ends is such a death too.
+ * Each is counted in kk_dead_letters_total{stage,reason} and logged
+ * (rate-limited).  Loop thread only. */
+#include "engine_impl.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "journal_dead.h"
+
+static void dead_count(kk_stage_t *st, const char *why) {
+  kk_metric_add(kk_stage_counter(st, "kk_dead_letters_total", why,
+                                 "Journal records moved to the dead letters, "
+                                 "by reason"),
+                1);
+}
+
+static void dead_put(kk__engine_t *e, kk_stage_t *src, const kk_raw_t *raw,
+                     kk_stage_t *failed, const char *why, const char *reason,
+                     uint32_t attempts) {
+  if (!raw->seq || !e->cfg) return;
+  kk__journal_rec_t rec = {.seq = raw->seq,
+                           .time_ms = raw->time_ms,
+                           .format = raw->format,
+                           .source = src->name,
+                           .meta = raw->meta,
+                           .data = raw->data,
+                           .len = raw->len};
+  int rc =
+      kk__dead_put(e->cfg->journal.dir, &rec, failed->name, reason, attempts);
+  dead_count(failed, why);
+  if (kk_ratelimit_ok(&e->dead_rl))
+    kk_log(KK_LOG_WARN, failed->m->ns, failed->name,
+           "journal record %llu moved to the dead letters (%s): %s%s%s",
+           (unsigned long long)raw->seq, why, reason,
+           rc ? "; writing it failed: " : "", rc ? kk_strerror(rc) : "");
+}
+
+void kk__engine_dead_decode(kk_stage_t *src, const kk_raw_t *raw,
+                            const char *reason) {
+  dead_put(src->eng, src, raw, src, "decode", reason, 1);
+}
+
+int kk__engine_dead_transform(kk_stage_t *t, kk_batch_t *b, int rc) {
+  kk__engine_t *e = t->eng;
+  (void)b;
+  /* No second call: the same input in the same recipe fails the same way,
+   * and each call may hold the loop for the stage's whole deadline. */
+  if (rc >= 0 || rc == KK_ENOMEM || !e->cur_src || !e->cur_batch) return rc;
+  char reason[700];
+  snprintf(reason, sizeof reason, "%s%s%s", kk_strerror(rc),
+           t->err[0] ? ": " : "", t->err);
+  for (size_t i = 0, n = kk_batch_raw_len(e->cur_batch); i < n; i++)
+    dead_put(e, e->cur_src, kk_batch_raw(e->cur_batch, i), t, "transform",
+             reason, 1);
+  return rc;
+}
+
+void kk__engine_emit_source(kk_stage_t *src, kk_batch_t *b) {
+  kk__engine_t *e = src->eng;
+  kk_stage_t *ps = e->cur_src;
+  kk_batch_t *pb = e->cur_batch;
+  e->cur_src = src;
+  e->cur_batch = b;
+  /* Decoder transforms further down make this source's datastreams. */
+  kk_stage_t *pds = kk__engine_datastream_source(src);
+  kk_stage_emit(src, b);
+  kk__engine_datastream_source(pds);
+  e->cur_src = ps;
+  e->cur_batch = pb;
+}
+
+/* ---- crash loops during the replay -------------------------------------- */
+
+void kk__engine_dead_replay_begin(kk__engine_t *e) {
+  uint64_t a, b;
+  uint32_t c;
+  e->mark_set = 0;
+  if (!kk__dead_marked(e->cfg->journal.dir, &a, &b, &c)) return;
+  e->mark_set = 1;
+  e->mark_first = a;
+  e->mark_last = b;
+  e->mark_crashes = c + 1;
+  kk_log(KK_LOG_WARN, "core", "journal",
+         "the last run died while processing journal records %llu to %llu "
+         "(%u time%s in a row): replaying them one at a time; a record the "
+         "process dies on %d times goes to the dead letters",
+         (unsigned long long)a, (unsigned long long)b, e->mark_crashes,
+         e->mark_crashes == 1 ? "" : "s", KK__DEAD_MAX_CRASHES);
+}
+
+int kk__engine_dead_isolate(const kk__engine_t *e, uint64_t seq) {
+  return e->mark_set && seq >= e->mark_first && seq <= e->mark_last;
+}
+
+int kk__engine_dead_replay_batch(kk_stage_t *src, kk_batch_t *b) {
+  kk__engine_t *e = src->eng;
+  size_t n = kk_batch_raw_len(b);
+  if (!n) return 0;
+  uint64_t first = kk_batch_raw(b, 0)->seq, last = kk_batch_raw(b, n - 1)->seq;
+  uint32_t crashes = 0;
+  if (n == 1 && e->mark_set && e->mark_first == first &&
+      e->mark_last == first) {
+    crashes = e->mark_crashes;
+    if (crashes >= KK__DEAD_MAX_CRASHES) {
+      char reason[160];
+      snprintf(reason, sizeof reason,
+               "crash loop: the process died %u times while processing it",
+               crashes);
+      dead_put(e, src, kk_batch_raw(b, 0), src, "crash_loop", reason, crashes);
+      return 1;
+    }
+  }
+  int rc = kk__dead_mark(e->cfg->journal.dir, first, last, crashes);
+  if (rc && kk_ratelimit_ok(&e->dead_rl))
+    kk_log(KK_LOG_WARN, "core", "journal",
+           "cannot write the in-flight marker: %s (a crash loop on these "
+           "records would not be noticed)",
+           kk_strerror(rc));
+  return 0;
+}
+
+void kk__engine_dead_replay_end(kk__engine_t *e) {
+  if (e->cfg) kk__dead_unmark(e->cfg->journal.dir);
+}
