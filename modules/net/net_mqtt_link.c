@@ -48,8 +48,9 @@ void net_mqtt_link_lost(net_mqtt_link_t *l, const char *why) {
         NET_MQTT_LINK_STABLE_MS)
       l->attempts = 0;
     kk_metric_add(l->cfg.m_disconnects, 1);
-    kk_stage_log(l->cfg.st, KK_LOG_WARN, "disconnected from %s:%d: %s",
-                 l->cfg.host, l->cfg.port, why);
+    /* Our own disconnect at a clean stop or a reload is no warning. */
+    kk_stage_log(l->cfg.st, l->stopping ? KK_LOG_INFO : KK_LOG_WARN,
+                 "disconnected from %s:%d: %s", l->cfg.host, l->cfg.port, why);
   }
   if (l->cfg.lost) l->cfg.lost(l->cfg.arg, why);
   if (!l->stopping) link_schedule_retry(l);

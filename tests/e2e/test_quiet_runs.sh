@@ -76,4 +76,26 @@ echo "# simulate restart: $n distinct times, $dups repeated lines, $conflicts co
 [ "$conflicts" -eq 0 ] && ok sim-no-conflicts || no sim-no-conflicts "$conflicts conflicting values"
 [ "$dups" -le 2 ] && ok sim-backfill-once || no sim-backfill-once "$dups repeated lines (backfill produced again?)"
 [ "$gaps" -eq 0 ] && [ "$n" -ge 35 ] && ok sim-continuous || no sim-continuous "$gaps gaps in $n times"
+# A clean stop disconnects from the MQTT broker at info, not as a warning
+# (the warning stays for a broker that goes away).
+if command -v mosquitto >/dev/null; then
+  bport=$(free_port)
+  kk_broker_conf "$d/broker" "$bport" 1000
+  kk_broker_start "$d/broker" "$bport"
+  cat >"$d/mqtt.lua" <<LUA
+local kk = require "klimakit"
+kk.pipe(kk.source.mqtt { url = "mqtt://127.0.0.1:$bport", topic = "q/#" },
+        kk.decode.json {}, kk.sink.null {})
+LUA
+  kk_start "$d/mqtt.log" "$d/mqtt.lua" --data-dir "$d/mqtt" --log-format text
+  wait_for 20 grep -q "connected to 127.0.0.1" "$d/mqtt.log"
+  kk_stop
+  if grep -q "info .*disconnected from 127.0.0.1" "$d/mqtt.log" &&
+    ! grep -q "warn .*disconnected from" "$d/mqtt.log"; then ok mqtt-disconnect-at-info
+  else no mqtt-disconnect-at-info "$(grep disconnected "$d/mqtt.log")"; fi
+  kk_broker_stop
+else
+  skip mqtt-disconnect-at-info "mosquitto is not installed"
+fi
+
 exit $fail
