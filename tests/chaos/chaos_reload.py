@@ -2,9 +2,8 @@
 
 Four clients post readings; the recipe file is changed (a second sink
 added) and klimakit gets SIGHUP.  A reload must keep the process, lose
-nothing acknowledged and store nothing twice.  The reload is being built
-(issue #15 item 6): while SIGHUP still ends the process, the case is
-skipped with that reason.
+nothing acknowledged and store nothing twice (core/reload.c).  Should
+SIGHUP end the process instead, the case says so and is skipped.
 """
 import os
 import shutil
