@@ -26,7 +26,8 @@
 -- bytes after the last flagged block as invalid.  A frame whose flags
 -- select no sensor holds nothing to store (kk.decode.none).
 --
--- fPorts: port 1, the port Decentlab's data frames use; config.ports =
+-- fPorts: port 1, the port Decentlab's data frames use (as in the examples
+-- of vendor/decentlab/dl-lp8p-codec.yaml in TheThingsNetwork/lorawan-devices); config.ports =
 -- { n } for a device configured otherwise.  Other ports are rejected
 -- (reason port).
 

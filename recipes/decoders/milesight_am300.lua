@@ -31,7 +31,9 @@
 -- firmware v2 decoders divide it by 100: config.tvoc_iaq_scale = 0.01.
 --
 -- fPorts: the AM300 series sends on the application port of its LoRaWAN
--- settings, 85 by default (AM300 series user guide, "LoRaWAN Settings");
+-- settings, 85 by default (AM300 series user guide, "LoRaWAN Settings";
+-- the examples of The Things Network's device repository use it too,
+-- vendor/milesight-iot/am307-codec.yaml in TheThingsNetwork/lorawan-devices);
 -- config.ports = { n } follows a changed setting.  Other ports are
 -- rejected (reason port).
 -- A frame is decoded completely or rejected: an unknown channel/type pair
