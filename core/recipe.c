@@ -426,6 +426,14 @@ static int l_config(lua_State *L) {
   }
   kk__opts_free(r->cfg_opts);
   r->cfg_opts = o;
+  const char *dd = kk_opt_str(o, "data_dir");
+  if (dd) {
+    if (lua_getfield(L, LUA_REGISTRYINDEX, "klimakit.kk") == LUA_TTABLE) {
+      lua_pushstring(L, dd);
+      lua_setfield(L, -2, "data_dir");
+    }
+    lua_pop(L, 1);
+  }
   const char *mp = kk_opt_str(o, "modules_path");
   if (mp && *mp) {
     char err[1024];
@@ -547,6 +555,26 @@ static int l_log(lua_State *L) {
   return 0;
 }
 
+/* The data directory when kk.config{} names none, into buf: --data-dir,
+ * else the state directory systemd made for the service, else `var`
+ * beside the recipe (so that the state of a recipe never lands in
+ * whatever directory it was started from).  Returns 1 for the last. */
+static int default_dir(const kk__recipe_t *r, char *buf, size_t len) {
+  const char *state = getenv("STATE_DIRECTORY");
+  if (default_data_dir) {
+    snprintf(buf, len, "%s", default_data_dir);
+  } else if (state && *state) {
+    /* Several StateDirectory= entries arrive colon-separated. */
+    snprintf(buf, len, "%.*s", (int)strcspn(state, ":"), state);
+  } else {
+    char *dup = strdup(r->path);
+    snprintf(buf, len, "%s/var", dup ? dirname(dup) : ".");
+    free(dup);
+    return 1;
+  }
+  return 0;
+}
+
 static int luaopen_klimakit(lua_State *L) {
   static const luaL_Reg fns[] = {
       {"pipe", l_pipe}, {"map", l_map},       {"filter", l_filter},
@@ -561,6 +589,14 @@ static int luaopen_klimakit(lua_State *L) {
   lua_pushstring(L, dup ? dirname(dup) : ".");
   free(dup);
   lua_setfield(L, -2, "dir");
+  /* kk.data_dir: where the state goes, for files a recipe writes itself
+   * (alert lists, exports); kk.config{data_dir=} changes it. */
+  char dd[4000];
+  default_dir(r, dd, sizeof dd);
+  lua_pushstring(L, dd);
+  lua_setfield(L, -2, "data_dir");
+  lua_pushvalue(L, -1); /* for kk.config{} to update kk.data_dir */
+  lua_setfield(L, LUA_REGISTRYINDEX, "klimakit.kk");
   for (size_t i = 0; namespaces[i]; i++) {
     lua_newtable(L);
     lua_createtable(L, 0, 1);
@@ -597,21 +633,13 @@ static void apply_config(kk__recipe_t *r) {
    * recipe (so that the state of a recipe never lands in whatever
    * directory it was started from). */
   c->data_dir = kk_opt_str(o, "data_dir");
-  if (!c->data_dir && default_data_dir) c->data_dir = default_data_dir;
-  const char *state = getenv("STATE_DIRECTORY");
-  if (!c->data_dir && state && *state) {
-    /* Several StateDirectory= entries arrive colon-separated. */
-    snprintf(r->data_dir, sizeof r->data_dir, "%.*s", (int)strcspn(state, ":"),
-             state);
-    c->data_dir = r->data_dir;
-  }
   if (!c->data_dir) {
-    char *dup = strdup(r->path);
-    const char *dir = dup ? dirname(dup) : ".";
-    snprintf(r->data_dir, sizeof r->data_dir, "%s/var", dir);
+    int beside = default_dir(r, r->data_dir, sizeof r->data_dir);
     /* An installed recipe (/usr/share/klimakit/...) has no writable
      * folder beside it: say so now, not as a failed mkdir later. */
-    if (access(r->data_dir, W_OK) != 0 && access(dir, W_OK) != 0)
+    char *dup = strdup(r->path);
+    const char *dir = dup ? dirname(dup) : ".";
+    if (beside && access(r->data_dir, W_OK) != 0 && access(dir, W_OK) != 0)
       kk_log(KK_LOG_WARN, "core", "recipe",
              "%s: the default data directory %s (beside the recipe) cannot "
              "be written; pass --data-dir DIR or set data_dir",

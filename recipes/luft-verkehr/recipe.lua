@@ -112,6 +112,6 @@ kk.pipe(decode, { store, web, limits, alerts })
 kk.pipe(counts, { store, web })
 kk.pipe(limits, { store, web })
 kk.pipe(alerts, { store, web,
-  kk.sink.file { path = kk.env("LUFT_MELDUNGEN", "var/luft-verkehr/meldungen.csv"),
+  kk.sink.file { path = kk.env("LUFT_MELDUNGEN", kk.data_dir .. "/meldungen.csv"),
                  format = "template", template = "{local};{thing};{property};{value}",
                  template_header = "Zeit;Messstelle;Meldung;1 = beginnt, 0 = endet" } })

@@ -56,7 +56,7 @@ local web = kk.publish.http {
 -- Open data: the catalogue and its yearly impact (and the store's series)
 -- as CSV with a DCAT-AP.de entry, licence Datenlizenz Deutschland 2.0.
 local opendata = kk.publish.export {
-  dir = kk.env("MASSNAHMEN_OPENDATA", "var/massnahmen/opendata"),
+  dir = kk.env("MASSNAHMEN_OPENDATA", kk.data_dir .. "/opendata"),
   every = "10m", formats = { "csv", "dcat" }, licence = "dl-by-de/2.0",
   publisher = "Musterstadt", title = "Klimaschutzmaßnahmen der Musterstadt",
 }

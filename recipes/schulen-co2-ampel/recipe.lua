@@ -82,7 +82,7 @@ local alerts = kk.calc.alert {
 
 -- Where alerts go: e-mail and webhook when configured, always a file.
 local targets = { store, web,
-  kk.sink.file { path = kk.env("SCHULE_MELDUNGEN", "var/schulen-co2-ampel/meldungen.csv"),
+  kk.sink.file { path = kk.env("SCHULE_MELDUNGEN", kk.data_dir .. "/meldungen.csv"),
                  format = "template", template = "{local};{thing};{property};{value}",
                  template_header = "Zeit;Raum;Meldung;1 = beginnt, 0 = endet" } }
 local smtp = kk.env("SCHULE_SMTP_URL", "")
