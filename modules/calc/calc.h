@@ -40,6 +40,20 @@ int64_t calc_tz_offset(calc_tz_t tz, int64_t t);
 /* UTC instant of a local wall-clock time (never in a gap here: only used
  * for midnights and hour starts). */
 int64_t calc_local_to_utc(calc_tz_t tz, int64_t local_ms);
+/* Month keys (year * 12 + month - 1) and day numbers (days since
+ * 1970-01-01): the key of a day, and the first day of a key. */
+int32_t calc_month_of_day(int32_t day);
+int32_t calc_month_first_day(int32_t key);
+
+/* Arrays of records sorted by their first member, an int32_t key (a day,
+ * a month): calc_keyed_index() is where `key` is or would go;
+ * calc_keyed_get() returns the record with `key`, inserting a copy of
+ * `init` (size bytes, its key set) when there is none; NULL when `max`
+ * records are held or memory is short.  *arr, *n and *cap belong to the
+ * caller. */
+size_t calc_keyed_index(const void *arr, size_t n, size_t size, int32_t key);
+void *calc_keyed_get(void **arr, size_t *n, size_t *cap, size_t size,
+                     size_t max, int32_t key, const void *init);
 /* Window [start, end) in UTC ms containing t. */
 void calc_window(calc_tz_t tz, calc_period_t p, int64_t t, int64_t *start,
                  int64_t *end);

@@ -10,6 +10,9 @@
 #include <klimakit.h>
 #include "calc/calc.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 const char *const calc_period_names[CALC_P_N] = {"hour", "day", "month",
                                                  "year"};
 
@@ -70,4 +73,54 @@ int calc_year(calc_tz_t tz, int64_t t) {
 
 int64_t calc_year_start(calc_tz_t tz, int y) {
   return local_midnight(tz, y, 1, 1);
+}
+
+int32_t calc_month_of_day(int32_t day) {
+  int64_t y;
+  unsigned m, d;
+  kk_civil_from_days(day, &y, &m, &d);
+  return (int32_t)(y * 12 + m - 1);
+}
+
+int32_t calc_month_first_day(int32_t key) {
+  return (int32_t)kk_days_from_civil(
+      kk_floor_div(key, 12), (unsigned)(key - kk_floor_div(key, 12) * 12) + 1,
+      1);
+}
+
+static int32_t calc_key_at(const void *arr, size_t size, size_t i) {
+  int32_t k;
+  memcpy(&k, (const char *)arr + i * size, sizeof k);
+  return k;
+}
+
+size_t calc_keyed_index(const void *arr, size_t n, size_t size, int32_t key) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (calc_key_at(arr, size, mid) < key)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+void *calc_keyed_get(void **arr, size_t *n, size_t *cap, size_t size,
+                     size_t max, int32_t key, const void *init) {
+  size_t i = calc_keyed_index(*arr, *n, size, key);
+  char *p = *arr;
+  if (i < *n && calc_key_at(p, size, i) == key) return p + i * size;
+  if (*n >= max) return NULL;
+  if (*n == *cap) {
+    size_t c = *cap ? *cap * 2 : 64;
+    if (!(p = realloc(p, c * size))) return NULL;
+    *arr = p;
+    *cap = c;
+  }
+  memmove(p + (i + 1) * size, p + i * size, (*n - i) * size);
+  (*n)++;
+  memcpy(p + i * size, init, size);
+  memcpy(p + i * size, &key, sizeof key);
+  return p + i * size;
 }

@@ -80,68 +80,23 @@ static int32_t local_day(const dd_state_t *s, int64_t t) {
   return (int32_t)kk_floor_div(t + calc_tz_offset(s->tz, t), KK_DAY_MS);
 }
 
-static int32_t month_key_of_day(int32_t day) {
-  int64_t y;
-  unsigned m, d;
-  kk_civil_from_days(day, &y, &m, &d);
-  return (int32_t)(y * 12 + m - 1);
-}
-
-static int32_t first_day(int32_t key) {
-  return (int32_t)kk_days_from_civil(key / 12, (unsigned)(key % 12) + 1, 1);
-}
-
 static int64_t month_start(const dd_state_t *s, int32_t key) {
-  return calc_local_to_utc(s->tz, (int64_t)first_day(key) * KK_DAY_MS);
+  return calc_local_to_utc(s->tz,
+                           (int64_t)calc_month_first_day(key) * KK_DAY_MS);
 }
 
 /* ---- the data ------------------------------------------------------------ */
 
-static size_t day_index(const dd_state_t *s, int32_t day) {
-  size_t lo = 0, hi = s->ndays;
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    if (s->days[mid].day < day)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo;
-}
-
 static dd_day_t *day_get(dd_state_t *s, int32_t day) {
-  size_t i = day_index(s, day);
-  if (i < s->ndays && s->days[i].day == day) return &s->days[i];
-  if (s->ndays == DD_MAX_DAYS) return NULL;
-  if (s->ndays == s->capdays) {
-    size_t n = s->capdays ? s->capdays * 2 : 512;
-    dd_day_t *d = realloc(s->days, n * sizeof *d);
-    if (!d) return NULL;
-    s->days = d;
-    s->capdays = n;
-  }
-  memmove(&s->days[i + 1], &s->days[i], (s->ndays - i) * sizeof *s->days);
-  s->ndays++;
-  s->days[i] = (dd_day_t){day, 0, 0};
-  return &s->days[i];
+  static const dd_day_t init = {0, 0, 0};
+  return calc_keyed_get((void **)&s->days, &s->ndays, &s->capdays,
+                        sizeof *s->days, DD_MAX_DAYS, day, &init);
 }
 
 static dd_month_t *given_get(dd_state_t *s, int32_t key) {
-  size_t i = 0;
-  while (i < s->ngiven && s->given[i].key < key)
-    i++;
-  if (i < s->ngiven && s->given[i].key == key) return &s->given[i];
-  if (s->ngiven == s->capgiven) {
-    size_t n = s->capgiven ? s->capgiven * 2 : 64;
-    dd_month_t *g = realloc(s->given, n * sizeof *g);
-    if (!g) return NULL;
-    s->given = g;
-    s->capgiven = n;
-  }
-  memmove(&s->given[i + 1], &s->given[i], (s->ngiven - i) * sizeof *s->given);
-  s->ngiven++;
-  s->given[i] = (dd_month_t){key, NAN, NAN};
-  return &s->given[i];
+  static const dd_month_t init = {0, NAN, NAN};
+  return calc_keyed_get((void **)&s->given, &s->ngiven, &s->capgiven,
+                        sizeof *s->given, SIZE_MAX, key, &init);
 }
 
 static void touch_month(dd_state_t *s, int32_t key) {
@@ -166,8 +121,8 @@ static int month_dd(const dd_state_t *s, int32_t key, double *g, double *hd) {
       *hd = isfinite(s->given[i].hd) ? s->given[i].hd : NAN;
       return 1;
     }
-  int32_t d0 = first_day(key), d1 = first_day(key + 1);
-  size_t i = day_index(s, d0);
+  int32_t d0 = calc_month_first_day(key), d1 = calc_month_first_day(key + 1);
+  size_t i = calc_keyed_index(s->days, s->ndays, sizeof *s->days, d0);
   int have = 0;
   *g = *hd = 0;
   for (; i < s->ndays && s->days[i].day < d1; i++) {
@@ -197,8 +152,8 @@ static void data_years(const dd_state_t *s, int *from, int *to) {
   *from = INT32_MAX;
   *to = INT32_MIN;
   if (s->ndays) {
-    *from = month_key_of_day(s->days[0].day) / 12;
-    *to = month_key_of_day(s->days[s->ndays - 1].day) / 12;
+    *from = calc_month_of_day(s->days[0].day) / 12;
+    *to = calc_month_of_day(s->days[s->ndays - 1].day) / 12;
   }
   if (s->ngiven) {
     if (s->given[0].key / 12 < *from) *from = s->given[0].key / 12;
@@ -355,8 +310,9 @@ static int emit_corrected(dd_state_t *s, const dd_value_t *x, kk_batch_t *out) {
 static int emit_month(dd_state_t *s, int32_t key, kk_batch_t *out) {
   double g, hd;
   int ok = month_dd(s, key, &g, &hd);
-  size_t i = day_index(s, first_day(key));
-  if (!ok && !(i < s->ndays && s->days[i].day < first_day(key + 1)))
+  size_t i = calc_keyed_index(s->days, s->ndays, sizeof *s->days,
+                              calc_month_first_day(key));
+  if (!ok && !(i < s->ndays && s->days[i].day < calc_month_first_day(key + 1)))
     return 0; /* no data in this month */
   int64_t t = month_start(s, key);
   int rc = push(out, s->thing, "degree_days_month", "K.d", t, g);
@@ -392,7 +348,7 @@ static int dd_absorb_value(dd_state_t *s, const kk_reading_t *r, double v,
   int64_t start, end;
   calc_window(s->tz, s->monthly ? CALC_P_MONTH : CALC_P_YEAR, r->time_ms,
               &start, &end);
-  int32_t key = s->monthly ? month_key_of_day(local_day(s, start))
+  int32_t key = s->monthly ? calc_month_of_day(local_day(s, start))
                            : calc_year(s->tz, start);
   int64_t at = r->time_ms;
   if (s->cumulative) {
@@ -455,10 +411,10 @@ static int dd_absorb_station(dd_state_t *s, const kk_reading_t *r, int temp,
       d->sum = v;
       d->n = 1;
     }
-    key = month_key_of_day(day);
+    key = calc_month_of_day(day);
   } else {
     /* A monthly value belongs to the month its time falls in. */
-    key = month_key_of_day(local_day(s, r->time_ms));
+    key = calc_month_of_day(local_day(s, r->time_ms));
     dd_month_t *m = given_get(s, key);
     if (!m) return KK_ENOMEM;
     if (dd)

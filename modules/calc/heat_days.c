@@ -77,44 +77,10 @@ static unsigned hd_flags(const hd_day_t *d) {
   return f;
 }
 
-static int32_t month_key_of_day(int32_t day) {
-  int64_t y;
-  unsigned m, d;
-  kk_civil_from_days(day, &y, &m, &d);
-  return (int32_t)(y * 12 + m - 1);
-}
-
-static int32_t first_day(int32_t key) {
-  return (int32_t)kk_days_from_civil(key / 12, (unsigned)(key % 12) + 1, 1);
-}
-
-static size_t day_index(const hd_place_t *p, int32_t day) {
-  size_t lo = 0, hi = p->ndays;
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    if (p->days[mid].day < day)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo;
-}
-
 static hd_day_t *day_get(hd_place_t *p, int32_t day) {
-  size_t i = day_index(p, day);
-  if (i < p->ndays && p->days[i].day == day) return &p->days[i];
-  if (p->ndays == HD_MAX_DAYS) return NULL;
-  if (p->ndays == p->cap) {
-    size_t n = p->cap ? p->cap * 2 : 512;
-    hd_day_t *d = realloc(p->days, n * sizeof *d);
-    if (!d) return NULL;
-    p->days = d;
-    p->cap = n;
-  }
-  memmove(&p->days[i + 1], &p->days[i], (p->ndays - i) * sizeof *p->days);
-  p->ndays++;
-  p->days[i] = (hd_day_t){day, 0, 0, INFINITY, -INFINITY};
-  return &p->days[i];
+  static const hd_day_t init = {0, 0, 0, INFINITY, -INFINITY};
+  return calc_keyed_get((void **)&p->days, &p->ndays, &p->cap, sizeof *p->days,
+                        HD_MAX_DAYS, day, &init);
 }
 
 static hd_place_t *place_get(hd_state_t *s, const char *thing) {
@@ -154,7 +120,8 @@ static double hd_count(const hd_state_t *s, const hd_place_t *p, int32_t d0,
   for (int k = 0; k < HD_NKIND; k++)
     c[k] = 0;
   int have = 0;
-  for (size_t i = day_index(p, d0); i < p->ndays && p->days[i].day < d1; i++) {
+  for (size_t i = calc_keyed_index(p->days, p->ndays, sizeof *p->days, d0);
+       i < p->ndays && p->days[i].day < d1; i++) {
     if (!hd_counted(s, &p->days[i])) continue;
     have++;
     unsigned f = hd_flags(&p->days[i]);
@@ -177,13 +144,14 @@ static void hd_longterm(const hd_state_t *s, const hd_place_t *p, int month,
   for (int k = 0; k < HD_NKIND; k++)
     lt[k] = NAN;
   if (!p->ndays) return;
-  int from = month_key_of_day(p->days[0].day) / 12,
-      to = month_key_of_day(p->days[p->ndays - 1].day) / 12;
+  int from = calc_month_of_day(p->days[0].day) / 12,
+      to = calc_month_of_day(p->days[p->ndays - 1].day) / 12;
   if (from < s->ref_from) from = s->ref_from;
   if (to > s->ref_to) to = s->ref_to;
   for (int y = from; y <= to; y++) {
-    int32_t d0 = month < 0 ? year_day(y) : first_day(y * 12 + month),
-            d1 = month < 0 ? year_day(y + 1) : first_day(y * 12 + month + 1);
+    int32_t d0 = month < 0 ? year_day(y) : calc_month_first_day(y * 12 + month),
+            d1 = month < 0 ? year_day(y + 1)
+                           : calc_month_first_day(y * 12 + month + 1);
     if (hd_count(s, p, d0, d1, c) < s->min_coverage) continue;
     n++;
     for (int k = 0; k < HD_NKIND; k++)
@@ -204,8 +172,9 @@ static int push(kk_batch_t *out, const char *thing, const char *prop,
 static int hd_emit_period(hd_state_t *s, hd_place_t *p, int month_key, int year,
                           kk_batch_t *out) {
   int monthly = month_key >= 0;
-  int32_t d0 = monthly ? first_day(month_key) : year_day(year),
-          d1 = monthly ? first_day(month_key + 1) : year_day(year + 1);
+  int32_t d0 = monthly ? calc_month_first_day(month_key) : year_day(year),
+          d1 = monthly ? calc_month_first_day(month_key + 1)
+                       : year_day(year + 1);
   int64_t t = calc_local_to_utc(s->tz, (int64_t)d0 * KK_DAY_MS);
   const char *sfx = monthly ? "month" : "year";
   double c[HD_NKIND], lt[HD_NKIND];
@@ -239,8 +208,8 @@ static int hd_emit_place(hd_state_t *s, hd_place_t *p, kk_batch_t *out) {
     p->last_lt[k] = lt[k];
   }
   int rc = 0;
-  int from = month_key_of_day(p->days[0].day) / 12,
-      to = month_key_of_day(p->days[p->ndays - 1].day) / 12;
+  int from = calc_month_of_day(p->days[0].day) / 12,
+      to = calc_month_of_day(p->days[p->ndays - 1].day) / 12;
   /* A month's long-term mean is that of its calendar month: the same
    * month of every year changes with it. */
   unsigned cal = 0;
@@ -347,7 +316,7 @@ static int hd_process(kk_stage_t *st, void *state, kk_batch_t *b) {
       d->tmax = v;
       d->has |= 2;
     }
-    touch_month(pl, month_key_of_day(day));
+    touch_month(pl, calc_month_of_day(day));
   }
   kk_batch_t *out = kk_batch_new(64);
   if (!out) return KK_ENOMEM;
