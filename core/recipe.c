@@ -583,10 +583,14 @@ static int luaopen_klimakit(lua_State *L) {
   luaL_newlib(L, fns);
   lua_pushliteral(L, KK_VERSION_STRING);
   lua_setfield(L, -2, "version");
-  /* kk.dir: the recipe's directory, for paths next to it. */
+  /* kk.dir: the recipe's directory, for paths next to it; absolute, so
+   * that kk.dir .. "/data/x.csv" names the same file from any working
+   * directory and for the sandbox (which takes relative paths from the
+   * recipe's folder). */
   kk__recipe_t *r = recipe_of(L);
-  char *dup = strdup(r->path);
-  lua_pushstring(L, dup ? dirname(dup) : ".");
+  char *dup = strdup(r->path), real[PATH_MAX];
+  const char *dir = dup ? dirname(dup) : ".";
+  lua_pushstring(L, realpath(dir, real) ? real : dir);
   free(dup);
   lua_setfield(L, -2, "dir");
   /* kk.data_dir: where the state goes, for files a recipe writes itself
