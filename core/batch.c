@@ -138,6 +138,13 @@ const kk_raw_t *kk_batch_raw(const kk_batch_t *b, size_t i) {
 }
 
 /* Used by the engine after the journal assigned sequence numbers. */
+void kk__batch_clear(kk_batch_t *b) {
+  b->len = 0;
+  b->nraw = 0;
+  b->arena_len = 0;
+  b->seq = 0;
+}
+
 void kk__batch_set_raw_seq(kk_batch_t *b, size_t i, uint64_t seq) {
   b->raw[i].seq = seq;
   if (seq > b->seq) b->seq = seq;

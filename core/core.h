@@ -75,6 +75,9 @@ int kk__edit_distance(const char *a, const char *b);
 /* ---- batches (core/batch.c) ---- */
 /* Sets the journal sequence number of raw message i (engine only). */
 void kk__batch_set_raw_seq(kk_batch_t *b, size_t i, uint64_t seq);
+/* Empties a batch the caller owns alone (readings and raw messages),
+ * keeping its storage. */
+void kk__batch_clear(kk_batch_t *b);
 
 /* ---- time ---- */
 uint64_t kk__hrtime_ms(void);

@@ -26,20 +26,29 @@ typedef struct lstage {
   kk__lua_limits_t lim;
 } lstage_t;
 
+/* Readings per protected call at most.  The budget and the deadline are
+ * per call; a batch is as large as what arrived while the loop was busy
+ * (thousands of readings after a pause, or on a loaded machine), so a
+ * call over the whole batch could miss a deadline that its readings meet
+ * one chunk at a time, and its raw messages would go to the dead letters
+ * although nothing is wrong with them. */
+#define LS_CHUNK 1024u
+
 typedef struct drive {
   lstage_t *s;
   kk_batch_t *in, *out;
+  size_t from, to; /* the readings of this call */
 } drive_t;
 
-/* drive(ctx): map or filter every reading of ctx->in into ctx->out. */
+/* drive(ctx): map or filter readings [from, to) of ctx->in into ctx->out. */
 static int drive(lua_State *L) {
   drive_t *d = lua_touserdata(L, 1);
   const kk_reading_t *rs = kk_batch_readings(d->in);
-  size_t n = kk_batch_len(d->in);
+  size_t n = d->to;
   int map = d->s->kind == LS_MAP;
   kk_reading_t *view = kk__lua_push_reading(L, NULL); /* 2 */
   lua_rawgeti(L, LUA_REGISTRYINDEX, d->s->ref);       /* 3 */
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = d->from; i < n; i++) {
     *view = rs[i];
     lua_pushvalue(L, 3);
     lua_pushvalue(L, 2);
@@ -83,6 +92,59 @@ static const char *reason_of(int rc) {
   return rc == KK_EBUDGET ? "budget" : rc == KK_EMEMCAP ? "memcap" : "error";
 }
 
+/* One protected call over readings [from, to) of b (fn: over `part`, a
+ * batch of just those readings, or b itself when it is one chunk). */
+static int ls_call(lstage_t *s, kk_batch_t *b, kk_batch_t *part, size_t from,
+                   size_t to, kk_batch_t *out, char *e, size_t elen) {
+  lua_State *L = s->L;
+  int top = lua_gettop(L), rc;
+  if (s->kind == LS_FN) {
+    rc = kk__lua_push_borrowed(L, part ? part : b, out, e, elen);
+    if (rc == 0) {
+      lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref);
+      lua_pushvalue(L, top + 1);
+      lua_pushvalue(L, top + 2);
+      rc = kk__lua_pcall_limits(L, 2, 0, &s->lim, e, elen);
+      kk__lua_invalidate_borrowed(L, top + 1);
+    }
+  } else {
+    drive_t d = {s, b, out, from, to};
+    lua_pushcfunction(L, drive);
+    lua_pushlightuserdata(L, &d);
+    rc = kk__lua_pcall_limits(L, 1, 0, &s->lim, e, elen);
+  }
+  lua_settop(L, top);
+  return rc;
+}
+
+/* Calls the function chunk by chunk (LS_CHUNK readings each).  A batch
+ * that carries raw messages and no readings (a fn right after a source)
+ * is one call. */
+static int ls_run(lstage_t *s, kk_batch_t *b, kk_batch_t *out, char *e,
+                  size_t elen) {
+  size_t n = kk_batch_len(b);
+  if (n <= LS_CHUNK) return ls_call(s, b, NULL, 0, n, out, e, elen);
+  const kk_reading_t *rs = kk_batch_readings(b);
+  kk_batch_t *part = NULL;
+  int rc = 0;
+  for (size_t from = 0; from < n && rc == 0; from += LS_CHUNK) {
+    size_t to = n - from > LS_CHUNK ? from + LS_CHUNK : n;
+    if (s->kind == LS_FN) {
+      if (!part && !(part = kk_batch_new(LS_CHUNK))) return KK_ENOMEM;
+      kk__batch_clear(part);
+      for (size_t i = from; i < to; i++)
+        if (kk_batch_push(part, &rs[i]) != 0) {
+          kk_batch_unref(part);
+          return KK_ENOMEM;
+        }
+      kk_batch_set_seq(part, kk_batch_seq(b));
+    }
+    rc = ls_call(s, b, part, from, to, out, e, elen);
+  }
+  kk_batch_unref(part);
+  return rc;
+}
+
 static int ls_process(kk_stage_t *st, void *state, kk_batch_t *b) {
   lstage_t *s = state;
   lua_State *L = s->L;
@@ -91,29 +153,12 @@ static int ls_process(kk_stage_t *st, void *state, kk_batch_t *b) {
   if (n == 0 && s->kind != LS_FN) return 0;
   kk_batch_t *out = kk_batch_new(n);
   if (!out) return KK_ENOMEM;
-  int top = lua_gettop(L);
-  int rc;
   /* The recipe's state runs every recipe stage: name the one running, so
    * that a bounded library function's error says which stage it was. */
   char prev[64];
   snprintf(prev, sizeof prev, "%s", kk__lua_name(L));
   kk__lua_set_name(L, kk_stage_name(st));
-  if (s->kind == LS_FN) {
-    rc = kk__lua_push_borrowed(L, b, out, e, sizeof e);
-    if (rc == 0) {
-      lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref);
-      lua_pushvalue(L, top + 1);
-      lua_pushvalue(L, top + 2);
-      rc = kk__lua_pcall_limits(L, 2, 0, &s->lim, e, sizeof e);
-      kk__lua_invalidate_borrowed(L, top + 1);
-    }
-  } else {
-    drive_t d = {s, b, out};
-    lua_pushcfunction(L, drive);
-    lua_pushlightuserdata(L, &d);
-    rc = kk__lua_pcall_limits(L, 1, 0, &s->lim, e, sizeof e);
-  }
-  lua_settop(L, top);
+  int rc = ls_run(s, b, out, e, sizeof e);
   kk__lua_set_name(L, prev);
   if (rc) {
     kk_metric_add(kk_stage_counter(st, "kk_lua_errors_total", reason_of(rc),
@@ -217,7 +262,9 @@ static const kk_option_t fn_options[] = {
 
 #define LS_DESC_TAIL                                                           \
   "\n\nThe function runs in the recipe's Lua state under the stage's "         \
-  "instruction budget and deadline, which start afresh for every batch.  "     \
+  "instruction budget and deadline, which start afresh for every batch "       \
+  "(a batch of more than 1024 readings is handed over in chunks of 1024, "     \
+  "each under its own).  "                                                     \
   "When it fails (a Lua error, the budget, the memory cap) the batch is "      \
   "dropped for this stage only, counted in "                                   \
   "`kk_lua_errors_total{stage,reason}` and logged.  A reading view `r` is "    \

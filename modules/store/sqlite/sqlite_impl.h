@@ -52,8 +52,7 @@ extern const char *const sq_reasons[SQ_NREASONS];
  * starts; then the writer owns the writer connection, its statements, the
  * id map, the deltas and `touched`, and `lock` guards the queue and the
  * flags between the two. */
-#define SQ_TAKE_MAX 256       /* batches per transaction at most */
-#define SQ_LINGER_NS 5000000u /* 5 ms: see sq_writer */
+#define SQ_TAKE_MAX 256 /* batches per transaction at most */
 
 typedef struct sq_state {
   kk_stage_t *st;
@@ -63,7 +62,8 @@ typedef struct sq_state {
   uint64_t retain_ms; /* 0: keep raw data */
   uint64_t max_backoff_ms;
   size_t txn_readings;    /* readings per transaction at most */
-  size_t linger_readings; /* a transaction waits briefly for this many */
+  size_t linger_readings; /* a transaction waits for this many */
+  uint64_t linger_ns;     /* ... or this long (commit_interval) */
   char *sectors_json, *things_json;
   uint64_t things_version; /* kk_things_json() written up to (writer) */
 
@@ -95,6 +95,8 @@ typedef struct sq_state {
     int64_t ds, time;
   } * touched;
   size_t ntouched, captouched;
+  struct sq_row *rows; /* the current transaction's rows (writer thread) */
+  size_t caprows;
   kk_metric_t *m_err[SQ_NREASONS]; /* by sq_reason(), as sq_reasons */
 } sq_state_t;
 

@@ -174,7 +174,7 @@ int sq_open_writer(sq_state_t *s, char *err, size_t errlen) {
                                         "PRAGMA synchronous=FULL",
                                         "PRAGMA synchronous=OFF"};
     rc = sq_exec(s->w, syncs[s->sync]);
-    if (rc == SQLITE_OK) rc = sq_exec(s->w, "PRAGMA cache_size=-65536");
+    if (rc == SQLITE_OK) rc = sq_exec(s->w, "PRAGMA cache_size=-8192");
     /* Checkpoint every 64 MiB of WAL instead of 4 MiB: each checkpoint
      * costs two fsyncs, and a busy store commits often. */
     if (rc == SQLITE_OK) rc = sq_exec(s->w, "PRAGMA wal_autocheckpoint=16384");
@@ -409,6 +409,52 @@ static int sq_resolve(sq_state_t *s, uint32_t id, int64_t *out) {
   return SQLITE_OK;
 }
 
+/* The datastreams the batches name for the first time, all in one
+ * transaction of their own before the rows' (a new town's first minute
+ * makes thousands; one commit each cost two thirds of the writer's time).
+ * The id map must not keep ids of a transaction that was rolled back, so
+ * the ids entered here are taken out again when it fails. */
+static int sq_resolve_new(sq_state_t *s, kk_batch_t **b, size_t n) {
+  uint32_t *fresh = NULL;
+  size_t nfresh = 0, capfresh = 0;
+  int rc = SQLITE_OK, open = 0;
+  for (size_t k = 0; rc == SQLITE_OK && k < n; k++) {
+    const kk_reading_t *r = kk_batch_readings(b[k]);
+    size_t len = kk_batch_len(b[k]);
+    for (size_t i = 0; rc == SQLITE_OK && i < len; i++) {
+      if (r[i].ds < s->ndsmap && s->dsmap[r[i].ds]) continue;
+      if (!open) {
+        if ((rc = sq_exec(s->w, "BEGIN IMMEDIATE")) != SQLITE_OK) break;
+        open = 1;
+      }
+      if (nfresh == capfresh) {
+        size_t nc = capfresh ? capfresh * 2 : 64;
+        uint32_t *nf = realloc(fresh, nc * sizeof *nf);
+        if (!nf) {
+          rc = SQLITE_NOMEM;
+          break;
+        }
+        fresh = nf;
+        capfresh = nc;
+      }
+      int64_t sid;
+      rc = sq_resolve(s, r[i].ds, &sid);
+      if (rc == SQLITE_OK)
+        fresh[nfresh++] = r[i].ds;
+      else if (rc == SQLITE_MISMATCH)
+        rc = SQLITE_OK; /* unknown id: its readings are skipped */
+    }
+  }
+  if (open && rc == SQLITE_OK) rc = sq_exec(s->w, "COMMIT");
+  if (open && rc != SQLITE_OK) {
+    sq_exec(s->w, "ROLLBACK");
+    for (size_t i = 0; i < nfresh; i++)
+      s->dsmap[fresh[i]] = 0;
+  }
+  free(fresh);
+  return rc;
+}
+
 static int sq_flush_map(kk_store_map_t *m, sqlite3_stmt *q) {
   for (size_t i = 0; i < m->cap; i++) {
     const kk_store_delta_t *d = &m->slot[i];
@@ -442,26 +488,79 @@ static int sq_touch(sq_state_t *s, int64_t ds, int64_t time) {
   return 0;
 }
 
+/* One row of a transaction, in (store id, time, arrival) order. */
+typedef struct sq_row {
+  int64_t sid, time;
+  double value;
+  uint32_t flags, seq;
+} sq_row_t;
+
+static int sq_row_cmp(const void *a, const void *b) {
+  const sq_row_t *x = a, *y = b;
+  if (x->sid != y->sid) return x->sid < y->sid ? -1 : 1;
+  if (x->time != y->time) return x->time < y->time ? -1 : 1;
+  return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Inserts one row (or replaces it, for an update); counts what happened. */
+static int sq_put_row(sq_state_t *s, const sq_row_t *w, int64_t *rows,
+                      int64_t *dups, int64_t *updates) {
+  sqlite3_stmt *ins = s->ws[SQ_W_INS];
+  sqlite3_bind_int64(ins, 1, w->sid);
+  sqlite3_bind_int64(ins, 2, w->time);
+  sqlite3_bind_double(ins, 3, w->value);
+  int rc = sqlite3_step(ins);
+  sqlite3_reset(ins);
+  if (rc != SQLITE_DONE) return rc;
+  if (sqlite3_changes(s->w) == 0) {
+    if (w->flags & KK_READING_UPDATE) {
+      sqlite3_stmt *u = s->ws[SQ_W_UPD];
+      sqlite3_bind_int64(u, 1, w->sid);
+      sqlite3_bind_int64(u, 2, w->time);
+      sqlite3_bind_double(u, 3, w->value);
+      rc = sqlite3_step(u);
+      sqlite3_reset(u);
+      if (rc != SQLITE_DONE) return rc;
+      if (sqlite3_changes(s->w) > 0) {
+        if (sq_touch(s, w->sid, w->time) != 0) return SQLITE_NOMEM;
+        (*updates)++;
+        return SQLITE_OK;
+      }
+    }
+    (*dups)++;
+    return SQLITE_OK;
+  }
+  (*rows)++;
+  if (kk_store_map_put(&s->hours, w->sid, kk_store_bucket(w->time, KK_HOUR_MS),
+                       1, w->value, w->value, w->value) != 0)
+    return SQLITE_NOMEM;
+  return SQLITE_OK;
+}
+
+/* Writes `n` batches in one transaction.  The rows go in sorted by
+ * datastream and time, not in arrival order: a thousand sensors round
+ * robin would otherwise touch every datastream's last page once per
+ * message, and a transaction larger than the page cache would spill and
+ * reread each page many times; sorted, each page is changed in one go.
+ * Readings of the same datastream and time keep their order (a value
+ * and its later update).  Returns a SQLite code; on failure everything
+ * is rolled back. */
 static int sq_write(sq_state_t *s, kk_batch_t **b, size_t n) {
   int64_t rows = 0, dups = 0, skipped = 0, updates = 0;
   s->ntouched = 0;
-  int rc = SQLITE_OK;
-  /* Datastreams first, each in its own small transaction: the id map must
-   * not hold ids of a transaction that is rolled back. */
-  for (size_t k = 0; rc == SQLITE_OK && k < n; k++) {
-    const kk_reading_t *r = kk_batch_readings(b[k]);
-    size_t len = kk_batch_len(b[k]);
-    int64_t sid;
-    for (size_t i = 0; rc == SQLITE_OK && i < len; i++)
-      if (r[i].ds >= s->ndsmap || !s->dsmap[r[i].ds]) {
-        rc = sq_resolve(s, r[i].ds, &sid);
-        if (rc == SQLITE_MISMATCH) rc = SQLITE_OK; /* unknown id: skipped */
-      }
-  }
-  if (rc == SQLITE_OK) rc = sq_exec(s->w, "BEGIN IMMEDIATE");
+  int rc = sq_resolve_new(s, b, n);
   if (rc != SQLITE_OK) return rc;
-  sqlite3_stmt *ins = s->ws[SQ_W_INS];
-  for (size_t k = 0; rc == SQLITE_OK && k < n; k++) {
+  size_t total = 0, nrows = 0;
+  for (size_t k = 0; k < n; k++)
+    total += kk_batch_len(b[k]);
+  if (total > s->caprows) {
+    sq_row_t *nr = realloc(s->rows, total * sizeof *nr);
+    if (!nr) return SQLITE_NOMEM;
+    s->rows = nr;
+    s->caprows = total;
+  }
+  sq_row_t *w = s->rows;
+  for (size_t k = 0; k < n; k++) {
     const kk_reading_t *r = kk_batch_readings(b[k]);
     size_t len = kk_batch_len(b[k]);
     for (size_t i = 0; i < len; i++) {
@@ -470,45 +569,19 @@ static int sq_write(sq_state_t *s, kk_batch_t **b, size_t n) {
         skipped++;
         continue;
       }
-      sqlite3_bind_int64(ins, 1, sid);
-      sqlite3_bind_int64(ins, 2, r[i].time_ms);
-      sqlite3_bind_double(ins, 3, r[i].value);
-      rc = sqlite3_step(ins);
-      sqlite3_reset(ins);
-      if (rc != SQLITE_DONE) break;
-      rc = SQLITE_OK;
-      if (sqlite3_changes(s->w) == 0) {
-        if (r[i].flags & KK_READING_UPDATE) {
-          sqlite3_stmt *u = s->ws[SQ_W_UPD];
-          sqlite3_bind_int64(u, 1, sid);
-          sqlite3_bind_int64(u, 2, r[i].time_ms);
-          sqlite3_bind_double(u, 3, r[i].value);
-          rc = sqlite3_step(u);
-          sqlite3_reset(u);
-          if (rc != SQLITE_DONE) break;
-          rc = SQLITE_OK;
-          if (sqlite3_changes(s->w) > 0) {
-            if (sq_touch(s, sid, r[i].time_ms) != 0) {
-              rc = SQLITE_NOMEM;
-              break;
-            }
-            updates++;
-            continue;
-          }
-        }
-        dups++;
-        continue;
-      }
-      rows++;
-      double v = r[i].value;
-      if (kk_store_map_put(&s->hours, sid,
-                           kk_store_bucket(r[i].time_ms, KK_HOUR_MS), 1, v, v,
-                           v) != 0) {
-        rc = SQLITE_NOMEM;
-        break;
-      }
+      w[nrows] = (sq_row_t){.sid = sid,
+                            .time = r[i].time_ms,
+                            .value = r[i].value,
+                            .flags = r[i].flags,
+                            .seq = (uint32_t)nrows};
+      nrows++;
     }
   }
+  qsort(w, nrows, sizeof *w, sq_row_cmp);
+  rc = sq_exec(s->w, "BEGIN IMMEDIATE");
+  if (rc != SQLITE_OK) return rc;
+  for (size_t i = 0; rc == SQLITE_OK && i < nrows; i++)
+    rc = sq_put_row(s, &w[i], &rows, &dups, &updates);
   if (rc == SQLITE_OK && kk_store_map_days(&s->hours, &s->days) != 0)
     rc = SQLITE_NOMEM;
   if (rc == SQLITE_OK) rc = sq_flush_map(&s->hours, s->ws[SQ_W_HOUR]);
@@ -588,12 +661,12 @@ void sq_writer(void *arg) {
         uv_cond_timedwait(&s->cond, &s->lock, 1000000000ull);
     }
     if (s->qlen == 0) break; /* stopping and drained */
-    /* Linger: right after a commit the engine resumes the paused sources
-     * and the first batch arrives alone; a transaction of one batch
-     * writes every touched page to the WAL again.  Waiting a few
-     * milliseconds for more makes the transactions large when data flows
-     * fast and costs a trickle only that much latency. */
-    uint64_t until = uv_hrtime() + SQ_LINGER_NS;
+    /* Linger (commit_interval): a transaction writes every page it
+     * touched to the WAL, one per datastream at least, whether it holds
+     * one reading of that datastream or fifty.  Waiting for more makes
+     * the transactions large when data flows fast and costs a trickle
+     * only that much latency. */
+    uint64_t until = uv_hrtime() + s->linger_ns;
     while (!s->stopping && sq_queued(s) < s->linger_readings) {
       uint64_t now = uv_hrtime();
       if (now >= until ||
