@@ -21,9 +21,23 @@ typedef struct lbatch {
   kk_batch_t *b; /* NULL once invalidated */
 } lbatch_t;
 
+/* `magic` marks our views, so that the hot path can tell a view from
+ * other userdata without looking up its metatable by name in the
+ * registry (luaL_testudata) at every call; Lua code cannot make a
+ * userdata, so no script can forge one. */
+#define VIEW_MAGIC 0x6b6b2e7265616469ull /* "kk.readi" */
 typedef struct lview {
+  uint64_t magic;
   kk_reading_t r;
 } lview_t;
+
+static lview_t *toview(lua_State *L, int idx) {
+  if (lua_type(L, idx) != LUA_TUSERDATA ||
+      lua_rawlen(L, idx) != sizeof(lview_t))
+    return NULL;
+  lview_t *v = lua_touserdata(L, idx);
+  return v->magic == VIEW_MAGIC ? v : NULL;
+}
 
 typedef struct lemit {
   kk_batch_t *out; /* NULL once invalidated */
@@ -54,7 +68,8 @@ static void push_ds_field(lua_State *L, uint32_t ds, int which) {
 }
 
 static int view_index(lua_State *L) {
-  lview_t *v = luaL_checkudata(L, 1, VIEW_MT);
+  lview_t *v = toview(L, 1);
+  if (!v) return luaL_typeerror(L, 1, "reading");
   const char *k = lua_tostring(L, 2);
   if (!k) return 0;
   switch (k[0]) {
@@ -194,6 +209,7 @@ static void view_meta(lua_State *L) {
 
 kk_reading_t *kk__lua_push_reading(lua_State *L, const kk_reading_t *r) {
   lview_t *v = lua_newuserdatauv(L, sizeof *v, 0);
+  v->magic = VIEW_MAGIC;
   if (r)
     v->r = *r;
   else
@@ -204,7 +220,7 @@ kk_reading_t *kk__lua_push_reading(lua_State *L, const kk_reading_t *r) {
 }
 
 kk_reading_t *kk__lua_toreading(lua_State *L, int idx) {
-  lview_t *v = luaL_testudata(L, idx, VIEW_MT);
+  lview_t *v = toview(L, idx);
   return v ? &v->r : NULL;
 }
 
@@ -226,7 +242,7 @@ static const char *opt_str_field(lua_State *L, int idx, const char *f,
 void kk__lua_check_reading(lua_State *L, int idx, const kk_reading_t *def,
                            kk_reading_t *out, const char *who) {
   idx = lua_absindex(L, idx);
-  lview_t *v = luaL_testudata(L, idx, VIEW_MT);
+  lview_t *v = toview(L, idx);
   if (v) {
     *out = v->r;
     return;
@@ -347,7 +363,10 @@ static int batch_get(lua_State *L) {
 
 /* Upvalues: 1 the batch userdata, 2 the view, 3 the next index (0-based). */
 static int batch_iter(lua_State *L) {
-  kk_batch_t *b = check_batch(L, lua_upvalueindex(1));
+  /* The upvalues are ours (batch_readings checked the batch). */
+  lbatch_t *lb = lua_touserdata(L, lua_upvalueindex(1));
+  if (!lb->b) lraise(L, "batch used after its call returned");
+  kk_batch_t *b = lb->b;
   lua_Integer i = lua_tointeger(L, lua_upvalueindex(3));
   if (i < 0 || (size_t)i >= kk_batch_len(b)) return 0;
   lview_t *v = lua_touserdata(L, lua_upvalueindex(2));

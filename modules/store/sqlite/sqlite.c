@@ -179,7 +179,11 @@ static int sq_start(kk_stage_t *st, void *state) {
     return KK_ENOMEM;
   }
   s->thread_started = 1;
-  kk_stage_log(st, KK_LOG_INFO, "storing in %s", s->path);
+  kk_stage_log(st, KK_LOG_INFO,
+               "storing in %s (transactions of up to %zu readings, commit "
+               "interval %llu ms)",
+               s->path, s->txn_readings,
+               (unsigned long long)(s->linger_ns / 1000000u));
   return 0;
 }
 
@@ -255,8 +259,19 @@ static void sq_destroy(void *state) {
   free(s);
 }
 
+/* Not KK_STORE_QUEUE_OPTION's million: the rows of a transaction are
+ * sorted and committed at most every commit_interval, so a transaction
+ * of half this (32768 readings) already changes each datastream's page
+ * once for several rows, and what is in flight stays a few MiB. */
 static const kk_option_t sq_options[] = {
-    KK_STORE_QUEUE_OPTION,
+    {.name = "queue",
+     .type = KK_OPT_INT,
+     .def = "65536",
+     .min = 1,
+     .max = 1e9,
+     .description = "Readings in flight before sources are paused; half of "
+                    "it is the largest transaction (about 60 bytes a "
+                    "reading in flight)."},
     {.name = "path",
      .type = KK_OPT_STRING,
      .description = "Database file (created with its parent directories); "

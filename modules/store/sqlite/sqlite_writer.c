@@ -174,7 +174,7 @@ int sq_open_writer(sq_state_t *s, char *err, size_t errlen) {
                                         "PRAGMA synchronous=FULL",
                                         "PRAGMA synchronous=OFF"};
     rc = sq_exec(s->w, syncs[s->sync]);
-    if (rc == SQLITE_OK) rc = sq_exec(s->w, "PRAGMA cache_size=-8192");
+    if (rc == SQLITE_OK) rc = sq_exec(s->w, "PRAGMA cache_size=-4096");
     /* Checkpoint every 64 MiB of WAL instead of 4 MiB: each checkpoint
      * costs two fsyncs, and a busy store commits often. */
     if (rc == SQLITE_OK) rc = sq_exec(s->w, "PRAGMA wal_autocheckpoint=16384");
