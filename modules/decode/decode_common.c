@@ -112,8 +112,18 @@ int decode_out_value(decode_out_t *out, const char *thing, const char *name,
   if (dc->thing) thing = dc->thing;
   if (!thing || !*thing) thing = out->thing;
   if (!*thing) thing = "unknown";
-  uint32_t ds = kk_datastream_id(thing, prop, u);
-  if (!ds) return KK_ENOMEM;
+  uint32_t ds = 0, *slot = NULL;
+  size_t tl = strlen(thing);
+  if (i < dc->nmap && i < DECODE_DS_CACHE && tl < sizeof out->ds_thing) {
+    if (strcmp(out->ds_thing, thing) != 0) {
+      memcpy(out->ds_thing, thing, tl + 1);
+      memset(out->ds_cache, 0, sizeof out->ds_cache);
+    }
+    slot = &out->ds_cache[i];
+    ds = *slot;
+  }
+  if (!ds && !(ds = kk_datastream_id(thing, prop, u))) return KK_ENOMEM;
+  if (slot) *slot = ds;
   kk_reading_t r = {.time_ms = time_ms, .value = value, .ds = ds, .flags = 0};
   out->nvalues++;
   return kk_batch_push(out->b, &r);

@@ -35,12 +35,19 @@ typedef struct decode_common {
 } decode_common_t;
 
 /* The output of one raw message being decoded. */
+#define DECODE_DS_CACHE 16
+
 typedef struct decode_out {
   decode_common_t *dc;
   kk_batch_t *b;
   const kk_raw_t *raw;
   char thing[256]; /* default thing for this message */
   size_t nvalues;
+  /* The datastreams of the first DECODE_DS_CACHE map entries for thing
+   * ds_thing: a message names its thing once and several mapped values,
+   * so only its first value looks the datastream up by name. */
+  char ds_thing[256];
+  uint32_t ds_cache[DECODE_DS_CACHE];
 } decode_out_t;
 
 /* Option table entries every decoder declares (map, unknown, thing). */

@@ -219,9 +219,55 @@ KK_TEST(json_duplicate_keys_found_at_any_depth) {
   KK_CHECK_INT(kk_json_duplicate_key(NULL, NULL, 0), ==, 0);
 }
 
+/* kk_raw_meta_get scans the simple flat form in place; every form must
+ * give what a full JSON parse gives (first member of a name wins, an
+ * empty or missing value is -1, a long value is cut like snprintf). */
+static int meta_ref(const char *meta, const char *key, char *out, size_t n) {
+  out[0] = '\0';
+  cJSON *o = cJSON_Parse(meta);
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+  int rc = -1;
+  if (cJSON_IsString(v) && v->valuestring[0]) {
+    snprintf(out, n, "%s", v->valuestring);
+    rc = 0;
+  }
+  cJSON_Delete(o);
+  return rc;
+}
+
+KK_TEST(raw_meta_get_matches_a_json_parse) {
+  static const char *const metas[] = {
+      "{\"topic\":\"city/sensors/s0001/up\"}",
+      "{\"topic\":\"a/b\",\"thing\":\"s0001\"}",
+      "{\"thing\":\"\",\"topic\":\"x\"}",
+      "{\"thing\":\"q\\\"uo\\\\te\\/d\"}",
+      "{\"thing\":\"\\u00e9t\\u00e9\"}",
+      "{\"thing\":\"a\\nb\"}",
+      "{\"thing\":1}",
+      "{\"thing\":\"a\",\"thing\":\"b\"}",
+      "{ \"thing\" : \"spaced\" }",
+      "{\"thing\":\"unterminated",
+      "{\"thing\":\"x\"} trailing",
+      "{\"th\\u0069ng\":\"escaped key\"}",
+      "{}",
+      "{",
+      "{\"a\":\"b\",}",
+      "{\"a\":{\"thing\":\"nested\"},\"thing\":\"top\"}",
+      "{\"thing\":\"a-very-long-thing-name-that-is-cut-by-the-buffer\"}",
+  };
+  for (size_t i = 0; i < sizeof metas / sizeof *metas; i++) {
+    char a[16], b[16];
+    int ra = kk_raw_meta_get(metas[i], "thing", a, sizeof a);
+    int rb = meta_ref(metas[i], "thing", b, sizeof b);
+    KK_CHECK_INT(ra, ==, rb);
+    KK_CHECK_STR(a, b);
+  }
+}
+
 KK_TEST_MAIN(KK_CASE(strerror_covers_table), KK_CASE(parse_durations),
              KK_CASE(parse_sizes), KK_CASE(batch_readings_and_refs),
              KK_CASE(batch_raw_messages), KK_CASE(datastreams_are_stable),
              KK_CASE(metrics_render_prometheus),
              KK_CASE(ratelimit_bursts_then_suppresses),
-             KK_CASE(json_duplicate_keys_found_at_any_depth))
+             KK_CASE(json_duplicate_keys_found_at_any_depth),
+             KK_CASE(raw_meta_get_matches_a_json_parse))
