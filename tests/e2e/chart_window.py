@@ -10,7 +10,10 @@ bucket width the chart really averages over ("Mittelwerte je Stunde."
 for the 7-day range, "je Tag" for the year), measured from the chart
 itself: the span the page says it shows (its text alternative) over
 the number of points it draws; that the x-axis labels of a chart are distinct;
-and that two ranges with different widths say different windows.  The
+and that two ranges with different widths say different windows.  A
+room whose temperature moves by 0.03 K gets y-axis labels that do not
+repeat (21,20 21,21 ..., not 21 21 21), and a summary that tells its
+lowest from its highest value ("zwischen 21,20 °C und 21,23 °C").  The
 English page says "Averages per hour.".  Screenshots at 1366 px:
 build/screens/chart-window-<range>.png."""
 import datetime, json, os, re, shutil, subprocess, sys, tempfile, time, urllib.request
@@ -60,6 +63,10 @@ with open(os.path.join(tmp, "raum.jsonl"), "w") as f:
         f.write(json.dumps({"thing": "raum-1", "property": "air_temperature", "unit": "Cel",
                             "time": t, "value": round(v, 2)}) + "\n")
         n += 1
+        if t > end - DAY:  # a second room that hardly changes: 21,20-21,23 °C
+            f.write(json.dumps({"thing": "raum-2", "property": "air_temperature", "unit": "Cel",
+                                "time": t, "value": 21.2 + (t // (5 * MIN) % 4) / 100}) + "\n")
+            n += 1
         t += 5 * MIN if t >= end - 40 * DAY else HOUR
 for name, lang in (("de", "de"), ("en", "en")):
     with open(os.path.join(tmp, name + ".lua"), "w") as f:
@@ -154,6 +161,17 @@ try:
             png = os.path.join(SHOTS, "chart-window-%s.png" % name)
             chromium(["--screenshot=" + png], url, size="1366,900")
             check("screenshot-" + name, os.path.exists(png) and os.path.getsize(png) > 10000, png)
+        small = chromium(["--dump-dom"], base + "/things/raum-2?range=24h")
+        svg = re.search(r'<svg class="chart".*?</svg>', small, re.S)
+        ax = re.findall(r'<g class="axis y">(.*?)</g>', svg.group(0), re.S) if svg else []
+        ys = [l for l in re.findall(r">([^<]+)</text>", ax[0]) if re.match(r"-?[\d.,]+$", l)] if ax else []
+        check("y-axis-small-range-distinct", len(ys) >= 3 and len(set(ys)) == len(ys) and
+              all(re.match(r"21,2\d$", y) for y in ys), ys)
+        alt = re.search(r'<p class="alt-text">(.*?)</p>', small, re.S)
+        check("summary-small-range-tells-lowest-from-highest",
+              alt is not None and "zwischen 21,20 °C und 21,23 °C" in alt.group(1), alt and alt.group(1))
+        chromium(["--screenshot=" + os.path.join(SHOTS, "chart-window-small-range.png")],
+                 base + "/things/raum-2?range=24h", size="1366,900")
         check("hour-and-day-differ", "Stunde." in said.get("7d", "") and "Tag." in said.get("1y", "")
               and said.get("7d") != said.get("1y"), said)
 finally:
