@@ -4,7 +4,9 @@
 # second time (no out_of_order warnings, the same totals), while a genuinely
 # out-of-order new line is still warned about once.  A rewritten file and
 # resume = false read from the start; the calculators then skip the
-# history they hold (counted in kk_replayed_total, told once at info).
+# history they hold (counted in kk_replayed_total, told once at info), and
+# so they do after a crash (SIGKILL: no position saved, the file is read
+# again from the start).
 # The Musterstadt demo's restart is checked in test_demo.sh.
 set -u
 . "$(dirname "$0")/lib.sh" file_resume
@@ -93,6 +95,34 @@ if ! grep -q 'out_of_order' "$d/c-4.log" && [ "$(grep -c 'history produced again
   ok rewritten-history-skipped-quietly
 else
   no rewritten-history-skipped-quietly "co2e $co2e3 -> $(sum_co2e "$d/c-calc.jsonl"), alert lines $al1 -> $(alerts_opened "$d/c-calc.jsonl"): $(grep 'warn\|history' "$d/c-4.log" | head -4)"
+fi
+
+# ---- a crash: no position saved, the file is read again, nothing twice ---
+csv 12 >"$d/k.csv"
+recipe k "$d/k.csv" true
+sed -i 's/meter = "cumulative" }/meter = "cumulative", snapshot = "1s" }/; s/kk.config { data_dir = "\([^"]*\)" }/kk.config { data_dir = "\1", exit_when_done = false }/' "$d/k.lua"
+sed -i 's/label = "Leistung" } } }/label = "Leistung" } }, snapshot = "1s" }/' "$d/k.lua"
+last_ms=$(python3 -c 'import datetime; print(int(datetime.datetime(2024, 1, 12, tzinfo=datetime.timezone.utc).timestamp() * 1000))')
+kk_start "$d/k-1.log" "$d/k.lua" --log-format text
+# The meter's last reading is in the co2 snapshot: then SIGKILL.
+if wait_for 20 grep -qs "$last_ms" "$d/data-k/stages/co2/state.txt"; then
+  kill -9 "$kk_pid"; wait "$kk_pid" 2>/dev/null; kk_pid=
+  co2e_k=$(sum_co2e "$d/k-calc.jsonl") al_k=$(alerts_opened "$d/k-calc.jsonl")
+  kk_start "$d/k-2.log" "$d/k.lua" --log-format text
+  wait_log "$d/k-2.log" "end of $d/k.csv" 20 || true
+  kk_stop
+  if [ ! -e "$d/data-k/stages/file/position.tmp" ] && grep -q "replaying $d/k.csv" "$d/k-2.log" &&
+     ! grep -q 'out_of_order' "$d/k-2.log" && [ "$(grep -c 'history produced again after a restart' "$d/k-2.log")" = 2 ] &&
+     [ "$(sum_co2e "$d/k-calc.jsonl")" = "$co2e_k" ] && [ "$(alerts_opened "$d/k-calc.jsonl")" = "$al_k" ]; then
+    ok crash-reread-counted-once
+  else
+    no crash-reread-counted-once "co2e $co2e_k -> $(sum_co2e "$d/k-calc.jsonl"), alert lines $al_k -> $(alerts_opened "$d/k-calc.jsonl"): $(grep 'warn\|history\|source:file' "$d/k-2.log" | head -4)"
+  fi
+  [ -s "$d/data-k/stages/file/position" ] && ok clean-stop-after-crash-saves-position ||
+    no clean-stop-after-crash-saves-position "no position after the clean stop"
+else
+  no crash-reread-counted-once "no snapshot with the last meter reading: $(tail -3 "$d/k-1.log")"
+  kk_stop
 fi
 
 # ---- JSON lines, and resume = false ---------------------------------------
