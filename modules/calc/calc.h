@@ -87,6 +87,12 @@ typedef struct calc_rejects {
   kk_metric_t *m[CALC_REJ_N];
   uint64_t n[CALC_REJ_N];
   kk_ratelimit_t rl;
+  /* History produced again after a restart (calc_replayed) */
+  uint8_t *replaying; /* per datastream id: restored, no newer reading yet */
+  size_t nreplaying;
+  kk_metric_t *m_replayed;
+  uint64_t replayed;
+  int replay_told;
 } calc_rejects_t;
 
 /* The reasons a stage can produce, as a mask of CALC_REJ_BIT()s: only
@@ -101,6 +107,26 @@ void calc_rejects_init(calc_rejects_t *r, kk_stage_t *st, unsigned reasons);
  * (rate-limited) why. */
 void calc_reject(calc_rejects_t *r, calc_rej_t why, const kk_reading_t *rd,
                  const char *fmt, ...) KK_PRINTF(4, 5);
+/* History produced again.  A source that is not journaled (a file read
+ * again after a crash, a simulation with `count`) delivers after a restart
+ * readings that the state restored from the snapshot has absorbed before:
+ * in time order, up to where it stopped, then new ones.  Such a reading,
+ * not newer than what the restored state holds for its datastream and
+ * arriving before any newer one of that datastream, is counted in
+ * kk_replayed_total{stage} and told once per run at info, not warned
+ * about as out_of_order; once a newer reading of the datastream arrived,
+ * an older one is genuinely out of order again.
+ *   calc_rejects_restored: the snapshot restored state for `ds`;
+ *   calc_rejects_live: a reading of `ds` newer than that state arrived;
+ *   calc_replayed: 1 (and counts it) when `rd` is such a replay, else 0.
+ * The per-datastream flags are freed by calc_rejects_free. */
+void calc_rejects_restored(calc_rejects_t *r, uint32_t ds);
+void calc_rejects_live(calc_rejects_t *r, uint32_t ds);
+int calc_replayed(calc_rejects_t *r, const kk_reading_t *rd);
+/* Counts and tells a replay that the caller recognised itself (a meter
+ * restored from the snapshot). */
+void calc_replay_count(calc_rejects_t *r, const kk_reading_t *rd);
+void calc_rejects_free(calc_rejects_t *r);
 
 /* kWh per unit of an energy datastream ("kW.h" 1, "W.h" 0.001, "MW.h"
  * 1000, "GW.h" 1e6; "kWh"/"Wh"/"MWh" accepted); 0 when unknown. */
@@ -109,12 +135,15 @@ double calc_kwh_per_unit(const char *unit);
 /* ---- cumulative meters (calc_util.c) ------------------------------------
  * A cumulative meter becomes consumption per interval: the difference to
  * the previous reading of the same datastream.  Readings older than the
- * last one are rejected (out_of_order); a decrease (meter exchanged or
- * reset) is rejected and starts a new baseline. */
+ * last one are rejected (out_of_order), except history produced again
+ * after a restart (see calc_replayed: counted, not warned about); a
+ * decrease (meter exchanged or reset) is rejected and starts a new
+ * baseline. */
 typedef struct calc_meter {
   int64_t t;
   double v;
   int have;
+  int restored; /* from the snapshot, no newer reading yet (calc_replayed) */
 } calc_meter_t;
 
 typedef struct calc_meters {

@@ -50,6 +50,46 @@ void calc_reject(calc_rejects_t *r, calc_rej_t why, const kk_reading_t *rd,
                calc_rej_names[why], msg);
 }
 
+void calc_rejects_restored(calc_rejects_t *r, uint32_t ds) {
+  if (!ds || calc_grow((void **)&r->replaying, &r->nreplaying, ds, 1)) return;
+  r->replaying[ds] = 1;
+}
+
+void calc_rejects_live(calc_rejects_t *r, uint32_t ds) {
+  if (ds < r->nreplaying) r->replaying[ds] = 0;
+}
+
+void calc_replay_count(calc_rejects_t *r, const kk_reading_t *rd) {
+  r->replayed++;
+  if (!r->m_replayed && r->st)
+    r->m_replayed = kk_stage_counter(
+        r->st, "kk_replayed_total", NULL,
+        "Readings skipped because the state restored from the snapshot "
+        "already holds them (history a source produced again after a "
+        "restart)");
+  kk_metric_add(r->m_replayed, 1);
+  if (r->replay_told || !r->st) return;
+  r->replay_told = 1;
+  kk_stage_log(r->st, KK_LOG_INFO,
+               "reading %s/%s at %" PRId64
+               " (and any further one the restored state already holds) "
+               "skipped: history produced again after a restart, counted "
+               "in kk_replayed_total, not as out of order",
+               calc_thing(rd->ds), calc_property(rd->ds), rd->time_ms);
+}
+
+int calc_replayed(calc_rejects_t *r, const kk_reading_t *rd) {
+  if (rd->ds >= r->nreplaying || !r->replaying[rd->ds]) return 0;
+  calc_replay_count(r, rd);
+  return 1;
+}
+
+void calc_rejects_free(calc_rejects_t *r) {
+  free(r->replaying);
+  r->replaying = NULL;
+  r->nreplaying = 0;
+}
+
 double calc_kwh_per_unit(const char *u) {
   static const struct {
     const char *u;
@@ -102,10 +142,15 @@ int calc_meter_step(calc_meters_t *ms, calc_rejects_t *rj,
   }
   if (r->time_ms <= m->t) {
     if (r->time_ms == m->t && r->value == m->v) return 0; /* a duplicate */
+    if (m->restored) {
+      calc_replay_count(rj, r); /* what the snapshot holds, again */
+      return -1;
+    }
     calc_reject(rj, CALC_REJ_OUT_OF_ORDER, r,
                 "meter reading older than the last one (%" PRId64 ")", m->t);
     return -1;
   }
+  m->restored = 0;
   double d = r->value - m->v;
   m->t = r->time_ms;
   m->v = r->value;
@@ -156,6 +201,7 @@ int calc_meters_load(calc_meters_t *ms, const char *line) {
   if (!ds || calc_grow((void **)&ms->m, &ms->cap, ds, sizeof *ms->m))
     return KK_ENOMEM;
   ms->m[ds].have = 1;
+  ms->m[ds].restored = 1;
   ms->m[ds].t = strtoll(f[3], NULL, 10);
   ms->m[ds].v = strtod(f[4], NULL);
   return 0;

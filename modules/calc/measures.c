@@ -37,6 +37,11 @@ typedef struct measures_state {
   uint8_t *seen; /* per datastream: 0 unknown, 1 feeds a measure, 2 not */
   size_t nseen;
   int updates; /* apply partner updates from raw messages */
+  /* Per measure and indicator (flat, from roff[measure]): the snapshot
+   * restored its latest time and no newer reading came yet (calc_replayed:
+   * a simulation or file producing its history again is no error). */
+  uint8_t *restored;
+  size_t *roff;
   kk_metric_t *m_applied, *m_rejected;
   kk_ratelimit_t rl;
 } measures_state_t;
@@ -186,6 +191,17 @@ static int measures_start(kk_stage_t *st, void *state) {
   (void)st; /* the engine logs a failure with the recipe line */
   int rc = calc_base_start(&s->base);
   if (rc) return rc;
+  size_t total = 0;
+  if (!(s->roff = malloc((s->cat.n + 1) * sizeof *s->roff))) return KK_ENOMEM;
+  for (size_t i = 0; i < s->cat.n; i++) {
+    s->roff[i] = total;
+    total += s->cat.m[i].nind;
+  }
+  s->roff[s->cat.n] = total;
+  if (total && !(s->restored = calloc(total, 1))) return KK_ENOMEM;
+  for (size_t i = 0; i < s->cat.n; i++)
+    for (size_t k = 0; k < s->cat.m[i].nind; k++)
+      s->restored[s->roff[i] + k] = s->cat.m[i].ind_last[k] != INT64_MIN;
   for (size_t i = 0; i < s->cat.n; i++)
     measures_recompute(&s->cat.m[i]);
   calc_cat_publish(&s->cat);
@@ -349,11 +365,16 @@ static int measures_process(kk_stage_t *st, void *state, kk_batch_t *b) {
        * not journaled (a simulation, a file) produces its history again
        * after a restart, and the snapshot has counted it already. */
       if (!m->unit[0]) snprintf(m->unit, sizeof m->unit, "%s", calc_unit(ds));
+      uint8_t *restored = &s->restored[s->roff[k] + ik - 1];
       if (r[i].time_ms <= m->ind_last[ik - 1]) {
-        calc_reject(&s->rj, CALC_REJ_OUT_OF_ORDER, &r[i],
-                    "indicator reading not newer than the last one counted");
+        if (*restored)
+          calc_replay_count(&s->rj, &r[i]);
+        else
+          calc_reject(&s->rj, CALC_REJ_OUT_OF_ORDER, &r[i],
+                      "indicator reading not newer than the last one counted");
         continue;
       }
+      *restored = 0;
       m->ind_last[ik - 1] = r[i].time_ms;
       cat_year_t *y = calc_cat_year(m, year);
       if (!y) {
@@ -393,6 +414,9 @@ static void measures_destroy(void *state) {
   if (!s) return;
   calc_cat_free(&s->cat);
   free(s->seen);
+  free(s->restored);
+  free(s->roff);
+  calc_rejects_free(&s->rj);
   free(s);
 }
 

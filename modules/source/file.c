@@ -8,10 +8,19 @@
  * blocked for more than the parsing of one chunk; the next chunk is
  * requested only while the pipeline is not paused.
  *
- * Not journaled: the file is its own durable copy, and replaying it again
- * gives the same readings (stores insert idempotently).
+ * Not journaled: the file is its own durable copy.  Instead the stage
+ * remembers how far it has read (source_position.h: offset, line and
+ * checksums of the bytes before it, in <stage data dir>/position, saved
+ * at every stop) and a restart continues there, so that readings are not
+ * sent on a second time under a new run: calculators would count them
+ * again or reject them as out of order.  A file whose content before the
+ * offset changed is read from the start; resume = false reads it from the
+ * start at every start.  After a crash (no stop) the file is read again
+ * from the position of the last stop: at least once, like the journal.
  */
 #include <klimakit.h>
+
+#include "source/source_position.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -45,8 +54,15 @@ typedef struct file_state {
   size_t batch;
   int progress; /* 0 none, 1 a redrawn bar (TTY), 2 a line every 2 s */
   int skip_errors;
-  uv_file fd; /* -1 when not open */
-  int own_fd; /* 0 for stdin */
+  int resume;      /* continue at the saved position */
+  int regular;     /* a regular file: positions are byte offsets */
+  char *pos_path;  /* owned: <stage data dir>/position, NULL without */
+  uint64_t rd_off; /* file offset of the next read */
+  uint64_t done;   /* file offset behind the last record consumed */
+  uint64_t jump_to, jump_line; /* CSV resume: go there after the header */
+  uint64_t from_line;          /* lines skipped by resuming */
+  uv_file fd;                  /* -1 when not open */
+  int own_fd;                  /* 0 for stdin */
   uv_fs_t req;
   int reading, eof, failed, paused, stopping;
   /* Pending bytes: the unfinished record of the last chunk, then the new
@@ -360,6 +376,7 @@ static long file_record_end(const file_state_t *s, const char *p, size_t n,
 static void file_consume(file_state_t *s, int at_eof) {
   char *p = s->pend;
   size_t n = s->pend_len;
+  uint64_t base = s->rd_off - s->pend_len; /* file offset of pend[0] */
   if (!s->bom_checked && (n >= 3 || at_eof)) {
     s->bom_checked = 1;
     if (n >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) p += 3, n -= 3;
@@ -375,6 +392,7 @@ static void file_consume(file_state_t *s, int at_eof) {
       s->line++;
       n -= (size_t)(nl + 1 - p);
       p = (char *)nl + 1;
+      s->done = base + (uint64_t)(p - s->pend);
       continue;
     }
     uint64_t inner;
@@ -396,6 +414,19 @@ static void file_consume(file_state_t *s, int at_eof) {
     size_t used = (size_t)end < n ? (size_t)end + 1 : n;
     p += used;
     n -= used;
+    if (s->failed) break; /* the failing record is not behind us */
+    s->done = base + (uint64_t)(p - s->pend);
+    if (s->jump_to && s->have_header) {
+      /* Resuming a CSV file: the header is read again, then the records
+       * already sent on are skipped by reading on at the saved offset. */
+      if (s->jump_to > s->done) {
+        s->rd_off = s->bytes = s->done = s->jump_to;
+        s->line = s->jump_line;
+        n = 0;
+        p = s->pend;
+      }
+      s->jump_to = 0;
+    }
   }
   if (n > 0 && p != s->pend) memmove(s->pend, p, n);
   s->pend_len = n;
@@ -410,10 +441,27 @@ static void file_close_cb(uv_fs_t *req) {
   if (s->stop_cb) s->stop_cb(s->st);
 }
 
+/* Saves how far the file has been read: behind the last record consumed
+ * (every one of them has been sent on: file_finish_stop flushes first). */
+static void file_pos_save(file_state_t *s) {
+  if (!s->pos_path || !s->regular || s->fd < 0) return;
+  source_pos_t p = {.offset = s->done, .line = s->line};
+  int rc = source_pos_sums(s->fd, &p);
+  if (!rc) rc = source_pos_save(s->pos_path, &p);
+  if (rc)
+    kk_stage_log(s->st, KK_LOG_WARN,
+                 "cannot save the position in %s to %s: %s; the next start "
+                 "reads it again from the last saved position",
+                 s->path, s->pos_path, kk_strerror(rc));
+}
+
 /* Finishes a stop that waited for a read, or was asked with nothing in
- * flight: closes the file asynchronously, then calls the stop callback. */
+ * flight: sends on what is batched, saves the position, closes the file
+ * asynchronously, then calls the stop callback. */
 static void file_finish_stop(file_state_t *s, kk_stop_cb cb) {
   s->stop_cb = cb;
+  file_flush(s);
+  file_pos_save(s);
   if (s->fd >= 0 && s->own_fd) {
     s->req.data = s;
     if (uv_fs_close(kk_stage_loop(s->st), &s->req, s->fd, file_close_cb) == 0)
@@ -429,10 +477,14 @@ static void file_at_eof(file_state_t *s) {
   file_flush(s);
   file_progress(s, 1);
   double secs = (double)(uv_hrtime() - s->t0_hr) / 1e9;
+  char from[64] = "";
+  if (s->from_line)
+    snprintf(from, sizeof from, " after line %llu",
+             (unsigned long long)s->from_line);
   kk_stage_log(s->st, KK_LOG_INFO,
-               "end of %s: %llu lines, %llu readings, %llu rejected in %.2f s "
-               "(%.0f lines/s)",
-               s->path, (unsigned long long)s->records,
+               "end of %s: %llu lines%s, %llu readings, %llu rejected in "
+               "%.2f s (%.0f lines/s)",
+               s->path, (unsigned long long)s->records, from,
                (unsigned long long)s->readings, (unsigned long long)s->rejected,
                secs, secs > 0 ? (double)s->records / secs : 0.0);
   kk_stage_eof(s->st); /* may stop this stage before it returns */
@@ -458,6 +510,7 @@ static void file_read_cb(uv_fs_t *req) {
   }
   s->pend_len += (size_t)n;
   s->bytes += (uint64_t)n;
+  s->rd_off += (uint64_t)n;
   file_consume(s, 0);
   file_progress(s, 0);
   if (!s->failed && !s->paused) file_read_next(s);
@@ -480,8 +533,8 @@ static void file_read_next(file_state_t *s) {
   }
   uv_buf_t buf = uv_buf_init(s->pend + s->pend_len, FILE_CHUNK);
   s->req.data = s;
-  int rc = uv_fs_read(kk_stage_loop(s->st), &s->req, s->fd, &buf, 1, -1,
-                      file_read_cb);
+  int rc = uv_fs_read(kk_stage_loop(s->st), &s->req, s->fd, &buf, 1,
+                      s->regular ? (int64_t)s->rd_off : -1, file_read_cb);
   if (rc < 0) {
     kk_stage_error(s->st, "cannot read %s: %s", s->path, uv_strerror(rc));
     file_fail(s);
@@ -504,6 +557,7 @@ static int file_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
   s->path = kk_opt_str(opts, "path");
   s->batch = (size_t)kk_opt_int(opts, "batch");
   s->skip_errors = kk_opt_bool(opts, "skip_errors");
+  s->resume = kk_opt_bool(opts, "resume");
   s->rl = (kk_ratelimit_t)KK_RATELIMIT_INIT(10000, 10);
   int fmt = kk_opt_enum(opts, "format"); /* auto|jsonl|csv */
   if (fmt == 0) {
@@ -530,6 +584,47 @@ static int file_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
   return 0;
 }
 
+/* In start: continues at the saved position when the file still holds
+ * what it was taken from.  Returns 1 when it logged how it starts. */
+static int file_pos_resume(file_state_t *s) {
+  const char *dir = kk_stage_data_dir(s->st);
+  if (!s->regular || !dir) return 0;
+  size_t len = strlen(dir) + sizeof "/position";
+  if (!(s->pos_path = malloc(len))) return 0; /* then not saved either */
+  snprintf(s->pos_path, len, "%s/position", dir);
+  if (!s->resume) return 0;
+  source_pos_t p;
+  int rc = source_pos_load(s->pos_path, &p);
+  if (rc == -ENOENT) return 0;
+  if (rc || !source_pos_matches(s->fd, s->size, &p)) {
+    kk_stage_log(s->st, KK_LOG_INFO,
+                 "%s is not the file whose position %s holds (replaced, "
+                 "rewritten or shortened): reading it from the start "
+                 "(%s, %.1f MiB)",
+                 s->path, s->pos_path,
+                 s->format == FILE_CSV ? "CSV" : "JSON lines",
+                 (double)s->size / 1048576.0);
+    return 1;
+  }
+  if (p.offset == 0) return 0;
+  s->from_line = p.line;
+  if (s->format == FILE_CSV) {
+    s->jump_to = p.offset; /* after the header (file_consume) */
+    s->jump_line = p.line;
+  } else {
+    s->rd_off = s->bytes = s->done = p.offset;
+    s->line = p.line;
+    s->bom_checked = 1;
+  }
+  kk_stage_log(s->st, KK_LOG_INFO,
+               "continuing %s after line %llu (byte %llu of %llu; position in "
+               "%s; resume = false reads it from the start)",
+               s->path, (unsigned long long)p.line,
+               (unsigned long long)p.offset, (unsigned long long)s->size,
+               s->pos_path);
+  return 1;
+}
+
 static int file_start(kk_stage_t *st, void *state) {
   file_state_t *s = state;
   if (strcmp(s->path, "-") == 0) {
@@ -546,15 +641,18 @@ static int file_start(kk_stage_t *st, void *state) {
     s->fd = fd;
     s->own_fd = 1;
     if (uv_fs_fstat(kk_stage_loop(st), &req, fd, NULL) == 0 &&
-        (req.statbuf.st_mode & S_IFMT) == S_IFREG)
+        (req.statbuf.st_mode & S_IFMT) == S_IFREG) {
       s->size = req.statbuf.st_size;
+      s->regular = 1;
+    }
     uv_fs_req_cleanup(&req);
   }
   s->t0_hr = uv_hrtime();
   s->paused = kk_stage_paused(st);
-  kk_stage_log(st, KK_LOG_INFO, "replaying %s (%s, %.1f MiB)", s->path,
-               s->format == FILE_CSV ? "CSV" : "JSON lines",
-               (double)s->size / 1048576.0);
+  if (!file_pos_resume(s))
+    kk_stage_log(st, KK_LOG_INFO, "replaying %s (%s, %.1f MiB)", s->path,
+                 s->format == FILE_CSV ? "CSV" : "JSON lines",
+                 (double)s->size / 1048576.0);
   if (!s->paused) file_read_next(s);
   return 0;
 }
@@ -590,6 +688,7 @@ static void file_destroy(void *state) {
   free(s->pend);
   free(s->fields);
   free(s->fstart);
+  free(s->pos_path);
   free(s);
 }
 
@@ -619,6 +718,15 @@ static const kk_option_t file_options[] = {
      .description = "Progress (bytes %, lines, lines/s) on stderr: auto "
                     "when stderr is a terminal; always also as a line every "
                     "2 s when it is not."},
+    {.name = "resume",
+     .type = KK_OPT_BOOL,
+     .def = "true",
+     .description = "Continue after a restart where the last run stopped "
+                    "reading (the position is saved in the stage's data "
+                    "directory at every stop), so that no reading is sent "
+                    "on twice; a file whose content before that position "
+                    "changed is read from the start.  false: read the "
+                    "whole file at every start."},
     {.name = "skip_errors",
      .type = KK_OPT_BOOL,
      .def = "true",
@@ -647,8 +755,16 @@ const kk_module_t source_file_module = {
         "logged (rate-limited) with file:line and reason.  The file is read "
         "in 64 KiB chunks without blocking the loop, and reading pauses "
         "with the pipeline.  A summary is logged at the end.  Not "
-        "journaled: the file is its own durable copy and can simply be "
-        "replayed again.",
+        "journaled: the file is its own durable copy.  At every stop the "
+        "stage saves how far it has read (`position` in its data "
+        "directory: byte offset, line and checksums of the first 4 KiB "
+        "and of the 4 KiB before the offset), and the next start "
+        "continues there, so that a restart sends on only lines added "
+        "since (calculators would otherwise see their history again).  A "
+        "file whose content before that offset changed (replaced, "
+        "rewritten, shortened) is read from the start, and so is every "
+        "file with `resume = false`; after a crash the file is read again "
+        "from the last saved position.",
     .options = file_options,
     .create = file_create,
     .start = file_start,

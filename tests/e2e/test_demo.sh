@@ -108,5 +108,11 @@ else
 fi
 summaries=$(grep -c "rooms:" "$d/kk2.log")
 [ "$summaries" = 0 ] && ok restart-no-second-week || no restart-no-second-week "$summaries day summaries again"
+# The sample files are not read a second time (source.file continues at
+# its saved position) and the measures' meters simulated again are history
+# the calculators hold: no reading is rejected again on the restart.
+again=$(grep -E 'rejected \((out_of_order|too_late)\)' "$d/kk2.log" | head -3)
+[ -z "$again" ] && grep -q 'continuing .*zaehler.csv after line' "$d/kk2.log" && ok restart-no-rejections-again ||
+  no restart-no-rejections-again "${again:-the meter file of the buildings was read again}"
 kk_stop
 exit $fail

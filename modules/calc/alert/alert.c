@@ -293,11 +293,12 @@ static int alert_reading(alert_state_t *s, const kk_reading_t *rd, uint64_t seq,
       continue;
     }
     if (rd->time_ms <= t->last_t) {
-      if (rd->time_ms < t->last_t)
+      if (rd->time_ms < t->last_t && !calc_replayed(&s->rj, rd))
         calc_reject(&s->rj, CALC_REJ_OUT_OF_ORDER, rd,
                     "rule %s: older than the last reading", r->name);
       continue;
     }
+    calc_rejects_live(&s->rj, rd->ds);
     t->last_t = rd->time_ms;
     if (rd->time_ms > r->clock) r->clock = rd->time_ms;
     /* What quiet hours held back goes first, then what this reading does. */
@@ -430,9 +431,11 @@ static int alert_load(void *state, const char *line) {
     return KK_EPARSE;
   alert_rule_t *r = alert_rule_named(s, name);
   if (!r) return 0; /* the recipe dropped the rule */
-  alert_track_t *t = alert_track(r, kk_datastream_id(thing, prop, unit));
+  uint32_t ds = kk_datastream_id(thing, prop, unit);
+  alert_track_t *t = alert_track(r, ds);
   if (!t) return KK_ENOMEM;
   if (t->match != 1) return 0; /* the rule's match changed */
+  calc_rejects_restored(&s->rj, ds);
   uint32_t out_ds = t->out_ds;
   *t = v;
   t->match = 1;
@@ -524,6 +527,7 @@ static void alert_destroy(void *state) {
   alert_rules_free(s->rules, s->nrules);
   calc_schedule_free(s->quiet);
   kk_buf_free(&s->scratch);
+  calc_rejects_free(&s->rj);
   free(s);
 }
 

@@ -263,6 +263,34 @@ static void http_view_caption(http_state_t *s, kk_buf_t *b,
   kk_buf_puts(b, "</figcaption>");
 }
 
+/* lo, hi and the mean with the unit label as everywhere (http_value_text);
+ * when lowest and highest differ but would read alike, all three with as
+ * many decimals as it takes to tell them apart (21,20 and 21,23 °C, not
+ * "between 21,2 and 21,2 °C"). */
+static void http_view_span_values(http_state_t *s, const http_view_t *w,
+                                  const char *unit, char *lo, char *hi,
+                                  char *mean, size_t len) {
+  double m = w->sum / (double)w->npresent;
+  http_value_text(s, w->lo, unit, lo, len);
+  http_value_text(s, w->hi, unit, hi, len);
+  http_value_text(s, m, unit, mean, len);
+  if (w->lo == w->hi || strcmp(lo, hi) != 0) return;
+  int dec = http_num_auto(w->lo), dh = http_num_auto(w->hi);
+  if (dh > dec) dec = dh;
+  char a[64], b[64], c[64];
+  do {
+    dec++;
+    http_num(&s->reg, w->lo, dec, a, sizeof a);
+    http_num(&s->reg, w->hi, dec, b, sizeof b);
+  } while (strcmp(a, b) == 0 && dec < 6);
+  http_num(&s->reg, m, dec, c, sizeof c);
+  const char *u = http_unit_label(&s->reg, unit);
+  const char *sp = *u ? " " : "";
+  snprintf(lo, len, "%s%s%s", a, sp, u);
+  snprintf(hi, len, "%s%s%s", b, sp, u);
+  snprintf(mean, len, "%s%s%s", c, sp, u);
+}
+
 /* The sentence that says what the chart shows. */
 static void http_view_summary(http_state_t *s, kk_buf_t *b,
                               const http_view_t *w, const char *title,
@@ -276,9 +304,7 @@ static void http_view_summary(http_state_t *s, kk_buf_t *b,
     http_say(b, &s->reg, 1, HTTP_M_chart_alt_empty, title, span, NULL);
   } else {
     snprintf(n, sizeof n, "%zu", w->npresent);
-    http_value_text(s, w->lo, unit, lo, sizeof lo);
-    http_value_text(s, w->hi, unit, hi, sizeof hi);
-    http_value_text(s, w->sum / (double)w->npresent, unit, mean, sizeof mean);
+    http_view_span_values(s, w, unit, lo, hi, mean, sizeof lo);
     http_say(b, &s->reg, 1, HTTP_M_chart_alt, title, span, n, lo, hi, mean,
              NULL);
   }
