@@ -172,6 +172,12 @@ for cfg in "0 never q0" "1 never q1" "1 interval q1_fsync_interval"; do
   echo "bench mqtt_stock_${name}_cpu_ratio $(ratio_median "${K[cpu]}" "${F[cpu]}") ratio"
   echo "bench mqtt_stock_${name}_peak_rss $(median ${K[rss]}) KiB"
   echo "bench mqtt_stock_${name}_floor_peak_rss $(median ${F[rss]}) KiB"
+  # What durability costs: QoS 1 with fsync = interval against never
+  # (medians of both configurations of this run; target >= 0.9).
+  [ "$name" = q1 ] && q1_rate=$(median ${K[rate]})
+  if [ "$name" = q1_fsync_interval ] && [ -n "${q1_rate:-}" ]; then
+    echo "bench mqtt_stock_fsync_interval_vs_never $(python3 -c "import sys; a, b = map(float, sys.argv[1:]); print('%.2f' % (a / b if b else 0))" "$(median ${K[rate]})" "$q1_rate") ratio"
+  fi
   unset K F
 done
 kill -TERM $bpid; wait $bpid || true; bpid=
