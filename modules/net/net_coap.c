@@ -38,6 +38,8 @@ void net_coap_global_init(void) {
 int net_coap_drain(net_coap_t *l, int rounds) {
   struct epoll_event ev[16];
   int done = 0;
+  if (l->draining) return 0; /* called from inside a libcoap callback */
+  l->draining = 1;
   while (l->ctx && done < rounds) {
     int n = epoll_wait(l->fd, ev, (int)(sizeof ev / sizeof ev[0]), 0);
     if (n < 0 && errno == EINTR) continue;
@@ -45,6 +47,7 @@ int net_coap_drain(net_coap_t *l, int rounds) {
     coap_io_do_epoll(l->ctx, ev, (size_t)n);
     done++;
   }
+  l->draining = 0;
   return done;
 }
 

@@ -33,6 +33,7 @@ typedef struct net_coap {
   void *arg;
   int fd; /* coap_context_get_coap_fd(ctx) */
   int open;
+  int draining; /* inside net_coap_drain(): it does not nest */
 } net_coap_t;
 
 /* Starts libcoap once per process (log lines go to kk_log as
@@ -48,7 +49,8 @@ void net_coap_kick(net_coap_t *l);
 
 /* Handles what is ready on the context's sockets and timer now, up to
  * `rounds` datagrams per socket; returns the rounds that found work
- * (0 when nothing was ready). */
+ * (0 when nothing was ready, or when called from inside a libcoap
+ * callback of a drain: libcoap is not re-entered). */
 int net_coap_drain(net_coap_t *l, int rounds);
 
 /* Stops watching, frees the context and then calls closed(arg).  When
