@@ -12,7 +12,9 @@
 # per-round figures go to stderr.
 # Environment: KK_BUILD, KK_BENCH_COAP (requests per round, default 40000),
 # KK_BENCH_COAP_ROUNDS (5), KK_BENCH_COAP_SESSIONS (4),
-# KK_BENCH_COAP_WINDOW (16).
+# KK_BENCH_COAP_WINDOW (16), KK_BENCH_COAP_BASE (another klimakit binary,
+# e.g. an older build, measured in the same rounds as "base": its figures
+# go to stderr, for before/after comparisons on a noisy machine).
 set -euo pipefail
 . "$(dirname "$0")/../e2e/lib.sh" bench
 BUILD=${KK_BUILD:-build}
@@ -24,8 +26,8 @@ ROUNDS=${KK_BENCH_COAP_ROUNDS:-5}
 SESS=${KK_BENCH_COAP_SESSIONS:-4}
 WIN=${KK_BENCH_COAP_WINDOW:-16}
 tmp=$(mktemp -d)
-fpid= kpid=
-trap '[ -n "$fpid" ] && kill -9 $fpid 2>/dev/null; [ -n "$kpid" ] && kill -9 $kpid 2>/dev/null; rm -rf "$tmp"' EXIT
+fpid= kpid= bpid=
+trap 'for p in $fpid $kpid $bpid; do kill -9 $p 2>/dev/null; done; rm -rf "$tmp"' EXIT
 wait_for() { for _ in $(seq 200); do grep -q "$1" "$2" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 rate_of() { awk '{for (i = 1; i < NF; i++) if ($i == "rate") print $(i + 1)}'; }
 changed_of() { awk '{for (i = 1; i < NF; i++) if ($i == "changed") print $(i + 1)}'; }
@@ -39,24 +41,40 @@ FP=$(free_port udp)
 fpid=$!
 wait_for listening "$tmp/floor.log"
 
-# klimakit: coap -> journal -> decode -> null.
-KP=$(free_port udp)
-cat > "$tmp/coap.lua" <<LUA
+# klimakit: coap -> journal -> decode -> null.  kk_start BIN NAME: starts
+# BIN with that recipe and data directory; sets port and pid.
+kk_start() {
+  port=$(free_port udp)
+  cat > "$tmp/$2.lua" <<LUA
 local kk = require "klimakit"
-kk.config { data_dir = "$tmp/kk" }
-kk.pipe(kk.source.coap { listen = { "127.0.0.1:$KP" } }, kk.sink.null {})
+kk.config { data_dir = "$tmp/$2" }
+kk.pipe(kk.source.coap { listen = { "127.0.0.1:$port" } }, kk.sink.null {})
 LUA
-"$BIN" run "$tmp/coap.lua" --log-level info --log-format text > "$tmp/kk.log" 2>&1 &
-kpid=$!
-wait_for "listening on" "$tmp/kk.log"
+  "$1" run "$tmp/$2.lua" --log-level info --log-format text > "$tmp/$2.log" 2>&1 &
+  pid=$!
+  wait_for "listening on" "$tmp/$2.log"
+}
+kk_start "$BIN" kk
+KP=$port kpid=$pid
+servers="floor kk"
+if [ -n "${KK_BENCH_COAP_BASE:-}" ]; then
+  kk_start "$KK_BENCH_COAP_BASE" base
+  BP=$port bpid=$pid
+  servers="floor kk base"
+fi
 
 "$LOAD" 127.0.0.1 "$FP" "$((N / 4))" "$SESS" "$WIN" > /dev/null # warm-up
 "$LOAD" 127.0.0.1 "$KP" "$((N / 4))" "$SESS" "$WIN" > /dev/null
+[ -n "$bpid" ] && "$LOAD" 127.0.0.1 "$BP" "$((N / 4))" "$SESS" "$WIN" > /dev/null
 
-# One loaded round against server $1 (floor|kk): appends "rate cpu_us".
+# One loaded round against server $1 (floor|kk|base): appends "rate cpu_us".
 round() {
   local pid port line c0 c1 n
-  if [ "$1" = floor ]; then pid=$fpid port=$FP; else pid=$kpid port=$KP; fi
+  case $1 in
+    floor) pid=$fpid port=$FP ;;
+    kk) pid=$kpid port=$KP ;;
+    *) pid=$bpid port=$BP ;;
+  esac
   c0=$(cpu_ns "$pid")
   line=$("$LOAD" 127.0.0.1 "$port" "$N" "$SESS" "$WIN")
   c1=$(cpu_ns "$pid")
@@ -64,11 +82,16 @@ round() {
   echo "# coap round $r $1: $line cpu_us $(awk -v a="$c0" -v b="$c1" -v n="$n" 'BEGIN {printf "%.2f", (b - a) / 1000 / n}')" >&2
   echo "$(echo "$line" | rate_of) $(awk -v a="$c0" -v b="$c1" -v n="$n" 'BEGIN {printf "%.2f", (b - a) / 1000 / n}')" >> "$tmp/$1.res"
 }
+rev() { local o=; for x in $1; do o="$x $o"; done; echo "$o"; }
 for r in $(seq "$ROUNDS"); do
-  if [ $((r % 2)) = 1 ]; then round floor; round kk; else round kk; round floor; fi
+  if [ $((r % 2)) = 1 ]; then order=$servers; else order=$(rev "$servers"); fi
+  for x in $order; do round "$x"; done
 done
-kill -TERM $kpid; wait $kpid || true; kpid=
-kill -TERM $fpid; wait $fpid || true; fpid=
+for p in $kpid $bpid $fpid; do kill -TERM $p; wait $p || true; done
+kpid= bpid= fpid=
+if [ -f "$tmp/base.res" ]; then
+  echo "# coap base: median rate $(awk '{print $1}' "$tmp/base.res" | median) requests/s, cpu $(awk '{print $2}' "$tmp/base.res" | median) us/request" >&2
+fi
 
 rate=$(awk '{print $1}' "$tmp/kk.res" | median)
 floor=$(awk '{print $1}' "$tmp/floor.res" | median)
