@@ -3,8 +3,10 @@
  */
 #include "net/net_coap.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 
 static kk_ratelimit_t net_coap_rl = KK_RATELIMIT_INIT(10000, 10);
 
@@ -33,11 +35,26 @@ void net_coap_global_init(void) {
   coap_dtls_set_log_level(LOG_ERR);
 }
 
+int net_coap_drain(net_coap_t *l, int rounds) {
+  struct epoll_event ev[16];
+  int done = 0;
+  if (l->draining) return 0; /* called from inside a libcoap callback */
+  l->draining = 1;
+  while (l->ctx && done < rounds) {
+    int n = epoll_wait(l->fd, ev, (int)(sizeof ev / sizeof ev[0]), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    coap_io_do_epoll(l->ctx, ev, (size_t)n);
+    done++;
+  }
+  l->draining = 0;
+  return done;
+}
+
 static void net_coap_cb(uv_poll_t *h, int status, int events) {
   (void)status;
   (void)events;
-  net_coap_t *l = h->data;
-  if (l->ctx) coap_io_process(l->ctx, COAP_IO_NO_WAIT);
+  net_coap_drain(h->data, NET_COAP_ROUNDS);
 }
 
 int net_coap_start(net_coap_t *l, uv_loop_t *loop, coap_context_t *ctx) {
@@ -47,6 +64,7 @@ int net_coap_start(net_coap_t *l, uv_loop_t *loop, coap_context_t *ctx) {
   if (rc) return rc;
   l->poll.data = l;
   l->ctx = ctx;
+  l->fd = fd;
   l->open = 1;
   rc = uv_poll_start(&l->poll, UV_READABLE, net_coap_cb);
   if (rc) return rc; /* caller closes with net_coap_close() */

@@ -54,6 +54,16 @@ static const char *const coap_reason_names[COAP_R_N] = {
     "not_found", "unsupported_format", "too_large", "journal",
     "busy",      "psk_identity",       "stopping"};
 
+/* The peer text of a remote address, as coap_print_addr() writes it
+ * ("127.0.0.1:40312", "[::1]:40312"): a small cache keyed by the address,
+ * so that a device's requests do not format it again each time.  It is
+ * a pure function of the address, so an entry is never stale. */
+#define COAP_PEERS 64
+typedef struct coap_peer {
+  coap_address_t addr; /* addr.size 0: empty */
+  char text[64];
+} coap_peer_t;
+
 typedef struct coap_src {
   kk_stage_t *st;
   net_coap_t loop;
@@ -76,6 +86,7 @@ typedef struct coap_src {
   uint8_t nokey[32]; /* default key of the DTLS context: random, unused */
   uint64_t drops_base;
   int drops_seen;
+  coap_peer_t peers[COAP_PEERS];
 } coap_src_t;
 
 /* ---- decode ---------------------------------------------------------- */
@@ -211,15 +222,20 @@ static const coap_bin_const_t *coap_psk_lookup(coap_bin_const_t *identity,
 /* ---- requests -------------------------------------------------------- */
 
 static void coap_answer(coap_pdu_t *resp, coap_pdu_code_t code,
-                        const char *text) {
+                        const char *text, size_t len) {
   coap_pdu_set_code(resp, code);
-  if (text && *text) {
+  if (len) {
     uint8_t b[4];
     coap_add_option(
         resp, COAP_OPTION_CONTENT_FORMAT,
         coap_encode_var_safe(b, sizeof b, COAP_MEDIATYPE_TEXT_PLAIN), b);
-    coap_add_data(resp, strlen(text), (const uint8_t *)text);
+    coap_add_data(resp, len, (const uint8_t *)text);
   }
+}
+
+static void coap_answer_str(coap_pdu_t *resp, coap_pdu_code_t code,
+                            const char *text) {
+  coap_answer(resp, code, text, text ? strlen(text) : 0);
 }
 
 static void coap_reject(coap_src_t *s, coap_reason_t r, const char *peer,
@@ -229,42 +245,147 @@ static void coap_reject(coap_src_t *s, coap_reason_t r, const char *peer,
     kk_stage_log(s->st, KK_LOG_WARN, "%s %s: %s", peer, path, why);
 }
 
+/* Same address (family, port, address; IPv6 also the scope)? */
+static int coap_addr_same(const coap_address_t *a, const coap_address_t *b) {
+  if (a->size != b->size || a->addr.sa.sa_family != b->addr.sa.sa_family)
+    return 0;
+  if (a->addr.sa.sa_family == AF_INET)
+    return a->addr.sin.sin_port == b->addr.sin.sin_port &&
+           a->addr.sin.sin_addr.s_addr == b->addr.sin.sin_addr.s_addr;
+  if (a->addr.sa.sa_family == AF_INET6)
+    return a->addr.sin6.sin6_port == b->addr.sin6.sin6_port &&
+           a->addr.sin6.sin6_scope_id == b->addr.sin6.sin6_scope_id &&
+           memcmp(&a->addr.sin6.sin6_addr, &b->addr.sin6.sin6_addr, 16) == 0;
+  return 0;
+}
+
+static const char *coap_peer_text(coap_src_t *s, const coap_address_t *a) {
+  if (!a) return "?";
+  uint32_t h;
+  if (a->addr.sa.sa_family == AF_INET) {
+    h = a->addr.sin.sin_addr.s_addr ^ a->addr.sin.sin_port;
+  } else if (a->addr.sa.sa_family == AF_INET6) {
+    const uint8_t *x = a->addr.sin6.sin6_addr.s6_addr;
+    h = a->addr.sin6.sin6_port;
+    for (int i = 0; i < 16; i++)
+      h = h * 31 + x[i];
+  } else {
+    return "?";
+  }
+  h ^= h >> 16;
+  h *= 0x45d9f3bu;
+  h ^= h >> 16;
+  coap_peer_t *e = &s->peers[h % COAP_PEERS];
+  if (!coap_addr_same(&e->addr, a)) {
+    e->text[0] = '\0';
+    if (!coap_print_addr(a, (uint8_t *)e->text, sizeof e->text - 1) ||
+        !e->text[0])
+      snprintf(e->text, sizeof e->text, "?");
+    e->addr = *a;
+  }
+  return e->text;
+}
+
+/* What coap_get_uri_path() allows unescaped in a path segment. */
+static int coap_path_plain(uint8_t c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+         (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+         c == '~' || c == '!' || c == '$' || c == '\'' || c == '(' ||
+         c == ')' || c == '*' || c == '+' || c == ',' || c == ';' || c == '=' ||
+         c == ':' || c == '@' || c == '&';
+}
+
+/* One pass over the request's options: the path "/seg/seg" into `path`
+ * exactly as "/" + coap_get_uri_path() (segments percent-encoded the same
+ * way, truncated to the buffer), and the Content-Format into *format
+ * (*has_format 0 when there is none).  A Proxy-Uri (not what a device
+ * sends us, but libcoap takes its path) falls back to coap_get_uri_path. */
+static void coap_request_options(const coap_pdu_t *req, char *path, size_t cap,
+                                 unsigned *format, int *has_format) {
+  static const char hex[] = "0123456789ABCDEF";
+  coap_opt_iterator_t oi;
+  coap_opt_t *o;
+  size_t n = 0;
+  int segs = 0, proxy = 0;
+  *has_format = 0;
+  *format = 0;
+  path[n++] = '/';
+  coap_option_iterator_init(req, &oi, COAP_OPT_ALL);
+  while ((o = coap_option_next(&oi))) {
+    if (oi.number == COAP_OPTION_URI_PATH) {
+      const uint8_t *v = coap_opt_value(o);
+      uint32_t l = coap_opt_length(o);
+      if (segs++ && n + 1 < cap) path[n++] = '/';
+      for (uint32_t i = 0; i < l && n + 3 < cap; i++) {
+        if (coap_path_plain(v[i])) {
+          path[n++] = (char)v[i];
+        } else {
+          path[n++] = '%';
+          path[n++] = hex[v[i] >> 4];
+          path[n++] = hex[v[i] & 15];
+        }
+      }
+    } else if (oi.number == COAP_OPTION_CONTENT_FORMAT && !*has_format) {
+      *has_format = 1;
+      *format = coap_decode_var_bytes(coap_opt_value(o), coap_opt_length(o));
+    } else if (oi.number == COAP_OPTION_PROXY_URI) {
+      proxy = 1;
+    }
+  }
+  path[n] = '\0';
+  if (proxy) {
+    coap_string_t *up = coap_get_uri_path(req);
+    snprintf(path, cap, "/%.*s", up ? (int)up->length : 0,
+             up ? (const char *)up->s : "");
+    coap_delete_string(up);
+  }
+}
+
+/* "ok <seq>" into buf (32 bytes); returns its length. */
+static size_t coap_ok_text(char *buf, uint64_t seq) {
+  char d[24];
+  size_t k = 0, n = 3;
+  do {
+    d[k++] = (char)('0' + seq % 10);
+    seq /= 10;
+  } while (seq);
+  memcpy(buf, "ok ", 3);
+  while (k)
+    buf[n++] = d[--k];
+  buf[n] = '\0';
+  return n;
+}
+
 static void coap_handler(coap_resource_t *res, coap_session_t *session,
                          const coap_pdu_t *req, const coap_string_t *query,
                          coap_pdu_t *resp) {
   (void)res;
   (void)query;
   coap_src_t *s = coap_get_app_data(coap_session_get_context(session));
-  char peer[96] = "?", path[256], meta[768], why[300];
+  char path[256], meta[768], why[300];
   char thing[COAP_PAYLOAD_NAME_MAX], prop[COAP_PAYLOAD_NAME_MAX];
-  coap_print_addr(coap_session_get_addr_remote(session), (uint8_t *)peer,
-                  sizeof peer - 1);
-  coap_string_t *up = coap_get_uri_path(req);
-  snprintf(path, sizeof path, "/%.*s", up ? (int)up->length : 0,
-           up ? (const char *)up->s : "");
-  coap_delete_string(up);
+  const char *peer = coap_peer_text(s, coap_session_get_addr_remote(session));
+  unsigned format;
+  int has_format;
+  coap_request_options(req, path, sizeof path, &format, &has_format);
 
   if (source_paths_match(&s->paths, path, thing, prop) < 0) {
     coap_reject(s, COAP_R_NOT_FOUND, peer, path, "no such resource");
-    coap_answer(resp, COAP_RESPONSE_CODE_NOT_FOUND, "no such resource");
+    coap_answer_str(resp, COAP_RESPONSE_CODE_NOT_FOUND, "no such resource");
     return;
   }
-  coap_opt_iterator_t oi;
-  coap_opt_t *cf = coap_check_option(req, COAP_OPTION_CONTENT_FORMAT, &oi);
-  if (!cf) {
+  if (!has_format) {
     coap_reject(s, COAP_R_FORMAT, peer, path, "no Content-Format");
-    coap_answer(resp, COAP_RESPONSE_CODE_UNSUPPORTED_CONTENT_FORMAT,
-                "Content-Format missing: use 110, 112, 50, 60 or 0");
+    coap_answer_str(resp, COAP_RESPONSE_CODE_UNSUPPORTED_CONTENT_FORMAT,
+                    "Content-Format missing: use 110, 112, 50, 60 or 0");
     return;
   }
-  unsigned format =
-      coap_decode_var_bytes(coap_opt_value(cf), coap_opt_length(cf));
   if (!source_payload_format_ok(format)) {
     snprintf(why, sizeof why,
              "Content-Format %u not supported: use 110, 112, 50, 60 or 0",
              format);
     coap_reject(s, COAP_R_FORMAT, peer, path, why);
-    coap_answer(resp, COAP_RESPONSE_CODE_UNSUPPORTED_CONTENT_FORMAT, why);
+    coap_answer_str(resp, COAP_RESPONSE_CODE_UNSUPPORTED_CONTENT_FORMAT, why);
     return;
   }
   size_t len = 0, offset = 0, total = 0;
@@ -296,11 +417,13 @@ static void coap_handler(coap_resource_t *res, coap_session_t *session,
     coap_add_data(resp, strlen(why), (const uint8_t *)why);
     return;
   }
-  const coap_bin_const_t *id = coap_session_get_psk_identity(session);
   char ident[130] = "";
-  if (id && id->length)
-    snprintf(ident, sizeof ident, "%.*s",
-             (int)(id->length > 128 ? 128 : id->length), (const char *)id->s);
+  if (s->has_dtls) {
+    const coap_bin_const_t *id = coap_session_get_psk_identity(session);
+    if (id && id->length)
+      snprintf(ident, sizeof ident, "%.*s",
+               (int)(id->length > 128 ? 128 : id->length), (const char *)id->s);
+  }
   source_payload_meta(meta, sizeof meta, path, peer, ident, thing, prop);
 
   kk_batch_t *b = kk_batch_new(8);
@@ -313,20 +436,19 @@ static void coap_handler(coap_resource_t *res, coap_session_t *session,
   if (rc != 0) {
     snprintf(why, sizeof why, "journal: %s; send again", kk_strerror(rc));
     coap_reject(s, COAP_R_JOURNAL, peer, path, why);
-    coap_answer(resp, COAP_RESPONSE_CODE_INTERNAL_ERROR, why);
+    coap_answer_str(resp, COAP_RESPONSE_CODE_INTERNAL_ERROR, why);
     return;
   }
   if (status < 0) {
     /* Journaled; the core counted and logged the rejection. */
     const char *e = kk_stage_last_error(s->st);
     kk_metric_add(s->m_bad, 1);
-    coap_answer(resp, COAP_RESPONSE_CODE_BAD_REQUEST,
-                e && *e ? e : kk_strerror(status));
+    coap_answer_str(resp, COAP_RESPONSE_CODE_BAD_REQUEST,
+                    e && *e ? e : kk_strerror(status));
     return;
   }
   kk_metric_add(s->m_ok, 1);
-  snprintf(why, sizeof why, "ok %llu", (unsigned long long)seq);
-  coap_answer(resp, COAP_RESPONSE_CODE_CHANGED, why);
+  coap_answer(resp, COAP_RESPONSE_CODE_CHANGED, why, coap_ok_text(why, seq));
 }
 
 /* ---- UDP drops (SO_RCVBUF overflow), from /proc/net/udp{,6} ---------- */
@@ -590,8 +712,7 @@ static void coap_stop(kk_stage_t *st, void *state, kk_stop_cb cb) {
     /* Datagrams already in the socket's buffer get 5.03 with Max-Age
      * rather than no answer at all, so their senders retry later. */
     s->stopping = 1;
-    for (int i = 0; i < 256; i++)
-      net_coap_kick(&s->loop);
+    net_coap_drain(&s->loop, 256);
     net_coap_close(&s->loop, net_coap_closed_cb, s);
   }
 }

@@ -7,8 +7,9 @@
  * coap://HOST:PORT/r/bench-<k>, from SESSIONS client sessions (local
  * ports), each keeping WINDOW requests in flight (CON with nstart =
  * WINDOW, or NON with "non").  Prints one line:
- *   sent N changed N busy N other N lost N seconds S rate R
- * where rate counts 2.04 answers per second.  Exit 0 when every request
+ *   sent N changed N busy N other N lost N seconds S rate R maxage N
+ * where rate counts 2.04 answers per second and maxage the 5.03 answers
+ * (busy) that carried a Max-Age option.  Exit 0 when every request
  * got an answer (NON: answers may be lost; they are counted as lost).
  */
 #include <arpa/inet.h>
@@ -18,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-static unsigned long total, sent, answered, changed, busy, other;
+static unsigned long total, sent, answered, changed, busy, busy_maxage, other;
 static int use_non;
 
 static double now_s(void) {
@@ -61,9 +62,11 @@ static coap_response_t on_response(coap_session_t *s,
   answered++;
   if (c == COAP_RESPONSE_CODE_CHANGED)
     changed++;
-  else if (c == COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE)
+  else if (c == COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE) {
+    coap_opt_iterator_t oi;
     busy++;
-  else
+    if (coap_check_option(recv, COAP_OPTION_MAXAGE, &oi)) busy_maxage++;
+  } else
     other++;
   send_one(s);
   return COAP_RESPONSE_OK;
@@ -125,8 +128,9 @@ int main(int argc, char **argv) {
   }
   double secs = now_s() - t0;
   printf("sent %lu changed %lu busy %lu other %lu lost %lu seconds %.3f "
-         "rate %.0f\n",
-         sent, changed, busy, other, lost, secs, (double)changed / secs);
+         "rate %.0f maxage %lu\n",
+         sent, changed, busy, other, lost, secs, (double)changed / secs,
+         busy_maxage);
   for (int i = 0; i < nsess; i++)
     coap_session_release(ss[i]);
   coap_free_context(ctx);

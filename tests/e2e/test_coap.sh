@@ -101,6 +101,15 @@ out=$(post "$U/r/room-6" 0 -e 'co2=706 ppm')
 out2=$(post "$U/s/room-7/co2" 0 -e '707')
 if [[ "$out" =~ ^ok && "$out2" =~ ^ok ]]; then ok text-2.04; else no text-2.04 "client said '$out' / '$out2'"; fi
 
+# ---- meta: the path as libcoap spells it (percent-encoded segments), the peer
+# as host:port; repeated requests from one client port give the same peer.
+out=$(post "$U/r/room%20x" 0 -e 'co2=708 ppm')
+out2=$(post "$U/r/room%20x" 0 -e 'co2=709 ppm' -p 45683)
+out3=$(post "$U/r/room%20x" 0 -e 'co2=710 ppm' -p 45683)
+n=$(cat "$d"/data-main/journal/* 2>/dev/null | grep -ao '"path":"/r/room%20x","peer":"127\.0\.0\.1:[0-9]*","thing":"room%20x"' | sort | uniq -c | sort -n | awk '{print $1}' | tr '\n' ' ')
+if [[ "$out" =~ ^ok && "$out2" =~ ^ok && "$out3" =~ ^ok && "$n" == "1 2 " ]]; then ok path-and-peer-in-meta
+else no path-and-peer-in-meta "client said '$out' / '$out2' / '$out3'; meta counts '$n'"; fi
+
 # ---- Block1: a pack of 60 records (about 1.5 KiB) in 64-byte blocks -------
 python3 - > "$d/big.json" <<'PY'
 import json
@@ -174,7 +183,8 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 got = sorted((r["thing"], r["property"], r["value"]) for r in rows if r["thing"] not in ("room-8", "zz"))
 want = sorted([("room-1", "co2", 701), ("room-1", "temp", 21.5), ("room-2", "co2", 702),
                ("room-3", "co2", 703), ("room-4", "co2", 704), ("room-5", "co2", 705),
-               ("room-6", "co2", 706), ("room-7", "co2", 707)])
+               ("room-6", "co2", 706), ("room-7", "co2", 707), ("room%20x", "co2", 708),
+               ("room%20x", "co2", 709), ("room%20x", "co2", 710)])
 blk = sorted(r["value"] for r in rows if r["thing"] == "room-8")
 t1 = [r["time"] for r in rows if r["thing"] == "room-1"]
 bad = [r for r in rows if r["thing"] == "room-9"]
@@ -266,6 +276,32 @@ PY
   stop
 else
   no backpressure-start "$(tail -5 "$d/bp.log")"
+fi
+
+# ---- stop: datagrams still queued get 5.03 with Max-Age, not silence -------
+# klimakit is stopped (SIGSTOP) while 192 CON requests queue up in its
+# socket, then gets SIGTERM and continues: one wake-up answers at most 64
+# (net_coap's rounds) before the stop, the rest must get 5.03 + Max-Age.
+LOADER=$(dirname "$K")/tests/kk-coap-load
+P5=$(free_port udp)
+if [ ! -x "$LOADER" ]; then
+  skip stop-queued-5.03-with-max-age "no $LOADER (make unit builds it)"
+elif start drain "listen = { \"127.0.0.1:$P5\" }, retry_after = \"4s\""; then
+  kill -STOP $pid
+  "$LOADER" 127.0.0.1 "$P5" 192 4 48 > "$d/drain.out" 2> "$d/drain.err" &
+  lpid=$!
+  sleep 0.5
+  kill -TERM $pid; kill -CONT $pid
+  stop; rc=$?
+  wait $lpid
+  read -r changed busy maxage < <(awk '{for (i = 1; i < NF; i++) v[$i] = $(i + 1)} END {print v["changed"], v["busy"], v["maxage"]}' "$d/drain.out")
+  if [ "$rc" = 0 ] && [ "$((changed + busy))" = 192 ] && [ "$busy" -ge 64 ] && [ "$maxage" = "$busy" ]; then
+    ok stop-queued-5.03-with-max-age
+  else
+    no stop-queued-5.03-with-max-age "exit $rc; load: $(cat "$d/drain.out")"
+  fi
+else
+  no drain-start "$(tail -5 "$d/drain.log")"
 fi
 
 # ---- SIGKILL after acknowledged posts, restart: nothing acked is lost ------
