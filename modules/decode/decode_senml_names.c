@@ -148,7 +148,7 @@ static size_t senml_guard_hash(const char *k, size_t n) {
 }
 
 static int senml_guard_grow(senml_guard_t *g) {
-  size_t ncap = g->cap ? g->cap * 2 : 64;
+  size_t ncap = g->cap ? g->cap * 2 : 8; /* most packs name a few */
   senml_guard_slot_t *ns = calloc(ncap, sizeof *ns);
   if (!ns) return KK_ENOMEM;
   for (size_t i = 0; i < g->cap; i++) {
@@ -201,9 +201,11 @@ int senml_guard_check(senml_guard_t *g, const char *thing, const char *property,
 }
 
 void senml_guard_free(senml_guard_t *g) {
-  for (size_t i = 0; i < g->cap; i++) {
+  for (size_t i = 0; i < g->cap && g->n; i++) {
+    if (!g->slot[i].key) continue;
     free(g->slot[i].key);
     free(g->slot[i].name);
+    g->n--;
   }
   free(g->slot);
   memset(g, 0, sizeof *g);
