@@ -8,7 +8,9 @@
  * The work is done by Intel's ISA-L (Debian libisal2), which picks the
  * CPU's CRC instructions at run time (x86-64 SSE4.2 crc32 with PCLMULQDQ
  * folding, the AArch64 CRC and PMULL instructions) and falls back to
- * its table code elsewhere.  This file is the one place that knows that.
+ * its table code elsewhere; short buffers on x86-64 use the crc32
+ * instruction inline (core/crc32c.c says why).  This header is the one
+ * place the rest of core sees.
  */
 #ifndef KK_CORE_CRC32C_H
 #define KK_CORE_CRC32C_H
@@ -20,8 +22,8 @@
  * start). */
 uint32_t kk__crc32c(uint32_t crc, const void *p, size_t len);
 
-/* The same with the portable table code only, whatever the CPU offers:
- * for tests that prove both paths agree. */
+/* The same with ISA-L's portable table code only, whatever the CPU
+ * offers: for tests that prove the paths agree. */
 uint32_t kk__crc32c_portable(uint32_t crc, const void *p, size_t len);
 
 #endif
