@@ -9,6 +9,7 @@
  * The format is described in journal.h.
  */
 #include "journal.h"
+#include "crc32c.h"
 #include "journal_hdr.h"
 
 #include <klimakit/error.h>
@@ -29,9 +30,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
-#define KK__J_HDR 8u       /* u32 body_len | u32 crc32 */
+#define KK__J_HDR 8u       /* u32 body_len | u32 crc */
 #define KK__J_BODY_HDR 24u /* seq, time_ms, format, source_len, meta_len */
 #define KK__J_MAX_BODY (16u << 20)
 #define KK__J_BUF (256u << 10)
@@ -42,6 +42,7 @@ typedef struct kk__seg {
   uint64_t first; /* seq of its first record, also its file name */
   uint64_t size;  /* bytes known good (for the active one: committed) */
   uint32_t hdr;   /* header length, where records start; 0: not read yet */
+  int version;    /* its format version (the CRC); 0: not read yet */
 } kk__seg_t;
 
 typedef struct kk__cursor {
@@ -64,6 +65,7 @@ struct kk__journal {
   char *scratch; /* NUL-terminated source and meta handed to readers */
   size_t scratchcap;
   uint64_t last_seq;
+  int version; /* of the segments it writes (cfg.version or KK__J_VERSION) */
   /* Where the last walk stopped: every record of segment hint_first before
    * hint_off was checked and has seq <= hint_seq.  Lets a reader that polls
    * from the end skip the CRCs of the whole active segment. */
@@ -136,6 +138,7 @@ static int kk__seg_push(kk__journal_t *j, uint64_t first, uint64_t size) {
   j->segs[j->nseg].first = first;
   j->segs[j->nseg].size = size;
   j->segs[j->nseg].hdr = 0;
+  j->segs[j->nseg].version = 0;
   j->nseg++;
   return 0;
 }
@@ -210,7 +213,7 @@ static int kk__seg_walk(kk__journal_t *j, size_t idx, uint64_t from,
   uint8_t *map = MAP_FAILED;
   const char *why = NULL;
   struct stat sb;
-  int rc = 0, fd;
+  int rc = 0, fd, version = 0;
 
   *last = prev;
   kk__seg_name(name, first);
@@ -233,10 +236,11 @@ static int kk__seg_walk(kk__journal_t *j, size_t idx, uint64_t from,
   }
   /* A crash while a segment was being created leaves part of the header:
    * that is an empty segment, not damage. */
-  int64_t hdr = kk__jhdr_read(map, size, first, &why);
+  int64_t hdr = kk__jhdr_read(map, size, first, &version, &why);
   if (hdr == 0) goto out;
   off = hdr > 0 ? (uint64_t)hdr : 0;
   j->segs[idx].hdr = hdr > 0 ? (uint32_t)hdr : 0;
+  j->segs[idx].version = hdr > 0 ? version : 0;
   if (!why && j->hint_first == first && j->hint_seq < from &&
       j->hint_off <= size) {
     off = j->hint_off;
@@ -252,7 +256,7 @@ static int kk__seg_walk(kk__journal_t *j, size_t idx, uint64_t from,
       why = "bad record length";
     else if (blen > left - KK__J_HDR)
       why = "record past end of file";
-    else if (crc32(0L, b, blen) != kk__rd32(p + 4))
+    else if (kk__jhdr_crc(version, b, blen) != kk__rd32(p + 4))
       why = "crc mismatch";
     else if ((seq = kk__rd64(b)) <= prev)
       why = "sequence not increasing";
@@ -290,8 +294,10 @@ out:
   if (why) kk__quarantine(j, first, map + off, (size_t)(size - off), off, why);
   /* The active segment lost its header: appends need a new one. */
   if (why && off == 0 && j->fd >= 0 && idx == j->nseg - 1 &&
-      kk__jhdr_write(j->fd, first) == 0)
+      kk__jhdr_write(j->fd, first, j->version) == 0) {
     j->segs[idx].size = j->segs[idx].hdr = KK__J_SEGHDR;
+    j->segs[idx].version = j->version;
+  }
   if (off >= KK__J_MAGIC_LEN && j->segs[idx].hdr) {
     j->hint_first = first;
     j->hint_off = off;
@@ -311,12 +317,15 @@ static int kk__seg_create(kk__journal_t *j, uint64_t first) {
   kk__seg_name(name, first);
   fd = openat(j->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return -errno;
-  rc = kk__jhdr_write(fd, first);
+  rc = kk__jhdr_write(fd, first, j->version);
   /* The new name must survive a power loss, or so would not its records. */
   if (rc == 0 && j->cfg.fsync != KK__FSYNC_NEVER && fsync(j->dirfd) != 0)
     rc = -errno;
   if (rc == 0) rc = kk__seg_push(j, first, KK__J_SEGHDR);
-  if (rc == 0) j->segs[j->nseg - 1].hdr = KK__J_SEGHDR;
+  if (rc == 0) {
+    j->segs[j->nseg - 1].hdr = KK__J_SEGHDR;
+    j->segs[j->nseg - 1].version = j->version;
+  }
   if (rc != 0) {
     close(fd);
     unlinkat(j->dirfd, name, 0);
@@ -342,12 +351,15 @@ int kk__journal_open(const kk__journal_cfg_t *cfg, kk__journal_t **out,
   int rc = KK_EINVAL;
 
   if (out) *out = NULL;
-  if (!cfg || !out || !cfg->dir || !*cfg->dir) goto fail;
+  if (!cfg || !out || !cfg->dir || !*cfg->dir ||
+      (cfg->version != 0 && cfg->version != 2 && cfg->version != KK__J_VERSION))
+    goto fail;
   what = "out of memory";
   rc = KK_ENOMEM;
   if (!(j = calloc(1, sizeof *j))) goto fail;
   j->dirfd = j->fd = -1;
   j->cfg = *cfg;
+  j->version = cfg->version ? cfg->version : KK__J_VERSION;
   if (!j->cfg.segment_size) j->cfg.segment_size = 64u << 20;
   if (!j->cfg.fsync_interval_ms) j->cfg.fsync_interval_ms = 1000;
   if (!(j->dir = strdup(cfg->dir)) || !(j->buf = malloc(KK__J_BUF))) goto fail;
@@ -404,21 +416,22 @@ int kk__journal_open(const kk__journal_cfg_t *cfg, kk__journal_t **out,
     if (j->fd < 0) goto fail_errno;
     /* Repeat the cut: if quarantine could not truncate, this fails. */
     if (ftruncate(j->fd, (off_t)a->size) != 0) goto fail_errno;
-    if (a->hdr == 0 || (a->hdr == KK__J_MAGIC_LEN && a->size == a->hdr)) {
-      /* An interrupted header, or an empty version-1 segment: written
-       * again as this version's. */
+    if (a->hdr == 0 || (a->version != j->version && a->size == a->hdr)) {
+      /* An interrupted header, or an empty segment of an older version:
+       * written again as this version's. */
       a->size = 0;
       if (ftruncate(j->fd, 0) != 0) goto fail_errno;
-      if ((rc = kk__jhdr_write(j->fd, a->first)) != 0) goto fail;
+      if ((rc = kk__jhdr_write(j->fd, a->first, j->version)) != 0) goto fail;
       a->size = a->hdr = KK__J_SEGHDR;
-    } else if (a->hdr < KK__J_SEGHDR) {
-      /* The upgrade: a version-1 segment with records stays as it is
-       * (read, replayed and retired like any other); new records go to
-       * a new segment of this version. */
+      a->version = j->version;
+    } else if (a->version != j->version) {
+      /* The upgrade: an older segment with records stays as it is (read
+       * with its own CRC, replayed and retired like any other); new
+       * records go to a new segment of this version. */
       what = "cannot start a segment of the current format";
       kk_log(KK_LOG_INFO, "core", "journal",
-             "%s: format version 1; appending to a new version-%d segment",
-             name, KK__J_VERSION);
+             "%s: format version %d; appending to a new version-%d segment",
+             name, a->version, j->version);
       if ((rc = kk__seg_create(j, j->last_seq + 1)) != 0) goto fail;
     }
   }
@@ -504,7 +517,8 @@ int kk__journal_append(kk__journal_t *j, const char *source, int64_t time_ms,
   if (sl) memcpy(b + KK__J_BODY_HDR, source, sl);
   if (ml) memcpy(b + KK__J_BODY_HDR + sl, meta, ml);
   if (len) memcpy(b + KK__J_BODY_HDR + sl + ml, data, len);
-  kk__wr32(p + 4, (uint32_t)crc32(0L, b, (uInt)blen));
+  kk__wr32(p + 4, j->version >= 3 ? kk__crc32c(0, b, blen)
+                                  : kk__jhdr_crc(j->version, b, blen));
   j->buflen += rlen;
   j->st.appended++;
   *seq = ++j->last_seq;

@@ -9,17 +9,23 @@
  * Layout under `dir`:
  *   <20-digit first seq>.kkj   segment files, each starting with a
  *                              header "KKJRNL<2-digit format version>..."
- *                              (version 2: 32 bytes, see journal.c;
- *                              version-1 segments are still read)
+ *                              (version 3: 32 bytes, see journal_hdr.h;
+ *                              segments of versions 1 and 2 are still
+ *                              read, each with its own CRC)
  *   cursors/<sink name>        one decimal seq per file, replaced
  *                              atomically (write tmp, fsync, rename)
  *   quarantine/<segment>.<off> the rest of a segment after a corrupt
  *                              record
  *
  * Record (little-endian):
- *   u32 body_len | u32 crc32(body) | body
+ *   u32 body_len | u32 crc(body) | body
  *   body = u64 seq | i64 time_ms | u32 format | u16 source_len |
  *          u16 meta_len | source | meta | data
+ *   crc = CRC32C (Castagnoli, core/crc32c.h; in hardware where the CPU
+ *         has it) in version-3 segments, zlib's CRC-32 (IEEE) in the
+ *         version-1 and version-2 segments of earlier releases.  A
+ *         journal holding old segments followed by new ones (after an
+ *         upgrade) replays in sequence order across all of them.
  *
  * Not thread-safe: one loop thread uses it.
  */
@@ -45,6 +51,9 @@ typedef struct kk__journal_cfg {
   uint64_t retain_size;       /* keep consumed segments up to this many bytes;
                                  0: no size cap (the age alone decides) */
   uint64_t retain_age_ms; /* ... and no longer than this; 0 = retire at once */
+  int version; /* segment format version new segments get: 0 = the current
+                  one (KK__J_VERSION, CRC32C); 2 = the previous one (zlib
+                  CRC-32), for the comparison bench; KK_EINVAL otherwise */
 } kk__journal_cfg_t;
 
 typedef struct kk__journal_rec {

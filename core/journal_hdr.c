@@ -1,6 +1,7 @@
 /* core/journal_hdr.c - reading and writing journal segment headers; the
  * format is described in journal_hdr.h. */
 #include "journal_hdr.h"
+#include "crc32c.h"
 
 #include <klimakit/error.h>
 
@@ -31,26 +32,38 @@ int kk__jhdr_version(const uint8_t *p) {
   return (p[6] - '0') * 10 + (p[7] - '0');
 }
 
+uint32_t kk__jhdr_crc(int version, const void *p, size_t len) {
+  if (version >= 3) return kk__crc32c(0, p, len);
+  return (uint32_t)crc32(0L, p, (uInt)len); /* records are <= 16 MiB */
+}
+
+static void magic(char out[KK__J_MAGIC_LEN + 1], int version) {
+  snprintf(out, KK__J_MAGIC_LEN + 1, "KKJRNL%02d", version);
+}
+
 int64_t kk__jhdr_read(const uint8_t *map, uint64_t size, uint64_t first,
-                      const char **why) {
+                      int *version, const char **why) {
+  char m[KK__J_MAGIC_LEN + 1];
   if (size < KK__J_MAGIC_LEN) {
-    if (memcmp(map, "KKJRNL02", size) == 0 ||
-        memcmp(map, "KKJRNL01", size) == 0)
-      return 0;
+    for (int k = 1; k <= KK__J_VERSION; k++) {
+      magic(m, k);
+      if (memcmp(map, m, size) == 0) return 0;
+    }
     *why = "bad magic";
     return -1;
   }
   int v = kk__jhdr_version(map);
+  *version = v;
   if (v == 1) return KK__J_MAGIC_LEN;
-  if (v != 2) {
+  if (v < 2 || v > KK__J_VERSION) {
     *why = v > KK__J_VERSION ? "format version newer than this klimakit"
                              : "bad magic";
     return -1;
   }
-  if (size < KK__J_SEGHDR) return 0; /* "KKJRNL02" and a torn rest */
+  if (size < KK__J_SEGHDR) return 0; /* "KKJRNL0v" and a torn rest */
   uint32_t hlen = rd32(map + 8);
   if (hlen < KK__J_SEGHDR || hlen > size ||
-      crc32(0L, map, 28) != rd32(map + 28)) {
+      kk__jhdr_crc(v, map, 28) != rd32(map + 28)) {
     *why = "bad segment header";
     return -1;
   }
@@ -61,18 +74,20 @@ int64_t kk__jhdr_read(const uint8_t *map, uint64_t size, uint64_t first,
   return hlen;
 }
 
-int kk__jhdr_write(int fd, uint64_t first) {
+int kk__jhdr_write(int fd, uint64_t first, int version) {
   uint8_t h[KK__J_SEGHDR];
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   uint32_t len = htole32(KK__J_SEGHDR);
   uint64_t f = htole64(first), t = htole64((uint64_t)ts.tv_sec * 1000u +
                                            (uint64_t)ts.tv_nsec / 1000000u);
-  memcpy(h, "KKJRNL02", KK__J_MAGIC_LEN);
+  char m[KK__J_MAGIC_LEN + 1];
+  magic(m, version);
+  memcpy(h, m, KK__J_MAGIC_LEN);
   memcpy(h + 8, &len, 4);
   memcpy(h + 12, &f, 8);
   memcpy(h + 20, &t, 8);
-  uint32_t crc = htole32((uint32_t)crc32(0L, h, 28));
+  uint32_t crc = htole32(kk__jhdr_crc(version, h, 28));
   memcpy(h + 28, &crc, 4);
   size_t done = 0;
   while (done < sizeof h) {

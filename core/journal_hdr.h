@@ -6,11 +6,16 @@
  * Version 2: magic "KKJRNL02" | u32 header length (32; records start
  * there, so a later version may add fields) | u64 first seq (must match
  * the file name) | i64 created (ms since 1970) | u32 crc32 of the 28
- * bytes before it, all little-endian.  A version-1 segment is read as it
- * is and never rewritten; journal_open rolls appends over to a version-2
- * segment.  A segment of a version newer than KK__J_VERSION stops
- * journal_open with a message (an older klimakit never cuts or
- * quarantines a newer one's journal). */
+ * bytes before it, all little-endian.  Records of versions 1 and 2 carry
+ * zlib's CRC-32 (the IEEE 802.3 polynomial).
+ * Version 3: the layout of version 2 with magic "KKJRNL03"; the header's
+ * and every record's checksum is CRC32C (Castagnoli, core/crc32c.h),
+ * which the CPU computes in hardware.
+ * A segment of an older version is read as it is and never rewritten;
+ * journal_open rolls appends over to a segment of KK__J_VERSION.  A
+ * segment of a version newer than KK__J_VERSION stops journal_open with a
+ * message (an older klimakit never cuts or quarantines a newer one's
+ * journal). */
 #ifndef KK_CORE_JOURNAL_HDR_H
 #define KK_CORE_JOURNAL_HDR_H
 
@@ -18,7 +23,7 @@
 #include <stdint.h>
 
 #define KK__J_MAGIC_LEN 8u /* magic + version digits, the shortest header */
-#define KK__J_VERSION 2
+#define KK__J_VERSION 3
 #define KK__J_SEGHDR 32u /* the header length this version writes */
 
 /* The format version in the first 8 bytes of a segment, 0 when they are
@@ -26,14 +31,19 @@
 int kk__jhdr_version(const uint8_t *p);
 
 /* Checks the header of segment `first` (`size` bytes mapped at `map`).
- * Returns the offset of its first record, 0 for the remains of a header
- * a crash interrupted (an empty segment), or -1 with *why set. */
+ * Returns the offset of its first record and its version in *version, 0
+ * for the remains of a header a crash interrupted (an empty segment), or
+ * -1 with *why set. */
 int64_t kk__jhdr_read(const uint8_t *map, uint64_t size, uint64_t first,
-                      const char **why);
+                      int *version, const char **why);
 
-/* Writes a version-2 header for segment `first` at the start of fd.
- * Returns 0 or -errno. */
-int kk__jhdr_write(int fd, uint64_t first);
+/* The checksum of records (and of the header) in a segment of format
+ * `version`: zlib's CRC-32 up to version 2, CRC32C from version 3. */
+uint32_t kk__jhdr_crc(int version, const void *p, size_t len);
+
+/* Writes a header of format `version` (2 or 3) for segment `first` at the
+ * start of fd.  Returns 0 or -errno. */
+int kk__jhdr_write(int fd, uint64_t first, int version);
 
 /* 0, or KK_EINVAL with a message in `msg` when segment `name` (in the
  * directory `dirfd`) has a newer format version than this build. */
