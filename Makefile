@@ -146,7 +146,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h tests/support/*.h) $(
 	$(CC) $(CFLAGS) $(KK_CFLAGS) $(PKG_CFLAGS) -Itests/unit $(KK_LDFLAGS) -o $@ $< \
 	  -Wl,--whole-archive $(BUILD)/libklimakit.a -Wl,--no-whole-archive $(KK_LIBS)
 
-$(BENCH_BIN): tests/bench/kk_bench.c $(BUILD)/libklimakit.a
+$(BENCH_BIN): tests/bench/kk_bench.c tests/bench/bench_journal.c $(BUILD)/libklimakit.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(KK_CFLAGS) $(PKG_CFLAGS) $(KK_LDFLAGS) -o $@ $< \
 	  -Wl,--whole-archive $(BUILD)/libklimakit.a -Wl,--no-whole-archive $(KK_LIBS)

@@ -65,8 +65,8 @@ tar -C "$d" -xf "$F/journal.tar" journal/00000000000000000001.kkj --transform 's
 cmp -s "$old_seg" "$d/orig/00000000000000000001.kkj" && ok journal-v1-segment-untouched ||
   no journal-v1-segment-untouched "the version-1 segment was changed"
 new_seg=$d/var/journal/$(printf '%020d' $((N + 1))).kkj
-[ "$(head -c 8 "$new_seg" 2>/dev/null)" = KKJRNL02 ] && ok journal-new-segment-v2 ||
-  no journal-new-segment-v2 "no version-2 segment $new_seg: $(ls "$d/var/journal")"
+[ "$(head -c 8 "$new_seg" 2>/dev/null)" = KKJRNL03 ] && ok journal-new-segment-v3 ||
+  no journal-new-segment-v3 "no version-3 segment $new_seg: $(ls "$d/var/journal")"
 [ -z "$(ls "$d/var/journal/quarantine")" ] && ok journal-nothing-quarantined ||
   no journal-nothing-quarantined "$(ls "$d/var/journal/quarantine")"
 
@@ -135,7 +135,7 @@ mkdir -p "$d/var3/journal"
 printf 'KKJRNL09%024d' 0 >"$d/var3/journal/00000000000000000001.kkj"
 out=$("$K" run --data-dir "$d/var3" "$d/newer.lua" 2>&1)
 rc=$?
-[ $rc != 0 ] && grep -q "format version 9, this klimakit reads up to 2" <<<"$out" &&
+[ $rc != 0 ] && grep -q "format version 9, this klimakit reads up to 3" <<<"$out" &&
   [ "$(head -c 8 "$d/var3/journal/00000000000000000001.kkj")" = KKJRNL09 ] &&
   [ -z "$(ls "$d/var3/journal/quarantine" 2>/dev/null)" ] && ok journal-newer-refused ||
   no journal-newer-refused "exit $rc: $(tail -2 <<<"$out")"
