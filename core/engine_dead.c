@@ -33,14 +33,21 @@ static void dead_count(kk_stage_t *st, const char *why) {
                 1);
 }
 
-static void dead_put(kk__engine_t *e, kk_stage_t *src, const kk_raw_t *raw,
-                     kk_stage_t *failed, const char *why, const char *reason,
-                     uint32_t attempts) {
-  if (!raw->seq || !e->cfg) return;
+/* Writes the dead letter of `raw` (journaled by the source named `srcname`)
+ * for stage `failed`.  A record that is a dead letter already (the replay
+ * after a restart offers it again, and its decoder rejects it again) is
+ * left as it is: not written, counted or logged twice.  Returns 0, 1 for
+ * such a record, or a negative code. */
+static int dead_put_named(kk__engine_t *e, const char *srcname,
+                          const kk_raw_t *raw, kk_stage_t *failed,
+                          const char *why, const char *reason,
+                          uint32_t attempts) {
+  if (!raw->seq || !e->cfg) return KK_EINVAL;
+  if (kk__dead_exists(e->cfg->journal.dir, raw->seq)) return 1;
   kk__journal_rec_t rec = {.seq = raw->seq,
                            .time_ms = raw->time_ms,
                            .format = raw->format,
-                           .source = src->name,
+                           .source = srcname,
                            .meta = raw->meta,
                            .data = raw->data,
                            .len = raw->len};
@@ -52,6 +59,50 @@ static void dead_put(kk__engine_t *e, kk_stage_t *src, const kk_raw_t *raw,
            "journal record %llu moved to the dead letters (%s): %s%s%s",
            (unsigned long long)raw->seq, why, reason,
            rc ? "; writing it failed: " : "", rc ? kk_strerror(rc) : "");
+  return rc;
+}
+
+static void dead_put(kk__engine_t *e, kk_stage_t *src, const kk_raw_t *raw,
+                     kk_stage_t *failed, const char *why, const char *reason,
+                     uint32_t attempts) {
+  dead_put_named(e, src->name, raw, failed, why, reason, attempts);
+}
+
+/* ---- kk_stage_dead_letter: a transform rejects a record ------------------ */
+
+typedef struct find_src {
+  uint64_t seq;
+  char name[256];
+  int found;
+} find_src_t;
+
+static int find_src_cb(void *ud, const kk__journal_rec_t *rec) {
+  find_src_t *f = ud;
+  if (rec->seq == f->seq) {
+    snprintf(f->name, sizeof f->name, "%s", rec->source);
+    f->found = 1;
+  }
+  return 1; /* the first record at or past seq is all we need */
+}
+
+int kk_stage_dead_letter(kk_stage_t *st, const kk_raw_t *raw,
+                         const char *reason) {
+  kk__engine_t *e = st->eng;
+  if (!raw || !raw->seq) return KK_EINVAL; /* not journaled */
+  if (!e || !e->cfg || !e->journal) return KK_ECLOSED;
+  if (!reason || !*reason) reason = "rejected";
+  /* The record's source: the one whose batch is being emitted (delivery
+   * is synchronous), else the journal says. */
+  kk_batch_t *cb = e->cur_batch;
+  size_t n = cb ? kk_batch_raw_len(cb) : 0;
+  if (e->cur_src && n && raw->seq >= kk_batch_raw(cb, 0)->seq &&
+      raw->seq <= kk_batch_raw(cb, n - 1)->seq)
+    return dead_put_named(e, e->cur_src->name, raw, st, "decode", reason, 1);
+  find_src_t f = {.seq = raw->seq};
+  int rc = kk__journal_read(e->journal, raw->seq, find_src_cb, &f);
+  if (rc < 0) return rc;
+  if (!f.found) return KK_EUNKNOWN;
+  return dead_put_named(e, f.name, raw, st, "decode", reason, 1);
 }
 
 void kk__engine_dead_decode(kk_stage_t *src, const kk_raw_t *raw,

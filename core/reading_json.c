@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core.h"
+
 int kk_raw_meta_get(const char *meta, const char *key, char *out,
                     size_t outlen) {
   if (outlen) out[0] = '\0';
@@ -37,6 +39,14 @@ int kk_reading_make(const char *thing, const char *property, const char *unit,
   }
   uint32_t id = kk_datastream_id(thing, property, unit);
   if (id == 0) {
+    /* The datastream limits refuse with the limit's name; otherwise the
+     * registry could not grow. */
+    const char *why = kk__datastream_refusal();
+    if (why) {
+      snprintf(err, errlen, "new datastream %s/%s [%s] refused: %s", thing,
+               property, unit, why);
+      return KK_EFULL;
+    }
     snprintf(err, errlen, "cannot register datastream (out of memory)");
     return KK_ENOMEM;
   }

@@ -209,6 +209,27 @@ void kk_stage_log(kk_stage_t *st, kk_log_level_t level, const char *fmt, ...)
 kk_metric_t *kk_stage_counter(kk_stage_t *st, const char *name,
                               const char *reason, const char *help);
 
+/* Transform (a decoder): the journal record `raw`, a raw message of a
+ * batch this stage got (raw->seq set by the journal), cannot get through
+ * this stage as it is: it does not decode, or its data is refused.  The
+ * core copies it with `reason` (one line, e.g. "parse: invalid JSON at
+ * column 7") to the journal's dead letters (journal/dead/, where `klimakit
+ * journal dead|show|requeue` list it, show it and put it back after the
+ * decoder is fixed), counts it in kk_dead_letters_total{stage,
+ * reason="decode"} and logs it rate-limited.  The pipeline goes on: call
+ * it, count the rejection as usual and carry on with the next message.
+ * A record that is a dead letter already (the replay after a restart
+ * offers it again) is not written again.  Call it for a message rejected
+ * as a whole, not for a field or value left out of one.  The dead-letter
+ * area is bounded (the oldest letters are dropped past 10 000 letters or
+ * 64 MiB).  Returns 0, 1 when the record was a dead letter already,
+ * KK_EINVAL for a raw message that was never journaled (nothing to
+ * quarantine), KK_ECLOSED outside a running pipeline (klimakit/testing.h),
+ * or a negative errno when the letter could not be written.  Loop thread
+ * only. */
+int kk_stage_dead_letter(kk_stage_t *st, const kk_raw_t *raw,
+                         const char *reason);
+
 /* Current wall-clock time in UTC milliseconds. */
 int64_t kk_now_ms(void);
 
