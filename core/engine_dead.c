@@ -1,7 +1,7 @@
 /* core/engine_dead.c - poison records: the engine's side of the dead
  * letters (core/journal_dead.h).
  *
- * Three failures move a journal record to the dead letters, so that the
+ * These failures move a journal record to the dead letters, so that the
  * cursor passes it and the rest of the pipeline flows:
  *   - the source's decoder rejects it (it stays rejected until the
  *     decoder changes, and `klimakit journal requeue` then puts it back);
@@ -9,6 +9,12 @@
  *     instruction budget, its deadline, its memory cap).  It is not
  *     called again: the same input fails the same way, and a second call
  *     would hold the loop for a second deadline;
+ *   - a transform that decodes rejects it (kk_stage_dead_letter);
+ *   - a sink fails on its batch with an error that the same data meets
+ *     again (a type or constraint error, a Lua sink's error), also after
+ *     KK__DEAD_SINK_TRIES tries; a transient failure (the disk, the
+ *     network) keeps the old way: the cursor stays before the batch and
+ *     the next start replays it;
  *   - the process dies while it is being replayed, KK__DEAD_MAX_CRASHES
  *     times in a row.  Before each replay batch the engine writes the
  *     in-flight marker; a marker found at start names the batch the last
@@ -123,6 +129,54 @@ int kk__engine_dead_transform(kk_stage_t *t, kk_batch_t *b, int rc) {
     dead_put(e, e->cur_src, kk_batch_raw(e->cur_batch, i), t, "transform",
              reason, 1);
   return rc;
+}
+
+/* ---- a sink's batch that fails for good --------------------------------- */
+
+/* Failures that the same data in the same recipe meets again however often
+ * it is tried: the data is refused (a type, range or constraint error, a
+ * Lua sink's error).  Anything else (-errno: the disk, the network; I/O,
+ * out of memory, busy, closed, denied) may pass and is retried as before. */
+static int sink_permanent(int rc) {
+  switch (rc) {
+  case KK_EINVAL:
+  case KK_ETYPE:
+  case KK_ERANGE:
+  case KK_EPARSE:
+  case KK_ETOOBIG:
+  case KK_EMISSING:
+  case KK_ECORRUPT:
+  case KK_EUNKNOWN:
+  case KK_ELUA:
+  case KK_EBUDGET:
+  case KK_EMEMCAP:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+int kk__engine_dead_sink(kk_stage_t *t, kk_batch_t *b, int rc) {
+  kk__engine_t *e = t->eng;
+  kk_batch_t *src = e->cur_batch;
+  /* Only a batch that is the source batch being delivered, or derives
+   * from it alone, has records to quarantine. */
+  if (rc >= 0 || !sink_permanent(rc) || !e->cfg || !e->cur_src || !src ||
+      !kk_batch_raw_len(src) || kk_batch_seq(b) != kk_batch_seq(src))
+    return rc;
+  uint32_t tries = 1;
+  while (tries < KK__DEAD_SINK_TRIES && sink_permanent(rc)) {
+    tries++;
+    t->err[0] = 0;
+    rc = t->m->process(t, t->state, b);
+  }
+  if (rc >= 0 || !sink_permanent(rc)) return rc;
+  char reason[700];
+  snprintf(reason, sizeof reason, "%s%s%s", kk_strerror(rc),
+           t->err[0] ? ": " : "", t->err);
+  for (size_t i = 0, n = kk_batch_raw_len(src); i < n; i++)
+    dead_put(e, e->cur_src, kk_batch_raw(src, i), t, "sink", reason, tries);
+  return 0; /* done for this sink: its cursor passes the batch */
 }
 
 void kk__engine_emit_source(kk_stage_t *src, kk_batch_t *b) {

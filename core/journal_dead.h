@@ -48,6 +48,9 @@
 /* Deaths of the process while one record was being replayed (alone)
  * before that record goes to the dead letters. */
 #define KK__DEAD_MAX_CRASHES 3
+/* Tries of a sink's batch that fails for good before its records go to
+ * the dead letters (engine_dead.c). */
+#define KK__DEAD_SINK_TRIES 3
 
 /* One dead letter as parsed: strings and bytes point into the buffer
  * given to kk__dead_parse (source, stage, reason, meta are copied
