@@ -179,6 +179,70 @@ int kk__engine_dead_sink(kk_stage_t *t, kk_batch_t *b, int rc) {
   return 0; /* done for this sink: its cursor passes the batch */
 }
 
+/* A sink that finishes batches itself (KK_ASYNC) and found the oldest
+ * unfinished one refused for good. */
+
+static int feeds(const kk_stage_t *from, const kk_stage_t *to, int depth) {
+  if (from == to) return 1;
+  if (depth > 64) return 0;
+  for (size_t i = 0; i < from->nout; i++)
+    if (feeds(from->out[i], to, depth + 1)) return 1;
+  return 0;
+}
+
+typedef struct dead_range {
+  kk__engine_t *e;
+  kk_stage_t *sink;
+  uint64_t last;
+  const char *reason;
+  size_t n;
+} dead_range_t;
+
+static int dead_range_cb(void *ud, const kk__journal_rec_t *rec) {
+  dead_range_t *r = ud;
+  if (rec->seq > r->last) return 1;
+  kk_stage_t *src = NULL;
+  for (size_t i = 0; i < r->e->n && !src; i++)
+    if (r->e->stages[i]->m->kind == KK_KIND_SOURCE &&
+        strcmp(r->e->stages[i]->name, rec->source) == 0)
+      src = r->e->stages[i];
+  if (!src || !feeds(src, r->sink, 0)) return 0;
+  kk_raw_t raw = {.seq = rec->seq,
+                  .time_ms = rec->time_ms,
+                  .format = rec->format,
+                  .meta = rec->meta,
+                  .data = rec->data,
+                  .len = rec->len};
+  dead_put_named(r->e, src->name, &raw, r->sink, "sink", r->reason,
+                 KK__DEAD_SINK_TRIES);
+  r->n++;
+  return 0;
+}
+
+void kk_stage_done_dead(kk_stage_t *st, const char *reason) {
+  kk__engine_t *e = st->eng;
+  size_t i = 0;
+  while (i < st->fifo_len && st->fifo[(st->fifo_head + i) % st->fifo_cap].done)
+    i++;
+  if (i < st->fifo_len && e->cfg && e->journal) {
+    uint64_t last = st->fifo[(st->fifo_head + i) % st->fifo_cap].seq;
+    uint64_t first = (i ? st->fifo[(st->fifo_head + i - 1) % st->fifo_cap].seq
+                        : st->cursor) +
+                     1;
+    dead_range_t r = {e, st, last, reason && *reason ? reason : "refused", 0};
+    if (last >= first) {
+      int rc = kk__journal_read(e->journal, first, dead_range_cb, &r);
+      if (rc < 0 && kk_ratelimit_ok(&e->dead_rl))
+        kk_stage_log(st, KK_LOG_WARN,
+                     "cannot read journal records %llu to %llu for the dead "
+                     "letters: %s",
+                     (unsigned long long)first, (unsigned long long)last,
+                     kk_strerror(rc));
+    }
+  }
+  kk_stage_done(st);
+}
+
 void kk__engine_emit_source(kk_stage_t *src, kk_batch_t *b) {
   kk__engine_t *e = src->eng;
   kk_stage_t *ps = e->cur_src;

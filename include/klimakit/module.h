@@ -171,6 +171,17 @@ void kk_stage_done(kk_stage_t *st);
 /* Same, callable from any thread; the core applies it on the loop. */
 void kk_stage_done_async(kk_stage_t *st);
 
+/* Sink: the oldest unfinished batch failed for good: the destination
+ * refuses its data (a constraint or type error) and would refuse it
+ * again, also after the sink's own bounded retries.  The core moves the
+ * journal records the batch came from (those after the previous batch of
+ * this sink, from the sources that feed it) to the dead letters with
+ * `reason`, counted in kk_dead_letters_total{stage,reason="sink"}, and
+ * finishes the batch as kk_stage_done() does, so that the sink's cursor
+ * passes it.  For a failure that may pass (connection down, disk full)
+ * keep the batch and retry instead.  Loop thread only. */
+void kk_stage_done_dead(kk_stage_t *st, const char *reason);
+
 /* Source: there is no more data (end of file, count reached).  When every
  * source of the pipeline has said so, the core drains the sinks and the
  * process exits 0, as after SIGTERM. */
