@@ -22,6 +22,8 @@ void kk__registry_init(void);
 /* core/engine_limits.c: 1 when a new datastream may be registered next to
  * the `count` there are. */
 int kk__datastream_admit(uint32_t count);
+/* Why the last kk__datastream_admit() refused, naming the limit, or NULL. */
+const char *kk__datastream_refusal(void);
 /* Subcommands the registered modules contribute (kk_module_t.commands):
  * the i-th in registration order, or the one called `name`; NULL past the
  * end or when unknown.  *owner (if not NULL) is set to its module. */

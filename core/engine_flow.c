@@ -157,6 +157,8 @@ static void deliver(kk_stage_t *t, kk_batch_t *b) {
   int rc = t->m->process ? t->m->process(t, t->state, b) : 0;
   if (rc < 0 && t->m->kind == KK_KIND_TRANSFORM)
     rc = kk__engine_dead_transform(t, b, rc);
+  else if (rc < 0 && t->m->kind == KK_KIND_SINK)
+    rc = kk__engine_dead_sink(t, b, rc); /* 0 once dead-lettered */
   if (t->m->kind == KK_KIND_SINK) {
     if (rc == KK_ASYNC) {
       fifo_push(t, kk_batch_seq(b), n, 0);

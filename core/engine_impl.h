@@ -83,6 +83,7 @@ void kk__engine_emit_source(kk_stage_t *src, kk_batch_t *b);
 void kk__engine_dead_decode(kk_stage_t *src, const kk_raw_t *raw,
                             const char *reason);
 int kk__engine_dead_transform(kk_stage_t *t, kk_batch_t *b, int rc);
+int kk__engine_dead_sink(kk_stage_t *t, kk_batch_t *b, int rc);
 void kk__engine_dead_replay_begin(kk__engine_t *e);
 int kk__engine_dead_isolate(const kk__engine_t *e, uint64_t seq);
 int kk__engine_dead_replay_batch(kk_stage_t *src, kk_batch_t *b);

@@ -8,7 +8,8 @@
  * adds one (kk_datastream_id in core/batch.c): while a source's input is
  * decoded, that source may create at most KK__DS_PER_SOURCE datastreams,
  * and all sources together KK__DS_TOTAL (datastreams a store or an export
- * registers from what it holds do not count).
+ * registers from what it holds do not count); kk.config's max_datastreams
+ * and max_datastreams_per_source set the two (core/recipe_config.c).
  * A refused datastream makes its reading fail to decode (counted in
  * kk_datastreams_refused_total{stage}, the record goes to the dead
  * letters, so it can be requeued once the limit is raised), and the
@@ -24,6 +25,12 @@ static uint32_t kk__ds_total_max = KK__DS_TOTAL,
                 kk__ds_source_max = KK__DS_PER_SOURCE;
 static kk_stage_t *kk__ds_source; /* the source whose input is decoded */
 static uint32_t kk__ds_input;     /* datastreams input created, all sources */
+static char kk__ds_refusal[200];  /* why the last admit refused */
+static int kk__ds_refused;        /* the last admit refused */
+
+const char *kk__datastream_refusal(void) {
+  return kk__ds_refused ? kk__ds_refusal : NULL;
+}
 
 void kk__engine_datastream_limits(uint32_t total, uint32_t per_source) {
   kk__ds_total_max = total ? total : KK__DS_TOTAL;
@@ -39,18 +46,29 @@ kk_stage_t *kk__engine_datastream_source(kk_stage_t *src) {
 int kk__datastream_admit(uint32_t count) {
   kk_stage_t *src = kk__ds_source;
   const char *why = NULL;
+  kk__ds_refused = 0;
   /* Only input is limited: a store or an export that registers the
    * datastreams it already holds is not. */
   if (!src) return 1;
-  if (kk__ds_input >= kk__ds_total_max)
+  if (kk__ds_input >= kk__ds_total_max) {
     why = "input created the most datastreams allowed";
-  else if (src && src->ds_created >= kk__ds_source_max)
+    snprintf(kk__ds_refusal, sizeof kk__ds_refusal,
+             "more than %u new datastreams from all sources (kk.config "
+             "max_datastreams)",
+             kk__ds_total_max);
+  } else if (src->ds_created >= kk__ds_source_max) {
     why = "this source created the most datastreams allowed";
+    snprintf(kk__ds_refusal, sizeof kk__ds_refusal,
+             "more than %u new datastreams from source '%s' (kk.config "
+             "max_datastreams_per_source)",
+             kk__ds_source_max, kk_stage_name(src));
+  }
   if (!why) {
     src->ds_created++;
     kk__ds_input++;
     return 1;
   }
+  kk__ds_refused = 1;
   kk_metric_add(kk_stage_counter(src, "kk_datastreams_refused_total", NULL,
                                  "New datastreams refused by the datastream "
                                  "limits"),

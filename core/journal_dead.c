@@ -219,6 +219,11 @@ static void kk__dead_trim(const char *jdir, uint64_t added) {
         kk__dead_cache.bytes <= KK__DEAD_MAX_BYTES)
       return;
   }
+  /* Over a bound: trim to 90 % of both, so that the next scan is a tenth
+   * of the area away. */
+  const uint64_t keep_files = KK__DEAD_MAX_FILES / 10 * 9,
+                 keep_bytes = KK__DEAD_MAX_BYTES / 10 * 9;
+  int over = 0;
   kk__dead_ent_t *e;
   size_t n;
   kk__dead_cache.valid = 0;
@@ -226,10 +231,10 @@ static void kk__dead_trim(const char *jdir, uint64_t added) {
   uint64_t bytes = 0;
   for (size_t i = 0; i < n; i++)
     bytes += e[i].size;
+  over = n > KK__DEAD_MAX_FILES || bytes > KK__DEAD_MAX_BYTES;
   size_t i = 0;
   uint64_t dropped = 0;
-  while (i + 1 < n &&
-         (n - i > KK__DEAD_MAX_FILES || bytes > KK__DEAD_MAX_BYTES)) {
+  while (over && i + 1 < n && (n - i > keep_files || bytes > keep_bytes)) {
     if (kk__dead_remove(jdir, e[i].seq) == 0) dropped++;
     bytes -= e[i].size;
     i++;
@@ -240,12 +245,24 @@ static void kk__dead_trim(const char *jdir, uint64_t added) {
   kk__dead_cache.letters = n - i;
   kk__dead_cache.bytes = bytes;
   if (dropped) {
+    static kk_ratelimit_t rl = KK_RATELIMIT_INIT(60000, 3);
+    static uint64_t unlogged;
     kk__dead_dropped += dropped;
-    kk_log(KK_LOG_WARN, "core", "journal",
-           "dead letters: %llu oldest dropped to stay within %d letters and "
-           "%llu MiB",
-           (unsigned long long)dropped, KK__DEAD_MAX_FILES,
-           (unsigned long long)(KK__DEAD_MAX_BYTES >> 20));
+    kk_metric_add(kk_counter("kk_dead_letters_dropped_total", NULL,
+                             "Oldest dead letters deleted to keep the area "
+                             "within its bounds"),
+                  (int64_t)dropped);
+    unlogged += dropped;
+    if (kk_ratelimit_ok(&rl)) {
+      kk_log(KK_LOG_WARN, "core", "journal",
+             "dead letters: %llu oldest dropped to stay within %d letters and "
+             "%llu MiB (%llu since the process started; "
+             "kk_dead_letters_dropped_total)",
+             (unsigned long long)unlogged, KK__DEAD_MAX_FILES,
+             (unsigned long long)(KK__DEAD_MAX_BYTES >> 20),
+             (unsigned long long)kk__dead_dropped);
+      unlogged = 0;
+    }
   }
 }
 
@@ -392,6 +409,12 @@ int kk__dead_list(const char *jdir,
   }
   free(e);
   return rc;
+}
+
+int kk__dead_exists(const char *jdir, uint64_t seq) {
+  char path[4300];
+  kk__dead_path(path, sizeof path, jdir, seq);
+  return access(path, F_OK) == 0;
 }
 
 int kk__dead_remove(const char *jdir, uint64_t seq) {

@@ -25,9 +25,13 @@
  * fuzzed: tests/fuzz/fuzz_dead_letter.c).
  *
  * The area is bounded: past KK__DEAD_MAX_FILES letters or
- * KK__DEAD_MAX_BYTES bytes the oldest letters are dropped (counted in
- * kk__dead_stats, logged).  Loop thread only (or a CLI process holding
- * the journal's lock).
+ * KK__DEAD_MAX_BYTES bytes the oldest letters are dropped, down to 90 % of
+ * both bounds so that a flood of garbage lists the directory once per
+ * thousand letters, not per letter (counted in kk__dead_stats and in
+ * kk_dead_letters_dropped_total, logged rate-limited).  The oldest go, not
+ * the newest: the journal still holds an old record within its retention,
+ * and after a decoder is fixed it is the recent letters that matter.  Loop
+ * thread only (or a CLI process holding the journal's lock).
  */
 #ifndef KK_CORE_JOURNAL_DEAD_H
 #define KK_CORE_JOURNAL_DEAD_H
@@ -44,6 +48,9 @@
 /* Deaths of the process while one record was being replayed (alone)
  * before that record goes to the dead letters. */
 #define KK__DEAD_MAX_CRASHES 3
+/* Tries of a sink's batch that fails for good before its records go to
+ * the dead letters (engine_dead.c). */
+#define KK__DEAD_SINK_TRIES 3
 
 /* One dead letter as parsed: strings and bytes point into the buffer
  * given to kk__dead_parse (source, stage, reason, meta are copied
@@ -92,6 +99,9 @@ int kk__dead_list(const char *jdir,
  * another -errno. */
 int kk__dead_load(const char *jdir, uint64_t seq, kk__dead_t *out,
                   uint8_t **file, char *err, size_t errlen);
+
+/* 1 when a dead letter of `seq` is in the area. */
+int kk__dead_exists(const char *jdir, uint64_t seq);
 
 /* Deletes the dead letter of `seq`.  Returns 0 or -errno. */
 int kk__dead_remove(const char *jdir, uint64_t seq);

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core.h"
+
 /* The sources write meta as one flat object of string members
  * ({"topic":"city/sensors/s0001/up","thing":"s0001"}), and every decoder
  * looks up a member or two of it per message: scanned in place instead
@@ -83,6 +85,14 @@ int kk_reading_make(const char *thing, const char *property, const char *unit,
   }
   uint32_t id = kk_datastream_id(thing, property, unit);
   if (id == 0) {
+    /* The datastream limits refuse with the limit's name; otherwise the
+     * registry could not grow. */
+    const char *why = kk__datastream_refusal();
+    if (why) {
+      snprintf(err, errlen, "new datastream %s/%s [%s] refused: %s", thing,
+               property, unit, why);
+      return KK_EFULL;
+    }
     snprintf(err, errlen, "cannot register datastream (out of memory)");
     return KK_ENOMEM;
   }

@@ -667,6 +667,7 @@ static void apply_config(kk__recipe_t *r) {
   lim.mem_cap = kk_opt_size(o, "lua_memory");
   kk__lua_set_limits(L, &lim);
   kk__lua_set_default_limits(&lim);
+  kk__config_apply_limits(o);
 }
 
 kk__recipe_t *kk__recipe_load(const char *path) {

@@ -35,5 +35,7 @@ void kk__recipe_load_builtin_lua_modules(void);
 /* The options of kk.config{} (core/recipe_config.c), documented like a
  * module's. */
 const kk_module_t *kk__config_module(void);
+/* Applies kk.config's engine-wide limits (max_datastreams...). */
+void kk__config_apply_limits(const kk_opts_t *o);
 
 #endif

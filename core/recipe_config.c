@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include "engine_impl.h"
+
 /* Engine settings a recipe may change with kk.config{}. */
 static const kk_option_t config_options[] = {
     {"data_dir", KK_OPT_STRING, 0, NULL,
@@ -49,6 +51,17 @@ static const kk_option_t config_options[] = {
      "The recipe's time zone: kk.date() writes local times in it (UTC, "
      "Europe/Berlin, CET and the other UTC+1 EU zones).",
      NULL, 0, 0},
+    {"max_datastreams", KK_OPT_INT, 0, "131072",
+     "Most datastreams (thing, property, unit) that input from all sources "
+     "together may create in the life of the process; a reading on a "
+     "refused one fails to decode and becomes a dead letter (counted in "
+     "kk_datastreams_refused_total).  Bounds the memory a sender inventing "
+     "names can take (docs/guide/reliability.md).",
+     NULL, 1, 4294967295.0},
+    {"max_datastreams_per_source", KK_OPT_INT, 0, "65536",
+     "Most datastreams the input of one source may create (below "
+     "max_datastreams), so that one open source cannot use up the total.",
+     NULL, 1, 4294967295.0},
     {"modules_path", KK_OPT_STRING, 0, NULL,
      "C modules to load before the pipeline is built: shared objects or "
      "folders of them (every *.so), separated by `:`, relative to the "
@@ -70,4 +83,10 @@ static const kk_module_t config_module = {
 
 const kk_module_t *kk__config_module(void) {
   return &config_module;
+}
+
+void kk__config_apply_limits(const kk_opts_t *o) {
+  kk__engine_datastream_limits(
+      (uint32_t)kk_opt_int(o, "max_datastreams"),
+      (uint32_t)kk_opt_int(o, "max_datastreams_per_source"));
 }

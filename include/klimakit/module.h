@@ -171,6 +171,17 @@ void kk_stage_done(kk_stage_t *st);
 /* Same, callable from any thread; the core applies it on the loop. */
 void kk_stage_done_async(kk_stage_t *st);
 
+/* Sink: the oldest unfinished batch failed for good: the destination
+ * refuses its data (a constraint or type error) and would refuse it
+ * again, also after the sink's own bounded retries.  The core moves the
+ * journal records the batch came from (those after the previous batch of
+ * this sink, from the sources that feed it) to the dead letters with
+ * `reason`, counted in kk_dead_letters_total{stage,reason="sink"}, and
+ * finishes the batch as kk_stage_done() does, so that the sink's cursor
+ * passes it.  For a failure that may pass (connection down, disk full)
+ * keep the batch and retry instead.  Loop thread only. */
+void kk_stage_done_dead(kk_stage_t *st, const char *reason);
+
 /* Source: there is no more data (end of file, count reached).  When every
  * source of the pipeline has said so, the core drains the sinks and the
  * process exits 0, as after SIGTERM. */
@@ -208,6 +219,27 @@ void kk_stage_log(kk_stage_t *st, kk_log_level_t level, const char *fmt, ...)
  * `name{stage="..",reason=".."}`. */
 kk_metric_t *kk_stage_counter(kk_stage_t *st, const char *name,
                               const char *reason, const char *help);
+
+/* Transform (a decoder): the journal record `raw`, a raw message of a
+ * batch this stage got (raw->seq set by the journal), cannot get through
+ * this stage as it is: it does not decode, or its data is refused.  The
+ * core copies it with `reason` (one line, e.g. "parse: invalid JSON at
+ * column 7") to the journal's dead letters (journal/dead/, where `klimakit
+ * journal dead|show|requeue` list it, show it and put it back after the
+ * decoder is fixed), counts it in kk_dead_letters_total{stage,
+ * reason="decode"} and logs it rate-limited.  The pipeline goes on: call
+ * it, count the rejection as usual and carry on with the next message.
+ * A record that is a dead letter already (the replay after a restart
+ * offers it again) is not written again.  Call it for a message rejected
+ * as a whole, not for a field or value left out of one.  The dead-letter
+ * area is bounded (the oldest letters are dropped past 10 000 letters or
+ * 64 MiB).  Returns 0, 1 when the record was a dead letter already,
+ * KK_EINVAL for a raw message that was never journaled (nothing to
+ * quarantine), KK_ECLOSED outside a running pipeline (klimakit/testing.h),
+ * or a negative errno when the letter could not be written.  Loop thread
+ * only. */
+int kk_stage_dead_letter(kk_stage_t *st, const kk_raw_t *raw,
+                         const char *reason);
 
 /* Current wall-clock time in UTC milliseconds. */
 int64_t kk_now_ms(void);

@@ -122,9 +122,17 @@ int decode_out_value(decode_out_t *out, const char *thing, const char *name,
     slot = &out->ds_cache[i];
     ds = *slot;
   }
-  if (!ds && !(ds = kk_datastream_id(thing, prop, u))) return KK_ENOMEM;
-  if (slot) *slot = ds;
   kk_reading_t r = {.time_ms = time_ms, .value = value, .ds = ds, .flags = 0};
+  if (!ds) {
+    /* The value itself is not checked here (0): a decoder's values pass
+     * as they are; only the datastream is registered (or refused by a
+     * limit, with the limit's name). */
+    int rc = kk_reading_make(thing, prop, u, time_ms, 0, &r, out->err,
+                             sizeof out->err);
+    if (rc) return rc;
+    r.value = value;
+    if (slot) *slot = r.ds;
+  }
   out->nvalues++;
   return kk_batch_push(out->b, &r);
 }
@@ -158,6 +166,7 @@ int decode_common_process(decode_common_t *dc, kk_batch_t *in, decode_fn fn,
     kk_raw_t copy = *raw; /* kk_batch_raw() reuses one view */
     out.raw = &copy;
     out.nvalues = 0;
+    out.err[0] = 0;
     kk_raw_meta_get(copy.meta, "thing", out.thing, sizeof out.thing);
     char why[200] = "";
     const char *reason = "parse";
@@ -169,6 +178,7 @@ int decode_common_process(decode_common_t *dc, kk_batch_t *in, decode_fn fn,
     }
     if (rc != 0) {
       (void)before;
+      if (!*why && out.err[0]) snprintf(why, sizeof why, "%s", out.err);
       kk_metric_add(kk_stage_counter(dc->st, "kk_rejected_total", reason,
                                      "Input records rejected, by reason."),
                     1);
@@ -180,6 +190,12 @@ int decode_common_process(decode_common_t *dc, kk_batch_t *in, decode_fn fn,
                      (unsigned long long)copy.seq, *topic ? ", " : "", topic,
                      reason, *why ? why : kk_strerror(rc));
       }
+      /* The whole message is undecodable: quarantined, so that it can be
+       * requeued once the decoder is fixed. */
+      char letter[300];
+      snprintf(letter, sizeof letter, "%s: %s", reason,
+               *why ? why : kk_strerror(rc));
+      kk_stage_dead_letter(dc->st, &copy, letter);
       continue;
     }
     kk_metric_add(dc->m_decoded, 1);

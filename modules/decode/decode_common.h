@@ -6,8 +6,9 @@
  * datastream mapping (thing, observed property, UCUM unit) and the policy
  * for unknown quantities are applied here, so that every decoder behaves
  * the same.  Failures are counted per stage and reason
- * (kk_rejected_total{stage,reason}) and logged rate-limited; the raw bytes
- * stay in the journal.
+ * (kk_rejected_total{stage,reason}) and logged rate-limited; a message
+ * rejected as a whole is also a dead letter (kk_stage_dead_letter), so
+ * that `klimakit journal requeue` puts it back once the decoder is fixed.
  *
  * The mapping (option `map`, a table): source name -> "property:unit" or
  * { property = "...", unit = "..." }.  Names not in the map follow
@@ -48,6 +49,7 @@ typedef struct decode_out {
    * so only its first value looks the datastream up by name. */
   char ds_thing[256];
   uint32_t ds_cache[DECODE_DS_CACHE];
+  char err[200]; /* why decode_out_value() refused a value (a limit) */
 } decode_out_t;
 
 /* Option table entries every decoder declares (map, unknown, thing). */
@@ -76,8 +78,10 @@ void decode_common_free(decode_common_t *dc);
 
 /* Adds one value named `name` (with the payload's `unit`, may be NULL) at
  * `time_ms` on thing `thing` (NULL: the message's default thing).
- * Returns 0, or a negative code (out of memory).  An unknown name under
- * the reject policy is counted and skipped (returns 0). */
+ * Returns 0, or a negative code: KK_ENOMEM, or KK_EFULL when the
+ * datastream limits refuse a new datastream (the reason, naming the
+ * limit, in out->err; the message is then rejected).  An unknown name
+ * under the reject policy is counted and skipped (returns 0). */
 int decode_out_value(decode_out_t *out, const char *thing, const char *name,
                      const char *unit, int64_t time_ms, double value);
 
@@ -97,8 +101,9 @@ typedef int (*decode_fn)(void *state, decode_out_t *out, char *why,
                          size_t whylen, const char **reason);
 
 /* A transform's process(): decodes every raw message of `in` with `fn`
- * and emits one batch of readings.  Failed messages are counted and
- * logged; the batch goes on with what decoded.  Returns 0 or KK_ENOMEM. */
+ * and emits one batch of readings.  Failed messages are counted, logged
+ * and moved to the dead letters; the batch goes on with what decoded.  Returns
+ * 0 or KK_ENOMEM. */
 int decode_common_process(decode_common_t *dc, kk_batch_t *in, decode_fn fn,
                           void *state);
 

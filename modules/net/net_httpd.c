@@ -73,20 +73,8 @@ static int net_httpd_on_req(h2o_handler_t *self, h2o_req_t *req) {
 static void net_httpd_on_accept(uv_stream_t *l, int status) {
   net_httpd_t *h = l->data;
   if (status != 0) return;
-  if (!h->ssl) {
-    net_httpd_gate_accept(h, l);
-    return;
-  }
-  uv_tcp_t *conn = malloc(sizeof *conn);
-  if (!conn) return;
-  uv_tcp_init(l->loop, conn);
-  if (uv_accept(l, (uv_stream_t *)conn) != 0) {
-    uv_close((uv_handle_t *)conn, (uv_close_cb)free);
-    return;
-  }
-  h2o_socket_t *sock =
-      h2o_uv_socket_create((uv_stream_t *)conn, (uv_close_cb)free);
-  h2o_accept(&h->accept, sock);
+  /* Plain or TLS, the gate reads the request head first. */
+  net_httpd_gate_accept(h, l);
 }
 
 static void net_httpd_free(net_httpd_t *h) {

@@ -1,8 +1,12 @@
-/* modules/net/net_httpd_gate.c - the HTTP server's gate: on plain HTTP
- * every connection's request head is read here before h2o sees it, so
- * that a guarded route refuses a request (no token, too large, over the
- * body budget) without reading its body; then the socket and the bytes
- * read so far go to h2o.  See net_httpd_guard() in net_httpd.h. */
+/* modules/net/net_httpd_gate.c - the HTTP server's gate: every
+ * connection's request head is read here before h2o sees it, so that a
+ * guarded route refuses a request (no token, too large, over the body
+ * budget) without reading its body; then the socket and the bytes read
+ * so far go to h2o.  Over TLS the gate does the handshake on an h2o
+ * socket and reads the decrypted head from it, then hands the socket to
+ * h2o's HTTP/1 server (the TLS context offers no ALPN, so HTTP/1.1 it
+ * is), with the same refusals, body budget and timeouts as plain HTTP.
+ * See net_httpd_guard() in net_httpd.h. */
 #include <klimakit.h>
 #include "net/net_httpd.h"
 #include "net/net_httpd_impl.h"
@@ -13,6 +17,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+
+#include <h2o/http1.h>
 
 static void gate_release(gate_conn_t *g) {
   g->h->body_bytes -= g->reserved;
@@ -56,8 +63,19 @@ static void gate_close(gate_conn_t *g) {
     uv_close((uv_handle_t *)&g->tcp, gate_tcp_closed);
 }
 
+/* Over TLS before the hand-over: closes the h2o socket once. */
+static void gate_tls_close(gate_conn_t *g) {
+  if (g->sock_closing) return;
+  g->sock_closing = 1;
+  h2o_socket_close(g->sock); /* closes the TCP handle: gate_tcp_closed */
+}
+
 static void gate_timeout(uv_timer_t *t) {
   gate_conn_t *g = t->data;
+  if (g->tls && !g->handed) {
+    gate_tls_close(g);
+    return;
+  }
   if (!g->sock) {
     gate_close(g);
     return;
@@ -82,29 +100,67 @@ static void gate_alloc(uv_handle_t *hd, size_t hint, uv_buf_t *b) {
   *b = uv_buf_init(g->buf + g->len, (unsigned)(NET_HTTPD_HEAD_MAX - g->len));
 }
 
-/* Answers at once and closes after a short linger, without reading the
- * body into memory: the client gets the answer rather than a reset. */
-static void gate_refuse(gate_conn_t *g, int status, const char *extra) {
-  char resp[512];
+static int gate_response(char *resp, size_t n, int status, const char *extra) {
   const char *text = status == 401   ? "a valid bearer token is needed"
                      : status == 413 ? "request body too large"
                      : status == 431 ? "request header fields too large"
                      : status == 400 ? "bad request"
                      : status == 503 ? "busy: try again later"
                                      : "refused";
-  int n = snprintf(resp, sizeof resp,
-                   "HTTP/1.1 %d %s\r\nContent-Type: text/plain; "
-                   "charset=utf-8\r\nContent-Length: %zu\r\n%sConnection: "
-                   "close\r\nCache-Control: no-store\r\n\r\n%s\n",
-                   status, status < 500 ? "Client Error" : "Server Error",
-                   strlen(text) + 1, extra ? extra : "", text);
-  uv_buf_t b = uv_buf_init(resp, (unsigned)n);
-  uv_try_write((uv_stream_t *)&g->tcp, &b, 1);
+  return snprintf(resp, n,
+                  "HTTP/1.1 %d %s\r\nContent-Type: text/plain; "
+                  "charset=utf-8\r\nContent-Length: %zu\r\n%sConnection: "
+                  "close\r\nCache-Control: no-store\r\n\r\n%s\n",
+                  status, status < 500 ? "Client Error" : "Server Error",
+                  strlen(text) + 1, extra ? extra : "", text);
+}
+
+static void gate_tls_discard(h2o_socket_t *sock, const char *err) {
+  if (err) {
+    gate_tls_close(sock->data);
+    return;
+  }
+  h2o_buffer_consume(&sock->input, sock->input->size);
+}
+
+static void gate_tls_written(h2o_socket_t *sock, const char *err) {
+  if (err) {
+    gate_tls_close(sock->data);
+    return;
+  }
+  /* Read and drop what the client still sends until the linger ends, so
+   * that it gets the answer rather than a reset. */
+  h2o_socket_read_start(sock, gate_tls_discard);
+}
+
+/* Answers at once and closes after a short linger, without reading the
+ * body into memory: the client gets the answer rather than a reset. */
+static void gate_refuse(gate_conn_t *g, int status, const char *extra) {
   kk_metric_add(g->h->m_refused, 1);
-  uv_os_fd_t fd;
-  if (uv_fileno((uv_handle_t *)&g->tcp, &fd) == 0) shutdown(fd, SHUT_WR);
   g->lingering = 1;
   uv_timer_start(&g->timer, gate_timeout, 2000, 0);
+  if (g->tls) {
+    /* g->buf is not the head's buffer over TLS: it holds the answer until
+     * it is written. */
+    free(g->buf);
+    g->buf = malloc(512);
+    if (!g->buf) {
+      gate_tls_close(g);
+      return;
+    }
+    int n = gate_response(g->buf, 512, status, extra);
+    h2o_socket_read_stop(g->sock);
+    h2o_buffer_consume(&g->sock->input, g->sock->input->size);
+    h2o_iovec_t v = h2o_iovec_init(g->buf, (size_t)n);
+    h2o_socket_write(g->sock, &v, 1, gate_tls_written);
+    return;
+  }
+  char resp[512];
+  int n = gate_response(resp, sizeof resp, status, extra);
+  uv_buf_t b = uv_buf_init(resp, (unsigned)n);
+  uv_try_write((uv_stream_t *)&g->tcp, &b, 1);
+  uv_os_fd_t fd;
+  if (uv_fileno((uv_handle_t *)&g->tcp, &fd) == 0) shutdown(fd, SHUT_WR);
 }
 
 static uint64_t gate_content_length(const struct phr_header *hd, size_t n) {
@@ -155,31 +211,26 @@ static void gate_hand_over(gate_conn_t *g) {
   g->sock->input->size += g->len;
   free(g->buf);
   g->buf = NULL;
+  g->handed = 1;
   h2o_accept(&h->accept, g->sock);
 }
 
-static void gate_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
-  (void)b;
-  gate_conn_t *g = (gate_conn_t *)st;
-  if (nread < 0) {
-    gate_close(g);
-    return;
-  }
-  if (g->lingering || nread == 0) return;
-  g->len += (size_t)nread;
+/* The head so far (buf, len bytes): refuses, waits for more (returns 0)
+ * or reserves the body's budget and returns 1 (hand it to h2o). */
+static int gate_head(gate_conn_t *g, const char *buf, size_t len) {
   const char *method, *path;
   size_t ml, pl, nh = NET_HTTPD_HEADERS_MAX;
   int minor;
   struct phr_header hd[NET_HTTPD_HEADERS_MAX];
-  int r = phr_parse_request(g->buf, g->len, &method, &ml, &path, &pl, &minor,
-                            hd, &nh, 0);
+  int r =
+      phr_parse_request(buf, len, &method, &ml, &path, &pl, &minor, hd, &nh, 0);
   if (r == -2) {
-    if (g->len == NET_HTTPD_HEAD_MAX) gate_refuse(g, 431, NULL);
-    return;
+    if (len >= NET_HTTPD_HEAD_MAX) gate_refuse(g, 431, NULL);
+    return 0;
   }
   if (r < 0) {
     gate_refuse(g, 400, NULL);
-    return;
+    return 0;
   }
   net_httpd_t *h = g->h;
   char p[2048];
@@ -200,17 +251,17 @@ static void gate_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
     if (status) {
       gate_refuse(g, status,
                   status == 401 ? "WWW-Authenticate: Bearer\r\n" : NULL);
-      return;
+      return 0;
     }
     if (want != UINT64_MAX && want > rt->max_body) {
       gate_refuse(g, 413, NULL);
-      return;
+      return 0;
     }
   }
   if (want == UINT64_MAX) want = h->config.max_request_entity_size;
   if (want && h->body_bytes + want > NET_HTTPD_BODY_BUDGET) {
     gate_refuse(g, 503, "Retry-After: 5\r\n");
-    return;
+    return 0;
   }
   g->reserved = want;
   h->body_bytes += want;
@@ -218,7 +269,46 @@ static void gate_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
     uv_timer_stop(&g->timer);
   else
     uv_timer_start(&g->timer, gate_timeout, NET_HTTPD_BODY_TIMEOUT_MS, 0);
-  gate_hand_over(g);
+  return 1;
+}
+
+static void gate_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
+  (void)b;
+  gate_conn_t *g = (gate_conn_t *)st;
+  if (nread < 0) {
+    gate_close(g);
+    return;
+  }
+  if (g->lingering || nread == 0) return;
+  g->len += (size_t)nread;
+  if (gate_head(g, g->buf, g->len)) gate_hand_over(g);
+}
+
+/* ---- over TLS ---------------------------------------------------------- */
+
+static void gate_tls_read(h2o_socket_t *sock, const char *err) {
+  gate_conn_t *g = sock->data;
+  if (err) {
+    gate_tls_close(g);
+    return;
+  }
+  if (g->lingering) return;
+  if (!gate_head(g, sock->input->bytes, sock->input->size)) return;
+  /* The head is in (and maybe the start of the body, decrypted in the
+   * socket's input, which h2o reads first). */
+  h2o_socket_read_stop(sock);
+  g->handed = 1;
+  struct timeval now;
+  gettimeofday(&now, NULL);
+  h2o_http1_accept(&g->h->accept, sock, now);
+}
+
+static void gate_tls_handshake(h2o_socket_t *sock, const char *err) {
+  if (err) {
+    gate_tls_close(sock->data);
+    return;
+  }
+  h2o_socket_read_start(sock, gate_tls_read);
 }
 
 void net_httpd_gate_accept(net_httpd_t *h, uv_stream_t *l) {
@@ -229,7 +319,7 @@ void net_httpd_gate_accept(net_httpd_t *h, uv_stream_t *l) {
   size_t pending = 0;
   for (gate_conn_t *p = h->gates; p && pending < NET_HTTPD_PENDING_MAX;
        p = p->next)
-    pending += !p->sock;
+    pending += !p->handed;
   memset(g, 0, sizeof *g);
   g->h = h;
   uv_tcp_init(l->loop, &g->tcp);
@@ -243,12 +333,24 @@ void net_httpd_gate_accept(net_httpd_t *h, uv_stream_t *l) {
   h->gates = g;
   if (uv_accept(l, (uv_stream_t *)&g->tcp) != 0 ||
       pending >= NET_HTTPD_PENDING_MAX ||
-      uv_read_start((uv_stream_t *)&g->tcp, gate_alloc, gate_read) != 0) {
+      (!h->ssl &&
+       uv_read_start((uv_stream_t *)&g->tcp, gate_alloc, gate_read) != 0)) {
     if (pending >= NET_HTTPD_PENDING_MAX) kk_metric_add(h->m_refused, 1);
     gate_close(g);
     return;
   }
+  /* The head (and over TLS the handshake before it) within the time. */
   uv_timer_start(&g->timer, gate_timeout, NET_HTTPD_HEAD_TIMEOUT_MS, 0);
+  if (h->ssl) {
+    g->tls = 1;
+    g->sock = h2o_uv_socket_create((uv_stream_t *)&g->tcp, gate_tcp_closed);
+    if (!g->sock) {
+      gate_close(g);
+      return;
+    }
+    g->sock->data = g;
+    h2o_socket_ssl_handshake(g->sock, h->ssl, NULL, gate_tls_handshake);
+  }
 }
 
 int net_httpd_guard(net_httpd_t *h, const void *owner, net_httpd_gate_fn gate,
@@ -276,5 +378,10 @@ void net_httpd_gate_arrived(net_httpd_t *h, h2o_socket_t *sock) {
 
 void net_httpd_gate_close_pending(net_httpd_t *h) {
   for (gate_conn_t *g = h->gates; g; g = g->next)
-    if (!g->sock) gate_close(g);
+    if (!g->handed) {
+      if (g->tls)
+        gate_tls_close(g);
+      else
+        gate_close(g);
+    }
 }

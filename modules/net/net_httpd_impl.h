@@ -35,14 +35,18 @@ int phr_parse_request(const char *buf, size_t len, const char **method,
 #define NET_HTTPD_PENDING_MAX 4096
 #define NET_HTTPD_HEADERS_MAX 64
 
-/* A plain-HTTP connection from accept until h2o has read its request:
- * the head is read here first (the gate), then the socket and the bytes
- * read go to h2o. */
+/* A connection from accept until h2o has read its request: the head is
+ * read here first (the gate), then the socket and the bytes read go to
+ * h2o.  On plain HTTP the gate reads the TCP handle itself; over TLS it
+ * wraps the handle in an h2o socket at once, does the handshake and reads
+ * the decrypted head from the socket's input. */
 typedef struct gate_conn {
   uv_tcp_t tcp; /* first: the close callbacks get its address */
   uv_timer_t timer;
   net_httpd_t *h;
-  h2o_socket_t *sock; /* once handed to h2o */
+  h2o_socket_t *sock; /* once handed to h2o; over TLS from the accept */
+  int handed;         /* h2o serves the connection */
+  int tls, sock_closing;
   struct gate_conn *next, **prevp;
   uint64_t reserved; /* body bytes counted against the budget */
   size_t len;

@@ -18,8 +18,14 @@
  *
  * Backpressure: while the core has sources paused, no connection is read
  * (the kernel's socket buffers fill and TCP flow control slows the
- * clients); a client that does not read its answers is not read either
- * once 1 MiB of answers is queued for it.
+ * clients).  Answers a client has not read yet (past what its socket
+ * buffer holds) wait in memory, bounded twice: a client is not read any
+ * more once TCP_CONN_QUEUED of its answers wait, and while all clients'
+ * waiting answers exceed TCP_TOTAL_QUEUED, no client with answers waiting
+ * is read; reading resumes below half of each bound.  So clients that
+ * never read cost at most TCP_TOTAL_QUEUED (plus one read buffer's answers
+ * each), however many connect (gauges kk_tcp_answers_queued_bytes and
+ * kk_tcp_blocked_connections).
  */
 #include <klimakit.h>
 
@@ -29,7 +35,8 @@
 
 #define TCP_FORMAT_JSON 50 /* CoAP content format application/json */
 #define TCP_READ_BUF 65536
-#define TCP_MAX_QUEUED (1u << 20) /* unread answers before we stop reading */
+#define TCP_CONN_QUEUED (128u << 10) /* one client's unread answers */
+#define TCP_TOTAL_QUEUED (8u << 20)  /* all clients' unread answers */
 
 typedef struct tcp_state tcp_state_t;
 
@@ -42,6 +49,7 @@ typedef struct tcp_conn {
   size_t carry_len, carry_cap;
   int discarding; /* dropping the rest of a line that was too long */
   int reading, write_blocked, closing, eof;
+  size_t queued; /* bytes of answers written but not yet completed */
   uv_shutdown_t shutdown;
 } tcp_conn_t;
 
@@ -82,6 +90,9 @@ struct tcp_state {
   size_t nreasons, reasons_cap;
   int in_ingest;
   kk_metric_t *too_long, *journal_fail, *conns_total; /* process-lived */
+  size_t queued;  /* all connections' tcp_conn_t.queued */
+  size_t blocked; /* connections not read because of their answers */
+  kk_metric_t *m_queued, *m_blocked;
 };
 
 /* ---- decode ---------------------------------------------------------- */
@@ -135,6 +146,11 @@ static void tcp_conn_close(tcp_conn_t *c) {
   if (c->closing) return;
   c->closing = 1;
   tcp_state_t *s = c->s;
+  if (c->write_blocked) {
+    c->write_blocked = 0;
+    s->blocked--;
+    kk_metric_set(s->m_blocked, (int64_t)s->blocked);
+  }
   if (c->prev)
     c->prev->next = c->next;
   else
@@ -143,8 +159,25 @@ static void tcp_conn_close(tcp_conn_t *c) {
   uv_close((uv_handle_t *)&c->h, tcp_conn_close_cb);
 }
 
+/* Whether the answers waiting for c stop it being read. */
+static int tcp_conn_backlogged(const tcp_conn_t *c) {
+  const tcp_state_t *s = c->s;
+  if (c->write_blocked) /* hysteresis: resume below half of the bounds */
+    return c->queued > TCP_CONN_QUEUED / 2 ||
+           (c->queued && s->queued > TCP_TOTAL_QUEUED / 2);
+  return c->queued > TCP_CONN_QUEUED ||
+         (c->queued && s->queued > TCP_TOTAL_QUEUED);
+}
+
 /* Starts or stops reading as pause, answer backlog and closing allow. */
 static void tcp_conn_update(tcp_conn_t *c) {
+  tcp_state_t *s = c->s;
+  int blocked = !c->closing && tcp_conn_backlogged(c);
+  if (blocked != c->write_blocked) {
+    c->write_blocked = blocked;
+    s->blocked += blocked ? 1 : (size_t)-1;
+    kk_metric_set(s->m_blocked, (int64_t)s->blocked);
+  }
   int want = !c->closing && !c->eof && !c->s->paused && !c->s->stopping &&
              !c->write_blocked;
   if (want && !c->reading) {
@@ -156,19 +189,35 @@ static void tcp_conn_update(tcp_conn_t *c) {
   }
 }
 
+static void tcp_queued_add(tcp_conn_t *c, size_t n, int add) {
+  tcp_state_t *s = c->s;
+  size_t before = s->queued;
+  c->queued = add ? c->queued + n : c->queued - n;
+  s->queued = add ? s->queued + n : s->queued - n;
+  kk_metric_set(s->m_queued, (int64_t)s->queued);
+  if (!add && s->blocked && before > TCP_TOTAL_QUEUED / 2 &&
+      s->queued <= TCP_TOTAL_QUEUED / 2) {
+    /* Below the total's low mark: the clients it held are read again. */
+    for (tcp_conn_t *o = s->conns; o; o = o->next)
+      if (o->write_blocked) tcp_conn_update(o);
+  } else {
+    tcp_conn_update(c);
+  }
+}
+
 static void tcp_write_cb(uv_write_t *req, int status) {
   tcp_write_t *w = req->data;
   tcp_conn_t *c = w->c;
+  size_t len = w->len;
   free(w);
   if (status < 0) {
+    c->queued -= len; /* the connection is going: no resuming */
+    c->s->queued -= len;
+    kk_metric_set(c->s->m_queued, (int64_t)c->s->queued);
     if (status != UV_ECANCELED) tcp_conn_close(c);
     return;
   }
-  if (c->write_blocked && uv_stream_get_write_queue_size((uv_stream_t *)&c->h) <
-                              TCP_MAX_QUEUED / 2) {
-    c->write_blocked = 0;
-    tcp_conn_update(c);
-  }
+  tcp_queued_add(c, len, 0);
 }
 
 /* Queues an answer; the buffer is freed in the write callback. */
@@ -185,10 +234,7 @@ static void tcp_send(tcp_conn_t *c, tcp_write_t *w) {
     tcp_conn_close(c);
     return;
   }
-  if (uv_stream_get_write_queue_size((uv_stream_t *)&c->h) > TCP_MAX_QUEUED) {
-    c->write_blocked = 1;
-    tcp_conn_update(c);
-  }
+  tcp_queued_add(c, w->len, 1);
 }
 
 static int tcp_item(tcp_state_t *s, tcp_item_kind_t k) {
@@ -335,7 +381,10 @@ static void tcp_commit(tcp_conn_t *c, kk_batch_t *b) {
     }
     if (k > 0) w->len += (size_t)k < room ? (size_t)k : room - 1;
   }
-  tcp_send(c, w);
+  /* What waits is what was written: "ok 123\n" lines are far shorter
+   * than the room reserved for reasons. */
+  tcp_write_t *shrunk = realloc(w, sizeof *w + w->len);
+  tcp_send(c, shrunk ? shrunk : w);
 }
 
 static void tcp_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -484,6 +533,13 @@ static int tcp_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
                                      "Input records rejected, by reason.");
   s->conns_total = kk_stage_counter(st, "kk_tcp_connections_total", NULL,
                                     "Client connections accepted.");
+  char labels[300];
+  snprintf(labels, sizeof labels, "stage=\"%s\"", kk_stage_name(st));
+  s->m_queued = kk_gauge("kk_tcp_answers_queued_bytes", labels,
+                         "Answers written to clients that have not read "
+                         "them yet (bounded; see source.tcp)");
+  s->m_blocked = kk_gauge("kk_tcp_blocked_connections", labels,
+                          "Clients not read because their answers wait");
   return 0;
 }
 
@@ -599,7 +655,9 @@ const kk_module_t source_tcp_module = {
         "long (max 65536 bytes)`, or `error journal: ...` when the journal "
         "cannot take it: send it again).  Blank lines are ignored.  While "
         "the pipeline is paused, connections are not read, so TCP flow "
-        "control slows the clients.  There is no authentication or TLS: "
+        "control slows the clients; nor is a client whose answers wait "
+        "unread (128 KiB of them, or any while 8 MiB wait for all clients: "
+        "kk_tcp_answers_queued_bytes).  There is no authentication or TLS: "
         "listen on loopback or a trusted network.",
     .options = tcp_options,
     .create = tcp_create,

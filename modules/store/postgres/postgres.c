@@ -112,6 +112,10 @@ static int pg_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
       "merge instead of the plain COPY.");
   s->m_errors = kk_stage_counter(st, "kk_store_write_errors_total",
                                  "connection", "Failed store writes.");
+  s->m_refused = kk_stage_counter(
+      st, "kk_store_refused_batches_total", NULL,
+      "Batches the server refused for good (a constraint or type error), "
+      "their journal records moved to the dead letters.");
   return 0;
 }
 
@@ -312,7 +316,12 @@ const kk_module_t store_postgres_module = {
         "non-blocking on the loop.  A lost connection or a restarting "
         "server pauses the sink (data waits in the journal, "
         "`kk_store_paused` says so); it reconnects with backoff and "
-        "resumes.  Grafana and GIS tools read the tables directly; see "
+        "resumes.  Data the server refuses (SQLSTATE class 22 or 23, say a "
+        "CHECK constraint a DBA added) is retried one batch per "
+        "transaction until the refused batch is found; refused 3 times "
+        "alone, its journal records go to the dead letters "
+        "(`klimakit journal`, kk_store_refused_batches_total) and the rest "
+        "flows.  Grafana and GIS tools read the tables directly; see "
         "docs/guide/storage.md.",
     .options = pg_options,
     .create = pg_create,

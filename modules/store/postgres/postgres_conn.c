@@ -271,6 +271,43 @@ static int pg_copy_send(pg_state_t *s) {
   return 1;
 }
 
+/* SQLSTATE classes 22 (data exception) and 23 (integrity constraint
+ * violation, but for the unique violation the merge path takes): the
+ * server refuses this data and will refuse it again.  Anything else (the
+ * connection, the disk, a lock, the server shutting down) may pass. */
+static int pg_refuses_data(const char *state) {
+  return state[0] == '2' && (state[1] == '2' || state[1] == '3') &&
+         strcmp(state, "23505") != 0;
+}
+
+/* A transaction that wrote observations was refused: isolate the batch
+ * it is about, and once one batch alone was refused PG_REFUSED_TRIES
+ * times, give its journal records to the dead letters and go on. */
+static void pg_refused(pg_state_t *s) {
+  s->refusals++;
+  if (s->take != 1 || s->refusals < PG_REFUSED_TRIES) {
+    s->isolate = 1;
+    return;
+  }
+  char reason[700];
+  snprintf(reason, sizeof reason,
+           "PostgreSQL refused the data (SQLSTATE %s) %u times: %s",
+           s->sqlstate, s->refusals, s->err);
+  kk_metric_add(s->m_refused, 1);
+  kk_stage_log(s->st, KK_LOG_WARN,
+               "a batch of %zu readings was refused %u times (SQLSTATE %s): "
+               "its journal records go to the dead letters",
+               kk_batch_len(pg_batch(s, 0)), s->refusals, s->sqlstate);
+  kk_batch_unref(pg_batch(s, 0));
+  uint32_t calls = s->qcalls[s->qhead];
+  s->qhead = (s->qhead + 1) % s->qcap;
+  s->qlen--;
+  s->refusals = 0;
+  s->isolate = 0;
+  for (uint32_t c = 0; c < calls; c++)
+    kk_stage_done_dead(s->st, reason);
+}
+
 /* The current query finished (every result read). */
 static void pg_query_done(pg_state_t *s) {
   if (s->failed_result) {
@@ -278,6 +315,10 @@ static void pg_query_done(pg_state_t *s) {
                        : s->phase == PG_RESOLVE ? "upserting a datastream"
                        : s->phase == PG_PART    ? "creating partitions"
                                                 : "writing observations";
+    if ((s->phase == PG_COPY_START || s->phase == PG_COPY ||
+         s->phase == PG_MERGE || s->phase == PG_FOLD) &&
+        s->take && pg_refuses_data(s->sqlstate))
+      pg_refused(s);
     pg_fail(s, what);
     return;
   }
@@ -335,6 +376,8 @@ static void pg_query_done(pg_state_t *s) {
     s->take = 0;
     s->phase = PG_IDLE;
     s->backoff = 250;
+    s->refusals = 0;
+    s->isolate = 0;
     if (s->paused) {
       s->paused = 0;
       kk_metric_set(s->m_paused, 0);
@@ -381,7 +424,10 @@ static void pg_result(pg_state_t *s, PGresult *r) {
       s->conflict = 1; /* unique_violation: take the idempotent path */
       return;
     }
-    if (!s->failed_result) pg_set_err(s, PQresultErrorMessage(r));
+    if (!s->failed_result) {
+      pg_set_err(s, PQresultErrorMessage(r));
+      snprintf(s->sqlstate, sizeof s->sqlstate, "%s", state ? state : "");
+    }
     s->failed_result = 1;
     return;
   }
@@ -503,7 +549,9 @@ void pg_kick(pg_state_t *s) {
   }
   pg_txn_t *t = &s->t[s->cur];
   s->take = t->ready ? t->take : pg_take_count(s, 0);
+  if (s->isolate && s->take > 1) s->take = 1; /* finding a refused batch */
   s->failed_result = 0;
+  s->sqlstate[0] = 0;
   s->conflict = 0;
   s->merged_new = s->merged_staged = s->updated = 0;
   pg_next(s);

@@ -94,6 +94,14 @@ struct pg_state {
   int fast;          /* the COPY goes into observations (else kk_staging) */
   int conflict;      /* the fast COPY met an existing key */
   char err[512];
+  char sqlstate[8]; /* of the first failed result of the transaction */
+  /* The server refused the data (a constraint or type error): the
+   * transactions take one batch each (isolate) until the refused one is
+   * found; refused the PG_REFUSED_TRIES-th time alone, it is a dead
+   * letter (kk_stage_done_dead). */
+  int isolate;
+  uint32_t refusals;
+  kk_metric_t *m_refused;
   int paused;
 
   /* Ring of queued batches, oldest first.  Each is the sink's own copy of
@@ -127,6 +135,9 @@ struct pg_state {
   kk_metric_t *m_paused, *m_rows, *m_dups, *m_txns, *m_errors, *m_skipped,
       *m_updates, *m_slow;
 };
+
+/* Tries of a batch the server refuses before it is a dead letter. */
+#define PG_REFUSED_TRIES 3
 
 /* Partitions one transaction creates at most; the rest wait for the next. */
 #define PG_PART_MAX 16
