@@ -841,7 +841,38 @@ KK_TEST(second_open_is_refused) {
   kk__journal_close(NULL);
 }
 
-KK_TEST_MAIN(KK_CASE(roundtrip), KK_CASE(seq_continuity_across_reopen),
+/* Under fsync = never cursors are saved without fsync; one torn to an
+ * empty file by a power loss replays from the oldest record (at least
+ * once) instead of refusing to start; under fsync = always an empty
+ * cursor stays an error (it cannot happen there). */
+KK_TEST(empty_cursor_under_fsync_never_replays) {
+  char *dir = tmpdir();
+  uint64_t seq = 99;
+  kk__journal_t *j = jopen(dir, 0, KK__FSYNC_NEVER, 0, 0);
+  append_n(j, 10);
+  KK_CHECK_INT(kk__journal_cursor_register(j, "sink", &seq), ==, 0);
+  kk__journal_cursor_set(j, "sink", 7);
+  KK_CHECK_INT(kk__journal_cursors_save(j), ==, 0);
+  kk__journal_close(j);
+  char path[128];
+  snprintf(path, sizeof path, "%s/cursors/sink", dir);
+  FILE *f = fopen(path, "w"); /* torn: empty */
+  KK_CHECK(f != NULL);
+  fclose(f);
+  j = jopen(dir, 0, KK__FSYNC_NEVER, 0, 0);
+  KK_CHECK_INT(kk__journal_cursor_register(j, "sink", &seq), ==, 0);
+  KK_CHECK_INT(seq, ==, 0);
+  kk__journal_close(j);
+  f = fopen(path, "w");
+  KK_CHECK(f != NULL);
+  fclose(f);
+  j = jopen(dir, 0, KK__FSYNC_ALWAYS, 0, 0);
+  KK_CHECK_INT(kk__journal_cursor_register(j, "sink", &seq), ==, KK_ECORRUPT);
+  kk__journal_close(j);
+}
+
+KK_TEST_MAIN(KK_CASE(empty_cursor_under_fsync_never_replays),
+             KK_CASE(roundtrip), KK_CASE(seq_continuity_across_reopen),
              KK_CASE(read_sees_uncommitted_appends),
              KK_CASE(read_from_end_is_incremental),
              KK_CASE(read_callback_may_append_and_retire),
