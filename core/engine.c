@@ -29,6 +29,9 @@ const char *kk_stage_data_dir(const kk_stage_t *st) {
 int kk_stage_paused(const kk_stage_t *st) {
   return st->eng->paused;
 }
+int kk_stage_replaying(const kk_stage_t *st) {
+  return st->eng->replaying;
+}
 
 void kk_stage_error(kk_stage_t *st, const char *fmt, ...) {
   va_list ap;

@@ -207,6 +207,12 @@ void kk_stage_fail(kk_stage_t *st, int rc);
 /* True while the core wants sources paused. */
 int kk_stage_paused(const kk_stage_t *st);
 
+/* True while the engine replays journal records of an earlier run after
+ * a start.  A decoder that warns about a value it leaves out warned
+ * about it in that run already: log it at debug now (count it anyway,
+ * the counters are the process's). */
+int kk_stage_replaying(const kk_stage_t *st);
+
 /* Sets the detail message for the current failure (create, decode...). */
 void kk_stage_error(kk_stage_t *st, const char *fmt, ...) KK_PRINTF(2, 3);
 const char *kk_stage_last_error(const kk_stage_t *st);

@@ -104,7 +104,7 @@ int decode_out_value(decode_out_t *out, const char *thing, const char *name,
   } else if (dc->reject_unknown) {
     kk_metric_add(dc->m_unknown, 1);
     if (kk_ratelimit_ok(&dc->rl))
-      kk_stage_log(dc->st, KK_LOG_WARN,
+      kk_stage_log(dc->st, decode_log_level(dc),
                    "rejected unknown quantity '%s' (journal seq %llu)", name,
                    (unsigned long long)out->raw->seq);
     return 0;
@@ -145,7 +145,7 @@ void decode_out_skipped(decode_out_t *out, const char *reason, size_t n,
                                  "Input records rejected, by reason."),
                 (int64_t)n);
   if (kk_ratelimit_ok(&dc->rl))
-    kk_stage_log(dc->st, KK_LOG_WARN,
+    kk_stage_log(dc->st, decode_log_level(dc),
                  "left out %zu %s of message (journal seq %llu): %s", n, what,
                  (unsigned long long)out->raw->seq, reason);
 }
@@ -185,7 +185,7 @@ int decode_common_process(decode_common_t *dc, kk_batch_t *in, decode_fn fn,
       if (kk_ratelimit_ok(&dc->rl)) {
         char topic[160];
         kk_raw_meta_get(copy.meta, "topic", topic, sizeof topic);
-        kk_stage_log(dc->st, KK_LOG_WARN,
+        kk_stage_log(dc->st, decode_log_level(dc),
                      "rejected message (journal seq %llu%s%s): %s: %s",
                      (unsigned long long)copy.seq, *topic ? ", " : "", topic,
                      reason, *why ? why : kk_strerror(rc));

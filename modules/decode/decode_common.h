@@ -52,6 +52,13 @@ typedef struct decode_out {
   char err[200]; /* why decode_out_value() refused a value (a limit) */
 } decode_out_t;
 
+/* The level of a decoder's warning about input it leaves out: warn, or
+ * debug while the journal of an earlier run is replayed (that run
+ * warned already; klimakit/module.h kk_stage_replaying). */
+static inline kk_log_level_t decode_log_level(const decode_common_t *dc) {
+  return kk_stage_replaying(dc->st) ? KK_LOG_DEBUG : KK_LOG_WARN;
+}
+
 /* Option table entries every decoder declares (map, unknown, thing). */
 #define DECODE_COMMON_OPTIONS                                                  \
   {.name = "map",                                                              \

@@ -66,7 +66,7 @@ static void od_stage_reject(od_emit_t *e, const char *reason,
                                  "Input records rejected, by reason."),
                 1);
   if (kk_ratelimit_ok(&dc->rl))
-    kk_stage_log(dc->st, KK_LOG_WARN,
+    kk_stage_log(dc->st, decode_log_level(dc),
                  "rejected value (journal seq %llu): %s: %s",
                  (unsigned long long)out->raw->seq, reason, detail);
 }

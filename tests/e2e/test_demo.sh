@@ -114,5 +114,11 @@ summaries=$(grep -c "rooms:" "$d/kk2.log")
 again=$(grep -E 'rejected \((out_of_order|too_late)\)' "$d/kk2.log" | head -3)
 [ -z "$again" ] && grep -q 'continuing .*zaehler.csv after line' "$d/kk2.log" && ok restart-no-rejections-again ||
   no restart-no-rejections-again "${again:-the meter file of the buildings was read again}"
+# Values a decoder left out in the first run (Telraam hours of low
+# uptime) are replayed from the journal, and not warned about again.
+first=$(grep -c 'decode:telraam.*rejected value' "$d/kk.log")
+again=$(grep 'rejected value\|left out .* of message\|rejected message' "$d/kk2.log" | grep -v '"debug"' | head -2)
+[ "$first" -gt 0 ] && [ -z "$again" ] && ok restart-decoders-quiet ||
+  no restart-decoders-quiet "first run: $first telraam warnings; restart: ${again:-none}"
 kk_stop
 exit $fail
