@@ -225,7 +225,7 @@ void kk__engine_decode_raws(kk_stage_t *st, kk_batch_t *b, kk_batch_t *out,
   kk__engine_datastream_source(pds);
 }
 
-int kk_stage_ingest(kk_stage_t *st, kk_batch_t *b, int *status) {
+int kk_stage_journal(kk_stage_t *st, kk_batch_t *b) {
   kk__engine_t *e = st->eng;
   size_t nraw = kk_batch_raw_len(b);
   if (!e->journal) return KK_ECLOSED;
@@ -259,13 +259,23 @@ int kk_stage_ingest(kk_stage_t *st, kk_batch_t *b, int *status) {
     return rc;
   }
   kk_metric_add(e->m_appended, (int64_t)nraw);
+  return 0;
+}
+
+void kk_stage_deliver(kk_stage_t *st, kk_batch_t *b, int *status) {
+  size_t nraw = kk_batch_raw_len(b);
   if (st->m->decode) {
     kk__engine_decode_raws(st, b, b, status);
   } else if (status) {
     memset(status, 0, nraw * sizeof *status);
   }
   kk__engine_emit_source(st, b);
-  return 0;
+}
+
+int kk_stage_ingest(kk_stage_t *st, kk_batch_t *b, int *status) {
+  int rc = kk_stage_journal(st, b);
+  if (rc == 0) kk_stage_deliver(st, b, status);
+  return rc;
 }
 
 void kk_stage_hold(kk_stage_t *st, uint64_t seq) {

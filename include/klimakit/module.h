@@ -166,6 +166,16 @@ void kk_stage_emit(kk_stage_t *st, kk_batch_t *b);
  * kk_stage_last_error() until the next call. */
 int kk_stage_ingest(kk_stage_t *st, kk_batch_t *b, int *status);
 
+/* The two halves of kk_stage_ingest(), for a source that acknowledges as
+ * soon as its messages are durable, before the pipeline runs on them
+ * (source.mqtt: the broker refills its in-flight window while the
+ * pipeline works):  kk_stage_journal() appends and commits `b` (0: the
+ * source may acknowledge now; a negative code: nothing may be), then
+ * kk_stage_deliver() decodes and emits the same batch, which must follow
+ * at once in the same callback.  Loop thread only. */
+int kk_stage_journal(kk_stage_t *st, kk_batch_t *b);
+void kk_stage_deliver(kk_stage_t *st, kk_batch_t *b, int *status);
+
 /* Sink: the oldest unfinished batch is finished (see KK_ASYNC). */
 void kk_stage_done(kk_stage_t *st);
 /* Same, callable from any thread; the core applies it on the loop. */

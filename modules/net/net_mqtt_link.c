@@ -111,6 +111,11 @@ void net_mqtt_link_update_poll(net_mqtt_link_t *l) {
     uv_poll_stop(l->poll);
 }
 
+void net_mqtt_link_flush(net_mqtt_link_t *l) {
+  if (l->poll && l->cfg.threaded && mosquitto_want_write(l->cfg.m))
+    (void)mosquitto_loop_write(l->cfg.m, 1);
+}
+
 void net_mqtt_link_pause(net_mqtt_link_t *l, int paused) {
   l->paused = paused;
   net_mqtt_link_update_poll(l);

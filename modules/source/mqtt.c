@@ -13,11 +13,11 @@
  * mosquitto_threaded_set(true) the library only queues packets and our
  * own mosquitto_loop_write() sends them.  So: on_message adds the message
  * to a batch, and when mosquitto_loop_read() has drained the socket, the
- * batch is appended (one write() for the whole read) and only then the
- * queued PUBACKs are written.  If the append fails, the socket is shut
- * down before anything is written: the broker never sees the PUBACKs and
- * redelivers the messages after our reconnect (libmosquitto drops queued
- * packets when it reconnects).
+ * batch is appended (one write() for the whole read), then the queued
+ * PUBACKs are written, and only then does the pipeline run on the batch.  If
+ * the append fails, the socket is shut down before anything is written: the
+ * broker never sees the PUBACKs and redelivers the messages after our reconnect
+ * (libmosquitto drops queued packets when it reconnects).
  *
  * Every message becomes one raw message with meta as a JSON object of its
  * topic and the named parts of `pattern` (see kk_raw_meta_get() in
@@ -155,8 +155,14 @@ static int mqtt_flush(mqtt_state_t *s) {
   s->pending_fail = 0;
   int rc = fail ? KK_ENOMEM : 0;
   if (b && kk_batch_raw_len(b) > 0 && rc == 0) {
-    rc = kk_stage_ingest(s->st, b, NULL);
-    if (rc != 0) {
+    rc = kk_stage_journal(s->st, b);
+    if (rc == 0) {
+      /* Durable: the PUBACKs go out now, so that the broker refills its
+       * in-flight window (20 messages by default) while the pipeline
+       * works on these, instead of after it. */
+      net_mqtt_link_flush(&s->link);
+      kk_stage_deliver(s->st, b, NULL);
+    } else {
       kk_metric_add(s->m_journal, (int64_t)kk_batch_raw_len(b));
       if (kk_ratelimit_ok(&s->rl))
         kk_stage_log(s->st, KK_LOG_ERROR,
