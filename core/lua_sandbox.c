@@ -95,6 +95,9 @@ static int sb_setup(lua_State *L) {
   lua_getfield(L, G, "utf8");
   kk__sb_bound_utf8(L);
   lua_pop(L, 1);
+  lua_getfield(L, G, "coroutine");
+  kk__sb_bound_coroutine(L);
+  lua_pop(L, 1);
 
   lua_newtable(L);
   int S = lua_gettop(L);

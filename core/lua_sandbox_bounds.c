@@ -301,6 +301,7 @@ static int b_remove(lua_State *L) {
 static _Thread_local unsigned sort_calls;
 
 static int sort_lt(lua_State *L) {
+  kk__sb_late(L, "table.sort");
   if (++sort_calls >= CHUNK_STEPS) {
     sort_calls = 0;
     kk__lua_charge(L, CHUNK_STEPS, "table.sort");
@@ -311,6 +312,7 @@ static int sort_lt(lua_State *L) {
 
 /* A C comparator given by the caller, counted (upvalue 1). */
 static int sort_counted(lua_State *L) {
+  kk__sb_late(L, "table.sort");
   if (++sort_calls >= CHUNK_STEPS) {
     sort_calls = 0;
     kk__lua_charge(L, CHUNK_STEPS, "table.sort");
@@ -352,4 +354,80 @@ void kk__sb_bound_table(lua_State *L) {
   lua_getfield(L, -1, "sort");
   lua_pushcclosure(L, b_sort, 1);
   lua_setfield(L, -2, "sort");
+}
+
+/* ---- coroutine ------------------------------------------------------- */
+
+/* The registry slot that keeps the running coroutine alive while the
+ * watchdog may reach it through sb_ctx_t.running. */
+static const char running_key = 'r';
+
+/* Records the thread at idx (0: L itself) as the running one. */
+static void set_running(lua_State *L, int idx) {
+  sb_ctx_t *c = kk__sb_ctx(L);
+  if (!c) return;
+  if (idx)
+    lua_pushvalue(L, idx);
+  else
+    lua_pushthread(L);
+  c->running = lua_tothread(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &running_key);
+}
+
+/* coroutine.resume (upvalue 1: the stock one). */
+static int co_resume(lua_State *L) {
+  luaL_argexpected(L, lua_isthread(L, 1), 1, "thread");
+  int n = lua_gettop(L);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  set_running(L, 2);
+  lua_call(L, n, LUA_MULTRET);
+  set_running(L, 0);
+  return lua_gettop(L);
+}
+
+/* What coroutine.wrap returns (upvalue 1: the stock wrapper, 2: its
+ * coroutine).  The stock wrapper prefixes a string error with the place
+ * of its caller, which is this function; the Lua caller's place is added
+ * here instead, as the stock wrapper does when Lua calls it. */
+static int co_wrapped(lua_State *L) {
+  int n = lua_gettop(L);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  set_running(L, lua_upvalueindex(2));
+  int st = lua_pcall(L, n, LUA_MULTRET, 0);
+  set_running(L, 0);
+  if (st != LUA_OK) {
+    if (st != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING) {
+      luaL_where(L, 1);
+      lua_insert(L, -2);
+      lua_concat(L, 2);
+    }
+    return lua_error(L);
+  }
+  return lua_gettop(L);
+}
+
+/* coroutine.wrap (upvalue 1: the stock one). */
+static int co_wrap(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  if (!lua_iscfunction(L, -1) || !lua_getupvalue(L, -1, 1)) return 1;
+  if (!lua_isthread(L, -1)) {
+    lua_pop(L, 1);
+    return 1;
+  }
+  lua_pushcclosure(L, co_wrapped, 2);
+  return 1;
+}
+
+void kk__sb_bound_coroutine(lua_State *L) {
+  lua_getfield(L, -1, "resume");
+  lua_pushcclosure(L, co_resume, 1);
+  lua_setfield(L, -2, "resume");
+  lua_getfield(L, -1, "wrap");
+  lua_pushcclosure(L, co_wrap, 1);
+  lua_setfield(L, -2, "wrap");
 }

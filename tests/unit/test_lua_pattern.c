@@ -398,8 +398,8 @@ static void check_bounded(const char *setup, const char *code, const char *fn,
     KK_CHECK_INT(rc, ==, KK_EBUDGET);
     char want[128];
     snprintf(want, sizeof want,
-             "%s: deadline of %llu ms exceeded in stage test", fn,
-             (unsigned long long)ms);
+             "%s%sdeadline of %llu ms exceeded in stage test", fn ? fn : "",
+             fn ? ": " : "", (unsigned long long)ms);
     if (!strstr(errbuf, want)) KK__FAIL("want '%s' in '%s'", want, errbuf);
     KK_CHECK(took < 2000);
   }
@@ -466,6 +466,74 @@ KK_TEST(bounds_tables) {
                 "table.sort(t, math.ult)", "table.sort", 5, 0);
 }
 
+/* Single VM instructions that take milliseconds each (comparing or
+ * copying 20 MB strings): the watchdog timer stops the loop at the
+ * deadline, where the count hook would wait for 1 000 of them; in
+ * coroutines too.  Unbounded, each loop runs for 10 to 60 s. */
+KK_TEST(bounds_slow_instructions) {
+  const char *ab = "a = ('a'):rep(20e6) b = a:sub(2) .. 'a'";
+  check_bounded(ab, "for i = 1, 1e4 do local x = a == b end", NULL, 50, 0);
+  check_bounded(ab, "for i = 1, 1e4 do local x = a < b end", NULL, 50, 0);
+  check_bounded(ab, "for i = 1, 1e4 do local x = a <= b end", NULL, 50, 0);
+  check_bounded(ab, "for i = 1, 1e4 do local x = a:sub(2) end", NULL, 50, 0);
+  check_bounded(ab, "for i = 1, 1e4 do local x = a .. 'b' end", NULL, 50, 0);
+  check_bounded(ab,
+                "coroutine.wrap(function() for i = 1, 1e4 do\n"
+                "  local x = a == b end end)()",
+                NULL, 50, 0);
+  check_bounded(ab,
+                "local co = coroutine.create(function()\n"
+                "  for i = 1, 1e4 do local x = a < b end end)\n"
+                "while true do pcall(coroutine.resume, co) end",
+                NULL, 50, 0);
+  check_bounded(ab,
+                "coroutine.wrap(function() coroutine.wrap(function()\n"
+                "  for i = 1, 1e4 do local x = a == b end end)() end)()",
+                NULL, 50, 0);
+  /* The default order of table.sort compares in C, without instructions
+   * in between. */
+  check_bounded(ab,
+                "local t = {} for i = 1, 3000 do t[i] = i % 2 == 0 and a or b "
+                "end\n"
+                "table.sort(t)",
+                "table.sort", 50, 0);
+}
+
+/* coroutine.wrap and resume as the sandbox wraps them behave as the stock
+ * ones: values, errors with their place, dead coroutines. */
+KK_TEST(bounds_coroutines_as_stock) {
+  static const char code[] =
+      "local out = {}\n"
+      "local f = coroutine.wrap(function(a) local b = coroutine.yield(a + 1)\n"
+      "  error('boom ' .. b) end)\n"
+      "out[#out + 1] = f(1)\n"
+      "out[#out + 1] = select(2, pcall(f, 5))\n"
+      "out[#out + 1] = select(2, pcall(f, 6))\n"
+      "local g = coroutine.wrap(function() error({}) end)\n"
+      "out[#out + 1] = type(select(2, pcall(g)))\n"
+      "local co = coroutine.create(function(x) coroutine.yield(x * 2) "
+      "return 'done' end)\n"
+      "out[#out + 1] = table.concat({tostring(coroutine.resume(co, 21)), "
+      "select(2, coroutine.resume(co, 21))}, ' ')\n"
+      "out[#out + 1] = tostring(select(2, coroutine.resume(co)))\n"
+      "out[#out + 1] = select(2, pcall(coroutine.resume, 1))\n"
+      "out[#out + 1] = select(2, pcall(coroutine.wrap, 1))\n"
+      "return table.concat(out, '|')";
+  lua_State *S = luaL_newstate();
+  luaL_openlibs(S);
+  int rc;
+  char *want = eval(S, code, &rc);
+  if (!want) KK__FAIL("stock: %s", errbuf);
+  lua_State *L = sandbox(0, 5000);
+  char *got = eval(L, code, &rc);
+  if (!got) KK__FAIL("sandbox (%d): %s", rc, errbuf);
+  KK_CHECK_STR(got, want);
+  free(want);
+  free(got);
+  kk__lua_close(L);
+  lua_close(S);
+}
+
 KK_TEST(bounds_leave_normal_work_alone) {
   /* Typical decoder and recipe patterns, many times, well inside the
    * default budget. */
@@ -490,4 +558,6 @@ KK_TEST(bounds_leave_normal_work_alone) {
 KK_TEST_MAIN(KK_CASE(pattern_cases_match_stock),
              KK_CASE(pattern_random_match_stock),
              KK_CASE(bounds_hostile_patterns), KK_CASE(bounds_growth),
-             KK_CASE(bounds_tables), KK_CASE(bounds_leave_normal_work_alone))
+             KK_CASE(bounds_tables), KK_CASE(bounds_slow_instructions),
+             KK_CASE(bounds_coroutines_as_stock),
+             KK_CASE(bounds_leave_normal_work_alone))
