@@ -14,6 +14,7 @@
 
 #include <ctype.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Bytes or elements between two charges, and what they are charged. */
@@ -150,6 +151,188 @@ void kk__sb_bound_utf8(lua_State *L) {
   lua_setfield(L, -2, "len");
 }
 
+/* string.format (upvalue 1: the stock one).  A call with a short format,
+ * few arguments and no long string among them goes to the stock function
+ * as it is: it cannot run long.  Any other call is taken apart here, one
+ * directive at a time, with the work charged: literal text and long %s
+ * and %q strings are copied (and quoted) here; every other directive is
+ * formatted by the stock function, given the directive alone and its one
+ * argument, after the argument was checked here (in the stock order) so
+ * that an error names its real position.  A bad specification is left to
+ * the stock function: its message names the specification, not a
+ * position. */
+#define FMT_SHORT 4096
+#define FMT_ARGS 64
+#define FMT_LONGSTR ((size_t)1 << 16)
+
+typedef struct fmt_run {
+  lua_State *L;
+  luaL_Buffer *b;
+  uint64_t steps;
+} fmt_run_t;
+
+static void fmt_charge(fmt_run_t *r, uint64_t steps) {
+  r->steps += steps;
+  if (r->steps >= CHUNK_STEPS) {
+    kk__lua_charge(r->L, r->steps, "string.format");
+    r->steps = 0;
+  }
+}
+
+/* Copies s[0..n) into the buffer, CHUNK bytes at a time. */
+static void fmt_add(fmt_run_t *r, const char *s, size_t n) {
+  while (n) {
+    size_t k = n < CHUNK ? n : CHUNK;
+    luaL_addlstring(r->b, s, k);
+    s += k;
+    n -= k;
+    fmt_charge(r, 1 + k / 64);
+  }
+}
+
+/* %q of a string, as the stock library writes it. */
+static void fmt_quoted(fmt_run_t *r, const char *s, size_t n) {
+  luaL_addchar(r->b, '"');
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    if (ch == '"' || ch == '\\' || ch == '\n') {
+      luaL_addchar(r->b, '\\');
+      luaL_addchar(r->b, (char)ch);
+    } else if (iscntrl(ch)) {
+      char e[8];
+      int digit = i + 1 < n && isdigit((unsigned char)s[i + 1]);
+      snprintf(e, sizeof e, digit ? "\\%03d" : "\\%d", ch);
+      luaL_addstring(r->b, e);
+    } else {
+      luaL_addchar(r->b, (char)ch);
+    }
+    if ((i & (CHUNK - 1)) == CHUNK - 1) fmt_charge(r, CHUNK / 16);
+  }
+  luaL_addchar(r->b, '"');
+}
+
+/* Calls the stock function below its nargs arguments for one result.
+ * Its errors get the place of the Lua code that called us, which the
+ * stock function adds when Lua calls it directly. */
+static void stock_call(lua_State *L, int nargs) {
+  int st = lua_pcall(L, nargs, 1, 0);
+  if (st == LUA_OK) return;
+  if (st != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING) {
+    luaL_where(L, 1);
+    lua_insert(L, -2);
+    lua_concat(L, 2);
+  }
+  lua_error(L);
+}
+
+/* Pushes the stock format's result for the directive spec[0..n) and the
+ * value at idx. */
+static void fmt_stock(lua_State *L, const char *spec, size_t n, int idx) {
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushlstring(L, spec, n);
+  lua_pushvalue(L, idx);
+  stock_call(L, 2);
+}
+
+/* Lets the stock format check the %s directive spec (with an empty
+ * string): raises its error when spec is bad. */
+static void fmt_check_spec(lua_State *L, const char *spec, size_t n) {
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushlstring(L, spec, n);
+  lua_pushliteral(L, "");
+  stock_call(L, 2);
+  lua_pop(L, 1);
+}
+
+static int fmt_short(lua_State *L, size_t fl, int top) {
+  if (fl > FMT_SHORT || top > FMT_ARGS + 1) return 0;
+  for (int i = 2; i <= top; i++)
+    if (lua_type(L, i) == LUA_TSTRING && lua_rawlen(L, i) > FMT_LONGSTR)
+      return 0;
+  return 1;
+}
+
+static int b_format(lua_State *L) {
+  size_t fl;
+  const char *f = luaL_checklstring(L, 1, &fl);
+  int top = lua_gettop(L);
+  if (fmt_short(L, fl, top)) {
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, top, 1);
+    return 1;
+  }
+  const char *e = f + fl;
+  int arg = 1;
+  /* Holds a string being copied: nothing may stay above the buffer
+   * between two of its operations. */
+  lua_pushnil(L);
+  int hold = lua_gettop(L);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  fmt_run_t r = {L, &b, 0};
+  while (f < e) {
+    const char *pct = memchr(f, '%', (size_t)(e - f));
+    if (!pct) pct = e;
+    fmt_add(&r, f, (size_t)(pct - f));
+    if (pct == e) break;
+    if (pct + 1 < e && pct[1] == '%') {
+      luaL_addchar(&b, '%');
+      f = pct + 2;
+      continue;
+    }
+    /* The directive: flags, width, precision and the conversion. */
+    const char *q = pct + 1;
+    while (q < e && *q && strchr("-+ #0123456789.", *q))
+      q++;
+    char conv = q < e ? *q : 0;
+    size_t n = (size_t)(q - pct) + (q < e);
+    f = pct + n;
+    fmt_charge(&r, 1 + n / 16);
+    if (++arg > top) return luaL_argerror(L, arg, "no value");
+    int plain = n == 2; /* no flags, width or precision */
+    if (conv == 's') {
+      size_t l;
+      const char *v = luaL_tolstring(L, arg, &l);
+      if (!plain) {
+        luaL_argcheck(L, l == strlen(v), arg, "string contains zeros");
+        fmt_check_spec(L, pct, n);
+        if (memchr(pct, '.', n) || l < 100) {
+          fmt_stock(L, pct, n, lua_gettop(L));
+          lua_remove(L, -2);
+        }
+      }
+      lua_replace(L, hold);
+      v = lua_tolstring(L, hold, &l);
+      fmt_add(&r, v, l);
+      continue;
+    }
+    if (conv == 'q' && plain) {
+      int t = lua_type(L, arg);
+      if (t == LUA_TSTRING && lua_rawlen(L, arg) > CHUNK) {
+        size_t l;
+        const char *v = lua_tolstring(L, arg, &l);
+        fmt_quoted(&r, v, l);
+        continue;
+      }
+      if (t != LUA_TSTRING && t != LUA_TNUMBER && t != LUA_TNIL &&
+          t != LUA_TBOOLEAN)
+        return luaL_argerror(L, arg, "value has no literal form");
+    } else if (conv && strchr("cdiouxX", conv)) {
+      luaL_checkinteger(L, arg);
+    } else if (conv && strchr("aAeEfFgG", conv)) {
+      luaL_checknumber(L, arg);
+    }
+    /* Everything else (and every bad specification) as the stock
+     * function has it. */
+    fmt_stock(L, pct, n, arg);
+    fmt_charge(&r, 1 + lua_rawlen(L, -1) / 64);
+    luaL_addvalue(&b);
+  }
+  luaL_pushresult(&b);
+  return 1;
+}
+
 void kk__sb_bound_string(lua_State *L) {
   static const luaL_Reg fns[] = {{"rep", b_rep},
                                  {"upper", b_upper},
@@ -157,6 +340,9 @@ void kk__sb_bound_string(lua_State *L) {
                                  {"reverse", b_reverse},
                                  {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
+  lua_getfield(L, -1, "format");
+  lua_pushcclosure(L, b_format, 1);
+  lua_setfield(L, -2, "format");
 }
 
 /* ---- table ------------------------------------------------------------- */

@@ -253,13 +253,21 @@ void kk__sb_call_end(sb_ctx_t *c, const sb_call_t *saved) {
   c->call = *saved;
 }
 
-/* Runs a full collection under a budget, so that a Lua finalizer cannot
- * hang the caller (its errors become warnings). */
+/* After a call stopped at a limit, collects what it left for at most
+ * GC_SLICE_NS, in incremental steps: a full collection of a heap near
+ * the memory cap (a million small tables) holds the thread for 50 ms and
+ * more.  The cycle, if not done, goes on with later allocations.  Under
+ * a budget, so that a finalizer cannot hang the caller (its errors
+ * become warnings). */
+#define GC_SLICE_NS 3000000u
+
 static void guarded_gc(lua_State *L, sb_ctx_t *c) {
   sb_call_t saved;
   kk__sb_call_begin(c, &saved, NULL);
   lua_sethook(L, kk__sb_hook, LUA_MASKCOUNT, HOOK_EVERY);
-  lua_gc(L, LUA_GCCOLLECT);
+  uint64_t t0 = now_ns();
+  while (!lua_gc(L, LUA_GCSTEP, 0) && now_ns() - t0 < GC_SLICE_NS) {
+  }
   kk__sb_call_end(c, &saved);
 }
 
