@@ -211,18 +211,10 @@ static void fmt_quoted(fmt_run_t *r, const char *s, size_t n) {
   luaL_addchar(r->b, '"');
 }
 
-/* Calls the stock function below its nargs arguments for one result.
- * Its errors get the place of the Lua code that called us, which the
- * stock function adds when Lua calls it directly. */
+/* The stock format's errors as if Lua had called it (there are no
+ * argument errors left for it: the arguments were checked here). */
 static void stock_call(lua_State *L, int nargs) {
-  int st = lua_pcall(L, nargs, 1, 0);
-  if (st == LUA_OK) return;
-  if (st != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING) {
-    luaL_where(L, 1);
-    lua_insert(L, -2);
-    lua_concat(L, 2);
-  }
-  lua_error(L);
+  kk__sb_stock_call(L, nargs, 1, NO_MAP);
 }
 
 /* Pushes the stock format's result for the directive spec[0..n) and the
@@ -259,7 +251,7 @@ static int b_format(lua_State *L) {
   if (fmt_short(L, fl, top)) {
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
-    lua_call(L, top, 1);
+    kk__sb_stock_call(L, top, 1, 0);
     return 1;
   }
   const char *e = f + fl;

@@ -89,6 +89,10 @@ void kk__sb_call_end(sb_ctx_t *c, const sb_call_t *saved);
 /* snprintf into err when err is not NULL. */
 void kk__sb_set_err(char *err, size_t errlen, const char *fmt, ...)
     KK_PRINTF(3, 4);
+/* Before a stock C call that takes about `ns` and cannot be split:
+ * raises the deadline error naming fn now when the call could not end
+ * before the deadline. */
+void kk__sb_ahead(lua_State *L, uint64_t ns, const char *fn);
 /* Raises the deadline error naming fn when the watchdog fired for the
  * running call (one load and a branch otherwise: cheap enough for every
  * comparison of a sort). */
@@ -113,6 +117,28 @@ int kk__sb_setmetatable(lua_State *L);
 void kk__sb_bound_string(lua_State *L);
 void kk__sb_bound_table(lua_State *L);
 void kk__sb_bound_utf8(lua_State *L);
+
+/* ---- lua_sandbox_pack.c ---- */
+
+/* Calls the stock library function below its nargs arguments on top of
+ * L (nres results), for a sandbox function that hands work to it.  An
+ * error the stock function raises itself is raised again as if Lua had
+ * called it: with the place of the Lua caller and, for "bad argument #N",
+ * the name this call has and the argument's position N + delta in it
+ * (N = 1 stays 1; NO_MAP: kept).  Errors of Lua code it called pass
+ * unchanged. */
+#define NO_MAP (-1000000)
+void kk__sb_stock_call(lua_State *L, int nargs, int nres, int delta);
+
+/* string.pack, unpack, packsize and char (on the string table on top of
+ * L), os.date (os table), tonumber (the full global table), utf8.char,
+ * offset and codes (utf8 table), charged to the budget. */
+void kk__sb_bound_pack(lua_State *L);
+void kk__sb_bound_os(lua_State *L);
+void kk__sb_bound_base(lua_State *L);
+void kk__sb_bound_utf8_char(lua_State *L);
+/* table.unpack (table library table on top of L). */
+void kk__sb_bound_table_unpack(lua_State *L);
 
 /* ---- lua_sandbox_files.c ---- */
 

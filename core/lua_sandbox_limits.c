@@ -176,11 +176,10 @@ static void overrun(lua_State *L, sb_ctx_t *c) {
     lua_sethook(c->main, kk__sb_hook, LUA_MASKCOUNT, 1);
 }
 
-void kk__lua_charge(lua_State *L, uint64_t steps, const char *fn) {
-  sb_ctx_t *c = kk__sb_ctx(L);
-  if (!c || !c->depth) return;
+static void charge(lua_State *L, sb_ctx_t *c, uint64_t steps, uint64_t ahead,
+                   const char *fn) {
   c->call.count += steps;
-  uint64_t elapsed = now_ns() - c->call.start_ns;
+  uint64_t elapsed = now_ns() - c->call.start_ns + ahead;
   if (!c->call.budget_hit && c->call.count < c->call.budget &&
       elapsed < c->call.deadline_ns)
     return;
@@ -195,6 +194,16 @@ void kk__lua_charge(lua_State *L, uint64_t steps, const char *fn) {
   lua_concat(L, 2);
   snprintf(c->call.stop, sizeof c->call.stop, "%s", lua_tostring(L, -1));
   lua_error(L);
+}
+
+void kk__lua_charge(lua_State *L, uint64_t steps, const char *fn) {
+  sb_ctx_t *c = kk__sb_ctx(L);
+  if (c && c->depth) charge(L, c, steps, 0, fn);
+}
+
+void kk__sb_ahead(lua_State *L, uint64_t ns, const char *fn) {
+  sb_ctx_t *c = kk__sb_ctx(L);
+  if (c && c->depth) charge(L, c, 0, ns, fn);
 }
 
 void kk__sb_hook(lua_State *L, lua_Debug *ar) {
