@@ -110,7 +110,14 @@ static void watch_fire(int sig, siginfo_t *si, void *uc) {
   if (co && co != c->main) lua_sethook(co, kk__sb_hook, LUA_MASKCOUNT, 1);
 }
 
+/* A forked child has no timers: it makes its own on first use. */
+static void watch_forked(void) {
+  watch.state = 0;
+  watch.active = NULL;
+}
+
 static void watch_install(void) {
+  pthread_atfork(NULL, NULL, watch_forked);
   int sig = SIGRTMIN + 7;
   if (sig > SIGRTMAX) return;
   struct sigaction sa;
@@ -122,7 +129,9 @@ static void watch_install(void) {
 }
 
 /* This thread's timer, made on first use; NULL when the system has none
- * (then the count hook alone bounds the call). */
+ * (then the count hook alone bounds the call).  A thread that ends keeps
+ * its timer: states run on the loop thread, which lives as long as the
+ * process. */
 static sb_watch_t *watch_get(void) {
   if (watch.state == 0) {
     pthread_once(&watch_once, watch_install);
