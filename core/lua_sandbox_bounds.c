@@ -152,18 +152,20 @@ void kk__sb_bound_utf8(lua_State *L) {
 }
 
 /* string.format (upvalue 1: the stock one).  A call with a short format,
- * few arguments and no long string among them goes to the stock function
- * as it is: it cannot run long.  Any other call is taken apart here, one
- * directive at a time, with the work charged: literal text and long %s
- * and %q strings are copied (and quoted) here; every other directive is
- * formatted by the stock function, given the directive alone and its one
- * argument, after the argument was checked here (in the stock order) so
- * that an error names its real position.  A bad specification is left to
- * the stock function: its message names the specification, not a
- * position. */
+ * few arguments and little string text among them goes to the stock
+ * function as it is: it cannot run long.  Any other call is taken apart here,
+ * one directive at a time, with the work charged: literal text and long %s and
+ * %q strings are copied (and quoted) here; every other directive is formatted
+ * by the stock function, given the directive alone and its one argument, after
+ * the argument was checked here (in the stock order) so that an error names its
+ * real position.  A bad specification is left to the stock function: its
+ * message names the specification, not a position. */
 #define FMT_SHORT 4096
 #define FMT_ARGS 64
-#define FMT_LONGSTR ((size_t)1 << 16)
+/* String bytes the stock function may take in one call: %q writes a
+ * control character with snprintf, 100 ns each, so 32 KiB take 3 ms. */
+#define FMT_STRBYTES ((size_t)1 << 15)
+#define FMT_QUOTE_HERE 4096
 
 typedef struct fmt_run {
   lua_State *L;
@@ -199,14 +201,19 @@ static void fmt_quoted(fmt_run_t *r, const char *s, size_t n) {
       luaL_addchar(r->b, '\\');
       luaL_addchar(r->b, (char)ch);
     } else if (iscntrl(ch)) {
-      char e[8];
-      int digit = i + 1 < n && isdigit((unsigned char)s[i + 1]);
-      snprintf(e, sizeof e, digit ? "\\%03d" : "\\%d", ch);
-      luaL_addstring(r->b, e);
+      /* \ddd before a digit, else the shortest decimal */
+      char e[4];
+      size_t k = 0;
+      int wide = i + 1 < n && isdigit((unsigned char)s[i + 1]);
+      if (wide || ch >= 100) e[k++] = (char)('0' + ch / 100);
+      if (wide || ch >= 10) e[k++] = (char)('0' + ch / 10 % 10);
+      e[k++] = (char)('0' + ch % 10);
+      luaL_addchar(r->b, '\\');
+      luaL_addlstring(r->b, e, k);
     } else {
       luaL_addchar(r->b, (char)ch);
     }
-    if ((i & (CHUNK - 1)) == CHUNK - 1) fmt_charge(r, CHUNK / 16);
+    if ((i & 4095) == 4095) fmt_charge(r, 256);
   }
   luaL_addchar(r->b, '"');
 }
@@ -238,8 +245,10 @@ static void fmt_check_spec(lua_State *L, const char *spec, size_t n) {
 
 static int fmt_short(lua_State *L, size_t fl, int top) {
   if (fl > FMT_SHORT || top > FMT_ARGS + 1) return 0;
+  size_t bytes = 0;
   for (int i = 2; i <= top; i++)
-    if (lua_type(L, i) == LUA_TSTRING && lua_rawlen(L, i) > FMT_LONGSTR)
+    if (lua_type(L, i) == LUA_TSTRING &&
+        (bytes += lua_rawlen(L, i)) > FMT_STRBYTES)
       return 0;
   return 1;
 }
@@ -301,7 +310,7 @@ static int b_format(lua_State *L) {
     }
     if (conv == 'q' && plain) {
       int t = lua_type(L, arg);
-      if (t == LUA_TSTRING && lua_rawlen(L, arg) > CHUNK) {
+      if (t == LUA_TSTRING && lua_rawlen(L, arg) > FMT_QUOTE_HERE) {
         size_t l;
         const char *v = lua_tolstring(L, arg, &l);
         fmt_quoted(&r, v, l);

@@ -29,6 +29,8 @@
 #define CHUNK_STEPS 1024u
 #define PK_ITEMS 256
 #define PK_TEXT 4096 /* bytes of one piece's format */
+/* 'c' bytes of one piece: the stock function pads them one at a time. */
+#define PK_CBYTES ((size_t)1 << 20)
 
 /* The stock function a kk__sb_stock_call() runs, and whether the error it
  * caught was raised by that function itself (rather than by Lua code it
@@ -143,9 +145,13 @@ typedef struct pk_state {
   char endian;
   int maxalign;
   char text[PK_TEXT + 64];
-  size_t len, pad;
+  size_t len, pad, cbytes;
   int items, args;
 } pk_state_t;
+
+static size_t pk_cbytes(const pk_item_t *it) {
+  return it->opt == 'c' && it->num > 0 ? (size_t)it->num : 0;
+}
 
 static void pk_apply(pk_state_t *s, const pk_item_t *it) {
   if (it->opt == '<' || it->opt == '>' || it->opt == '=')
@@ -156,7 +162,7 @@ static void pk_apply(pk_state_t *s, const pk_item_t *it) {
 
 /* Starts a piece at byte offset off with the settings in force. */
 static void pk_begin(pk_state_t *s, size_t off, int with_pad) {
-  s->len = 0;
+  s->len = s->cbytes = 0;
   s->items = s->args = 0;
   s->pad = with_pad ? off % 16 : 0;
   if (s->maxalign >= 1 && s->maxalign <= 16)
@@ -171,20 +177,24 @@ static void pk_add(pk_state_t *s, const pk_item_t *it) {
   s->len += it->n;
   s->items++;
   s->args += pk_data(it->opt);
+  s->cbytes += pk_cbytes(it);
 }
 
 static int pk_full(const pk_state_t *s, const pk_item_t *next) {
-  return s->items >= PK_ITEMS || s->len + next->n > PK_TEXT;
+  return s->items >= PK_ITEMS || s->len + next->n > PK_TEXT ||
+         s->cbytes + pk_cbytes(next) > PK_CBYTES;
 }
 
-/* A format the stock function may take whole: few items, no large 'c'. */
+/* A format the stock function may take whole: few items, little 'c'
+ * padding (for pack). */
 static int pk_short(const char *f, const char *e, int with_c) {
   int items = 0;
+  size_t cbytes = 0;
   while (f < e) {
     pk_item_t it;
     pk_next(&f, e, &it);
     if (++items > PK_ITEMS) return 0;
-    if (with_c && it.opt == 'c' && it.num > (int)CHUNK) return 0;
+    if (with_c && (cbytes += pk_cbytes(&it)) > PK_CBYTES) return 0;
   }
   return 1;
 }

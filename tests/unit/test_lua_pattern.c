@@ -658,6 +658,14 @@ KK_TEST(bounds_more_library) {
                 "return #string.format(f, table.unpack(t))", NULL, 1, 0);
   check_bounded("f = ('x'):rep(30e6)", "return #string.pack(f)", "string.pack",
                 1, 0);
+  /* Few items or arguments, but each slow in the stock function: 'c'
+   * padding (15 MB), %q of control characters (4 MB). */
+  check_bounded("E = {} for i = 1, 250 do E[i] = '' end",
+                "return #string.pack(('c60000'):rep(250), table.unpack(E))",
+                "string.pack", 1, 0);
+  check_bounded("Z = {} for i = 1, 64 do Z[i] = ('\\0'):rep(65536) end",
+                "return #string.format(('%q'):rep(64), table.unpack(Z))",
+                "string.format", 1, 0);
   check_bounded(NULL, "return #string.pack('c100000000', '')", "string.pack", 1,
                 0);
   check_bounded("f = ('i8'):rep(12e6)", "return string.packsize(f)",
