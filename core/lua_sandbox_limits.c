@@ -104,6 +104,8 @@ static void watch_fire(int sig, siginfo_t *si, void *uc) {
   sb_watch_t *w = si->si_value.sival_ptr;
   sb_ctx_t *c = w ? w->active : NULL;
   if (!c || !c->depth) return;
+  /* A timer left armed by a call that ended sooner is not this call's. */
+  if (now_ns() - c->call.start_ns < c->call.deadline_ns) return;
   c->late = 1;
   lua_sethook(c->main, kk__sb_hook, LUA_MASKCOUNT, 1);
   lua_State *co = c->running;
@@ -165,11 +167,10 @@ static void watch_arm(sb_watch_t *w, sb_ctx_t *c) {
   timer_settime(w->id, TIMER_ABSTIME, &its, NULL);
 }
 
-static void watch_disarm(sb_watch_t *w) {
-  struct itimerspec its;
-  memset(&its, 0, sizeof its);
+/* The timer stays armed (a syscall saved per call): when it fires, the
+ * handler finds no call, or one whose deadline is still ahead. */
+static void watch_idle(sb_watch_t *w) {
   w->active = NULL;
-  timer_settime(w->id, 0, &its, NULL);
 }
 
 /* ---- budget ------------------------------------------------------------ */
@@ -379,7 +380,7 @@ int kk__lua_pcall_limits(lua_State *L, int nargs, int nresults,
       if (outer && outer->depth)
         watch_arm(w, outer);
       else
-        watch_disarm(w);
+        watch_idle(w);
     }
     if (rc == KK_EMEMCAP || rc == KK_EBUDGET) guarded_gc(L, c);
   }
