@@ -88,12 +88,24 @@ static int sb_setup(lua_State *L) {
   lua_setfield(L, -2, "dump");
   kk__lua_pattern_install(L);
   kk__sb_bound_string(L);
+  kk__sb_bound_pack(L);
+  lua_pop(L, 1);
+  lua_getfield(L, G, "os");
+  kk__sb_bound_os(L);
+  lua_pop(L, 1);
+  lua_pushvalue(L, G);
+  kk__sb_bound_base(L);
   lua_pop(L, 1);
   lua_getfield(L, G, "table");
   kk__sb_bound_table(L);
+  kk__sb_bound_table_unpack(L);
   lua_pop(L, 1);
   lua_getfield(L, G, "utf8");
   kk__sb_bound_utf8(L);
+  kk__sb_bound_utf8_char(L);
+  lua_pop(L, 1);
+  lua_getfield(L, G, "coroutine");
+  kk__sb_bound_coroutine(L);
   lua_pop(L, 1);
 
   lua_newtable(L);

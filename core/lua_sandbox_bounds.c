@@ -14,6 +14,7 @@
 
 #include <ctype.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Bytes or elements between two charges, and what they are charged. */
@@ -150,6 +151,189 @@ void kk__sb_bound_utf8(lua_State *L) {
   lua_setfield(L, -2, "len");
 }
 
+/* string.format (upvalue 1: the stock one).  A call with a short format,
+ * few arguments and little string text among them goes to the stock
+ * function as it is: it cannot run long.  Any other call is taken apart here,
+ * one directive at a time, with the work charged: literal text and long %s and
+ * %q strings are copied (and quoted) here; every other directive is formatted
+ * by the stock function, given the directive alone and its one argument, after
+ * the argument was checked here (in the stock order) so that an error names its
+ * real position.  A bad specification is left to the stock function: its
+ * message names the specification, not a position. */
+#define FMT_SHORT 4096
+#define FMT_ARGS 64
+/* String bytes the stock function may take in one call: %q writes a
+ * control character with snprintf, 100 ns each, so 32 KiB take 3 ms. */
+#define FMT_STRBYTES ((size_t)1 << 15)
+#define FMT_QUOTE_HERE 4096
+
+typedef struct fmt_run {
+  lua_State *L;
+  luaL_Buffer *b;
+  uint64_t steps;
+} fmt_run_t;
+
+static void fmt_charge(fmt_run_t *r, uint64_t steps) {
+  r->steps += steps;
+  if (r->steps >= CHUNK_STEPS) {
+    kk__lua_charge(r->L, r->steps, "string.format");
+    r->steps = 0;
+  }
+}
+
+/* Copies s[0..n) into the buffer, CHUNK bytes at a time. */
+static void fmt_add(fmt_run_t *r, const char *s, size_t n) {
+  while (n) {
+    size_t k = n < CHUNK ? n : CHUNK;
+    luaL_addlstring(r->b, s, k);
+    s += k;
+    n -= k;
+    fmt_charge(r, 1 + k / 64);
+  }
+}
+
+/* %q of a string, as the stock library writes it. */
+static void fmt_quoted(fmt_run_t *r, const char *s, size_t n) {
+  luaL_addchar(r->b, '"');
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    if (ch == '"' || ch == '\\' || ch == '\n') {
+      luaL_addchar(r->b, '\\');
+      luaL_addchar(r->b, (char)ch);
+    } else if (iscntrl(ch)) {
+      /* \ddd before a digit, else the shortest decimal */
+      char e[4];
+      size_t k = 0;
+      int wide = i + 1 < n && isdigit((unsigned char)s[i + 1]);
+      if (wide || ch >= 100) e[k++] = (char)('0' + ch / 100);
+      if (wide || ch >= 10) e[k++] = (char)('0' + ch / 10 % 10);
+      e[k++] = (char)('0' + ch % 10);
+      luaL_addchar(r->b, '\\');
+      luaL_addlstring(r->b, e, k);
+    } else {
+      luaL_addchar(r->b, (char)ch);
+    }
+    if ((i & 4095) == 4095) fmt_charge(r, 256);
+  }
+  luaL_addchar(r->b, '"');
+}
+
+/* The stock format's errors as if Lua had called it (there are no
+ * argument errors left for it: the arguments were checked here). */
+static void stock_call(lua_State *L, int nargs) {
+  kk__sb_stock_call(L, nargs, 1, NO_MAP);
+}
+
+/* Pushes the stock format's result for the directive spec[0..n) and the
+ * value at idx. */
+static void fmt_stock(lua_State *L, const char *spec, size_t n, int idx) {
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushlstring(L, spec, n);
+  lua_pushvalue(L, idx);
+  stock_call(L, 2);
+}
+
+/* Lets the stock format check the %s directive spec (with an empty
+ * string): raises its error when spec is bad. */
+static void fmt_check_spec(lua_State *L, const char *spec, size_t n) {
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushlstring(L, spec, n);
+  lua_pushliteral(L, "");
+  stock_call(L, 2);
+  lua_pop(L, 1);
+}
+
+static int fmt_short(lua_State *L, size_t fl, int top) {
+  if (fl > FMT_SHORT || top > FMT_ARGS + 1) return 0;
+  size_t bytes = 0;
+  for (int i = 2; i <= top; i++)
+    if (lua_type(L, i) == LUA_TSTRING &&
+        (bytes += lua_rawlen(L, i)) > FMT_STRBYTES)
+      return 0;
+  return 1;
+}
+
+static int b_format(lua_State *L) {
+  size_t fl;
+  const char *f = luaL_checklstring(L, 1, &fl);
+  int top = lua_gettop(L);
+  if (fmt_short(L, fl, top)) {
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    kk__sb_stock_call(L, top, 1, 0);
+    return 1;
+  }
+  const char *e = f + fl;
+  int arg = 1;
+  /* Holds a string being copied: nothing may stay above the buffer
+   * between two of its operations. */
+  lua_pushnil(L);
+  int hold = lua_gettop(L);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  fmt_run_t r = {L, &b, 0};
+  while (f < e) {
+    const char *pct = memchr(f, '%', (size_t)(e - f));
+    if (!pct) pct = e;
+    fmt_add(&r, f, (size_t)(pct - f));
+    if (pct == e) break;
+    if (pct + 1 < e && pct[1] == '%') {
+      luaL_addchar(&b, '%');
+      f = pct + 2;
+      continue;
+    }
+    /* The directive: flags, width, precision and the conversion. */
+    const char *q = pct + 1;
+    while (q < e && *q && strchr("-+ #0123456789.", *q))
+      q++;
+    char conv = q < e ? *q : 0;
+    size_t n = (size_t)(q - pct) + (q < e);
+    f = pct + n;
+    fmt_charge(&r, 1 + n / 16);
+    if (++arg > top) return luaL_argerror(L, arg, "no value");
+    int plain = n == 2; /* no flags, width or precision */
+    if (conv == 's') {
+      size_t l;
+      const char *v = luaL_tolstring(L, arg, &l);
+      if (!plain) {
+        luaL_argcheck(L, l == strlen(v), arg, "string contains zeros");
+        fmt_check_spec(L, pct, n);
+        if (memchr(pct, '.', n) || l < 100) {
+          fmt_stock(L, pct, n, lua_gettop(L));
+          lua_remove(L, -2);
+        }
+      }
+      lua_replace(L, hold);
+      v = lua_tolstring(L, hold, &l);
+      fmt_add(&r, v, l);
+      continue;
+    }
+    if (conv == 'q' && plain) {
+      int t = lua_type(L, arg);
+      if (t == LUA_TSTRING && lua_rawlen(L, arg) > FMT_QUOTE_HERE) {
+        size_t l;
+        const char *v = lua_tolstring(L, arg, &l);
+        fmt_quoted(&r, v, l);
+        continue;
+      }
+      if (t != LUA_TSTRING && t != LUA_TNUMBER && t != LUA_TNIL &&
+          t != LUA_TBOOLEAN)
+        return luaL_argerror(L, arg, "value has no literal form");
+    } else if (conv && strchr("cdiouxX", conv)) {
+      luaL_checkinteger(L, arg);
+    } else if (conv && strchr("aAeEfFgG", conv)) {
+      luaL_checknumber(L, arg);
+    }
+    /* Everything else (and every bad specification) as the stock
+     * function has it. */
+    fmt_stock(L, pct, n, arg);
+    fmt_charge(&r, 1 + lua_rawlen(L, -1) / 64);
+    luaL_addvalue(&b);
+  }
+  luaL_pushresult(&b);
+  return 1;
+}
+
 void kk__sb_bound_string(lua_State *L) {
   static const luaL_Reg fns[] = {{"rep", b_rep},
                                  {"upper", b_upper},
@@ -157,6 +341,9 @@ void kk__sb_bound_string(lua_State *L) {
                                  {"reverse", b_reverse},
                                  {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
+  lua_getfield(L, -1, "format");
+  lua_pushcclosure(L, b_format, 1);
+  lua_setfield(L, -2, "format");
 }
 
 /* ---- table ------------------------------------------------------------- */
@@ -301,6 +488,7 @@ static int b_remove(lua_State *L) {
 static _Thread_local unsigned sort_calls;
 
 static int sort_lt(lua_State *L) {
+  kk__sb_late(L, "table.sort");
   if (++sort_calls >= CHUNK_STEPS) {
     sort_calls = 0;
     kk__lua_charge(L, CHUNK_STEPS, "table.sort");
@@ -311,6 +499,7 @@ static int sort_lt(lua_State *L) {
 
 /* A C comparator given by the caller, counted (upvalue 1). */
 static int sort_counted(lua_State *L) {
+  kk__sb_late(L, "table.sort");
   if (++sort_calls >= CHUNK_STEPS) {
     sort_calls = 0;
     kk__lua_charge(L, CHUNK_STEPS, "table.sort");
@@ -352,4 +541,80 @@ void kk__sb_bound_table(lua_State *L) {
   lua_getfield(L, -1, "sort");
   lua_pushcclosure(L, b_sort, 1);
   lua_setfield(L, -2, "sort");
+}
+
+/* ---- coroutine ------------------------------------------------------- */
+
+/* The registry slot that keeps the running coroutine alive while the
+ * watchdog may reach it through sb_ctx_t.running. */
+static const char running_key = 'r';
+
+/* Records the thread at idx (0: L itself) as the running one. */
+static void set_running(lua_State *L, int idx) {
+  sb_ctx_t *c = kk__sb_ctx(L);
+  if (!c) return;
+  if (idx)
+    lua_pushvalue(L, idx);
+  else
+    lua_pushthread(L);
+  c->running = lua_tothread(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &running_key);
+}
+
+/* coroutine.resume (upvalue 1: the stock one). */
+static int co_resume(lua_State *L) {
+  luaL_argexpected(L, lua_isthread(L, 1), 1, "thread");
+  int n = lua_gettop(L);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  set_running(L, 2);
+  lua_call(L, n, LUA_MULTRET);
+  set_running(L, 0);
+  return lua_gettop(L);
+}
+
+/* What coroutine.wrap returns (upvalue 1: the stock wrapper, 2: its
+ * coroutine).  The stock wrapper prefixes a string error with the place
+ * of its caller, which is this function; the Lua caller's place is added
+ * here instead, as the stock wrapper does when Lua calls it. */
+static int co_wrapped(lua_State *L) {
+  int n = lua_gettop(L);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  set_running(L, lua_upvalueindex(2));
+  int st = lua_pcall(L, n, LUA_MULTRET, 0);
+  set_running(L, 0);
+  if (st != LUA_OK) {
+    if (st != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING) {
+      luaL_where(L, 1);
+      lua_insert(L, -2);
+      lua_concat(L, 2);
+    }
+    return lua_error(L);
+  }
+  return lua_gettop(L);
+}
+
+/* coroutine.wrap (upvalue 1: the stock one). */
+static int co_wrap(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  if (!lua_iscfunction(L, -1) || !lua_getupvalue(L, -1, 1)) return 1;
+  if (!lua_isthread(L, -1)) {
+    lua_pop(L, 1);
+    return 1;
+  }
+  lua_pushcclosure(L, co_wrapped, 2);
+  return 1;
+}
+
+void kk__sb_bound_coroutine(lua_State *L) {
+  lua_getfield(L, -1, "resume");
+  lua_pushcclosure(L, co_resume, 1);
+  lua_setfield(L, -2, "resume");
+  lua_getfield(L, -1, "wrap");
+  lua_pushcclosure(L, co_wrap, 1);
+  lua_setfield(L, -2, "wrap");
 }

@@ -15,6 +15,7 @@
 #include "lua_sandbox.h"
 
 #include <lauxlib.h>
+#include <signal.h>
 
 /* The count hook fires every HOOK_EVERY VM instructions: often enough to
  * stop a runaway loop within microseconds of its deadline, rarely enough
@@ -58,6 +59,14 @@ typedef struct sb_ctx {
   size_t ndirs;
   char warnbuf[512];
   size_t warnlen;
+  /* The thread running Lua code now when it is a coroutine (kept by the
+   * sandbox's coroutine.resume and wrap; anchored in the registry), so
+   * that the watchdog can stop it. */
+  lua_State *volatile running;
+  /* Set by the watchdog when the running call's deadline timer fired:
+   * bounded C functions that cannot afford a clock read per step check
+   * it (kk__sb_late) instead. */
+  volatile sig_atomic_t late;
 } sb_ctx_t;
 
 /* ---- lua_sandbox_limits.c ---- */
@@ -80,6 +89,20 @@ void kk__sb_call_end(sb_ctx_t *c, const sb_call_t *saved);
 /* snprintf into err when err is not NULL. */
 void kk__sb_set_err(char *err, size_t errlen, const char *fmt, ...)
     KK_PRINTF(3, 4);
+/* Before a stock C call that takes about `ns` and cannot be split:
+ * raises the deadline error naming fn now when the call could not end
+ * before the deadline. */
+void kk__sb_ahead(lua_State *L, uint64_t ns, const char *fn);
+/* Raises the deadline error naming fn when the watchdog fired for the
+ * running call (one load and a branch otherwise: cheap enough for every
+ * comparison of a sort). */
+static inline void kk__sb_late(lua_State *L, const char *fn) {
+  sb_ctx_t *c = kk__sb_ctx(L);
+  if (c && c->late) kk__lua_charge(L, 0, fn);
+}
+/* coroutine.resume and coroutine.wrap (upvalue 1: the real one), which
+ * record the running coroutine for the watchdog. */
+void kk__sb_bound_coroutine(lua_State *L);
 /* xpcall and setmetatable (upvalue 1: the real one) as the sandbox
  * offers them: neither lets Lua code run outside the budget. */
 int kk__sb_xpcall(lua_State *L);
@@ -94,6 +117,28 @@ int kk__sb_setmetatable(lua_State *L);
 void kk__sb_bound_string(lua_State *L);
 void kk__sb_bound_table(lua_State *L);
 void kk__sb_bound_utf8(lua_State *L);
+
+/* ---- lua_sandbox_pack.c ---- */
+
+/* Calls the stock library function below its nargs arguments on top of
+ * L (nres results), for a sandbox function that hands work to it.  An
+ * error the stock function raises itself is raised again as if Lua had
+ * called it: with the place of the Lua caller and, for "bad argument #N",
+ * the name this call has and the argument's position N + delta in it
+ * (N = 1 stays 1; NO_MAP: kept).  Errors of Lua code it called pass
+ * unchanged. */
+#define NO_MAP (-1000000)
+void kk__sb_stock_call(lua_State *L, int nargs, int nres, int delta);
+
+/* string.pack, unpack, packsize and char (on the string table on top of
+ * L), os.date (os table), tonumber (the full global table), utf8.char,
+ * offset and codes (utf8 table), charged to the budget. */
+void kk__sb_bound_pack(lua_State *L);
+void kk__sb_bound_os(lua_State *L);
+void kk__sb_bound_base(lua_State *L);
+void kk__sb_bound_utf8_char(lua_State *L);
+/* table.unpack (table library table on top of L). */
+void kk__sb_bound_table_unpack(lua_State *L);
 
 /* ---- lua_sandbox_files.c ---- */
 

@@ -5,9 +5,19 @@
  * stops a call that used its budget or passed its deadline; protected
  * calls (kk__lua_pcall) open a budgeted call and turn what stopped it
  * into KK_EMEMCAP, KK_EBUDGET or KK_ELUA.  xpcall and setmetatable are
- * replaced so that no Lua code runs with hooks off. */
+ * replaced so that no Lua code runs with hooks off.
+ *
+ * The count hook alone is not enough: it fires every HOOK_EVERY
+ * instructions, and a single instruction may take milliseconds (== or <
+ * between two 20 MB strings, a concatenation or string.sub copying one),
+ * so a short loop of them ran for seconds between two hooks.  A watchdog
+ * timer per thread therefore fires at the deadline of the running call
+ * and sets the hook to run at the very next instruction, of the main
+ * thread and of the coroutine that runs (as lua.c does for Ctrl-C). */
 #include "lua_sandbox_impl.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +81,98 @@ void kk__lua_set_default_limits(const kk__lua_limits_t *lim) {
       lim && lim->deadline_ms ? lim->deadline_ms : KK__LUA_DEFAULT_DEADLINE_MS;
 }
 
+/* ---- watchdog ------------------------------------------------------------ */
+
+typedef struct sb_watch {
+  int state; /* 0 not set up yet, 1 ready, -1 unavailable */
+  timer_t id;
+  sb_ctx_t *volatile active; /* the state whose call runs now */
+} sb_watch_t;
+
+static _Thread_local sb_watch_t watch;
+static pthread_once_t watch_once = PTHREAD_ONCE_INIT;
+static int watch_sig;
+
+/* Runs on the thread the timer belongs to, between any two machine
+ * instructions of it: only stores and lua_sethook, which is made for
+ * this (its writes are single words the interpreter reads at its next
+ * instruction). */
+static void watch_fire(int sig, siginfo_t *si, void *uc) {
+  (void)sig;
+  (void)uc;
+  if (si->si_code != SI_TIMER) return;
+  sb_watch_t *w = si->si_value.sival_ptr;
+  sb_ctx_t *c = w ? w->active : NULL;
+  if (!c || !c->depth) return;
+  /* A timer left armed by a call that ended sooner is not this call's. */
+  if (now_ns() - c->call.start_ns < c->call.deadline_ns) return;
+  c->late = 1;
+  lua_sethook(c->main, kk__sb_hook, LUA_MASKCOUNT, 1);
+  lua_State *co = c->running;
+  if (co && co != c->main) lua_sethook(co, kk__sb_hook, LUA_MASKCOUNT, 1);
+}
+
+/* A forked child has no timers: it makes its own on first use. */
+static void watch_forked(void) {
+  watch.state = 0;
+  watch.active = NULL;
+}
+
+static void watch_install(void) {
+  pthread_atfork(NULL, NULL, watch_forked);
+  int sig = SIGRTMIN + 7;
+  if (sig > SIGRTMAX) return;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = watch_fire;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(sig, &sa, NULL) == 0) watch_sig = sig;
+}
+
+/* This thread's timer, made on first use; NULL when the system has none
+ * (then the count hook alone bounds the call).  A thread that ends keeps
+ * its timer: states run on the loop thread, which lives as long as the
+ * process. */
+static sb_watch_t *watch_get(void) {
+  if (watch.state == 0) {
+    pthread_once(&watch_once, watch_install);
+    watch.state = -1;
+    struct sigevent ev;
+    memset(&ev, 0, sizeof ev);
+    ev.sigev_notify = SIGEV_THREAD_ID;
+    ev.sigev_signo = watch_sig;
+    ev.sigev_value.sival_ptr = &watch;
+    ev._sigev_un._tid = gettid();
+    if (watch_sig && timer_create(CLOCK_MONOTONIC, &ev, &watch.id) == 0)
+      watch.state = 1;
+    else
+      kk_log(KK_LOG_WARN, "lua", "sandbox",
+             "no deadline timer (%s): Lua deadlines are checked every %d "
+             "instructions only",
+             strerror(errno), HOOK_EVERY);
+  }
+  return watch.state == 1 ? &watch : NULL;
+}
+
+/* Fires at the deadline of c's running call (at once when it is past). */
+static void watch_arm(sb_watch_t *w, sb_ctx_t *c) {
+  uint64_t at = c->call.start_ns + c->call.deadline_ns;
+  struct itimerspec its;
+  memset(&its, 0, sizeof its);
+  its.it_value.tv_sec = (time_t)(at / 1000000000u);
+  its.it_value.tv_nsec = (long)(at % 1000000000u);
+  c->late = 0;
+  w->active = c;
+  timer_settime(w->id, TIMER_ABSTIME, &its, NULL);
+}
+
+/* The timer stays armed (a syscall saved per call): when it fires, the
+ * handler finds no call, or one whose deadline is still ahead. */
+static void watch_idle(sb_watch_t *w) {
+  w->active = NULL;
+}
+
 /* ---- budget ------------------------------------------------------------ */
 
 /* Marks the running call as over its budget.  From now on every
@@ -84,11 +186,10 @@ static void overrun(lua_State *L, sb_ctx_t *c) {
     lua_sethook(c->main, kk__sb_hook, LUA_MASKCOUNT, 1);
 }
 
-void kk__lua_charge(lua_State *L, uint64_t steps, const char *fn) {
-  sb_ctx_t *c = kk__sb_ctx(L);
-  if (!c || !c->depth) return;
+static void charge(lua_State *L, sb_ctx_t *c, uint64_t steps, uint64_t ahead,
+                   const char *fn) {
   c->call.count += steps;
-  uint64_t elapsed = now_ns() - c->call.start_ns;
+  uint64_t elapsed = now_ns() - c->call.start_ns + ahead;
   if (!c->call.budget_hit && c->call.count < c->call.budget &&
       elapsed < c->call.deadline_ns)
     return;
@@ -103,6 +204,16 @@ void kk__lua_charge(lua_State *L, uint64_t steps, const char *fn) {
   lua_concat(L, 2);
   snprintf(c->call.stop, sizeof c->call.stop, "%s", lua_tostring(L, -1));
   lua_error(L);
+}
+
+void kk__lua_charge(lua_State *L, uint64_t steps, const char *fn) {
+  sb_ctx_t *c = kk__sb_ctx(L);
+  if (c && c->depth) charge(L, c, steps, 0, fn);
+}
+
+void kk__sb_ahead(lua_State *L, uint64_t ns, const char *fn) {
+  sb_ctx_t *c = kk__sb_ctx(L);
+  if (c && c->depth) charge(L, c, 0, ns, fn);
 }
 
 void kk__sb_hook(lua_State *L, lua_Debug *ar) {
@@ -129,7 +240,12 @@ void kk__sb_hook(lua_State *L, lua_Debug *ar) {
              (unsigned long long)c->call.count,
              (unsigned long long)(elapsed / 1000000u));
     lua_pushstring(L, msg);
-    lua_concat(L, 2);
+    if (elapsed >= c->call.deadline_ns && c->call.count < c->call.budget)
+      lua_pushfstring(L, ": deadline of %d ms exceeded in stage %s",
+                      (int)(c->call.deadline_ns / 1000000u), c->name);
+    else
+      lua_pushfstring(L, " in stage %s", c->name);
+    lua_concat(L, 3);
     lua_error(L);
     return;
   }
@@ -156,13 +272,21 @@ void kk__sb_call_end(sb_ctx_t *c, const sb_call_t *saved) {
   c->call = *saved;
 }
 
-/* Runs a full collection under a budget, so that a Lua finalizer cannot
- * hang the caller (its errors become warnings). */
+/* After a call stopped at a limit, collects what it left for at most
+ * GC_SLICE_NS, in incremental steps: a full collection of a heap near
+ * the memory cap (a million small tables) holds the thread for 50 ms and
+ * more.  The cycle, if not done, goes on with later allocations.  Under
+ * a budget, so that a finalizer cannot hang the caller (its errors
+ * become warnings). */
+#define GC_SLICE_NS 3000000u
+
 static void guarded_gc(lua_State *L, sb_ctx_t *c) {
   sb_call_t saved;
   kk__sb_call_begin(c, &saved, NULL);
   lua_sethook(L, kk__sb_hook, LUA_MASKCOUNT, HOOK_EVERY);
-  lua_gc(L, LUA_GCCOLLECT);
+  uint64_t t0 = now_ns();
+  while (!lua_gc(L, LUA_GCSTEP, 0) && now_ns() - t0 < GC_SLICE_NS) {
+  }
   kk__sb_call_end(c, &saved);
 }
 
@@ -211,9 +335,13 @@ int kk__lua_pcall_limits(lua_State *L, int nargs, int nresults,
   lua_pushcfunction(L, sb_msgh);
   lua_insert(L, base);
   sb_call_t saved;
+  sb_watch_t *w = c ? watch_get() : NULL;
+  sb_ctx_t *outer = w ? w->active : NULL;
   if (c) {
     kk__sb_call_begin(c, &saved, lim);
+    if (c->depth == 1) c->running = NULL;
     lua_sethook(L, kk__sb_hook, LUA_MASKCOUNT, HOOK_EVERY);
+    if (w) watch_arm(w, c);
   }
   int st = lua_pcall(L, nargs, nresults, base);
   if (st == LUA_OK && c && c->call.budget_hit) {
@@ -247,6 +375,13 @@ int kk__lua_pcall_limits(lua_State *L, int nargs, int nresults,
   lua_remove(L, base);
   if (c) {
     kk__sb_call_end(c, &saved);
+    /* Back to the enclosing call's deadline, if any. */
+    if (w) {
+      if (outer && outer->depth)
+        watch_arm(w, outer);
+      else
+        watch_idle(w);
+    }
     if (rc == KK_EMEMCAP || rc == KK_EBUDGET) guarded_gc(L, c);
   }
   return rc;

@@ -16,15 +16,6 @@
 
 #include "lua_test_util.h"
 
-/* A runaway call must stop within 100 ms: the deadline is 50 ms and the
- * hook checks the clock every 1000 VM instructions (microseconds).  Under
- * valgrind (`make leakcheck`, KK_VALGRIND=1) everything runs some 20-50
- * times slower, so only a loose bound makes sense there. */
-static double runaway_bound_ms(void) {
-  const char *vg = getenv("KK_VALGRIND");
-  return vg && strcmp(vg, "1") == 0 ? 1000.0 : 100.0;
-}
-
 /* Path of a file in the source tree, from this file's location. */
 static void src_path(char *out, size_t len, const char *rel) {
   char here[PATH_MAX / 2];

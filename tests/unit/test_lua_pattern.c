@@ -78,7 +78,33 @@ static const char RUNNER[] =
     "  sort = function(t, f) table.sort(t, f) return table.concat(t, ',') "
     "end,\n"
     "  method = function(s, m, ...) return s[m](s, ...) end,\n"
-    "  ulen = utf8.len,\n"
+    "  ulen = utf8.len, fmt = string.format,\n"
+    /* A long format takes the sandbox's own path; the prefix changes
+     * neither results nor messages. */
+    "  fmtl = function(f, ...) local pad = ('.'):rep(5000)\n"
+    "    return (string.format(pad .. f, ...)):sub(5001) end,\n"
+    /* Likewise: 300 spaces (ignored items) make a long pack format, 5000
+     * dots a long date format. */
+    "  packl = function(f, ...) return string.pack((' '):rep(300) .. f, ...) "
+    "end,\n"
+    "  unpackl = function(f, ...)\n"
+    "    return string.unpack((' '):rep(300) .. f, ...) end,\n"
+    "  packsizel = function(f) return string.packsize((' '):rep(300) .. f) "
+    "end,\n"
+    "  datel = function(f, ...) local r = os.date('!' .. ('.'):rep(5000) .. "
+    "f, ...)\n"
+    "    return r:sub(5001) end,\n"
+    "  tonum = tonumber, char = string.char, uchar = utf8.char,\n"
+    "  uoff = utf8.offset, tunpack = table.unpack,\n"
+    "  codes = function(s, lax) local r = {}\n"
+    "    for p, c in utf8.codes(s, lax) do r[#r + 1] = p .. ':' .. c end\n"
+    "    return table.concat(r, ',') end,\n"
+    "  pack = string.pack, unpack = string.unpack, packsize = "
+    "string.packsize,\n"
+    "  date = function(...) return os.date(...) end,\n"
+    "  fmtsum = function(...) local r, s = string.format(...), 0\n"
+    "    for i = 1, #r do s = (s * 31 + r:byte(i)) % 1000000007 end\n"
+    "    return #r, s end,\n"
     "  load = function(s) local f, e = load(s) if not f then return f, e end\n"
     "    return pcall(f) end}\n"
     "local out = {}\n"
@@ -94,6 +120,8 @@ static const char RUNNER[] =
 static const char *const CASES[] = {
     "local P = function(...) return table.pack(...) end\n"
     "local big = ('ab'):rep(40)\n"
+    "local R300, U300 = {}, {}\n"
+    "for i = 1, 300 do R300[i] = i % 100 U300[i] = i * 3001 end\n"
     "local U = ('a\\xc3\\xa4\\xe2\\x82\\xac\\xf0\\x9f\\x98\\x80'):rep("
     "40000)\n"
     "cases = {\n",
@@ -277,7 +305,125 @@ static const char *const CASES[] = {
     "-1, true),\n"
     " P('ulen', ('\\xfc\\x84\\x80\\x80\\x80\\x80'):rep(80000)),\n"
     " P('ulen', ('\\xed\\xa0\\x80'):rep(100000)), P('ulen', "
-    "('\\xed\\xa0\\x80'):rep(100000), 1, -1, true),\n"
+    "('\\xed\\xa0\\x80'):rep(100000), 1, -1, true),\n",
+    /* string.format, through the sandbox's own path and the stock one */
+    " P('fmtl', '%d|%5.2f|%-5s|%q|%x|%c|%g|%a|%i|%o|%X|%e|%G', 42, 3.14159, "
+    "'ab', 'a\\n\"b\\0', 255, 65, 1e300, 1.5, 3.0, 8, 255, 1.5, 1e-10),\n"
+    " P('fmtl', '%q|%q|%q|%q|%q', 1/0, -1/0, math.mininteger, 2^63, nil),\n"
+    " P('fmtl', '%q|%q|%q', true, 0.1, 'x\\r\\0011\\127\\0'),\n"
+    " P('fmtl', '%s %s %s', 1, true, 2.5), P('fmtl', '%s', "
+    "setmetatable({}, {__tostring = function() return 'T' end})),\n"
+    " P('fmtl', '%10s|%-10s|%.2s|%5.1s', 'abc', 'abc', 'abc', 'abc'),\n"
+    " P('fmtl', '%5s', ('x'):rep(200)), P('fmtl', '%.3s', ('x'):rep(200)),\n"
+    " P('fmtl', '%-+ #0d|%+.3f|% d|%#x|%#o|%05d', 1, 2, 3, 255, 8, 42),\n"
+    " P('fmtl', '%%|%%%%|%d%%', 5), P('fmtl', 'abc'), P('fmtl', ''),\n"
+    " P('fmtl', '%d', 1.5), P('fmtl', '%d', 'x'), P('fmtl', '%d'),\n"
+    " P('fmtl', '%d', '10'), P('fmtl', '%f', '1.5'), P('fmtl', '%f', 'x'),\n"
+    " P('fmtl', '%123d', 1), P('fmtl', '%123d', 'x'), P('fmtl', '%y', 1),\n"
+    " P('fmtl', '%', 1), P('fmtl', '%'), P('fmtl', '%5q', 1), "
+    "P('fmtl', '%q', {}),\n"
+    " P('fmtl', '%10.3s', 'a\\0b'), P('fmtl', '%5.2.3f', 'x'), "
+    "P('fmtl', '%5%', 1),\n"
+    " P('fmtl', '%s', setmetatable({}, {__tostring = function() return 1 "
+    "end})),\n"
+    " P('fmtl', '%c%c%c', 72, 105), P('fmtl', '%-5c|', 65), "
+    "P('fmtl', '%.20s', ('\\0'):rep(5)),\n"
+    " P('fmtl', '%s|%d', 'a'), P('fmtl', '%d %s', 'x', 'y'), "
+    "P('fmtl', '%99.99f', 1e308),\n"
+    " P('fmtl', '%.0s%s', 'gone', 'kept'), P('fmtl', '%p', 1), "
+    "P('fmtl', '%------------------------d', 1),\n"
+    " P('fmtsum', '%q', ('a\\r\\0001\\n\"\\\\\\200'):rep(30000)),\n"
+    " P('fmtsum', '%s|%s|%-3s', ('x'):rep(70000), 'y', ('z'):rep(70000)),\n"
+    " P('fmtsum', ('%d,%5.1f;'):rep(100), table.unpack((function() local t = "
+    "{} for i = 1, 200 do t[i] = i * 1.5 // 1 end return t end)())),\n"
+    " P('fmtsum', '%q', ('\\0'):rep(70000) .. '9'), P('fmtsum', ('ab'):rep("
+    "50000)),\n",
+    /* pack, unpack, packsize, os.date, tonumber, char, utf8.char */
+    " P('packl', 'i4', 100), P('packl', '<i4>i4=i4', 1, 2, 3), "
+    "P('packl', '!8bi8bd', 1, 2, 3, 4.5),\n"
+    " P('packl', ('!4 b i4 h '):rep(100), table.unpack(R300)),\n"
+    " P('packl', ('<!2 b i3 >d '):rep(100), table.unpack(R300)),\n"
+    " P('packl', 'z s1 s c5', 'ab', 'cd', 'ef', 'gh'), "
+    "P('packl', 'bc70000b', 1, 'abc', 2),\n"
+    " P('packl', 'c70000', ('x'):rep(70001)), P('packl', 'c70000'), "
+    "P('packl', 'i4', 'x'),\n"
+    " P('packl', ('b'):rep(300) .. 'i4', table.unpack(R300)), "
+    "P('packl', ('b'):rep(300) .. 'i4'),\n"
+    " P('packl', ('b'):rep(299) .. 'i4', table.unpack(R300)), P('packl', "
+    "'i17', 1),\n"
+    " P('packl', 'k'), P('packl', 'X'), P('packl', 'Xi4b', 1), "
+    "P('packl', '!4 b Xi4 b', 1, 2),\n"
+    " P('packl', '!3i4', 1), P('packl', 'b', 300), P('packl', 'i4'), "
+    "P('packl', 'j', math.maxinteger),\n"
+    " P('packl', 'i16', -1), P('packl', 'I16', 1), P('packl', '!17 b', 1), "
+    "P('packl', 'c', 'a'),\n"
+    " P('packl', 'i99999999999', 1), P('packl', 'z', 'a\\0b'), "
+    "P('packl', 's1', ('x'):rep(300)),\n"
+    " P('unpackl', '<i4 i4', string.pack('<i4i4', 7, 8)), "
+    "P('unpackl', ('b'):rep(300), ('\\1'):rep(300)),\n"
+    " P('unpackl', 'i4', 'ab'), P('unpackl', 'b', 'abc', 2), "
+    "P('unpackl', 'b', 'abc', 10), P('unpackl', 'b', 'abc', -1),\n"
+    " P('unpackl', '!8 b i8', string.pack('!8 b i8', 1, 2)), "
+    "P('unpackl', 'i4'), P('unpackl', 'i4', {}),\n"
+    " P('unpackl', ('!4 b i4 h '):rep(100), string.pack(('!4 b i4 h "
+    "'):rep(100), table.unpack(R300))),\n"
+    " P('unpackl', ('<!2 b i3 >d '):rep(100), string.pack(('<!2 b i3 >d "
+    "'):rep(100), table.unpack(R300)), 1),\n"
+    " P('unpackl', 'z', 'abc'), P('unpackl', 'i9', ('\\255'):rep(9)), "
+    "P('unpackl', 'c3', 'ab'),\n"
+    " P('packsizel', ('!8 b d '):rep(200)), P('packsizel', 's'), "
+    "P('packsizel', 'c2147483647 b'),\n"
+    " P('packsizel', ('c1000000000'):rep(3)), P('packsizel', 'k'), "
+    "P('packsizel', ('<!4 b h i3 '):rep(100)),\n"
+    " P('datel', '%Y-%m-%d %H:%M:%S %Ec %Oy %% %j', 86400 * 400), "
+    "P('datel', '%Ex', 0), P('datel', '%', 0),\n"
+    " P('datel', '%Y', 'x'), P('datel', '%Y', 1.5), P('datel', '%Q', 0), "
+    "P('datel', 'abc%Y', 2^40),\n"
+    " P('tonum', '  ff  ', 16), P('tonum', '-zz', 36), P('tonum', 'z', 35), "
+    "P('tonum', '', 10),\n"
+    " P('tonum', ' ', 10), P('tonum', '12 3', 10), P('tonum', '1\\0', 10), "
+    "P('tonum', 10, 16),\n"
+    " P('tonum', '10', 1), P('tonum', '10', 37), P('tonum', '+7', 8), "
+    "P('tonum', ('f'):rep(40), 16),\n"
+    " P('tonum', '--1', 10), P('tonum', '1', 2.5), P('tonum', '0x10'), "
+    "P('tonum', '  1e3  '), P('tonum'),\n"
+    " P('tonum', '7', nil), P('tonum', '1_', 10), P('tonum', '\\t-1\\n', "
+    "2), P('tonum', 'Z', 36),\n"
+    " P('char', 72, 105), P('char', 256), P('char', -1), P('char', 'x'), "
+    "P('char'), P('char', '65'),\n"
+    " P('uchar', 72, 0x20AC, 0x7FFFFFFF), P('uchar', table.unpack(U300)), "
+    "P('uchar', 0x80000000),\n"
+    " P('uchar', -1), P('uchar', table.unpack(U300, 1, 299), 'x'), "
+    "P('uchar', table.unpack(U300, 1, 299), -5),\n"
+    /* the short paths hand the call to the stock function whole */
+    " P('fmt', '%d', 'x'), P('fmt', '%y', 1), P('fmt', '%5q', 1), "
+    "P('fmt', '%d|%s', 1, 'a'),\n"
+    " P('fmt', '%s', setmetatable({}, {__tostring = function() "
+    "error('inner') end})),\n"
+    " P('fmt', '%s', setmetatable({}, {__tostring = function() "
+    "error({}) end})),\n"
+    " P('pack', 'i4', 'x'), P('pack', 'i4', 7), P('unpack', 'i4', 'ab'), "
+    "P('packsize', 's'), P('packsize', 'i4i8'),\n"
+    " P('date', '!%Ex', 0), P('date', '!%Y', 0), P('uchar', -1), "
+    "P('tonum', 'x'), P('tonum', '0x1p4'), P('tonum', {}),\n",
+    /* utf8.offset, utf8.codes, table.unpack */
+    " P('uoff', 'abc', 4), P('uoff', 'abc', 5), P('uoff', 'a\\x80\\x80b', 2), "
+    "P('uoff', 'abc', 0, 2), P('uoff', 'abc', -1),\n"
+    " P('uoff', 'a\\x80', 1, 2), P('uoff', 'abc', 1, 5), P('uoff', '', 1), "
+    "P('uoff', 'abc', -4), P('uoff', 'abc', 1, -1),\n"
+    " P('uoff', U, 1000), P('uoff', U, -1000), P('uoff', U, 0, 7), "
+    "P('uoff', U, -3, -1), P('uoff', 'abc', 1, 0), P('uoff', 'abc', 1, -5),\n"
+    " P('uoff', 'abc'), P('uoff', 'a\\x80\\x80\\x80', 0, 4), "
+    "P('uoff', '\\x80\\x80', -1), P('uoff', 'ab', 3, 1), P('uoff', 'ab', "
+    "2.5),\n"
+    " P('codes', 'ab\\x80\\x80c'), P('codes', 'a\\x80'), "
+    "P('codes', '\\x80a'), P('codes', 'a\\xff'), P('codes', U:sub(1, 40)),\n"
+    " P('codes', 'a\\xed\\xa0\\x80', true), P('codes', 'a\\xed\\xa0\\x80'), "
+    "P('codes', 5), P('codes', ''),\n"
+    " P('tunpack', R300), P('tunpack', R300, 2, 4), P('tunpack', R300, 5, 1), "
+    "P('tunpack', {}, 1, 1e8), P('tunpack', {}, -2^62, 2^62),\n"
+    " P('tunpack', {n = 1}, 1, 70000), P('tunpack', 5), P('tunpack', {}, "
+    "'x'),\n",
     " P('ulen', U, 0), P('ulen', U, #U + 2), P('ulen', U, 1, #U + 1), "
     "P('ulen', 'abc', 5),\n"
     " P('ulen', 'abc', 1, 4), P('ulen', 'abc', -10), P('ulen', {}), "
@@ -398,8 +544,8 @@ static void check_bounded(const char *setup, const char *code, const char *fn,
     KK_CHECK_INT(rc, ==, KK_EBUDGET);
     char want[128];
     snprintf(want, sizeof want,
-             "%s: deadline of %llu ms exceeded in stage test", fn,
-             (unsigned long long)ms);
+             "%s%sdeadline of %llu ms exceeded in stage test", fn ? fn : "",
+             fn ? ": " : "", (unsigned long long)ms);
     if (!strstr(errbuf, want)) KK__FAIL("want '%s' in '%s'", want, errbuf);
     KK_CHECK(took < 2000);
   }
@@ -466,6 +612,118 @@ KK_TEST(bounds_tables) {
                 "table.sort(t, math.ult)", "table.sort", 5, 0);
 }
 
+/* Single VM instructions that take milliseconds each (comparing or
+ * copying 20 MB strings): the watchdog timer stops the loop at the
+ * deadline, where the count hook would wait for 1 000 of them; in
+ * coroutines too.  Unbounded, each loop runs for 10 to 60 s. */
+KK_TEST(bounds_slow_instructions) {
+  const char *ab = "a = ('a'):rep(20e6) b = a:sub(2) .. 'a'";
+  check_bounded(ab, "for i = 1, 1e4 do local x = a == b end", NULL, 50, 0);
+  check_bounded(ab, "for i = 1, 1e4 do local x = a < b end", NULL, 50, 0);
+  check_bounded(ab, "for i = 1, 1e4 do local x = a <= b end", NULL, 50, 0);
+  check_bounded(ab, "for i = 1, 1e4 do local x = a:sub(2) end", NULL, 50, 0);
+  check_bounded(ab, "for i = 1, 1e4 do local x = a .. 'b' end", NULL, 50, 0);
+  check_bounded(ab,
+                "coroutine.wrap(function() for i = 1, 1e4 do\n"
+                "  local x = a == b end end)()",
+                NULL, 50, 0);
+  check_bounded(ab,
+                "local co = coroutine.create(function()\n"
+                "  for i = 1, 1e4 do local x = a < b end end)\n"
+                "while true do pcall(coroutine.resume, co) end",
+                NULL, 50, 0);
+  check_bounded(ab,
+                "coroutine.wrap(function() coroutine.wrap(function()\n"
+                "  for i = 1, 1e4 do local x = a == b end end)() end)()",
+                NULL, 50, 0);
+  /* The default order of table.sort compares in C, without instructions
+   * in between. */
+  check_bounded(ab,
+                "local t = {} for i = 1, 3000 do t[i] = i % 2 == 0 and a or b "
+                "end\n"
+                "table.sort(t)",
+                "table.sort", 50, 0);
+}
+
+/* Library functions linear in a long format, a long string or a million
+ * arguments: each stops at a deadline of 1 ms, naming itself (unbounded,
+ * each takes 20 to 1 200 ms here). */
+KK_TEST(bounds_more_library) {
+  check_bounded("s = ('\\0'):rep(20e6)", "return #string.format('%q', s)",
+                "string.format", 1, 0);
+  check_bounded("s = ('a'):rep(30e6)", "return #string.format(s)",
+                "string.format", 1, 0);
+  check_bounded("t = {} for i = 1, 300000 do t[i] = 1e308 end\n"
+                "f = ('%99.99f'):rep(300000)",
+                "return #string.format(f, table.unpack(t))", NULL, 1, 0);
+  check_bounded("f = ('x'):rep(30e6)", "return #string.pack(f)", "string.pack",
+                1, 0);
+  /* Few items or arguments, but each slow in the stock function: 'c'
+   * padding (15 MB), %q of control characters (4 MB). */
+  check_bounded("E = {} for i = 1, 250 do E[i] = '' end",
+                "return #string.pack(('c60000'):rep(250), table.unpack(E))",
+                "string.pack", 1, 0);
+  check_bounded("Z = {} for i = 1, 64 do Z[i] = ('\\0'):rep(65536) end",
+                "return #string.format(('%q'):rep(64), table.unpack(Z))",
+                "string.format", 1, 0);
+  check_bounded(NULL, "return #string.pack('c100000000', '')", "string.pack", 1,
+                0);
+  check_bounded("f = ('i8'):rep(12e6)", "return string.packsize(f)",
+                "string.packsize", 1, 0);
+  check_bounded("f = ('x'):rep(20e6) d = ('a'):rep(20e6)",
+                "return string.unpack(f, d)", "string.unpack", 1, 0);
+  check_bounded("f = ('%c'):rep(1e6)", "return #os.date(f, 0)", "os.date", 1,
+                0);
+  check_bounded("s = ('z'):rep(30e6)", "return tonumber(s, 36)", "tonumber", 1,
+                0);
+  check_bounded("s = ('1'):rep(30e6)", "return tonumber(s)", "tonumber", 5, 0);
+  check_bounded("t = {} for i = 1, 900000 do t[i] = 65 end",
+                "return select('#', table.unpack(t))", "table.unpack", 1, 0);
+  check_bounded("t = {} for i = 1, 900000 do t[i] = 0x10000 end",
+                "return #utf8.char(table.unpack(t))", NULL, 1, 0);
+  check_bounded("t = {} for i = 1, 900000 do t[i] = 65 end",
+                "return #string.char(table.unpack(t))", NULL, 1, 0);
+  check_bounded("s = 'a' .. ('\\x80'):rep(30e6)", "return utf8.offset(s, 2)",
+                "utf8.offset", 1, 0);
+  check_bounded("s = 'a' .. ('\\x80'):rep(30e6)",
+                "for p in utf8.codes(s) do end", "utf8.codes", 1, 0);
+}
+
+/* coroutine.wrap and resume as the sandbox wraps them behave as the stock
+ * ones: values, errors with their place, dead coroutines. */
+KK_TEST(bounds_coroutines_as_stock) {
+  static const char code[] =
+      "local out = {}\n"
+      "local f = coroutine.wrap(function(a) local b = coroutine.yield(a + 1)\n"
+      "  error('boom ' .. b) end)\n"
+      "out[#out + 1] = f(1)\n"
+      "out[#out + 1] = select(2, pcall(f, 5))\n"
+      "out[#out + 1] = select(2, pcall(f, 6))\n"
+      "local g = coroutine.wrap(function() error({}) end)\n"
+      "out[#out + 1] = type(select(2, pcall(g)))\n"
+      "local co = coroutine.create(function(x) coroutine.yield(x * 2) "
+      "return 'done' end)\n"
+      "out[#out + 1] = table.concat({tostring(coroutine.resume(co, 21)), "
+      "select(2, coroutine.resume(co, 21))}, ' ')\n"
+      "out[#out + 1] = tostring(select(2, coroutine.resume(co)))\n"
+      "out[#out + 1] = select(2, pcall(coroutine.resume, 1))\n"
+      "out[#out + 1] = select(2, pcall(coroutine.wrap, 1))\n"
+      "return table.concat(out, '|')";
+  lua_State *S = luaL_newstate();
+  luaL_openlibs(S);
+  int rc;
+  char *want = eval(S, code, &rc);
+  if (!want) KK__FAIL("stock: %s", errbuf);
+  lua_State *L = sandbox(0, 5000);
+  char *got = eval(L, code, &rc);
+  if (!got) KK__FAIL("sandbox (%d): %s", rc, errbuf);
+  KK_CHECK_STR(got, want);
+  free(want);
+  free(got);
+  kk__lua_close(L);
+  lua_close(S);
+}
+
 KK_TEST(bounds_leave_normal_work_alone) {
   /* Typical decoder and recipe patterns, many times, well inside the
    * default budget. */
@@ -490,4 +748,6 @@ KK_TEST(bounds_leave_normal_work_alone) {
 KK_TEST_MAIN(KK_CASE(pattern_cases_match_stock),
              KK_CASE(pattern_random_match_stock),
              KK_CASE(bounds_hostile_patterns), KK_CASE(bounds_growth),
-             KK_CASE(bounds_tables), KK_CASE(bounds_leave_normal_work_alone))
+             KK_CASE(bounds_tables), KK_CASE(bounds_slow_instructions),
+             KK_CASE(bounds_more_library), KK_CASE(bounds_coroutines_as_stock),
+             KK_CASE(bounds_leave_normal_work_alone))

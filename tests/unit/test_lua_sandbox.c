@@ -238,15 +238,6 @@ KK_TEST(lua_error_has_traceback) {
 
 /* ---- budget ------------------------------------------------------------ */
 
-/* A runaway call must stop within 100 ms: the deadline is 50 ms and the
- * hook checks the clock every 1000 VM instructions (microseconds).  Under
- * valgrind (`make leakcheck`, KK_VALGRIND=1) everything runs some 20-50
- * times slower, so only a loose bound makes sense there. */
-static double runaway_bound_ms(void) {
-  const char *vg = getenv("KK_VALGRIND");
-  return vg && strcmp(vg, "1") == 0 ? 1000.0 : 100.0;
-}
-
 static void check_runaway(const char *code) {
   lua_State *L = new_state(0, 0, 0); /* defaults: 50 M instructions, 50 ms */
   double t0 = now_ms();
