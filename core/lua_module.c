@@ -34,7 +34,7 @@ const kk_option_t kk__lua_limit_options[] = {
      "lua_budget, 50000000).",
      NULL, 1000, 1e15},
     {"deadline", KK_OPT_DURATION, 0, NULL,
-     "Wall-clock time one call of `process` may take (default: kk.config "
+     "CPU time one call of `process` may take (default: kk.config "
      "lua_deadline, 50ms).",
      NULL, 0, 0},
     {NULL, 0, 0, NULL, NULL, NULL, 0, 0}};

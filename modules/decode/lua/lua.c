@@ -321,7 +321,7 @@ static const kk_option_t ld_options[] = {
     {.name = "deadline",
      .type = KK_OPT_DURATION,
      .def = "50ms",
-     .description = "Wall-clock time one message may take (reason budget)."},
+     .description = "CPU time one message may take (reason budget)."},
     DECODE_COMMON_OPTIONS,
     {.name = NULL}};
 
