@@ -76,7 +76,7 @@ STORES=" ${KK_BENCH_STORES:-sqlite postgres} "
 if [[ $STORES == *" sqlite "* ]]; then
 floor=$("$FLOOR" sqlite "$tmp/floor.db" "$N" "$DS" "$STEP" "$START")
 rm -f "$tmp"/floor.db*
-# With the stores' default queue (SQLite 65536, PostgreSQL 1000000 readings in flight; a
+# With the stores' default queue (SQLite 131072, PostgreSQL 1000000 readings in flight; a
 # transaction takes at most half), then with queue = 2000000.
 rate=$(store_run sqlite "kk.store.sqlite { path = \"$tmp/store.db\" }")
 rm -f "$tmp"/store.db*
