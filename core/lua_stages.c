@@ -230,7 +230,7 @@ static void ls_destroy(void *state) {
        KK_OPT_DURATION,                                                        \
        0,                                                                      \
        NULL,                                                                   \
-       "CPU time the function may take per batch (default: kk.config "  \
+       "CPU time the function may take per batch (default: kk.config "         \
        "lua_deadline, 50ms).",                                                 \
        NULL,                                                                   \
        0,                                                                      \

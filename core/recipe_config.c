@@ -42,8 +42,9 @@ static const kk_option_t config_options[] = {
      "Lua instructions one stage call may use before it is stopped.", NULL,
      1000, 1e12},
     {"lua_deadline", KK_OPT_DURATION, 0, "50ms",
-     "CPU time (of the loop thread) one Lua stage call may take before it is stopped.", NULL,
-     0, 0},
+     "CPU time (of the loop thread) one Lua stage call may take before it is "
+     "stopped.",
+     NULL, 0, 0},
     {"lua_memory", KK_OPT_SIZE, 0, "64MiB",
      "Memory cap of each Lua state (the recipe's and each Lua module's).", NULL,
      0, 0},

@@ -302,8 +302,10 @@ static const kk_option_t sq_options[] = {
     {.name = "commit_interval",
      .type = KK_OPT_DURATION,
      .def = "1s",
-     .description = "While data flows, a write transaction waits this long "
-                    "for more readings (or until `batch` are queued): with "
+     .description = "While data flows, a write transaction waits until "
+                    "this long after the last commit for more readings (or "
+                    "until `batch` are queued; the first batch after a "
+                    "quiet spell is written at once): with "
                     "thousands of datastreams each commit rewrites a page "
                     "per datastream, so fewer, larger transactions cost a "
                     "fraction.  Readings reach the database (and the "

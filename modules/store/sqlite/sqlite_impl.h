@@ -61,9 +61,10 @@ typedef struct sq_state {
   int sync;           /* 0 normal, 1 full, 2 off */
   uint64_t retain_ms; /* 0: keep raw data */
   uint64_t max_backoff_ms;
-  size_t txn_readings;    /* readings per transaction at most */
-  size_t linger_readings; /* a transaction waits for this many */
-  uint64_t linger_ns;     /* ... or this long (commit_interval) */
+  size_t txn_readings;     /* readings per transaction at most */
+  size_t linger_readings;  /* a transaction waits for this many */
+  uint64_t linger_ns;      /* ... or this long (commit_interval) */
+  uint64_t last_commit_ns; /* uv_hrtime() of the last commit (writer) */
   char *sectors_json, *things_json;
   uint64_t things_version; /* kk_things_json() written up to (writer) */
 

@@ -666,7 +666,10 @@ void sq_writer(void *arg) {
      * one reading of that datastream or fifty.  Waiting for more makes
      * the transactions large when data flows fast and costs a trickle
      * only that much latency. */
-    uint64_t until = uv_hrtime() + s->linger_ns;
+    /* Only while data flows: the first batch after a quiet spell (a
+     * trickle, a test's burst, the dashboard's user waiting) is written
+     * at once, later ones wait until commit_interval after that commit. */
+    uint64_t until = s->last_commit_ns + s->linger_ns;
     while (!s->stopping && sq_queued(s) < s->linger_readings) {
       uint64_t now = uv_hrtime();
       if (now >= until ||
@@ -686,6 +689,7 @@ void sq_writer(void *arg) {
     if (rc == SQLITE_OK) sq_store_described(s);
     uv_mutex_lock(&s->lock);
     if (rc == SQLITE_OK) {
+      s->last_commit_ns = uv_hrtime();
       for (size_t i = 0; i < n; i++)
         kk_batch_unref(take[i]);
       s->qhead = (s->qhead + n) % s->qcap;
