@@ -182,11 +182,18 @@ static int mqtt_flush(mqtt_state_t *s) {
 static void mqtt_read(void *arg) {
   mqtt_state_t *s = arg;
   int rc = MOSQ_ERR_SUCCESS;
+  /* One packet per call; the socket is drained when a call brings no
+   * message.  Not errno: at QoS 1 libmosquitto queues each PUBACK with a
+   * write to its wake-up pipe that fails with EAGAIN, which ended every
+   * read after one message (batches of one, a journal write, a pipeline
+   * pass and a sink write per message). */
   for (int i = 0; i < MQTT_READS_PER_WAKE && s->link.poll; i++) {
-    errno = 0;
+    size_t before = s->pending ? kk_batch_raw_len(s->pending) : 0;
+    int64_t fails = s->pending_fail;
     rc = mosquitto_loop_read(s->m, 1);
     if (rc != MOSQ_ERR_SUCCESS) break;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    size_t after = s->pending ? kk_batch_raw_len(s->pending) : 0;
+    if (after == before && s->pending_fail == fails) break;
     if (s->link.paused) break;
   }
   int frc = mqtt_flush(s);

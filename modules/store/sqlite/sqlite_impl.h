@@ -52,7 +52,7 @@ extern const char *const sq_reasons[SQ_NREASONS];
  * starts; then the writer owns the writer connection, its statements, the
  * id map, the deltas and `touched`, and `lock` guards the queue and the
  * flags between the two. */
-#define SQ_TAKE_MAX 256 /* batches per transaction at most */
+#define SQ_TAKE_MAX 2048 /* batches per transaction at most */
 
 typedef struct sq_state {
   kk_stage_t *st;
