@@ -239,8 +239,10 @@ static void note_stop(int sig) {
  * (kk_stage_hold), or left the state file the calculators (state.txt) or
  * a Lua module (state.json) write in its directory. */
 static int has_state_file(const kk_stage_t *st) {
-  static const char *const names[] = {"state.txt", "state.json"};
-  for (size_t i = 0; st->data_dir && i < 2; i++) {
+  /* state.txt/.json: calculators and Lua modules; position: the
+   * position of source.file and source.simulate. */
+  static const char *const names[] = {"state.txt", "state.json", "position"};
+  for (size_t i = 0; st->data_dir && i < 3; i++) {
     char p[4200];
     snprintf(p, sizeof p, "%s/%s", st->data_dir, names[i]);
     if (access(p, F_OK) == 0) return 1;

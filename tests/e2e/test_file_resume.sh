@@ -46,6 +46,9 @@ alerts_opened() { grep -c '"alert_hoch"' "$1" || true; }
 # ---- CSV: run, restart, append ------------------------------------------
 recipe c "$d/z.csv" true
 run c 1 || no csv-first-run "exit $?: $(tail -2 "$d/c-1.log")"
+# The clean stop's line names the source's position with the states.
+grep -q 'stopped cleanly: .* stage states (.*file' "$d/c-1.log" && ok stop-line-names-position ||
+  no stop-line-names-position "$(grep 'stopped cleanly' "$d/c-1.log")"
 raw1=$(lines "$d/c-raw.jsonl") co2e1=$(sum_co2e "$d/c-calc.jsonl") al1=$(alerts_opened "$d/c-calc.jsonl")
 [ "$raw1" = 20 ] && [ -s "$d/data-c/stages/file/position" ] && ok csv-first-run-saves-position ||
   no csv-first-run-saves-position "$raw1 readings, position: $(cat "$d/data-c/stages/file/position" 2>&1)"
