@@ -45,6 +45,11 @@ recipe_value() {
 
 has_value() { [ -n "$(recipe_value "$@")" ]; }
 
+# value_near THING PROP WANT TOL: the latest stored value is within TOL
+# of WANT.  Stores commit within their commit_interval of a reading, so
+# a running total is checked with wait_for N value_near ... first.
+value_near() { near "$(recipe_value "$1" "$2")" "$3" "$4"; }
+
 near() { python3 -c "import sys; sys.exit(0 if abs(float('$1') - float('$2')) <= float('$3') else 1)" 2>/dev/null; }
 
 recipe_shot() {

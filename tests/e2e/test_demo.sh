@@ -40,6 +40,9 @@ has() { # NAME PATH TEXT...: the page answers and holds every TEXT
 }
 wait_for 30 sh -c "curl -s '$base/climate' | grep -q 'Zielpfad bis 2040'" || true
 has overview / '<html lang="de"' "Musterstadt" "Raumluft jetzt" "Grundschule am Park"
+# The air stations' readings reach the store behind the week of
+# classroom history (the store commits in arrival order): wait for them.
+wait_for 30 sh -c "curl -s '$base/karte' | grep -q 'Stickstoffdioxid'" || true
 has map /karte "Ringstraße / Hauptbahnhof" "Stickstoffdioxid" "<svg"
 has balance /climate "Zielpfad bis 2040" "endgültig" "vorläufig" "je Einwohnerin und Einwohner"
 has measures /measures "818 von 818" "Kommunale Gebäude"

@@ -37,8 +37,13 @@ wait_for 10 desc && ok uba-stations-are-things ||
   no uba-stations-are-things "$(q "SELECT name, properties FROM things WHERE name LIKE 'uba-%'")"
 loc=$(q "SELECT l.geojson FROM locations l JOIN things t ON t.id = l.thing_id WHERE t.name = 'uba-901'")
 case $loc in *12.376*51.344*) ok uba-station-location ;; *) no uba-station-location "$loc" ;; esac
-v=$(q "SELECT count(*) FROM observations o JOIN datastreams d ON d.id = o.ds JOIN things t ON t.id = d.thing_id
-  WHERE t.name = 'esp8266-1001001' AND d.property = 'pm10'")
+pm10_rows() {
+  q "SELECT count(*) FROM observations o JOIN datastreams d ON d.id = o.ds JOIN things t ON t.id = d.thing_id
+    WHERE t.name = 'esp8266-1001001' AND d.property = 'pm10'"
+}
+# The store commits within its commit_interval of the POST.
+wait_for 10 eval '[ "$(pm10_rows)" = 1 ]'
+v=$(pm10_rows)
 [ "$v" = 1 ] && ok sensor-pm10-stored || no sensor-pm10-stored "$v"
 # The Telraam poll runs beside the UBA ones (jitter up to 1 s): wait for it.
 cars() { q "SELECT count(*) FROM observations o JOIN datastreams d ON d.id = o.ds WHERE d.property = 'count_car'"; }

@@ -106,7 +106,7 @@ assert m["KSK-001"]["years"][-1]["achieved_from"] == "metered", m["KSK-001"]["ye
 EOF
 if command -v sqlite3 >/dev/null; then
   db=$(find "$d/data" -name '*.db' | head -1)
-  # The store commits within its commit_interval (1 s) of the update.
+  # The store commits within its commit_interval (500 ms) of the update.
   for _ in $(seq 50); do
     v=$(sqlite3 "$db" "SELECT o.value FROM observations o JOIN datastreams s ON s.id = o.ds JOIN things t ON t.id = s.thing_id WHERE t.name = 'measure/KSK-002' AND s.property = 'completion' ORDER BY o.time DESC LIMIT 1" 2>&1)
     [ "$v" = 95.0 ] || [ "$v" = 95 ] && break

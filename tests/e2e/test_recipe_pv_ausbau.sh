@@ -66,6 +66,7 @@ if kk_stop; then ok sigterm-exit-0; else no sigterm-exit-0 "exit status $?"; fi
 rm -rf "$d/pv-ausbau"
 recipe_run pv-ausbau PV_FACTOR=505 PV_FACTOR_SOURCE="BISKO Bundesmix 2022"
 wait_for 20 has_value $Q co2e_avoided_year
+wait_for 10 value_near $Q co2e_avoided_year "$(python3 -c "print($PROD * 0.505)")" 0.01
 expect env-factor "$(recipe_value $Q co2e_avoided_year)" "$(python3 -c "print($PROD * 0.505)")" 0.01
 if curl -s "http://127.0.0.1:$port/quarter" | grep -qF "BISKO Bundesmix 2022"; then ok env-factor-named; else no env-factor-named "source not on /quarter"; fi
 kk_stop >/dev/null

@@ -41,6 +41,7 @@ Q=quarter/sonnenhof
 if wait_for 20 has_value $Q co2e_avoided_year; then ok balance-stored; else no balance-stored "no co2e_avoided_year in $db"; fi
 check_year() {
   local prop=$1 want=$2 got
+  wait_for 10 value_near $Q "$prop" "$want" 0.01
   got=$(recipe_value $Q "$prop")
   if near "$got" "$want" 0.01; then ok "year-$prop"; else no "year-$prop" "store has '$got', computed $want"; fi
 }

@@ -301,7 +301,7 @@ static const kk_option_t sq_options[] = {
                     "half the sink's `queue`)."},
     {.name = "commit_interval",
      .type = KK_OPT_DURATION,
-     .def = "1s",
+     .def = "500ms",
      .description = "While data flows, a write transaction waits until "
                     "this long after the last commit for more readings (or "
                     "until `batch` are queued; the first batch after a "
