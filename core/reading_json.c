@@ -19,6 +19,7 @@
  * string, odd spacing; the caller parses it properly). */
 static int meta_scan(const char *p, const char *key, char *out, size_t outlen) {
   size_t klen = strlen(key);
+  int found = -1; /* the answer once the whole object proved simple */
   if (*p++ != '{') return 2;
   if (*p == '}') return p[1] ? 2 : -1;
   for (;;) {
@@ -27,10 +28,12 @@ static int meta_scan(const char *p, const char *key, char *out, size_t outlen) {
     while (*p && *p != '"' && *p != '\\')
       p++;
     if (*p != '"') return 2;
-    int match = (size_t)(p - k) == klen && memcmp(k, key, klen) == 0;
+    /* The first of duplicate keys counts, as in cJSON. */
+    int match =
+        found < 0 && (size_t)(p - k) == klen && memcmp(k, key, klen) == 0;
     p++;
     if (*p++ != ':' || *p++ != '"') return 2;
-    size_t n = 0;
+    size_t n = 0, vlen = 0;
     while (*p && *p != '"') {
       char c = *p++;
       if (c == '\\') {
@@ -39,16 +42,18 @@ static int meta_scan(const char *p, const char *key, char *out, size_t outlen) {
       } else if ((unsigned char)c < 0x20) {
         return 2;
       }
+      vlen++;
       if (match && n + 1 < outlen) out[n++] = c;
     }
     if (*p++ != '"') return 2;
     if (match) {
+      /* Cut like snprintf; the answer depends on the value, not on what
+       * fit.  A key with an empty value is found, and is -1 (as an
+       * absent one), and later duplicates do not count. */
       if (outlen) out[n] = '\0';
-      /* The first of duplicate keys would win here, cJSON takes the
-       * first too; a truncated copy is what snprintf would give. */
-      return n ? 0 : -1;
+      found = vlen ? 0 : 1;
     }
-    if (*p == '}') return p[1] ? 2 : -1;
+    if (*p == '}') return p[1] ? 2 : found == 0 ? 0 : -1;
     if (*p++ != ',') return 2;
   }
 }

@@ -24,7 +24,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_TARGETS := senml_json senml_cbor ttn_v3 chirpstack_v4 json lua sta lua_pattern \
                 source_payload reading_json time file_csv sensor_community tasmota \
-                uba telraam sta_obs dwd http_poll measures dead_letter
+                uba telraam sta_obs dwd http_poll measures dead_letter raw_meta
 FUZZ_PARSERS := modules/decode/decode_senml.c modules/decode/decode_senml_names.c modules/decode/decode_uplink.c \
                 modules/decode/decode_flat.c \
                 modules/decode/decode_common.c modules/publish/sensorthings/sta_query.c \

@@ -101,6 +101,9 @@ if target == "source_payload":
     for f in sorted(glob.glob("tests/e2e/data/senml/*.json")):
         seeds += [b"\x03\x02" + open(f, "rb").read(), b"\x03\x10" + open(f, "rb").read()]
     seeds.append(b"\x08\x02" + open("tests/e2e/data/push/airrohr.json", "rb").read())
+if target == "raw_meta":
+    seeds += [b'{"topic":"city/sensors/s0001/up","thing":"s0001"}', b'{"path":"r\\/x","thing":""}',
+              b'{"thing":"a\\u00e9"}', b'city/x', b'{ "thing" : 1 }']
 if target == "reading_json":
     r = {"thing": "room-1", "property": "co2", "unit": "ppm",
          "time": "2026-01-01T00:00:00Z", "value": 812}
