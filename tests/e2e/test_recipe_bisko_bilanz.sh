@@ -25,7 +25,9 @@ value() {
        AND strftime('%Y', o.time / 1000 + 3600, 'unixepoch') = '$3'
      ORDER BY o.time DESC LIMIT 1"
 }
-wait_for 20 test -n "$(value musterstadt target_path 2040 2>/dev/null)" || true
+# (eval: the store is read at every try, not once before the loop)
+wait_for 20 eval 'test -n "$(value musterstadt target_path 2040 2>/dev/null)" &&
+  test -n "$(value musterstadt co2e_total_weather_corrected 2021 2>/dev/null)"' || true
 
 
 # 2021: households 159 920 t (150 GWh x 472 g + 280 GWh x 247 + ...).
