@@ -99,7 +99,14 @@ lib.check("answers-bounded", queued is not None and 0 < queued <= CLIENTS * (128
 grow = (peak - idle) / 1024
 print("figure tcp_unread %d clients not reading: RSS idle %.1f MB, peak %.1f MB (+%.1f MB)"
       % (CLIENTS, idle / 1024, peak / 1024, grow))
-lib.check("memory-bounded", grow <= 24, "RSS grew %.1f MB with %d clients not reading" % (grow, CLIENTS))
+# Under AddressSanitizer freed memory sits in its quarantine (256 MB) and
+# RSS says nothing about klimakit's own bound: the queued-bytes gauge above
+# still checks it there.
+asan = b"libasan" in subprocess.run(["ldd", lib.BIN], capture_output=True).stdout
+if asan:
+    lib.skip("memory-bounded", "RSS under AddressSanitizer includes its quarantine")
+else:
+    lib.check("memory-bounded", grow <= 24, "RSS grew %.1f MB with %d clients not reading" % (grow, CLIENTS))
 
 # Now read: every line answered once, in order.
 answers = [0] * CLIENTS
