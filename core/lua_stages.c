@@ -118,12 +118,14 @@ static int ls_call(lstage_t *s, kk_batch_t *b, kk_batch_t *part, size_t from,
 }
 
 /* Calls the function chunk by chunk (LS_CHUNK readings each).  A batch
- * that carries raw messages and no readings (a fn right after a source)
- * is one call. */
+ * that carries raw messages (a fn right after a source) is one call. */
 static int ls_run(lstage_t *s, kk_batch_t *b, kk_batch_t *out, char *e,
                   size_t elen) {
   size_t n = kk_batch_len(b);
-  if (n <= LS_CHUNK) return ls_call(s, b, NULL, 0, n, out, e, elen);
+  /* A batch with raw messages stays whole: a chunk could not carry
+   * them to batch:raw(). */
+  if (n <= LS_CHUNK || kk_batch_raw_len(b) > 0)
+    return ls_call(s, b, NULL, 0, n, out, e, elen);
   const kk_reading_t *rs = kk_batch_readings(b);
   kk_batch_t *part = NULL;
   int rc = 0;
