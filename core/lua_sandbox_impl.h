@@ -41,7 +41,9 @@ typedef struct sb_call {
   uint64_t deadline_ns;
   uint64_t count;
   int budget_hit;
-  int memcap_hit;
+  int memcap_hit; /* an allocation was refused or passed the cap */
+  int over_cap;   /* one passed it (granted from the headroom): the call
+                     stops at its next instruction */
   /* Why a bounded library function stopped the call (kk__lua_charge);
    * the hook raises it again if Lua code catches it and goes on. */
   char stop[160];

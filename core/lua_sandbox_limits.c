@@ -49,8 +49,27 @@ void *kk__sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     return NULL;
   }
   if (nsize > old && c->used - old + nsize > c->cap) {
+    /* Inside a call, an allocation past the cap is granted from a
+     * headroom as large as the cap and the call stops at its next
+     * instruction (or at the next charge of a bounded library function).
+     * Refusing it would make Lua run an emergency full collection inside
+     * the allocation, where no hook reaches: 30-60 ms for a heap of a
+     * million small tables near the default cap.  The headroom holds
+     * what one step can ask for: a table's array or a buffer doubled
+     * (at most the state's size again), a string built from two others.
+     * Outside a call, and past the headroom, it is refused as before. */
+    size_t total = c->used - old + nsize;
+    if (!c->depth || total - c->cap > c->cap) {
+      c->call.memcap_hit = 1;
+      return NULL;
+    }
     c->call.memcap_hit = 1;
-    return NULL;
+    if (!c->call.over_cap) {
+      c->call.over_cap = 1;
+      lua_sethook(c->main, kk__sb_hook, LUA_MASKCOUNT, 1);
+      lua_State *co = c->running;
+      if (co && co != c->main) lua_sethook(co, kk__sb_hook, LUA_MASKCOUNT, 1);
+    }
   }
   void *p = realloc(ptr, nsize);
   if (!p) return NULL;
@@ -194,9 +213,31 @@ static void overrun(lua_State *L, sb_ctx_t *c) {
     lua_sethook(c->main, kk__sb_hook, LUA_MASKCOUNT, 1);
 }
 
+/* Stops the running call that passed the memory cap (the allocator let it
+ * into the headroom).  Every later instruction of the call fails alike,
+ * so that a pcall in Lua cannot catch it and go on allocating. */
+static void memcap_stop(lua_State *L, sb_ctx_t *c, const char *fn,
+                        lua_Debug *ar) {
+  if (lua_gethookcount(L) != 1) lua_sethook(L, kk__sb_hook, LUA_MASKCOUNT, 1);
+  if (L != c->main && lua_gethookcount(c->main) != 1)
+    lua_sethook(c->main, kk__sb_hook, LUA_MASKCOUNT, 1);
+  char where[LUA_IDSIZE + 24] = "";
+  if (ar && lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
+    snprintf(where, sizeof where, "%s:%d: ", ar->short_src, ar->currentline);
+  else if (!ar) {
+    luaL_where(L, 1);
+    snprintf(where, sizeof where, "%s", lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+  lua_pushfstring(L, "%s%s%snot enough memory (cap of stage %s)", where,
+                  fn ? fn : "", fn ? ": " : "", c->name);
+  lua_error(L);
+}
+
 static void charge(lua_State *L, sb_ctx_t *c, uint64_t steps, uint64_t ahead,
                    const char *fn) {
   c->call.count += steps;
+  if (c->call.over_cap) memcap_stop(L, c, fn, NULL);
   uint64_t elapsed = now_ns() - c->call.start_ns + ahead;
   if (!c->call.budget_hit && c->call.count < c->call.budget &&
       elapsed < c->call.deadline_ns)
@@ -229,6 +270,7 @@ void kk__sb_hook(lua_State *L, lua_Debug *ar) {
   if (!c || !c->depth) return;
   int every = lua_gethookcount(L);
   c->call.count += (uint64_t)every;
+  if (c->call.over_cap && !c->call.budget_hit) memcap_stop(L, c, NULL, ar);
   /* With the watchdog timer (on the same clock) `late` says the deadline
    * passed, and the clock, a system call for CPU time, is read only to
    * name the time; without it, at every hook. */
@@ -313,9 +355,10 @@ static int sb_msgh(lua_State *L) {
       msg = lua_pushfstring(L, "(error object is a %s value)",
                             luaL_typename(L, 1));
   }
-  /* A budget overrun is reported as is: its message already names the
-   * place, and a traceback could not be built in a failing state. */
-  if (c && c->call.budget_hit) {
+  /* A budget overrun or the memory cap is reported as is: its message
+   * already names the place, and a traceback could not be built in a
+   * failing state. */
+  if (c && (c->call.budget_hit || c->call.over_cap)) {
     lua_pushstring(L, msg);
     return 1;
   }
@@ -357,7 +400,12 @@ int kk__lua_pcall_limits(lua_State *L, int nargs, int nresults,
     if (w) watch_arm(w, c);
   }
   int st = lua_pcall(L, nargs, nresults, base);
-  if (st == LUA_OK && c && c->call.budget_hit) {
+  if (st == LUA_OK && c && c->call.over_cap && !c->call.budget_hit) {
+    /* A C function caught the memory error and returned. */
+    lua_settop(L, base);
+    lua_pushliteral(L, "not enough memory");
+    st = LUA_ERRMEM;
+  } else if (st == LUA_OK && c && c->call.budget_hit) {
     /* A C function caught the stop with lua_pcall and returned: the call
      * still failed. */
     lua_settop(L, base);
