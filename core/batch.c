@@ -165,8 +165,13 @@ void kk_batch_set_seq(kk_batch_t *b, uint64_t seq) {
 #define DS_MAX_CHUNKS 4096
 static kk_datastream_t *ds_chunks[DS_MAX_CHUNKS];
 static _Atomic uint32_t ds_count;
-/* Open-addressing hash from (thing, property, unit) to id. */
-static uint32_t *ds_hash;
+/* Open-addressing hash from (thing, property, unit) to id; each slot
+ * keeps the upper half of the key's hash, so that a probe compares
+ * strings only when that matches (once, for the entry it finds). */
+typedef struct ds_slot {
+  uint32_t id, tag;
+} ds_slot_t;
+static ds_slot_t *ds_hash;
 static size_t ds_hash_cap;
 
 static uint64_t ds_key_hash(const char *t, const char *p, const char *u) {
@@ -184,15 +189,16 @@ static uint64_t ds_key_hash(const char *t, const char *p, const char *u) {
 
 static int ds_hash_grow(void) {
   size_t ncap = ds_hash_cap ? ds_hash_cap * 2 : 1024;
-  uint32_t *nh = calloc(ncap, sizeof *nh);
+  ds_slot_t *nh = calloc(ncap, sizeof *nh);
   if (!nh) return -1;
   uint32_t n = atomic_load(&ds_count);
   for (uint32_t id = 1; id <= n; id++) {
     const kk_datastream_t *d = kk_datastream_get(id);
-    size_t i = ds_key_hash(d->thing, d->property, d->unit) & (ncap - 1);
-    while (nh[i])
+    uint64_t h = ds_key_hash(d->thing, d->property, d->unit);
+    size_t i = h & (ncap - 1);
+    while (nh[i].id)
       i = (i + 1) & (ncap - 1);
-    nh[i] = id;
+    nh[i] = (ds_slot_t){id, (uint32_t)(h >> 32)};
   }
   free(ds_hash);
   ds_hash = nh;
@@ -205,9 +211,12 @@ uint32_t kk_datastream_id(const char *thing, const char *property,
   if (!thing || !property || !unit || !*thing || !*property) return 0;
   uint32_t n = atomic_load_explicit(&ds_count, memory_order_relaxed);
   if ((n + 1) * 2 > ds_hash_cap && ds_hash_grow() != 0) return 0;
-  size_t i = ds_key_hash(thing, property, unit) & (ds_hash_cap - 1);
-  for (; ds_hash[i]; i = (i + 1) & (ds_hash_cap - 1)) {
-    const kk_datastream_t *d = kk_datastream_get(ds_hash[i]);
+  uint64_t h = ds_key_hash(thing, property, unit);
+  uint32_t tag = (uint32_t)(h >> 32);
+  size_t i = h & (ds_hash_cap - 1);
+  for (; ds_hash[i].id; i = (i + 1) & (ds_hash_cap - 1)) {
+    if (ds_hash[i].tag != tag) continue;
+    const kk_datastream_t *d = kk_datastream_get(ds_hash[i].id);
     if (strcmp(d->thing, thing) == 0 && strcmp(d->property, property) == 0 &&
         strcmp(d->unit, unit) == 0)
       return d->id;
@@ -231,7 +240,7 @@ uint32_t kk_datastream_id(const char *thing, const char *property,
   d->thing = mem;
   d->property = mem + lt;
   d->unit = mem + lt + lp;
-  ds_hash[i] = id;
+  ds_hash[i] = (ds_slot_t){id, tag};
   atomic_store_explicit(&ds_count, id, memory_order_release);
   return id;
 }

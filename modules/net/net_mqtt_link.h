@@ -110,10 +110,11 @@ void net_mqtt_link_disconnect(net_mqtt_link_t *l, const char *why);
 void net_mqtt_link_update_poll(net_mqtt_link_t *l);
 
 /* Writes the packets libmosquitto has queued (threaded mode: PUBACKs)
- * now, from inside the link's `readable` callback.  What the socket does
- * not take stays queued for the poll.  A write error is left for the
+ * now, from inside the link's `readable` callback; `packets` is about how
+ * many (more than one: they go out in one TCP segment).  What the socket
+ * does not take stays queued for the poll.  A write error is left for the
  * poll callback to report. */
-void net_mqtt_link_flush(net_mqtt_link_t *l);
+void net_mqtt_link_flush(net_mqtt_link_t *l, size_t packets);
 
 /* While paused the socket is not read, so TCP flow control holds the
  * broker back; queued packets still go out. */

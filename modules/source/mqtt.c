@@ -160,7 +160,7 @@ static int mqtt_flush(mqtt_state_t *s) {
       /* Durable: the PUBACKs go out now, so that the broker refills its
        * in-flight window (20 messages by default) while the pipeline
        * works on these, instead of after it. */
-      net_mqtt_link_flush(&s->link);
+      net_mqtt_link_flush(&s->link, s->qos ? kk_batch_raw_len(b) : 0);
       kk_stage_deliver(s->st, b, NULL);
     } else {
       kk_metric_add(s->m_journal, (int64_t)kk_batch_raw_len(b));

@@ -41,8 +41,12 @@ enum {
   SQ_W_UPD,
   SQ_W_REHOUR,
   SQ_W_REDAY,
+  SQ_W_INSN, /* SQ_W_INS for SQ_INS_ROWS rows at once */
   SQ_NW
 };
+
+/* Rows per multi-row INSERT (SQ_W_INSN). */
+#define SQ_INS_ROWS 32
 
 /* The failure classes of sq_reason(), in the order of the metrics. */
 #define SQ_NREASONS 6
@@ -98,6 +102,10 @@ typedef struct sq_state {
   size_t ntouched, captouched;
   struct sq_row *rows; /* the current transaction's rows (writer thread) */
   size_t caprows;
+  /* Transactions left that insert row by row (writer thread): after a
+   * multi-row INSERT met a row the store already held (a replay after a
+   * crash), where more of them are likely. */
+  unsigned single_txns;
   kk_metric_t *m_err[SQ_NREASONS]; /* by sq_reason(), as sq_reasons */
 } sq_state_t;
 

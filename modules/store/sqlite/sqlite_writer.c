@@ -85,6 +85,7 @@ static const char *const sq_wsql[SQ_NW] = {
     [SQ_W_REDAY] = SQ_RECOMPUTE("obs_daily", "86400000"),
     [SQ_W_INS] = "INSERT OR IGNORE INTO observations(ds, time, value) "
                  "VALUES(?1, ?2, ?3)",
+    [SQ_W_INSN] = NULL, /* sq_insn_sql() */
     [SQ_W_HOUR] = SQ_UPSERT("obs_hourly"),
     [SQ_W_DAY] = SQ_UPSERT("obs_daily"),
     [SQ_W_THING] = "INSERT OR IGNORE INTO things(name) VALUES(?1)",
@@ -158,6 +159,16 @@ static int sq_backup_before_migrating(sq_state_t *s, int ver, char *err,
  * statements.  Runs on the loop thread in start(), and on the writer
  * thread when it reopens a database that was read-only.  Returns 0 or a
  * negative code with the reason in err. */
+/* SQ_W_INS for SQ_INS_ROWS rows: one statement step instead of 32 saves
+ * a third of the insert's CPU time (bind, step and reset per row cost
+ * about as much as the B-tree work). */
+static void sq_insn_sql(char *buf, size_t len) {
+  size_t at = (size_t)snprintf(
+      buf, len, "INSERT OR IGNORE INTO observations(ds, time, value) VALUES");
+  for (int i = 0; i < SQ_INS_ROWS && at < len; i++)
+    at += (size_t)snprintf(buf + at, len - at, "%s(?,?,?)", i ? "," : "");
+}
+
 int sq_open_writer(sq_state_t *s, char *err, size_t errlen) {
   int rc = sqlite3_open_v2(
       s->path, &s->w,
@@ -246,9 +257,11 @@ int sq_open_writer(sq_state_t *s, char *err, size_t errlen) {
   if (rc != SQLITE_OK)
     kk_log(KK_LOG_DEBUG, "store", s->name, "%s: kk_meta: %s", s->path,
            sqlite3_errmsg(s->w));
+  char insn[80 + SQ_INS_ROWS * 10];
+  sq_insn_sql(insn, sizeof insn);
   for (int i = 0; i < SQ_NW; i++) {
-    rc = sqlite3_prepare_v3(s->w, sq_wsql[i], -1, SQLITE_PREPARE_PERSISTENT,
-                            &s->ws[i], NULL);
+    rc = sqlite3_prepare_v3(s->w, i == SQ_W_INSN ? insn : sq_wsql[i], -1,
+                            SQLITE_PREPARE_PERSISTENT, &s->ws[i], NULL);
     if (rc != SQLITE_OK) {
       snprintf(err, errlen, "preparing statements on %s: %s", s->path,
                sqlite3_errmsg(s->w));
@@ -537,6 +550,53 @@ static int sq_put_row(sq_state_t *s, const sq_row_t *w, int64_t *rows,
   return SQLITE_OK;
 }
 
+/* The rows whose insert sq_put_rows() cannot tell apart: the store may
+ * have held any of them, which a multi-row INSERT reports only as a
+ * total. */
+#define SQ_REDO (-1000)
+
+/* Inserts SQ_INS_ROWS new rows (none of them an update) with one
+ * statement and adds them to the hourly deltas, a datastream's hour at a
+ * time.  SQ_REDO when the store already held one of them: the
+ * transaction is then written again row by row. */
+static int sq_put_rows(sq_state_t *s, const sq_row_t *w, int64_t *rows) {
+  sqlite3_stmt *q = s->ws[SQ_W_INSN];
+  for (int i = 0; i < SQ_INS_ROWS; i++) {
+    sqlite3_bind_int64(q, 3 * i + 1, w[i].sid);
+    sqlite3_bind_int64(q, 3 * i + 2, w[i].time);
+    sqlite3_bind_double(q, 3 * i + 3, w[i].value);
+  }
+  int rc = sqlite3_step(q);
+  sqlite3_reset(q);
+  if (rc != SQLITE_DONE) return rc;
+  if (sqlite3_changes(s->w) != SQ_INS_ROWS) return SQ_REDO;
+  *rows += SQ_INS_ROWS;
+  for (int i = 0; i < SQ_INS_ROWS;) {
+    int64_t bucket = kk_store_bucket(w[i].time, KK_HOUR_MS);
+    double sum = 0, min = w[i].value, max = w[i].value;
+    int k = i;
+    for (; k < SQ_INS_ROWS && w[k].sid == w[i].sid &&
+           kk_store_bucket(w[k].time, KK_HOUR_MS) == bucket;
+         k++) {
+      sum += w[k].value;
+      if (w[k].value < min) min = w[k].value;
+      if (w[k].value > max) max = w[k].value;
+    }
+    if (kk_store_map_put(&s->hours, w[i].sid, bucket, k - i, sum, min, max) !=
+        0)
+      return SQLITE_NOMEM;
+    i = k;
+  }
+  return SQLITE_OK;
+}
+
+/* Whether w[0..SQ_INS_ROWS) may go in one multi-row INSERT. */
+static int sq_rows_plain(const sq_row_t *w) {
+  for (int i = 0; i < SQ_INS_ROWS; i++)
+    if (w[i].flags & KK_READING_UPDATE) return 0;
+  return 1;
+}
+
 /* Writes `n` batches in one transaction.  The rows go in sorted by
  * datastream and time, not in arrival order: a thousand sensors round
  * robin would otherwise touch every datastream's last page once per
@@ -545,7 +605,7 @@ static int sq_put_row(sq_state_t *s, const sq_row_t *w, int64_t *rows,
  * Readings of the same datastream and time keep their order (a value
  * and its later update).  Returns a SQLite code; on failure everything
  * is rolled back. */
-static int sq_write(sq_state_t *s, kk_batch_t **b, size_t n) {
+static int sq_write_once(sq_state_t *s, kk_batch_t **b, size_t n, int multi) {
   int64_t rows = 0, dups = 0, skipped = 0, updates = 0;
   s->ntouched = 0;
   int rc = sq_resolve_new(s, b, n);
@@ -580,8 +640,15 @@ static int sq_write(sq_state_t *s, kk_batch_t **b, size_t n) {
   qsort(w, nrows, sizeof *w, sq_row_cmp);
   rc = sq_exec(s->w, "BEGIN IMMEDIATE");
   if (rc != SQLITE_OK) return rc;
-  for (size_t i = 0; rc == SQLITE_OK && i < nrows; i++)
-    rc = sq_put_row(s, &w[i], &rows, &dups, &updates);
+  for (size_t i = 0; rc == SQLITE_OK && i < nrows;) {
+    if (multi && nrows - i >= SQ_INS_ROWS && sq_rows_plain(&w[i])) {
+      rc = sq_put_rows(s, &w[i], &rows);
+      i += SQ_INS_ROWS;
+    } else {
+      rc = sq_put_row(s, &w[i], &rows, &dups, &updates);
+      i++;
+    }
+  }
   if (rc == SQLITE_OK && kk_store_map_days(&s->hours, &s->days) != 0)
     rc = SQLITE_NOMEM;
   if (rc == SQLITE_OK) rc = sq_flush_map(&s->hours, s->ws[SQ_W_HOUR]);
@@ -612,6 +679,21 @@ static int sq_write(sq_state_t *s, kk_batch_t **b, size_t n) {
     kk_metric_add(s->m_updates, updates);
     kk_metric_add(s->m_skipped, skipped);
     kk_metric_add(s->m_txns, 1);
+  }
+  return rc;
+}
+
+/* Multi-row INSERTs, unless the store held rows of a recent transaction
+ * already: then that transaction is written again row by row (each row's
+ * insert says whether it was new, which the rollups need), and so are the
+ * next few. */
+static int sq_write(sq_state_t *s, kk_batch_t **b, size_t n) {
+  int rc = sq_write_once(s, b, n, s->single_txns == 0);
+  if (rc == SQ_REDO) {
+    s->single_txns = 16;
+    rc = sq_write_once(s, b, n, 0);
+  } else if (s->single_txns) {
+    s->single_txns--;
   }
   return rc;
 }
