@@ -41,6 +41,25 @@ kk__crc32c_sse42(uint32_t crc, const uint8_t *p, size_t len) {
     c32 = _mm_crc32_u8(c32, *p++);
   return ~c32;
 }
+
+/* The same while copying: the crc32 instruction's latency (3 cycles per
+ * 8 bytes) leaves room for the load and store of the copy. */
+__attribute__((target("sse4.2"))) static uint32_t
+kk__crc32c_copy_sse42(uint32_t crc, uint8_t *d, const uint8_t *p, size_t len) {
+  uint64_t c = ~crc & 0xFFFFFFFFu;
+  for (; len >= 8; p += 8, d += 8, len -= 8) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    memcpy(d, &v, 8);
+    c = _mm_crc32_u64(c, v);
+  }
+  uint32_t c32 = (uint32_t)c;
+  while (len--) {
+    *d++ = *p;
+    c32 = _mm_crc32_u8(c32, *p++);
+  }
+  return ~c32;
+}
 #endif
 
 typedef unsigned int (*kk__crc32c_fn)(unsigned char *, int, unsigned int);
@@ -65,6 +84,15 @@ uint32_t kk__crc32c(uint32_t crc, const void *p, size_t len) {
 #endif
   if (len > (size_t)INT_MAX) return kk__crc32c_long(crc32_iscsi, crc, p, len);
   return ~crc32_iscsi((unsigned char *)(uintptr_t)p, (int)len, ~crc);
+}
+
+uint32_t kk__crc32c_copy(uint32_t crc, void *dst, const void *src, size_t len) {
+#if defined(__x86_64__)
+  if (len < KK__CRC32C_SHORT && __builtin_cpu_supports("sse4.2"))
+    return kk__crc32c_copy_sse42(crc, dst, src, len);
+#endif
+  if (len) memcpy(dst, src, len);
+  return kk__crc32c(crc, dst, len);
 }
 
 uint32_t kk__crc32c_portable(uint32_t crc, const void *p, size_t len) {

@@ -22,6 +22,10 @@
  * start). */
 uint32_t kk__crc32c(uint32_t crc, const void *p, size_t len);
 
+/* Copies `len` bytes from `src` to `dst` (not overlapping) and returns
+ * the CRC32C of them continuing `crc`: one pass over short buffers. */
+uint32_t kk__crc32c_copy(uint32_t crc, void *dst, const void *src, size_t len);
+
 /* The same with ISA-L's portable table code only, whatever the CPU
  * offers: for tests that prove the paths agree. */
 uint32_t kk__crc32c_portable(uint32_t crc, const void *p, size_t len);

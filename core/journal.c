@@ -516,9 +516,15 @@ int kk__journal_append(kk__journal_t *j, const char *source, int64_t time_ms,
   kk__wr16(b + 22, (uint16_t)ml);
   if (sl) memcpy(b + KK__J_BODY_HDR, source, sl);
   if (ml) memcpy(b + KK__J_BODY_HDR + sl, meta, ml);
-  if (len) memcpy(b + KK__J_BODY_HDR + sl + ml, data, len);
-  kk__wr32(p + 4, j->version >= 3 ? kk__crc32c(0, b, blen)
-                                  : kk__jhdr_crc(j->version, b, blen));
+  if (j->version >= 3) {
+    /* The data is copied and summed in one pass. */
+    uint32_t crc = kk__crc32c(0, b, KK__J_BODY_HDR + sl + ml);
+    kk__wr32(p + 4,
+             kk__crc32c_copy(crc, b + KK__J_BODY_HDR + sl + ml, data, len));
+  } else {
+    if (len) memcpy(b + KK__J_BODY_HDR + sl + ml, data, len);
+    kk__wr32(p + 4, kk__jhdr_crc(j->version, b, blen));
+  }
   j->buflen += rlen;
   j->st.appended++;
   *seq = ++j->last_seq;

@@ -109,5 +109,32 @@ KK_TEST(cpu_and_table_paths_agree) {
   free(buf);
 }
 
+/* kk__crc32c_copy copies exactly the bytes it sums, and sums them as
+ * kk__crc32c does, for every short length (its own loop) and long ones,
+ * at every alignment of source and destination. */
+KK_TEST(copy_and_sum) {
+  enum { MAX = 1024 };
+  uint8_t *src = malloc(MAX + 16), *dst = malloc(MAX + 32);
+  KK_CHECK(src != NULL && dst != NULL);
+  for (size_t i = 0; i < MAX + 16; i++)
+    src[i] = (uint8_t)rng();
+  for (int round = 0; round < 2000; round++) {
+    size_t len = round < 600 ? (size_t)round / 2 : (size_t)(rng() % (MAX + 1));
+    size_t so = (size_t)round % 8, doff = (size_t)(round / 8) % 8;
+    uint32_t seed = round % 2 ? (uint32_t)rng() : 0;
+    memset(dst, 0xA5, MAX + 32);
+    uint32_t c = kk__crc32c_copy(seed, dst + doff, src + so, len);
+    KK_CHECK_INT(c, ==, kk__crc32c(seed, src + so, len));
+    KK_CHECK(memcmp(dst + doff, src + so, len) == 0);
+    for (size_t i = 0; i < doff; i++)
+      KK_CHECK_INT(dst[i], ==, 0xA5);
+    for (size_t i = doff + len; i < MAX + 32; i++)
+      KK_CHECK_INT(dst[i], ==, 0xA5);
+  }
+  free(src);
+  free(dst);
+}
+
 KK_TEST_MAIN(KK_CASE(check_value), KK_CASE(rfc3720_vectors),
-             KK_CASE(chains_like_zlib), KK_CASE(cpu_and_table_paths_agree))
+             KK_CASE(chains_like_zlib), KK_CASE(cpu_and_table_paths_agree),
+             KK_CASE(copy_and_sum))
