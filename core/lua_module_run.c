@@ -316,9 +316,59 @@ static const char *reason_of(int rc) {
   return rc == KK_EBUDGET ? "budget" : rc == KK_EMEMCAP ? "memcap" : "error";
 }
 
+/* One call of process(state, batch, emit) on `b`; *save_now is set when
+ * it returned true. */
+static int lmod_call(linst_t *in, kk_batch_t *b, kk_batch_t *out, int *save_now,
+                     char *e, size_t elen) {
+  lua_State *L = in->L;
+  int top = lua_gettop(L);
+  int rc = kk__lua_push_borrowed(L, b, out, e, elen);
+  if (rc == 0) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, in->proc_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, in->state_ref);
+    lua_pushvalue(L, top + 1);
+    lua_pushvalue(L, top + 2);
+    rc = kk__lua_pcall(L, 3, 1, e, elen);
+    kk__lua_invalidate_borrowed(L, top + 1);
+  }
+  /* process may return true: save the state now (an alert that fired
+   * must not fire again after a crash). */
+  if (rc == 0 && lua_toboolean(L, -1)) *save_now = 1;
+  lua_settop(L, top);
+  return rc;
+}
+
+/* Calls process on chunks of LMOD_CHUNK readings, each under its own
+ * budget and deadline, as the recipe's Lua transforms do: a large batch
+ * (a replay, a decoder that makes six readings of each of 1024
+ * messages) would otherwise miss a deadline its readings each meet, and
+ * its healthy records would go to the dead letters.  A batch that
+ * carries raw messages stays whole (batch:raw() needs them). */
+#define LMOD_CHUNK 1024u
+
+static int lmod_run(linst_t *in, kk_batch_t *b, kk_batch_t *out, int *save_now,
+                    char *e, size_t elen) {
+  size_t n = kk_batch_len(b);
+  if (n <= LMOD_CHUNK || kk_batch_raw_len(b) > 0)
+    return lmod_call(in, b, out, save_now, e, elen);
+  const kk_reading_t *rs = kk_batch_readings(b);
+  kk_batch_t *part = kk_batch_new(LMOD_CHUNK);
+  if (!part) return KK_ENOMEM;
+  int rc = 0;
+  for (size_t from = 0; from < n && rc == 0; from += LMOD_CHUNK) {
+    size_t to = n - from > LMOD_CHUNK ? from + LMOD_CHUNK : n;
+    kk__batch_clear(part);
+    for (size_t i = from; i < to && rc == 0; i++)
+      if (kk_batch_push(part, &rs[i]) != 0) rc = KK_ENOMEM;
+    kk_batch_set_seq(part, kk_batch_seq(b));
+    if (rc == 0) rc = lmod_call(in, part, out, save_now, e, elen);
+  }
+  kk_batch_unref(part);
+  return rc;
+}
+
 int kk__lmod_process(kk_stage_t *st, void *state, kk_batch_t *b) {
   linst_t *in = state;
-  lua_State *L = in->L;
   char e[1024];
   kk_batch_t *out = NULL;
   uint64_t seq = kk_batch_seq(b);
@@ -328,20 +378,8 @@ int kk__lmod_process(kk_stage_t *st, void *state, kk_batch_t *b) {
     if (seq <= in->seq) return 0;
   }
   if (!in->sink && !(out = kk_batch_new(kk_batch_len(b)))) return KK_ENOMEM;
-  int top = lua_gettop(L);
-  int rc = kk__lua_push_borrowed(L, b, out, e, sizeof e);
-  if (rc == 0) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, in->proc_ref);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, in->state_ref);
-    lua_pushvalue(L, top + 1);
-    lua_pushvalue(L, top + 2);
-    rc = kk__lua_pcall(L, 3, 1, e, sizeof e);
-    kk__lua_invalidate_borrowed(L, top + 1);
-  }
-  /* process may return true: save the state now (an alert that fired
-   * must not fire again after a crash). */
-  int save_now = rc == 0 && lua_toboolean(L, -1);
-  lua_settop(L, top);
+  int save_now = 0;
+  int rc = lmod_run(in, b, out, &save_now, e, sizeof e);
   if (rc) {
     /* The engine logs the failed batch (rate-limited) with this detail. */
     kk_metric_add(kk_stage_counter(st, "kk_lua_errors_total", reason_of(rc),
