@@ -246,6 +246,7 @@ int kk__engine_check(kk__engine_t *e, char *err, size_t errlen) {
 
 void kk__engine_free(kk__engine_t *e) {
   if (!e) return;
+  kk__engine_later_free(e);
   for (size_t i = 0; i < e->n; i++) {
     kk_stage_t *st = e->stages[i];
     if (st->m->destroy && (st->created || st->state)) st->m->destroy(st->state);

@@ -38,6 +38,9 @@ struct kk_stage {
   size_t nin;
   /* lifecycle */
   int created, started, stopping, stopped, eof;
+  /* Sources: paused now (set_paused); hands its batches to
+   * kk_stage_deliver_later (and reads on while sinks are full). */
+  int paused, later;
   /* Sinks: every journal record up to the cursor is finished. */
   uint64_t cursor;
   uint64_t saved_cursor; /* last value written to the cursor file */

@@ -6,8 +6,10 @@
  * number: when a sink finishes the batch derived from journal record N,
  * every record up to N is done for that sink.  A sink that finishes
  * later (KK_ASYNC) keeps the batch in its queue (the fifo); a full queue
- * pauses every source.  Runs on the loop thread, except
- * kk_stage_done_async(), which any thread may call. */
+ * pauses every source.  A batch handed to kk_stage_deliver_later() is
+ * delivered from the loop instead (engine_later.c), still in journal
+ * order.  Runs on the loop thread, except kk_stage_done_async(), which
+ * any thread may call. */
 #include "engine_impl.h"
 
 #include <errno.h>
@@ -15,28 +17,40 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Pauses or resumes the sources.  A source that hands its batches to
+ * kk_stage_deliver_later() reads on while sinks are full: its batches
+ * wait in the journal (the engine stops delivering them, see
+ * kk__engine_later_pause), not in a broker that drops what its queue
+ * cannot hold.  A full disk pauses it too: the journal cannot take more. */
 static void set_paused(kk__engine_t *e, int paused, const kk_stage_t *why) {
-  if (e->paused == paused) return;
-  e->paused = paused;
-  kk_metric_set(e->m_paused, paused);
-  if (paused) kk_metric_add(e->m_pauses, 1);
-  if (e->replaying && !e->stopping) {
-    if (paused)
-      uv_idle_stop(&e->replay_idle);
-    else
-      uv_idle_start(&e->replay_idle, kk__engine_replay_step);
+  if (e->paused != paused) {
+    e->paused = paused;
+    kk_metric_set(e->m_paused, paused);
+    if (paused) kk_metric_add(e->m_pauses, 1);
+    if (e->replaying && !e->stopping) {
+      if (paused)
+        uv_idle_stop(&e->replay_idle);
+      else
+        uv_idle_start(&e->replay_idle, kk__engine_replay_step);
+    }
+    kk__engine_later_pause(e, paused);
+    if (paused && why && kk_ratelimit_ok(&e->pause_rl))
+      kk_log(KK_LOG_INFO, "core", "engine",
+             "sources paused: sink '%s' has %llu readings in flight (queue "
+             "%llu)%s",
+             why->name, (unsigned long long)why->inflight,
+             (unsigned long long)why->queue_cap,
+             e->later_sources ? "; source.mqtt reads on into the journal" : "");
   }
   for (size_t i = 0; i < e->n; i++) {
     kk_stage_t *st = e->stages[i];
     if (st->m->kind != KK_KIND_SOURCE || !st->started || st->stopping) continue;
-    if (paused && st->m->pause) st->m->pause(st, st->state);
-    if (!paused && st->m->resume) st->m->resume(st, st->state);
+    int want = paused && (!st->later || e->disk_full);
+    if (want == st->paused) continue;
+    st->paused = want;
+    if (want && st->m->pause) st->m->pause(st, st->state);
+    if (!want && st->m->resume) st->m->resume(st, st->state);
   }
-  if (paused && why && kk_ratelimit_ok(&e->pause_rl))
-    kk_log(KK_LOG_INFO, "core", "engine",
-           "sources paused: sink '%s' has %llu readings in flight (queue %llu)",
-           why->name, (unsigned long long)why->inflight,
-           (unsigned long long)why->queue_cap);
 }
 
 static void check_backpressure(kk__engine_t *e) {
@@ -262,7 +276,7 @@ int kk_stage_journal(kk_stage_t *st, kk_batch_t *b) {
   return 0;
 }
 
-void kk_stage_deliver(kk_stage_t *st, kk_batch_t *b, int *status) {
+void kk__engine_deliver_now(kk_stage_t *st, kk_batch_t *b, int *status) {
   size_t nraw = kk_batch_raw_len(b);
   if (st->m->decode) {
     kk__engine_decode_raws(st, b, b, status);
@@ -272,9 +286,17 @@ void kk_stage_deliver(kk_stage_t *st, kk_batch_t *b, int *status) {
   kk__engine_emit_source(st, b);
 }
 
+/* What waits for a later delivery (engine_later.c) was journaled first:
+ * it goes first, so that sinks see journal order. */
+void kk_stage_deliver(kk_stage_t *st, kk_batch_t *b, int *status) {
+  kk__engine_later_flush(st->eng, 1);
+  kk__engine_deliver_now(st, b, status);
+}
+
 int kk_stage_ingest(kk_stage_t *st, kk_batch_t *b, int *status) {
+  kk__engine_later_flush(st->eng, 1);
   int rc = kk_stage_journal(st, b);
-  if (rc == 0) kk_stage_deliver(st, b, status);
+  if (rc == 0) kk__engine_deliver_now(st, b, status);
   return rc;
 }
 

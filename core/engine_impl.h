@@ -61,6 +61,22 @@ struct kk__engine {
    * acknowledged, so the senders still have them; reported at shutdown. */
   uint64_t refused;
   kk_metric_t *m_disk_full, *m_disk_free;
+  /* engine_later.c: batches kk_stage_deliver_later() took and the loop
+   * has not delivered yet (a ring, oldest first, with their sources), and
+   * the journal position from which they are read back when more waited
+   * than the ring holds (0: the ring has everything). */
+  kk_batch_t **later;
+  kk_stage_t **later_src;
+  size_t later_head, later_len, later_cap, later_raws;
+  size_t later_off;       /* messages of the oldest batch delivered already */
+  uint64_t later_journal; /* first record to read back; 0 none */
+  uint64_t later_first;   /* first record not delivered yet; 0 none */
+  uv_idle_t later_idle;
+  int later_idle_on;
+  int later_sources;  /* a source used kk_stage_deliver_later */
+  size_t later_chunk; /* records per batch read back (sized to a slice) */
+  kk_ratelimit_t later_rl;
+  kk_metric_t *m_later, *m_later_journal;
 };
 
 /* engine_flow.c: the uv_async callback that runs the kk_stage_done()
@@ -118,5 +134,18 @@ int kk__engine_start_kind(kk__engine_t *e, kk_kind_t kind);
 /* engine_run.c: writes every sink's cursor to the journal's cursor file,
  * kept below any failed batch or failed ingest. */
 void kk__engine_save_cursors(kk__engine_t *e);
+
+/* engine_later.c: sets up the handle and metrics (engine start); the first
+ * journal record not delivered yet (0: none), which no cursor may pass;
+ * delivers everything waiting now (before another source's batch, at
+ * shutdown: `journal` includes what must be read back); stops or resumes
+ * delivery while sinks are full; frees what waits (engine free). */
+void kk__engine_later_init(kk__engine_t *e);
+/* engine_flow.c: decodes and emits a journaled batch now. */
+void kk__engine_deliver_now(kk_stage_t *st, kk_batch_t *b, int *status);
+uint64_t kk__engine_later_first(const kk__engine_t *e);
+void kk__engine_later_flush(kk__engine_t *e, int journal);
+void kk__engine_later_pause(kk__engine_t *e, int paused);
+void kk__engine_later_free(kk__engine_t *e);
 
 #endif

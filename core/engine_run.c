@@ -26,6 +26,8 @@ void kk__engine_save_cursors(kk__engine_t *e) {
     if (st->fifo_len == 0 && e->replay_done) st->cursor = last;
     if (e->undelivered_from && st->cursor >= e->undelivered_from)
       st->cursor = e->undelivered_from - 1;
+    uint64_t later = kk__engine_later_first(e);
+    if (later && st->cursor >= later) st->cursor = later - 1;
     if (st->cursor_capped && st->cursor > st->cursor_cap)
       st->cursor = st->cursor_cap;
     kk__journal_cursor_set(e->journal, st->name, st->cursor);
@@ -71,6 +73,10 @@ static void save_cursors_if_moved(kk__engine_t *e) {
     kk_stage_t *st = e->stages[i];
     if (st->m->kind != KK_KIND_SINK) continue;
     uint64_t pos = st->fifo_len == 0 && e->replay_done ? last : st->cursor;
+    uint64_t later = kk__engine_later_first(e);
+    if (later && pos >= later) pos = later - 1;
+    if (e->undelivered_from && pos >= e->undelivered_from)
+      pos = e->undelivered_from - 1;
     if (pos != st->saved_cursor) {
       kk__engine_save_cursors(e);
       return;
@@ -126,6 +132,7 @@ static void close_engine_handles(kk__engine_t *e) {
   uv_close((uv_handle_t *)&e->deadline, NULL);
   uv_close((uv_handle_t *)&e->done_async, NULL);
   uv_close((uv_handle_t *)&e->replay_idle, NULL);
+  uv_close((uv_handle_t *)&e->later_idle, NULL);
 }
 
 static void advance_shutdown(kk__engine_t *e);
@@ -166,6 +173,14 @@ static void stop_kind(kk__engine_t *e, kk_kind_t kind, int stores) {
  * cursors and close. */
 static void advance_shutdown(kk__engine_t *e) {
   if (e->stopping == 1) {
+    /* The sources are stopped: what waits in memory for a later delivery
+     * goes now; what waits in the journal stays for the next start. */
+    kk__engine_later_flush(e, 0);
+    if (kk__engine_later_first(e))
+      kk_log(KK_LOG_INFO, "core", "engine",
+             "records from %llu on wait in the journal; the next start "
+             "delivers them",
+             (unsigned long long)kk__engine_later_first(e));
     e->stopping = 2;
     stop_kind(e, KK_KIND_TRANSFORM, 0);
   } else if (e->stopping == 2) {
@@ -226,6 +241,7 @@ void kk__engine_stop(kk__engine_t *e) {
   uv_unref((uv_handle_t *)&e->tick);
   uv_unref((uv_handle_t *)&e->done_async);
   uv_idle_stop(&e->replay_idle);
+  kk__engine_later_pause(e, 1);
   uv_unref((uv_handle_t *)&e->sigint);
   uv_unref((uv_handle_t *)&e->sigterm);
   stop_kind(e, KK_KIND_SOURCE, 0);
@@ -347,6 +363,7 @@ int kk__engine_run(kk__engine_t *e, const kk__engine_cfg_t *cfg) {
   uv_async_init(&e->loop, &e->done_async, kk__engine_done_async_cb);
   uv_idle_init(&e->loop, &e->replay_idle);
   e->replay_idle.data = e;
+  kk__engine_later_init(e);
   e->done_async.data = e;
   e->last_cursor_save = e->last_retire = uv_now(&e->loop);
 

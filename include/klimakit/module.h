@@ -176,6 +176,16 @@ int kk_stage_ingest(kk_stage_t *st, kk_batch_t *b, int *status);
 int kk_stage_journal(kk_stage_t *st, kk_batch_t *b);
 void kk_stage_deliver(kk_stage_t *st, kk_batch_t *b, int *status);
 
+/* Instead of kk_stage_deliver(), for a source that reads a stream which
+ * does not wait for it (MQTT: the broker drops what a slow client leaves
+ * in its queue): the engine takes a reference to the journaled `b` and
+ * delivers it from the loop, a batch per loop iteration, so that the
+ * source goes on reading while the pipeline works.  When more waits than the
+ * engine keeps in memory (8192 messages), the rest is read back from the
+ * journal.  Every batch is delivered once, in journal order, before any other
+ * source's; no per-message status.  Loop thread only. */
+void kk_stage_deliver_later(kk_stage_t *st, kk_batch_t *b);
+
 /* Sink: the oldest unfinished batch is finished (see KK_ASYNC). */
 void kk_stage_done(kk_stage_t *st);
 /* Same, callable from any thread; the core applies it on the loop. */

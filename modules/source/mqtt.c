@@ -40,6 +40,7 @@
 #define MQTT_MAX_PARTS 16
 #define MQTT_META_MAX 2048
 #define MQTT_READS_PER_WAKE 1024
+#define MQTT_BATCH 256 /* messages journaled and handed on together */
 
 typedef struct mqtt_state {
   kk_stage_t *st;
@@ -161,7 +162,9 @@ static int mqtt_flush(mqtt_state_t *s) {
        * in-flight window (20 messages by default) while the pipeline
        * works on these, instead of after it. */
       net_mqtt_link_flush(&s->link, s->qos ? kk_batch_raw_len(b) : 0);
-      kk_stage_deliver(s->st, b, NULL);
+      /* The engine runs the pipeline on it between reads: a broker does
+       * not wait for a slow client, it drops what its queue cannot hold. */
+      kk_stage_deliver_later(s->st, b);
     } else {
       kk_metric_add(s->m_journal, (int64_t)kk_batch_raw_len(b));
       if (kk_ratelimit_ok(&s->rl))
@@ -187,6 +190,7 @@ static void mqtt_read(void *arg) {
    * write to its wake-up pipe that fails with EAGAIN, which ended every
    * read after one message (batches of one, a journal write, a pipeline
    * pass and a sink write per message). */
+  int frc = 0;
   for (int i = 0; i < MQTT_READS_PER_WAKE && s->link.poll; i++) {
     size_t before = s->pending ? kk_batch_raw_len(s->pending) : 0;
     int64_t fails = s->pending_fail;
@@ -195,8 +199,11 @@ static void mqtt_read(void *arg) {
     size_t after = s->pending ? kk_batch_raw_len(s->pending) : 0;
     if (after == before && s->pending_fail == fails) break;
     if (s->link.paused) break;
+    /* Batches of MQTT_BATCH: the engine delivers them in slices between
+     * reads, and a smaller batch is a finer slice. */
+    if (after >= MQTT_BATCH && (frc = mqtt_flush(s)) != 0) break;
   }
-  int frc = mqtt_flush(s);
+  if (frc == 0) frc = mqtt_flush(s);
   if (frc != 0 && s->link.poll) {
     /* Nothing queued may be written now: cut the connection. */
     shutdown(mosquitto_socket(s->m), SHUT_RDWR);

@@ -41,6 +41,10 @@ expect() {
 expect inventory-net "$(recipe_value pv-bestand/musterstadt nettonennleistung)" "$NET" 0
 expect inventory-units "$(recipe_value pv-bestand/musterstadt anlagen)" 5005 0
 expect potential-use "$(recipe_value pv-potenzial/musterstadt ausschoepfung)" "$SHARE" 1e-9
+# A running total: the calculator updates it as the year's production
+# flows, the store commits it within its commit_interval.
+wait_for 30 value_near $Q production_year "$PROD" 0.01
+wait_for 10 value_near $Q co2e_avoided_year "$(python3 -c "print($PROD * 0.86)")" 0.01
 expect production-year "$(recipe_value $Q production_year)" "$PROD" 0.01
 expect avoided-year "$(recipe_value $Q co2e_avoided_year)" "$(python3 -c "print($PROD * 0.86)")" 0.01
 expect avoided-per-plant "$(recipe_q "SELECT sum(o.value) FROM observations o JOIN datastreams s ON s.id = o.ds JOIN things t ON t.id = s.thing_id WHERE t.name = 'pv-rathaus' AND s.property = 'co2e_avoided'")" "$(python3 -c "print($RATHAUS * 0.86)")" 0.01

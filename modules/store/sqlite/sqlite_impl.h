@@ -116,6 +116,16 @@ typedef struct sq_state {
 int sq_open_writer(sq_state_t *s, char *err, size_t errlen);
 /* Closes the writer connection (NULL-safe). */
 void sq_close_writer(sq_state_t *s);
+
+/* Writer thread helpers: one SQL text on `db` (sqlite_writer.c); one
+ * step and reset of `q`, SQLITE_OK when it is done or gave a row
+ * (sqlite_txn.c). */
+int sq_exec(sqlite3 *db, const char *sql);
+int sq_step_done(sqlite3_stmt *q);
+
+/* Writes `n` queued batches in one transaction (sqlite_txn.c).  Returns a
+ * SQLite code; on failure everything is rolled back. */
+int sq_write(sq_state_t *s, kk_batch_t **b, size_t n);
 /* Upserts the things of the `things` option (loop thread, in start()).
  * Returns 0 or a negative code with the reason set on the stage. */
 int sq_load_things(sq_state_t *s);
