@@ -637,8 +637,12 @@ const kk_module_t source_mqtt_module = {
         "background and reconnects with exponential backoff and jitter. "
         "The messages are raw: put a decoder after it (`kk.decode.senml`, "
         "`kk.decode.ttn_v3`, `kk.decode.chirpstack_v4`, `kk.decode.json`, "
-        "`kk.decode.lua`).  While the pipeline is paused the socket is not "
-        "read (TCP flow control holds the broker back).",
+        "`kk.decode.lua`).  The pipeline runs on what was read between "
+        "reads (a broker drops what a slow client leaves in its queue): "
+        "in a burst faster than the pipeline the backlog waits in the "
+        "journal and is delivered from there, in order "
+        "(`kk_deliver_later_records`).  Full sinks do not stop the reading; "
+        "a full disk does (TCP flow control then holds the broker back).",
     .options = mqtt_options,
     .create = mqtt_create,
     .start = mqtt_start,
