@@ -63,6 +63,7 @@ start() { # NAME
     kill -0 $pid 2>/dev/null || return 1
     sleep 0.05
   done
+  kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null; pid=
   return 1
 }
 stored() { sqlite3 "$d/data-$1/stages/sqlite/klimakit.db" \
