@@ -284,8 +284,13 @@ static int later_read_back(kk__engine_t *e, size_t max, size_t per) {
       .e = e, .next = e->later_journal, .left = max, .per = per ? per : 1};
   int rc = kk__journal_read(e->journal, c.next, read_cb, &c);
   if (rc >= 0) read_stage(&c);
-  if (rc < 0 && rc != KK_ENOMEM) {
+  if (rc < 0) {
+    /* The batch being filled never reached the ring: it waits still. */
+    if (c.b && kk_batch_raw_len(c.b)) c.next = kk_batch_raw(c.b, 0)->seq;
     kk_batch_unref(c.b);
+    c.b = NULL;
+  }
+  if (rc < 0 && rc != KK_ENOMEM) {
     kk_log(KK_LOG_ERROR, "core", "engine",
            "reading waiting records back from the journal failed (%s): "
            "records from %llu on are delivered at the next start",
@@ -295,10 +300,7 @@ static int later_read_back(kk__engine_t *e, size_t max, size_t per) {
     e->later_journal = 0;
     return -1;
   }
-  if (rc < 0) { /* out of memory: take what was staged, retry later */
-    if (c.b && kk_batch_raw_len(c.b)) c.next = kk_batch_raw(c.b, 0)->seq;
-    kk_batch_unref(c.b);
-  }
+  /* Out of memory: what was staged goes, the rest is read again later. */
   e->later_journal = c.next;
   if (c.next > kk__journal_last_seq(e->journal)) {
     e->later_journal = 0;
