@@ -87,8 +87,30 @@ void decode_common_free(decode_common_t *dc) {
     free(dc->map[i].unit);
   }
   free(dc->map);
+  free(dc->tcache);
+  dc->tcache = NULL;
   dc->map = NULL;
   dc->nmap = 0;
+}
+
+/* The cache slot of `thing`, taken over when another thing had it; NULL
+ * for a long thing name or without memory. */
+static decode_thing_slot_t *decode_thing_slot(decode_common_t *dc,
+                                              const char *thing) {
+  uint32_t h = 2166136261u;
+  size_t n = 0;
+  for (; thing[n]; n++) {
+    if (n + 1 >= DECODE_THING_LEN) return NULL;
+    h = (h ^ (unsigned char)thing[n]) * 16777619u;
+  }
+  if (!dc->tcache && !(dc->tcache = calloc(DECODE_THINGS, sizeof *dc->tcache)))
+    return NULL;
+  decode_thing_slot_t *t = &dc->tcache[h & (DECODE_THINGS - 1)];
+  if (strcmp(t->thing, thing) != 0) {
+    memcpy(t->thing, thing, n + 1);
+    memset(t->ds, 0, sizeof t->ds);
+  }
+  return t;
 }
 
 int decode_out_value(decode_out_t *out, const char *thing, const char *name,
@@ -113,14 +135,14 @@ int decode_out_value(decode_out_t *out, const char *thing, const char *name,
   if (!thing || !*thing) thing = out->thing;
   if (!*thing) thing = "unknown";
   uint32_t ds = 0, *slot = NULL;
-  size_t tl = strlen(thing);
-  if (i < dc->nmap && i < DECODE_DS_CACHE && tl < sizeof out->ds_thing) {
-    if (strcmp(out->ds_thing, thing) != 0) {
-      memcpy(out->ds_thing, thing, tl + 1);
-      memset(out->ds_cache, 0, sizeof out->ds_cache);
+  if (i < dc->nmap && i < DECODE_DS_CACHE) {
+    decode_thing_slot_t *t = out->tslot;
+    if (!t || strcmp(t->thing, thing) != 0) t = decode_thing_slot(dc, thing);
+    out->tslot = t;
+    if (t) {
+      slot = &t->ds[i];
+      ds = *slot;
     }
-    slot = &out->ds_cache[i];
-    ds = *slot;
   }
   kk_reading_t r = {.time_ms = time_ms, .value = value, .ds = ds, .flags = 0};
   if (!ds) {
@@ -166,6 +188,7 @@ int decode_common_process(decode_common_t *dc, kk_batch_t *in, decode_fn fn,
     kk_raw_t copy = *raw; /* kk_batch_raw() reuses one view */
     out.raw = &copy;
     out.nvalues = 0;
+    out.tslot = NULL;
     out.err[0] = 0;
     kk_raw_meta_get(copy.meta, "thing", out.thing, sizeof out.thing);
     char why[200] = "";

@@ -33,10 +33,25 @@ typedef struct decode_common {
   const char *thing; /* static thing from the options, or NULL */
   kk_ratelimit_t rl;
   kk_metric_t *m_decoded, *m_unknown;
+  struct decode_thing_slot *tcache; /* DECODE_THINGS slots, on first use */
 } decode_common_t;
 
-/* The output of one raw message being decoded. */
+/* The datastreams of the first DECODE_DS_CACHE map entries for one thing:
+ * a stage keeps DECODE_THINGS of them, a direct-mapped cache by the
+ * thing's hash, so that a town's sensors round robin look their
+ * datastreams up by name only once (ids are never reused: a cached id
+ * stays right).  Things of DECODE_THING_LEN bytes or more are not
+ * cached. */
 #define DECODE_DS_CACHE 16
+#define DECODE_THINGS 1024
+#define DECODE_THING_LEN 56
+
+typedef struct decode_thing_slot {
+  char thing[DECODE_THING_LEN];
+  uint32_t ds[DECODE_DS_CACHE];
+} decode_thing_slot_t;
+
+/* The output of one raw message being decoded. */
 
 typedef struct decode_out {
   decode_common_t *dc;
@@ -44,11 +59,7 @@ typedef struct decode_out {
   const kk_raw_t *raw;
   char thing[256]; /* default thing for this message */
   size_t nvalues;
-  /* The datastreams of the first DECODE_DS_CACHE map entries for thing
-   * ds_thing: a message names its thing once and several mapped values,
-   * so only its first value looks the datastream up by name. */
-  char ds_thing[256];
-  uint32_t ds_cache[DECODE_DS_CACHE];
+  decode_thing_slot_t *tslot; /* the cache slot the last value used */
   char err[200]; /* why decode_out_value() refused a value (a limit) */
 } decode_out_t;
 

@@ -63,7 +63,8 @@ typedef struct flatjson_opts {
   flatjson_stats_t *stats; /* may be NULL */
 } flatjson_opts_t;
 
-/* The message is parsed strictly (flatjson_parse()). */
+/* The message is parsed strictly (flatjson_parse()).  `thing` and
+ * *time_ms are set before the first call of cb, so that cb may read them. */
 int flatjson_message(const void *data, size_t len, const flatjson_opts_t *o,
                      int64_t *time_ms, char *thing, size_t thing_len,
                      flatjson_cb cb, void *ctx, char *err, size_t errlen);

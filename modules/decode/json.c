@@ -28,15 +28,18 @@ typedef struct json_stage {
 
 typedef struct json_emit {
   decode_out_t *out;
-  const char *thing;
-  int64_t time_ms;
+  const char *thing;      /* the message's thing ("" when it has none) */
+  const int64_t *time_ms; /* the message's time */
   size_t n;
 } json_emit_t;
 
+/* flatjson_message() has read the thing and the time when it calls this
+ * (decode_flat.h), so one parse of the message does. */
 static int json_value(void *ctx, const char *name, double v) {
   json_emit_t *e = ctx;
   e->n++;
-  return decode_out_value(e->out, e->thing, name, NULL, e->time_ms, v);
+  return decode_out_value(e->out, e->thing[0] ? e->thing : NULL, name, NULL,
+                          *e->time_ms, v);
 }
 
 static int json_decode(void *state, decode_out_t *out, char *why, size_t whylen,
@@ -44,23 +47,12 @@ static int json_decode(void *state, decode_out_t *out, char *why, size_t whylen,
   json_stage_t *s = state;
   char thing[256] = "";
   int64_t t = out->raw->time_ms;
-  /* Values need the time first: collect it with a dry run of the time
-   * field only, then walk. */
+  json_emit_t e = {out, thing, &t, 0};
+  flatjson_stats_t fs = {0, 0, 0};
   flatjson_opts_t fo = s->fo;
-  json_emit_t e = {out, NULL, 0, 0};
-  const char *none[] = {NULL};
-  fo.fields = none;
-  fo.stats = NULL;
+  fo.stats = &fs;
   int rc = flatjson_message(out->raw->data, out->raw->len, &fo, &t, thing,
                             sizeof thing, json_value, &e, why, whylen);
-  if (rc) return rc;
-  e.thing = thing[0] ? thing : NULL;
-  e.time_ms = t;
-  flatjson_stats_t fs = {0, 0, 0};
-  fo = s->fo;
-  fo.stats = &fs;
-  rc = flatjson_message(out->raw->data, out->raw->len, &fo, &t, thing,
-                        sizeof thing, json_value, &e, why, whylen);
   if (rc == 0 && e.n == 0) {
     *reason = "no_values";
     snprintf(why, whylen,
