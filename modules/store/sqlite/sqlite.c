@@ -208,7 +208,10 @@ static int sq_process(kk_stage_t *st, void *state, kk_batch_t *b) {
   }
   s->q[(s->qhead + s->qlen) % s->qcap] = kk_batch_ref(b);
   s->qlen++;
-  uv_cond_signal(&s->cond);
+  s->qreadings += kk_batch_len(b);
+  if (s->waiting == 1 ||
+      (s->waiting == 2 && s->qreadings >= s->linger_readings))
+    uv_cond_signal(&s->cond);
   uv_mutex_unlock(&s->lock);
   return KK_ASYNC;
 }

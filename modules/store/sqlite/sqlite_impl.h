@@ -83,6 +83,11 @@ typedef struct sq_state {
   uv_cond_t cond;
   kk_batch_t **q; /* ring of queued batches, oldest first */
   size_t qhead, qlen, qcap;
+  size_t qreadings; /* readings in the queue */
+  /* What the writer waits for (lock held): 0 nothing (working, backing
+   * off), 1 any batch, 2 linger_readings queued; sq_process wakes it only
+   * then, not for every batch. */
+  int waiting;
   size_t done_pending; /* batches committed, not yet kk_stage_done() */
   int stopping, exited;
   int paused; /* the writer is retrying a failed transaction */

@@ -389,14 +389,6 @@ static void sq_retain(sq_state_t *s, int force) {
            (unsigned long long)(s->retain_ms / KK_DAY_MS));
 }
 
-/* Readings queued (lock held). */
-static size_t sq_queued(const sq_state_t *s) {
-  size_t n = 0;
-  for (size_t i = 0; i < s->qlen && n < s->linger_readings; i++)
-    n += kk_batch_len(s->q[(s->qhead + i) % s->qcap]);
-  return n;
-}
-
 void sq_writer(void *arg) {
   sq_state_t *s = arg;
   kk_batch_t *take[SQ_TAKE_MAX];
@@ -411,8 +403,11 @@ void sq_writer(void *arg) {
         sq_store_described(s);
         uv_mutex_lock(&s->lock);
       }
-      if (s->qlen == 0 && !s->stopping)
+      if (s->qlen == 0 && !s->stopping) {
+        s->waiting = 1;
         uv_cond_timedwait(&s->cond, &s->lock, 1000000000ull);
+        s->waiting = 0;
+      }
     }
     if (s->qlen == 0) break; /* stopping and drained */
     /* Linger (commit_interval): a transaction writes every page it
@@ -424,11 +419,13 @@ void sq_writer(void *arg) {
      * trickle, a test's burst, the dashboard's user waiting) is written
      * at once, later ones wait until commit_interval after that commit. */
     uint64_t until = s->last_commit_ns + s->linger_ns;
-    while (!s->stopping && sq_queued(s) < s->linger_readings) {
+    while (!s->stopping && s->qreadings < s->linger_readings) {
       uint64_t now = uv_hrtime();
-      if (now >= until ||
-          uv_cond_timedwait(&s->cond, &s->lock, until - now) != 0)
-        break;
+      if (now >= until) break;
+      s->waiting = 2;
+      int timeout = uv_cond_timedwait(&s->cond, &s->lock, until - now);
+      s->waiting = 0;
+      if (timeout) break;
     }
     size_t n = 0, readings = 0;
     while (n < s->qlen && n < SQ_TAKE_MAX &&
@@ -448,6 +445,7 @@ void sq_writer(void *arg) {
         kk_batch_unref(take[i]);
       s->qhead = (s->qhead + n) % s->qcap;
       s->qlen -= n;
+      s->qreadings -= readings;
       s->done_pending += n;
       uv_async_send(&s->async);
       if (s->paused) {
