@@ -89,28 +89,59 @@ void decode_common_free(decode_common_t *dc) {
   free(dc->map);
   free(dc->tcache);
   dc->tcache = NULL;
+  dc->tcap = dc->tlen = 0;
   dc->map = NULL;
   dc->nmap = 0;
 }
 
-/* The cache slot of `thing`, taken over when another thing had it; NULL
- * for a long thing name or without memory. */
-static decode_thing_slot_t *decode_thing_slot(decode_common_t *dc,
-                                              const char *thing) {
+static uint32_t decode_thing_hash(const char *thing, size_t *len) {
   uint32_t h = 2166136261u;
   size_t n = 0;
-  for (; thing[n]; n++) {
-    if (n + 1 >= DECODE_THING_LEN) return NULL;
+  for (; thing[n]; n++)
     h = (h ^ (unsigned char)thing[n]) * 16777619u;
+  *len = n;
+  return h;
+}
+
+/* Moves the cache to `cap` slots (a power of two), or empties it when it
+ * has DECODE_THINGS_MAX already.  Returns 0 or -1 without memory. */
+static int decode_things_grow(decode_common_t *dc) {
+  size_t cap = dc->tcap ? dc->tcap * 2 : 256;
+  if (cap > DECODE_THINGS_MAX) { /* a town this big: start afresh */
+    memset(dc->tcache, 0, dc->tcap * sizeof *dc->tcache);
+    dc->tlen = 0;
+    return 0;
   }
-  if (!dc->tcache && !(dc->tcache = calloc(DECODE_THINGS, sizeof *dc->tcache)))
-    return NULL;
-  decode_thing_slot_t *t = &dc->tcache[h & (DECODE_THINGS - 1)];
-  if (strcmp(t->thing, thing) != 0) {
-    memcpy(t->thing, thing, n + 1);
-    memset(t->ds, 0, sizeof t->ds);
+  decode_thing_slot_t *n = calloc(cap, sizeof *n);
+  if (!n) return -1;
+  for (size_t i = 0; i < dc->tcap; i++) {
+    if (!dc->tcache[i].thing[0]) continue;
+    size_t len, j = decode_thing_hash(dc->tcache[i].thing, &len) & (cap - 1);
+    while (n[j].thing[0])
+      j = (j + 1) & (cap - 1);
+    n[j] = dc->tcache[i];
   }
-  return t;
+  free(dc->tcache);
+  dc->tcache = n;
+  dc->tcap = cap;
+  return 0;
+}
+
+/* The cache entry of `thing`, added on first use; NULL for a long thing
+ * name or without memory. */
+static decode_thing_slot_t *decode_thing_slot(decode_common_t *dc,
+                                              const char *thing) {
+  size_t len;
+  uint32_t h = decode_thing_hash(thing, &len);
+  if (len == 0 || len >= DECODE_THING_LEN) return NULL;
+  if ((dc->tlen + 1) * 2 > dc->tcap && decode_things_grow(dc) != 0) return NULL;
+  size_t j = h & (dc->tcap - 1);
+  for (; dc->tcache[j].thing[0]; j = (j + 1) & (dc->tcap - 1))
+    if (strcmp(dc->tcache[j].thing, thing) == 0) return &dc->tcache[j];
+  memcpy(dc->tcache[j].thing, thing, len + 1);
+  memset(dc->tcache[j].ds, 0, sizeof dc->tcache[j].ds);
+  dc->tlen++;
+  return &dc->tcache[j];
 }
 
 int decode_out_value(decode_out_t *out, const char *thing, const char *name,

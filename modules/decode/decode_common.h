@@ -33,18 +33,19 @@ typedef struct decode_common {
   const char *thing; /* static thing from the options, or NULL */
   kk_ratelimit_t rl;
   kk_metric_t *m_decoded, *m_unknown;
-  struct decode_thing_slot *tcache; /* DECODE_THINGS slots, on first use */
+  struct decode_thing_slot *tcache; /* open addressing, tcap slots */
+  size_t tcap, tlen;
 } decode_common_t;
 
 /* The datastreams of the first DECODE_DS_CACHE map entries for one thing:
- * a stage keeps DECODE_THINGS of them, a direct-mapped cache by the
- * thing's hash, so that a town's sensors round robin look their
- * datastreams up by name only once (ids are never reused: a cached id
- * stays right).  Things of DECODE_THING_LEN bytes or more are not
- * cached. */
-#define DECODE_DS_CACHE 16
-#define DECODE_THINGS 1024
-#define DECODE_THING_LEN 56
+ * a stage keeps them for up to DECODE_THINGS_MAX / 2 things (a hash table
+ * that grows with the things seen, emptied when a town has more), so that
+ * sensors round robin look their datastreams up by name only once (ids
+ * are never reused: a cached id stays right).  Things of DECODE_THING_LEN
+ * bytes or more are not cached.  About 100 bytes a thing. */
+#define DECODE_DS_CACHE 12
+#define DECODE_THINGS_MAX 16384
+#define DECODE_THING_LEN 48
 
 typedef struct decode_thing_slot {
   char thing[DECODE_THING_LEN];
