@@ -57,7 +57,15 @@ endif
 
 PKGS     := $(foreach d,$(PKG_DEPS),$(firstword $(subst :, ,$(d))))
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libpq and libcurl are not linked: the modules that use them load them
+# on first use (modules/net/net_lib.h), by the soname they were built
+# against; LAZY_LIBS is for the tools that call them directly.
+LAZY_PKGS  := libpq libcurl
+PKG_LIBS   = $(shell pkg-config --libs $(filter-out $(LAZY_PKGS),$(PKGS)) 2>/dev/null)
+LAZY_LIBS  = $(shell pkg-config --libs $(LAZY_PKGS) 2>/dev/null)
+lib_soname = $(shell objdump -p "$$(pkg-config --variable=libdir $(1) 2>/dev/null)/$(2)" 2>/dev/null | sed -n 's/^ *SONAME *//p')
+KK_LIBPQ_SO   = $(call lib_soname,libpq,libpq.so)
+KK_LIBCURL_SO = $(call lib_soname,libcurl,libcurl.so)
 
 CFLAGS   ?= -O2 -g
 BASE_CFLAGS := -std=c11 -Wall -Wextra -Wpedantic $(WERROR) -D_GNU_SOURCE \
@@ -124,6 +132,8 @@ $(BUILD)/obj/core/%.o: core/%.c $(HDRS) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(CORE_CFLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
 
+$(BUILD)/obj/modules/net/net_curl_api.o: MOD_CFLAGS += $(if $(KK_LIBCURL_SO),-DKK_LIBCURL_SO='"$(KK_LIBCURL_SO)"')
+$(BUILD)/obj/modules/store/postgres/postgres_api.o: MOD_CFLAGS += $(if $(KK_LIBPQ_SO),-DKK_LIBPQ_SO='"$(KK_LIBPQ_SO)"')
 $(BUILD)/obj/modules/%.o: modules/%.c $(HDRS) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(MOD_CFLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
@@ -293,7 +303,8 @@ uninstall:
 # and KK_MODULEDIR are compiled in), plus the files of core/dist/: the
 # systemd unit, /etc/klimakit/klimakit.lua and /etc/default/klimakit
 # (conffiles), the maintainer scripts.  Depends come from the shared
-# libraries the binary links (dpkg-shlibdeps).  Debian 12 tools only:
+# libraries the binary links (dpkg-shlibdeps) and the packages of the two
+# it loads on first use (libpq, libcurl: dpkg -S of their sonames).  Debian 12 tools only:
 # dpkg-deb, dpkg-shlibdeps, fakeroot not needed (--root-owner-group).
 DEB_BUILD   := build/pkg
 DEB_ROOT    := $(DEB_BUILD)/root
@@ -330,6 +341,9 @@ deb:
 	deps=$$(cd $(DEB_BUILD)/shlibs && dpkg-shlibdeps -O $(abspath $(DEB_ROOT))/usr/bin/klimakit 2>/dev/null | \
 	  sed -n 's/^shlibs:Depends=//p'); \
 	[ -n "$$deps" ] || { echo "deb: dpkg-shlibdeps found no dependencies" >&2; exit 1; }; \
+	for so in $(KK_LIBPQ_SO) $(KK_LIBCURL_SO); do \
+	  p=$$(dpkg -S "*/$$so" 2>/dev/null | head -1 | cut -d: -f1); \
+	  [ -n "$$p" ] || { echo "deb: no package has $$so" >&2; exit 1; }; deps="$$deps, $$p"; done; \
 	size=$$(du -sk --exclude=DEBIAN $(DEB_ROOT) | cut -f1); \
 	sed -e 's|@VERSION@|$(KK_VERSION)|' -e 's|@ARCH@|$(DEB_ARCH)|' -e 's|@MAINTAINER@|$(DEB_MAINT)|' \
 	  -e "s|@SIZE@|$$size|" -e "s|@DEPENDS@|$$deps|" -e 's|@HOMEPAGE@|$(DEB_HOME)|' \

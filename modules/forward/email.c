@@ -257,6 +257,7 @@ static const fw_ops_t email_ops = {.send = email_send};
  */
 
 static int email_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
+  if (net_curl_check(st) != 0) return KK_EMISSING;
   email_state_t *s = calloc(1, sizeof *s);
   if (!s) return KK_ENOMEM;
   *state = s;

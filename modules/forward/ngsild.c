@@ -112,6 +112,7 @@ static int ngsild_send(void *ctx, const fw_item_t *items, size_t n) {
 static const fw_ops_t ngsild_ops = {.send = ngsild_send};
 
 static int ngsild_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
+  if (net_curl_check(st) != 0) return KK_EMISSING;
   ngsild_state_t *s = calloc(1, sizeof *s);
   if (!s) return KK_ENOMEM;
   *state = s;

@@ -130,6 +130,7 @@ static int sta_send(void *ctx, const fw_item_t *items, size_t n) {
 static const fw_ops_t sta_ops = {.send = sta_send};
 
 static int sta_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
+  if (net_curl_check(st) != 0) return KK_EMISSING;
   sta_state_t *s = calloc(1, sizeof *s);
   if (!s) return KK_ENOMEM;
   *state = s;

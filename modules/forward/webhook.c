@@ -82,6 +82,7 @@ static int webhook_send(void *ctx, const fw_item_t *items, size_t n) {
 static const fw_ops_t webhook_ops = {.send = webhook_send};
 
 static int webhook_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
+  if (net_curl_check(st) != 0) return KK_EMISSING;
   webhook_state_t *s = calloc(1, sizeof *s);
   if (!s) return KK_ENOMEM;
   s->st = st;

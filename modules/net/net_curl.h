@@ -12,8 +12,13 @@
 #ifndef KK_MODULES_COMMON_CURL_LOOP_H
 #define KK_MODULES_COMMON_CURL_LOOP_H
 
+/* libcurl's type-checking macros would wrap the calls net_curl_api.h
+ * routes through its table. */
+#define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
 #include <uv.h>
+
+#include "net/net_curl_api.h"
 
 typedef struct net_curl net_curl_t;
 

@@ -17,7 +17,7 @@ $(BUILD)/tests/kk-store-query: tests/stores/store_query.c $(BUILD)/libklimakit.a
 $(BUILD)/tests/kk-store-floor: tests/stores/store_floor.c $(BUILD)/libklimakit.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(KK_CFLAGS) $(PKG_CFLAGS) $(KK_LDFLAGS) -o $@ $< \
-	  $(BUILD)/libklimakit.a $(KK_LIBS)
+	  $(BUILD)/libklimakit.a $(KK_LIBS) $(LAZY_LIBS)
 
 unit: $(STORE_TOOLS)
 bench: $(STORE_TOOLS)

@@ -253,6 +253,7 @@ typedef struct hp_stage {
 } hp_stage_t;
 
 static int hp_create(kk_stage_t *st, const kk_opts_t *o, void **state) {
+  if (net_curl_check(st) != 0) return KK_EMISSING;
   hp_stage_t *hs = calloc(1, sizeof *hs);
   if (!hs) {
     kk_stage_error(st, "out of memory");

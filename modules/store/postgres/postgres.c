@@ -62,6 +62,11 @@
 /* ---- module callbacks ------------------------------------------------ */
 
 static int pg_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
+  char why[320];
+  if (pg_lib_check(why, sizeof why) != 0) {
+    kk_stage_error(st, "%s", why);
+    return KK_EMISSING;
+  }
   pg_state_t *s = calloc(1, sizeof *s);
   if (!s) {
     kk_stage_error(st, "out of memory");

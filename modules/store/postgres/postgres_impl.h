@@ -14,6 +14,8 @@
 #include <libpq-fe.h>
 #include <uv.h>
 
+#include "store/postgres/postgres_api.h"
+
 #define PG_SCHEMA_VERSION 3
 
 /* Wraps a blocking query connection to `conninfo` as an unregistered

@@ -320,6 +320,11 @@ static const kk_store_vtable_t pgq_vtable = {
 
 int pg_query_open(const char *conninfo, const char *name, int connect_now,
                   kk_store_t **out) {
+  char why[320];
+  if (pg_lib_check(why, sizeof why) != 0) {
+    kk_store_set_errmsg("%s", why);
+    return KK_EMISSING;
+  }
   pgq_t *p = calloc(1, sizeof *p);
   if (!p || !(p->conninfo = strdup(conninfo))) {
     free(p);
