@@ -248,6 +248,7 @@ static void sq_destroy(void *state) {
   kk_store_unref(s->store);
   free(s->dsmap);
   free(s->touched);
+  free(s->deltas);
   free(s->rows);
   kk_store_map_free(&s->hours);
   kk_store_map_free(&s->days);

@@ -41,11 +41,13 @@ enum {
   SQ_W_UPD,
   SQ_W_REHOUR,
   SQ_W_REDAY,
-  SQ_W_INSN, /* SQ_W_INS for SQ_INS_ROWS rows at once */
+  SQ_W_INSN,  /* SQ_W_INS for SQ_INS_ROWS rows at once */
+  SQ_W_HOURN, /* SQ_W_HOUR for SQ_INS_ROWS buckets at once */
+  SQ_W_DAYN,  /* SQ_W_DAY for SQ_INS_ROWS buckets at once */
   SQ_NW
 };
 
-/* Rows per multi-row INSERT (SQ_W_INSN). */
+/* Rows per multi-row INSERT (SQ_W_INSN) and upsert (SQ_W_HOURN, _DAYN). */
 #define SQ_INS_ROWS 32
 
 /* The failure classes of sq_reason(), in the order of the metrics. */
@@ -105,6 +107,8 @@ typedef struct sq_state {
     int64_t ds, time;
   } * touched;
   size_t ntouched, captouched;
+  kk_store_delta_t *deltas; /* a map's buckets in order, for the upserts */
+  size_t capdeltas;
   struct sq_row *rows; /* the current transaction's rows (writer thread) */
   size_t caprows;
   /* Transactions left that insert row by row (writer thread): after a

@@ -112,18 +112,55 @@ static int sq_resolve_new(sq_state_t *s, kk_batch_t **b, size_t n) {
   return rc;
 }
 
-static int sq_flush_map(kk_store_map_t *m, sqlite3_stmt *q) {
-  for (size_t i = 0; i < m->cap; i++) {
-    const kk_store_delta_t *d = &m->slot[i];
-    if (!d->count) continue;
-    sqlite3_bind_int64(q, 1, d->ds);
-    sqlite3_bind_int64(q, 2, d->bucket);
-    sqlite3_bind_int64(q, 3, d->count);
-    sqlite3_bind_double(q, 4, d->sum);
-    sqlite3_bind_double(q, 5, d->min);
-    sqlite3_bind_double(q, 6, d->max);
-    int rc = sq_step_done(q);
+static int sq_delta_cmp(const void *a, const void *b) {
+  const kk_store_delta_t *x = a, *y = b;
+  if (x->ds != y->ds) return x->ds < y->ds ? -1 : 1;
+  return (x->bucket > y->bucket) - (x->bucket < y->bucket);
+}
+
+static void sq_bind_delta(sqlite3_stmt *q, int at, const kk_store_delta_t *d) {
+  sqlite3_bind_int64(q, at + 1, d->ds);
+  sqlite3_bind_int64(q, at + 2, d->bucket);
+  sqlite3_bind_int64(q, at + 3, d->count);
+  sqlite3_bind_double(q, at + 4, d->sum);
+  sqlite3_bind_double(q, at + 5, d->min);
+  sqlite3_bind_double(q, at + 6, d->max);
+}
+
+/* Upserts the buckets of `m` in (ds, bucket) order, which walks the
+ * rollup table's pages once: SQ_INS_ROWS to a statement (`qn`), the rest
+ * one by one (`q1`). */
+static int sq_flush_map(sq_state_t *s, kk_store_map_t *m, sqlite3_stmt *q1,
+                        sqlite3_stmt *qn) {
+  if (m->len > s->capdeltas) {
+    kk_store_delta_t *n = realloc(s->deltas, m->len * sizeof *n);
+    if (!n) return SQLITE_NOMEM;
+    s->deltas = n;
+    s->capdeltas = m->len;
+  }
+  size_t n = 0;
+  for (size_t i = 0; i < m->cap && n < m->len; i++)
+    if (m->slot[i].count) s->deltas[n++] = m->slot[i];
+  qsort(s->deltas, n, sizeof *s->deltas, sq_delta_cmp);
+  size_t i = 0;
+  for (; i + SQ_INS_ROWS <= n; i += SQ_INS_ROWS) {
+    for (int k = 0; k < SQ_INS_ROWS; k++) {
+      const kk_store_delta_t *d = &s->deltas[i + (size_t)k];
+      sq_bind_delta(qn, 7 * k, d);
+      sqlite3_bind_double(qn, 7 * k + 7, d->sum / (double)d->count);
+    }
+    int rc = sq_step_done(qn);
     if (rc != SQLITE_OK) return rc;
+  }
+  for (; i < n; i++) {
+    sq_bind_delta(q1, 0, &s->deltas[i]);
+    int rc = sq_step_done(q1);
+    if (rc != SQLITE_OK) return rc;
+  }
+  if (s->capdeltas > 65536) { /* give back the memory of a huge one */
+    free(s->deltas);
+    s->deltas = NULL;
+    s->capdeltas = 0;
   }
   return SQLITE_OK;
 }
@@ -295,8 +332,10 @@ static int sq_write_once(sq_state_t *s, kk_batch_t **b, size_t n, int multi) {
   }
   if (rc == SQLITE_OK && kk_store_map_days(&s->hours, &s->days) != 0)
     rc = SQLITE_NOMEM;
-  if (rc == SQLITE_OK) rc = sq_flush_map(&s->hours, s->ws[SQ_W_HOUR]);
-  if (rc == SQLITE_OK) rc = sq_flush_map(&s->days, s->ws[SQ_W_DAY]);
+  if (rc == SQLITE_OK)
+    rc = sq_flush_map(s, &s->hours, s->ws[SQ_W_HOUR], s->ws[SQ_W_HOURN]);
+  if (rc == SQLITE_OK)
+    rc = sq_flush_map(s, &s->days, s->ws[SQ_W_DAY], s->ws[SQ_W_DAYN]);
   /* After the deltas of new rows: recompute the buckets of replaced ones. */
   for (size_t t = 0; rc == SQLITE_OK && t < s->ntouched; t++) {
     for (int k = 0; k < 2 && rc == SQLITE_OK; k++) {

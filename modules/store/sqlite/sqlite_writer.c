@@ -85,7 +85,9 @@ static const char *const sq_wsql[SQ_NW] = {
     [SQ_W_REDAY] = SQ_RECOMPUTE("obs_daily", "86400000"),
     [SQ_W_INS] = "INSERT OR IGNORE INTO observations(ds, time, value) "
                  "VALUES(?1, ?2, ?3)",
-    [SQ_W_INSN] = NULL, /* sq_insn_sql() */
+    [SQ_W_INSN] = NULL,  /* sq_insn_sql() */
+    [SQ_W_HOURN] = NULL, /* sq_upsn_sql() */
+    [SQ_W_DAYN] = NULL,
     [SQ_W_HOUR] = SQ_UPSERT("obs_hourly"),
     [SQ_W_DAY] = SQ_UPSERT("obs_daily"),
     [SQ_W_THING] = "INSERT OR IGNORE INTO things(name) VALUES(?1)",
@@ -167,6 +169,25 @@ static void sq_insn_sql(char *buf, size_t len) {
       buf, len, "INSERT OR IGNORE INTO observations(ds, time, value) VALUES");
   for (int i = 0; i < SQ_INS_ROWS && at < len; i++)
     at += (size_t)snprintf(buf + at, len - at, "%s(?,?,?)", i ? "," : "");
+}
+
+/* SQ_UPSERT for SQ_INS_ROWS buckets (ds, bucket, count, sum, min, max,
+ * avg each; avg is bound as sum / count): a transaction of a town's
+ * readings upserts one hourly and one daily bucket per datastream, some
+ * thousands, and one step per 32 of them costs less than 32 steps. */
+static void sq_upsn_sql(const char *table, char *buf, size_t len) {
+  size_t at = (size_t)snprintf(
+      buf, len, "INSERT INTO %s(ds, bucket, count, sum, min, max, avg) VALUES",
+      table);
+  for (int i = 0; i < SQ_INS_ROWS && at < len; i++)
+    at +=
+        (size_t)snprintf(buf + at, len - at, "%s(?,?,?,?,?,?,?)", i ? "," : "");
+  if (at < len)
+    snprintf(buf + at, len - at,
+             " ON CONFLICT(ds, bucket) DO UPDATE SET count = count + "
+             "excluded.count, sum = sum + excluded.sum, min = min(min, "
+             "excluded.min), max = max(max, excluded.max), avg = (sum + "
+             "excluded.sum) / (count + excluded.count)");
 }
 
 int sq_open_writer(sq_state_t *s, char *err, size_t errlen) {
@@ -257,11 +278,18 @@ int sq_open_writer(sq_state_t *s, char *err, size_t errlen) {
   if (rc != SQLITE_OK)
     kk_log(KK_LOG_DEBUG, "store", s->name, "%s: kk_meta: %s", s->path,
            sqlite3_errmsg(s->w));
-  char insn[80 + SQ_INS_ROWS * 10];
+  char insn[80 + SQ_INS_ROWS * 10], hourn[400 + SQ_INS_ROWS * 18],
+      dayn[sizeof hourn];
   sq_insn_sql(insn, sizeof insn);
+  sq_upsn_sql("obs_hourly", hourn, sizeof hourn);
+  sq_upsn_sql("obs_daily", dayn, sizeof dayn);
   for (int i = 0; i < SQ_NW; i++) {
-    rc = sqlite3_prepare_v3(s->w, i == SQ_W_INSN ? insn : sq_wsql[i], -1,
-                            SQLITE_PREPARE_PERSISTENT, &s->ws[i], NULL);
+    const char *sql = i == SQ_W_INSN    ? insn
+                      : i == SQ_W_HOURN ? hourn
+                      : i == SQ_W_DAYN  ? dayn
+                                        : sq_wsql[i];
+    rc = sqlite3_prepare_v3(s->w, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->ws[i],
+                            NULL);
     if (rc != SQLITE_OK) {
       snprintf(err, errlen, "preparing statements on %s: %s", s->path,
                sqlite3_errmsg(s->w));
