@@ -239,6 +239,104 @@ static const char *opt_str_field(lua_State *L, int idx, const char *f,
   return s;
 }
 
+/* Datastreams of emitted tables by the addresses of their thing,
+ * property and unit strings: a transform that derives readings emits
+ * tables naming the same few strings again and again, and the addresses
+ * of live Lua strings identify them without reading them (the datastream
+ * registry would hash and compare them, several cache misses each).
+ * Strings are kept alive by an anchor table (the memo's user value) as
+ * long as an entry names them; past DS_MEMO_ANCHORS anchored strings the
+ * memo starts afresh.  Direct-mapped; lives in the registry (counted
+ * against the state's memory cap). */
+#define DS_MEMO 4096 /* entries, a power of two */
+#define DS_MEMO_ANCHORS (2 * DS_MEMO)
+typedef struct ds_memo {
+  size_t anchored;
+  struct {
+    const char *t, *p, *u;
+    uint32_t ds;
+  } e[DS_MEMO];
+} ds_memo_t;
+static const char ds_memo_key = 0;
+
+static size_t ds_memo_slot(const char *t, const char *p, const char *u) {
+  uint64_t h = (uint64_t)(uintptr_t)t * 0x9e3779b97f4a7c15ull;
+  h ^= (uint64_t)(uintptr_t)p * 0xc2b2ae3d27d4eb4full;
+  h ^= (uint64_t)(uintptr_t)u * 0x165667b19e3779f9ull;
+  return (size_t)(h >> 52) & (DS_MEMO - 1);
+}
+
+/* The memo (created on first use), its user value (the anchors) pushed
+ * when `anchors` is set. */
+static ds_memo_t *ds_memo(lua_State *L, int anchors) {
+  ds_memo_t *m;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &ds_memo_key) == LUA_TUSERDATA) {
+    m = lua_touserdata(L, -1);
+  } else {
+    lua_pop(L, 1);
+    m = lua_newuserdatauv(L, sizeof *m, 1);
+    memset(m, 0, sizeof *m);
+    lua_newtable(L);
+    lua_setiuservalue(L, -2, 1);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &ds_memo_key);
+  }
+  if (anchors) {
+    lua_getiuservalue(L, -1, 1);
+    lua_remove(L, -2);
+  } else {
+    lua_pop(L, 1);
+  }
+  return m;
+}
+
+/* Remembers ds for the strings of fields thing, property and unit of the
+ * table at idx (t, p and u are their contents). */
+static void ds_memo_put(lua_State *L, int idx, const char *t, const char *p,
+                        const char *u, uint32_t ds) {
+  ds_memo_t *m = ds_memo(L, 0);
+  if (m->anchored + 3 > DS_MEMO_ANCHORS) {
+    memset(m->e, 0, sizeof m->e);
+    m->anchored = 0;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &ds_memo_key);
+    lua_newtable(L);
+    lua_setiuservalue(L, -2, 1);
+    lua_pop(L, 1);
+  }
+  ds_memo(L, 1);
+  static const char *const f[3] = {"thing", "property", "unit"};
+  for (int i = 0; i < 3; i++) {
+    lua_getfield(L, idx, f[i]);
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, -3) == LUA_TNIL) {
+      lua_pop(L, 1);
+      lua_pushboolean(L, 1);
+      lua_rawset(L, -3);
+      m->anchored++;
+    } else {
+      lua_pop(L, 2);
+    }
+  }
+  lua_pop(L, 1);
+  size_t j = ds_memo_slot(t, p, u);
+  m->e[j].t = t;
+  m->e[j].p = p;
+  m->e[j].u = u;
+  m->e[j].ds = ds;
+}
+
+static uint32_t ds_memo_get(lua_State *L, const char *t, const char *p,
+                            const char *u) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &ds_memo_key) != LUA_TUSERDATA) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  const ds_memo_t *m = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  size_t j = ds_memo_slot(t, p, u);
+  return m->e[j].t == t && m->e[j].p == p && m->e[j].u == u ? m->e[j].ds : 0;
+}
+
 void kk__lua_check_reading(lua_State *L, int idx, const kk_reading_t *def,
                            kk_reading_t *out, const char *who) {
   idx = lua_absindex(L, idx);
@@ -286,7 +384,13 @@ void kk__lua_check_reading(lua_State *L, int idx, const kk_reading_t *def,
   const char *thing = opt_str_field(L, idx, "thing", who);
   const char *prop = opt_str_field(L, idx, "property", who);
   const char *unit = opt_str_field(L, idx, "unit", who);
-  if (thing || prop || unit) {
+  uint32_t memo = thing && prop && unit ? ds_memo_get(L, thing, prop, unit) : 0;
+  if (memo) {
+    r.ds = memo;
+  } else if (thing || prop || unit) {
+    /* Longer strings are not interned: each is a new address. */
+    int all = thing && prop && unit && strlen(thing) <= 40 &&
+              strlen(prop) <= 40 && strlen(unit) <= 40;
     const kk_datastream_t *d = kk_datastream_get(r.ds);
     if (!thing) thing = d ? d->thing : NULL;
     if (!prop) prop = d ? d->property : NULL;
@@ -301,6 +405,7 @@ void kk__lua_check_reading(lua_State *L, int idx, const kk_reading_t *def,
              "%s: cannot register datastream %s/%s [%s] (thing and "
              "property must not be empty)",
              who, thing, prop, unit);
+    if (all) ds_memo_put(L, idx, thing, prop, unit, r.ds);
   } else if (!r.ds) {
     lraise(L, "%s: field 'thing' must be a string (or give 'ds')", who);
   }
