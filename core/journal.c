@@ -70,7 +70,8 @@ struct kk__journal {
    * hint_off was checked and has seq <= hint_seq.  Lets a reader that polls
    * from the end skip the CRCs of the whole active segment. */
   uint64_t hint_first, hint_off, hint_seq;
-  int dirty; /* written since the last fdatasync */
+  kk__jck_t ck; /* where records begin, for readers of older ones */
+  int dirty;    /* written since the last fdatasync */
   uint64_t last_sync_ms;
   kk__journal_stats_t st;
 };
@@ -246,6 +247,10 @@ static int kk__seg_walk(kk__journal_t *j, size_t idx, uint64_t from,
     off = j->hint_off;
     prev = *last = j->hint_seq;
   }
+  uint64_t ck_off, ck_seq;
+  if (!why && kk__jck_find(&j->ck, map, size, first, from, &ck_off, &ck_seq) &&
+      ck_off > off)
+    prev = *last = (off = ck_off, ck_seq - 1);
   while (!why && off < size) {
     const uint8_t *p = map + off, *b = p + KK__J_HDR;
     uint64_t left = size - off, seq = 0;
@@ -525,6 +530,8 @@ int kk__journal_append(kk__journal_t *j, const char *source, int64_t time_ms,
     if (len) memcpy(b + KK__J_BODY_HDR + sl + ml, data, len);
     kk__wr32(p + 4, kk__jhdr_crc(j->version, b, blen));
   }
+  kk__jck_add(&j->ck, j->segs[j->nseg - 1].first, j->last_seq + 1,
+              j->segs[j->nseg - 1].size + j->buflen);
   j->buflen += rlen;
   j->st.appended++;
   *seq = ++j->last_seq;

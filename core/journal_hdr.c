@@ -117,3 +117,34 @@ int kk__jhdr_newer(int dirfd, const char *name, char *msg, size_t len) {
            name, v, KK__J_VERSION);
   return KK_EINVAL;
 }
+
+/* ---- checkpoints (journal_hdr.h) ------------------------------------- */
+
+void kk__jck_add(kk__jck_t *c, uint64_t first, uint64_t seq, uint64_t off) {
+  uint64_t block = (first << 20 ^ off >> KK__J_CK_SHIFT) + 1;
+  if (block == c->block) return;
+  c->block = block;
+  c->first[c->next] = first;
+  c->seq[c->next] = seq;
+  c->off[c->next] = off;
+  c->next = (c->next + 1) % KK__J_CKS;
+}
+
+int kk__jck_find(const kk__jck_t *c, const uint8_t *map, uint64_t size,
+                 uint64_t first, uint64_t from, uint64_t *off, uint64_t *seq) {
+  int found = 0;
+  for (unsigned i = 0; i < KK__J_CKS; i++) {
+    if (!c->seq[i] || c->first[i] != first || c->seq[i] > from ||
+        (found && c->seq[i] <= *seq))
+      continue;
+    /* The record must be there still (a failed commit or a quarantine
+     * truncates a segment; seqs are not reused, offsets may be).  The
+     * record's seq follows its 8-byte header (length, CRC). */
+    if (c->off[i] + 16 > size || rd64(map + c->off[i] + 8) != c->seq[i])
+      continue;
+    *off = c->off[i];
+    *seq = c->seq[i];
+    found = 1;
+  }
+  return found;
+}

@@ -49,4 +49,29 @@ int kk__jhdr_write(int fd, uint64_t first, int version);
  * directory `dirfd`) has a newer format version than this build. */
 int kk__jhdr_newer(int dirfd, const char *name, char *msg, size_t len);
 
+/* Where records begin, noted as they are appended (the first record that
+ * starts in each 256 KiB of a segment, the last KK__J_CKS of them: the
+ * last 64 MiB written), so that a reader of a record in the middle of a
+ * segment starts its walk at most 256 KiB before it.  Without them, the
+ * first read of a run (deliver-later reading a backlog back) walked and
+ * mapped the segment from its start: tens of MB of resident pages and
+ * CRCs for records it did not want. */
+#define KK__J_CKS 256u
+#define KK__J_CK_SHIFT 18u
+typedef struct kk__jck {
+  uint64_t first[KK__J_CKS], seq[KK__J_CKS], off[KK__J_CKS];
+  unsigned next;  /* the slot to fill next */
+  uint64_t block; /* (segment first, 256 KiB block) of the last one + 1 */
+} kk__jck_t;
+
+/* Notes record `seq` appended at `off` of segment `first` when it is the
+ * first in its 256 KiB block. */
+void kk__jck_add(kk__jck_t *c, uint64_t first, uint64_t seq, uint64_t off);
+
+/* The latest checkpoint of segment `first` (`size` bytes mapped at `map`)
+ * at or before record `from` whose record is there: its offset and seq.
+ * Returns 0 when there is none. */
+int kk__jck_find(const kk__jck_t *c, const uint8_t *map, uint64_t size,
+                 uint64_t first, uint64_t from, uint64_t *off, uint64_t *seq);
+
 #endif

@@ -285,6 +285,34 @@ KK_TEST(read_from_end_is_incremental) {
   kk__journal_close(j);
 }
 
+KK_TEST(read_from_the_middle_starts_near_it) {
+  /* A reader of record 30000 of a 40000-record segment starts at the
+   * checkpoint before it (journal_hdr.h), not at the segment's start:
+   * damage to record 1 is not on its way (the next full read finds it). */
+  char *dir = tmpdir(), path[128];
+  kk__journal_t *j = jopen(dir, 0, KK__FSYNC_NEVER, 0, 0);
+  append_n(j, 40000);
+  coll_t c = read_all(j, 30000);
+  KK_CHECK_INT(c.n, ==, 10001);
+  uint64_t segs[4];
+  KK_CHECK_INT(list_segs(dir, segs, 4), ==, 1);
+  seg_path(path, sizeof path, dir, segs[0]);
+  int fd = open(path, O_RDWR);
+  KK_CHECK(fd >= 0);
+  KK_CHECK_INT(pwrite(fd, "\xff", 1, 44), ==, 1); /* record 1's body */
+  close(fd);
+  c = read_all(j, 30000);
+  KK_CHECK_INT(c.n, ==, 10001);
+  KK_CHECK_INT(c.last, ==, 40000);
+  kk__journal_stats_t st;
+  kk__journal_stats(j, &st);
+  KK_CHECK_INT(st.corrupt, ==, 0);
+  c = read_all(j, 0);
+  kk__journal_stats(j, &st);
+  KK_CHECK_INT(st.corrupt, ==, 1);
+  kk__journal_close(j);
+}
+
 KK_TEST(read_callback_may_append_and_retire) {
   char *dir = tmpdir();
   uint64_t seq;
@@ -875,6 +903,7 @@ KK_TEST_MAIN(KK_CASE(empty_cursor_under_fsync_never_replays),
              KK_CASE(roundtrip), KK_CASE(seq_continuity_across_reopen),
              KK_CASE(read_sees_uncommitted_appends),
              KK_CASE(read_from_end_is_incremental),
+             KK_CASE(read_from_the_middle_starts_near_it),
              KK_CASE(read_callback_may_append_and_retire),
              KK_CASE(segment_rollover),
              KK_CASE(cursor_register_set_save_reopen),
