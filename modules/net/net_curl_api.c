@@ -14,15 +14,7 @@
 
 net_curl_api_t net_curl_api;
 
-static const char *net_curl_resolve(void *h) {
-  void *p;
-#define NET_CURL_SYM(f)                                                        \
-  if (!(p = dlsym(h, #f))) return #f;                                          \
-  memcpy(&net_curl_api.f, &p, sizeof p);
-  NET_CURL_FUNCS(NET_CURL_SYM)
-#undef NET_CURL_SYM
-  return NULL;
-}
+NET_LIB_RESOLVER(net_curl_resolve, net_curl_api, NET_CURL_FUNCS)
 
 net_lib_t net_curl_lib =
     NET_LIB_INIT(KK_LIBCURL_SO, "libcurl4", net_curl_resolve);

@@ -1,9 +1,9 @@
 /*
  * modules/net/net_curl_api.h - libcurl, loaded when a stage first needs
  * it (net_lib.h).  Included by net_curl.h after <curl/curl.h>: from here
- * on curl_easy_init() and the others call through net_curl_api, which
- * net_curl_fn() fills on first use.  A module that calls libcurl checks
- * it in its create with net_curl_check().
+ * on curl_easy_init() and the others call through the table
+ * net_curl_api, filled on first use (net_curl_api_fn()).  A module that
+ * calls libcurl checks it in its create with net_curl_check().
  */
 #ifndef KK_MODULES_NET_CURL_API_H
 #define KK_MODULES_NET_CURL_API_H
@@ -37,20 +37,7 @@
   X(curl_multi_info_read)                                                      \
   X(curl_multi_cleanup)
 
-typedef struct net_curl_api {
-#define NET_CURL_PTR(f) __typeof__(f) *f;
-  NET_CURL_FUNCS(NET_CURL_PTR)
-#undef NET_CURL_PTR
-} net_curl_api_t;
-
-extern net_curl_api_t net_curl_api;
-extern net_lib_t net_curl_lib;
-
-static inline const net_curl_api_t *net_curl_fn(void) {
-  if (__atomic_load_n(&net_curl_lib.state, __ATOMIC_ACQUIRE) <= 0)
-    net_lib_need(&net_curl_lib);
-  return &net_curl_api;
-}
+NET_LIB_TABLE(net_curl_api, net_curl_lib, NET_CURL_FUNCS)
 
 /* For a module's create: 0, or KK_EMISSING with kk_stage_error() set. */
 int net_curl_check(kk_stage_t *st);
@@ -61,28 +48,28 @@ int net_curl_check(kk_stage_t *st);
 #undef curl_easy_setopt
 #undef curl_easy_getinfo
 #undef curl_multi_setopt
-#define curl_global_init (net_curl_fn()->curl_global_init)
-#define curl_global_cleanup (net_curl_fn()->curl_global_cleanup)
-#define curl_easy_init (net_curl_fn()->curl_easy_init)
-#define curl_easy_setopt (net_curl_fn()->curl_easy_setopt)
-#define curl_easy_getinfo (net_curl_fn()->curl_easy_getinfo)
-#define curl_easy_cleanup (net_curl_fn()->curl_easy_cleanup)
-#define curl_easy_strerror (net_curl_fn()->curl_easy_strerror)
-#define curl_slist_append (net_curl_fn()->curl_slist_append)
-#define curl_slist_free_all (net_curl_fn()->curl_slist_free_all)
-#define curl_url (net_curl_fn()->curl_url)
-#define curl_url_set (net_curl_fn()->curl_url_set)
-#define curl_url_get (net_curl_fn()->curl_url_get)
-#define curl_url_cleanup (net_curl_fn()->curl_url_cleanup)
-#define curl_free (net_curl_fn()->curl_free)
-#define curl_multi_init (net_curl_fn()->curl_multi_init)
-#define curl_multi_setopt (net_curl_fn()->curl_multi_setopt)
-#define curl_multi_add_handle (net_curl_fn()->curl_multi_add_handle)
-#define curl_multi_remove_handle (net_curl_fn()->curl_multi_remove_handle)
-#define curl_multi_assign (net_curl_fn()->curl_multi_assign)
-#define curl_multi_socket_action (net_curl_fn()->curl_multi_socket_action)
-#define curl_multi_info_read (net_curl_fn()->curl_multi_info_read)
-#define curl_multi_cleanup (net_curl_fn()->curl_multi_cleanup)
+#define curl_global_init (net_curl_api_fn()->curl_global_init)
+#define curl_global_cleanup (net_curl_api_fn()->curl_global_cleanup)
+#define curl_easy_init (net_curl_api_fn()->curl_easy_init)
+#define curl_easy_setopt (net_curl_api_fn()->curl_easy_setopt)
+#define curl_easy_getinfo (net_curl_api_fn()->curl_easy_getinfo)
+#define curl_easy_cleanup (net_curl_api_fn()->curl_easy_cleanup)
+#define curl_easy_strerror (net_curl_api_fn()->curl_easy_strerror)
+#define curl_slist_append (net_curl_api_fn()->curl_slist_append)
+#define curl_slist_free_all (net_curl_api_fn()->curl_slist_free_all)
+#define curl_url (net_curl_api_fn()->curl_url)
+#define curl_url_set (net_curl_api_fn()->curl_url_set)
+#define curl_url_get (net_curl_api_fn()->curl_url_get)
+#define curl_url_cleanup (net_curl_api_fn()->curl_url_cleanup)
+#define curl_free (net_curl_api_fn()->curl_free)
+#define curl_multi_init (net_curl_api_fn()->curl_multi_init)
+#define curl_multi_setopt (net_curl_api_fn()->curl_multi_setopt)
+#define curl_multi_add_handle (net_curl_api_fn()->curl_multi_add_handle)
+#define curl_multi_remove_handle (net_curl_api_fn()->curl_multi_remove_handle)
+#define curl_multi_assign (net_curl_api_fn()->curl_multi_assign)
+#define curl_multi_socket_action (net_curl_api_fn()->curl_multi_socket_action)
+#define curl_multi_info_read (net_curl_api_fn()->curl_multi_info_read)
+#define curl_multi_cleanup (net_curl_api_fn()->curl_multi_cleanup)
 #endif
 
 #endif

@@ -35,6 +35,35 @@ typedef struct net_lib {
 #define NET_LIB_INIT(soname, package, resolve)                                 \
   { (soname), (package), (resolve), PTHREAD_MUTEX_INITIALIZER, 0, "" }
 
+/* For a library's table (net_curl_api.h, store/postgres/postgres_api.h):
+ * NET_LIB_TABLE(api, lib, FUNCS) declares `api_t` with a pointer of each
+ * function's own type for every X(f) of FUNCS, the table `api`, the
+ * net_lib_t `lib`, and `api_fn()`, which returns the table once the
+ * library is loaded (net_lib_need).  NET_LIB_RESOLVER(name, api, FUNCS)
+ * defines the net_lib_resolve_fn `name` that fills it with dlsym(). */
+#define NET_LIB_PTR_(f) __typeof__(f) *f;
+#define NET_LIB_TABLE(api, lib, FUNCS)                                         \
+  typedef struct api {                                                         \
+    FUNCS(NET_LIB_PTR_)                                                        \
+  } api##_t;                                                                   \
+  extern api##_t api;                                                          \
+  extern net_lib_t lib;                                                        \
+  static inline const api##_t *api##_fn(void) {                                \
+    if (__atomic_load_n(&lib.state, __ATOMIC_ACQUIRE) <= 0)                    \
+      net_lib_need(&lib);                                                      \
+    return &api;                                                               \
+  }
+#define NET_LIB_SYM_(f)                                                        \
+  if (!(p = dlsym(h, #f))) return #f;                                          \
+  memcpy(&t_->f, &p, sizeof p);
+#define NET_LIB_RESOLVER(name, api, FUNCS)                                     \
+  static const char *name(void *h) {                                           \
+    __typeof__(api) *t_ = &api;                                                \
+    void *p;                                                                   \
+    FUNCS(NET_LIB_SYM_)                                                        \
+    return NULL;                                                               \
+  }
+
 /* Loads the library once (any thread).  Returns 0, or KK_EMISSING with
  * the reason in err (errlen bytes; may be NULL). */
 int net_lib_load(net_lib_t *l, char *err, size_t errlen);

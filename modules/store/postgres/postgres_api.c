@@ -14,15 +14,7 @@
 
 pg_api_t pg_api;
 
-static const char *pg_resolve(void *h) {
-  void *p;
-#define PG_SYM(f)                                                              \
-  if (!(p = dlsym(h, #f))) return #f;                                          \
-  memcpy(&pg_api.f, &p, sizeof p);
-  PG_FUNCS(PG_SYM)
-#undef PG_SYM
-  return NULL;
-}
+NET_LIB_RESOLVER(pg_resolve, pg_api, PG_FUNCS)
 
 net_lib_t pg_lib = NET_LIB_INIT(KK_LIBPQ_SO, "libpq5", pg_resolve);
 

@@ -3,7 +3,7 @@
  * a command first needs it (net/net_lib.h: libpq brings GnuTLS, LDAP and
  * Kerberos, some 3 MB of touched pages, into every process otherwise).
  * Included by postgres_impl.h after <libpq-fe.h>: from here on PQexec()
- * and the others call through pg_api, which pg_fn() fills on first use.
+ * and the others call through pg_api, which is filled on first use.
  * store.postgres checks the library in its create and pg_query_open()
  * before it connects (pg_lib_check).
  */
@@ -47,55 +47,42 @@
   X(PQsocket)                                                                  \
   X(PQstatus)
 
-typedef struct pg_api {
-#define PG_PTR(f) __typeof__(f) *f;
-  PG_FUNCS(PG_PTR)
-#undef PG_PTR
-} pg_api_t;
-
-extern pg_api_t pg_api;
-extern net_lib_t pg_lib;
-
-static inline const pg_api_t *pg_fn(void) {
-  if (__atomic_load_n(&pg_lib.state, __ATOMIC_ACQUIRE) <= 0)
-    net_lib_need(&pg_lib);
-  return &pg_api;
-}
+NET_LIB_TABLE(pg_api, pg_lib, PG_FUNCS)
 
 /* 0, or KK_EMISSING with the reason in err (errlen bytes). */
 int pg_lib_check(char *err, size_t errlen);
 
 #ifndef PG_API_IMPL
-#define PQclear (pg_fn()->PQclear)
-#define PQconnectPoll (pg_fn()->PQconnectPoll)
-#define PQconnectStart (pg_fn()->PQconnectStart)
-#define PQconnectdbParams (pg_fn()->PQconnectdbParams)
-#define PQconninfoFree (pg_fn()->PQconninfoFree)
-#define PQconninfoParse (pg_fn()->PQconninfoParse)
-#define PQconsumeInput (pg_fn()->PQconsumeInput)
-#define PQerrorMessage (pg_fn()->PQerrorMessage)
-#define PQescapeLiteral (pg_fn()->PQescapeLiteral)
-#define PQexec (pg_fn()->PQexec)
-#define PQexecParams (pg_fn()->PQexecParams)
-#define PQfinish (pg_fn()->PQfinish)
-#define PQflush (pg_fn()->PQflush)
-#define PQfreemem (pg_fn()->PQfreemem)
-#define PQgetResult (pg_fn()->PQgetResult)
-#define PQgetisnull (pg_fn()->PQgetisnull)
-#define PQgetvalue (pg_fn()->PQgetvalue)
-#define PQisBusy (pg_fn()->PQisBusy)
-#define PQnfields (pg_fn()->PQnfields)
-#define PQntuples (pg_fn()->PQntuples)
-#define PQputCopyData (pg_fn()->PQputCopyData)
-#define PQputCopyEnd (pg_fn()->PQputCopyEnd)
-#define PQresultErrorField (pg_fn()->PQresultErrorField)
-#define PQresultErrorMessage (pg_fn()->PQresultErrorMessage)
-#define PQresultStatus (pg_fn()->PQresultStatus)
-#define PQsendQuery (pg_fn()->PQsendQuery)
-#define PQsendQueryParams (pg_fn()->PQsendQueryParams)
-#define PQsetnonblocking (pg_fn()->PQsetnonblocking)
-#define PQsocket (pg_fn()->PQsocket)
-#define PQstatus (pg_fn()->PQstatus)
+#define PQclear (pg_api_fn()->PQclear)
+#define PQconnectPoll (pg_api_fn()->PQconnectPoll)
+#define PQconnectStart (pg_api_fn()->PQconnectStart)
+#define PQconnectdbParams (pg_api_fn()->PQconnectdbParams)
+#define PQconninfoFree (pg_api_fn()->PQconninfoFree)
+#define PQconninfoParse (pg_api_fn()->PQconninfoParse)
+#define PQconsumeInput (pg_api_fn()->PQconsumeInput)
+#define PQerrorMessage (pg_api_fn()->PQerrorMessage)
+#define PQescapeLiteral (pg_api_fn()->PQescapeLiteral)
+#define PQexec (pg_api_fn()->PQexec)
+#define PQexecParams (pg_api_fn()->PQexecParams)
+#define PQfinish (pg_api_fn()->PQfinish)
+#define PQflush (pg_api_fn()->PQflush)
+#define PQfreemem (pg_api_fn()->PQfreemem)
+#define PQgetResult (pg_api_fn()->PQgetResult)
+#define PQgetisnull (pg_api_fn()->PQgetisnull)
+#define PQgetvalue (pg_api_fn()->PQgetvalue)
+#define PQisBusy (pg_api_fn()->PQisBusy)
+#define PQnfields (pg_api_fn()->PQnfields)
+#define PQntuples (pg_api_fn()->PQntuples)
+#define PQputCopyData (pg_api_fn()->PQputCopyData)
+#define PQputCopyEnd (pg_api_fn()->PQputCopyEnd)
+#define PQresultErrorField (pg_api_fn()->PQresultErrorField)
+#define PQresultErrorMessage (pg_api_fn()->PQresultErrorMessage)
+#define PQresultStatus (pg_api_fn()->PQresultStatus)
+#define PQsendQuery (pg_api_fn()->PQsendQuery)
+#define PQsendQueryParams (pg_api_fn()->PQsendQueryParams)
+#define PQsetnonblocking (pg_api_fn()->PQsetnonblocking)
+#define PQsocket (pg_api_fn()->PQsocket)
+#define PQstatus (pg_api_fn()->PQstatus)
 #endif
 
 #endif
