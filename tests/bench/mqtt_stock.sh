@@ -11,6 +11,11 @@
 #             a Lua stage adding co2e_g = kwh * 380 and flag = co2_ppm > 1000
 #             -> sink.file (one line per message) and store.sqlite
 #   floor:    mosquitto_sub writing the payloads to a file
+#   store floor: kk-store-floor inserting the same six rows a message
+#             (6 000 datastreams round robin) into the same SQLite table
+#             with a bare prepared INSERT, no rollups; its CPU per message
+#             added to the floor's is a floor that also stores
+#             (`..._floor_with_store_cpu_us`, `..._cpu_ratio_with_store`).
 #
 # For QoS 0 and 1 (and QoS 1 with the journal's fsync = "interval") each
 # consumer runs ROUNDS times, alternating with the floor.  Per run:
@@ -149,6 +154,19 @@ b = [float(x) for x in sys.argv[2].split()]
 print("%.2f" % statistics.median([x / y if y else 0 for x, y in zip(a, b)]))' "$1" "$2"
 }
 
+# The store floor, once: CPU microseconds per message of six rows.
+store_us=$(python3 - "$PWD/$BUILD/tests/kk-store-floor" "$tmp/floor.db" "$((N * 6))" <<'PY'
+import resource, subprocess, sys
+exe, db, n = sys.argv[1:4]
+subprocess.run([exe, "sqlite", db, n, "6000", "1000", "1763700000000"],
+               check=True, stdout=subprocess.DEVNULL)
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("%.1f" % ((ru.ru_utime + ru.ru_stime) * 1e6 / (int(n) / 6)))
+PY
+)
+rm -f "$tmp"/floor.db*
+echo "bench mqtt_stock_store_floor_cpu_us $store_us us/msg"
+
 for cfg in "0 never q0" "1 never q1" "1 interval q1_fsync_interval"; do
   set -- $cfg
   qos=$1 fs=$2 name=$3
@@ -170,6 +188,9 @@ for cfg in "0 never q0" "1 never q1" "1 interval q1_fsync_interval"; do
   echo "bench mqtt_stock_${name}_cpu_us $(median ${K[cpu]}) us/msg"
   echo "bench mqtt_stock_${name}_floor_cpu_us $(median ${F[cpu]}) us/msg"
   echo "bench mqtt_stock_${name}_cpu_ratio $(ratio_median "${K[cpu]}" "${F[cpu]}") ratio"
+  fs_cpu=$(python3 -c "import sys; print('%.1f' % (float(sys.argv[1]) + float(sys.argv[2])))" "$(median ${F[cpu]})" "$store_us")
+  echo "bench mqtt_stock_${name}_floor_with_store_cpu_us $fs_cpu us/msg"
+  echo "bench mqtt_stock_${name}_cpu_ratio_with_store $(python3 -c "import sys; a, b = map(float, sys.argv[1:]); print('%.2f' % (a / b if b else 0))" "$(median ${K[cpu]})" "$fs_cpu") ratio"
   echo "bench mqtt_stock_${name}_peak_rss $(median ${K[rss]}) KiB"
   echo "bench mqtt_stock_${name}_floor_peak_rss $(median ${F[rss]}) KiB"
   # What durability costs: QoS 1 with fsync = interval against never
