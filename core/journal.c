@@ -70,10 +70,13 @@ struct kk__journal {
    * hint_off was checked and has seq <= hint_seq.  Lets a reader that polls
    * from the end skip the CRCs of the whole active segment. */
   uint64_t hint_first, hint_off, hint_seq;
-  kk__jck_t ck; /* where records begin, for readers of older ones */
-  int dirty;    /* written since the last fdatasync */
+  int dirty; /* written since the last fdatasync */
   uint64_t last_sync_ms;
   kk__journal_stats_t st;
+  /* Where records begin, for readers of older ones; the next is due at
+   * ck_due of segment ck_seg (one compare an append). */
+  uint64_t ck_seg, ck_due;
+  kk__jck_t ck;
 };
 
 typedef int (*kk__journal_cb)(void *ud, const kk__journal_rec_t *rec);
@@ -530,8 +533,12 @@ int kk__journal_append(kk__journal_t *j, const char *source, int64_t time_ms,
     if (len) memcpy(b + KK__J_BODY_HDR + sl + ml, data, len);
     kk__wr32(p + 4, kk__jhdr_crc(j->version, b, blen));
   }
-  kk__jck_add(&j->ck, j->segs[j->nseg - 1].first, j->last_seq + 1,
-              j->segs[j->nseg - 1].size + j->buflen);
+  const kk__seg_t *sg = &j->segs[j->nseg - 1];
+  if (sg->size + j->buflen >= j->ck_due || sg->first != j->ck_seg) {
+    kk__jck_add(&j->ck, sg->first, j->last_seq + 1, sg->size + j->buflen);
+    j->ck_seg = sg->first;
+    j->ck_due = ((sg->size + j->buflen) | ((1u << KK__J_CK_SHIFT) - 1)) + 1;
+  }
   j->buflen += rlen;
   j->st.appended++;
   *seq = ++j->last_seq;
