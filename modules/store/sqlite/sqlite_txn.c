@@ -132,6 +132,7 @@ static void sq_bind_delta(sqlite3_stmt *q, int at, const kk_store_delta_t *d) {
  * one by one (`q1`). */
 static int sq_flush_map(sq_state_t *s, kk_store_map_t *m, sqlite3_stmt *q1,
                         sqlite3_stmt *qn) {
+  if (m->len == 0) return SQLITE_OK; /* (qsort must not get NULL) */
   if (m->len > s->capdeltas) {
     kk_store_delta_t *n = realloc(s->deltas, m->len * sizeof *n);
     if (!n) return SQLITE_NOMEM;
