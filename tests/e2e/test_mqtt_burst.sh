@@ -7,12 +7,12 @@
 # some twenty times what reading one costs; before, the broker dropped
 # about half of a QoS 1 burst and most of a QoS 0 one.
 #   - QoS 0 and QoS 1: every journaled record reaches the file once, and
-#     at least 98 % of the published messages reach the file and the store (a loaded machine may still let the broker drop
-#     a few; under AddressSanitizer, where klimakit's reading costs three
-#     times as much and the broker is not slowed alike, at least half:
-#     the old code got 22 % of a QoS 1 burst), each once, in journal
-#     order, and most of them came back from the journal
-#     (kk_deliver_later_journal_total);
+#     at least 98 % of the published messages reach the file and the
+#     store (a loaded machine may still let the broker drop a few; under
+#     AddressSanitizer, where klimakit's reading costs three times as much
+#     and the broker is not slowed alike, at least half: the old code got
+#     22 % of a QoS 1 burst), each once, in journal order, and most of
+#     them came back from the journal (kk_deliver_later_journal_total);
 #   - SIGKILL while records wait in the journal (a broker that queues
 #     everything, so that only klimakit could lose anything): after a
 #     restart every message is in the store, once.
