@@ -42,7 +42,8 @@ typedef struct decode_common {
  * that grows with the things seen, emptied when a town has more), so that
  * sensors round robin look their datastreams up by name only once (ids
  * are never reused: a cached id stays right).  Things of DECODE_THING_LEN
- * bytes or more are not cached.  About 100 bytes a thing. */
+ * bytes or more are not cached.  About 200 bytes a thing (96 a slot, at
+ * most half of them used): 1.5 MB for the largest town. */
 #define DECODE_DS_CACHE 12
 #define DECODE_THINGS_MAX 16384
 #define DECODE_THING_LEN 48
