@@ -26,14 +26,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#define KK__J_HDR 8u       /* u32 body_len | u32 crc */
-#define KK__J_BODY_HDR 24u /* seq, time_ms, format, source_len, meta_len */
-#define KK__J_MAX_BODY (16u << 20)
 #define KK__J_BUF (256u << 10)
 #define KK__J_NAME_MAX 128u
 #define KK__J_SEGNAME 32u
@@ -83,11 +79,11 @@ typedef int (*kk__journal_cb)(void *ud, const kk__journal_rec_t *rec);
 
 /* Little-endian fields at any alignment. */
 #define KK__J_WR(bits)                                                         \
-  static void kk__wr##bits(uint8_t *p, uint##bits##_t v) {                     \
+  static inline void kk__wr##bits(uint8_t *p, uint##bits##_t v) {              \
     v = htole##bits(v);                                                        \
     memcpy(p, &v, sizeof v);                                                   \
   }                                                                            \
-  static uint##bits##_t kk__rd##bits(const uint8_t *p) {                       \
+  static inline uint##bits##_t kk__rd##bits(const uint8_t *p) {                \
     uint##bits##_t v;                                                          \
     memcpy(&v, p, sizeof v);                                                   \
     return le##bits##toh(v);                                                   \
@@ -214,7 +210,8 @@ static int kk__seg_walk(kk__journal_t *j, size_t idx, uint64_t from,
   char name[KK__J_SEGNAME];
   const uint64_t first = j->segs[idx].first;
   uint64_t prev = first - 1, off = 0, size = 0;
-  uint8_t *map = MAP_FAILED;
+  kk__jmap_t m = {.fd = -1};
+  const uint8_t *rest = NULL;
   const char *why = NULL;
   struct stat sb;
   int rc = 0, fd, version = 0;
@@ -233,14 +230,17 @@ static int kk__seg_walk(kk__journal_t *j, size_t idx, uint64_t from,
   if (j->fd >= 0 && idx == j->nseg - 1 && size > j->segs[idx].size)
     size = j->segs[idx].size;
   if (size == 0) goto out;
-  map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-  if (map == MAP_FAILED) {
+  m.fd = fd;
+  m.size = size;
+  /* A crash while a segment was being created leaves part of the header:
+   * that is an empty segment, not damage. */
+  const uint8_t *h =
+      kk__jmap_at(&m, 0, size < KK__J_SEGHDR ? size : KK__J_SEGHDR);
+  if (!h) {
     rc = -errno;
     goto out;
   }
-  /* A crash while a segment was being created leaves part of the header:
-   * that is an empty segment, not damage. */
-  int64_t hdr = kk__jhdr_read(map, size, first, &version, &why);
+  int64_t hdr = kk__jhdr_read(h, size, first, &version, &why);
   if (hdr == 0) goto out;
   off = hdr > 0 ? (uint64_t)hdr : 0;
   j->segs[idx].hdr = hdr > 0 ? (uint32_t)hdr : 0;
@@ -251,27 +251,19 @@ static int kk__seg_walk(kk__journal_t *j, size_t idx, uint64_t from,
     prev = *last = j->hint_seq;
   }
   uint64_t ck_off, ck_seq;
-  if (!why && kk__jck_find(&j->ck, map, size, first, from, &ck_off, &ck_seq) &&
+  if (!why && kk__jck_find(&j->ck, &m, first, from, &ck_off, &ck_seq) &&
       ck_off > off)
     prev = *last = (off = ck_off, ck_seq - 1);
   while (!why && off < size) {
-    const uint8_t *p = map + off, *b = p + KK__J_HDR;
-    uint64_t left = size - off, seq = 0;
-    uint32_t blen = left >= KK__J_HDR ? kk__rd32(p) : 0, sl = 0, ml = 0;
-    if (left < KK__J_HDR)
-      why = "torn record header";
-    else if (blen < KK__J_BODY_HDR || blen > KK__J_MAX_BODY)
-      why = "bad record length";
-    else if (blen > left - KK__J_HDR)
-      why = "record past end of file";
-    else if (kk__jhdr_crc(version, b, blen) != kk__rd32(p + 4))
-      why = "crc mismatch";
-    else if ((seq = kk__rd64(b)) <= prev)
-      why = "sequence not increasing";
-    else if ((sl = kk__rd16(b + 20)) + (ml = kk__rd16(b + 22)) >
-             blen - KK__J_BODY_HDR)
-      why = "bad field lengths";
-    if (why) break;
+    kk__jrec_t r;
+    if ((why = kk__jrec_check(&m, version, off, prev, &r))) break;
+    if (!r.body) {
+      rc = -errno;
+      goto out;
+    }
+    const uint8_t *b = r.body;
+    uint64_t seq = r.seq;
+    uint32_t blen = r.blen, sl = r.sl, ml = r.ml;
     if (cb && seq >= from && seq <= to) {
       char *s = kk__grow(j->scratch, &j->scratchcap, sl + ml + 2, 1);
       if (!s) {
@@ -299,7 +291,11 @@ static int kk__seg_walk(kk__journal_t *j, size_t idx, uint64_t from,
     off += KK__J_HDR + blen;
   }
 out:
-  if (why) kk__quarantine(j, first, map + off, (size_t)(size - off), off, why);
+  if (why && !(rest = kk__jmap_at(&m, off, size - off))) {
+    rc = -errno; /* the segment stays as it is */
+    why = NULL;
+  }
+  if (why) kk__quarantine(j, first, rest, (size_t)(size - off), off, why);
   /* The active segment lost its header: appends need a new one. */
   if (why && off == 0 && j->fd >= 0 && idx == j->nseg - 1 &&
       kk__jhdr_write(j->fd, first, j->version) == 0) {
@@ -311,7 +307,7 @@ out:
     j->hint_off = off;
     j->hint_seq = prev;
   }
-  if (map != MAP_FAILED) munmap(map, size);
+  kk__jmap_close(&m);
   close(fd);
   return rc;
 }

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -130,21 +131,76 @@ void kk__jck_add(kk__jck_t *c, uint64_t first, uint64_t seq, uint64_t off) {
   c->next = (c->next + 1) % KK__J_CKS;
 }
 
-int kk__jck_find(const kk__jck_t *c, const uint8_t *map, uint64_t size,
-                 uint64_t first, uint64_t from, uint64_t *off, uint64_t *seq) {
-  int found = 0;
-  for (unsigned i = 0; i < KK__J_CKS; i++) {
-    if (!c->seq[i] || c->first[i] != first || c->seq[i] > from ||
-        (found && c->seq[i] <= *seq))
-      continue;
+int kk__jck_find(const kk__jck_t *c, kk__jmap_t *m, uint64_t first,
+                 uint64_t from, uint64_t *off, uint64_t *seq) {
+  /* The latest candidate first: verifying one maps its window. */
+  uint64_t below = from + 1;
+  for (;;) {
+    unsigned best = KK__J_CKS;
+    for (unsigned i = 0; i < KK__J_CKS; i++)
+      if (c->seq[i] && c->first[i] == first && c->seq[i] < below &&
+          (best == KK__J_CKS || c->seq[i] > c->seq[best]))
+        best = i;
+    if (best == KK__J_CKS) return 0;
     /* The record must be there still (a failed commit or a quarantine
      * truncates a segment; seqs are not reused, offsets may be).  The
      * record's seq follows its 8-byte header (length, CRC). */
-    if (c->off[i] + 16 > size || rd64(map + c->off[i] + 8) != c->seq[i])
-      continue;
-    *off = c->off[i];
-    *seq = c->seq[i];
-    found = 1;
+    const uint8_t *p = c->off[best] + 16 > m->size
+                           ? NULL
+                           : kk__jmap_at(m, c->off[best] + 8, 8);
+    if (p && rd64(p) == c->seq[best]) {
+      *off = c->off[best];
+      *seq = c->seq[best];
+      return 1;
+    }
+    below = c->seq[best];
   }
-  return found;
+}
+
+const uint8_t *kk__jmap_at(kk__jmap_t *m, uint64_t off, uint64_t n) {
+  if (m->base && off >= m->at && off + n <= m->at + m->len)
+    return m->base + (off - m->at);
+  kk__jmap_close(m);
+  uint64_t at = off & ~(uint64_t)(sysconf(_SC_PAGESIZE) - 1);
+  uint64_t len = off - at + n > KK__J_WINDOW ? off - at + n : KK__J_WINDOW;
+  if (len > m->size - at) len = m->size - at;
+  void *p = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, m->fd, (off_t)at);
+  if (p == MAP_FAILED) return NULL;
+  m->base = p;
+  m->at = at;
+  m->len = len;
+  return m->base + (off - at);
+}
+
+void kk__jmap_close(kk__jmap_t *m) {
+  if (m->base) munmap(m->base, (size_t)m->len);
+  m->base = NULL;
+}
+
+static uint16_t rd16(const uint8_t *p) {
+  uint16_t v;
+  memcpy(&v, p, sizeof v);
+  return le16toh(v);
+}
+
+const char *kk__jrec_check(kk__jmap_t *m, int version, uint64_t off,
+                           uint64_t prev, kk__jrec_t *r) {
+  uint64_t left = m->size - off;
+  memset(r, 0, sizeof *r);
+  if (left < KK__J_HDR) return "torn record header";
+  const uint8_t *p = kk__jmap_at(m, off, KK__J_HDR);
+  if (!p) return NULL;
+  uint32_t blen = rd32(p), crc = rd32(p + 4);
+  if (blen < KK__J_BODY_HDR || blen > KK__J_MAX_BODY)
+    return "bad record length";
+  if (blen > left - KK__J_HDR) return "record past end of file";
+  const uint8_t *b = kk__jmap_at(m, off + KK__J_HDR, blen);
+  if (!b) return NULL;
+  if (kk__jhdr_crc(version, b, blen) != crc) return "crc mismatch";
+  uint64_t seq = rd64(b);
+  if (seq <= prev) return "sequence not increasing";
+  uint32_t sl = rd16(b + 20), ml = rd16(b + 22);
+  if (sl + ml > blen - KK__J_BODY_HDR) return "bad field lengths";
+  *r = (kk__jrec_t){.body = b, .seq = seq, .blen = blen, .sl = sl, .ml = ml};
+  return NULL;
 }

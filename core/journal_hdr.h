@@ -26,6 +26,13 @@
 #define KK__J_VERSION 3
 #define KK__J_SEGHDR 32u /* the header length this version writes */
 
+/* A record: u32 body length | u32 checksum of the body | body: u64 seq,
+ * i64 time_ms, u32 format, u16 source length, u16 meta length, source,
+ * meta, data. */
+#define KK__J_HDR 8u       /* u32 body_len | u32 crc */
+#define KK__J_BODY_HDR 24u /* seq, time_ms, format, source_len, meta_len */
+#define KK__J_MAX_BODY (16u << 20)
+
 /* The format version in the first 8 bytes of a segment, 0 when they are
  * not "KKJRNL" and two digits. */
 int kk__jhdr_version(const uint8_t *p);
@@ -68,10 +75,45 @@ typedef struct kk__jck {
  * first in its 256 KiB block. */
 void kk__jck_add(kk__jck_t *c, uint64_t first, uint64_t seq, uint64_t off);
 
-/* The latest checkpoint of segment `first` (`size` bytes mapped at `map`)
- * at or before record `from` whose record is there: its offset and seq.
+/* A segment file read through a window of it mapped at a time.  Not the
+ * whole file: from Linux 6.18 a fault maps all of a large page-cache
+ * folio (ext4 writes folios of up to 2 MiB) when the folio lies inside
+ * the mapping, so a read-back of a few hundred KiB through a mapping of
+ * the whole segment put 4-7 MB of journal pages into the resident set.
+ * A window of KK__J_WINDOW holds no such folio. */
+#define KK__J_WINDOW (256u << 10)
+typedef struct kk__jmap {
+  int fd;
+  uint64_t size; /* the bytes of the file that count */
+  uint8_t *base; /* [at, at + len) of the file, or NULL */
+  uint64_t at, len;
+} kk__jmap_t;
+
+/* Bytes [off, off + n) of the file (0 < n <= size - off), mapping a new
+ * window when the current one does not hold them; earlier pointers are
+ * then invalid.  NULL with errno set when mmap fails. */
+const uint8_t *kk__jmap_at(kk__jmap_t *m, uint64_t off, uint64_t n);
+/* Unmaps the window (the fd stays the caller's). */
+void kk__jmap_close(kk__jmap_t *m);
+
+/* A record as kk__jrec_check() found it; `body` points into the window. */
+typedef struct kk__jrec {
+  const uint8_t *body;
+  uint64_t seq;
+  uint32_t blen, sl, ml; /* body, source and meta lengths */
+} kk__jrec_t;
+
+/* Checks the record at `off` of a segment of format `version` (read
+ * through `m`) whose previous record is `prev`.  Returns NULL with *r
+ * filled when it is good; the reason when it is not; NULL with r->body
+ * NULL and errno set when its bytes could not be mapped. */
+const char *kk__jrec_check(kk__jmap_t *m, int version, uint64_t off,
+                           uint64_t prev, kk__jrec_t *r);
+
+/* The latest checkpoint of segment `first` (read through `m`) at or
+ * before record `from` whose record is there: its offset and seq.
  * Returns 0 when there is none. */
-int kk__jck_find(const kk__jck_t *c, const uint8_t *map, uint64_t size,
-                 uint64_t first, uint64_t from, uint64_t *off, uint64_t *seq);
+int kk__jck_find(const kk__jck_t *c, kk__jmap_t *m, uint64_t first,
+                 uint64_t from, uint64_t *off, uint64_t *seq);
 
 #endif

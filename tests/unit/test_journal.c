@@ -313,6 +313,112 @@ KK_TEST(read_from_the_middle_starts_near_it) {
   kk__journal_close(j);
 }
 
+/* Resident kB of this process's mappings of `path` (from /proc/self/smaps). */
+static long mapped_kb(const char *path) {
+  FILE *f = fopen("/proc/self/smaps", "r");
+  char line[512];
+  long kb = 0;
+  int ours = 0;
+  KK_CHECK(f != NULL);
+  while (f && fgets(line, sizeof line, f)) {
+    unsigned long a, b;
+    long v;
+    if (sscanf(line, "%lx-%lx", &a, &b) == 2)
+      ours = strstr(line, path) != NULL;
+    else if (ours && sscanf(line, "Rss: %ld kB", &v) == 1)
+      kb += v;
+  }
+  if (f) fclose(f);
+  return kb;
+}
+
+typedef struct resident {
+  coll_t c;
+  const char *path;
+  long max_kb;
+} resident_t;
+
+static int resident_cb(void *ud, const kk__journal_rec_t *r) {
+  resident_t *x = ud;
+  int rc = check_cb(&x->c, r);
+  if (r->seq % 5000 == 0) {
+    long kb = mapped_kb(x->path);
+    if (kb > x->max_kb) x->max_kb = kb;
+  }
+  return rc;
+}
+
+KK_TEST(reader_maps_a_window_not_the_segment) {
+  /* A walk over megabytes of a segment keeps only a window of it mapped
+   * (journal_hdr.h): a mapping of the whole file put every page walked
+   * (on Linux 6.18, every large folio touched) into the resident set. */
+  char *dir = tmpdir(), path[128];
+  kk__journal_t *j = jopen(dir, 0, KK__FSYNC_NEVER, 0, 0);
+  append_n(j, 60000);
+  KK_CHECK_INT(kk__journal_commit(j), ==, 0);
+  uint64_t segs[4];
+  KK_CHECK_INT(list_segs(dir, segs, 4), ==, 1);
+  seg_path(path, sizeof path, dir, segs[0]);
+  KK_CHECK_INT(file_size(path), >, 8u << 20);
+  resident_t x = {.path = path};
+  KK_CHECK_INT(kk__journal_read(j, 0, resident_cb, &x), ==, 0);
+  KK_CHECK_INT(x.c.n, ==, 60000);
+  KK_CHECK_INT(x.max_kb, >, 0);
+  KK_CHECK_INT(x.max_kb, <=, 1024);
+  kk__journal_close(j);
+}
+
+/* Record `seq` of the window test: big ones straddle windows. */
+static size_t win_len(uint64_t seq) {
+  return seq % 7 == 3 ? 300000 + (size_t)seq * 1000 : 100 + (size_t)seq % 50;
+}
+
+static int win_cb(void *ud, const kk__journal_rec_t *r) {
+  coll_t *c = ud;
+  if (c->n == 0) c->first = r->seq;
+  c->n++;
+  c->last = r->seq;
+  KK_CHECK_INT(r->len, ==, win_len(r->seq));
+  size_t bad = 0;
+  for (size_t k = 0; k < r->len; k++)
+    bad += r->data[k] != (uint8_t)(r->seq * 13 + k);
+  KK_CHECK_INT(bad, ==, 0);
+  return 0;
+}
+
+KK_TEST(records_larger_than_the_window) {
+  /* Records of 300-400 KB between small ones: each is read whole, from
+   * any starting record, in a new journal and after reopening. */
+  char *dir = tmpdir();
+  uint8_t *data = malloc(400000);
+  KK_CHECK(data != NULL);
+  kk__journal_t *j = jopen(dir, 0, KK__FSYNC_NEVER, 0, 0);
+  for (uint64_t seq = 1; seq <= 60; seq++) {
+    uint64_t got = 0;
+    for (size_t k = 0; k < win_len(seq); k++)
+      data[k] = (uint8_t)(seq * 13 + k);
+    KK_CHECK_INT(
+        kk__journal_append(j, "s", 0, 0, NULL, data, win_len(seq), &got), ==,
+        0);
+    KK_CHECK_INT(got, ==, seq);
+  }
+  free(data);
+  for (int round = 0; round < 2; round++) {
+    for (uint64_t from = 1; from <= 60; from += 7) {
+      coll_t c = {0};
+      KK_CHECK_INT(kk__journal_read(j, from, win_cb, &c), ==, 0);
+      KK_CHECK_INT(c.first, ==, from);
+      KK_CHECK_INT(c.n, ==, 61 - from);
+    }
+    kk__journal_close(j);
+    j = jopen(dir, 0, KK__FSYNC_NEVER, 0, 0);
+  }
+  kk__journal_stats_t st;
+  kk__journal_stats(j, &st);
+  KK_CHECK_INT(st.corrupt, ==, 0);
+  kk__journal_close(j);
+}
+
 KK_TEST(read_callback_may_append_and_retire) {
   char *dir = tmpdir();
   uint64_t seq;
@@ -904,6 +1010,8 @@ KK_TEST_MAIN(KK_CASE(empty_cursor_under_fsync_never_replays),
              KK_CASE(read_sees_uncommitted_appends),
              KK_CASE(read_from_end_is_incremental),
              KK_CASE(read_from_the_middle_starts_near_it),
+             KK_CASE(reader_maps_a_window_not_the_segment),
+             KK_CASE(records_larger_than_the_window),
              KK_CASE(read_callback_may_append_and_retire),
              KK_CASE(segment_rollover),
              KK_CASE(cursor_register_set_save_reopen),
