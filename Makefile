@@ -30,7 +30,6 @@ PKG_DEPS := libuv:libuv1-dev lua5.4:liblua5.4-dev libcjson:libcjson-dev \
             sqlite3:libsqlite3-dev libpq:libpq-dev libh2o:libh2o-dev \
             openssl:libssl-dev libcmark-gfm:libcmark-gfm-dev libcurl:libcurl4-openssl-dev
 PKG_DEPS += libzip:libzip-dev
-PKG_DEPS += libsystemd:libsystemd-dev
 PKG_DEPS += libisal:libisal-dev
 # Commands the build and the tests need -> Debian package.
 CMD_DEPS := pkg-config:pkg-config python3:python3 lua5.4:lua5.4 \

@@ -56,7 +56,7 @@ dpkg-deb --ctrl-tarfile "$deb" | tar -x -C "$d" ./conffiles ./control
 dep=$(sed -n 's/^Depends: //p' "$d/control")
 # Every library the binary links is declared (dpkg-shlibdeps), and adduser.
 ok_dep=1
-for p in libuv1 liblua5.4-0 libsqlite3-0 libpq5 libsystemd0 libc6 adduser; do
+for p in libuv1 liblua5.4-0 libsqlite3-0 libpq5 libc6 adduser; do
   grep -q "\b$p\b" <<<"$dep" || ok_dep=0
 done
 [ $ok_dep = 1 ] && ok depends-from-shlibs || no depends-from-shlibs "Depends: $dep"
