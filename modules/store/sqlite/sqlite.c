@@ -82,6 +82,13 @@ static int sq_create(kk_stage_t *st, const kk_opts_t *opts, void **state) {
   if (half && s->txn_readings > half) s->txn_readings = half;
   s->linger_readings = s->txn_readings;
   s->linger_ns = kk_opt_duration_ms(opts, "commit_interval") * 1000000u;
+  uint64_t cache = kk_opt_size(opts, "cache");
+  s->cache_kib = cache / 1024u;
+  if (s->cache_kib < 64) {
+    kk_stage_error(st, "option 'cache': %llu bytes is less than 64KiB",
+                   (unsigned long long)cache);
+    return KK_ERANGE;
+  }
   const char *sj = kk_opt_json(opts, "sectors");
   const char *tj = kk_opt_json(opts, "things");
   s->things_json = tj ? strdup(tj) : NULL;
@@ -181,9 +188,10 @@ static int sq_start(kk_stage_t *st, void *state) {
   s->thread_started = 1;
   kk_stage_log(st, KK_LOG_INFO,
                "storing in %s (transactions of up to %zu readings, commit "
-               "interval %llu ms)",
+               "interval %llu ms, page cache %llu KiB)",
                s->path, s->txn_readings,
-               (unsigned long long)(s->linger_ns / 1000000u));
+               (unsigned long long)(s->linger_ns / 1000000u),
+               (unsigned long long)s->cache_kib);
   return 0;
 }
 
@@ -316,6 +324,16 @@ static const kk_option_t sq_options[] = {
                     "dashboard) this much later; nothing waits for it "
                     "upstream, the journal holds them.  0 commits at "
                     "once."},
+    {.name = "cache",
+     .type = KK_OPT_SIZE,
+     .def = "4MiB",
+     .description = "Page cache of the writer connection.  With thousands "
+                    "of datastreams each commit changes the last page of "
+                    "every one it touches; what the cache does not hold "
+                    "is read again.  Less saves memory for writer CPU "
+                    "(1MiB: 3-4 MB less at the peak of a busy node for "
+                    "an eighth to a fifth more writer CPU; see "
+                    "docs/guide/storage.md)."},
     {.name = "max_backoff",
      .type = KK_OPT_DURATION,
      .def = "30s",

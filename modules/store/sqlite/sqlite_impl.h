@@ -68,6 +68,7 @@ typedef struct sq_state {
   uint64_t retain_ms; /* 0: keep raw data */
   uint64_t max_backoff_ms;
   size_t txn_readings;     /* readings per transaction at most */
+  uint64_t cache_kib;      /* the writer's page cache (option cache) */
   size_t linger_readings;  /* a transaction waits for this many */
   uint64_t linger_ns;      /* ... or this long (commit_interval) */
   uint64_t last_commit_ns; /* uv_hrtime() of the last commit (writer) */

@@ -206,7 +206,10 @@ int sq_open_writer(sq_state_t *s, char *err, size_t errlen) {
                                         "PRAGMA synchronous=FULL",
                                         "PRAGMA synchronous=OFF"};
     rc = sq_exec(s->w, syncs[s->sync]);
-    if (rc == SQLITE_OK) rc = sq_exec(s->w, "PRAGMA cache_size=-4096");
+    char cache[48];
+    snprintf(cache, sizeof cache, "PRAGMA cache_size=-%llu",
+             (unsigned long long)s->cache_kib);
+    if (rc == SQLITE_OK) rc = sq_exec(s->w, cache);
     /* Checkpoint every 64 MiB of WAL instead of 4 MiB: each checkpoint
      * costs two fsyncs, and a busy store commits often. */
     if (rc == SQLITE_OK) rc = sq_exec(s->w, "PRAGMA wal_autocheckpoint=16384");
