@@ -76,11 +76,12 @@ typedef struct kk__jck {
 void kk__jck_add(kk__jck_t *c, uint64_t first, uint64_t seq, uint64_t off);
 
 /* A segment file read through a window of it mapped at a time.  Not the
- * whole file: from Linux 6.18 a fault maps all of a large page-cache
- * folio (ext4 writes folios of up to 2 MiB) when the folio lies inside
- * the mapping, so a read-back of a few hundred KiB through a mapping of
- * the whole segment put 4-7 MB of journal pages into the resident set.
- * A window of KK__J_WINDOW holds no such folio. */
+ * whole file: on the development machine's kernel (Linux 6.18, ext4) a
+ * read-back that walked at most 386 KB of a segment mapped whole had 4-7
+ * MB of it resident, as if each fault mapped all of a large page-cache
+ * folio (ext4 caches files in folios of up to 2 MiB) lying inside the
+ * mapping.  Through a window of KK__J_WINDOW the resident part stays
+ * within the window. */
 #define KK__J_WINDOW (256u << 10)
 typedef struct kk__jmap {
   int fd;
