@@ -351,7 +351,8 @@ static int resident_cb(void *ud, const kk__journal_rec_t *r) {
 KK_TEST(reader_maps_a_window_not_the_segment) {
   /* A walk over megabytes of a segment keeps only a window of it mapped
    * (journal_hdr.h): a mapping of the whole file put every page walked
-   * (on Linux 6.18, every large folio touched) into the resident set. */
+   * (on the development machine's kernel, apparently all of every large
+   * page-cache folio touched) into the resident set. */
   char *dir = tmpdir(), path[128];
   kk__journal_t *j = jopen(dir, 0, KK__FSYNC_NEVER, 0, 0);
   append_n(j, 60000);
