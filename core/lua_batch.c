@@ -64,7 +64,12 @@ static void push_ds_field(lua_State *L, uint32_t ds, int which) {
     lua_pushnil(L);
     return;
   }
-  lua_pushstring(L, which == 0 ? d->thing : which == 1 ? d->property : d->unit);
+  /* Not lua_pushstring: its cache of C strings by address holds about a
+   * hundred, and with thousands of datastreams each lookup would miss
+   * after two strcmp() (an eighth of a transform's time); the names
+   * are interned by their text either way. */
+  const char *v = which == 0 ? d->thing : which == 1 ? d->property : d->unit;
+  lua_pushlstring(L, v, strlen(v));
 }
 
 static int view_index(lua_State *L) {
@@ -245,15 +250,20 @@ static const char *opt_str_field(lua_State *L, int idx, const char *f,
  * of live Lua strings identify them without reading them (the datastream
  * registry would hash and compare them, several cache misses each).
  * Strings are kept alive by an anchor table (the memo's user value) as
- * long as an entry names them; past DS_MEMO_ANCHORS anchored strings the
- * memo starts afresh.  Direct-mapped; lives in the registry (counted
- * against the state's memory cap). */
-#define DS_MEMO 4096 /* entries, a power of two */
+ * long as an entry names them.  An open-addressing table of DS_MEMO
+ * slots, at most half of them used; when that is full, names that miss
+ * are not remembered, and after DS_MEMO such misses (or past
+ * DS_MEMO_ANCHORS anchored strings) the memo starts afresh, so that it
+ * follows names that change.  (Direct-mapped, and then two ways to a
+ * set, a thousand sensors' two derived readings - 2 000 names - missed
+ * 28 % of their lookups: some sets get three or more.)  Lives in the
+ * registry (counted against the state's memory cap). */
+#define DS_MEMO 4096 /* slots, a power of two */
 #define DS_MEMO_ANCHORS (2 * DS_MEMO)
 typedef struct ds_memo {
-  size_t anchored;
+  size_t anchored, used, misses; /* misses: not remembered, full */
   struct {
-    const char *t, *p, *u;
+    const char *t, *p, *u; /* t NULL: a free slot */
     uint32_t ds;
   } e[DS_MEMO];
 } ds_memo_t;
@@ -264,6 +274,15 @@ static size_t ds_memo_slot(const char *t, const char *p, const char *u) {
   h ^= (uint64_t)(uintptr_t)p * 0xc2b2ae3d27d4eb4full;
   h ^= (uint64_t)(uintptr_t)u * 0x165667b19e3779f9ull;
   return (size_t)(h >> 52) & (DS_MEMO - 1);
+}
+
+/* The slot of (t, p, u), or the free one where it would go. */
+static size_t ds_memo_find(const ds_memo_t *m, const char *t, const char *p,
+                           const char *u) {
+  size_t j = ds_memo_slot(t, p, u);
+  while (m->e[j].t && (m->e[j].t != t || m->e[j].p != p || m->e[j].u != u))
+    j = (j + 1) & (DS_MEMO - 1);
+  return j;
 }
 
 /* The memo (created on first use), its user value (the anchors) pushed
@@ -295,9 +314,10 @@ static ds_memo_t *ds_memo(lua_State *L, int anchors) {
 static void ds_memo_put(lua_State *L, int idx, const char *t, const char *p,
                         const char *u, uint32_t ds) {
   ds_memo_t *m = ds_memo(L, 0);
-  if (m->anchored + 3 > DS_MEMO_ANCHORS) {
+  if (m->used + 1 > DS_MEMO / 2 && ++m->misses <= DS_MEMO) return;
+  if (m->anchored + 3 > DS_MEMO_ANCHORS || m->used + 1 > DS_MEMO / 2) {
     memset(m->e, 0, sizeof m->e);
-    m->anchored = 0;
+    m->anchored = m->used = m->misses = 0;
     lua_rawgetp(L, LUA_REGISTRYINDEX, &ds_memo_key);
     lua_newtable(L);
     lua_setiuservalue(L, -2, 1);
@@ -318,7 +338,8 @@ static void ds_memo_put(lua_State *L, int idx, const char *t, const char *p,
     }
   }
   lua_pop(L, 1);
-  size_t j = ds_memo_slot(t, p, u);
+  size_t j = ds_memo_find(m, t, p, u);
+  if (!m->e[j].t) m->used++;
   m->e[j].t = t;
   m->e[j].p = p;
   m->e[j].u = u;
@@ -333,8 +354,8 @@ static uint32_t ds_memo_get(lua_State *L, const char *t, const char *p,
   }
   const ds_memo_t *m = lua_touserdata(L, -1);
   lua_pop(L, 1);
-  size_t j = ds_memo_slot(t, p, u);
-  return m->e[j].t == t && m->e[j].p == p && m->e[j].u == u ? m->e[j].ds : 0;
+  size_t j = ds_memo_find(m, t, p, u);
+  return m->e[j].t ? m->e[j].ds : 0;
 }
 
 void kk__lua_check_reading(lua_State *L, int idx, const kk_reading_t *def,
