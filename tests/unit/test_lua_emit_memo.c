@@ -1,8 +1,9 @@
 /* tests/unit/test_lua_emit_memo.c - tables a Lua transform emits land on
  * the datastream their strings name while the memo of string addresses
- * (core/lua_batch.c) is shared by more names than it holds, starts afresh
- * past its anchor limit, and sees strings that were collected and new
- * ones made (long names are not memoised: they are not interned). */
+ * (core/lua_batch.c) is shared by more names than it holds (it fills,
+ * stops remembering, starts afresh after enough misses), and sees
+ * strings that were collected and new ones made (long names are not
+ * memoised: they are not interned). */
 #include <klimakit/testing.h>
 
 #include <stdio.h>
