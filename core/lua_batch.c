@@ -65,9 +65,10 @@ static void push_ds_field(lua_State *L, uint32_t ds, int which) {
     return;
   }
   /* Not lua_pushstring: its cache of C strings by address holds about a
-   * hundred, and with thousands of datastreams each lookup would miss
-   * after two strcmp() (an eighth of a transform's time); the names
-   * are interned by their text either way. */
+   * hundred, and with thousands of datastreams each lookup misses after
+   * two strcmp() (pushing with the length took a tenth off the stock
+   * recipe's transform); the names are interned by their text either
+   * way. */
   const char *v = which == 0 ? d->thing : which == 1 ? d->property : d->unit;
   lua_pushlstring(L, v, strlen(v));
 }
@@ -254,10 +255,11 @@ static const char *opt_str_field(lua_State *L, int idx, const char *f,
  * slots, at most half of them used; when that is full, names that miss
  * are not remembered, and after DS_MEMO such misses (or past
  * DS_MEMO_ANCHORS anchored strings) the memo starts afresh, so that it
- * follows names that change.  (Direct-mapped, and then two ways to a
- * set, a thousand sensors' two derived readings - 2 000 names - missed
- * 28 % of their lookups: some sets get three or more.)  Lives in the
- * registry (counted against the state's memory cap). */
+ * follows names that change.  (Direct-mapped, a thousand sensors' two
+ * derived readings - 2 000 names - missed 28 % of their lookups: some
+ * slots get three or more; two ways to a set made no measurable
+ * difference.)  Lives in the registry (counted against the state's
+ * memory cap). */
 #define DS_MEMO 4096 /* slots, a power of two */
 #define DS_MEMO_ANCHORS (2 * DS_MEMO)
 typedef struct ds_memo {
