@@ -599,6 +599,7 @@ int kk__lua_str_gsub(lua_State *L) {
   } else {
     luaL_addlstring(&b, at, (size_t)(m.se - at));
     luaL_pushresult(&b);
+    kk__lua_charge_result(L, m.fn);
   }
   lua_pushinteger(L, n);
   return 2;

@@ -125,6 +125,16 @@ int kk__lua_pcall_limits(lua_State *L, int nargs, int nresults,
  * outside kk__lua_pcall() and for states not from kk__lua_new(). */
 void kk__lua_charge(lua_State *L, uint64_t steps, const char *fn);
 
+/* Call after pushing the result string such a function built: the final
+ * copy into a Lua string (and the collector step it may run) takes time
+ * too, and a deadline that passes there would otherwise be caught by the
+ * count hook at the next VM instruction, naming no function.  Charges
+ * only a large result (64 KiB or more), so small calls pay one length
+ * read. */
+static inline void kk__lua_charge_result(lua_State *L, const char *fn) {
+  if (lua_rawlen(L, -1) >= ((size_t)1 << 16)) kk__lua_charge(L, 1, fn);
+}
+
 /* ---- batches, readings, emit (core/lua_batch.c) ---------------------- */
 
 /* Pushes a batch userdata for `b`, which is borrowed: call

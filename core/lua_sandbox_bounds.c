@@ -58,6 +58,7 @@ static int b_rep(lua_State *L) {
     kk__lua_charge(L, k / 64, "string.rep");
   }
   luaL_pushresultsize(&b, total);
+  kk__lua_charge_result(L, "string.rep");
   return 1;
 }
 
@@ -73,6 +74,7 @@ static int map_bytes(lua_State *L, int mode, const char *fn) {
     if ((i & (CHUNK - 1)) == CHUNK - 1) kk__lua_charge(L, CHUNK_STEPS, fn);
   }
   luaL_pushresultsize(&b, l);
+  kk__lua_charge_result(L, fn);
   return 1;
 }
 
@@ -331,6 +333,7 @@ static int b_format(lua_State *L) {
     luaL_addvalue(&b);
   }
   luaL_pushresult(&b);
+  kk__lua_charge_result(L, "string.format");
   return 1;
 }
 
@@ -410,6 +413,7 @@ static int b_concat(lua_State *L) {
     luaL_addlstring(&b, sep, lsep);
   }
   luaL_pushresult(&b);
+  kk__lua_charge_result(L, "table.concat");
   return 1;
 }
 

@@ -278,6 +278,7 @@ static int b_pack(lua_State *L) {
     }
   }
   luaL_pushresult(&b);
+  kk__lua_charge_result(L, "string.pack");
   return 1;
 }
 
@@ -429,6 +430,7 @@ static int b_date(lua_State *L) {
     kk__lua_charge(L, 1 + n + rl / 64, "os.date");
   }
   luaL_pushresult(&b);
+  kk__lua_charge_result(L, "os.date");
   return 1;
 }
 
@@ -493,6 +495,7 @@ static int b_char(lua_State *L) {
     if ((i & 4095) == 0) kk__lua_charge(L, CHUNK_STEPS, "string.char");
   }
   luaL_pushresultsize(&b, (size_t)n);
+  kk__lua_charge_result(L, "string.char");
   return 1;
 }
 
@@ -516,6 +519,7 @@ static int b_utf8_char(lua_State *L) {
     if ((i & 1023) == 0) kk__lua_charge(L, CHUNK_STEPS, "utf8.char");
   }
   luaL_pushresult(&b);
+  kk__lua_charge_result(L, "utf8.char");
   return 1;
 }
 
