@@ -31,7 +31,11 @@ def gen(out, seed=7, base=None):
                 rows.append({"thing": th, "property": prop, "unit": unit, "time": t, "value": v})
                 # dense on some days, sparse on others: the step varies
                 t += rnd.choice([60000, 300000, 900000, 3 * H, 2 * D])
-    rnd.shuffle(rows[len(rows) // 2:])  # late data: the second half out of order
+    # late data: the second half out of order (shuffled in place: a
+    # shuffled slice would be a copy)
+    late = rows[len(rows) // 2:]
+    rnd.shuffle(late)
+    rows[len(rows) // 2:] = late
     dups = rnd.sample(rows, 200)  # exact redeliveries
     rows += dups
     with open(out, "w") as f:

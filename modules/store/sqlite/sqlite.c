@@ -256,10 +256,10 @@ static void sq_destroy(void *state) {
   kk_store_unref(s->store);
   free(s->dsmap);
   free(s->touched);
-  free(s->deltas);
   free(s->rows);
-  kk_store_map_free(&s->hours);
-  kk_store_map_free(&s->days);
+  free(s->tmp);
+  free(s->slot);
+  free(s->groups);
   cJSON_Delete(s->sectors);
   if (s->sync_init) {
     uv_cond_destroy(&s->cond);
@@ -272,9 +272,9 @@ static void sq_destroy(void *state) {
 }
 
 /* Not KK_STORE_QUEUE_OPTION's million: the rows of a transaction are
- * sorted and committed at most every commit_interval, so a transaction
- * of half this (65536 readings) already changes each datastream's page
- * once for ten rows of a thousand sensors' six quantities, and what is in
+ * put in the table's order and committed at most every commit_interval, so a
+ * transaction of half this (65536 readings) already changes each datastream's
+ * page once for ten rows of a thousand sensors' six quantities, and what is in
  * flight stays a few MiB (65536 in flight cost the writer a third more
  * CPU on that workload, 262144 saved a fifth for 4 MiB more). */
 static const kk_option_t sq_options[] = {
@@ -284,7 +284,7 @@ static const kk_option_t sq_options[] = {
      .min = 1,
      .max = 1e9,
      .description = "Readings in flight before sources are paused; half of "
-                    "it is the largest transaction (about 60 bytes a "
+                    "it is the largest transaction (about 50 bytes a "
                     "reading in flight)."},
     {.name = "path",
      .type = KK_OPT_STRING,

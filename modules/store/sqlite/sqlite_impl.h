@@ -56,7 +56,7 @@ extern const char *const sq_reasons[SQ_NREASONS];
 
 /* The sink's state.  The loop thread owns it until the writer thread
  * starts; then the writer owns the writer connection, its statements, the
- * id map, the deltas and `touched`, and `lock` guards the queue and the
+ * id map, the rows and `touched`, and `lock` guards the queue and the
  * flags between the two. */
 #define SQ_TAKE_MAX 2048 /* batches per transaction at most */
 
@@ -79,7 +79,6 @@ typedef struct sq_state {
   sqlite3_stmt *ws[SQ_NW];
   int64_t *dsmap; /* process datastream id -> store id, 0 unknown */
   size_t ndsmap;
-  kk_store_map_t hours, days;
   cJSON *sectors; /* property -> sector */
 
   uv_mutex_t lock; /* guards everything below */
@@ -108,10 +107,15 @@ typedef struct sq_state {
     int64_t ds, time;
   } * touched;
   size_t ntouched, captouched;
-  kk_store_delta_t *deltas; /* a map's buckets in order, for the upserts */
-  size_t capdeltas;
-  struct sq_row *rows; /* the current transaction's rows (writer thread) */
-  size_t caprows;
+  /* The current transaction's rows in order (writer thread): the rows,
+   * a row count then position per process datastream id (zero between
+   * transactions), the transaction's datastreams, and a merge sort's
+   * buffer for a datastream whose rows came out of time order. */
+  struct sq_row *rows, *tmp;
+  size_t caprows, captmp;
+  size_t *slot;
+  struct sq_group *groups;
+  size_t capslot;
   /* Transactions left that insert row by row (writer thread): after a
    * multi-row INSERT met a row the store already held (a replay after a
    * crash), where more of them are likely. */

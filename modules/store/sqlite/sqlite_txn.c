@@ -1,8 +1,9 @@
 /*
  * modules/store/sqlite/sqlite_txn.c - store.sqlite's write transaction:
  * new datastreams resolved to store ids, the rows of the queued batches
- * sorted and inserted (32 to a statement), the rollup deltas folded in,
- * replaced observations' buckets recomputed.  Writer thread only (see
+ * placed in the table's order and inserted (32 to a statement), the
+ * rollups summed as they go in, replaced observations' buckets
+ * recomputed.  Writer thread only (see
  * sqlite_writer.c).
  */
 #include <klimakit.h>
@@ -112,11 +113,17 @@ static int sq_resolve_new(sq_state_t *s, kk_batch_t **b, size_t n) {
   return rc;
 }
 
-static int sq_delta_cmp(const void *a, const void *b) {
-  const kk_store_delta_t *x = a, *y = b;
-  if (x->ds != y->ds) return x->ds < y->ds ? -1 : 1;
-  return (x->bucket > y->bucket) - (x->bucket < y->bucket);
-}
+/* ---- rollups -------------------------------------------------------- */
+
+/* The bucket of a rollup being summed (count 0: none), and the finished
+ * ones that wait to be upserted SQ_INS_ROWS to a statement. */
+typedef struct sq_roll {
+  kk_store_delta_t cur;
+  kk_store_delta_t pend[SQ_INS_ROWS];
+  int npend;
+  int64_t width; /* KK_HOUR_MS or KK_DAY_MS */
+  sqlite3_stmt *q1, *qn;
+} sq_roll_t;
 
 static void sq_bind_delta(sqlite3_stmt *q, int at, const kk_store_delta_t *d) {
   sqlite3_bind_int64(q, at + 1, d->ds);
@@ -127,47 +134,79 @@ static void sq_bind_delta(sqlite3_stmt *q, int at, const kk_store_delta_t *d) {
   sqlite3_bind_double(q, at + 6, d->max);
 }
 
-/* Upserts the buckets of `m` in (ds, bucket) order, which walks the
- * rollup table's pages once: SQ_INS_ROWS to a statement (`qn`), the rest
- * one by one (`q1`). */
-static int sq_flush_map(sq_state_t *s, kk_store_map_t *m, sqlite3_stmt *q1,
-                        sqlite3_stmt *qn) {
-  if (m->len == 0) return SQLITE_OK; /* (qsort must not get NULL) */
-  if (m->len > s->capdeltas) {
-    kk_store_delta_t *n = realloc(s->deltas, m->len * sizeof *n);
-    if (!n) return SQLITE_NOMEM;
-    s->deltas = n;
-    s->capdeltas = m->len;
-  }
-  size_t n = 0;
-  for (size_t i = 0; i < m->cap && n < m->len; i++)
-    if (m->slot[i].count) s->deltas[n++] = m->slot[i];
-  qsort(s->deltas, n, sizeof *s->deltas, sq_delta_cmp);
-  size_t i = 0;
-  for (; i + SQ_INS_ROWS <= n; i += SQ_INS_ROWS) {
+/* Upserts the finished buckets: all in one statement when there are
+ * SQ_INS_ROWS of them, else one by one (the last of a transaction). */
+static int sq_roll_flush(sq_roll_t *r) {
+  int rc = SQLITE_OK;
+  if (r->npend == SQ_INS_ROWS) {
     for (int k = 0; k < SQ_INS_ROWS; k++) {
-      const kk_store_delta_t *d = &s->deltas[i + (size_t)k];
-      sq_bind_delta(qn, 7 * k, d);
-      sqlite3_bind_double(qn, 7 * k + 7, d->sum / (double)d->count);
+      sq_bind_delta(r->qn, 7 * k, &r->pend[k]);
+      sqlite3_bind_double(r->qn, 7 * k + 7,
+                          r->pend[k].sum / (double)r->pend[k].count);
     }
-    int rc = sq_step_done(qn);
+    rc = sq_step_done(r->qn);
+  } else {
+    for (int k = 0; k < r->npend && rc == SQLITE_OK; k++) {
+      sq_bind_delta(r->q1, 0, &r->pend[k]);
+      rc = sq_step_done(r->q1);
+    }
+  }
+  r->npend = 0;
+  return rc;
+}
+
+static int sq_roll_add(sq_roll_t *r, sq_roll_t *up, int64_t ds, int64_t bucket,
+                       int64_t count, double sum, double min, double max);
+
+/* Finishes r's open bucket: adds it to its day when r is the hourly
+ * rollup (`up`), and queues it for the upsert. */
+static int sq_roll_close(sq_roll_t *r, sq_roll_t *up) {
+  kk_store_delta_t *c = &r->cur;
+  if (!c->count) return SQLITE_OK;
+  int rc = SQLITE_OK;
+  if (up) {
+    rc = sq_roll_add(up, NULL, c->ds, kk_store_bucket(c->bucket, up->width),
+                     c->count, c->sum, c->min, c->max);
     if (rc != SQLITE_OK) return rc;
   }
-  for (; i < n; i++) {
-    sq_bind_delta(q1, 0, &s->deltas[i]);
-    int rc = sq_step_done(q1);
+  r->pend[r->npend++] = *c;
+  c->count = 0;
+  return r->npend == SQ_INS_ROWS ? sq_roll_flush(r) : SQLITE_OK;
+}
+
+/* Adds new rows' aggregate to bucket (ds, bucket) of r.  The rows of a
+ * transaction come grouped by datastream and in time order, so one
+ * datastream's hour (and day) is one run: a bucket is finished when the
+ * next rows leave it, and no map of all the transaction's buckets is
+ * needed; the upserts walk the rollup tables in (ds, bucket) order as
+ * the rows walk the observations. */
+static int sq_roll_add(sq_roll_t *r, sq_roll_t *up, int64_t ds, int64_t bucket,
+                       int64_t count, double sum, double min, double max) {
+  kk_store_delta_t *c = &r->cur;
+  if (c->count && (c->ds != ds || c->bucket != bucket)) {
+    int rc = sq_roll_close(r, up);
     if (rc != SQLITE_OK) return rc;
   }
-  if (s->capdeltas > 65536) { /* give back the memory of a huge one */
-    free(s->deltas);
-    s->deltas = NULL;
-    s->capdeltas = 0;
+  if (!c->count) {
+    *c = (kk_store_delta_t){ds, bucket, count, sum, min, max};
+  } else {
+    c->count += count;
+    c->sum += sum;
+    if (min < c->min) c->min = min;
+    if (max > c->max) c->max = max;
   }
   return SQLITE_OK;
 }
 
-/* Writes `n` batches in one transaction.  Returns a SQLite code; on
- * failure everything is rolled back. */
+/* Finishes the open hour and day and upserts what waits. */
+static int sq_roll_finish(sq_roll_t *h, sq_roll_t *d) {
+  int rc = sq_roll_close(h, d);
+  if (rc == SQLITE_OK) rc = sq_roll_close(d, NULL);
+  if (rc == SQLITE_OK) rc = sq_roll_flush(h);
+  if (rc == SQLITE_OK) rc = sq_roll_flush(d);
+  return rc;
+}
+
 /* Remembers an observation replaced in this transaction. */
 static int sq_touch(sq_state_t *s, int64_t ds, int64_t time) {
   if (s->ntouched == s->captouched) {
@@ -183,25 +222,166 @@ static int sq_touch(sq_state_t *s, int64_t ds, int64_t time) {
   return 0;
 }
 
-/* One row of a transaction, in (store id, time, arrival) order. */
+/* ---- rows in order -------------------------------------------------- */
+
+/* One row of a transaction (24 bytes: a transaction of 65 536 readings
+ * holds 1.5 MiB of them).  `ds` is the process datastream id; its store
+ * id is s->dsmap[ds]. */
 typedef struct sq_row {
-  int64_t sid, time;
+  int64_t time;
   double value;
-  uint32_t flags, seq;
+  uint32_t ds, flags;
 } sq_row_t;
 
-static int sq_row_cmp(const void *a, const void *b) {
-  const sq_row_t *x = a, *y = b;
-  if (x->sid != y->sid) return x->sid < y->sid ? -1 : 1;
-  if (x->time != y->time) return x->time < y->time ? -1 : 1;
-  return x->seq < y->seq ? -1 : x->seq > y->seq;
+#define SID(s, w) ((s)->dsmap[(w)->ds])
+
+/* A datastream of the transaction, for ordering the groups. */
+struct sq_group {
+  int64_t sid;
+  uint32_t ds;
+};
+
+static int sq_group_cmp(const void *a, const void *b) {
+  const struct sq_group *x = a, *y = b;
+  return (x->sid > y->sid) - (x->sid < y->sid);
 }
 
+/* Sorts one datastream's rows by time, stably (a value and its later
+ * update keep their order).  They arrive in time order nearly always, so
+ * the check is all the work; else an insertion sort for a few, a merge
+ * sort (with s->tmp) for many. */
+static int sq_time_sort(sq_state_t *s, sq_row_t *w, size_t g) {
+  size_t i = 1;
+  while (i < g && w[i - 1].time <= w[i].time)
+    i++;
+  if (i >= g) return 0;
+  if (g <= 32) {
+    for (; i < g; i++) {
+      sq_row_t x = w[i];
+      size_t j = i;
+      for (; j > 0 && w[j - 1].time > x.time; j--)
+        w[j] = w[j - 1];
+      w[j] = x;
+    }
+    return 0;
+  }
+  if (g > s->captmp) {
+    sq_row_t *n = realloc(s->tmp, g * sizeof *n);
+    if (!n) return -1;
+    s->tmp = n;
+    s->captmp = g;
+  }
+  sq_row_t *a = w, *b = s->tmp;
+  for (size_t run = 1; run < g; run *= 2) {
+    for (size_t lo = 0; lo < g; lo += 2 * run) {
+      size_t mid = lo + run < g ? lo + run : g;
+      size_t hi = lo + 2 * run < g ? lo + 2 * run : g;
+      size_t x = lo, y = mid, o = lo;
+      while (x < mid && y < hi)
+        b[o++] = a[y].time < a[x].time ? a[y++] : a[x++];
+      while (x < mid)
+        b[o++] = a[x++];
+      while (y < hi)
+        b[o++] = a[y++];
+    }
+    sq_row_t *t = a;
+    a = b;
+    b = t;
+  }
+  if (a != w) memcpy(w, a, g * sizeof *w);
+  if (s->captmp > 65536) { /* give back the memory of a huge one */
+    free(s->tmp);
+    s->tmp = NULL;
+    s->captmp = 0;
+  }
+  return 0;
+}
+
+/* Places the storable readings of b[0..n) in s->rows grouped by store id
+ * (ascending), each group in time order: the order the table keeps them
+ * in (WITHOUT ROWID, by datastream and time), so that each page is
+ * changed in one go; in arrival order a thousand sensors round robin
+ * would touch every datastream's last page once per message, and a
+ * transaction larger than the page cache would spill and reread pages.
+ * Counting the rows of each datastream first and placing them second is
+ * linear and needs no second array of rows (sorting them did, and glibc's
+ * qsort is a merge sort with a buffer as large as its input).  Sets
+ * *nrows and *skipped; returns 0 or -1 out of memory. */
+static int sq_place_rows(sq_state_t *s, kk_batch_t **b, size_t n, size_t *nrows,
+                         int64_t *skipped) {
+  size_t total = 0, ngroups = 0;
+  *nrows = 0;
+  for (size_t k = 0; k < n; k++)
+    total += kk_batch_len(b[k]);
+  if (total > s->caprows) {
+    sq_row_t *nr = realloc(s->rows, total * sizeof *nr);
+    if (!nr) return -1;
+    s->rows = nr;
+    s->caprows = total;
+  }
+  if (s->ndsmap > s->capslot) {
+    size_t *ns = realloc(s->slot, s->ndsmap * sizeof *ns);
+    struct sq_group *ng = realloc(s->groups, s->ndsmap * sizeof *ng);
+    if (ns) s->slot = ns;
+    if (ng) s->groups = ng;
+    if (!ns || !ng) return -1;
+    memset(ns + s->capslot, 0, (s->ndsmap - s->capslot) * sizeof *ns);
+    s->capslot = s->ndsmap;
+  }
+  /* Count each datastream's rows (slot[ds]), listing each once. */
+  for (size_t k = 0; k < n; k++) {
+    const kk_reading_t *r = kk_batch_readings(b[k]);
+    size_t len = kk_batch_len(b[k]);
+    for (size_t i = 0; i < len; i++) {
+      if (r[i].ds >= s->ndsmap || !s->dsmap[r[i].ds] || !isfinite(r[i].value)) {
+        (*skipped)++;
+        continue;
+      }
+      if (s->slot[r[i].ds]++ == 0)
+        s->groups[ngroups++] = (struct sq_group){s->dsmap[r[i].ds], r[i].ds};
+    }
+  }
+  if (ngroups > 1) qsort(s->groups, ngroups, sizeof *s->groups, sq_group_cmp);
+  /* slot[ds]: where the datastream's next row goes. */
+  size_t at = 0;
+  for (size_t g = 0; g < ngroups; g++) {
+    size_t c = s->slot[s->groups[g].ds];
+    s->slot[s->groups[g].ds] = at;
+    at += c;
+  }
+  sq_row_t *w = s->rows;
+  for (size_t k = 0; k < n; k++) {
+    const kk_reading_t *r = kk_batch_readings(b[k]);
+    size_t len = kk_batch_len(b[k]);
+    for (size_t i = 0; i < len; i++) {
+      if (r[i].ds >= s->ndsmap || !s->dsmap[r[i].ds] || !isfinite(r[i].value))
+        continue;
+      w[s->slot[r[i].ds]++] = (sq_row_t){.time = r[i].time_ms,
+                                         .value = r[i].value,
+                                         .ds = r[i].ds,
+                                         .flags = r[i].flags};
+    }
+  }
+  /* Now slot[ds] is where its group ends; the slots go back to 0. */
+  int rc = 0;
+  for (size_t g = 0, from = 0; g < ngroups; g++) {
+    size_t end = s->slot[s->groups[g].ds];
+    s->slot[s->groups[g].ds] = 0;
+    if (rc == 0) rc = sq_time_sort(s, w + from, end - from);
+    from = end;
+  }
+  *nrows = at;
+  return rc;
+}
+
+/* ---- inserts -------------------------------------------------------- */
+
 /* Inserts one row (or replaces it, for an update); counts what happened. */
-static int sq_put_row(sq_state_t *s, const sq_row_t *w, int64_t *rows,
-                      int64_t *dups, int64_t *updates) {
+static int sq_put_row(sq_state_t *s, sq_roll_t *roll, const sq_row_t *w,
+                      int64_t *rows, int64_t *dups, int64_t *updates) {
   sqlite3_stmt *ins = s->ws[SQ_W_INS];
-  sqlite3_bind_int64(ins, 1, w->sid);
+  int64_t sid = SID(s, w);
+  sqlite3_bind_int64(ins, 1, sid);
   sqlite3_bind_int64(ins, 2, w->time);
   sqlite3_bind_double(ins, 3, w->value);
   int rc = sqlite3_step(ins);
@@ -210,14 +390,14 @@ static int sq_put_row(sq_state_t *s, const sq_row_t *w, int64_t *rows,
   if (sqlite3_changes(s->w) == 0) {
     if (w->flags & KK_READING_UPDATE) {
       sqlite3_stmt *u = s->ws[SQ_W_UPD];
-      sqlite3_bind_int64(u, 1, w->sid);
+      sqlite3_bind_int64(u, 1, sid);
       sqlite3_bind_int64(u, 2, w->time);
       sqlite3_bind_double(u, 3, w->value);
       rc = sqlite3_step(u);
       sqlite3_reset(u);
       if (rc != SQLITE_DONE) return rc;
       if (sqlite3_changes(s->w) > 0) {
-        if (sq_touch(s, w->sid, w->time) != 0) return SQLITE_NOMEM;
+        if (sq_touch(s, sid, w->time) != 0) return SQLITE_NOMEM;
         (*updates)++;
         return SQLITE_OK;
       }
@@ -226,10 +406,9 @@ static int sq_put_row(sq_state_t *s, const sq_row_t *w, int64_t *rows,
     return SQLITE_OK;
   }
   (*rows)++;
-  if (kk_store_map_put(&s->hours, w->sid, kk_store_bucket(w->time, KK_HOUR_MS),
-                       1, w->value, w->value, w->value) != 0)
-    return SQLITE_NOMEM;
-  return SQLITE_OK;
+  return sq_roll_add(&roll[0], &roll[1], sid,
+                     kk_store_bucket(w->time, KK_HOUR_MS), 1, w->value,
+                     w->value, w->value);
 }
 
 /* The rows whose insert sq_put_rows() cannot tell apart: the store may
@@ -238,13 +417,14 @@ static int sq_put_row(sq_state_t *s, const sq_row_t *w, int64_t *rows,
 #define SQ_REDO (-1000)
 
 /* Inserts SQ_INS_ROWS new rows (none of them an update) with one
- * statement and adds them to the hourly deltas, a datastream's hour at a
+ * statement and adds them to the hourly rollup, a datastream's hour at a
  * time.  SQ_REDO when the store already held one of them: the
  * transaction is then written again row by row. */
-static int sq_put_rows(sq_state_t *s, const sq_row_t *w, int64_t *rows) {
+static int sq_put_rows(sq_state_t *s, sq_roll_t *roll, const sq_row_t *w,
+                       int64_t *rows) {
   sqlite3_stmt *q = s->ws[SQ_W_INSN];
   for (int i = 0; i < SQ_INS_ROWS; i++) {
-    sqlite3_bind_int64(q, 3 * i + 1, w[i].sid);
+    sqlite3_bind_int64(q, 3 * i + 1, SID(s, &w[i]));
     sqlite3_bind_int64(q, 3 * i + 2, w[i].time);
     sqlite3_bind_double(q, 3 * i + 3, w[i].value);
   }
@@ -257,16 +437,16 @@ static int sq_put_rows(sq_state_t *s, const sq_row_t *w, int64_t *rows) {
     int64_t bucket = kk_store_bucket(w[i].time, KK_HOUR_MS);
     double sum = 0, min = w[i].value, max = w[i].value;
     int k = i;
-    for (; k < SQ_INS_ROWS && w[k].sid == w[i].sid &&
+    for (; k < SQ_INS_ROWS && w[k].ds == w[i].ds &&
            kk_store_bucket(w[k].time, KK_HOUR_MS) == bucket;
          k++) {
       sum += w[k].value;
       if (w[k].value < min) min = w[k].value;
       if (w[k].value > max) max = w[k].value;
     }
-    if (kk_store_map_put(&s->hours, w[i].sid, bucket, k - i, sum, min, max) !=
-        0)
-      return SQLITE_NOMEM;
+    rc = sq_roll_add(&roll[0], &roll[1], SID(s, &w[i]), bucket, k - i, sum, min,
+                     max);
+    if (rc != SQLITE_OK) return rc;
     i = k;
   }
   return SQLITE_OK;
@@ -279,71 +459,39 @@ static int sq_rows_plain(const sq_row_t *w) {
   return 1;
 }
 
-/* Writes `n` batches in one transaction.  The rows go in sorted by
- * datastream and time, not in arrival order: a thousand sensors round
- * robin would otherwise touch every datastream's last page once per
- * message, and a transaction larger than the page cache would spill and
- * reread each page many times; sorted, each page is changed in one go.
- * Readings of the same datastream and time keep their order (a value
- * and its later update).  Returns a SQLite code; on failure everything
- * is rolled back. */
+/* Writes `n` batches in one transaction, the rows in the table's order
+ * (sq_place_rows), the rollups summed as they go in (sq_roll_add).
+ * Returns a SQLite code; on failure everything is rolled back. */
 static int sq_write_once(sq_state_t *s, kk_batch_t **b, size_t n, int multi) {
   int64_t rows = 0, dups = 0, skipped = 0, updates = 0;
   s->ntouched = 0;
   int rc = sq_resolve_new(s, b, n);
   if (rc != SQLITE_OK) return rc;
-  size_t total = 0, nrows = 0;
-  for (size_t k = 0; k < n; k++)
-    total += kk_batch_len(b[k]);
-  if (total > s->caprows) {
-    sq_row_t *nr = realloc(s->rows, total * sizeof *nr);
-    if (!nr) return SQLITE_NOMEM;
-    s->rows = nr;
-    s->caprows = total;
-  }
-  sq_row_t *w = s->rows;
-  for (size_t k = 0; k < n; k++) {
-    const kk_reading_t *r = kk_batch_readings(b[k]);
-    size_t len = kk_batch_len(b[k]);
-    for (size_t i = 0; i < len; i++) {
-      int64_t sid = r[i].ds < s->ndsmap ? s->dsmap[r[i].ds] : 0;
-      if (!sid || !isfinite(r[i].value)) {
-        skipped++;
-        continue;
-      }
-      w[nrows] = (sq_row_t){.sid = sid,
-                            .time = r[i].time_ms,
-                            .value = r[i].value,
-                            .flags = r[i].flags,
-                            .seq = (uint32_t)nrows};
-      nrows++;
-    }
-  }
-  qsort(w, nrows, sizeof *w, sq_row_cmp);
+  size_t nrows;
+  if (sq_place_rows(s, b, n, &nrows, &skipped) != 0) return SQLITE_NOMEM;
+  sq_roll_t roll[2] = {
+      {.width = KK_HOUR_MS, .q1 = s->ws[SQ_W_HOUR], .qn = s->ws[SQ_W_HOURN]},
+      {.width = KK_DAY_MS, .q1 = s->ws[SQ_W_DAY], .qn = s->ws[SQ_W_DAYN]}};
   rc = sq_exec(s->w, "BEGIN IMMEDIATE");
   if (rc != SQLITE_OK) return rc;
+  const sq_row_t *w = s->rows;
   for (size_t i = 0; rc == SQLITE_OK && i < nrows;) {
     if (multi && nrows - i >= SQ_INS_ROWS && sq_rows_plain(&w[i])) {
-      rc = sq_put_rows(s, &w[i], &rows);
+      rc = sq_put_rows(s, roll, &w[i], &rows);
       i += SQ_INS_ROWS;
     } else {
-      rc = sq_put_row(s, &w[i], &rows, &dups, &updates);
+      rc = sq_put_row(s, roll, &w[i], &rows, &dups, &updates);
       i++;
     }
   }
-  if (rc == SQLITE_OK && kk_store_map_days(&s->hours, &s->days) != 0)
-    rc = SQLITE_NOMEM;
-  if (rc == SQLITE_OK)
-    rc = sq_flush_map(s, &s->hours, s->ws[SQ_W_HOUR], s->ws[SQ_W_HOURN]);
-  if (rc == SQLITE_OK)
-    rc = sq_flush_map(s, &s->days, s->ws[SQ_W_DAY], s->ws[SQ_W_DAYN]);
+  if (rc == SQLITE_OK) rc = sq_roll_finish(&roll[0], &roll[1]);
   /* After the deltas of new rows: recompute the buckets of replaced ones. */
   for (size_t t = 0; rc == SQLITE_OK && t < s->ntouched; t++) {
     for (int k = 0; k < 2 && rc == SQLITE_OK; k++) {
       sqlite3_stmt *q = s->ws[k ? SQ_W_REDAY : SQ_W_REHOUR];
-      int64_t w = k ? KK_DAY_MS : KK_HOUR_MS;
+      int64_t width = k ? KK_DAY_MS : KK_HOUR_MS;
       sqlite3_bind_int64(q, 1, s->touched[t].ds);
-      sqlite3_bind_int64(q, 2, kk_store_bucket(s->touched[t].time, w));
+      sqlite3_bind_int64(q, 2, kk_store_bucket(s->touched[t].time, width));
       rc = sqlite3_step(q);
       sqlite3_reset(q);
       rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
@@ -355,8 +503,6 @@ static int sq_write_once(sq_state_t *s, kk_batch_t **b, size_t n, int multi) {
     sq_exec(s->w, "ROLLBACK");
     rc = saved;
   }
-  kk_store_map_clear(&s->hours);
-  kk_store_map_clear(&s->days);
   if (rc == SQLITE_OK) {
     kk_metric_add(s->m_rows, rows);
     kk_metric_add(s->m_dups, dups);

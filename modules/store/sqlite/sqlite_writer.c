@@ -10,11 +10,11 @@
  * The writer takes every queued batch (up to `batch` readings) into one
  * transaction (sq_write in sqlite_txn.c; group commit: the busier the pipeline,
  * the bigger the transaction), inserts with INSERT OR IGNORE (a redelivered
- * reading never doubles), and adds only the rows that were really new into
- * per-(datastream, bucket) deltas, which it folds into the rollups with
- * upserts before COMMIT.  Late data lands in old buckets the same way; a
- * duplicate changes nothing.  After COMMIT it counts the batches as done
- * and wakes the loop (sqlite.c finishes them there).
+ * reading never doubles), and sums only the rows that were really new per
+ * (datastream, bucket), folding each bucket into the rollups with an
+ * upsert as the rows leave it, before COMMIT.  Late data lands in old buckets
+ * the same way; a duplicate changes nothing.  After COMMIT it counts the
+ * batches as done and wakes the loop (sqlite.c finishes them there).
  *
  * Faults: when a transaction fails (disk full, read-only file, I/O error,
  * locked, damaged page) the writer rolls back, logs why once, sets the
