@@ -11,6 +11,11 @@
 #             a Lua stage adding co2e_g = kwh * 380 and flag = co2_ppm > 1000
 #             -> sink.file (one line per message) and store.sqlite
 #   floor:    mosquitto_sub writing the payloads to a file
+#   floor that stores (sfloor): kk-mqtt-store-floor, libmosquitto, cJSON
+#             and SQLite doing the same work in one thread: the payload
+#             line to a file, the six values (co2e and flag derived) into
+#             the same table, 65 536 rows a transaction, no journal, no
+#             rollups (`..._sfloor_...`, `..._ratio_vs_sfloor`)
 #   store floor: kk-store-floor inserting the same six rows a message
 #             (6 000 datastreams round robin) into the same SQLite table
 #             with a bare prepared INSERT, no rollups; its CPU per message
@@ -30,6 +35,7 @@ set -euo pipefail
 BUILD=${KK_BUILD:-build}
 BIN=$PWD/$BUILD/klimakit
 PUB=$PWD/$BUILD/tests/kk-mqtt-pub
+SFLOOR=$PWD/$BUILD/tests/kk-mqtt-store-floor
 N=${KK_BENCH_STOCK:-200000}
 ROUNDS=${KK_BENCH_STOCK_ROUNDS:-3}
 command -v mosquitto >/dev/null && command -v mosquitto_sub >/dev/null ||
@@ -92,6 +98,13 @@ run() {
     cpid=$!
     wait_for 20 grep -qs "subscribed to" "$dir/log" ||
       { echo "mqtt_stock: klimakit did not subscribe: $(tail -5 "$dir/log")" >&2; exit 1; }
+    out=$dir/out.csv
+  elif [ "$kind" = sfloor ]; then
+    "$SFLOOR" "$port" 'city/sensors/+/up' "$qos" "$dir/out.csv" "$dir/floor.db" \
+      > "$dir/log" 2>&1 &
+    cpid=$!
+    wait_for 20 grep -qs "subscribed" "$dir/log" ||
+      { echo "mqtt_stock: the store floor did not subscribe: $(tail -5 "$dir/log")" >&2; exit 1; }
     out=$dir/out.csv
   else
     mosquitto_sub -h 127.0.0.1 -p "$port" -q "$qos" -t 'city/sensors/+/up' \
@@ -170,14 +183,17 @@ echo "bench mqtt_stock_store_floor_cpu_us $store_us us/msg"
 for cfg in "0 never q0" "1 never q1" "1 interval q1_fsync_interval"; do
   set -- $cfg
   qos=$1 fs=$2 name=$3
-  declare -A K=() F=()
+  declare -A K=() F=() S=()
   for r in $(seq "$ROUNDS"); do
     read -r fr frate fcpu frss < <(run floor "$qos" never)
     read -r kr krate kcpu krss < <(run kk "$qos" "$fs")
+    read -r sr srate scpu srss < <(run sfloor "$qos" never)
     echo "# mqtt_stock $name round $r: klimakit $kr received, $krate msg/s, $kcpu us/msg," \
-      "$krss KiB; floor $fr, $frate msg/s, $fcpu us/msg, $frss KiB" >&2
+      "$krss KiB; floor $fr, $frate msg/s, $fcpu us/msg, $frss KiB;" \
+      "store floor $sr, $srate msg/s, $scpu us/msg, $srss KiB" >&2
     K[r]+=" $kr" K[rate]+=" $krate" K[cpu]+=" $kcpu" K[rss]+=" $krss"
     F[r]+=" $fr" F[rate]+=" $frate" F[cpu]+=" $fcpu" F[rss]+=" $frss"
+    S[r]+=" $sr" S[rate]+=" $srate" S[cpu]+=" $scpu" S[rss]+=" $srss"
   done
   echo "bench mqtt_stock_${name}_received $(median ${K[r]}) messages"
   echo "bench mqtt_stock_${name}_floor_received $(median ${F[r]}) messages"
@@ -193,12 +209,21 @@ for cfg in "0 never q0" "1 never q1" "1 interval q1_fsync_interval"; do
   echo "bench mqtt_stock_${name}_cpu_ratio_with_store $(python3 -c "import sys; a, b = map(float, sys.argv[1:]); print('%.2f' % (a / b if b else 0))" "$(median ${K[cpu]})" "$fs_cpu") ratio"
   echo "bench mqtt_stock_${name}_peak_rss $(median ${K[rss]}) KiB"
   echo "bench mqtt_stock_${name}_floor_peak_rss $(median ${F[rss]}) KiB"
+  # Against the floor that does the work (kk-mqtt-store-floor, run in the
+  # same rounds): received, end to end, CPU, memory.
+  echo "bench mqtt_stock_${name}_sfloor_received $(median ${S[r]}) messages"
+  echo "bench mqtt_stock_${name}_received_ratio_vs_sfloor $(ratio_median "${K[r]}" "${S[r]}") ratio"
+  echo "bench mqtt_stock_${name}_sfloor_e2e $(median ${S[rate]}) msg/s"
+  echo "bench mqtt_stock_${name}_e2e_ratio_vs_sfloor $(ratio_median "${K[rate]}" "${S[rate]}") ratio"
+  echo "bench mqtt_stock_${name}_sfloor_cpu_us $(median ${S[cpu]}) us/msg"
+  echo "bench mqtt_stock_${name}_cpu_ratio_vs_sfloor $(ratio_median "${K[cpu]}" "${S[cpu]}") ratio"
+  echo "bench mqtt_stock_${name}_sfloor_peak_rss $(median ${S[rss]}) KiB"
   # What durability costs: QoS 1 with fsync = interval against never
   # (medians of both configurations of this run; target >= 0.9).
   [ "$name" = q1 ] && q1_rate=$(median ${K[rate]})
   if [ "$name" = q1_fsync_interval ] && [ -n "${q1_rate:-}" ]; then
     echo "bench mqtt_stock_fsync_interval_vs_never $(python3 -c "import sys; a, b = map(float, sys.argv[1:]); print('%.2f' % (a / b if b else 0))" "$(median ${K[rate]})" "$q1_rate") ratio"
   fi
-  unset K F
+  unset K F S
 done
 kill -TERM $bpid; wait $bpid || true; bpid=

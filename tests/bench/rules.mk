@@ -5,9 +5,10 @@
 # MQTT: kk-mqtt-pub (the libmosquitto publisher, tests/bench/mqtt_pub.c) and
 # kk-mqtt-floor (a bare libmosquitto consumer that only counts messages)
 # are built for `make bench` (tests/bench/mqtt.sh).  They link libmosquitto
-# only, not klimakit.
+# only, not klimakit; kk-mqtt-store-floor (below) adds cJSON and SQLite.
 
-MQTT_TOOLS := $(BUILD)/tests/kk-mqtt-pub $(BUILD)/tests/kk-mqtt-floor
+MQTT_TOOLS := $(BUILD)/tests/kk-mqtt-pub $(BUILD)/tests/kk-mqtt-floor \
+              $(BUILD)/tests/kk-mqtt-store-floor
 
 $(BUILD)/tests/kk-mqtt-pub: tests/bench/mqtt_pub.c
 	@mkdir -p $(@D)
@@ -16,6 +17,13 @@ $(BUILD)/tests/kk-mqtt-pub: tests/bench/mqtt_pub.c
 $(BUILD)/tests/kk-mqtt-floor: tests/bench/mqtt_floor.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(KK_CFLAGS) $(shell pkg-config --cflags libmosquitto) $(KK_LDFLAGS) -o $@ $< $(shell pkg-config --libs libmosquitto)
+
+# kk-mqtt-store-floor: the floor that stores (tests/bench/mqtt_stock.sh),
+# libmosquitto, cJSON and SQLite doing the stock pipeline's work in one
+# thread.
+$(BUILD)/tests/kk-mqtt-store-floor: tests/bench/mqtt_store_floor.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(KK_CFLAGS) $(shell pkg-config --cflags libmosquitto libcjson sqlite3) $(KK_LDFLAGS) -o $@ $< $(shell pkg-config --libs libmosquitto libcjson sqlite3)
 
 bench: $(MQTT_TOOLS)
 
