@@ -26,6 +26,9 @@ $(BUILD)/tests/kk-mqtt-store-floor: tests/bench/mqtt_store_floor.c
 	$(CC) $(CFLAGS) $(KK_CFLAGS) $(shell pkg-config --cflags libmosquitto libcjson sqlite3) $(KK_LDFLAGS) -o $@ $< $(shell pkg-config --libs libmosquitto libcjson sqlite3)
 
 bench: $(MQTT_TOOLS)
+# The store floor is built with the unit tests too, so that every test run
+# compiles it (-Werror; the other two are used by tests as they are built).
+unit: $(BUILD)/tests/kk-mqtt-store-floor
 
 # CoAP: kk-coap-load (a libcoap load generator) and kk-coap-floor (a bare
 # libcoap server answering 2.04), for tests/bench/coap.sh.  They are built
