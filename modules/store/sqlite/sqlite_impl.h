@@ -113,9 +113,9 @@ typedef struct sq_state {
    * buffer for a datastream whose rows came out of time order. */
   struct sq_row *rows, *tmp;
   size_t caprows, captmp;
-  size_t *slot;
+  uint32_t *slot;
   struct sq_group *groups;
-  size_t capslot;
+  size_t capslot, capgroups;
   /* Transactions left that insert row by row (writer thread): after a
    * multi-row INSERT met a row the store already held (a replay after a
    * crash), where more of them are likely. */

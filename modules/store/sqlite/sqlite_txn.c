@@ -319,14 +319,22 @@ static int sq_place_rows(sq_state_t *s, kk_batch_t **b, size_t n, size_t *nrows,
     s->rows = nr;
     s->caprows = total;
   }
+  if (total > UINT32_MAX) return -1; /* (slot[] counts in 32 bits) */
+  /* Four bytes per datastream the process knows; the list only as long
+   * as the transaction can name. */
   if (s->ndsmap > s->capslot) {
-    size_t *ns = realloc(s->slot, s->ndsmap * sizeof *ns);
-    struct sq_group *ng = realloc(s->groups, s->ndsmap * sizeof *ng);
-    if (ns) s->slot = ns;
-    if (ng) s->groups = ng;
-    if (!ns || !ng) return -1;
+    uint32_t *ns = realloc(s->slot, s->ndsmap * sizeof *ns);
+    if (!ns) return -1;
     memset(ns + s->capslot, 0, (s->ndsmap - s->capslot) * sizeof *ns);
+    s->slot = ns;
     s->capslot = s->ndsmap;
+  }
+  size_t most = total < s->ndsmap ? total : s->ndsmap;
+  if (most > s->capgroups) {
+    struct sq_group *ng = realloc(s->groups, most * sizeof *ng);
+    if (!ng) return -1;
+    s->groups = ng;
+    s->capgroups = most;
   }
   /* Count each datastream's rows (slot[ds]), listing each once. */
   for (size_t k = 0; k < n; k++) {
@@ -346,7 +354,7 @@ static int sq_place_rows(sq_state_t *s, kk_batch_t **b, size_t n, size_t *nrows,
   size_t at = 0;
   for (size_t g = 0; g < ngroups; g++) {
     size_t c = s->slot[s->groups[g].ds];
-    s->slot[s->groups[g].ds] = at;
+    s->slot[s->groups[g].ds] = (uint32_t)at;
     at += c;
   }
   sq_row_t *w = s->rows;
