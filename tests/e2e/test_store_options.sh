@@ -3,8 +3,9 @@
 # page cache) is read as a size and named in the start line, SQLite
 # keeps to it (a million readings of 8 000 datastreams: the peak memory
 # with 64KiB is at least 10 MB below the one with 32MiB, where the cache
-# fills), and a value SQLite cannot work with, or one that is not a
-# size, is a compiler-style error of `klimakit check`.
+# fills; plain builds only, see below),
+# and a value SQLite cannot work with, or one that is not a size, is a
+# compiler-style error of `klimakit check`.
 . "$(dirname "$0")/lib.sh" store_options
 kk_tmpdir
 
@@ -42,8 +43,16 @@ PY
 small=$(peak_kb 64KiB)
 large=$(peak_kb 32MiB)
 echo "# peak with cache 64KiB: $small KiB, 32MiB: $large KiB"
-[ -n "$small" ] && [ -n "$large" ] && [ $((large - small)) -ge 10240 ] &&
-  ok cache-bounds-memory || no cache-bounds-memory "peak $small KiB with 64KiB, $large KiB with 32MiB"
+# Under AddressSanitizer the peak is mostly its quarantine of freed
+# memory (256 MB by default), which the page cache's pages only displace:
+# 368.8 against 375.4 MB in one CI run.  The bound is for plain builds.
+if ldd "$K" 2>/dev/null | grep -q libasan; then
+  skip cache-bounds-memory "an ASan build (peak $small KiB with 64KiB, $large KiB with 32MiB)"
+elif [ -n "$small" ] && [ -n "$large" ] && [ $((large - small)) -ge 10240 ]; then
+  ok cache-bounds-memory
+else
+  no cache-bounds-memory "peak $small KiB with 64KiB, $large KiB with 32MiB"
+fi
 
 recipe 'cache = "32KiB"'
 out=$("$K" check "$d/r.lua" 2>&1)
