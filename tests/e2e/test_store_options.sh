@@ -3,9 +3,9 @@
 # page cache) is read as a size and named in the start line, SQLite
 # keeps to it (a million readings of 8 000 datastreams: the peak memory
 # with 64KiB is at least 10 MB below the one with 32MiB, where the cache
-# fills; plain builds only, see below),
-# and a value SQLite cannot work with, or one that is not a size, is a
-# compiler-style error of `klimakit check`.
+# fills; plain builds only, see below), and a value SQLite cannot work
+# with, or one that is not a size, is a compiler-style error of
+# `klimakit check`.
 . "$(dirname "$0")/lib.sh" store_options
 kk_tmpdir
 
@@ -26,7 +26,8 @@ out=$("$K" run "$d/r.lua" --data-dir "$d/data2" --log-format text 2>&1)
 grep -q "page cache 4096 KiB" <<<"$out" && ok cache-default-4mib || no cache-default-4mib "$out"
 
 # peak_kb CACHE: the peak resident memory (KiB) of a run storing a
-# million readings of 2 000 simulated rooms with that cache.
+# million readings of 2 000 simulated rooms (four quantities each: 8 000
+# datastreams) with that cache.
 peak_kb() {
   cat > "$d/big.lua" <<LUA
 local kk = require "klimakit"
