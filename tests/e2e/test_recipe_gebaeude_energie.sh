@@ -27,22 +27,37 @@ value() {
        AND strftime('%Y-%m', o.time / 1000 + 7200, 'unixepoch') = '$4'
      ORDER BY o.time DESC LIMIT 1" 2>/dev/null
 }
-wait_for 20 test -n "$(value "$d/a" rathaus gas_consumption_month_weather_corrected 2026-01)" || true
-raw=$(value "$d/a" rathaus gas_consumption_month 2026-01)
-cor=$(value "$d/a" rathaus gas_consumption_month_weather_corrected 2026-01)
-# January 2026: G = 520 x 0.96 = 499.2 K.d (data/gradtage.csv), long-term
-# 560: f = 1.1218; corrected = raw x (0.15 + 0.85 x f).
-awk -v r="$raw" -v c="$cor" 'BEGIN { f = 560 / 499.2; w = r * (0.15 + 0.85 * f);
-  exit !(r > 0 && c - w < 0.01 && w - c < 0.01) }' && ok weather_corrected_jan ||
-  no weather_corrected_jan "raw '$raw' corrected '$cor'"
 # The raw month is the difference of the counts at the month's ends.
 first=$(awk -F, '$1 == "rathaus" && $2 == "gas" && $4 < "2025-12-31T23" {v = $5} END {print v}' "$DATA/zaehler.csv")
 last=$(awk -F, '$1 == "rathaus" && $2 == "gas" && $4 < "2026-01-31T23" {v = $5} END {print v}' "$DATA/zaehler.csv")
+# The month's figures are updated as the sample flows in ("the figure as
+# it stands"): wait until the stored January is the whole month (and its
+# corrected value the one of that figure), at most 30 s, then check.
+jan_done() {
+  raw=$(value "$d/a" rathaus gas_consumption_month 2026-01)
+  cor=$(value "$d/a" rathaus gas_consumption_month_weather_corrected 2026-01)
+  [ -n "$raw" ] && [ -n "$cor" ] &&
+    awk -v r="$raw" -v a="$first" -v b="$last" 'BEGIN { exit !(r - (b - a) < 0.01 && (b - a) - r < 0.01) }' &&
+    weather_ok
+}
+# January 2026: G = 520 x 0.96 = 499.2 K.d (data/gradtage.csv), long-term
+# 560: f = 1.1218; corrected = raw x (0.15 + 0.85 x f).
+weather_ok() {
+  awk -v r="$raw" -v c="$cor" 'BEGIN { f = 560 / 499.2; w = r * (0.15 + 0.85 * f);
+    exit !(r > 0 && c - w < 0.01 && w - c < 0.01) }'
+}
+wait_for 30 jan_done || true
+jan_done # the last reading, for the checks and their messages
+weather_ok && ok weather_corrected_jan || no weather_corrected_jan "raw '$raw' corrected '$cor'"
 awk -v r="$raw" -v a="$first" -v b="$last" 'BEGIN { exit !(r - (b - a) < 0.01 && (b - a) - r < 0.01) }' &&
   ok consumption_jan || no consumption_jan "raw '$raw', counts $first .. $last"
-n=$(sqlite3 "$d/a/stages/sqlite/klimakit.db" "SELECT count(*) FROM observations o JOIN datastreams s ON s.id = o.ds
-   JOIN things t ON t.id = s.thing_id WHERE t.name = 'sporthalle-sued' AND s.property = 'alert_grundlast_nacht' AND o.value = 1")
-[ "$n" -ge 3 ] && ok night_base_load || no night_base_load "$n episodes"
+episodes() {
+  n=$(sqlite3 "$d/a/stages/sqlite/klimakit.db" "SELECT count(*) FROM observations o JOIN datastreams s ON s.id = o.ds
+     JOIN things t ON t.id = s.thing_id WHERE t.name = 'sporthalle-sued' AND s.property = 'alert_grundlast_nacht' AND o.value = 1")
+  [ "${n:-0}" -ge 3 ]
+}
+wait_for 30 episodes || true
+[ "${n:-0}" -ge 3 ] && ok night_base_load || no night_base_load "$n episodes"
 n=$(sqlite3 "$d/a/stages/sqlite/klimakit.db" "SELECT count(*) FROM observations o JOIN datastreams s ON s.id = o.ds
    JOIN things t ON t.id = s.thing_id WHERE t.name <> 'sporthalle-sued' AND s.property LIKE 'alert_%'")
 [ "$n" = 0 ] && ok no_false_alarms || no no_false_alarms "$n alert readings elsewhere"
